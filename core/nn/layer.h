@@ -1,0 +1,61 @@
+#pragma once
+// Layers as modules: explicit forward and backward, their parameters and
+// gradients. No autograd graph: a layer caches what its backward needs during
+// forward(training=true). backward() returns dL/dx and OVERWRITES (does not
+// accumulate) the gradients of its own parameters.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor/tensor.h"
+
+namespace perceptra {
+
+// A trainable (or buffer) tensor with its gradient. Optimizers hold Parameter*
+// and read `group` to pick their parameter group (discriminative LRs).
+struct Parameter {
+  std::string name;   // "conv1.weight", unique within a model
+  Tensor value;
+  Tensor grad;        // same shape/device as value; undefined for buffers
+  bool trainable = true;   // false while frozen (transfer learning) or for buffers
+  bool decay = true;       // weight decay applies (false for biases/BN by default)
+  int group = 0;           // parameter group index
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // Spec type name as in model JSON ("conv2d", "linear", ...).
+  virtual std::string type() const = 0;
+  // Arguments as in model JSON (without "type"/"name").
+  virtual nlohmann::json args() const = 0;
+  // Output shape for an input shape (batch dim included, any value). Throws
+  // InputError naming this layer and the mismatch.
+  virtual Shape output_shape(const Shape& input) const = 0;
+  virtual Tensor forward(const Tensor& x, bool training) = 0;
+  virtual Tensor backward(const Tensor& grad_out) = 0;
+
+  // Trainable parameters and buffers (running stats have trainable=false and
+  // no grad). Pointers stay valid for the layer's lifetime.
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  // Child layers (Residual); empty for plain layers.
+  virtual std::vector<Layer*> children() { return {}; }
+  // Moves parameters and buffers to a device.
+  virtual void to(Device device);
+  // Re-draws parameters from rng (layer's default init).
+  virtual void reset_parameters(class Rng& rng) { (void)rng; }
+
+  int64_t parameter_count();  // trainable elements, like PyTorch's numel sum
+  const std::string& name() const { return name_; }
+  void set_name(const std::string& n) { name_ = n; }
+
+ protected:
+  std::string name_;
+};
+
+using LayerPtr = std::unique_ptr<Layer>;
+
+}  // namespace perceptra

@@ -1,0 +1,73 @@
+#pragma once
+// A model: a sequence of layers (Residual layers hold their own branches),
+// described by a JSON spec so the GUI can build, edit, save and reload it.
+//
+// Spec format:
+//   {"name": "simplecnn", "input": [1, 28, 28], "classes": 10,
+//    "layers": [{"type": "conv2d", "out_channels": 32, "kernel": 3, "padding": 1},
+//               {"type": "relu"}, {"type": "maxpool2d", "kernel": 2}, ...]}
+// Each layer may carry "name"; otherwise names are "<type><index>".
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/nn/layer.h"
+#include "core/tensor/random.h"
+
+namespace perceptra {
+
+// One row of a model summary (GUI layer list, CLI, docs).
+struct LayerSummary {
+  int index = 0;
+  std::string name, type;
+  Shape output;             // per-sample shape, e.g. [32, 28, 28]
+  int64_t parameters = 0;   // trainable elements
+  std::string error;        // non-empty on the offending row of a bad spec
+};
+
+class Model {
+ public:
+  // Builds and initialises a model (Kaiming/Xavier per layer default) from
+  // its spec using rng. Throws InputError naming the layer index, type and
+  // field, e.g. "layer 3 (conv2d): field 'kernel' must be a positive integer".
+  static std::unique_ptr<Model> from_spec(const nlohmann::json& spec, Rng& rng,
+                                          Device device = Device::cpu());
+  // Summary without building weights; never throws for bad layers: the first
+  // offending row carries the error and later rows have no shape.
+  static std::vector<LayerSummary> analyze(const nlohmann::json& spec);
+
+  // Built-ins: "mlp", "lenet5", "simplecnn", "resnet-small".
+  static std::vector<std::string> builtin_names();
+  static nlohmann::json builtin_spec(const std::string& name, const Shape& input, int classes);
+
+  nlohmann::json spec() const;
+  const Shape& input_shape() const { return input_shape_; }  // per sample [C,H,W]
+  int num_classes() const { return num_classes_; }
+  Device device() const { return device_; }
+  void to(Device device);
+
+  Tensor forward(const Tensor& x, bool training);
+  // Eval-mode forward that also returns a value copy of every top-level
+  // layer's output (activation views, Grad-CAM).
+  Tensor forward_collect(const Tensor& x, std::vector<Tensor>& outputs);
+  // Backward from dL/dlogits; fills every parameter's grad; returns dL/dx.
+  Tensor backward(const Tensor& grad_logits);
+
+  std::vector<Layer*> layers();
+  // All parameters and buffers in a stable order (model files rely on it).
+  std::vector<Parameter*> parameters();
+  int64_t parameter_count();
+  std::vector<LayerSummary> summary();
+
+ private:
+  Model() = default;
+  std::vector<LayerPtr> layers_;
+  nlohmann::json spec_;
+  Shape input_shape_;
+  int num_classes_ = 0;
+  Device device_;
+};
+
+}  // namespace perceptra
