@@ -1,0 +1,172 @@
+// Memory, elementwise ops, reductions and optimizer updates of the CPU backend.
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/tensor/random.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace perceptra {
+
+namespace {
+// Elementwise loops go parallel only when the work pays for the fork.
+constexpr size_t kParallelMin = 1 << 15;
+}  // namespace
+
+CpuBackend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+float* CpuBackend::allocate(size_t n) {
+  // 64-byte alignment for AVX-512 loads; size rounded up as aligned_alloc needs.
+  size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+  if (!p) throw std::bad_alloc();
+  return static_cast<float*>(p);
+}
+
+void CpuBackend::deallocate(float* p, size_t) { std::free(p); }
+
+void CpuBackend::copy_from_host(float* dst, const float* src, size_t n) {
+  if (n) std::memcpy(dst, src, n * sizeof(float));
+}
+void CpuBackend::copy_to_host(float* dst, const float* src, size_t n) {
+  if (n) std::memcpy(dst, src, n * sizeof(float));
+}
+void CpuBackend::copy(float* dst, const float* src, size_t n) {
+  if (n && dst != src) std::memmove(dst, src, n * sizeof(float));
+}
+
+void CpuBackend::fill(float* x, size_t n, float value) {
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) x[i] = value;
+}
+
+void CpuBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) {
+#pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
+  for (int r = 0; r < rows; ++r) {
+    float* yr = y + (size_t)r * cols;
+#pragma omp simd
+    for (int c = 0; c < cols; ++c) yr[c] += bias[c];
+  }
+}
+
+void CpuBackend::sum_rows(const float* x, float* out, int rows, int cols, float beta) {
+  // Column sums in double per column for stable bias gradients.
+#pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
+  for (int c = 0; c < cols; ++c) {
+    double s = 0;
+    for (int r = 0; r < rows; ++r) s += x[(size_t)r * cols + c];
+    out[c] = static_cast<float>(s) + (beta == 0.f ? 0.f : beta * out[c]);
+  }
+}
+
+void CpuBackend::add(const float* a, const float* b, float* out, size_t n) {
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void CpuBackend::mul(const float* a, const float* b, float* out, size_t n) {
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+void CpuBackend::axpby(float alpha, const float* x, float beta, float* y, size_t n) {
+  if (beta == 0.f) {  // y may hold garbage (uninitialised): never read it
+#pragma omp parallel for simd if (n > kParallelMin)
+    for (size_t i = 0; i < n; ++i) y[i] = alpha * x[i];
+    return;
+  }
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) y[i] = alpha * x[i] + beta * y[i];
+}
+
+void CpuBackend::scale(float* x, float s, size_t n) {
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void CpuBackend::normalize_channels(const float* x, float* out, const float* mean,
+                                    const float* inv_std, int N, int C, int HW) {
+#pragma omp parallel for collapse(2) if ((size_t)N * C * HW > kParallelMin)
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {
+      size_t off = ((size_t)n * C + c) * HW;
+      float m = mean[c], s = inv_std[c];
+#pragma omp simd
+      for (int i = 0; i < HW; ++i) out[off + i] = (x[off + i] - m) * s;
+    }
+}
+
+double CpuBackend::sum(const float* x, size_t n) {
+  double s = 0;
+#pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+double CpuBackend::sum_squares(const float* x, size_t n) {
+  double s = 0;
+#pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) s += (double)x[i] * x[i];
+  return s;
+}
+
+bool CpuBackend::has_non_finite(const float* x, size_t n) {
+  int bad = 0;
+#pragma omp parallel for reduction(| : bad) if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) bad |= !std::isfinite(x[i]);
+  return bad != 0;
+}
+
+void CpuBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float p,
+                                 uint64_t seed) {
+  // keep when the 32-bit hash is >= p * 2^32; kept values are scaled by 1/(1-p).
+  const double threshold = static_cast<double>(p) * 4294967296.0;
+  const float keep_scale = p < 1.f ? 1.f / (1.f - p) : 0.f;
+#pragma omp parallel for if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) {
+    float m = static_cast<double>(hash_u32(seed, i)) >= threshold ? keep_scale : 0.f;
+    mask[i] = m;
+    y[i] = x[i] * m;
+  }
+}
+
+void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum,
+                            float dampening, float weight_decay, bool nesterov, bool first_step) {
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) {
+    float d = g[i] + weight_decay * w[i];
+    if (momentum != 0.f) {
+      float buf = first_step ? d : momentum * v[i] + (1.f - dampening) * d;
+      v[i] = buf;
+      d = nesterov ? d + momentum * buf : buf;
+    }
+    w[i] -= lr * d;
+  }
+}
+
+void CpuBackend::adam_update(float* w, const float* g, float* m, float* v, size_t n, float lr,
+                             float beta1, float beta2, float eps, float weight_decay,
+                             bool decoupled, int64_t step) {
+  const double bc1 = 1.0 - std::pow((double)beta1, (double)step);
+  const double bc2 = 1.0 - std::pow((double)beta2, (double)step);
+  const float step_size = static_cast<float>(lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  const float decay = decoupled ? 1.f - lr * weight_decay : 1.f;
+  const float l2 = decoupled ? 0.f : weight_decay;
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (size_t i = 0; i < n; ++i) {
+    float gi = g[i] + l2 * w[i];
+    float wi = w[i] * decay;
+    float mi = beta1 * m[i] + (1.f - beta1) * gi;
+    float vi = beta2 * v[i] + (1.f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = wi - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
+  }
+}
+
+}  // namespace perceptra

@@ -1,0 +1,168 @@
+// Convolution as im2col + sgemm, one sample per OpenMP thread (each thread's
+// sgemm then runs single-threaded, so the two threads never fight).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/backend/cpu/cpu_backend.h"
+
+namespace perceptra {
+
+namespace {
+
+// col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - ph + r*dh][q*sw - pw + s*dw] (0 outside)
+void im2col(const ConvGeometry& g, const float* x, float* col) {
+  const int PQ = g.P * g.Q;
+  for (int c = 0; c < g.C; ++c)
+    for (int r = 0; r < g.R; ++r)
+      for (int s = 0; s < g.S; ++s) {
+        float* row = col + ((size_t)(c * g.R + r) * g.S + s) * PQ;
+        const float* xc = x + (size_t)c * g.H * g.W;
+        for (int p = 0; p < g.P; ++p) {
+          const int h = p * g.stride_h - g.pad_h + r * g.dil_h;
+          float* out = row + p * g.Q;
+          if (h < 0 || h >= g.H) {
+            std::memset(out, 0, sizeof(float) * g.Q);
+            continue;
+          }
+          const float* xr = xc + (size_t)h * g.W;
+          for (int q = 0; q < g.Q; ++q) {
+            const int w = q * g.stride_w - g.pad_w + s * g.dil_w;
+            out[q] = (w >= 0 && w < g.W) ? xr[w] : 0.f;
+          }
+        }
+      }
+}
+
+// Adjoint of im2col: dx += scattered col (dx zeroed by the caller).
+void col2im(const ConvGeometry& g, const float* col, float* dx) {
+  const int PQ = g.P * g.Q;
+  for (int c = 0; c < g.C; ++c)
+    for (int r = 0; r < g.R; ++r)
+      for (int s = 0; s < g.S; ++s) {
+        const float* row = col + ((size_t)(c * g.R + r) * g.S + s) * PQ;
+        float* dc = dx + (size_t)c * g.H * g.W;
+        for (int p = 0; p < g.P; ++p) {
+          const int h = p * g.stride_h - g.pad_h + r * g.dil_h;
+          if (h < 0 || h >= g.H) continue;
+          float* dr = dc + (size_t)h * g.W;
+          const float* in = row + p * g.Q;
+          for (int q = 0; q < g.Q; ++q) {
+            const int w = q * g.stride_w - g.pad_w + s * g.dil_w;
+            if (w >= 0 && w < g.W) dr[w] += in[q];
+          }
+        }
+      }
+}
+
+bool is_pointwise(const ConvGeometry& g) {
+  return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+         g.pad_w == 0;
+}
+
+// Per-thread scratch reused across calls: no allocation per batch.
+std::vector<float>& scratch(int slot) {
+  thread_local std::vector<float> buffers[2];
+  return buffers[slot];
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w,
+                                const float* bias, float* y) {
+  const int Cg = g.C / g.groups, Kg = g.K / g.groups;
+  const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
+  const bool direct = is_pointwise(g);
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < g.N; ++n) {
+    const float* xn = x + (size_t)n * g.C * g.H * g.W;
+    float* yn = y + (size_t)n * g.K * PQ;
+    const float* col = xn;
+    if (!direct) {
+      auto& buf = scratch(0);
+      buf.resize((size_t)g.C * g.R * g.S * PQ);
+      im2col(g, xn, buf.data());
+      col = buf.data();
+    }
+    for (int grp = 0; grp < g.groups; ++grp)
+      cpu_sgemm(false, false, Kg, PQ, CRSg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
+                col + (size_t)grp * CRSg * PQ, PQ, 0.f, yn + (size_t)grp * Kg * PQ, PQ);
+    if (bias)
+      for (int k = 0; k < g.K; ++k) {
+        float* yk = yn + (size_t)k * PQ;
+        const float b = bias[k];
+        for (int i = 0; i < PQ; ++i) yk[i] += b;
+      }
+  }
+}
+
+void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
+                                 const float* dy, float* dx, float* dw, float* db) {
+  const int Cg = g.C / g.groups, Kg = g.K / g.groups;
+  const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
+  const size_t wsize = (size_t)g.K * CRSg;
+  const bool direct = is_pointwise(g);
+  const int threads = omp_get_max_threads();
+  // Each thread sums its samples' weight gradients privately; reduced below.
+  std::vector<float> dw_parts((size_t)threads * wsize, 0.f);
+
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    float* dw_t = dw_parts.data() + (size_t)t * wsize;
+#pragma omp for schedule(static)
+    for (int n = 0; n < g.N; ++n) {
+      const float* xn = x + (size_t)n * g.C * g.H * g.W;
+      const float* dyn = dy + (size_t)n * g.K * PQ;
+      const float* col = xn;
+      if (!direct) {
+        auto& buf = scratch(0);
+        buf.resize((size_t)g.C * g.R * g.S * PQ);
+        im2col(g, xn, buf.data());
+        col = buf.data();
+      }
+      for (int grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g [Kg,PQ] * col_g^T [PQ,CRSg]
+        cpu_sgemm(false, true, Kg, CRSg, PQ, 1.f, dyn + (size_t)grp * Kg * PQ, PQ,
+                  col + (size_t)grp * CRSg * PQ, PQ, 1.f, dw_t + (size_t)grp * Kg * CRSg, CRSg);
+      if (dx) {
+        float* dxn = dx + (size_t)n * g.C * g.H * g.W;
+        if (direct) {
+          for (int grp = 0; grp < g.groups; ++grp)
+            cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
+                      dyn + (size_t)grp * Kg * PQ, PQ, 0.f, dxn + (size_t)grp * CRSg * PQ, PQ);
+        } else {
+          auto& dcol = scratch(1);
+          dcol.resize((size_t)g.C * g.R * g.S * PQ);
+          for (int grp = 0; grp < g.groups; ++grp)  // dcol_g = W_g^T [CRSg,Kg] * dY_g
+            cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
+                      dyn + (size_t)grp * Kg * PQ, PQ, 0.f, dcol.data() + (size_t)grp * CRSg * PQ,
+                      PQ);
+          std::fill(dxn, dxn + (size_t)g.C * g.H * g.W, 0.f);
+          col2im(g, dcol.data(), dxn);
+        }
+      }
+    }
+  }
+
+#pragma omp parallel for simd
+  for (size_t i = 0; i < wsize; ++i) {
+    float s = 0.f;
+    for (int t = 0; t < threads; ++t) s += dw_parts[(size_t)t * wsize + i];
+    dw[i] = s;
+  }
+  if (db) {
+#pragma omp parallel for
+    for (int k = 0; k < g.K; ++k) {
+      double s = 0;
+      for (int n = 0; n < g.N; ++n) {
+        const float* dyk = dy + ((size_t)n * g.K + k) * PQ;
+        for (int i = 0; i < PQ; ++i) s += dyk[i];
+      }
+      db[k] = static_cast<float>(s);
+    }
+  }
+}
+
+}  // namespace perceptra

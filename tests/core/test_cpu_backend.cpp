@@ -1,0 +1,209 @@
+// The CPU backend against naive double-precision references. (Layer-level
+// gradient checks and PyTorch parity live in tests/nn.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/tensor/random.h"
+
+using namespace perceptra;
+
+namespace {
+std::vector<float> randv(size_t n, uint64_t seed) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.uniform(-1.f, 1.f);
+  return v;
+}
+void expect_near(const std::vector<float>& a, const std::vector<double>& b, double tol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + std::abs(b[i]))) << i;
+}
+CpuBackend& B() { return cpu_backend(); }
+}  // namespace
+
+TEST(CpuBackend, GemmAllTransposes) {
+  const int M = 37, N = 29, K = 41;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      auto A = randv(M * K, 1), Bm = randv(K * N, 2), C = randv(M * N, 3);
+      std::vector<double> ref(M * N);
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+          double s = 0;
+          for (int k = 0; k < K; ++k) {
+            double a = ta ? A[k * M + i] : A[i * K + k];
+            double b = tb ? Bm[j * K + k] : Bm[k * N + j];
+            s += a * b;
+          }
+          ref[i * N + j] = 0.5 * s + 2.0 * C[i * N + j];
+        }
+      B().gemm(ta, tb, M, N, K, 0.5f, A.data(), ta ? M : K, Bm.data(), tb ? K : N, 2.f, C.data(), N);
+      expect_near(C, ref, 1e-5);
+    }
+}
+
+struct ConvCase { int N, C, H, W, K, R, S, stride, pad, dil, groups; };
+
+class CpuConv : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(CpuConv, ForwardAndBackwardMatchDirectLoops) {
+  auto c = GetParam();
+  auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad,
+                              c.dil, c.dil, c.groups);
+  const int Cg = c.C / c.groups, Kg = c.K / c.groups;
+  auto x = randv((size_t)c.N * c.C * c.H * c.W, 4), w = randv((size_t)c.K * Cg * c.R * c.S, 5),
+       b = randv(c.K, 6), dy = randv((size_t)c.N * c.K * g.P * g.Q, 7);
+  auto xi = [&](int n, int ch, int h, int ww) { return x[((size_t)(n * c.C + ch) * c.H + h) * c.W + ww]; };
+  auto wi = [&](int k, int ch, int r, int s) { return ((size_t)(k * Cg + ch) * c.R + r) * c.S + s; };
+  std::vector<double> y_ref((size_t)c.N * c.K * g.P * g.Q), dx_ref(x.size(), 0), dw_ref(w.size(), 0),
+      db_ref(c.K, 0);
+  for (int n = 0; n < c.N; ++n)
+    for (int k = 0; k < c.K; ++k)
+      for (int p = 0; p < g.P; ++p)
+        for (int q = 0; q < g.Q; ++q) {
+          size_t yi = ((size_t)(n * c.K + k) * g.P + p) * g.Q + q;
+          double s = b[k];
+          int grp = k / Kg;
+          for (int ch = 0; ch < Cg; ++ch)
+            for (int r = 0; r < c.R; ++r)
+              for (int t = 0; t < c.S; ++t) {
+                int h = p * c.stride - c.pad + r * c.dil, ww = q * c.stride - c.pad + t * c.dil;
+                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
+                int cin = grp * Cg + ch;
+                s += (double)xi(n, cin, h, ww) * w[wi(k, ch, r, t)];
+                dx_ref[((size_t)(n * c.C + cin) * c.H + h) * c.W + ww] += (double)w[wi(k, ch, r, t)] * dy[yi];
+                dw_ref[wi(k, ch, r, t)] += (double)xi(n, cin, h, ww) * dy[yi];
+              }
+          y_ref[yi] = s;
+          db_ref[k] += dy[yi];
+        }
+  std::vector<float> y(y_ref.size()), dx(x.size()), dw(w.size()), db(c.K);
+  B().conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+  expect_near(y, y_ref, 1e-4);
+  B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+  expect_near(dx, dx_ref, 1e-4);
+  expect_near(dw, dw_ref, 1e-4);
+  expect_near(db, db_ref, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Geometries, CpuConv,
+                         ::testing::Values(ConvCase{2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1},
+                                           ConvCase{3, 4, 9, 9, 6, 3, 3, 2, 1, 1, 2},
+                                           ConvCase{2, 2, 8, 8, 3, 3, 3, 1, 2, 2, 1},
+                                           ConvCase{4, 8, 5, 5, 8, 1, 1, 1, 0, 1, 1},
+                                           ConvCase{2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 4}));
+
+TEST(CpuBackend, MaxPoolRoutesGradientToFirstMaximum) {
+  auto g = make_pool_geometry(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
+  std::vector<float> x = {1, 5, 2, 2, 3, 0, 2, 2, -1, -2, 7, 1, -3, -4, 0, 7}, y(4), dx(16);
+  B().maxpool2d_forward(g, x.data(), y.data());
+  EXPECT_EQ(y, (std::vector<float>{5, 2, -1, 7}));
+  std::vector<float> dy = {1, 2, 3, 4};
+  B().maxpool2d_backward(g, x.data(), y.data(), dy.data(), dx.data());
+  std::vector<float> expect(16, 0.f);
+  expect[1] = 1;   // the 5
+  expect[2] = 2;   // first of the tied 2s
+  expect[8] = 3;   // -1
+  expect[10] = 4;  // first 7
+  EXPECT_EQ(dx, expect);
+}
+
+TEST(CpuBackend, AvgPoolCountsPadding) {
+  auto g = make_pool_geometry(1, 1, 2, 2, 2, 2, 2, 2, 1, 1);  // PyTorch count_include_pad=True
+  std::vector<float> x = {4, 8, 12, 16}, y(4);
+  B().avgpool2d_forward(g, x.data(), y.data());
+  EXPECT_EQ(y, (std::vector<float>{1, 2, 3, 4}));
+}
+
+TEST(CpuBackend, SoftmaxXentIsStableAndSmoothed) {
+  std::vector<float> logits = {1000.f, 0.f, -1000.f, 1.f, 2.f, 3.f}, labels = {0, 2};
+  std::vector<float> probs(6), loss(2), d(6);
+  B().softmax_xent_forward(logits.data(), labels.data(), probs.data(), loss.data(), 2, 3, 0.f);
+  EXPECT_NEAR(loss[0], 0.f, 1e-6);
+  double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  EXPECT_NEAR(loss[1], lse - 3.0, 1e-5);
+  B().softmax_xent_forward(logits.data(), labels.data(), probs.data(), loss.data(), 2, 3, 0.3f);
+  double logp[3] = {1 - lse, 2 - lse, 3 - lse};
+  EXPECT_NEAR(loss[1], -(0.1 * logp[0] + 0.1 * logp[1] + 0.8 * logp[2]), 1e-5);
+  B().softmax_xent_backward(probs.data(), labels.data(), d.data(), 2, 3, 0.3f, 0.5f);
+  EXPECT_NEAR(d[5], 0.5 * (std::exp(logp[2]) - 0.8), 1e-6);
+}
+
+TEST(CpuBackend, BatchNormTrainNormalisesAndUpdatesRunningStats) {
+  const int N = 4, C = 2, HW = 3;
+  auto x = randv(N * C * HW, 9);
+  std::vector<float> y(x.size()), gamma = {2, 1}, beta = {0.5f, 0}, mean(2), invstd(2), rm = {0, 0},
+                                  rv = {1, 1};
+  B().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(),
+                              invstd.data(), rm.data(), rv.data(), N, C, HW, 0.1f, 1e-5f);
+  for (int c = 0; c < C; ++c) {
+    double s = 0, ss = 0, xs = 0, xss = 0;
+    for (int n = 0; n < N; ++n)
+      for (int i = 0; i < HW; ++i) {
+        double v = y[(n * C + c) * HW + i], xv = x[(n * C + c) * HW + i];
+        s += v, ss += v * v, xs += xv, xss += xv * xv;
+      }
+    const double m = N * HW;
+    EXPECT_NEAR(s / m, beta[c], 1e-5);
+    EXPECT_NEAR(std::sqrt(ss / m - (s / m) * (s / m)), gamma[c], 1e-3);
+    double xmean = xs / m, xvar_unbiased = (xss - m * xmean * xmean) / (m - 1);
+    EXPECT_NEAR(rm[c], 0.1 * xmean, 1e-6);
+    EXPECT_NEAR(rv[c], 0.9 + 0.1 * xvar_unbiased, 1e-5);
+  }
+}
+
+TEST(CpuBackend, DropoutMaskMatchesHashAndScales) {
+  std::vector<float> x(10000, 1.f), y(10000), mask(10000);
+  B().dropout_forward(x.data(), y.data(), mask.data(), x.size(), 0.25f, 123);
+  int kept = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    bool keep = hash_u32(123, i) >= 0.25 * 4294967296.0;
+    ASSERT_EQ(mask[i], keep ? 1.f / 0.75f : 0.f);
+    kept += keep;
+  }
+  EXPECT_NEAR(kept / 10000.0, 0.75, 0.02);
+}
+
+TEST(CpuBackend, SgdNesterovAndAdamFollowPyTorchFormulas) {
+  std::vector<float> w = {1.f, -2.f}, g = {0.5f, 0.25f}, v(2, 0.f);
+  B().sgd_update(w.data(), g.data(), v.data(), 2, 0.1f, 0.9f, 0.f, 0.01f, true, true);
+  // d = g + wd*w; buf = d; step = d + 0.9*buf
+  float d0 = 0.5f + 0.01f * 1.f;
+  EXPECT_FLOAT_EQ(v[0], d0);
+  EXPECT_FLOAT_EQ(w[0], 1.f - 0.1f * (d0 + 0.9f * d0));
+
+  std::vector<float> aw = {1.f}, ag = {0.5f}, m = {0.f}, vv = {0.f};
+  B().adam_update(aw.data(), ag.data(), m.data(), vv.data(), 1, 0.01f, 0.9f, 0.999f, 1e-8f, 0.1f,
+                  true, 1);
+  // AdamW step 1: w *= 1 - lr*wd; m_hat = g, v_hat = g^2 -> update lr * g/|g|
+  EXPECT_NEAR(aw[0], 1.f * (1 - 0.001f) - 0.01f, 1e-6);
+}
+
+TEST(CpuBackend, ReductionsAndNonFinite) {
+  std::vector<float> x(100000, 0.5f);
+  EXPECT_DOUBLE_EQ(B().sum(x.data(), x.size()), 50000.0);
+  EXPECT_DOUBLE_EQ(B().sum_squares(x.data(), x.size()), 25000.0);
+  EXPECT_FALSE(B().has_non_finite(x.data(), x.size()));
+  x[77777] = NAN;
+  EXPECT_TRUE(B().has_non_finite(x.data(), x.size()));
+}
+
+TEST(CpuBackend, ActivationsAndDerivatives) {
+  std::vector<float> x = {-2.f, -0.5f, 0.3f, 1.7f}, y(4), dy(4, 1.f), dx(4);
+  B().activation_forward(Activation::GELU, 0, x.data(), y.data(), 4);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0))), 1e-6);
+  for (auto a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU, Activation::Sigmoid,
+                 Activation::Tanh}) {
+    B().activation_forward(a, 0.1f, x.data(), y.data(), 4);
+    B().activation_backward(a, 0.1f, x.data(), y.data(), dy.data(), dx.data(), 4);
+    for (int i = 0; i < 4; ++i) {  // central difference in float, loose tolerance
+      float h = 1e-3f, yp, ym, xp = x[i] + h, xm = x[i] - h;
+      B().activation_forward(a, 0.1f, &xp, &yp, 1);
+      B().activation_forward(a, 0.1f, &xm, &ym, 1);
+      EXPECT_NEAR(dx[i], (yp - ym) / (2 * h), 2e-3) << "activation " << int(a) << " at " << x[i];
+    }
+  }
+}
