@@ -1,0 +1,202 @@
+#include "widgets/colormap.h"
+
+#include <QPainter>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace perceptra::widgets {
+
+namespace {
+
+// matplotlib's viridis / magma sampled at 10 evenly spaced points (the
+// values R's viridisLite prints for viridis(10) / magma(10)).
+constexpr std::array<QRgb, 10> kViridis = {0x440154, 0x482878, 0x3e4a89, 0x31688e, 0x26828e,
+                                           0x1f9e89, 0x35b779, 0x6dcd59, 0xb4de2c, 0xfde725};
+constexpr std::array<QRgb, 10> kMagma = {0x000004, 0x180f3e, 0x451077, 0x721f81, 0x9f2f7f,
+                                         0xcd4071, 0xf1605d, 0xfd9567, 0xfec98d, 0xfcfdbf};
+
+QRgb interpolate(const std::array<QRgb, 10>& anchors, double t) {
+  const double pos = t * double(anchors.size() - 1);
+  const int i = std::min(int(pos), int(anchors.size()) - 2);
+  const double f = pos - i;
+  const QRgb a = anchors[std::size_t(i)], b = anchors[std::size_t(i) + 1];
+  auto mix = [f](int x, int y) { return int(std::lround(x + (y - x) * f)); };
+  return qRgb(mix(qRed(a), qRed(b)), mix(qGreen(a), qGreen(b)), mix(qBlue(a), qBlue(b)));
+}
+
+std::vector<QRgb> buildTable(Colormap map) {
+  std::vector<QRgb> table(256);
+  for (int i = 0; i < 256; ++i) {
+    const double t = i / 255.0;
+    switch (map) {
+      case Colormap::Viridis: table[std::size_t(i)] = interpolate(kViridis, t); break;
+      case Colormap::Magma: table[std::size_t(i)] = interpolate(kMagma, t); break;
+      case Colormap::Gray: table[std::size_t(i)] = qRgb(i, i, i); break;
+    }
+  }
+  return table;
+}
+
+inline int lutIndex(float v, float lo, float scale) {
+  if (!std::isfinite(v)) return 0;
+  const float t = (v - lo) * scale;
+  return std::clamp(int(t * 255.0f + 0.5f), 0, 255);
+}
+
+ValueRange resolve(ValueRange range, const float* data, std::size_t count) {
+  return range.valid() ? range : valueRange(data, count);
+}
+
+}  // namespace
+
+const std::vector<QRgb>& colormapTable(Colormap map) {
+  static const std::vector<QRgb> viridis = buildTable(Colormap::Viridis);
+  static const std::vector<QRgb> magma = buildTable(Colormap::Magma);
+  static const std::vector<QRgb> gray = buildTable(Colormap::Gray);
+  switch (map) {
+    case Colormap::Viridis: return viridis;
+    case Colormap::Magma: return magma;
+    case Colormap::Gray: break;
+  }
+  return gray;
+}
+
+QRgb colormapRgb(Colormap map, double t) {
+  if (!std::isfinite(t)) t = 0.0;
+  t = std::clamp(t, 0.0, 1.0);
+  switch (map) {
+    case Colormap::Viridis: return 0xff000000u | interpolate(kViridis, t);
+    case Colormap::Magma: return 0xff000000u | interpolate(kMagma, t);
+    case Colormap::Gray: break;
+  }
+  const int g = int(std::lround(t * 255.0));
+  return qRgb(g, g, g);
+}
+
+QString colormapName(Colormap map) {
+  switch (map) {
+    case Colormap::Viridis: return "viridis";
+    case Colormap::Magma: return "magma";
+    case Colormap::Gray: break;
+  }
+  return "gray";
+}
+
+ValueRange valueRange(const float* data, std::size_t count) {
+  ValueRange r{0.0f, 0.0f};
+  bool any = false;
+  for (std::size_t i = 0; i < count; ++i) {
+    const float v = data[i];
+    if (!std::isfinite(v)) continue;
+    if (!any) {
+      r.lo = r.hi = v;
+      any = true;
+    } else {
+      r.lo = std::min(r.lo, v);
+      r.hi = std::max(r.hi, v);
+    }
+  }
+  return r;
+}
+
+QImage floatPlaneToImage(const float* data, int width, int height, Colormap map, ValueRange range) {
+  if (!data || width <= 0 || height <= 0) return {};
+  const std::size_t n = std::size_t(width) * std::size_t(height);
+  const ValueRange r = resolve(range, data, n);
+  const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+  const std::vector<QRgb>& lut = colormapTable(map);
+  QImage img(width, height, QImage::Format_RGB32);
+  for (int y = 0; y < height; ++y) {
+    auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
+    const float* row = data + std::size_t(y) * std::size_t(width);
+    for (int x = 0; x < width; ++x) line[x] = 0xff000000u | lut[std::size_t(lutIndex(row[x], r.lo, scale))];
+  }
+  return img;
+}
+
+QImage floatPlaneToImage(const std::vector<float>& data, int width, int height, Colormap map,
+                         ValueRange range) {
+  if (data.size() < std::size_t(std::max(width, 0)) * std::size_t(std::max(height, 0))) return {};
+  return floatPlaneToImage(data.data(), width, height, map, range);
+}
+
+QImage rgbPlanesToImage(const float* data, int width, int height, ValueRange range) {
+  if (!data || width <= 0 || height <= 0) return {};
+  const std::size_t plane = std::size_t(width) * std::size_t(height);
+  const ValueRange r = resolve(range, data, plane * 3);
+  const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+  QImage img(width, height, QImage::Format_RGB32);
+  for (int y = 0; y < height; ++y) {
+    auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
+    for (int x = 0; x < width; ++x) {
+      const std::size_t i = std::size_t(y) * std::size_t(width) + std::size_t(x);
+      line[x] = qRgb(lutIndex(data[i], r.lo, scale), lutIndex(data[plane + i], r.lo, scale),
+                     lutIndex(data[2 * plane + i], r.lo, scale));
+    }
+  }
+  return img;
+}
+
+QImage tilePlanes(const float* data, int channels, int width, int height, Colormap map, int columns,
+                  int gap, QColor gapColor) {
+  if (!data || channels <= 0 || width <= 0 || height <= 0) return {};
+  gap = std::max(gap, 0);
+  if (columns <= 0) {
+    // Near-square grid in pixels, not in tiles, so wide planes stack taller.
+    const double aspect = double(height) / double(width);
+    columns = std::max(1, int(std::ceil(std::sqrt(double(channels) * aspect))));
+  }
+  columns = std::min(columns, channels);
+  const int rows = (channels + columns - 1) / columns;
+  QImage grid(columns * width + (columns - 1) * gap, rows * height + (rows - 1) * gap,
+              QImage::Format_RGB32);
+  grid.fill(gapColor);
+  const std::size_t plane = std::size_t(width) * std::size_t(height);
+  const std::vector<QRgb>& lut = colormapTable(map);
+  for (int c = 0; c < channels; ++c) {
+    const float* p = data + plane * std::size_t(c);
+    const ValueRange r = valueRange(p, plane);
+    const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+    const int ox = (c % columns) * (width + gap), oy = (c / columns) * (height + gap);
+    for (int y = 0; y < height; ++y) {
+      auto* line = reinterpret_cast<QRgb*>(grid.scanLine(oy + y)) + ox;
+      const float* row = p + std::size_t(y) * std::size_t(width);
+      for (int x = 0; x < width; ++x) line[x] = 0xff000000u | lut[std::size_t(lutIndex(row[x], r.lo, scale))];
+    }
+  }
+  return grid;
+}
+
+QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int heatHeight,
+                      double alpha, Colormap map) {
+  if (image.isNull()) return {};
+  QImage base = image.convertToFormat(QImage::Format_RGB32);
+  if (!heat || heatWidth <= 0 || heatHeight <= 0) return base;
+  alpha = std::clamp(alpha, 0.0, 1.0);
+  const std::size_t n = std::size_t(heatWidth) * std::size_t(heatHeight);
+  const ValueRange r = valueRange(heat, n);
+  const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+  const std::vector<QRgb>& lut = colormapTable(map);
+  // Heat as ARGB with opacity growing with the value: hot regions dominate,
+  // cold regions leave the underlying image readable.
+  QImage layer(heatWidth, heatHeight, QImage::Format_ARGB32);
+  for (int y = 0; y < heatHeight; ++y) {
+    auto* line = reinterpret_cast<QRgb*>(layer.scanLine(y));
+    const float* row = heat + std::size_t(y) * std::size_t(heatWidth);
+    for (int x = 0; x < heatWidth; ++x) {
+      const int idx = lutIndex(row[x], r.lo, scale);
+      const QRgb c = lut[std::size_t(idx)];
+      const int a = int(std::lround(255.0 * alpha * (0.25 + 0.75 * idx / 255.0)));
+      line[x] = qRgba(qRed(c), qGreen(c), qBlue(c), a);
+    }
+  }
+  const QImage scaled = layer.scaled(base.size(), Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
+  QPainter painter(&base);
+  painter.drawImage(0, 0, scaled);
+  painter.end();
+  return base;
+}
+
+}  // namespace perceptra::widgets
