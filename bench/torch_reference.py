@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""PyTorch side of the benchmarks: trains the same model (built from
+Perceptra's own JSON model spec, so the two definitions cannot drift) on the
+same data with the same batch size, optimizer and thread count, and prints
+one JSON line with throughput, accuracy and peak memory.
+
+Run with Debian's /usr/bin/python3 (python3-torch)."""
+import argparse
+import gzip
+import json
+import resource
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
+        data = f.read()
+    magic, = struct.unpack(">I", data[:4])
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_fashion(root):
+    xtr = read_idx(f"{root}/train-images-idx3-ubyte.gz").astype(np.float32) / 255.0
+    ytr = read_idx(f"{root}/train-labels-idx1-ubyte.gz").astype(np.int64)
+    xte = read_idx(f"{root}/t10k-images-idx3-ubyte.gz").astype(np.float32) / 255.0
+    yte = read_idx(f"{root}/t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    mean, std = xtr.mean(), xtr.std()  # training-set statistics only
+    norm = lambda x: torch.from_numpy(((x - mean) / std)[:, None, :, :].copy())
+    return norm(xtr), torch.from_numpy(ytr), norm(xte), torch.from_numpy(yte)
+
+
+class Residual(nn.Module):
+    def __init__(self, body, shortcut, act):
+        super().__init__()
+        self.body, self.shortcut, self.act = body, shortcut, act
+
+    def forward(self, x):
+        y = self.body(x) + (self.shortcut(x) if self.shortcut is not None else x)
+        return F.relu(y) if self.act == "relu" else y
+
+
+def shape_of(layers, shape):
+    with torch.no_grad():
+        return tuple(nn.Sequential(*layers)(torch.zeros((1,) + shape)).shape[1:])
+
+
+def build(spec_layers, in_shape):
+    """Translates Perceptra's layer list into torch modules, inferring input sizes."""
+    layers, shape = [], tuple(in_shape)
+    for l in spec_layers:
+        t = l["type"]
+        if t == "conv2d":
+            k = l.get("kernel", 3)
+            m = nn.Conv2d(shape[0], l["out_channels"], k, stride=l.get("stride", 1),
+                          padding=l.get("padding", 0), dilation=l.get("dilation", 1),
+                          groups=l.get("groups", 1), bias=l.get("bias", True))
+        elif t == "linear":
+            m = nn.Linear(shape[0], l["out_features"], bias=l.get("bias", True))
+        elif t == "relu":
+            m = nn.ReLU()
+        elif t == "leaky_relu":
+            m = nn.LeakyReLU(l.get("slope", 0.01))
+        elif t == "gelu":
+            m = nn.GELU()
+        elif t == "sigmoid":
+            m = nn.Sigmoid()
+        elif t == "tanh":
+            m = nn.Tanh()
+        elif t == "maxpool2d":
+            k = l.get("kernel", 2)
+            m = nn.MaxPool2d(k, stride=l.get("stride", k), padding=l.get("padding", 0))
+        elif t == "avgpool2d":
+            k = l.get("kernel", 2)
+            m = nn.AvgPool2d(k, stride=l.get("stride", k), padding=l.get("padding", 0))
+        elif t == "global_avgpool":
+            m = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        elif t == "flatten":
+            m = nn.Flatten()
+        elif t in ("batchnorm2d", "batchnorm1d"):
+            cls = nn.BatchNorm2d if t == "batchnorm2d" else nn.BatchNorm1d
+            m = cls(shape[0], eps=l.get("eps", 1e-5), momentum=l.get("momentum", 0.1))
+        elif t == "dropout":
+            m = nn.Dropout(l.get("p", 0.5))
+        elif t == "residual":
+            body = build(l["layers"], shape)
+            out = shape_of([body], shape)
+            sc = None
+            if l.get("shortcut", "auto") == "projection" or out != shape:
+                stride = shape[1] // out[1] if len(shape) == 3 else 1
+                sc = nn.Sequential(nn.Conv2d(shape[0], out[0], 1, stride=stride, bias=False),
+                                   nn.BatchNorm2d(out[0]))
+            m = Residual(body, sc, l.get("activation", "relu"))
+        else:
+            raise SystemExit(f"torch_reference: unsupported layer type '{t}'")
+        layers.append(m)
+        shape = shape_of(layers[-1:], shape)
+    return nn.Sequential(*layers)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spec", required=True, help="Perceptra model spec JSON file")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default=FASHION)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    spec = json.load(open(a.spec))
+    xtr, ytr, xte, yte = load_fashion(a.data)
+    if a.train_limit:
+        xtr, ytr = xtr[:a.train_limit], ytr[:a.train_limit]
+    model = build(spec["layers"], tuple(spec["input"]))
+    params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
+
+    g = torch.Generator().manual_seed(a.seed)
+    train_time, seen = 0.0, 0
+    for _ in range(a.epochs):
+        model.train()
+        perm = torch.randperm(len(xtr), generator=g)
+        t0 = time.perf_counter()
+        for i in range(0, len(xtr), a.batch_size):
+            idx = perm[i:i + a.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            loss.backward()
+            opt.step()
+            seen += len(idx)
+        train_time += time.perf_counter() - t0
+
+    model.eval()
+    correct = 0
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(xte), a.batch_size):
+            correct += (model(xte[i:i + a.batch_size]).argmax(1) == yte[i:i + a.batch_size]).sum().item()
+    infer_time = time.perf_counter() - t0
+    print(json.dumps({
+        "framework": "pytorch", "version": torch.__version__, "model": spec.get("name", "?"),
+        "parameters": params, "batch_size": a.batch_size, "threads": torch.get_num_threads(),
+        "epochs": a.epochs, "train_images_per_s": seen / train_time,
+        "infer_images_per_s": len(xte) / infer_time, "test_accuracy": correct / len(xte),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
