@@ -1,0 +1,73 @@
+// Schema history. Each entry upgrades version i to i+1 (entry 0 creates v1);
+// a new database runs them all, so the v1 -> current path is exercised on
+// every fresh workspace, not only on old files. Never edit a shipped entry:
+// append a new one and bump ExperimentStore::kSchemaVersion.
+#include "core/store/schema.h"
+
+namespace perceptra::store_schema {
+
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> m = {
+      // 0 -> 1: the first schema.
+      R"sql(
+CREATE TABLE schema_version(
+  version INTEGER NOT NULL,
+  applied_at REAL NOT NULL);
+CREATE TABLE datasets(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  path TEXT NOT NULL DEFAULT '',
+  kind TEXT NOT NULL DEFAULT '',
+  fingerprint TEXT NOT NULL DEFAULT '',
+  num_classes INTEGER NOT NULL DEFAULT 0,
+  num_train INTEGER NOT NULL DEFAULT 0,
+  num_valid INTEGER NOT NULL DEFAULT 0,
+  info TEXT NOT NULL DEFAULT '{}',
+  created_at REAL NOT NULL);
+CREATE TABLE runs(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL CHECK(status IN
+    ('running','finished','stopped','diverged','failed','interrupted')),
+  created_at REAL NOT NULL,
+  started_at REAL,
+  ended_at REAL,
+  seed INTEGER NOT NULL DEFAULT 0,
+  dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+  model_spec TEXT NOT NULL DEFAULT '{}',
+  hparams TEXT NOT NULL DEFAULT '{}',
+  machine TEXT NOT NULL DEFAULT '{}',
+  owner_pid INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE metrics(
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value REAL NOT NULL);
+CREATE INDEX metrics_run_name ON metrics(run_id, name, step);
+CREATE TABLE artifacts(
+  id INTEGER PRIMARY KEY,
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL,
+  created_at REAL NOT NULL);
+)sql",
+      // 1 -> 2: run ownership + heartbeat (interrupted-run detection without
+      // pid reuse mistakes), status messages and notes, artifact checksums.
+      R"sql(
+ALTER TABLE runs ADD COLUMN status_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN owner_host TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN owner_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
+UPDATE runs SET heartbeat_at = COALESCE(ended_at, started_at, created_at);
+ALTER TABLE artifacts ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE artifacts ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX artifacts_run ON artifacts(run_id, kind, created_at);
+CREATE INDEX runs_status ON runs(status);
+)sql",
+  };
+  return m;
+}
+
+}  // namespace perceptra::store_schema

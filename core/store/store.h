@@ -1,0 +1,241 @@
+#pragma once
+// The experiment store: one SQLite database per workspace holding datasets,
+// runs (status, timestamps, seed, model spec, hyper-parameters, machine
+// metadata), their metric series and artifacts (checkpoints, model files,
+// exports with checksums).
+//
+// Durability: WAL journal, foreign keys on, every write in one IMMEDIATE
+// transaction, a busy timeout so a reader in another window never makes a
+// writer fail at once. Schema versions are migrated forward on open.
+//
+// Crash recovery: a run records its owner (pid, process start time, host) and
+// a heartbeat. On open, runs still 'running' whose owner process is gone (same
+// host) or whose heartbeat is stale (other host) are marked 'interrupted';
+// their last checkpoint artifact is what `resume` continues from.
+//
+// Threads: an ExperimentStore may be shared between threads (calls are
+// serialised by a mutex), but the usual pattern is one per thread on the same
+// file (the trainer writes, the GUI reads; WAL lets both proceed).
+//
+// Metric names the GUI/CLI summaries understand: "train_loss" (per batch or
+// per epoch), "valid_loss", "valid_accuracy", "train_accuracy", "lr".
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor/error.h"
+
+struct sqlite3;
+
+namespace perceptra {
+
+// "<db file>: <problem>", e.g. "/x/perceptra.db: file is not a database".
+class StoreError : public Error {
+ public:
+  StoreError(const std::string& where, const std::string& problem)
+      : Error(where + ": " + problem), where_(where), problem_(problem) {}
+  const std::string& where() const { return where_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string where_, problem_;
+};
+
+enum class RunStatus { Running, Finished, Stopped, Diverged, Failed, Interrupted };
+std::string to_string(RunStatus s);           // "running", "finished", ...
+RunStatus parse_run_status(const std::string& text);  // throws Error on unknown
+
+struct DatasetRecord {
+  int64_t id = 0;             // assigned by the store
+  std::string name;           // "fashion-mnist", folder name, ...
+  std::string path;           // where it was read from
+  std::string kind;           // "idx", "cifar10", "folder", ...
+  std::string fingerprint;    // any stable content hash (same data -> same id)
+  int num_classes = 0;
+  int64_t num_train = 0, num_valid = 0;
+  nlohmann::json info = nlohmann::json::object();  // class names, stats, ...
+  double created_at = 0;
+};
+
+struct NewRun {
+  std::string name;                 // empty: "run-<id>"
+  uint64_t seed = 0;
+  std::optional<int64_t> dataset_id;
+  nlohmann::json model_spec = nlohmann::json::object();
+  nlohmann::json hparams = nlohmann::json::object();
+  nlohmann::json machine = nlohmann::json::object();  // see machine_metadata()
+  std::string notes;
+};
+
+struct RunRecord {
+  int64_t id = 0;
+  std::string name;
+  RunStatus status = RunStatus::Running;
+  std::string status_message;       // why it stopped/failed/was interrupted
+  double created_at = 0, started_at = 0, ended_at = 0;   // unix seconds; 0 = unset
+  double heartbeat_at = 0;
+  uint64_t seed = 0;
+  std::optional<int64_t> dataset_id;
+  nlohmann::json model_spec, hparams, machine;
+  std::string notes;
+  int64_t owner_pid = 0;
+  std::string owner_host;
+};
+
+// One row of list_runs(): the run plus the numbers a run table shows.
+struct RunSummary {
+  RunRecord run;
+  std::optional<double> best_valid_accuracy;   // max of "valid_accuracy"
+  std::optional<double> final_train_loss;      // last "train_loss" by step
+  std::optional<double> final_valid_loss;      // last "valid_loss" by step
+  int64_t epochs = 0;                          // max epoch seen in metrics
+  double duration_s = 0;    // ended - started; for running runs, last heartbeat - started
+};
+
+struct MetricPoint {
+  int64_t step = 0;     // global batch index (or epoch-end step)
+  int64_t epoch = 0;
+  std::string name;
+  double value = 0;
+};
+
+struct MetricSeries {
+  std::string name;
+  std::vector<int64_t> steps, epochs;
+  std::vector<double> values;
+  size_t size() const { return values.size(); }
+};
+
+enum class Align { Step, Epoch };
+
+// Several runs' series of one metric on a shared x axis (union of x values);
+// values[r][i] is run r at x[i], NaN where that run has no point there.
+// With Align::Epoch the last value of each epoch is used.
+struct ComparedSeries {
+  std::string name;
+  Align align = Align::Step;
+  std::vector<int64_t> run_ids;
+  std::vector<int64_t> x;
+  std::vector<std::vector<double>> values;
+};
+
+struct ArtifactRecord {
+  int64_t id = 0;
+  int64_t run_id = 0;
+  std::string kind;       // checkpoint | best | last | model | onnx
+  std::string path;       // absolute
+  std::string sha256;     // hex of the file's bytes when recorded
+  int64_t size_bytes = 0;
+  double created_at = 0;
+};
+
+struct StoreOptions {
+  int busy_timeout_ms = 5000;
+  // A running run owned by another host is only considered dead when its
+  // heartbeat is older than this (same-host runs use a pid check instead).
+  double stale_heartbeat_s = 600;
+  bool recover_interrupted = true;   // mark dead runs 'interrupted' on open
+};
+
+class ExperimentStore {
+ public:
+  static constexpr int kSchemaVersion = 2;
+
+  // $PERCEPTRA_DB if set, else $XDG_DATA_HOME/perceptra/perceptra.db, else
+  // ~/.local/share/perceptra/perceptra.db.
+  static std::string default_path();
+
+  // Opens (creating the file and its directories when missing) and migrates.
+  // Throws StoreError naming the file: not a database, corrupt, read-only,
+  // locked, newer schema than this build understands.
+  explicit ExperimentStore(const std::string& path, const StoreOptions& options = {});
+  ~ExperimentStore();
+  ExperimentStore(const ExperimentStore&) = delete;
+  ExperimentStore& operator=(const ExperimentStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  int schema_version();
+  std::string journal_mode();   // "wal" unless the filesystem refused it
+  // Runs marked 'interrupted' by the recovery on open (ids).
+  const std::vector<int64_t>& recovered_runs() const { return recovered_; }
+  // Re-runs the recovery (e.g. on a timer in the GUI); returns newly marked ids.
+  std::vector<int64_t> recover_interrupted();
+
+  // Datasets: returns the id of an equal (name, path, fingerprint) record or
+  // inserts a new one.
+  int64_t register_dataset(const DatasetRecord& d);
+  std::vector<DatasetRecord> datasets();
+  std::optional<DatasetRecord> dataset(int64_t id);
+
+  // Runs. create_run starts it 'running' and owned by this process.
+  int64_t create_run(const NewRun& run);
+  RunRecord run(int64_t id);           // throws StoreError when absent
+  std::optional<RunRecord> find_run(int64_t id);
+  void heartbeat(int64_t run_id);      // also done by add_metrics
+  void finish_run(int64_t run_id, RunStatus status, const std::string& message = "");
+  // Takes over an interrupted/stopped run for `resume`: running again, owned by us.
+  void reopen_run(int64_t run_id);
+  void rename_run(int64_t run_id, const std::string& name);
+  void set_notes(int64_t run_id, const std::string& notes);
+  void update_hparams(int64_t run_id, const nlohmann::json& hparams);
+  // Deletes the run with its metrics and artifact rows. With remove_files the
+  // artifact files are deleted too (missing files are ignored). Returns the
+  // artifact paths that belonged to the run.
+  std::vector<std::string> delete_run(int64_t run_id, bool remove_files = false);
+
+  // Newest first.
+  std::vector<RunSummary> list_runs();
+  RunSummary run_summary(int64_t run_id);
+
+  // Metrics: all points in one transaction (the trainer's per-batch loss).
+  void add_metrics(int64_t run_id, const std::vector<MetricPoint>& points);
+  void add_metric(int64_t run_id, int64_t step, int64_t epoch, const std::string& name,
+                  double value);
+  std::vector<std::string> metric_names(int64_t run_id);
+  MetricSeries metric_series(int64_t run_id, const std::string& name);
+  ComparedSeries compare_runs(const std::vector<int64_t>& run_ids, const std::string& name,
+                              Align align = Align::Step);
+
+  // Artifacts: the file must exist; its SHA-256 and size are recorded.
+  int64_t add_artifact(int64_t run_id, const std::string& kind, const std::string& path);
+  std::vector<ArtifactRecord> artifacts(int64_t run_id);
+  // Newest artifact of a kind ("checkpoint", "last", ...), if any.
+  std::optional<ArtifactRecord> latest_artifact(int64_t run_id, const std::string& kind);
+  // True when the file exists and still has the recorded checksum.
+  bool verify_artifact(const ArtifactRecord& a);
+
+ private:
+  class Stmt;
+  void open_and_migrate();
+  void migrate(int from);
+  void exec(const char* sql);
+  [[noreturn]] void raise(int rc, const std::string& what);
+  template <typename F>
+  void write_tx(F&& body);
+  std::vector<int64_t> recover_locked();
+  RunRecord read_run_row(Stmt& st);
+  RunSummary summary_locked(const RunRecord& r);
+  void require_run(int64_t run_id);
+
+  std::string path_;
+  StoreOptions options_;
+  sqlite3* db_ = nullptr;
+  std::recursive_mutex mutex_;
+  std::vector<int64_t> recovered_;
+};
+
+// Machine metadata for NewRun::machine: cpu model, core count, os, host,
+// versions (perceptra, compiler, sqlite). gpu: a description from the
+// backend, or "none".
+nlohmann::json machine_metadata(const std::string& gpu = "none");
+
+// Lowercase hex SHA-256 of a file's bytes; throws StoreError naming the file.
+std::string sha256_file(const std::string& path);
+std::string sha256_hex(const void* data, size_t size);
+
+}  // namespace perceptra
