@@ -1,0 +1,26 @@
+#pragma once
+#include "core/backend/backend.h"
+#include "core/nn/layer.h"
+
+namespace perceptra {
+
+// Elementwise activations: relu, leaky_relu{slope}, gelu (exact erf form,
+// PyTorch's default), sigmoid, tanh. Any input shape.
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(Activation kind, float slope = 0.01f) : kind_(kind), slope_(slope) {}
+  std::string type() const override;
+  nlohmann::json args() const override;
+  Shape output_shape(const Shape& input) const override { return input; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& grad_out) override;
+  Activation kind() const { return kind_; }
+  float slope() const { return slope_; }
+
+ private:
+  Activation kind_;
+  float slope_;
+  Tensor x_, y_;
+};
+
+}  // namespace perceptra

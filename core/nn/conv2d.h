@@ -1,0 +1,37 @@
+#pragma once
+#include "core/backend/backend.h"
+#include "core/nn/init.h"
+#include "core/nn/layer.h"
+
+namespace perceptra {
+
+struct Conv2dOptions {
+  int in_channels = 1, out_channels = 1;
+  int kh = 3, kw = 3, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int groups = 1;
+  bool bias = true;
+  InitScheme init = InitScheme::Default;
+};
+
+// 2-D convolution (cross-correlation, as PyTorch) on [N, C, H, W]; weights
+// [K, C/groups, kh, kw]. The work is the backend's conv2d_forward/backward.
+class Conv2d : public Layer {
+ public:
+  explicit Conv2d(const Conv2dOptions& o);
+  std::string type() const override { return "conv2d"; }
+  nlohmann::json args() const override;
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& grad_out) override;
+  std::vector<Parameter*> parameters() override;
+  void reset_parameters(Rng& rng) override;
+  const Conv2dOptions& options() const { return o_; }
+
+ private:
+  ConvGeometry geometry(const Shape& in) const;
+  Conv2dOptions o_;
+  Parameter weight_, bias_;
+  Tensor x_;
+};
+
+}  // namespace perceptra

@@ -1,0 +1,30 @@
+#pragma once
+#include "core/nn/init.h"
+#include "core/nn/layer.h"
+
+namespace perceptra {
+
+// y = x W^T + b on flat inputs [N, in] (PyTorch's nn.Linear layout: W [out, in]).
+class Linear : public Layer {
+ public:
+  Linear(int in_features, int out_features, bool bias, InitScheme init = InitScheme::Default);
+  std::string type() const override { return "linear"; }
+  nlohmann::json args() const override;
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& grad_out) override;
+  std::vector<Parameter*> parameters() override;
+  void reset_parameters(Rng& rng) override;
+
+  int in_features() const { return in_; }
+  int out_features() const { return out_; }
+
+ private:
+  int in_, out_;
+  bool has_bias_;
+  InitScheme init_;
+  Parameter weight_, bias_;
+  Tensor x_;
+};
+
+}  // namespace perceptra

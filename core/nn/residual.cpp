@@ -1,0 +1,163 @@
+#include "core/nn/residual.h"
+
+#include <set>
+
+#include "core/nn/batchnorm.h"
+#include "core/nn/conv2d.h"
+#include "core/nn/layer_factory.h"
+#include "core/nn/layer_util.h"
+#include "core/nn/linear.h"
+#include "core/nn/spec_args.h"
+
+namespace perceptra {
+
+std::unique_ptr<Residual> Residual::from_spec(const nlohmann::json& spec, const Shape& input,
+                                              const std::string& where) {
+  SpecArgs a(spec, where, {"layers", "shortcut", "activation"});
+  if (!a.has("layers") || !a.raw("layers").is_array() || a.raw("layers").empty())
+    a.fail("layers", "must be a non-empty list of layers");
+  std::string shortcut = a.choice("shortcut", "auto", {"auto", "identity", "projection"});
+  std::string activation = a.choice("activation", "relu", {"relu", "none"});
+
+  std::unique_ptr<Residual> r(new Residual());
+  Shape shape = input;
+  std::set<std::string> used;
+  const auto& layers = a.raw("layers");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    std::string child_where = where + " > " + layer_where(static_cast<int>(i), layers[i]);
+    LayerPtr child = make_layer(layers[i], shape, child_where);
+    std::string local = default_name_prefix(child->type()) + std::to_string(i);
+    if (layers[i].contains("name")) {
+      const auto& n = layers[i]["name"];
+      if (!n.is_string() || !valid_layer_name(n.get<std::string>()))
+        throw InputError(child_where, "field 'name' must use letters, digits, '_' or '-'");
+      local = n.get<std::string>();
+    }
+    if (!used.insert(local).second)
+      throw InputError(child_where, "field 'name': '" + local + "' is used twice in this block");
+    shape = child->output_shape(shape);
+    child->set_name(local);
+    r->local_names_.push_back(local);
+    r->branch_.push_back(std::move(child));
+  }
+
+  bool same = shape == input;
+  if (shortcut == "identity" && !same)
+    a.fail("shortcut", "is 'identity' but the branch changes the shape " + input.sample().str() +
+                           " -> " + shape.sample().str() + "; use 'projection'");
+  if (shortcut == "projection" || (shortcut == "auto" && !same)) {
+    if (input.rank() == 4 && shape.rank() == 4) {
+      // Stride that maps the input plane onto the branch's output plane.
+      int sh = to_int((input[2] + shape[2] - 1) / shape[2]);
+      int sw = to_int((input[3] + shape[3] - 1) / shape[3]);
+      if ((input[2] - 1) / sh + 1 != shape[2] || (input[3] - 1) / sw + 1 != shape[3])
+        a.fail("layers", "change the plane " + std::to_string(input[2]) + "x" +
+                             std::to_string(input[3]) + " -> " + std::to_string(shape[2]) + "x" +
+                             std::to_string(shape[3]) +
+                             ", which no strided 1x1 projection shortcut can match");
+      Conv2dOptions o;
+      o.in_channels = to_int(input[1]);
+      o.out_channels = to_int(shape[1]);
+      o.kh = o.kw = 1;
+      o.sh = sh;
+      o.sw = sw;
+      o.bias = false;
+      // The projection follows the branch's init scheme (its first conv's).
+      for (auto& l : r->branch_)
+        if (auto* c = dynamic_cast<Conv2d*>(l.get())) {
+          o.init = c->options().init;
+          break;
+        }
+      r->proj_ = std::make_unique<Conv2d>(o);
+      r->proj_bn_ = std::make_unique<BatchNorm>(true, o.out_channels);
+    } else if (input.rank() == 2 && shape.rank() == 2) {
+      r->proj_ = std::make_unique<Linear>(to_int(input[1]), to_int(shape[1]), false);
+      r->proj_bn_ = std::make_unique<BatchNorm>(false, to_int(shape[1]));
+    } else {
+      a.fail("layers", "change the input " + input.sample().str() + " into " +
+                           shape.sample().str() +
+                           "; a residual branch must keep the rank (image or flat)");
+    }
+    r->proj_->set_name("shortcut_conv");
+    if (input.rank() == 2) r->proj_->set_name("shortcut_fc");
+    r->proj_bn_->set_name("shortcut_bn");
+    r->local_names_.push_back(r->proj_->name());
+    r->local_names_.push_back("shortcut_bn");
+  }
+  if (activation == "relu") r->act_ = std::make_unique<ActivationLayer>(Activation::ReLU);
+  return r;
+}
+
+nlohmann::json Residual::args() const {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 0; i < branch_.size(); ++i) {
+    const std::string& local = local_names_[i];
+    bool custom = local != default_name_prefix(branch_[i]->type()) + std::to_string(i);
+    layers.push_back(layer_spec(*branch_[i], custom ? local : ""));
+  }
+  return {{"layers", layers},
+          {"shortcut", proj_ ? "projection" : "identity"},
+          {"activation", act_ ? "relu" : "none"}};
+}
+
+Shape Residual::output_shape(const Shape& input) const {
+  Shape s = input;
+  for (const auto& l : branch_) s = l->output_shape(s);
+  Shape sc = proj_ ? proj_->output_shape(input) : input;
+  if (s != sc)
+    throw InputError(layer_where(*this), "the branch gives " + s.sample().str() +
+                                             " but the shortcut gives " + sc.sample().str());
+  return s;
+}
+
+Tensor Residual::forward(const Tensor& x, bool training) {
+  Tensor main = x;
+  for (auto& l : branch_) main = l->forward(main, training);
+  Tensor shortcut = x;
+  if (proj_) shortcut = proj_bn_->forward(proj_->forward(x, training), training);
+  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " +
+                                               main.shape().str() + " does not match shortcut " +
+                                               shortcut.shape().str());
+  Tensor sum = Tensor::empty(main.shape(), x.device());
+  backend_for(x.device())
+      .add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
+  return act_ ? act_->forward(sum, training) : sum;
+}
+
+Tensor Residual::backward(const Tensor& dy) {
+  Tensor ds = act_ ? act_->backward(dy) : dy;
+  Tensor dmain = ds;
+  for (auto it = branch_.rbegin(); it != branch_.rend(); ++it) dmain = (*it)->backward(dmain);
+  Tensor dshort = proj_ ? proj_->backward(proj_bn_->backward(ds)) : ds;
+  Tensor dx = Tensor::empty(dmain.shape(), dy.device());
+  backend_for(dy.device())
+      .add(dmain.data(), dshort.data(), dx.data(), static_cast<size_t>(dx.numel()));
+  return dx;
+}
+
+std::vector<Parameter*> Residual::parameters() {
+  std::vector<Parameter*> all;
+  for (Layer* l : children())
+    for (Parameter* p : l->parameters()) all.push_back(p);
+  return all;
+}
+
+std::vector<Layer*> Residual::children() {
+  std::vector<Layer*> c;
+  for (auto& l : branch_) c.push_back(l.get());
+  if (proj_) {
+    c.push_back(proj_.get());
+    c.push_back(proj_bn_.get());
+  }
+  return c;
+}
+
+void Residual::to(Device device) {
+  for (Layer* l : children()) l->to(device);
+}
+
+void Residual::reset_parameters(Rng& rng) {
+  for (Layer* l : children()) l->reset_parameters(rng);
+}
+
+}  // namespace perceptra
