@@ -1,0 +1,44 @@
+#pragma once
+// What a trainer or the GUI may ask of the CUDA backend beyond the Backend
+// interface. No CUDA headers here: this compiles in every build, and the
+// functions are defined only when the build has the CUDA backend
+// (PERCEPTRA_WITH_CUDA is then defined for users of perceptra_tensor).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/tensor/tensor.h"
+
+namespace perceptra::cuda {
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;             // e.g. "NVIDIA A100-SXM4-40GB"
+  int major = 0, minor = 0;     // compute capability
+  size_t total_memory = 0;      // bytes
+  int multiprocessors = 0;
+};
+// Throws Error when the device cannot be used.
+DeviceInfo device_info(int index);
+
+struct MemoryStats {
+  size_t in_use = 0;           // bytes held by live tensors and workspaces
+  size_t cached = 0;           // bytes in the allocator's free lists
+  size_t peak_in_use = 0;
+  int64_t device_mallocs = 0;  // cudaMalloc calls (cache misses)
+  int64_t reuses = 0;          // allocations served from the cache
+};
+MemoryStats memory_stats(int index);
+// Returns cached blocks to the driver (e.g. between runs).
+void release_cached_memory(int index);
+
+// Uploads a host batch into a new tensor on a CUDA device on the device's
+// dedicated copy stream, through pinned staging buffers. Returns once `host`
+// may be reused. The copy does not wait for the compute stream's queued work,
+// so a loader thread uploading the next batch overlaps the current batch's
+// kernels; every kernel queued on the device after this call waits for the
+// copy. (Plain Tensor::from_vector/copy_from to a CUDA tensor copies on the
+// compute stream instead: always safe, no overlap.)
+Tensor upload_batch(const float* host, const Shape& shape, Device device);
+
+}  // namespace perceptra::cuda
