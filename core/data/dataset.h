@@ -3,6 +3,8 @@
 // normalisation) with integer labels. Implementations: IDX, CIFAR-10 binary,
 // image folder. Everything else (splits, normalisation, augmentation,
 // batching, prefetching) is built on this interface.
+// Entry points: core/data/resolve.h (open_dataset by name or path),
+// split.h, normalize.h, augment.h, loader.h, describe.h.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +26,11 @@ class Dataset {
   virtual void image(int64_t index, float* out) const = 0;
   // Where it came from (path or name), for messages and the store.
   virtual std::string source() const = 0;
+  // Fast path for in-memory 8-bit datasets: the sample's pixels [C,H,W]
+  // (value/255 = image()), or nullptr when samples are decoded on demand.
+  virtual const uint8_t* pixels_u8(int64_t /*index*/) const { return nullptr; }
+  // Labels of all samples, in order (used by splits and statistics).
+  std::vector<int> labels() const;
 };
 
 }  // namespace perceptra

@@ -1,0 +1,41 @@
+#pragma once
+// Training-time augmentation, each transform switchable with parameters.
+// Works on normalised [C,H,W] floats (so the loader's cache is used as is);
+// pixels coming from outside the image are the normalised value of black.
+// Deterministic: the random stream of a sample depends only on (seed,
+// epoch, sample index), never on threads or batch order.
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/data/normalize.h"
+#include "core/tensor/random.h"
+
+namespace perceptra {
+
+struct AugmentOptions {
+  bool crop = false;        // random crop after zero padding
+  int crop_padding = 4;     // pixels on each side
+  bool hflip = false;       // horizontal flip with probability 1/2
+  bool rotate = false;      // small rotation, bilinear
+  float max_degrees = 10.f;
+  bool color = false;       // brightness/contrast jitter
+  float brightness = 0.2f;  // added offset in [-b, b] (pixel range 0..1)
+  float contrast = 0.2f;    // factor in [1-c, 1+c] around the image mean
+
+  bool any() const { return crop || hflip || rotate || color; }
+  nlohmann::json to_json() const;
+  static AugmentOptions from_json(const nlohmann::json& j);  // throws InputError
+};
+
+// The per-sample stream (what the loader uses).
+Rng augment_rng(uint64_t seed, int64_t epoch, int64_t sample_index);
+
+// Transforms one image in place. `norm` is how `image` was normalised (empty
+// = not normalised, values in [0,1]). `scratch` is reused between calls.
+void augment_image(float* image, int64_t channels, int64_t height, int64_t width,
+                   const AugmentOptions& options, const NormStats& norm, Rng& rng,
+                   std::vector<float>& scratch);
+
+}  // namespace perceptra
