@@ -2,6 +2,13 @@
 // Optimizers update Parameters in place through the backend's fused update
 // ops. Parameter groups carry their own learning rate (discriminative LRs:
 // Parameter::group indexes groups()); schedules set lr/momentum per step.
+//
+// step() skips parameters that are frozen (trainable == false) or have no
+// grad (buffers); their state is created lazily, so unfreezing later works.
+// Parameters with decay == false (biases, BatchNorm) get no weight decay and,
+// for LARS, no trust ratio. make_optimizer sizes groups() to the largest
+// Parameter::group + 1 (all lr_scale 1); a group index outside groups() at
+// step() is an Error.
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,7 +34,11 @@ struct OptimizerConfig {
   float dampening = 0.f;
   float lars_eta = 0.001f;      // LARS trust coefficient
   nlohmann::json to_json() const;
-  static OptimizerConfig from_json(const nlohmann::json& j);  // throws InputError naming the field
+  // Missing fields keep their defaults; unknown fields, wrong types and
+  // out-of-range values throw InputError("optimizer", "field 'x' ...").
+  static OptimizerConfig from_json(const nlohmann::json& j);
+  // Range checks shared by from_json and make_optimizer.
+  void validate() const;
 };
 
 class Optimizer {
@@ -43,7 +54,11 @@ class Optimizer {
   std::vector<ParamGroup>& groups() { return groups_; }
   int64_t step_count() const { return steps_; }
   // Optimizer state (velocities, moments, step count) for checkpoints, as
-  // named tensors in parameter order.
+  // named tensors in parameter order: "<param>.momentum_buffer" (SGD, LARS),
+  // "<param>.exp_avg", "<param>.exp_avg_sq", "<param>.step" (Adam/AdamW) for
+  // every parameter that has state, then "optimizer.step" (1 element).
+  // Tensors are copies on the parameters' device. load_state replaces all
+  // state and throws InputError for unknown names or mismatched shapes.
   virtual std::vector<std::pair<std::string, Tensor>> state() = 0;
   virtual void load_state(const std::vector<std::pair<std::string, Tensor>>& state) = 0;
 
