@@ -1,0 +1,73 @@
+#pragma once
+// Everything a training run needs, serialisable to JSON (the CLI's --config
+// file, the store's hyper-parameters column, checkpoints, the GUI's form).
+// from_json: missing fields keep their defaults; unknown fields, wrong types
+// and bad values throw InputError("config", "field 'x' ...") naming the field.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/data/augment.h"
+#include "core/optim/optimizer.h"
+#include "core/optim/schedule.h"
+
+namespace perceptra {
+
+// The CLI's --augment text: "flip,crop[=PAD],rotate[=DEG],color[=B]" (color
+// sets brightness and contrast jitter to B), or "none". InputError("augment", ...).
+AugmentOptions parse_augment(const std::string& text);
+
+struct EarlyStoppingConfig {
+  int patience = 0;                    // epochs without improvement; 0 = off
+  double min_delta = 0.0;
+  std::string monitor = "valid_loss";  // valid_loss (lower better) | valid_accuracy
+};
+
+struct NotifyConfig {
+  std::string command;     // argv split on whitespace, no shell; empty = off
+  bool each_epoch = false; // also run after every epoch
+};
+
+struct TrainConfig {
+  // Data: a dataset name ("fashion-mnist", "sample") or a path.
+  std::string data = "sample";
+  // Percentage of training data carved out for validation. Unset: the
+  // official test split when the dataset has one, else 20 %.
+  std::optional<double> valid_pct;
+  // Model: a built-in name, a path to a spec JSON file, or the spec itself.
+  nlohmann::json model = "simplecnn";
+  // Transfer learning: start from this model file; body frozen for
+  // freeze_epochs, then unfrozen with discriminative LRs (lr_mult spread).
+  std::string from_model;
+  int freeze_epochs = 1;
+  double lr_mult = 100.0;
+
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  std::string fit = "plain";   // plain | one-cycle (forces the onecycle schedule)
+  int epochs = 2;
+  int batch_size = 128;
+  uint64_t seed = 0;
+  std::string device = "auto"; // auto | cpu | cuda:N
+  int threads = 0;             // 0 = leave the OpenMP default
+  AugmentOptions augment;     // training batches only
+  float label_smoothing = 0.f;
+  int top_k = 5;               // top-k accuracy reported (clamped to classes)
+
+  std::string out_dir = "runs";  // run files go to <out_dir>/run-<id>/
+  std::string db_path;           // empty: ExperimentStore::default_path(); "-" = no store
+  std::string run_name;
+
+  int snapshot_every = 0;      // batches between snapshot hooks; 0 = off
+  int64_t max_batches = 0;     // per epoch, 0 = all (tests, quick looks)
+  EarlyStoppingConfig early_stopping;
+  NotifyConfig notify;
+
+  nlohmann::json to_json() const;
+  static TrainConfig from_json(const nlohmann::json& j);
+  void validate() const;       // range checks; InputError("config", ...)
+};
+
+}  // namespace perceptra

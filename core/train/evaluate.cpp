@@ -1,0 +1,52 @@
+#include "core/train/evaluate.h"
+
+#include <chrono>
+
+#include "core/data/loader.h"
+#include "core/nn/loss.h"
+#include "core/nn/model.h"
+
+namespace perceptra {
+
+EvalResult evaluate(Model& model, DataLoader& loader, const EvalOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  EvalResult r{ClassificationMetrics(model.num_classes(), options.top_k), false, 0};
+  SoftmaxCrossEntropy loss;
+  loader.start_epoch(0);
+  Batch b;
+  int64_t n = 0;
+  while (loader.next(b)) {
+    if (options.cancel && options.cancel->load()) {
+      r.cancelled = true;
+      loader.stop();
+      break;
+    }
+    Tensor x = b.images.to(model.device());
+    Tensor y = b.labels.to(model.device());
+    Tensor logits = model.forward(x, false);
+    loss.forward(logits, y);
+    auto probs = loss.probs().to_vector();
+    auto per = loss.per_sample_loss().to_vector();
+    auto labels = b.labels.to_vector();
+    r.metrics.add(probs.data(), labels.data(), per.data(), static_cast<int>(labels.size()));
+    if (options.max_batches > 0 && ++n >= options.max_batches) {
+      loader.stop();
+      break;
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+EvalResult evaluate(Model& model, std::shared_ptr<const Dataset> data,
+                    const std::vector<int64_t>& indices, const NormStats& norm,
+                    const EvalOptions& options) {
+  LoaderOptions lo;
+  lo.batch_size = options.batch_size;
+  lo.shuffle = false;
+  lo.norm = norm;
+  DataLoader loader(std::move(data), indices, lo);
+  return evaluate(model, loader, options);
+}
+
+}  // namespace perceptra

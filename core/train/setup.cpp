@@ -1,0 +1,78 @@
+#include "core/train/setup.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "core/nn/model.h"
+#include "core/tensor/error.h"
+
+namespace perceptra {
+
+PreparedData prepare_data(const TrainConfig& config) {
+  PreparedData p;
+  p.source = open_dataset(config.data);
+  SplitOptions so;
+  so.seed = config.seed;
+  if (config.valid_pct) {
+    so.valid_pct = *config.valid_pct / 100.0;
+    so.official_test = false;
+  } else if (p.source.test) {
+    so.official_test = true;
+  } else {
+    so.valid_pct = 0.2;
+  }
+  // Statistics from a capped subset: 10k samples pin the mean/std of
+  // Fashion-MNIST to 3 decimals and keep the start fast.
+  p.tv = prepare_train_valid(p.source, so, 10000);
+  std::ostringstream note;
+  if (so.official_test)
+    note << "validating on the official test split (" << p.tv.valid_indices.size() << " images)";
+  else
+    note << "validating on " << so.valid_pct * 100 << "% of training (seed " << so.seed << ", "
+         << p.tv.valid_indices.size() << " images)";
+  p.split_note = note.str();
+  if (p.tv.train_indices.empty())
+    throw InputError(config.data, "no training samples left after the split");
+  if (p.tv.valid_indices.empty())
+    throw InputError(config.data, "no validation samples (dataset too small for the split)");
+  return p;
+}
+
+nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& input, int classes) {
+  nlohmann::json spec;
+  if (model.is_object()) {
+    spec = model;
+  } else if (model.is_string()) {
+    std::string name = model.get<std::string>();
+    auto builtins = Model::builtin_names();
+    if (std::find(builtins.begin(), builtins.end(), name) != builtins.end())
+      return Model::builtin_spec(name, input, classes);
+    std::ifstream in(name);
+    if (!in) {
+      std::string known;
+      for (auto& b : builtins) known += (known.empty() ? "" : ", ") + b;
+      throw InputError(name, "not a built-in model (" + known + ") nor a readable spec file");
+    }
+    try {
+      spec = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw InputError(name, std::string("model spec is not valid JSON: ") + e.what());
+    }
+  } else {
+    throw InputError("model", "expected a built-in name, a spec file or a spec object");
+  }
+  if (!spec.is_object()) throw InputError("model spec", "expected a JSON object");
+  // A spec without input/classes adopts the data's.
+  if (!spec.contains("input")) spec["input"] = input.dims();
+  if (!spec.contains("classes")) spec["classes"] = classes;
+  if (spec["input"] != nlohmann::json(input.dims()))
+    throw InputError("model spec", "input " + spec["input"].dump() + " does not match the data's " +
+                                       input.str());
+  if (spec["classes"] != nlohmann::json(classes))
+    throw InputError("model spec", "classes " + spec["classes"].dump() +
+                                       " does not match the data's " + std::to_string(classes));
+  return spec;
+}
+
+}  // namespace perceptra

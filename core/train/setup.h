@@ -1,0 +1,28 @@
+#pragma once
+// Shared by the Trainer, eval and the CLI: how a TrainConfig becomes data
+// (source, split, normalisation) and a model spec.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/data/resolve.h"
+#include "core/data/split.h"
+#include "core/train/config.h"
+
+namespace perceptra {
+
+struct PreparedData {
+  DataSource source;
+  TrainValid tv;
+  std::string split_note;  // "official test split" / "20% of training (seed 0)"
+};
+
+// Opens the dataset and splits it: the official test split when the data has
+// one and valid_pct is unset, else valid_pct % (default 20) of training.
+PreparedData prepare_data(const TrainConfig& config);
+
+// A model spec from a built-in name, a spec file path or a spec object; the
+// spec's input/classes must match the data (InputError naming both).
+nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& input, int classes);
+
+}  // namespace perceptra

@@ -1,0 +1,122 @@
+#pragma once
+// The Trainer: one training run on its own std::thread.
+//
+//   Trainer t(config);                 // nothing runs yet
+//   t.add_callback(...);               // optional, before start()
+//   t.start();
+//   while (auto e = t.events().wait_pop(100ms)) { ... value copies ... }
+//   t.pause(); t.resume(); t.stop();   // any thread; checked between batches
+//   t.wait();
+//
+// Everything heavy (opening the dataset, building the model, opening the
+// store) happens on the trainer thread, so start() returns at once and
+// errors arrive as TrainEnd{reason: error}. Stop takes effect within one
+// batch; pause blocks the trainer between batches until resume() or stop().
+//
+// Built-in callbacks, in this order: NaN/Inf guard, metrics recorder (to the
+// store), early stopping (when configured), checkpoint saver (last + best),
+// notification command (when configured). User callbacks run after them.
+//
+// Files of a run: <out_dir>/run-<id>/{last.ckpt, best.pmodel, model.pmodel}.
+#include <any>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/optim/lr_finder.h"
+#include "core/train/callback.h"
+#include "core/train/config.h"
+#include "core/train/event_queue.h"
+#include "core/train/events.h"
+
+namespace perceptra {
+
+struct NormStats;
+
+// What a snapshot hook may use, on the trainer thread between batches. The
+// model is in the middle of training: run eval-mode forwards only (they do
+// not change weights or running statistics) and return a value copy.
+struct SnapshotContext {
+  Model& model;
+  const NormStats& norm;   // how inputs must be normalised
+  int epoch;
+  int64_t step;
+};
+using SnapshotFn = std::function<std::any(SnapshotContext&)>;
+
+struct ResumeOptions {
+  std::optional<int> epochs;  // extend (or shorten) the run's total epochs
+  std::string device;         // override the recorded device request when set
+  int threads = -1;           // override when >= 0
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainConfig config);
+  // Continues run `run_id` of the store at db_path from its last checkpoint
+  // (from scratch when it has none). The run must not be running in a live
+  // process. Throws StoreError/InputError at once for an unknown run.
+  static std::unique_ptr<Trainer> from_run(int64_t run_id, const std::string& db_path,
+                                           const ResumeOptions& options = {});
+  ~Trainer();  // stops and joins
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Before start(): extra callbacks and a snapshot hook run every
+  // `every_batches` batches (and at each epoch end), published as Snapshot{kind}.
+  void add_callback(std::shared_ptr<Callback> callback);
+  void set_snapshot_hook(const std::string& kind, int every_batches, SnapshotFn fn);
+
+  // Starts training. Throws Error when already started.
+  void start();
+  // Starts an LR range test instead: the same data, model and optimizer on a
+  // throwaway copy of the weights (no store row, no files), publishing a
+  // BatchEnd per batch, then LrFindEnd, then TrainEnd.
+  void start_lr_find(const LrFinderConfig& finder = {});
+
+  void pause();
+  void resume();
+  void stop();
+  bool paused() const { return pause_.load(); }
+  bool running() const { return started_ && !finished_.load(); }
+  bool finished() const { return finished_.load(); }
+  void wait();
+  bool wait_for(std::chrono::milliseconds timeout);  // true when finished
+
+  // Shared so a consumer may keep it past the trainer's lifetime.
+  EventQueue& events() { return *events_; }
+  std::shared_ptr<EventQueue> event_queue() const { return events_; }
+  // The final event, once finished.
+  std::optional<TrainEnd> result() const;
+  const TrainConfig& config() const { return config_; }
+
+ private:
+  struct Job;
+  void launch(std::function<void()> body);
+
+  TrainConfig config_;
+  int64_t resume_run_ = 0;
+  std::string resume_db_;
+  std::shared_ptr<EventQueue> events_ = std::make_shared<EventQueue>();
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::string snapshot_kind_;
+  int snapshot_every_ = 0;
+  SnapshotFn snapshot_fn_;
+
+  std::thread thread_;
+  bool started_ = false;
+  std::atomic<bool> stop_{false}, pause_{false}, finished_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<TrainEnd> result_;
+  friend struct TrainerAccess;
+};
+
+}  // namespace perceptra
