@@ -4,9 +4,10 @@
 // thin grid-stride loops around them; tests/gpu/test_cuda_math.cpp runs the
 // very same functions on the host (no GPU needed) and holds them against the
 // CPU backend. The formulas follow core/backend/cpu/ line by line (same
-// operation order, same float/double choices) so host runs agree bit for bit
-// and device runs differ only by the device's libm (erff/expf/tanhf ulps)
-// and cuBLAS summation order.
+// operation order, same float/double choices) so host runs agree to within
+// rounding (compilers may fuse multiply-adds differently), and device runs
+// differ further only by the device's libm (erff/expf/tanhf ulps) and
+// cuBLAS summation order.
 //
 // Plain C++ when not compiled by nvcc, so host code needs no CUDA headers.
 #include <cfloat>
