@@ -57,7 +57,8 @@ class Optimizer {
   // named tensors in parameter order: "<param>.momentum_buffer" (SGD, LARS),
   // "<param>.exp_avg", "<param>.exp_avg_sq", "<param>.step" (Adam/AdamW) for
   // every parameter that has state, then "optimizer.step" (1 element).
-  // Tensors are copies on the parameters' device. load_state replaces all
+  // Slot tensors are copies on the parameters' device; step counts are
+  // 1-element CPU tensors (exact below 2^24). load_state replaces all
   // state and throws InputError for unknown names or mismatched shapes.
   virtual std::vector<std::pair<std::string, Tensor>> state() = 0;
   virtual void load_state(const std::vector<std::pair<std::string, Tensor>>& state) = 0;

@@ -10,6 +10,7 @@
 
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
+#include "core/optim/lr_finder.h"
 #include "core/optim/optimizer.h"
 #include "core/tensor/random.h"
 
@@ -118,6 +119,39 @@ TEST(EndToEnd, SimpleCnnLearnsQuadrantBlobsDeterministically) {
   ASSERT_EQ(a.losses.size(), b.losses.size());
   for (size_t i = 0; i < a.losses.size(); ++i) ASSERT_EQ(a.losses[i], b.losses[i]) << "batch " << i;
   EXPECT_EQ(a.test_accuracy, b.test_accuracy);
+}
+
+TEST(EndToEnd, LrFinderOnSimpleCnn) {
+  // The trainer's use: sweep on fresh weights, one batch per LR.
+  Problem train = make_problem(320, 77);
+  Rng rng(3);
+  auto model = Model::from_spec(Model::builtin_spec("simplecnn", Shape{1, kSide, kSide}, kClasses), rng);
+  OptimizerConfig cfg;
+  cfg.momentum = 0.9f;
+  auto opt = make_optimizer(cfg, model->parameters());
+  SoftmaxCrossEntropy loss;
+  std::vector<int> order(static_cast<size_t>(train.count));
+  std::iota(order.begin(), order.end(), 0);
+  LrFinder finder;
+  size_t at = 0;
+  while (!finder.done()) {
+    opt->set_lr(static_cast<float>(finder.next_lr()));
+    if (at + 32 > order.size()) at = 0;
+    Batch bt = gather(train, order, at, at + 32);
+    at += 32;
+    double l = loss.forward(model->forward(bt.x, true), bt.y);
+    model->backward(loss.backward());
+    opt->step();
+    finder.record(l);
+  }
+  LrFinderResult r = finder.result();
+  std::printf("LR finder on SimpleCNN: %zu points, %s, suggested %.3g (steepest), min/10 %.3g\n",
+              r.curve.size(), r.stop_reason.c_str(), r.suggested_lr, r.min_div10_lr);
+  EXPECT_TRUE(r.diverged);  // SGD momentum cannot survive lr 10
+  EXPECT_GT(r.suggested_lr, 1e-4);
+  EXPECT_LT(r.suggested_lr, 1.0);
+  EXPECT_GT(r.min_div10_lr, 1e-4);
+  EXPECT_LT(r.min_div10_lr, 1.0);
 }
 
 }  // namespace
