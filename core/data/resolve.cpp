@@ -313,6 +313,8 @@ DataSource open_dataset(const std::string& name_or_path, const OpenOptions& opti
   }
   std::error_code ec;
   if (!fs::exists(fs::path(name_or_path), ec)) {
+    if (name_or_path.find('/') != std::string::npos)
+      throw InputError(name_or_path, "no such file or folder");
     std::string names;
     for (const auto& n : named()) names += std::string(n.name) + ", ";
     throw InputError(name_or_path, "no such file or folder, and not a dataset name (" + names +
