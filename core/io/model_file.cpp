@@ -1,0 +1,125 @@
+#include "core/io/model_file.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include "core/io/tensor_file.h"
+#include "core/io/weights.h"
+#include "core/tensor/error.h"
+
+#ifndef PERCEPTRA_VERSION
+#define PERCEPTRA_VERSION "unknown"
+#endif
+
+namespace perceptra {
+
+namespace detail {
+
+std::string utc_now_iso() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string perceptra_version() { return PERCEPTRA_VERSION; }
+
+void check_meta(const Model& model, const ModelMeta& meta, const std::string& where) {
+  if (!meta.class_names.empty() && int(meta.class_names.size()) != model.num_classes())
+    throw InputError(where, "metadata has " + std::to_string(meta.class_names.size()) +
+                                " class names but the model has " +
+                                std::to_string(model.num_classes()) + " classes");
+  if (meta.mean.size() != meta.std.size())
+    throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) +
+                                " means but " + std::to_string(meta.std.size()) + " std values");
+  const Shape& in = model.input_shape();
+  if (!meta.mean.empty() && in.rank() >= 1 && int64_t(meta.mean.size()) != in[0])
+    throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) +
+                                " channels but the model input " + in.str() + " has " +
+                                std::to_string(in[0]));
+  for (size_t c = 0; c < meta.std.size(); ++c)
+    if (!(meta.std[c] > 0) || !std::isfinite(meta.std[c]) || !std::isfinite(meta.mean[c]))
+      throw InputError(where, "normalisation of channel " + std::to_string(c) +
+                                  " is not usable (mean " + std::to_string(meta.mean[c]) +
+                                  ", std " + std::to_string(meta.std[c]) + ")");
+}
+
+}  // namespace detail
+
+nlohmann::json ModelMeta::to_json() const {
+  nlohmann::json j;
+  j["class_names"] = class_names;
+  j["normalization"] = {{"mean", mean}, {"std", std},
+                        {"applies_to", "pixel values in [0,1]: (x - mean) / std per channel"}};
+  j["training"] = training;
+  j["extra"] = extra;
+  j["created_at"] = created_at;
+  j["perceptra_version"] = perceptra_version;
+  return j;
+}
+
+ModelMeta ModelMeta::from_json(const nlohmann::json& j, const std::string& where) {
+  ModelMeta m;
+  if (!j.is_object()) throw InputError(where, "field 'meta' is not an object");
+  try {
+    if (j.contains("class_names")) m.class_names = j["class_names"].get<std::vector<std::string>>();
+    if (j.contains("normalization")) {
+      const auto& n = j["normalization"];
+      m.mean = n.at("mean").get<std::vector<float>>();
+      m.std = n.at("std").get<std::vector<float>>();
+    }
+    if (j.contains("training")) m.training = j["training"];
+    if (j.contains("extra")) m.extra = j["extra"];
+    if (j.contains("created_at")) m.created_at = j["created_at"].get<std::string>();
+    if (j.contains("perceptra_version"))
+      m.perceptra_version = j["perceptra_version"].get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(where, std::string("bad metadata: ") + e.what());
+  }
+  return m;
+}
+
+void save_model(const std::string& path, Model& model, const ModelMeta& meta_in) {
+  detail::check_meta(model, meta_in, path);
+  ModelMeta meta = meta_in;
+  meta.created_at = detail::utc_now_iso();
+  meta.perceptra_version = detail::perceptra_version();
+  nlohmann::json header;
+  header["spec"] = model.spec();
+  header["meta"] = meta.to_json();
+  header["input_shape"] = model.input_shape().dims();
+  header["num_classes"] = model.num_classes();
+  tensor_file::write(path, tensor_file::Kind::Model, std::move(header), weight_refs(model));
+}
+
+LoadedModel load_model(const std::string& path, Device device) {
+  auto c = tensor_file::read(path);
+  if (!c.header.contains("spec"))
+    throw InputError(path, "header has no model spec");
+  LoadedModel out;
+  out.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
+  out.model = build_from_spec(c.header["spec"], path, device);
+  copy_weights(c, *out.model, path);
+  return out;
+}
+
+ModelFileInfo inspect_model_file(const std::string& path) {
+  auto c = tensor_file::read(path);
+  ModelFileInfo info;
+  info.kind = tensor_file::kind_name(c.kind);
+  info.format_version = c.version;
+  info.file_size = c.file_size;
+  info.spec = c.header.value("spec", nlohmann::json());
+  info.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
+  for (const auto& t : c.tensors)
+    if (t.section == "weights") {
+      ++info.tensor_count;
+      info.parameter_elements += t.shape.numel();
+    }
+  return info;
+}
+
+}  // namespace perceptra
