@@ -1,6 +1,7 @@
 #include "core/nn/conv2d.h"
 
 #include "core/nn/layer_util.h"
+#include "core/nn/spec_args.h"
 
 namespace perceptra {
 

@@ -186,7 +186,8 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
 nlohmann::json layer_spec(const Layer& layer, const std::string& custom_name) {
   nlohmann::json j = {{"type", layer.type()}};
   if (!custom_name.empty()) j["name"] = custom_name;
-  for (auto& [k, v] : layer.args().items()) j[k] = v;
+  const nlohmann::json args = layer.args();  // keep alive while iterating
+  for (auto& [k, v] : args.items()) j[k] = v;
   return j;
 }
 

@@ -65,9 +65,12 @@ std::pair<int, int> SpecArgs::pair(const char* field, std::pair<int, int> fallba
                                    const char* what) const {
   if (!has(field)) return fallback;
   const auto& v = j_[field];
-  std::string problem = std::string("must be a ") + what + " or a pair [h, w] of them";
+  // A scalar gets the plain message ("must be a positive integer"), the brief
+  // form users see most; a malformed pair names the pair form.
+  std::string problem = std::string("must be a ") + what;
   long long a = 0, b = 0;
   if (v.is_array()) {
+    problem = std::string("must be a pair [h, w] of ") + what + "s";
     if (v.size() != 2 || !integral(v[0], a) || !integral(v[1], b)) fail(field, problem);
   } else if (integral(v, a)) {
     b = a;
