@@ -31,6 +31,8 @@ DatasetInfo describe(const DataSource& src, int64_t max_stat_samples) {
     info.test_size = src.test->size();
     info.test_counts = counts(*src.test);
   }
+  if (max_stat_samples < 0)
+    max_stat_samples = (src.train->size() > 0 && src.train->pixels_u8(0) == nullptr) ? 10000 : 0;
   info.stats = compute_norm_stats(*src.train, {}, max_stat_samples);
   info.stats_samples = (max_stat_samples > 0 && max_stat_samples < info.train_size)
                            ? max_stat_samples

@@ -33,8 +33,9 @@ struct DatasetInfo {
   std::string to_text() const;  // human-readable table
 };
 
-// max_stat_samples > 0 caps the (evenly spaced) samples the stats read,
-// which matters for lazily decoded image folders.
-DatasetInfo describe(const DataSource& source, int64_t max_stat_samples = 0);
+// max_stat_samples > 0 caps the (evenly spaced) samples the stats read;
+// 0 reads all; -1 (default) reads all of in-memory data but at most 10,000
+// images of a lazily decoded image folder.
+DatasetInfo describe(const DataSource& source, int64_t max_stat_samples = -1);
 
 }  // namespace perceptra
