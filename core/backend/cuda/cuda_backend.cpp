@@ -115,8 +115,13 @@ float* CudaBackend::allocate(size_t n) {
 }
 
 void CudaBackend::deallocate(float* p, size_t n) {
-  activate();
-  alloc_->release(p, n * sizeof(float));
+  // Called from Storage's destructor: must not throw. A failure here (the
+  // runtime shutting down at exit, a dead context) can only leak the block.
+  try {
+    activate();
+    alloc_->release(p, n * sizeof(float));
+  } catch (const Error&) {
+  }
 }
 
 void CudaBackend::copy_from_host(float* dst, const float* src, size_t n) {
