@@ -79,7 +79,7 @@ RunResult train_run(uint64_t seed) {
   std::vector<int> order(static_cast<size_t>(train.count));
   std::iota(order.begin(), order.end(), 0);
   const size_t batch = 32;
-  for (int epoch = 0; epoch < 6; ++epoch) {
+  for (int epoch = 0; epoch < 4; ++epoch) {
     Rng shuffle = rng.fork(static_cast<uint64_t>(epoch));
     for (size_t i = order.size() - 1; i > 0; --i)
       std::swap(order[i], order[static_cast<size_t>(shuffle.below(i + 1))]);
