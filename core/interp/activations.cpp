@@ -65,6 +65,24 @@ ActivationSnapshot capture_activations(Model& model, const Tensor& probe,
   return snap;
 }
 
+ActivationSnapshot capture_activations(Model& model, const Dataset& data,
+                                       const std::vector<int64_t>& indices,
+                                       const NormStats& stats, const CaptureOptions& options) {
+  if (indices.empty()) throw InputError("activation probe", "no probe image selected");
+  ActivationSnapshot snap =
+      capture_activations(model, make_probe_batch(data, indices, stats, model.device()), options);
+  const Shape s = data.sample_shape();
+  std::vector<float> img(static_cast<size_t>(s.numel()));
+  for (int64_t idx : indices) {
+    data.image(idx, img.data());
+    snap.probe_index.push_back(idx);
+    snap.probe_label.push_back(data.label(idx));
+    snap.probe_images.push_back(image_from_chw(img.data(), static_cast<int>(s[0]),
+                                               static_cast<int>(s[1]), static_cast<int>(s[2])));
+  }
+  return snap;
+}
+
 Tensor make_probe_batch(const Dataset& data, const std::vector<int64_t>& indices,
                         const NormStats& stats, Device device) {
   Shape s = data.sample_shape();

@@ -38,6 +38,11 @@ struct ActivationSnapshot {
   std::vector<float> probabilities;       // softmax of the logits, [N * classes]
   std::vector<int> predicted;             // argmax per probe
   int classes = 0;
+  // Filled by the dataset overload: which samples the probes are, their
+  // labels, and the probe images as shown to a person (before normalisation).
+  std::vector<int64_t> probe_index;
+  std::vector<int> probe_label;
+  std::vector<Image8> probe_images;
 };
 
 struct CaptureOptions {
@@ -49,6 +54,18 @@ struct CaptureOptions {
 // probe: normalised input [N, C, H, W] (any device; moved to the model's).
 // Throws InputError for a shape the model does not take or a bad layer index.
 ActivationSnapshot capture_activations(Model& model, const Tensor& probe,
+                                       const CaptureOptions& options = {});
+
+// The same for dataset samples: builds the normalised probe batch on the
+// model's device and records indices, labels and displayable images. This is
+// what a trainer snapshot hook calls:
+//   trainer.set_snapshot_hook("activations", 50, [=](SnapshotContext& c) {
+//     return std::make_shared<const ActivationSnapshot>(
+//         capture_activations(c.model, *data, {idx}, c.norm));
+//   });
+ActivationSnapshot capture_activations(Model& model, const Dataset& data,
+                                       const std::vector<int64_t>& indices,
+                                       const NormStats& stats,
                                        const CaptureOptions& options = {});
 
 // The listed samples of a dataset as a normalised batch [N, C, H, W] on

@@ -201,3 +201,20 @@ TEST(Activations, FilterImages) {
   EXPECT_EQ(g.filters[0].at(2, 2)[0], 255);
   EXPECT_THROW(filter_images(w, Shape{2, 3, 2}, o), InputError);
 }
+
+TEST(Activations, DatasetProbesCarryIndexLabelAndImage) {
+  // 5x5 samples: sample 1 is the vertical edge image (as bytes), sample 0 blank.
+  std::vector<uint8_t> px(50, 0);
+  for (int r = 0; r < 5; ++r)
+    for (int c = 2; c < 5; ++c) px[static_cast<size_t>(25 + r * 5 + c)] = 255;
+  MemoryDataset data("mem", Shape{1, 5, 5}, {"a", "b"}, px, {0, 1});
+  auto m = edge_model();
+  ActivationSnapshot s = capture_activations(*m, data, {1}, NormStats{});
+  EXPECT_EQ(s.probe_index, (std::vector<int64_t>{1}));
+  EXPECT_EQ(s.probe_label, (std::vector<int>{1}));
+  ASSERT_EQ(s.probe_images.size(), 1u);
+  EXPECT_EQ(s.probe_images[0].at(4, 0)[0], 255);
+  EXPECT_EQ(s.probe_images[0].at(0, 0)[0], 0);
+  EXPECT_EQ(s.layers[0].values, (std::vector<float>{3, 3, 0, 3, 3, 0, 3, 3, 0}));
+  EXPECT_THROW(capture_activations(*m, data, {}, NormStats{}), InputError);
+}
