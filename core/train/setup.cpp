@@ -9,9 +9,19 @@
 
 namespace perceptra {
 
-PreparedData prepare_data(const TrainConfig& config) {
+OpenOptions open_options_for(const Shape& input) {
+  OpenOptions o;
+  if (input.rank() == 3) {
+    o.image.channels = static_cast<int>(input[0]);
+    o.image.height = static_cast<int>(input[1]);
+    o.image.width = static_cast<int>(input[2]);
+  }
+  return o;
+}
+
+PreparedData prepare_data(const TrainConfig& config, const Shape* input) {
   PreparedData p;
-  p.source = open_dataset(config.data);
+  p.source = input ? open_dataset(config.data, open_options_for(*input)) : open_dataset(config.data);
   SplitOptions so;
   so.seed = config.seed;
   if (config.valid_pct) {

@@ -19,7 +19,12 @@ struct PreparedData {
 
 // Opens the dataset and splits it: the official test split when the data has
 // one and valid_pct is unset, else valid_pct % (default 20) of training.
-PreparedData prepare_data(const TrainConfig& config);
+// `input` ([C,H,W]), when given, makes image folders decode to that channel
+// count and size (a model trained elsewhere fixes them).
+PreparedData prepare_data(const TrainConfig& config, const Shape* input = nullptr);
+// Open options that decode image folders to `input` ([C,H,W]); defaults
+// (auto) for other ranks.
+OpenOptions open_options_for(const Shape& input);
 
 // A model spec from a built-in name, a spec file path or a spec object; the
 // spec's input/classes must match the data (InputError naming both).

@@ -261,6 +261,20 @@ struct Trainer::Job final : TrainContext {
     }
   }
 
+  // Image folders decode to the size of the model we continue from.
+  void prepare_data_for_model(const Checkpoint* ckpt) {
+    if (ckpt) {
+      Shape in(ckpt->spec.at("input").get<std::vector<int64_t>>());
+      data = prepare_data(cfg, &in);
+    } else if (!cfg.from_model.empty()) {
+      ModelFileInfo info = inspect_model_file(cfg.from_model);
+      Shape in(info.spec.at("input").get<std::vector<int64_t>>());
+      data = prepare_data(cfg, &in);
+    } else {
+      data = prepare_data(cfg);
+    }
+  }
+
   void make_run_dir() {
     std::string leaf;
     if (run_id_ > 0) {
@@ -500,7 +514,7 @@ struct Trainer::Job final : TrainContext {
         store_->reopen_run(run_id_);
         resumed = true;
       }
-      data = prepare_data(cfg);
+      prepare_data_for_model(ckpt ? &*ckpt : nullptr);
       if (ckpt) restore_position(*ckpt);
       build_loaders();
       build_model(ckpt ? &*ckpt : nullptr, ckpt_path);
@@ -580,7 +594,7 @@ struct Trainer::Job final : TrainContext {
     try {
       resolve_device_and_threads();
       cfg.db_path = "-";
-      data = prepare_data(cfg);
+      prepare_data_for_model(nullptr);
       build_loaders();
       build_model(nullptr, "");
       if (head_index >= 0) set_body_frozen(*model_, head_index, cfg.freeze_epochs > 0);

@@ -1,0 +1,48 @@
+// perceptra-cli resume ID: continues an interrupted or stopped run from its
+// last checkpoint, as the uninterrupted run would have gone on.
+#include <cstdio>
+#include <string>
+
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "app/cli/train_options.h"
+#include "core/store/store.h"
+#include "core/train/trainer.h"
+
+namespace perceptra::cli {
+namespace {
+
+const char* kUsage =
+    "usage: perceptra-cli resume ID [--db FILE] [--epochs N] [--device D] [--threads N]\n"
+    "                               [--json] [--quiet]\n\n"
+    "Continues run ID (interrupted, stopped, diverged or failed) from its last\n"
+    "checkpoint with the run's recorded configuration. --epochs changes the total\n"
+    "number of epochs (needed to continue a finished run).\n\n"
+    "exit status: 0 done, 1 failed or diverged, 2 usage error, 130 stopped by Ctrl-C\n";
+
+int body(const std::vector<std::string>& argv) {
+  Args a(argv, {{"db"}, {"epochs"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false}});
+  if (a.positional().size() != 1) throw UsageError("expected exactly one run ID");
+  long long id = 0;
+  try {
+    size_t used = 0;
+    id = std::stoll(a.positional()[0], &used);
+    if (used != a.positional()[0].size() || id <= 0) throw std::invalid_argument("id");
+  } catch (const std::exception&) {
+    throw UsageError("run ID must be a positive integer, got '" + a.positional()[0] + "'");
+  }
+  ResumeOptions ro;
+  if (auto e = a.get_int("epochs")) ro.epochs = static_cast<int>(*e);
+  ro.device = a.get_or("device", "");
+  if (auto t = a.get_int("threads")) ro.threads = static_cast<int>(*t);
+  std::string db = a.get_or("db", ExperimentStore::default_path());
+  auto trainer = Trainer::from_run(id, db, ro);
+  trainer->start();
+  return follow_training(*trainer, RunOutput{a.flag("json"), a.flag("quiet")});
+}
+
+int run(const std::vector<std::string>& args) { return run_command("resume", kUsage, args, body); }
+Registrar reg({"resume", "continue an interrupted run from its last checkpoint", run});
+
+}  // namespace
+}  // namespace perceptra::cli

@@ -1,0 +1,54 @@
+// perceptra-cli train: one training run in the foreground.
+#include <cstdio>
+#include <string>
+
+#include "app/cli/args.h"
+#include "app/cli/command.h"
+#include "app/cli/train_options.h"
+#include "core/tensor/error.h"
+#include "core/train/trainer.h"
+
+namespace perceptra::cli {
+namespace {
+
+std::string usage_text() {
+  return std::string(
+             "usage: perceptra-cli train --data NAME|PATH --model BUILTIN|SPEC.json [options]\n\n"
+             "Trains a model, records the run in the experiment database and writes\n"
+             "DIR/run-<id>/{model.pmodel,best.pmodel,last.ckpt}. Progress goes to stderr;\n"
+             "with --json, stdout gets one JSON object per event (train_begin, batch_end,\n"
+             "epoch_end with train_loss/valid_loss/valid_accuracy/images_per_s, train_end\n"
+             "with reason and model_path). Ctrl-C stops after the current batch and saves a\n"
+             "checkpoint ('perceptra-cli resume ID' continues).\n\noptions:\n") +
+         kTrainOptionsHelp +
+         "  --json                JSON lines on stdout\n"
+         "  --quiet               no progress on stderr\n\n"
+         "exit status: 0 done, 1 failed or diverged, 2 usage error, 130 stopped by Ctrl-C\n";
+}
+
+int body(const std::vector<std::string>& argv) {
+  auto specs = train_option_specs();
+  specs.push_back({"json", false});
+  specs.push_back({"quiet", false});
+  Args a(argv, specs);
+  if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
+  if (!a.has("data") && !a.has("config")) throw UsageError("--data NAME|PATH is required");
+  if (!a.has("model") && !a.has("config") && !a.has("from"))
+    throw UsageError("--model BUILTIN|SPEC.json is required");
+  TrainConfig cfg;
+  try {
+    cfg = config_from_args(a);
+  } catch (const InputError& e) {
+    throw UsageError(e.what());
+  }
+  Trainer trainer(cfg);
+  trainer.start();
+  return follow_training(trainer, RunOutput{a.flag("json"), a.flag("quiet")});
+}
+
+const std::string kUsage = usage_text();
+int run(const std::vector<std::string>& args) { return run_command("train", kUsage.c_str(), args, body); }
+Registrar reg({"train", "train a model (progress, store, checkpoints)", run});
+
+}  // namespace
+}  // namespace perceptra::cli

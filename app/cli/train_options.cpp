@@ -1,0 +1,249 @@
+#include "app/cli/train_options.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "core/tensor/error.h"
+#include "core/train/trainer.h"
+
+namespace perceptra::cli {
+
+namespace {
+std::atomic<int> g_interrupts{0};
+extern "C" void on_sigint(int) {
+  if (g_interrupts.fetch_add(1) >= 1) {
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+  }
+}
+}  // namespace
+
+const char* kTrainOptionsHelp =
+    "  --data NAME|PATH      fashion-mnist, mnist, cifar10, sample, or a folder/file\n"
+    "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"
+    "  --config FILE.json    a TrainConfig JSON file; flags override its fields\n"
+    "  --epochs N            (default 2)\n"
+    "  --batch-size N        (default 128)\n"
+    "  --lr X                learning rate (peak LR for onecycle; default 0.01)\n"
+    "  --optimizer NAME      sgd | adam | adamw | lars (default sgd)\n"
+    "  --momentum X          SGD/LARS momentum, Adam beta1 (default 0.9)\n"
+    "  --weight-decay X      (default 0)\n"
+    "  --schedule NAME       constant | step | cosine | onecycle (default constant)\n"
+    "  --fit plain|one-cycle fit policy (one-cycle = onecycle schedule)\n"
+    "  --valid-pct P         validate on P % of training (default: the official test\n"
+    "                        split when the dataset has one, else 20 %)\n"
+    "  --seed S              (default 0)\n"
+    "  --device D            auto | cpu | cuda:N (default auto)\n"
+    "  --threads N           CPU threads (default: all)\n"
+    "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B] or none\n"
+    "  --label-smoothing X   (default 0)\n"
+    "  --from MODEL          transfer learning: start from a model file; the head is\n"
+    "                        replaced when the class count differs\n"
+    "  --freeze-epochs N     with --from: epochs with the body frozen (default 1)\n"
+    "  --out DIR             run files go to DIR/run-<id>/ (default ./runs)\n"
+    "  --db FILE             experiment database (default $PERCEPTRA_DB or\n"
+    "                        ~/.local/share/perceptra/perceptra.db; '-' = none)\n"
+    "  --name NAME           run name\n"
+    "  --max-batches N       cap batches per epoch (quick looks)\n"
+    "  --early-stop N        stop after N epochs without valid_loss improvement\n"
+    "  --notify CMD          run CMD when training ends (env: PERCEPTRA_RUN_ID,\n"
+    "                        PERCEPTRA_STATUS, PERCEPTRA_VALID_ACCURACY, ...; no shell)\n"
+    "  --notify-each-epoch   also run it after every epoch\n";
+
+std::vector<OptionSpec> train_option_specs() {
+  std::vector<OptionSpec> s;
+  for (const char* n :
+       {"data", "model", "config", "epochs", "batch-size", "lr", "optimizer", "momentum",
+        "weight-decay", "schedule", "fit", "valid-pct", "seed", "device", "threads", "augment",
+        "label-smoothing", "from", "freeze-epochs", "out", "db", "name", "max-batches",
+        "early-stop", "notify"})
+    s.push_back({n, true});
+  s.push_back({"notify-each-epoch", false});
+  return s;
+}
+
+TrainConfig config_from_args(const Args& a) {
+  nlohmann::json base = nlohmann::json::object();
+  if (auto f = a.get("config")) {
+    std::ifstream in(*f);
+    if (!in) throw InputError(*f, "cannot open config file");
+    try {
+      base = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw InputError(*f, std::string("not valid JSON: ") + e.what());
+    }
+  }
+  TrainConfig c = TrainConfig::from_json(base);
+  if (auto v = a.get("data")) c.data = *v;
+  if (auto v = a.get("model")) c.model = *v;
+  if (auto v = a.get_int("epochs")) c.epochs = static_cast<int>(*v);
+  if (auto v = a.get_int("batch-size")) c.batch_size = static_cast<int>(*v);
+  if (auto v = a.get_double("lr")) c.optimizer.lr = static_cast<float>(*v);
+  if (auto v = a.get("optimizer")) c.optimizer.kind = *v;
+  if (auto v = a.get_double("momentum")) c.optimizer.momentum = static_cast<float>(*v);
+  if (auto v = a.get_double("weight-decay")) c.optimizer.weight_decay = static_cast<float>(*v);
+  if (auto v = a.get("schedule")) c.schedule.kind = *v;
+  if (auto v = a.get("fit")) c.fit = *v;
+  if (auto v = a.get_double("valid-pct")) c.valid_pct = *v;
+  if (auto v = a.get_int("seed")) {
+    if (*v < 0) throw UsageError("option '--seed' must be non-negative");
+    c.seed = static_cast<uint64_t>(*v);
+  }
+  if (auto v = a.get("device")) c.device = *v;
+  if (auto v = a.get_int("threads")) c.threads = static_cast<int>(*v);
+  if (auto v = a.get("augment")) c.augment = parse_augment(*v);
+  if (auto v = a.get_double("label-smoothing")) c.label_smoothing = static_cast<float>(*v);
+  if (auto v = a.get("from")) c.from_model = *v;
+  if (auto v = a.get_int("freeze-epochs")) {
+    if (c.from_model.empty()) throw UsageError("option '--freeze-epochs' needs '--from MODEL'");
+    c.freeze_epochs = static_cast<int>(*v);
+  }
+  if (auto v = a.get("out")) c.out_dir = *v;
+  if (auto v = a.get("db")) c.db_path = *v;
+  if (auto v = a.get("name")) c.run_name = *v;
+  if (auto v = a.get_int("max-batches")) c.max_batches = *v;
+  if (auto v = a.get_int("early-stop")) c.early_stopping.patience = static_cast<int>(*v);
+  if (auto v = a.get("notify")) c.notify.command = *v;
+  if (a.flag("notify-each-epoch")) c.notify.each_epoch = true;
+  // Device text is checked here so a typo is a usage error, not a run error.
+  DeviceRequest::parse(c.device);
+  c.validate();
+  return c;
+}
+
+namespace {
+
+std::string clock_text(double s) {
+  if (!std::isfinite(s) || s < 0) return "--:--";
+  long t = std::lround(s);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+struct Progress {
+  bool tty = false;
+  int epochs = 0, start_epoch = 0;
+  int64_t bpe = 0, batch_size = 0;
+  int64_t last_plain = -1;
+  bool line_open = false;
+
+  void clear() {
+    if (line_open) std::fprintf(stderr, "\r\033[K");
+    line_open = false;
+  }
+  void batch(const BatchEnd& b) {
+    double bps = b.images_per_s / std::max<int64_t>(1, batch_size);
+    int64_t left = (bpe - b.batch - 1) + static_cast<int64_t>(epochs - b.epoch - 1) * bpe;
+    double eta = bps > 0 ? left / bps : NAN;
+    double frac = bpe ? double(b.batch + 1) / bpe : 0;
+    if (tty) {
+      const int width = 24;
+      int fill = static_cast<int>(frac * width);
+      std::string bar(fill, '#');
+      bar += std::string(width - fill, '.');
+      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%% loss %.4f acc %.3f %.0f img/s ETA %s",
+                   b.epoch + 1, epochs, bar.c_str(), static_cast<int>(frac * 100), b.loss,
+                   b.accuracy, b.images_per_s, clock_text(eta).c_str());
+      std::fflush(stderr);
+      line_open = true;
+    } else {
+      // Plain lines at every 25 % of an epoch.
+      int64_t quarter = bpe >= 4 ? (b.batch + 1) * 4 / bpe : -1;
+      if (quarter > 0 && quarter != last_plain && (b.batch + 1) * 4 % bpe < 4) {
+        last_plain = quarter;
+        std::fprintf(stderr, "epoch %d/%d batch %lld/%lld loss %.4f %.0f img/s ETA %s\n",
+                     b.epoch + 1, epochs, static_cast<long long>(b.batch + 1),
+                     static_cast<long long>(bpe), b.loss, b.images_per_s, clock_text(eta).c_str());
+      }
+    }
+  }
+};
+
+}  // namespace
+
+int follow_training(Trainer& trainer, const RunOutput& out) {
+  g_interrupts = 0;
+  struct sigaction sa {}, old {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
+  Progress pr;
+  pr.tty = isatty(STDERR_FILENO);
+  bool stop_sent = false;
+  int code = 1;
+  while (true) {
+    if (g_interrupts.load() > 0 && !stop_sent) {
+      stop_sent = true;
+      trainer.stop();
+      if (!out.quiet) {
+        pr.clear();
+        std::fprintf(stderr, "stopping after this batch (Ctrl-C again to kill)...\n");
+      }
+    }
+    auto ev = trainer.events().wait_pop(std::chrono::milliseconds(100));
+    if (!ev) continue;
+    if (out.json && !std::holds_alternative<Snapshot>(*ev)) {
+      std::printf("%s\n", event_to_json(*ev).dump().c_str());
+      std::fflush(stdout);
+    }
+    if (auto* tb = std::get_if<TrainBegin>(&*ev)) {
+      pr.epochs = tb->epochs;
+      pr.start_epoch = tb->start_epoch;
+      pr.bpe = tb->batches_per_epoch;
+      pr.batch_size = tb->batch_size;
+      if (!out.quiet)
+        std::fprintf(stderr, "%s run %lld: %s (%lld parameters) on %s, %lld train / %lld valid images, %s\n",
+                     tb->resumed ? "resuming" : "training", static_cast<long long>(tb->run_id),
+                     tb->model_name.c_str(), static_cast<long long>(tb->parameters),
+                     tb->dataset.c_str(), static_cast<long long>(tb->train_size),
+                     static_cast<long long>(tb->valid_size), tb->device.c_str());
+    } else if (auto* lm = std::get_if<LogMessage>(&*ev)) {
+      // The device fallback note and warnings always reach the user once.
+      if (!out.quiet || lm->level == "warning") {
+        pr.clear();
+        std::fprintf(stderr, "%s%s\n", lm->level == "warning" ? "note: " : "", lm->text.c_str());
+      }
+    } else if (auto* be = std::get_if<BatchEnd>(&*ev)) {
+      if (!out.quiet && !out.json) pr.batch(*be);
+    } else if (auto* ee = std::get_if<EpochEnd>(&*ev)) {
+      if (!out.quiet) {
+        pr.clear();
+        std::fprintf(stderr,
+                     "epoch %d/%d: train_loss %.4f valid_loss %.4f valid_accuracy %.4f "
+                     "(%.0f img/s, %.1f s)%s\n",
+                     ee->epoch + 1, ee->epochs, ee->train_loss, ee->valid_loss, ee->valid_accuracy,
+                     ee->images_per_s, ee->seconds, ee->improved ? " *" : "");
+      }
+    } else if (auto* te = std::get_if<TrainEnd>(&*ev)) {
+      pr.clear();
+      if (!out.quiet || te->reason != EndReason::Done) {
+        std::fprintf(stderr, "%s%s%s\n", to_string(te->reason).c_str(),
+                     te->message.empty() ? "" : ": ", te->message.c_str());
+        if (!te->model_path.empty()) std::fprintf(stderr, "model: %s\n", te->model_path.c_str());
+        if (te->reason != EndReason::Done && !te->checkpoint_path.empty() && te->run_id > 0)
+          std::fprintf(stderr, "resume with: perceptra-cli resume %lld\n",
+                       static_cast<long long>(te->run_id));
+      }
+      switch (te->reason) {
+        case EndReason::Done: code = 0; break;
+        case EndReason::Stopped: code = stop_sent ? 130 : 1; break;
+        default: code = 1;
+      }
+      break;
+    }
+  }
+  trainer.wait();
+  sigaction(SIGINT, &old, nullptr);
+  return code;
+}
+
+}  // namespace perceptra::cli

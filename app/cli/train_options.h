@@ -1,0 +1,36 @@
+#pragma once
+// The training flags shared by `train` and `lr-find`, and the event loop
+// that prints a run's progress (TTY progress bar, plain lines, or --json).
+#include <string>
+#include <vector>
+
+#include "app/cli/args.h"
+#include "core/train/config.h"
+
+namespace perceptra {
+class Trainer;
+}
+
+namespace perceptra::cli {
+
+// Option specs of the training flags (data, model, hyper-parameters...).
+std::vector<OptionSpec> train_option_specs();
+// Help text lines for them.
+extern const char* kTrainOptionsHelp;
+// --config FILE as the base, then every flag given overrides it. Throws
+// UsageError for malformed flags and InputError (exit 2 in callers) for
+// values the config rejects.
+TrainConfig config_from_args(const Args& args);
+
+struct RunOutput {
+  bool json = false;    // one JSON object per event on stdout
+  bool quiet = false;   // no progress on stderr
+};
+
+// Starts nothing: consumes the events of an already started trainer until
+// TrainEnd, printing them; Ctrl-C stops the run gracefully (a second one
+// kills). Returns the exit code: 0 done, 1 diverged/error, 130 stopped by
+// Ctrl-C, 1 for a stop from elsewhere.
+int follow_training(Trainer& trainer, const RunOutput& out);
+
+}  // namespace perceptra::cli
