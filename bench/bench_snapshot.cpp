@@ -27,6 +27,8 @@ static double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+static double minimum(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+
 template <class F>
 static double time_ms(F&& f) {
   auto t0 = Clock::now();
@@ -96,5 +98,10 @@ int main(int argc, char** argv) {
               every, 100.0 * sn / (every * tr));
   std::printf("  overhead, snapshot + render every %d:     %.3f %%\n", every,
               100.0 * (sn + re) / (every * tr));
+  // Minimums are the least disturbed by other processes on a busy machine.
+  std::printf("  minimums: batch %.3f ms, snapshot %.3f ms (ratio %.4f, every %d: %.3f %%), "
+              "Grad-CAM %.3f ms\n",
+              minimum(t_train), minimum(t_snap), minimum(t_snap) / minimum(t_train), every,
+              100.0 * minimum(t_snap) / (every * minimum(t_train)), minimum(t_cam));
   return 0;
 }

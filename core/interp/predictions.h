@@ -46,7 +46,9 @@ struct PredictOptions {
 
 // Batched eval-mode inference (BatchNorm running stats, no dropout) with the
 // stored normalisation (stats.empty(): none). Writes no parameter or
-// gradient. Throws InputError when the dataset's samples or class count do
+// gradient. It takes a while on a full validation set: while training runs
+// on another thread, call it on clone_model() (saliency.h), never on the
+// training model from a second thread. Throws InputError when the dataset's samples or class count do
 // not fit the model, or an index is out of range.
 PredictionSet predict_dataset(Model& model, const Dataset& data, const NormStats& stats,
                               const PredictOptions& options = {});
