@@ -67,7 +67,7 @@ void PinnedStaging::download(float* dst, const float* src, size_t n, cudaStream_
 // ---- backend -------------------------------------------------------------------
 
 CudaBackend::CudaBackend(int index) : index_(index) {
-  PCUDA(cudaSetDevice(index_));
+  activate();
   cudaDeviceProp prop{};
   PCUDA(cudaGetDeviceProperties(&prop, index_));
   name_ = prop.name;
@@ -92,13 +92,19 @@ CudaBackend::CudaBackend(int index) : index_(index) {
 // objects down during static destruction races the runtime's own shutdown.
 CudaBackend::~CudaBackend() = default;
 
-void CudaBackend::activate() const {
-  thread_local int current = -1;
-  if (current != index_) {
-    PCUDA(cudaSetDevice(index_));
-    current = index_;
+namespace {
+// This thread's current CUDA device as last set by us (-1: unknown). Every
+// cudaSetDevice in this file goes through use_device() to keep it true.
+thread_local int t_current_device = -1;
+void use_device(int index) {
+  if (t_current_device != index) {
+    PCUDA(cudaSetDevice(index));
+    t_current_device = index;
   }
 }
+}  // namespace
+
+void CudaBackend::activate() const { use_device(index_); }
 
 std::string CudaBackend::describe() const {
   int cublas_version = 0;
@@ -260,6 +266,7 @@ CudaProbe probe_devices() {
   }
   cudaSetDevice(0);
   (void)cudaGetLastError();
+  t_current_device = -1;  // the loop above moved it behind use_device()'s back
   p.device_count = usable;
   return p;
 }
