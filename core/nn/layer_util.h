@@ -8,12 +8,20 @@
 
 namespace perceptra {
 
+// True while Model::analyze builds layers only to read shapes and counts:
+// parameters are then left unfilled, so a huge spec (a linear layer on
+// 224x224x3 images) costs no page faults or fill time.
+inline bool& analyze_only() {
+  static thread_local bool flag = false;
+  return flag;
+}
+
 // A trainable parameter with a zeroed gradient of the same shape.
 inline Parameter make_parameter(const std::string& local_name, const Shape& shape, bool decay) {
   Parameter p;
   p.name = local_name;
-  p.value = Tensor::zeros(shape);
-  p.grad = Tensor::zeros(shape);
+  p.value = analyze_only() ? Tensor::empty(shape) : Tensor::zeros(shape);
+  p.grad = analyze_only() ? Tensor::empty(shape) : Tensor::zeros(shape);
   p.decay = decay;
   return p;
 }

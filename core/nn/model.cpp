@@ -4,6 +4,7 @@
 
 #include "core/backend/backend.h"
 #include "core/nn/layer_factory.h"
+#include "core/nn/layer_util.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -117,6 +118,10 @@ std::vector<LayerSummary> Model::analyze(const nlohmann::json& spec) {
   Shape input = parse_input(spec);
   int classes = parse_classes(spec);
   std::vector<LayerSummary> rows;
+  struct Guard {
+    Guard() { analyze_only() = true; }
+    ~Guard() { analyze_only() = false; }
+  } guard;
   build_layers(spec, input, classes, &rows);
   return rows;
 }

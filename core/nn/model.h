@@ -6,7 +6,12 @@
 //   {"name": "simplecnn", "input": [1, 28, 28], "classes": 10,
 //    "layers": [{"type": "conv2d", "out_channels": 32, "kernel": 3, "padding": 1},
 //               {"type": "relu"}, {"type": "maxpool2d", "kernel": 2}, ...]}
-// Each layer may carry "name"; otherwise names are "<type><index>".
+// Each layer may carry "name"; otherwise names are "<prefix><index>" with the
+// index in its list and a short prefix per type (conv0, bn1, fc9, res4, relu2;
+// see default_name_prefix in layer_factory.h). Parameters are
+// "<layer>.<param>": "conv0.weight", "bn1.running_mean", and inside residual
+// blocks "res4.conv0.weight", "res5.shortcut_conv.weight", "res5.shortcut_bn.bias".
+// Indexes in error messages are the same 0-based list positions ("layer 3 (conv2d): ...").
 #include <memory>
 #include <string>
 #include <vector>

@@ -158,6 +158,17 @@ TEST(ModelSpec, AnalyzeMarksOffendingRow) {
   EXPECT_EQ(total, 421642);
 }
 
+TEST(ModelSpec, AnalyzeLargeSpecWithoutFillingWeights) {
+  // 77 M weights: analyze reads shapes and counts without initialising them.
+  json s = spec_with({{{"type", "flatten"}}, {{"type", "linear"}, {"out_features", 512}},
+                      {{"type", "relu"}}, {{"type", "linear"}, {"out_features", 10}}},
+                     {3, 224, 224});
+  auto rows = Model::analyze(s);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1].parameters, int64_t{3 * 224 * 224} * 512 + 512);
+  EXPECT_EQ(rows[3].output, Shape({10}));
+}
+
 TEST(Model, SpecRoundTrip) {
   for (const auto& name : Model::builtin_names()) {
     SCOPED_TRACE(name);
