@@ -140,3 +140,25 @@ TEST(Saliency, CloneModelCopiesWeightsAndIsIndependent) {
   test::set_param(*c, 4, 1, {5.f, 5.f});
   EXPECT_EQ(m->forward(img, false).to_vector(), (std::vector<float>{4.f, 12.f}));
 }
+
+TEST(Saliency, RunsOnEveryBuiltinImageModel) {
+  for (const char* name : {"lenet5", "simplecnn", "resnet-small"}) {
+    SCOPED_TRACE(name);
+    auto m = test::build(Model::builtin_spec(name, Shape{3, 16, 16}, 4));
+    Rng rng(3);
+    std::vector<float> v(3 * 16 * 16);
+    for (float& x : v) x = rng.normal();
+    Tensor img = Tensor::from_vector({1, 3, 16, 16}, v);
+    auto before = test::fingerprint(*m);
+    HeatMap h = grad_cam(*m, img);
+    HeatMap s = input_gradient_saliency(*m, img);
+    EXPECT_EQ(test::fingerprint(*m), before);
+    EXPECT_GE(h.layer_index, 0);
+    ASSERT_EQ(h.values.size(), 256u);
+    ASSERT_EQ(s.values.size(), 256u);
+    for (float x : h.values) EXPECT_TRUE(x >= 0.f && x <= 1.f);
+    EXPECT_FLOAT_EQ(*std::max_element(s.values.begin(), s.values.end()), 1.f);
+    ActivationSnapshot a = capture_activations(*m, img);
+    EXPECT_EQ(a.layers.size(), m->layers().size());
+  }
+}
