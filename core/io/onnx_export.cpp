@@ -45,6 +45,15 @@ class GraphBuilder {
                                 values.size() * sizeof(float)));
     return name;
   }
+  std::string constant_i64(const std::string& base, const std::vector<int64_t>& values) {
+    std::string name = fresh(base);
+    auto* t = g_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(int64_t(values.size()));
+    for (auto v : values) t->add_int64_data(v);
+    return name;
+  }
   std::string constant(const std::string& base, const Tensor& value) {
     return constant(base, value.shape().dims(), value.to_vector());
   }
@@ -140,12 +149,22 @@ std::string emit_linear(GraphBuilder& b, Linear& lin, const std::string& x,
 
 std::string emit_pool(GraphBuilder& b, const std::string& op, const PoolOptions& o,
                       const std::string& x, const std::string& path) {
-  auto* n = b.node(op, {x}, path);
+  std::string in = x;
+  bool explicit_pad = op == "AveragePool" && (o.ph > 0 || o.pw > 0);
+  if (explicit_pad) {
+    // The engine averages over the full window, zero padding included
+    // (PyTorch's count_include_pad=True). ONNX says that with
+    // count_include_pad=1, but OpenCV 4.6 ignores the attribute; an explicit
+    // zero Pad followed by an unpadded AveragePool means the same everywhere.
+    std::string pads = b.constant_i64(path + ".pads", {0, 0, o.ph, o.pw, 0, 0, o.ph, o.pw});
+    b.node("Pad", {x, pads}, path + ".pad");
+    in = b.out();
+  }
+  auto* n = b.node(op, {in}, path);
   GraphBuilder::attr(n, "kernel_shape", std::vector<int64_t>{o.kh, o.kw});
   GraphBuilder::attr(n, "strides", std::vector<int64_t>{o.sh, o.sw});
-  GraphBuilder::attr(n, "pads", std::vector<int64_t>{o.ph, o.pw, o.ph, o.pw});
-  // The engine divides by the full window, padding included (PyTorch's default).
-  if (op == "AveragePool") GraphBuilder::attr(n, "count_include_pad", int64_t(1));
+  if (!explicit_pad)
+    GraphBuilder::attr(n, "pads", std::vector<int64_t>{o.ph, o.pw, o.ph, o.pw});
   return b.out();
 }
 

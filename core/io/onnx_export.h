@@ -11,7 +11,9 @@
 // the numbers, "perceptra.class_names", "perceptra.spec").
 //
 // Layer mapping: linear -> Gemm (transB), conv2d -> Conv, maxpool2d ->
-// MaxPool, avgpool2d -> AveragePool (count_include_pad=1, as the engine),
+// MaxPool, avgpool2d -> AveragePool (with padding: an explicit zero Pad then
+// an unpadded AveragePool, because the engine counts padded zeros like
+// PyTorch and OpenCV 4.6 ignores count_include_pad),
 // global_avgpool -> GlobalAveragePool + Flatten, relu/leaky_relu/sigmoid/tanh
 // -> Relu/LeakyRelu/Sigmoid/Tanh, gelu -> x * 0.5 * (1 + Erf(x / sqrt 2))
 // (ONNX has no Gelu op before opset 20), batchnorm1d/2d ->
