@@ -37,7 +37,7 @@ Device resolve_device(const DeviceRequest& request, std::string* note) {
     if (note) *note = "CUDA: " + probe.reason + " — training on CPU";
     return Device::cpu();
   }
-  if (probe.device_count == 0) throw Error("cannot use " + request.device.str() + ": CUDA " + probe.reason);
+  if (probe.device_count == 0) throw Error("cannot use " + request.device.str() + ": CUDA: " + probe.reason);
   if (request.device.index >= probe.device_count)
     throw Error("cannot use " + request.device.str() + ": only " +
                 std::to_string(probe.device_count) + " CUDA device(s) present");
