@@ -446,8 +446,10 @@ struct Trainer::Job final : TrainContext {
     ep_correct = ep_count = 0;
     last_epoch_end = e;
     have_epoch_end = true;
-    publish(e);
+    // Hooks first: when a consumer sees epoch_end, the epoch's checkpoint is
+    // already on disk.
     for (auto& cb : cbs) cb->on_epoch_end(*this, e);
+    publish(e);
     maybe_snapshot(true);
     return true;
   }

@@ -1,0 +1,273 @@
+// perceptra-cli end to end: help and exit codes, train --json events,
+// eval/predict/export round trip, runs list/show/compare, and resume after
+// the training process is SIGKILLed mid-run.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/train/tiny_data.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+extern char** environ;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs the CLI with argv (no shell), capturing stdout and stderr.
+Result cli(const std::vector<std::string>& args, const std::string& dir) {
+  std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> all = {PERCEPTRA_CLI};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid;
+  Result r;
+  if (posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ) != 0) return r;
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::vector<json> json_lines(const std::string& text) {
+  std::vector<json> out;
+  std::stringstream ss(text);
+  std::string line;
+  while (std::getline(ss, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = perceptra::test::make_temp_dir("cli");
+    data = perceptra::test::make_tiny_dataset(dir + "/data", 3, 40, 12);
+    db = dir + "/p.db";
+    std::ofstream(dir + "/tiny.json") << perceptra::test::tiny_mlp_spec().dump();
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::vector<std::string> train_args(int epochs) {
+    return {"train", "--data", data, "--model", dir + "/tiny.json", "--epochs",
+            std::to_string(epochs), "--batch-size", "16", "--lr", "0.05", "--device", "cpu",
+            "--db", db, "--out", dir + "/runs", "--json"};
+  }
+  std::string dir, data, db;
+};
+
+}  // namespace
+
+TEST_F(Cli, HelpForEveryCommandAndUsageExitCodes) {
+  for (const char* c : {"train", "eval", "predict", "export", "lr-find", "runs", "resume"}) {
+    Result r = cli({c, "--help"}, dir);
+    EXPECT_EQ(r.code, 0) << c;
+    EXPECT_NE(r.out.find("usage: perceptra-cli"), std::string::npos) << c;
+  }
+  EXPECT_EQ(cli({"--help"}, dir).code, 0);
+  EXPECT_EQ(cli({}, dir).code, 2);
+  EXPECT_EQ(cli({"nonsense"}, dir).code, 2);
+  Result r = cli({"train", "--model", "mlp"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--data"), std::string::npos);
+  EXPECT_EQ(cli({"train", "--data", data, "--model", "mlp", "--bogus"}, dir).code, 2);
+  EXPECT_EQ(cli({"train", "--data", data, "--model", "mlp", "--epochs", "x"}, dir).code, 2);
+  EXPECT_EQ(cli({"train", "--data", data, "--model", "mlp", "--epochs", "0"}, dir).code, 2);
+  EXPECT_EQ(cli({"train", "--data", data, "--model", "mlp", "--optimizer", "rmsprop"}, dir).code, 2);
+  EXPECT_EQ(cli({"train", "--data", data, "--model", "mlp", "--device", "tpu"}, dir).code, 2);
+  EXPECT_EQ(cli({"runs", "frobnicate"}, dir).code, 2);
+  EXPECT_EQ(cli({"resume", "abc"}, dir).code, 2);
+  EXPECT_EQ(cli({"export", "--model", "x", "--format", "zip", "--out", "y"}, dir).code, 2);
+}
+
+TEST_F(Cli, BadDataAndBadModelExitOne) {
+  Result r = cli({"train", "--data", dir + "/nowhere", "--model", "mlp", "--db", db, "--out",
+                  dir + "/runs", "--json"},
+                 dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("nowhere"), std::string::npos) << r.err;
+  auto ev = json_lines(r.out);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back()["event"], "train_end");
+  EXPECT_EQ(ev.back()["reason"], "error");
+  std::ofstream(dir + "/garbage.pmodel") << "not a model";
+  r = cli({"eval", "--model", dir + "/garbage.pmodel", "--data", data}, dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("garbage.pmodel"), std::string::npos) << r.err;
+  r = cli({"runs", "show", "42", "--db", db}, dir);
+  EXPECT_EQ(r.code, 1);
+}
+
+TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
+  Result r = cli(train_args(2), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ev = json_lines(r.out);
+  int batches = 0, epochs = 0;
+  json end;
+  for (auto& e : ev) {
+    if (e["event"] == "batch_end") ++batches;
+    if (e["event"] == "epoch_end") {
+      ++epochs;
+      for (const char* k : {"train_loss", "valid_loss", "valid_accuracy", "images_per_s"})
+        EXPECT_TRUE(e.contains(k) && e[k].is_number()) << k;
+    }
+    if (e["event"] == "train_end") end = e;
+  }
+  EXPECT_EQ(epochs, 2);
+  EXPECT_EQ(batches, 12);  // 96 training images / 16
+  ASSERT_EQ(end["reason"], "done");
+  std::string model = end["model_path"];
+  ASSERT_TRUE(fs::exists(model));
+  int64_t run = end["run_id"];
+
+  // eval: same accuracy as the last epoch's validation when evaluating the
+  // same 20 % split.
+  r = cli({"eval", "--model", model, "--data", data, "--valid-pct", "20", "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  json e = json::parse(r.out);
+  double last_acc = 0;
+  for (auto& x : ev)
+    if (x["event"] == "epoch_end") last_acc = x["valid_accuracy"];
+  EXPECT_EQ(e["samples"], 24);
+  EXPECT_NEAR(e["accuracy"].get<double>(), last_acc, 1e-9);
+  EXPECT_EQ(e["confusion"].size(), 3u);
+
+  // predict two images of known classes.
+  std::string img_a = data + "/class_a/img_0.pgm", img_c = data + "/class_c/img_1.pgm";
+  r = cli({"predict", "--model", model, "--json", img_a, img_c}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto preds = json_lines(r.out);
+  ASSERT_EQ(preds.size(), 2u);
+  EXPECT_EQ(preds[0]["class"], "class_a");
+  EXPECT_EQ(preds[1]["class"], "class_c");
+  EXPECT_GT(preds[0]["probability"].get<double>(), 0.34);
+  r = cli({"predict", "--model", model, dir + "/missing.png"}, dir);
+  EXPECT_EQ(r.code, 1);
+
+  // export native + onnx; the native copy evaluates identically.
+  r = cli({"export", "--model", model, "--format", "native", "--out", dir + "/copy.pmodel"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = cli({"export", "--model", model, "--format", "onnx", "--out", dir + "/m.onnx"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GT(fs::file_size(dir + "/m.onnx"), 1000u);
+  r = cli({"eval", "--model", dir + "/copy.pmodel", "--data", data, "--valid-pct", "20", "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["accuracy"], e["accuracy"]);
+
+  // runs list/show/compare.
+  r = cli({"runs", "list", "--db", db, "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  json runs = json::parse(r.out);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["id"], run);
+  EXPECT_EQ(runs[0]["status"], "finished");
+  r = cli({"runs", "list", "--db", db}, dir);
+  EXPECT_NE(r.out.find("finished"), std::string::npos);
+  r = cli({"runs", "show", std::to_string(run), "--db", db}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("valid_acc"), std::string::npos);
+  ASSERT_EQ(cli(train_args(1), dir).code, 0);
+  r = cli({"runs", "compare", std::to_string(run), std::to_string(run + 1), "--db", db, "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["runs"].size(), 2u);
+}
+
+TEST_F(Cli, LrFindPrintsSuggestion) {
+  Result r = cli({"lr-find", "--data", data, "--model", dir + "/tiny.json", "--iters", "20",
+                  "--batch-size", "16", "--json"},
+                 dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_GT(j["suggested_lr"].get<double>(), 0);
+  EXPECT_GE(j["lrs"].size(), 5u);
+}
+
+TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
+  // Enough epochs that the kill lands mid-run; stdout is a pipe we read.
+  auto args = train_args(40);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> all = {PERCEPTRA_CLI};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  // Read events until epoch 2 has ended, then kill -9.
+  FILE* f = fdopen(fds[0], "r");
+  char line[1 << 16];
+  int epochs_seen = 0;
+  int64_t run = 0;
+  while (fgets(line, sizeof line, f)) {
+    json e = json::parse(line);
+    if (e["event"] == "train_begin") run = e["run_id"];
+    if (e["event"] == "epoch_end" && ++epochs_seen == 2) break;
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  fclose(f);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_GT(run, 0);
+
+  Result r = cli({"runs", "list", "--db", db, "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)[0]["status"], "interrupted");
+
+  // Shorten the run so the test stays quick: continue to 4 epochs in total.
+  r = cli({"resume", std::to_string(run), "--db", db, "--epochs", "4", "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ev = json_lines(r.out);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.front()["event"], "log");
+  json begin, end;
+  for (auto& e : ev) {
+    if (e["event"] == "train_begin") begin = e;
+    if (e["event"] == "train_end") end = e;
+  }
+  EXPECT_TRUE(begin["resumed"].get<bool>());
+  EXPECT_GE(begin["start_epoch"].get<int>(), 2);  // lost at most the epoch in progress
+  EXPECT_EQ(end["reason"], "done");
+  EXPECT_EQ(end["epochs_completed"], 4);
+  EXPECT_EQ(end["run_id"], run);
+  r = cli({"runs", "list", "--db", db, "--json"}, dir);
+  EXPECT_EQ(json::parse(r.out)[0]["status"], "finished");
+  // A finished run is not resumed again without more epochs.
+  EXPECT_EQ(cli({"resume", std::to_string(run), "--db", db}, dir).code, 1);
+}
