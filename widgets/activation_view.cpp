@@ -3,6 +3,7 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
+#include <QStyle>
 
 #include <algorithm>
 
@@ -62,7 +63,7 @@ class ActivationCanvas : public QWidget {
       const QRect ir = view_->imageRects_[i];
       if (!e.image.isNull() && ir.isValid()) {
         // Upscaled tiles stay crisp; downscaled grids are filtered.
-        p.setRenderHint(QPainter::SmoothPixmapTransform, ir.width() < e.image.width());
+        p.setRenderHint(QPainter::SmoothPixmapTransform, ir.width() % e.image.width() != 0);
         p.drawImage(ir, e.image);
       } else {
         p.setPen(dim);
@@ -136,7 +137,10 @@ QRect ActivationView::entryRect(int index) const {
 
 void ActivationView::relayout() {
   QWidget* canvas = widget();
-  const int width = std::max(120, viewport()->width());
+  // Width reserves the scroll bar whether shown or not: depending on the
+  // viewport width would make the bar toggle in a resize loop.
+  const int bar = style()->pixelMetric(QStyle::PM_ScrollBarExtent, nullptr, this);
+  const int width = std::max(120, contentsRect().width() - bar);
   const QFontMetrics fm(canvas->font());
   const int titleH = fm.height() + 6;
   const int inner = width - 2 * kMargin - 2 * kPad;
@@ -147,9 +151,13 @@ void ActivationView::relayout() {
     QSize s(inner, 40);
     if (!e.image.isNull()) {
       const double fit = double(inner) / e.image.width();
-      if (fit >= 1.0) {
+      if (fit >= 2.0) {
+        // Integer factors keep every activation pixel the same size.
         const int k = std::min(maxScale_, int(fit));
         s = e.image.size() * k;
+      } else if (fit > 1.0) {
+        const double k = std::min<double>(maxScale_, fit);
+        s = QSize(int(e.image.width() * k), int(e.image.height() * k));
       } else {
         s = QSize(inner, std::max(1, int(e.image.height() * fit)));
       }

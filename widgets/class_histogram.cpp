@@ -18,8 +18,8 @@ ClassHistogram::ClassHistogram(QWidget* parent) : QWidget(parent), plot_(new QCu
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(plot_);
   plot_->setAutoAddPlottableToLegend(false);
-  plot_->legend->setVisible(false);
-  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  placeLegendAbove(plot_);
+  setLegendRowVisible(plot_, false);
   plot_->xAxis->grid()->setVisible(false);
   plot_->xAxis->setTickLength(0, 0);
   plot_->xAxis->setSubTicks(false);
@@ -102,7 +102,7 @@ void ClassHistogram::rebuild() {
     g.bars->setName(g.name);
     if (!g.name.isEmpty() && groups_.size() > 1) g.bars->addToLegend();
   }
-  plot_->legend->setVisible(groups_.size() > 1);
+  setLegendRowVisible(plot_, groups_.size() > 1);
   plot_->yAxis->setRange(0, top > 0 ? top * (valueLabels_ ? 1.14 : 1.05) : 1.0);
   const bool labels = valueLabels_ && n > 0 && n * groups <= 40;
   if (labels) {

@@ -149,7 +149,10 @@ QString ConfusionMatrixView::cellText(int t, int p) const {
 void ConfusionMatrixView::relayout() {
   Geometry g;
   const QFontMetrics fm(font());
-  for (int i = 0; i < n_; ++i) g.labelWidth = std::max(g.labelWidth, fm.horizontalAdvance(className(i)));
+  QFont bold = font();
+  bold.setBold(true);  // the selected row/column label is bold: size for it
+  const QFontMetrics fmBold(bold);
+  for (int i = 0; i < n_; ++i) g.labelWidth = std::max(g.labelWidth, fmBold.horizontalAdvance(className(i)) + 2);
   g.labelWidth = std::min(g.labelWidth, kMaxLabelWidth);
   const int titleH = fm.height();
   const QString maxTick = normalized_ ? QStringLiteral("100%") : QString::number(std::llround(maxDisplayed()));
@@ -230,7 +233,8 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
       for (int p = 0; p < n_; ++p)
         widest = std::max(widest, QFontMetrics(cellFont).horizontalAdvance(cellText(t, p)));
   }
-  const bool showText = widest <= c - 4 && c >= 14;
+  // Below 8 px the numbers are noise: leave the colours (and the tool tip) to speak.
+  const bool showText = widest <= c - 4 && px >= 8;
 
   painter.setFont(cellFont);
   for (int t = 0; t < n_; ++t) {
@@ -268,34 +272,40 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
   // Axis labels.
   painter.setFont(font());
   auto labelColor = [&](bool selected) { return selected ? accent.lighter(isDarkPalette(pal) ? 130 : 100) : text; };
+  // When cells are smaller than a line of text, label every k-th class
+  // (always the selected one) instead of overprinting.
+  const int rowStep = std::max(1, int(std::ceil((fm.height() - 2) / double(c))));
+  const int colStep = geo_.rotated ? std::max(1, int(std::ceil((fm.height() - 2) / (c * 1.4142)))) : 1;
   for (int t = 0; t < n_; ++t) {
+    if (t % rowStep != 0 && t != selTrue_) continue;
     const QRect r = cellRect(t, 0);
-    const QRect lr(geo_.grid.left() - 6 - geo_.labelWidth, r.top(), geo_.labelWidth, c - gap);
+    const QRect lr(geo_.grid.left() - 6 - geo_.labelWidth, r.top() + c / 2 - fm.height(), geo_.labelWidth,
+                   2 * fm.height());
     QFont f = font();
     f.setBold(t == selTrue_);
     painter.setFont(f);
     painter.setPen(labelColor(t == selTrue_));
-    if (c >= fm.height() - 4 || t % std::max(1, int(std::ceil(fm.height() / double(c)))) == 0)
-      painter.drawText(lr, Qt::AlignRight | Qt::AlignVCenter,
-                       fm.elidedText(className(t), Qt::ElideRight, geo_.labelWidth));
+    painter.drawText(lr, Qt::AlignRight | Qt::AlignVCenter,
+                     QFontMetrics(f).elidedText(className(t), Qt::ElideRight, geo_.labelWidth));
   }
   const int labelTop = geo_.grid.bottom() + 6;
   for (int p = 0; p < n_; ++p) {
+    if (p % colStep != 0 && p != selPred_) continue;
     const QRect r = cellRect(0, p);
     QFont f = font();
     f.setBold(p == selPred_);
     painter.setFont(f);
     painter.setPen(labelColor(p == selPred_));
-    const QString name = fm.elidedText(className(p), Qt::ElideRight, geo_.labelWidth);
+    const QFontMetrics lfm(f);
+    const QString name = lfm.elidedText(className(p), Qt::ElideRight, geo_.labelWidth);
+    const int w = lfm.horizontalAdvance(name) + 2;
     if (!geo_.rotated) {
-      painter.drawText(QRect(r.left(), labelTop, c, fm.height()), Qt::AlignCenter, name);
+      painter.drawText(QRect(r.left() + c / 2 - w / 2, labelTop, w, fm.height()), Qt::AlignCenter, name);
     } else {
-      if (c < fm.height() - 2 && p % std::max(1, int(std::ceil(fm.height() / double(c)))) != 0) continue;
       painter.save();
       painter.setRenderHint(QPainter::Antialiasing);
       painter.translate(r.left() + c / 2.0 + fm.ascent() * 0.35, labelTop);
       painter.rotate(-45);
-      const int w = fm.horizontalAdvance(name);
       painter.drawText(QRect(-w - 2, -fm.height() / 2, w, fm.height()), Qt::AlignRight | Qt::AlignVCenter, name);
       painter.restore();
     }

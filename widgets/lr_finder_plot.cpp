@@ -110,7 +110,9 @@ void LrFinderPlot::fitRanges() {
   }
   plot_->xAxis->setRange(lrs_.front() / 1.2, lrs_.back() * 1.2);
   const std::vector<double>& y = smoothed_.empty() ? losses_ : smoothed_;
-  const double lo = *std::min_element(y.begin(), y.end());
+  // The raw curve dips below the smoothed one: keep its valley visible too.
+  const double lo = std::min(*std::min_element(y.begin(), y.end()),
+                             *std::min_element(losses_.begin(), losses_.end()));
   const double hi = *std::max_element(y.begin(), y.end());
   // The sweep ends when the loss explodes; clip the explosion so the
   // interesting valley keeps most of the height.

@@ -54,11 +54,43 @@ void styleLegend(QCPLegend* legend, const QPalette& palette) {
   legend->setRowSpacing(0);
 }
 
+void placeLegendAbove(QCustomPlot* plot) {
+  QCPLegend* legend = plot->legend;
+  if (plot->axisRect()->insetLayout()->elements(false).contains(legend))
+    plot->axisRect()->insetLayout()->take(legend);
+  auto* row = new QCPLayoutGrid;
+  plot->plotLayout()->insertRow(0);
+  plot->plotLayout()->addElement(0, 0, row);
+  plot->plotLayout()->setRowStretchFactor(0, 0.001);
+  plot->plotLayout()->setRowSpacing(0);
+  row->addElement(0, 0, legend);
+  // Spacer (an empty grid would have zero maximum width and push the space
+  // back to the legend): the legend keeps its natural width, left-aligned.
+  row->addElement(0, 1, new QCPLayoutElement(plot));
+  row->setColumnStretchFactor(0, 0.001);
+  row->setColumnStretchFactor(1, 1.0);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  legend->setWrap(5);
+  legend->setVisible(true);
+}
+
+void setLegendRowVisible(QCustomPlot* plot, bool visible) {
+  plot->legend->setVisible(visible);
+  // An invisible element still reserves its minimum size in a grid.
+  plot->legend->setMaximumSize(visible ? QSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX) : QSize(0, 0));
+  plot->legend->setMinimumSize(0, 0);
+}
+
 void stylePlot(QCustomPlot* plot, const QPalette& palette) {
   plot->setBackground(QBrush(palette.color(QPalette::Base)));
   plot->axisRect()->setBackground(QBrush(palette.color(QPalette::Base)));
   for (QCPAxis* axis : plot->axisRect()->axes()) styleAxis(axis, palette);
   styleLegend(plot->legend, palette);
+  if (plot->legend->layout() != plot->axisRect()->insetLayout()) {  // legend row above the plot
+    plot->legend->setBorderPen(Qt::NoPen);
+    plot->legend->setBrush(Qt::NoBrush);
+    plot->legend->setMargins(QMargins(6, 6, 6, 0));
+  }
   // Selection rectangle used for box zoom.
   if (plot->selectionRect()) {
     QColor hl = palette.color(QPalette::Highlight);

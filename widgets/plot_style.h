@@ -13,5 +13,10 @@ namespace perceptra::widgets {
 void stylePlot(QCustomPlot* plot, const QPalette& palette);
 void styleAxis(QCPAxis* axis, const QPalette& palette);
 void styleLegend(QCPLegend* legend, const QPalette& palette);
+// Moves the legend out of the axis rect into a compact, left-aligned row
+// above it (entries side by side), so it never hides data.
+void placeLegendAbove(QCustomPlot* plot);
+// Shows or hides a legend placed by placeLegendAbove, collapsing its row.
+void setLegendRowVisible(QCustomPlot* plot, bool visible);
 
 }  // namespace perceptra::widgets

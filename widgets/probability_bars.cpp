@@ -119,8 +119,11 @@ void ProbabilityBars::paintEvent(QPaintEvent*) {
   const std::vector<int> order = rowOrder();
   const std::vector<int> top = topClasses();
   const int predicted = predictedClass();
+  QFont boldFont = font();
+  boldFont.setBold(true);
+  const QFontMetrics fmBold(boldFont);
   int nameW = 0;
-  for (int c : order) nameW = std::max(nameW, fm.horizontalAdvance(name(c)));
+  for (int c : order) nameW = std::max(nameW, fmBold.horizontalAdvance(name(c)) + 2);
   nameW = std::min(nameW + 14, width() / 3);
   const int pctW = fm.horizontalAdvance(QStringLiteral("100.0%")) + 6;
   const int barLeft = kPad + nameW + 6;

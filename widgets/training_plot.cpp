@@ -104,15 +104,7 @@ TrainingPlot::TrainingPlot(QWidget* parent) : QWidget(parent), plot_(new QCustom
   plot_->setAutoAddPlottableToLegend(false);
 
   // Legend in its own row above the axis rect, so it never hides a curve.
-  plot_->legend->setVisible(true);
-  plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-  plot_->legend->setWrap(6);
-  plot_->axisRect()->insetLayout()->take(plot_->legend);
-  plot_->plotLayout()->insertRow(0);
-  plot_->plotLayout()->addElement(0, 0, plot_->legend);
-  plot_->plotLayout()->setRowStretchFactor(0, 0.001);
-  plot_->plotLayout()->setRowSpacing(0);
-  plot_->legend->setMargins(QMargins(4, 2, 4, 2));
+  placeLegendAbove(plot_);
 
   plot_->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(plot_, &QWidget::customContextMenuRequested, this, &TrainingPlot::showContextMenu);
@@ -441,10 +433,7 @@ void TrainingPlot::setYRange(double lo, double hi) {
 }
 
 void TrainingPlot::setLegendVisible(bool visible) {
-  plot_->legend->setVisible(visible);
-  // An invisible legend still reserves its row: collapse it.
-  plot_->plotLayout()->setRowStretchFactor(title_ ? 1 : 0, 0.001);
-  plot_->legend->setMaximumSize(visible ? QSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX) : QSize(0, 0));
+  setLegendRowVisible(plot_, visible);
   markDirty();
 }
 
@@ -530,8 +519,6 @@ void TrainingPlot::rebuild() {
 
 void TrainingPlot::restyle() {
   stylePlot(plot_, palette());
-  plot_->legend->setBorderPen(Qt::NoPen);
-  plot_->legend->setBrush(Qt::NoBrush);
   if (title_) {
     QFont f = font();
     f.setBold(true);
