@@ -1,12 +1,54 @@
-// The Perceptra studio (placeholder window until the studio lands).
+// The Perceptra studio.
+//   perceptra [--dataset NAME|PATH] [--db FILE] [--theme dark|light]
+//   perceptra --demo --screenshot FILE.png   (train briefly, grab the window, exit)
 #include <QApplication>
-#include <QMainWindow>
+#include <QCommandLineParser>
+#include <QTimer>
+
+#include <cstdio>
+
+#include "app/studio/dataset_panel.h"
+#include "app/studio/main_window.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
-  QMainWindow w;
-  w.setWindowTitle("Perceptra");
-  w.resize(1280, 800);
+  QApplication::setOrganizationName(QStringLiteral("Perceptra"));
+  QApplication::setApplicationName(QStringLiteral("Perceptra"));
+  QApplication::setApplicationDisplayName(QStringLiteral("Perceptra Studio"));
+  QApplication::setDesktopFileName(QStringLiteral("perceptra"));
+
+  QCommandLineParser p;
+  p.setApplicationDescription(QStringLiteral("Perceptra Studio: train, watch and inspect image classifiers."));
+  p.addHelpOption();
+  QCommandLineOption dataset(QStringLiteral("dataset"), QStringLiteral("Dataset to open (name or path)."), QStringLiteral("name"));
+  QCommandLineOption db(QStringLiteral("db"), QStringLiteral("Experiment database (default ~/.local/share/perceptra/perceptra.db)."), QStringLiteral("file"));
+  QCommandLineOption theme(QStringLiteral("theme"), QStringLiteral("dark or light."), QStringLiteral("theme"));
+  QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Train the default model briefly on the default dataset."));
+  QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("With --demo: save a grab of the window and exit."), QStringLiteral("file"));
+  QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 3)."), QStringLiteral("n"), QStringLiteral("3"));
+  QCommandLineOption batches(QStringLiteral("demo-batches"), QStringLiteral("Batches per epoch of the demo (default 60)."), QStringLiteral("n"), QStringLiteral("60"));
+  p.addOptions({dataset, db, theme, demo, shot, epochs, batches});
+  p.process(app);
+
+  perceptra::studio::StudioOptions o;
+  o.dbPath = p.value(db);
+  o.initialDataset = p.value(dataset);
+  if (p.isSet(demo)) {
+    o.restoreLayout = false;  // the demo looks the same everywhere
+    if (o.initialDataset.isEmpty()) o.initialDataset = perceptra::studio::DatasetPanel::defaultDataset();
+  }
+  perceptra::studio::MainWindow w(o);
+  if (p.isSet(theme)) w.setThemeByName(p.value(theme));
   w.show();
+  if (p.isSet(demo)) {
+    const QString file = p.value(shot);
+    QObject::connect(&w, &perceptra::studio::MainWindow::demoFinished, &app, [&app, file](bool ok) {
+      if (!file.isEmpty()) {
+        std::fprintf(stderr, "%s %s\n", ok ? "saved" : "FAILED (saved what there was):", qPrintable(file));
+        app.exit(ok ? 0 : 1);
+      }
+    });
+    w.runDemo(file.isEmpty() ? QStringLiteral("/dev/null") : file, p.value(epochs).toInt(), p.value(batches).toInt());
+  }
   return app.exec();
 }

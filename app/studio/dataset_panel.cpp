@@ -1,0 +1,321 @@
+#include "app/studio/dataset_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLocale>
+#include <QPushButton>
+#include <QSignalBlocker>
+#include <QTabWidget>
+#include <QToolButton>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrent>
+
+#include "app/studio/qt_convert.h"
+#include "widgets/class_histogram.h"
+#include "widgets/image_grid.h"
+
+namespace perceptra::studio {
+
+namespace {
+constexpr int kPerClass = 8;
+
+struct Preview {
+  std::vector<widgets::ImageGridItem> items;
+};
+
+OpenedDataset openBlocking(const QString& request) {
+  OpenedDataset r;
+  r.request = request;
+  try {
+    auto src = std::make_shared<DataSource>(open_dataset(request.toStdString()));
+    r.info = describe(*src, 5000);
+    r.source = src;
+  } catch (const std::exception& e) {
+    r.error = QString::fromStdString(e.what());
+  }
+  return r;
+}
+
+QString statsText(const std::vector<float>& v) {
+  QStringList parts;
+  for (float x : v) parts << QString::number(double(x), 'f', 3);
+  return parts.join(QStringLiteral(", "));
+}
+}  // namespace
+
+QString DatasetPanel::defaultDataset() {
+  for (const auto& k : known_datasets())
+    if (k.name == "fashion-mnist" && !k.location.empty()) return QStringLiteral("fashion-mnist");
+  return QStringLiteral("sample");
+}
+
+DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(6, 6, 6, 6);
+
+  auto* top = new QHBoxLayout;
+  picker_ = new QComboBox(this);
+  picker_->setObjectName("datasetPicker");
+  for (const auto& k : known_datasets()) {
+    if (k.location.empty() && k.name != "sample") continue;
+    picker_->addItem(QString::fromStdString(k.name), QString::fromStdString(k.name));
+    picker_->setItemData(picker_->count() - 1, QString::fromStdString(k.description), Qt::ToolTipRole);
+  }
+  if (picker_->findData(QStringLiteral("sample")) < 0) picker_->addItem(QStringLiteral("sample"), QStringLiteral("sample"));
+  top->addWidget(picker_, 1);
+  openFolder_ = new QPushButton(tr("Folder…"), this);
+  openFolder_->setToolTip(tr("Open an image folder (one sub-folder per class), an IDX folder or a CIFAR-10 folder"));
+  openFile_ = new QPushButton(tr("File…"), this);
+  openFile_->setToolTip(tr("Open an IDX images file (its labels file next to it)"));
+  top->addWidget(openFolder_);
+  top->addWidget(openFile_);
+  layout->addLayout(top);
+
+  summary_ = new QLabel(this);
+  summary_->setObjectName("datasetSummary");
+  summary_->setWordWrap(true);
+  summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  layout->addWidget(summary_);
+  error_ = new QLabel(this);
+  error_->setObjectName("datasetError");
+  error_->setWordWrap(true);
+  error_->setStyleSheet(QStringLiteral("color: #e5534b;"));
+  error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  error_->hide();
+  layout->addWidget(error_);
+
+  tabs_ = new QTabWidget(this);
+  samples_ = new widgets::ImageGrid(this);
+  samples_->setObjectName("datasetSamples");
+  samples_->setThumbnailSize(52);
+  samples_->setCaptionLines(1);
+  samples_->setPlaceholderText(tr("Opening dataset…"));
+  histogram_ = new widgets::ClassHistogram(this);
+  histogram_->setObjectName("datasetHistogram");
+  augmentGrid_ = new widgets::ImageGrid(this);
+  augmentGrid_->setObjectName("augmentPreview");
+  augmentGrid_->setThumbnailSize(52);
+  augmentGrid_->setCaptionLines(0);
+  augmentGrid_->setPlaceholderText(tr("Turn on an augmentation to preview it"));
+  tabs_->addTab(samples_, tr("Samples"));
+  tabs_->addTab(histogram_, tr("Classes"));
+  tabs_->addTab(augmentGrid_, tr("Augmented"));
+  layout->addWidget(tabs_, 1);
+
+  auto* split = new QGroupBox(tr("Validation and augmentation"), this);
+  auto* form = new QFormLayout(split);
+  form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  officialSplit_ = new QCheckBox(tr("Use the dataset's test split"), split);
+  officialSplit_->setObjectName("officialSplit");
+  validPct_ = new QDoubleSpinBox(split);
+  validPct_->setObjectName("validPct");
+  validPct_->setRange(1, 90);
+  validPct_->setDecimals(0);
+  validPct_->setSuffix(QStringLiteral(" %"));
+  validPct_->setValue(20);
+  form->addRow(officialSplit_);
+  form->addRow(tr("Validation"), validPct_);
+  auto* aug = new QHBoxLayout;
+  crop_ = new QCheckBox(tr("Crop"), split);
+  crop_->setToolTip(tr("Random crop after 4 pixels of zero padding"));
+  flip_ = new QCheckBox(tr("Flip"), split);
+  flip_->setToolTip(tr("Horizontal flip with probability 1/2"));
+  rotate_ = new QCheckBox(tr("Rotate"), split);
+  rotate_->setToolTip(tr("Small rotation, up to ±10°"));
+  color_ = new QCheckBox(tr("Colour"), split);
+  color_->setToolTip(tr("Brightness and contrast jitter (±20 %)"));
+  for (auto* c : {crop_, flip_, rotate_, color_}) {
+    aug->addWidget(c);
+    connect(c, &QCheckBox::toggled, this, [this] {
+      refreshAugmentPreview();
+      if (augment().any()) tabs_->setCurrentWidget(augmentGrid_);
+    });
+  }
+  auto* reroll = new QToolButton(split);
+  reroll->setText(QStringLiteral("⟳"));
+  reroll->setToolTip(tr("New random augmentations"));
+  connect(reroll, &QToolButton::clicked, this, [this] {
+    ++previewSeed_;
+    refreshAugmentPreview();
+  });
+  aug->addStretch(1);
+  aug->addWidget(reroll);
+  form->addRow(tr("Augment"), aug);
+  layout->addWidget(split);
+
+  connect(officialSplit_, &QCheckBox::toggled, this, [this] { updateValidationUi(); });
+  connect(picker_, &QComboBox::activated, this, [this](int i) { openDataset(picker_->itemData(i).toString()); });
+  connect(openFolder_, &QPushButton::clicked, this, &DatasetPanel::openFolderDialog);
+  connect(openFile_, &QPushButton::clicked, this, &DatasetPanel::openFileDialog);
+  connect(&watcher_, &QFutureWatcher<OpenedDataset>::finished, this, &DatasetPanel::finished);
+  connect(samples_, &widgets::ImageGrid::itemClicked, this, [this](int i) {
+    bool ok = false;
+    qint64 idx = samples_->item(i).data.toLongLong(&ok);
+    if (ok) emit probeRequested(idx);
+  });
+}
+
+DatasetPanel::~DatasetPanel() { watcher_.waitForFinished(); }
+
+bool DatasetPanel::isLoading() const { return watcher_.isRunning(); }
+QString DatasetPanel::errorText() const { return error_->isVisible() ? error_->text() : QString(); }
+
+void DatasetPanel::openDataset(const QString& nameOrPath) {
+  if (watcher_.isRunning()) watcher_.waitForFinished();  // one open at a time (rare)
+  error_->hide();
+  summary_->setText(tr("Opening <b>%1</b>…").arg(nameOrPath.toHtmlEscaped()));
+  for (auto* b : {openFolder_, openFile_}) b->setEnabled(false);
+  picker_->setEnabled(false);
+  emit loadingChanged(true);
+  watcher_.setFuture(QtConcurrent::run([nameOrPath] { return openBlocking(nameOrPath); }));
+}
+
+void DatasetPanel::openFolderDialog() {
+  QString dir = QFileDialog::getExistingDirectory(this, tr("Open dataset folder"));
+  if (!dir.isEmpty()) openDataset(dir);
+}
+
+void DatasetPanel::openFileDialog() {
+  QString f = QFileDialog::getOpenFileName(this, tr("Open IDX images file"), QString(),
+                                           tr("IDX images (*-idx3-ubyte *-idx3-ubyte.gz *.idx *.gz);;All files (*)"));
+  if (!f.isEmpty()) openDataset(f);
+}
+
+void DatasetPanel::finished() {
+  OpenedDataset r = watcher_.result();
+  for (auto* b : {openFolder_, openFile_}) b->setEnabled(true);
+  picker_->setEnabled(true);
+  emit loadingChanged(false);
+  if (!r.error.isEmpty()) {
+    error_->setText(tr("Could not open %1:\n%2").arg(r.request, r.error));
+    error_->show();
+    summary_->setText(current_.source ? tr("Still showing <b>%1</b>.").arg(qs(current_.info.name).toHtmlEscaped())
+                                      : tr("No dataset open."));
+    emit datasetFailed(r.error);
+    return;
+  }
+  current_ = r;
+  {
+    QSignalBlocker b(picker_);
+    int i = picker_->findData(r.request);
+    if (i < 0) {
+      picker_->addItem(QFileInfo(r.request).fileName(), r.request);
+      i = picker_->count() - 1;
+      picker_->setItemData(i, r.request, Qt::ToolTipRole);
+    }
+    picker_->setCurrentIndex(i);
+  }
+  showDataset();
+  emit datasetOpened();
+}
+
+void DatasetPanel::showDataset() {
+  const auto& info = current_.info;
+  const auto& src = *current_.source;
+  QLocale loc;
+  QString counts = tr("train %1").arg(loc.toString(qlonglong(info.train_size)));
+  if (info.has_test) counts += tr(" · test %1").arg(loc.toString(qlonglong(info.test_size)));
+  QString text = tr("<b>%1</b> · %2 · %3 classes<br>%4 · image %5<br>mean %6 · std %7")
+                     .arg(qs(info.name).toHtmlEscaped(), qs(info.format))
+                     .arg(info.classes.size())
+                     .arg(counts, shapeText(Shape(info.shape)), statsText(info.stats.mean),
+                          statsText(info.stats.std));
+  if (!info.warnings.empty())
+    text += tr("<br><span style='color:#d29922'>%1 warning(s): %2</span>")
+                .arg(info.warnings.size())
+                .arg(qs(info.warnings.front()).toHtmlEscaped());
+  summary_->setText(text);
+  summary_->setToolTip(qs(src.location));
+
+  // Samples: the first kPerClass images of every class, class by class.
+  const auto& data = *src.train;
+  std::vector<int> labels = data.labels();
+  const int classes = data.num_classes();
+  std::vector<std::vector<int64_t>> per(classes);
+  for (int64_t i = 0; i < int64_t(labels.size()); ++i) {
+    int c = labels[size_t(i)];
+    if (c >= 0 && c < classes && int(per[c].size()) < kPerClass) per[c].push_back(i);
+  }
+  std::vector<widgets::ImageGridItem> items;
+  for (int c = 0; c < classes; ++c)
+    for (int64_t idx : per[c]) {
+      widgets::ImageGridItem it;
+      it.image = sampleImage(data, idx);
+      it.caption = qs(src.class_names[size_t(c)]);
+      it.toolTip = tr("%1 · #%2 (click: use as the probe image)").arg(it.caption).arg(idx);
+      it.data = QVariant::fromValue<qlonglong>(idx);
+      items.push_back(std::move(it));
+    }
+  samples_->setItems(std::move(items));
+
+  QStringList names = toQStringList(info.classes);
+  std::vector<double> train(info.train_counts.begin(), info.train_counts.end());
+  histogram_->setCounts(names, train, tr("train"));
+  if (info.has_test) histogram_->addGroup(tr("test"), std::vector<double>(info.test_counts.begin(), info.test_counts.end()));
+
+  {
+    QSignalBlocker b(officialSplit_);
+    officialSplit_->setEnabled(info.has_test);
+    officialSplit_->setChecked(info.has_test);
+  }
+  updateValidationUi();
+  refreshAugmentPreview();
+}
+
+void DatasetPanel::updateValidationUi() {
+  validPct_->setEnabled(!(officialSplit_->isEnabled() && officialSplit_->isChecked()));
+}
+
+std::optional<double> DatasetPanel::validPct() const {
+  if (officialSplit_->isEnabled() && officialSplit_->isChecked()) return std::nullopt;
+  return validPct_->value();  // TrainConfig::valid_pct is a percentage
+}
+
+AugmentOptions DatasetPanel::augment() const {
+  AugmentOptions a;
+  a.crop = crop_->isChecked();
+  a.hflip = flip_->isChecked();
+  a.rotate = rotate_->isChecked();
+  a.color = color_->isChecked();
+  return a;
+}
+
+void DatasetPanel::refreshAugmentPreview() {
+  if (!current_.source) return;
+  AugmentOptions a = augment();
+  if (!a.any()) {
+    augmentGrid_->clear();
+    return;
+  }
+  const auto& data = *current_.source->train;
+  const Shape s = data.sample_shape();
+  const int64_t C = s[0], H = s[1], W = s[2];
+  std::vector<float> img(size_t(s.numel())), scratch;
+  std::vector<widgets::ImageGridItem> items;
+  const int64_t n = std::min<int64_t>(6, data.size());
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t idx = (k * 9973) % data.size();  // spread over the classes
+    for (int v = 0; v < 6; ++v) {
+      data.image(idx, img.data());
+      widgets::ImageGridItem it;
+      if (v > 0) {  // the first column is the original
+        Rng rng = augment_rng(uint64_t(previewSeed_), v, idx);
+        augment_image(img.data(), C, H, W, a, NormStats{}, rng, scratch);
+      }
+      it.image = toQImage(image_from_chw(img.data(), int(C), int(H), int(W)));
+      it.toolTip = v == 0 ? tr("original #%1").arg(idx) : tr("augmented #%1").arg(idx);
+      if (v == 0) it.accent = QColor(0x4c, 0x9a, 0xff);
+      items.push_back(std::move(it));
+    }
+  }
+  augmentGrid_->setItems(std::move(items));
+}
+
+}  // namespace perceptra::studio

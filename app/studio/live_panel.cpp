@@ -1,0 +1,185 @@
+#include "app/studio/live_panel.h"
+
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QVBoxLayout>
+#include <cmath>
+
+#include "app/studio/qt_convert.h"
+#include "app/studio/training_session.h"
+#include "widgets/activation_view.h"
+#include "widgets/confusion_matrix_view.h"
+#include "widgets/probability_bars.h"
+#include "widgets/training_plot.h"
+
+namespace perceptra::studio {
+
+using widgets::TrainingPlot;
+
+namespace {
+QWidget* titled(const QString& title, QWidget* body, QLabel** titleOut = nullptr) {
+  auto* w = new QWidget;
+  auto* l = new QVBoxLayout(w);
+  l->setContentsMargins(2, 2, 2, 2);
+  l->setSpacing(2);
+  auto* t = new QLabel(title, w);
+  t->setStyleSheet(QStringLiteral("font-weight: 600; padding: 2px 4px;"));
+  l->addWidget(t);
+  l->addWidget(body, 1);
+  if (titleOut) *titleOut = t;
+  return w;
+}
+}  // namespace
+
+LivePanel::LivePanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QHBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  auto* split = new QSplitter(Qt::Horizontal, this);
+  split->setObjectName("liveSplitter");
+  layout->addWidget(split);
+
+  auto* plots = new QSplitter(Qt::Vertical, split);
+  loss_ = new TrainingPlot(plots);
+  loss_->setObjectName("lossPlot");
+  loss_->applyPreset(TrainingPlot::Preset::Loss);
+  loss_->setTitle(tr("Loss"));
+  loss_->setXLabel(tr("step"));
+  accuracy_ = new TrainingPlot(plots);
+  accuracy_->setObjectName("accuracyPlot");
+  accuracy_->applyPreset(TrainingPlot::Preset::Accuracy);
+  accuracy_->setTitle(tr("Accuracy"));
+  accuracy_->setXLabel(tr("epoch"));
+  lr_ = new TrainingPlot(plots);
+  lr_->setObjectName("lrPlot");
+  lr_->applyPreset(TrainingPlot::Preset::Schedule);
+  lr_->setTitle(tr("Learning rate and momentum"));
+  lr_->setXLabel(tr("step"));
+  plots->addWidget(loss_);
+  plots->addWidget(accuracy_);
+  plots->addWidget(lr_);
+  plots->setStretchFactor(0, 5);
+  plots->setStretchFactor(1, 3);
+  plots->setStretchFactor(2, 2);
+
+  auto* right = new QSplitter(Qt::Vertical, split);
+  confusion_ = new widgets::ConfusionMatrixView;
+  confusion_->setObjectName("confusionMatrix");
+  right->addWidget(titled(tr("Confusion matrix (validation) — click a cell to inspect it"), confusion_, &confusionTitle_));
+
+  tabs_ = new QTabWidget;
+  auto* actPage = new QWidget;
+  auto* al = new QVBoxLayout(actPage);
+  al->setContentsMargins(2, 2, 2, 2);
+  auto* probeRow = new QHBoxLayout;
+  probeImage_ = new QLabel(actPage);
+  probeImage_->setObjectName("probeImage");
+  probeImage_->setFixedSize(64, 64);
+  probeImage_->setAlignment(Qt::AlignCenter);
+  probeImage_->setStyleSheet(QStringLiteral("border: 1px solid palette(mid);"));
+  probeText_ = new QLabel(tr("Activations appear here while training.\nClick a dataset sample to choose the probe image."), actPage);
+  probeText_->setObjectName("probeText");
+  probeText_->setWordWrap(true);
+  probeBars_ = new widgets::ProbabilityBars(actPage);
+  probeBars_->setMaxRows(3);
+  probeBars_->setMinimumWidth(160);
+  probeRow->addWidget(probeImage_);
+  probeRow->addWidget(probeText_, 1);
+  probeRow->addWidget(probeBars_, 1);
+  al->addLayout(probeRow);
+  activations_ = new widgets::ActivationView(actPage);
+  activations_->setObjectName("activationView");
+  activations_->setPlaceholderText(tr("No activations yet"));
+  al->addWidget(activations_, 1);
+  filters_ = new widgets::ActivationView;
+  filters_->setObjectName("filterView");
+  filters_->setMaxScale(6);
+  filters_->setPlaceholderText(tr("First-layer filters appear while training (models with a conv layer)"));
+  tabs_->addTab(actPage, tr("Activations"));
+  tabs_->addTab(filters_, tr("First-layer filters"));
+  right->addWidget(tabs_);
+  right->setStretchFactor(0, 1);
+  right->setStretchFactor(1, 1);
+
+  split->addWidget(plots);
+  split->addWidget(right);
+  split->setStretchFactor(0, 1);
+  split->setStretchFactor(1, 1);
+}
+
+void LivePanel::reset(const QStringList& classNames) {
+  for (auto* p : {loss_, accuracy_, lr_}) {
+    p->clearData();
+    p->resetView();
+  }
+  confusion_->clear();
+  setClassNames(classNames);
+  confusionTitle_->setText(tr("Confusion matrix (validation) — click a cell to inspect it"));
+}
+
+void LivePanel::setClassNames(const QStringList& names) {
+  names_ = names;
+  confusion_->setClassNames(names);
+}
+
+void LivePanel::addBatches(const std::vector<BatchEnd>& burst) {
+  for (const auto& b : burst) {
+    if (std::isfinite(b.loss)) loss_->append(TrainingPlot::kTrainLoss, double(b.step), b.loss);
+    lr_->append(TrainingPlot::kLearningRate, double(b.step), b.lr);
+    lr_->append(TrainingPlot::kMomentum, double(b.step), b.momentum);
+  }
+}
+
+void LivePanel::addEpoch(const EpochEnd& e) {
+  loss_->append(TrainingPlot::kValidLoss, double(e.step), e.valid_loss);
+  accuracy_->append(TrainingPlot::kTrainAccuracy, e.epoch + 1, e.train_accuracy);
+  accuracy_->append(TrainingPlot::kValidAccuracy, e.epoch + 1, e.valid_accuracy);
+  const int n = int(e.confusion.size());
+  std::vector<int64_t> flat;
+  flat.reserve(size_t(n) * n);
+  for (const auto& row : e.confusion) flat.insert(flat.end(), row.begin(), row.end());
+  if (!e.class_names.empty()) setClassNames(toQStringList(e.class_names));
+  setConfusion(flat, n,
+               tr("Confusion matrix · epoch %1 · validation accuracy %2 %")
+                   .arg(e.epoch + 1)
+                   .arg(e.valid_accuracy * 100, 0, 'f', 1));
+}
+
+void LivePanel::setConfusion(const std::vector<int64_t>& counts, int classes, const QString& title) {
+  confusion_->setCounts(counts, classes);
+  confusionTitle_->setText(title);
+}
+
+void LivePanel::setSnapshot(const LiveSnapshot& s) {
+  ++snapshots_;
+  std::vector<widgets::ActivationEntry> entries;
+  for (const auto& l : s.layers) {
+    widgets::ActivationEntry e;
+    e.name = QStringLiteral("%1 (%2)").arg(qs(l.name), qs(l.type));
+    e.detail = shapeText(l.shape);
+    e.image = toQImage(l.tiles.image);
+    entries.push_back(std::move(e));
+  }
+  activations_->setEntries(std::move(entries));
+  if (s.has_filters) {
+    widgets::ActivationEntry f;
+    f.name = tr("First-layer filters");
+    f.detail = tr("%1 filters").arg(s.filters.filters.size());
+    f.image = toQImage(s.filters.grid.image);
+    filters_->setEntries({f});
+  }
+  QImage probe = toQImage(s.probe_image);
+  if (!probe.isNull())
+    probeImage_->setPixmap(QPixmap::fromImage(probe.scaled(64, 64, Qt::KeepAspectRatio, Qt::FastTransformation)));
+  auto name = [this](int c) { return c >= 0 && c < names_.size() ? names_[c] : QString::number(c); };
+  QString text = tr("Probe #%1 · true: %2").arg(s.probe_index).arg(name(s.probe_label));
+  if (s.predicted >= 0 && size_t(s.predicted) < s.probabilities.size())
+    text += tr("\npredicted: %1 (%2 %)").arg(name(s.predicted)).arg(s.probabilities[size_t(s.predicted)] * 100, 0, 'f', 1);
+  text += tr("\nsnapshot at step %1").arg(s.step);
+  probeText_->setText(text);
+  probeBars_->setProbabilities(s.probabilities, names_);
+  probeBars_->setTrueClass(s.probe_label);
+}
+
+}  // namespace perceptra::studio

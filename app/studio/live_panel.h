@@ -1,0 +1,66 @@
+#pragma once
+// The Live view: loss (train per batch, smoothed; valid per epoch), accuracy
+// and learning-rate plots, the confusion matrix of the last epoch, and the
+// activations of every layer for the probe image with the first-layer
+// filters. Plots redraw at their own bounded rate (TrainingPlot's timer);
+// snapshots arrive a few times a second at most.
+#include <QWidget>
+
+#include <memory>
+#include <vector>
+
+#include "core/train/events.h"
+
+class QLabel;
+class QTabWidget;
+
+namespace perceptra::widgets {
+class TrainingPlot;
+class ConfusionMatrixView;
+class ActivationView;
+class ProbabilityBars;
+}  // namespace perceptra::widgets
+
+namespace perceptra::studio {
+
+struct LiveSnapshot;
+
+class LivePanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit LivePanel(QWidget* parent = nullptr);
+
+  // A new run (clears the plots; resumed runs keep the x axis in steps).
+  void reset(const QStringList& classNames);
+  void addBatches(const std::vector<BatchEnd>& burst);
+  void addEpoch(const EpochEnd& e);
+  void setSnapshot(const LiveSnapshot& s);
+  void setConfusion(const std::vector<int64_t>& counts, int classes, const QString& title);
+  void setClassNames(const QStringList& names);
+
+  widgets::TrainingPlot* lossPlot() const { return loss_; }
+  widgets::TrainingPlot* accuracyPlot() const { return accuracy_; }
+  widgets::TrainingPlot* lrPlot() const { return lr_; }
+  widgets::ConfusionMatrixView* confusion() const { return confusion_; }
+  widgets::ActivationView* activations() const { return activations_; }
+  widgets::ActivationView* filters() const { return filters_; }
+  QTabWidget* rightTabs() const { return tabs_; }
+  int snapshotsShown() const { return snapshots_; }
+
+ private:
+  widgets::TrainingPlot* loss_;
+  widgets::TrainingPlot* accuracy_;
+  widgets::TrainingPlot* lr_;
+  widgets::ConfusionMatrixView* confusion_;
+  QLabel* confusionTitle_;
+  QLabel* probeImage_;
+  QLabel* probeText_;
+  widgets::ProbabilityBars* probeBars_;
+  widgets::ActivationView* activations_;
+  widgets::ActivationView* filters_;
+  QTabWidget* tabs_;
+  QStringList names_;
+  int snapshots_ = 0;
+};
+
+}  // namespace perceptra::studio

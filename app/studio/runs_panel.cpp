@@ -1,0 +1,306 @@
+#include "app/studio/runs_panel.h"
+
+#include <QComboBox>
+#include <QDateTime>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QItemSelectionModel>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSortFilterProxyModel>
+#include <QSplitter>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QVBoxLayout>
+#include <cmath>
+
+#include "app/studio/qt_convert.h"
+#include "core/store/store.h"
+#include "widgets/theme.h"
+#include "widgets/training_plot.h"
+
+namespace perceptra::studio {
+
+namespace {
+constexpr int kIdRole = Qt::UserRole + 1;
+constexpr int kStatusRole = Qt::UserRole + 2;
+
+QStandardItem* cell(const QString& text, const QVariant& sortValue = {}) {
+  auto* it = new QStandardItem(text);
+  it->setEditable(false);
+  if (sortValue.isValid()) it->setData(sortValue, Qt::UserRole);
+  return it;
+}
+
+QColor statusColor(RunStatus s) {
+  switch (s) {
+    case RunStatus::Finished: return QColor(0x3f, 0xb9, 0x50);
+    case RunStatus::Running: return QColor(0x4c, 0x9a, 0xff);
+    case RunStatus::Stopped: return QColor(0xd2, 0x99, 0x22);
+    case RunStatus::Interrupted: return QColor(0xd2, 0x99, 0x22);
+    default: return QColor(0xe5, 0x53, 0x4b);
+  }
+}
+
+template <typename T>
+T jget(const nlohmann::json& j, const char* key, T fallback) {
+  try {
+    if (j.is_object() && j.contains(key)) return j.at(key).get<T>();
+  } catch (const std::exception&) {
+  }
+  return fallback;
+}
+}  // namespace
+
+RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(6, 6, 6, 6);
+  auto* bar = new QHBoxLayout;
+  filter_ = new QLineEdit(this);
+  filter_->setObjectName("runsFilter");
+  filter_->setPlaceholderText(tr("Filter runs (model, dataset, status, …)"));
+  filter_->setClearButtonEnabled(true);
+  auto* refresh = new QPushButton(tr("Refresh"), this);
+  open_ = new QPushButton(tr("Open in Inspect"), this);
+  open_->setObjectName("openRunButton");
+  open_->setToolTip(tr("Recompute the confusion matrix and misclassified images from the run's saved model"));
+  resume_ = new QPushButton(tr("Resume"), this);
+  resume_->setObjectName("resumeRunButton");
+  resume_->setToolTip(tr("Continue an interrupted or stopped run from its last checkpoint"));
+  delete_ = new QPushButton(tr("Delete…"), this);
+  delete_->setObjectName("deleteRunButton");
+  bar->addWidget(filter_, 1);
+  bar->addWidget(refresh);
+  bar->addWidget(open_);
+  bar->addWidget(resume_);
+  bar->addWidget(delete_);
+  layout->addLayout(bar);
+
+  model_ = new QStandardItemModel(0, ColumnCount, this);
+  model_->setHorizontalHeaderLabels({tr("ID"), tr("Name"), tr("Model"), tr("Dataset"), tr("LR"), tr("Batch"), tr("Epochs"),
+                                     tr("Optimizer"), tr("Best acc."), tr("Status"), tr("Duration"), tr("Started")});
+  proxy_ = new QSortFilterProxyModel(this);
+  proxy_->setSourceModel(model_);
+  proxy_->setFilterKeyColumn(-1);
+  proxy_->setFilterCaseSensitivity(Qt::CaseInsensitive);
+  proxy_->setSortRole(Qt::UserRole);
+
+  auto* split = new QSplitter(Qt::Vertical, this);
+  table_ = new QTableView(split);
+  table_->setObjectName("runsTable");
+  table_->setModel(proxy_);
+  table_->setSortingEnabled(true);
+  table_->sortByColumn(Id, Qt::DescendingOrder);
+  table_->setSelectionBehavior(QAbstractItemView::SelectRows);
+  table_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+  table_->verticalHeader()->hide();
+  table_->setAlternatingRowColors(true);
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setStretchLastSection(true);
+  split->addWidget(table_);
+
+  auto* plotBox = new QWidget(split);
+  auto* pl = new QVBoxLayout(plotBox);
+  pl->setContentsMargins(0, 0, 0, 0);
+  auto* pbar = new QHBoxLayout;
+  pbar->addWidget(new QLabel(tr("Compare selected runs:"), plotBox));
+  metric_ = new QComboBox(plotBox);
+  metric_->setObjectName("overlayMetric");
+  metric_->addItem(tr("Validation accuracy"), "valid_accuracy");
+  metric_->addItem(tr("Validation loss"), "valid_loss");
+  metric_->addItem(tr("Training loss (per batch)"), "train_loss");
+  metric_->addItem(tr("Learning rate"), "lr");
+  pbar->addWidget(metric_);
+  pbar->addStretch(1);
+  status_ = new QLabel(plotBox);
+  pbar->addWidget(status_);
+  pl->addLayout(pbar);
+  overlay_ = new widgets::TrainingPlot(plotBox);
+  overlay_->setObjectName("runsOverlay");
+  overlay_->setTitle(tr("Select runs above (Ctrl/Shift-click for several)"));
+  pl->addWidget(overlay_, 1);
+  split->addWidget(plotBox);
+  split->setStretchFactor(0, 1);
+  split->setStretchFactor(1, 1);
+  layout->addWidget(split, 1);
+
+  connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
+  connect(refresh, &QPushButton::clicked, this, &RunsPanel::refresh);
+  connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
+    updateOverlay();
+    updateButtons();
+  });
+  connect(metric_, &QComboBox::currentIndexChanged, this, [this] { updateOverlay(); });
+  connect(table_, &QTableView::doubleClicked, this, [this] {
+    auto ids = selectedRuns();
+    if (ids.size() == 1) emit openRequested(ids[0]);
+  });
+  connect(open_, &QPushButton::clicked, this, [this] {
+    auto ids = selectedRuns();
+    if (ids.size() == 1) emit openRequested(ids[0]);
+  });
+  connect(resume_, &QPushButton::clicked, this, [this] {
+    auto ids = selectedRuns();
+    if (ids.size() == 1) emit resumeRequested(ids[0]);
+  });
+  connect(delete_, &QPushButton::clicked, this, [this] {
+    auto ids = selectedRuns();
+    if (ids.empty()) return;
+    const QString what = ids.size() == 1 ? tr("run %1").arg(ids[0]) : tr("%1 runs").arg(ids.size());
+    if (QMessageBox::question(this, tr("Delete runs"),
+                              tr("Delete %1 with their metrics and files? This cannot be undone.").arg(what)) !=
+        QMessageBox::Yes)
+      return;
+    for (auto id : ids) deleteRun(id, false);
+  });
+  updateButtons();
+}
+
+void RunsPanel::setDatabasePath(const std::string& path) {
+  db_ = path;
+  refresh();
+}
+
+int RunsPanel::runCount() const { return model_->rowCount(); }
+
+void RunsPanel::refresh() {
+  if (db_.empty()) return;
+  std::vector<int64_t> keep = selectedRuns();
+  std::vector<RunSummary> runs;
+  try {
+    ExperimentStore store(db_);
+    runs = store.list_runs();
+  } catch (const std::exception& e) {
+    status_->setText(tr("Store: %1").arg(QString::fromStdString(e.what())));
+    return;
+  }
+  model_->removeRows(0, model_->rowCount());
+  QLocale loc;
+  for (const auto& s : runs) {
+    const auto& r = s.run;
+    const auto& hp = r.hparams;
+    QList<QStandardItem*> row;
+    row << cell(QString::number(r.id), qlonglong(r.id));
+    row << cell(qs(r.name), qs(r.name));
+    const QString model = qs(jget<std::string>(r.model_spec, "name", "?"));
+    row << cell(model, model);
+    const QString data = qs(jget<std::string>(hp, "data", "?"));
+    row << cell(QFileInfo(data).fileName().isEmpty() ? data : QFileInfo(data).fileName(), data);
+    const auto opt = hp.is_object() && hp.contains("optimizer") ? hp["optimizer"] : nlohmann::json::object();
+    const double lr = jget<double>(opt, "lr", 0);
+    row << cell(QString::number(lr, 'g', 3), lr);
+    const int batch = jget<int>(hp, "batch_size", 0);
+    row << cell(QString::number(batch), batch);
+    row << cell(QStringLiteral("%1/%2").arg(s.epochs).arg(jget<int>(hp, "epochs", 0)), qlonglong(s.epochs));
+    const QString optName = qs(jget<std::string>(opt, "kind", "?"));
+    row << cell(optName, optName);
+    const double best = s.best_valid_accuracy.value_or(-1);
+    row << cell(best >= 0 ? QStringLiteral("%1 %").arg(best * 100, 0, 'f', 2) : QStringLiteral("–"), best);
+    const QString status = qs(to_string(r.status));
+    auto* st = cell(status, status);
+    st->setForeground(statusColor(r.status));
+    if (!r.status_message.empty()) st->setToolTip(qs(r.status_message));
+    st->setData(int(r.status), kStatusRole);
+    row << st;
+    row << cell(durationText(s.duration_s), s.duration_s);
+    const QDateTime when = QDateTime::fromSecsSinceEpoch(qint64(r.started_at > 0 ? r.started_at : r.created_at));
+    row << cell(loc.toString(when, QLocale::ShortFormat), when.toSecsSinceEpoch());
+    row[0]->setData(qlonglong(r.id), kIdRole);
+    model_->appendRow(row);
+  }
+  status_->setText(tr("%1 run(s) in %2").arg(runs.size()).arg(QFileInfo(qs(db_)).fileName()));
+  selectRuns(keep);
+  updateButtons();
+}
+
+std::vector<int64_t> RunsPanel::selectedRuns() const {
+  std::vector<int64_t> ids;
+  for (const auto& idx : table_->selectionModel()->selectedRows(Id))
+    ids.push_back(proxy_->mapToSource(idx).data(kIdRole).toLongLong());
+  return ids;
+}
+
+void RunsPanel::selectRuns(const std::vector<int64_t>& ids) {
+  auto* sel = table_->selectionModel();
+  QItemSelection s;
+  for (int r = 0; r < proxy_->rowCount(); ++r) {
+    const qlonglong id = proxy_->mapToSource(proxy_->index(r, Id)).data(kIdRole).toLongLong();
+    if (std::find(ids.begin(), ids.end(), id) != ids.end())
+      s.select(proxy_->index(r, 0), proxy_->index(r, ColumnCount - 1));
+  }
+  sel->select(s, QItemSelectionModel::ClearAndSelect);
+}
+
+bool RunsPanel::deleteRun(int64_t id, bool confirm) {
+  if (confirm && QMessageBox::question(this, tr("Delete run"),
+                                       tr("Delete run %1 with its metrics and files? This cannot be undone.").arg(id)) !=
+                     QMessageBox::Yes)
+    return false;
+  try {
+    ExperimentStore store(db_);
+    const auto r = store.run(id);
+    if (r.status == RunStatus::Running) {
+      emit message(tr("Run %1 is still running; stop it first.").arg(id));
+      return false;
+    }
+    store.delete_run(id, true);
+  } catch (const std::exception& e) {
+    emit message(tr("Could not delete run %1: %2").arg(id).arg(QString::fromStdString(e.what())));
+    return false;
+  }
+  emit message(tr("Deleted run %1.").arg(id));
+  refresh();
+  return true;
+}
+
+void RunsPanel::updateButtons() {
+  auto ids = selectedRuns();
+  open_->setEnabled(ids.size() == 1);
+  delete_->setEnabled(!ids.empty());
+  bool resumable = false;
+  if (ids.size() == 1) {
+    for (int r = 0; r < model_->rowCount(); ++r)
+      if (model_->item(r, Id)->data(kIdRole).toLongLong() == ids[0]) {
+        auto s = RunStatus(model_->item(r, Status)->data(kStatusRole).toInt());
+        resumable = s == RunStatus::Interrupted || s == RunStatus::Stopped;
+      }
+  }
+  resume_->setEnabled(resumable);
+}
+
+void RunsPanel::updateOverlay() {
+  overlay_->removeAllSeries();
+  auto ids = selectedRuns();
+  const std::string metric = metric_->currentData().toString().toStdString();
+  overlay_->setTitle(ids.empty() ? tr("Select runs above (Ctrl/Shift-click for several)") : metric_->currentText());
+  const bool perEpoch = metric == "valid_accuracy" || metric == "valid_loss";
+  overlay_->setXLabel(perEpoch ? tr("epoch") : tr("step"));
+  if (ids.empty() || db_.empty()) return;
+  try {
+    ExperimentStore store(db_);
+    int k = 0;
+    for (auto id : ids) {
+      MetricSeries s = store.metric_series(id, metric);
+      std::vector<double> x, y;
+      for (size_t i = 0; i < s.size(); ++i) {
+        x.push_back(perEpoch ? double(s.epochs[i] + 1) : double(s.steps[i]));
+        y.push_back(s.values[i]);
+      }
+      widgets::SeriesStyle style;
+      style.color = widgets::seriesColor(k++);
+      style.shape = perEpoch ? widgets::SeriesStyle::Shape::LineAndMarkers : widgets::SeriesStyle::Shape::Line;
+      if (metric == "train_loss") style.smoothing = 0.9;
+      const QString name = tr("run %1").arg(id);
+      overlay_->addSeries(name, style);
+      overlay_->setSeriesData(name, x, y);
+    }
+  } catch (const std::exception& e) {
+    status_->setText(QString::fromStdString(e.what()));
+  }
+  overlay_->resetView();
+}
+
+}  // namespace perceptra::studio

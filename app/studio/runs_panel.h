@@ -1,0 +1,74 @@
+#pragma once
+// Runs: the experiment store's history as a sortable, filterable table
+// (model, dataset, hyper-parameters, best accuracy, status, duration);
+// selecting several runs overlays their curves; a finished run can be
+// reopened (confusion matrix and misclassified images from its saved model),
+// an interrupted one resumed, any deleted after a confirmation.
+#include <QWidget>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSortFilterProxyModel;
+class QStandardItemModel;
+class QTableView;
+
+namespace perceptra::widgets {
+class TrainingPlot;
+}
+
+namespace perceptra::studio {
+
+class RunsPanel : public QWidget {
+  Q_OBJECT
+ public:
+  enum Column { Id, Name, ModelCol, DatasetCol, Lr, Batch, Epochs, Optimizer, BestAcc, Status, Duration, Started, ColumnCount };
+
+  explicit RunsPanel(QWidget* parent = nullptr);
+
+  void setDatabasePath(const std::string& path);
+  const std::string& databasePath() const { return db_; }
+
+  int runCount() const;
+  // Ids of the selected rows (in view order).
+  std::vector<int64_t> selectedRuns() const;
+  void selectRuns(const std::vector<int64_t>& ids);
+  // Deletes after asking (confirm=false skips the question: tests, scripts).
+  bool deleteRun(int64_t id, bool confirm = true);
+
+  QTableView* table() const { return table_; }
+  QSortFilterProxyModel* proxy() const { return proxy_; }
+  QLineEdit* filterEdit() const { return filter_; }
+  widgets::TrainingPlot* overlayPlot() const { return overlay_; }
+
+ public slots:
+  void refresh();
+
+ signals:
+  void openRequested(qint64 runId);
+  void resumeRequested(qint64 runId);
+  void message(const QString& text);
+
+ private:
+  void updateOverlay();
+  void updateButtons();
+
+  std::string db_;
+  QStandardItemModel* model_;
+  QSortFilterProxyModel* proxy_;
+  QTableView* table_;
+  QLineEdit* filter_;
+  QComboBox* metric_;
+  QPushButton* open_;
+  QPushButton* resume_;
+  QPushButton* delete_;
+  QLabel* status_;
+  widgets::TrainingPlot* overlay_;
+};
+
+}  // namespace perceptra::studio

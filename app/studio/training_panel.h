@@ -1,0 +1,85 @@
+#pragma once
+// Training dock: hyper-parameters (learning rate, batch size, epochs,
+// optimizer, weight decay, schedule incl. one-cycle, seed, device), the
+// Train / Pause / Stop / Find LR buttons (bound to the window's actions),
+// a progress bar with ETA and images/s, and the LR finder's plot whose
+// suggestion is applied with one click.
+#include <QWidget>
+
+#include "core/train/config.h"
+
+class QAction;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QGroupBox;
+
+namespace perceptra::widgets {
+class LrFinderPlot;
+}
+
+namespace perceptra::studio {
+
+class TrainingPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit TrainingPanel(QWidget* parent = nullptr);
+
+  // Buttons follow these actions (text, enabled state, shortcut).
+  void setActions(QAction* train, QAction* pause, QAction* stop, QAction* lrFind);
+
+  // Writes the form's values into config (data/model are set by the window).
+  void applyTo(TrainConfig& config) const;
+  // Fills the form from a config (a resumed or reopened run).
+  void setFrom(const TrainConfig& config);
+
+  double learningRate() const;
+  void setLearningRate(double lr);
+  void setEpochs(int epochs);
+  void setBatchSize(int batch);
+
+  // Progress: call on every burst of batches / epoch.
+  void resetProgress(const QString& text);
+  void setProgress(int epoch, int epochs, int64_t batch, int64_t batches, double imagesPerS,
+                   double elapsedS);
+  void setStatus(const QString& text);
+  QString statusText() const;
+
+  // LR finder result.
+  void showLrFinder(const std::vector<double>& lrs, const std::vector<double>& losses,
+                    const std::vector<double>& smoothed, double suggestion);
+  widgets::LrFinderPlot* lrFinderPlot() const { return lrPlot_; }
+  QPushButton* applyLrButton() const { return applyLr_; }
+  QProgressBar* progressBar() const { return progress_; }
+
+ signals:
+  void learningRateApplied(double lr);
+
+ private:
+  QDoubleSpinBox* lr_;
+  QSpinBox* batch_;
+  QSpinBox* epochs_;
+  QComboBox* optimizer_;
+  QDoubleSpinBox* momentum_;
+  QDoubleSpinBox* weightDecay_;
+  QComboBox* schedule_;
+  QSpinBox* seed_;
+  QComboBox* device_;
+  QPushButton* train_;
+  QPushButton* pause_;
+  QPushButton* stop_;
+  QPushButton* lrFind_;
+  QProgressBar* progress_;
+  QLabel* eta_;
+  QLabel* rate_;
+  QLabel* status_;
+  QGroupBox* lrBox_;
+  widgets::LrFinderPlot* lrPlot_;
+  QPushButton* applyLr_;
+  double suggested_ = 0;
+};
+
+}  // namespace perceptra::studio
