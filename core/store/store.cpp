@@ -738,6 +738,17 @@ int64_t ExperimentStore::add_artifact(int64_t run_id, const std::string& kind,
   int64_t id = 0;
   write_tx([&] {
     require_run(run_id);
+    // A file re-saved in place (the "last" checkpoint every epoch) keeps one
+    // row, refreshed, instead of one row per save.
+    Stmt find(*this, "SELECT id FROM artifacts WHERE run_id = ? AND kind = ? AND path = ?");
+    find.bind(1, run_id).bind(2, kind).bind(3, abs.string());
+    if (find.step()) {
+      id = find.i64(0);
+      Stmt up(*this,
+              "UPDATE artifacts SET created_at = ?, sha256 = ?, size_bytes = ? WHERE id = ?");
+      up.bind(1, now_s()).bind(2, sum).bind(3, size).bind(4, id).run();
+      return;
+    }
     Stmt ins(*this,
              "INSERT INTO artifacts(run_id, kind, path, created_at, sha256, size_bytes) "
              "VALUES (?,?,?,?,?,?)");

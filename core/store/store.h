@@ -202,6 +202,8 @@ class ExperimentStore {
                               Align align = Align::Step);
 
   // Artifacts: the file must exist; its SHA-256 and size are recorded.
+  // Recording the same (run, kind, path) again refreshes that row (a file
+  // re-saved in place) and returns its id.
   int64_t add_artifact(int64_t run_id, const std::string& kind, const std::string& path);
   std::vector<ArtifactRecord> artifacts(int64_t run_id);
   // Newest artifact of a kind ("checkpoint", "last", ...), if any.

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -316,6 +317,15 @@ TEST(Store, ArtifactsWithChecksumsAndDeleteRun) {
   std::ofstream(ck1) << "tampered";
   EXPECT_FALSE(s.verify_artifact(arts[0]));
 
+  // Re-saving a file in place refreshes its row instead of adding one.
+  std::ofstream(ck1) << "abc";
+  std::ofstream(ck1, std::ios::app) << "d";
+  EXPECT_EQ(s.add_artifact(id, "checkpoint", ck1), arts[0].id);
+  ASSERT_EQ(s.artifacts(id).size(), 2u);
+  EXPECT_EQ(s.latest_artifact(id, "checkpoint")->path, ck1);
+  EXPECT_EQ(s.latest_artifact(id, "checkpoint")->size_bytes, 4);
+  EXPECT_TRUE(s.verify_artifact(*s.latest_artifact(id, "checkpoint")));
+
   EXPECT_THROW(s.add_artifact(id, "weights", ck1), StoreError);
   std::string msg = expect_store_error([&] { s.add_artifact(id, "model", t.file("missing")); });
   EXPECT_NE(msg.find("missing"), std::string::npos);
@@ -572,4 +582,38 @@ TEST(Store, DirectoryPathIsRefused) {
   TempDir t;
   std::string msg = expect_store_error([&] { ExperimentStore s(t.path.string()); });
   EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
+}
+
+TEST(Store, MetricWriteThroughput) {
+  // Not a benchmark gate: prints rates so regressions are visible, and makes
+  // sure many small transactions (the trainer flushing every few batches)
+  // stay cheap with WAL + synchronous=NORMAL.
+  TempDir t;
+  ExperimentStore s(t.file("p.db"));
+  int64_t id = s.create_run(sample_run());
+  std::vector<MetricPoint> big;
+  for (int i = 0; i < 50000; ++i) big.push_back({i, i / 500, "train_loss", 1.0 / (i + 1)});
+  auto t0 = std::chrono::steady_clock::now();
+  s.add_metrics(id, big);
+  auto t1 = std::chrono::steady_clock::now();
+  for (int b = 0; b < 500; ++b) {
+    std::vector<MetricPoint> small;
+    for (int i = 0; i < 10; ++i) small.push_back({50000 + b * 10 + i, 100, "lr", 0.1});
+    s.add_metrics(id, small);
+  }
+  auto t2 = std::chrono::steady_clock::now();
+  double one = std::chrono::duration<double>(t1 - t0).count();
+  double many = std::chrono::duration<double>(t2 - t1).count();
+  std::printf("[ rate   ] one transaction: %.0f points/s; 500 transactions of 10: %.0f tx/s\n",
+              50000 / one, 500 / many);
+  auto t3 = std::chrono::steady_clock::now();
+  auto runs = s.list_runs();
+  auto series = s.metric_series(id, "train_loss");
+  auto t4 = std::chrono::steady_clock::now();
+  std::printf("[ rate   ] list_runs + 50k-point series: %.1f ms\n",
+              std::chrono::duration<double, std::milli>(t4 - t3).count());
+  EXPECT_EQ(series.size(), 50000u);
+  EXPECT_EQ(runs[0].epochs, 100);
+  EXPECT_LT(one, 10.0);
+  EXPECT_LT(many, 20.0);
 }
