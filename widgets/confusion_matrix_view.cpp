@@ -275,7 +275,7 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
   // When cells are smaller than a line of text, label every k-th class
   // (always the selected one) instead of overprinting.
   const int rowStep = std::max(1, int(std::ceil((fm.height() - 2) / double(c))));
-  const int colStep = geo_.rotated ? std::max(1, int(std::ceil((fm.height() - 2) / (c * 1.4142)))) : 1;
+  const int colStep = geo_.rotated ? std::max(1, int(std::ceil((fm.height() - 2) / (c * 0.7071)))) : 1;
   for (int t = 0; t < n_; ++t) {
     if (t % rowStep != 0 && t != selTrue_) continue;
     const QRect r = cellRect(t, 0);

@@ -76,7 +76,7 @@ class ImageGrid::Delegate : public QStyledItemDelegate {
     const int t = grid_->thumb_;
     const int lines = grid_->captionLines_;
     // Captions need some width even when thumbnails are small.
-    const int w = std::max(t, lines > 0 ? std::min(fm.averageCharWidth() * 16, 132) : 0) + 2 * kPad;
+    const int w = std::max(t, lines > 0 ? std::min(fm.averageCharWidth() * 17, 140) : 0) + 2 * kPad;
     const int h = kPad + t + (lines > 0 ? 4 + lines * fm.lineSpacing() : 0) + kPad;
     return {w, h};
   }
@@ -193,8 +193,9 @@ ImageGrid::ImageGrid(QWidget* parent)
   view_->setFlow(QListView::LeftToRight);
   view_->setWrapping(true);
   view_->setUniformItemSizes(true);
-  view_->setLayoutMode(QListView::Batched);
-  view_->setBatchSize(200);
+  // Single-pass layout: with uniform item sizes it is cheap for thousands
+  // of items, and scrolling to an item right after setItems() is exact.
+  view_->setLayoutMode(QListView::SinglePass);
   view_->setSpacing(2);
   view_->setSelectionMode(QAbstractItemView::SingleSelection);
   view_->setVerticalScrollMode(QAbstractItemView::ScrollPerPixel);

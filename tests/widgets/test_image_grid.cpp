@@ -93,3 +93,31 @@ TEST(ImageGrid, SelectionApiAndUpdates) {
   EXPECT_EQ(grid.count(), 0);
   EXPECT_EQ(grid.selectedIndex(), -1);
 }
+
+TEST(ImageGrid, SelectedItemIsHighlighted) {
+  app();
+  ImageGrid grid;
+  grid.setItems(makeItems(20));
+  grid.resize(640, 480);
+  grid.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&grid));
+  QWidget* vp = grid.view()->viewport();
+  const QRect r = grid.itemRect(3);
+  // A point inside the cell but outside the thumbnail: only the selection paints it.
+  const QPoint probe = vp->mapFrom(&grid, QPoint(r.left() + 3, r.top() + r.height() / 2));
+  const QColor before = vp->grab().toImage().pixelColor(probe * vp->devicePixelRatio());
+  grid.setSelectedIndex(3);
+  QApplication::processEvents();
+  const QColor after = vp->grab().toImage().pixelColor(probe * vp->devicePixelRatio());
+  EXPECT_NE(before, after);
+  // Selected before the grid is shown (as the studio does after a filter): still painted.
+  ImageGrid early;
+  early.setItems(makeItems(20));
+  early.setSelectedIndex(3);
+  early.resize(640, 480);
+  early.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&early));
+  QWidget* evp = early.view()->viewport();
+  EXPECT_EQ(early.selectedIndex(), 3);
+  EXPECT_EQ(evp->grab().toImage().pixelColor(probe * evp->devicePixelRatio()), after);
+}
