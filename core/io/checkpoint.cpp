@@ -99,6 +99,8 @@ std::unique_ptr<Model> build_model(const Checkpoint& ck, Device device) {
 
 void restore_checkpoint(const Checkpoint& ck, Model& model, Optimizer* optimizer,
                         const std::string& where) {
+  // Validate everything before changing anything: a refused checkpoint
+  // leaves model and optimizer as they were.
   auto params = model.parameters();
   if (ck.weights.size() != params.size())
     throw InputError(where, "checkpoint holds " + std::to_string(ck.weights.size()) +
@@ -111,34 +113,44 @@ void restore_checkpoint(const Checkpoint& ck, Model& model, Optimizer* optimizer
                                   t.shape().str() + " but the model has '" + params[i]->name +
                                   "' " + params[i]->value.shape().str());
   }
-  for (size_t i = 0; i < params.size(); ++i) params[i]->value.copy_from(ck.weights[i].second);
-
   std::map<std::string, std::pair<uint64_t, uint64_t>> drop;
-  for (const auto& d : ck.dropout)
-    drop[d.at("layer").get<std::string>()] = {std::stoull(d.at("seed").get<std::string>()),
-                                              std::stoull(d.at("calls").get<std::string>())};
-  visit_dropout(model.layers(), [&](const std::string& name, Dropout& d) {
-    auto it = drop.find(name);
-    if (it != drop.end()) d.set_state(it->second.first, it->second.second);
-  });
-
+  std::vector<float> scales;
+  try {
+    for (const auto& d : ck.dropout)
+      drop[d.at("layer").get<std::string>()] = {std::stoull(d.at("seed").get<std::string>()),
+                                                std::stoull(d.at("calls").get<std::string>())};
+    if (optimizer) {
+      if (ck.optimizer.is_null())
+        throw InputError(where, "checkpoint has no optimizer state to restore");
+      ck.optimizer.at("lr").get<float>();
+      ck.optimizer.at("momentum").get<float>();
+      scales = ck.optimizer.value("lr_scales", std::vector<float>{});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(where, std::string("bad checkpoint state: ") + e.what());
+  } catch (const std::logic_error& e) {  // stoull
+    throw InputError(where, std::string("bad dropout state: ") + e.what());
+  }
   if (optimizer) {
-    if (ck.optimizer.is_null())
-      throw InputError(where, "checkpoint has no optimizer state to restore");
-    // Optimizer tensors go to the model's device.
-    std::vector<std::pair<std::string, Tensor>> state;
-    for (const auto& [name, t] : ck.optimizer_state) state.emplace_back(name, t.to(model.device()));
-    optimizer->load_state(state);
-    optimizer->set_lr(ck.optimizer.at("lr").get<float>());
-    optimizer->set_momentum(ck.optimizer.at("momentum").get<float>());
-    auto scales = ck.optimizer.value("lr_scales", std::vector<float>{});
     auto& groups = optimizer->groups();
     if (scales.size() != groups.size())
       throw InputError(where, "checkpoint has " + std::to_string(scales.size()) +
                                   " parameter groups but the optimizer has " +
                                   std::to_string(groups.size()));
+    // Optimizer tensors go to the model's device. load_state validates names
+    // and shapes itself, before it changes anything.
+    std::vector<std::pair<std::string, Tensor>> state;
+    for (const auto& [name, t] : ck.optimizer_state) state.emplace_back(name, t.to(model.device()));
+    optimizer->load_state(state);
+    optimizer->set_lr(ck.optimizer.at("lr").get<float>());
+    optimizer->set_momentum(ck.optimizer.at("momentum").get<float>());
     for (size_t g = 0; g < groups.size(); ++g) groups[g].lr_scale = scales[g];
   }
+  for (size_t i = 0; i < params.size(); ++i) params[i]->value.copy_from(ck.weights[i].second);
+  visit_dropout(model.layers(), [&](const std::string& name, Dropout& d) {
+    auto it = drop.find(name);
+    if (it != drop.end()) d.set_state(it->second.first, it->second.second);
+  });
 }
 
 }  // namespace perceptra

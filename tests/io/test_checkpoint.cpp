@@ -142,7 +142,9 @@ TEST(Checkpoint, WithoutOptimizerAndMismatchedModel) {
   EXPECT_TRUE(ck.optimizer.is_null());
   EXPECT_TRUE(ck.optimizer_state.empty());
   Trainee b("sgd", 5);
+  auto before = all_weights(*b.model);
   EXPECT_THROW(restore_checkpoint(ck, *b.model, b.opt.get(), "c.pckpt"), InputError);
+  EXPECT_EQ(all_weights(*b.model), before);  // refused: nothing changed
   restore_checkpoint(ck, *b.model, nullptr, "c.pckpt");
   EXPECT_EQ(all_weights(*b.model), all_weights(*a.model));
 

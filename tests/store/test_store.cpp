@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -616,4 +617,48 @@ TEST(Store, MetricWriteThroughput) {
   EXPECT_EQ(runs[0].epochs, 100);
   EXPECT_LT(one, 10.0);
   EXPECT_LT(many, 20.0);
+}
+
+TEST(Store, RunOfAKilledProcessIsInterruptedButALiveOneIsNot) {
+  // Real processes: a child creates a run and stays alive (another window),
+  // then is killed with SIGKILL mid-run.
+  TempDir t;
+  std::string path = t.file("p.db");
+  { ExperimentStore init(path); }
+  int to_parent[2], to_child[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  ASSERT_EQ(pipe(to_child), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    int64_t id = 0;
+    try {
+      ExperimentStore s(path);
+      id = s.create_run(sample_run("child"));
+      s.add_metric(id, 1, 1, "train_loss", 2.0);
+    } catch (...) {
+      _exit(3);
+    }
+    (void)!write(to_parent[1], &id, sizeof id);
+    char c;
+    (void)!read(to_child[0], &c, 1);  // wait to be killed
+    _exit(0);
+  }
+  int64_t id = 0;
+  ASSERT_EQ(read(to_parent[0], &id, sizeof id), ssize_t(sizeof id));
+  ASSERT_GT(id, 0);
+  {
+    ExperimentStore s(path);  // the owner is alive: leave its run alone
+    EXPECT_TRUE(s.recovered_runs().empty());
+    EXPECT_EQ(s.run(id).status, RunStatus::Running);
+    EXPECT_EQ(s.run(id).owner_pid, child);
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ExperimentStore s(path);
+  EXPECT_EQ(s.recovered_runs(), std::vector<int64_t>{id});
+  EXPECT_EQ(s.run(id).status, RunStatus::Interrupted);
+  EXPECT_EQ(s.metric_series(id, "train_loss").size(), 1u);  // committed data survives
+  for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
 }
