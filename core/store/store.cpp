@@ -196,14 +196,16 @@ ExperimentStore::~ExperimentStore() {
 
 void ExperimentStore::raise(int rc, const std::string& what) {
   std::string detail = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  // User-facing text for the states a person can act on; SQLite's own words
+  // (and what we were doing) otherwise.
   std::string problem;
   switch (rc & 0xff) {
     case SQLITE_NOTADB:
-      problem = "file is not a database (" + detail + ")";
+      problem = "not an SQLite database (another kind of file, or overwritten); choose another "
+                "file or move this one aside";
       break;
     case SQLITE_CORRUPT:
-      problem = "database file is corrupt (" + detail +
-                "); move it aside or restore a backup";
+      problem = "database file is corrupt (" + detail + "); move it aside or restore a backup";
       break;
     case SQLITE_READONLY:
       problem = "database is read-only (" + detail +
@@ -211,8 +213,8 @@ void ExperimentStore::raise(int rc, const std::string& what) {
       break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      problem = "database is locked by another connection (waited " +
-                std::to_string(options_.busy_timeout_ms) + " ms)";
+      problem = "database is locked by another process (waited " +
+                std::to_string(options_.busy_timeout_ms) + " ms); try again when it is done";
       break;
     case SQLITE_CANTOPEN:
       problem = "cannot open database file (" + detail + ")";
@@ -221,12 +223,12 @@ void ExperimentStore::raise(int rc, const std::string& what) {
       problem = "disk full while writing the database";
       break;
     case SQLITE_IOERR:
-      problem = "I/O error (" + detail + ")";
+      problem = "I/O error (" + detail + ") while " + what;
       break;
     default:
-      problem = detail;
+      problem = detail + " (while " + what + ")";
   }
-  throw StoreError(path_, problem + " while " + what);
+  throw StoreError(path_, problem);
 }
 
 void ExperimentStore::exec(const char* sql) {

@@ -494,7 +494,7 @@ TEST(Store, NotADatabaseGivesClearError) {
   }
   std::string msg = expect_store_error([&] { ExperimentStore s(path); });
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_NE(msg.find("not a database"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not an SQLite database"), std::string::npos) << msg;
   // The file is left as it was.
   EXPECT_GT(fs::file_size(path), 1000u);
 }
