@@ -165,7 +165,7 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
 DatasetPanel::~DatasetPanel() { watcher_.waitForFinished(); }
 
 bool DatasetPanel::isLoading() const { return watcher_.isRunning(); }
-QString DatasetPanel::errorText() const { return error_->isVisible() ? error_->text() : QString(); }
+QString DatasetPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
 
 void DatasetPanel::openDataset(const QString& nameOrPath) {
   if (watcher_.isRunning()) watcher_.waitForFinished();  // one open at a time (rare)

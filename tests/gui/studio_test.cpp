@@ -1,0 +1,358 @@
+// Drives the real studio window: sample data, SimpleCNN, a learning rate,
+// Train, one epoch, then the live views, Inspect, Runs, Export, Stop, close
+// during training, settings, the command palette and the model editor.
+#include <QApplication>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QLineEdit>
+#include <QListView>
+#include <QSortFilterProxyModel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+#include <QAction>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "app/studio/command_palette.h"
+#include "app/studio/dataset_panel.h"
+#include "app/studio/inspect_panel.h"
+#include "app/studio/layer_table_model.h"
+#include "app/studio/live_panel.h"
+#include "app/studio/main_window.h"
+#include "app/studio/model_panel.h"
+#include "app/studio/runs_panel.h"
+#include "app/studio/training_panel.h"
+#include "app/studio/training_session.h"
+#include "core/io/model_file.h"
+#include "core/store/store.h"
+#include "widgets/activation_view.h"
+#include "widgets/confusion_matrix_view.h"
+#include "widgets/image_grid.h"
+#include "widgets/lr_finder_plot.h"
+#include "widgets/probability_bars.h"
+#include "widgets/training_plot.h"
+
+using namespace perceptra;
+using namespace perceptra::studio;
+
+namespace {
+
+QTemporaryDir& tempDir() {
+  static QTemporaryDir dir;
+  return dir;
+}
+
+StudioOptions testOptions(const QString& tag) {
+  StudioOptions o;
+  o.dbPath = tempDir().filePath(tag + ".db");
+  o.runsDir = tempDir().filePath(tag + "-runs");
+  o.settingsFile = tempDir().filePath(tag + ".ini");
+  o.initialDataset = QStringLiteral("sample");
+  o.restoreLayout = true;
+  o.snapshotEvery = 4;
+  return o;
+}
+
+template <typename T>
+T* child(QObject* root, const char* name) {
+  T* w = root->findChild<T*>(QString::fromLatin1(name));
+  EXPECT_NE(w, nullptr) << "no child named " << name;
+  return w;
+}
+
+bool waitFor(const std::function<bool()>& cond, int ms) { return QTest::qWaitFor(cond, ms); }
+
+// Sets up the window like a user: sample data, SimpleCNN, lr, batch, epochs.
+void configure(MainWindow& w, int epochs, double lr = 0.05) {
+  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->source() != nullptr && !w.datasetPanel()->isLoading(); }, 30000))
+      << w.datasetPanel()->errorText().toStdString();
+  auto* combo = child<QComboBox>(&w, "builtinCombo");
+  combo->setCurrentText(QStringLiteral("simplecnn"));
+  EXPECT_EQ(w.modelPanel()->builtinName(), QStringLiteral("simplecnn"));
+  ASSERT_TRUE(w.modelPanel()->isValid()) << w.modelPanel()->firstError().toStdString();
+  child<QDoubleSpinBox>(&w, "learningRate")->setValue(lr);
+  child<QSpinBox>(&w, "batchSize")->setValue(32);
+  child<QSpinBox>(&w, "epochs")->setValue(epochs);
+}
+
+}  // namespace
+
+// The whole loop by pointing and clicking, with a UI heartbeat running.
+TEST(Studio, TrainOneEpochInspectRunsExportStop) {
+  MainWindow w(testOptions("main"));
+  w.show();
+  configure(w, 1);
+
+  // Heartbeat: a UI-thread timer whose largest gap shows any blocking.
+  QElapsedTimer beat;
+  qint64 maxGap = 0;
+  bool measuring = false;
+  QTimer heart;
+  heart.setInterval(20);
+  QObject::connect(&heart, &QTimer::timeout, [&] {
+    if (measuring) maxGap = std::max(maxGap, beat.restart());
+  });
+
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  auto* trainButton = child<QPushButton>(&w, "trainButton");
+  ASSERT_TRUE(trainButton->isEnabled());
+  beat.start();
+  measuring = true;
+  heart.start();
+  QTest::mouseClick(trainButton, Qt::LeftButton);
+  ASSERT_TRUE(w.session()->active());
+  ASSERT_TRUE(waitFor([&] { return ended; }, 120000)) << "training did not end";
+  measuring = false;
+  ASSERT_TRUE(w.lastEnd().has_value());
+  EXPECT_EQ(w.lastEnd()->reason, EndReason::Done) << w.lastEnd()->message;
+  EXPECT_EQ(w.epochsSeen(), 1);
+  EXPECT_LT(maxGap, 1000) << "the UI thread stalled for " << maxGap << " ms during training";
+
+  // Live: loss points, a confusion matrix over the whole validation set,
+  // activation images for every layer.
+  auto* live = w.livePanel();
+  EXPECT_GT(live->lossPlot()->pointCount(widgets::TrainingPlot::kTrainLoss), 10);
+  EXPECT_EQ(live->lossPlot()->pointCount(widgets::TrainingPlot::kValidLoss), 1);
+  auto* cm = live->confusion();
+  EXPECT_EQ(cm->classCount(), 6);
+  EXPECT_DOUBLE_EQ(cm->total(), 180.0);  // 20 % of the 900 sample images
+  ASSERT_TRUE(waitFor([&] { return live->snapshotsShown() > 0; }, 5000));
+  const int layers = w.modelPanel()->tableModel()->rowCount();
+  EXPECT_EQ(live->activations()->entryCount(), layers);
+  for (int i = 0; i < live->activations()->entryCount(); ++i)
+    EXPECT_FALSE(live->activations()->entry(i).image.isNull()) << "layer " << i;
+  EXPECT_EQ(live->filters()->entryCount(), 1);
+
+  // Inspect: predictions of the epoch's model, misclassified sorted by loss.
+  auto* inspect = w.inspectPanel();
+  ASSERT_TRUE(waitFor([&] { return inspect->predictions() && !inspect->busy(); }, 30000));
+  EXPECT_EQ(inspect->predictions()->size(), 180);
+  const auto items = inspect->shownItems();
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < inspect->predictions()->size(); ++i) wrong += !inspect->predictions()->correct(i);
+  EXPECT_EQ(int64_t(items.size()), std::min<int64_t>(wrong, 300));
+  EXPECT_EQ(inspect->grid()->count(), int(items.size()));
+  for (size_t i = 1; i < items.size(); ++i) EXPECT_GE(items[i - 1].loss, items[i].loss) << i;
+  for (const auto& it : items) EXPECT_NE(it.label, it.predicted);
+  // The predictions' confusion equals the epoch's matrix (same weights).
+  Confusion pc = inspect->predictions()->confusion();
+  for (int t = 0; t < 6; ++t)
+    for (int p = 0; p < 6; ++p) EXPECT_EQ(double(pc.at(t, p)), cm->count(t, p)) << t << "," << p;
+
+  // Click a confusion cell: exactly its images (an off-diagonal one when any).
+  int ct = 0, cp = 0;
+  double best = -1;
+  for (int t = 0; t < 6; ++t)
+    for (int p = 0; p < 6; ++p) {
+      double v = cm->count(t, p) + (t != p ? 1000 : 0) * (cm->count(t, p) > 0);
+      if (v > best) best = v, ct = t, cp = p;
+    }
+  QTest::mouseClick(cm, Qt::LeftButton, {}, cm->cellRect(ct, cp).center());
+  EXPECT_EQ(inspect->cellTrue(), ct);
+  EXPECT_EQ(inspect->cellPredicted(), cp);
+  EXPECT_EQ(double(inspect->shownItems().size()), cm->count(ct, cp));
+  for (const auto& it : inspect->shownItems()) {
+    EXPECT_EQ(it.label, ct);
+    EXPECT_EQ(it.predicted, cp);
+  }
+  // Click an image: probabilities, Grad-CAM and activations.
+  ASSERT_GT(inspect->grid()->count(), 0);
+  bool detail = false;
+  QObject::connect(inspect, &InspectPanel::detailShown, [&] { detail = true; });
+  QRect r = inspect->grid()->itemRect(0);
+  ASSERT_FALSE(r.isEmpty());
+  QTest::mouseClick(inspect->grid()->view()->viewport(), Qt::LeftButton, {},
+                    inspect->grid()->view()->viewport()->mapFrom(inspect->grid(), r.center()));
+  ASSERT_TRUE(waitFor([&] { return detail; }, 20000));
+  EXPECT_EQ(inspect->probabilityBars()->predictedClass(), cp);
+  EXPECT_EQ(inspect->activations()->entryCount(), layers);
+  // Back to top losses.
+  inspect->showTopLosses();
+  EXPECT_EQ(inspect->shownItems().size(), items.size());
+
+  // Runs: the run is listed as finished.
+  auto* runs = w.runsPanel();
+  runs->refresh();
+  ASSERT_GE(runs->runCount(), 1);
+  EXPECT_EQ(w.currentRunId(), w.lastEnd()->run_id);
+  {
+    ExperimentStore store(w.databasePath().toStdString());
+    EXPECT_EQ(store.run(w.lastEnd()->run_id).status, RunStatus::Finished);
+  }
+  runs->selectRuns({w.lastEnd()->run_id});
+  EXPECT_EQ(runs->selectedRuns().size(), 1u);
+  EXPECT_GE(runs->overlayPlot()->seriesNames().size(), 1);
+  runs->filterEdit()->setText(QStringLiteral("no-such-run-anywhere"));
+  EXPECT_EQ(runs->proxy()->rowCount(), 0);
+  runs->filterEdit()->setText(QStringLiteral("simplecnn"));
+  EXPECT_GE(runs->proxy()->rowCount(), 1);
+  runs->filterEdit()->clear();
+
+  // Export: a native model that loads, and a checked ONNX file.
+  QString err;
+  const QString native = tempDir().filePath("exported.pmodel");
+  ASSERT_TRUE(w.exportNative(native, &err)) << err.toStdString();
+  LoadedModel lm = load_model(native.toStdString());
+  EXPECT_EQ(lm.model->num_classes(), 6);
+  EXPECT_EQ(lm.meta.class_names.size(), 6u);
+  const QString onnx = tempDir().filePath("exported.onnx");
+  ASSERT_TRUE(w.exportOnnx(onnx, &err)) << err.toStdString();
+  EXPECT_GT(QFile(onnx).size(), 1000);
+
+  // Stop ends a long run within a second.
+  ended = false;
+  child<QSpinBox>(&w, "epochs")->setValue(200);
+  ASSERT_TRUE(w.startTraining());
+  ASSERT_TRUE(waitFor([&] { return w.batchesSeen() >= 3; }, 60000));
+  QElapsedTimer stopClock;
+  stopClock.start();
+  w.action("actionStop")->trigger();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 5000));
+  EXPECT_LT(stopClock.elapsed(), 1000);
+  EXPECT_EQ(w.lastEnd()->reason, EndReason::Stopped);
+  {
+    ExperimentStore store(w.databasePath().toStdString());
+    EXPECT_EQ(store.run(w.lastEnd()->run_id).status, RunStatus::Stopped);
+  }
+
+  // Delete the stopped run (no dialog in tests).
+  const int before = runs->runCount();
+  ASSERT_TRUE(runs->deleteRun(w.lastEnd()->run_id, false));
+  EXPECT_EQ(runs->runCount(), before - 1);
+}
+
+// Closing the window during training stops the run and marks it in the store.
+TEST(Studio, CloseDuringTrainingMarksRunStopped) {
+  int64_t runId = 0;
+  QString db;
+  {
+    MainWindow w(testOptions("close"));
+    w.show();
+    configure(w, 100);
+    ASSERT_TRUE(w.startTraining());
+    ASSERT_TRUE(waitFor([&] { return w.currentRunId() > 0 && w.batchesSeen() > 0; }, 60000));
+    runId = w.currentRunId();
+    db = w.databasePath();
+    QElapsedTimer t;
+    t.start();
+    w.close();
+    EXPECT_LT(t.elapsed(), 3000);
+    EXPECT_FALSE(w.session()->active());
+  }
+  ExperimentStore store(db.toStdString());
+  EXPECT_EQ(store.run(runId).status, RunStatus::Stopped);
+}
+
+// Settings (layout, model, learning rate) survive a restart.
+TEST(Studio, SettingsPersist) {
+  {
+    MainWindow w(testOptions("settings"));
+    configure(w, 4, 0.0123);
+    child<QComboBox>(&w, "builtinCombo")->setCurrentText(QStringLiteral("lenet5"));
+    w.close();
+  }
+  MainWindow w(testOptions("settings"));
+  EXPECT_NEAR(w.trainingPanel()->learningRate(), 0.0123, 1e-9);
+  EXPECT_EQ(w.modelPanel()->builtinName(), QStringLiteral("lenet5"));
+  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->source() != nullptr; }, 30000));
+  EXPECT_EQ(w.datasetPanel()->currentRequest(), QStringLiteral("sample"));
+}
+
+// Bad data shows an error naming the path; the window keeps working.
+TEST(Studio, BadDatasetShowsErrorNamingTheFile) {
+  MainWindow w(testOptions("bad"));
+  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->source() != nullptr; }, 30000));
+  const QString bogus = tempDir().filePath("not-a-dataset");
+  QFile f(bogus);
+  ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+  f.write("garbage");
+  f.close();
+  bool failed = false;
+  QObject::connect(w.datasetPanel(), &DatasetPanel::datasetFailed, [&] { failed = true; });
+  w.datasetPanel()->openDataset(bogus);
+  ASSERT_TRUE(waitFor([&] { return failed; }, 20000));
+  EXPECT_TRUE(w.datasetPanel()->errorText().contains(QStringLiteral("not-a-dataset"))) << w.datasetPanel()->errorText().toStdString();
+  std::printf("dataset error shown: %s\n", qPrintable(w.datasetPanel()->errorText()));
+  EXPECT_EQ(w.datasetPanel()->info().name, "sample");  // the previous data stays
+  EXPECT_TRUE(w.action("actionTrain")->isEnabled());
+}
+
+// The LR finder plots a curve and one click applies its suggestion.
+TEST(Studio, LrFinderAppliesSuggestion) {
+  MainWindow w(testOptions("lrfind"));
+  w.show();
+  configure(w, 1, 0.5);
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  w.action("actionLrFind")->trigger();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+  auto* plot = w.trainingPanel()->lrFinderPlot();
+  EXPECT_GT(plot->pointCount(), 10);
+  ASSERT_GT(plot->suggestion(), 0);
+  ASSERT_TRUE(w.trainingPanel()->applyLrButton()->isEnabled());
+  QTest::mouseClick(w.trainingPanel()->applyLrButton(), Qt::LeftButton);
+  EXPECT_NEAR(w.trainingPanel()->learningRate(), plot->suggestion(), plot->suggestion() * 0.01);
+  ExperimentStore store(w.databasePath().toStdString());
+  EXPECT_TRUE(store.list_runs().empty());  // a range test is not a run
+}
+
+TEST(CommandPalette, FuzzyFilterFindsActions) {
+  EXPECT_GT(fuzzyScore("trn", "Train"), 0);
+  EXPECT_LT(fuzzyScore("xyz", "Train"), 0);
+  EXPECT_GT(fuzzyScore("exo", "Export ONNX…"), fuzzyScore("exo", "Show top losses extra"));
+  MainWindow w(testOptions("palette"));
+  w.show();
+  w.showCommandPalette();
+  auto* p = w.commandPalette();
+  EXPECT_GE(p->visibleActions().size(), 15);
+  p->setFilter(QStringLiteral("onnx"));
+  ASSERT_FALSE(p->visibleActions().isEmpty());
+  EXPECT_EQ(p->visibleActions().first()->objectName(), QStringLiteral("actionExportOnnx"));
+  p->setFilter(QStringLiteral("light"));
+  ASSERT_FALSE(p->visibleActions().isEmpty());
+  QAction* light = p->visibleActions().first();
+  EXPECT_EQ(light->objectName(), QStringLiteral("actionLightTheme"));
+  p->triggerCurrent();
+  EXPECT_TRUE(light->isChecked());
+  EXPECT_EQ(w.action("actionTrain")->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_T));
+  EXPECT_EQ(w.action("actionStop")->shortcut(), QKeySequence(Qt::Key_Escape));
+  w.setThemeByName(QStringLiteral("dark"));
+}
+
+TEST(ModelEditor, RowsRecomputeAndFlagTheOffendingRow) {
+  LayerTableModel m;
+  m.setSpec(Model::builtin_spec("simplecnn", Shape{1, 28, 28}, 6));
+  ASSERT_TRUE(m.isValid()) << m.firstError().toStdString();
+  const int rows = m.rowCount();
+  const int64_t params = m.totalParameters();
+  EXPECT_GT(params, 0);
+  // A huge kernel cannot fit a 28x28 input: that row is flagged.
+  int conv = -1;
+  for (int r = 0; r < rows && conv < 0; ++r)
+    if (m.data(m.index(r, LayerTableModel::Type), Qt::DisplayRole).toString().contains("conv")) conv = r;
+  ASSERT_GE(conv, 0);
+  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("out_channels=8, kernel=99"), Qt::EditRole));
+  EXPECT_FALSE(m.isValid());
+  EXPECT_FALSE(m.data(m.index(conv, LayerTableModel::Index), Qt::ToolTipRole).toString().isEmpty() &&
+               m.data(m.index(conv, LayerTableModel::Output), Qt::ToolTipRole).toString().isEmpty());
+  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("out_channels=8, kernel=3, padding=1"), Qt::EditRole));
+  EXPECT_TRUE(m.isValid()) << m.firstError().toStdString();
+  EXPECT_NE(m.totalParameters(), params);  // fewer channels, fewer parameters
+  m.removeLayer(rows - 1);
+  EXPECT_EQ(m.rowCount(), rows - 1);
+}
+
+int main(int argc, char** argv) {
+  qputenv("QT_QPA_PLATFORM", "offscreen");
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName(QStringLiteral("PerceptraTest"));
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
