@@ -514,6 +514,20 @@ void TrainingPlot::rebuild() {
     const bool log = logY_ && !s->style.rightAxis;
     setGraphData(s->raw, decimateMinMax(s->x, s->y, first, last, maxPts, log));
     if (s->smoothed) setGraphData(s->smoothed, decimateMinMax(s->x, s->smooth, first, last, maxPts, log));
+    if (s->style.shape == SeriesStyle::Shape::LineAndMarkers) {
+      // Markers help with a few epochs; past ~60 in view they only clutter the line.
+      QCPGraph* main = s->smoothed ? s->smoothed : s->raw;
+      std::size_t inView = 0;
+      for (std::size_t i = first; i < last; ++i) inView += (s->x[i] >= xr.lower && s->x[i] <= xr.upper);
+      const bool markers = inView <= 60;
+      if (markers != (main->scatterStyle().shape() != QCPScatterStyle::ssNone)) {
+        if (markers)
+          main->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(s->style.color, 1.5),
+                                                QBrush(palette().color(QPalette::Base)), 6.5));
+        else
+          main->setScatterStyle(QCPScatterStyle::ssNone);
+      }
+    }
   }
 }
 
