@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_profile.h"
 #include "core/tensor/random.h"
 
 using namespace perceptra;
@@ -206,4 +209,89 @@ TEST(CpuBackend, ActivationsAndDerivatives) {
       EXPECT_NEAR(dx[i], (yp - ym) / (2 * h), 2e-3) << "activation " << int(a) << " at " << x[i];
     }
   }
+}
+
+namespace {
+// Naive max pooling: first maximum in row-major window order, NaN wins.
+void maxpool_reference(const PoolGeometry& g, const std::vector<float>& x,
+                       const std::vector<float>& dy, std::vector<float>& y,
+                       std::vector<float>& dx) {
+  y.assign((size_t)g.N * g.C * g.P * g.Q, 0.f);
+  dx.assign(x.size(), 0.f);
+  for (int pl = 0; pl < g.N * g.C; ++pl)
+    for (int p = 0; p < g.P; ++p)
+      for (int q = 0; q < g.Q; ++q) {
+        float best = -INFINITY;
+        int arg = -1;
+        for (int i = 0; i < g.kh; ++i)
+          for (int j = 0; j < g.kw; ++j) {
+            int h = p * g.sh - g.ph + i, w = q * g.sw - g.pw + j;
+            if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
+            float v = x[((size_t)pl * g.H + h) * g.W + w];
+            if (arg < 0 || (!std::isnan(best) && (v > best || std::isnan(v)))) {
+              best = v;
+              arg = h * g.W + w;
+            }
+          }
+        size_t yi = ((size_t)pl * g.P + p) * g.Q + q;
+        y[yi] = best;
+        if (arg >= 0) dx[(size_t)pl * g.H * g.W + arg] += dy[yi];
+      }
+}
+}  // namespace
+
+TEST(CpuBackend, MaxPoolFastAndGenericPathsMatchNaiveLoops) {
+  struct Case { int N, C, H, W, k, s, pad; };
+  // 2x2/2 (fast path, even and odd sizes, big enough to go parallel),
+  // overlapping 3x3/2 with padding, 3x3/1 (generic path).
+  for (Case c : {Case{2, 3, 8, 8, 2, 2, 0}, Case{3, 2, 7, 9, 2, 2, 0}, Case{8, 32, 28, 28, 2, 2, 0},
+                 Case{2, 2, 9, 7, 3, 2, 1}, Case{1, 3, 6, 5, 3, 1, 0}}) {
+    auto g = make_pool_geometry(c.N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.pad, c.pad);
+    auto x = randv((size_t)c.N * c.C * c.H * c.W, 21);
+    for (size_t i = 0; i < x.size(); i += 5) x[i] = x[i + 1];  // ties: first one wins
+    x[3] = NAN;                                                 // propagates
+    auto dy = randv((size_t)c.N * c.C * g.P * g.Q, 22);
+    std::vector<float> y_ref, dx_ref, y(dy.size()), dx(x.size(), 123.f);
+    maxpool_reference(g, x, dy, y_ref, dx_ref);
+    B().maxpool2d_forward(g, x.data(), y.data());
+    B().maxpool2d_backward(g, x.data(), y.data(), dy.data(), dx.data());
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (std::isnan(y_ref[i])) {
+        ASSERT_TRUE(std::isnan(y[i])) << i;
+      } else {
+        ASSERT_EQ(y[i], y_ref[i]) << "k" << c.k << " H" << c.H << " i" << i;
+      }
+    }
+    for (size_t i = 0; i < dx.size(); ++i) ASSERT_EQ(dx[i], dx_ref[i]) << "k" << c.k << " i" << i;
+  }
+}
+
+TEST(CpuBackend, OpProfilerCountsCallsOnlyWhileEnabled) {
+  std::vector<float> a(64, 1.f), b(64, 2.f), c(64);
+  cpu_profile_take();
+  B().add(a.data(), b.data(), c.data(), c.size());  // not counted
+  cpu_profile_enable(true);
+  B().add(a.data(), b.data(), c.data(), c.size());
+  B().gemm(false, false, 8, 8, 8, 1.f, a.data(), 8, b.data(), 8, 0.f, c.data(), 8);
+  cpu_profile_enable(false);
+  auto stats = cpu_profile_take();
+  int64_t elementwise = 0, gemm = 0;
+  for (const auto& s : stats) {
+    if (s.name == "elementwise") elementwise = s.calls;
+    if (s.name == "gemm") {
+      gemm = s.calls;
+      EXPECT_TRUE(s.heavy);
+    }
+  }
+  EXPECT_EQ(elementwise, 1);
+  EXPECT_EQ(gemm, 1);
+  EXPECT_TRUE(cpu_profile_take().empty());
+}
+
+TEST(CpuBackend, OpenMpWaitPolicyIsSetBeforeLibgompLoads) {
+  // The constructor in cpu_omp_policy.cpp re-executed this test binary with
+  // OMP_WAIT_POLICY=passive unless the user chose a policy or opted out.
+  const char* opt = std::getenv("PERCEPTRA_OMP_REEXEC");
+  if (opt && std::string(opt) == "0") GTEST_SKIP() << "PERCEPTRA_OMP_REEXEC=0";
+  EXPECT_TRUE(std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"));
 }

@@ -1,5 +1,6 @@
 // Memory, elementwise ops, reductions and optimizer updates of the CPU backend.
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_profile.h"
 #include "core/tensor/random.h"
 
 #include <cmath>
@@ -14,7 +15,10 @@ namespace {
 constexpr size_t kParallelMin = 1 << 15;
 }  // namespace
 
+void cpu_omp_policy_link();  // cpu_omp_policy.cpp
+
 CpuBackend& cpu_backend() {
+  cpu_omp_policy_link();
   static CpuBackend backend;
   return backend;
 }
@@ -30,21 +34,26 @@ float* CpuBackend::allocate(size_t n) {
 void CpuBackend::deallocate(float* p, size_t) { std::free(p); }
 
 void CpuBackend::copy_from_host(float* dst, const float* src, size_t n) {
+  PERCEPTRA_CPU_OP(kMemory);
   if (n) std::memcpy(dst, src, n * sizeof(float));
 }
 void CpuBackend::copy_to_host(float* dst, const float* src, size_t n) {
+  PERCEPTRA_CPU_OP(kMemory);
   if (n) std::memcpy(dst, src, n * sizeof(float));
 }
 void CpuBackend::copy(float* dst, const float* src, size_t n) {
+  PERCEPTRA_CPU_OP(kMemory);
   if (n && dst != src) std::memmove(dst, src, n * sizeof(float));
 }
 
 void CpuBackend::fill(float* x, size_t n, float value) {
+  PERCEPTRA_CPU_OP(kMemory);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) x[i] = value;
 }
 
 void CpuBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) {
+  PERCEPTRA_CPU_OP(kBiasRows);
 #pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
   for (int r = 0; r < rows; ++r) {
     float* yr = y + (size_t)r * cols;
@@ -54,6 +63,7 @@ void CpuBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) 
 }
 
 void CpuBackend::sum_rows(const float* x, float* out, int rows, int cols, float beta) {
+  PERCEPTRA_CPU_OP(kSumRows);
   // Column sums in double per column for stable bias gradients.
 #pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
   for (int c = 0; c < cols; ++c) {
@@ -64,16 +74,19 @@ void CpuBackend::sum_rows(const float* x, float* out, int rows, int cols, float 
 }
 
 void CpuBackend::add(const float* a, const float* b, float* out, size_t n) {
+  PERCEPTRA_CPU_OP(kElementwise);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
 void CpuBackend::mul(const float* a, const float* b, float* out, size_t n) {
+  PERCEPTRA_CPU_OP(kElementwise);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
 }
 
 void CpuBackend::axpby(float alpha, const float* x, float beta, float* y, size_t n) {
+  PERCEPTRA_CPU_OP(kElementwise);
   if (beta == 0.f) {  // y may hold garbage (uninitialised): never read it
 #pragma omp parallel for simd if (n > kParallelMin)
     for (size_t i = 0; i < n; ++i) y[i] = alpha * x[i];
@@ -84,12 +97,14 @@ void CpuBackend::axpby(float alpha, const float* x, float beta, float* y, size_t
 }
 
 void CpuBackend::scale(float* x, float s, size_t n) {
+  PERCEPTRA_CPU_OP(kElementwise);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) x[i] *= s;
 }
 
 void CpuBackend::normalize_channels(const float* x, float* out, const float* mean,
                                     const float* inv_std, int N, int C, int HW) {
+  PERCEPTRA_CPU_OP(kElementwise);
 #pragma omp parallel for collapse(2) if ((size_t)N * C * HW > kParallelMin)
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
@@ -101,6 +116,7 @@ void CpuBackend::normalize_channels(const float* x, float* out, const float* mea
 }
 
 double CpuBackend::sum(const float* x, size_t n) {
+  PERCEPTRA_CPU_OP(kReduction);
   double s = 0;
 #pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) s += x[i];
@@ -108,6 +124,7 @@ double CpuBackend::sum(const float* x, size_t n) {
 }
 
 double CpuBackend::sum_squares(const float* x, size_t n) {
+  PERCEPTRA_CPU_OP(kReduction);
   double s = 0;
 #pragma omp parallel for simd reduction(+ : s) if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) s += (double)x[i] * x[i];
@@ -115,6 +132,7 @@ double CpuBackend::sum_squares(const float* x, size_t n) {
 }
 
 bool CpuBackend::has_non_finite(const float* x, size_t n) {
+  PERCEPTRA_CPU_OP(kReduction);
   int bad = 0;
 #pragma omp parallel for reduction(| : bad) if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) bad |= !std::isfinite(x[i]);
@@ -123,6 +141,7 @@ bool CpuBackend::has_non_finite(const float* x, size_t n) {
 
 void CpuBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float p,
                                  uint64_t seed) {
+  PERCEPTRA_CPU_OP(kElementwise);
   // keep when the 32-bit hash is >= p * 2^32; kept values are scaled by 1/(1-p).
   const double threshold = static_cast<double>(p) * 4294967296.0;
   const float keep_scale = p < 1.f ? 1.f / (1.f - p) : 0.f;
@@ -136,6 +155,7 @@ void CpuBackend::dropout_forward(const float* x, float* y, float* mask, size_t n
 
 void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum,
                             float dampening, float weight_decay, bool nesterov, bool first_step) {
+  PERCEPTRA_CPU_OP(kOptimizer);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) {
     float d = g[i] + weight_decay * w[i];
@@ -151,6 +171,7 @@ void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float 
 void CpuBackend::adam_update(float* w, const float* g, float* m, float* v, size_t n, float lr,
                              float beta1, float beta2, float eps, float weight_decay,
                              bool decoupled, int64_t step) {
+  PERCEPTRA_CPU_OP(kOptimizer);
   const double bc1 = 1.0 - std::pow((double)beta1, (double)step);
   const double bc2 = 1.0 - std::pow((double)beta2, (double)step);
   const float step_size = static_cast<float>(lr / bc1);

@@ -7,12 +7,22 @@
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_profile.h"
 
 namespace perceptra {
 
 namespace {
 
-// col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - ph + r*dh][q*sw - pw + s*dw] (0 outside)
+// Output columns q whose input column q*stride + off lies in [0, W): [q0, q1).
+inline void valid_columns(int off, int stride, int W, int Q, int& q0, int& q1) {
+  q0 = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  q1 = W - off <= 0 ? 0 : std::min(Q, (W - off + stride - 1) / stride);
+  if (q1 < q0) q1 = q0;
+}
+
+// col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - ph + r*dh][q*sw - pw + s*dw] (0 outside).
+// The valid span of each row is computed once, so the inner loop is a plain
+// (vectorised) copy for stride 1.
 void im2col(const ConvGeometry& g, const float* x, float* col) {
   const int PQ = g.P * g.Q;
   for (int c = 0; c < g.C; ++c)
@@ -20,6 +30,9 @@ void im2col(const ConvGeometry& g, const float* x, float* col) {
       for (int s = 0; s < g.S; ++s) {
         float* row = col + ((size_t)(c * g.R + r) * g.S + s) * PQ;
         const float* xc = x + (size_t)c * g.H * g.W;
+        const int off = s * g.dil_w - g.pad_w;
+        int q0, q1;
+        valid_columns(off, g.stride_w, g.W, g.Q, q0, q1);
         for (int p = 0; p < g.P; ++p) {
           const int h = p * g.stride_h - g.pad_h + r * g.dil_h;
           float* out = row + p * g.Q;
@@ -28,10 +41,13 @@ void im2col(const ConvGeometry& g, const float* x, float* col) {
             continue;
           }
           const float* xr = xc + (size_t)h * g.W;
-          for (int q = 0; q < g.Q; ++q) {
-            const int w = q * g.stride_w - g.pad_w + s * g.dil_w;
-            out[q] = (w >= 0 && w < g.W) ? xr[w] : 0.f;
+          for (int q = 0; q < q0; ++q) out[q] = 0.f;
+          if (g.stride_w == 1) {
+            if (q1 > q0) std::memcpy(out + q0, xr + q0 + off, sizeof(float) * (q1 - q0));
+          } else {
+            for (int q = q0; q < q1; ++q) out[q] = xr[q * g.stride_w + off];
           }
+          for (int q = q1; q < g.Q; ++q) out[q] = 0.f;
         }
       }
 }
@@ -44,14 +60,19 @@ void col2im(const ConvGeometry& g, const float* col, float* dx) {
       for (int s = 0; s < g.S; ++s) {
         const float* row = col + ((size_t)(c * g.R + r) * g.S + s) * PQ;
         float* dc = dx + (size_t)c * g.H * g.W;
+        const int off = s * g.dil_w - g.pad_w;
+        int q0, q1;
+        valid_columns(off, g.stride_w, g.W, g.Q, q0, q1);
         for (int p = 0; p < g.P; ++p) {
           const int h = p * g.stride_h - g.pad_h + r * g.dil_h;
           if (h < 0 || h >= g.H) continue;
           float* dr = dc + (size_t)h * g.W;
           const float* in = row + p * g.Q;
-          for (int q = 0; q < g.Q; ++q) {
-            const int w = q * g.stride_w - g.pad_w + s * g.dil_w;
-            if (w >= 0 && w < g.W) dr[w] += in[q];
+          if (g.stride_w == 1) {
+#pragma omp simd
+            for (int q = q0; q < q1; ++q) dr[q + off] += in[q];
+          } else {
+            for (int q = q0; q < q1; ++q) dr[q * g.stride_w + off] += in[q];
           }
         }
       }
@@ -72,6 +93,7 @@ std::vector<float>& scratch(int slot) {
 
 void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w,
                                 const float* bias, float* y) {
+  PERCEPTRA_CPU_OP(kConvForward);
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const bool direct = is_pointwise(g);
@@ -100,6 +122,7 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
 
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
                                  const float* dy, float* dx, float* dw, float* db) {
+  PERCEPTRA_CPU_OP(kConvBackward);
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const size_t wsize = (size_t)g.K * CRSg;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_profile.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -20,6 +21,7 @@ void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                       int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  PERCEPTRA_CPU_OP(kGemm);
   cpu_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_profile.h"
 
 namespace perceptra {
 
@@ -15,64 +16,129 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
 // ---- pooling ---------------------------------------------------------------
 
+namespace {
+
+// NaN wins (propagates, as in PyTorch); written as a select so it vectorises.
+inline float max_nan(float best, float v) { return (v > best || v != v) ? v : best; }
+inline bool same(float v, float t) { return v == t || (v != v && t != t); }
+
+bool is_2x2_s2(const PoolGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+}
+
+// The common 2x2/stride 2 unpadded case: row pairs, no bounds checks.
+void maxpool_2x2_plane(const PoolGeometry& g, const float* xp, float* yp) {
+  for (int p = 0; p < g.P; ++p) {
+    const float* r0 = xp + (size_t)2 * p * g.W;
+    const float* r1 = r0 + g.W;
+    float* yr = yp + (size_t)p * g.Q;
+#pragma omp simd
+    for (int q = 0; q < g.Q; ++q) {
+      float m = max_nan(r0[2 * q], r0[2 * q + 1]);
+      m = max_nan(m, r1[2 * q]);
+      yr[q] = max_nan(m, r1[2 * q + 1]);
+    }
+  }
+}
+
+void maxpool_generic_plane(const PoolGeometry& g, const float* xp, float* yp) {
+  for (int p = 0; p < g.P; ++p) {
+    const int h0 = std::max(p * g.sh - g.ph, 0), h1 = std::min(p * g.sh - g.ph + g.kh, g.H);
+    for (int q = 0; q < g.Q; ++q) {
+      const int w0 = std::max(q * g.sw - g.pw, 0), w1 = std::min(q * g.sw - g.pw + g.kw, g.W);
+      float best = -std::numeric_limits<float>::infinity();
+      for (int h = h0; h < h1; ++h)
+        for (int w = w0; w < w1; ++w) best = max_nan(best, xp[h * g.W + w]);
+      yp[p * g.Q + q] = best;
+    }
+  }
+}
+
+// Gradient to the first maximum of each window in row-major window order
+// (the one forward picked), found again by comparing x with y.
+void maxpool_2x2_backward_plane(const PoolGeometry& g, const float* xp, const float* yp,
+                                const float* dyp, float* dxp) {
+  for (int p = 0; p < g.P; ++p) {
+    const float* r0 = xp + (size_t)2 * p * g.W;
+    const float* r1 = r0 + g.W;
+    float* d0 = dxp + (size_t)2 * p * g.W;
+    float* d1 = d0 + g.W;
+    const float* yr = yp + (size_t)p * g.Q;
+    const float* dyr = dyp + (size_t)p * g.Q;
+#pragma omp simd
+    for (int q = 0; q < g.Q; ++q) {
+      const float t = yr[q], d = dyr[q];
+      const bool a = same(r0[2 * q], t);
+      const bool b = !a && same(r0[2 * q + 1], t);
+      const bool c = !a && !b && same(r1[2 * q], t);
+      const bool e = !a && !b && !c;
+      d0[2 * q] = a ? d : 0.f;
+      d0[2 * q + 1] = b ? d : 0.f;
+      d1[2 * q] = c ? d : 0.f;
+      d1[2 * q + 1] = e ? d : 0.f;
+    }
+    if (g.W > 2 * g.Q) {  // odd width: the last column is in no window
+      for (int w = 2 * g.Q; w < g.W; ++w) d0[w] = d1[w] = 0.f;
+    }
+  }
+  for (int h = 2 * g.P; h < g.H; ++h)  // odd height: the last row neither
+    std::fill(dxp + (size_t)h * g.W, dxp + (size_t)(h + 1) * g.W, 0.f);
+}
+
+void maxpool_generic_backward_plane(const PoolGeometry& g, const float* xp, const float* yp,
+                                    const float* dyp, float* dxp) {
+  std::fill(dxp, dxp + (size_t)g.H * g.W, 0.f);
+  for (int p = 0; p < g.P; ++p) {
+    const int h0 = std::max(p * g.sh - g.ph, 0), h1 = std::min(p * g.sh - g.ph + g.kh, g.H);
+    for (int q = 0; q < g.Q; ++q) {
+      const int w0 = std::max(q * g.sw - g.pw, 0), w1 = std::min(q * g.sw - g.pw + g.kw, g.W);
+      const float t = yp[p * g.Q + q];
+      bool done = false;
+      for (int h = h0; h < h1 && !done; ++h)
+        for (int w = w0; w < w1; ++w)
+          if (same(xp[h * g.W + w], t)) {
+            dxp[h * g.W + w] += dyp[p * g.Q + q];
+            done = true;
+            break;
+          }
+    }
+  }
+}
+
+}  // namespace
+
 void CpuBackend::maxpool2d_forward(const PoolGeometry& g, const float* x, float* y) {
+  PERCEPTRA_CPU_OP(kMaxPoolForward);
   const int planes = g.N * g.C;
-#pragma omp parallel for
+  const bool fast = is_2x2_s2(g);
+#pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
   for (int pl = 0; pl < planes; ++pl) {
     const float* xp = x + (size_t)pl * g.H * g.W;
     float* yp = y + (size_t)pl * g.P * g.Q;
-    for (int p = 0; p < g.P; ++p)
-      for (int q = 0; q < g.Q; ++q) {
-        float best = -std::numeric_limits<float>::infinity();
-        for (int i = 0; i < g.kh; ++i) {
-          int h = p * g.sh - g.ph + i;
-          if (h < 0 || h >= g.H) continue;
-          for (int j = 0; j < g.kw; ++j) {
-            int w = q * g.sw - g.pw + j;
-            if (w < 0 || w >= g.W) continue;
-            float v = xp[h * g.W + w];
-            // NaN propagates, as in PyTorch.
-            if (v > best || std::isnan(v)) best = v;
-          }
-        }
-        yp[p * g.Q + q] = best;
-      }
+    if (fast)
+      maxpool_2x2_plane(g, xp, yp);
+    else
+      maxpool_generic_plane(g, xp, yp);
   }
 }
 
 void CpuBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y,
                                     const float* dy, float* dx) {
+  PERCEPTRA_CPU_OP(kMaxPoolBackward);
   const int planes = g.N * g.C;
-#pragma omp parallel for
+  const bool fast = is_2x2_s2(g);
+#pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
   for (int pl = 0; pl < planes; ++pl) {
-    const float* xp = x + (size_t)pl * g.H * g.W;
-    const float* yp = y + (size_t)pl * g.P * g.Q;
-    const float* dyp = dy + (size_t)pl * g.P * g.Q;
-    float* dxp = dx + (size_t)pl * g.H * g.W;
-    std::fill(dxp, dxp + (size_t)g.H * g.W, 0.f);
-    for (int p = 0; p < g.P; ++p)
-      for (int q = 0; q < g.Q; ++q) {
-        const float target = yp[p * g.Q + q];
-        bool done = false;
-        for (int i = 0; i < g.kh && !done; ++i) {
-          int h = p * g.sh - g.ph + i;
-          if (h < 0 || h >= g.H) continue;
-          for (int j = 0; j < g.kw; ++j) {
-            int w = q * g.sw - g.pw + j;
-            if (w < 0 || w >= g.W) continue;
-            float v = xp[h * g.W + w];
-            if (v == target || (std::isnan(v) && std::isnan(target))) {
-              dxp[h * g.W + w] += dyp[p * g.Q + q];
-              done = true;
-              break;
-            }
-          }
-        }
-      }
+    const size_t in = (size_t)pl * g.H * g.W, out = (size_t)pl * g.P * g.Q;
+    if (fast)
+      maxpool_2x2_backward_plane(g, x + in, y + out, dy + out, dx + in);
+    else
+      maxpool_generic_backward_plane(g, x + in, y + out, dy + out, dx + in);
   }
 }
 
 void CpuBackend::avgpool2d_forward(const PoolGeometry& g, const float* x, float* y) {
+  PERCEPTRA_CPU_OP(kAvgPool);
   const int planes = g.N * g.C;
   const float inv = 1.f / (g.kh * g.kw);
 #pragma omp parallel for
@@ -96,6 +162,7 @@ void CpuBackend::avgpool2d_forward(const PoolGeometry& g, const float* x, float*
 }
 
 void CpuBackend::avgpool2d_backward(const PoolGeometry& g, const float* dy, float* dx) {
+  PERCEPTRA_CPU_OP(kAvgPool);
   const int planes = g.N * g.C;
   const float inv = 1.f / (g.kh * g.kw);
 #pragma omp parallel for
@@ -119,6 +186,7 @@ void CpuBackend::avgpool2d_backward(const PoolGeometry& g, const float* dy, floa
 }
 
 void CpuBackend::global_avgpool_forward(const float* x, float* y, int planes, int hw) {
+  PERCEPTRA_CPU_OP(kGlobalAvgPool);
 #pragma omp parallel for if ((size_t)planes * hw > kParallelMin)
   for (int pl = 0; pl < planes; ++pl) {
     const float* xp = x + (size_t)pl * hw;
@@ -130,6 +198,7 @@ void CpuBackend::global_avgpool_forward(const float* x, float* y, int planes, in
 }
 
 void CpuBackend::global_avgpool_backward(const float* dy, float* dx, int planes, int hw) {
+  PERCEPTRA_CPU_OP(kGlobalAvgPool);
 #pragma omp parallel for if ((size_t)planes * hw > kParallelMin)
   for (int pl = 0; pl < planes; ++pl) {
     float d = dy[pl] / hw;
@@ -142,6 +211,7 @@ void CpuBackend::global_avgpool_backward(const float* dy, float* dx, int planes,
 
 void CpuBackend::activation_forward(Activation a, float alpha, const float* x, float* y,
                                     size_t n) {
+  PERCEPTRA_CPU_OP(kActivationForward);
   switch (a) {
     case Activation::ReLU:
 #pragma omp parallel for simd if (n > kParallelMin)
@@ -168,6 +238,7 @@ void CpuBackend::activation_forward(Activation a, float alpha, const float* x, f
 
 void CpuBackend::activation_backward(Activation a, float alpha, const float* x, const float* y,
                                      const float* dy, float* dx, size_t n) {
+  PERCEPTRA_CPU_OP(kActivationBackward);
   switch (a) {
     case Activation::ReLU:
 #pragma omp parallel for simd if (n > kParallelMin)
@@ -199,6 +270,7 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
 // ---- losses ------------------------------------------------------------------
 
 void CpuBackend::softmax(const float* x, float* y, int N, int C) {
+  PERCEPTRA_CPU_OP(kSoftmaxXent);
 #pragma omp parallel for if ((size_t)N * C > kParallelMin)
   for (int n = 0; n < N; ++n) {
     const float* xr = x + (size_t)n * C;
@@ -213,6 +285,7 @@ void CpuBackend::softmax(const float* x, float* y, int N, int C) {
 
 void CpuBackend::softmax_xent_forward(const float* logits, const float* labels, float* probs,
                                       float* loss, int N, int C, float smoothing) {
+  PERCEPTRA_CPU_OP(kSoftmaxXent);
 #pragma omp parallel for if ((size_t)N * C > kParallelMin)
   for (int n = 0; n < N; ++n) {
     const float* xr = logits + (size_t)n * C;
@@ -235,6 +308,7 @@ void CpuBackend::softmax_xent_forward(const float* logits, const float* labels, 
 
 void CpuBackend::softmax_xent_backward(const float* probs, const float* labels, float* dlogits,
                                        int N, int C, float smoothing, float scale) {
+  PERCEPTRA_CPU_OP(kSoftmaxXent);
 #pragma omp parallel for if ((size_t)N * C > kParallelMin)
   for (int n = 0; n < N; ++n) {
     const int y = static_cast<int>(labels[n]);
@@ -246,6 +320,7 @@ void CpuBackend::softmax_xent_backward(const float* probs, const float* labels, 
 }
 
 double CpuBackend::mse(const float* p, const float* t, float* dp, size_t n) {
+  PERCEPTRA_CPU_OP(kSoftmaxXent);
   double s = 0;
   const float g = n ? 2.f / n : 0.f;
 #pragma omp parallel for reduction(+ : s) if (n > kParallelMin)
@@ -263,6 +338,7 @@ void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* 
                                          const float* beta, float* save_mean, float* save_invstd,
                                          float* running_mean, float* running_var, int N, int C,
                                          int HW, float momentum, float eps) {
+  PERCEPTRA_CPU_OP(kBatchNorm);
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
@@ -299,6 +375,7 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
                                         const float* beta, const float* running_mean,
                                         const float* running_var, int N, int C, int HW,
                                         float eps) {
+  PERCEPTRA_CPU_OP(kBatchNorm);
 #pragma omp parallel for collapse(2) if ((size_t)N * C * HW > kParallelMin)
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
@@ -313,6 +390,7 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
 void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma,
                                     const float* save_mean, const float* save_invstd, float* dx,
                                     float* dgamma, float* dbeta, int N, int C, int HW) {
+  PERCEPTRA_CPU_OP(kBatchNorm);
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
