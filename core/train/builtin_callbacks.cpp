@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -44,18 +45,31 @@ void MetricsRecorder::flush(TrainContext& ctx) {
   pending_.clear();
 }
 
-void MetricsRecorder::on_batch_end(TrainContext& ctx, const BatchEnd& b) {
-  // A non-finite loss is not a number SQLite can average; the run's status
+void MetricsRecorder::on_train_begin(TrainContext& ctx, const TrainBegin& b) {
+  if (!b.resumed || !ctx.store()) return;
+  for (const auto& name : ctx.store()->metric_names(ctx.run_id())) {
+    MetricSeries s = ctx.store()->metric_series(ctx.run_id(), name);
+    if (s.size()) recorded_up_to_[name] = *std::max_element(s.steps.begin(), s.steps.end());
+  }
+}
+
+void MetricsRecorder::add(int64_t step, int64_t epoch, const char* name, double value) {
+  // A non-finite value is not a number SQLite can average; the run's status
   // says what happened.
-  if (std::isfinite(b.loss)) pending_.push_back({b.step, b.epoch, "train_loss", b.loss});
-  pending_.push_back({b.step, b.epoch, "lr", b.lr});
+  if (!std::isfinite(value)) return;
+  auto it = recorded_up_to_.find(name);
+  if (it != recorded_up_to_.end() && step <= it->second) return;
+  pending_.push_back({step, epoch, name, value});
+}
+
+void MetricsRecorder::on_batch_end(TrainContext& ctx, const BatchEnd& b) {
+  add(b.step, b.epoch, "train_loss", b.loss);
+  add(b.step, b.epoch, "lr", b.lr);
   if (static_cast<int>(pending_.size()) >= 2 * flush_every_) flush(ctx);
 }
 
 void MetricsRecorder::on_epoch_end(TrainContext& ctx, const EpochEnd& e) {
-  auto add = [&](const char* name, double v) {
-    if (std::isfinite(v)) pending_.push_back({e.step, e.epoch, name, v});
-  };
+  auto add = [&](const char* name, double v) { this->add(e.step, e.epoch, name, v); };
   add("epoch_train_loss", e.train_loss);
   add("train_accuracy", e.train_accuracy);
   add("valid_loss", e.valid_loss);

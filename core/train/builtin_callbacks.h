@@ -24,16 +24,23 @@ class NanGuard : public Callback {
 // one transaction every `flush_every` batches (and at epoch end), per-epoch
 // "epoch_train_loss", "train_accuracy", "valid_loss", "valid_accuracy",
 // "error_rate", "top_k_accuracy", "images_per_s", "epoch_seconds".
+//
+// A resumed run re-trains the steps between its last checkpoint and the
+// kill; points already recorded for those steps (same values, the run is
+// deterministic) are kept and not written twice.
 class MetricsRecorder : public Callback {
  public:
   explicit MetricsRecorder(int flush_every = 50) : flush_every_(flush_every) {}
+  void on_train_begin(TrainContext& ctx, const TrainBegin& b) override;
   void on_batch_end(TrainContext& ctx, const BatchEnd& b) override;
   void on_epoch_end(TrainContext& ctx, const EpochEnd& e) override;
   void on_train_end(TrainContext& ctx, TrainEnd& end) override;
 
  private:
   void flush(TrainContext& ctx);
+  void add(int64_t step, int64_t epoch, const char* name, double value);
   int flush_every_;
+  std::map<std::string, int64_t> recorded_up_to_;  // resumed runs: last step per metric
   std::vector<MetricPoint> pending_;
 };
 

@@ -268,6 +268,75 @@ TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
   EXPECT_EQ(end["run_id"], run);
   r = cli({"runs", "list", "--db", db, "--json"}, dir);
   EXPECT_EQ(json::parse(r.out)[0]["status"], "finished");
+  // The batches re-trained after the kill are not recorded twice.
+  r = cli({"runs", "show", std::to_string(run), "--db", db, "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto steps = json::parse(r.out)["metrics"]["train_loss"]["steps"].get<std::vector<int64_t>>();
+  EXPECT_EQ(steps.size(), 4u * 6u);
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], static_cast<int64_t>(i));
   // A finished run is not resumed again without more epochs.
   EXPECT_EQ(cli({"resume", std::to_string(run), "--db", db}, dir).code, 1);
+}
+
+TEST_F(Cli, CtrlCStopsGracefullyAndResumeFinishes) {
+  auto args = train_args(40);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> all = {PERCEPTRA_CLI};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid;
+  ASSERT_EQ(posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  FILE* f = fdopen(fds[0], "r");
+  char line[1 << 16];
+  int64_t run = 0;
+  bool sent = false;
+  json end;
+  while (fgets(line, sizeof line, f)) {
+    json e = json::parse(line);
+    if (e["event"] == "train_begin") run = e["run_id"];
+    if (e["event"] == "batch_end" && e["step"] == 8 && !sent) {
+      kill(pid, SIGINT);
+      sent = true;
+    }
+    if (e["event"] == "train_end") end = e;
+  }
+  fclose(f);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(end["reason"], "stopped");
+  EXPECT_FALSE(end["checkpoint_path"].get<std::string>().empty());
+  Result r = cli({"runs", "list", "--db", db, "--json"}, dir);
+  EXPECT_EQ(json::parse(r.out)[0]["status"], "stopped");
+  r = cli({"resume", std::to_string(run), "--db", db, "--epochs", "3", "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ev = json_lines(r.out);
+  EXPECT_EQ(ev.back()["reason"], "done");
+  EXPECT_EQ(ev.back()["epochs_completed"], 3);
+}
+
+TEST_F(Cli, ConfigFileWithFlagOverridesAndFieldErrors) {
+  json cfg = {{"data", data}, {"model", dir + "/tiny.json"}, {"epochs", 5}, {"batch_size", 16},
+              {"db_path", db}, {"out_dir", dir + "/runs"}, {"device", "cpu"}};
+  std::ofstream(dir + "/cfg.json") << cfg.dump();
+  Result r = cli({"train", "--config", dir + "/cfg.json", "--epochs", "1", "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ev = json_lines(r.out);
+  EXPECT_EQ(ev.back()["epochs_completed"], 1);
+  cfg["batch_size"] = -3;
+  std::ofstream(dir + "/bad.json") << cfg.dump();
+  r = cli({"train", "--config", dir + "/bad.json"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("batch_size"), std::string::npos) << r.err;
 }
