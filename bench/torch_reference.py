@@ -51,8 +51,12 @@ class Residual(nn.Module):
 
 
 def shape_of(layers, shape):
+    # Eval mode: BatchNorm1d refuses a training batch of one value per channel.
+    seq = nn.Sequential(*layers).eval()
     with torch.no_grad():
-        return tuple(nn.Sequential(*layers)(torch.zeros((1,) + shape)).shape[1:])
+        out = tuple(seq(torch.zeros((2,) + shape)).shape[1:])
+    seq.train()
+    return out
 
 
 def build(spec_layers, in_shape):
@@ -97,9 +101,17 @@ def build(spec_layers, in_shape):
             out = shape_of([body], shape)
             sc = None
             if l.get("shortcut", "auto") == "projection" or out != shape:
-                stride = shape[1] // out[1] if len(shape) == 3 else 1
-                sc = nn.Sequential(nn.Conv2d(shape[0], out[0], 1, stride=stride, bias=False),
-                                   nn.BatchNorm2d(out[0]))
+                if len(shape) == 3:
+                    # Same rule as the engine (core/nn/residual.cpp): the stride
+                    # that maps the input plane onto the branch's, rounded up
+                    # (7 -> 4 needs stride 2).
+                    sh = -(-shape[1] // out[1])
+                    sw = -(-shape[2] // out[2])
+                    sc = nn.Sequential(nn.Conv2d(shape[0], out[0], 1, stride=(sh, sw), bias=False),
+                                       nn.BatchNorm2d(out[0]))
+                else:  # flat block: bias-free linear projection + BatchNorm1d
+                    sc = nn.Sequential(nn.Linear(shape[0], out[0], bias=False),
+                                       nn.BatchNorm1d(out[0]))
             m = Residual(body, sc, l.get("activation", "relu"))
         else:
             raise SystemExit(f"torch_reference: unsupported layer type '{t}'")
