@@ -61,7 +61,7 @@ struct TrainConfig {
   std::string run_name;
 
   int snapshot_every = 0;      // batches between snapshot hooks; 0 = off
-  int64_t max_batches = 0;     // per epoch, 0 = all (tests, quick looks)
+  int64_t max_batches = 0;     // caps training and validation batches per epoch; 0 = all
   EarlyStoppingConfig early_stopping;
   NotifyConfig notify;
 

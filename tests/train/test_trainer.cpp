@@ -530,3 +530,42 @@ TEST(Trainer, BadDataEndsWithErrorAndFailedRun) {
   EXPECT_EQ(end_of(ev).reason, EndReason::Error);
   EXPECT_NE(end_of(ev).message.find("missing"), std::string::npos);
 }
+
+TEST(Trainer, FitOneCycleDrivesLrAndMomentum) {
+  Env env("onecycle");
+  TrainConfig c = env.config(2);
+  c.fit = "one-cycle";
+  c.optimizer.lr = 0.1f;
+  Trainer t(c);
+  t.start();
+  auto ev = drain(t);
+  ASSERT_EQ(end_of(ev).reason, EndReason::Done) << end_of(ev).message;
+  auto b = only<BatchEnd>(ev);
+  ASSERT_GE(b.size(), 8u);
+  EXPECT_NEAR(b.front().lr, 0.1 / 25, 1e-6);          // starts at max_lr / div_factor
+  double peak = 0;
+  for (auto& x : b) peak = std::max(peak, x.lr);
+  EXPECT_GT(peak, 0.09);
+  EXPECT_LT(b.back().lr, 0.01);                        // annealed at the end
+  EXPECT_NEAR(b.front().momentum, 0.95, 1e-6);         // momentum cycles inversely
+}
+
+TEST(Trainer, AutoDeviceReportsFallbackOnce) {
+  Env env("device");
+  TrainConfig c = env.config(1);
+  c.device = "auto";
+  c.max_batches = 1;
+  Trainer t(c);
+  t.start();
+  auto ev = drain(t);
+  ASSERT_EQ(end_of(ev).reason, EndReason::Done) << end_of(ev).message;
+  auto tb = only<TrainBegin>(ev).at(0);
+  int warnings = 0;
+  for (auto& m : only<LogMessage>(ev)) warnings += m.level == "warning" && m.text == tb.device_note;
+  if (tb.device == "cpu") {
+    EXPECT_FALSE(tb.device_note.empty());
+    EXPECT_NE(tb.device_note.find("CPU"), std::string::npos);
+    EXPECT_EQ(warnings, 1);
+  }
+  EXPECT_EQ(only<BatchEnd>(ev).size(), 1u);  // max_batches caps the epoch
+}
