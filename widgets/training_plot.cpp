@@ -95,6 +95,7 @@ TrainingPlot::TrainingPlot(QWidget* parent) : QWidget(parent), plot_(new QCustom
 
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setPlottingHint(QCP::phCacheLabels, true);
+  plot_->setPlottingHint(QCP::phFastPolylines, true);  // one polyline per graph: ~2x faster replots
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->axisRect()->setRangeDragAxes({plot_->xAxis}, {plot_->yAxis, plot_->yAxis2});
   plot_->axisRect()->setRangeZoomAxes({plot_->xAxis}, {plot_->yAxis, plot_->yAxis2});
@@ -446,7 +447,7 @@ void TrainingPlot::resetView() {
 }
 
 void TrainingPlot::setMaxDrawnPoints(int points) {
-  maxDrawn_ = std::max(points, 16);
+  maxDrawn_ = points <= 0 ? 0 : std::max(points, 16);
   markDirty();
 }
 
@@ -507,7 +508,10 @@ void TrainingPlot::rebuild() {
   // Decimate a margin of one view width each side so short pans stay exact
   // until the next refresh.
   const double lo = xr.lower - xr.size(), hi = xr.upper + xr.size();
-  const std::size_t maxPts = std::size_t(maxDrawn_);
+  // Auto: min/max decimation needs two points per pixel column to look
+  // exactly like the full data; more only costs drawing time.
+  const int autoPts = std::max(400, 2 * plot_->axisRect()->width());
+  const std::size_t maxPts = std::size_t(maxDrawn_ > 0 ? maxDrawn_ : std::min(autoPts, 4000));
   for (auto& s : series_) {
     std::size_t first = 0, last = s->x.size();
     if (s->sorted && !follow_) visibleIndexRange(s->x, lo, hi, first, last);

@@ -95,7 +95,9 @@ class TrainingPlot : public QWidget {
   void resetView();
 
   // ---- refresh ----
-  void setMaxDrawnPoints(int points);  // per graph, default 4000
+  // Points drawn per graph after decimation; 0 (default) = automatic:
+  // two per horizontal pixel of the plot area, at most 4000.
+  void setMaxDrawnPoints(int points);
   int maxDrawnPoints() const { return maxDrawn_; }
   void setRefreshInterval(int ms);  // default 100 (10 Hz)
   int refreshInterval() const { return timer_.interval(); }
@@ -147,7 +149,7 @@ class TrainingPlot : public QWidget {
   bool settingRange_ = false;
   bool logY_ = false;
   double fixedLo_ = 0.0, fixedHi_ = 0.0;
-  int maxDrawn_ = 4000;
+  int maxDrawn_ = 0;
   int replots_ = 0;
   int nextColor_ = 0;
 };

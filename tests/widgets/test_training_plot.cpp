@@ -9,6 +9,7 @@
 #include <QTest>
 
 #include <cmath>
+#include <cstdio>
 
 #include "tests/widgets/qt_app.h"
 #include "widgets/theme.h"
@@ -31,13 +32,30 @@ TEST(TrainingPlot, DecimatesToBoundedPointCount) {
   plot.show();
   for (int i = 0; i < 50000; ++i) plot.append(TrainingPlot::kTrainLoss, i / 500.0, fakeLoss(i));
   for (int e = 1; e <= 100; ++e) plot.append(TrainingPlot::kValidLoss, e, fakeLoss(e * 500) - 0.05);
+  QElapsedTimer clock;
+  clock.start();
   plot.refreshNow();
-  EXPECT_EQ(plot.pointCount(TrainingPlot::kTrainLoss), 50000);
+  // Reported, not asserted (timings are noisy here): one refresh = decimate + replot.
+  std::printf("refresh with 50,000 points: %.1f ms\n", clock.nsecsElapsed() / 1e6);
+  plot.append(TrainingPlot::kTrainLoss, 100.0, 0.2);
+  clock.restart();
+  plot.refreshNow();
+  std::printf("second refresh (one point appended): %.1f ms\n", clock.nsecsElapsed() / 1e6);
+  EXPECT_EQ(plot.pointCount(TrainingPlot::kTrainLoss), 50001);
   EXPECT_LE(plot.drawnPointCount(TrainingPlot::kTrainLoss), 3000);
   EXPECT_GT(plot.drawnPointCount(TrainingPlot::kTrainLoss), 1000);
   EXPECT_EQ(plot.drawnPointCount(TrainingPlot::kValidLoss), 100);  // few points: all drawn
   // Raw + smoothed train curves + valid markers, each bounded.
   EXPECT_LE(plot.totalDrawnPointCount(), 3000 * 2 + 100);
+  // Automatic bound: two points per pixel column of the plot area.
+  plot.setMaxDrawnPoints(0);
+  plot.append(TrainingPlot::kTrainLoss, 100.01, 0.2);
+  clock.restart();
+  plot.refreshNow();
+  std::printf("refresh with automatic bound (%d px wide): %.1f ms\n", plot.customPlot()->axisRect()->width(),
+              clock.nsecsElapsed() / 1e6);
+  EXPECT_LE(plot.drawnPointCount(TrainingPlot::kTrainLoss), std::max(400, 2 * plot.customPlot()->axisRect()->width()));
+  EXPECT_GT(plot.drawnPointCount(TrainingPlot::kTrainLoss), 300);
   // The decimated raw curve still shows the highest loss (min/max keeps spikes).
   QCPGraph* raw = plot.customPlot()->graph(0);
   double maxDrawn = -1;
