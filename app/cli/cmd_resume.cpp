@@ -18,7 +18,8 @@ const char* kUsage =
     "Continues run ID (interrupted, stopped, diverged or failed) from its last\n"
     "checkpoint with the run's recorded configuration. --epochs changes the total\n"
     "number of epochs (needed to continue a finished run).\n\n"
-    "exit status: 0 done, 1 failed or diverged, 2 usage error, 130 stopped by Ctrl-C\n";
+    "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"
+    "Ctrl-C/SIGTERM (checkpoint saved)\n";
 
 int body(const std::vector<std::string>& argv) {
   Args a(argv, {{"db"}, {"epochs"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false}});

@@ -23,7 +23,8 @@ std::string usage_text() {
          kTrainOptionsHelp +
          "  --json                JSON lines on stdout\n"
          "  --quiet               no progress on stderr\n\n"
-         "exit status: 0 done, 1 failed or diverged, 2 usage error, 130 stopped by Ctrl-C\n";
+         "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"
+         "Ctrl-C/SIGTERM (checkpoint saved; resume continues)\n";
 }
 
 int body(const std::vector<std::string>& argv) {

@@ -15,10 +15,14 @@ namespace perceptra::cli {
 
 namespace {
 std::atomic<int> g_interrupts{0};
-extern "C" void on_sigint(int) {
+std::atomic<int> g_signal{0};
+// SIGINT/SIGTERM: the first asks for a graceful stop (checkpoint saved),
+// a second one kills.
+extern "C" void on_stop_signal(int sig) {
+  g_signal = sig;
   if (g_interrupts.fetch_add(1) >= 1) {
-    signal(SIGINT, SIG_DFL);
-    raise(SIGINT);
+    signal(sig, SIG_DFL);
+    raise(sig);
   }
 }
 }  // namespace
@@ -157,8 +161,9 @@ struct Progress {
       line_open = true;
     } else {
       // Plain lines at every 25 % of an epoch.
-      int64_t quarter = bpe >= 4 ? (b.batch + 1) * 4 / bpe : -1;
-      if (quarter > 0 && quarter != last_plain && (b.batch + 1) * 4 % bpe < 4) {
+      if (b.batch == 0) last_plain = 0;
+      int64_t quarter = bpe > 0 ? (b.batch + 1) * 4 / bpe : 0;
+      if (quarter > last_plain) {
         last_plain = quarter;
         std::fprintf(stderr, "epoch %d/%d batch %lld/%lld loss %.4f %.0f img/s ETA %s\n",
                      b.epoch + 1, epochs, static_cast<long long>(b.batch + 1),
@@ -172,10 +177,11 @@ struct Progress {
 
 int follow_training(Trainer& trainer, const RunOutput& out) {
   g_interrupts = 0;
-  struct sigaction sa {}, old {};
-  sa.sa_handler = on_sigint;
+  struct sigaction sa {}, old_int {}, old_term {};
+  sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
   Progress pr;
   pr.tty = isatty(STDERR_FILENO);
   bool stop_sent = false;
@@ -186,7 +192,7 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
       trainer.stop();
       if (!out.quiet) {
         pr.clear();
-        std::fprintf(stderr, "stopping after this batch (Ctrl-C again to kill)...\n");
+        std::fprintf(stderr, "stopping after this batch (again to kill)...\n");
       }
     }
     auto ev = trainer.events().wait_pop(std::chrono::milliseconds(100));
@@ -235,14 +241,15 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
       }
       switch (te->reason) {
         case EndReason::Done: code = 0; break;
-        case EndReason::Stopped: code = stop_sent ? 130 : 1; break;
+        case EndReason::Stopped: code = stop_sent ? 128 + g_signal.load() : 1; break;
         default: code = 1;
       }
       break;
     }
   }
   trainer.wait();
-  sigaction(SIGINT, &old, nullptr);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
   return code;
 }
 

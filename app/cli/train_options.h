@@ -28,9 +28,9 @@ struct RunOutput {
 };
 
 // Starts nothing: consumes the events of an already started trainer until
-// TrainEnd, printing them; Ctrl-C stops the run gracefully (a second one
-// kills). Returns the exit code: 0 done, 1 diverged/error, 130 stopped by
-// Ctrl-C, 1 for a stop from elsewhere.
+// TrainEnd, printing them; Ctrl-C or SIGTERM stops the run gracefully with
+// a checkpoint (a second one kills). Returns the exit code: 0 done, 1
+// diverged/error, 130 (SIGINT) or 143 (SIGTERM) when stopped by a signal.
 int follow_training(Trainer& trainer, const RunOutput& out);
 
 }  // namespace perceptra::cli
