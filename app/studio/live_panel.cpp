@@ -83,10 +83,10 @@ LivePanel::LivePanel(QWidget* parent) : QWidget(parent) {
   probeText_->setWordWrap(true);
   probeBars_ = new widgets::ProbabilityBars(actPage);
   probeBars_->setMaxRows(3);
-  probeBars_->setMinimumWidth(160);
+  probeBars_->setMinimumWidth(200);
   probeRow->addWidget(probeImage_);
-  probeRow->addWidget(probeText_, 1);
-  probeRow->addWidget(probeBars_, 1);
+  probeRow->addWidget(probeText_, 2);
+  probeRow->addWidget(probeBars_, 3);
   al->addLayout(probeRow);
   activations_ = new widgets::ActivationView(actPage);
   activations_->setObjectName("activationView");
@@ -173,10 +173,12 @@ void LivePanel::setSnapshot(const LiveSnapshot& s) {
   if (!probe.isNull())
     probeImage_->setPixmap(QPixmap::fromImage(probe.scaled(64, 64, Qt::KeepAspectRatio, Qt::FastTransformation)));
   auto name = [this](int c) { return c >= 0 && c < names_.size() ? names_[c] : QString::number(c); };
-  QString text = tr("Probe #%1 · true: %2").arg(s.probe_index).arg(name(s.probe_label));
+  QString text = tr("<b>Probe #%1</b> · %2").arg(s.probe_index).arg(name(s.probe_label).toHtmlEscaped());
   if (s.predicted >= 0 && size_t(s.predicted) < s.probabilities.size())
-    text += tr("\npredicted: %1 (%2 %)").arg(name(s.predicted)).arg(s.probabilities[size_t(s.predicted)] * 100, 0, 'f', 1);
-  text += tr("\nsnapshot at step %1").arg(s.step);
+    text += tr("<br>predicted %1 (%2 %)")
+                .arg(name(s.predicted).toHtmlEscaped())
+                .arg(s.probabilities[size_t(s.predicted)] * 100, 0, 'f', 1);
+  text += tr("<br><span style='color:gray'>step %1</span>").arg(s.step);
   probeText_->setText(text);
   probeBars_->setProbabilities(s.probabilities, names_);
   probeBars_->setTrueClass(s.probe_label);

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "app/studio/app_icon.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/main_window.h"
 
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   QApplication::setApplicationName(QStringLiteral("Perceptra"));
   QApplication::setApplicationDisplayName(QStringLiteral("Perceptra Studio"));
   QApplication::setDesktopFileName(QStringLiteral("perceptra"));
+  QApplication::setWindowIcon(perceptra::studio::appIcon());
 
   QCommandLineParser p;
   p.setApplicationDescription(QStringLiteral("Perceptra Studio: train, watch and inspect image classifiers."));

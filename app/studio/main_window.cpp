@@ -13,6 +13,8 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QScreen>
+#include <QScrollArea>
+#include <QStyle>
 #include <QSettings>
 #include <QStatusBar>
 #include <QSystemTrayIcon>
@@ -22,6 +24,7 @@
 #include <QtConcurrent/QtConcurrent>
 #include <filesystem>
 
+#include "app/studio/app_icon.h"
 #include "app/studio/command_palette.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/inspect_panel.h"
@@ -71,7 +74,7 @@ LoadedRun loadRunBlocking(int64_t id, const std::string& db) {
 MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWindow(parent), options_(options) {
   setObjectName("mainWindow");
   setWindowTitle(tr("Perceptra Studio"));
-  setWindowIcon(QIcon(QStringLiteral(":/icons/perceptra.svg")));
+  setWindowIcon(appIcon());
   dbPath_ = options.dbPath.isEmpty() ? QString::fromStdString(ExperimentStore::default_path()) : options.dbPath;
   runsDir_ = options.runsDir.isEmpty() ? QFileInfo(dbPath_).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir;
   settings_ = options.settingsFile.isEmpty() ? std::make_unique<QSettings>()
@@ -193,6 +196,7 @@ void MainWindow::createActions() {
   stopAct_ = makeAction("actionStop", tr("&Stop"), QKeySequence(Qt::Key_Escape), tr("Stop training (the model so far is saved)"));
   lrFindAct_ = makeAction("actionLrFind", tr("Find &learning rate"), QKeySequence(Qt::CTRL | Qt::Key_L),
                           tr("Run the LR range test and suggest a learning rate"));
+  lrFindAct_->setIconText(tr("Find LR"));
   exportAct_ = makeAction("actionExport", tr("&Export model…"), QKeySequence(Qt::CTRL | Qt::Key_E), tr("Save the trained model (.pmodel)"));
   onnxAct_ = makeAction("actionExportOnnx", tr("Export &ONNX…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E),
                         tr("Export the trained model to ONNX (validated by the ONNX checker)"));
@@ -234,13 +238,19 @@ void MainWindow::createDocks() {
     return d;
   };
   auto* dd = dock(dataset_, tr("Dataset"), "datasetDock", Qt::LeftDockWidgetArea);
-  auto* td = dock(training_, tr("Training"), "trainingDock", Qt::LeftDockWidgetArea);
+  // The training form grows with the LR finder's plot: scroll rather than squeeze.
+  auto* trainingScroll = new QScrollArea(this);
+  trainingScroll->setWidgetResizable(true);
+  trainingScroll->setFrameShape(QFrame::NoFrame);
+  trainingScroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  trainingScroll->setWidget(training_);
+  auto* td = dock(trainingScroll, tr("Training"), "trainingDock", Qt::LeftDockWidgetArea);
   auto* md = dock(model_, tr("Model"), "modelDock", Qt::LeftDockWidgetArea);
   auto* id = dock(inspect_, tr("Inspect"), "inspectDock", Qt::RightDockWidgetArea);
   // Dataset and Model share the top of the left column, Training below.
   tabifyDockWidget(dd, md);
   dd->raise();
-  resizeDocks({dd, td}, {520, 480}, Qt::Vertical);
+  resizeDocks({dd, td}, {500, 440}, Qt::Vertical);
   resizeDocks({dd, id}, {380, 420}, Qt::Horizontal);
   training_->setActions(trainAct_, pauseAct_, stopAct_, lrFindAct_);
 }
@@ -331,7 +341,15 @@ void MainWindow::createMenus() {
   auto* tb = addToolBar(tr("Main"));
   tb->setObjectName("mainToolBar");
   tb->setMovable(false);
-  tb->setToolButtonStyle(Qt::ToolButtonTextOnly);
+  tb->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  tb->setIconSize(QSize(16, 16));
+  trainAct_->setIcon(style()->standardIcon(QStyle::SP_MediaPlay));
+  pauseAct_->setIcon(style()->standardIcon(QStyle::SP_MediaPause));
+  stopAct_->setIcon(style()->standardIcon(QStyle::SP_MediaStop));
+  lrFindAct_->setIcon(style()->standardIcon(QStyle::SP_FileDialogContentsView));
+  exportAct_->setIcon(style()->standardIcon(QStyle::SP_DialogSaveButton));
+  onnxAct_->setIcon(style()->standardIcon(QStyle::SP_DriveFDIcon));
+  paletteAct->setIcon(style()->standardIcon(QStyle::SP_FileDialogListView));
   tb->addActions({trainAct_, pauseAct_, stopAct_});
   tb->addSeparator();
   tb->addActions({lrFindAct_, exportAct_, onnxAct_});

@@ -46,7 +46,8 @@ class LrSpinBox : public QDoubleSpinBox {
 
 void bindButton(QPushButton* b, QAction* a) {
   auto sync = [b, a] {
-    b->setText(a->text().remove('&'));
+    b->setText(a->iconText());
+    b->setIcon(a->icon());
     b->setEnabled(a->isEnabled());
     b->setToolTip(a->toolTip() + (a->shortcut().isEmpty() ? QString() : QStringLiteral(" (%1)").arg(a->shortcut().toString())));
   };
