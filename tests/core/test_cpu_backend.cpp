@@ -295,3 +295,29 @@ TEST(CpuBackend, OpenMpWaitPolicyIsSetBeforeLibgompLoads) {
   if (opt && std::string(opt) == "0") GTEST_SKIP() << "PERCEPTRA_OMP_REEXEC=0";
   EXPECT_TRUE(std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"));
 }
+
+TEST(CpuBackend, LargeBlocksAreReusedAndTheCacheIsBounded) {
+  cpu_release_cached_memory();
+  const size_t n = 1 << 16;  // 256 KiB: cached
+  float* a = B().allocate(n);
+  a[0] = 1.f;
+  a[n - 1] = 2.f;
+  B().deallocate(a, n);
+  EXPECT_EQ(cpu_cached_bytes(), n * sizeof(float));
+  float* b = B().allocate(n);  // same size: the cached block comes back
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
+  float* small = B().allocate(16);  // small blocks go straight back to malloc
+  B().deallocate(small, 16);
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
+  // Far more than the cap freed at once: the cache keeps at most 256 MiB.
+  std::vector<float*> blocks;
+  const size_t big = size_t(32) << 20;  // 128 MiB each
+  for (int i = 0; i < 3; ++i) blocks.push_back(B().allocate(big));
+  for (float* p : blocks) B().deallocate(p, big);
+  EXPECT_LE(cpu_cached_bytes(), size_t(256) << 20);
+  EXPECT_GT(cpu_cached_bytes(), 0u);
+  B().deallocate(b, n);
+  cpu_release_cached_memory();
+  EXPECT_EQ(cpu_cached_bytes(), 0u);
+}

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 namespace perceptra {
 
@@ -23,15 +25,87 @@ CpuBackend& cpu_backend() {
   return backend;
 }
 
-float* CpuBackend::allocate(size_t n) {
+namespace {
+
+// Freed blocks of 64 KiB and more are kept by exact size and handed out
+// again: training allocates the same shapes every step, and a fresh large
+// block costs page faults on first touch (glibc serves it with mmap). The
+// cache is bounded so idle memory stays small; cpu_release_cached_memory()
+// empties it.
+constexpr size_t kCacheMinBytes = size_t(64) << 10;
+constexpr size_t kCacheMaxBytes = size_t(256) << 20;
+
+struct BlockCache {
+  std::mutex mu;
+  std::unordered_multimap<size_t, void*> free_blocks;
+  size_t cached_bytes = 0;
+  ~BlockCache() { release(); }
+  void release() {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto& kv : free_blocks) std::free(kv.second);
+    free_blocks.clear();
+    cached_bytes = 0;
+  }
+};
+
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache();  // never destroyed: tensors may outlive statics
+  return *cache;
+}
+
+size_t block_bytes(size_t n) {
   // 64-byte alignment for AVX-512 loads; size rounded up as aligned_alloc needs.
   size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-  void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+  return bytes ? bytes : 64;
+}
+
+}  // namespace
+
+float* CpuBackend::allocate(size_t n) {
+  PERCEPTRA_CPU_OP(kMemory);
+  const size_t bytes = block_bytes(n);
+  if (bytes >= kCacheMinBytes) {
+    BlockCache& c = block_cache();
+    std::lock_guard<std::mutex> lk(c.mu);
+    auto it = c.free_blocks.find(bytes);
+    if (it != c.free_blocks.end()) {
+      void* p = it->second;
+      c.free_blocks.erase(it);
+      c.cached_bytes -= bytes;
+      return static_cast<float*>(p);
+    }
+  }
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) {
+    cpu_release_cached_memory();  // out of memory: give back what we hold and retry
+    p = std::aligned_alloc(64, bytes);
+  }
   if (!p) throw std::bad_alloc();
   return static_cast<float*>(p);
 }
 
-void CpuBackend::deallocate(float* p, size_t) { std::free(p); }
+void CpuBackend::deallocate(float* p, size_t n) {
+  if (!p) return;
+  const size_t bytes = block_bytes(n);
+  if (bytes >= kCacheMinBytes) {
+    BlockCache& c = block_cache();
+    std::lock_guard<std::mutex> lk(c.mu);
+    if (c.cached_bytes + bytes <= kCacheMaxBytes) {
+      c.free_blocks.emplace(bytes, p);
+      c.cached_bytes += bytes;
+      return;
+    }
+  }
+  std::free(p);
+}
+
+size_t cpu_cached_bytes() {
+  BlockCache& c = block_cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  return c.cached_bytes;
+}
+
+void cpu_release_cached_memory() { block_cache().release(); }
 
 void CpuBackend::copy_from_host(float* dst, const float* src, size_t n) {
   PERCEPTRA_CPU_OP(kMemory);

@@ -86,6 +86,11 @@ CpuBackend& cpu_backend();
 void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
+// Freed host blocks of 64 KiB and more are cached by size (bounded, 256 MiB)
+// and reused by later allocations of the same size: no page faults per batch.
+size_t cpu_cached_bytes();
+void cpu_release_cached_memory();
+
 // Threads our kernels and oneDNN use (one OpenMP pool shared by both).
 int cpu_threads();
 void set_cpu_threads(int n);
