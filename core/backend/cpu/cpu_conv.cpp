@@ -128,8 +128,10 @@ void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const fl
   const size_t wsize = (size_t)g.K * CRSg;
   const bool direct = is_pointwise(g);
   const int threads = omp_get_max_threads();
-  // Each thread sums its samples' weight gradients privately; reduced below.
+  // Each thread sums its samples' weight (and bias) gradients privately,
+  // while the sample's dy is hot in cache; reduced below.
   std::vector<float> dw_parts((size_t)threads * wsize, 0.f);
+  std::vector<double> db_parts(db ? (size_t)threads * g.K : 0, 0.0);
 
 #pragma omp parallel num_threads(threads)
   {
@@ -139,6 +141,16 @@ void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const fl
     for (int n = 0; n < g.N; ++n) {
       const float* xn = x + (size_t)n * g.C * g.H * g.W;
       const float* dyn = dy + (size_t)n * g.K * PQ;
+      if (db) {
+        double* db_t = db_parts.data() + (size_t)t * g.K;
+        for (int k = 0; k < g.K; ++k) {
+          const float* dyk = dyn + (size_t)k * PQ;
+          float s = 0.f;  // one plane in float, planes summed in double
+#pragma omp simd reduction(+ : s)
+          for (int i = 0; i < PQ; ++i) s += dyk[i];
+          db_t[k] += s;
+        }
+      }
       const float* col = xn;
       if (!direct) {
         auto& buf = scratch(0);
@@ -169,23 +181,18 @@ void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const fl
     }
   }
 
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (wsize > (size_t(1) << 15))
   for (size_t i = 0; i < wsize; ++i) {
     float s = 0.f;
     for (int t = 0; t < threads; ++t) s += dw_parts[(size_t)t * wsize + i];
     dw[i] = s;
   }
-  if (db) {
-#pragma omp parallel for
+  if (db)
     for (int k = 0; k < g.K; ++k) {
-      double s = 0;
-      for (int n = 0; n < g.N; ++n) {
-        const float* dyk = dy + ((size_t)n * g.K + k) * PQ;
-        for (int i = 0; i < PQ; ++i) s += dyk[i];
-      }
-      db[k] = static_cast<float>(s);
+      double sum = 0;
+      for (int t = 0; t < threads; ++t) sum += db_parts[(size_t)t * g.K + k];
+      db[k] = static_cast<float>(sum);
     }
-  }
 }
 
 }  // namespace perceptra
