@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("With --demo: save a grab of the window and exit."), QStringLiteral("file"));
   QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 3)."), QStringLiteral("n"), QStringLiteral("3"));
   QCommandLineOption batches(QStringLiteral("demo-batches"), QStringLiteral("Batches per epoch of the demo (default 60)."), QStringLiteral("n"), QStringLiteral("60"));
-  p.addOptions({dataset, db, theme, demo, shot, epochs, batches});
+  QCommandLineOption tab(QStringLiteral("demo-tab"), QStringLiteral("With --demo: the view to grab, live or runs."), QStringLiteral("tab"), QStringLiteral("live"));
+  p.addOptions({dataset, db, theme, demo, shot, epochs, batches, tab});
   p.process(app);
 
   perceptra::studio::StudioOptions o;
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
         app.exit(ok ? 0 : 1);
       }
     });
-    w.runDemo(file.isEmpty() ? QStringLiteral("/dev/null") : file, p.value(epochs).toInt(), p.value(batches).toInt());
+    w.runDemo(file.isEmpty() ? QStringLiteral("/dev/null") : file, p.value(epochs).toInt(), p.value(batches).toInt(),
+              p.value(tab));
   }
   return app.exec();
 }

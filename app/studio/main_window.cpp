@@ -75,10 +75,14 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   setObjectName("mainWindow");
   setWindowTitle(tr("Perceptra Studio"));
   setWindowIcon(appIcon());
-  dbPath_ = options.dbPath.isEmpty() ? QString::fromStdString(ExperimentStore::default_path()) : options.dbPath;
-  runsDir_ = options.runsDir.isEmpty() ? QFileInfo(dbPath_).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir;
   settings_ = options.settingsFile.isEmpty() ? std::make_unique<QSettings>()
                                              : std::make_unique<QSettings>(options.settingsFile, QSettings::IniFormat);
+  // Workspace: the explicit option, else the last one chosen, else the default.
+  dbPath_ = options.dbPath;
+  if (dbPath_.isEmpty() && qEnvironmentVariableIsEmpty("PERCEPTRA_DB"))
+    dbPath_ = settings_->value(QStringLiteral("workspace/db")).toString();
+  if (dbPath_.isEmpty()) dbPath_ = QString::fromStdString(ExperimentStore::default_path());
+  runsDir_ = options.runsDir.isEmpty() ? QFileInfo(dbPath_).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir;
 
   session_ = new TrainingSession(this);
   session_->setSnapshotEvery(options.snapshotEvery);
@@ -273,6 +277,12 @@ void MainWindow::createMenus() {
     QString p = QFileDialog::getOpenFileName(this, tr("Load model spec"), QString(), tr("Model spec (*.json)"));
     if (!p.isEmpty()) model_->loadSpec(p);
   });
+  auto* workspace = makeAction("actionWorkspace", tr("Open &workspace database…"), {}, tr("Choose the experiment database (runs, metrics, artifacts)"));
+  connect(workspace, &QAction::triggered, this, [this] {
+    QString p = QFileDialog::getSaveFileName(this, tr("Workspace database"), dbPath_, tr("Perceptra database (*.db)"), nullptr,
+                                             QFileDialog::DontConfirmOverwrite);
+    if (!p.isEmpty()) setDatabasePath(p);
+  });
   auto* quit = makeAction("actionQuit", tr("&Quit"), QKeySequence::Quit, {});
   connect(quit, &QAction::triggered, this, &QWidget::close);
   file->addActions({openFolder, openFile, sample});
@@ -281,7 +291,7 @@ void MainWindow::createMenus() {
   file->addSeparator();
   file->addActions({exportAct_, onnxAct_});
   file->addSeparator();
-  file->addAction(quit);
+  file->addActions({workspace, quit});
 
   auto* train = menuBar()->addMenu(tr("&Train"));
   train->addActions({trainAct_, pauseAct_, stopAct_});
@@ -639,6 +649,24 @@ bool MainWindow::resumeRun(int64_t runId) {
   return true;
 }
 
+void MainWindow::setDatabasePath(const QString& path) {
+  if (session_->active()) {
+    statusBar()->showMessage(tr("Stop the current run before switching workspaces."), 6000);
+    return;
+  }
+  try {
+    ExperimentStore probe(path.toStdString());  // creates or validates it
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, tr("Workspace"), QString::fromStdString(e.what()));
+    return;
+  }
+  dbPath_ = path;
+  if (options_.runsDir.isEmpty()) runsDir_ = QFileInfo(dbPath_).absoluteDir().filePath(QStringLiteral("runs"));
+  settings_->setValue(QStringLiteral("workspace/db"), dbPath_);
+  runs_->setDatabasePath(dbPath_.toStdString());
+  deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(dbPath_)));
+}
+
 void MainWindow::showCommandPalette() {
   QList<QAction*> all;
   for (QAction* a : actions()) all << a;
@@ -711,7 +739,6 @@ void MainWindow::saveSettings() {
   training_->applyTo(c);
   settings_->setValue(QStringLiteral("train/epochs"), c.epochs);
   settings_->setValue(QStringLiteral("train/batch"), c.batch_size);
-  settings_->setValue(QStringLiteral("workspace/db"), dbPath_);
   settings_->sync();
 }
 
@@ -724,12 +751,18 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   event->accept();
 }
 
-void MainWindow::runDemo(const QString& screenshotPath, int epochs, int maxBatches) {
+void MainWindow::runDemo(const QString& screenshotPath, int epochs, int maxBatches, const QString& tab) {
   auto done = std::make_shared<bool>(false);
-  auto finish = [this, screenshotPath, done](bool ok) {
+  auto finish = [this, screenshotPath, done, tab](bool ok) {
     if (*done) return;
     *done = true;
-    central_->setCurrentWidget(live_);
+    if (tab == QLatin1String("runs")) {
+      runs_->refresh();
+      runs_->selectRuns({runId_});
+      central_->setCurrentWidget(runs_);
+    } else {
+      central_->setCurrentWidget(live_);
+    }
     QTimer::singleShot(800, this, [this, screenshotPath, ok] {
       QPixmap shot = grab();
       bool saved = shot.save(screenshotPath);

@@ -74,7 +74,11 @@ class MainWindow : public QMainWindow {
 
   // Demo: train briefly on the default dataset, select a misclassified
   // image, save a grab of the window to `path`, then quit.
-  void runDemo(const QString& screenshotPath, int epochs = 3, int maxBatches = 60);
+  // `tab` picks the central view grabbed ("live" or "runs").
+  void runDemo(const QString& screenshotPath, int epochs = 3, int maxBatches = 60,
+               const QString& tab = QStringLiteral("live"));
+  // Points the studio at another experiment database (remembered).
+  void setDatabasePath(const QString& path);
 
   DatasetPanel* datasetPanel() const { return dataset_; }
   ModelPanel* modelPanel() const { return model_; }

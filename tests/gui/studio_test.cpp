@@ -250,6 +250,46 @@ TEST(Studio, CloseDuringTrainingMarksRunStopped) {
   EXPECT_EQ(store.run(runId).status, RunStatus::Stopped);
 }
 
+// A stopped run can be reopened in Inspect from its saved model and resumed
+// from its checkpoint.
+TEST(Studio, ReopenAndResumeStoppedRun) {
+  MainWindow w(testOptions("resume"));
+  w.show();
+  configure(w, 100);
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  ASSERT_TRUE(w.startTraining());
+  ASSERT_TRUE(waitFor([&] { return w.batchesSeen() >= 3; }, 60000));
+  w.stopTraining();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 5000));
+  const int64_t id = w.lastEnd()->run_id;
+  ASSERT_GT(id, 0);
+
+  // Reopen: confusion matrix and misclassified images from the saved model.
+  w.livePanel()->confusion()->clear();
+  w.openRun(id);
+  ASSERT_TRUE(waitFor([&] { return w.inspectPanel()->predictions() && !w.inspectPanel()->busy() &&
+                                   w.livePanel()->confusion()->total() > 0; }, 30000));
+  EXPECT_EQ(w.inspectPanel()->predictions()->size(), 180);
+  EXPECT_DOUBLE_EQ(w.livePanel()->confusion()->total(), 180.0);
+
+  // Resume continues the same run.
+  ended = false;
+  bool resumedBegin = false;
+  QObject::connect(w.session(), &TrainingSession::began, [&](const TrainBegin& b) { resumedBegin = b.resumed && b.run_id == id; });
+  ASSERT_TRUE(w.resumeRun(id));
+  ASSERT_TRUE(waitFor([&] { return resumedBegin && w.batchesSeen() >= 2; }, 60000));
+  {
+    ExperimentStore store(w.databasePath().toStdString());
+    EXPECT_EQ(store.run(id).status, RunStatus::Running);
+  }
+  w.stopTraining();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 5000));
+  EXPECT_EQ(w.lastEnd()->run_id, id);
+  ExperimentStore store(w.databasePath().toStdString());
+  EXPECT_EQ(store.list_runs().size(), 1u);
+}
+
 // Settings (layout, model, learning rate) survive a restart.
 TEST(Studio, SettingsPersist) {
   {
