@@ -136,6 +136,7 @@ bool InspectPanel::busy() const { return predictWatcher_.isRunning(); }
 
 void InspectPanel::clear(const QString& message) {
   ++generation_;
+  pendingInspect_.reset();
   predictions_.reset();
   shown_.clear();
   grid_->clear();
@@ -151,6 +152,12 @@ void InspectPanel::clear(const QString& message) {
 void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data,
                            const QString& title) {
   if (!model || !data) return;
+  if (predictWatcher_.isRunning()) {
+    // Never wait on the UI thread: the newest model is predicted next.
+    pendingInspect_ = PendingInspect{std::move(model), std::move(data), title};
+    return;
+  }
+  pendingInspect_.reset();
   auto sm = std::make_shared<SharedModel>();
   sm->model = std::move(model);
   model_ = sm;
@@ -158,7 +165,6 @@ void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const P
   names_ = toQStringList(data->source.class_names);
   const quint64 gen = ++generation_;
   header_->setText(tr("%1 — predicting %2 validation images…").arg(title).arg(data->tv.valid_indices.size()));
-  if (predictWatcher_.isRunning()) predictWatcher_.waitForFinished();  // the previous epoch's (short)
   predictWatcher_.setProperty("title", title);
   predictWatcher_.setFuture(QtConcurrent::run([sm, data, gen] {
     InspectResult r;
@@ -179,6 +185,12 @@ void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const P
 
 void InspectPanel::predictionsFinished() {
   InspectResult r = predictWatcher_.result();
+  if (pendingInspect_) {
+    PendingInspect next = std::move(*pendingInspect_);
+    pendingInspect_.reset();
+    inspect(std::move(next.model), std::move(next.data), next.title);
+    return;
+  }
   if (r.generation != generation_) return;
   if (!r.error.isEmpty()) {
     header_->setText(tr("Predictions failed: %1").arg(r.error));

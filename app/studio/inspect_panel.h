@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/interp/predictions.h"
@@ -114,6 +115,13 @@ class InspectPanel : public QWidget {
   QFutureWatcher<InspectResult> predictWatcher_;
   QFutureWatcher<DetailResult> detailWatcher_;
   int pendingDetail_ = -1;
+  // An epoch's model that arrived while the previous one was still predicting.
+  struct PendingInspect {
+    std::shared_ptr<Model> model;
+    std::shared_ptr<const PreparedData> data;
+    QString title;
+  };
+  std::optional<PendingInspect> pendingInspect_;
 };
 
 }  // namespace perceptra::studio

@@ -51,6 +51,7 @@ LivePanel::LivePanel(QWidget* parent) : QWidget(parent) {
   accuracy_->applyPreset(TrainingPlot::Preset::Accuracy);
   accuracy_->setTitle(tr("Accuracy"));
   accuracy_->setXLabel(tr("epoch"));
+  useIntegerXTicks(accuracy_->customPlot());
   lr_ = new TrainingPlot(plots);
   lr_->setObjectName("lrPlot");
   lr_->applyPreset(TrainingPlot::Preset::Schedule);

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include <qcustomplot.h>
+
 #include "core/data/dataset.h"
 
 namespace perceptra::studio {
@@ -30,6 +32,13 @@ QStringList toQStringList(const std::vector<std::string>& v) {
   QStringList out;
   for (auto& s : v) out << QString::fromStdString(s);
   return out;
+}
+
+void useIntegerXTicks(QCustomPlot* plot) {
+  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  plot->xAxis->setTicker(ticker);
 }
 
 QString durationText(double seconds) {

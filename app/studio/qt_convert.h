@@ -10,6 +10,8 @@
 #include "core/interp/image.h"
 #include "core/tensor/shape.h"
 
+class QCustomPlot;
+
 namespace perceptra {
 class Dataset;
 }
@@ -24,6 +26,8 @@ QImage sampleImage(const Dataset& data, int64_t index);
 QString shapeText(const Shape& shape);
 QStringList toQStringList(const std::vector<std::string>& v);
 inline QString qs(const std::string& s) { return QString::fromStdString(s); }
+// Integer ticks (1, 2, 3, ...) on a plot's x axis, for per-epoch series.
+void useIntegerXTicks(QCustomPlot* plot);
 // "1 h 02 min", "3 min 05 s", "12 s"
 QString durationText(double seconds);
 

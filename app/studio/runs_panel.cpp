@@ -22,6 +22,8 @@
 #include "widgets/theme.h"
 #include "widgets/training_plot.h"
 
+#include <qcustomplot.h>
+
 namespace perceptra::studio {
 
 namespace {
@@ -170,16 +172,20 @@ void RunsPanel::refresh() {
   if (db_.empty()) return;
   std::vector<int64_t> keep = selectedRuns();
   std::vector<RunSummary> runs;
+  std::vector<int64_t> epochsDone;
   try {
     ExperimentStore store(db_);
     runs = store.list_runs();
+    // Completed epochs = validation points (the summary's epoch is 0-based).
+    for (const auto& s : runs) epochsDone.push_back(int64_t(store.metric_series(s.run.id, "valid_accuracy").size()));
   } catch (const std::exception& e) {
     status_->setText(tr("Store: %1").arg(QString::fromStdString(e.what())));
     return;
   }
   model_->removeRows(0, model_->rowCount());
   QLocale loc;
-  for (const auto& s : runs) {
+  for (size_t k = 0; k < runs.size(); ++k) {
+    const auto& s = runs[k];
     const auto& r = s.run;
     const auto& hp = r.hparams;
     QList<QStandardItem*> row;
@@ -194,7 +200,7 @@ void RunsPanel::refresh() {
     row << cell(QString::number(lr, 'g', 3), lr);
     const int batch = jget<int>(hp, "batch_size", 0);
     row << cell(QString::number(batch), batch);
-    row << cell(QStringLiteral("%1/%2").arg(s.epochs).arg(jget<int>(hp, "epochs", 0)), qlonglong(s.epochs));
+    row << cell(QStringLiteral("%1/%2").arg(epochsDone[k]).arg(jget<int>(hp, "epochs", 0)), qlonglong(epochsDone[k]));
     const QString optName = qs(jget<std::string>(opt, "kind", "?"));
     row << cell(optName, optName);
     const double best = s.best_valid_accuracy.value_or(-1);
@@ -278,6 +284,8 @@ void RunsPanel::updateOverlay() {
   overlay_->setTitle(ids.empty() ? tr("Select runs above (Ctrl/Shift-click for several)") : metric_->currentText());
   const bool perEpoch = metric == "valid_accuracy" || metric == "valid_loss";
   overlay_->setXLabel(perEpoch ? tr("epoch") : tr("step"));
+  if (perEpoch) useIntegerXTicks(overlay_->customPlot());
+  else overlay_->customPlot()->xAxis->setTicker(QSharedPointer<QCPAxisTicker>::create());
   if (ids.empty() || db_.empty()) return;
   try {
     ExperimentStore store(db_);

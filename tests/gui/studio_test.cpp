@@ -228,6 +228,43 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   EXPECT_EQ(runs->runCount(), before - 1);
 }
 
+// Responsiveness: during several epochs (live snapshots, per-epoch
+// predictions in the background) a 20 ms UI-thread timer keeps ticking.
+TEST(Studio, UiStaysResponsiveDuringTraining) {
+  StudioOptions o = testOptions("heartbeat");
+  o.snapshotEvery = 1;  // as many live snapshots as the hook's throttle allows
+  MainWindow w(o);
+  w.show();
+  configure(w, 4);
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  QElapsedTimer beat, total;
+  qint64 maxGap = 0;
+  int ticks = 0;
+  QTimer heart;
+  heart.setInterval(20);
+  QObject::connect(&heart, &QTimer::timeout, [&] {
+    maxGap = std::max(maxGap, beat.restart());
+    ++ticks;
+  });
+  ASSERT_TRUE(w.startTraining());
+  beat.start();
+  total.start();
+  heart.start();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+  // Include the Inspect predictions of the last epoch.
+  ASSERT_TRUE(waitFor([&] { return w.inspectPanel()->predictions() && !w.inspectPanel()->busy(); }, 30000));
+  heart.stop();
+  const qint64 ms = total.elapsed();
+  std::printf("heartbeat: %d ticks in %lld ms, largest gap %lld ms, %d live snapshots\n", ticks,
+              static_cast<long long>(ms), static_cast<long long>(maxGap), w.livePanel()->snapshotsShown());
+  EXPECT_EQ(w.lastEnd()->reason, EndReason::Done);
+  EXPECT_EQ(w.epochsSeen(), 4);
+  EXPECT_LT(maxGap, 750) << "the UI thread stalled";
+  EXPECT_GT(ticks, int(ms / 20 / 3)) << "the heartbeat starved";
+  EXPECT_GE(w.livePanel()->snapshotsShown(), 4);
+}
+
 // Closing the window during training stops the run and marks it in the store.
 TEST(Studio, CloseDuringTrainingMarksRunStopped) {
   int64_t runId = 0;
