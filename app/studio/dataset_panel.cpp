@@ -101,8 +101,8 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   histogram_->setObjectName("datasetHistogram");
   augmentGrid_ = new widgets::ImageGrid(this);
   augmentGrid_->setObjectName("augmentPreview");
-  augmentGrid_->setThumbnailSize(52);
-  augmentGrid_->setCaptionLines(0);
+  augmentGrid_->setThumbnailSize(44);
+  augmentGrid_->setCaptionLines(1);
   augmentGrid_->setPlaceholderText(tr("Turn on an augmentation to preview it"));
   tabs_->addTab(samples_, tr("Samples"));
   tabs_->addTab(histogram_, tr("Classes"));
@@ -301,7 +301,7 @@ void DatasetPanel::refreshAugmentPreview() {
   std::vector<widgets::ImageGridItem> items;
   const int64_t n = std::min<int64_t>(6, data.size());
   for (int64_t k = 0; k < n; ++k) {
-    const int64_t idx = (k * 9973) % data.size();  // spread over the classes
+    const int64_t idx = (k * data.size()) / n + k;  // spread over the data (classes are often sorted)
     for (int v = 0; v < 6; ++v) {
       data.image(idx, img.data());
       widgets::ImageGridItem it;
@@ -311,6 +311,7 @@ void DatasetPanel::refreshAugmentPreview() {
       }
       it.image = toQImage(image_from_chw(img.data(), int(C), int(H), int(W)));
       it.toolTip = v == 0 ? tr("original #%1").arg(idx) : tr("augmented #%1").arg(idx);
+      it.caption = v == 0 ? tr("original") : QString();
       if (v == 0) it.accent = QColor(0x4c, 0x9a, 0xff);
       items.push_back(std::move(it));
     }

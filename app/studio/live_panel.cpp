@@ -109,6 +109,15 @@ LivePanel::LivePanel(QWidget* parent) : QWidget(parent) {
   split->setStretchFactor(1, 1);
 }
 
+void LivePanel::setLrFinderWidget(QWidget* w) {
+  lrFinder_ = w;
+  tabs_->addTab(w, tr("LR finder"));
+}
+
+void LivePanel::showLrFinder() {
+  if (lrFinder_) tabs_->setCurrentWidget(lrFinder_);
+}
+
 void LivePanel::reset(const QStringList& classNames) {
   for (auto* p : {loss_, accuracy_, lr_}) {
     p->clearData();
@@ -176,7 +185,7 @@ void LivePanel::setSnapshot(const LiveSnapshot& s) {
   auto name = [this](int c) { return c >= 0 && c < names_.size() ? names_[c] : QString::number(c); };
   QString text = tr("<b>Probe #%1</b> · %2").arg(s.probe_index).arg(name(s.probe_label).toHtmlEscaped());
   if (s.predicted >= 0 && size_t(s.predicted) < s.probabilities.size())
-    text += tr("<br>predicted %1 (%2 %)")
+    text += tr("<br>→ %1 %2 %")
                 .arg(name(s.predicted).toHtmlEscaped())
                 .arg(s.probabilities[size_t(s.predicted)] * 100, 0, 'f', 1);
   text += tr("<br><span style='color:gray'>step %1</span>").arg(s.step);

@@ -46,6 +46,9 @@ class LivePanel : public QWidget {
   widgets::ActivationView* filters() const { return filters_; }
   QTabWidget* rightTabs() const { return tabs_; }
   int snapshotsShown() const { return snapshots_; }
+  // Adds the LR finder's view as a tab; showLrFinder() brings it forward.
+  void setLrFinderWidget(QWidget* w);
+  void showLrFinder();
 
  private:
   widgets::TrainingPlot* loss_;
@@ -59,6 +62,7 @@ class LivePanel : public QWidget {
   widgets::ActivationView* activations_;
   widgets::ActivationView* filters_;
   QTabWidget* tabs_;
+  QWidget* lrFinder_ = nullptr;
   QStringList names_;
   int snapshots_ = 0;
 };

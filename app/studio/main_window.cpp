@@ -257,6 +257,7 @@ void MainWindow::createDocks() {
   resizeDocks({dd, td}, {500, 440}, Qt::Vertical);
   resizeDocks({dd, id}, {380, 420}, Qt::Horizontal);
   training_->setActions(trainAct_, pauseAct_, stopAct_, lrFindAct_);
+  live_->setLrFinderWidget(training_->lrFinderBox());
 }
 
 void MainWindow::createMenus() {
@@ -418,6 +419,8 @@ void MainWindow::connectSession() {
   });
   connect(session_, &TrainingSession::lrFindEnded, this, [this](const LrFindEnd& e) {
     training_->showLrFinder(e.lrs, e.losses, e.smoothed, e.suggested_lr);
+    central_->setCurrentWidget(live_);
+    live_->showLrFinder();
     statusBar()->showMessage(tr("LR finder suggests %1%2").arg(e.suggested_lr, 0, 'g', 3).arg(e.diverged ? tr(" (the loss diverged at the end, as expected)") : QString()), 10000);
   });
   connect(session_, &TrainingSession::ended, this, &MainWindow::onTrainEnd);
@@ -535,7 +538,12 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
   updateActions();
   if (lrFind) {
     training_->resetProgress(tr("Idle"));
-    if (e.reason == EndReason::Error) training_->setStatus(tr("LR finder failed: %1").arg(qs(e.message)));
+    if (e.reason == EndReason::Error)
+      training_->setStatus(tr("LR finder failed: %1").arg(qs(e.message)));
+    else if (e.reason == EndReason::Stopped)
+      training_->setStatus(tr("LR finder stopped."));
+    else
+      training_->setStatus(tr("LR finder done: see the LR finder tab; Apply sets the suggested rate."));
     emit trainingEnded();
     return;
   }

@@ -65,13 +65,17 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
   table_->setSelectionMode(QAbstractItemView::SingleSelection);
   table_->verticalHeader()->hide();
   table_->horizontalHeader()->setSectionResizeMode(LayerTableModel::Arguments, QHeaderView::Stretch);
-  table_->horizontalHeader()->setSectionResizeMode(LayerTableModel::Index, QHeaderView::ResizeToContents);
+  for (int c : {int(LayerTableModel::Index), int(LayerTableModel::Type), int(LayerTableModel::Output),
+                int(LayerTableModel::Params)})
+    table_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+  table_->setWordWrap(false);
+  table_->setTextElideMode(Qt::ElideRight);
   table_->setAlternatingRowColors(true);
   table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
   layout->addWidget(table_, 1);
 
   auto* buttons = new QHBoxLayout;
-  auto* add = toolButton(tr("＋ Add"), tr("Insert a layer after the selected one"), this);
+  auto* add = toolButton(tr("+ Add"), tr("Insert a layer after the selected one"), this);
   auto* menu = new QMenu(add);
   for (const char* t : {"conv2d", "linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh",
                         "maxpool2d", "avgpool2d", "global_avgpool", "batchnorm2d", "batchnorm1d",
@@ -79,7 +83,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
     menu->addAction(QString::fromLatin1(t), this, [this, t] { addLayer(QString::fromLatin1(t)); });
   add->setMenu(menu);
   add->setPopupMode(QToolButton::InstantPopup);
-  auto* remove = toolButton(tr("－ Remove"), tr("Remove the selected layer"), this);
+  auto* remove = toolButton(tr("− Remove"), tr("Remove the selected layer"), this);
   auto* up = toolButton(tr("▲"), tr("Move the selected layer up"), this);
   auto* down = toolButton(tr("▼"), tr("Move the selected layer down"), this);
   auto* save = toolButton(tr("Save…"), tr("Save the model spec as JSON"), this);

@@ -155,8 +155,13 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   layout->addWidget(status_);
 
-  lrBox_ = new QGroupBox(tr("Learning-rate finder"), this);
+  lrBox_ = new QWidget(this);
   auto* lrl = new QVBoxLayout(lrBox_);
+  auto* lrHelp = new QLabel(tr("Loss against learning rate over a short sweep on a throw-away copy of the model. "
+                               "The marked rate is where the loss falls fastest; click the curve to pick another."),
+                            lrBox_);
+  lrHelp->setWordWrap(true);
+  lrl->addWidget(lrHelp);
   lrPlot_ = new widgets::LrFinderPlot(lrBox_);
   lrPlot_->setObjectName("lrFinderPlot");
   lrPlot_->setMinimumHeight(180);
@@ -165,9 +170,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   applyLr_->setObjectName("applyLrButton");
   applyLr_->setEnabled(false);
   lrl->addWidget(applyLr_);
-  lrBox_->hide();
-  layout->addWidget(lrBox_, 1);
-  layout->addStretch(0);
+  layout->addStretch(1);
 
   connect(applyLr_, &QPushButton::clicked, this, [this] {
     double lr = lrPlot_->pickedLr() > 0 ? lrPlot_->pickedLr() : suggested_;
@@ -244,7 +247,6 @@ QString TrainingPanel::statusText() const { return status_->text(); }
 
 void TrainingPanel::showLrFinder(const std::vector<double>& lrs, const std::vector<double>& losses,
                                  const std::vector<double>& smoothed, double suggestion) {
-  lrBox_->show();
   lrPlot_->setData(lrs, losses, smoothed);
   lrPlot_->setSuggestion(suggestion);
   suggested_ = suggestion;

@@ -15,7 +15,7 @@ class QLabel;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
-class QGroupBox;
+
 
 namespace perceptra::widgets {
 class LrFinderPlot;
@@ -52,6 +52,8 @@ class TrainingPanel : public QWidget {
   void showLrFinder(const std::vector<double>& lrs, const std::vector<double>& losses,
                     const std::vector<double>& smoothed, double suggestion);
   widgets::LrFinderPlot* lrFinderPlot() const { return lrPlot_; }
+  // The LR finder's plot and Apply button, for the window to place (a Live tab).
+  QWidget* lrFinderBox() const { return lrBox_; }
   QPushButton* applyLrButton() const { return applyLr_; }
   QProgressBar* progressBar() const { return progress_; }
 
@@ -76,7 +78,7 @@ class TrainingPanel : public QWidget {
   QLabel* eta_;
   QLabel* rate_;
   QLabel* status_;
-  QGroupBox* lrBox_;
+  QWidget* lrBox_;
   widgets::LrFinderPlot* lrPlot_;
   QPushButton* applyLr_;
   double suggested_ = 0;

@@ -2,7 +2,9 @@
 // Train, one epoch, then the live views, Inspect, Runs, Export, Stop, close
 // during training, settings, the command palette and the model editor.
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QDoubleSpinBox>
 #include <QElapsedTimer>
 #include <QFile>
@@ -67,6 +69,15 @@ T* child(QObject* root, const char* name) {
 }
 
 bool waitFor(const std::function<bool()>& cond, int ms) { return QTest::qWaitFor(cond, ms); }
+
+// With PERCEPTRA_GUI_SHOTS=<dir>, saves grabs of the window at key moments
+// (for looking at the UI; no assertion depends on them).
+void shot(QWidget* w, const char* name) {
+  const QString dir = qEnvironmentVariable("PERCEPTRA_GUI_SHOTS");
+  if (dir.isEmpty()) return;
+  QTest::qWait(200);
+  w->grab().save(dir + "/" + name + ".png");
+}
 
 // Sets up the window like a user: sample data, SimpleCNN, lr, batch, epochs.
 void configure(MainWindow& w, int epochs, double lr = 0.05) {
@@ -173,6 +184,7 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   ASSERT_TRUE(waitFor([&] { return detail; }, 20000));
   EXPECT_EQ(inspect->probabilityBars()->predictedClass(), cp);
   EXPECT_EQ(inspect->activations()->entryCount(), layers);
+  shot(&w, "cell-filter");
   // Back to top losses.
   inspect->showTopLosses();
   EXPECT_EQ(inspect->shownItems().size(), items.size());
@@ -194,6 +206,12 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   runs->filterEdit()->setText(QStringLiteral("simplecnn"));
   EXPECT_GE(runs->proxy()->rowCount(), 1);
   runs->filterEdit()->clear();
+  if (auto* d = w.findChild<QDockWidget*>("modelDock")) d->raise();
+  shot(&w, "model-dock");
+  if (auto* d = w.findChild<QDockWidget*>("datasetDock")) d->raise();
+  for (auto* c : w.datasetPanel()->findChildren<QCheckBox*>())
+    if (c->text() == QStringLiteral("Flip") || c->text() == QStringLiteral("Rotate")) c->setChecked(true);
+  shot(&w, "augment");
 
   // Export: a native model that loads, and a checked ONNX file.
   QString err;
@@ -374,6 +392,7 @@ TEST(Studio, LrFinderAppliesSuggestion) {
   EXPECT_GT(plot->pointCount(), 10);
   ASSERT_GT(plot->suggestion(), 0);
   ASSERT_TRUE(w.trainingPanel()->applyLrButton()->isEnabled());
+  shot(&w, "lr-finder");
   QTest::mouseClick(w.trainingPanel()->applyLrButton(), Qt::LeftButton);
   EXPECT_NEAR(w.trainingPanel()->learningRate(), plot->suggestion(), plot->suggestion() * 0.01);
   ExperimentStore store(w.databasePath().toStdString());
