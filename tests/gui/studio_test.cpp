@@ -34,6 +34,7 @@
 #include "core/io/model_file.h"
 #include "core/store/store.h"
 #include "widgets/activation_view.h"
+#include "widgets/class_histogram.h"
 #include "widgets/confusion_matrix_view.h"
 #include "widgets/image_grid.h"
 #include "widgets/lr_finder_plot.h"
@@ -99,6 +100,22 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   MainWindow w(testOptions("main"));
   w.show();
   configure(w, 1);
+
+  // The dataset view: 8 samples per class, a histogram of all 900 images,
+  // an augmentation preview once a transform is on.
+  EXPECT_EQ(w.datasetPanel()->sampleGrid()->count(), 6 * 8);
+  ASSERT_EQ(w.datasetPanel()->histogram()->classCount(), 6);
+  double histTotal = 0;
+  for (int c = 0; c < 6; ++c) histTotal += w.datasetPanel()->histogram()->count(0, c);
+  EXPECT_EQ(histTotal, 900.0);
+  auto* augGrid = child<widgets::ImageGrid>(&w, "augmentPreview");
+  EXPECT_EQ(augGrid->count(), 0);
+  for (auto* c : w.datasetPanel()->findChildren<QCheckBox*>())
+    if (c->text() == QStringLiteral("Flip")) c->setChecked(true);
+  EXPECT_GT(augGrid->count(), 0);
+  EXPECT_TRUE(w.datasetPanel()->augment().hflip);
+  for (auto* c : w.datasetPanel()->findChildren<QCheckBox*>())
+    if (c->text() == QStringLiteral("Flip")) c->setChecked(false);
 
   // Heartbeat: a UI-thread timer whose largest gap shows any blocking.
   QElapsedTimer beat;
@@ -224,11 +241,23 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   ASSERT_TRUE(w.exportOnnx(onnx, &err)) << err.toStdString();
   EXPECT_GT(QFile(onnx).size(), 1000);
 
-  // Stop ends a long run within a second.
+  // Pause holds the run between batches; Resume continues it.
   ended = false;
   child<QSpinBox>(&w, "epochs")->setValue(200);
   ASSERT_TRUE(w.startTraining());
   ASSERT_TRUE(waitFor([&] { return w.batchesSeen() >= 3; }, 60000));
+  w.action("actionPause")->trigger();
+  EXPECT_TRUE(w.session()->paused());
+  EXPECT_EQ(w.action("actionPause")->text().remove('&'), QStringLiteral("Resume"));
+  QTest::qWait(300);  // batches in flight arrive
+  const int64_t held = w.batchesSeen();
+  QTest::qWait(400);
+  EXPECT_EQ(w.batchesSeen(), held) << "training went on while paused";
+  w.action("actionPause")->trigger();
+  EXPECT_FALSE(w.session()->paused());
+  ASSERT_TRUE(waitFor([&] { return w.batchesSeen() > held + 2; }, 30000));
+
+  // Stop ends a long run within a second.
   QElapsedTimer stopClock;
   stopClock.start();
   w.action("actionStop")->trigger();
