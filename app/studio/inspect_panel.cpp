@@ -92,8 +92,13 @@ InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent) {
   camToggle_ = new QCheckBox(tr("Grad-CAM"), detail);
   camToggle_->setObjectName("gradCamToggle");
   camToggle_->setChecked(true);
+  useAsProbe_ = new QPushButton(tr("Use as probe"), detail);
+  useAsProbe_->setObjectName("useAsProbe");
+  useAsProbe_->setToolTip(tr("Follow this image's activations in the Live view while training"));
+  useAsProbe_->setEnabled(false);
   imgCol->addWidget(image_);
   imgCol->addWidget(camToggle_);
+  imgCol->addWidget(useAsProbe_);
   imgCol->addStretch(1);
   top->addLayout(imgCol);
   auto* infoCol = new QVBoxLayout;
@@ -123,6 +128,10 @@ InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent) {
   });
   connect(grid_, &widgets::ImageGrid::itemClicked, this, &InspectPanel::selectItem);
   connect(camToggle_, &QCheckBox::toggled, this, [this] { showDetailImage(); });
+  connect(useAsProbe_, &QPushButton::clicked, this, [this] {
+    if (!predictions_ || !data_ || detailPos_ < 0 || detailPos_ >= predictions_->size()) return;
+    emit probeRequested(data_->tv.valid_data, predictions_->index[size_t(detailPos_)]);
+  });
   connect(&predictWatcher_, &QFutureWatcher<InspectResult>::finished, this, &InspectPanel::predictionsFinished);
   connect(&detailWatcher_, &QFutureWatcher<DetailResult>::finished, this, &InspectPanel::detailFinished);
 }
@@ -147,6 +156,7 @@ void InspectPanel::clear(const QString& message) {
   bars_->clear();
   activations_->clear();
   image_->clear();
+  useAsProbe_->setEnabled(false);
 }
 
 void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data,
@@ -309,6 +319,7 @@ void InspectPanel::detailFinished() {
     }
   activations_->setEntries(std::move(entries));
   showDetailImage();
+  useAsProbe_->setEnabled(true);
   detailReady_ = true;
   emit detailShown(r.position);
 }

@@ -86,6 +86,8 @@ class InspectPanel : public QWidget {
   void predictionsReady();
   void detailShown(int position);
   void cellFilterCleared();
+  // "Use as live probe": the selected image's dataset and index.
+  void probeRequested(std::shared_ptr<const perceptra::Dataset> data, qint64 index);
 
  private:
   void predictionsFinished();
@@ -98,6 +100,7 @@ class InspectPanel : public QWidget {
   QPushButton* clearFilter_;
   QLabel* image_;
   QCheckBox* camToggle_;
+  QPushButton* useAsProbe_;
   QLabel* detailText_;
   widgets::ProbabilityBars* bars_;
   widgets::ActivationView* activations_;

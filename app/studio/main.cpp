@@ -27,8 +27,8 @@ int main(int argc, char** argv) {
   QCommandLineOption theme(QStringLiteral("theme"), QStringLiteral("dark or light."), QStringLiteral("theme"));
   QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Train the default model briefly on the default dataset."));
   QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("With --demo: save a grab of the window and exit."), QStringLiteral("file"));
-  QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 3)."), QStringLiteral("n"), QStringLiteral("3"));
-  QCommandLineOption batches(QStringLiteral("demo-batches"), QStringLiteral("Batches per epoch of the demo (default 60)."), QStringLiteral("n"), QStringLiteral("60"));
+  QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 2)."), QStringLiteral("n"), QStringLiteral("2"));
+  QCommandLineOption batches(QStringLiteral("demo-batches"), QStringLiteral("Batches per epoch of the demo (default 300)."), QStringLiteral("n"), QStringLiteral("300"));
   QCommandLineOption tab(QStringLiteral("demo-tab"), QStringLiteral("With --demo: the view to grab, live or runs."), QStringLiteral("tab"), QStringLiteral("live"));
   p.addOptions({dataset, db, theme, demo, shot, epochs, batches, tab});
   p.process(app);

@@ -22,6 +22,7 @@
 #include <QTimer>
 #include <QToolBar>
 #include <QtConcurrent/QtConcurrent>
+#include <cstdio>
 #include <filesystem>
 
 #include "app/studio/app_icon.h"
@@ -124,6 +125,10 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     if (auto src = dataset_->source()) session_->setProbe(src->train, idx);
     statusBar()->showMessage(tr("Probe image: sample #%1 (its activations refresh at the next snapshot)").arg(idx), 5000);
   });
+  connect(inspect_, &InspectPanel::probeRequested, this, [this](std::shared_ptr<const Dataset> data, qint64 idx) {
+    session_->setProbe(std::move(data), idx);
+    statusBar()->showMessage(tr("Probe image: validation image #%1").arg(idx), 5000);
+  });
   connect(model_, &ModelPanel::specChanged, this, [this] { updateActions(); });
   connect(training_, &TrainingPanel::learningRateApplied, this, [this](double lr) {
     statusBar()->showMessage(tr("Learning rate set to %1").arg(lr, 0, 'g', 3), 5000);
@@ -148,6 +153,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
       return;
     }
     lastModelPath_ = r.modelPath;
+    updateActions();
     live_->setClassNames(toQStringList(r.data->source.class_names));
     inspect_->inspect(r.model, r.data, r.title);
     inspect_->setProperty("fillConfusion", r.title);
@@ -399,6 +405,8 @@ void MainWindow::connectSession() {
     live_->addBatches(burst);
     const auto& b = burst.back();
     training_->setProgress(b.epoch, epochs_, b.batch + 1, b.batches, b.images_per_s, runClock_.elapsed() / 1000.0);
+    const int pct = epochs_ > 0 && b.batches > 0 ? int(100 * (b.epoch + double(b.batch + 1) / b.batches) / epochs_) : 0;
+    setWindowTitle(tr("Perceptra Studio — run %1 · %2 %").arg(runId_).arg(pct));
   });
   connect(session_, &TrainingSession::epochEnded, this, [this](const EpochEnd& e) {
     ++epochsSeen_;
@@ -536,6 +544,7 @@ bool MainWindow::startLrFinder() {
 
 void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
   updateActions();
+  setWindowTitle(tr("Perceptra Studio"));
   if (lrFind) {
     training_->resetProgress(tr("Idle"));
     if (e.reason == EndReason::Error)
@@ -577,6 +586,7 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
     }
   }
   runs_->refresh();
+  updateActions();  // Export needs the model path set above
   if (secs >= kNotifyAfterSeconds) notify(tr("Training %1").arg(what), text);
   emit trainingEnded();
 }
@@ -761,9 +771,22 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 
 void MainWindow::runDemo(const QString& screenshotPath, int epochs, int maxBatches, const QString& tab) {
   auto done = std::make_shared<bool>(false);
-  auto finish = [this, screenshotPath, done, tab](bool ok) {
+  // The demo also reports how responsive the UI stayed (largest timer gap).
+  auto* heart = new QTimer(this);
+  auto beat = std::make_shared<QElapsedTimer>();
+  auto maxGap = std::make_shared<qint64>(0);
+  heart->setInterval(20);
+  connect(heart, &QTimer::timeout, this, [beat, maxGap] {
+    if (beat->isValid()) *maxGap = std::max(*maxGap, beat->restart());
+    else beat->start();
+  });
+  heart->start();
+  auto finish = [this, screenshotPath, done, tab, heart, maxGap](bool ok) {
     if (*done) return;
     *done = true;
+    heart->stop();
+    std::fprintf(stderr, "demo: %d epoch(s), %lld batches, largest UI timer gap %lld ms\n", epochsSeen_,
+                 static_cast<long long>(batchesSeen_), static_cast<long long>(*maxGap));
     if (tab == QLatin1String("runs")) {
       runs_->refresh();
       runs_->selectRuns({runId_});

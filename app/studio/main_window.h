@@ -75,7 +75,7 @@ class MainWindow : public QMainWindow {
   // Demo: train briefly on the default dataset, select a misclassified
   // image, save a grab of the window to `path`, then quit.
   // `tab` picks the central view grabbed ("live" or "runs").
-  void runDemo(const QString& screenshotPath, int epochs = 3, int maxBatches = 60,
+  void runDemo(const QString& screenshotPath, int epochs = 2, int maxBatches = 300,
                const QString& tab = QStringLiteral("live"));
   // Points the studio at another experiment database (remembered).
   void setDatabasePath(const QString& path);

@@ -231,6 +231,8 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   shot(&w, "augment");
 
   // Export: a native model that loads, and a checked ONNX file.
+  EXPECT_TRUE(w.action("actionExport")->isEnabled());
+  EXPECT_TRUE(w.action("actionExportOnnx")->isEnabled());
   QString err;
   const QString native = tempDir().filePath("exported.pmodel");
   ASSERT_TRUE(w.exportNative(native, &err)) << err.toStdString();
