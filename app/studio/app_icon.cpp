@@ -38,4 +38,33 @@ QIcon appIcon() {
   return icon;
 }
 
+QIcon mediaIcon(MediaIcon kind) {
+  QIcon icon;
+  for (int size : {16, 24, 32}) {
+    for (auto mode : {QIcon::Normal, QIcon::Disabled}) {
+      QPixmap pm(size, size);
+      pm.fill(Qt::transparent);
+      QPainter p(&pm);
+      p.setRenderHint(QPainter::Antialiasing);
+      p.setPen(Qt::NoPen);
+      QColor c = kind == MediaIcon::Play ? QColor("#3fb950") : kind == MediaIcon::Pause ? QColor("#d29922") : QColor("#e5534b");
+      if (mode == QIcon::Disabled) c = QColor(128, 128, 128, 110);
+      p.setBrush(c);
+      const double s = size;
+      if (kind == MediaIcon::Play) {
+        const QPointF tri[] = {{s * 0.25, s * 0.15}, {s * 0.85, s * 0.5}, {s * 0.25, s * 0.85}};
+        p.drawPolygon(tri, 3);
+      } else if (kind == MediaIcon::Pause) {
+        p.drawRoundedRect(QRectF(s * 0.2, s * 0.15, s * 0.22, s * 0.7), s * 0.05, s * 0.05);
+        p.drawRoundedRect(QRectF(s * 0.58, s * 0.15, s * 0.22, s * 0.7), s * 0.05, s * 0.05);
+      } else {
+        p.drawRoundedRect(QRectF(s * 0.2, s * 0.2, s * 0.6, s * 0.6), s * 0.08, s * 0.08);
+      }
+      p.end();
+      icon.addPixmap(pm, mode);
+    }
+  }
+  return icon;
+}
+
 }  // namespace perceptra::studio

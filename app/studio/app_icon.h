@@ -5,4 +5,8 @@
 
 namespace perceptra::studio {
 QIcon appIcon();
+// Flat coloured media icons readable on dark and light themes (the Fusion
+// style's standard ones are black).
+enum class MediaIcon { Play, Pause, Stop };
+QIcon mediaIcon(MediaIcon kind);
 }

@@ -360,9 +360,9 @@ void MainWindow::createMenus() {
   tb->setMovable(false);
   tb->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
   tb->setIconSize(QSize(16, 16));
-  trainAct_->setIcon(style()->standardIcon(QStyle::SP_MediaPlay));
-  pauseAct_->setIcon(style()->standardIcon(QStyle::SP_MediaPause));
-  stopAct_->setIcon(style()->standardIcon(QStyle::SP_MediaStop));
+  trainAct_->setIcon(mediaIcon(MediaIcon::Play));
+  pauseAct_->setIcon(mediaIcon(MediaIcon::Pause));
+  stopAct_->setIcon(mediaIcon(MediaIcon::Stop));
   lrFindAct_->setIcon(style()->standardIcon(QStyle::SP_FileDialogContentsView));
   exportAct_->setIcon(style()->standardIcon(QStyle::SP_DialogSaveButton));
   onnxAct_->setIcon(style()->standardIcon(QStyle::SP_DriveFDIcon));
