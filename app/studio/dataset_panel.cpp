@@ -16,6 +16,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrent>
+#include <utility>
 
 #include "app/studio/qt_convert.h"
 #include "widgets/class_histogram.h"
@@ -168,7 +169,10 @@ bool DatasetPanel::isLoading() const { return watcher_.isRunning(); }
 QString DatasetPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
 
 void DatasetPanel::openDataset(const QString& nameOrPath) {
-  if (watcher_.isRunning()) watcher_.waitForFinished();  // one open at a time (rare)
+  if (watcher_.isRunning()) {
+    pending_ = nameOrPath;  // one open at a time; the latest request wins
+    return;
+  }
   error_->hide();
   summary_->setText(tr("Opening <b>%1</b>…").arg(nameOrPath.toHtmlEscaped()));
   for (auto* b : {openFolder_, openFile_}) b->setEnabled(false);
@@ -189,6 +193,11 @@ void DatasetPanel::openFileDialog() {
 }
 
 void DatasetPanel::finished() {
+  if (!pending_.isEmpty()) {
+    const QString next = std::exchange(pending_, QString());
+    openDataset(next);
+    return;
+  }
   OpenedDataset r = watcher_.result();
   for (auto* b : {openFolder_, openFile_}) b->setEnabled(true);
   picker_->setEnabled(true);

@@ -94,6 +94,7 @@ class DatasetPanel : public QWidget {
   QFutureWatcher<OpenedDataset> watcher_;
   OpenedDataset current_;
   int previewSeed_ = 0;
+  QString pending_;  // asked for while another open was running: opened next
 };
 
 }  // namespace perceptra::studio

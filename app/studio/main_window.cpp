@@ -198,6 +198,14 @@ QAction* MainWindow::makeAction(const QString& name, const QString& text, const 
   return a;
 }
 
+QString MainWindow::exportName(const QString& ext) const {
+  // e.g. "simplecnn-fashion-mnist-run3.onnx" in the home folder.
+  QString base = QString::fromStdString(model_->spec().value("name", std::string("model")));
+  if (auto src = dataset_->source()) base += QLatin1Char('-') + QFileInfo(qs(src->name)).fileName();
+  if (lastEnd_ && lastEnd_->run_id > 0) base += QStringLiteral("-run%1").arg(lastEnd_->run_id);
+  return QDir::home().filePath(base + QLatin1Char('.') + ext);
+}
+
 QAction* MainWindow::action(const QString& objectName) const { return findChild<QAction*>(objectName); }
 
 void MainWindow::createActions() {
@@ -215,7 +223,7 @@ void MainWindow::createActions() {
   connect(stopAct_, &QAction::triggered, this, &MainWindow::stopTraining);
   connect(lrFindAct_, &QAction::triggered, this, [this] { startLrFinder(); });
   connect(exportAct_, &QAction::triggered, this, [this] {
-    QString path = QFileDialog::getSaveFileName(this, tr("Export model"), QStringLiteral("model.pmodel"), tr("Perceptra model (*.pmodel)"));
+    QString path = QFileDialog::getSaveFileName(this, tr("Export model"), exportName(QStringLiteral("pmodel")), tr("Perceptra model (*.pmodel)"));
     if (path.isEmpty()) return;
     QString err;
     if (exportNative(path, &err))
@@ -224,7 +232,7 @@ void MainWindow::createActions() {
       QMessageBox::warning(this, tr("Export"), err);
   });
   connect(onnxAct_, &QAction::triggered, this, [this] {
-    QString path = QFileDialog::getSaveFileName(this, tr("Export ONNX"), QStringLiteral("model.onnx"), tr("ONNX model (*.onnx)"));
+    QString path = QFileDialog::getSaveFileName(this, tr("Export ONNX"), exportName(QStringLiteral("onnx")), tr("ONNX model (*.onnx)"));
     if (path.isEmpty()) return;
     QString err;
     if (exportOnnx(path, &err))
@@ -489,7 +497,7 @@ bool MainWindow::startTraining() {
 void MainWindow::prepareInspectData(const TrainConfig& config) {
   prepared_.reset();
   pendingModel_.reset();
-  if (prepareWatcher_.isRunning()) prepareWatcher_.waitForFinished();
+  // A previous preparation still running is simply superseded (its result is dropped).
   prepareWatcher_.setFuture(QtConcurrent::run([config]() -> std::shared_ptr<const PreparedData> {
     try {
       return std::make_shared<const PreparedData>(prepare_data(config));

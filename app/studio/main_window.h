@@ -117,6 +117,7 @@ class MainWindow : public QMainWindow {
   void prepareInspectData(const TrainConfig& config);
   void notify(const QString& title, const QString& text);
   TrainConfig currentConfig() const;
+  QString exportName(const QString& ext) const;
   QAction* makeAction(const QString& name, const QString& text, const QKeySequence& key, const QString& tip);
 
   StudioOptions options_;
