@@ -163,6 +163,7 @@ void LivePanel::setConfusion(const std::vector<int64_t>& counts, int classes, co
 
 void LivePanel::setSnapshot(const LiveSnapshot& s) {
   ++snapshots_;
+  lastProbe_ = s.probe_index;
   std::vector<widgets::ActivationEntry> entries;
   for (const auto& l : s.layers) {
     widgets::ActivationEntry e;

@@ -46,6 +46,7 @@ class LivePanel : public QWidget {
   widgets::ActivationView* filters() const { return filters_; }
   QTabWidget* rightTabs() const { return tabs_; }
   int snapshotsShown() const { return snapshots_; }
+  int64_t lastProbeIndex() const { return lastProbe_; }
   // Adds the LR finder's view as a tab; showLrFinder() brings it forward.
   void setLrFinderWidget(QWidget* w);
   void showLrFinder();
@@ -65,6 +66,7 @@ class LivePanel : public QWidget {
   QWidget* lrFinder_ = nullptr;
   QStringList names_;
   int snapshots_ = 0;
+  int64_t lastProbe_ = -1;
 };
 
 }  // namespace perceptra::studio

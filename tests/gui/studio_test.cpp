@@ -271,6 +271,18 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
     EXPECT_EQ(store.run(w.lastEnd()->run_id).status, RunStatus::Stopped);
   }
 
+  // Two runs selected: two overlaid curves.
+  runs->refresh();
+  ASSERT_EQ(runs->runCount(), 2);
+  std::vector<int64_t> both;
+  {
+    ExperimentStore store(w.databasePath().toStdString());
+    for (const auto& r : store.list_runs()) both.push_back(r.run.id);
+  }
+  runs->selectRuns(both);
+  EXPECT_EQ(runs->selectedRuns().size(), 2u);
+  EXPECT_EQ(runs->overlayPlot()->seriesNames().size(), 2);
+
   // Delete the stopped run (no dialog in tests).
   const int before = runs->runCount();
   ASSERT_TRUE(runs->deleteRun(w.lastEnd()->run_id, false));
@@ -296,6 +308,12 @@ TEST(Studio, UiStaysResponsiveDuringTraining) {
     maxGap = std::max(maxGap, beat.restart());
     ++ticks;
   });
+  // Choose the probe by clicking a sample of another class in the Dataset dock.
+  auto* samples = w.datasetPanel()->sampleGrid();
+  ASSERT_GT(samples->count(), 20);
+  const qint64 probe = samples->item(20).data.toLongLong();
+  QTest::mouseClick(samples->view()->viewport(), Qt::LeftButton, {},
+                    samples->view()->viewport()->mapFrom(samples, samples->itemRect(20).center()));
   ASSERT_TRUE(w.startTraining());
   beat.start();
   total.start();
@@ -312,6 +330,7 @@ TEST(Studio, UiStaysResponsiveDuringTraining) {
   EXPECT_LT(maxGap, 750) << "the UI thread stalled";
   EXPECT_GT(ticks, int(ms / 20 / 3)) << "the heartbeat starved";
   EXPECT_GE(w.livePanel()->snapshotsShown(), 4);
+  EXPECT_EQ(w.livePanel()->lastProbeIndex(), probe);
 }
 
 // Closing the window during training stops the run and marks it in the store.
