@@ -7,22 +7,24 @@
 #include "app/cli/command.h"
 #include "app/cli/train_options.h"
 #include "core/store/store.h"
+#include "core/tensor/error.h"
 #include "core/train/trainer.h"
 
 namespace perceptra::cli {
 namespace {
 
 const char* kUsage =
-    "usage: perceptra-cli resume ID [--db FILE] [--epochs N] [--device D] [--threads N]\n"
-    "                               [--json] [--quiet]\n\n"
+    "usage: perceptra-cli resume ID [--db FILE] [--epochs N] [--lr X] [--device D]\n"
+    "                               [--threads N] [--json] [--quiet]\n\n"
     "Continues run ID (interrupted, stopped, diverged or failed) from its last\n"
     "checkpoint with the run's recorded configuration. --epochs changes the total\n"
-    "number of epochs (needed to continue a finished run).\n\n"
+    "number of epochs (needed to continue a finished run); --lr a new learning rate\n"
+    "(e.g. after 'diverged', which resumes from the last good checkpoint).\n\n"
     "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"
     "Ctrl-C/SIGTERM (checkpoint saved)\n";
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"db"}, {"epochs"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false}});
+  Args a(argv, {{"db"}, {"epochs"}, {"lr"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false}});
   if (a.positional().size() != 1) throw UsageError("expected exactly one run ID");
   long long id = 0;
   try {
@@ -34,10 +36,19 @@ int body(const std::vector<std::string>& argv) {
   }
   ResumeOptions ro;
   if (auto e = a.get_int("epochs")) ro.epochs = static_cast<int>(*e);
+  if (auto l = a.get_double("lr")) ro.lr = static_cast<float>(*l);
   ro.device = a.get_or("device", "");
   if (auto t = a.get_int("threads")) ro.threads = static_cast<int>(*t);
   std::string db = a.get_or("db", ExperimentStore::default_path());
-  auto trainer = Trainer::from_run(id, db, ro);
+  std::unique_ptr<Trainer> trainer;
+  try {
+    trainer = Trainer::from_run(id, db, ro);
+  } catch (const InputError& e) {
+    // Bad overrides (--epochs 0, --lr -1) are usage errors; an unknown or
+    // running run is a runtime failure.
+    if (e.where() == "config" || e.where() == "optimizer") throw UsageError(e.what());
+    throw;
+  }
   trainer->start();
   return follow_training(*trainer, RunOutput{a.flag("json"), a.flag("quiet")});
 }

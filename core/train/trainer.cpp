@@ -679,9 +679,11 @@ std::unique_ptr<Trainer> Trainer::from_run(int64_t run_id, const std::string& db
   TrainConfig c = TrainConfig::from_json(r.hparams);
   c.db_path = db_path;
   if (options.epochs) c.epochs = *options.epochs;
+  if (options.lr) c.optimizer.lr = *options.lr;
   if (!options.device.empty()) c.device = options.device;
   if (options.threads >= 0) c.threads = options.threads;
-  auto t = std::make_unique<Trainer>(c);
+  auto t = std::make_unique<Trainer>(c);  // validates the overrides
+  if (options.epochs || options.lr) store.update_hparams(run_id, c.to_json());
   t->resume_run_ = run_id;
   t->resume_db_ = db_path;
   return t;

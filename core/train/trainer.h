@@ -53,6 +53,7 @@ using SnapshotFn = std::function<std::any(SnapshotContext&)>;
 
 struct ResumeOptions {
   std::optional<int> epochs;  // extend (or shorten) the run's total epochs
+  std::optional<float> lr;    // e.g. a smaller LR after "diverged"
   std::string device;         // override the recorded device request when set
   int threads = -1;           // override when >= 0
 };

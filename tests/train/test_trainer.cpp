@@ -363,8 +363,20 @@ TEST(Trainer, HugeLearningRateDiverges) {
   EXPECT_EQ(end.reason, EndReason::Diverged) << end.message;
   EXPECT_NE(end.message.find("learning rate"), std::string::npos);
   EXPECT_TRUE(end.model_path.empty());  // no NaN model written
+  {
+    ExperimentStore st(c.db_path);
+    EXPECT_EQ(st.run(end.run_id).status, RunStatus::Diverged);
+  }
+  // Resumed with a sane LR (no good checkpoint: from the start) it finishes.
+  ResumeOptions ro;
+  ro.lr = 0.05f;
+  auto again = Trainer::from_run(end.run_id, c.db_path, ro);
+  again->start();
+  auto ev2 = drain(*again);
+  EXPECT_EQ(end_of(ev2).reason, EndReason::Done) << end_of(ev2).message;
   ExperimentStore st(c.db_path);
-  EXPECT_EQ(st.run(end.run_id).status, RunStatus::Diverged);
+  EXPECT_EQ(st.run(end.run_id).status, RunStatus::Finished);
+  EXPECT_FLOAT_EQ(st.run(end.run_id).hparams["optimizer"]["lr"].get<float>(), 0.05f);
 }
 
 TEST(Trainer, NanGuardKeepsLastGoodCheckpoint) {
