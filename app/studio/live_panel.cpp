@@ -5,6 +5,7 @@
 #include <QSplitter>
 #include <QTabWidget>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 
 #include "app/studio/qt_convert.h"
@@ -142,7 +143,8 @@ void LivePanel::addBatches(const std::vector<BatchEnd>& burst) {
 }
 
 void LivePanel::addEpoch(const EpochEnd& e) {
-  loss_->append(TrainingPlot::kValidLoss, double(e.step), e.valid_loss);
+  // At the epoch's last batch (x is the 0-based step of a batch).
+  loss_->append(TrainingPlot::kValidLoss, double(std::max<int64_t>(0, e.step - 1)), e.valid_loss);
   accuracy_->append(TrainingPlot::kTrainAccuracy, e.epoch + 1, e.train_accuracy);
   accuracy_->append(TrainingPlot::kValidAccuracy, e.epoch + 1, e.valid_accuracy);
   const int n = int(e.confusion.size());
