@@ -321,3 +321,20 @@ TEST(CpuBackend, LargeBlocksAreReusedAndTheCacheIsBounded) {
   cpu_release_cached_memory();
   EXPECT_EQ(cpu_cached_bytes(), 0u);
 }
+
+TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient) {
+  // Large enough for both threads to take samples (per-thread partial sums).
+  auto g = make_conv_geometry(16, 3, 10, 10, 8, 3, 3, 1, 1, 1, 1);
+  auto x = randv((size_t)g.N * g.C * g.H * g.W, 31), w = randv((size_t)g.K * g.C * 9, 32),
+       dy = randv((size_t)g.N * g.K * g.P * g.Q, 33);
+  std::vector<float> dx(x.size()), dw(w.size()), db(g.K), dw2(w.size(), 7.f);
+  B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+  B().conv2d_backward(g, x.data(), w.data(), dy.data(), nullptr, dw2.data(), nullptr);
+  for (size_t i = 0; i < dw.size(); ++i) ASSERT_NEAR(dw[i], dw2[i], 1e-5) << i;
+  for (int k = 0; k < g.K; ++k) {
+    double s = 0;
+    for (int n = 0; n < g.N; ++n)
+      for (int i = 0; i < g.P * g.Q; ++i) s += dy[((size_t)n * g.K + k) * g.P * g.Q + i];
+    ASSERT_NEAR(db[k], s, 1e-4 * (1 + std::abs(s))) << k;
+  }
+}
