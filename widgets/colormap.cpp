@@ -3,38 +3,23 @@
 #include <QPainter>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
+
+#include "core/interp/colormap_data.h"
 
 namespace perceptra::widgets {
 
 namespace {
 
-// matplotlib's viridis / magma sampled at 10 evenly spaced points (the
-// values R's viridisLite prints for viridis(10) / magma(10)).
-constexpr std::array<QRgb, 10> kViridis = {0x440154, 0x482878, 0x3e4a89, 0x31688e, 0x26828e,
-                                           0x1f9e89, 0x35b779, 0x6dcd59, 0xb4de2c, 0xfde725};
-constexpr std::array<QRgb, 10> kMagma = {0x000004, 0x180f3e, 0x451077, 0x721f81, 0x9f2f7f,
-                                         0xcd4071, 0xf1605d, 0xfd9567, 0xfec98d, 0xfcfdbf};
-
-QRgb interpolate(const std::array<QRgb, 10>& anchors, double t) {
-  const double pos = t * double(anchors.size() - 1);
-  const int i = std::min(int(pos), int(anchors.size()) - 2);
-  const double f = pos - i;
-  const QRgb a = anchors[std::size_t(i)], b = anchors[std::size_t(i) + 1];
-  auto mix = [f](int x, int y) { return int(std::lround(x + (y - x) * f)); };
-  return qRgb(mix(qRed(a), qRed(b)), mix(qGreen(a), qGreen(b)), mix(qBlue(a), qBlue(b)));
-}
-
+// One source of truth for the colour maps: the engine's exact 256-entry
+// matplotlib tables (core/interp), so GUI images and exported interpretation
+// images agree pixel for pixel.
 std::vector<QRgb> buildTable(Colormap map) {
   std::vector<QRgb> table(256);
   for (int i = 0; i < 256; ++i) {
-    const double t = i / 255.0;
-    switch (map) {
-      case Colormap::Viridis: table[std::size_t(i)] = interpolate(kViridis, t); break;
-      case Colormap::Magma: table[std::size_t(i)] = interpolate(kMagma, t); break;
-      case Colormap::Gray: table[std::size_t(i)] = qRgb(i, i, i); break;
-    }
+    const uint8_t* rgb = map == Colormap::Viridis ? colormap_data::viridis + 3 * i
+                                                  : colormap_data::magma + 3 * i;
+    table[std::size_t(i)] = map == Colormap::Gray ? qRgb(i, i, i) : qRgb(rgb[0], rgb[1], rgb[2]);
   }
   return table;
 }
@@ -66,13 +51,14 @@ const std::vector<QRgb>& colormapTable(Colormap map) {
 QRgb colormapRgb(Colormap map, double t) {
   if (!std::isfinite(t)) t = 0.0;
   t = std::clamp(t, 0.0, 1.0);
-  switch (map) {
-    case Colormap::Viridis: return 0xff000000u | interpolate(kViridis, t);
-    case Colormap::Magma: return 0xff000000u | interpolate(kMagma, t);
-    case Colormap::Gray: break;
-  }
-  const int g = int(std::lround(t * 255.0));
-  return qRgb(g, g, g);
+  // Linear between the two nearest of the 256 table entries.
+  const std::vector<QRgb>& lut = colormapTable(map);
+  const double pos = t * 255.0;
+  const int i = std::min(int(pos), 254);
+  const double f = pos - i;
+  const QRgb a = lut[std::size_t(i)], b = lut[std::size_t(i) + 1];
+  auto mix = [f](int x, int y) { return int(std::lround(x + (y - x) * f)); };
+  return qRgb(mix(qRed(a), qRed(b)), mix(qGreen(a), qGreen(b)), mix(qBlue(a), qBlue(b)));
 }
 
 QString colormapName(Colormap map) {
