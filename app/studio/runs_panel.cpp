@@ -161,8 +161,18 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   updateButtons();
 }
 
+StoreOptions RunsPanel::readOptions() {
+  // Later opens only read, so a trainer writing metrics never makes the UI
+  // wait for its lock.
+  StoreOptions o;
+  o.recover_interrupted = !recovered_;
+  recovered_ = true;
+  return o;
+}
+
 void RunsPanel::setDatabasePath(const std::string& path) {
   db_ = path;
+  recovered_ = false;
   refresh();
 }
 
@@ -174,7 +184,7 @@ void RunsPanel::refresh() {
   std::vector<RunSummary> runs;
   std::vector<int64_t> epochsDone;
   try {
-    ExperimentStore store(db_);
+    ExperimentStore store(db_, readOptions());
     runs = store.list_runs();
     // Completed epochs = validation points (the summary's epoch is 0-based).
     for (const auto& s : runs) epochsDone.push_back(int64_t(store.metric_series(s.run.id, "valid_accuracy").size()));
@@ -288,7 +298,7 @@ void RunsPanel::updateOverlay() {
   else overlay_->customPlot()->xAxis->setTicker(QSharedPointer<QCPAxisTicker>::create());
   if (ids.empty() || db_.empty()) return;
   try {
-    ExperimentStore store(db_);
+    ExperimentStore store(db_, readOptions());
     int k = 0;
     for (auto id : ids) {
       MetricSeries s = store.metric_series(id, metric);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/store/store.h"
+
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -57,8 +59,10 @@ class RunsPanel : public QWidget {
  private:
   void updateOverlay();
   void updateButtons();
+  StoreOptions readOptions();
 
   std::string db_;
+  bool recovered_ = false;  // crash recovery (a write) runs on the first open only
   QStandardItemModel* model_;
   QSortFilterProxyModel* proxy_;
   QTableView* table_;
