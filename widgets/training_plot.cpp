@@ -488,7 +488,8 @@ void TrainingPlot::updateAxisRanges() {
   settingRange_ = true;
   if (bx.valid()) {
     const double span = bx.hi > bx.lo ? bx.hi - bx.lo : 1.0;
-    plot_->xAxis->setRange(bx.lo - 0.01 * span, bx.hi + 0.01 * span);
+    // 3 % each side keeps the first and last markers (epoch points) whole.
+    plot_->xAxis->setRange(bx.lo - 0.03 * span, bx.hi + 0.03 * span);
   } else {
     plot_->xAxis->setRange(0, 1);
   }
