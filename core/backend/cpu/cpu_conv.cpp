@@ -1,5 +1,7 @@
-// Convolution as im2col + sgemm, one sample per OpenMP thread (each thread's
-// sgemm then runs single-threaded, so the two threads never fight).
+// Convolution: oneDNN primitives when they apply (cpu_conv_dnnl.cpp), else
+// im2col + sgemm, one sample per OpenMP thread (each thread's sgemm then runs
+// single-threaded, so the two threads never fight). The im2col path is the
+// reference the oneDNN path is tested against.
 #include <omp.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_profile.h"
 
 namespace perceptra {
@@ -94,6 +97,7 @@ std::vector<float>& scratch(int slot) {
 void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w,
                                 const float* bias, float* y) {
   PERCEPTRA_CPU_OP(kConvForward);
+  if (dnnl_conv_forward(g, x, w, bias, y)) return;
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const bool direct = is_pointwise(g);
@@ -123,6 +127,7 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
                                  const float* dy, float* dx, float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
+  if (dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const size_t wsize = (size_t)g.K * CRSg;
