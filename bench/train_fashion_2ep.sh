@@ -6,7 +6,7 @@
 # (DESIGN.md). Not a test: timings are noisy on a shared machine.
 #
 #   bench/train_fashion_2ep.sh [path/to/perceptra-cli] [extra train flags...]
-#   PERCEPTRA_CLI=... THREADS=2 bench/train_fashion_2ep.sh
+#   PERCEPTRA_CLI=... THREADS=2 SEED=1 bench/train_fashion_2ep.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CLI="${1:-${PERCEPTRA_CLI:-$ROOT/build/app/perceptra-cli}}"
@@ -18,7 +18,7 @@ THREADS="${THREADS:-$(nproc)}"
 
 start=$(date +%s.%N)
 "$CLI" train --data fashion-mnist --model simplecnn --epochs 2 --batch-size 128 \
-  --optimizer sgd --momentum 0.9 --lr 0.05 --seed 0 --threads "$THREADS" \
+  --optimizer sgd --momentum 0.9 --lr 0.05 --seed "${SEED:-0}" --threads "$THREADS" \
   --db "$WORK/bench.db" --out "$WORK/runs" --json --quiet "$@" > "$WORK/events.jsonl"
 end=$(date +%s.%N)
 
