@@ -343,7 +343,7 @@ TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient)
 TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
   struct Case { int N, C, H, W, K, R, S, stride, pad, dil; };
   for (Case c : {Case{4, 1, 28, 28, 32, 3, 3, 1, 1, 1}, Case{3, 16, 14, 14, 32, 3, 3, 2, 1, 1},
-                 Case{2, 5, 9, 7, 6, 3, 3, 1, 2, 2}, Case{2, 16, 7, 7, 24, 1, 1, 2, 0, 1},
+                 Case{2, 5, 9, 7, 6, 3, 3, 1, 2, 2}, Case{2, 16, 7, 7, 24, 1, 1, 2, 0, 1}, Case{2, 8, 28, 28, 16, 1, 1, 2, 0, 1},
                  Case{2, 3, 8, 8, 4, 5, 5, 1, 2, 1}}) {
     auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad,
                                 c.pad, c.dil, c.dil);
@@ -383,6 +383,10 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
   set_cpu_conv_impl(CpuConvImpl::Im2col);
   EXPECT_FALSE(dnnl_conv_forward(g, x.data(), w.data(), nullptr, y.data()));
   set_cpu_conv_impl(CpuConvImpl::Auto);
+  // ResNet's 1x1 stride-2 projection on 28x28 (exact right padding -1).
+  auto proj = make_conv_geometry(1, 4, 28, 28, 8, 1, 1, 2, 2, 0, 0);
+  std::vector<float> xp(4 * 28 * 28, 1.f), yp(8 * 14 * 14);
+  EXPECT_TRUE(dnnl_conv_forward(proj, xp.data(), w.data(), nullptr, yp.data()));
   auto grouped = make_conv_geometry(2, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2);
   EXPECT_FALSE(dnnl_conv_forward(grouped, x.data(), w.data(), nullptr, y.data()));
 }

@@ -7,6 +7,7 @@
 // (cpu_conv.cpp), which also stays the reference in tests.
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -47,13 +48,18 @@ struct Descs {
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-// False when the geometry has no oneDNN equivalent we trust (groups, a
-// negative right padding from floor-mode rounding).
+// False when the geometry has no oneDNN equivalent we trust (groups).
 bool make_descs(const ConvGeometry& g, Descs& d) {
   if (g.groups != 1) return false;
-  const int pr_h = (g.P - 1) * g.stride_h + (g.R - 1) * g.dil_h + 1 - g.H - g.pad_h;
-  const int pr_w = (g.Q - 1) * g.stride_w + (g.S - 1) * g.dil_w + 1 - g.W - g.pad_w;
-  if (pr_h < 0 || pr_w < 0) return false;
+  // Right padding that yields exactly P x Q outputs. Floor-mode rounding can
+  // make the exact value negative (1x1 stride 2 on 28: -1); zero works too
+  // whenever it still gives the same count.
+  const int eff_h = (g.R - 1) * g.dil_h + 1, eff_w = (g.S - 1) * g.dil_w + 1;
+  const int pr_h = std::max(0, (g.P - 1) * g.stride_h + eff_h - g.H - g.pad_h);
+  const int pr_w = std::max(0, (g.Q - 1) * g.stride_w + eff_w - g.W - g.pad_w);
+  if ((g.H + g.pad_h + pr_h - eff_h) / g.stride_h + 1 != g.P ||
+      (g.W + g.pad_w + pr_w - eff_w) / g.stride_w + 1 != g.Q)
+    return false;
   memory::dims src{g.N, g.C, g.H, g.W}, wei{g.K, g.C, g.R, g.S}, dst{g.N, g.K, g.P, g.Q}, b{g.K};
   d.src = {src, dt::f32, tag::nchw};
   d.wei = {wei, dt::f32, tag::oihw};
