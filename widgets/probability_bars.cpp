@@ -12,6 +12,7 @@ namespace perceptra::widgets {
 
 namespace {
 constexpr int kPad = 8;
+constexpr int kMinBar = 40;  // narrowest bar that still reads as a bar
 const QColor kWrong(0xe8, 0x5d, 0x63);
 const QColor kRight(0x4c, 0xc2, 0x7a);
 }  // namespace
@@ -29,6 +30,7 @@ void ProbabilityBars::setProbabilities(const std::vector<float>& probabilities, 
 
 void ProbabilityBars::setClassNames(const QStringList& names) {
   names_ = names;
+  updateGeometry();
   update();
 }
 
@@ -99,9 +101,35 @@ std::vector<int> ProbabilityBars::rowOrder() const {
 
 int ProbabilityBars::rowHeight() const { return std::max(18, fontMetrics().height() + 8); }
 
+int ProbabilityBars::percentWidth() const {
+  return fontMetrics().horizontalAdvance(QStringLiteral("100.0%")) + 6;
+}
+
+// The longest shown name in bold (plus the true-class marker): names are
+// what the user reads, so the bars shrink first and names elide only when
+// even a short bar no longer fits beside them.
+int ProbabilityBars::fullNameColumnWidth() const {
+  QFont boldFont = font();
+  boldFont.setBold(true);
+  const QFontMetrics fmBold(boldFont);
+  int w = 0;
+  for (int c : rowOrder()) w = std::max(w, fmBold.horizontalAdvance(name(c)) + 2);
+  return w + 14;
+}
+
+int ProbabilityBars::nameColumnWidth() const {
+  const int room = width() - 2 * kPad - 6 - percentWidth() - kMinBar;
+  return std::max(std::min(fullNameColumnWidth(), room), std::min(fullNameColumnWidth(), 40));
+}
+
 QSize ProbabilityBars::sizeHint() const {
   const int rows = std::max<int>(3, int(rowOrder().size()));
-  return {300, 2 * kPad + rows * rowHeight()};
+  const int w = 2 * kPad + 6 + fullNameColumnWidth() + percentWidth() + 120;
+  return {std::max(300, w), 2 * kPad + rows * rowHeight()};
+}
+
+QSize ProbabilityBars::minimumSizeHint() const {
+  return {std::max(180, 2 * kPad + 6 + fullNameColumnWidth() + percentWidth() + kMinBar), 60};
 }
 
 void ProbabilityBars::paintEvent(QPaintEvent*) {
@@ -119,13 +147,8 @@ void ProbabilityBars::paintEvent(QPaintEvent*) {
   const std::vector<int> order = rowOrder();
   const std::vector<int> top = topClasses();
   const int predicted = predictedClass();
-  QFont boldFont = font();
-  boldFont.setBold(true);
-  const QFontMetrics fmBold(boldFont);
-  int nameW = 0;
-  for (int c : order) nameW = std::max(nameW, fmBold.horizontalAdvance(name(c)) + 2);
-  nameW = std::min(nameW + 14, width() / 3);
-  const int pctW = fm.horizontalAdvance(QStringLiteral("100.0%")) + 6;
+  const int nameW = nameColumnWidth();
+  const int pctW = percentWidth();
   const int barLeft = kPad + nameW + 6;
   const int barW = std::max(10, width() - barLeft - pctW - kPad);
   const int rh = rowHeight();

@@ -34,7 +34,10 @@ class ProbabilityBars : public QWidget {
   float probability(int classIndex) const;
 
   QSize sizeHint() const override;
-  QSize minimumSizeHint() const override { return {180, 60}; }
+  // Wide enough for the longest class name and a short bar.
+  QSize minimumSizeHint() const override;
+  // Pixels given to the class-name column at the current width.
+  int nameColumnWidth() const;
   bool hasHeightForWidth() const override { return false; }
 
  protected:
@@ -44,6 +47,8 @@ class ProbabilityBars : public QWidget {
  private:
   QString name(int i) const;
   int rowHeight() const;
+  int percentWidth() const;
+  int fullNameColumnWidth() const;
 
   std::vector<float> probs_;
   QStringList names_;

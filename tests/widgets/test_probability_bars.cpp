@@ -41,3 +41,28 @@ TEST(ProbabilityBars, TopKOrderAndTrueClassKeptVisible) {
   bars.clear();
   EXPECT_EQ(bars.predictedClass(), -1);
 }
+
+// In a narrow dock the bars shrink before the names do: "Ankle boot" is shown
+// whole at 240 px (it used to be cut to "Ankle …" by a third-of-width cap).
+TEST(ProbabilityBars, NarrowWidgetKeepsWholeClassNames) {
+  app();
+  ProbabilityBars bars;
+  const QStringList names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  std::vector<float> p(10, 0.02f);
+  p[9] = 0.7f;
+  p[0] = 0.12f;
+  bars.setProbabilities(p, names);
+  bars.setTrueClass(0);
+  QFont bold = bars.font();
+  bold.setBold(true);
+  const int longest = QFontMetrics(bold).horizontalAdvance(QStringLiteral("T-shirt/top"));
+  bars.resize(240, bars.sizeHint().height());
+  EXPECT_GE(bars.nameColumnWidth() - 14, longest);
+  EXPECT_LE(bars.minimumSizeHint().width(), 240);
+  EXPECT_GE(bars.minimumSizeHint().width(), longest + 40);
+  // Far too narrow: names get what is left, never a negative width.
+  bars.resize(60, 100);
+  EXPECT_GT(bars.nameColumnWidth(), 0);
+  EXPECT_LT(bars.nameColumnWidth(), longest);
+}
