@@ -75,8 +75,12 @@ class ImageGrid::Delegate : public QStyledItemDelegate {
     const QFontMetrics fm(captionFont(base));
     const int t = grid_->thumb_;
     const int lines = grid_->captionLines_;
-    // Captions need some width even when thumbnails are small.
-    const int w = std::max(t, lines > 0 ? std::min(fm.averageCharWidth() * 17, 140) : 0) + 2 * kPad;
+    // Captions need some width even when thumbnails are small: as wide as
+    // the widest caption line shown (up to 17 characters), so short class
+    // names pack more thumbnails per row.
+    const int widest = std::min(fm.averageCharWidth() * 17, 140);
+    const int captionW = grid_->captionWidth_ >= 0 ? std::min(grid_->captionWidth_ + 4, widest) : widest;
+    const int w = std::max(t, lines > 0 ? captionW : 0) + 2 * kPad;
     const int h = kPad + t + (lines > 0 ? 4 + lines * fm.lineSpacing() : 0) + kPad;
     return {w, h};
   }
@@ -214,6 +218,20 @@ ImageGrid::ImageGrid(QWidget* parent)
   updateGrid();
 }
 
+int ImageGrid::widestCaption(const ImageGridItem& item) const {
+  const QFontMetrics fm(delegate_->captionFont(view_->font()));
+  const QStringList parts = item.caption.split('\n');
+  int w = 0;
+  for (int i = 0; i < std::min<int>(captionLines_, int(parts.size())); ++i)
+    w = std::max(w, fm.horizontalAdvance(parts[i]));
+  return w;
+}
+
+void ImageGrid::measureCaptions() {
+  captionWidth_ = count() > 0 ? 0 : -1;
+  for (int i = 0; i < count(); ++i) captionWidth_ = std::max(captionWidth_, widestCaption(model_->item(i)));
+}
+
 void ImageGrid::updateGrid() {
   const QSize cell = delegate_->cellSize(view_->font());
   view_->setGridSize(cell + QSize(4, 4));
@@ -223,11 +241,28 @@ void ImageGrid::updateGrid() {
 
 void ImageGrid::setItems(std::vector<ImageGridItem> items) {
   model_->setItems(std::move(items));
+  measureCaptions();
+  updateGrid();
   view_->scrollToTop();
 }
-void ImageGrid::appendItem(ImageGridItem item) { model_->append(std::move(item)); }
-void ImageGrid::updateItem(int index, ImageGridItem item) { model_->updateItem(index, std::move(item)); }
-void ImageGrid::clear() { model_->clear(); }
+void ImageGrid::appendItem(ImageGridItem item) {
+  const int w = widestCaption(item);
+  model_->append(std::move(item));
+  if (w > captionWidth_) {
+    captionWidth_ = w;
+    updateGrid();
+  }
+}
+void ImageGrid::updateItem(int index, ImageGridItem item) {
+  model_->updateItem(index, std::move(item));
+  measureCaptions();
+  updateGrid();
+}
+void ImageGrid::clear() {
+  model_->clear();
+  captionWidth_ = -1;
+  updateGrid();
+}
 int ImageGrid::count() const { return model_->rowCount(); }
 const ImageGridItem& ImageGrid::item(int index) const { return model_->item(index); }
 
@@ -241,6 +276,7 @@ void ImageGrid::setThumbnailSize(int px) {
 
 void ImageGrid::setCaptionLines(int lines) {
   captionLines_ = std::clamp(lines, 0, 6);
+  measureCaptions();
   updateGrid();
 }
 
@@ -290,8 +326,10 @@ bool ImageGrid::eventFilter(QObject* watched, QEvent* event) {
     }
   }
   if (watched == view_->viewport() &&
-      (event->type() == QEvent::FontChange || event->type() == QEvent::StyleChange))
+      (event->type() == QEvent::FontChange || event->type() == QEvent::StyleChange)) {
+    measureCaptions();
     updateGrid();
+  }
   return QWidget::eventFilter(watched, event);
 }
 

@@ -85,6 +85,8 @@ class ImageGrid : public QWidget {
 
  private:
   void updateGrid();
+  void measureCaptions();
+  int widestCaption(const ImageGridItem& item) const;
 
   ImageGridModel* model_;
   QListView* view_;
@@ -92,6 +94,7 @@ class ImageGrid : public QWidget {
   Delegate* delegate_;
   int thumb_ = 72;
   int captionLines_ = 2;
+  int captionWidth_ = -1;  // widest shown caption line in pixels; -1: no items
 };
 
 }  // namespace perceptra::widgets

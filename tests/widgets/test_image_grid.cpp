@@ -121,3 +121,40 @@ TEST(ImageGrid, SelectedItemIsHighlighted) {
   EXPECT_EQ(early.selectedIndex(), 3);
   EXPECT_EQ(evp->grab().toImage().pixelColor(probe * evp->devicePixelRatio()), after);
 }
+
+// Cells are as wide as the captions need: short class names pack more
+// thumbnails per row than long captions, which are capped (and elided).
+TEST(ImageGrid, CellWidthFollowsCaptions) {
+  app();
+  ImageGrid grid;
+  grid.setThumbnailSize(40);
+  grid.setCaptionLines(1);
+  auto items = [](const QString& caption) {
+    std::vector<ImageGridItem> v;
+    for (int i = 0; i < 12; ++i) {
+      QImage img(28, 28, QImage::Format_Grayscale8);
+      img.fill(i * 20);
+      v.push_back({img, caption, {}, {}, {}});
+    }
+    return v;
+  };
+  grid.resize(400, 300);
+  grid.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&grid));
+  grid.setItems(items(QStringLiteral("ring")));
+  QApplication::processEvents();
+  const int shortW = grid.itemRect(0).width();
+  grid.setItems(items(QStringLiteral("a much longer caption than any class name")));
+  QApplication::processEvents();
+  const int longW = grid.itemRect(0).width();
+  EXPECT_GT(longW, shortW);
+  EXPECT_LE(longW, 150 + 20);  // capped
+  EXPECT_GE(shortW, 40);       // never narrower than the thumbnail
+  // Appending a wider caption widens every cell.
+  grid.setItems(items(QStringLiteral("ring")));
+  grid.appendItem({QImage(), QStringLiteral("Ankle boot, long"), {}, {}, {}});
+  QApplication::processEvents();
+  EXPECT_GT(grid.itemRect(0).width(), shortW);
+  grid.clear();
+  EXPECT_EQ(grid.count(), 0);
+}
