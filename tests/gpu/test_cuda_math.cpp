@@ -300,7 +300,10 @@ TEST(CudaMath, BatchNormMatchesCpu) {
       mdx[at(i, c)] = m::bn_backward_elem(x[at(i, c)], dy[at(i, c)], gamma[c], mean[c], invstd[c],
                                           sdy, sdyx, count);
   }
-  expect_ulps(my, y);
+  // The CPU backend vectorises the per-plane affine step (its rounding may
+  // differ from the kernel's a*x+b by a few ulps), so outputs are held to a
+  // relative 2e-6 rather than 4 ulps.
+  expect_close(my, y, 2e-6);
   expect_close(mdx, dx, 1e-6);
 }
 
