@@ -146,6 +146,9 @@ void LrFinderPlot::updateMarks() {
     suggestLine_->point2->setCoords(suggestion_, 1);
     suggestLabel_->position->setCoords(suggestion_, 0.0);
     suggestLabel_->setText(tr("suggested %1").arg(formatLr(suggestion_)));
+    // Right of the line, or left of it in the right part of the axis so the
+    // label is never cut by the plot's edge.
+    suggestLabel_->setPositionAlignment((inRightPart(suggestion_) ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignTop);
     suggestDot_->setGraph(curve);
     suggestDot_->setGraphKey(suggestion_);
   }
@@ -156,7 +159,23 @@ void LrFinderPlot::updateMarks() {
     pickDot_->setGraph(curve);
     pickDot_->setGraphKey(picked_);
     pickLabel_->setText(tr("picked %1").arg(formatLr(picked_)));
+    const bool right = inRightPart(picked_);
+    pickLabel_->position->setCoords(right ? -8 : 8, -8);
+    pickLabel_->setPositionAlignment((right ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignBottom);
   }
+}
+
+// Position along the (log) x axis past 60 %: labels go to the left there.
+bool LrFinderPlot::inRightPart(double lr) const {
+  const QCPRange r = plot_->xAxis->range();
+  if (!(lr > 0) || !(r.lower > 0) || !(r.upper > r.lower)) return false;
+  return (std::log(lr) - std::log(r.lower)) / (std::log(r.upper) - std::log(r.lower)) > 0.6;
+}
+
+QRect LrFinderPlot::suggestionLabelRect() const {
+  if (!suggestLabel_->visible()) return {};
+  const QRectF r(suggestLabel_->topLeft->pixelPosition(), suggestLabel_->bottomRight->pixelPosition());
+  return QRect(plot_->mapTo(this, r.topLeft().toPoint()), r.size().toSize());
 }
 
 int LrFinderPlot::nearestIndex(double pixelX) const {

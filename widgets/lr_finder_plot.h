@@ -38,6 +38,8 @@ class LrFinderPlot : public QWidget {
 
   // Widget-local pixel position of data point i (for tests and tours).
   QPoint pointPosition(int index) const;
+  // Widget-local rectangle of the "suggested" label (empty when hidden).
+  QRect suggestionLabelRect() const;
   bool exportPng(const QString& path, int width = 0, int height = 0);
   QCustomPlot* customPlot() const { return plot_; }
 
@@ -60,6 +62,7 @@ class LrFinderPlot : public QWidget {
   void onMousePress(QMouseEvent* event);
   void onMouseMove(QMouseEvent* event);
   int nearestIndex(double pixelX) const;
+  bool inRightPart(double lr) const;
 
   QCustomPlot* plot_;
   QCPGraph* raw_;

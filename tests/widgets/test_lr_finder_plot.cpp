@@ -67,3 +67,27 @@ TEST(LrFinderPlot, FormatsLearningRates) {
   EXPECT_EQ(LrFinderPlot::formatLr(2.5), "2.5e0");
   EXPECT_EQ(LrFinderPlot::formatLr(0), "–");
 }
+
+// A suggestion near the right end of the sweep keeps its label inside the
+// plot (it used to run off the edge: "suggested 1.4e").
+TEST(LrFinderPlot, SuggestionLabelStaysInside) {
+  app();
+  LrFinderPlot plot;
+  std::vector<double> lrs, losses;
+  sweep(lrs, losses);
+  plot.setData(lrs, losses);
+  plot.resize(360, 260);
+  plot.show();
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&plot));
+  for (double s : {2e-6, 3e-3, 0.5}) {
+    plot.setSuggestion(s);
+    plot.customPlot()->replot();
+    const QRect r = plot.suggestionLabelRect();
+    ASSERT_FALSE(r.isEmpty()) << s;
+    EXPECT_GE(r.left(), 0) << s;
+    EXPECT_LE(r.right(), plot.width()) << s;
+    // Beside the line: touching its x position.
+    const int lineX = plot.customPlot()->mapTo(&plot, QPoint(int(plot.customPlot()->xAxis->coordToPixel(s)), 0)).x();
+    EXPECT_LE(std::abs(std::min(std::abs(r.left() - lineX), std::abs(r.right() - lineX))), 2) << s;
+  }
+}
