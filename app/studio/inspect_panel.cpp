@@ -102,7 +102,7 @@ InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent) {
   imgCol->addStretch(1);
   top->addLayout(imgCol);
   auto* infoCol = new QVBoxLayout;
-  detailText_ = new QLabel(tr("Click an image to see its class probabilities, Grad-CAM and activations."), detail);
+  detailText_ = new QLabel(detailHint(), detail);
   detailText_->setObjectName("detailText");
   detailText_->setWordWrap(true);
   bars_ = new widgets::ProbabilityBars(detail);
@@ -156,8 +156,11 @@ void InspectPanel::clear(const QString& message) {
   bars_->clear();
   activations_->clear();
   image_->clear();
+  detailText_->setText(detailHint());  // no caption of an image no longer shown
   useAsProbe_->setEnabled(false);
 }
+
+QString InspectPanel::detailHint() { return tr("Click an image to see its class probabilities, Grad-CAM and activations."); }
 
 void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data,
                            const QString& title) {
@@ -229,7 +232,8 @@ void InspectPanel::fillGrid() {
   for (int64_t i = 0; i < P.size(); ++i) wrong += !P.correct(i);
   if (cellTrue_ >= 0 && cellPred_ >= 0 && cellTrue_ < P.classes && cellPred_ < P.classes) {
     shown_ = cell_items(P, cellTrue_, cellPred_);
-    header_->setText(tr("<b>%1 → %2</b>: %3 image(s) of class %1 predicted as %2, highest loss first")
+    header_->setText((shown_.size() == 1 ? tr("<b>%1 → %2</b>: %3 image of class %1 predicted as %2")
+                                             : tr("<b>%1 → %2</b>: %3 images of class %1 predicted as %2, highest loss first"))
                          .arg(name(cellTrue_).toHtmlEscaped(), name(cellPred_).toHtmlEscaped())
                          .arg(shown_.size()));
     clearFilter_->show();
@@ -300,7 +304,7 @@ void InspectPanel::detailFinished() {
   const auto& P = *predictions_;
   const LossItem it = loss_item(P, r.position);
   auto name = [this](int c) { return c >= 0 && c < names_.size() ? names_[c] : QString::number(c); };
-  detailText_->setText(tr("<b>#%1</b> · true <b>%2</b> · predicted <b>%3</b> (%4 %)<br>loss %5 · %6")
+  detailText_->setText(tr("<b>#%1</b> · true <b>%2</b> · predicted <b>%3</b> (%4&nbsp;%)<br>loss %5 · %6")
                            .arg(it.dataset_index)
                            .arg(name(it.label).toHtmlEscaped(), name(it.predicted).toHtmlEscaped())
                            .arg(it.prob_predicted * 100, 0, 'f', 1)

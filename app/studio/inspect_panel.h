@@ -94,6 +94,7 @@ class InspectPanel : public QWidget {
   void detailFinished();
   void fillGrid();
   void showDetailImage();
+  static QString detailHint();
 
   widgets::ImageGrid* grid_;
   QLabel* header_;
