@@ -1,5 +1,7 @@
 #include "app/studio/layer_table_model.h"
 
+#include "app/studio/qt_convert.h"
+
 #include <algorithm>
 
 #include <QBrush>
@@ -11,10 +13,12 @@
 namespace perceptra::studio {
 
 namespace {
-QString shapeText(const Shape& s) {
-  QStringList parts;
-  for (auto d : s.dims()) parts << QString::number(d);
-  return parts.join(QStringLiteral(" × "));
+// The sizes a reader looks for first; the other arguments follow by name.
+int argRank(const std::string& key) {
+  static const char* const first[] = {"out_channels", "out_features", "kernel", "stride", "padding"};
+  for (int i = 0; i < 5; ++i)
+    if (key == first[i]) return i;
+  return 5;
 }
 }  // namespace
 
@@ -112,11 +116,16 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
       case Arguments: return formatArgs(layer);
       case Output:
         if (bad) return tr("error");
-        return s && s->output.rank() ? shapeText(s->output) : QString();
+        // Compact (32×28×28): the narrow dock leaves room for the arguments.
+        return s && s->output.rank() ? shapeText(s->output).remove(QLatin1Char(' ')) : QString();
       case Params: return s ? QLocale().toString(static_cast<qlonglong>(s->parameters)) : QString();
     }
   }
   if (role == Qt::ToolTipRole && bad) return QString::fromStdString(s->error);
+  if (role == Qt::ToolTipRole && index.column() == Arguments) {
+    const QString args = formatArgs(layer);
+    return args.isEmpty() ? QVariant() : QVariant(args);  // the whole text when the column elides it
+  }
   if (role == Qt::ForegroundRole && bad) return QBrush(QColor(0xE5, 0x53, 0x4B));
   if (role == Qt::TextAlignmentRole && (index.column() == Params || index.column() == Index))
     return int(Qt::AlignRight | Qt::AlignVCenter);
@@ -129,13 +138,14 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
 }
 
 QVariant LayerTableModel::headerData(int section, Qt::Orientation o, int role) const {
+  if (o == Qt::Horizontal && role == Qt::ToolTipRole && section == Params) return tr("Trainable parameters");
   if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
     case Index: return tr("#");
     case Type: return tr("Layer");
     case Arguments: return tr("Arguments");
     case Output: return tr("Output shape");
-    case Params: return tr("Parameters");
+    case Params: return tr("Params");
   }
   return {};
 }
@@ -170,11 +180,12 @@ bool LayerTableModel::setData(const QModelIndex& index, const QVariant& value, i
 }
 
 QString LayerTableModel::formatArgs(const nlohmann::json& layer) {
+  std::vector<std::pair<std::string, std::string>> args;
+  for (auto& [k, v] : layer.items())
+    if (k != "type" && k != "name") args.emplace_back(k, v.dump());
+  std::stable_sort(args.begin(), args.end(), [](const auto& a, const auto& b) { return argRank(a.first) < argRank(b.first); });
   QStringList parts;
-  for (auto& [k, v] : layer.items()) {
-    if (k == "type" || k == "name") continue;
-    parts << QString::fromStdString(k) + "=" + QString::fromStdString(v.dump());
-  }
+  for (const auto& [k, v] : args) parts << QString::fromStdString(k) + "=" + QString::fromStdString(v);
   return parts.join(QStringLiteral(", "));
 }
 
