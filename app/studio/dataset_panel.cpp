@@ -1,5 +1,7 @@
 #include "app/studio/dataset_panel.h"
 
+#include <cmath>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -122,7 +124,12 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   validPct_->setSuffix(QStringLiteral(" %"));
   validPct_->setValue(20);
   form->addRow(officialSplit_);
-  form->addRow(tr("Validation"), validPct_);
+  splitCounts_ = new QLabel(split);
+  splitCounts_->setObjectName("splitCounts");
+  auto* validRow = new QHBoxLayout;
+  validRow->addWidget(validPct_, 1);
+  validRow->addWidget(splitCounts_);
+  form->addRow(tr("Validation"), validRow);
   auto* aug = new QHBoxLayout;
   crop_ = new QCheckBox(tr("Crop"), split);
   crop_->setToolTip(tr("Random crop after 4 pixels of zero padding"));
@@ -152,6 +159,7 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(split);
 
   connect(officialSplit_, &QCheckBox::toggled, this, [this] { updateValidationUi(); });
+  connect(validPct_, &QDoubleSpinBox::valueChanged, this, [this] { updateValidationUi(); });
   connect(picker_, &QComboBox::activated, this, [this](int i) { openDataset(picker_->itemData(i).toString()); });
   connect(openFolder_, &QPushButton::clicked, this, &DatasetPanel::openFolderDialog);
   connect(openFile_, &QPushButton::clicked, this, &DatasetPanel::openFileDialog);
@@ -279,7 +287,23 @@ void DatasetPanel::showDataset() {
 }
 
 void DatasetPanel::updateValidationUi() {
-  validPct_->setEnabled(!(officialSplit_->isEnabled() && officialSplit_->isChecked()));
+  const bool official = officialSplit_->isEnabled() && officialSplit_->isChecked();
+  validPct_->setEnabled(!official);
+  // What the split means in images (the per-class rounding of a stratified
+  // split can move it by a few, hence "≈").
+  QString counts;
+  if (current_.source) {
+    const QLocale loc;
+    const auto& info = current_.info;
+    const qlonglong n = qlonglong(info.train_size);
+    if (official)
+      counts = tr("%1 train / %2 test").arg(loc.toString(n), loc.toString(qlonglong(info.test_size)));
+    else {
+      const qlonglong v = std::llround(double(n) * validPct_->value() / 100.0);
+      counts = tr("≈ %1 train / %2 valid").arg(loc.toString(n - v), loc.toString(v));
+    }
+  }
+  splitCounts_->setText(counts);
 }
 
 std::optional<double> DatasetPanel::validPct() const {

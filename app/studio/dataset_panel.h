@@ -87,6 +87,7 @@ class DatasetPanel : public QWidget {
   widgets::ImageGrid* augmentGrid_;
   QCheckBox* officialSplit_;
   QDoubleSpinBox* validPct_;
+  QLabel* splitCounts_;  // the split in images
   QCheckBox* crop_;
   QCheckBox* flip_;
   QCheckBox* rotate_;
