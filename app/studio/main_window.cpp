@@ -268,7 +268,7 @@ void MainWindow::createDocks() {
   // Dataset and Model share the top of the left column, Training below.
   tabifyDockWidget(dd, md);
   dd->raise();
-  resizeDocks({dd, td}, {500, 440}, Qt::Vertical);
+  resizeDocks({dd, td}, {430, 510}, Qt::Vertical);  // the training form and its status whole
   resizeDocks({dd, id}, {380, 420}, Qt::Horizontal);
   training_->setActions(trainAct_, pauseAct_, stopAct_, lrFindAct_);
   live_->setLrFinderWidget(training_->lrFinderBox());

@@ -63,6 +63,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   auto* hp = new QGroupBox(tr("Hyper-parameters"), this);
   auto* form = new QFormLayout(hp);
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  form->setVerticalSpacing(4);  // nine rows: keep the progress and status below them in view
   lr_ = new LrSpinBox(hp);
   lr_->setObjectName("learningRate");
   lr_->setValue(0.01);
