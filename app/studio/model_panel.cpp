@@ -2,6 +2,7 @@
 
 #include <QComboBox>
 #include <QFile>
+#include <QFileInfo>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -193,6 +194,8 @@ bool ModelPanel::loadSpec(const QString& path) {
   j["input"] = input_.dims();  // the dataset decides the input
   j["classes"] = classes_;
   setSpec(j);
+  // A spec that loads but does not build: say which file the bad row came from.
+  if (!model_->isValid()) status_->setText(tr("%1: %2").arg(QFileInfo(path).fileName(), model_->firstError()));
   return true;
 }
 
