@@ -612,16 +612,16 @@ void MainWindow::notify(const QString& title, const QString& text) {
   }
 }
 
-bool MainWindow::exportNative(const QString& path, QString* error) {
+// Loads the last trained (or opened) model, lets `write` save it somewhere,
+// and turns any failure into *error.
+bool MainWindow::exportModel(const std::function<QString(const LoadedModel&)>& write, QString* error) {
   if (lastModelPath_.isEmpty()) {
     if (error) *error = tr("Train a model (or open a run) first.");
     return false;
   }
   try {
-    LoadedModel m = load_model(lastModelPath_.toStdString());
-    save_model(path.toStdString(), *m.model, m.meta);
-    load_model(path.toStdString());  // proves the written file reads back
-    statusBar()->showMessage(tr("Exported %1").arg(path), 8000);
+    const LoadedModel m = load_model(lastModelPath_.toStdString());
+    statusBar()->showMessage(write(m), 8000);
     return true;
   } catch (const std::exception& e) {
     if (error) *error = QString::fromStdString(e.what());
@@ -629,20 +629,19 @@ bool MainWindow::exportNative(const QString& path, QString* error) {
   }
 }
 
+bool MainWindow::exportNative(const QString& path, QString* error) {
+  return exportModel([&](const LoadedModel& m) {
+    save_model(path.toStdString(), *m.model, m.meta);
+    load_model(path.toStdString());  // proves the written file reads back
+    return tr("Exported %1").arg(path);
+  }, error);
+}
+
 bool MainWindow::exportOnnx(const QString& path, QString* error) {
-  if (lastModelPath_.isEmpty()) {
-    if (error) *error = tr("Train a model (or open a run) first.");
-    return false;
-  }
-  try {
-    LoadedModel m = load_model(lastModelPath_.toStdString());
+  return exportModel([&](const LoadedModel& m) {
     export_onnx(path.toStdString(), *m.model, m.meta);  // runs onnx::checker before writing
-    statusBar()->showMessage(tr("Exported %1 (validated by the ONNX checker)").arg(path), 8000);
-    return true;
-  } catch (const std::exception& e) {
-    if (error) *error = QString::fromStdString(e.what());
-    return false;
-  }
+    return tr("Exported %1 (validated by the ONNX checker)").arg(path);
+  }, error);
 }
 
 void MainWindow::openRun(int64_t runId) {

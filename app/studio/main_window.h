@@ -8,6 +8,7 @@
 #include <QMainWindow>
 #include <QElapsedTimer>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -22,6 +23,7 @@ class QTabWidget;
 
 namespace perceptra {
 class Model;
+struct LoadedModel;
 }
 
 namespace perceptra::studio {
@@ -118,6 +120,7 @@ class MainWindow : public QMainWindow {
   void notify(const QString& title, const QString& text);
   TrainConfig currentConfig() const;
   QString exportName(const QString& ext) const;
+  bool exportModel(const std::function<QString(const LoadedModel&)>& write, QString* error);
   QAction* makeAction(const QString& name, const QString& text, const QKeySequence& key, const QString& tip);
 
   StudioOptions options_;
