@@ -7,12 +7,17 @@
 #include <QDockWidget>
 #include <QDoubleSpinBox>
 #include <QElapsedTimer>
+#include <QDir>
 #include <QFile>
+#include <QFileInfo>
+#include <QImage>
+#include <QLabel>
 #include <QLineEdit>
 #include <QListView>
 #include <QSortFilterProxyModel>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -108,6 +113,11 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   double histTotal = 0;
   for (int c = 0; c < 6; ++c) histTotal += w.datasetPanel()->histogram()->count(0, c);
   EXPECT_EQ(histTotal, 900.0);
+  // The split in images next to the percentage.
+  EXPECT_EQ(child<QLabel>(&w, "splitCounts")->text(), QStringLiteral("≈ 720 train / 180 valid"));
+  w.findChild<QDoubleSpinBox*>("validPct")->setValue(10);
+  EXPECT_EQ(child<QLabel>(&w, "splitCounts")->text(), QStringLiteral("≈ 810 train / 90 valid"));
+  w.findChild<QDoubleSpinBox*>("validPct")->setValue(20);
   auto* augGrid = child<widgets::ImageGrid>(&w, "augmentPreview");
   EXPECT_EQ(augGrid->count(), 0);
   for (auto* c : w.datasetPanel()->findChildren<QCheckBox*>())
@@ -201,6 +211,8 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   ASSERT_TRUE(waitFor([&] { return detail; }, 20000));
   EXPECT_EQ(inspect->probabilityBars()->predictedClass(), cp);
   EXPECT_EQ(inspect->activations()->entryCount(), layers);
+  auto* detailText = child<QLabel>(&w, "detailText");
+  EXPECT_TRUE(detailText->text().contains(QStringLiteral("predicted"))) << detailText->text().toStdString();
   shot(&w, "cell-filter");
   // Back to top losses.
   inspect->showTopLosses();
@@ -247,6 +259,9 @@ TEST(Studio, TrainOneEpochInspectRunsExportStop) {
   ended = false;
   child<QSpinBox>(&w, "epochs")->setValue(200);
   ASSERT_TRUE(w.startTraining());
+  // A new run clears the inspected image, caption included.
+  EXPECT_FALSE(detailText->text().contains(QStringLiteral("predicted"))) << detailText->text().toStdString();
+  EXPECT_EQ(inspect->probabilityBars()->predictedClass(), -1);
   ASSERT_TRUE(waitFor([&] { return w.batchesSeen() >= 3; }, 60000));
   w.action("actionPause")->trigger();
   EXPECT_TRUE(w.session()->paused());
@@ -430,6 +445,103 @@ TEST(Studio, BadDatasetShowsErrorNamingTheFile) {
   EXPECT_TRUE(w.action("actionTrain")->isEnabled());
 }
 
+namespace {
+void writeFile(const QString& path, const QByteArray& bytes) {
+  QDir().mkpath(QFileInfo(path).absolutePath());
+  QFile f(path);
+  ASSERT_TRUE(f.open(QIODevice::WriteOnly)) << path.toStdString();
+  f.write(bytes);
+}
+// Writes a readable 28x28 grey PNG.
+void writePng(const QString& path, int shade) {
+  QDir().mkpath(QFileInfo(path).absolutePath());
+  QImage img(28, 28, QImage::Format_Grayscale8);
+  img.fill(shade);
+  ASSERT_TRUE(img.save(path)) << path.toStdString();
+}
+// Opens `path` in the Dataset dock and returns the error shown ("" when it opened).
+QString openError(MainWindow& w, const QString& path) {
+  bool failed = false, opened = false;
+  auto c1 = QObject::connect(w.datasetPanel(), &DatasetPanel::datasetFailed, [&] { failed = true; });
+  auto c2 = QObject::connect(w.datasetPanel(), &DatasetPanel::datasetOpened, [&] { opened = true; });
+  w.datasetPanel()->openDataset(path);
+  EXPECT_TRUE(waitFor([&] { return failed || opened; }, 20000)) << path.toStdString();
+  QObject::disconnect(c1);
+  QObject::disconnect(c2);
+  return failed ? w.datasetPanel()->errorText() : QString();
+}
+}  // namespace
+
+// Bad data and bad model files through the GUI: each gives a message naming
+// the file (or layer and field), the window keeps its previous dataset.
+TEST(Studio, BadInputsNameTheFileOrField) {
+  MainWindow w(testOptions("badinputs"));
+  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->source() != nullptr && !w.datasetPanel()->isLoading(); }, 30000));
+  const QString root = tempDir().filePath("bad-inputs");
+
+  // An image folder with an empty class.
+  const QString emptyClass = root + "/empty-class";
+  for (int i = 0; i < 4; ++i) writePng(emptyClass + QStringLiteral("/cats/%1.png").arg(i), 40 * i);
+  QDir().mkpath(emptyClass + "/dogs");
+  QString err = openError(w, emptyClass);
+  std::printf("empty class: %s\n", qPrintable(err));
+  EXPECT_TRUE(err.contains("dogs")) << err.toStdString();
+
+  // A corrupt PNG among good ones.
+  const QString corrupt = root + "/corrupt";
+  for (int i = 0; i < 4; ++i) {
+    writePng(corrupt + QStringLiteral("/a/%1.png").arg(i), 30 * i);
+    writePng(corrupt + QStringLiteral("/b/%1.png").arg(i), 200 - 30 * i);
+  }
+  writeFile(corrupt + "/b/broken.png", QByteArray("\x89PNG\r\n\x1a\n garbage", 18));
+  err = openError(w, corrupt);
+  std::printf("corrupt png: %s | warnings: %zu\n", qPrintable(err), w.datasetPanel()->info().warnings.size());
+  if (err.isEmpty())  // skipped with a warning naming the file is fine too
+    EXPECT_TRUE(!w.datasetPanel()->info().warnings.empty() &&
+                QString::fromStdString(w.datasetPanel()->info().warnings.front()).contains("broken.png"));
+  else
+    EXPECT_TRUE(err.contains("broken.png")) << err.toStdString();
+
+  // A folder that is no dataset at all.
+  const QString notData = root + "/notes";
+  writeFile(notData + "/readme.txt", "hello");
+  err = openError(w, notData);
+  std::printf("non-dataset folder: %s\n", qPrintable(err));
+  EXPECT_TRUE(err.contains("notes")) << err.toStdString();
+
+  // Back to the sample data for the model checks.
+  EXPECT_TRUE(openError(w, QStringLiteral("sample")).isEmpty());
+
+  // A model spec with a typo in a field name: the layer and the field are named.
+  const QString spec = root + "/typo.json";
+  writeFile(spec, R"({"layers":[{"type":"conv2d","out_channel":8,"kernel":3},{"type":"flatten"},{"type":"linear","out_features":6}]})");
+  w.modelPanel()->loadSpec(spec);
+  EXPECT_FALSE(w.modelPanel()->isValid());
+  std::printf("spec typo: %s\n", qPrintable(w.modelPanel()->firstError()));
+  EXPECT_TRUE(w.modelPanel()->firstError().contains("out_channel")) << w.modelPanel()->firstError().toStdString();
+  const QString status = child<QLabel>(&w, "modelStatus")->text();
+  EXPECT_TRUE(status.contains("typo.json") && status.contains("out_channel")) << status.toStdString();
+  EXPECT_FALSE(w.action("actionTrain")->isEnabled());
+  const QString badJson = root + "/broken.json";
+  writeFile(badJson, "{\"layers\": [");
+  EXPECT_FALSE(w.modelPanel()->loadSpec(badJson));
+  EXPECT_TRUE(child<QLabel>(&w, "modelStatus")->text().contains("broken.json"));
+  child<QComboBox>(&w, "builtinCombo")->setCurrentText(QStringLiteral("mlp"));
+  ASSERT_TRUE(w.modelPanel()->isValid());
+
+  // The learning rate cannot be set to 0; a batch larger than the dataset trains.
+  child<QDoubleSpinBox>(&w, "learningRate")->setValue(0);
+  EXPECT_GT(w.trainingPanel()->learningRate(), 0);
+  child<QSpinBox>(&w, "batchSize")->setValue(4096);
+  child<QSpinBox>(&w, "epochs")->setValue(1);
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  ASSERT_TRUE(w.startTraining()) << w.trainingPanel()->statusText().toStdString();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 60000));
+  std::printf("batch > dataset: %s | %s\n", w.lastEnd()->message.c_str(), qPrintable(w.trainingPanel()->statusText()));
+  EXPECT_EQ(w.lastEnd()->reason, EndReason::Done) << w.lastEnd()->message;
+}
+
 // The LR finder plots a curve and one click applies its suggestion.
 TEST(Studio, LrFinderAppliesSuggestion) {
   MainWindow w(testOptions("lrfind"));
@@ -448,6 +560,97 @@ TEST(Studio, LrFinderAppliesSuggestion) {
   EXPECT_NEAR(w.trainingPanel()->learningRate(), plot->suggestion(), plot->suggestion() * 0.01);
   ExperimentStore store(w.databasePath().toStdString());
   EXPECT_TRUE(store.list_runs().empty());  // a range test is not a run
+}
+
+// A tour of every view in both themes for people looking at the UI (not an
+// assertion of looks): run with PERCEPTRA_GUI_SHOTS=<dir>; skipped otherwise.
+TEST(Studio, ScreenshotTour) {
+  if (qEnvironmentVariable("PERCEPTRA_GUI_SHOTS").isEmpty()) GTEST_SKIP() << "set PERCEPTRA_GUI_SHOTS=<dir> to run";
+  MainWindow w(testOptions("tour"));
+  w.resize(1500, 950);
+  w.show();
+  configure(w, 2);
+  auto both = [&](const char* name, QWidget* part = nullptr) {
+    for (const char* theme : {"dark", "light"}) {
+      w.setThemeByName(QString::fromLatin1(theme));
+      const std::string base = std::string(name) + "-" + theme;
+      shot(&w, base.c_str());
+      if (part) shot(part, (base + "-part").c_str());
+    }
+    w.setThemeByName(QStringLiteral("dark"));
+  };
+  auto raise = [&](const char* dock) {
+    if (auto* d = w.findChild<QDockWidget*>(dock)) d->raise();
+  };
+  raise("datasetDock");
+  both("dataset-sample", w.datasetPanel());
+
+  // Model editor with an invalid row.
+  raise("modelDock");
+  auto* m = w.modelPanel()->tableModel();
+  m->setData(m->index(0, LayerTableModel::Arguments), QStringLiteral("out_channels=8, kernel=99"), Qt::EditRole);
+  both("model-invalid", w.modelPanel());
+  child<QComboBox>(&w, "builtinCombo")->setCurrentText(QStringLiteral("mlp"));
+  child<QComboBox>(&w, "builtinCombo")->setCurrentText(QStringLiteral("simplecnn"));
+
+  // LR finder.
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  w.action("actionLrFind")->trigger();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+  raise("trainingDock");
+  both("lr-finder", w.trainingPanel());
+
+  // Live during training, then Inspect with a cell selected.
+  ended = false;
+  ASSERT_TRUE(w.startTraining());
+  ASSERT_TRUE(waitFor([&] { return w.epochsSeen() >= 1 && w.livePanel()->snapshotsShown() > 0; }, 120000));
+  both("live-training", w.livePanel());
+  ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+  ASSERT_TRUE(waitFor([&] { return w.inspectPanel()->predictions() && !w.inspectPanel()->busy(); }, 30000));
+  auto* cm = w.livePanel()->confusion();
+  int ct = 0, cp = 1;
+  for (int t = 0; t < cm->classCount(); ++t)
+    for (int p = 0; p < cm->classCount(); ++p)
+      if (t != p && cm->count(t, p) > cm->count(ct, cp)) ct = t, cp = p;
+  QTest::mouseClick(cm, Qt::LeftButton, {}, cm->cellRect(ct, cp).center());
+  bool detail = false;
+  QObject::connect(w.inspectPanel(), &InspectPanel::detailShown, [&] { detail = true; });
+  if (!w.inspectPanel()->shownItems().empty()) {
+    w.inspectPanel()->selectItem(0);
+    waitFor([&] { return detail; }, 20000);
+  }
+  raise("inspectDock");
+  both("inspect-cell", w.inspectPanel());
+
+  // A second short run; Runs with both overlaid; Export status.
+  ended = false;
+  child<QSpinBox>(&w, "epochs")->setValue(1);
+  child<QDoubleSpinBox>(&w, "learningRate")->setValue(0.01);
+  ASSERT_TRUE(w.startTraining());
+  ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+  auto* runs = w.runsPanel();
+  runs->refresh();
+  std::vector<int64_t> ids;
+  {
+    ExperimentStore store(w.databasePath().toStdString());
+    for (const auto& r : store.list_runs()) ids.push_back(r.run.id);
+  }
+  runs->selectRuns(ids);
+  if (auto* tabs = w.findChild<QTabWidget*>()) tabs->setCurrentWidget(runs);
+  both("runs-overlay", runs);
+  QString err;
+  ASSERT_TRUE(w.exportOnnx(tempDir().filePath("tour.onnx"), &err)) << err.toStdString();
+  both("export");
+
+  // Fashion-MNIST in the Dataset dock.
+  if (QFile::exists(QStringLiteral("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))) {
+    w.datasetPanel()->openDataset(QStringLiteral("fashion-mnist"));
+    ASSERT_TRUE(waitFor([&] { return !w.datasetPanel()->isLoading() && w.datasetPanel()->info().name != "sample"; }, 60000))
+        << w.datasetPanel()->errorText().toStdString();
+    raise("datasetDock");
+    both("dataset-fashion", w.datasetPanel());
+  }
 }
 
 TEST(CommandPalette, FuzzyFilterFindsActions) {
@@ -489,8 +692,14 @@ TEST(ModelEditor, RowsRecomputeAndFlagTheOffendingRow) {
   EXPECT_FALSE(m.isValid());
   EXPECT_FALSE(m.data(m.index(conv, LayerTableModel::Index), Qt::ToolTipRole).toString().isEmpty() &&
                m.data(m.index(conv, LayerTableModel::Output), Qt::ToolTipRole).toString().isEmpty());
-  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("out_channels=8, kernel=3, padding=1"), Qt::EditRole));
+  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("padding=1, kernel=3, out_channels=8"), Qt::EditRole));
   EXPECT_TRUE(m.isValid()) << m.firstError().toStdString();
+  // Sizes first (the narrow column elides the end), the whole text as tooltip, compact shapes.
+  EXPECT_EQ(m.data(m.index(conv, LayerTableModel::Arguments), Qt::DisplayRole).toString(),
+            QStringLiteral("out_channels=8, kernel=3, padding=1"));
+  EXPECT_EQ(m.data(m.index(conv, LayerTableModel::Arguments), Qt::ToolTipRole).toString(),
+            QStringLiteral("out_channels=8, kernel=3, padding=1"));
+  EXPECT_EQ(m.data(m.index(conv, LayerTableModel::Output), Qt::DisplayRole).toString(), QStringLiteral("8×28×28"));
   EXPECT_NE(m.totalParameters(), params);  // fewer channels, fewer parameters
   m.removeLayer(rows - 1);
   EXPECT_EQ(m.rowCount(), rows - 1);
