@@ -126,6 +126,8 @@ void LivePanel::reset(const QStringList& classNames) {
   }
   confusion_->clear();
   setClassNames(classNames);
+  // A new run shows its activations, not the last LR sweep.
+  if (lrFinder_ && tabs_->currentWidget() == lrFinder_) tabs_->setCurrentIndex(0);
   confusionTitle_->setText(tr("Confusion matrix (validation) — click a cell to inspect it"));
 }
 

@@ -558,8 +558,17 @@ TEST(Studio, LrFinderAppliesSuggestion) {
   shot(&w, "lr-finder");
   QTest::mouseClick(w.trainingPanel()->applyLrButton(), Qt::LeftButton);
   EXPECT_NEAR(w.trainingPanel()->learningRate(), plot->suggestion(), plot->suggestion() * 0.01);
-  ExperimentStore store(w.databasePath().toStdString());
-  EXPECT_TRUE(store.list_runs().empty());  // a range test is not a run
+  {
+    ExperimentStore store(w.databasePath().toStdString());
+    EXPECT_TRUE(store.list_runs().empty());  // a range test is not a run
+  }
+  // Training after the sweep brings the activations back in front.
+  EXPECT_EQ(w.livePanel()->rightTabs()->currentWidget(), w.trainingPanel()->lrFinderBox());
+  ended = false;
+  ASSERT_TRUE(w.startTraining());
+  EXPECT_EQ(w.livePanel()->rightTabs()->currentIndex(), 0);
+  w.stopTraining();
+  ASSERT_TRUE(waitFor([&] { return ended; }, 5000));
 }
 
 // A tour of every view in both themes for people looking at the UI (not an
