@@ -15,7 +15,8 @@ std::string usage_text() {
   return std::string(
              "usage: perceptra-cli train --data NAME|PATH --model BUILTIN|SPEC.json [options]\n\n"
              "Trains a model, records the run in the experiment database and writes\n"
-             "DIR/run-<id>/{model.pmodel,best.pmodel,last.ckpt}. Progress goes to stderr;\n"
+             "DIR/run-<id>/{model.pmodel,best.pmodel,last.ckpt} (run-<id>-2, ... when that\n"
+             "folder exists already; a run never writes into another's). Progress: stderr;\n"
              "with --json, stdout gets one JSON object per event (train_begin, batch_end,\n"
              "epoch_end with train_loss/valid_loss/valid_accuracy/images_per_s, train_end\n"
              "with reason and model_path). Ctrl-C stops after the current batch and saves a\n"

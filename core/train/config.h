@@ -56,7 +56,7 @@ struct TrainConfig {
   float label_smoothing = 0.f;
   int top_k = 5;               // top-k accuracy reported (clamped to classes)
 
-  std::string out_dir = "runs";  // run files go to <out_dir>/run-<id>/
+  std::string out_dir = "runs";  // run files go to <out_dir>/run-<id>[-N]/
   std::string db_path;           // empty: ExperimentStore::default_path(); "-" = no store
   std::string run_name;
 

@@ -275,19 +275,51 @@ struct Trainer::Job final : TrainContext {
     }
   }
 
-  void make_run_dir() {
-    std::string leaf;
+  // A run writes only into a folder of its own: `run-<id>` when free, else
+  // `run-<id>-2`, `-3`, ... (another database, or a deleted run, may have
+  // used the id in the same --out). The folder is created here, so a folder
+  // that already exists is never written into. A resumed run continues in
+  // the folder its recorded artifacts are in (`recorded`), wherever --out
+  // and the working directory are now.
+  void make_run_dir(const std::string& recorded) {
+    if (!recorded.empty()) {
+      fs::create_directories(recorded);
+      run_dir_ = recorded;
+      return;
+    }
+    std::string base;
     if (run_id_ > 0) {
-      leaf = "run-" + std::to_string(run_id_);
+      base = "run-" + std::to_string(run_id_);
     } else {
       char buf[64];
       std::time_t now = std::time(nullptr);
       std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
-      leaf = std::string("run-") + buf + "-" + std::to_string(::getpid());
+      base = std::string("run-") + buf + "-" + std::to_string(::getpid());
     }
-    run_dir_ = (fs::path(cfg.out_dir) / leaf).string();
-    fs::create_directories(run_dir_);
-    run_dir_ = fs::absolute(run_dir_).string();
+    fs::create_directories(cfg.out_dir);
+    for (int k = 1; k <= 100000; ++k) {
+      fs::path p = fs::path(cfg.out_dir) / (k == 1 ? base : base + "-" + std::to_string(k));
+      std::error_code ec;
+      if (fs::exists(p, ec)) continue;
+      // create_directory is false when someone else made it meanwhile.
+      if (fs::create_directory(p, ec)) {
+        run_dir_ = fs::absolute(p).string();
+        return;
+      }
+      if (ec && !fs::exists(p)) throw InputError(p.string(), "cannot create run folder: " + ec.message());
+    }
+    throw InputError(cfg.out_dir, "no free run folder for '" + base + "'");
+  }
+
+  // The folder of a resumed run: where its checkpoint (or, before the first
+  // checkpoint, any other file) was recorded. Empty when nothing was.
+  std::string recorded_run_dir() {
+    if (!store_ || run_id_ <= 0) return "";
+    auto a = store_->latest_artifact(run_id_, "checkpoint");
+    if (a) return fs::path(a->path).parent_path().string();
+    for (auto& r : store_->artifacts(run_id_))
+      if (r.kind == "best" || r.kind == "model" || r.kind == "last") return fs::path(r.path).parent_path().string();
+    return "";
   }
 
   void install_builtin_callbacks() {
@@ -543,7 +575,7 @@ struct Trainer::Job final : TrainContext {
         nr.machine = machine_metadata(device.is_cuda() ? backend_for(device).describe() : "none");
         run_id_ = store_->create_run(nr);
       }
-      make_run_dir();
+      make_run_dir(resumed ? recorded_run_dir() : "");
       install_builtin_callbacks();
     } catch (const std::exception& e) {
       if (store_ && run_id_ > 0) {

@@ -17,7 +17,9 @@
 // store), early stopping (when configured), checkpoint saver (last + best),
 // notification command (when configured). User callbacks run after them.
 //
-// Files of a run: <out_dir>/run-<id>/{last.ckpt, best.pmodel, model.pmodel}.
+// Files of a run: <out_dir>/run-<id>/{last.ckpt, best.pmodel, model.pmodel};
+// run-<id>-2, -3, ... when run-<id> already exists (never written into). A
+// resumed run continues in the folder its artifacts were recorded in.
 #include <any>
 #include <atomic>
 #include <chrono>

@@ -28,8 +28,10 @@ struct Result {
   std::string out, err;
 };
 
-// Runs the CLI with argv (no shell), capturing stdout and stderr.
-Result cli(const std::vector<std::string>& args, const std::string& dir) {
+// Runs the CLI with argv (no shell), capturing stdout and stderr; `env`
+// entries ("NAME=value", or "NAME" to unset) change the inherited environment.
+Result cli(const std::vector<std::string>& args, const std::string& dir,
+           const std::vector<std::string>& env = {}) {
   std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -40,9 +42,21 @@ Result cli(const std::vector<std::string>& args, const std::string& dir) {
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string s = *e, name = s.substr(0, s.find('='));
+    bool replaced = false;
+    for (auto& x : env) replaced |= x.substr(0, x.find('=')) == name;
+    if (!replaced) env_strings.push_back(s);
+  }
+  for (auto& x : env)
+    if (x.find('=') != std::string::npos) env_strings.push_back(x);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(const_cast<char*>(s.c_str()));
+  envp.push_back(nullptr);
   pid_t pid;
   Result r;
-  if (posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ) != 0) return r;
+  if (posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), envp.data()) != 0) return r;
   posix_spawn_file_actions_destroy(&fa);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -339,4 +353,30 @@ TEST_F(Cli, ConfigFileWithFlagOverridesAndFieldErrors) {
   r = cli({"train", "--config", dir + "/bad.json"}, dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("batch_size"), std::string::npos) << r.err;
+}
+
+// Two databases sharing one --out: the second database's run 1 must not
+// overwrite the first database's run-1 files (QA repro, with the env var).
+TEST_F(Cli, RunsOfAnotherDatabaseDoNotOverwriteRunFolders) {
+  auto args = train_args(1);
+  Result a = cli(args, dir);
+  ASSERT_EQ(a.code, 0) << a.err;
+  std::string a_model = json_lines(a.out).back()["model_path"];
+  EXPECT_EQ(fs::path(a_model).parent_path().filename().string(), "run-1");
+  auto a_size = fs::file_size(a_model);
+  auto a_time = fs::last_write_time(a_model);
+  // Same --out, other database via $PERCEPTRA_DB, another model.
+  std::vector<std::string> b_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--db") { ++i; continue; }
+    b_args.push_back(args[i] == dir + "/tiny.json" ? "mlp" : args[i]);
+  }
+  Result b = cli(b_args, dir, {"PERCEPTRA_DB=" + dir + "/b.db"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  std::string b_model = json_lines(b.out).back()["model_path"];
+  EXPECT_NE(b_model, a_model);
+  EXPECT_EQ(fs::path(b_model).parent_path().filename().string(), "run-1-2");
+  EXPECT_EQ(fs::file_size(a_model), a_size);
+  EXPECT_EQ(fs::last_write_time(a_model), a_time);
+  EXPECT_TRUE(fs::exists(dir + "/b.db"));
 }

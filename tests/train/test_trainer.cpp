@@ -351,6 +351,65 @@ TEST(Trainer, ResumedRunMatchesUninterruptedRun) {
   EXPECT_EQ(st.run(run).status, RunStatus::Finished);
 }
 
+// Two databases (each numbering its runs from 1) sharing one output folder
+// must not write into each other's run folders; a resumed run continues in
+// the folder it was recorded in.
+TEST(Trainer, RunsFromOtherDatabasesGetTheirOwnFolders) {
+  Env env("runfolders");
+  TrainConfig a_cfg = env.config(1);
+  a_cfg.db_path = env.dir + "/a.db";
+  Trainer a(a_cfg);
+  a.start();
+  auto a_ev = drain(a);
+  ASSERT_EQ(end_of(a_ev).reason, EndReason::Done) << end_of(a_ev).message;
+  ASSERT_EQ(end_of(a_ev).run_id, 1);
+  const std::string a_model = end_of(a_ev).model_path;
+  auto a_bytes = [&] {
+    std::ifstream in(a_model, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  const std::string before = a_bytes();
+  ASSERT_FALSE(before.empty());
+
+  // Run 1 of another database, stopped after its first epoch, then resumed.
+  TrainConfig b_cfg = env.config(2);
+  b_cfg.db_path = env.dir + "/b.db";
+  b_cfg.seed = 99;
+  Trainer b(b_cfg);
+  auto hook = std::make_shared<Hook>();
+  hook->epoch_end = [](TrainContext& ctx, const EpochEnd&) {
+    ctx.request_stop(EndReason::Stopped, "test stop");
+  };
+  b.add_callback(hook);
+  b.start();
+  auto b_ev = drain(b);
+  ASSERT_EQ(end_of(b_ev).reason, EndReason::Stopped) << end_of(b_ev).message;
+  ASSERT_EQ(end_of(b_ev).run_id, 1);
+  const std::string b_dir = only<TrainBegin>(b_ev).at(0).run_dir;
+  EXPECT_NE(b_dir, only<TrainBegin>(a_ev).at(0).run_dir);
+  EXPECT_EQ(fs::path(b_dir).filename().string(), "run-1-2");
+  EXPECT_EQ(a_bytes(), before) << "run 1 of b.db overwrote run 1 of a.db";
+
+  // Resume from elsewhere with another --out in the stored config: the run
+  // still continues in its recorded folder.
+  {
+    ExperimentStore st(b_cfg.db_path);
+    nlohmann::json h = st.run(1).hparams;
+    h["out_dir"] = env.dir + "/elsewhere";
+    st.update_hparams(1, h);
+  }
+  auto r = Trainer::from_run(1, b_cfg.db_path);
+  r->start();
+  auto r_ev = drain(*r);
+  ASSERT_EQ(end_of(r_ev).reason, EndReason::Done) << end_of(r_ev).message;
+  EXPECT_EQ(only<TrainBegin>(r_ev).at(0).run_dir, b_dir);
+  EXPECT_EQ(fs::path(end_of(r_ev).model_path).parent_path().string(), b_dir);
+  EXPECT_FALSE(fs::exists(env.dir + "/elsewhere"));
+  EXPECT_EQ(a_bytes(), before);
+}
+
 TEST(Trainer, HugeLearningRateDiverges) {
   Env env("nan");
   TrainConfig c = env.config(3);
