@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/store/store.h"
 #include "core/tensor/error.h"
 
 namespace perceptra::cli {
@@ -104,6 +105,15 @@ int run_command(const char* command, const char* usage_text, const std::vector<s
                  e.what(), command);
     return 2;
   }
+}
+
+std::string required_database(const Args& args) {
+  std::string db = args.get_or("db", ExperimentStore::default_path());
+  if (db == "-")
+    throw UsageError(std::string("no experiment database: ") +
+                     (args.has("db") ? "--db" : "$PERCEPTRA_DB") +
+                     " is '-' (none); pass --db FILE");
+  return db;
 }
 
 }  // namespace perceptra::cli

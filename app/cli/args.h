@@ -42,6 +42,11 @@ class Args {
 
 bool wants_help(const std::vector<std::string>& args);
 
+// The experiment database a command reads: --db, else $PERCEPTRA_DB, else
+// the default file. '-' (from either) means none, so a command that needs
+// one gets a UsageError instead of a database file named '-'.
+std::string required_database(const Args& args);
+
 // Runs body, mapping UsageError to exit 2 (message + hint) for `command`.
 int run_command(const char* command, const char* usage_text, const std::vector<std::string>& args,
                 int (*body)(const std::vector<std::string>&));

@@ -39,7 +39,7 @@ int body(const std::vector<std::string>& argv) {
   if (auto l = a.get_double("lr")) ro.lr = static_cast<float>(*l);
   ro.device = a.get_or("device", "");
   if (auto t = a.get_int("threads")) ro.threads = static_cast<int>(*t);
-  std::string db = a.get_or("db", ExperimentStore::default_path());
+  std::string db = required_database(a);
   std::unique_ptr<Trainer> trainer;
   try {
     trainer = Trainer::from_run(id, db, ro);

@@ -197,7 +197,7 @@ int body(const std::vector<std::string>& argv) {
   if (sub == "compare" && pos.size() < 3) throw UsageError("compare needs at least two run IDs");
   std::vector<int64_t> ids;
   for (size_t i = 1; i < pos.size(); ++i) ids.push_back(parse_id(pos[i]));
-  ExperimentStore st(a.get_or("db", ExperimentStore::default_path()));
+  ExperimentStore st(required_database(a));
   if (sub == "list") return list(st, json);
   if (sub == "show") return show(st, ids[0], json);
   return compare(st, ids, a.get_or("metric", "valid_accuracy"), json);

@@ -57,7 +57,8 @@ struct TrainConfig {
   int top_k = 5;               // top-k accuracy reported (clamped to classes)
 
   std::string out_dir = "runs";  // run files go to <out_dir>/run-<id>[-N]/
-  std::string db_path;           // empty: ExperimentStore::default_path(); "-" = no store
+  std::string db_path;           // empty: ExperimentStore::default_path(); "-" (here or
+                                 // in $PERCEPTRA_DB) = no store
   std::string run_name;
 
   int snapshot_every = 0;      // batches between snapshot hooks; 0 = off

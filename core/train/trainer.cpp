@@ -553,9 +553,11 @@ struct Trainer::Job final : TrainContext {
       build_loaders();
       build_model(ckpt ? &*ckpt : nullptr, ckpt_path);
       build_phases();
-      if (!resumed && cfg.db_path != "-") {
-        store_ = std::make_unique<ExperimentStore>(cfg.db_path.empty() ? ExperimentStore::default_path()
-                                                                       : cfg.db_path);
+      // '-' means no store, whether it comes from the config or from
+      // $PERCEPTRA_DB (never a database file named '-').
+      const std::string db = cfg.db_path.empty() ? ExperimentStore::default_path() : cfg.db_path;
+      if (!resumed && db != "-") {
+        store_ = std::make_unique<ExperimentStore>(db);
         DatasetRecord d;
         d.name = data.source.name;
         d.path = data.source.location;
@@ -699,6 +701,8 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)) { config_.vali
 
 std::unique_ptr<Trainer> Trainer::from_run(int64_t run_id, const std::string& db_path,
                                            const ResumeOptions& options) {
+  if (db_path == "-")
+    throw InputError("run " + std::to_string(run_id), "cannot be resumed without a database ('-')");
   ExperimentStore store(db_path);
   RunRecord r = store.run(run_id);
   if (r.status == RunStatus::Running)

@@ -37,6 +37,7 @@ Result cli(const std::vector<std::string>& args, const std::string& dir,
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());  // relative paths land in dir
   std::vector<std::string> all = {PERCEPTRA_CLI};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -379,4 +380,30 @@ TEST_F(Cli, RunsOfAnotherDatabaseDoNotOverwriteRunFolders) {
   EXPECT_EQ(fs::file_size(a_model), a_size);
   EXPECT_EQ(fs::last_write_time(a_model), a_time);
   EXPECT_TRUE(fs::exists(dir + "/b.db"));
+}
+
+// PERCEPTRA_DB=- means no database, as --db - does: no file named '-'.
+TEST_F(Cli, DatabaseDashFromEnvironmentMeansNone) {
+  std::vector<std::string> args;
+  auto all = train_args(1);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == "--db") { ++i; continue; }
+    args.push_back(all[i]);
+  }
+  Result r = cli(args, dir, {"PERCEPTRA_DB=-"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ev = json_lines(r.out);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back()["reason"], "done");
+  EXPECT_EQ(ev.back()["run_id"], 0);  // not recorded
+  EXPECT_FALSE(fs::exists(dir + "/-"));
+  for (auto cmd : std::vector<std::vector<std::string>>{{"runs", "list"}, {"resume", "1"}}) {
+    Result l = cli(cmd, dir, {"PERCEPTRA_DB=-"});
+    EXPECT_EQ(l.code, 2) << cmd[0];
+    EXPECT_NE(l.err.find("PERCEPTRA_DB"), std::string::npos) << l.err;
+    EXPECT_FALSE(fs::exists(dir + "/-")) << cmd[0];
+  }
+  Result l = cli({"runs", "list", "--db", "-"}, dir);
+  EXPECT_EQ(l.code, 2);
+  EXPECT_FALSE(fs::exists(dir + "/-"));
 }

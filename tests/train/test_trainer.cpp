@@ -410,6 +410,30 @@ TEST(Trainer, RunsFromOtherDatabasesGetTheirOwnFolders) {
   EXPECT_EQ(a_bytes(), before);
 }
 
+// An empty db_path falls back to $PERCEPTRA_DB; '-' there means no store,
+// not a database file named '-'.
+TEST(Trainer, DatabaseDashFromEnvironmentMeansNoStore) {
+  Env env("dbdash");
+  TrainConfig c = env.config(1);
+  c.db_path = "";
+  c.max_batches = 1;
+  const char* old = std::getenv("PERCEPTRA_DB");
+  std::string saved = old ? old : "";
+  auto cwd = fs::current_path();
+  setenv("PERCEPTRA_DB", "-", 1);
+  fs::current_path(env.dir);
+  Trainer t(c);
+  t.start();
+  auto ev = drain(t);
+  fs::current_path(cwd);
+  if (old) setenv("PERCEPTRA_DB", saved.c_str(), 1); else unsetenv("PERCEPTRA_DB");
+  ASSERT_EQ(end_of(ev).reason, EndReason::Done) << end_of(ev).message;
+  EXPECT_EQ(end_of(ev).run_id, 0);
+  EXPECT_FALSE(fs::exists(env.dir + "/-"));
+  EXPECT_TRUE(fs::exists(end_of(ev).model_path));
+  EXPECT_THROW(Trainer::from_run(1, "-"), InputError);
+}
+
 TEST(Trainer, HugeLearningRateDiverges) {
   Env env("nan");
   TrainConfig c = env.config(3);
