@@ -37,13 +37,20 @@ std::string opt(const std::optional<double>& v, const char* fmt = "%.4f") {
   return buf;
 }
 
-nlohmann::json summary_json(const RunSummary& s) {
+// Completed epochs = validation points. (RunSummary::epochs is the highest
+// 0-based epoch index seen in any metric, including a batch of an epoch in
+// progress, so it is one short for a finished run.)
+int64_t epochs_done(ExperimentStore& st, int64_t run_id) {
+  return static_cast<int64_t>(st.metric_series(run_id, "valid_accuracy").size());
+}
+
+nlohmann::json summary_json(const RunSummary& s, int64_t epochs) {
   auto o = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   return {{"id", s.run.id}, {"name", s.run.name}, {"status", to_string(s.run.status)},
           {"status_message", s.run.status_message}, {"created_at", s.run.created_at},
           {"started_at", s.run.started_at}, {"ended_at", s.run.ended_at}, {"seed", s.run.seed},
           {"model", s.run.model_spec.value("name", "")},
-          {"data", s.run.hparams.value("data", "")}, {"epochs", s.epochs},
+          {"data", s.run.hparams.value("data", "")}, {"epochs", epochs},
           {"best_valid_accuracy", o(s.best_valid_accuracy)},
           {"final_train_loss", o(s.final_train_loss)}, {"final_valid_loss", o(s.final_valid_loss)},
           {"duration_s", s.duration_s}};
@@ -63,7 +70,7 @@ int list(ExperimentStore& st, bool json) {
   auto runs = st.list_runs();
   if (json) {
     nlohmann::json j = nlohmann::json::array();
-    for (auto& r : runs) j.push_back(summary_json(r));
+    for (auto& r : runs) j.push_back(summary_json(r, epochs_done(st, r.run.id)));
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
@@ -79,7 +86,7 @@ int list(ExperimentStore& st, bool json) {
     std::printf("%5lld  %-16.16s %-11s %-13.13s %-14s %6lld %9s %10s %7.0fs\n",
                 static_cast<long long>(r.run.id), r.run.name.c_str(),
                 to_string(r.run.status).c_str(), r.run.model_spec.value("name", "").c_str(),
-                data.c_str(), static_cast<long long>(r.epochs), opt(r.best_valid_accuracy).c_str(),
+                data.c_str(), static_cast<long long>(epochs_done(st, r.run.id)), opt(r.best_valid_accuracy).c_str(),
                 opt(r.final_valid_loss).c_str(), r.duration_s);
   }
   return 0;
@@ -91,7 +98,7 @@ int show(ExperimentStore& st, int64_t id, bool json) {
   std::vector<std::string> names = {"epoch_train_loss", "train_accuracy", "valid_loss",
                                     "valid_accuracy", "images_per_s"};
   if (json) {
-    nlohmann::json j = summary_json(s);
+    nlohmann::json j = summary_json(s, epochs_done(st, id));
     j["hparams"] = s.run.hparams;
     j["model_spec"] = s.run.model_spec;
     j["machine"] = s.run.machine;
@@ -147,7 +154,7 @@ int compare(ExperimentStore& st, const std::vector<int64_t>& ids, const std::str
   if (json) {
     nlohmann::json j = {{"runs", nlohmann::json::array()}, {"metric", metric}, {"epochs", c.x}};
     for (size_t r = 0; r < ids.size(); ++r) {
-      auto s = summary_json(sums[r]);
+      auto s = summary_json(sums[r], epochs_done(st, ids[r]));
       nlohmann::json vals = nlohmann::json::array();
       for (double v : c.values[r]) vals.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
       s["series"] = vals;

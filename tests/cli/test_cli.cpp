@@ -204,8 +204,20 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0]["id"], run);
   EXPECT_EQ(runs[0]["status"], "finished");
+  EXPECT_EQ(runs[0]["epochs"], 2);  // completed epochs, not the last 0-based index
   r = cli({"runs", "list", "--db", db}, dir);
   EXPECT_NE(r.out.find("finished"), std::string::npos);
+  {
+    // The EPOCHS column (right-aligned under its header) says 2.
+    std::stringstream ss(r.out);
+    std::string header, row;
+    std::getline(ss, header);
+    std::getline(ss, row);
+    size_t at = header.find("EPOCHS");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    ASSERT_GE(row.size(), at + 6) << r.out;
+    EXPECT_EQ(row.substr(at, 6), "     2") << r.out;
+  }
   r = cli({"runs", "show", std::to_string(run), "--db", db}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("valid_acc"), std::string::npos);
