@@ -215,7 +215,8 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
                      tb->dataset.c_str(), static_cast<long long>(tb->train_size),
                      static_cast<long long>(tb->valid_size), tb->device.c_str());
     } else if (auto* lm = std::get_if<LogMessage>(&*ev)) {
-      // The device fallback note and warnings always reach the user once.
+      // Warnings always reach the user; information (the split, the CPU
+      // fallback note of a CUDA build without a usable device) unless --quiet.
       if (!out.quiet || lm->level == "warning") {
         pr.clear();
         std::fprintf(stderr, "%s%s\n", lm->level == "warning" ? "note: " : "", lm->text.c_str());

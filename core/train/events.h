@@ -17,6 +17,7 @@ struct TrainBegin {
   std::string run_dir;
   std::string device;        // "cpu", "cuda:0"
   std::string device_note;   // e.g. "CUDA: no device (...) — training on CPU"; empty if none
+                             // (always empty in builds without CUDA)
   std::string backend;       // Backend::describe()
   std::string model_name;
   int64_t parameters = 0;

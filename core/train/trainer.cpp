@@ -166,6 +166,9 @@ struct Trainer::Job final : TrainContext {
   void resolve_device_and_threads() {
     if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
     device = resolve_device(DeviceRequest::parse(cfg.device), &device_note);
+    // The CPU fallback note is for builds with CUDA where no device is
+    // usable; a build without CUDA training on the CPU is the normal case.
+    if (!probe_cuda().compiled) device_note.clear();
   }
 
   void build_loaders() {
@@ -611,7 +614,8 @@ struct Trainer::Job final : TrainContext {
       tb.batches_per_epoch = bpe_;
       tb.batch_size = cfg.batch_size;
       tb.resumed = resumed;
-      if (!device_note.empty()) publish(LogMessage{run_id_, "warning", device_note});
+      // Information, not a warning: the run proceeds as asked ("auto").
+      if (!device_note.empty()) publish(LogMessage{run_id_, "info", device_note});
       publish(LogMessage{run_id_, "info", data.split_note});
       publish(tb);
       for (auto& cb : cbs) cb->on_train_begin(*this, tb);

@@ -419,3 +419,37 @@ TEST_F(Cli, DatabaseDashFromEnvironmentMeansNone) {
   EXPECT_EQ(l.code, 2);
   EXPECT_FALSE(fs::exists(dir + "/-"));
 }
+
+// --device auto on a machine that trains on the CPU: a build without CUDA
+// says nothing about CUDA; a CUDA build without a device says it once, as
+// information (quiet with --quiet, an info event with --json).
+TEST_F(Cli, AutoDeviceNoteOnlyWhenCudaIsBuiltIn) {
+  auto args = train_args(1);
+  for (auto& a : args)
+    if (a == "cpu") a = "auto";
+  args.insert(args.end(), {"--max-batches", "1"});
+  Result r = cli(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto ev = json_lines(r.out);
+  json begin;
+  for (auto& e : ev) {
+    if (e["event"] == "train_begin") begin = e;
+    if (e["event"] == "log" && e.value("text", "").find("CUDA") != std::string::npos) {
+      EXPECT_EQ(e["level"], "info") << e.dump();
+    }
+  }
+  ASSERT_FALSE(begin.is_null()) << r.out;
+  std::string note = begin["device_note"];
+  if (begin["device"] == "cpu" && note.empty()) {
+    EXPECT_EQ(r.err.find("CUDA"), std::string::npos) << r.err;  // no-CUDA build
+  }
+  if (!note.empty()) {
+    EXPECT_EQ(r.err.find("note: CUDA"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(note), std::string::npos) << r.err;
+  }
+  args.push_back("--quiet");
+  args.erase(std::find(args.begin(), args.end(), "--json"));
+  r = cli(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err.find("CUDA"), std::string::npos) << r.err;
+}
