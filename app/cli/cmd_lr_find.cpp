@@ -25,11 +25,11 @@ std::string usage_text() {
              "  --end-lr X            (default 10)\n"
              "  --iters N             (default 100)\n"
              "  --json                the result as one JSON object on stdout\n") +
-         kTrainOptionsHelp + "\nexit status: 0 ok, 1 failure, 2 usage error\n";
+         train_options_help(TrainOptionSet::LrFind) + "\nexit status: 0 ok, 1 failure, 2 usage error\n";
 }
 
 int body(const std::vector<std::string>& argv) {
-  auto specs = train_option_specs();
+  auto specs = train_option_specs(TrainOptionSet::LrFind);
   for (const char* n : {"start-lr", "end-lr", "iters"}) specs.push_back({n, true});
   specs.push_back({"json", false});
   Args a(argv, specs);

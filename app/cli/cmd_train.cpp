@@ -21,7 +21,7 @@ std::string usage_text() {
              "epoch_end with train_loss/valid_loss/valid_accuracy/images_per_s, train_end\n"
              "with reason and model_path). Ctrl-C stops after the current batch and saves a\n"
              "checkpoint ('perceptra-cli resume ID' continues).\n\noptions:\n") +
-         kTrainOptionsHelp +
+         train_options_help() +
          "  --json                JSON lines on stdout\n"
          "  --quiet               no progress on stderr\n\n"
          "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"

@@ -25,51 +25,89 @@ extern "C" void on_stop_signal(int sig) {
     raise(sig);
   }
 }
+
+// One training flag: its spec, its help lines, and whether it only matters
+// for `train` (lr-find sets the LR itself, runs no epochs and records nothing).
+struct TrainOption {
+  const char* name;
+  bool value;
+  bool train_only;
+  const char* help;
+};
+
+const TrainOption kTrainOptions[] = {
+    {"data", true, false,
+     "  --data NAME|PATH      fashion-mnist, mnist, cifar10, sample, or a folder/file\n"},
+    {"model", true, false,
+     "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"},
+    {"config", true, false,
+     "  --config FILE.json    a TrainConfig JSON file; flags override its fields\n"},
+    {"epochs", true, true,
+     "  --epochs N            (default 2)\n"},
+    {"batch-size", true, false,
+     "  --batch-size N        (default 128)\n"},
+    {"lr", true, true,
+     "  --lr X                learning rate (peak LR for onecycle; default 0.01)\n"},
+    {"optimizer", true, false,
+     "  --optimizer NAME      sgd | adam | adamw | lars (default sgd)\n"},
+    {"momentum", true, false,
+     "  --momentum X          SGD/LARS momentum, Adam beta1 (default 0.9)\n"},
+    {"weight-decay", true, false,
+     "  --weight-decay X      (default 0)\n"},
+    {"schedule", true, true,
+     "  --schedule NAME       constant | step | cosine | onecycle (default constant)\n"},
+    {"fit", true, true,
+     "  --fit plain|one-cycle fit policy (one-cycle = onecycle schedule)\n"},
+    {"valid-pct", true, false,
+     "  --valid-pct P         validate on P % of training (default: the official test\n"
+     "                        split when the dataset has one, else 20 %)\n"},
+    {"seed", true, false,
+     "  --seed S              (default 0)\n"},
+    {"device", true, false,
+     "  --device D            auto | cpu | cuda:N (default auto)\n"},
+    {"threads", true, false,
+     "  --threads N           CPU threads (default: all)\n"},
+    {"augment", true, false,
+     "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B] or none\n"},
+    {"label-smoothing", true, false,
+     "  --label-smoothing X   (default 0)\n"},
+    {"from", true, false,
+     "  --from MODEL          transfer learning: start from a model file; the head is\n"
+     "                        replaced when the class count differs\n"},
+    {"freeze-epochs", true, false,
+     "  --freeze-epochs N     with --from: epochs with the body frozen (default 1)\n"},
+    {"out", true, true,
+     "  --out DIR             run files go to DIR/run-<id>/ (default ./runs;\n"
+     "                        run-<id>-2, ... when that folder is taken)\n"},
+    {"db", true, true,
+     "  --db FILE             experiment database (default $PERCEPTRA_DB or\n"
+     "                        ~/.local/share/perceptra/perceptra.db; '-' in either\n"
+     "                        = no database)\n"},
+    {"name", true, true,
+     "  --name NAME           run name\n"},
+    {"max-batches", true, true,
+     "  --max-batches N       cap batches per epoch (quick looks)\n"},
+    {"early-stop", true, true,
+     "  --early-stop N        stop after N epochs without valid_loss improvement\n"},
+    {"notify", true, true,
+     "  --notify CMD          run CMD when training ends (env: PERCEPTRA_RUN_ID,\n"
+     "                        PERCEPTRA_STATUS, PERCEPTRA_VALID_ACCURACY, ...; no shell)\n"},
+    {"notify-each-epoch", false, true,
+     "  --notify-each-epoch   also run it after every epoch\n"},
+};
 }  // namespace
 
-const char* kTrainOptionsHelp =
-    "  --data NAME|PATH      fashion-mnist, mnist, cifar10, sample, or a folder/file\n"
-    "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"
-    "  --config FILE.json    a TrainConfig JSON file; flags override its fields\n"
-    "  --epochs N            (default 2)\n"
-    "  --batch-size N        (default 128)\n"
-    "  --lr X                learning rate (peak LR for onecycle; default 0.01)\n"
-    "  --optimizer NAME      sgd | adam | adamw | lars (default sgd)\n"
-    "  --momentum X          SGD/LARS momentum, Adam beta1 (default 0.9)\n"
-    "  --weight-decay X      (default 0)\n"
-    "  --schedule NAME       constant | step | cosine | onecycle (default constant)\n"
-    "  --fit plain|one-cycle fit policy (one-cycle = onecycle schedule)\n"
-    "  --valid-pct P         validate on P % of training (default: the official test\n"
-    "                        split when the dataset has one, else 20 %)\n"
-    "  --seed S              (default 0)\n"
-    "  --device D            auto | cpu | cuda:N (default auto)\n"
-    "  --threads N           CPU threads (default: all)\n"
-    "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B] or none\n"
-    "  --label-smoothing X   (default 0)\n"
-    "  --from MODEL          transfer learning: start from a model file; the head is\n"
-    "                        replaced when the class count differs\n"
-    "  --freeze-epochs N     with --from: epochs with the body frozen (default 1)\n"
-    "  --out DIR             run files go to DIR/run-<id>/ (default ./runs;\n"
-    "                        run-<id>-2, ... when that folder is taken)\n"
-    "  --db FILE             experiment database (default $PERCEPTRA_DB or\n"
-    "                        ~/.local/share/perceptra/perceptra.db; '-' in either\n"
-    "                        = no database)\n"
-    "  --name NAME           run name\n"
-    "  --max-batches N       cap batches per epoch (quick looks)\n"
-    "  --early-stop N        stop after N epochs without valid_loss improvement\n"
-    "  --notify CMD          run CMD when training ends (env: PERCEPTRA_RUN_ID,\n"
-    "                        PERCEPTRA_STATUS, PERCEPTRA_VALID_ACCURACY, ...; no shell)\n"
-    "  --notify-each-epoch   also run it after every epoch\n";
+std::string train_options_help(TrainOptionSet set) {
+  std::string text;
+  for (const auto& o : kTrainOptions)
+    if (set == TrainOptionSet::Train || !o.train_only) text += o.help;
+  return text;
+}
 
-std::vector<OptionSpec> train_option_specs() {
+std::vector<OptionSpec> train_option_specs(TrainOptionSet set) {
   std::vector<OptionSpec> s;
-  for (const char* n :
-       {"data", "model", "config", "epochs", "batch-size", "lr", "optimizer", "momentum",
-        "weight-decay", "schedule", "fit", "valid-pct", "seed", "device", "threads", "augment",
-        "label-smoothing", "from", "freeze-epochs", "out", "db", "name", "max-batches",
-        "early-stop", "notify"})
-    s.push_back({n, true});
-  s.push_back({"notify-each-epoch", false});
+  for (const auto& o : kTrainOptions)
+    if (set == TrainOptionSet::Train || !o.train_only) s.push_back({o.name, o.value});
   return s;
 }
 

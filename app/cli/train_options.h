@@ -13,10 +13,13 @@ class Trainer;
 
 namespace perceptra::cli {
 
+// Which training flags a command takes: all of them (train), or those that
+// matter to the LR finder (no epochs, schedule, LR, output or database).
+enum class TrainOptionSet { Train, LrFind };
 // Option specs of the training flags (data, model, hyper-parameters...).
-std::vector<OptionSpec> train_option_specs();
+std::vector<OptionSpec> train_option_specs(TrainOptionSet set = TrainOptionSet::Train);
 // Help text lines for them.
-extern const char* kTrainOptionsHelp;
+std::string train_options_help(TrainOptionSet set = TrainOptionSet::Train);
 // --config FILE as the base, then every flag given overrides it. Throws
 // UsageError for malformed flags and InputError (exit 2 in callers) for
 // values the config rejects.

@@ -237,6 +237,23 @@ TEST_F(Cli, LrFindPrintsSuggestion) {
   EXPECT_GE(j["lrs"].size(), 5u);
 }
 
+// lr-find's help lists only the flags it uses; train-only ones are refused.
+TEST_F(Cli, LrFindHelpListsOnlyItsOptions) {
+  Result h = cli({"lr-find", "--help"}, dir);
+  ASSERT_EQ(h.code, 0);
+  for (const char* used : {"--data", "--model", "--batch-size", "--optimizer", "--from", "--iters"})
+    EXPECT_NE(h.out.find(used), std::string::npos) << used;
+  for (const char* unused : {"--epochs", "--lr ", "--schedule", "--out", "--db", "--notify",
+                             "--early-stop", "--max-batches", "--name"})
+    EXPECT_EQ(h.out.find(unused), std::string::npos) << unused;
+  Result t = cli({"train", "--help"}, dir);
+  for (const char* all : {"--epochs", "--lr ", "--db", "--notify-each-epoch"})
+    EXPECT_NE(t.out.find(all), std::string::npos) << all;
+  Result r = cli({"lr-find", "--data", data, "--model", "mlp", "--epochs", "3"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
   // Enough epochs that the kill lands mid-run; stdout is a pipe we read.
   auto args = train_args(40);
