@@ -49,8 +49,17 @@ PreparedData prepare_data(const TrainConfig& config, const Shape* input) {
   return p;
 }
 
+std::string model_spec_file(const nlohmann::json& model) {
+  if (!model.is_string()) return "";
+  std::string name = model.get<std::string>();
+  auto builtins = Model::builtin_names();
+  return std::find(builtins.begin(), builtins.end(), name) != builtins.end() ? "" : name;
+}
+
 nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& input, int classes) {
   nlohmann::json spec;
+  const std::string file = model_spec_file(model);
+  const std::string where = file.empty() ? "model spec" : file;
   if (model.is_object()) {
     spec = model;
   } else if (model.is_string()) {
@@ -72,15 +81,15 @@ nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& inpu
   } else {
     throw InputError("model", "expected a built-in name, a spec file or a spec object");
   }
-  if (!spec.is_object()) throw InputError("model spec", "expected a JSON object");
+  if (!spec.is_object()) throw InputError(where, "expected a JSON object");
   // A spec without input/classes adopts the data's.
   if (!spec.contains("input")) spec["input"] = input.dims();
   if (!spec.contains("classes")) spec["classes"] = classes;
   if (spec["input"] != nlohmann::json(input.dims()))
-    throw InputError("model spec", "input " + spec["input"].dump() + " does not match the data's " +
+    throw InputError(where, "input " + spec["input"].dump() + " does not match the data's " +
                                        input.str());
   if (spec["classes"] != nlohmann::json(classes))
-    throw InputError("model spec", "classes " + spec["classes"].dump() +
+    throw InputError(where, "classes " + spec["classes"].dump() +
                                        " does not match the data's " + std::to_string(classes));
   return spec;
 }

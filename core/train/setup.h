@@ -30,4 +30,8 @@ OpenOptions open_options_for(const Shape& input);
 // spec's input/classes must match the data (InputError naming both).
 nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& input, int classes);
 
+// The spec file `model` names (a string that is not a built-in), else "".
+// Errors about a spec from a file name the file ("typo.json: layer 0 ...").
+std::string model_spec_file(const nlohmann::json& model);
+
 }  // namespace perceptra

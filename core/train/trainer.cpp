@@ -231,7 +231,15 @@ struct Trainer::Job final : TrainContext {
       model_ = adapt_for_transfer(loaded, input, classes, rng, cfg.from_model);
       head_index = head_layer_index(model_->spec(), cfg.from_model);
     } else {
-      model_ = Model::from_spec(resolve_model_spec(cfg.model, input, classes), rng, device);
+      nlohmann::json s = resolve_model_spec(cfg.model, input, classes);
+      try {
+        model_ = Model::from_spec(s, rng, device);
+      } catch (const InputError& e) {
+        // "layer 0 (conv2d): unknown field ..." says what but not where.
+        std::string file = model_spec_file(cfg.model);
+        if (file.empty()) throw;
+        throw InputError(file, e.what());
+      }
     }
     model_->to(device);
     spec = model_->spec();

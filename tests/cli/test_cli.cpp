@@ -470,3 +470,21 @@ TEST_F(Cli, AutoDeviceNoteOnlyWhenCudaIsBuiltIn) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.err.find("CUDA"), std::string::npos) << r.err;
 }
+
+// Errors in a model spec file name the file, not only the layer.
+TEST_F(Cli, SpecFileErrorsNameTheFile) {
+  json typo = perceptra::test::tiny_mlp_spec();
+  typo["layers"][1]["out_featurez"] = 3;  // unknown field
+  std::ofstream(dir + "/typo.json") << typo.dump();
+  json wrong = perceptra::test::tiny_mlp_spec();
+  wrong["classes"] = 7;  // the data has 3
+  std::ofstream(dir + "/wrong.json") << wrong.dump();
+  for (const char* f : {"typo.json", "wrong.json"}) {
+    auto args = train_args(1);
+    for (auto& a : args)
+      if (a == dir + "/tiny.json") a = dir + "/" + f;
+    Result r = cli(args, dir);
+    EXPECT_EQ(r.code, 1) << f;
+    EXPECT_NE(r.err.find(dir + "/" + f + ": "), std::string::npos) << r.err;
+  }
+}
