@@ -133,12 +133,14 @@ int show(ExperimentStore& st, int64_t id, bool json) {
   for (auto& n : names) ser.push_back(st.metric_series(id, n));
   for (size_t i = 0; i < ser[3].size(); ++i) {
     std::printf("  %5lld", static_cast<long long>(ser[3].epochs[i] + 1));
-    for (auto& m : ser) {
+    for (size_t j = 0; j < ser.size(); ++j) {
+      const auto& m = ser[j];
       // Series line up by epoch (one point per epoch each).
       double v = NAN;
       for (size_t k = 0; k < m.size(); ++k)
         if (m.epochs[k] == ser[3].epochs[i]) v = m.values[k];
-      std::printf(" %10.4f", v);
+      // Losses and accuracies to 4 decimals; throughput in whole images/s.
+      std::printf(names[j] == "images_per_s" ? " %10.0f" : " %10.4f", v);
     }
     std::printf("\n");
   }

@@ -221,6 +221,23 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
   r = cli({"runs", "show", std::to_string(run), "--db", db}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("valid_acc"), std::string::npos);
+  {
+    // Epoch rows: the last column (img/s) is a whole number.
+    std::stringstream ss(r.out);
+    std::string line;
+    int rows = 0;
+    bool in_table = false;
+    while (std::getline(ss, line)) {
+      if (line.find("img/s") != std::string::npos) { in_table = true; continue; }
+      if (!in_table) continue;
+      if (line.find_first_not_of(' ') == std::string::npos) break;
+      std::string last = line.substr(line.find_last_of(' ') + 1);
+      EXPECT_EQ(last.find('.'), std::string::npos) << line;
+      EXPECT_GT(std::stod(last), 0) << line;
+      ++rows;
+    }
+    EXPECT_EQ(rows, 2) << r.out;
+  }
   ASSERT_EQ(cli(train_args(1), dir).code, 0);
   r = cli({"runs", "compare", std::to_string(run), std::to_string(run + 1), "--db", db, "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
