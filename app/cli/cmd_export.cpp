@@ -11,8 +11,9 @@ namespace perceptra::cli {
 namespace {
 
 const char* kUsage =
-    "usage: perceptra-cli export --model FILE --format native|onnx --out FILE\n"
+    "usage: perceptra-cli export --model FILE [--format native|onnx] --out FILE\n"
     "                            [--opset N] [--softmax] [--no-normalization]\n\n"
+    "--format may be left out when --out ends in .onnx (onnx) or .pmodel (native).\n"
     "native: writes a model file (also turns a checkpoint into a model file).\n"
     "onnx:   writes an ONNX graph (opset 13 by default), checked with onnx::checker.\n"
     "        Input 'input' [N,C,H,W] takes raw pixels in [0,1]: the training\n"
@@ -26,8 +27,15 @@ int body(const std::vector<std::string>& argv) {
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   auto model_path = a.get("model"), format = a.get("format"), out = a.get("out");
   if (!model_path) throw UsageError("--model FILE is required");
-  if (!format) throw UsageError("--format native|onnx is required");
   if (!out) throw UsageError("--out FILE is required");
+  if (!format) {
+    auto ends_with = [&](const std::string& ext) {
+      return out->size() > ext.size() && out->compare(out->size() - ext.size(), ext.size(), ext) == 0;
+    };
+    if (ends_with(".onnx")) format = "onnx";
+    else if (ends_with(".pmodel")) format = "native";
+    else throw UsageError("--format native|onnx is required (--out does not end in .onnx or .pmodel)");
+  }
   if (*format != "native" && *format != "onnx")
     throw UsageError("--format must be native or onnx, got '" + *format + "'");
   OnnxExportOptions o;

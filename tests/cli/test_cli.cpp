@@ -193,6 +193,19 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
   r = cli({"export", "--model", model, "--format", "onnx", "--out", dir + "/m.onnx"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_GT(fs::file_size(dir + "/m.onnx"), 1000u);
+  // --format inferred from the --out extension; required otherwise.
+  r = cli({"export", "--model", model, "--out", dir + "/inferred.onnx"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(fs::file_size(dir + "/inferred.onnx"), fs::file_size(dir + "/m.onnx"));
+  r = cli({"export", "--model", model, "--out", dir + "/inferred.pmodel"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("(native)"), std::string::npos) << r.err;
+  r = cli({"eval", "--model", dir + "/inferred.pmodel", "--data", data, "--valid-pct", "20", "--json"}, dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = cli({"export", "--model", model, "--out", dir + "/m.bin"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--format"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/m.bin"));
   r = cli({"eval", "--model", dir + "/copy.pmodel", "--data", data, "--valid-pct", "20", "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["accuracy"], e["accuracy"]);
