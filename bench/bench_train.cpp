@@ -200,6 +200,7 @@ int main(int argc, char** argv) {
     test.start_epoch(0);
     int64_t correct = 0, total = 0;
     double infer_s = 0;
+    if (profile) cpu_profile_enable(true);
     while (test.next(b)) {
       auto t0 = Clock::now();
       Tensor logits = model->forward(b.images, false);
@@ -212,6 +213,12 @@ int main(int argc, char** argv) {
         correct += (std::max_element(row, row + C) - row) == std::lround(labels[i]);
       }
       total += (int64_t)labels.size();
+    }
+
+    std::vector<CpuOpStat> infer_ops;
+    if (profile) {
+      cpu_profile_enable(false);
+      infer_ops = cpu_profile_take();
     }
 
     json r = {{"framework", "perceptra"},
@@ -242,6 +249,10 @@ int main(int argc, char** argv) {
                       // other backend ops plus layer/loader/optimizer overhead.
                       {"share_outside_gemm_conv", train_s > 0 ? 1.0 - heavy / train_s : 0.0},
                       {"ops", per_op}};
+      json infer = json::object();
+      for (const auto& st : infer_ops) infer[st.name] = {{"seconds", st.seconds}, {"calls", st.calls}};
+      r["profile"]["infer_seconds"] = infer_s;
+      r["profile"]["infer_ops"] = infer;
     }
     std::printf("%s\n", r.dump().c_str());
     return 0;
