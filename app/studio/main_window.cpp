@@ -82,7 +82,11 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   dbPath_ = options.dbPath;
   if (dbPath_.isEmpty() && qEnvironmentVariableIsEmpty("PERCEPTRA_DB"))
     dbPath_ = settings_->value(QStringLiteral("workspace/db")).toString();
+  // The studio always keeps its runs: PERCEPTRA_DB=- ("no store", a CLI
+  // choice) falls back to the default workspace instead of a file named '-'.
   if (dbPath_.isEmpty()) dbPath_ = QString::fromStdString(ExperimentStore::default_path());
+  if (dbPath_ == QLatin1String("-"))
+    dbPath_ = QString::fromStdString(ExperimentStore::default_path(false));
   runsDir_ = options.runsDir.isEmpty() ? QFileInfo(dbPath_).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir;
 
   session_ = new TrainingSession(this);

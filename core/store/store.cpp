@@ -154,8 +154,8 @@ class ExperimentStore::Stmt {
 
 // ---------------------------------------------------------------- open
 
-std::string ExperimentStore::default_path() {
-  if (const char* p = std::getenv("PERCEPTRA_DB"); p && *p) return p;
+std::string ExperimentStore::default_path(bool honour_env) {
+  if (const char* p = std::getenv("PERCEPTRA_DB"); honour_env && p && *p) return p;
   fs::path base;
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
     base = x;

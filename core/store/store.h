@@ -148,7 +148,8 @@ class ExperimentStore {
 
   // $PERCEPTRA_DB if set, else $XDG_DATA_HOME/perceptra/perceptra.db, else
   // ~/.local/share/perceptra/perceptra.db.
-  static std::string default_path();
+  // honour_env=false skips $PERCEPTRA_DB (e.g. when it says '-', no store).
+  static std::string default_path(bool honour_env = true);
 
   // Opens (creating the file and its directories when missing) and migrates.
   // Throws StoreError naming the file: not a database, corrupt, read-only,
