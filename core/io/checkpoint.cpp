@@ -34,15 +34,7 @@ nlohmann::json dropout_states(Model& model) {
 
 void save_checkpoint(const std::string& path, Model& model, Optimizer* optimizer,
                      const ModelMeta& meta_in, const CheckpointState& state) {
-  detail::check_meta(model, meta_in, path);
-  ModelMeta meta = meta_in;
-  meta.created_at = detail::utc_now_iso();
-  meta.perceptra_version = detail::perceptra_version();
-  nlohmann::json header;
-  header["spec"] = model.spec();
-  header["meta"] = meta.to_json();
-  header["input_shape"] = model.input_shape().dims();
-  header["num_classes"] = model.num_classes();
+  nlohmann::json header = detail::model_header(model, meta_in, path);
   header["state"] = {{"epoch", state.epoch}, {"step", state.step}, {"rng", state.rng},
                      {"schedule", state.schedule}, {"trainer", state.trainer}};
   header["dropout"] = dropout_states(model);

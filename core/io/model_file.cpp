@@ -82,17 +82,23 @@ ModelMeta ModelMeta::from_json(const nlohmann::json& j, const std::string& where
   return m;
 }
 
-void save_model(const std::string& path, Model& model, const ModelMeta& meta_in) {
-  detail::check_meta(model, meta_in, path);
+nlohmann::json detail::model_header(Model& model, const ModelMeta& meta_in,
+                                    const std::string& where) {
+  check_meta(model, meta_in, where);
   ModelMeta meta = meta_in;
-  meta.created_at = detail::utc_now_iso();
-  meta.perceptra_version = detail::perceptra_version();
+  meta.created_at = utc_now_iso();
+  meta.perceptra_version = perceptra_version();
   nlohmann::json header;
   header["spec"] = model.spec();
   header["meta"] = meta.to_json();
   header["input_shape"] = model.input_shape().dims();
   header["num_classes"] = model.num_classes();
-  tensor_file::write(path, tensor_file::Kind::Model, std::move(header), weight_refs(model));
+  return header;
+}
+
+void save_model(const std::string& path, Model& model, const ModelMeta& meta_in) {
+  tensor_file::write(path, tensor_file::Kind::Model, detail::model_header(model, meta_in, path),
+                     weight_refs(model));
 }
 
 LoadedModel load_model(const std::string& path, Device device) {

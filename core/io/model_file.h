@@ -61,6 +61,9 @@ namespace detail {
 void check_meta(const Model& model, const ModelMeta& meta, const std::string& where);
 std::string utc_now_iso();
 std::string perceptra_version();
+// The JSON header both files start with (spec, stamped meta, input shape,
+// class count), after checking meta against the model.
+nlohmann::json model_header(Model& model, const ModelMeta& meta, const std::string& where);
 }  // namespace detail
 
 }  // namespace perceptra
