@@ -8,14 +8,13 @@
 
 #include "core/io/atomic_file.h"
 #include "core/nn/activation.h"
-#include "core/nn/avgpool2d.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
 #include "core/nn/dropout.h"
 #include "core/nn/flatten.h"
 #include "core/nn/global_avgpool.h"
 #include "core/nn/linear.h"
-#include "core/nn/maxpool2d.h"
+#include "core/nn/pool2d.h"
 #include "core/nn/residual.h"
 #include "core/tensor/error.h"
 

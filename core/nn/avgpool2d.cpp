@@ -1,18 +1,9 @@
-#include "core/nn/avgpool2d.h"
+#include "core/nn/pool2d.h"
 
 #include "core/nn/layer_util.h"
 #include "core/nn/spec_args.h"
 
 namespace perceptra {
-
-nlohmann::json AvgPool2d::args() const {
-  return {{"kernel", pair_json(o_.kh, o_.kw)}, {"stride", pair_json(o_.sh, o_.sw)},
-          {"padding", pair_json(o_.ph, o_.pw)}};
-}
-
-Shape AvgPool2d::output_shape(const Shape& in) const {
-  return pool_output_shape(o_, in, layer_where(*this));
-}
 
 // Padded cells count in the average (PyTorch's count_include_pad=True).
 Tensor AvgPool2d::forward(const Tensor& x, bool /*training*/) {

@@ -5,7 +5,6 @@
 #include <tuple>
 
 #include "core/nn/activation.h"
-#include "core/nn/avgpool2d.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
 #include "core/nn/dropout.h"
@@ -13,7 +12,7 @@
 #include "core/nn/global_avgpool.h"
 #include "core/nn/layer_util.h"
 #include "core/nn/linear.h"
-#include "core/nn/maxpool2d.h"
+#include "core/nn/pool2d.h"
 #include "core/nn/residual.h"
 #include "core/nn/spec_args.h"
 

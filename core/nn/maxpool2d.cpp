@@ -1,18 +1,9 @@
-#include "core/nn/maxpool2d.h"
+#include "core/nn/pool2d.h"
 
 #include "core/nn/layer_util.h"
 #include "core/nn/spec_args.h"
 
 namespace perceptra {
-
-nlohmann::json MaxPool2d::args() const {
-  return {{"kernel", pair_json(o_.kh, o_.kw)}, {"stride", pair_json(o_.sh, o_.sw)},
-          {"padding", pair_json(o_.ph, o_.pw)}};
-}
-
-Shape MaxPool2d::output_shape(const Shape& in) const {
-  return pool_output_shape(o_, in, layer_where(*this));
-}
 
 Tensor MaxPool2d::forward(const Tensor& x, bool /*training*/) {
   Tensor y = Tensor::empty(output_shape(x.shape()), x.device());

@@ -1,0 +1,40 @@
+#pragma once
+// What max and average pooling share: window options, their JSON arguments
+// and shape inference. Subclasses differ only in the backend ops they call.
+#include "core/nn/layer.h"
+#include "core/nn/pool_options.h"
+
+namespace perceptra {
+
+class Pool2d : public Layer {
+ public:
+  explicit Pool2d(const PoolOptions& o) : o_(o) {}
+  nlohmann::json args() const override;
+  Shape output_shape(const Shape& input) const override;
+  const PoolOptions& options() const { return o_; }
+
+ protected:
+  PoolOptions o_;
+  Tensor x_;
+};
+
+class MaxPool2d : public Pool2d {
+ public:
+  using Pool2d::Pool2d;
+  std::string type() const override { return "maxpool2d"; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& grad_out) override;
+
+ private:
+  Tensor y_;  // backward finds each window's maximum again from x and y
+};
+
+class AvgPool2d : public Pool2d {
+ public:
+  using Pool2d::Pool2d;
+  std::string type() const override { return "avgpool2d"; }
+  Tensor forward(const Tensor& x, bool training) override;
+  Tensor backward(const Tensor& grad_out) override;
+};
+
+}  // namespace perceptra
