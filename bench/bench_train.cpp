@@ -9,12 +9,24 @@
 //               [--profile]                 per-op time shares (CPU backend)
 //   bench_train --spec simplecnn            prints the model spec JSON (for PyTorch)
 //   bench_train --gemm                      sgemm GFLOP/s, backend vs oneDNN direct
+//   --trace DIR    writes DIR/init.f32 (initial parameters and buffers in
+//                  model order), DIR/order.i64 (dataset index of every sample
+//                  in training order) and DIR/loss.f32 (loss of every step) so
+//                  torch_reference.py --replay DIR can train PyTorch from the
+//                  same start on the same batches
+//   --init FILE    starts from these parameters (e.g. torch_reference.py
+//                  --dump-init) instead of the seeded initialisation
+//   --order FILE   trains on the samples in this order (int64 dataset indices,
+//                  all epochs; e.g. torch_reference.py --dump-order) instead
+//                  of the loader's shuffle
 #include <dnnl.h>
 #include <omp.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <memory>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -50,6 +62,47 @@ double peak_rss_mb() {
 }
 
 const Shape kFashionInput{1, 28, 28};
+
+template <typename T>
+void write_raw(const std::string& path, const std::vector<T>& v) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(T)));
+  if (!f) throw Error("bench_train: cannot write " + path);
+}
+
+std::vector<int64_t> read_order(const std::string& path, size_t expected) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) throw InputError(path, "cannot open");
+  const auto bytes = size_t(f.tellg());
+  if (bytes != expected * sizeof(int64_t))
+    throw InputError(path, std::to_string(bytes / sizeof(int64_t)) + " indices, expected " +
+                               std::to_string(expected));
+  std::vector<int64_t> v(expected);
+  f.seekg(0);
+  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(bytes));
+  return v;
+}
+
+std::vector<float> model_state(Model& m) {
+  std::vector<float> all;
+  for (Parameter* p : m.parameters()) {
+    std::vector<float> v = p->value.to_vector();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+void load_model_state(Model& m, const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError(path, "cannot open");
+  for (Parameter* p : m.parameters()) {
+    std::vector<float> v(size_t(p->value.numel()));
+    f.read(reinterpret_cast<char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
+    if (!f) throw InputError(path, "too short for parameter " + p->name);
+    p->value.copy_from(Tensor::from_vector(p->value.shape(), v));
+  }
+  if (f.peek() != EOF) throw InputError(path, "longer than the model's parameters");
+}
 
 int usage() {
   std::fprintf(stderr,
@@ -90,7 +143,7 @@ json gemm_bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_name, spec_name;
+  std::string model_name, spec_name, trace_dir, init_file, order_file;
   int64_t batch = 128, train_limit = 0;
   int epochs = 2, threads = 2;
   float lr = 0.05f, momentum = 0.9f;
@@ -113,6 +166,9 @@ int main(int argc, char** argv) {
       else if (a == "--train-limit") train_limit = std::stoll(value());
       else if (a == "--seed") seed = std::stoull(value());
       else if (a == "--profile") profile = true;
+      else if (a == "--trace") trace_dir = value();
+      else if (a == "--init") init_file = value();
+      else if (a == "--order") order_file = value();
       else if (a == "--gemm") gemm = true;
       else return usage();
     } catch (const std::exception& e) {
@@ -142,6 +198,10 @@ int main(int argc, char** argv) {
 
     Rng rng(seed);
     auto model = Model::from_spec(Model::builtin_spec(model_name, kFashionInput, 10), rng);
+    if (!init_file.empty()) load_model_state(*model, init_file);
+    if (!trace_dir.empty()) write_raw(trace_dir + "/init.f32", model_state(*model));
+    std::vector<int64_t> trace_order;
+    std::vector<float> trace_loss;
     OptimizerConfig oc;
     oc.kind = "sgd";
     oc.lr = lr;
@@ -169,18 +229,38 @@ int main(int argc, char** argv) {
     if (profile) cpu_profile_enable(true);
     double train_s = 0, last_loss = 0;
     int64_t seen = 0;
+    std::vector<int64_t> order;
+    if (!order_file.empty())
+      order = read_order(order_file, size_t(epochs) * tv.train_indices.size());
     for (int e = 0; e < epochs; ++e) {
-      train.start_epoch(e);
+      std::unique_ptr<DataLoader> given;  // --order: one unshuffled loader per epoch
+      if (!order.empty()) {
+        const auto n = tv.train_indices.size();
+        std::vector<int64_t> idx(order.begin() + e * n, order.begin() + (e + 1) * n);
+        LoaderOptions go = lo;
+        go.shuffle = false;
+        given = std::make_unique<DataLoader>(tv.train_data, idx, go);
+      }
+      DataLoader& src_loader = given ? *given : train;
+      src_loader.start_epoch(e);
       Batch b;
       auto t0 = Clock::now();
-      while (train.next(b)) {
+      while (src_loader.next(b)) {
         Tensor logits = model->forward(b.images, true);
         last_loss = loss.forward(logits, b.labels);
         model->backward(loss.backward());
         opt->step();
         seen += b.labels.numel();
+        if (!trace_dir.empty()) {
+          trace_order.insert(trace_order.end(), b.indices.begin(), b.indices.end());
+          trace_loss.push_back(float(last_loss));
+        }
       }
       train_s += seconds_since(t0);
+    }
+    if (!trace_dir.empty()) {
+      write_raw(trace_dir + "/order.i64", trace_order);
+      write_raw(trace_dir + "/loss.f32", trace_loss);
     }
     std::vector<CpuOpStat> ops;
     if (profile) {

@@ -131,6 +131,17 @@ def main():
     ap.add_argument("--train-limit", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=FASHION)
+    # Controlled comparisons (bench/README.md, "Comparing from the same start"):
+    ap.add_argument("--init", metavar="FILE",
+                    help="start from these parameters and buffers (float32, Perceptra's model "
+                         "order, e.g. bench_train --trace DIR writes DIR/init.f32)")
+    ap.add_argument("--order", metavar="FILE",
+                    help="train on the samples in this order (int64 dataset indices, all epochs, "
+                         "e.g. DIR/order.i64) instead of torch.randperm")
+    ap.add_argument("--dump-init", metavar="FILE", help="write the initial parameters and buffers")
+    ap.add_argument("--dump-order", metavar="FILE", help="write the training order (all epochs)")
+    ap.add_argument("--dump-loss", metavar="FILE", help="write every step's loss (float32)")
+    ap.add_argument("--dump-only", action="store_true", help="stop after writing the dumps")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -141,13 +152,42 @@ def main():
         xtr, ytr = xtr[:a.train_limit], ytr[:a.train_limit]
     model = build(spec["layers"], tuple(spec["input"]))
     params = sum(p.numel() for p in model.parameters())
+    # Perceptra's parameter order: each layer's parameters, then its buffers
+    # (BatchNorm: weight, bias, running_mean, running_var).
+    state = [t for m in model.modules() if not list(m.children())
+             for t in list(m.parameters(recurse=False)) +
+             [b for n, b in m.named_buffers(recurse=False) if n != "num_batches_tracked"]]
+    total = sum(t.numel() for t in state)
+    if a.init:
+        flat = np.fromfile(a.init, dtype=np.float32)
+        if flat.size != total:
+            raise SystemExit(f"{a.init}: {flat.size} values, the model has {total}")
+        with torch.no_grad():
+            pos = 0
+            for t in state:
+                t.copy_(torch.from_numpy(flat[pos:pos + t.numel()]).view_as(t))
+                pos += t.numel()
+    if a.dump_init:
+        np.concatenate([t.detach().numpy().ravel() for t in state]).astype(np.float32).tofile(a.dump_init)
+    g = torch.Generator().manual_seed(a.seed)
+    perms = [torch.randperm(len(xtr), generator=g) for _ in range(a.epochs)]
+    if a.order:
+        order = torch.from_numpy(np.fromfile(a.order, dtype=np.int64))
+        if order.numel() != a.epochs * len(xtr):
+            raise SystemExit(f"{a.order}: {order.numel()} indices, expected {a.epochs} epochs "
+                             f"of {len(xtr)}")
+        perms = list(order.view(a.epochs, len(xtr)))
+    if a.dump_order:
+        torch.cat(perms).numpy().astype(np.int64).tofile(a.dump_order)
+    if a.dump_only:
+        return 0
+    losses = []
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
 
-    g = torch.Generator().manual_seed(a.seed)
     train_time, seen = 0.0, 0
-    for _ in range(a.epochs):
+    for epoch in range(a.epochs):
         model.train()
-        perm = torch.randperm(len(xtr), generator=g)
+        perm = perms[epoch]
         t0 = time.perf_counter()
         for i in range(0, len(xtr), a.batch_size):
             idx = perm[i:i + a.batch_size]
@@ -155,6 +195,8 @@ def main():
             loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
             loss.backward()
             opt.step()
+            if a.dump_loss:
+                losses.append(loss.item())
             seen += len(idx)
         train_time += time.perf_counter() - t0
 
@@ -165,10 +207,12 @@ def main():
         for i in range(0, len(xte), a.batch_size):
             correct += (model(xte[i:i + a.batch_size]).argmax(1) == yte[i:i + a.batch_size]).sum().item()
     infer_time = time.perf_counter() - t0
+    if a.dump_loss:
+        np.asarray(losses, dtype=np.float32).tofile(a.dump_loss)
     print(json.dumps({
         "framework": "pytorch", "version": torch.__version__, "model": spec.get("name", "?"),
         "parameters": params, "batch_size": a.batch_size, "threads": torch.get_num_threads(),
-        "epochs": a.epochs, "train_images_per_s": seen / train_time,
+        "epochs": a.epochs, "train_images_per_s": seen / max(train_time, 1e-9),
         "infer_images_per_s": len(xte) / infer_time, "test_accuracy": correct / len(xte),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
     }))
