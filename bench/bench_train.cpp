@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
     if (profile) cpu_profile_enable(true);
     while (test.next(b)) {
       auto t0 = Clock::now();
-      Tensor logits = model->forward(b.images, false);
+      Tensor logits = model->infer(b.images);
       std::vector<float> out = logits.to_vector();
       infer_s += seconds_since(t0);
       std::vector<float> labels = b.labels.to_vector();

@@ -51,7 +51,7 @@ int body(const std::vector<std::string>& argv) {
           px[c * plane + k] = (px[c * plane + k] - lm.meta.mean[c]) / lm.meta.std[c];
   }
   Tensor x = Tensor::from_vector(Shape({n, C, H, W}), batch);
-  Tensor logits = model.forward(x, false);
+  Tensor logits = model.infer(x);
   Tensor probs = Tensor::empty(logits.shape());
   backend_for(Device::cpu()).softmax(logits.data(), probs.data(), static_cast<int>(n), K);
   auto p = probs.to_vector();

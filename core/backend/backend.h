@@ -72,6 +72,13 @@ class Backend {
                               const float* bias, float* y) = 0;
   virtual void conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
                                const float* dy, float* dx, float* dw, float* db) = 0;
+  // Inference: y = relu(conv(x, w) + bias) in one pass where the backend can
+  // fuse it (CPU: oneDNN post-op); by default the two ops one after the other.
+  virtual void conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w,
+                                   const float* bias, float* y) {
+    conv2d_forward(g, x, w, bias, y);
+    activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
+  }
 
   // ---- pooling ---------------------------------------------------------------
   // Max pooling backward routes each gradient to the first maximum of its

@@ -94,7 +94,7 @@ PredictionSet predict_dataset(Model& model, const Dataset& data, const NormStats
     int64_t end = std::min(total, begin + options.batch_size);
     std::vector<int64_t> batch(indices.begin() + begin, indices.begin() + end);
     Tensor x = make_probe_batch(data, batch, stats, model.device());
-    Tensor logits = model.forward(x, /*training=*/false);
+    Tensor logits = model.infer(x);
     PCHECK(logits.rank() == 2 && logits.dim(1) == p.classes,
            "predictions: the model's output " + logits.shape().str() +
                " is not [batch, classes]");

@@ -45,6 +45,22 @@ static int plane_size(const Shape& s) {
   return static_cast<int>(hw);
 }
 
+void BatchNorm::eval_scale_shift(std::vector<double>& scale, std::vector<double>& shift) const {
+  const std::vector<float> mean = running_mean_.value.to_vector(),
+                           var = running_var_.value.to_vector();
+  std::vector<float> gamma(size_t(C_), 1.f), beta(size_t(C_), 0.f);
+  if (affine_) {
+    gamma = weight_.value.to_vector();
+    beta = bias_.value.to_vector();
+  }
+  scale.resize(size_t(C_));
+  shift.resize(size_t(C_));
+  for (size_t c = 0; c < size_t(C_); ++c) {
+    scale[c] = double(gamma[c]) / std::sqrt(double(var[c]) + double(eps_));
+    shift[c] = double(beta[c]) - double(mean[c]) * scale[c];
+  }
+}
+
 Tensor BatchNorm::forward(const Tensor& x, bool training) {
   output_shape(x.shape());
   Backend& be = backend_for(x.device());

@@ -21,6 +21,9 @@ class BatchNorm : public Layer {
   void to(Device device) override;
   void reset_parameters(Rng& rng) override;
   int channels() const { return C_; }
+  // Eval mode as y = x * scale[c] + shift[c] (running statistics), for
+  // folding into the convolution before it.
+  void eval_scale_shift(std::vector<double>& scale, std::vector<double>& shift) const;
   float eps() const { return eps_; }
 
  private:

@@ -1,5 +1,7 @@
 #include "core/nn/conv2d.h"
 
+#include "core/nn/batchnorm.h"
+
 #include "core/nn/layer_util.h"
 #include "core/nn/spec_args.h"
 
@@ -54,6 +56,36 @@ Tensor Conv2d::forward(const Tensor& x, bool /*training*/) {
       .conv2d_forward(geometry(x.shape()), x.data(), weight_.value.data(),
                       o_.bias ? bias_.value.data() : nullptr, y.data());
   x_ = x;
+  return y;
+}
+
+Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, bool relu) const {
+  const Shape out_shape = output_shape(x.shape());
+  if (bn) PCHECK(bn->channels() == o_.out_channels, layer_where(*this) + ": folded BatchNorm has " +
+                                                        std::to_string(bn->channels()) + " channels");
+  Tensor w = weight_.value, b = o_.bias ? bias_.value : Tensor();
+  if (bn) {
+    // w'[k] = w[k] * scale[k], b'[k] = b[k] * scale[k] + shift[k], in double;
+    // a few thousand values against a whole batch of convolution.
+    std::vector<double> scale, shift;
+    bn->eval_scale_shift(scale, shift);
+    std::vector<float> wv = weight_.value.to_vector(), bv(size_t(o_.out_channels), 0.f);
+    if (o_.bias) bv = bias_.value.to_vector();
+    const size_t per_k = wv.size() / size_t(o_.out_channels);
+    for (size_t k = 0; k < size_t(o_.out_channels); ++k) {
+      for (size_t i = 0; i < per_k; ++i) wv[k * per_k + i] = float(wv[k * per_k + i] * scale[k]);
+      bv[k] = float(bv[k] * scale[k] + shift[k]);
+    }
+    w = Tensor::from_vector(weight_.value.shape(), wv).to(x.device());
+    b = Tensor::from_vector({o_.out_channels}, bv).to(x.device());
+  }
+  Tensor y = Tensor::empty(out_shape, x.device());
+  Backend& be = backend_for(x.device());
+  const float* bias = b.defined() ? b.data() : nullptr;
+  if (relu)
+    be.conv2d_forward_relu(geometry(x.shape()), x.data(), w.data(), bias, y.data());
+  else
+    be.conv2d_forward(geometry(x.shape()), x.data(), w.data(), bias, y.data());
   return y;
 }
 

@@ -26,6 +26,9 @@ class Conv2d : public Layer {
   std::vector<Parameter*> parameters() override;
   void reset_parameters(Rng& rng) override;
   const Conv2dOptions& options() const { return o_; }
+  // Inference: relu(bn(conv(x))) as one convolution, the eval-mode BatchNorm
+  // folded into weights and bias; bn may be null, relu false. Caches nothing.
+  Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, bool relu) const;
 
  private:
   ConvGeometry geometry(const Shape& in) const;

@@ -36,6 +36,9 @@ class Layer {
   // InputError naming this layer and the mismatch.
   virtual Shape output_shape(const Shape& input) const = 0;
   virtual Tensor forward(const Tensor& x, bool training) = 0;
+  // Inference only: forward(x, false) without caching anything for backward;
+  // containers (Residual) fuse their layers here (core/nn/inference.h).
+  virtual Tensor infer(const Tensor& x) { return forward(x, false); }
   virtual Tensor backward(const Tensor& grad_out) = 0;
 
   // Trainable parameters and buffers (running stats have trainable=false and

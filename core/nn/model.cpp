@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/backend/backend.h"
+#include "core/nn/inference.h"
 #include "core/nn/layer_factory.h"
 #include "core/nn/layer_util.h"
 #include "core/tensor/error.h"
@@ -143,31 +144,41 @@ void Model::to(Device device) {
   device_ = device;
 }
 
-Tensor Model::forward(const Tensor& x, bool training) {
+void Model::check_input(const Tensor& x) const {
   if (x.rank() != input_shape_.rank() + 1 || x.shape().sample() != input_shape_)
     throw InputError("model input", "expects [batch, " +
                                         input_shape_.str().substr(1) + " but gets " +
                                         x.shape().str());
+}
+
+Tensor Model::forward(const Tensor& x, bool training) {
+  check_input(x);
   Tensor h = x.device() == device_ ? x : x.to(device_);
   for (auto& l : layers_) h = l->forward(h, training);
+  backward_ready_ = true;
   return h;
 }
 
+Tensor Model::infer(const Tensor& x) {
+  check_input(x);
+  backward_ready_ = false;
+  return infer_layers(layers_, x.device() == device_ ? x : x.to(device_));
+}
+
 Tensor Model::forward_collect(const Tensor& x, std::vector<Tensor>& outputs) {
-  if (x.rank() != input_shape_.rank() + 1 || x.shape().sample() != input_shape_)
-    throw InputError("model input", "expects [batch, " +
-                                        input_shape_.str().substr(1) + " but gets " +
-                                        x.shape().str());
+  check_input(x);
   outputs.clear();
   Tensor h = x.device() == device_ ? x : x.to(device_);
   for (auto& l : layers_) {
     h = l->forward(h, false);
     outputs.push_back(h.clone());  // value copy: later layers may reuse buffers
   }
+  backward_ready_ = true;
   return h;
 }
 
 Tensor Model::backward(const Tensor& grad_logits) {
+  PCHECK(backward_ready_, "Model::backward needs a forward() first (infer() keeps nothing for it)");
   Tensor g = grad_logits;
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = (*it)->backward(g);
   return g;

@@ -54,6 +54,10 @@ class Model {
   void to(Device device);
 
   Tensor forward(const Tensor& x, bool training);
+  // Inference: the logits of forward(x, false), with conv+BatchNorm+ReLU
+  // fused (core/nn/inference.h) and nothing kept for backward (backward()
+  // after infer() throws; use forward(x, false) when gradients are needed).
+  Tensor infer(const Tensor& x);
   // Eval-mode forward that also returns a value copy of every top-level
   // layer's output (activation views, Grad-CAM).
   Tensor forward_collect(const Tensor& x, std::vector<Tensor>& outputs);
@@ -68,11 +72,13 @@ class Model {
 
  private:
   Model() = default;
+  void check_input(const Tensor& x) const;
   std::vector<LayerPtr> layers_;
   nlohmann::json spec_;
   Shape input_shape_;
   int num_classes_ = 0;
   Device device_;
+  bool backward_ready_ = false;  // a forward() ran since the last infer()
 };
 
 }  // namespace perceptra

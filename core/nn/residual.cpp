@@ -4,6 +4,7 @@
 
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
+#include "core/nn/inference.h"
 #include "core/nn/layer_factory.h"
 #include "core/nn/layer_util.h"
 #include "core/nn/linear.h"
@@ -122,6 +123,27 @@ Tensor Residual::forward(const Tensor& x, bool training) {
   backend_for(x.device())
       .add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
   return act_ ? act_->forward(sum, training) : sum;
+}
+
+Tensor Residual::infer(const Tensor& x) {
+  Tensor main = infer_layers(branch_, x);
+  Tensor shortcut = x;
+  if (proj_) {
+    // The projection is conv + BatchNorm too: fold it the same way.
+    auto* conv = inference_fusion() ? dynamic_cast<Conv2d*>(proj_.get()) : nullptr;
+    auto* bn = dynamic_cast<BatchNorm*>(proj_bn_.get());
+    shortcut = conv && bn ? conv->infer_fused(x, bn, false) : proj_bn_->infer(proj_->infer(x));
+  }
+  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " +
+                                               main.shape().str() + " does not match shortcut " +
+                                               shortcut.shape().str());
+  // The sum is a fresh tensor: add and activate it in place.
+  Tensor sum = Tensor::empty(main.shape(), x.device());
+  Backend& be = backend_for(x.device());
+  const size_t n = static_cast<size_t>(sum.numel());
+  be.add(main.data(), shortcut.data(), sum.data(), n);
+  if (act_) be.activation_forward(act_->kind(), act_->slope(), sum.data(), sum.data(), n);
+  return sum;
 }
 
 Tensor Residual::backward(const Tensor& dy) {

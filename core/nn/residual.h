@@ -26,6 +26,7 @@ class Residual : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  Tensor infer(const Tensor& x) override;
   std::vector<Parameter*> parameters() override;
   std::vector<Layer*> children() override;
   void to(Device device) override;

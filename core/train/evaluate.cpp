@@ -23,7 +23,7 @@ EvalResult evaluate(Model& model, DataLoader& loader, const EvalOptions& options
     }
     Tensor x = b.images.to(model.device());
     Tensor y = b.labels.to(model.device());
-    Tensor logits = model.forward(x, false);
+    Tensor logits = model.infer(x);
     loss.forward(logits, y);
     auto probs = loss.probs().to_vector();
     auto per = loss.per_sample_loss().to_vector();

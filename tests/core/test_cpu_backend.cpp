@@ -1,5 +1,6 @@
 // The CPU backend against naive double-precision references. (Layer-level
 // gradient checks and PyTorch parity live in tests/nn.)
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -389,4 +390,30 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
   EXPECT_TRUE(dnnl_conv_forward(proj, xp.data(), w.data(), nullptr, yp.data()));
   auto grouped = make_conv_geometry(2, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2);
   EXPECT_FALSE(dnnl_conv_forward(grouped, x.data(), w.data(), nullptr, y.data()));
+}
+
+TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {
+  // The fused inference op (oneDNN ReLU post-op; im2col and grouped
+  // convolutions fall back to conv then relu) against the two ops apart.
+  struct Case { int N, C, H, W, K, groups; };
+  for (Case c : {Case{3, 16, 14, 14, 32, 1}, Case{2, 1, 28, 28, 16, 1}, Case{2, 4, 9, 9, 8, 2}}) {
+    for (auto impl : {CpuConvImpl::Auto, CpuConvImpl::Im2col}) {
+      set_cpu_conv_impl(impl);
+      auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, 1, 1, 1, 1, c.groups);
+      auto x = randv((size_t)c.N * c.C * c.H * c.W, 61),
+           w = randv((size_t)c.K * (c.C / c.groups) * 9, 62), b = randv(c.K, 63);
+      const size_t n = (size_t)c.N * c.K * g.P * g.Q;
+      std::vector<float> fused(n), apart(n);
+      B().conv2d_forward_relu(g, x.data(), w.data(), b.data(), fused.data());
+      B().conv2d_forward(g, x.data(), w.data(), b.data(), apart.data());
+      int negatives = 0;
+      for (size_t i = 0; i < n; ++i) {
+        negatives += apart[i] < 0;
+        ASSERT_NEAR(fused[i], std::max(apart[i], 0.f), 1e-5f * (1 + std::abs(apart[i])))
+            << "case C=" << c.C << " groups=" << c.groups << " i=" << i;
+      }
+      EXPECT_GT(negatives, int(n / 4));  // the ReLU had work to do
+    }
+  }
+  set_cpu_conv_impl(CpuConvImpl::Auto);
 }

@@ -28,6 +28,8 @@ class CpuBackend final : public Backend {
                       float* y) override;
   void conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy,
                        float* dx, float* dw, float* db) override;
+  void conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w,
+                           const float* bias, float* y) override;
 
   void maxpool2d_forward(const PoolGeometry& g, const float* x, float* y) override;
   void maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y, const float* dy,

@@ -124,6 +124,15 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
   }
 }
 
+void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w,
+                                     const float* bias, float* y) {
+  {
+    PERCEPTRA_CPU_OP(kConvForward);
+    if (dnnl_conv_forward(g, x, w, bias, y, /*relu=*/true)) return;
+  }
+  Backend::conv2d_forward_relu(g, x, w, bias, y);
+}
+
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
                                  const float* dy, float* dx, float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);

@@ -1,0 +1,22 @@
+#pragma once
+// Inference-only forward (Model::infer): the same function as an eval-mode
+// forward, computed with fewer passes over memory. A Conv2d followed by an
+// eval-mode BatchNorm2d runs as one convolution with the normalisation folded
+// into its weights and bias, and a ReLU right after it runs as the
+// convolution's post-op. Nothing is cached for backward, so saliency and
+// Grad-CAM (which need backward) use forward(x, false) instead.
+#include <vector>
+
+#include "core/nn/layer.h"
+
+namespace perceptra {
+
+// Runs layers[0..n) on x for inference, fusing where the pattern allows.
+Tensor infer_layers(const std::vector<LayerPtr>& layers, const Tensor& x);
+
+// Fusion on/off (default on; PERCEPTRA_FUSE=0 in the environment turns it
+// off at start-up). Off, infer() is exactly forward(x, false) layer by layer.
+void set_inference_fusion(bool on);
+bool inference_fusion();
+
+}  // namespace perceptra
