@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
       }
       Tensor logits = model->forward(b.images, true);
       loss.forward(logits, b.labels);
-      model->backward(loss.backward());
+      model->backward(loss.backward(), /*need_input_grad=*/false);
       opt->step();
       if (steps >= 3) images += b.images.dim(0);
       ++steps;

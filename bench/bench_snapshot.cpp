@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
 
   auto train_step = [&] {
     loss.forward(model->forward(x, true), y);
-    model->backward(loss.backward());
+    model->backward(loss.backward(), /*need_input_grad=*/false);
     opt->step();
   };
   ActivationSnapshot snap;

@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
       while (src_loader.next(b)) {
         Tensor logits = model->forward(b.images, true);
         last_loss = loss.forward(logits, b.labels);
-        model->backward(loss.backward());
+        model->backward(loss.backward(), /*need_input_grad=*/false);
         opt->step();
         seen += b.labels.numel();
         if (!trace_dir.empty()) {

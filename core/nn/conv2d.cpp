@@ -91,7 +91,7 @@ Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, bool relu) cons
 
 Tensor Conv2d::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
-  Tensor dx = Tensor::empty(x_.shape(), dy.device());
+  Tensor dx = input_grad_needed_ ? Tensor::empty(x_.shape(), dy.device()) : Tensor();
   backend_for(dy.device())
       .conv2d_backward(geometry(x_.shape()), x_.data(), weight_.value.data(), dy.data(), dx.data(),
                        weight_.grad.data(), o_.bias ? bias_.grad.data() : nullptr);

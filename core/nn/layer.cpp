@@ -9,6 +9,12 @@ void Layer::to(Device device) {
   }
 }
 
+bool Layer::has_trainable_parameters() {
+  for (Parameter* p : parameters())
+    if (p->trainable && p->grad.defined()) return true;
+  return false;
+}
+
 // Counts parameters that have a gradient (trainable or frozen), not buffers:
 // the same number as PyTorch's sum(p.numel() for p in model.parameters()).
 int64_t Layer::parameter_count() {

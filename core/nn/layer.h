@@ -52,11 +52,20 @@ class Layer {
   virtual void reset_parameters(class Rng& rng) { (void)rng; }
 
   int64_t parameter_count();  // trainable elements, like PyTorch's numel sum
+  // Whether backward() must return dL/dx. Model::backward clears it on the
+  // first layer that trains when nothing before it needs a gradient (the
+  // input image never does in training); layers that honour it (Linear,
+  // Conv2d) then skip that product and return an undefined tensor.
+  void set_input_grad_needed(bool needed) { input_grad_needed_ = needed; }
+  bool input_grad_needed() const { return input_grad_needed_; }
+  // True when this layer or a child has a parameter the optimizer updates.
+  bool has_trainable_parameters();
   const std::string& name() const { return name_; }
   void set_name(const std::string& n) { name_ = n; }
 
  protected:
   std::string name_;
+  bool input_grad_needed_ = true;
 };
 
 using LayerPtr = std::unique_ptr<Layer>;

@@ -47,6 +47,7 @@ Tensor Linear::backward(const Tensor& dy) {
   be.gemm(true, false, out_, in_, N, 1.f, dy.data(), out_, x_.data(), in_, 0.f,
           weight_.grad.data(), in_);
   if (has_bias_) be.sum_rows(dy.data(), bias_.grad.data(), N, out_, 0.f);
+  if (!input_grad_needed_) return Tensor();
   Tensor dx = Tensor::empty(x_.shape(), dy.device());
   be.gemm(false, false, N, in_, out_, 1.f, dy.data(), out_, weight_.value.data(), in_, 0.f,
           dx.data(), in_);

@@ -177,11 +177,23 @@ Tensor Model::forward_collect(const Tensor& x, std::vector<Tensor>& outputs) {
   return h;
 }
 
-Tensor Model::backward(const Tensor& grad_logits) {
+Tensor Model::backward(const Tensor& grad_logits, bool need_input_grad) {
   PCHECK(backward_ready_, "Model::backward needs a forward() first (infer() keeps nothing for it)");
+  size_t first = 0;  // layers before `first` get no backward call
+  if (!need_input_grad) {
+    first = layers_.size();
+    for (size_t i = 0; i < layers_.size(); ++i)
+      if (layers_[i]->has_trainable_parameters()) {
+        first = i;
+        break;
+      }
+  }
   Tensor g = grad_logits;
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = (*it)->backward(g);
-  return g;
+  for (size_t i = layers_.size(); i-- > first;) {
+    layers_[i]->set_input_grad_needed(need_input_grad || i > first);
+    g = layers_[i]->backward(g);
+  }
+  return need_input_grad ? g : Tensor();
 }
 
 std::vector<Layer*> Model::layers() {

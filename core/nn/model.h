@@ -61,8 +61,11 @@ class Model {
   // Eval-mode forward that also returns a value copy of every top-level
   // layer's output (activation views, Grad-CAM).
   Tensor forward_collect(const Tensor& x, std::vector<Tensor>& outputs);
-  // Backward from dL/dlogits; fills every parameter's grad; returns dL/dx.
-  Tensor backward(const Tensor& grad_logits);
+  // Backward from dL/dlogits; fills the grad of every parameter that trains
+  // and returns dL/dx. need_input_grad = false (training steps): returns an
+  // undefined tensor and stops at the first layer that trains, skipping its
+  // input gradient and every layer before it (a frozen body costs nothing).
+  Tensor backward(const Tensor& grad_logits, bool need_input_grad = true);
 
   std::vector<Layer*> layers();
   // All parameters and buffers in a stable order (model files rely on it).

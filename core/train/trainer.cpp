@@ -408,7 +408,7 @@ struct Trainer::Job final : TrainContext {
       const int n = static_cast<int>(b.labels.numel());
       int correct = 0;
       if (std::isfinite(l)) {
-        model_->backward(loss.backward());
+        model_->backward(loss.backward(), /*need_input_grad=*/false);
         opt_->step();
         auto probs = loss.probs().to_vector();
         auto labels = b.labels.to_vector();
@@ -663,7 +663,7 @@ struct Trainer::Job final : TrainContext {
           Tensor x = b.images.to(device), y = b.labels.to(device);
           double l = loss.forward(model_->forward(x, true), y);
           if (std::isfinite(l)) {
-            model_->backward(loss.backward());
+            model_->backward(loss.backward(), /*need_input_grad=*/false);
             opt_->step();
           }
           finder.record(l);

@@ -174,5 +174,31 @@ TEST(LayerSpec, ArgsRoundTripForEveryType) {
   }
 }
 
+TEST(Layers, LinearAndConvSkipTheInputGradientWhenNotNeeded) {
+  Rng rng(31);
+  struct Case { nlohmann::json spec; Shape in; };
+  for (const Case& c : {Case{{{"type", "linear"}, {"out_features", 5}}, {3, 7}},
+                        Case{{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 3}}, {2, 3, 6, 6}}}) {
+    LayerPtr l = make_layer(c.spec, c.in, "layer");
+    Rng init(1);
+    l->reset_parameters(init);
+    Tensor x = testing::random_tensor(c.in, rng);
+    Tensor y = l->forward(x, true);
+    Tensor dy = testing::random_tensor(y.shape(), rng);
+    Tensor dx = l->backward(dy);
+    std::vector<std::vector<float>> grads;
+    for (Parameter* p : l->parameters()) grads.push_back(p->grad.to_vector());
+    l->set_input_grad_needed(false);
+    l->forward(x, true);
+    EXPECT_FALSE(l->backward(dy).defined()) << c.spec.dump();
+    auto params = l->parameters();
+    for (size_t i = 0; i < params.size(); ++i)
+      EXPECT_EQ(params[i]->grad.to_vector(), grads[i]) << c.spec.dump() << " " << params[i]->name;
+    l->set_input_grad_needed(true);
+    l->forward(x, true);
+    EXPECT_EQ(l->backward(dy).to_vector(), dx.to_vector()) << c.spec.dump();
+  }
+}
+
 }  // namespace
 }  // namespace perceptra

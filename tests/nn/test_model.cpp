@@ -316,5 +316,59 @@ TEST(Model, BackwardFillsEveryGradient) {
   }
 }
 
+
+std::vector<std::vector<float>> grads_of(Model& m) {
+  std::vector<std::vector<float>> g;
+  for (Parameter* p : m.parameters()) g.push_back(p->grad.defined() ? p->grad.to_vector() : std::vector<float>{});
+  return g;
+}
+
+TEST(Model, TrainingBackwardSkipsOnlyTheInputGradient) {
+  for (const auto& name : Model::builtin_names()) {
+    Rng rng(11);
+    auto m = Model::from_spec(Model::builtin_spec(name, {1, 28, 28}, 10), rng);
+    Tensor x = testing::random_tensor({4, 1, 28, 28}, rng);
+    Tensor dy = testing::random_tensor({4, 10}, rng);
+    m->forward(x, true);
+    Tensor dx_full = m->backward(dy);
+    auto full = grads_of(*m);
+    m->forward(x, true);
+    EXPECT_FALSE(m->backward(dy, /*need_input_grad=*/false).defined()) << name;
+    EXPECT_EQ(grads_of(*m), full) << name << ": parameter gradients must not change";
+    // The next backward that wants dL/dx gets it again (the flag is per call).
+    m->forward(x, true);
+    Tensor dx_again = m->backward(dy);
+    ASSERT_TRUE(dx_again.defined()) << name;
+    EXPECT_EQ(dx_again.to_vector(), dx_full.to_vector()) << name;
+  }
+}
+
+TEST(Model, TrainingBackwardStopsAtTheFirstLayerThatTrains) {
+  // SimpleCNN with both convolutions frozen (transfer learning's body): the
+  // frozen layers get no backward at all, the head's gradients are unchanged.
+  Rng rng(12);
+  auto m = Model::from_spec(simplecnn(), rng);
+  Tensor x = testing::random_tensor({3, 1, 28, 28}, rng);
+  Tensor dy = testing::random_tensor({3, 10}, rng);
+  m->forward(x, true);
+  m->backward(dy);
+  auto full = grads_of(*m);
+  auto params = m->parameters();
+  for (size_t i = 0; i < 4; ++i) {  // conv0 and conv3, weights and biases
+    ASSERT_EQ(params[i]->name.rfind("conv", 0), 0u) << params[i]->name;
+    params[i]->trainable = false;
+    params[i]->grad.fill(-7.f);  // sentinel: must stay
+  }
+  m->forward(x, true);
+  m->backward(dy, /*need_input_grad=*/false);
+  auto now = grads_of(*m);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (i < 4)
+      EXPECT_EQ(now[i], std::vector<float>(now[i].size(), -7.f)) << params[i]->name;
+    else
+      EXPECT_EQ(now[i], full[i]) << params[i]->name;
+  }
+}
+
 }  // namespace
 }  // namespace perceptra
