@@ -229,10 +229,13 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
     dnnl::stream s(engine());
     memory xu(d.src, engine(), mut(x)), wu(d.wei, engine(), mut(w)), dyu(d.dst, engine(), mut(dy));
     memory dwu(d.wei, engine(), dw);
+    // dy in the blocked layout is wanted by both primitives (the same layout
+    // in practice): reorder it once, not twice.
+    Temp tdy, tdy2;
+    memory dym = as_layout(b.weights_pd.diff_dst_desc(), dyu, true, tdy, s);
     {  // weight (and bias) gradients, overwritten
-      Temp tx, tdy, tdw;
+      Temp tx, tdw;
       memory xm = as_layout(b.weights_pd.src_desc(), xu, true, tx, s);
-      memory dym = as_layout(b.weights_pd.diff_dst_desc(), dyu, true, tdy, s);
       memory dwm = as_layout(b.weights_pd.diff_weights_desc(), dwu, false, tdw, s);
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym},
                                            {DNNL_ARG_DIFF_WEIGHTS, dwm}};
@@ -243,11 +246,14 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
     }
     if (dx) {
       memory dxu(d.src, engine(), dx);
-      Temp tdy, tw, tdx;
-      memory dym = as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy, s);
+      Temp tw, tdx;
+      memory dym_data = b.data_pd.diff_dst_desc() == dym.get_desc()
+                            ? dym
+                            : as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy2, s);
       memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);
       memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
-      b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+      b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm},
+                         {DNNL_ARG_DIFF_SRC, dxm}});
       copy_out(dxm, dxu, s);
       s.wait();
     }
