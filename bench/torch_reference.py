@@ -59,6 +59,26 @@ def shape_of(layers, shape):
     return out
 
 
+def apply_init(m, scheme):
+    """The spec's "init" as the engine applies it (core/nn/init.cpp); "default"
+    is PyTorch's own reset_parameters(), already done."""
+    if scheme == "default":
+        return
+    w = m.weight
+    if scheme == "kaiming_normal":
+        nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
+    elif scheme == "kaiming_uniform":
+        nn.init.kaiming_uniform_(w, a=0, mode="fan_in", nonlinearity="relu")
+    elif scheme == "xavier_uniform":
+        nn.init.xavier_uniform_(w)
+    elif scheme == "xavier_normal":
+        nn.init.xavier_normal_(w)
+    else:
+        raise SystemExit(f"torch_reference: unknown init '{scheme}'")
+    if m.bias is not None:
+        nn.init.zeros_(m.bias)
+
+
 def build(spec_layers, in_shape):
     """Translates Perceptra's layer list into torch modules, inferring input sizes."""
     layers, shape = [], tuple(in_shape)
@@ -115,6 +135,8 @@ def build(spec_layers, in_shape):
             m = Residual(body, sc, l.get("activation", "relu"))
         else:
             raise SystemExit(f"torch_reference: unsupported layer type '{t}'")
+        if t in ("conv2d", "linear"):
+            apply_init(m, l.get("init", "default"))
         layers.append(m)
         shape = shape_of(layers[-1:], shape)
     return nn.Sequential(*layers)
