@@ -430,6 +430,7 @@ void MainWindow::connectSession() {
                              .arg(e.valid_loss, 0, 'f', 4)
                              .arg(e.valid_accuracy * 100, 0, 'f', 2)
                              .arg(e.improved ? tr(" · best so far") : QString()));
+    runs_->refresh();  // the running run's epochs, best accuracy and duration
   });
   connect(session_, &TrainingSession::liveSnapshot, this,
           [this](std::shared_ptr<const LiveSnapshot> s) { live_->setSnapshot(*s); });

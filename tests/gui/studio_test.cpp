@@ -329,11 +329,24 @@ TEST(Studio, UiStaysResponsiveDuringTraining) {
   const qint64 probe = samples->item(20).data.toLongLong();
   QTest::mouseClick(samples->view()->viewport(), Qt::LeftButton, {},
                     samples->view()->viewport()->mapFrom(samples, samples->itemRect(20).center()));
+  // The Runs view follows the run live: after each epoch it shows the epochs
+  // done and the status "running" without a manual refresh.
+  QStringList liveEpochs, liveStatus;
+  QObject::connect(w.session(), &TrainingSession::epochEnded, [&](const EpochEnd&) {
+    auto* m = w.runsPanel()->proxy();
+    for (int r = 0; r < m->rowCount(); ++r)
+      if (m->index(r, 0).data().toLongLong() == w.currentRunId()) {
+        liveEpochs << m->index(r, 6).data().toString();
+        liveStatus << m->index(r, 9).data().toString();
+      }
+  });
   ASSERT_TRUE(w.startTraining());
   beat.start();
   total.start();
   heart.start();
   ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+  EXPECT_EQ(liveEpochs.join(" ").toStdString(), "1/4 2/4 3/4 4/4");
+  EXPECT_EQ(liveStatus.mid(0, 3).join(" ").toStdString(), "running running running");
   // Include the Inspect predictions of the last epoch.
   ASSERT_TRUE(waitFor([&] { return w.inspectPanel()->predictions() && !w.inspectPanel()->busy(); }, 30000));
   heart.stop();
