@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/tensor/device.h"
+#include "core/tensor/error.h"
 
 namespace perceptra {
 
@@ -39,6 +40,10 @@ struct PoolGeometry {
 };
 PoolGeometry make_pool_geometry(int N, int C, int H, int W, int kh, int kw, int sh, int sw,
                                 int ph, int pw);
+// Size of the max pooling argmax workspace: one float per output.
+inline size_t maxpool_argmax_floats(const PoolGeometry& g) {
+  return size_t(g.N) * g.C * g.P * g.Q;
+}
 
 class Backend {
  public:
@@ -86,6 +91,24 @@ class Backend {
   virtual void maxpool2d_forward(const PoolGeometry& g, const float* x, float* y) = 0;
   virtual void maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y,
                                   const float* dy, float* dx) = 0;
+  // Optional training path, where maxpool_has_argmax(g): forward also
+  // records each output's window offset of its first maximum in `argmax` (a
+  // workspace of maxpool_argmax_floats(g) floats), so backward reads neither
+  // x nor y. Elsewhere the layer keeps x and y for maxpool2d_backward.
+  virtual bool maxpool_has_argmax(const PoolGeometry& g) const {
+    (void)g;
+    return false;
+  }
+  virtual void maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y,
+                                        float* argmax) {
+    (void)x, (void)y, (void)argmax;
+    PCHECK(maxpool_has_argmax(g), "maxpool2d_forward_argmax: not provided by " + describe());
+  }
+  virtual void maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax,
+                                         const float* dy, float* dx) {
+    (void)argmax, (void)dy, (void)dx;
+    PCHECK(maxpool_has_argmax(g), "maxpool2d_backward_argmax: not provided by " + describe());
+  }
   // Average pooling counts padded cells (PyTorch's count_include_pad=True).
   virtual void avgpool2d_forward(const PoolGeometry& g, const float* x, float* y) = 0;
   virtual void avgpool2d_backward(const PoolGeometry& g, const float* dy, float* dx) = 0;

@@ -26,7 +26,11 @@ class MaxPool2d : public Pool2d {
   Tensor backward(const Tensor& grad_out) override;
 
  private:
-  Tensor y_;  // backward finds each window's maximum again from x and y
+  // Training, where the backend records argmaxes: argmax_ only (x_ and y_
+  // released). Otherwise backward finds each window's maximum again from
+  // x_ and y_.
+  Tensor y_, argmax_;
+  Shape in_shape_;
 };
 
 class AvgPool2d : public Pool2d {

@@ -268,6 +268,37 @@ TEST(CpuBackend, MaxPoolFastAndGenericPathsMatchNaiveLoops) {
   }
 }
 
+TEST(CpuBackend, MaxPoolArgmaxPathMatchesNaiveLoops) {
+  // The training path (argmax recorded in forward, backward from it alone)
+  // gives the same y and dx as the reference, ties and NaN included.
+  struct Case { int N, C, H, W; };
+  for (Case c : {Case{2, 3, 8, 8}, Case{3, 2, 7, 9}, Case{8, 32, 28, 28}, Case{1, 1, 2, 3}}) {
+    auto g = make_pool_geometry(c.N, c.C, c.H, c.W, 2, 2, 2, 2, 0, 0);
+    auto x = randv((size_t)c.N * c.C * c.H * c.W, 23);
+    for (size_t i = 0; i + 1 < x.size(); i += 5) x[i] = x[i + 1];
+    for (size_t i = 2; i + 7 < x.size(); i += 11) x[i + c.W] = x[i + c.W + 1] = x[i] = x[i + 1];
+    x[1] = NAN;
+    auto dy = randv((size_t)c.N * c.C * g.P * g.Q, 24);
+    std::vector<float> y_ref, dx_ref, y(dy.size()), dx(x.size(), 123.f);
+    std::vector<float> arg(maxpool_argmax_floats(g));
+    maxpool_reference(g, x, dy, y_ref, dx_ref);
+    ASSERT_TRUE(B().maxpool_has_argmax(g));
+    B().maxpool2d_forward_argmax(g, x.data(), y.data(), arg.data());
+    B().maxpool2d_backward_argmax(g, arg.data(), dy.data(), dx.data());
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (std::isnan(y_ref[i])) {
+        ASSERT_TRUE(std::isnan(y[i])) << i;
+      } else {
+        ASSERT_EQ(y[i], y_ref[i]) << "H" << c.H << " i" << i;
+      }
+    }
+    for (size_t i = 0; i < dx.size(); ++i) ASSERT_EQ(dx[i], dx_ref[i]) << "H" << c.H << " i" << i;
+  }
+  // Other windows keep the x/y path.
+  auto g3 = make_pool_geometry(1, 1, 6, 6, 3, 3, 2, 2, 1, 1);
+  EXPECT_FALSE(B().maxpool_has_argmax(g3));
+}
+
 TEST(CpuBackend, OpProfilerCountsCallsOnlyWhileEnabled) {
   std::vector<float> a(64, 1.f), b(64, 2.f), c(64);
   cpu_profile_take();

@@ -32,6 +32,11 @@ class CpuBackend final : public Backend {
                            const float* bias, float* y) override;
 
   void maxpool2d_forward(const PoolGeometry& g, const float* x, float* y) override;
+  bool maxpool_has_argmax(const PoolGeometry& g) const override;
+  void maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y,
+                                float* argmax) override;
+  void maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax, const float* dy,
+                                 float* dx) override;
   void maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y, const float* dy,
                           float* dx) override;
   void avgpool2d_forward(const PoolGeometry& g, const float* x, float* y) override;

@@ -1,6 +1,7 @@
 // Pooling, activations, losses and batch normalisation of the CPU backend.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -22,6 +23,8 @@ namespace {
 // NaN wins (propagates, as in PyTorch); written as a select so it vectorises.
 inline float max_nan(float best, float v) { return (v > best || v != v) ? v : best; }
 inline bool same(float v, float t) { return v == t || (v != v && t != t); }
+// The same without short-circuits, so loops using it vectorise.
+inline bool same_v(float v, float t) { return (v == t) | ((v != v) & (t != t)); }
 
 bool is_2x2_s2(const PoolGeometry& g) {
   return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
@@ -156,6 +159,85 @@ void CpuBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const
       maxpool_2x2_backward_plane(g, x + in, y + out, dy + out, dx + in);
     else
       maxpool_generic_backward_plane(g, x + in, y + out, dy + out, dx + in);
+  }
+}
+
+// 2x2/stride 2 only (SimpleCNN, LeNet): per window its offset 0-3 in the
+// backward's search order (row-major, first maximum), as a float so both
+// passes vectorise. Backward then reads dy and the offsets (2 x 1/4 of x)
+// instead of x, y and dy; the op is memory-bound.
+// Two flat passes like maxpool_2x2_plane, so short rows still vectorise:
+// vertical max of each row pair (remembering which row won), then the max of
+// neighbouring columns, whose winner decides the window offset.
+void maxpool_2x2_argmax_plane(const PoolGeometry& g, const float* xp, float* yp, float* ap) {
+  thread_local std::vector<float> tmp, low;
+  tmp.resize((size_t)g.P * 2 * g.Q);
+  low.resize(tmp.size());
+  float* t = tmp.data();
+  float* r = low.data();  // 1 where the lower row holds the column's maximum
+  for (int p = 0; p < g.P; ++p) {
+    const float* r0 = xp + (size_t)2 * p * g.W;
+    const float* r1 = r0 + g.W;
+    float* tr = t + (size_t)p * 2 * g.Q;
+    float* rr = r + (size_t)p * 2 * g.Q;
+#pragma omp simd
+    for (int w = 0; w < 2 * g.Q; ++w) {
+      const float m = max_nan(r0[w], r1[w]);
+      tr[w] = m;
+      rr[w] = same_v(r0[w], m) ? 0.f : 1.f;
+    }
+  }
+  const int n = g.P * g.Q;
+#pragma omp simd
+  for (int k = 0; k < n; ++k) {
+    const float c0 = t[2 * k], c1 = t[2 * k + 1];
+    const float m = max_nan(c0, c1);
+    yp[k] = m;
+    const bool m0 = same_v(c0, m), m1 = same_v(c1, m);
+    const bool upper0 = m0 & (r[2 * k] == 0.f), upper1 = m1 & (r[2 * k + 1] == 0.f);
+    ap[k] = upper0 ? 0.f : upper1 ? 1.f : m0 ? 2.f : 3.f;
+  }
+}
+
+bool CpuBackend::maxpool_has_argmax(const PoolGeometry& g) const { return is_2x2_s2(g); }
+
+void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y,
+                                          float* argmax) {
+  PCHECK(is_2x2_s2(g), "maxpool2d_forward_argmax: only 2x2 windows with stride 2");
+  PERCEPTRA_CPU_OP(kMaxPoolForward);
+  const int planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
+  for (int pl = 0; pl < planes; ++pl) {
+    const size_t out = (size_t)pl * g.P * g.Q;
+    maxpool_2x2_argmax_plane(g, x + (size_t)pl * g.H * g.W, y + out, argmax + out);
+  }
+}
+
+void CpuBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax,
+                                           const float* dy, float* dx) {
+  PERCEPTRA_CPU_OP(kMaxPoolBackward);
+  const int planes = g.N * g.C;
+#pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
+  for (int pl = 0; pl < planes; ++pl) {
+    const size_t out = (size_t)pl * g.P * g.Q;
+    float* dxp = dx + (size_t)pl * g.H * g.W;
+    for (int p = 0; p < g.P; ++p) {
+      const float* ar = argmax + out + (size_t)p * g.Q;
+      const float* dyr = dy + out + (size_t)p * g.Q;
+      float* d0 = dxp + (size_t)2 * p * g.W;
+      float* d1 = d0 + g.W;
+#pragma omp simd
+      for (int q = 0; q < g.Q; ++q) {
+        const float k = ar[q], d = dyr[q];
+        d0[2 * q] = k == 0.f ? d : 0.f;
+        d0[2 * q + 1] = k == 1.f ? d : 0.f;
+        d1[2 * q] = k == 2.f ? d : 0.f;
+        d1[2 * q + 1] = k == 3.f ? d : 0.f;
+      }
+      for (int w = 2 * g.Q; w < g.W; ++w) d0[w] = d1[w] = 0.f;  // odd width
+    }
+    for (int h = 2 * g.P; h < g.H; ++h)  // odd height
+      std::fill(dxp + (size_t)h * g.W, dxp + (size_t)(h + 1) * g.W, 0.f);
   }
 }
 
