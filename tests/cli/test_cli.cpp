@@ -284,11 +284,10 @@ TEST_F(Cli, LrFindHelpListsOnlyItsOptions) {
   EXPECT_NE(r.err.find("--epochs"), std::string::npos) << r.err;
 }
 
-TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
-  // Enough epochs that the kill lands mid-run; stdout is a pipe we read.
-  auto args = train_args(40);
+// Starts the CLI with stdout on a pipe we read (stderr discarded); null on failure.
+static FILE* spawn_cli_reading_stdout(const std::vector<std::string>& args, pid_t& pid) {
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  if (pipe(fds) != 0) return nullptr;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
@@ -299,12 +298,23 @@ TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ), 0);
+  const int rc = posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return nullptr;
+  }
+  return fdopen(fds[0], "r");
+}
+
+TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
+  // Enough epochs that the kill lands mid-run; stdout is a pipe we read.
+  auto args = train_args(40);
+  pid_t pid = 0;
+  FILE* f = spawn_cli_reading_stdout(args, pid);
+  ASSERT_NE(f, nullptr);
   // Read events until epoch 2 has ended, then kill -9.
-  FILE* f = fdopen(fds[0], "r");
   char line[1 << 16];
   int epochs_seen = 0;
   int64_t run = 0;
@@ -354,23 +364,9 @@ TEST_F(Cli, ResumeAfterKillContinuesTheRun) {
 
 TEST_F(Cli, CtrlCStopsGracefullyAndResumeFinishes) {
   auto args = train_args(40);
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  std::vector<std::string> all = {PERCEPTRA_CLI};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid;
-  ASSERT_EQ(posix_spawn(&pid, PERCEPTRA_CLI, &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  FILE* f = fdopen(fds[0], "r");
+  pid_t pid = 0;
+  FILE* f = spawn_cli_reading_stdout(args, pid);
+  ASSERT_NE(f, nullptr);
   char line[1 << 16];
   int64_t run = 0;
   bool sent = false;

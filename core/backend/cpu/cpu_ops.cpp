@@ -22,9 +22,8 @@ namespace {
 
 // NaN wins (propagates, as in PyTorch); written as a select so it vectorises.
 inline float max_nan(float best, float v) { return (v > best || v != v) ? v : best; }
-inline bool same(float v, float t) { return v == t || (v != v && t != t); }
-// The same without short-circuits, so loops using it vectorise.
-inline bool same_v(float v, float t) { return (v == t) | ((v != v) & (t != t)); }
+// Equal, or both NaN; bitwise (no short-circuit) so loops using it vectorise.
+inline bool same(float v, float t) { return (v == t) | ((v != v) & (t != t)); }
 
 bool is_2x2_s2(const PoolGeometry& g) {
   return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
@@ -184,7 +183,7 @@ void maxpool_2x2_argmax_plane(const PoolGeometry& g, const float* xp, float* yp,
     for (int w = 0; w < 2 * g.Q; ++w) {
       const float m = max_nan(r0[w], r1[w]);
       tr[w] = m;
-      rr[w] = same_v(r0[w], m) ? 0.f : 1.f;
+      rr[w] = same(r0[w], m) ? 0.f : 1.f;
     }
   }
   const int n = g.P * g.Q;
@@ -193,7 +192,7 @@ void maxpool_2x2_argmax_plane(const PoolGeometry& g, const float* xp, float* yp,
     const float c0 = t[2 * k], c1 = t[2 * k + 1];
     const float m = max_nan(c0, c1);
     yp[k] = m;
-    const bool m0 = same_v(c0, m), m1 = same_v(c1, m);
+    const bool m0 = same(c0, m), m1 = same(c1, m);
     const bool upper0 = m0 & (r[2 * k] == 0.f), upper1 = m1 & (r[2 * k + 1] == 0.f);
     ap[k] = upper0 ? 0.f : upper1 ? 1.f : m0 ? 2.f : 3.f;
   }
