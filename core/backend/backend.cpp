@@ -7,6 +7,20 @@
 
 namespace perceptra {
 
+const char* op_name(Op op) {
+  static const char* const kNames[] = {
+#define PERCEPTRA_OP(ret, name, args) #name,
+#include "core/backend/backend_ops.inc"
+  };
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) == size_t(kOpCount));
+  const int i = int(op);
+  return i >= 0 && i < kOpCount ? kNames[i] : "unknown op";
+}
+
+void Backend::unsupported(Op op) const {
+  throw Error(std::string(op_name(op)) + ": not supported by " + describe());
+}
+
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
   return cuda_backend(device.index);
@@ -18,6 +32,21 @@ CudaProbe probe_cuda() {
   static CudaProbe probe;
   std::call_once(once, [] { probe = cuda_probe_impl(); });
   return probe;
+}
+
+Device resolve_device(const DeviceRequest& request, std::string* note) {
+  if (!request.automatic && request.device.is_cpu()) return Device::cpu();
+  CudaProbe probe = probe_cuda();
+  if (request.automatic) {
+    if (probe.device_count > 0) return Device::cuda(0);
+    if (note) *note = "CUDA: " + probe.reason + " — training on CPU";
+    return Device::cpu();
+  }
+  if (probe.device_count == 0) throw Error("cannot use " + request.device.str() + ": CUDA: " + probe.reason);
+  if (request.device.index >= probe.device_count)
+    throw Error("cannot use " + request.device.str() + ": only " +
+                std::to_string(probe.device_count) + " CUDA device(s) present");
+  return request.device;
 }
 
 }  // namespace perceptra

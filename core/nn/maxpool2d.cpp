@@ -10,7 +10,9 @@ Tensor MaxPool2d::forward(const Tensor& x, bool training) {
   const PoolGeometry g = pool_geometry(o_, x.shape());
   Backend& be = backend_for(x.device());
   in_shape_ = x.shape();
-  if (training && be.maxpool_has_argmax(g)) {
+  // Training records each window's argmax (every backend, every window);
+  // eval keeps x and y, so a later backward (saliency) needs no workspace.
+  if (training) {
     argmax_ = Tensor::empty({int64_t(maxpool_argmax_floats(g))}, x.device());
     be.maxpool2d_forward_argmax(g, x.data(), y.data(), argmax_.data());
     x_ = y_ = Tensor();

@@ -1,6 +1,5 @@
 #include "core/tensor/device.h"
 
-#include "core/backend/backend.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -27,21 +26,6 @@ DeviceRequest DeviceRequest::parse(const std::string& text) {
     }
   }
   throw InputError("device", "'" + text + "' is not one of auto, cpu, cuda:N");
-}
-
-Device resolve_device(const DeviceRequest& request, std::string* note) {
-  if (!request.automatic && request.device.is_cpu()) return Device::cpu();
-  CudaProbe probe = probe_cuda();
-  if (request.automatic) {
-    if (probe.device_count > 0) return Device::cuda(0);
-    if (note) *note = "CUDA: " + probe.reason + " — training on CPU";
-    return Device::cpu();
-  }
-  if (probe.device_count == 0) throw Error("cannot use " + request.device.str() + ": CUDA: " + probe.reason);
-  if (request.device.index >= probe.device_count)
-    throw Error("cannot use " + request.device.str() + ": only " +
-                std::to_string(probe.device_count) + " CUDA device(s) present");
-  return request.device;
 }
 
 }  // namespace perceptra

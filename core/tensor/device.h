@@ -25,10 +25,7 @@ struct DeviceRequest {
   static DeviceRequest parse(const std::string& text);  // throws InputError
 };
 
-// Resolves a request against what is present. For "auto" without a usable
-// GPU it returns the CPU and sets *note to one line saying why, e.g.
-// "CUDA: no device (driver version insufficient) — training on CPU".
-// An explicit "cuda:N" that cannot be used throws Error with the reason.
-Device resolve_device(const DeviceRequest& request, std::string* note);
+// resolve_device() (core/backend/backend.h) turns a request into a Device
+// against what the machine has.
 
 }  // namespace perceptra

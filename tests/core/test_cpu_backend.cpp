@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -270,19 +271,21 @@ TEST(CpuBackend, MaxPoolFastAndGenericPathsMatchNaiveLoops) {
 
 TEST(CpuBackend, MaxPoolArgmaxPathMatchesNaiveLoops) {
   // The training path (argmax recorded in forward, backward from it alone)
-  // gives the same y and dx as the reference, ties and NaN included.
-  struct Case { int N, C, H, W; };
-  for (Case c : {Case{2, 3, 8, 8}, Case{3, 2, 7, 9}, Case{8, 32, 28, 28}, Case{1, 1, 2, 3}}) {
-    auto g = make_pool_geometry(c.N, c.C, c.H, c.W, 2, 2, 2, 2, 0, 0);
+  // gives the same y and dx as the reference, ties and NaN included, for the
+  // 2x2/2 fast path and for any other window (overlapping, padded).
+  struct Case { int N, C, H, W, k = 2, s = 2, pad = 0; };
+  for (Case c : {Case{2, 3, 8, 8}, Case{3, 2, 7, 9}, Case{8, 32, 28, 28}, Case{1, 1, 2, 3},
+                 Case{2, 2, 9, 7, 3, 2, 1}, Case{1, 3, 6, 5, 3, 1, 0}, Case{4, 16, 16, 16, 3, 2, 1}}) {
+    auto g = make_pool_geometry(c.N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.pad, c.pad);
     auto x = randv((size_t)c.N * c.C * c.H * c.W, 23);
     for (size_t i = 0; i + 1 < x.size(); i += 5) x[i] = x[i + 1];
-    for (size_t i = 2; i + 7 < x.size(); i += 11) x[i + c.W] = x[i + c.W + 1] = x[i] = x[i + 1];
+    for (size_t i = 2; i + c.W + 1 < x.size(); i += 11) x[i + c.W] = x[i + c.W + 1] = x[i] = x[i + 1];
     x[1] = NAN;
     auto dy = randv((size_t)c.N * c.C * g.P * g.Q, 24);
     std::vector<float> y_ref, dx_ref, y(dy.size()), dx(x.size(), 123.f);
     std::vector<float> arg(maxpool_argmax_floats(g));
     maxpool_reference(g, x, dy, y_ref, dx_ref);
-    ASSERT_TRUE(B().maxpool_has_argmax(g));
+    ASSERT_TRUE(B().supports(Op::maxpool2d_forward_argmax));
     B().maxpool2d_forward_argmax(g, x.data(), y.data(), arg.data());
     B().maxpool2d_backward_argmax(g, arg.data(), dy.data(), dx.data());
     for (size_t i = 0; i < y.size(); ++i) {
@@ -294,9 +297,24 @@ TEST(CpuBackend, MaxPoolArgmaxPathMatchesNaiveLoops) {
     }
     for (size_t i = 0; i < dx.size(); ++i) ASSERT_EQ(dx[i], dx_ref[i]) << "H" << c.H << " i" << i;
   }
-  // Other windows keep the x/y path.
-  auto g3 = make_pool_geometry(1, 1, 6, 6, 3, 3, 2, 2, 1, 1);
-  EXPECT_FALSE(B().maxpool_has_argmax(g3));
+}
+
+TEST(CpuBackend, EveryOpIsSupportedAndNamed) {
+  // One place answers what a backend runs; the CPU reference runs the whole list.
+  std::set<std::string> names;
+  for (int i = 0; i < kOpCount; ++i) {
+    EXPECT_TRUE(B().supports(Op(i))) << op_name(Op(i));
+    names.insert(op_name(Op(i)));
+  }
+  EXPECT_EQ(names.size(), size_t(kOpCount));  // distinct names, none "unknown op"
+  EXPECT_EQ(std::string(op_name(Op::maxpool2d_forward_argmax)), "maxpool2d_forward_argmax");
+  try {
+    B().unsupported(Op::gemm);
+    FAIL() << "unsupported() returned";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gemm: not supported by cpu"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CpuBackend, OpProfilerCountsCallsOnlyWhileEnabled) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/backend/backend.h"
 #include "core/tensor/error.h"
 #include "core/tensor/tensor.h"
 

@@ -18,6 +18,7 @@
 #include "core/backend/cuda/cuda_allocator.h"
 #include "core/backend/cuda/cuda_check.h"
 #include "core/backend/cuda/cuda_device.h"
+#include "core/tensor/cuda_upload.h"
 #endif
 
 using namespace perceptra;

@@ -172,11 +172,48 @@ TEST_P(CudaMathPool, MaxAndAvgMatchCpu) {
   expect_close(mdx, dx, 1e-6);
 }
 
+TEST_P(CudaMathPool, MaxWithArgmaxMatchesCpu) {
+  // The training form: the kernels' per-output forward (max + window offset)
+  // and per-pixel gathered backward, against the CPU's argmax path; exact,
+  // since both pick the same element and sum in the same (p, q) order.
+  auto c = GetParam();
+  auto g = make_pool_geometry(c.N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.pad, c.pad);
+  const size_t in = (size_t)c.N * c.C * c.H * c.W, out = (size_t)c.N * c.C * g.P * g.Q;
+  auto x = grid_values(in, 5), dy = randv(out, 7);
+  x[in / 2] = NAN;
+  std::vector<float> y(out), arg(maxpool_argmax_floats(g)), dx(in), my(out), marg(out), mdx(in);
+  cpu().maxpool2d_forward_argmax(g, x.data(), y.data(), arg.data());
+  cpu().maxpool2d_backward_argmax(g, arg.data(), dy.data(), dx.data());
+  const size_t PQ = (size_t)g.P * g.Q, HW = (size_t)g.H * g.W;
+  for (size_t i = 0; i < out; ++i) {
+    int offset = -1;
+    my[i] = m::maxpool_window_argmax(g, x.data() + i / PQ * HW, (int)(i % PQ) / g.Q,
+                                     (int)(i % PQ) % g.Q, offset);
+    marg[i] = static_cast<float>(offset);
+  }
+  for (size_t i = 0; i < in; ++i) {
+    size_t pl = i / HW;
+    int hw = (int)(i % HW);
+    mdx[i] = m::maxpool_backward_argmax_pixel(g, marg.data() + pl * PQ, dy.data() + pl * PQ,
+                                              hw / g.W, hw % g.W);
+  }
+  for (size_t i = 0; i < out; ++i) {
+    ASSERT_EQ(marg[i], arg[i]) << i;
+    if (std::isnan(y[i])) {
+      ASSERT_TRUE(std::isnan(my[i])) << i;
+    } else {
+      ASSERT_EQ(my[i], y[i]) << i;
+    }
+  }
+  for (size_t i = 0; i < in; ++i) ASSERT_EQ(mdx[i], dx[i]) << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaMathPool,
                          ::testing::Values(PoolCase{2, 3, 8, 8, 2, 2, 0},
                                            PoolCase{1, 2, 7, 9, 3, 2, 1},
                                            PoolCase{2, 1, 6, 6, 3, 1, 1},
-                                           PoolCase{1, 1, 5, 7, 2, 1, 0}));
+                                           PoolCase{1, 1, 5, 7, 2, 1, 0},
+                                           PoolCase{2, 4, 9, 11, 2, 2, 0}));
 
 TEST(CudaMath, MaxPoolPropagatesNaN) {
   auto g = make_pool_geometry(1, 1, 2, 2, 2, 2, 2, 2, 0, 0);

@@ -14,6 +14,7 @@
 
 #ifdef PERCEPTRA_WITH_CUDA
 #include "core/backend/cuda/cuda_device.h"
+#include "core/tensor/cuda_upload.h"
 #endif
 
 using namespace perceptra;
@@ -129,6 +130,16 @@ TEST_F(CudaParity, PoolingForwardAndBackward) {
     gpu().maxpool2d_backward(g, tx.data(), ty.data(), tdy.data(), tdx.data());
     expect_close(ty.to_vector(), y, 0, 0, "maxpool forward");
     expect_close(tdx.to_vector(), dx, 1e-6, 1e-6, "maxpool backward");
+    // Training form: same argmax offsets, same gradients.
+    std::vector<float> arg(maxpool_argmax_floats(g));
+    Tensor targ = dev_empty(arg.size());
+    cpu().maxpool2d_forward_argmax(g, x.data(), y.data(), arg.data());
+    cpu().maxpool2d_backward_argmax(g, arg.data(), dy.data(), dx.data());
+    gpu().maxpool2d_forward_argmax(g, tx.data(), ty.data(), targ.data());
+    gpu().maxpool2d_backward_argmax(g, targ.data(), tdy.data(), tdx.data());
+    expect_close(ty.to_vector(), y, 0, 0, "maxpool argmax forward");
+    expect_close(targ.to_vector(), arg, 0, 0, "maxpool argmax offsets");
+    expect_close(tdx.to_vector(), dx, 1e-6, 1e-6, "maxpool argmax backward");
     cpu().avgpool2d_forward(g, x.data(), y.data());
     cpu().avgpool2d_backward(g, dy.data(), dx.data());
     gpu().avgpool2d_forward(g, tx.data(), ty.data());

@@ -1,16 +1,15 @@
 // Convolution: oneDNN primitives when they apply (cpu_conv_dnnl.cpp), else
 // im2col + sgemm, one sample per OpenMP thread (each thread's sgemm then runs
 // single-threaded, so the two threads never fight). The im2col path is the
-// reference the oneDNN path is tested against.
+// reference the oneDNN path is tested against. Twin: cuda/cuda_conv.cu.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
-#include "core/backend/cpu/cpu_profile.h"
+#include "core/backend/cpu/cpu_kernel.h"
 
 namespace perceptra {
 
@@ -130,7 +129,8 @@ void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, cons
     PERCEPTRA_CPU_OP(kConvForward);
     if (dnnl_conv_forward(g, x, w, bias, y, /*relu=*/true)) return;
   }
-  Backend::conv2d_forward_relu(g, x, w, bias, y);
+  conv2d_forward(g, x, w, bias, y);
+  activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }
 
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,

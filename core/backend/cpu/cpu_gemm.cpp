@@ -1,10 +1,10 @@
+// Dense algebra of the CPU backend: oneDNN sgemm, bias rows and column sums
+// (twin: cuda/cuda_gemm.cu).
 #include <dnnl.h>
-#include <omp.h>
 
 #include <string>
 
-#include "core/backend/cpu/cpu_backend.h"
-#include "core/backend/cpu/cpu_profile.h"
+#include "core/backend/cpu/cpu_kernel.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -25,16 +25,25 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alp
   cpu_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-int cpu_threads() { return omp_get_max_threads(); }
-
-void set_cpu_threads(int n) {
-  if (n > 0) omp_set_num_threads(n);
+void CpuBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) {
+  PERCEPTRA_CPU_OP(kBiasRows);
+#pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
+  for (int r = 0; r < rows; ++r) {
+    float* yr = y + (size_t)r * cols;
+#pragma omp simd
+    for (int c = 0; c < cols; ++c) yr[c] += bias[c];
+  }
 }
 
-std::string CpuBackend::describe() const {
-  const dnnl_version_t* v = dnnl_version();
-  return "cpu (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch) + " sgemm, " + std::to_string(cpu_threads()) + " threads)";
+void CpuBackend::sum_rows(const float* x, float* out, int rows, int cols, float beta) {
+  PERCEPTRA_CPU_OP(kSumRows);
+  // Column sums in double per column for stable bias gradients.
+#pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
+  for (int c = 0; c < cols; ++c) {
+    double s = 0;
+    for (int r = 0; r < rows; ++r) s += x[(size_t)r * cols + c];
+    out[c] = static_cast<float>(s) + (beta == 0.f ? 0.f : beta * out[c]);
+  }
 }
 
 }  // namespace perceptra

@@ -1,5 +1,5 @@
-// Host side of the CUDA backend: device setup, memory and copies, cuBLAS
-// GEMM, the probe and the registry behind cuda_backend(i).
+// Host side of the CUDA backend: device setup, memory and copies, the probe
+// and the registry behind cuda_backend(i) (twin: cpu/cpu_backend.cpp).
 #include "core/backend/cuda/cuda_backend.h"
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 
 namespace perceptra::cuda {
 
-// Defined in cuda_kernels.cu: whether this binary holds kernel code the
+// Defined in cuda_elementwise.cu: whether this binary holds kernel code the
 // current device can run (SASS for its architecture or PTX to JIT).
 cudaError_t kernel_image_status();
 
@@ -181,17 +181,6 @@ double CudaBackend::fetch_result() {
                         cudaMemcpyDeviceToHost, stream_));
   PCUDA(cudaStreamSynchronize(stream_));
   return *h_result_;
-}
-
-// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
-// operands, keep the transpose flags, and swap M and N.
-void CudaBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
-                       const float* A, int lda, const float* B, int ldb, float beta, float* C,
-                       int ldc) {
-  if (M == 0 || N == 0) return;
-  activate();
-  PCUBLAS(cublasSgemm(cublas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                      N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
 }
 
 // ---- registry ------------------------------------------------------------------

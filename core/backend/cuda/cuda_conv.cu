@@ -1,4 +1,4 @@
-// Convolution (im2col/col2im kernels + cuBLAS) and pooling on the GPU.
+// Convolution on the GPU: im2col/col2im kernels + cuBLAS (twin: cpu/cpu_conv.cpp).
 //
 // A chunk of nb images is lowered at once into col [C*R*S, nb*P*Q], so each
 // group's forward, weight-gradient and input-gradient products are one GEMM
@@ -7,17 +7,9 @@
 // needs no atomics and sums in a fixed order.
 #include <algorithm>
 
-#include "core/backend/cuda/cuda_backend.h"
-#include "core/backend/cuda/cuda_check.h"
-#include "core/backend/cuda/cuda_math.h"
-#include "core/backend/cuda/cuda_reduce.cuh"
+#include "core/backend/cuda/cuda_kernel.cuh"
 
 namespace perceptra::cuda {
-
-namespace m = ::perceptra::cudamath;
-
-#define GRID_STRIDE(i, n) \
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)blockDim.x * gridDim.x)
 
 namespace {
 
@@ -73,48 +65,6 @@ __global__ void bias_grad_k(const float* dy, float* db, int N, int K, int PQ) {
     s += dy[((size_t)(i / PQ) * K + k) * PQ + i % PQ];
   s = block_sum(s);
   if (threadIdx.x == 0) db[k] = static_cast<float>(s);
-}
-
-__global__ void maxpool_fwd_k(PoolGeometry g, const float* x, float* y, size_t total) {
-  GRID_STRIDE(i, total) {
-    const size_t plane = i / ((size_t)g.P * g.Q);
-    const int pq = static_cast<int>(i % ((size_t)g.P * g.Q));
-    y[i] = m::maxpool_window(g, x + plane * g.H * g.W, pq / g.Q, pq % g.Q);
-  }
-}
-__global__ void maxpool_bwd_k(PoolGeometry g, const float* x, const float* y, const float* dy,
-                              float* dx, size_t total) {
-  GRID_STRIDE(i, total) {
-    const size_t plane = i / ((size_t)g.H * g.W);
-    const int hw = static_cast<int>(i % ((size_t)g.H * g.W));
-    dx[i] = m::maxpool_backward_pixel(g, x + plane * g.H * g.W, y + plane * g.P * g.Q,
-                                      dy + plane * g.P * g.Q, hw / g.W, hw % g.W);
-  }
-}
-__global__ void avgpool_fwd_k(PoolGeometry g, const float* x, float* y, size_t total) {
-  GRID_STRIDE(i, total) {
-    const size_t plane = i / ((size_t)g.P * g.Q);
-    const int pq = static_cast<int>(i % ((size_t)g.P * g.Q));
-    y[i] = m::avgpool_window(g, x + plane * g.H * g.W, pq / g.Q, pq % g.Q);
-  }
-}
-__global__ void avgpool_bwd_k(PoolGeometry g, const float* dy, float* dx, size_t total) {
-  GRID_STRIDE(i, total) {
-    const size_t plane = i / ((size_t)g.H * g.W);
-    const int hw = static_cast<int>(i % ((size_t)g.H * g.W));
-    dx[i] = m::avgpool_backward_pixel(g, dy + plane * g.P * g.Q, hw / g.W, hw % g.W);
-  }
-}
-__global__ void gap_fwd_k(const float* x, float* y, int planes, int hw) {
-  GRID_STRIDE(pl, (size_t)planes) {
-    const float* xp = x + pl * hw;
-    float s = 0.f;
-    for (int i = 0; i < hw; ++i) s += xp[i];
-    y[pl] = s / hw;
-  }
-}
-__global__ void gap_bwd_k(const float* dy, float* dx, int hw, size_t total) {
-  GRID_STRIDE(i, total) dx[i] = dy[i / hw] / hw;
 }
 
 int chunk_images(const ConvGeometry& g) {
@@ -190,52 +140,10 @@ void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const f
   }
 }
 
-void CudaBackend::maxpool2d_forward(const PoolGeometry& g, const float* x, float* y) {
-  const size_t total = (size_t)g.N * g.C * g.P * g.Q;
-  if (!total) return;
-  activate();
-  maxpool_fwd_k<<<blocks_for(total), kThreads, 0, stream_>>>(g, x, y, total);
-  PCUDA_LAUNCH("maxpool_fwd_k");
-}
-
-void CudaBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y,
-                                     const float* dy, float* dx) {
-  const size_t total = (size_t)g.N * g.C * g.H * g.W;
-  if (!total) return;
-  activate();
-  maxpool_bwd_k<<<blocks_for(total), kThreads, 0, stream_>>>(g, x, y, dy, dx, total);
-  PCUDA_LAUNCH("maxpool_bwd_k");
-}
-
-void CudaBackend::avgpool2d_forward(const PoolGeometry& g, const float* x, float* y) {
-  const size_t total = (size_t)g.N * g.C * g.P * g.Q;
-  if (!total) return;
-  activate();
-  avgpool_fwd_k<<<blocks_for(total), kThreads, 0, stream_>>>(g, x, y, total);
-  PCUDA_LAUNCH("avgpool_fwd_k");
-}
-
-void CudaBackend::avgpool2d_backward(const PoolGeometry& g, const float* dy, float* dx) {
-  const size_t total = (size_t)g.N * g.C * g.H * g.W;
-  if (!total) return;
-  activate();
-  avgpool_bwd_k<<<blocks_for(total), kThreads, 0, stream_>>>(g, dy, dx, total);
-  PCUDA_LAUNCH("avgpool_bwd_k");
-}
-
-void CudaBackend::global_avgpool_forward(const float* x, float* y, int planes, int hw) {
-  if (!planes) return;
-  activate();
-  gap_fwd_k<<<blocks_for(planes), kThreads, 0, stream_>>>(x, y, planes, hw);
-  PCUDA_LAUNCH("gap_fwd_k");
-}
-
-void CudaBackend::global_avgpool_backward(const float* dy, float* dx, int planes, int hw) {
-  const size_t total = (size_t)planes * hw;
-  if (!total) return;
-  activate();
-  gap_bwd_k<<<blocks_for(total), kThreads, 0, stream_>>>(dy, dx, hw, total);
-  PCUDA_LAUNCH("gap_bwd_k");
+void CudaBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w,
+                                      const float* bias, float* y) {
+  conv2d_forward(g, x, w, bias, y);
+  activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }
 
 }  // namespace perceptra::cuda

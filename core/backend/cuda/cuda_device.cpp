@@ -34,19 +34,12 @@ void release_cached_memory(int index) {
   b.allocator().empty_cache();
 }
 
-Tensor upload_batch(const float* host, const Shape& shape, Device device) {
+UploadPoolScope::UploadPoolScope() { upload_pool_flag() = true; }
+UploadPoolScope::~UploadPoolScope() { upload_pool_flag() = false; }
+
+void upload_async(Device device, float* dst, const float* host, size_t n) {
   PCHECK(device.is_cuda(), "upload_batch: target device " + device.str() + " is not a CUDA device");
-  CudaBackend& b = backend_at(device.index);
-  Tensor t;
-  {
-    struct Flag {  // restores the flag even when allocation throws
-      Flag() { upload_pool_flag() = true; }
-      ~Flag() { upload_pool_flag() = false; }
-    } flag;
-    t = Tensor::empty(shape, device);
-  }
-  b.upload_async(t.data(), host, static_cast<size_t>(t.numel()));
-  return t;
+  backend_at(device.index).upload_async(dst, host, n);
 }
 
 }  // namespace perceptra::cuda

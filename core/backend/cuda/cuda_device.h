@@ -2,12 +2,12 @@
 // What a trainer or the GUI may ask of the CUDA backend beyond the Backend
 // interface. No CUDA headers here: this compiles in every build, and the
 // functions are defined only when the build has the CUDA backend
-// (PERCEPTRA_WITH_CUDA is then defined for users of perceptra_tensor).
+// (PERCEPTRA_WITH_CUDA is then defined for users of perceptra_backend).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-#include "core/tensor/tensor.h"
+#include "core/tensor/device.h"
 
 namespace perceptra::cuda {
 
@@ -32,13 +32,17 @@ MemoryStats memory_stats(int index);
 // Returns cached blocks to the driver (e.g. between runs).
 void release_cached_memory(int index);
 
-// Uploads a host batch into a new tensor on a CUDA device on the device's
-// dedicated copy stream, through pinned staging buffers. Returns once `host`
-// may be reused. The copy does not wait for the compute stream's queued work,
-// so a loader thread uploading the next batch overlaps the current batch's
-// kernels; every kernel queued on the device after this call waits for the
-// copy. (Plain Tensor::from_vector/copy_from to a CUDA tensor copies on the
-// compute stream instead: always safe, no overlap.)
-Tensor upload_batch(const float* host, const Shape& shape, Device device);
+// The pieces of upload_batch (core/tensor/cuda_upload.h), which builds the
+// tensor: while an UploadPoolScope lives, this thread's device allocations
+// come from the allocator's upload pool; upload_async copies host -> device
+// on the device's copy stream and returns once `host` may be reused.
+class UploadPoolScope {
+ public:
+  UploadPoolScope();
+  ~UploadPoolScope();
+  UploadPoolScope(const UploadPoolScope&) = delete;
+  UploadPoolScope& operator=(const UploadPoolScope&) = delete;
+};
+void upload_async(Device device, float* dst, const float* host, size_t n);
 
 }  // namespace perceptra::cuda

@@ -193,6 +193,45 @@ PHD float maxpool_backward_pixel(const PoolGeometry& g, const float* xp, const f
   return acc;
 }
 
+// Max pooling with argmax (training), as cpu_pool.cpp: the window maximum
+// (maxpool_window) and the offset i * kw + j of its first occurrence.
+PHD float maxpool_window_argmax(const PoolGeometry& g, const float* xp, int p, int q,
+                                int& offset) {
+  const float best = maxpool_window(g, xp, p, q);
+  offset = 0;
+  for (int i = 0; i < g.kh; ++i) {
+    int h = p * g.sh - g.ph + i;
+    if (h < 0 || h >= g.H) continue;
+    for (int j = 0; j < g.kw; ++j) {
+      int w = q * g.sw - g.pw + j;
+      if (w < 0 || w >= g.W) continue;
+      float v = xp[h * g.W + w];
+      if (v == best || (is_nan(v) && is_nan(best))) {
+        offset = i * g.kw + j;
+        return best;
+      }
+    }
+  }
+  return best;
+}
+
+// Gathered gradient of input pixel (h, w) from the recorded offsets (ap, one
+// [P,Q] plane): the sum of dy over the windows whose argmax is this pixel, in
+// the CPU's (p, q) order.
+PHD float maxpool_backward_argmax_pixel(const PoolGeometry& g, const float* ap, const float* dyp,
+                                        int h, int w) {
+  int plo, phi, qlo, qhi;
+  windows_covering(h, g.ph, g.kh, g.sh, g.P, plo, phi);
+  windows_covering(w, g.pw, g.kw, g.sw, g.Q, qlo, qhi);
+  float acc = 0.f;
+  for (int p = plo; p <= phi; ++p)
+    for (int q = qlo; q <= qhi; ++q) {
+      const int offset = (h - (p * g.sh - g.ph)) * g.kw + (w - (q * g.sw - g.pw));
+      if (static_cast<int>(ap[p * g.Q + q]) == offset) acc += dyp[p * g.Q + q];
+    }
+  return acc;
+}
+
 PHD float avgpool_backward_pixel(const PoolGeometry& g, const float* dyp, int h, int w) {
   const float inv = 1.f / (g.kh * g.kw);
   int plo, phi, qlo, qhi;
