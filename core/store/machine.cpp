@@ -1,5 +1,5 @@
-// Machine metadata recorded with each run so results can be compared across
-// machines (CPU, cores, GPU, versions).
+#include "core/store/machine.h"
+
 #include <sqlite3.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -7,8 +7,6 @@
 #include <fstream>
 #include <string>
 #include <thread>
-
-#include "core/store/store.h"
 
 #ifndef PERCEPTRA_VERSION
 #define PERCEPTRA_VERSION "unknown"

@@ -1,10 +1,11 @@
-// SHA-256 (FIPS 180-4) for artifact checksums; small and dependency-free.
+#include "core/store/sha256.h"
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <vector>
 
-#include "core/store/store.h"
+#include "core/store/store.h"  // StoreError
 
 namespace perceptra {
 namespace {

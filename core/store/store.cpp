@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/store/schema.h"
+#include "core/store/sha256.h"
 
 namespace fs = std::filesystem;
 

@@ -68,7 +68,7 @@ struct NewRun {
   std::optional<int64_t> dataset_id;
   nlohmann::json model_spec = nlohmann::json::object();
   nlohmann::json hparams = nlohmann::json::object();
-  nlohmann::json machine = nlohmann::json::object();  // see machine_metadata()
+  nlohmann::json machine = nlohmann::json::object();  // see machine.h
   std::string notes;
 };
 
@@ -231,14 +231,5 @@ class ExperimentStore {
   std::recursive_mutex mutex_;
   std::vector<int64_t> recovered_;
 };
-
-// Machine metadata for NewRun::machine: cpu model, core count, os, host,
-// versions (perceptra, compiler, sqlite). gpu: a description from the
-// backend, or "none".
-nlohmann::json machine_metadata(const std::string& gpu = "none");
-
-// Lowercase hex SHA-256 of a file's bytes; throws StoreError naming the file.
-std::string sha256_file(const std::string& path);
-std::string sha256_hex(const void* data, size_t size);
 
 }  // namespace perceptra

@@ -17,6 +17,7 @@
 #include "core/nn/model.h"
 #include "core/optim/optimizer.h"
 #include "core/optim/schedule.h"
+#include "core/store/machine.h"
 #include "core/store/store.h"
 #include "core/tensor/error.h"
 #include "core/train/builtin_callbacks.h"

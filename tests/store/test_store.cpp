@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/store/machine.h"
+#include "core/store/sha256.h"
 #include "core/store/store.h"
 
 namespace fs = std::filesystem;
