@@ -99,7 +99,8 @@ IdxOptions idx_options_for(const fs::path& dir, const std::string& hint_name) {
   return o;
 }
 
-bool open_idx_dir(const fs::path& dir, const std::string& hint, DataSource* src) {
+bool open_idx_dir(const fs::path& dir, const std::string& hint, bool test_only,
+                  DataSource* src) {
   std::string train, test;
   std::error_code ec;
   std::vector<fs::path> files;
@@ -117,6 +118,15 @@ bool open_idx_dir(const fs::path& dir, const std::string& hint, DataSource* src)
   }
   if (train.empty()) throw InputError(dir.string(), "IDX folder has a test images file but no training images file");
   IdxOptions opt = idx_options_for(dir, hint);
+  if (test_only && !test.empty()) {
+    std::string test_labels = idx_labels_for(fs::path(test));
+    if (!test_labels.empty()) {
+      src->format = "idx";
+      src->location = dir.string();
+      src->test = load_idx(test, test_labels, opt);
+      return true;
+    }
+  }
   std::string train_labels = idx_labels_for(fs::path(train));
   if (train_labels.empty())
     throw InputError(train, "no matching labels file (expected e.g. train-labels-idx1-ubyte.gz next to it)");
@@ -135,7 +145,7 @@ bool open_idx_dir(const fs::path& dir, const std::string& hint, DataSource* src)
 
 // ---- CIFAR-10 --------------------------------------------------------------
 
-bool open_cifar_dir(const fs::path& dir, DataSource* src) {
+bool open_cifar_dir(const fs::path& dir, bool test_only, DataSource* src) {
   CifarLayout l;
   if (!find_cifar_layout(dir.string(), &l)) return false;
   std::vector<std::string> names;
@@ -144,7 +154,7 @@ bool open_cifar_dir(const fs::path& dir, DataSource* src) {
   src->location = l.dir;
   if (l.train_files.empty())
     throw InputError(l.dir, "CIFAR-10 folder has test_batch.bin but no data_batch_*.bin");
-  src->train = load_cifar10(l.train_files, names, l.dir);
+  if (!test_only || l.test_file.empty()) src->train = load_cifar10(l.train_files, names, l.dir);
   if (!l.test_file.empty()) src->test = load_cifar10({l.test_file}, names, l.test_file);
   return true;
 }
@@ -227,10 +237,11 @@ DataSource open_path(const std::string& given, const fs::path& p, const OpenOpti
       throw InputError(p.string(), "not a dataset: expected an IDX images file, a CIFAR-10 "
                                      ".bin batch, or a folder");
     }
-  } else if (!open_idx_dir(p, hint, &src) && !open_cifar_dir(p, &src)) {
+  } else if (!open_idx_dir(p, hint, opt.test_split_only, &src) &&
+             !open_cifar_dir(p, opt.test_split_only, &src)) {
     open_image_folder(p, opt, &src);
   }
-  src.class_names = src.train->class_names();
+  src.class_names = (src.train ? src.train : src.test)->class_names();
   return src;
 }
 

@@ -14,14 +14,18 @@ namespace perceptra {
 
 struct OpenOptions {
   ImageFolderOptions image;  // channels, size, memory budget for image folders
+  // IDX and CIFAR-10 data with an official test split: load only that split
+  // (train stays null; evaluation needs nothing else). Image folders still
+  // load train/, whose channels and size the test set takes.
+  bool test_split_only = false;
 };
 
 struct DataSource {
   std::string name;      // "fashion-mnist", "sample", or the path as given
   std::string format;    // "idx", "cifar10" or "image-folder"
   std::string location;  // resolved folder or file
-  std::shared_ptr<const Dataset> train;
-  std::shared_ptr<const Dataset> test;  // official test split; null when absent
+  std::shared_ptr<const Dataset> train;  // null only with OpenOptions::test_split_only
+  std::shared_ptr<const Dataset> test;   // official test split; null when absent
   std::vector<std::string> class_names;
   std::vector<std::string> warnings;    // skipped files etc., one line each
   int64_t skipped_files = 0;            // non-image + unreadable files skipped

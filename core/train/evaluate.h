@@ -26,7 +26,8 @@ struct EvalOptions {
 struct EvalResult {
   ClassificationMetrics metrics;
   bool cancelled = false;
-  double seconds = 0;
+  double seconds = 0;          // the whole pass, data loading included
+  double forward_seconds = 0;  // model forward + loss + read-back only
 };
 
 // Runs over a loader's epoch 0 (the loader should not shuffle/augment).

@@ -174,6 +174,10 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
   EXPECT_EQ(e["samples"], 24);
   EXPECT_NEAR(e["accuracy"].get<double>(), last_acc, 1e-9);
   EXPECT_EQ(e["confusion"].size(), 3u);
+  // Inference speed of the forward passes alone: timed inside the whole pass.
+  EXPECT_GT(e["forward_seconds"].get<double>(), 0.0);
+  EXPECT_LE(e["forward_seconds"].get<double>(), e["seconds"].get<double>());
+  EXPECT_NEAR(e["images_per_s"].get<double>(), 24 / e["forward_seconds"].get<double>(), 1e-6);
 
   // predict two images of known classes.
   std::string img_a = data + "/class_a/img_0.pgm", img_c = data + "/class_c/img_1.pgm";

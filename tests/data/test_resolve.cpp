@@ -30,6 +30,44 @@ TEST(Resolve, IdxFolderWithTrainAndTest) {
   EXPECT_EQ(s.class_names[9], "Ankle boot");
 }
 
+// Evaluation on the test split asks for it alone: the training files are not
+// even read (a broken one does not matter), and data without a test split
+// still loads its training set.
+TEST(Resolve, TestSplitOnlySkipsTheTrainingSet) {
+  TempDir d;
+  auto dir = d.path() / "my-fashion";
+  write_bytes(dir / "train-images-idx3-ubyte", {0, 0, 8, 3, 1, 2});  // truncated header
+  write_bytes(dir / "train-labels-idx1-ubyte", idx_labels(20, 10));
+  write_bytes(dir / "t10k-images-idx3-ubyte", idx_images(5, 28, 28));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels(5, 10));
+  EXPECT_THROW(open_dataset(dir.string()), InputError);
+  OpenOptions only;
+  only.test_split_only = true;
+  DataSource s = open_dataset(dir.string(), only);
+  EXPECT_FALSE(s.train);
+  ASSERT_TRUE(s.test);
+  EXPECT_EQ(s.test->size(), 5);
+  EXPECT_EQ(s.class_names[9], "Ankle boot");
+
+  TempDir c;
+  for (int i = 1; i <= 5; ++i)
+    write_bytes(c.path() / ("data_batch_" + std::to_string(i) + ".bin"), {1, 2, 3});  // broken
+  write_bytes(c.path() / "test_batch.bin", cifar_batch(4));
+  s = open_dataset(c.str(), only);
+  EXPECT_FALSE(s.train);
+  ASSERT_TRUE(s.test);
+  EXPECT_EQ(s.test->size(), 4);
+  EXPECT_EQ(s.class_names.size(), 10u);
+
+  TempDir t;
+  write_bytes(t.path() / "train-images-idx3-ubyte", idx_images(4, 2, 2));
+  write_bytes(t.path() / "train-labels-idx1-ubyte", idx_labels(4, 2));
+  s = open_dataset(t.str(), only);
+  ASSERT_TRUE(s.train);
+  EXPECT_EQ(s.train->size(), 4);
+  EXPECT_FALSE(s.test);
+}
+
 TEST(Resolve, IdxImagesFileFindsItsLabels) {
   TempDir d;
   write_bytes(d.path() / "train-images.idx3-ubyte", idx_images(4, 2, 2));
