@@ -29,6 +29,12 @@ Tensor ActivationLayer::forward(const Tensor& x, bool /*training*/) {
   return y;
 }
 
+void ActivationLayer::adopt_relu_output(const Tensor& y) {
+  PCHECK(kind_ == Activation::ReLU, layer_where(*this) + ": only a ReLU can adopt a fused output");
+  x_ = y;
+  y_ = y;
+}
+
 Tensor ActivationLayer::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
   PCHECK(dy.shape() == x_.shape(), layer_where(*this) + ": gradient shape " + dy.shape().str() +

@@ -15,6 +15,9 @@ class ActivationLayer : public Layer {
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
   Activation kind() const { return kind_; }
+  // A ReLU whose input layer already applied it (core/nn/train_fusion.h):
+  // keeps y for backward in place of forward(). Its mask y > 0 equals x > 0.
+  void adopt_relu_output(const Tensor& y);
   float slope() const { return slope_; }
 
  private:

@@ -59,6 +59,16 @@ Tensor Conv2d::forward(const Tensor& x, bool /*training*/) {
   return y;
 }
 
+Tensor Conv2d::forward_relu(const Tensor& x) {
+  Shape out_shape = output_shape(x.shape());
+  Tensor y = Tensor::empty(out_shape, x.device());
+  backend_for(x.device())
+      .conv2d_forward_relu(geometry(x.shape()), x.data(), weight_.value.data(),
+                           o_.bias ? bias_.value.data() : nullptr, y.data());
+  x_ = x;
+  return y;
+}
+
 Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, bool relu) const {
   const Shape out_shape = output_shape(x.shape());
   if (bn) PCHECK(bn->channels() == o_.out_channels, layer_where(*this) + ": folded BatchNorm has " +

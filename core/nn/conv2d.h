@@ -29,6 +29,9 @@ class Conv2d : public Layer {
   // Inference: relu(bn(conv(x))) as one convolution, the eval-mode BatchNorm
   // folded into weights and bias; bn may be null, relu false. Caches nothing.
   Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, bool relu) const;
+  // Training forward followed by a ReLU in one pass (core/nn/train_fusion.h):
+  // caches x for backward like forward(); returns relu(conv(x)).
+  Tensor forward_relu(const Tensor& x);
 
  private:
   ConvGeometry geometry(const Shape& in) const;

@@ -6,6 +6,7 @@
 #include "core/nn/inference.h"
 #include "core/nn/layer_factory.h"
 #include "core/nn/layer_util.h"
+#include "core/nn/train_fusion.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -153,8 +154,7 @@ void Model::check_input(const Tensor& x) const {
 
 Tensor Model::forward(const Tensor& x, bool training) {
   check_input(x);
-  Tensor h = x.device() == device_ ? x : x.to(device_);
-  for (auto& l : layers_) h = l->forward(h, training);
+  Tensor h = forward_layers(layers_, x.device() == device_ ? x : x.to(device_), training);
   backward_ready_ = true;
   return h;
 }

@@ -1,0 +1,23 @@
+#pragma once
+// Training forward (Model::forward) with fewer passes over memory: a Conv2d
+// followed directly by a ReLU runs as one convolution with the ReLU as its
+// post-op (applied while the output is still in registers), and the ReLU
+// layer keeps that output for its backward: ReLU's gradient mask x > 0 is
+// the same as y > 0, so gradients are exactly those of the layer-by-layer
+// forward. Saves a read and a write of the convolution's output per step.
+#include <vector>
+
+#include "core/nn/layer.h"
+
+namespace perceptra {
+
+// Runs layers[0..n) forward, fusing where the pattern allows (training only;
+// an eval-mode forward keeps every layer's own caches as they were).
+Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool training);
+
+// On by default; PERCEPTRA_FUSE=0 in the environment turns it off at
+// start-up, with the inference fusion (core/nn/inference.h).
+void set_training_fusion(bool on);
+bool training_fusion();
+
+}  // namespace perceptra

@@ -1,0 +1,114 @@
+// Training forward with conv + ReLU fused (core/nn/train_fusion.h) must give
+// the outputs and every gradient of the layer-by-layer forward.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/nn/model.h"
+#include "core/nn/train_fusion.h"
+#include "nn_test_util.h"
+
+using namespace perceptra;
+using nlohmann::json;
+
+namespace {
+
+struct Pass {
+  std::vector<float> out, dx;
+  std::vector<std::vector<float>> grads;
+};
+
+// One training forward + backward of a fresh model (same seed each time).
+Pass run(const json& spec, const Shape& in, bool fused, bool input_grad) {
+  set_training_fusion(fused);
+  Rng rng(11);
+  auto m = Model::from_spec(spec, rng);
+  Tensor x = perceptra::testing::random_tensor({6, in[0], in[1], in[2]}, rng, 2.f);
+  Pass p;
+  Tensor y = m->forward(x, true);
+  p.out = y.to_vector();
+  // A gradient with both signs everywhere, so ReLU masks matter.
+  Tensor g = perceptra::testing::random_tensor(y.shape(), rng, 1.f);
+  Tensor dx = m->backward(g, input_grad);
+  if (input_grad) p.dx = dx.to_vector();
+  for (Parameter* q : m->parameters())
+    if (q->trainable) p.grads.push_back(q->grad.to_vector());
+  set_training_fusion(true);
+  return p;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  double scale = 0;
+  for (float v : b) scale = std::max(scale, double(std::abs(v)));
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], 1e-6 * (1 + scale)) << what << " [" << i << "]";
+}
+
+void expect_same_training(const json& spec, const Shape& in, const std::string& what) {
+  for (bool input_grad : {false, true}) {
+    Pass plain = run(spec, in, false, input_grad), fused = run(spec, in, true, input_grad);
+    expect_close(fused.out, plain.out, what + " output");
+    expect_close(fused.dx, plain.dx, what + " dx");
+    ASSERT_EQ(fused.grads.size(), plain.grads.size());
+    for (size_t k = 0; k < plain.grads.size(); ++k)
+      expect_close(fused.grads[k], plain.grads[k], what + " grad " + std::to_string(k));
+  }
+}
+
+json conv(int k, int stride = 1, bool bias = true, int groups = 1) {
+  return {{"type", "conv2d"}, {"out_channels", k}, {"kernel", 3}, {"padding", 1},
+          {"stride", stride}, {"bias", bias}, {"groups", groups}};
+}
+json layer(const std::string& t) { return {{"type", t}}; }
+
+}  // namespace
+
+TEST(TrainFusion, BuiltinsTrainAsLayerByLayer) {
+  for (const auto& name : Model::builtin_names())
+    expect_same_training(Model::builtin_spec(name, {1, 28, 28}, 10), {1, 28, 28}, name);
+}
+
+TEST(TrainFusion, ConvReluStacks) {
+  const Shape in{4, 12, 12};
+  auto spec = [&](json layers) {
+    return json{{"name", "t"}, {"input", in.dims()}, {"classes", 5}, {"layers", layers}};
+  };
+  // Consecutive fused pairs, no bias, strided, grouped, a ReLU that is not
+  // after a conv, a conv without a ReLU, and a final conv + ReLU before the head.
+  expect_same_training(spec({conv(8), layer("relu"), conv(8, 1, false), layer("relu"),
+                             layer("maxpool2d"), conv(8, 2, true, 2), layer("relu"),
+                             layer("relu"), conv(6), layer("global_avgpool"),
+                             {{"type", "linear"}, {"out_features", 5}}}),
+                       in, "stack");
+  expect_same_training(spec({conv(8), layer("batchnorm2d"), layer("relu"), conv(8),
+                             layer("relu"), layer("flatten"),
+                             {{"type", "linear"}, {"out_features", 5}}}),
+                       in, "conv-bn-relu then conv-relu");
+}
+
+// The fused ReLU's mask must come from the fused output: a ReLU that kept a
+// stale input from an earlier step would pass gradients it must block.
+TEST(TrainFusion, ReluMaskFollowsEachStep) {
+  const Shape in{2, 8, 8};
+  json spec{{"name", "t"}, {"input", in.dims()}, {"classes", 3},
+            {"layers", {conv(4), layer("relu"), layer("flatten"),
+                        {{"type", "linear"}, {"out_features", 3}}}}};
+  for (bool fused : {false, true}) {
+    set_training_fusion(fused);
+    Rng rng(5);
+    auto m = Model::from_spec(spec, rng);
+    Tensor a = perceptra::testing::random_tensor({3, 2, 8, 8}, rng, 2.f);
+    Tensor b = perceptra::testing::random_tensor({3, 2, 8, 8}, rng, 2.f);
+    m->forward(a, true);
+    Tensor y = m->forward(b, true);
+    Tensor dxb = m->backward(Tensor::from_vector(y.shape(), std::vector<float>(9, 1.f)), true);
+    // Reference: only b, on a fresh copy.
+    Rng rng2(5);
+    auto r = Model::from_spec(spec, rng2);
+    r->forward(b, true);
+    Tensor dxr = r->backward(Tensor::from_vector(y.shape(), std::vector<float>(9, 1.f)), true);
+    EXPECT_EQ(dxb.to_vector(), dxr.to_vector()) << (fused ? "fused" : "plain");
+  }
+  set_training_fusion(true);
+}
