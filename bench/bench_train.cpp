@@ -16,6 +16,12 @@
 //                  same start on the same batches
 //   --init FILE    starts from these parameters (e.g. torch_reference.py
 //                  --dump-init) instead of the seeded initialisation
+//   --export-onnx FILE  after training, exports the trained model to ONNX
+//                  (normalisation inside the graph, as perceptra-cli export
+//                  writes it) for the ONNX Runtime and OpenCV DNN peers
+//   --device D     cpu (default) or cuda:N: scripts/gpu-check runs both
+//   --no-train-fusion  layer-by-layer training forward (no conv + ReLU
+//                  fusion, core/nn/train_fusion.h): the "before" of bench/run
 //   --order FILE   trains on the samples in this order (int64 dataset indices,
 //                  all epochs; e.g. torch_reference.py --dump-order) instead
 //                  of the loader's shuffle
@@ -40,9 +46,12 @@
 #include "core/data/loader.h"
 #include "core/data/resolve.h"
 #include "core/data/split.h"
+#include "core/io/onnx_export.h"
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
+#include "core/nn/train_fusion.h"
 #include "core/optim/optimizer.h"
+#include "core/tensor/device.h"
 #include "core/tensor/error.h"
 
 using namespace perceptra;
@@ -108,6 +117,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: bench_train --model NAME [--batch-size N] [--epochs N] [--lr X]\n"
                "         [--momentum X] [--threads N] [--train-limit N] [--seed S] [--profile]\n"
+               "         [--trace DIR] [--init FILE] [--order FILE] [--export-onnx FILE]\n"
+               "         [--device cpu|cuda:N] [--no-train-fusion]\n"
                "       bench_train --spec NAME\n"
                "       bench_train --gemm [--threads N]\n");
   return 2;
@@ -143,7 +154,7 @@ json gemm_bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_name, spec_name, trace_dir, init_file, order_file;
+  std::string model_name, spec_name, trace_dir, init_file, order_file, onnx_file, device_name = "cpu";
   int64_t batch = 128, train_limit = 0;
   int epochs = 2, threads = 2;
   float lr = 0.05f, momentum = 0.9f;
@@ -169,6 +180,9 @@ int main(int argc, char** argv) {
       else if (a == "--trace") trace_dir = value();
       else if (a == "--init") init_file = value();
       else if (a == "--order") order_file = value();
+      else if (a == "--export-onnx") onnx_file = value();
+      else if (a == "--device") device_name = value();
+      else if (a == "--no-train-fusion") set_training_fusion(false);
       else if (a == "--gemm") gemm = true;
       else return usage();
     } catch (const std::exception& e) {
@@ -200,6 +214,9 @@ int main(int argc, char** argv) {
     auto model = Model::from_spec(Model::builtin_spec(model_name, kFashionInput, 10), rng);
     if (!init_file.empty()) load_model_state(*model, init_file);
     if (!trace_dir.empty()) write_raw(trace_dir + "/init.f32", model_state(*model));
+    // An explicit cuda:N that cannot be used throws with the reason.
+    const Device device = resolve_device(DeviceRequest::parse(device_name), nullptr);
+    model->to(device);
     std::vector<int64_t> trace_order;
     std::vector<float> trace_loss;
     OptimizerConfig oc;
@@ -246,8 +263,8 @@ int main(int argc, char** argv) {
       Batch b;
       auto t0 = Clock::now();
       while (src_loader.next(b)) {
-        Tensor logits = model->forward(b.images, true);
-        last_loss = loss.forward(logits, b.labels);
+        Tensor logits = model->forward(b.images.to(device), true);
+        last_loss = loss.forward(logits, b.labels.to(device));
         model->backward(loss.backward(), /*need_input_grad=*/false);
         opt->step();
         seen += b.labels.numel();
@@ -267,6 +284,12 @@ int main(int argc, char** argv) {
       cpu_profile_enable(false);
       ops = cpu_profile_take();
     }
+    if (!onnx_file.empty()) {
+      ModelMeta meta;
+      meta.mean = tv.norm.mean;
+      meta.std = tv.norm.std;
+      export_onnx(onnx_file, *model, meta);
+    }
 
     // Inference over the official test set, batch by batch, eval mode.
     LoaderOptions eo;
@@ -283,7 +306,7 @@ int main(int argc, char** argv) {
     if (profile) cpu_profile_enable(true);
     while (test.next(b)) {
       auto t0 = Clock::now();
-      Tensor logits = model->infer(b.images);
+      Tensor logits = model->infer(b.images.to(device));
       std::vector<float> out = logits.to_vector();
       infer_s += seconds_since(t0);
       std::vector<float> labels = b.labels.to_vector();
@@ -302,7 +325,9 @@ int main(int argc, char** argv) {
     }
 
     json r = {{"framework", "perceptra"},
-              {"backend", cpu_backend().describe()},
+              {"backend", device.is_cpu() ? cpu_backend().describe() : device.str()},
+              {"device", device.str()},
+              {"train_fusion", training_fusion()},
               {"model", model_name},
               {"parameters", model->parameter_count()},
               {"batch_size", batch},

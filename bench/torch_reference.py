@@ -8,6 +8,7 @@ Run with Debian's /usr/bin/python3 (python3-torch)."""
 import argparse
 import gzip
 import json
+import os
 import resource
 import struct
 import sys
@@ -142,6 +143,77 @@ def build(spec_layers, in_shape):
     return nn.Sequential(*layers)
 
 
+def blas_kind(path):
+    p = path.lower()
+    for key, kind in (("openblas", "openblas"), ("mkl", "mkl"), ("blis", "blis"),
+                      ("atlas", "atlas"), ("/blas/libblas", "netlib"), ("refblas", "netlib")):
+        if key in p:
+            return kind
+    return "unknown"
+
+
+def libraries_in_use():
+    """What this process really runs on: the BLAS and oneDNN libraries mapped
+    into it (read after a Linear and a convolution ran, so lazy loads
+    happened), and what PyTorch says it was built with. Debian's PyTorch
+    calls whatever libblas.so.3 the alternatives system points at; netlib's
+    reference BLAS there makes every Linear layer ~10x slower."""
+    with torch.no_grad():
+        x = torch.randn(64, 64)
+        (x @ x).sum()
+        F.conv2d(torch.randn(2, 4, 8, 8), torch.randn(4, 4, 3, 3)).sum()
+    mapped = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and parts[-1].startswith("/"):
+                mapped.add(parts[-1])
+    blas = sorted(m for m in mapped
+                  if any(k in os.path.basename(m).lower() for k in ("blas", "mkl_", "blis")))
+    dnnl = sorted(m for m in mapped if any(k in os.path.basename(m).lower()
+                                           for k in ("dnnl", "mkldnn")))
+    config = torch.__config__.show()
+    built = {}
+    for line in config.splitlines():
+        line = line.strip().lstrip("- ")
+        for key in ("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP"):
+            if line.startswith(key + "="):
+                built[key] = line.split("=", 1)[1].rstrip(",")
+        if "MKL-DNN" in line or "oneDNN" in line:
+            built["onednn"] = line
+    kinds = sorted({blas_kind(m) for m in blas})
+    return {"blas_libraries": blas, "blas": ",".join(kinds) if kinds else "none mapped",
+            "onednn_libraries": dnnl or ["bundled in libtorch_cpu (no separate library)"],
+            "onednn_available": torch.backends.mkldnn.is_available(), "built_with": built,
+            "torch_version": torch.__version__,
+            "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
+                                                  "OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
+
+
+def forward_flops(model, in_shape):
+    """FLOPs of one image's forward pass through the GEMM-shaped layers
+    (convolutions and Linear; 2 per multiply-add). Everything else is
+    memory-bound and far smaller."""
+    total = [0]
+
+    def hook(m, inp, out):
+        if isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+            total[0] += 2 * out[0].numel() * k
+        elif isinstance(m, nn.Linear):
+            total[0] += 2 * m.in_features * m.out_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros((1,) + tuple(in_shape)))
+    for h in handles:
+        h.remove()
+    model.train()
+    return total[0]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", required=True, help="Perceptra model spec JSON file")
@@ -164,11 +236,18 @@ def main():
     ap.add_argument("--dump-order", metavar="FILE", help="write the training order (all epochs)")
     ap.add_argument("--dump-loss", metavar="FILE", help="write every step's loss (float32)")
     ap.add_argument("--dump-only", action="store_true", help="stop after writing the dumps")
+    ap.add_argument("--probe", action="store_true",
+                    help="print the BLAS/oneDNN in use and the model's forward FLOPs, then stop")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     spec = json.load(open(a.spec))
+    if a.probe:
+        model = build(spec["layers"], tuple(spec["input"]))
+        print(json.dumps({"libraries": libraries_in_use(), "threads": torch.get_num_threads(),
+                          "forward_flops_per_image": forward_flops(model, spec["input"])}))
+        return 0
     xtr, ytr, xte, yte = load_fashion(a.data)
     if a.train_limit:
         xtr, ytr = xtr[:a.train_limit], ytr[:a.train_limit]
@@ -237,6 +316,7 @@ def main():
         "epochs": a.epochs, "train_images_per_s": seen / max(train_time, 1e-9),
         "infer_images_per_s": len(xte) / infer_time, "test_accuracy": correct / len(xte),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "blas": libraries_in_use()["blas"],
     }))
 
 
