@@ -3,7 +3,8 @@
 # lr 0.05), driven through `perceptra-cli train --json` exactly as a user
 # would; prints the test accuracy (official test split) and training
 # images/s. The PyTorch reference run of the same setup reaches 0.906
-# (DESIGN.md). Not a test: timings are noisy on a shared machine.
+# (one seed, when this script was written; bench/README.md has medians over
+# seeds). Not a test: timings are noisy on a shared machine.
 #
 #   bench/train_fashion_2ep.sh [path/to/perceptra-cli] [extra train flags...]
 #   PERCEPTRA_CLI=... THREADS=2 SEED=1 bench/train_fashion_2ep.sh
