@@ -79,7 +79,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
   auto* add = toolButton(tr("+ Add"), tr("Insert a layer after the selected one"), this);
   auto* menu = new QMenu(add);
   for (const char* t : {"conv2d", "linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh",
-                        "maxpool2d", "avgpool2d", "global_avgpool", "batchnorm2d", "batchnorm1d",
+                        "relu6", "maxpool2d", "avgpool2d", "global_avgpool", "batchnorm2d", "batchnorm1d",
                         "dropout", "flatten", "residual"})
     menu->addAction(QString::fromLatin1(t), this, [this, t] { addLayer(QString::fromLatin1(t)); });
   add->setMenu(menu);

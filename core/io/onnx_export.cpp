@@ -184,6 +184,17 @@ std::string emit_activation(GraphBuilder& b, ActivationLayer& a, const std::stri
     case Activation::Tanh:
       b.node("Tanh", {x}, path);
       return b.out();
+    case Activation::ReLU6: {
+      // 6 * HardSigmoid(x; alpha 1/6, beta 0) = min(max(x, 0), 6). Not Clip:
+      // from opset 11 Clip takes its bounds as inputs, and OpenCV 4.6 reads
+      // only the older attribute form.
+      auto* n = b.node("HardSigmoid", {x}, path + ".hardsigmoid");
+      GraphBuilder::attr(n, "alpha", 1.f / 6.f);
+      GraphBuilder::attr(n, "beta", 0.f);
+      std::string six = b.constant(path + ".six", {}, {6.f});
+      b.node("Mul", {b.out(), six}, path);
+      return b.out();
+    }
     case Activation::GELU: {
       // Exact GELU as the engine computes it: x * 0.5 * (1 + erf(x / sqrt 2)).
       std::string sqrt2 = b.constant(path + ".sqrt2", {}, {float(std::sqrt(2.0))});

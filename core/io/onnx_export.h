@@ -15,7 +15,7 @@
 // an unpadded AveragePool, because the engine counts padded zeros like
 // PyTorch and OpenCV 4.6 ignores count_include_pad),
 // global_avgpool -> GlobalAveragePool + Flatten, relu/leaky_relu/sigmoid/tanh
-// -> Relu/LeakyRelu/Sigmoid/Tanh, gelu -> x * 0.5 * (1 + Erf(x / sqrt 2))
+// -> Relu/LeakyRelu/Sigmoid/Tanh, relu6 -> 6 * HardSigmoid(x / 6), gelu -> x * 0.5 * (1 + Erf(x / sqrt 2))
 // (ONNX has no Gelu op before opset 20), batchnorm1d/2d ->
 // BatchNormalization (eval mode, running statistics), dropout -> omitted
 // (identity at inference), flatten -> Flatten(axis 1), residual -> its

@@ -11,6 +11,7 @@ std::string ActivationLayer::type() const {
     case Activation::GELU: return "gelu";
     case Activation::Sigmoid: return "sigmoid";
     case Activation::Tanh: return "tanh";
+    case Activation::ReLU6: return "relu6";
   }
   return "relu";
 }

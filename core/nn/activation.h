@@ -5,7 +5,7 @@
 namespace perceptra {
 
 // Elementwise activations: relu, leaky_relu{slope}, gelu (exact erf form,
-// PyTorch's default), sigmoid, tanh. Any input shape.
+// PyTorch's default), sigmoid, tanh, relu6 (min(max(x, 0), 6)). Any input shape.
 class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(Activation kind, float slope = 0.01f) : kind_(kind), slope_(slope) {}

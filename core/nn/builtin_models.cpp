@@ -1,6 +1,7 @@
 // The built-in architectures, as specs (so the GUI can show and edit them).
 #include <algorithm>
 
+#include "core/nn/builtin_torchvision.h"
 #include "core/nn/model.h"
 #include "core/tensor/error.h"
 
@@ -45,7 +46,9 @@ json basic_block(int channels, int stride) {
 }  // namespace
 
 std::vector<std::string> Model::builtin_names() {
-  return {"mlp", "lenet5", "simplecnn", "resnet-small"};
+  std::vector<std::string> names = {"mlp", "lenet5", "simplecnn", "resnet-small"};
+  for (const auto& n : torchvision_builtin_names()) names.push_back(n);
+  return names;
 }
 
 json Model::builtin_spec(const std::string& name, const Shape& input, int classes) {
@@ -77,6 +80,9 @@ json Model::builtin_spec(const std::string& name, const Shape& input, int classe
     }
     layers.push_back(layer("global_avgpool"));
     layers.push_back(linear(classes));
+  } else if (std::find(torchvision_builtin_names().begin(), torchvision_builtin_names().end(),
+                       name) != torchvision_builtin_names().end()) {
+    layers = torchvision_builtin_layers(name, input, classes);
   } else {
     std::string known;
     for (const auto& n : builtin_names()) known += (known.empty() ? "" : ", ") + n;

@@ -95,7 +95,7 @@ LayerPtr make_batchnorm(const SpecArgs& a, const Shape& in, bool spatial) {
 const std::vector<std::string>& layer_types() {
   static const std::vector<std::string> types = {
       "linear",  "conv2d", "maxpool2d",   "avgpool2d",   "global_avgpool", "relu",
-      "leaky_relu", "gelu", "sigmoid",    "tanh",        "batchnorm1d",    "batchnorm2d",
+      "leaky_relu", "gelu", "sigmoid",    "tanh",        "relu6",        "batchnorm1d",    "batchnorm2d",
       "dropout", "flatten", "residual"};
   return types;
 }
@@ -147,11 +147,13 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
   } else if (type == "global_avgpool") {
     SpecArgs a(spec, where, {});
     layer = std::make_unique<GlobalAvgPool>();
-  } else if (type == "relu" || type == "gelu" || type == "sigmoid" || type == "tanh") {
+  } else if (type == "relu" || type == "gelu" || type == "sigmoid" || type == "tanh" ||
+             type == "relu6") {
     SpecArgs a(spec, where, {});
-    Activation k = type == "relu"   ? Activation::ReLU
-                   : type == "gelu" ? Activation::GELU
+    Activation k = type == "relu"      ? Activation::ReLU
+                   : type == "gelu"    ? Activation::GELU
                    : type == "sigmoid" ? Activation::Sigmoid
+                   : type == "relu6"   ? Activation::ReLU6
                                        : Activation::Tanh;
     layer = std::make_unique<ActivationLayer>(k);
   } else if (type == "leaky_relu") {

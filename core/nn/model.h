@@ -43,7 +43,8 @@ class Model {
   // offending row carries the error and later rows have no shape.
   static std::vector<LayerSummary> analyze(const nlohmann::json& spec);
 
-  // Built-ins: "mlp", "lenet5", "simplecnn", "resnet-small".
+  // Built-ins: "mlp", "lenet5", "simplecnn", "resnet-small", and torchvision's
+  // "resnet18", "resnet34", "mobilenet_v2" (core/nn/builtin_torchvision.h).
   static std::vector<std::string> builtin_names();
   static nlohmann::json builtin_spec(const std::string& name, const Shape& input, int classes);
 

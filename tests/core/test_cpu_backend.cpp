@@ -198,14 +198,15 @@ TEST(CpuBackend, ReductionsAndNonFinite) {
 }
 
 TEST(CpuBackend, ActivationsAndDerivatives) {
-  std::vector<float> x = {-2.f, -0.5f, 0.3f, 1.7f}, y(4), dy(4, 1.f), dx(4);
-  B().activation_forward(Activation::GELU, 0, x.data(), y.data(), 4);
-  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0))), 1e-6);
+  // 7.5 lies beyond ReLU6's upper bound (flat there).
+  std::vector<float> x = {-2.f, -0.5f, 0.3f, 1.7f, 7.5f}, y(5), dy(5, 1.f), dx(5);
+  B().activation_forward(Activation::GELU, 0, x.data(), y.data(), 5);
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0))), 1e-6);
   for (auto a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU, Activation::Sigmoid,
-                 Activation::Tanh}) {
-    B().activation_forward(a, 0.1f, x.data(), y.data(), 4);
-    B().activation_backward(a, 0.1f, x.data(), y.data(), dy.data(), dx.data(), 4);
-    for (int i = 0; i < 4; ++i) {  // central difference in float, loose tolerance
+                 Activation::Tanh, Activation::ReLU6}) {
+    B().activation_forward(a, 0.1f, x.data(), y.data(), 5);
+    B().activation_backward(a, 0.1f, x.data(), y.data(), dy.data(), dx.data(), 5);
+    for (int i = 0; i < 5; ++i) {  // central difference in float, loose tolerance
       float h = 1e-3f, yp, ym, xp = x[i] + h, xm = x[i] - h;
       B().activation_forward(a, 0.1f, &xp, &yp, 1);
       B().activation_forward(a, 0.1f, &xm, &ym, 1);
@@ -391,13 +392,17 @@ TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient)
 }
 
 TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
-  struct Case { int N, C, H, W, K, R, S, stride, pad, dil; };
+  struct Case { int N, C, H, W, K, R, S, stride, pad, dil, groups = 1; };
   for (Case c : {Case{4, 1, 28, 28, 32, 3, 3, 1, 1, 1}, Case{3, 16, 14, 14, 32, 3, 3, 2, 1, 1},
                  Case{2, 5, 9, 7, 6, 3, 3, 1, 2, 2}, Case{2, 16, 7, 7, 24, 1, 1, 2, 0, 1}, Case{2, 8, 28, 28, 16, 1, 1, 2, 0, 1},
-                 Case{2, 3, 8, 8, 4, 5, 5, 1, 2, 1}}) {
+                 Case{2, 3, 8, 8, 4, 5, 5, 1, 2, 1},
+                 // grouped, and MobileNet's depthwise 3x3 (stride 1 and 2, odd planes)
+                 Case{2, 8, 9, 9, 12, 3, 3, 1, 1, 1, 4}, Case{3, 32, 14, 14, 32, 3, 3, 1, 1, 1, 32},
+                 Case{2, 24, 15, 15, 24, 3, 3, 2, 1, 1, 24}, Case{2, 6, 7, 7, 12, 3, 3, 1, 1, 1, 6}}) {
     auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad,
-                                c.pad, c.dil, c.dil);
-    auto x = randv((size_t)c.N * c.C * c.H * c.W, 41), w = randv((size_t)c.K * c.C * c.R * c.S, 42),
+                                c.pad, c.dil, c.dil, c.groups);
+    auto x = randv((size_t)c.N * c.C * c.H * c.W, 41),
+         w = randv((size_t)c.K * (c.C / c.groups) * c.R * c.S, 42),
          b = randv(c.K, 43), dy = randv((size_t)c.N * c.K * g.P * g.Q, 44);
     std::vector<float> y[2], dx[2], dw[2], db[2];
     for (int impl = 0; impl < 2; ++impl) {
@@ -437,8 +442,11 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
   auto proj = make_conv_geometry(1, 4, 28, 28, 8, 1, 1, 2, 2, 0, 0);
   std::vector<float> xp(4 * 28 * 28, 1.f), yp(8 * 14 * 14);
   EXPECT_TRUE(dnnl_conv_forward(proj, xp.data(), w.data(), nullptr, yp.data()));
+  // Grouped and depthwise convolutions take oneDNN too (not im2col per group).
   auto grouped = make_conv_geometry(2, 4, 6, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2);
-  EXPECT_FALSE(dnnl_conv_forward(grouped, x.data(), w.data(), nullptr, y.data()));
+  EXPECT_TRUE(dnnl_conv_forward(grouped, x.data(), w.data(), nullptr, y.data()));
+  auto depthwise = make_conv_geometry(2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4);
+  EXPECT_TRUE(dnnl_conv_forward(depthwise, x.data(), w.data(), nullptr, y.data()));
 }
 
 TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {

@@ -68,7 +68,7 @@ TEST(CudaMath, ActivationsMatchCpu) {
   auto x = randv(n, 2, -6.f, 6.f), dy = randv(n, 3);
   x[0] = 0.f;
   for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU,
-                       Activation::Sigmoid, Activation::Tanh}) {
+                       Activation::Sigmoid, Activation::Tanh, Activation::ReLU6}) {
     std::vector<float> y(n), dx(n), my(n), mdx(n);
     cpu().activation_forward(a, 0.01f, x.data(), y.data(), n);
     cpu().activation_backward(a, 0.01f, x.data(), y.data(), dy.data(), dx.data(), n);

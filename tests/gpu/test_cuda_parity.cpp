@@ -163,8 +163,9 @@ TEST_F(CudaParity, Activations) {
   const size_t n = 100003;
   auto x = randv(n, 16, -8.f, 8.f), dy = randv(n, 17);
   for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU,
-                       Activation::Sigmoid, Activation::Tanh}) {
-    const bool exact = a == Activation::ReLU || a == Activation::LeakyReLU;
+                       Activation::Sigmoid, Activation::Tanh, Activation::ReLU6}) {
+    const bool exact =
+        a == Activation::ReLU || a == Activation::LeakyReLU || a == Activation::ReLU6;
     const double tol = exact ? 0 : 2e-6;
     std::vector<float> y(n), dx(n);
     cpu().activation_forward(a, 0.02f, x.data(), y.data(), n);

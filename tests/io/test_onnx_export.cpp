@@ -175,7 +175,7 @@ TEST(OnnxExport, BuiltinsRunInOpenCvWithEngineLogits) {
 }
 
 TEST(OnnxExport, EveryLayerTypeOpenCvRuns) {
-  for (const char* act : {"relu", "leaky_relu", "sigmoid", "tanh"}) {
+  for (const char* act : {"relu", "leaky_relu", "sigmoid", "tanh", "relu6"}) {
     auto model = warmed(every_layer_spec(act), 5);
     expect_parity(*model, fashion_meta(), std::string("zoo/") + act);
   }

@@ -19,6 +19,7 @@ struct Case {
   float min_abs = 0.f;    // relu: keep away from 0
   bool training = true;
   float h = 1e-2f;
+  float scale = 1.f;      // input spread (relu6: past its upper bound)
 };
 
 class LayerGradCheck : public ::testing::TestWithParam<Case> {};
@@ -38,7 +39,7 @@ TEST_P(LayerGradCheck, MatchesCentralDifferences) {
       p->value.copy_from(testing::random_tensor(p->value.shape(), rng, 0.5f, 0.3f));
   }
   Tensor x = c.distinct ? testing::distinct_tensor(c.input, rng)
-                        : testing::random_tensor(c.input, rng, 1.f, c.min_abs);
+                        : testing::random_tensor(c.input, rng, c.scale, c.min_abs);
   GradCheckOptions o;
   o.training = c.training;
   o.h = c.h;
@@ -85,6 +86,7 @@ std::vector<Case> cases() {
       {"relu", {{"type", "relu"}}, {3, 7}, false, 0.1f},
       {"leaky_relu", {{"type", "leaky_relu"}, {"slope", 0.2}}, {3, 7}, false, 0.1f},
       {"gelu", {{"type", "gelu"}}, {3, 7}},
+      {"relu6", {{"type", "relu6"}}, {4, 9}, false, 0.1f, true, 1e-2f, 5.f},
       {"sigmoid", {{"type", "sigmoid"}}, {3, 7}},
       {"tanh", {{"type", "tanh"}}, {2, 3, 2, 2}},
       {"flatten", {{"type", "flatten"}}, {2, 3, 2, 2}},

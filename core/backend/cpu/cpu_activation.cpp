@@ -1,4 +1,5 @@
 // Activations of the CPU backend (twin: cuda/cuda_activation.cu).
+#include <algorithm>
 #include <cmath>
 
 #include "core/backend/cpu/cpu_kernel.h"
@@ -34,6 +35,10 @@ void CpuBackend::activation_forward(Activation a, float alpha, const float* x, f
 #pragma omp parallel for if (n > kParallelMin)
       for (size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
       break;
+    case Activation::ReLU6:
+#pragma omp parallel for simd if (n > kParallelMin)
+      for (size_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], 0.f), 6.f);
+      break;
   }
 }
 
@@ -64,6 +69,10 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
     case Activation::Tanh:
 #pragma omp parallel for simd if (n > kParallelMin)
       for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
+      break;
+    case Activation::ReLU6:  // PyTorch's hardtanh_backward: 0 at the bounds too
+#pragma omp parallel for simd if (n > kParallelMin)
+      for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.f && x[i] < 6.f ? dy[i] : 0.f;
       break;
   }
 }

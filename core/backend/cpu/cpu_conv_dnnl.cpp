@@ -48,9 +48,12 @@ struct Descs {
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-// False when the geometry has no oneDNN equivalent we trust (groups).
+// False when the geometry has no oneDNN equivalent we trust. Grouped and
+// depthwise convolutions see our [K, C/groups, R, S] weights as oneDNN's
+// goihw [groups, K/groups, C/groups, R, S] (the same bytes); oneDNN has jit
+// depthwise kernels, where im2col would run one tiny sgemm per channel.
 bool make_descs(const ConvGeometry& g, Descs& d) {
-  if (g.groups != 1) return false;
+  if (g.groups < 1 || g.C % g.groups || g.K % g.groups) return false;
   // Right padding that yields exactly P x Q outputs. Floor-mode rounding can
   // make the exact value negative (1x1 stride 2 on 28: -1); zero works too
   // whenever it still gives the same count.
@@ -60,9 +63,12 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
   if ((g.H + g.pad_h + pr_h - eff_h) / g.stride_h + 1 != g.P ||
       (g.W + g.pad_w + pr_w - eff_w) / g.stride_w + 1 != g.Q)
     return false;
-  memory::dims src{g.N, g.C, g.H, g.W}, wei{g.K, g.C, g.R, g.S}, dst{g.N, g.K, g.P, g.Q}, b{g.K};
+  memory::dims src{g.N, g.C, g.H, g.W}, dst{g.N, g.K, g.P, g.Q}, b{g.K};
+  const bool grouped = g.groups > 1;
+  memory::dims wei = grouped ? memory::dims{g.groups, g.K / g.groups, g.C / g.groups, g.R, g.S}
+                             : memory::dims{g.K, g.C, g.R, g.S};
   d.src = {src, dt::f32, tag::nchw};
-  d.wei = {wei, dt::f32, tag::oihw};
+  d.wei = {wei, dt::f32, grouped ? tag::goihw : tag::oihw};
   d.dst = {dst, dt::f32, tag::nchw};
   d.bias = {b, dt::f32, tag::x};
   d.src_any = {src, dt::f32, tag::any};

@@ -1,6 +1,7 @@
 #pragma once
 // Which convolution kernels the CPU backend uses. Auto: oneDNN convolution
-// primitives where they apply (groups == 1), im2col + sgemm otherwise.
+// primitives where they apply (grouped and depthwise too), im2col + sgemm
+// otherwise.
 // Im2col forces the reference path everywhere (tests compare the two;
 // PERCEPTRA_CONV=im2col in the environment selects it at start-up).
 #include "core/backend/backend.h"

@@ -64,6 +64,7 @@ PHD float activation_forward(Activation a, float alpha, float x) {
     case Activation::GELU: return 0.5f * x * (1.f + erff(x * kInvSqrt2));  // exact (erf) form
     case Activation::Sigmoid: return 1.f / (1.f + expf(-x));
     case Activation::Tanh: return tanhf(x);
+    case Activation::ReLU6: return fminf(fmaxf(x, 0.f), 6.f);
   }
   return x;
 }
@@ -80,6 +81,7 @@ PHD float activation_backward(Activation a, float alpha, float x, float y, float
     }
     case Activation::Sigmoid: return dy * y * (1.f - y);
     case Activation::Tanh: return dy * (1.f - y * y);
+    case Activation::ReLU6: return x > 0.f && x < 6.f ? dy : 0.f;
   }
   return dy;
 }
