@@ -178,6 +178,7 @@ TEST_F(Import, BadFilesNameTheFileAndTheProblem) {
   ImportOptions o;
   o.arch = "resnet18";
   expect_error(file("bad_global.pth"), o, "posix.system");
+  expect_error(file("bad_expand.pth"), o, "views 16777216 elements of a storage of 1");
   expect_error(file("bad_op.onnx"), ImportOptions{}, "Elu");
   // Truncated copies of every format.
   for (const std::string ext : {".pth", ".safetensors", ".onnx"}) {

@@ -143,6 +143,10 @@ class OnnxReader {
       input_shape_ = input_override_;
     }
     for (auto d : input_shape_)
+      if (d > 65536)
+        throw InputError(path_, "graph input '" + input_ + "' declares the size " +
+                                    shape_str(input_shape_) + ", larger than any image");
+    for (auto d : input_shape_)
       if (d <= 0)
         throw InputError(path_, "graph input '" + input_ + "' has a symbolic size " +
                                     shape_str(input_shape_) + "; give it with --input C,H,W");

@@ -48,6 +48,11 @@ NamedTensor read_tensor(const ZipArchive& zip, const std::string& prefix, const 
     if (!mul_ok(numel, uint64_t(t.size[d]), numel) || numel > kMaxElements)
       throw InputError(where, "has an impossible size " + shape_str(t.size));
   }
+  // A state dict's views never overlap: more elements than the storage holds
+  // (zero strides) would only make a small file expand.
+  if (numel > uint64_t(t.storage_numel))
+    throw InputError(where, "views " + std::to_string(numel) + " elements of a storage of " +
+                                std::to_string(t.storage_numel));
   NamedTensor out;
   out.name = name;
   out.shape = t.size;

@@ -1,0 +1,109 @@
+// ImageNet-size models on the CPU backend: inference and training images/s of
+// the torchvision built-ins (resnet18, resnet34, mobilenet_v2) at 224x224 on
+// random inputs, and the same with the im2col reference convolution
+// (--im2col), which shows what oneDNN's depthwise kernels are worth. One JSON
+// line per model, like bench_train.
+//
+//   bench_imagenet [--models resnet18,mobilenet_v2] [--size 224] [--batch 16]
+//                  [--threads 2] [--repeats 3] [--train] [--im2col]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/nn/loss.h"
+#include "core/nn/model.h"
+#include "core/optim/optimizer.h"
+
+using namespace perceptra;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Median seconds of `repeats` runs of f after one warm-up (primitive creation).
+template <class F>
+double median_seconds(int repeats, F f) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = Clock::now();
+    f();
+    t.push_back(seconds_since(t0));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string models = "resnet18,mobilenet_v2";
+  int size = 224, batch = 16, threads = 2, repeats = 3;
+  bool train = false, im2col = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    if (a == "--models") models = value();
+    else if (a == "--size") size = std::stoi(value());
+    else if (a == "--batch") batch = std::stoi(value());
+    else if (a == "--threads") threads = std::stoi(value());
+    else if (a == "--repeats") repeats = std::stoi(value());
+    else if (a == "--train") train = true;
+    else if (a == "--im2col") im2col = true;
+    else {
+      std::fprintf(stderr, "usage: bench_imagenet [--models a,b] [--size N] [--batch N] "
+                           "[--threads N] [--repeats N] [--train] [--im2col]\n");
+      return 2;
+    }
+  }
+  set_cpu_threads(threads);
+  if (im2col) set_cpu_conv_impl(CpuConvImpl::Im2col);
+  std::stringstream list(models);
+  std::string name;
+  while (std::getline(list, name, ',')) {
+    Rng rng(1);
+    const Shape in{3, size, size};
+    auto model = Model::from_spec(Model::builtin_spec(name, in, 1000), rng);
+    std::vector<float> xv(size_t(batch) * 3 * size * size);
+    for (auto& v : xv) v = rng.normal(0.f, 1.f);
+    Tensor x = Tensor::from_vector(Shape{batch, 3, size, size}, xv);
+    const double infer_s = median_seconds(repeats, [&] { model->infer(x); });
+    nlohmann::json r = {{"model", name},
+                        {"input", in.dims()},
+                        {"batch", batch},
+                        {"threads", cpu_threads()},
+                        {"conv", im2col ? "im2col" : "auto (oneDNN)"},
+                        {"parameters", model->parameter_count()},
+                        {"infer_images_per_s", batch / infer_s}};
+    if (train) {
+      std::vector<float> labels(size_t(batch));
+      for (int i = 0; i < batch; ++i) labels[size_t(i)] = float(i % 1000);
+      Tensor y = Tensor::from_vector(Shape{batch}, labels);
+      OptimizerConfig oc;
+      oc.kind = "sgd";
+      oc.lr = 0.01f;
+      oc.momentum = 0.9f;
+      auto opt = make_optimizer(oc, model->parameters());
+      SoftmaxCrossEntropy loss;
+      const double step_s = median_seconds(repeats, [&] {
+        loss.forward(model->forward(x, true), y);
+        model->backward(loss.backward(), false);
+        opt->step();
+      });
+      r["train_images_per_s"] = batch / step_s;
+    }
+    std::printf("%s\n", r.dump().c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
