@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     Rng rng(1);
     const Shape in{3, size, size};
     auto model = Model::from_spec(Model::builtin_spec(name, in, 1000), rng);
-    std::vector<float> xv(size_t(batch) * 3 * size * size);
+    std::vector<float> xv(static_cast<size_t>(batch) * 3 * size * size);
     for (auto& v : xv) v = rng.normal(0.f, 1.f);
     Tensor x = Tensor::from_vector(Shape{batch, 3, size, size}, xv);
     const double infer_s = median_seconds(repeats, [&] { model->infer(x); });
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
                         {"parameters", model->parameter_count()},
                         {"infer_images_per_s", batch / infer_s}};
     if (train) {
-      std::vector<float> labels(size_t(batch));
+      std::vector<float> labels(static_cast<size_t>(batch));
       for (int i = 0; i < batch; ++i) labels[size_t(i)] = float(i % 1000);
       Tensor y = Tensor::from_vector(Shape{batch}, labels);
       OptimizerConfig oc;
