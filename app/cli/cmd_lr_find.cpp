@@ -47,7 +47,16 @@ int body(const std::vector<std::string>& argv) {
     throw UsageError(e.what());
   }
   cfg.db_path = "-";
-  Trainer trainer(cfg);
+  std::shared_ptr<PreparedRun> run;
+  try {
+    PrepareOptions po;
+    po.record = false;  // a range test is not a run
+    run = prepare_run(cfg, po);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "perceptra-cli lr-find: error: %s\n", e.what());
+    return 1;
+  }
+  Trainer trainer(run);
   trainer.start_lr_find(fc);
   std::optional<LrFindEnd> result;
   std::optional<TrainEnd> end;

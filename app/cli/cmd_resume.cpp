@@ -8,7 +8,7 @@
 #include "app/cli/train_options.h"
 #include "core/store/store.h"
 #include "core/tensor/error.h"
-#include "core/train/trainer.h"
+#include "core/train/prepared_run.h"
 
 namespace perceptra::cli {
 namespace {
@@ -40,17 +40,16 @@ int body(const std::vector<std::string>& argv) {
   ro.device = a.get_or("device", "");
   if (auto t = a.get_int("threads")) ro.threads = static_cast<int>(*t);
   std::string db = required_database(a);
-  std::unique_ptr<Trainer> trainer;
+  ResumeRequest request;
   try {
-    trainer = Trainer::from_run(id, db, ro);
+    request = resume_request(id, db, ro);
   } catch (const InputError& e) {
     // Bad overrides (--epochs 0, --lr -1) are usage errors; an unknown or
     // running run is a runtime failure.
     if (e.where() == "config" || e.where() == "optimizer") throw UsageError(e.what());
     throw;
   }
-  trainer->start();
-  return follow_training(*trainer, RunOutput{a.flag("json"), a.flag("quiet")});
+  return prepare_and_follow([&] { return prepare_resume(request); }, RunOutput{a.flag("json"), a.flag("quiet")});
 }
 
 int run(const std::vector<std::string>& args) { return run_command("resume", kUsage, args, body); }

@@ -6,7 +6,7 @@
 #include "app/cli/command.h"
 #include "app/cli/train_options.h"
 #include "core/tensor/error.h"
-#include "core/train/trainer.h"
+#include "core/train/prepared_run.h"
 
 namespace perceptra::cli {
 namespace {
@@ -43,9 +43,7 @@ int body(const std::vector<std::string>& argv) {
   } catch (const InputError& e) {
     throw UsageError(e.what());
   }
-  Trainer trainer(cfg);
-  trainer.start();
-  return follow_training(trainer, RunOutput{a.flag("json"), a.flag("quiet")});
+  return prepare_and_follow([&] { return prepare_run(cfg); }, RunOutput{a.flag("json"), a.flag("quiet")});
 }
 
 const std::string kUsage = usage_text();

@@ -237,7 +237,9 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
     }
     auto ev = trainer.events().wait_pop(std::chrono::milliseconds(100));
     if (!ev) continue;
-    if (out.json && !std::holds_alternative<Snapshot>(*ev)) {
+    const bool payload = std::holds_alternative<Snapshot>(*ev) ||
+                         std::holds_alternative<ActivationsSnapshot>(*ev) || std::holds_alternative<EpochModel>(*ev);
+    if (out.json && !payload) {
       std::printf("%s\n", event_to_json(*ev).dump().c_str());
       std::fflush(stdout);
     }
@@ -292,6 +294,26 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
   return code;
+}
+
+int prepare_and_follow(const std::function<std::shared_ptr<PreparedRun>()>& prepare, const RunOutput& out) {
+  std::shared_ptr<PreparedRun> run;
+  try {
+    run = prepare();
+  } catch (const std::exception& e) {
+    TrainEnd end;
+    end.reason = EndReason::Error;
+    end.message = e.what();
+    if (out.json) {
+      std::printf("%s\n", event_to_json(end).dump().c_str());
+      std::fflush(stdout);
+    }
+    std::fprintf(stderr, "%s: %s\n", to_string(end.reason).c_str(), end.message.c_str());
+    return 1;
+  }
+  Trainer trainer(run);
+  trainer.start();
+  return follow_training(trainer, out);
 }
 
 }  // namespace perceptra::cli

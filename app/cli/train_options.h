@@ -1,6 +1,8 @@
 #pragma once
 // The training flags shared by `train` and `lr-find`, and the event loop
 // that prints a run's progress (TTY progress bar, plain lines, or --json).
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +11,7 @@
 
 namespace perceptra {
 class Trainer;
+struct PreparedRun;
 }
 
 namespace perceptra::cli {
@@ -35,5 +38,10 @@ struct RunOutput {
 // a checkpoint (a second one kills). Returns the exit code: 0 done, 1
 // diverged/error, 130 (SIGINT) or 143 (SIGTERM) when stopped by a signal.
 int follow_training(Trainer& trainer, const RunOutput& out);
+
+// Prepares a run with `prepare` (prepare_run or prepare_resume), trains it
+// and follows it as above. A preparation error is reported as the run's
+// end (train_end with reason error in --json), exit code 1.
+int prepare_and_follow(const std::function<std::shared_ptr<PreparedRun>()>& prepare, const RunOutput& out);
 
 }  // namespace perceptra::cli

@@ -306,6 +306,11 @@ void DatasetPanel::updateValidationUi() {
   splitCounts_->setText(counts);
 }
 
+void DatasetPanel::showRunSplit(int64_t train, int64_t valid) {
+  const QLocale loc;
+  splitCounts_->setText(tr("run: %1 train / %2 valid").arg(loc.toString(qlonglong(train)), loc.toString(qlonglong(valid))));
+}
+
 std::optional<double> DatasetPanel::validPct() const {
   if (officialSplit_->isEnabled() && officialSplit_->isChecked()) return std::nullopt;
   return validPct_->value();  // TrainConfig::valid_pct is a percentage

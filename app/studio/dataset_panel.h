@@ -53,6 +53,8 @@ class DatasetPanel : public QWidget {
   // Validation split in percent (TrainConfig::valid_pct); unset = the official test split.
   std::optional<double> validPct() const;
   AugmentOptions augment() const;
+  // Shows the exact split of the run being trained (until the split settings change).
+  void showRunSplit(int64_t train, int64_t valid);
   // The default dataset: Fashion-MNIST when installed, else the sample data.
   static QString defaultDataset();
 

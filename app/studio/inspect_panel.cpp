@@ -9,8 +9,8 @@
 #include <QtConcurrent/QtConcurrent>
 
 #include "app/studio/qt_convert.h"
-#include "app/studio/training_session.h"
 #include "core/interp/activations.h"
+#include "core/interp/live_snapshot.h"
 #include "core/interp/saliency.h"
 #include "core/nn/model.h"
 #include "widgets/activation_view.h"

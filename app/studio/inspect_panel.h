@@ -20,6 +20,7 @@ class QPushButton;
 
 namespace perceptra {
 class Model;
+struct LiveSnapshot;
 }
 
 namespace perceptra::widgets {
@@ -29,8 +30,6 @@ class ActivationView;
 }  // namespace perceptra::widgets
 
 namespace perceptra::studio {
-
-struct LiveSnapshot;
 
 // A model shared by background jobs; the mutex serialises them (layers keep
 // per-call caches, so one forward at a time).
@@ -73,6 +72,8 @@ class InspectPanel : public QWidget {
   void selectItem(int i);
 
   std::shared_ptr<const PredictionSet> predictions() const { return predictions_; }
+  // The data being inspected (for a run in training: the trainer's own split).
+  std::shared_ptr<const PreparedData> data() const { return data_; }
   const std::vector<LossItem>& shownItems() const { return shown_; }
   widgets::ImageGrid* grid() const { return grid_; }
   widgets::ProbabilityBars* probabilityBars() const { return bars_; }

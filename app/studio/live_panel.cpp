@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "app/studio/qt_convert.h"
-#include "app/studio/training_session.h"
+#include "core/interp/live_snapshot.h"
 #include "widgets/activation_view.h"
 #include "widgets/confusion_matrix_view.h"
 #include "widgets/probability_bars.h"

@@ -21,9 +21,11 @@ class ActivationView;
 class ProbabilityBars;
 }  // namespace perceptra::widgets
 
-namespace perceptra::studio {
-
+namespace perceptra {
 struct LiveSnapshot;
+}
+
+namespace perceptra::studio {
 
 class LivePanel : public QWidget {
   Q_OBJECT

@@ -2,18 +2,20 @@
 // The studio's main window: docks (Dataset, Model, Training, Inspect), the
 // Live view and the Runs table as central tabs, menus and shortcuts, a
 // command palette, persistent settings, and the wiring between the panels
-// and the training session. Tests construct it with a temporary database
-// and settings file and drive it like a user.
-#include <QFutureWatcher>
+// and the StudioController (which owns the runs, the training session, run
+// loading and export). Tests construct it with a temporary database and
+// settings file and drive it like a user.
+//
+// main_window.cpp: layout and wiring; main_window_chrome.cpp: actions,
+// menus, toolbar, themes, settings; studio_demo.cpp: the scripted demo.
 #include <QMainWindow>
 #include <QElapsedTimer>
 
-#include <functional>
 #include <memory>
 #include <optional>
 
+#include "core/train/config.h"
 #include "core/train/events.h"
-#include "core/train/setup.h"
 
 class QAction;
 class QLabel;
@@ -23,7 +25,6 @@ class QTabWidget;
 
 namespace perceptra {
 class Model;
-struct LoadedModel;
 }
 
 namespace perceptra::studio {
@@ -35,7 +36,9 @@ class LivePanel;
 class InspectPanel;
 class RunsPanel;
 class TrainingSession;
+class StudioController;
 class CommandPalette;
+struct LoadedRun;
 
 struct StudioOptions {
   QString dbPath;            // empty: ExperimentStore::default_path() ($PERCEPTRA_DB honoured)
@@ -46,13 +49,6 @@ struct StudioOptions {
   int snapshotEvery = 10;    // batches between live activation snapshots
 };
 
-// What a background job loading a run for inspection returns.
-struct LoadedRun {
-  std::shared_ptr<Model> model;
-  std::shared_ptr<const PreparedData> data;
-  QString title, modelPath, error;
-};
-
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
@@ -61,6 +57,10 @@ class MainWindow : public QMainWindow {
 
   // Starts training with the current form; false (with a message) when not possible.
   bool startTraining();
+  // Starts training with `config` (e.g. currentConfig() with from_model set).
+  bool startTraining(const TrainConfig& config);
+  // The form as a run configuration (data, split, model, hyper-parameters).
+  TrainConfig currentConfig() const;
   void stopTraining();
   void togglePause();
   bool startLrFinder();
@@ -88,11 +88,12 @@ class MainWindow : public QMainWindow {
   LivePanel* livePanel() const { return live_; }
   InspectPanel* inspectPanel() const { return inspect_; }
   RunsPanel* runsPanel() const { return runs_; }
-  TrainingSession* session() const { return session_; }
+  TrainingSession* session() const;
+  StudioController* controller() const { return controller_; }
   CommandPalette* commandPalette() const { return palette_; }
   QAction* action(const QString& objectName) const;
-  QString databasePath() const { return dbPath_; }
-  QString lastModelPath() const { return lastModelPath_; }
+  QString databasePath() const;
+  QString lastModelPath() const;
   int64_t currentRunId() const { return runId_; }
   std::optional<TrainEnd> lastEnd() const { return lastEnd_; }
   int epochsSeen() const { return epochsSeen_; }
@@ -109,23 +110,22 @@ class MainWindow : public QMainWindow {
   void createActions();
   void createMenus();
   void createDocks();
+  void connectPanels();
   void connectSession();
   void updateActions();
   void loadSettings();
   void saveSettings();
   void onDatasetOpened();
-  void onEpochModel(std::shared_ptr<Model> model, int epoch);
+  void onRunLoaded(const LoadedRun& r);
   void onTrainEnd(const TrainEnd& e, bool lrFind);
-  void prepareInspectData(const TrainConfig& config);
+  void beginRunViews(const QStringList& classes, const QString& inspectMessage);
   void notify(const QString& title, const QString& text);
-  TrainConfig currentConfig() const;
   QString exportName(const QString& ext) const;
-  bool exportModel(const std::function<QString(const LoadedModel&)>& write, QString* error);
   QAction* makeAction(const QString& name, const QString& text, const QKeySequence& key, const QString& tip);
 
   StudioOptions options_;
-  QString dbPath_, runsDir_;
   std::unique_ptr<QSettings> settings_;
+  StudioController* controller_;
   TrainingSession* session_;
   DatasetPanel* dataset_;
   ModelPanel* model_;
@@ -142,21 +142,12 @@ class MainWindow : public QMainWindow {
   QAction *trainAct_, *pauseAct_, *stopAct_, *lrFindAct_, *exportAct_, *onnxAct_;
   QList<QDockWidget*> docks_;
 
-  // The validation data of the run being trained (for Inspect), prepared in
-  // the background; an epoch's model waits for it when it comes first.
-  QFutureWatcher<std::shared_ptr<const PreparedData>> prepareWatcher_;
-  std::shared_ptr<const PreparedData> prepared_;
-  std::shared_ptr<Model> pendingModel_;
-  int pendingEpoch_ = 0;
-  QFutureWatcher<LoadedRun> runWatcher_;
-
   int64_t probeIndex_ = 0;
   int64_t runId_ = 0;
   int epochsSeen_ = 0;
   int64_t batchesSeen_ = 0;
   int epochs_ = 0;
   QElapsedTimer runClock_;
-  QString lastModelPath_;
   std::optional<TrainEnd> lastEnd_;
   bool closing_ = false;
 };

@@ -156,6 +156,12 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   status_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   layout->addWidget(status_);
 
+  buildLrFinderBox();
+  layout->addStretch(1);
+}
+
+// The LR finder's plot and Apply button (shown in the Live view's tabs).
+void TrainingPanel::buildLrFinderBox() {
   lrBox_ = new QWidget(this);
   auto* lrl = new QVBoxLayout(lrBox_);
   auto* lrHelp = new QLabel(tr("Loss against learning rate over a short sweep on a throw-away copy of the model. "
@@ -171,8 +177,6 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   applyLr_->setObjectName("applyLrButton");
   applyLr_->setEnabled(false);
   lrl->addWidget(applyLr_);
-  layout->addStretch(1);
-
   connect(applyLr_, &QPushButton::clicked, this, [this] {
     double lr = lrPlot_->pickedLr() > 0 ? lrPlot_->pickedLr() : suggested_;
     if (lr <= 0) return;

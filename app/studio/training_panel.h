@@ -61,6 +61,7 @@ class TrainingPanel : public QWidget {
   void learningRateApplied(double lr);
 
  private:
+  void buildLrFinderBox();
   QDoubleSpinBox* lr_;
   QSpinBox* batch_;
   QSpinBox* epochs_;

@@ -37,52 +37,6 @@ void NanGuard::on_epoch_end(TrainContext& ctx, const EpochEnd& e) {
                                             std::to_string(e.epoch + 1));
 }
 
-// ---- metrics recorder --------------------------------------------------------
-
-void MetricsRecorder::flush(TrainContext& ctx) {
-  if (pending_.empty() || !ctx.store()) return;
-  ctx.store()->add_metrics(ctx.run_id(), pending_);
-  pending_.clear();
-}
-
-void MetricsRecorder::on_train_begin(TrainContext& ctx, const TrainBegin& b) {
-  if (!b.resumed || !ctx.store()) return;
-  for (const auto& name : ctx.store()->metric_names(ctx.run_id())) {
-    MetricSeries s = ctx.store()->metric_series(ctx.run_id(), name);
-    if (s.size()) recorded_up_to_[name] = *std::max_element(s.steps.begin(), s.steps.end());
-  }
-}
-
-void MetricsRecorder::add(int64_t step, int64_t epoch, const char* name, double value) {
-  // A non-finite value is not a number SQLite can average; the run's status
-  // says what happened.
-  if (!std::isfinite(value)) return;
-  auto it = recorded_up_to_.find(name);
-  if (it != recorded_up_to_.end() && step <= it->second) return;
-  pending_.push_back({step, epoch, name, value});
-}
-
-void MetricsRecorder::on_batch_end(TrainContext& ctx, const BatchEnd& b) {
-  add(b.step, b.epoch, "train_loss", b.loss);
-  add(b.step, b.epoch, "lr", b.lr);
-  if (static_cast<int>(pending_.size()) >= 2 * flush_every_) flush(ctx);
-}
-
-void MetricsRecorder::on_epoch_end(TrainContext& ctx, const EpochEnd& e) {
-  auto add = [&](const char* name, double v) { this->add(e.step, e.epoch, name, v); };
-  add("epoch_train_loss", e.train_loss);
-  add("train_accuracy", e.train_accuracy);
-  add("valid_loss", e.valid_loss);
-  add("valid_accuracy", e.valid_accuracy);
-  add("error_rate", e.error_rate);
-  add("top_k_accuracy", e.top_k_accuracy);
-  add("images_per_s", e.images_per_s);
-  add("epoch_seconds", e.seconds);
-  flush(ctx);
-}
-
-void MetricsRecorder::on_train_end(TrainContext& ctx, TrainEnd&) { flush(ctx); }
-
 // ---- early stopping -----------------------------------------------------------
 
 void EarlyStopping::on_epoch_end(TrainContext& ctx, const EpochEnd&) {
@@ -99,11 +53,11 @@ void CheckpointSaver::on_epoch_end(TrainContext& ctx, const EpochEnd& e) {
   if (ctx.stop_requested() && ctx.stop_reason() == EndReason::Diverged) return;
   last_ = (fs::path(ctx.run_dir()) / "last.ckpt").string();
   ctx.save_checkpoint(last_);
-  if (ctx.store()) ctx.store()->add_artifact(ctx.run_id(), "checkpoint", last_);
+  ctx.record_artifact("checkpoint", last_);
   if (e.improved) {
     best_ = (fs::path(ctx.run_dir()) / "best.pmodel").string();
     ctx.save_model(best_);
-    if (ctx.store()) ctx.store()->add_artifact(ctx.run_id(), "best", best_);
+    ctx.record_artifact("best", best_);
   }
 }
 
@@ -113,7 +67,7 @@ void CheckpointSaver::on_train_end(TrainContext& ctx, TrainEnd& end) {
     try {
       last_ = (fs::path(ctx.run_dir()) / "last.ckpt").string();
       ctx.save_checkpoint(last_);
-      if (ctx.store()) ctx.store()->add_artifact(ctx.run_id(), "checkpoint", last_);
+      ctx.record_artifact("checkpoint", last_);
     } catch (const std::exception& ex) {
       ctx.publish(LogMessage{ctx.run_id(), "warning", std::string("checkpoint at stop failed: ") + ex.what()});
     }

@@ -1,12 +1,12 @@
 #pragma once
 // The trainer's built-in callbacks (installed by the Trainer itself; see
-// trainer.h for the order).
+// trainer.h for the order). The store's writer, RunRecorder, is in
+// run_recorder.h.
 #include <chrono>
 #include <map>
 #include <string>
 #include <vector>
 
-#include "core/store/store.h"
 #include "core/train/callback.h"
 
 namespace perceptra {
@@ -20,30 +20,6 @@ class NanGuard : public Callback {
   void on_epoch_end(TrainContext& ctx, const EpochEnd& e) override;
 };
 
-// Writes metrics to the store: per-batch "train_loss" and "lr" batched into
-// one transaction every `flush_every` batches (and at epoch end), per-epoch
-// "epoch_train_loss", "train_accuracy", "valid_loss", "valid_accuracy",
-// "error_rate", "top_k_accuracy", "images_per_s", "epoch_seconds".
-//
-// A resumed run re-trains the steps between its last checkpoint and the
-// kill; points already recorded for those steps (same values, the run is
-// deterministic) are kept and not written twice.
-class MetricsRecorder : public Callback {
- public:
-  explicit MetricsRecorder(int flush_every = 50) : flush_every_(flush_every) {}
-  void on_train_begin(TrainContext& ctx, const TrainBegin& b) override;
-  void on_batch_end(TrainContext& ctx, const BatchEnd& b) override;
-  void on_epoch_end(TrainContext& ctx, const EpochEnd& e) override;
-  void on_train_end(TrainContext& ctx, TrainEnd& end) override;
-
- private:
-  void flush(TrainContext& ctx);
-  void add(int64_t step, int64_t epoch, const char* name, double value);
-  int flush_every_;
-  std::map<std::string, int64_t> recorded_up_to_;  // resumed runs: last step per metric
-  std::vector<MetricPoint> pending_;
-};
-
 // Ends training (reason "done", with a message) after `patience` epochs
 // without improvement of the monitored metric.
 class EarlyStopping : public Callback {
@@ -53,7 +29,8 @@ class EarlyStopping : public Callback {
 
 // <run_dir>/last.ckpt after every epoch (and at a user stop, mid-epoch), and
 // <run_dir>/best.pmodel when the monitored metric improved; both recorded as
-// store artifacts ("checkpoint", "best"). Fills TrainEnd's paths.
+// run artifacts ("checkpoint", "best"; TrainContext::record_artifact).
+// Fills TrainEnd's paths.
 class CheckpointSaver : public Callback {
  public:
   void on_epoch_end(TrainContext& ctx, const EpochEnd& e) override;

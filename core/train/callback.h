@@ -13,7 +13,7 @@ namespace perceptra {
 
 class Model;
 class Optimizer;
-class ExperimentStore;
+struct PreparedData;
 
 class TrainContext {
  public:
@@ -21,9 +21,9 @@ class TrainContext {
   virtual const TrainConfig& config() const = 0;
   virtual Model& model() = 0;
   virtual Optimizer& optimizer() = 0;
-  // Null when the run is not recorded (db_path "-").
-  virtual ExperimentStore* store() = 0;
-  virtual int64_t run_id() const = 0;
+  // The data the run trains and validates on (read-only, shared).
+  virtual const PreparedData& data() const = 0;
+  virtual int64_t run_id() const = 0;  // 0 when the run is not recorded
   virtual const std::string& run_dir() const = 0;
   // The epoch in progress (0-based); in on_epoch_end already the next one,
   // i.e. the number of completed epochs, which is what a checkpoint records.
@@ -40,6 +40,9 @@ class TrainContext {
   // weights as a model file (spec, classes, normalisation, weights).
   virtual void save_checkpoint(const std::string& path) = 0;
   virtual void save_model(const std::string& path) = 0;
+  // Tells every callback (on_artifact) that a run file was written; the
+  // run recorder stores it, so `resume` and `runs` find it.
+  virtual void record_artifact(const std::string& kind, const std::string& path) = 0;
   // Publishes an event to the trainer's queue (e.g. a LogMessage).
   virtual void publish(TrainEvent event) = 0;
 };
@@ -54,6 +57,13 @@ class Callback {
   // end may still be amended by callbacks that run before (e.g. the
   // checkpoint saver fills model paths); it is published after all of them.
   virtual void on_train_end(TrainContext&, TrainEnd&) {}
+  // After every on_train_end: the run's final outcome (the recorder writes
+  // the run's status here, after every file of the run is recorded).
+  virtual void on_run_end(TrainContext&, const TrainEnd&) {}
+  // A file of the run was written: kind "checkpoint", "best" or "model".
+  virtual void on_artifact(TrainContext&, const std::string& /*kind*/, const std::string& /*path*/) {}
+  // Every few seconds while the run is paused (the recorder heartbeats).
+  virtual void on_paused(TrainContext&) {}
 };
 
 }  // namespace perceptra

@@ -46,6 +46,12 @@ json to_json(const EpochEnd& e) {
 json to_json(const Snapshot& e) {
   return {{"run_id", e.run_id}, {"epoch", e.epoch}, {"step", e.step}, {"kind", e.kind}};
 }
+json to_json(const ActivationsSnapshot& e) {
+  return {{"run_id", e.run_id}, {"epoch", e.epoch}, {"step", e.step}};
+}
+json to_json(const EpochModel& e) {
+  return {{"run_id", e.run_id}, {"epoch", e.epoch}, {"step", e.step}};
+}
 json to_json(const LogMessage& e) {
   return {{"run_id", e.run_id}, {"level", e.level}, {"text", e.text}};
 }
@@ -69,6 +75,8 @@ const char* name_of(const EpochBegin&) { return "epoch_begin"; }
 const char* name_of(const BatchEnd&) { return "batch_end"; }
 const char* name_of(const EpochEnd&) { return "epoch_end"; }
 const char* name_of(const Snapshot&) { return "snapshot"; }
+const char* name_of(const ActivationsSnapshot&) { return "activations"; }
+const char* name_of(const EpochModel&) { return "epoch_model"; }
 const char* name_of(const LogMessage&) { return "log"; }
 const char* name_of(const LrFindEnd&) { return "lr_find_end"; }
 const char* name_of(const TrainEnd&) { return "train_end"; }

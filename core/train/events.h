@@ -4,6 +4,7 @@
 // another thread. Every event carries the run id (0 without a store).
 #include <any>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -11,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 namespace perceptra {
+
+class Model;
+struct LiveSnapshot;  // core/interp/live_snapshot.h
 
 struct TrainBegin {
   int64_t run_id = 0;
@@ -78,6 +82,24 @@ struct Snapshot {
   std::any payload;
 };
 
+// The activations of a probe image (Trainer::set_activations_hook), built
+// on the trainer thread; immutable.
+struct ActivationsSnapshot {
+  int64_t run_id = 0;
+  int epoch = 0;
+  int64_t step = 0;
+  std::shared_ptr<const LiveSnapshot> snapshot;
+};
+
+// A copy of the weights at an epoch's end (on the CPU, owned by whoever
+// receives it), for views that predict off the trainer thread.
+struct EpochModel {
+  int64_t run_id = 0;
+  int epoch = 0;
+  int64_t step = 0;
+  std::shared_ptr<Model> model;
+};
+
 struct LogMessage {
   int64_t run_id = 0;
   std::string level;   // info | warning
@@ -110,14 +132,15 @@ struct LrFindEnd {
   std::string stop_reason;
 };
 
-using TrainEvent = std::variant<TrainBegin, EpochBegin, BatchEnd, EpochEnd, Snapshot, LogMessage,
-                                LrFindEnd, TrainEnd>;
+using TrainEvent = std::variant<TrainBegin, EpochBegin, BatchEnd, EpochEnd, Snapshot,
+                                ActivationsSnapshot, EpochModel, LogMessage, LrFindEnd, TrainEnd>;
 
-// "train_begin", "epoch_begin", "batch_end", "epoch_end", "snapshot", "log",
-// "lr_find_end", "train_end".
+// "train_begin", "epoch_begin", "batch_end", "epoch_end", "snapshot",
+// "activations", "epoch_model", "log", "lr_find_end", "train_end".
 std::string event_name(const TrainEvent& e);
 // One JSON object with "event": <name> and the fields above (snapshot
-// payloads appear only as their kind). The CLI's --json lines.
+// payloads appear only as their kind; activations and epoch models as their
+// position). The CLI's --json lines.
 nlohmann::json event_to_json(const TrainEvent& e);
 
 }  // namespace perceptra

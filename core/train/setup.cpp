@@ -19,9 +19,13 @@ OpenOptions open_options_for(const Shape& input) {
   return o;
 }
 
-PreparedData prepare_data(const TrainConfig& config, const Shape* input) {
+PreparedData prepare_data(const TrainConfig& config, const Shape* input,
+                          std::shared_ptr<const DataSource> opened) {
   PreparedData p;
-  p.source = input ? open_dataset(config.data, open_options_for(*input)) : open_dataset(config.data);
+  if (opened)
+    p.source = *opened;
+  else
+    p.source = input ? open_dataset(config.data, open_options_for(*input)) : open_dataset(config.data);
   SplitOptions so;
   so.seed = config.seed;
   if (config.valid_pct) {

@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the Trainer, eval and the CLI: how a TrainConfig becomes data
 // (source, split, normalisation) and a model spec.
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,8 +21,11 @@ struct PreparedData {
 // Opens the dataset and splits it: the official test split when the data has
 // one and valid_pct is unset, else valid_pct % (default 20) of training.
 // `input` ([C,H,W]), when given, makes image folders decode to that channel
-// count and size (a model trained elsewhere fixes them).
-PreparedData prepare_data(const TrainConfig& config, const Shape* input = nullptr);
+// count and size (a model trained elsewhere fixes them). `opened`, when
+// given, is config.data already opened (by open_dataset with the options
+// `input` implies): it is split without opening the data again.
+PreparedData prepare_data(const TrainConfig& config, const Shape* input = nullptr,
+                          std::shared_ptr<const DataSource> opened = nullptr);
 // Open options that decode image folders to `input` ([C,H,W]); defaults
 // (auto) for other ranks.
 OpenOptions open_options_for(const Shape& input);

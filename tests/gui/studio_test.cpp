@@ -37,6 +37,9 @@
 #include "app/studio/training_panel.h"
 #include "app/studio/training_session.h"
 #include "core/io/model_file.h"
+#include "core/nn/model.h"
+#include "core/train/prepared_run.h"
+#include "app/studio/studio_controller.h"
 #include "core/store/store.h"
 #include "widgets/activation_view.h"
 #include "widgets/class_histogram.h"
@@ -422,6 +425,53 @@ TEST(Studio, ReopenAndResumeStoppedRun) {
   EXPECT_EQ(w.lastEnd()->run_id, id);
   ExperimentStore store(w.databasePath().toStdString());
   EXPECT_EQ(store.list_runs().size(), 1u);
+}
+
+// One press of Train prepares the run once: the Dataset dock's opened data
+// is split (not opened again), and Inspect predicts on the very split object
+// the trainer trains and validates on - also for a run started from a model
+// file whose input (20x20) makes the image folder decode differently.
+TEST(Studio, InspectAndTrainerShareOneSplit) {
+  MainWindow w(testOptions("onesplit"));
+  w.show();
+  configure(w, 1);
+  bool ended = false;
+  QObject::connect(&w, &MainWindow::trainingEnded, [&] { ended = true; });
+  std::shared_ptr<const PreparedData> trained;  // what the trainer holds, taken while it runs
+  QObject::connect(w.session(), &TrainingSession::began, [&] { trained = w.session()->run()->data; });
+  auto runAndInspect = [&](const TrainConfig& c) {
+    ended = false;
+    trained.reset();
+    ASSERT_TRUE(w.startTraining(c));
+    ASSERT_TRUE(waitFor([&] { return ended; }, 120000));
+    ASSERT_EQ(w.lastEnd()->reason, EndReason::Done) << w.lastEnd()->message;
+    ASSERT_TRUE(waitFor([&] { return w.inspectPanel()->predictions() && !w.inspectPanel()->busy(); }, 30000));
+    ASSERT_TRUE(trained);
+  };
+
+  runAndInspect(w.currentConfig());
+  EXPECT_EQ(w.inspectPanel()->data().get(), trained.get());  // the same object, not an equal one
+  EXPECT_EQ(w.controller()->runData().get(), trained.get());
+  EXPECT_EQ(trained->source.train.get(), w.datasetPanel()->source()->train.get());  // opened once
+  EXPECT_EQ(w.inspectPanel()->predictions()->size(), int64_t(trained->tv.valid_indices.size()));
+  EXPECT_EQ(child<QLabel>(&w, "splitCounts")->text(), QStringLiteral("run: 720 train / 180 valid"));
+
+  // From a model file with another input size.
+  nlohmann::json spec = Model::builtin_spec("simplecnn", Shape{1, 20, 20}, 6);
+  Rng rng(5);
+  auto m = Model::from_spec(spec, rng);
+  ModelMeta meta;
+  meta.class_names = w.datasetPanel()->source()->class_names;
+  const QString from = tempDir().filePath("from20.pmodel");
+  save_model(from.toStdString(), *m, meta);
+  TrainConfig c = w.currentConfig();
+  c.from_model = from.toStdString();
+  c.freeze_epochs = 0;
+  runAndInspect(c);
+  EXPECT_EQ(w.inspectPanel()->data().get(), trained.get());
+  EXPECT_EQ(trained->tv.valid_data->sample_shape(), Shape({1, 20, 20}));
+  EXPECT_NE(trained->source.train.get(), w.datasetPanel()->source()->train.get());  // 28x28 does not fit
+  EXPECT_EQ(w.inspectPanel()->predictions()->size(), 180);
 }
 
 // Settings (layout, model, learning rate) survive a restart.

@@ -1,0 +1,230 @@
+#include "core/train/prepared_run.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/backend/backend.h"
+#include "core/io/checkpoint.h"
+#include "core/io/model_file.h"
+#include "core/nn/model.h"
+#include "core/optim/optimizer.h"
+#include "core/optim/schedule.h"
+#include "core/store/store.h"
+#include "core/tensor/error.h"
+#include "core/train/run_folder.h"
+#include "core/train/run_recorder.h"
+#include "core/train/transfer.h"
+
+namespace perceptra {
+
+PreparedRun::PreparedRun() = default;
+PreparedRun::~PreparedRun() = default;
+
+const Phase& PreparedRun::phase_for(int epoch) const {
+  for (auto& p : phases)
+    if (epoch >= p.first_epoch && epoch < p.end_epoch) return p;
+  return phases.back();
+}
+
+int64_t batches_per_epoch(const TrainConfig& config, int64_t train_samples) {
+  // As the training loader counts them (the last batch may be partial).
+  int64_t bpe = (train_samples + config.batch_size - 1) / config.batch_size;
+  if (config.max_batches > 0) bpe = std::min(bpe, config.max_batches);
+  return bpe;
+}
+
+namespace {
+
+void resolve_device_and_threads(PreparedRun& r) {
+  if (r.config.threads > 0) omp_set_num_threads(r.config.threads);
+  r.device = resolve_device(DeviceRequest::parse(r.config.device), &r.device_note);
+  // The CPU fallback note is for builds with CUDA where no device is
+  // usable; a build without CUDA training on the CPU is the normal case.
+  if (!probe_cuda().compiled) r.device_note.clear();
+}
+
+// The data, decoded for the model's input when a model file or checkpoint
+// fixes it (image folders decode to that channel count and size). An
+// already opened source is used when it fits.
+void prepare_data_for(PreparedRun& r, const std::optional<Shape>& input, const PrepareOptions& options) {
+  std::shared_ptr<const DataSource> opened = options.source;
+  if (opened && input && opened->train->sample_shape() != *input) opened.reset();
+  r.data = std::make_shared<const PreparedData>(prepare_data(r.config, input ? &*input : nullptr, opened));
+}
+
+Shape input_of(const nlohmann::json& spec) { return Shape(spec.at("input").get<std::vector<int64_t>>()); }
+
+void build_phases(PreparedRun& r) {
+  const TrainConfig& cfg = r.config;
+  ScheduleConfig sc = cfg.schedule;
+  if (cfg.fit == "one-cycle") sc.kind = "onecycle";
+  std::vector<std::pair<int, int>> ranges;
+  if (r.transfer() && cfg.freeze_epochs < cfg.epochs)
+    ranges = {{0, cfg.freeze_epochs}, {cfg.freeze_epochs, cfg.epochs}};
+  else
+    ranges = {{0, cfg.epochs}};
+  r.phases.clear();
+  for (auto [a, b] : ranges) {
+    Phase p;
+    p.first_epoch = a;
+    p.end_epoch = b;
+    p.first_step = a * r.batches_per_epoch;
+    p.schedule = make_schedule(sc, cfg.optimizer.lr, cfg.optimizer.momentum, (b - a) * r.batches_per_epoch);
+    r.phases.push_back(std::move(p));
+  }
+}
+
+// Builds the model from scratch, from a model file (transfer) or from a
+// checkpoint (resume), then its optimizer.
+void build_model(PreparedRun& r, const Checkpoint* ckpt, const std::string& ckpt_path) {
+  const TrainConfig& cfg = r.config;
+  Shape input = r.data->tv.train_data->sample_shape();
+  int classes = static_cast<int>(r.data->source.class_names.size());
+  Rng rng(cfg.seed);
+  if (ckpt) {
+    r.head_index = ckpt->state.trainer.value("head_index", -1);
+    r.model = perceptra::build_model(*ckpt, r.device);
+    if (r.model->input_shape() != input || r.model->num_classes() != classes)
+      throw InputError(ckpt_path, "checkpoint model (input " + r.model->input_shape().str() + ", " +
+                                      std::to_string(r.model->num_classes()) + " classes) does not fit the data");
+  } else if (!cfg.from_model.empty()) {
+    LoadedModel loaded = load_model(cfg.from_model, r.device);
+    r.model = adapt_for_transfer(loaded, input, classes, rng, cfg.from_model);
+    r.head_index = head_layer_index(r.model->spec(), cfg.from_model);
+  } else {
+    nlohmann::json s = resolve_model_spec(cfg.model, input, classes);
+    try {
+      r.model = Model::from_spec(s, rng, r.device);
+    } catch (const InputError& e) {
+      // "layer 0 (conv2d): unknown field ..." says what but not where.
+      std::string file = model_spec_file(cfg.model);
+      if (file.empty()) throw;
+      throw InputError(file, e.what());
+    }
+  }
+  r.model->to(r.device);
+  r.spec = r.model->spec();
+  if (r.head_index >= 0) assign_transfer_groups(*r.model, r.head_index);
+  r.optimizer = make_optimizer(cfg.optimizer, r.model->parameters());
+  if (r.head_index >= 0) apply_lr_scales(*r.optimizer, cfg.lr_mult);
+  if (ckpt) restore_checkpoint(*ckpt, *r.model, r.optimizer.get(), ckpt_path);
+}
+
+RunPosition position_of(const Checkpoint& c) {
+  const auto& m = c.state.trainer;
+  RunPosition p;
+  p.epoch = static_cast<int>(c.state.epoch);
+  p.step = c.state.step;
+  p.batch = m.at("batch").get<int64_t>();
+  const auto& s = m.at("epoch_sums");
+  p.loss_sum = s.at("loss_sum").get<double>();
+  p.correct = s.at("correct").get<int64_t>();
+  p.count = s.at("count").get<int64_t>();
+  p.seconds = s.at("seconds").get<double>();
+  const auto& b = m.at("best");
+  p.have_best = b.at("have").get<bool>();
+  p.best_value = b.at("value").get<double>();
+  p.best_valid_accuracy = b.at("valid_accuracy").get<double>();
+  p.bad_epochs = b.at("bad_epochs").get<int>();
+  return p;
+}
+
+// Everything after the data: model, optimizer, position, phases.
+void build_training(PreparedRun& r, const Checkpoint* ckpt, const std::string& ckpt_path) {
+  if (ckpt) {
+    r.position = position_of(*ckpt);
+    // The statistics the weights were trained with (recomputing them gives
+    // the same numbers, but the file is the authority).
+    if (!ckpt->meta.mean.empty()) {
+      auto data = std::make_shared<PreparedData>(*r.data);
+      data->tv.norm.mean = ckpt->meta.mean;
+      data->tv.norm.std = ckpt->meta.std;
+      r.data = std::move(data);
+    }
+  }
+  r.batches_per_epoch = batches_per_epoch(r.config, static_cast<int64_t>(r.data->tv.train_indices.size()));
+  build_model(r, ckpt, ckpt_path);
+  build_phases(r);
+}
+
+std::string device_description(const Device& d) { return d.is_cuda() ? backend_for(d).describe() : "none"; }
+
+}  // namespace
+
+std::shared_ptr<PreparedRun> prepare_run(const TrainConfig& config, const PrepareOptions& options) {
+  config.validate();
+  auto r = std::make_shared<PreparedRun>();
+  r->config = config;
+  resolve_device_and_threads(*r);
+  std::optional<Shape> input;
+  if (!config.from_model.empty()) input = input_of(inspect_model_file(config.from_model).spec);
+  prepare_data_for(*r, input, options);
+  build_training(*r, nullptr, "");
+  if (!options.record) return r;
+  // '-' means no store, whether it comes from the config or from
+  // $PERCEPTRA_DB (never a database file named '-').
+  const std::string db = config.db_path.empty() ? ExperimentStore::default_path() : config.db_path;
+  if (db != "-") {
+    r->recorder = RunRecorder::create(db, r->config, *r->data, r->spec, device_description(r->device));
+    r->run_id = r->recorder->run_id();
+  }
+  try {
+    r->run_dir = make_run_dir(config.out_dir, r->run_id);
+  } catch (const std::exception& e) {
+    if (r->recorder) r->recorder->fail(e.what());
+    throw;
+  }
+  return r;
+}
+
+ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const ResumeOptions& options) {
+  const std::string what = "run " + std::to_string(run_id);
+  if (db_path == "-") throw InputError(what, "cannot be resumed without a database ('-')");
+  ExperimentStore store(db_path);
+  RunRecord r = store.run(run_id);
+  if (r.status == RunStatus::Running)
+    throw InputError(what, "is still running (owned by pid " + std::to_string(r.owner_pid) + " on " +
+                               r.owner_host + ")");
+  if (r.status == RunStatus::Finished && !options.epochs)
+    throw InputError(what, "already finished; pass more epochs to continue it");
+  ResumeRequest q;
+  q.run_id = run_id;
+  q.db_path = db_path;
+  q.config = TrainConfig::from_json(r.hparams);
+  q.config.db_path = db_path;
+  if (options.epochs) q.config.epochs = *options.epochs;
+  if (options.lr) q.config.optimizer.lr = *options.lr;
+  if (!options.device.empty()) q.config.device = options.device;
+  if (options.threads >= 0) q.config.threads = options.threads;
+  q.config.validate();
+  q.hparams_changed = options.epochs || options.lr;
+  return q;
+}
+
+std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& q) {
+  auto r = std::make_shared<PreparedRun>();
+  r->config = q.config;
+  r->resumed = true;
+  // The store and checkpoint decide the config (the overrides are merged).
+  const nlohmann::json hparams = q.config.to_json();
+  r->recorder = RunRecorder::reopen(q.db_path, q.run_id, q.hparams_changed ? &hparams : nullptr);
+  r->run_id = q.run_id;
+  try {
+    resolve_device_and_threads(*r);
+    std::optional<Checkpoint> ckpt;
+    std::optional<std::string> ckpt_path = r->recorder->latest_checkpoint();
+    if (ckpt_path) ckpt = load_checkpoint(*ckpt_path);
+    std::optional<Shape> input;
+    if (ckpt) input = input_of(ckpt->spec);
+    prepare_data_for(*r, input, {});
+    build_training(*r, ckpt ? &*ckpt : nullptr, ckpt_path.value_or(""));
+    r->run_dir = make_run_dir(q.config.out_dir, r->run_id, r->recorder->recorded_run_dir());
+  } catch (const std::exception& e) {
+    r->recorder->fail(e.what());
+    throw;
+  }
+  return r;
+}
+
+}  // namespace perceptra

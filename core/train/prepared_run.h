@@ -1,0 +1,126 @@
+#pragma once
+// A run ready for its first batch. prepare_run() does, once, everything a
+// run needs before the training loop: it resolves the device, opens and
+// splits the data, builds the model (fresh, from a model file, or from a
+// checkpoint), the optimizer and the schedule phases, restores the
+// checkpoint's position, and creates the run's store row (RunRecorder) and
+// folder. The Trainer then only loops.
+//
+//   auto run = prepare_run(config);            // a fresh or --from run
+//   auto run = prepare_resume(resume_request(id, db, overrides));
+//   show(run->data);                           // the split, read-only, any thread
+//   Trainer t(run);  t.start();                // the same objects train
+//
+// Heavy (opens the data): call it off a UI thread. Throws InputError /
+// StoreError naming the file or field; a run row created before the error
+// is marked failed. After a Trainer took the run, only `data` (immutable)
+// may be read from other threads.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/tensor/device.h"
+#include "core/train/config.h"
+#include "core/train/setup.h"
+
+namespace perceptra {
+
+class Model;
+class Optimizer;
+class Schedule;
+class RunRecorder;
+
+// One schedule per training phase (transfer learning has a frozen and an
+// unfrozen phase, each a full schedule as in fastai's fine_tune).
+struct Phase {
+  int first_epoch = 0, end_epoch = 0;
+  int64_t first_step = 0;
+  std::shared_ptr<Schedule> schedule;
+};
+
+// Where a run stands: what a checkpoint records besides weights and
+// optimizer state.
+struct RunPosition {
+  int epoch = 0;            // the epoch in progress (= epochs completed)
+  int64_t batch = 0;        // batches done in it (a mid-epoch stop)
+  int64_t step = 0;         // optimizer steps overall
+  // Training sums of the epoch in progress (a mid-epoch resume reports the
+  // same epoch loss).
+  double loss_sum = 0, seconds = 0;
+  int64_t correct = 0, count = 0;
+  // Best monitored value and epochs since it improved.
+  bool have_best = false;
+  double best_value = 0, best_valid_accuracy = 0;
+  int bad_epochs = 0;
+};
+
+struct ResumeOptions {
+  std::optional<int> epochs;  // extend (or shorten) the run's total epochs
+  std::optional<float> lr;    // e.g. a smaller LR after "diverged"
+  std::string device;         // override the recorded device request when set
+  int threads = -1;           // override when >= 0
+};
+
+// A recorded run to continue, checked (resume_request) but not yet prepared.
+struct ResumeRequest {
+  int64_t run_id = 0;
+  std::string db_path;
+  TrainConfig config;           // the recorded one with the overrides applied
+  bool hparams_changed = false; // epochs or lr overridden: the store is updated
+};
+
+struct PrepareOptions {
+  // False for the LR range test: no store row, no run folder, nothing written.
+  bool record = true;
+  // The dataset config.data names, already opened with default options (the
+  // studio's preview): used instead of opening it again when it fits the
+  // model's input.
+  std::shared_ptr<const DataSource> source;
+};
+
+struct PreparedRun {
+  PreparedRun();
+  ~PreparedRun();
+  PreparedRun(const PreparedRun&) = delete;
+  PreparedRun& operator=(const PreparedRun&) = delete;
+
+  TrainConfig config;
+  Device device = Device::cpu();
+  std::string device_note;  // CUDA builds without a usable device: why the CPU
+  std::shared_ptr<const PreparedData> data;  // source, split, normalisation
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Optimizer> optimizer;
+  nlohmann::json spec;
+  int head_index = -1;      // transfer learning: the replaced/kept head
+  std::vector<Phase> phases;
+  int64_t batches_per_epoch = 0;
+  RunPosition position;     // where training starts (a checkpoint's, or zero)
+  bool resumed = false;
+  std::shared_ptr<RunRecorder> recorder;  // null: the run is not recorded
+  int64_t run_id = 0;       // 0 without a recorder
+  std::string run_dir;      // "" when not recorded (LR finder)
+
+  bool transfer() const { return head_index >= 0 && config.freeze_epochs > 0; }
+  bool frozen_at(int epoch) const { return transfer() && epoch < config.freeze_epochs; }
+  const Phase& phase_for(int epoch) const;
+};
+
+std::shared_ptr<PreparedRun> prepare_run(const TrainConfig& config, const PrepareOptions& options = {});
+
+// Checks that run `run_id` of the store at db_path can continue (it exists,
+// is not running in a live process, is not finished unless more epochs are
+// asked for, the overrides are valid) and returns its configuration with
+// the overrides. Throws InputError/StoreError at once.
+ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const ResumeOptions& options = {});
+// Continues it from its last checkpoint (from scratch when it has none), in
+// the folder its files were recorded in.
+std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& request);
+
+// The batches of one training epoch for `config` over `train_samples`.
+int64_t batches_per_epoch(const TrainConfig& config, int64_t train_samples);
+
+}  // namespace perceptra

@@ -1,0 +1,18 @@
+#pragma once
+// The folder a run writes its files into.
+#include <cstdint>
+#include <string>
+
+namespace perceptra {
+
+// A run writes only into a folder of its own: <out_dir>/run-<id> when free,
+// else run-<id>-2, -3, ... (another database, or a deleted run, may have
+// used the id in the same out_dir); without a run id (no store)
+// run-<date>-<time>-<pid>. The folder is created here, so one that already
+// exists is never written into. A resumed run continues in `recorded`, the
+// folder its files were recorded in, wherever out_dir and the working
+// directory are now. Returns the absolute path; InputError when no folder
+// can be created.
+std::string make_run_dir(const std::string& out_dir, int64_t run_id, const std::string& recorded = "");
+
+}  // namespace perceptra
