@@ -46,7 +46,6 @@ int body(const std::vector<std::string>& argv) {
   } catch (const InputError& e) {
     throw UsageError(e.what());
   }
-  cfg.db_path = "-";
   std::shared_ptr<PreparedRun> run;
   try {
     PrepareOptions po;

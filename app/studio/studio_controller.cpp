@@ -81,7 +81,6 @@ bool StudioController::startTraining(TrainConfig config, std::shared_ptr<const D
 }
 
 bool StudioController::startLrFinder(TrainConfig config, std::shared_ptr<const DataSource> opened, QString* error) {
-  config.db_path.assign(1, '-');  // "-": a range test is not a run
   try {
     config.validate();
   } catch (const std::exception& e) {
@@ -90,7 +89,7 @@ bool StudioController::startLrFinder(TrainConfig config, std::shared_ptr<const D
   }
   return session_->start(TrainingSession::Mode::LrFind, config, [config, opened] {
     PrepareOptions po;
-    po.record = false;
+    po.record = false;  // a range test is not a run: no store row, no files
     po.source = opened;
     return prepare_run(config, po);
   }, error);
