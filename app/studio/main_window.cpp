@@ -27,7 +27,6 @@
 #include "app/studio/app_icon.h"
 #include "core/interp/confusion.h"
 #include "core/interp/live_snapshot.h"
-#include "core/store/store.h"
 #include "widgets/confusion_matrix_view.h"
 
 namespace perceptra::studio {
@@ -51,8 +50,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
     db = settings_->value(QStringLiteral("workspace/db")).toString();
   // The studio always keeps its runs: PERCEPTRA_DB=- ("no store", a CLI
   // choice) falls back to the default workspace instead of a file named '-'.
-  if (db.isEmpty()) db = QString::fromStdString(ExperimentStore::default_path());
-  if (db == QLatin1String("-")) db = QString::fromStdString(ExperimentStore::default_path(false));
+  if (db.isEmpty() || db == QLatin1String("-")) db = StudioController::defaultDatabasePath(db.isEmpty());
   controller_->setWorkspace(db, options.runsDir.isEmpty() ? QFileInfo(db).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir);
 
   central_ = new QTabWidget(this);

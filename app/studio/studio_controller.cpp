@@ -47,6 +47,11 @@ StudioController::~StudioController() {
   runWatcher_.waitForFinished();
 }
 
+QString StudioController::defaultDatabasePath(bool honourEnv) {
+  QString db = QString::fromStdString(ExperimentStore::default_path(honourEnv));
+  return db == QLatin1String("-") ? QString::fromStdString(ExperimentStore::default_path(false)) : db;
+}
+
 void StudioController::setWorkspace(const QString& dbPath, const QString& runsDir) {
   dbPath_ = dbPath;
   runsDir_ = runsDir;

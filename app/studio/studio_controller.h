@@ -44,6 +44,9 @@ class StudioController : public QObject {
   // setDatabasePath creates or validates the database first (false with
   // *error).
   void setWorkspace(const QString& dbPath, const QString& runsDir);
+  // The default database ($PERCEPTRA_DB honoured when asked; the studio
+  // always keeps its runs, so '-' there means the default file).
+  static QString defaultDatabasePath(bool honourEnv);
   bool setDatabasePath(const QString& path, QString* error);
   QString databasePath() const { return dbPath_; }
   void setRunsDir(const QString& dir) { runsDir_ = dir; }

@@ -106,8 +106,10 @@ bool TrainingSession::start(Mode mode, const TrainConfig& config, Prepare prepar
 }
 
 void TrainingSession::onPrepared() {
-  if (mode_ == Mode::Idle || trainer_) return;  // already handled (stopAndWait)
-  Prepared p = prepareWatcher_.result();
+  // Already handled (stopAndWait), or a stale signal of an earlier future.
+  QFuture<Prepared> f = prepareWatcher_.future();
+  if (mode_ == Mode::Idle || trainer_ || !f.isFinished()) return;
+  Prepared p = f.result();
   if (!p.run) {
     TrainEnd end;
     end.reason = EndReason::Error;
@@ -159,7 +161,7 @@ void TrainingSession::stop() {
 void TrainingSession::stopAndWait() {
   if (!active()) return;
   stop();
-  if (!trainer_ && prepareWatcher_.isRunning()) {
+  if (!trainer_) {
     prepareWatcher_.waitForFinished();
     onPrepared();
   }

@@ -60,7 +60,7 @@ class TrainingSession : public QObject {
 
   Mode mode() const { return mode_; }
   bool active() const { return mode_ != Mode::Idle; }
-  bool preparing() const { return prepareWatcher_.isRunning(); }
+  bool preparing() const { return active() && !trainer_; }
   bool paused() const;
   const TrainConfig& config() const { return config_; }
   // The run being trained (null while preparing or idle). Read only its data.
