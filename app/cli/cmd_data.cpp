@@ -7,6 +7,7 @@
 #include <string>
 
 #include "app/cli/command.h"
+#include "core/tensor/bounded_json.h"
 #include "core/data/describe.h"
 #include "core/data/resolve.h"
 #include "core/tensor/error.h"
@@ -28,7 +29,7 @@ int list(bool json) {
     for (auto& k : known)
       j.push_back({{"name", k.name}, {"description", k.description}, {"location", k.location},
                    {"available", !k.location.empty()}, {"hint", k.hint}});
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", perceptra::dump_json_safe(j, 2).c_str());
     return 0;
   }
   for (auto& k : known)
@@ -87,7 +88,7 @@ int run(const std::vector<std::string>& args) {
     perceptra::DataSource src = perceptra::open_dataset(target, opt);
     perceptra::DatasetInfo info = perceptra::describe(src);
     if (json)
-      std::printf("%s\n", info.to_json().dump(2).c_str());
+      std::printf("%s\n", perceptra::dump_json_safe(info.to_json(), 2).c_str());
     else
       std::printf("%s", info.to_text().c_str());
     // Skipped files are warnings, not failures (the table lists them too).

@@ -4,6 +4,8 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "app/cli/terminal_text.h"
+#include "core/tensor/bounded_json.h"
 #include "core/data/split.h"
 #include "core/io/model_file.h"
 #include "core/tensor/error.h"
@@ -91,7 +93,7 @@ int body(const std::vector<std::string>& argv) {
                         {"f1", m.f1()}, {"confusion", m.confusion()}, {"seconds", r.seconds},
                         {"forward_seconds", r.forward_seconds},
                         {"images_per_s", r.forward_seconds > 0 ? m.count() / r.forward_seconds : 0.0}};
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", dump_json_safe(j).c_str());
     return 0;
   }
   std::printf("%s on %s (%s, %lld images)\n", model_path->c_str(), data_name->c_str(), which.c_str(),
@@ -104,7 +106,7 @@ int body(const std::vector<std::string>& argv) {
   auto p = m.precision(), rc = m.recall(), f = m.f1();
   std::printf("%-20s %9s %9s %9s\n", "class", "precision", "recall", "f1");
   for (size_t c = 0; c < names.size(); ++c)
-    std::printf("%-20s %9.4f %9.4f %9.4f\n", names[c].c_str(), p[c], rc[c], f[c]);
+    std::printf("%-20s %9.4f %9.4f %9.4f\n", printable(names[c]).c_str(), p[c], rc[c], f[c]);
   std::printf("\nconfusion matrix (rows: true, columns: predicted)\n");
   for (auto& row : m.confusion()) {
     for (auto v : row) std::printf(" %6lld", static_cast<long long>(v));

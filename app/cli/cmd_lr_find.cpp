@@ -6,6 +6,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "core/tensor/bounded_json.h"
 #include "app/cli/train_options.h"
 #include "core/tensor/error.h"
 #include "core/train/trainer.h"
@@ -83,7 +84,7 @@ int body(const std::vector<std::string>& argv) {
     return 1;
   }
   if (a.flag("json")) {
-    std::printf("%s\n", event_to_json(*result).dump().c_str());
+    std::printf("%s\n", dump_json_safe(event_to_json(*result)).c_str());
     return 0;
   }
   std::printf("suggested lr: %.3g (steepest %.3g, min loss at %.3g, min/10 %.3g)%s\n",

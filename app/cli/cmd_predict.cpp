@@ -6,6 +6,8 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "app/cli/terminal_text.h"
+#include "core/tensor/bounded_json.h"
 #include "core/backend/backend.h"
 #include "core/data/image_folder.h"
 #include "core/io/model_file.h"
@@ -19,7 +21,9 @@ const char* kUsage =
     "Decodes each image (converted and resized to the model's input, normalised as in\n"
     "training) and prints the predicted class and its probability (--top K: the K\n"
     "best). --json prints one object per image.\n\n"
-    "exit status: 0 ok, 1 unreadable image or model, 2 usage error\n";
+    "An image that cannot be read is reported on stderr (with --json also as\n"
+    "{\"image\", \"error\"}) and skipped; the others are still classified.\n\n"
+    "exit status: 0 ok, 1 unreadable model or any unreadable image, 2 usage error\n";
 
 int body(const std::vector<std::string>& argv) {
   Args a(argv, {{"model"}, {"top"}, {"json", false}});
@@ -38,25 +42,41 @@ int body(const std::vector<std::string>& argv) {
   const int C = static_cast<int>(in[0]), H = static_cast<int>(in[1]), W = static_cast<int>(in[2]);
   const int K = model.num_classes();
   top = std::min(top, K);
-  const auto& images = a.positional();
-  const int64_t n = static_cast<int64_t>(images.size());
-  std::vector<float> batch(static_cast<size_t>(n) * C * H * W);
+  // Each image on its own: a bad one is reported (naming it) and skipped,
+  // the others are still classified; the exit status says some failed.
+  std::vector<std::string> images;
+  std::vector<float> batch;
   const int64_t plane = int64_t(H) * W;
-  for (int64_t i = 0; i < n; ++i) {
-    float* px = batch.data() + i * C * plane;
-    decode_image_file(images[i], C, H, W, px);
+  int failed = 0;
+  for (const auto& path : a.positional()) {
+    std::vector<float> px(size_t(C) * size_t(plane));
+    try {
+      decode_image_file(path, C, H, W, px.data());
+    } catch (const InputError& e) {
+      ++failed;
+      if (a.flag("json"))
+        std::printf("%s\n", dump_json_safe({{"image", path}, {"error", e.problem()}}).c_str());
+      std::fprintf(stderr, "perceptra-cli predict: %s\n", printable(e.what()).c_str());
+      continue;
+    }
+    // Metadata was validated against the model when loaded: one mean and
+    // std per input channel, or none.
     if (!lm.meta.mean.empty())
       for (int c = 0; c < C; ++c)
         for (int64_t k = 0; k < plane; ++k)
-          px[c * plane + k] = (px[c * plane + k] - lm.meta.mean[c]) / lm.meta.std[c];
+          px[size_t(c * plane + k)] = (px[size_t(c * plane + k)] - lm.meta.mean[size_t(c)]) / lm.meta.std[size_t(c)];
+    batch.insert(batch.end(), px.begin(), px.end());
+    images.push_back(path);
   }
+  const int64_t n = static_cast<int64_t>(images.size());
+  if (n == 0) return 1;
   Tensor x = Tensor::from_vector(Shape({n, C, H, W}), batch);
   Tensor logits = model.infer(x);
   Tensor probs = Tensor::empty(logits.shape());
   backend_for(Device::cpu()).softmax(logits.data(), probs.data(), static_cast<int>(n), K);
   auto p = probs.to_vector();
   auto name = [&](int c) {
-    return c < static_cast<int>(lm.meta.class_names.size()) ? lm.meta.class_names[c]
+    return c < static_cast<int>(lm.meta.class_names.size()) ? lm.meta.class_names[size_t(c)]
                                                             : std::to_string(c);
   };
   for (int64_t i = 0; i < n; ++i) {
@@ -67,15 +87,19 @@ int body(const std::vector<std::string>& argv) {
     if (a.flag("json")) {
       nlohmann::json t = nlohmann::json::array();
       for (int k = 0; k < top; ++k) t.push_back({{"class", name(order[k])}, {"index", order[k]}, {"probability", row[order[k]]}});
-      nlohmann::json j = {{"image", images[i]}, {"class", name(order[0])}, {"index", order[0]},
+      nlohmann::json j = {{"image", images[size_t(i)]}, {"class", name(order[0])}, {"index", order[0]},
                           {"probability", row[order[0]]}, {"top", t}};
-      std::printf("%s\n", j.dump().c_str());
+      std::printf("%s\n", dump_json_safe(j).c_str());
     } else {
-      std::printf("%s\t%s\t%.4f", images[i].c_str(), name(order[0]).c_str(), row[order[0]]);
-      for (int k = 1; k < top; ++k) std::printf("\t%s\t%.4f", name(order[k]).c_str(), row[order[k]]);
+      // Names come from files: no terminal escapes.
+      std::printf("%s\t%s\t%.4f", printable(images[size_t(i)]).c_str(), printable(name(order[0])).c_str(),
+                  row[order[0]]);
+      for (int k = 1; k < top; ++k)
+        std::printf("\t%s\t%.4f", printable(name(order[k])).c_str(), row[order[k]]);
       std::printf("\n");
     }
   }
+  if (failed) return 1;
   return 0;
 }
 

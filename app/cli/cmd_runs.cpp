@@ -6,7 +6,9 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "app/cli/terminal_text.h"
 #include "core/store/store.h"
+#include "core/tensor/bounded_json.h"
 
 namespace perceptra::cli {
 namespace {
@@ -49,8 +51,8 @@ nlohmann::json summary_json(const RunSummary& s, int64_t epochs) {
   return {{"id", s.run.id}, {"name", s.run.name}, {"status", to_string(s.run.status)},
           {"status_message", s.run.status_message}, {"created_at", s.run.created_at},
           {"started_at", s.run.started_at}, {"ended_at", s.run.ended_at}, {"seed", s.run.seed},
-          {"model", s.run.model_spec.value("name", "")},
-          {"data", s.run.hparams.value("data", "")}, {"epochs", epochs},
+          {"model", field_text(s.run.model_spec, "name")},
+          {"data", field_text(s.run.hparams, "data")}, {"epochs", epochs},
           {"best_valid_accuracy", o(s.best_valid_accuracy)},
           {"final_train_loss", o(s.final_train_loss)}, {"final_valid_loss", o(s.final_valid_loss)},
           {"duration_s", s.duration_s}};
@@ -67,11 +69,15 @@ int64_t parse_id(const std::string& s) {
 }
 
 int list(ExperimentStore& st, bool json) {
-  auto runs = st.list_runs();
+  std::vector<std::string> bad;
+  auto runs = st.list_runs(&bad);
+  // A corrupt row is named and skipped; the others are still listed.
+  for (const auto& b : bad)
+    std::fprintf(stderr, "perceptra-cli runs: skipped a bad row: %s\n", printable(b).c_str());
   if (json) {
     nlohmann::json j = nlohmann::json::array();
     for (auto& r : runs) j.push_back(summary_json(r, epochs_done(st, r.run.id)));
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", dump_json_safe(j).c_str());
     return 0;
   }
   if (runs.empty()) {
@@ -81,11 +87,11 @@ int list(ExperimentStore& st, bool json) {
   std::printf("%5s  %-16s %-11s %-13s %-14s %6s %9s %10s %8s\n", "ID", "NAME", "STATUS", "MODEL",
               "DATA", "EPOCHS", "BEST_ACC", "VALID_LOSS", "TIME");
   for (auto& r : runs) {
-    std::string data = r.run.hparams.value("data", "");
+    std::string data = printable(field_text(r.run.hparams, "data"));
     if (data.size() > 14) data = "..." + data.substr(data.size() - 11);
     std::printf("%5lld  %-16.16s %-11s %-13.13s %-14s %6lld %9s %10s %7.0fs\n",
-                static_cast<long long>(r.run.id), r.run.name.c_str(),
-                to_string(r.run.status).c_str(), r.run.model_spec.value("name", "").c_str(),
+                static_cast<long long>(r.run.id), printable(r.run.name).c_str(),
+                to_string(r.run.status).c_str(), printable(field_text(r.run.model_spec, "name")).c_str(),
                 data.c_str(), static_cast<long long>(epochs_done(st, r.run.id)), opt(r.best_valid_accuracy).c_str(),
                 opt(r.final_valid_loss).c_str(), r.duration_s);
   }
@@ -113,20 +119,21 @@ int show(ExperimentStore& st, int64_t id, bool json) {
     for (auto& x : arts)
       a.push_back({{"kind", x.kind}, {"path", x.path}, {"sha256", x.sha256}, {"size", x.size_bytes}});
     j["artifacts"] = a;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", dump_json_safe(j).c_str());
     return 0;
   }
   const auto& r = s.run;
-  std::printf("run %lld %s\n", static_cast<long long>(r.id), r.name.c_str());
+  std::printf("run %lld %s\n", static_cast<long long>(r.id), printable(r.name).c_str());
   std::printf("  status     %s%s%s\n", to_string(r.status).c_str(), r.status_message.empty() ? "" : ": ",
-              r.status_message.c_str());
+              printable(r.status_message).c_str());
   std::printf("  started    %s   ended %s   (%.0f s)\n", when(r.started_at).c_str(), when(r.ended_at).c_str(),
               s.duration_s);
-  std::printf("  model      %s\n", r.model_spec.value("name", "custom").c_str());
-  std::printf("  data       %s\n", r.hparams.value("data", "").c_str());
+  const std::string model_name = field_text(r.model_spec, "name");
+  std::printf("  model      %s\n", model_name.empty() ? "custom" : printable(model_name).c_str());
+  std::printf("  data       %s\n", printable(field_text(r.hparams, "data")).c_str());
   std::printf("  seed       %llu\n", static_cast<unsigned long long>(r.seed));
-  std::printf("  machine    %s\n", r.machine.dump().c_str());
-  std::printf("  config     %s\n", r.hparams.dump().c_str());
+  std::printf("  machine    %s\n", printable(dump_json_safe(r.machine)).c_str());
+  std::printf("  config     %s\n", printable(dump_json_safe(r.hparams)).c_str());
   std::printf("\n  %5s %10s %10s %10s %10s %10s\n", "epoch", "train_loss", "train_acc", "valid_loss",
               "valid_acc", "img/s");
   std::vector<MetricSeries> ser;
@@ -145,7 +152,8 @@ int show(ExperimentStore& st, int64_t id, bool json) {
     std::printf("\n");
   }
   std::printf("\n  artifacts\n");
-  for (auto& x : arts) std::printf("    %-10s %s\n", x.kind.c_str(), x.path.c_str());
+  for (auto& x : arts)
+    std::printf("    %-10s %s\n", printable(x.kind).c_str(), printable(x.path).c_str());
   return 0;
 }
 
@@ -162,7 +170,7 @@ int compare(ExperimentStore& st, const std::vector<int64_t>& ids, const std::str
       s["series"] = vals;
       j["runs"].push_back(s);
     }
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", dump_json_safe(j).c_str());
     return 0;
   }
   std::printf("%-22s", "");
@@ -170,10 +178,14 @@ int compare(ExperimentStore& st, const std::vector<int64_t>& ids, const std::str
   std::printf("\n%-22s", "status");
   for (auto& s : sums) std::printf(" %12s", to_string(s.run.status).c_str());
   std::printf("\n%-22s", "model");
-  for (auto& s : sums) std::printf(" %12.12s", s.run.model_spec.value("name", "").c_str());
+  for (auto& s : sums) std::printf(" %12.12s", printable(field_text(s.run.model_spec, "name")).c_str());
   std::printf("\n%-22s", "lr");
   for (auto& s : sums) {
-    double lr = s.run.hparams.contains("optimizer") ? s.run.hparams["optimizer"].value("lr", 0.0) : 0.0;
+    double lr = 0.0;
+    if (s.run.hparams.is_object() && s.run.hparams.contains("optimizer") &&
+        s.run.hparams["optimizer"].is_object() && s.run.hparams["optimizer"].contains("lr") &&
+        s.run.hparams["optimizer"]["lr"].is_number())
+      lr = s.run.hparams["optimizer"]["lr"].get<double>();
     std::printf(" %12.4g", lr);
   }
   std::printf("\n%-22s", "best_valid_accuracy");

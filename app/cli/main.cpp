@@ -1,6 +1,8 @@
 // perceptra-cli: the engine headless. Dispatches to self-registered commands.
 #include <algorithm>
 #include <cstdio>
+#include <new>
+#include <stdexcept>
 #include <exception>
 #include <string>
 
@@ -35,6 +37,18 @@ int main(int argc, char** argv) {
     if (c.name != name) continue;
     try {
       return c.run(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const std::bad_alloc&) {
+      // Inputs are checked before they are allocated; what is left is a
+      // model or dataset genuinely larger than this machine's memory.
+      std::fprintf(stderr,
+                   "perceptra-cli %s: error: out of memory (the model or data needs more memory "
+                   "than is available)\n",
+                   name.c_str());
+      return 1;
+    } catch (const std::length_error& e) {
+      std::fprintf(stderr, "perceptra-cli %s: error: a size is too large (%s)\n", name.c_str(),
+                   e.what());
+      return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "perceptra-cli %s: error: %s\n", name.c_str(), e.what());
       return 1;

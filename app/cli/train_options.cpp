@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "core/tensor/bounded_json.h"
 #include "core/tensor/error.h"
 #include "core/train/trainer.h"
 
@@ -117,12 +118,17 @@ TrainConfig config_from_args(const Args& a) {
     std::ifstream in(*f);
     if (!in) throw InputError(*f, "cannot open config file");
     try {
-      base = nlohmann::json::parse(in);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      base = parse_json_bounded(text, *f);  // depth-limited
     } catch (const nlohmann::json::parse_error& e) {
       throw InputError(*f, std::string("not valid JSON: ") + e.what());
     }
   }
   TrainConfig c = TrainConfig::from_json(base);
+  // Commands run only from the command line (--notify), never from a file.
+  if (!c.notify.command.empty())
+    throw InputError(*a.get("config"), "field 'notify.command' is not accepted from a config file "
+                                       "(commands run only from the command line: --notify CMD)");
   if (auto v = a.get("data")) c.data = *v;
   if (auto v = a.get("model")) c.model = *v;
   if (auto v = a.get_int("epochs")) c.epochs = static_cast<int>(*v);
@@ -240,7 +246,7 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
     const bool payload = std::holds_alternative<Snapshot>(*ev) ||
                          std::holds_alternative<ActivationsSnapshot>(*ev) || std::holds_alternative<EpochModel>(*ev);
     if (out.json && !payload) {
-      std::printf("%s\n", event_to_json(*ev).dump().c_str());
+      std::printf("%s\n", dump_json_safe(event_to_json(*ev)).c_str());
       std::fflush(stdout);
     }
     if (auto* tb = std::get_if<TrainBegin>(&*ev)) {

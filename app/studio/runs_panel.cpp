@@ -183,9 +183,10 @@ void RunsPanel::refresh() {
   std::vector<int64_t> keep = selectedRuns();
   std::vector<RunSummary> runs;
   std::vector<int64_t> epochsDone;
+  std::vector<std::string> badRows;  // corrupt rows: named and skipped, never fatal
   try {
     ExperimentStore store(db_, readOptions());
-    runs = store.list_runs();
+    runs = store.list_runs(&badRows);
     // Completed epochs = validation points (the summary's epoch is 0-based).
     for (const auto& s : runs) epochsDone.push_back(int64_t(store.metric_series(s.run.id, "valid_accuracy").size()));
   } catch (const std::exception& e) {
@@ -227,7 +228,12 @@ void RunsPanel::refresh() {
     row[0]->setData(qlonglong(r.id), kIdRole);
     model_->appendRow(row);
   }
-  status_->setText(tr("%1 run(s) in %2").arg(runs.size()).arg(QFileInfo(qs(db_)).fileName()));
+  QString status = tr("%1 run(s) in %2").arg(runs.size()).arg(QFileInfo(qs(db_)).fileName());
+  if (!badRows.empty())
+    status += tr(" - skipped %1 unreadable row(s): %2")
+                  .arg(badRows.size())
+                  .arg(QString::fromStdString(badRows.front()));
+  status_->setText(status);
   selectRuns(keep);
   updateButtons();
 }

@@ -49,11 +49,14 @@ IdxHeader parse_header(const std::vector<uint8_t>& b, const std::string& path, i
   if (b.size() < h.data_offset)
     throw InputError(path, "truncated: IDX header cut off after " + std::to_string(b.size()) +
                                " bytes");
+  // Dimensions are u32 each: three of them overflow int64, so the product
+  // saturates (anything above the file size is reported as truncated).
+  const int64_t cap = int64_t(1) << 62;
   int64_t numel = 1;
   for (int i = 0; i < rank; ++i) {
     int64_t d = be32(b.data() + 4 + 4 * i);
     h.dims.push_back(d);
-    numel *= d;
+    numel = (d != 0 && numel > cap / d) ? cap : numel * d;
   }
   for (int i = 1; i < rank; ++i)
     if (h.dims[size_t(i)] == 0)

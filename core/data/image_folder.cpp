@@ -8,8 +8,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "core/data/input_limits.h"
 #include "core/data/memory_dataset.h"
 #include "core/tensor/error.h"
+#include "core/tensor/input_file.h"
 
 namespace perceptra {
 
@@ -26,12 +28,17 @@ struct Entry {
 // errors) and lets OpenCV decode them. Returns an empty Mat when the data is
 // not a decodable image.
 cv::Mat read_image(const std::string& path, std::string* why) {
-  std::ifstream in(fs::path(path), std::ios::binary);
-  if (!in) {
-    *why = "cannot open image file";
+  std::vector<uint8_t> bytes;
+  try {
+    // Regular files only (a FIFO would hang); dimensions checked from the
+    // header before decoding (input_limits.h).
+    std::string raw = read_regular_file(path, uint64_t(1) << 30, "image file");
+    bytes.assign(raw.begin(), raw.end());
+    data::check_image_size(path, bytes.data(), bytes.size());
+  } catch (const InputError& e) {
+    *why = e.problem();
     return {};
   }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (bytes.empty()) {
     *why = "empty image file";
     return {};

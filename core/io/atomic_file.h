@@ -4,6 +4,8 @@
 // (rename is atomic within a filesystem), then the directory is fsync'ed so
 // the rename itself survives a crash. Destroying an uncommitted AtomicFile
 // removes the temporary and leaves any previous target untouched.
+// An existing target is replaced only when it is a regular, writable file:
+// symlinks, devices, FIFOs, sockets and read-only files are refused.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -40,6 +42,11 @@ class AtomicFile {
   uint64_t written_ = 0;
   bool committed_ = false;
 };
+
+// Removes ".<name>.tmp-<pid>-<n>" temporaries in `dir` whose writer process
+// no longer exists (left by kill -9 mid-write). AtomicFile does this for its
+// target's directory; returns how many were removed.
+int clean_stale_temp_files(const std::string& dir);
 
 // Convenience: body writes into the file; commits when body returns.
 void write_file_atomically(const std::string& path, const std::function<void(AtomicFile&)>& body);

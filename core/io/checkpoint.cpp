@@ -5,6 +5,7 @@
 #include "core/io/tensor_file.h"
 #include "core/io/weights.h"
 #include "core/nn/dropout.h"
+#include "core/nn/layer_util.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -28,6 +29,40 @@ nlohmann::json dropout_states(Model& model) {
                    {"calls", std::to_string(d.calls())}});
   });
   return out;
+}
+
+// A hand-edited checkpoint (valid checksum) must not resume a run at a
+// nonsense position: counters are non-negative and consistent.
+void check_state(const Checkpoint& ck, const std::string& path) {
+  constexpr int64_t kMaxCount = int64_t(1) << 50;
+  const auto& st = ck.state;
+  if (st.epoch < 0 || st.epoch > (1 << 30))
+    throw InputError(path, "checkpoint state: epoch " + std::to_string(st.epoch) +
+                               " is out of range");
+  if (st.step < 0 || st.step > kMaxCount)
+    throw InputError(path, "checkpoint state: step " + std::to_string(st.step) +
+                               " is out of range");
+  const auto& t = st.trainer;
+  if (!t.is_object()) throw InputError(path, "checkpoint state: 'trainer' is not an object");
+  auto count = [&](const nlohmann::json& j, const char* field, int64_t hi) {
+    if (!j.is_object() || !j.contains(field)) return;
+    const auto& v = j[field];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > hi)
+      throw InputError(path, std::string("checkpoint state: '") + field +
+                                 "' must be an integer in [0, " + std::to_string(hi) + "]");
+  };
+  // The batch within the epoch cannot exceed the batches run in total.
+  count(t, "batch", st.step);
+  if (t.contains("epoch_sums")) {
+    count(t["epoch_sums"], "correct", kMaxCount);
+    count(t["epoch_sums"], "count", kMaxCount);
+  }
+  if (t.contains("best")) count(t["best"], "bad_epochs", 1 << 30);
+  if (!ck.optimizer.is_null()) {
+    if (!ck.optimizer.is_object())
+      throw InputError(path, "checkpoint state: 'optimizer' is not an object");
+    count(ck.optimizer, "step_count", kMaxCount);
+  }
 }
 
 }  // namespace
@@ -56,10 +91,11 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (c.kind != tensor_file::Kind::Checkpoint)
     throw InputError(path, "is a " + tensor_file::kind_name(c.kind) +
                                " file, not a checkpoint (it has no optimizer or epoch state)");
+  auto v = detail::validate_contents(c, path);
   Checkpoint ck;
+  ck.spec = std::move(v.spec);
+  ck.meta = std::move(v.meta);
   try {
-    ck.spec = c.header.at("spec");
-    ck.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
     const auto& s = c.header.at("state");
     ck.state.epoch = s.at("epoch").get<int64_t>();
     ck.state.step = s.at("step").get<int64_t>();
@@ -71,6 +107,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path, std::string("bad checkpoint header: ") + e.what());
   }
+  check_state(ck, path);
   for (const auto& t : c.tensors) {
     auto pair = std::make_pair(t.name, Tensor::from_vector(t.shape, t.values));
     if (t.section == "weights")
@@ -84,7 +121,13 @@ Checkpoint load_checkpoint(const std::string& path) {
 }
 
 std::unique_ptr<Model> build_model(const Checkpoint& ck, Device device) {
-  auto model = build_from_spec(ck.spec, "checkpoint", device);
+  int64_t stored = 0;
+  for (const auto& w : ck.weights) stored += w.second.numel();
+  std::unique_ptr<Model> model;
+  {
+    ParameterBudget budget(stored);  // the spec allocates no more than the file holds
+    model = build_from_spec(ck.spec, "checkpoint", device);
+  }
   restore_checkpoint(ck, *model, nullptr);
   return model;
 }

@@ -6,6 +6,7 @@
 
 #include "core/io/tensor_file.h"
 #include "core/io/weights.h"
+#include "core/nn/layer_util.h"
 #include "core/tensor/error.h"
 
 #ifndef PERCEPTRA_VERSION
@@ -28,14 +29,17 @@ std::string utc_now_iso() {
 std::string perceptra_version() { return PERCEPTRA_VERSION; }
 
 void check_meta(const Model& model, const ModelMeta& meta, const std::string& where) {
-  if (!meta.class_names.empty() && int(meta.class_names.size()) != model.num_classes())
+  check_meta(model.input_shape(), model.num_classes(), meta, where);
+}
+
+void check_meta(const Shape& in, int num_classes, const ModelMeta& meta, const std::string& where) {
+  if (!meta.class_names.empty() && int64_t(meta.class_names.size()) != num_classes)
     throw InputError(where, "metadata has " + std::to_string(meta.class_names.size()) +
                                 " class names but the model has " +
-                                std::to_string(model.num_classes()) + " classes");
+                                std::to_string(num_classes) + " classes");
   if (meta.mean.size() != meta.std.size())
     throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) +
                                 " means but " + std::to_string(meta.std.size()) + " std values");
-  const Shape& in = model.input_shape();
   if (!meta.mean.empty() && in.rank() >= 1 && int64_t(meta.mean.size()) != in[0])
     throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) +
                                 " channels but the model input " + in.str() + " has " +
@@ -101,14 +105,64 @@ void save_model(const std::string& path, Model& model, const ModelMeta& meta_in)
                      weight_refs(model));
 }
 
+namespace detail {
+
+ValidatedHeader validate_contents(const tensor_file::Contents& c, const std::string& path) {
+  ValidatedHeader v;
+  const auto& spec = c.header.find("spec");
+  if (spec == c.header.end() || !spec->is_object())
+    throw InputError(path, "header has no model spec (field 'spec' must be an object)");
+  v.spec = *spec;
+  v.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
+  // The spec's input and classes, read as Model::from_spec will; a spec
+  // without them is refused by the build with the precise field.
+  const auto in = v.spec.find("input");
+  const auto classes = v.spec.find("classes");
+  if (in != v.spec.end() && in->is_array() && classes != v.spec.end() &&
+      classes->is_number_integer()) {
+    std::vector<int64_t> dims;
+    for (const auto& d : *in) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 20))
+        throw InputError(path, "stored model spec: field 'input' must hold positive integers");
+      dims.push_back(d.get<int64_t>());
+    }
+    const int64_t k = classes->get<int64_t>();
+    if (k < 1 || k > (1 << 24))
+      throw InputError(path, "stored model spec: field 'classes' must be a positive integer");
+    // Metadata indexed by channel and class (predict, eval) must fit
+    // before anything reads it.
+    check_meta(Shape(dims), int(k), v.meta, path);
+  }
+  for (const auto& t : c.tensors) {
+    if (t.section == "weights")
+      v.weight_elements += t.shape.numel();
+    else if (t.section != "optimizer")
+      throw InputError(path, "tensor '" + t.name + "' is in unknown section '" + t.section + "'");
+  }
+  return v;
+}
+
+std::unique_ptr<Model> build_validated(const tensor_file::Contents& c, const ValidatedHeader& v,
+                                       const std::string& path, Device device) {
+  std::unique_ptr<Model> model;
+  {
+    // The spec may allocate no more parameter values than the file holds:
+    // a small file with a huge spec is refused before any allocation.
+    ParameterBudget budget(v.weight_elements);
+    model = build_from_spec(v.spec, path, device);
+  }
+  copy_weights(c, *model, path);
+  return model;
+}
+
+}  // namespace detail
+
 LoadedModel load_model(const std::string& path, Device device) {
   auto c = tensor_file::read(path);
-  if (!c.header.contains("spec"))
-    throw InputError(path, "header has no model spec");
+  auto v = detail::validate_contents(c, path);
   LoadedModel out;
-  out.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
-  out.model = build_from_spec(c.header["spec"], path, device);
-  copy_weights(c, *out.model, path);
+  out.model = detail::build_validated(c, v, path, device);
+  out.meta = std::move(v.meta);
   return out;
 }
 
@@ -118,8 +172,9 @@ ModelFileInfo inspect_model_file(const std::string& path) {
   info.kind = tensor_file::kind_name(c.kind);
   info.format_version = c.version;
   info.file_size = c.file_size;
-  info.spec = c.header.value("spec", nlohmann::json());
-  info.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
+  auto v = detail::validate_contents(c, path);
+  info.spec = std::move(v.spec);
+  info.meta = std::move(v.meta);
   for (const auto& t : c.tensors)
     if (t.section == "weights") {
       ++info.tensor_count;

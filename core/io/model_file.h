@@ -59,6 +59,8 @@ ModelFileInfo inspect_model_file(const std::string& path);
 namespace detail {
 // Shared with checkpoints.
 void check_meta(const Model& model, const ModelMeta& meta, const std::string& where);
+void check_meta(const Shape& input, int num_classes, const ModelMeta& meta,
+                const std::string& where);
 std::string utc_now_iso();
 std::string perceptra_version();
 // The JSON header both files start with (spec, stamped meta, input shape,

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/io/atomic_file.h"
+#include "core/tensor/bounded_json.h"
 #include "core/nn/activation.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
@@ -339,10 +340,10 @@ std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
   add_meta(m, "perceptra.normalization",
            nlohmann::json{{"included_in_graph", normalize}, {"mean", meta.mean}, {"std", meta.std}}
                .dump());
-  add_meta(m, "perceptra.class_names", nlohmann::json(meta.class_names).dump());
+  add_meta(m, "perceptra.class_names", dump_json_safe(nlohmann::json(meta.class_names)));
   add_meta(m, "perceptra.output", options.softmax ? "class probabilities (Softmax)" : "logits");
-  add_meta(m, "perceptra.spec", spec.dump());
-  if (!meta.training.empty()) add_meta(m, "perceptra.training", meta.training.dump());
+  add_meta(m, "perceptra.spec", dump_json_safe(spec));
+  if (!meta.training.empty()) add_meta(m, "perceptra.training", dump_json_safe(meta.training));
 
   try {
     onnx::checker::check_model(m);

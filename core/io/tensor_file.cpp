@@ -7,7 +7,9 @@
 #include <fstream>
 
 #include "core/io/atomic_file.h"
+#include "core/tensor/bounded_json.h"
 #include "core/tensor/error.h"
+#include "core/tensor/input_file.h"
 
 static_assert(std::endian::native == std::endian::little,
               "model files store little-endian values; add byte swapping for this target");
@@ -62,7 +64,7 @@ void write(const std::string& path, Kind kind, nlohmann::json header,
     payload += uint64_t(t.tensor.numel()) * sizeof(float);
   }
   header["tensors"] = std::move(index);
-  const std::string json = header.dump();
+  const std::string json = dump_json_safe(header);  // class names may not be UTF-8
 
   std::string fixed(kMagic, sizeof kMagic);
   put<uint32_t>(fixed, kVersion);
@@ -88,13 +90,10 @@ void write(const std::string& path, Kind kind, nlohmann::json header,
 }
 
 Contents read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw InputError(path, "cannot open file (missing or unreadable)");
-  const auto size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
-  std::string bytes(size, '\0');
-  if (size > 0 && !in.read(bytes.data(), std::streamsize(size)))
-    throw InputError(path, "read error");
+  static_assert(kMaxRank >= 4);
+  // Regular files only (a FIFO would block); the whole file is read once.
+  const std::string bytes = read_regular_file(path, kMaxFileBytes, "model file");
+  const uint64_t size = bytes.size();
 
   if (size < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw InputError(path, "not a Perceptra model or checkpoint file (bad magic number)");
@@ -129,10 +128,14 @@ Contents read(const std::string& path) {
   if (crc.value() != stored)
     throw InputError(path, "checksum mismatch: the file is corrupt or was modified");
 
-  c.header = nlohmann::json::parse(bytes.begin() + kFixedHeader, bytes.begin() + kFixedHeader + h,
-                                   nullptr, false);
-  if (c.header.is_discarded() || !c.header.is_object())
-    throw InputError(path, "header is not a JSON object");
+  auto header = try_parse_json_bounded(std::string_view(bytes).substr(kFixedHeader, h));
+  if (!header || !header->is_object())
+    throw InputError(path, json_nesting_depth(std::string_view(bytes).substr(kFixedHeader, h),
+                                              kMaxJsonDepth) > kMaxJsonDepth
+                               ? "header JSON is nested more than " +
+                                     std::to_string(kMaxJsonDepth) + " levels deep"
+                               : "header is not a JSON object");
+  c.header = std::move(*header);
   if (!c.header.contains("tensors") || !c.header["tensors"].is_array())
     throw InputError(path, "header has no 'tensors' list");
 
@@ -144,8 +147,18 @@ Contents read(const std::string& path) {
       t.name = e.at("name").get<std::string>();
       t.section = e.at("section").get<std::string>();
       std::vector<int64_t> dims = e.at("shape").get<std::vector<int64_t>>();
-      for (int64_t d : dims)
+      if (dims.size() > kMaxRank)
+        throw InputError(path, "tensor '" + t.name + "' has " + std::to_string(dims.size()) +
+                                   " dimensions (at most " + std::to_string(kMaxRank) + ")");
+      // Element count checked against the bytes left, one factor at a time,
+      // so a hostile shape can neither overflow nor ask for more than the file holds.
+      uint64_t elems = 1;
+      for (int64_t d : dims) {
         if (d < 0) throw InputError(path, "tensor '" + t.name + "' has a negative dimension");
+        if (d != 0 && elems > (end - offset) / sizeof(float) / uint64_t(d))
+          throw InputError(path, "tensor '" + t.name + "' extends past the payload");
+        elems *= uint64_t(d);
+      }
       t.shape = Shape(dims);
     } catch (const nlohmann::json::exception& ex) {
       throw InputError(path, std::string("bad tensor entry in header: ") + ex.what());

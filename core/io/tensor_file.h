@@ -25,6 +25,10 @@ namespace perceptra::tensor_file {
 inline constexpr char kMagic[8] = {'P', 'R', 'C', 'P', 'T', 'R', 'A', '\0'};
 inline constexpr uint32_t kVersion = 1;
 inline constexpr size_t kFixedHeader = 32;
+// Reading limits: files are read whole, so a bound on their size; tensors
+// have at most this many dimensions.
+inline constexpr uint64_t kMaxFileBytes = uint64_t(64) << 30;
+inline constexpr size_t kMaxRank = 8;
 
 enum class Kind : uint32_t { Model = 1, Checkpoint = 2 };
 std::string kind_name(Kind k);

@@ -32,10 +32,17 @@ Shape Conv2d::output_shape(const Shape& in) const {
   if (in[1] != o_.in_channels)
     throw InputError(where, "expects " + std::to_string(o_.in_channels) +
                                 " input channels but gets " + std::to_string(in[1]));
-  int64_t P = (in[2] + 2 * o_.ph - o_.dh * (o_.kh - 1) - 1) / o_.sh + 1;
-  int64_t Q = (in[3] + 2 * o_.pw - o_.dw * (o_.kw - 1) - 1) / o_.sw + 1;
-  if (in[2] + 2 * o_.ph < o_.dh * (o_.kh - 1) + 1 || in[3] + 2 * o_.pw < o_.dw * (o_.kw - 1) + 1 ||
-      P <= 0 || Q <= 0)
+  // 64-bit: dilation * (kernel - 1) overflows int for spec values near 2^30.
+  const int64_t span_h = int64_t(o_.dh) * (o_.kh - 1) + 1, span_w = int64_t(o_.dw) * (o_.kw - 1) + 1;
+  const int64_t padded_h = in[2] + 2 * int64_t(o_.ph), padded_w = in[3] + 2 * int64_t(o_.pw);
+  // The backend computes geometry in int: keep every extent far below 2^31.
+  constexpr int64_t kMaxExtent = int64_t(1) << 24;
+  if (padded_h > kMaxExtent || padded_w > kMaxExtent || span_h > kMaxExtent || span_w > kMaxExtent)
+    throw InputError(where, "field 'kernel'/'padding'/'dilation' span more than " +
+                                std::to_string(kMaxExtent) + " pixels");
+  int64_t P = (padded_h - span_h) / o_.sh + 1;
+  int64_t Q = (padded_w - span_w) / o_.sw + 1;
+  if (padded_h < span_h || padded_w < span_w || P <= 0 || Q <= 0)
     throw InputError(where, "field 'kernel' (" + std::to_string(o_.kh) + "x" +
                                 std::to_string(o_.kw) + ", dilation " + std::to_string(o_.dh) +
                                 ") does not fit the input " + std::to_string(in[2]) + "x" +

@@ -129,6 +129,7 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
   if (!spec.contains("type") || !spec["type"].is_string())
     throw InputError(where, "field 'type' is missing (known types: " + known_types() + ")");
   const std::string type = spec["type"].get<std::string>();
+  check_sample_size(in, where);
   LayerPtr layer;
   if (type == "linear") {
     layer = make_linear(SpecArgs(spec, where, {"out_features", "bias", "init"}), in);
@@ -176,7 +177,7 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
   }
   // Shape check of the built layer, reported against this spec row.
   try {
-    layer->output_shape(in);
+    check_sample_size(layer->output_shape(in), where);
   } catch (const InputError& e) {
     if (e.where() == where || e.where().rfind(where + " >", 0) == 0) throw;
     throw InputError(where, e.problem());

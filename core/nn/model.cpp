@@ -15,6 +15,19 @@ namespace {
 
 const char* kWhere = "model spec";
 
+// A misspelt top-level field ("clases") must not pass silently; free-form
+// metadata goes under "meta".
+void check_top_level(const nlohmann::json& spec) {
+  static const char* kKnown[] = {"name", "description", "input", "classes", "layers", "meta"};
+  for (auto it = spec.begin(); it != spec.end(); ++it) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || it.key() == k;
+    if (!known)
+      throw InputError(kWhere, "unknown top-level field '" + it.key() +
+                                   "' (known: name, description, input, classes, layers, meta)");
+  }
+}
+
 Shape parse_input(const nlohmann::json& spec) {
   if (!spec.contains("input") || !spec["input"].is_array() ||
       (spec["input"].size() != 1 && spec["input"].size() != 3))
@@ -102,6 +115,7 @@ std::vector<LayerPtr> build_layers(const nlohmann::json& spec, const Shape& inpu
 
 std::unique_ptr<Model> Model::from_spec(const nlohmann::json& spec, Rng& rng, Device device) {
   if (!spec.is_object()) throw InputError(kWhere, "must be a JSON object");
+  check_top_level(spec);
   std::unique_ptr<Model> m(new Model());
   m->input_shape_ = parse_input(spec);
   m->num_classes_ = parse_classes(spec);
@@ -117,6 +131,7 @@ std::unique_ptr<Model> Model::from_spec(const nlohmann::json& spec, Rng& rng, De
 
 std::vector<LayerSummary> Model::analyze(const nlohmann::json& spec) {
   if (!spec.is_object()) throw InputError(kWhere, "must be a JSON object");
+  check_top_level(spec);
   Shape input = parse_input(spec);
   int classes = parse_classes(spec);
   std::vector<LayerSummary> rows;

@@ -17,11 +17,13 @@ inline Shape pool_output_shape(const PoolOptions& o, const Shape& in, const std:
   if (in.rank() != 4)
     throw InputError(where, "expects an image input [channels, height, width] but gets " +
                                 in.sample().str());
-  if (in[2] + 2 * o.ph < o.kh || in[3] + 2 * o.pw < o.kw)
+  // 64-bit: spec values go up to 2^30, so 2 * padding overflows int.
+  const int64_t padded_h = in[2] + 2 * int64_t(o.ph), padded_w = in[3] + 2 * int64_t(o.pw);
+  if (padded_h < o.kh || padded_w < o.kw)
     throw InputError(where, "field 'kernel' (" + std::to_string(o.kh) + "x" +
                                 std::to_string(o.kw) + ") does not fit the input " +
                                 std::to_string(in[2]) + "x" + std::to_string(in[3]));
-  return {in[0], in[1], (in[2] + 2 * o.ph - o.kh) / o.sh + 1, (in[3] + 2 * o.pw - o.kw) / o.sw + 1};
+  return {in[0], in[1], (padded_h - o.kh) / o.sh + 1, (padded_w - o.kw) / o.sw + 1};
 }
 
 inline PoolGeometry pool_geometry(const PoolOptions& o, const Shape& in) {

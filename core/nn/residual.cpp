@@ -14,6 +14,17 @@ namespace perceptra {
 
 std::unique_ptr<Residual> Residual::from_spec(const nlohmann::json& spec, const Shape& input,
                                               const std::string& where) {
+  // Blocks inside blocks recurse (from_spec <-> make_layer, then forward,
+  // backward, spec() and destruction): a hostile spec nested thousands deep
+  // would overflow the stack, so nesting is bounded far above real models.
+  static thread_local int depth = 0;
+  struct Depth {
+    Depth() { ++depth; }
+    ~Depth() { --depth; }
+  } guard;
+  if (depth > kMaxNesting)
+    throw InputError(where, "residual blocks are nested more than " +
+                                std::to_string(kMaxNesting) + " deep");
   SpecArgs a(spec, where, {"layers", "shortcut", "activation"});
   if (!a.has("layers") || !a.raw("layers").is_array() || a.raw("layers").empty())
     a.fail("layers", "must be a non-empty list of layers");

@@ -16,6 +16,8 @@ namespace perceptra {
 //    "activation": "relu"|"none"}
 class Residual : public Layer {
  public:
+  // Deepest nesting of blocks inside blocks from_spec accepts.
+  static constexpr int kMaxNesting = 16;
   // Builds from a spec for the batched input shape `input`; `where` is
   // "layer 4 (residual)" and nested errors read "layer 4 (residual) > layer 1 (conv2d): ...".
   static std::unique_ptr<Residual> from_spec(const nlohmann::json& spec, const Shape& input,

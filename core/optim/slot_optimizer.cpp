@@ -111,7 +111,8 @@ void SlotOptimizer::load_state(const std::vector<std::pair<std::string, Tensor>>
     if (s == slot_names_.end())
       throw InputError(where, "entry '" + name + "': this " + config_.kind +
                                   " optimizer has no state '" + slot + "'");
-    if (t.numel() != p.value.numel())
+    // Same shape, not just the same count: a transposed tensor is refused.
+    if (t.shape() != p.value.shape())
       throw InputError(where, "entry '" + name + "' has shape " + t.shape().str() +
                                   " but the parameter is " + p.value.shape().str());
     size_t si = static_cast<size_t>(s - slot_names_.begin());

@@ -18,6 +18,7 @@
 
 #include "core/store/schema.h"
 #include "core/store/sha256.h"
+#include "core/tensor/bounded_json.h"
 
 namespace fs = std::filesystem;
 
@@ -65,10 +66,19 @@ bool pid_exists(long pid) {
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-nlohmann::json parse_json_column(const char* text) {
+// Columns are untrusted (the database is a user file): nesting is bounded
+// before parsing (a deep document would overflow the stack when copied),
+// and a column that is not JSON is kept as its text.
+nlohmann::json parse_json_column(const char* text, const char* column, const std::string& row,
+                                 const std::string& db) {
   if (!text || !*text) return nlohmann::json::object();
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return j.is_discarded() ? nlohmann::json(text) : j;
+  std::string_view t(text);
+  if (json_nesting_depth(t, kMaxJsonDepth) > kMaxJsonDepth)
+    throw StoreError(db, row + ": column '" + column +
+                             "' holds JSON nested more than " + std::to_string(kMaxJsonDepth) +
+                             " levels deep (corrupt or hostile row)");
+  auto j = try_parse_json_bounded(t);
+  return j ? std::move(*j) : nlohmann::json(std::string(t));
 }
 
 }  // namespace
@@ -387,7 +397,7 @@ int64_t ExperimentStore::register_dataset(const DatasetRecord& d) {
              "num_valid, info, created_at) VALUES (?,?,?,?,?,?,?,?,?)");
     ins.bind(1, d.name).bind(2, d.path).bind(3, d.kind).bind(4, d.fingerprint)
         .bind(5, d.num_classes).bind(6, d.num_train).bind(7, d.num_valid)
-        .bind(8, d.info.dump()).bind(9, now_s()).run();
+        .bind(8, dump_json_safe(d.info)).bind(9, now_s()).run();
     id = sqlite3_last_insert_rowid(db_);
   });
   return id;
@@ -413,7 +423,11 @@ std::vector<DatasetRecord> ExperimentStore::datasets() {
     d.num_classes = int(q.i64(5));
     d.num_train = q.i64(6);
     d.num_valid = q.i64(7);
-    d.info = parse_json_column(q.ctext(8));
+    try {
+      d.info = parse_json_column(q.ctext(8), "info", "dataset " + std::to_string(d.id), path_);
+    } catch (const StoreError&) {
+      d.info = nlohmann::json::object();  // descriptive only: the record stays usable
+    }
     d.created_at = q.f64(9);
     out.push_back(std::move(d));
   }
@@ -438,7 +452,11 @@ RunRecord ExperimentStore::read_run_row(Stmt& q) {
   RunRecord r;
   r.id = q.i64(0);
   r.name = q.text(1);
-  r.status = parse_run_status(q.text(2));
+  try {
+    r.status = parse_run_status(q.text(2));
+  } catch (const Error& e) {
+    throw StoreError(path_, "run " + std::to_string(r.id) + ": " + e.what());
+  }
   r.status_message = q.text(3);
   r.created_at = q.f64(4);
   r.started_at = q.f64(5);
@@ -446,9 +464,10 @@ RunRecord ExperimentStore::read_run_row(Stmt& q) {
   r.heartbeat_at = q.f64(7);
   r.seed = static_cast<uint64_t>(q.i64(8));
   if (!q.is_null(9)) r.dataset_id = q.i64(9);
-  r.model_spec = parse_json_column(q.ctext(10));
-  r.hparams = parse_json_column(q.ctext(11));
-  r.machine = parse_json_column(q.ctext(12));
+  const std::string row = "run " + std::to_string(r.id);
+  r.model_spec = parse_json_column(q.ctext(10), "model_spec", row, path_);
+  r.hparams = parse_json_column(q.ctext(11), "hparams", row, path_);
+  r.machine = parse_json_column(q.ctext(12), "machine", row, path_);
   r.notes = q.text(13);
   r.owner_pid = q.i64(14);
   r.owner_host = q.text(15);
@@ -477,8 +496,8 @@ int64_t ExperimentStore::create_run(const NewRun& nr) {
              "model_spec, hparams, machine, notes, owner_pid, owner_host, owner_token, "
              "heartbeat_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ins.bind(1, nr.name).bind(2, now).bind(3, now).bind(4, static_cast<int64_t>(nr.seed))
-        .bind_opt(5, nr.dataset_id).bind(6, nr.model_spec.dump()).bind(7, nr.hparams.dump())
-        .bind(8, nr.machine.dump()).bind(9, nr.notes).bind(10, int64_t(getpid()))
+        .bind_opt(5, nr.dataset_id).bind(6, dump_json_safe(nr.model_spec)).bind(7, dump_json_safe(nr.hparams))
+        .bind(8, dump_json_safe(nr.machine)).bind(9, nr.notes).bind(10, int64_t(getpid()))
         .bind(11, hostname()).bind(12, process_token(getpid())).bind(13, now).run();
     id = sqlite3_last_insert_rowid(db_);
     if (nr.name.empty()) {
@@ -525,16 +544,40 @@ void ExperimentStore::finish_run(int64_t run_id, RunStatus status, const std::st
   });
 }
 
-void ExperimentStore::reopen_run(int64_t run_id) {
+RunRecord ExperimentStore::reopen_run(int64_t run_id) {
   std::lock_guard lock(mutex_);
+  RunRecord before;
   write_tx([&] {
-    require_run(run_id);
+    // Checked and claimed in one IMMEDIATE transaction: of two processes
+    // resuming the same run, the second sees it 'running' under a live
+    // owner and is refused.
+    Stmt q(*this, "SELECT status, owner_pid, owner_host, owner_token, status_message FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    if (!q.step()) throw StoreError(path_, "no run with id " + std::to_string(run_id));
+    before.id = run_id;
+    before.status = parse_run_status(q.text(0));
+    before.owner_pid = q.i64(1);
+    before.owner_host = q.text(2);
+    before.status_message = q.text(4);
+    if (before.status == RunStatus::Running) {
+      const std::string token = q.text(3);
+      const bool ours = before.owner_pid == getpid() && before.owner_host == hostname();
+      const bool alive = before.owner_host != hostname() ||
+                         (pid_exists(long(before.owner_pid)) &&
+                          (token.empty() || process_token(long(before.owner_pid)) == token));
+      if (!ours && alive)
+        throw StoreError(path_, "run " + std::to_string(run_id) +
+                                    " is already running (owned by pid " +
+                                    std::to_string(before.owner_pid) + " on " +
+                                    before.owner_host + ")");
+    }
     Stmt up(*this,
             "UPDATE runs SET status = 'running', status_message = '', ended_at = NULL, "
             "owner_pid = ?, owner_host = ?, owner_token = ?, heartbeat_at = ? WHERE id = ?");
     up.bind(1, int64_t(getpid())).bind(2, hostname()).bind(3, process_token(getpid()))
         .bind(4, now_s()).bind(5, run_id).run();
   });
+  return before;
 }
 
 void ExperimentStore::rename_run(int64_t run_id, const std::string& name) {
@@ -560,7 +603,7 @@ void ExperimentStore::update_hparams(int64_t run_id, const nlohmann::json& hpara
   write_tx([&] {
     require_run(run_id);
     Stmt up(*this, "UPDATE runs SET hparams = ? WHERE id = ?");
-    up.bind(1, hparams.dump()).bind(2, run_id).run();
+    up.bind(1, dump_json_safe(hparams)).bind(2, run_id).run();
   });
 }
 
@@ -583,11 +626,32 @@ std::vector<std::string> ExperimentStore::delete_run(int64_t run_id, bool remove
   });
   if (remove_files) {
     for (const auto& p : paths) {
+      if (!inside_run_folder(p, run_id)) continue;  // never a file elsewhere
       std::error_code ec;
       fs::remove(p, ec);  // a missing file is fine: the row is what mattered
+      fs::remove(fs::path(p).parent_path(), ec);  // the folder, once empty
     }
   }
   return paths;
+}
+
+bool inside_run_folder(const std::string& path, int64_t run_id) {
+  // Artifact paths come from the database, which is a user file: a row may
+  // name any file. Only a regular file (not a symlink), named by a normalised
+  // absolute path (no '..'), directly inside a folder named run-<id> or
+  // run-<id>-<k> (what the trainer creates) is the run's own.
+  std::error_code ec;
+  fs::path p(path);
+  if (!p.is_absolute() || p.lexically_normal() != p) return false;
+  if (!fs::is_regular_file(fs::symlink_status(p, ec))) return false;
+  // The folder's real name (a symlinked folder counts by its target's name).
+  const fs::path parent = fs::weakly_canonical(p.parent_path(), ec);
+  if (ec) return false;
+  const std::string dir = parent.filename().string(), base = "run-" + std::to_string(run_id);
+  if (dir == base) return true;
+  if (dir.rfind(base + "-", 0) != 0 || dir.size() == base.size() + 1) return false;
+  return std::all_of(dir.begin() + std::ptrdiff_t(base.size()) + 1, dir.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // ---------------------------------------------------------------- summaries
@@ -619,12 +683,18 @@ RunSummary ExperimentStore::summary_locked(const RunRecord& r) {
   return s;
 }
 
-std::vector<RunSummary> ExperimentStore::list_runs() {
+std::vector<RunSummary> ExperimentStore::list_runs(std::vector<std::string>* bad_rows) {
   std::lock_guard lock(mutex_);
   std::vector<RunRecord> runs;
   {
     Stmt q(*this, (std::string(kRunCols) + " ORDER BY id DESC").c_str());
-    while (q.step()) runs.push_back(read_run_row(q));
+    while (q.step()) {
+      try {
+        runs.push_back(read_run_row(q));
+      } catch (const StoreError& e) {
+        if (bad_rows) bad_rows->push_back(e.problem());
+      }
+    }
   }
   std::vector<RunSummary> out;
   out.reserve(runs.size());

@@ -179,18 +179,23 @@ class ExperimentStore {
   std::optional<RunRecord> find_run(int64_t id);
   void heartbeat(int64_t run_id);      // also done by add_metrics
   void finish_run(int64_t run_id, RunStatus status, const std::string& message = "");
-  // Takes over an interrupted/stopped run for `resume`: running again, owned by us.
-  void reopen_run(int64_t run_id);
+  // Takes over an interrupted/stopped run for `resume`: running again, owned
+  // by us. Checked and claimed in one transaction: throws StoreError when
+  // another live process owns the run. Returns the run as it was before.
+  RunRecord reopen_run(int64_t run_id);
   void rename_run(int64_t run_id, const std::string& name);
   void set_notes(int64_t run_id, const std::string& notes);
   void update_hparams(int64_t run_id, const nlohmann::json& hparams);
   // Deletes the run with its metrics and artifact rows. With remove_files the
-  // artifact files are deleted too (missing files are ignored). Returns the
-  // artifact paths that belonged to the run.
+  // artifact files inside the run's own folder are deleted too (see
+  // inside_run_folder; missing files are ignored, files elsewhere kept).
+  // Returns the artifact paths that belonged to the run.
   std::vector<std::string> delete_run(int64_t run_id, bool remove_files = false);
 
-  // Newest first.
-  std::vector<RunSummary> list_runs();
+  // Newest first. A row that cannot be read (unknown status, JSON nested
+  // too deep, ...) is skipped; bad_rows (if given) receives one message per
+  // skipped row naming it, so one bad row never hides the others.
+  std::vector<RunSummary> list_runs(std::vector<std::string>* bad_rows = nullptr);
   RunSummary run_summary(int64_t run_id);
 
   // Metrics: all points in one transaction (the trainer's per-batch loss).
@@ -231,5 +236,9 @@ class ExperimentStore {
   std::recursive_mutex mutex_;
   std::vector<int64_t> recovered_;
 };
+
+// True when `path` is a regular file (not a symlink) directly inside a folder
+// named run-<id> or run-<id>-<k>: the only files deleting a run may remove.
+bool inside_run_folder(const std::string& path, int64_t run_id);
 
 }  // namespace perceptra

@@ -192,6 +192,9 @@ ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const R
   q.run_id = run_id;
   q.db_path = db_path;
   q.config = TrainConfig::from_json(r.hparams);
+  // Commands run only from the command line or the studio's settings, never
+  // from stored configuration (the database is a file anyone can edit).
+  q.config.notify.command.clear();
   q.config.db_path = db_path;
   if (options.epochs) q.config.epochs = *options.epochs;
   if (options.lr) q.config.optimizer.lr = *options.lr;

@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include "core/nn/model.h"
+#include "core/tensor/bounded_json.h"
 #include "core/tensor/error.h"
+#include "core/tensor/input_file.h"
 
 namespace perceptra {
 
@@ -77,11 +79,9 @@ nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& inpu
       for (auto& b : builtins) known += (known.empty() ? "" : ", ") + b;
       throw InputError(name, "not a built-in model (" + known + ") nor a readable spec file");
     }
-    try {
-      spec = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw InputError(name, std::string("model spec is not valid JSON: ") + e.what());
-    }
+    in.close();
+    // Regular file, bounded size and nesting (hostile specs, FIFOs).
+    spec = parse_json_bounded(read_regular_file(name, 64 << 20, "model spec file"), name);
   } else {
     throw InputError("model", "expected a built-in name, a spec file or a spec object");
   }

@@ -303,7 +303,10 @@ TEST(Store, ArtifactsWithChecksumsAndDeleteRun) {
   ExperimentStore s(t.file("p.db"));
   int64_t id = s.create_run(sample_run());
   int64_t other = s.create_run(sample_run("other"));
-  std::string ck1 = t.file("ck1.ptm"), ck2 = t.file("ck2.ptm");
+  // In the run's own folder: delete_run removes only files there.
+  fs::create_directories(t.file("run-" + std::to_string(id)));
+  std::string ck1 = t.file("run-" + std::to_string(id) + "/ck1.ptm"),
+              ck2 = t.file("run-" + std::to_string(id) + "/ck2.ptm");
   std::ofstream(ck1) << "abc";
   std::ofstream(ck2) << "second checkpoint";
   s.add_artifact(id, "checkpoint", ck1);
