@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/data/loader.h"
 #include "core/data/resolve.h"
 #include "core/data/split.h"
@@ -31,6 +32,7 @@ static double median(std::vector<double> v) {
 }
 
 int main(int argc, char** argv) {
+  perceptra::apply_omp_wait_policy(argv);  // first: may re-execute the program
   std::string data;
   int64_t batch = 128, train_batches = 30;
   int epochs = 3;

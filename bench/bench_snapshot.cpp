@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/interp/activations.h"
 #include "core/interp/saliency.h"
 #include "core/nn/loss.h"
@@ -37,6 +38,7 @@ static double time_ms(F&& f) {
 }
 
 int main(int argc, char** argv) {
+  perceptra::apply_omp_wait_policy(argv);  // first: may re-execute the program
   const int reps = argc > 1 ? std::max(3, std::atoi(argv[1])) : 30;
   const int every = argc > 2 ? std::max(1, std::atoi(argv[2])) : 50;
   const int batch = 128;

@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/backend/cpu/cpu_profile.h"
 #include "core/data/loader.h"
 #include "core/data/resolve.h"
@@ -154,6 +155,7 @@ json gemm_bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  perceptra::apply_omp_wait_policy(argv);  // first: may re-execute the program
   std::string model_name, spec_name, trace_dir, init_file, order_file, onnx_file, device_name = "cpu";
   int64_t batch = 128, train_limit = 0;
   int epochs = 2, threads = 2;

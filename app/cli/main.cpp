@@ -7,6 +7,7 @@
 #include <string>
 
 #include "app/cli/command.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 
 namespace perceptra::cli {
 std::vector<Command>& commands() {
@@ -24,6 +25,7 @@ static void usage(FILE* out) {
 }
 
 int main(int argc, char** argv) {
+  perceptra::apply_omp_wait_policy(argv);  // first: may re-execute the program
   if (argc < 2) {
     usage(stderr);
     return 2;

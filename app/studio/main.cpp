@@ -10,8 +10,10 @@
 #include "app/studio/app_icon.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/main_window.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 
 int main(int argc, char** argv) {
+  perceptra::apply_omp_wait_policy(argv);  // first: may re-execute the program
   QApplication app(argc, argv);
   QApplication::setOrganizationName(QStringLiteral("Perceptra"));
   QApplication::setApplicationName(QStringLiteral("Perceptra"));

@@ -1,15 +1,24 @@
 // The CPU backend against naive double-precision references. (Layer-level
 // gradient checks and PyTorch parity live in tests/nn.)
-#include <algorithm>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_profile.h"
 #include "core/tensor/random.h"
@@ -341,11 +350,94 @@ TEST(CpuBackend, OpProfilerCountsCallsOnlyWhileEnabled) {
 }
 
 TEST(CpuBackend, OpenMpWaitPolicyIsSetBeforeLibgompLoads) {
-  // The constructor in cpu_omp_policy.cpp re-executed this test binary with
-  // OMP_WAIT_POLICY=passive unless the user chose a policy or opted out.
+  // ctest runs every test with OMP_WAIT_POLICY=passive (tests/CMakeLists.txt);
+  // programs get it from apply_omp_wait_policy() in their main().
   const char* opt = std::getenv("PERCEPTRA_OMP_REEXEC");
   if (opt && std::string(opt) == "0") GTEST_SKIP() << "PERCEPTRA_OMP_REEXEC=0";
   EXPECT_TRUE(std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"));
+}
+
+// ---- apply_omp_wait_policy, run in child processes of this test binary ------
+
+namespace {
+// The child side: what the environment says, whether this is the image
+// apply_omp_wait_policy re-executed (PERCEPTRA_OMP_TEST_GEN set before the
+// call), written to PERCEPTRA_OMP_TEST_OUT.
+void omp_child_report(const char* out, const std::string& what) {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  std::ofstream(out) << what << " OMP_WAIT_POLICY=" << (policy ? policy : "unset");
+}
+
+// Runs this binary with only `filter`, OMP_WAIT_POLICY, GOMP_SPINCOUNT and
+// PERCEPTRA_OMP_* removed from the environment plus `extra`; returns the
+// child's report.
+std::string run_omp_child(const std::string& filter, std::vector<std::string> extra) {
+  const std::string out = testing::TempDir() + "omp_child_" + std::to_string(getpid()) + ".txt";
+  std::remove(out.c_str());
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("OMP_WAIT_POLICY=", 0) == 0 || kv.rfind("GOMP_SPINCOUNT=", 0) == 0 ||
+        kv.rfind("PERCEPTRA_OMP_", 0) == 0)
+      continue;
+    env.push_back(kv);
+  }
+  env.push_back("PERCEPTRA_OMP_TEST_OUT=" + out);
+  for (auto& kv : extra) env.push_back(kv);
+  std::vector<char*> envp, argv;
+  for (auto& kv : env) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+  std::string exe = "/proc/self/exe", flag = "--gtest_filter=" + filter;
+  argv = {exe.data(), flag.data(), nullptr};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return "spawn failed";
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::ifstream in(out);
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(out.c_str());
+  return report;
+}
+}  // namespace
+
+TEST(OmpPolicyChild, Observe) {
+  const char* out = std::getenv("PERCEPTRA_OMP_TEST_OUT");
+  if (!out) GTEST_SKIP() << "runs only as a child of OmpWaitPolicy tests";
+  B().fill(std::vector<float>(1).data(), 1, 0.f);  // the engine is loaded and used
+  omp_child_report(out, "observed");
+}
+
+TEST(OmpPolicyChild, Apply) {
+  const char* out = std::getenv("PERCEPTRA_OMP_TEST_OUT");
+  if (!out) GTEST_SKIP() << "runs only as a child of OmpWaitPolicy tests";
+  if (std::getenv("PERCEPTRA_OMP_TEST_GEN")) {
+    omp_child_report(out, "re-executed");
+    return;
+  }
+  setenv("PERCEPTRA_OMP_TEST_GEN", "1", 1);
+  std::string exe = "/proc/self/exe", flag = "--gtest_filter=OmpPolicyChild.Apply";
+  char* argv[] = {exe.data(), flag.data(), nullptr};
+  apply_omp_wait_policy(argv);
+  omp_child_report(out, "not re-executed");
+}
+
+TEST(OmpWaitPolicy, OnlyMainReExecutesAndOnlyWithoutAUserChoice) {
+  // Linking and using the engine re-executes nobody (no library constructor).
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Observe", {}), "observed OMP_WAIT_POLICY=unset");
+  // main() calling apply_omp_wait_policy: passive, once.
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {}), "re-executed OMP_WAIT_POLICY=passive");
+  // The user's choice wins; so does the opt-out.
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active"}),
+            "not re-executed OMP_WAIT_POLICY=active");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"GOMP_SPINCOUNT=1000"}),
+            "not re-executed OMP_WAIT_POLICY=unset");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"PERCEPTRA_OMP_REEXEC=0"}),
+            "not re-executed OMP_WAIT_POLICY=unset");
 }
 
 TEST(CpuBackend, LargeBlocksAreReusedAndTheCacheIsBounded) {

@@ -14,10 +14,7 @@
 
 namespace perceptra {
 
-void cpu_omp_policy_link();  // cpu_omp_policy.cpp
-
 CpuBackend& cpu_backend() {
-  cpu_omp_policy_link();
   static CpuBackend backend;
   return backend;
 }

@@ -4,39 +4,33 @@
 // measured 516 vs 51,151 MLP images/s on a busy machine, and 413 vs 9,232
 // MLP / 390 vs 778 SimpleCNN images/s (bench_train, load average 10).
 //
-// libgomp reads OMP_WAIT_POLICY once, when it is loaded - before main() and
-// before any constructor of ours - so setting it at run time is too late.
-// Instead, when the user set neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT, the
-// process re-executes itself once with OMP_WAIT_POLICY=passive, from an ELF
-// constructor (glibc passes argc/argv/envp to constructors of the
-// executable). PERCEPTRA_OMP_REEXEC=0 turns this off (e.g. under valgrind).
+// libgomp reads OMP_WAIT_POLICY once, when it is loaded - before main() - so
+// setting it at run time is too late: the program re-executes itself once
+// with the variable set. That is process policy, so each program's main()
+// asks for it (apply_omp_wait_policy); a library constructor doing it would
+// re-execute every binary linking the engine (tests, embedders).
+// PERCEPTRA_OMP_REEXEC=0 turns it off (e.g. under valgrind or a debugger).
+#include "core/backend/cpu/cpu_omp_policy.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 
 namespace perceptra {
-namespace {
 
-bool reexec_wanted() {
+bool omp_wait_policy_reexec_wanted() {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return false;
   const char* opt = std::getenv("PERCEPTRA_OMP_REEXEC");
-  if (opt && std::strcmp(opt, "0") == 0) return false;
-  return true;
+  return !(opt && std::strcmp(opt, "0") == 0);
 }
 
-__attribute__((constructor)) void perceptra_omp_wait_policy(int argc, char** argv, char**) {
-  if (argc < 1 || !argv || !argv[0] || !reexec_wanted()) return;
-  // Set first: the child sees it (no loop), and if exec fails we simply go on
-  // with libgomp's default policy.
+void apply_omp_wait_policy(char** argv) {
+  if (!argv || !argv[0] || !omp_wait_policy_reexec_wanted()) return;
+  // Set first: the new image sees it (no loop), and if exec fails we simply
+  // go on with libgomp's default policy.
   if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
   execv("/proc/self/exe", argv);
 }
-
-}  // namespace
-
-// Referenced from cpu_backend.cpp so the linker keeps this object (and its
-// constructor) when perceptra_tensor is a static library.
-void cpu_omp_policy_link() {}
 
 }  // namespace perceptra

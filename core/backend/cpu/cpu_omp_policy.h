@@ -1,0 +1,17 @@
+#pragma once
+// The OpenMP wait policy, set by each program's main() (perceptra-cli, the
+// studio, the benches), never by the library: see cpu_omp_policy.cpp.
+namespace perceptra {
+
+// Call first thing in main(argc, argv). When the user chose no policy
+// (neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set) and PERCEPTRA_OMP_REEXEC
+// is not "0", re-executes this program (/proc/self/exe, the same argv) with
+// OMP_WAIT_POLICY=passive, so libgomp's idle threads sleep instead of
+// spinning. Otherwise, or when the exec fails, it returns and the program
+// runs on with libgomp's default.
+void apply_omp_wait_policy(char** argv);
+
+// Whether apply_omp_wait_policy would re-execute (reads the environment).
+bool omp_wait_policy_reexec_wanted();
+
+}  // namespace perceptra
