@@ -5,30 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/interp/colormap_data.h"
-
 namespace perceptra::widgets {
 
 namespace {
-
-// One source of truth for the colour maps: the engine's exact 256-entry
-// matplotlib tables (core/interp), so GUI images and exported interpretation
-// images agree pixel for pixel.
-std::vector<QRgb> buildTable(Colormap map) {
-  std::vector<QRgb> table(256);
-  for (int i = 0; i < 256; ++i) {
-    const uint8_t* rgb = map == Colormap::Viridis ? colormap_data::viridis + 3 * i
-                                                  : colormap_data::magma + 3 * i;
-    table[std::size_t(i)] = map == Colormap::Gray ? qRgb(i, i, i) : qRgb(rgb[0], rgb[1], rgb[2]);
-  }
-  return table;
-}
-
-inline int lutIndex(float v, float lo, float scale) {
-  if (!std::isfinite(v)) return 0;
-  const float t = (v - lo) * scale;
-  return std::clamp(int(t * 255.0f + 0.5f), 0, 255);
-}
 
 ValueRange resolve(ValueRange range, const float* data, std::size_t count) {
   return range.valid() ? range : valueRange(data, count);
@@ -37,9 +16,16 @@ ValueRange resolve(ValueRange range, const float* data, std::size_t count) {
 }  // namespace
 
 const std::vector<QRgb>& colormapTable(Colormap map) {
-  static const std::vector<QRgb> viridis = buildTable(Colormap::Viridis);
-  static const std::vector<QRgb> magma = buildTable(Colormap::Magma);
-  static const std::vector<QRgb> gray = buildTable(Colormap::Gray);
+  // The engine's tables as QRgb, so GUI images and exported interpretation
+  // images agree pixel for pixel.
+  static const auto build = [](Colormap m) {
+    std::vector<QRgb> table;
+    for (const auto& c : colormap_table(m)) table.push_back(qRgb(c[0], c[1], c[2]));
+    return table;
+  };
+  static const std::vector<QRgb> viridis = build(Colormap::Viridis);
+  static const std::vector<QRgb> magma = build(Colormap::Magma);
+  static const std::vector<QRgb> gray = build(Colormap::Gray);
   switch (map) {
     case Colormap::Viridis: return viridis;
     case Colormap::Magma: return magma;
@@ -61,43 +47,23 @@ QRgb colormapRgb(Colormap map, double t) {
   return qRgb(mix(qRed(a), qRed(b)), mix(qGreen(a), qGreen(b)), mix(qBlue(a), qBlue(b)));
 }
 
-QString colormapName(Colormap map) {
-  switch (map) {
-    case Colormap::Viridis: return "viridis";
-    case Colormap::Magma: return "magma";
-    case Colormap::Gray: break;
-  }
-  return "gray";
-}
+QString colormapName(Colormap map) { return QString::fromStdString(colormap_name(map)); }
 
 ValueRange valueRange(const float* data, std::size_t count) {
-  ValueRange r{0.0f, 0.0f};
-  bool any = false;
-  for (std::size_t i = 0; i < count; ++i) {
-    const float v = data[i];
-    if (!std::isfinite(v)) continue;
-    if (!any) {
-      r.lo = r.hi = v;
-      any = true;
-    } else {
-      r.lo = std::min(r.lo, v);
-      r.hi = std::max(r.hi, v);
-    }
-  }
-  return r;
+  return value_range(data, count, NormOptions{});  // min/max of the finite values
 }
 
 QImage floatPlaneToImage(const float* data, int width, int height, Colormap map, ValueRange range) {
   if (!data || width <= 0 || height <= 0) return {};
   const std::size_t n = std::size_t(width) * std::size_t(height);
   const ValueRange r = resolve(range, data, n);
-  const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+  const LinearLevels level(r);
   const std::vector<QRgb>& lut = colormapTable(map);
   QImage img(width, height, QImage::Format_RGB32);
   for (int y = 0; y < height; ++y) {
     auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
     const float* row = data + std::size_t(y) * std::size_t(width);
-    for (int x = 0; x < width; ++x) line[x] = 0xff000000u | lut[std::size_t(lutIndex(row[x], r.lo, scale))];
+    for (int x = 0; x < width; ++x) line[x] = 0xff000000u | lut[std::size_t(level(row[x]))];
   }
   return img;
 }
@@ -112,14 +78,13 @@ QImage rgbPlanesToImage(const float* data, int width, int height, ValueRange ran
   if (!data || width <= 0 || height <= 0) return {};
   const std::size_t plane = std::size_t(width) * std::size_t(height);
   const ValueRange r = resolve(range, data, plane * 3);
-  const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+  const LinearLevels level(r);
   QImage img(width, height, QImage::Format_RGB32);
   for (int y = 0; y < height; ++y) {
     auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
     for (int x = 0; x < width; ++x) {
       const std::size_t i = std::size_t(y) * std::size_t(width) + std::size_t(x);
-      line[x] = qRgb(lutIndex(data[i], r.lo, scale), lutIndex(data[plane + i], r.lo, scale),
-                     lutIndex(data[2 * plane + i], r.lo, scale));
+      line[x] = qRgb(level(data[i]), level(data[plane + i]), level(data[2 * plane + i]));
     }
   }
   return img;
@@ -144,12 +109,12 @@ QImage tilePlanes(const float* data, int channels, int width, int height, Colorm
   for (int c = 0; c < channels; ++c) {
     const float* p = data + plane * std::size_t(c);
     const ValueRange r = valueRange(p, plane);
-    const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+    const LinearLevels level(r);
     const int ox = (c % columns) * (width + gap), oy = (c / columns) * (height + gap);
     for (int y = 0; y < height; ++y) {
       auto* line = reinterpret_cast<QRgb*>(grid.scanLine(oy + y)) + ox;
       const float* row = p + std::size_t(y) * std::size_t(width);
-      for (int x = 0; x < width; ++x) line[x] = 0xff000000u | lut[std::size_t(lutIndex(row[x], r.lo, scale))];
+      for (int x = 0; x < width; ++x) line[x] = 0xff000000u | lut[std::size_t(level(row[x]))];
     }
   }
   return grid;
@@ -163,7 +128,7 @@ QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int
   alpha = std::clamp(alpha, 0.0, 1.0);
   const std::size_t n = std::size_t(heatWidth) * std::size_t(heatHeight);
   const ValueRange r = valueRange(heat, n);
-  const float scale = r.valid() ? 1.0f / (r.hi - r.lo) : 0.0f;
+  const LinearLevels level(r);
   const std::vector<QRgb>& lut = colormapTable(map);
   // Heat as ARGB with opacity growing with the value: hot regions dominate,
   // cold regions leave the underlying image readable.
@@ -172,7 +137,7 @@ QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int
     auto* line = reinterpret_cast<QRgb*>(layer.scanLine(y));
     const float* row = heat + std::size_t(y) * std::size_t(heatWidth);
     for (int x = 0; x < heatWidth; ++x) {
-      const int idx = lutIndex(row[x], r.lo, scale);
+      const int idx = level(row[x]);
       const QRgb c = lut[std::size_t(idx)];
       const int a = int(std::lround(255.0 * alpha * (0.25 + 0.75 * idx / 255.0)));
       line[x] = qRgba(qRed(c), qGreen(c), qBlue(c), a);

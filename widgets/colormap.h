@@ -1,6 +1,7 @@
 #pragma once
-// Colour maps and float-plane -> QImage conversions used by the heat maps,
-// activation views and Grad-CAM overlays.
+// Float-plane -> QImage conversions used by the heat maps, activation views
+// and Grad-CAM overlays. The maps, value ranges and level mapping are the
+// engine's (core/interp/image.h); this file only wraps them for Qt.
 #include <QColor>
 #include <QImage>
 #include <QString>
@@ -8,9 +9,11 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/interp/image.h"
+
 namespace perceptra::widgets {
 
-enum class Colormap { Viridis, Magma, Gray };
+using Colormap = ::perceptra::ColorMap;
 
 // Colour at t in [0,1] (clamped; NaN maps to 0). Viridis/Magma follow
 // matplotlib's maps (interpolated from 10 anchors), Gray is black -> white.
@@ -21,12 +24,8 @@ const std::vector<QRgb>& colormapTable(Colormap map);
 QString colormapName(Colormap map);
 
 // Normalisation of a float plane. When lo >= hi the plane's own min/max are
-// used (a constant plane maps to 0).
-struct ValueRange {
-  float lo = 0.0f;
-  float hi = 0.0f;
-  bool valid() const { return hi > lo; }
-};
+// used (a constant plane maps to 0: LinearLevels).
+using ValueRange = ::perceptra::ValueRange;
 // Finite min/max of data[0..count) (non-finite values are skipped).
 ValueRange valueRange(const float* data, std::size_t count);
 

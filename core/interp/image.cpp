@@ -39,15 +39,25 @@ static uint8_t to_level(float t) {
   return static_cast<uint8_t>(std::lround(t * 255.f));
 }
 
-std::array<uint8_t, 3> colormap_rgb(ColorMap map, float t) {
-  uint8_t k = to_level(t);
-  const uint8_t* lut = nullptr;
+const ColormapTable& colormap_table(ColorMap map) {
+  static const auto build = [](const uint8_t* rgb) {
+    ColormapTable t{};
+    for (int i = 0; i < 256; ++i)
+      for (int c = 0; c < 3; ++c) t[i][c] = rgb ? rgb[3 * i + c] : static_cast<uint8_t>(i);
+    return t;
+  };
+  static const ColormapTable gray = build(nullptr), viridis = build(colormap_data::viridis),
+                             magma = build(colormap_data::magma);
   switch (map) {
-    case ColorMap::Gray: return {k, k, k};
-    case ColorMap::Viridis: lut = colormap_data::viridis; break;
-    case ColorMap::Magma: lut = colormap_data::magma; break;
+    case ColorMap::Gray: break;
+    case ColorMap::Viridis: return viridis;
+    case ColorMap::Magma: return magma;
   }
-  return {lut[3 * k], lut[3 * k + 1], lut[3 * k + 2]};
+  return gray;
+}
+
+std::array<uint8_t, 3> colormap_rgb(ColorMap map, float t) {
+  return colormap_table(map)[to_level(t)];
 }
 
 // Writes the colour of t at p (1 or 3 channels).
@@ -113,6 +123,15 @@ float normalize_value(float v, ValueRange r) {
     return v == 0.f ? 0.f : 0.5f;
   }
   return std::clamp((v - r.lo) / span, 0.f, 1.f);
+}
+
+int LinearLevels::operator()(float v) const {
+  if (!std::isfinite(v)) return 0;
+  const float x = (v - lo) * scale * 255.0f + 0.5f;
+  // Bounded before the conversion: a value far outside an explicit range (or
+  // NaN from an infinite scale) must not overflow the int.
+  if (!(x > 0.0f)) return 0;
+  return x >= 255.0f ? 255 : static_cast<int>(x);
 }
 
 int TiledImage::tile_at(int x, int y) const {

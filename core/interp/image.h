@@ -27,6 +27,9 @@ struct Image8 {
 using GrayImage = Image8;  // channels == 1
 using RgbImage = Image8;   // channels == 3
 
+// The project's one colour-map pipeline: the studio's Qt views
+// (widgets/colormap) use these maps, ranges and level mappings and only wrap
+// the pixels.
 // Gray keeps images single-channel; the others produce RGB.
 enum class ColorMap { Gray, Viridis, Magma };
 // "gray" | "viridis" | "magma"; throws InputError("colormap", ...) otherwise.
@@ -34,6 +37,10 @@ ColorMap colormap_from_name(const std::string& name);
 std::string colormap_name(ColorMap map);
 // Colour of t in [0,1] (clamped; NaN maps to 0).
 std::array<uint8_t, 3> colormap_rgb(ColorMap map, float t);
+// The map's 256 colours, index 0 = t 0 ... 255 = t 1 (matplotlib's tables
+// for viridis and magma, black -> white for gray).
+using ColormapTable = std::array<std::array<uint8_t, 3>, 256>;
+const ColormapTable& colormap_table(ColorMap map);
 int colormap_channels(ColorMap map);
 
 enum class NormMode { MinMax, Percentile };
@@ -49,6 +56,7 @@ struct NormOptions {
 // The range [lo, hi] values are stretched over. Non-finite values are ignored.
 struct ValueRange {
   float lo = 0, hi = 0;
+  bool valid() const { return hi > lo; }  // not flat, not empty
 };
 ValueRange value_range(const float* x, size_t n, const NormOptions& options);
 // Linear percentile of the finite values (numpy's default interpolation).
@@ -58,6 +66,16 @@ float percentile(const float* x, size_t n, float percent);
 // black), other values inside it to 0.5, values above/below it to 1/0.
 // Never NaN.
 float normalize_value(float v, ValueRange r);
+
+// The plain stretch the Qt views draw float planes with: the 0..255 level of
+// v over r (clamped, rounded half up); a flat or empty range and non-finite
+// values give 0. (normalize_value is the activation views' variant, with the
+// flat-range rules above.)
+struct LinearLevels {
+  explicit LinearLevels(ValueRange r) : lo(r.lo), scale(r.valid() ? 1.f / (r.hi - r.lo) : 0.f) {}
+  int operator()(float v) const;
+  float lo, scale;
+};
 
 // One cell of a tiled image: which channel (or unit) it shows and where, in
 // output pixels, with the value range used, for GUI labels and hover.
