@@ -105,6 +105,9 @@ LoadedModel load_model(const std::string& path, Device device) {
   auto c = tensor_file::read(path);
   if (!c.header.contains("spec"))
     throw InputError(path, "header has no model spec");
+  if (c.header.contains("quantization"))
+    throw InputError(path, "is an int8 quantised model: load it with load_any_model "
+                           "(core/quant/quantized_file.h)");
   LoadedModel out;
   out.meta = ModelMeta::from_json(c.header.value("meta", nlohmann::json::object()), path);
   out.model = build_from_spec(c.header["spec"], path, device);
