@@ -4,6 +4,7 @@
 //
 //   bench_quant --model M.pmodel --int8 M8.pmodel   trained files (quantize's output)
 //   bench_quant --builtin simplecnn                 seeded weights, quantised here
+//               [--float-layers NAME]...            (builtin: layers kept float)
 //               [--batch-size 128] [--repeats 5] [--images N] [--threads 2]
 //   --ort-predictions FILE   int32 classes from bench/ort_predict.js (the QDQ
 //                            export in ONNX Runtime): prints the share of
@@ -69,6 +70,7 @@ Timed measure(Model& m, const Tensor& images, const std::vector<int>& labels, in
 
 int main(int argc, char** argv) {
   std::string model_path, int8_path, builtin, ort_path;
+  std::vector<std::string> float_layers;
   int batch = 128, repeats = 5;
   int64_t limit = 0;
   for (int i = 1; i < argc; ++i) {
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::stoi(next());
     else if (a == "--images") limit = std::stoll(next());
     else if (a == "--ort-predictions") ort_path = next();
+    else if (a == "--float-layers") float_layers.push_back(next());
     else if (a == "--threads") setenv("OMP_NUM_THREADS", next().c_str(), 1);
     else {
       std::fprintf(stderr, "usage: bench_quant (--model M --int8 M8 | --builtin NAME) "
@@ -131,6 +134,7 @@ int main(int argc, char** argv) {
       // Seeded weights: calibrate on 512 test images (speed does not depend on the values).
       quant::PtqOptions o;
       o.method = quant::CalibrationMethod::MinMax;
+      o.float_layers = float_layers;
       built = quant::quantize_post_training(*float_model, images.slice(0, std::min<int64_t>(512, n)),
                                             nullptr, o)
                   .qmodel;

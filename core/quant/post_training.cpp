@@ -237,7 +237,7 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
       s << buf;
     }
     if (flips.size() > max_flips) s << "  ... (" << flips.size() - max_flips << " more)\n";
-    s << "\nper-layer sensitivity (accuracy drop with only that layer int8)\n";
+    s << "\nper-layer sensitivity (accuracy change with only that layer int8)\n";
     for (const auto& l : r["sensitivity"]) {
       std::snprintf(buf, sizeof buf, "  %-24s %+7.2f points  %s%s\n", l.value("layer", "?").c_str(),
                     -l.value("drop", 0.0) * 100, l.value("quantized", false) ? "int8" : "float",

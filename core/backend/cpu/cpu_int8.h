@@ -12,6 +12,8 @@
 //   dst[n,k,...] = post(scales[k] * (sum_c,r,s src * w + bias[k]))
 // where post is max(0, .) with relu, then rounding to nearest (ties to even)
 // and saturation for a u8 destination; a float destination keeps the value.
+// Weights must stay within [-63, 63] for the s32 sums to be exact on CPUs
+// without VNNI (16-bit pair sums; see core/quant/quantize.h).
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,7 +24,7 @@ namespace perceptra::int8 {
 
 struct ConvInt8Spec {
   ConvGeometry g;             // N is ignored (run() takes the batch size); groups must be 1
-  bool src_signed = false;    // s8 instead of u8 source (inputs that can be negative)
+  bool src_signed = false;    // s8 source (inputs that can be negative); runs as u8 + 128
   bool relu = false;
   bool dst_u8 = true;         // false: float32 NHWC destination
   std::vector<float> scales;  // one per output channel
