@@ -23,14 +23,16 @@ const char* kUsage =
     "usage: perceptra-cli quantize --model FILE --data NAME|PATH --out FILE\n"
     "                              [--calibration N] [--method minmax|percentile|entropy]\n"
     "                              [--float-layers NAME,...] [--fallback-drop POINTS]\n"
-    "                              [--eval-images N] [--batch-size N] [--json]\n\n"
+    "                              [--eval-images N] [--sensitivity-images N]\n"
+    "                              [--batch-size N] [--json]\n\n"
     "Post-training static int8 quantisation: per-output-channel symmetric int8\n"
     "weights (BatchNorm folded into the conv before it, ReLU fused), per-tensor\n"
     "activation scales calibrated on N training images (default 512) with the\n"
     "given method (default percentile). Then, on the dataset's test split (all\n"
     "images when it has none; --eval-images N: the first N), the accuracy drop\n"
     "of quantising each layer alone; layers losing more than --fallback-drop\n"
-    "points (default 0.2; negative: never) stay float, as do --float-layers.\n"
+    "points (default 0.2; negative: never) stay float, as do --float-layers\n"
+    "(--sensitivity-images N: measured on the first N only).\n"
     "Prints the diff report (float vs int8 accuracy overall and per class, the\n"
     "images whose prediction changed, per-layer sensitivity, file size and\n"
     "inference images/s of both; --json: as JSON) and stores it in --out.\n"
@@ -63,7 +65,7 @@ Tensor load_images(const Dataset& data, const std::vector<int64_t>& indices,
 
 int body(const std::vector<std::string>& argv) {
   Args a(argv, {{"model"}, {"data"}, {"out"}, {"calibration"}, {"method"}, {"float-layers"},
-                {"fallback-drop"}, {"eval-images"}, {"batch-size"}, {"json", false}});
+                {"fallback-drop"}, {"eval-images"}, {"sensitivity-images"}, {"batch-size"}, {"json", false}});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   auto model_path = a.get("model"), data_name = a.get("data"), out = a.get("out");
   if (!model_path) throw UsageError("--model FILE is required");
@@ -92,6 +94,10 @@ int body(const std::vector<std::string>& argv) {
   if (auto v = a.get_int("eval-images")) {
     if (*v < 1) throw UsageError("--eval-images must be positive");
     eval_images = *v;
+  }
+  if (auto v = a.get_int("sensitivity-images")) {
+    if (*v < 1) throw UsageError("--sensitivity-images must be positive");
+    o.sensitivity_images = *v;
   }
   if (auto v = a.get_int("batch-size")) {
     if (*v < 1) throw UsageError("--batch-size must be positive");

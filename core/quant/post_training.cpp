@@ -144,12 +144,19 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
   // 3. Sensitivity: one layer int8 at a time.
   nlohmann::json sens = nlohmann::json::array();
   std::vector<double> drops;
+  const int64_t ns = o.sensitivity_images > 0
+                         ? std::min<int64_t>(o.sensitivity_images, int64_t(eval->labels.size()))
+                         : int64_t(eval->labels.size());
+  const Tensor sens_images = eval->images.slice(0, ns);
+  const std::vector<int> sens_labels(eval->labels.begin(), eval->labels.begin() + ns);
+  const double sens_facc =
+      accuracy(std::vector<int>(fpred.begin(), fpred.begin() + ns), sens_labels);
   for (QuantNode* n : nodes) {
     for (QuantNode* m : nodes) m->quantized = m == n;
     qm.finalize();
     std::vector<int> p = predict_classes([&](const Tensor& x) { return qm.infer_int8(x); },
-                                         eval->images, bs);
-    const double drop = facc - accuracy(p, eval->labels);
+                                         sens_images, bs);
+    const double drop = sens_facc - accuracy(p, sens_labels);
     drops.push_back(drop);
     say("sensitivity " + n->name + ": accuracy drop " + std::to_string(drop * 100) + " points");
   }
@@ -203,6 +210,7 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
   rep["flipped"] = flips;
   rep["sensitivity"] = sens;
   rep["fallback_drop"] = o.fallback_drop;
+  rep["sensitivity_images"] = ns;
   rep["float_layers"] = float_layers;
   rep["float_images_per_s"] = float_s > 0 ? images / float_s : 0;
   rep["int8_images_per_s"] = int8_s > 0 ? images / int8_s : 0;
@@ -237,7 +245,8 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
       s << buf;
     }
     if (flips.size() > max_flips) s << "  ... (" << flips.size() - max_flips << " more)\n";
-    s << "\nper-layer sensitivity (accuracy change with only that layer int8)\n";
+    s << "\nper-layer sensitivity (accuracy change with only that layer int8, "
+      << r.value("sensitivity_images", r.value("eval_images", 0)) << " images)\n";
     for (const auto& l : r["sensitivity"]) {
       std::snprintf(buf, sizeof buf, "  %-24s %+7.2f points  %s%s\n", l.value("layer", "?").c_str(),
                     -l.value("drop", 0.0) * 100, l.value("quantized", false) ? "int8" : "float",

@@ -33,6 +33,9 @@ struct PtqOptions {
   // accuracy (fraction; 0.002 = 0.2 points). Negative: no automatic fallback.
   double fallback_drop = 0.002;
   int batch_size = 256;
+  // Per-layer sensitivity on the first N evaluation images (0: all); one
+  // pass per layer, so a deep model on a large test set may want fewer.
+  int64_t sensitivity_images = 0;
   std::function<void(const std::string&)> progress;  // one line per step
 };
 

@@ -146,7 +146,10 @@ TEST(QuantReport, CountsFlipsPerClassAndSpeed) {
   LabeledImages eval{x, labels};
   PtqOptions o;
   o.fallback_drop = -1;  // keep everything int8
+  o.sensitivity_images = 16;
   PtqResult r = quantize_post_training(*model, x, &eval, o, fashion_meta().class_names);
+  EXPECT_EQ(r.report["sensitivity_images"], 16);
+  EXPECT_EQ(r.report["eval_images"], kImages);
   const auto& rep = r.report;
   auto q = argmax_rows(r.qmodel->infer_int8(x)), f = argmax_rows(model->infer(x));
   size_t flips = 0, fok = 0, qok = 0;
