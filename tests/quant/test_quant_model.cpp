@@ -218,7 +218,9 @@ TEST(QuantFile, StoresInt8WeightsRoundTripsAndIsSmall) {
     }
     // No quantised layer has a float copy of its weights.
     for (QuantNode* n : r.qmodel->quantizable())
-      if (n->quantized) EXPECT_NE(t.section + "/" + t.name, "weights/" + n->name + ".weight");
+      if (n->quantized) {
+        EXPECT_NE(t.section + "/" + t.name, "weights/" + n->name + ".weight");
+      }
   }
   EXPECT_EQ(int8_tensors, r.qmodel->quantized_count());
   bool kept_float = false;
