@@ -17,7 +17,7 @@ using namespace perceptra;
 
 namespace {
 
-struct Run {
+struct CliRun {
   int code = -1;
   std::string out, err;
 };
@@ -33,11 +33,11 @@ std::string slurp(const std::string& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-Run cli(const std::string& args) {
+CliRun cli(const std::string& args) {
   const std::string o = dir() + "/out.txt", e = dir() + "/err.txt";
   const std::string cmd = std::string("OMP_NUM_THREADS=2 '") + PERCEPTRA_CLI + "' " + args + " >'" +
                           o + "' 2>'" + e + "'";
-  Run r;
+  CliRun r;
   const int status = std::system(cmd.c_str());
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(o);
@@ -64,7 +64,7 @@ std::string float_model() {
 
 TEST(QuantCli, QuantizeThenEvalPredictAndExportTheInt8Model) {
   const std::string f = float_model(), q = dir() + "/int8.pmodel";
-  Run r = cli("quantize --model '" + f + "' --data sample --calibration 64 --eval-images 96 --out '" +
+  CliRun r = cli("quantize --model '" + f + "' --data sample --calibration 64 --eval-images 96 --out '" +
               q + "' --method entropy");
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* s : {"accuracy on 96 images", "per class", "changed prediction",
@@ -75,7 +75,7 @@ TEST(QuantCli, QuantizeThenEvalPredictAndExportTheInt8Model) {
   EXPECT_EQ(rep["int8_file_bytes"].get<uint64_t>(), std::filesystem::file_size(q));
   EXPECT_LE(double(std::filesystem::file_size(q)), 0.3 * double(std::filesystem::file_size(f)));
 
-  Run e = cli("eval --model '" + q + "' --data sample --json");
+  CliRun e = cli("eval --model '" + q + "' --data sample --json");
   ASSERT_EQ(e.code, 0) << e.err;
   auto j = nlohmann::json::parse(e.out);
   // The CLI's int8 accuracy on the whole sample set is what the int8 plan gives.
@@ -89,22 +89,22 @@ TEST(QuantCli, QuantizeThenEvalPredictAndExportTheInt8Model) {
     first = p.path().string();
     break;
   }
-  Run p = cli("predict --model '" + q + "' '" + first + "'");
+  CliRun p = cli("predict --model '" + q + "' '" + first + "'");
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_NE(p.out.find(first), std::string::npos);
 
-  Run x = cli("export --model '" + q + "' --format onnx --out '" + dir() + "/int8.onnx'");
+  CliRun x = cli("export --model '" + q + "' --format onnx --out '" + dir() + "/int8.onnx'");
   ASSERT_EQ(x.code, 0) << x.err;
   const std::string onnx = slurp(dir() + "/int8.onnx");
   EXPECT_NE(onnx.find("QuantizeLinear"), std::string::npos);
-  Run n = cli("export --model '" + q + "' --format native --out '" + dir() + "/copy.pmodel'");
+  CliRun n = cli("export --model '" + q + "' --format native --out '" + dir() + "/copy.pmodel'");
   ASSERT_EQ(n.code, 0) << n.err;
   EXPECT_EQ(quant::quantization_report(dir() + "/copy.pmodel")["eval_images"], 96);
 }
 
 TEST(QuantCli, BadInputIsAClearError) {
   const std::string f = float_model(), q = dir() + "/bad.pmodel";
-  Run r = cli("quantize --model '" + f + "' --data sample --calibration 0 --out '" + q + "'");
+  CliRun r = cli("quantize --model '" + f + "' --data sample --calibration 0 --out '" + q + "'");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("calibration data"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(q));
