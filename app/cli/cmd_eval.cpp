@@ -8,6 +8,7 @@
 #include "core/tensor/bounded_json.h"
 #include "core/data/split.h"
 #include "core/io/model_file.h"
+#include "core/quant/quantized_file.h"
 #include "core/tensor/error.h"
 #include "core/train/evaluate.h"
 #include "core/train/setup.h"
@@ -51,7 +52,7 @@ int body(const std::vector<std::string>& argv) {
   if (vp && !(*vp > 0 && *vp < 100)) throw UsageError("--valid-pct must be in (0, 100)");
   auto seed = a.get_int("seed");
 
-  LoadedModel lm = load_model(*model_path);
+  LoadedModel lm = quant::load_any_model(*model_path);  // float or int8
   Model& model = *lm.model;
   OpenOptions oo = open_options_for(model.input_shape());
   oo.test_split_only = !vp;  // the training images are not needed for the test split

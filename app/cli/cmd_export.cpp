@@ -6,6 +6,8 @@
 #include "app/cli/command.h"
 #include "core/io/model_file.h"
 #include "core/io/onnx_export.h"
+#include "core/quant/onnx_qdq_export.h"
+#include "core/quant/quantized_file.h"
 
 namespace perceptra::cli {
 namespace {
@@ -18,7 +20,10 @@ const char* kUsage =
     "onnx:   writes an ONNX graph (opset 13 by default), checked with onnx::checker.\n"
     "        Input 'input' [N,C,H,W] takes raw pixels in [0,1]: the training\n"
     "        normalisation is part of the graph (Sub/Div) unless --no-normalization;\n"
-    "        output 'logits' [N,classes], or 'probabilities' with --softmax.\n\n"
+    "        output 'logits' [N,classes], or 'probabilities' with --softmax.\n"
+    "        An int8 model (perceptra-cli quantize) becomes a QDQ graph:\n"
+    "        QuantizeLinear/DequantizeLinear around int8 weights (per-axis scales)\n"
+    "        and activations, for ONNX Runtime (OpenCV 4.6 DNN cannot read it).\n\n"
     "exit status: 0 ok, 1 bad model or write failure, 2 usage error\n";
 
 int body(const std::vector<std::string>& argv) {
@@ -42,8 +47,13 @@ int body(const std::vector<std::string>& argv) {
   if (auto v = a.get_int("opset")) o.opset = static_cast<int>(*v);
   o.softmax = a.flag("softmax");
   o.include_normalization = !a.flag("no-normalization");
-  LoadedModel lm = load_model(*model_path);
-  if (*format == "native")
+  LoadedModel lm = quant::load_any_model(*model_path);  // float or int8
+  auto* qm = dynamic_cast<quant::QuantizedModel*>(lm.model->inference_override());
+  if (qm && *format == "native")
+    quant::save_quantized_model(*out, *qm, lm.meta, quant::quantization_report(*model_path));
+  else if (qm)
+    quant::export_qdq_onnx(*out, *qm, lm.meta, o);
+  else if (*format == "native")
     save_model(*out, *lm.model, lm.meta);
   else
     export_onnx(*out, *lm.model, lm.meta, o);

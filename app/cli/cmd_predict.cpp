@@ -11,6 +11,7 @@
 #include "core/backend/backend.h"
 #include "core/data/image_folder.h"
 #include "core/io/model_file.h"
+#include "core/quant/quantized_file.h"
 #include "core/tensor/error.h"
 
 namespace perceptra::cli {
@@ -35,7 +36,7 @@ int body(const std::vector<std::string>& argv) {
     if (*v < 1) throw UsageError("--top must be positive");
     top = static_cast<int>(*v);
   }
-  LoadedModel lm = load_model(*model_path);
+  LoadedModel lm = quant::load_any_model(*model_path);  // float or int8
   Model& model = *lm.model;
   const Shape in = model.input_shape();
   if (in.rank() != 3) throw InputError(*model_path, "model input is not an image [C,H,W]");

@@ -159,6 +159,9 @@ std::unique_ptr<Model> build_validated(const tensor_file::Contents& c, const Val
 
 LoadedModel load_model(const std::string& path, Device device) {
   auto c = tensor_file::read(path);
+  if (c.header.contains("quantization"))
+    throw InputError(path, "is an int8 quantised model: load it with load_any_model "
+                           "(core/quant/quantized_file.h)");
   auto v = detail::validate_contents(c, path);
   LoadedModel out;
   out.model = detail::build_validated(c, v, path, device);

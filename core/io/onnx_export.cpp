@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/io/atomic_file.h"
+#include "core/io/onnx_graph.h"
 #include "core/tensor/bounded_json.h"
 #include "core/nn/activation.h"
 #include "core/nn/batchnorm.h"
@@ -21,82 +22,6 @@
 
 namespace perceptra {
 namespace {
-
-class GraphBuilder {
- public:
-  explicit GraphBuilder(onnx::GraphProto* g) : g_(g) {}
-
-  std::string fresh(const std::string& base) {
-    std::string name = base;
-    for (int i = 1; used_.count(name); ++i) name = base + "_" + std::to_string(i);
-    used_.insert(name);
-    return name;
-  }
-
-  std::string constant(const std::string& base, const std::vector<int64_t>& dims,
-                       const std::vector<float>& values) {
-    std::string name = fresh(base);
-    auto* t = g_->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    for (auto d : dims) t->add_dims(d);
-    // raw_data is little-endian float32, the same bytes as the engine's.
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()),
-                                values.size() * sizeof(float)));
-    return name;
-  }
-  std::string constant_i64(const std::string& base, const std::vector<int64_t>& values) {
-    std::string name = fresh(base);
-    auto* t = g_->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::INT64);
-    t->add_dims(int64_t(values.size()));
-    for (auto v : values) t->add_int64_data(v);
-    return name;
-  }
-  std::string constant(const std::string& base, const Tensor& value) {
-    return constant(base, value.shape().dims(), value.to_vector());
-  }
-
-  onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& inputs,
-                        const std::string& name) {
-    auto* n = g_->add_node();
-    n->set_op_type(op);
-    n->set_name(fresh("node:" + name));
-    for (const auto& i : inputs) n->add_input(i);
-    last_output_ = fresh(name);
-    n->add_output(last_output_);
-    last_node_ = n;
-    return n;
-  }
-  const std::string& out() const { return last_output_; }
-  onnx::NodeProto* last_node() const { return last_node_; }
-
-  static void attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void attr(onnx::NodeProto* n, const std::string& name, float v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
-  static void attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INTS);
-    for (auto x : v) a->add_ints(x);
-  }
-
- private:
-  onnx::GraphProto* g_;
-  std::set<std::string> used_;
-  std::string last_output_;
-  onnx::NodeProto* last_node_ = nullptr;
-};
 
 std::string emit_layer(GraphBuilder& b, Layer& layer, const std::string& x,
                        const std::string& path, const std::string& where);
@@ -276,8 +201,25 @@ void add_meta(onnx::ModelProto& m, const std::string& key, const std::string& va
 
 }  // namespace
 
+std::string emit_onnx_layer(GraphBuilder& b, Layer& layer, const std::string& x,
+                            const std::string& path, const std::string& where) {
+  return emit_layer(b, layer, x, path, where);
+}
+
 std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
                               const OnnxExportOptions& options) {
+  auto layers = model.layers();
+  return export_onnx_bytes_with(model, meta, options, [&](GraphBuilder& b, std::string x) {
+    for (size_t i = 0; i < layers.size(); ++i)
+      x = emit_layer(b, *layers[i], x, layers[i]->name(),
+                     "layer " + std::to_string(i) + " (" + layers[i]->type() + ")");
+    return x;
+  });
+}
+
+std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta,
+                                   const OnnxExportOptions& options, const OnnxBody& body,
+                                   const std::vector<std::pair<std::string, std::string>>& extra_meta) {
   detail::check_meta(model, meta, "onnx export");
   if (options.opset < 13 || options.opset > 17)
     throw InputError("onnx export", "opset " + std::to_string(options.opset) +
@@ -311,10 +253,7 @@ std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
     b.node("Div", {b.out(), stdv}, "normalize");
     x = b.out();
   }
-  auto layers = model.layers();
-  for (size_t i = 0; i < layers.size(); ++i)
-    x = emit_layer(b, *layers[i], x, layers[i]->name(),
-                   "layer " + std::to_string(i) + " (" + layers[i]->type() + ")");
+  x = body(b, x);
 
   std::string output = options.softmax ? "probabilities" : "logits";
   if (options.softmax) {
@@ -344,6 +283,7 @@ std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
   add_meta(m, "perceptra.output", options.softmax ? "class probabilities (Softmax)" : "logits");
   add_meta(m, "perceptra.spec", dump_json_safe(spec));
   if (!meta.training.empty()) add_meta(m, "perceptra.training", dump_json_safe(meta.training));
+  for (const auto& [k, v] : extra_meta) add_meta(m, k, v);
 
   try {
     onnx::checker::check_model(m);

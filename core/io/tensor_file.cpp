@@ -59,6 +59,14 @@ void write(const std::string& path, Kind kind, nlohmann::json header,
   nlohmann::json index = nlohmann::json::array();
   uint64_t payload = 0;
   for (const auto& t : tensors) {
+    if (t.int8_shape.rank() > 0) {
+      PCHECK(int64_t(t.int8_values.size()) == t.int8_shape.numel(),
+             "model file: int8 tensor '" + t.name + "' size does not match its shape");
+      index.push_back({{"name", t.name}, {"section", t.section}, {"shape", t.int8_shape.dims()},
+                       {"dtype", "int8"}});
+      payload += t.int8_values.size();
+      continue;
+    }
     PCHECK(t.tensor.defined(), "model file: tensor '" + t.name + "' is undefined");
     index.push_back({{"name", t.name}, {"section", t.section}, {"shape", t.tensor.shape().dims()}});
     payload += uint64_t(t.tensor.numel()) * sizeof(float);
@@ -79,6 +87,11 @@ void write(const std::string& path, Kind kind, nlohmann::json header,
     f.write(json);
     crc.update(json.data(), json.size());
     for (const auto& t : tensors) {
+      if (t.int8_shape.rank() > 0) {
+        f.write(t.int8_values.data(), t.int8_values.size());
+        crc.update(t.int8_values.data(), t.int8_values.size());
+        continue;
+      }
       std::vector<float> v = t.tensor.to_vector();  // host copy on any device
       f.write(v.data(), v.size() * sizeof(float));
       crc.update(v.data(), v.size() * sizeof(float));
@@ -160,14 +173,23 @@ Contents read(const std::string& path) {
         elems *= uint64_t(d);
       }
       t.shape = Shape(dims);
+      const std::string dtype = e.value("dtype", std::string("float32"));
+      if (dtype != "float32" && dtype != "int8")
+        throw InputError(path, "tensor '" + t.name + "' has unknown dtype '" + dtype + "'");
+      t.is_int8 = dtype == "int8";
     } catch (const nlohmann::json::exception& ex) {
       throw InputError(path, std::string("bad tensor entry in header: ") + ex.what());
     }
-    const uint64_t n = uint64_t(t.shape.numel()) * sizeof(float);
+    const uint64_t n = uint64_t(t.shape.numel()) * (t.is_int8 ? 1 : sizeof(float));
     if (n > end - offset)
       throw InputError(path, "tensor '" + t.name + "' extends past the payload");
-    t.values.resize(size_t(t.shape.numel()));
-    std::memcpy(t.values.data(), bytes.data() + offset, n);
+    if (t.is_int8) {
+      t.int8_values.resize(size_t(t.shape.numel()));
+      std::memcpy(t.int8_values.data(), bytes.data() + offset, n);
+    } else {
+      t.values.resize(size_t(t.shape.numel()));
+      std::memcpy(t.values.data(), bytes.data() + offset, n);
+    }
     offset += n;
     c.tensors.push_back(std::move(t));
   }

@@ -9,7 +9,8 @@
 //   24  u64      P: payload length in bytes
 //   32  H bytes  header: UTF-8 JSON; "tensors" lists {name, section, shape}
 //                in payload order
-//   32+H P bytes payload: the tensors' float32 values back to back
+//   32+H P bytes payload: the tensors' values back to back: float32, or one
+//                byte each for entries with "dtype": "int8" (quantised weights)
 //   32+H+P u32   CRC-32 (zlib polynomial) of every byte before it
 // CRC-32 catches truncation, bit rot and edits; it is not a signature.
 #include <cstdint>
@@ -34,14 +35,27 @@ enum class Kind : uint32_t { Model = 1, Checkpoint = 2 };
 std::string kind_name(Kind k);
 
 struct TensorRef {
+  TensorRef(std::string n, std::string s, Tensor t)
+      : name(std::move(n)), section(std::move(s)), tensor(std::move(t)) {}
+  // An int8 entry (quantised weights) instead of a float tensor.
+  static TensorRef int8(std::string n, std::string s, Shape shape, std::vector<int8_t> values) {
+    TensorRef r(std::move(n), std::move(s), Tensor());
+    r.int8_shape = std::move(shape);
+    r.int8_values = std::move(values);
+    return r;
+  }
   std::string name, section;  // section: "weights", "optimizer"
   Tensor tensor;              // any device
+  Shape int8_shape;           // rank > 0: an int8 entry
+  std::vector<int8_t> int8_values;
 };
 
 struct StoredTensor {
   std::string name, section;
   Shape shape;
-  std::vector<float> values;
+  bool is_int8 = false;       // header "dtype": "int8"
+  std::vector<float> values;  // float32 entries
+  std::vector<int8_t> int8_values;
 };
 
 struct Contents {

@@ -33,6 +33,9 @@ void copy_weights(const tensor_file::Contents& c, Model& model, const std::strin
   for (size_t i = 0; i < params.size(); ++i) {
     const auto& s = *stored[i];
     Parameter& p = *params[i];
+    if (s.is_int8)
+      throw InputError(path, "weight tensor '" + s.name + "' is int8: this is a quantised model "
+                             "(load it with load_any_model, core/quant/quantized_file.h)");
     if (s.name != p.name || s.shape != p.value.shape())
       throw InputError(path, "weight tensor " + std::to_string(i) + " is '" + s.name + "' " +
                                  s.shape.str() + " but the model built from the spec expects '" +

@@ -177,6 +177,7 @@ Tensor Model::forward(const Tensor& x, bool training) {
 Tensor Model::infer(const Tensor& x) {
   check_input(x);
   backward_ready_ = false;
+  if (override_) return override_->infer(x.device() == device_ ? x : x.to(device_));
   return infer_layers(layers_, x.device() == device_ ? x : x.to(device_));
 }
 

@@ -23,6 +23,16 @@
 
 namespace perceptra {
 
+// Replaces Model::infer with another implementation of the same function
+// (an int8 model: core/quant). forward() and backward() keep using the
+// layers, which then hold the dequantised weights (saliency, Grad-CAM).
+class InferenceOverride {
+ public:
+  virtual ~InferenceOverride() = default;
+  virtual Tensor infer(const Tensor& x) = 0;
+  virtual std::string describe() const = 0;  // "int8 (12 of 14 layers quantised)"
+};
+
 // One row of a model summary (GUI layer list, CLI, docs).
 struct LayerSummary {
   int index = 0;
@@ -59,6 +69,9 @@ class Model {
   // fused (core/nn/inference.h) and nothing kept for backward (backward()
   // after infer() throws; use forward(x, false) when gradients are needed).
   Tensor infer(const Tensor& x);
+  // infer() runs `o` instead of the layers (null: the layers again).
+  void set_inference_override(std::shared_ptr<InferenceOverride> o) { override_ = std::move(o); }
+  InferenceOverride* inference_override() const { return override_.get(); }
   // Eval-mode forward that also returns a value copy of every top-level
   // layer's output (activation views, Grad-CAM).
   Tensor forward_collect(const Tensor& x, std::vector<Tensor>& outputs);
@@ -83,6 +96,7 @@ class Model {
   int num_classes_ = 0;
   Device device_;
   bool backward_ready_ = false;  // a forward() ran since the last infer()
+  std::shared_ptr<InferenceOverride> override_;
 };
 
 }  // namespace perceptra
