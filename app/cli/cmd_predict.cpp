@@ -16,9 +16,9 @@ namespace {
 
 const char* kUsage =
     "usage: perceptra-cli predict --model FILE [--top K] [--json] IMAGE...\n\n"
-    "Decodes each image (converted and resized to the model's input, normalised as in\n"
-    "training) and prints the predicted class and its probability (--top K: the K\n"
-    "best). --json prints one object per image.\n\n"
+    "Decodes each image (converted and resized to the model's input with the resize\n"
+    "policy training used, normalised as in training) and prints the predicted class\n"
+    "and its probability (--top K: the K best). --json prints one object per image.\n\n"
     "exit status: 0 ok, 1 unreadable image or model, 2 usage error\n";
 
 int body(const std::vector<std::string>& argv) {
@@ -40,11 +40,14 @@ int body(const std::vector<std::string>& argv) {
   top = std::min(top, K);
   const auto& images = a.positional();
   const int64_t n = static_cast<int64_t>(images.size());
+  // Resized the way training resized the folder (older files: squish).
+  const ResizePolicy policy =
+      lm.meta.resize.empty() ? ResizePolicy::squish : parse_resize_policy(lm.meta.resize);
   std::vector<float> batch(static_cast<size_t>(n) * C * H * W);
   const int64_t plane = int64_t(H) * W;
   for (int64_t i = 0; i < n; ++i) {
     float* px = batch.data() + i * C * plane;
-    decode_image_file(images[i], C, H, W, px);
+    decode_image_file(images[i], C, H, W, px, policy);
     if (!lm.meta.mean.empty())
       for (int c = 0; c < C; ++c)
         for (int64_t k = 0; k < plane; ++k)

@@ -449,11 +449,9 @@ void MainWindow::connectSession() {
 
 TrainConfig MainWindow::currentConfig() const {
   TrainConfig c;
-  c.data = dataset_->currentRequest().toStdString();
-  c.valid_pct = dataset_->validPct();
+  dataset_->applyTo(c);  // data, split, image size and resize policy, augmentation
   c.model = model_->spec();
   training_->applyTo(c);
-  c.augment = dataset_->augment();
   c.db_path = dbPath_.toStdString();
   c.out_dir = runsDir_.toStdString();
   if (c.schedule.kind == "step") {

@@ -124,6 +124,7 @@ struct Trainer::Job final : TrainContext {
     meta.class_names = data.source.class_names;
     meta.mean = data.tv.norm.mean;
     meta.std = data.tv.norm.std;
+    meta.resize = data.source.resize;  // image folders: predict/eval resize files the same way
     meta.training = {{"run_id", run_id_}, {"dataset", data.source.name}, {"epochs", epoch_},
                      {"steps", step_}};
     if (have_epoch_end) {
