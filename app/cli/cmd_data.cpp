@@ -1,4 +1,4 @@
-// perceptra-cli data info NAME|PATH [--json] [--channels N] [--size HxW]
+// perceptra-cli data info NAME|PATH [--json] [--channels N] [--image-size N|HxW] [--resize P]
 // perceptra-cli data list [--json]
 // Opens a dataset with the same resolver as every other command and prints
 // its description. Bad data: exit 1 with "<file>: <problem>" on stderr.
@@ -9,6 +9,7 @@
 #include "app/cli/command.h"
 #include "core/tensor/bounded_json.h"
 #include "core/data/describe.h"
+#include "core/data/image_size.h"
 #include "core/data/resolve.h"
 #include "core/tensor/error.h"
 
@@ -16,10 +17,13 @@ namespace {
 
 void usage(FILE* out) {
   std::fprintf(out,
-               "usage: perceptra-cli data info NAME|PATH [--json] [--channels 1|3] [--size HxW]\n"
+               "usage: perceptra-cli data info NAME|PATH [--json] [--channels 1|3]\n"
+               "                               [--image-size N|HxW] [--resize crop|squish|pad]\n"
                "       perceptra-cli data list [--json]\n\n"
                "NAME is fashion-mnist, mnist, cifar10 or sample; PATH an IDX folder or images\n"
-               "file, a CIFAR-10 folder, or an image folder (one sub-folder per class).\n");
+               "file, a CIFAR-10 folder, or an image folder (one sub-folder per class).\n"
+               "Image folders are decoded to --image-size (default: the native size when all\n"
+               "images are small and equal, else 224x224) with the --resize policy (default crop).\n");
 }
 
 int list(bool json) {
@@ -58,16 +62,22 @@ int run(const std::vector<std::string>& args) {
         return 2;
       }
       opt.image.channels = std::stoi(v);
-    } else if (a == "--size" && i + 1 < args.size()) {
-      int h = 0, w = 0;
-      char x = 0;
-      if (std::sscanf(args[++i].c_str(), "%d%c%d", &h, &x, &w) != 3 || (x != 'x' && x != 'X') ||
-          h <= 0 || w <= 0 || h > 4096 || w > 4096) {
-        std::fprintf(stderr, "perceptra-cli data: --size must look like 28x28\n");
+    } else if ((a == "--image-size" || a == "--size") && i + 1 < args.size()) {
+      try {
+        perceptra::ImageSize size = perceptra::parse_image_size(args[++i], "--image-size");
+        opt.image.height = size.height;
+        opt.image.width = size.width;
+      } catch (const perceptra::InputError& e) {
+        std::fprintf(stderr, "perceptra-cli data: %s\n", e.what());
         return 2;
       }
-      opt.image.height = h;
-      opt.image.width = w;
+    } else if (a == "--resize" && i + 1 < args.size()) {
+      try {
+        opt.image.resize = perceptra::parse_resize_policy(args[++i], "--resize");
+      } catch (const perceptra::InputError& e) {
+        std::fprintf(stderr, "perceptra-cli data: %s\n", e.what());
+        return 2;
+      }
     } else if (!a.empty() && a[0] == '-') {
       std::fprintf(stderr, "perceptra-cli data: unknown option '%s'\n", a.c_str());
       usage(stderr);

@@ -54,7 +54,7 @@ int body(const std::vector<std::string>& argv) {
 
   LoadedModel lm = quant::load_any_model(*model_path);  // float or int8
   Model& model = *lm.model;
-  OpenOptions oo = open_options_for(model.input_shape());
+  OpenOptions oo = open_options_for(model.input_shape(), lm.meta.resize);
   oo.test_split_only = !vp;  // the training images are not needed for the test split
   DataSource src = open_dataset(*data_name, oo);
   if (static_cast<int>(src.class_names.size()) != model.num_classes())

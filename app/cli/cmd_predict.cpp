@@ -19,9 +19,9 @@ namespace {
 
 const char* kUsage =
     "usage: perceptra-cli predict --model FILE [--top K] [--json] IMAGE...\n\n"
-    "Decodes each image (converted and resized to the model's input, normalised as in\n"
-    "training) and prints the predicted class and its probability (--top K: the K\n"
-    "best). --json prints one object per image.\n\n"
+    "Decodes each image (converted and resized to the model's input with the resize\n"
+    "policy training used, normalised as in training) and prints the predicted class\n"
+    "and its probability (--top K: the K best). --json prints one object per image.\n\n"
     "An image that cannot be read is reported on stderr (with --json also as\n"
     "{\"image\", \"error\"}) and skipped; the others are still classified.\n\n"
     "exit status: 0 ok, 1 unreadable model or any unreadable image, 2 usage error\n";
@@ -43,6 +43,9 @@ int body(const std::vector<std::string>& argv) {
   const int C = static_cast<int>(in[0]), H = static_cast<int>(in[1]), W = static_cast<int>(in[2]);
   const int K = model.num_classes();
   top = std::min(top, K);
+  // Resized the way training resized the folder (older files: squish).
+  const ResizePolicy policy =
+      lm.meta.resize.empty() ? ResizePolicy::squish : parse_resize_policy(lm.meta.resize);
   // Each image on its own: a bad one is reported (naming it) and skipped,
   // the others are still classified; the exit status says some failed.
   std::vector<std::string> images;
@@ -52,7 +55,7 @@ int body(const std::vector<std::string>& argv) {
   for (const auto& path : a.positional()) {
     std::vector<float> px(size_t(C) * size_t(plane));
     try {
-      decode_image_file(path, C, H, W, px.data());
+      decode_image_file(path, C, H, W, px.data(), policy);
     } catch (const InputError& e) {
       ++failed;
       if (a.flag("json"))

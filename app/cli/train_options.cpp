@@ -39,6 +39,11 @@ struct TrainOption {
 const TrainOption kTrainOptions[] = {
     {"data", true, false,
      "  --data NAME|PATH      fashion-mnist, mnist, cifar10, sample, or a folder/file\n"},
+    {"image-size", true, false,
+     "  --image-size N|HxW    image folders: decode to this size (default auto: the\n"
+     "                        native size of small equal images, else 224)\n"},
+    {"resize", true, false,
+     "  --resize POLICY       image folders: crop (centre, default) | squish | pad\n"},
     {"model", true, false,
      "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"},
     {"config", true, false,
@@ -69,7 +74,8 @@ const TrainOption kTrainOptions[] = {
     {"threads", true, false,
      "  --threads N           CPU threads (default: all)\n"},
     {"augment", true, false,
-     "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B] or none\n"},
+     "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B],\n"
+     "                        resized-crop[=MIN_SCALE] or none\n"},
     {"label-smoothing", true, false,
      "  --label-smoothing X   (default 0)\n"},
     {"from", true, false,
@@ -130,6 +136,8 @@ TrainConfig config_from_args(const Args& a) {
     throw InputError(*a.get("config"), "field 'notify.command' is not accepted from a config file "
                                        "(commands run only from the command line: --notify CMD)");
   if (auto v = a.get("data")) c.data = *v;
+  if (auto v = a.get("image-size")) c.image_size = *v;
+  if (auto v = a.get("resize")) c.resize = *v;
   if (auto v = a.get("model")) c.model = *v;
   if (auto v = a.get_int("epochs")) c.epochs = static_cast<int>(*v);
   if (auto v = a.get_int("batch-size")) c.batch_size = static_cast<int>(*v);

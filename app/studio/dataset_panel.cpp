@@ -11,6 +11,7 @@
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QLocale>
 #include <QPushButton>
 #include <QSignalBlocker>
@@ -33,11 +34,11 @@ struct Preview {
   std::vector<widgets::ImageGridItem> items;
 };
 
-OpenedDataset openBlocking(const QString& request) {
+OpenedDataset openBlocking(const QString& request, const OpenOptions& options) {
   OpenedDataset r;
   r.request = request;
   try {
-    auto src = std::make_shared<DataSource>(open_dataset(request.toStdString()));
+    auto src = std::make_shared<DataSource>(open_dataset(request.toStdString(), options));
     r.info = describe(*src, 5000);
     r.source = src;
   } catch (const std::exception& e) {
@@ -112,9 +113,35 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   tabs_->addTab(augmentGrid_, tr("Augmented"));
   layout->addWidget(tabs_, 1);
 
-  auto* split = new QGroupBox(tr("Validation and augmentation"), this);
+  auto* split = new QGroupBox(tr("Image size, validation and augmentation"), this);
   auto* form = new QFormLayout(split);
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+  // Image folders: the size images are decoded to and how they get there.
+  imageSize_ = new QComboBox(split);
+  imageSize_->setObjectName("imageSize");
+  imageSize_->setEditable(true);
+  imageSize_->setInsertPolicy(QComboBox::NoInsert);
+  imageSize_->addItems({QStringLiteral("auto"), QStringLiteral("32"), QStringLiteral("64"),
+                        QStringLiteral("96"), QStringLiteral("128"), QStringLiteral("160"),
+                        QStringLiteral("224"), QStringLiteral("256")});
+  imageSize_->setToolTip(tr("Image folders are decoded to this size: N (square) or HxW.\n"
+                            "auto: the native size when all images are small and equal, else 224."));
+  resize_ = new QComboBox(split);
+  resize_->setObjectName("resizePolicy");
+  resize_->addItem(tr("Crop"), QStringLiteral("crop"));
+  resize_->addItem(tr("Squish"), QStringLiteral("squish"));
+  resize_->addItem(tr("Pad"), QStringLiteral("pad"));
+  resize_->setItemData(0, tr("Scale to cover the size, keep the centre"), Qt::ToolTipRole);
+  resize_->setItemData(1, tr("Stretch the whole image to the size"), Qt::ToolTipRole);
+  resize_->setItemData(2, tr("Scale to fit inside the size, black borders"), Qt::ToolTipRole);
+  auto* sizeRow = new QHBoxLayout;
+  sizeRow->addWidget(imageSize_, 1);
+  sizeRow->addWidget(resize_, 1);
+  form->addRow(tr("Image size"), sizeRow);
+  sizeNote_ = new QLabel(split);
+  sizeNote_->setObjectName("imageSizeNote");
+  sizeNote_->setWordWrap(true);
+  form->addRow(sizeNote_);
   officialSplit_ = new QCheckBox(tr("Use the dataset's test split"), split);
   officialSplit_->setObjectName("officialSplit");
   validPct_ = new QDoubleSpinBox(split);
@@ -131,6 +158,9 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   validRow->addWidget(splitCounts_);
   form->addRow(tr("Validation"), validRow);
   auto* aug = new QHBoxLayout;
+  resizedCrop_ = new QCheckBox(tr("Resized crop"), split);
+  resizedCrop_->setObjectName("resizedCrop");
+  resizedCrop_->setToolTip(tr("Random region of 8–100 % of the area and aspect 3:4–4:3, resized to the image size"));
   crop_ = new QCheckBox(tr("Crop"), split);
   crop_->setToolTip(tr("Random crop after 4 pixels of zero padding"));
   flip_ = new QCheckBox(tr("Flip"), split);
@@ -139,7 +169,7 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   rotate_->setToolTip(tr("Small rotation, up to ±10°"));
   color_ = new QCheckBox(tr("Colour"), split);
   color_->setToolTip(tr("Brightness and contrast jitter (±20 %)"));
-  for (auto* c : {crop_, flip_, rotate_, color_}) {
+  for (auto* c : {resizedCrop_, crop_, flip_, rotate_, color_}) {
     aug->addWidget(c);
     connect(c, &QCheckBox::toggled, this, [this] {
       refreshAugmentPreview();
@@ -158,6 +188,9 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Augment"), aug);
   layout->addWidget(split);
 
+  connect(imageSize_, &QComboBox::activated, this, [this] { sizeControlsChanged(); });
+  connect(imageSize_->lineEdit(), &QLineEdit::editingFinished, this, [this] { sizeControlsChanged(); });
+  connect(resize_, &QComboBox::activated, this, [this] { sizeControlsChanged(); });
   connect(officialSplit_, &QCheckBox::toggled, this, [this] { updateValidationUi(); });
   connect(validPct_, &QDoubleSpinBox::valueChanged, this, [this] { updateValidationUi(); });
   connect(picker_, &QComboBox::activated, this, [this](int i) { openDataset(picker_->itemData(i).toString()); });
@@ -186,7 +219,8 @@ void DatasetPanel::openDataset(const QString& nameOrPath) {
   for (auto* b : {openFolder_, openFile_}) b->setEnabled(false);
   picker_->setEnabled(false);
   emit loadingChanged(true);
-  watcher_.setFuture(QtConcurrent::run([nameOrPath] { return openBlocking(nameOrPath); }));
+  const OpenOptions options = openOptions();
+  watcher_.setFuture(QtConcurrent::run([nameOrPath, options] { return openBlocking(nameOrPath, options); }));
 }
 
 void DatasetPanel::openFolderDialog() {
@@ -283,7 +317,84 @@ void DatasetPanel::showDataset() {
     officialSplit_->setChecked(info.has_test);
   }
   updateValidationUi();
+  updateSizeUi();
   refreshAugmentPreview();
+}
+
+OpenOptions DatasetPanel::openOptions() const {
+  OpenOptions o;
+  const ImageSize size = parse_image_size(lastValidSize_.toStdString());
+  o.image.height = size.height;
+  o.image.width = size.width;
+  o.image.resize = parse_resize_policy(resizePolicy().toStdString());
+  return o;
+}
+
+QString DatasetPanel::imageSize() const { return lastValidSize_; }
+
+QString DatasetPanel::resizePolicy() const { return resize_->currentData().toString(); }
+
+bool DatasetPanel::setImageSize(const QString& size, const QString& policy) {
+  const int p = resize_->findData(policy);
+  if (p < 0) return false;
+  try {
+    parse_image_size(size.trimmed().toLower().toStdString());
+  } catch (const std::exception&) {
+    return false;
+  }
+  {
+    QSignalBlocker b(imageSize_);
+    imageSize_->setCurrentText(size);
+  }
+  resize_->setCurrentIndex(p);
+  sizeControlsChanged();
+  return true;
+}
+
+void DatasetPanel::sizeControlsChanged() {
+  QString text = imageSize_->currentText().trimmed().toLower();
+  try {
+    parse_image_size(text.toStdString());
+  } catch (const std::exception& e) {
+    // Not a size: back to the last good one, with the reason in the note.
+    QSignalBlocker b(imageSize_);
+    imageSize_->setCurrentText(lastValidSize_);
+    sizeNote_->setText(QString::fromStdString(e.what()));
+    return;
+  }
+  const bool changed = text != lastValidSize_ || qs(current_.info.resize) != resizePolicy();
+  lastValidSize_ = text;
+  // Only image folders have a size to choose; others keep theirs.
+  if (changed && current_.source && current_.info.format == "image-folder")
+    openDataset(current_.request);
+  else
+    updateSizeUi();
+}
+
+void DatasetPanel::updateSizeUi() {
+  const bool folder = current_.source && current_.info.format == "image-folder";
+  imageSize_->setEnabled(!current_.source || folder);
+  resize_->setEnabled(!current_.source || folder);
+  if (!current_.source) {
+    sizeNote_->clear();
+    return;
+  }
+  if (!folder) {
+    sizeNote_->setText(tr("%1 is stored at a fixed size: %2")
+                           .arg(qs(current_.info.name), shapeText(Shape(current_.info.shape))));
+    return;
+  }
+  sizeNote_->setText(tr("Decoded to %1, %2: %3")
+                         .arg(shapeText(Shape(current_.info.shape)), qs(current_.info.resize),
+                              qs(current_.info.size_note)));
+}
+
+void DatasetPanel::applyTo(TrainConfig& c) const {
+  c.data = currentRequest().toStdString();
+  c.valid_pct = validPct();
+  c.image_size = imageSize().toStdString();
+  c.resize = resizePolicy().toStdString();
+  c.augment = augment();
 }
 
 void DatasetPanel::updateValidationUi() {
@@ -318,6 +429,7 @@ std::optional<double> DatasetPanel::validPct() const {
 
 AugmentOptions DatasetPanel::augment() const {
   AugmentOptions a;
+  a.resized_crop = resizedCrop_->isChecked();
   a.crop = crop_->isChecked();
   a.hflip = flip_->isChecked();
   a.rotate = rotate_->isChecked();

@@ -1,8 +1,9 @@
 #pragma once
 // Dataset dock: pick Fashion-MNIST / the sample data / an IDX or CIFAR-10
 // folder / an image folder; opened off the UI thread. Shows counts, shape,
-// statistics, a grid of samples per class, a class histogram, and the
-// validation split and augmentation settings with a live preview of
+// statistics, a grid of samples per class, a class histogram, the image size
+// and resize policy of image folders (changing them reopens the folder), and
+// the validation split and augmentation settings with a live preview of
 // augmented samples. Bad data shows its error (naming the file) in the panel.
 #include <QFutureWatcher>
 #include <QWidget>
@@ -13,6 +14,7 @@
 #include "core/data/augment.h"
 #include "core/data/describe.h"
 #include "core/data/resolve.h"
+#include "core/train/config.h"
 
 class QCheckBox;
 class QComboBox;
@@ -55,6 +57,16 @@ class DatasetPanel : public QWidget {
   AugmentOptions augment() const;
   // Shows the exact split of the run being trained (until the split settings change).
   void showRunSplit(int64_t train, int64_t valid);
+  // Image folders: "auto", "224" or "HxW" (TrainConfig::image_size) and the
+  // resize policy name (TrainConfig::resize).
+  QString imageSize() const;
+  QString resizePolicy() const;
+  // Sets the requested size ("auto", "224", "HxW") and policy; an image
+  // folder that is open is reopened with them. False when the text is invalid.
+  bool setImageSize(const QString& size, const QString& policy);
+  // The dataset fields of a training config: data, valid_pct, image_size,
+  // resize, augment.
+  void applyTo(TrainConfig& config) const;
   // The default dataset: Fashion-MNIST when installed, else the sample data.
   static QString defaultDataset();
 
@@ -77,6 +89,9 @@ class DatasetPanel : public QWidget {
   void finished();
   void showDataset();
   void updateValidationUi();
+  void updateSizeUi();
+  void sizeControlsChanged();
+  OpenOptions openOptions() const;
 
   QComboBox* picker_;
   QPushButton* openFolder_;
@@ -90,6 +105,11 @@ class DatasetPanel : public QWidget {
   QCheckBox* officialSplit_;
   QDoubleSpinBox* validPct_;
   QLabel* splitCounts_;  // the split in images
+  QComboBox* imageSize_;
+  QComboBox* resize_;
+  QLabel* sizeNote_;
+  QString lastValidSize_ = QStringLiteral("auto");
+  QCheckBox* resizedCrop_;
   QCheckBox* crop_;
   QCheckBox* flip_;
   QCheckBox* rotate_;

@@ -239,11 +239,9 @@ void MainWindow::connectSession() {
 
 TrainConfig MainWindow::currentConfig() const {
   TrainConfig c;
-  c.data = dataset_->currentRequest().toStdString();
-  c.valid_pct = dataset_->validPct();
+  dataset_->applyTo(c);  // data, split, image size and resize policy, augmentation
   c.model = model_->spec();
   training_->applyTo(c);
-  c.augment = dataset_->augment();
   if (c.schedule.kind == "step") {
     // One decay per epoch.
     const auto& info = dataset_->info();

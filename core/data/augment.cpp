@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "core/tensor/error.h"
 
 namespace perceptra {
 
 nlohmann::json AugmentOptions::to_json() const {
-  return {{"crop", crop},         {"crop_padding", crop_padding}, {"hflip", hflip},
+  return {{"resized_crop", resized_crop},
+          {"resized_crop_scale", {rrc_min_scale, rrc_max_scale}},
+          {"resized_crop_ratio", {rrc_min_ratio, rrc_max_ratio}},{"crop", crop},         {"crop_padding", crop_padding}, {"hflip", hflip},
           {"rotate", rotate},     {"max_degrees", max_degrees},   {"color", color},
           {"brightness", brightness}, {"contrast", contrast}};
 }
@@ -17,6 +21,19 @@ nlohmann::json AugmentOptions::to_json() const {
 AugmentOptions AugmentOptions::from_json(const nlohmann::json& j) {
   AugmentOptions a;
   try {
+    a.resized_crop = j.value("resized_crop", a.resized_crop);
+    if (j.contains("resized_crop_scale")) {
+      auto v = j.at("resized_crop_scale").get<std::vector<float>>();
+      if (v.size() != 2) throw InputError("augmentation", "resized_crop_scale must be [min, max]");
+      a.rrc_min_scale = v[0];
+      a.rrc_max_scale = v[1];
+    }
+    if (j.contains("resized_crop_ratio")) {
+      auto v = j.at("resized_crop_ratio").get<std::vector<float>>();
+      if (v.size() != 2) throw InputError("augmentation", "resized_crop_ratio must be [min, max]");
+      a.rrc_min_ratio = v[0];
+      a.rrc_max_ratio = v[1];
+    }
     a.crop = j.value("crop", a.crop);
     a.crop_padding = j.value("crop_padding", a.crop_padding);
     a.hflip = j.value("hflip", a.hflip);
@@ -28,6 +45,10 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError("augmentation", std::string("malformed options: ") + e.what());
   }
+  if (!(a.rrc_min_scale > 0 && a.rrc_min_scale <= a.rrc_max_scale && a.rrc_max_scale <= 1))
+    throw InputError("augmentation", "resized_crop_scale must satisfy 0 < min <= max <= 1");
+  if (!(a.rrc_min_ratio > 0 && a.rrc_min_ratio <= a.rrc_max_ratio && a.rrc_max_ratio <= 100))
+    throw InputError("augmentation", "resized_crop_ratio must satisfy 0 < min <= max <= 100");
   if (a.crop_padding < 0 || a.crop_padding > 64)
     throw InputError("augmentation", "crop_padding must be in [0, 64]");
   if (a.max_degrees < 0 || a.max_degrees > 180)
@@ -42,6 +63,37 @@ Rng augment_rng(uint64_t seed, int64_t epoch, int64_t sample_index) {
   return Rng(seed ^ 0xA5A5F00DULL).fork(uint64_t(epoch)).fork(uint64_t(sample_index));
 }
 
+CropBox random_resized_crop_box(int64_t H, int64_t W, const AugmentOptions& o, Rng& rng) {
+  const double area = double(H) * double(W);
+  const double lr0 = std::log(double(o.rrc_min_ratio)), lr1 = std::log(double(o.rrc_max_ratio));
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * rng.uniform(o.rrc_min_scale, o.rrc_max_scale);
+    const double ratio = std::exp(lr0 + (lr1 - lr0) * double(rng.uniform()));
+    const int64_t w = std::llround(std::sqrt(target * ratio));
+    const int64_t h = std::llround(std::sqrt(target / ratio));
+    if (w > 0 && w <= W && h > 0 && h <= H) {
+      CropBox b;
+      b.y = int64_t(rng.below(uint64_t(H - h + 1)));
+      b.x = int64_t(rng.below(uint64_t(W - w + 1)));
+      b.width = w;
+      b.height = h;
+      return b;
+    }
+  }
+  // Fallback: the centre, with the ratio clamped to the allowed range.
+  CropBox b;
+  const double in_ratio = double(W) / double(H);
+  b.width = W;
+  b.height = H;
+  if (in_ratio < o.rrc_min_ratio)
+    b.height = std::clamp<int64_t>(std::llround(double(W) / o.rrc_min_ratio), 1, H);
+  else if (in_ratio > o.rrc_max_ratio)
+    b.width = std::clamp<int64_t>(std::llround(double(H) * o.rrc_max_ratio), 1, W);
+  b.y = (H - b.height) / 2;
+  b.x = (W - b.width) / 2;
+  return b;
+}
+
 void augment_image(float* img, int64_t C, int64_t H, int64_t W, const AugmentOptions& o,
                    const NormStats& norm, Rng& rng, std::vector<float>& scratch) {
   if (!o.any()) return;
@@ -49,6 +101,20 @@ void augment_image(float* img, int64_t C, int64_t H, int64_t W, const AugmentOpt
   // Normalised values of raw 0 (fill) and raw 1 (clamp bound) per channel.
   auto lo = [&](int64_t c) { return norm.empty() ? 0.f : (0.f - norm.mean[size_t(c)]) / norm.std[size_t(c)]; };
   auto hi = [&](int64_t c) { return norm.empty() ? 1.f : (1.f - norm.mean[size_t(c)]) / norm.std[size_t(c)]; };
+
+  if (o.resized_crop) {
+    const CropBox b = random_resized_crop_box(H, W, o, rng);
+    if (b.width != W || b.height != H) {
+      // Bilinear (half-pixel centres, as torchvision without antialiasing).
+      scratch.assign(img, img + C * plane);
+      for (int64_t c = 0; c < C; ++c) {
+        cv::Mat src(int(H), int(W), CV_32F, scratch.data() + c * plane);
+        cv::Mat dst(int(H), int(W), CV_32F, img + c * plane);
+        cv::resize(src(cv::Rect(int(b.x), int(b.y), int(b.width), int(b.height))), dst,
+                   cv::Size(int(W), int(H)), 0, 0, cv::INTER_LINEAR);
+      }
+    }
+  }
 
   // Geometry: one resampling for shift (crop with padding), flip and rotation.
   int64_t dx = 0, dy = 0;

@@ -1,5 +1,6 @@
 #include "core/data/describe.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,8 @@ DatasetInfo describe(const DataSource& src, int64_t max_stat_samples) {
   info.source = src.location;
   info.classes = src.train->class_names();
   info.shape = src.train->sample_shape().dims();
+  info.resize = src.resize;
+  info.size_note = src.size_note;
   info.train_size = src.train->size();
   info.train_counts = counts(*src.train);
   if (src.test) {
@@ -31,8 +34,12 @@ DatasetInfo describe(const DataSource& src, int64_t max_stat_samples) {
     info.test_size = src.test->size();
     info.test_counts = counts(*src.test);
   }
-  if (max_stat_samples < 0)
-    max_stat_samples = (src.train->size() > 0 && src.train->pixels_u8(0) == nullptr) ? 10000 : 0;
+  const bool on_demand = src.train->size() > 0 && src.train->pixels_u8(0) == nullptr;
+  if (on_demand)  // photos: a bounded sample, not a decode of the whole folder
+    max_stat_samples = max_stat_samples > 0 ? std::min(max_stat_samples, kOnDemandStatSamples)
+                                            : kOnDemandStatSamples;
+  else if (max_stat_samples < 0)
+    max_stat_samples = 0;
   info.stats = compute_norm_stats(*src.train, {}, max_stat_samples);
   info.stats_samples = (max_stat_samples > 0 && max_stat_samples < info.train_size)
                            ? max_stat_samples
@@ -48,6 +55,8 @@ nlohmann::json DatasetInfo::to_json() const {
                       {"source", source},
                       {"classes", classes},
                       {"shape", shape},
+                      {"resize", resize},
+                      {"size_note", size_note},
                       {"train_size", train_size},
                       {"train_counts", train_counts},
                       {"has_test", has_test},
@@ -71,6 +80,8 @@ DatasetInfo DatasetInfo::from_json(const nlohmann::json& j) {
     d.source = j.value("source", std::string());
     d.classes = j.at("classes").get<std::vector<std::string>>();
     d.shape = j.at("shape").get<std::vector<int64_t>>();
+    d.resize = j.value("resize", std::string());
+    d.size_note = j.value("size_note", std::string());
     d.train_size = j.at("train_size").get<int64_t>();
     d.train_counts = j.value("train_counts", std::vector<int64_t>{});
     d.has_test = j.value("has_test", false);
@@ -103,6 +114,7 @@ std::string DatasetInfo::to_text() const {
   line("format", format);
   line("source", source);
   line("image", shp + " (CxHxW)");
+  if (!resize.empty()) line("resize", resize + ", " + size_note);
   line("train", std::to_string(train_size) + " images");
   line("test", has_test ? std::to_string(test_size) + " images" : std::string("none (split from train)"));
   std::string ms;

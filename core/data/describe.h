@@ -18,6 +18,8 @@ struct DatasetInfo {
   std::string name, format, source;
   std::vector<std::string> classes;
   std::vector<int64_t> shape;  // [C,H,W]
+  std::string resize;          // image folders: squish | crop | pad ("" otherwise)
+  std::string size_note;       // image folders: how the size was chosen
   int64_t train_size = 0;
   std::vector<int64_t> train_counts;  // per class
   bool has_test = false;
@@ -34,8 +36,8 @@ struct DatasetInfo {
 };
 
 // max_stat_samples > 0 caps the (evenly spaced) samples the stats read;
-// 0 reads all; -1 (default) reads all of in-memory data but at most 10,000
-// images of a lazily decoded image folder.
+// 0 or -1 (default) reads all of in-memory data; a decoded-on-demand image
+// folder reads at most kOnDemandStatSamples images in any case.
 DatasetInfo describe(const DataSource& source, int64_t max_stat_samples = -1);
 
 }  // namespace perceptra

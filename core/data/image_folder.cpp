@@ -4,12 +4,12 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
-#include <opencv2/core.hpp>
+#include <map>
 #include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
+#include "core/data/image_decode.h"
+#include "core/data/image_header.h"
 #include "core/data/input_limits.h"
-#include "core/data/memory_dataset.h"
 #include "core/tensor/error.h"
 #include "core/tensor/input_file.h"
 
@@ -19,118 +19,94 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Entry {
-  std::string path;
-  int label;
-};
+using Entry = ImageFolderDataset::Entry;
 
-// Reads the bytes ourselves (any file name works, clear "no such file"
-// errors) and lets OpenCV decode them. Returns an empty Mat when the data is
-// not a decodable image.
-cv::Mat read_image(const std::string& path, std::string* why) {
-  std::vector<uint8_t> bytes;
+// Headers that do not say grey or colour (palette BMPs, some TIFFs): decode a
+// few of them to find out; larger ones are taken as colour.
+constexpr int kMaxChannelProbes = 16;
+constexpr int64_t kMaxProbePixels = int64_t(1) << 26;
+
+int probe_channels(const std::string& path) {
   try {
-    // Regular files only (a FIFO would hang); dimensions checked from the
-    // header before decoding (input_limits.h).
-    std::string raw = read_regular_file(path, uint64_t(1) << 30, "image file");
-    bytes.assign(raw.begin(), raw.end());
+    const std::string raw = read_regular_file(path, uint64_t(1) << 30, "image file");
+    const std::vector<uint8_t> bytes(raw.begin(), raw.end());
     data::check_image_size(path, bytes.data(), bytes.size());
-  } catch (const InputError& e) {
-    *why = e.problem();
-    return {};
-  }
-  if (bytes.empty()) {
-    *why = "empty image file";
-    return {};
-  }
-  cv::Mat m;
-  try {
-    m = cv::imdecode(bytes, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
-  } catch (const cv::Exception& e) {
-    *why = std::string("cannot decode image (") + e.what() + ")";
-    return {};
-  }
-  if (m.empty()) *why = "cannot decode image (corrupt or unsupported format)";
-  return m;
-}
-
-// 8-bit, 1 or 3 channels (BGR), alpha dropped.
-cv::Mat to_u8_gray_or_bgr(const cv::Mat& m) {
-  cv::Mat u8;
-  if (m.depth() == CV_8U)
-    u8 = m;
-  else if (m.depth() == CV_16U)
-    m.convertTo(u8, CV_8U, 1.0 / 257.0);
-  else if (m.depth() == CV_32F || m.depth() == CV_64F)
-    m.convertTo(u8, CV_8U, 255.0);
-  else
-    m.convertTo(u8, CV_8U);
-  cv::Mat out;
-  switch (u8.channels()) {
-    case 1: out = u8; break;
-    case 2: cv::extractChannel(u8, out, 0); break;  // gray + alpha
-    case 3: out = u8; break;
-    case 4: cv::cvtColor(u8, out, cv::COLOR_BGRA2BGR); break;
-    default: cv::extractChannel(u8, out, 0); break;
-  }
-  return out;
-}
-
-// Converts a decoded image to the target channels/size; writes [C,H,W] u8.
-void convert(const cv::Mat& native, int channels, int height, int width, uint8_t* out) {
-  cv::Mat m = to_u8_gray_or_bgr(native);
-  cv::Mat c;
-  if (channels == 1)
-    c = m.channels() == 1 ? m : [&] { cv::Mat g; cv::cvtColor(m, g, cv::COLOR_BGR2GRAY); return g; }();
-  else {
-    if (m.channels() == 1)
-      cv::cvtColor(m, c, cv::COLOR_GRAY2RGB);
-    else
-      cv::cvtColor(m, c, cv::COLOR_BGR2RGB);
-  }
-  cv::Mat r;
-  if (c.rows == height && c.cols == width)
-    r = c;
-  else {
-    bool shrink = c.rows > height || c.cols > width;
-    cv::resize(c, r, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-  }
-  if (!r.isContinuous()) r = r.clone();
-  const int64_t plane = int64_t(height) * width;
-  const uint8_t* p = r.ptr<uint8_t>();
-  if (channels == 1) {
-    std::copy_n(p, plane, out);
-  } else {
-    for (int64_t i = 0; i < plane; ++i)
-      for (int ch = 0; ch < 3; ++ch) out[ch * plane + i] = p[i * 3 + ch];
+    cv::Mat m = cv::imdecode(bytes, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
+    return m.empty() ? 0 : m.channels();
+  } catch (const cv::Exception&) {
+    return 0;
+  } catch (const InputError&) {
+    return 0;
   }
 }
 
-bool is_colour(const cv::Mat& m) { return m.channels() >= 3; }
+std::string size_text(int h, int w) { return std::to_string(w) + "x" + std::to_string(h); }  // WxH, as photos are described
 
-class LazyImageFolder : public Dataset {
- public:
-  LazyImageFolder(std::string root, std::vector<std::string> classes, std::vector<Entry> entries,
-                  int c, int h, int w)
-      : root_(std::move(root)), classes_(std::move(classes)), entries_(std::move(entries)),
-        c_(c), h_(h), w_(w) {}
-  int64_t size() const override { return int64_t(entries_.size()); }
-  Shape sample_shape() const override { return Shape{c_, h_, w_}; }
-  const std::vector<std::string>& class_names() const override { return classes_; }
-  int label(int64_t i) const override { return entries_.at(size_t(i)).label; }
-  void image(int64_t i, float* out) const override {
-    decode_image_file(entries_.at(size_t(i)).path, c_, h_, w_, out);
+// The automatic size (see ImageFolderOptions) from the images' headers.
+ImageSize choose_size(const std::map<std::pair<int, int>, int64_t>& sizes, std::string* note) {
+  int max_h = 0, max_w = 0;
+  std::pair<int, int> mode{0, 0}, smallest{0, 0}, largest{0, 0};
+  int64_t mode_n = -1;
+  auto area = [](const std::pair<int, int>& hw) { return int64_t(hw.first) * hw.second; };
+  for (const auto& [hw, n] : sizes) {
+    max_h = std::max(max_h, hw.first);
+    max_w = std::max(max_w, hw.second);
+    if (n > mode_n) {
+      mode = hw;
+      mode_n = n;
+    }
+    if (smallest.first == 0 || area(hw) < area(smallest)) smallest = hw;
+    if (area(hw) > area(largest)) largest = hw;
   }
-  std::string source() const override { return root_; }
-
- private:
-  std::string root_;
-  std::vector<std::string> classes_;
-  std::vector<Entry> entries_;
-  int c_, h_, w_;
-};
+  const int photo = kDefaultPhotoSide;
+  if (sizes.size() == 1 && std::max(max_h, max_w) <= 256) {
+    *note = "native size (all images are " + size_text(mode.first, mode.second) + ")";
+    return {mode.first, mode.second};
+  }
+  const std::string range = sizes.size() == 1
+                                ? "all images are " + size_text(mode.first, mode.second)
+                                : "images from " + size_text(smallest.first, smallest.second) +
+                                      " to " + size_text(largest.first, largest.second);
+  if (max_h < photo && max_w < photo) {
+    *note = "the most common size, " + size_text(mode.first, mode.second) + " (" + range + ")";
+    return {mode.first, mode.second};
+  }
+  *note = std::to_string(photo) + "x" + std::to_string(photo) + " (" + range +
+          "; --image-size to choose)";
+  return {photo, photo};
+}
 
 }  // namespace
+
+ImageFolderDataset::ImageFolderDataset(std::string root, std::vector<std::string> classes,
+                                       std::vector<Entry> entries, int c, int h, int w,
+                                       ResizePolicy policy, std::shared_ptr<CacheBudget> budget,
+                                       const std::string& cache_dir)
+    : root_(std::move(root)), classes_(std::move(classes)), entries_(std::move(entries)),
+      c_(c), h_(h), w_(w), policy_(policy) {
+  const std::string variant = std::string(resize_policy_name(policy)) + " " + std::to_string(c) +
+                              "x" + std::to_string(h) + "x" + std::to_string(w);
+  cache_ = std::make_unique<ResizedImageCache>(int64_t(entries_.size()), int64_t(c) * h * w,
+                                               std::move(budget), cache_dir, variant);
+}
+
+void ImageFolderDataset::image_u8(int64_t i, uint8_t* out) const {
+  const Entry& e = entries_.at(size_t(i));
+  const std::string key = ResizedImageCache::file_key(e.path);
+  if (key.empty()) throw InputError(e.path, "cannot open image file (it was removed or renamed)");
+  if (cache_->get(i, key, out)) return;
+  decode_resized(e.path, c_, h_, w_, policy_, out);
+  cache_->put(i, key, out);
+}
+
+void ImageFolderDataset::image(int64_t i, float* out) const {
+  const int64_t n = int64_t(c_) * h_ * w_;
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(size_t(n));
+  image_u8(i, buf.data());
+  constexpr float k = 1.f / 255.f;
+  for (int64_t j = 0; j < n; ++j) out[j] = float(buf[size_t(j)]) * k;
+}
 
 bool is_image_file_name(const std::string& name) {
   auto dot = name.rfind('.');
@@ -144,12 +120,10 @@ bool is_image_file_name(const std::string& name) {
   return false;
 }
 
-void decode_image_file(const std::string& path, int channels, int height, int width, float* out) {
-  std::string why;
-  cv::Mat m = read_image(path, &why);
-  if (m.empty()) throw InputError(path, why);
+void decode_image_file(const std::string& path, int channels, int height, int width, float* out,
+                       ResizePolicy policy) {
   std::vector<uint8_t> buf(size_t(channels) * height * width);
-  convert(m, channels, height, width, buf.data());
+  decode_resized(path, channels, height, width, policy, buf.data());
   for (size_t i = 0; i < buf.size(); ++i) out[i] = float(buf[i]) * (1.0f / 255.0f);
 }
 
@@ -163,8 +137,10 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   if (!fs::is_directory(root, ec)) throw InputError(root_in, "not a folder");
   if (opt.channels != 0 && opt.channels != 1 && opt.channels != 3)
     throw InputError(root_in, "channels must be 1 or 3, got " + std::to_string(opt.channels));
-  if (opt.height < 0 || opt.width < 0 || (opt.height == 0) != (opt.width == 0))
-    throw InputError(root_in, "image size must be given as both height and width (or neither)");
+  if (opt.height < 0 || opt.width < 0 || (opt.height == 0) != (opt.width == 0) ||
+      opt.height > kMaxImageSide || opt.width > kMaxImageSide)
+    throw InputError(root_in, "image size must be given as both height and width (or neither), "
+                              "each at most " + std::to_string(kMaxImageSide));
 
   // Class folders, sorted by name so class indices are stable.
   std::vector<fs::path> class_dirs;
@@ -190,8 +166,12 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
                               " files outside the class sub-folders");
   }
 
+  // Every image's header: unreadable files are skipped now (not mid-epoch),
+  // and the size and colour are decided without decoding anything.
   std::vector<std::string> classes;
   std::vector<Entry> entries;
+  std::map<std::pair<int, int>, int64_t> sizes;  // (h, w) -> count
+  std::vector<std::string> unknown_channels;
   for (const fs::path& dir : class_dirs) {
     const int label = int(classes.size());
     classes.push_back(dir.filename().string());
@@ -223,103 +203,54 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
                                                         " non-image files)"
                                                   : std::string()));
     std::sort(files.begin(), files.end());
-    for (auto& f : files) entries.push_back({std::move(f), label});
-  }
-
-  // Probe a spread of images (and always the first) for size and colour.
-  int channels = opt.channels, height = opt.height, width = opt.width;
-  {
-    const size_t probes = std::min<size_t>(entries.size(), 64);
-    bool any_colour = false;
-    for (size_t k = 0; k < probes; ++k) {
-      size_t i = k * entries.size() / probes;
+    int64_t kept = 0;
+    for (auto& f : files) {
+      ImageHeader h;
       std::string why;
-      cv::Mat m = read_image(entries[i].path, &why);
-      if (m.empty()) continue;  // reported when decoded
-      if (height == 0) {
-        height = m.rows;
-        width = m.cols;
-      }
-      any_colour = any_colour || is_colour(m);
-    }
-    if (height == 0)
-      throw InputError(root_in, "none of the first images could be decoded (e.g. " +
-                                    entries[0].path + ")");
-    if (channels == 0) channels = any_colour ? 3 : 1;
-  }
-
-  const int64_t sample = int64_t(channels) * height * width;
-  const int64_t need = sample * int64_t(entries.size());
-  if (need > opt.memory_budget_bytes) {
-    // Lazy: decoding happens on the loader's worker thread. Catch files
-    // that are not images at all now, by their signature.
-    std::vector<Entry> kept;
-    for (auto& e : entries) {
-      if (cv::haveImageReader(e.path)) {
-        kept.push_back(std::move(e));
-      } else {
+      if (!read_image_header(f, &h, &why)) {
         ++report.skipped_unreadable;
-        report.warnings.push_back(e.path + ": not a readable image, skipped");
+        report.warnings.push_back(f + ": " + why + ", skipped");
+        continue;
       }
+      ++sizes[{h.height, h.width}];
+      if (h.channels == 0)
+        unknown_channels.push_back(f);
+      else
+        (h.channels >= 3 ? report.colour : report.grayscale) += 1;
+      entries.push_back({std::move(f), label});
+      ++kept;
     }
-    entries = std::move(kept);
-    report.lazy = true;
-    report.images = int64_t(entries.size());
-    std::vector<int64_t> per_class(classes.size(), 0);
-    for (auto& e : entries) ++per_class[size_t(e.label)];
-    for (size_t c = 0; c < classes.size(); ++c)
-      if (per_class[c] == 0)
-        throw InputError(class_dirs[c].string(),
-                         "class folder '" + classes[c] + "' has no readable images");
-    if (report_out) *report_out = report;
-    return std::make_shared<LazyImageFolder>(root_in, std::move(classes), std::move(entries),
-                                             channels, height, width);
+    if (kept == 0)
+      throw InputError(dir.string(), "class folder '" + classes.back() + "' has no readable images");
+  }
+  for (size_t k = 0; k < unknown_channels.size(); ++k) {
+    const int c = k < size_t(kMaxChannelProbes) ? probe_channels(unknown_channels[k]) : 3;
+    (c == 1 || c == 2 ? report.grayscale : report.colour) += 1;
   }
 
-  // Eager: decode everything now; unreadable images become warnings.
-  std::vector<cv::Mat> decoded;
-  std::vector<int32_t> labels;
-  std::vector<int64_t> per_class(classes.size(), 0);
-  decoded.reserve(entries.size());
-  for (const auto& e : entries) {
-    std::string why;
-    cv::Mat m = read_image(e.path, &why);
-    if (m.empty()) {
-      ++report.skipped_unreadable;
-      report.warnings.push_back(e.path + ": " + why + ", skipped");
-      continue;
-    }
-    m = to_u8_gray_or_bgr(m);
-    (is_colour(m) ? report.colour : report.grayscale) += 1;
-    // Resize now so the kept Mats stay small.
-    if (m.rows != height || m.cols != width) {
-      cv::Mat r;
-      bool shrink = m.rows > height || m.cols > width;
-      cv::resize(m, r, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-      m = r;
-    }
-    decoded.push_back(m);
-    labels.push_back(e.label);
-    ++per_class[size_t(e.label)];
-  }
-  for (size_t c = 0; c < classes.size(); ++c)
-    if (per_class[c] == 0)
-      throw InputError(class_dirs[c].string(),
-                       "class folder '" + classes[c] + "' has no readable images");
-  if (opt.channels == 0 && report.colour > 0) channels = 3;
+  int channels = opt.channels;
+  if (channels == 0) channels = report.colour > 0 ? 3 : 1;
   if (report.colour > 0 && report.grayscale > 0)
     report.warnings.push_back(root_in + ": mixed grayscale (" + std::to_string(report.grayscale) +
                               ") and colour (" + std::to_string(report.colour) +
                               ") images, all converted to " + std::to_string(channels) +
                               (channels == 1 ? " channel" : " channels"));
-  const int64_t sample_c = int64_t(channels) * height * width;
-  std::vector<uint8_t> pixels(size_t(sample_c) * decoded.size());
-  for (size_t i = 0; i < decoded.size(); ++i)
-    convert(decoded[i], channels, height, width, pixels.data() + i * size_t(sample_c));
-  report.images = int64_t(decoded.size());
+  ImageSize size{opt.height, opt.width};
+  if (size.automatic())
+    size = choose_size(sizes, &report.size_note);
+  else
+    report.size_note = "as asked";
+  report.size = size;
+  report.resize = opt.resize;
+  report.images = int64_t(entries.size());
+  const int64_t need = int64_t(channels) * size.height * size.width * report.images;
+  report.lazy = need > (opt.shared_budget ? opt.shared_budget->limit : opt.memory_budget_bytes);
   if (report_out) *report_out = report;
-  return std::make_shared<MemoryDataset>(root_in, Shape{channels, height, width},
-                                         std::move(classes), std::move(pixels), std::move(labels));
+  return std::make_shared<ImageFolderDataset>(root_in, std::move(classes), std::move(entries),
+                                              channels, size.height, size.width, opt.resize,
+                                              opt.shared_budget ? opt.shared_budget
+                                                                : std::make_shared<CacheBudget>(opt.memory_budget_bytes),
+                                              opt.cache_dir);
 }
 
 }  // namespace perceptra

@@ -4,11 +4,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
+#include <map>
 #include <exception>
 #include <mutex>
 #include <thread>
 
+#include "core/data/workers.h"
 #include "core/tensor/error.h"
 #include "core/tensor/random.h"
 
@@ -19,11 +20,15 @@ struct DataLoader::Impl {
   std::vector<int64_t> indices;
   LoaderOptions opt;
   int64_t C = 0, H = 0, W = 0, sample = 0;
+  bool on_demand = false;  // samples are decoded when read (no float cache)
+  int nworkers = 1;
+  int in_flight = 1;       // batches being made or waiting, at most
 
   // Normalised float copy of the selected samples, by position. Built once
-  // by the first epoch's producer (only one producer runs at a time).
+  // by the first epoch's producer (in-memory data only).
   std::vector<float> cache;
   bool cache_ready = false;
+  std::mutex cache_mu;
   std::atomic<bool> cache_used{false};
 
   // Current epoch.
@@ -31,19 +36,21 @@ struct DataLoader::Impl {
   std::vector<int64_t> order;
   int64_t next_batch = 0;  // synchronous mode only
 
-  // Worker / queue.
-  std::thread worker;
+  // Workers / queue: workers claim batch numbers in order and put finished
+  // batches (or their error) into `ready`; next() takes them in order.
+  std::vector<std::thread> workers;
   std::mutex mu;
   std::condition_variable cv;
   struct Item {
     Batch batch;
     std::exception_ptr error;
-    bool end = false;
   };
-  std::deque<Item> queue;
-  bool stopping = false;   // tells the producer to quit
-  bool cancelled = false;  // stop() was called: next() returns false
-  bool epoch_done = true;  // consumer-side only
+  std::map<int64_t, Item> ready;
+  int64_t next_make = 0, next_take = 0;
+  std::exception_ptr fatal;  // the float cache could not be built
+  bool stopping = false;     // tells the workers to quit
+  bool cancelled = false;    // stop() was called: next() returns false
+  bool epoch_done = true;    // consumer-side only
 
   int64_t n() const { return int64_t(indices.size()); }
   int64_t batches() const {
@@ -74,10 +81,18 @@ struct DataLoader::Impl {
   }
 
   void build_cache_if_fits() {
+    std::lock_guard<std::mutex> build(cache_mu);
     if (cache_ready) return;
-    cache_ready = true;
+    if (on_demand) {
+      // The dataset caches its decoded 8-bit images itself (4x smaller).
+      cache_ready = true;
+      return;
+    }
     const int64_t bytes = n() * sample * int64_t(sizeof(float));
-    if (bytes > opt.cache_budget_bytes) return;
+    if (bytes > opt.cache_budget_bytes) {
+      cache_ready = true;
+      return;
+    }
     std::vector<float> c(static_cast<size_t>(n() * sample));
     for (int64_t pos = 0; pos < n(); ++pos) {
       {
@@ -88,6 +103,7 @@ struct DataLoader::Impl {
     }
     cache = std::move(c);
     cache_used = true;
+    cache_ready = true;
   }
 
   Batch make_batch(int64_t e, int64_t b, std::vector<float>& scratch) const {
@@ -120,29 +136,37 @@ struct DataLoader::Impl {
     return out;
   }
 
-  void produce(int64_t e) {
+  void work(int64_t e) {
     std::vector<float> scratch;
     try {
       build_cache_if_fits();
-      for (int64_t b = 0; b < batches(); ++b) {
-        {
-          std::unique_lock<std::mutex> lk(mu);
-          cv.wait(lk, [&] { return stopping || int64_t(queue.size()) < opt.prefetch; });
-          if (stopping) return;
-        }
-        Batch batch = make_batch(e, b, scratch);
-        std::lock_guard<std::mutex> lk(mu);
-        if (stopping) return;
-        queue.push_back(Item{std::move(batch), nullptr, false});
-        cv.notify_all();
-      }
-      std::lock_guard<std::mutex> lk(mu);
-      queue.push_back(Item{{}, nullptr, true});
-      cv.notify_all();
     } catch (...) {
       std::lock_guard<std::mutex> lk(mu);
-      queue.push_back(Item{{}, std::current_exception(), false});
+      if (!fatal) fatal = std::current_exception();
       cv.notify_all();
+      return;
+    }
+    const int64_t total = batches();
+    while (true) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lk(mu);
+        cv.wait(lk, [&] { return stopping || next_make >= total || next_make < next_take + in_flight; });
+        if (stopping || next_make >= total) return;
+        b = next_make++;
+      }
+      Item item;
+      try {
+        item.batch = make_batch(e, b, scratch);
+      } catch (...) {
+        item.error = std::current_exception();
+      }
+      const bool failed = item.error != nullptr;
+      std::lock_guard<std::mutex> lk(mu);
+      if (stopping) return;
+      ready.emplace(b, std::move(item));
+      cv.notify_all();
+      if (failed) return;  // the consumer stops at this batch
     }
   }
 
@@ -152,9 +176,13 @@ struct DataLoader::Impl {
       stopping = true;
       cv.notify_all();
     }
-    if (worker.joinable()) worker.join();
+    for (auto& w : workers)
+      if (w.joinable()) w.join();
+    workers.clear();
     std::lock_guard<std::mutex> lk(mu);
-    queue.clear();
+    ready.clear();
+    fatal = nullptr;
+    next_make = next_take = 0;
     stopping = false;
   }
 };
@@ -182,6 +210,16 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t>
   impl_->H = s[1];
   impl_->W = s[2];
   impl_->sample = s.numel();
+  Impl& m = *impl_;
+  m.on_demand = m.n() > 0 && m.data->pixels_u8(m.indices[0]) == nullptr;
+  m.nworkers = m.opt.workers > 0 ? m.opt.workers : (m.on_demand ? default_decode_threads() : 1);
+  m.nworkers = std::clamp(m.nworkers, 1, 64);
+  // Batches alive at once: enough to keep every worker busy, fewer when a
+  // batch is large (128 RGB images at 224x224 are 77 MB of floats).
+  const int64_t batch_bytes = m.opt.batch_size * m.sample * int64_t(sizeof(float));
+  m.in_flight = std::max(1, m.opt.prefetch);
+  if (batch_bytes > (int64_t(64) << 20)) m.in_flight = std::min(m.in_flight, std::max(2, m.nworkers));
+  m.in_flight = std::max(m.in_flight, m.nworkers);
   if (!impl_->opt.norm.empty() && impl_->opt.norm.channels() != impl_->C)
     throw InputError("normalisation", "statistics have " +
                                           std::to_string(impl_->opt.norm.channels()) +
@@ -196,6 +234,7 @@ const LoaderOptions& DataLoader::options() const { return impl_->opt; }
 const Dataset& DataLoader::dataset() const { return *impl_->data; }
 std::vector<int64_t> DataLoader::epoch_order(int64_t e) const { return impl_->make_order(e); }
 bool DataLoader::cached() const { return impl_->cache_used; }
+int DataLoader::workers() const { return impl_->opt.prefetch > 0 ? impl_->nworkers : 1; }
 
 void DataLoader::start_epoch(int64_t epoch) {
   Impl& m = *impl_;
@@ -208,7 +247,8 @@ void DataLoader::start_epoch(int64_t epoch) {
   m.order = m.make_order(epoch);
   m.next_batch = 0;
   m.epoch_done = false;
-  if (m.opt.prefetch > 0) m.worker = std::thread([&m, epoch] { m.produce(epoch); });
+  if (m.opt.prefetch > 0)
+    for (int w = 0; w < m.nworkers; ++w) m.workers.emplace_back([&m, epoch] { m.work(epoch); });
 }
 
 bool DataLoader::next(Batch& out) {
@@ -231,25 +271,28 @@ bool DataLoader::next(Batch& out) {
     }
     return true;
   }
+  if (m.next_take >= m.batches()) {
+    m.epoch_done = true;
+    return false;
+  }
   Impl::Item item;
   {
     std::unique_lock<std::mutex> lk(m.mu);
-    m.cv.wait(lk, [&] { return !m.queue.empty() || m.cancelled; });
-    if (m.queue.empty()) {
+    m.cv.wait(lk, [&] { return m.ready.count(m.next_take) || m.fatal || m.cancelled; });
+    auto it = m.ready.find(m.next_take);
+    if (it == m.ready.end()) {
       m.epoch_done = true;
+      if (m.fatal && !m.cancelled) std::rethrow_exception(m.fatal);
       return false;
     }
-    item = std::move(m.queue.front());
-    m.queue.pop_front();
+    item = std::move(it->second);
+    m.ready.erase(it);
+    ++m.next_take;
     m.cv.notify_all();
   }
   if (item.error) {
     m.epoch_done = true;
     std::rethrow_exception(item.error);
-  }
-  if (item.end) {
-    m.epoch_done = true;
-    return false;
   }
   out = std::move(item.batch);
   return true;

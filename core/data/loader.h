@@ -1,8 +1,12 @@
 #pragma once
 // DataLoader: per-epoch shuffle (seeded by epoch), batching into Tensors,
-// augmentation, and prefetching on a worker thread through a bounded queue.
-// Samples are converted and normalised once into a float cache when it fits
-// the budget, so a batch is a gather (+ augmentation) from memory.
+// augmentation, and prefetching on worker threads through a bounded queue.
+// In-memory 8-bit data is converted and normalised once into a float cache
+// when it fits the budget, so a batch is a gather (+ augmentation) from
+// memory. Data decoded on demand (image folders: JPEG decoding + resizing)
+// is prepared by several workers, each building whole batches; batches are
+// handed out in order and are identical whatever the number of workers
+// (augmentation draws from a per-sample stream).
 //
 //   DataLoader loader(tv.train_data, tv.train_indices, opts);
 //   for (int64_t e = 0; e < epochs; ++e) {
@@ -30,7 +34,10 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;
   uint64_t seed = 0;
-  int prefetch = 4;          // batches prepared ahead on the worker; 0 = no thread
+  int prefetch = 4;          // batches prepared ahead on the workers; 0 = no thread
+  // Worker threads; 0 = auto: default_decode_threads() for data decoded on
+  // demand, 1 for in-memory data (a gather from the float cache).
+  int workers = 0;
   AugmentOptions augment;    // training only: leave off for validation/test
   NormStats norm;            // empty = values stay in [0,1]
   int64_t cache_budget_bytes = int64_t(1) << 30;  // float cache when it fits
@@ -70,6 +77,8 @@ class DataLoader {
   std::vector<int64_t> epoch_order(int64_t epoch) const;
   // Whether the normalised float cache is in use (after the first epoch starts).
   bool cached() const;
+  // Worker threads preparing batches (1 when prefetch is 0: the caller's).
+  int workers() const;
 
  private:
   struct Impl;

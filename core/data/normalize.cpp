@@ -1,8 +1,14 @@
 #include "core/data/normalize.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
+#include "core/data/workers.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -61,11 +67,11 @@ NormStats compute_norm_stats(const Dataset& data, const std::vector<int64_t>& in
   PCHECK(n > 0, "compute_norm_stats: no samples");
   auto index_at = [&](int64_t k) { return indices_in.empty() ? k : indices_in[size_t(k)]; };
   int64_t used = (max_samples > 0 && max_samples < n) ? max_samples : n;
+  auto sample_at = [&](int64_t k) { return index_at(used == n ? k : k * n / used); };
   std::vector<double> sum(size_t(C), 0.0), sq(size_t(C), 0.0);
-  std::vector<float> buf(static_cast<size_t>(C * plane));
-  for (int64_t k = 0; k < used; ++k) {
-    int64_t i = index_at(used == n ? k : k * n / used);
-    if (const uint8_t* p = data.pixels_u8(i)) {
+  if (data.pixels_u8(sample_at(0)) != nullptr) {
+    for (int64_t k = 0; k < used; ++k) {
+      const uint8_t* p = data.pixels_u8(sample_at(k));
       // Integer sums per image are exact; scale once.
       for (int64_t c = 0; c < C; ++c) {
         uint64_t s = 0, q = 0;
@@ -77,19 +83,47 @@ NormStats compute_norm_stats(const Dataset& data, const std::vector<int64_t>& in
         sum[size_t(c)] += double(s) / 255.0;
         sq[size_t(c)] += double(q) / (255.0 * 255.0);
       }
-    } else {
-      data.image(i, buf.data());
-      for (int64_t c = 0; c < C; ++c) {
-        double s = 0, q = 0;
-        const float* pc = buf.data() + c * plane;
-        for (int64_t j = 0; j < plane; ++j) {
-          s += pc[j];
-          q += double(pc[j]) * pc[j];
-        }
-        sum[size_t(c)] += s;
-        sq[size_t(c)] += q;
-      }
     }
+  } else {
+    // Decoded on demand (image folders): read on a few threads; per-sample
+    // sums are added in sample order, so the result does not depend on them.
+    std::vector<double> per(size_t(used) * size_t(C) * 2, 0.0);
+    std::atomic<int64_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mu;
+    auto work = [&] {
+      std::vector<float> buf(static_cast<size_t>(C * plane));
+      try {
+        for (int64_t k; (k = next.fetch_add(1)) < used;) {
+          data.image(sample_at(k), buf.data());
+          for (int64_t c = 0; c < C; ++c) {
+            double s = 0, q = 0;
+            const float* pc = buf.data() + c * plane;
+            for (int64_t j = 0; j < plane; ++j) {
+              s += pc[j];
+              q += double(pc[j]) * pc[j];
+            }
+            per[size_t((k * C + c) * 2)] = s;
+            per[size_t((k * C + c) * 2 + 1)] = q;
+          }
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(error_mu);
+        if (!error) error = std::current_exception();
+        next = used;
+      }
+    };
+    const int threads = int(std::min<int64_t>(used, default_decode_threads()));
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+    for (int64_t k = 0; k < used; ++k)
+      for (int64_t c = 0; c < C; ++c) {
+        sum[size_t(c)] += per[size_t((k * C + c) * 2)];
+        sq[size_t(c)] += per[size_t((k * C + c) * 2 + 1)];
+      }
   }
   NormStats st;
   const double count = double(used) * double(plane);

@@ -164,6 +164,8 @@ bool open_cifar_dir(const fs::path& dir, bool test_only, DataSource* src) {
 void add_report(const ImageFolderReport& r, DataSource* src) {
   src->warnings.insert(src->warnings.end(), r.warnings.begin(), r.warnings.end());
   src->skipped_files += r.skipped_non_image + r.skipped_unreadable;
+  src->resize = resize_policy_name(r.resize);
+  if (src->size_note.empty()) src->size_note = r.size_note;
 }
 
 void open_image_folder(const fs::path& dir, const OpenOptions& opt, DataSource* src) {
@@ -189,10 +191,13 @@ void open_image_folder(const fs::path& dir, const OpenOptions& opt, DataSource* 
     add_report(report, src);
     return;
   }
-  src->train = load_image_folder((dir / "train").string(), opt.image, &report);
+  // One memory budget for both parts.
+  ImageFolderOptions shared = opt.image;
+  if (!shared.shared_budget) shared.shared_budget = std::make_shared<CacheBudget>(shared.memory_budget_bytes);
+  src->train = load_image_folder((dir / "train").string(), shared, &report);
   add_report(report, src);
-  // The test set takes the training set's channels and size.
-  ImageFolderOptions t = opt.image;
+  // The test set takes the training set's channels, size and policy.
+  ImageFolderOptions t = shared;
   Shape s = src->train->sample_shape();
   t.channels = int(s[0]);
   t.height = int(s[1]);

@@ -13,7 +13,7 @@
 namespace perceptra {
 
 struct OpenOptions {
-  ImageFolderOptions image;  // channels, size, memory budget for image folders
+  ImageFolderOptions image;  // channels, size, resize policy, cache for image folders
   // IDX and CIFAR-10 data with an official test split: load only that split
   // (train stays null; evaluation needs nothing else). Image folders still
   // load train/, whose channels and size the test set takes.
@@ -29,6 +29,10 @@ struct DataSource {
   std::vector<std::string> class_names;
   std::vector<std::string> warnings;    // skipped files etc., one line each
   int64_t skipped_files = 0;            // non-image + unreadable files skipped
+  // Image folders: the resize policy ("crop", "squish", "pad") and how the
+  // size was chosen; empty for datasets stored at a fixed size (IDX, CIFAR).
+  std::string resize;
+  std::string size_note;
 };
 
 // Throws InputError naming the file or folder and the problem.

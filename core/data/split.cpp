@@ -118,6 +118,11 @@ TrainValid prepare_train_valid(const DataSource& src, const SplitOptions& o,
   }
   tv.train_indices = tv.split.train;
   tv.valid_indices = tv.split.valid;
+  // Decoded-on-demand data (photos): a bounded sample, so opening does not
+  // decode the whole folder before the first epoch does.
+  if (tv.train_data->size() > 0 && tv.train_data->pixels_u8(0) == nullptr)
+    max_stat_samples = max_stat_samples > 0 ? std::min(max_stat_samples, kOnDemandStatSamples)
+                                            : kOnDemandStatSamples;
   tv.norm = compute_norm_stats(*tv.train_data, tv.train_indices, max_stat_samples);
   return tv;
 }

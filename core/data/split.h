@@ -49,7 +49,8 @@ struct TrainValid {
   NormStats norm;
 };
 // Throws InputError when official_test is asked of data without a test set.
-// max_stat_samples > 0 caps the samples used for the statistics.
+// max_stat_samples > 0 caps the samples used for the statistics (and
+// decoded-on-demand data uses at most kOnDemandStatSamples).
 TrainValid prepare_train_valid(const DataSource& source, const SplitOptions& options,
                                int64_t max_stat_samples = 0);
 

@@ -58,6 +58,7 @@ nlohmann::json ModelMeta::to_json() const {
   j["class_names"] = class_names;
   j["normalization"] = {{"mean", mean}, {"std", std},
                         {"applies_to", "pixel values in [0,1]: (x - mean) / std per channel"}};
+  if (!resize.empty()) j["resize"] = resize;
   j["training"] = training;
   j["extra"] = extra;
   j["created_at"] = created_at;
@@ -74,6 +75,11 @@ ModelMeta ModelMeta::from_json(const nlohmann::json& j, const std::string& where
       const auto& n = j["normalization"];
       m.mean = n.at("mean").get<std::vector<float>>();
       m.std = n.at("std").get<std::vector<float>>();
+    }
+    if (j.contains("resize")) {
+      m.resize = j["resize"].get<std::string>();
+      if (m.resize != "squish" && m.resize != "crop" && m.resize != "pad")
+        throw InputError(where, "field 'meta.resize' must be squish, crop or pad, got '" + m.resize + "'");
     }
     if (j.contains("training")) m.training = j["training"];
     if (j.contains("extra")) m.extra = j["extra"];

@@ -20,6 +20,9 @@ struct ModelMeta {
   // Normalisation the model was trained with, per input channel, on pixel
   // values in [0,1]: input = (pixel - mean[c]) / std[c]. Empty = none.
   std::vector<float> mean, std;
+  // How image files are resized to the input (squish | crop | pad, as in
+  // core/data/image_size.h); empty = squish (files saved before it existed).
+  std::string resize;
   nlohmann::json training = nlohmann::json::object();  // dataset, epochs, accuracy, run id, ...
   nlohmann::json extra = nlohmann::json::object();     // anything else
   // Filled by save (ignored on input) and by load:

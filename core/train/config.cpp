@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/data/image_size.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -100,11 +101,15 @@ AugmentOptions parse_augment(const std::string& text) {
     } else if (key == "color") {
       a.color = true;
       a.brightness = a.contrast = static_cast<float>(number(a.brightness, 0, 1));
+    } else if (key == "resized-crop" || key == "rrc") {
+      a.resized_crop = true;
+      a.rrc_min_scale = static_cast<float>(number(a.rrc_min_scale, 0.01, 1));
     } else if (key == "none") {
       a = AugmentOptions{};
     } else {
       throw InputError("augment", "unknown augmentation '" + key +
-                                      "' (known: flip, crop[=PAD], rotate[=DEG], color[=B], none)");
+                                      "' (known: flip, crop[=PAD], rotate[=DEG], color[=B], "
+                                      "resized-crop[=MIN_SCALE], none)");
     }
   }
   return a;
@@ -114,6 +119,8 @@ AugmentOptions parse_augment(const std::string& text) {
 
 json TrainConfig::to_json() const {
   json j = {{"data", data},
+            {"image_size", image_size},
+            {"resize", resize},
             {"model", model},
             {"optimizer", optimizer.to_json()},
             {"schedule", schedule.to_json()},
@@ -148,13 +155,15 @@ json TrainConfig::to_json() const {
 TrainConfig TrainConfig::from_json(const json& j) {
   require_object(j, kWhere);
   reject_unknown(j,
-                 {"data", "valid_pct", "model", "from_model", "freeze_epochs", "lr_mult",
+                 {"data", "valid_pct", "image_size", "resize", "model", "from_model", "freeze_epochs", "lr_mult",
                   "optimizer", "schedule", "fit", "epochs", "batch_size", "seed", "device",
                   "threads", "augment", "label_smoothing", "top_k", "out_dir", "db_path",
                   "run_name", "snapshot_every", "max_batches", "early_stopping", "notify"},
                  kWhere);
   TrainConfig c;
   read(j, "data", kWhere, c.data);
+  read(j, "image_size", kWhere, c.image_size);
+  read(j, "resize", kWhere, c.resize);
   if (j.contains("valid_pct") && !j["valid_pct"].is_null()) {
     double p = 0;
     read_num(j, "valid_pct", kWhere, p);
@@ -211,6 +220,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
 
 void TrainConfig::validate() const {
   if (data.empty()) throw InputError(kWhere, "field 'data' must name a dataset or a path");
+  parse_image_size(image_size, std::string(kWhere) + " field 'image_size'");
+  parse_resize_policy(resize, std::string(kWhere) + " field 'resize'");
   if (valid_pct && !(*valid_pct > 0 && *valid_pct < 100))
     bad_value(kWhere, "valid_pct", "in (0, 100)", *valid_pct);
   if (epochs < 1 || epochs > 100000) bad_value(kWhere, "epochs", "in [1, 100000]", epochs);

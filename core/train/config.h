@@ -15,8 +15,10 @@
 
 namespace perceptra {
 
-// The CLI's --augment text: "flip,crop[=PAD],rotate[=DEG],color[=B]" (color
-// sets brightness and contrast jitter to B), or "none". InputError("augment", ...).
+// The CLI's --augment text: "flip,crop[=PAD],rotate[=DEG],color[=B],
+// resized-crop[=MIN_SCALE]" (color sets brightness and contrast jitter to B;
+// resized-crop is torchvision's RandomResizedCrop, area fraction MIN_SCALE..1),
+// or "none". InputError("augment", ...).
 AugmentOptions parse_augment(const std::string& text);
 
 struct EarlyStoppingConfig {
@@ -36,6 +38,11 @@ struct TrainConfig {
   // Percentage of training data carved out for validation. Unset: the
   // official test split when the dataset has one, else 20 %.
   std::optional<double> valid_pct;
+  // Image folders: decoded to image_size ("224" or "HxW"; "auto" = the
+  // folder's default, core/data/image_folder.h) with the resize policy
+  // squish | crop | pad (core/data/image_size.h). Ignored by IDX/CIFAR data.
+  std::string image_size = "auto";
+  std::string resize = "crop";
   // Model: a built-in name, a path to a spec JSON file, or the spec itself.
   nlohmann::json model = "simplecnn";
   // Transfer learning: start from this model file; body frozen for

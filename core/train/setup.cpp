@@ -1,18 +1,21 @@
 #include "core/train/setup.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/nn/model.h"
 #include "core/tensor/bounded_json.h"
+#include "core/store/store.h"
 #include "core/tensor/error.h"
 #include "core/tensor/input_file.h"
 
 namespace perceptra {
 
-OpenOptions open_options_for(const Shape& input) {
+OpenOptions open_options_for(const Shape& input, const std::string& resize) {
   OpenOptions o;
+  o.image.resize = resize.empty() ? ResizePolicy::squish : parse_resize_policy(resize);
   if (input.rank() == 3) {
     o.image.channels = static_cast<int>(input[0]);
     o.image.height = static_cast<int>(input[1]);
@@ -21,13 +24,28 @@ OpenOptions open_options_for(const Shape& input) {
   return o;
 }
 
+std::string image_cache_dir(const std::string& db_path) {
+  const std::string db = db_path.empty() ? ExperimentStore::default_path() : db_path;
+  if (db == "-" || db == ":memory:") return "";
+  return (std::filesystem::absolute(db).parent_path() / "image-cache").string();
+}
+
 PreparedData prepare_data(const TrainConfig& config, const Shape* input,
                           std::shared_ptr<const DataSource> opened) {
   PreparedData p;
-  if (opened)
+  if (opened) {
     p.source = *opened;
-  else
-    p.source = input ? open_dataset(config.data, open_options_for(*input)) : open_dataset(config.data);
+  } else {
+    OpenOptions o = input ? open_options_for(*input, config.resize) : OpenOptions{};
+    if (!input) {
+      const ImageSize size = parse_image_size(config.image_size, "config field 'image_size'");
+      o.image.height = size.height;
+      o.image.width = size.width;
+      o.image.resize = parse_resize_policy(config.resize, "config field 'resize'");
+    }
+    o.image.cache_dir = image_cache_dir(config.db_path);
+    p.source = open_dataset(config.data, o);
+  }
   SplitOptions so;
   so.seed = config.seed;
   if (config.valid_pct) {

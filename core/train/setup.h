@@ -20,15 +20,21 @@ struct PreparedData {
 
 // Opens the dataset and splits it: the official test split when the data has
 // one and valid_pct is unset, else valid_pct % (default 20) of training.
-// `input` ([C,H,W]), when given, makes image folders decode to that channel
-// count and size (a model trained elsewhere fixes them). `opened`, when
+// Image folders decode to config.image_size with config.resize; `input`
+// ([C,H,W]), when given, fixes their channel count and size instead (a model
+// trained elsewhere). Resized images that do not fit in memory are cached
+// on disk next to the experiment store (image_cache_dir). `opened`, when
 // given, is config.data already opened (by open_dataset with the options
-// `input` implies): it is split without opening the data again.
+// those imply): it is split without opening the data again.
 PreparedData prepare_data(const TrainConfig& config, const Shape* input = nullptr,
                           std::shared_ptr<const DataSource> opened = nullptr);
-// Open options that decode image folders to `input` ([C,H,W]); defaults
-// (auto) for other ranks.
-OpenOptions open_options_for(const Shape& input);
+// Open options that decode image folders to `input` ([C,H,W]) with `resize`
+// (a policy name; "" = squish, what models saved without one were trained
+// with); defaults (auto) for other ranks.
+OpenOptions open_options_for(const Shape& input, const std::string& resize = "");
+// The on-disk cache of resized images for a store path (TrainConfig::db_path
+// semantics): <folder of the database>/image-cache; "" when there is no store.
+std::string image_cache_dir(const std::string& db_path);
 
 // A model spec from a built-in name, a spec file path or a spec object; the
 // spec's input/classes must match the data (InputError naming both).

@@ -40,6 +40,7 @@ ModelMeta Trainer::Job::model_meta() {
   meta.class_names = r->data->source.class_names;
   meta.mean = r->data->tv.norm.mean;
   meta.std = r->data->tv.norm.std;
+  meta.resize = r->data->source.resize;  // image folders: predict/eval resize files the same way
   meta.training = {{"run_id", r->run_id}, {"dataset", r->data->source.name}, {"epochs", pos.epoch},
                    {"steps", pos.step}};
   if (have_epoch_end) {

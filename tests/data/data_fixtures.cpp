@@ -101,4 +101,14 @@ void write_image(const fs::path& p, int w, int h, int channels, int v) {
   write_bytes(p, buf);
 }
 
+std::vector<uint8_t> corrupt_png(int w, int h) {
+  cv::Mat m(h, w, CV_8UC1);
+  cv::randu(m, 0, 255);
+  std::vector<uint8_t> buf;
+  cv::imencode(".png", m, buf);
+  // Signature (8) + IHDR chunk (25) stay; the IDAT chunk's zlib data is scrambled.
+  for (size_t i = 33 + 8; i < buf.size() - 12; ++i) buf[i] = uint8_t(buf[i] * 31 + 7);
+  return buf;
+}
+
 }  // namespace perceptra::test

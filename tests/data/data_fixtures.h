@@ -33,6 +33,10 @@ std::vector<uint8_t> cifar_batch(int n);
 // Writes a w x h image; channels 1 (gray value v) or 3 (B=v, G=v/2, R=255-v).
 void write_image(const std::filesystem::path& p, int w, int h, int channels, int v);
 
+// A w x h PNG whose header is valid but whose image data is garbage: it
+// passes the header check when a folder is opened and fails when decoded.
+std::vector<uint8_t> corrupt_png(int w, int h);
+
 }  // namespace perceptra::test
 
 // Expects `stmt` to throw perceptra::InputError whose message contains both

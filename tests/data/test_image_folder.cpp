@@ -31,7 +31,7 @@ TEST(ImageFolder, DecodesResizesAndSkipsNonImages) {
   auto ds = load_image_folder(d.str(), {}, &r);
   ASSERT_EQ(ds->size(), 4);
   EXPECT_EQ(ds->class_names(), (std::vector<std::string>{"a_cat", "b_dog"}));
-  EXPECT_EQ(ds->sample_shape(), (Shape{1, 8, 8}));  // first image's size
+  EXPECT_EQ(ds->sample_shape(), (Shape{1, 8, 8}));  // the most common size (all are small)
   EXPECT_EQ(r.skipped_non_image, 2);
   EXPECT_FALSE(r.lazy);
   EXPECT_TRUE(has_warning(r, "skipped 1 non-image files"));
@@ -51,13 +51,13 @@ TEST(ImageFolder, DecodesResizesAndSkipsNonImages) {
   EXPECT_EQ(big->sample_shape(), (Shape{3, 5, 7}));
 }
 
-TEST(ImageFolder, LazyMatchesEager) {
+TEST(ImageFolder, UncachedMatchesCached) {
   TempDir d;
   for (int i = 0; i < 6; ++i) write_image(d.path() / (std::string("c") + std::to_string(i % 2)) / (std::to_string(i) + ".png"), 10, 10, 3, 40 * i);
   ImageFolderReport re, rl;
   auto eager = load_image_folder(d.str(), {}, &re);
   ImageFolderOptions o;
-  o.memory_budget_bytes = 100;  // far below 6*3*10*10
+  o.memory_budget_bytes = 100;  // far below 6*3*10*10: nothing is kept
   auto lazy = load_image_folder(d.str(), o, &rl);
   EXPECT_FALSE(re.lazy);
   EXPECT_TRUE(rl.lazy);
@@ -111,13 +111,15 @@ TEST(ImageFolderBad, CorruptPngAmongGoodOnesIsSkippedAndNamed) {
   EXPECT_EQ(r.skipped_unreadable, 1);
   EXPECT_TRUE(has_warning(r, (d.path() / "a" / "broken.png").string())) << r.warnings.size();
 
-  // Decoded lazily, the same file is an InputError naming it when read.
+  // A file whose header is fine but whose data is not fails when read,
+  // with an InputError naming it.
+  write_bytes(d.path() / "a" / "broken.png", corrupt_png(6, 6));
   ImageFolderOptions o;
   o.memory_budget_bytes = 1;
   o.channels = 1;
   o.height = o.width = 6;
   auto lazy = load_image_folder(d.str(), o);
-  ASSERT_EQ(lazy->size(), 5);  // signature looks like a PNG
+  ASSERT_EQ(lazy->size(), 5);  // the header looks like a PNG
   std::vector<float> img(36);
   bool thrown = false;
   for (int64_t i = 0; i < lazy->size(); ++i) {

@@ -188,9 +188,9 @@ TEST(Loader, StopsMidEpochWithoutHanging) {
 TEST(Loader, WorkerErrorsReachTheConsumerNamingTheFile) {
   TempDir t;
   for (int i = 0; i < 6; ++i) write_image(t.path() / "a" / (std::to_string(i) + ".png"), 4, 4, 1, i);
-  write_bytes(t.path() / "a" / "3b broken.png", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 9, 9});
+  write_bytes(t.path() / "a" / "3b broken.png", corrupt_png(4, 4));
   ImageFolderOptions fo;
-  fo.memory_budget_bytes = 1;  // lazy: decoded by the loader
+  fo.memory_budget_bytes = 1;  // nothing cached: decoded by the loader
   fo.channels = 1;
   fo.height = fo.width = 4;
   auto ds = load_image_folder(t.str(), fo);
