@@ -6,6 +6,7 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "app/cli/runs_sweep.h"
 #include "app/cli/terminal_text.h"
 #include "core/store/store.h"
 #include "core/tensor/bounded_json.h"
@@ -14,10 +15,13 @@ namespace perceptra::cli {
 namespace {
 
 const char* kUsage =
-    "usage: perceptra-cli runs list [--db FILE] [--json]\n"
+    "usage: perceptra-cli runs list [--sweep ID] [--db FILE] [--json]\n"
+    "       perceptra-cli runs sweeps [--db FILE] [--json]\n"
     "       perceptra-cli runs show ID [--db FILE] [--json]\n"
     "       perceptra-cli runs compare ID ID... [--metric NAME] [--db FILE] [--json]\n\n"
-    "list:    every run, newest first, with status, best validation accuracy, epochs\n"
+    "list:    every run, newest first, with status, best validation accuracy, epochs;\n"
+    "         with --sweep ID that sweep's trials, best first by the sweep's metric\n"
+    "sweeps:  every hyper-parameter sweep (perceptra-cli sweep)\n"
     "show:    a run's configuration, machine, per-epoch metrics and artifacts\n"
     "compare: runs side by side (summary, and a metric per epoch; default\n"
     "         valid_accuracy)\n\n"
@@ -55,7 +59,10 @@ nlohmann::json summary_json(const RunSummary& s, int64_t epochs) {
           {"data", field_text(s.run.hparams, "data")}, {"epochs", epochs},
           {"best_valid_accuracy", o(s.best_valid_accuracy)},
           {"final_train_loss", o(s.final_train_loss)}, {"final_valid_loss", o(s.final_valid_loss)},
-          {"duration_s", s.duration_s}};
+          {"duration_s", s.duration_s},
+          {"sweep_id", s.run.sweep_id ? nlohmann::json(*s.run.sweep_id) : nlohmann::json(nullptr)},
+          {"trial", s.run.trial_index >= 0 ? nlohmann::json(s.run.trial_index) : nlohmann::json(nullptr)},
+          {"trial_params", s.run.trial_params}, {"early_terminated", s.run.early_terminated}};
 }
 
 int64_t parse_id(const std::string& s) {
@@ -70,7 +77,7 @@ int64_t parse_id(const std::string& s) {
 
 int list(ExperimentStore& st, bool json) {
   std::vector<std::string> bad;
-  auto runs = st.list_runs(&bad);
+  auto runs = st.list_runs(std::nullopt, &bad);
   // A corrupt row is named and skipped; the others are still listed.
   for (const auto& b : bad)
     std::fprintf(stderr, "perceptra-cli runs: skipped a bad row: %s\n", printable(b).c_str());
@@ -206,19 +213,31 @@ int compare(ExperimentStore& st, const std::vector<int64_t>& ids, const std::str
 }
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"db"}, {"json", false}, {"metric"}});
+  Args a(argv, {{"db"}, {"json", false}, {"metric"}, {"sweep"}});
   const auto& pos = a.positional();
   if (pos.empty()) throw UsageError("expected list, show ID or compare ID...");
   const std::string& sub = pos[0];
   bool json = a.flag("json");
-  if (sub != "list" && sub != "show" && sub != "compare")
-    throw UsageError("unknown subcommand '" + sub + "' (list, show, compare)");
+  if (sub != "list" && sub != "show" && sub != "compare" && sub != "sweeps")
+    throw UsageError("unknown subcommand '" + sub + "' (list, show, compare, sweeps)");
+  if (a.has("sweep") && sub != "list") throw UsageError("--sweep ID goes with 'list'");
+  if (sub == "sweeps" && pos.size() != 1) throw UsageError("sweeps takes no arguments");
   if (sub == "list" && pos.size() != 1) throw UsageError("list takes no arguments");
   if (sub == "show" && pos.size() != 2) throw UsageError("show takes exactly one run ID");
   if (sub == "compare" && pos.size() < 3) throw UsageError("compare needs at least two run IDs");
   std::vector<int64_t> ids;
   for (size_t i = 1; i < pos.size(); ++i) ids.push_back(parse_id(pos[i]));
+  std::optional<int64_t> sweep;
+  if (auto v = a.get("sweep")) {
+    try {
+      sweep = parse_id(*v);
+    } catch (const UsageError&) {
+      throw UsageError("--sweep needs a sweep ID (a positive integer), got '" + *v + "'");
+    }
+  }
   ExperimentStore st(required_database(a));
+  if (sub == "sweeps") return list_sweeps(st, json);
+  if (sub == "list" && sweep) return list_sweep_trials(st, *sweep, json);
   if (sub == "list") return list(st, json);
   if (sub == "show") return show(st, ids[0], json);
   return compare(st, ids, a.get_or("metric", "valid_accuracy"), json);

@@ -186,7 +186,7 @@ void RunsPanel::refresh() {
   std::vector<std::string> badRows;  // corrupt rows: named and skipped, never fatal
   try {
     ExperimentStore store(db_, readOptions());
-    runs = store.list_runs(&badRows);
+    runs = store.list_runs(std::nullopt, &badRows);
     // Completed epochs = validation points (the summary's epoch is 0-based).
     for (const auto& s : runs) epochsDone.push_back(int64_t(store.metric_series(s.run.id, "valid_accuracy").size()));
   } catch (const std::exception& e) {

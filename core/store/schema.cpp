@@ -66,6 +66,28 @@ ALTER TABLE artifacts ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX artifacts_run ON artifacts(run_id, kind, created_at);
 CREATE INDEX runs_status ON runs(status);
 )sql",
+      // 2 -> 3: hyper-parameter sweeps. A sweep row holds its spec; its trials
+      // are ordinary runs pointing at it with their trial index and parameter
+      // values. early_terminated marks a trial stopped by the sweep's early
+      // termination rule (status 'stopped': it is not resumed as unfinished).
+      R"sql(
+CREATE TABLE sweeps(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL DEFAULT '',
+  spec TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL CHECK(status IN ('running','finished','stopped','interrupted')),
+  status_message TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  ended_at REAL,
+  owner_pid INTEGER NOT NULL DEFAULT 0,
+  owner_host TEXT NOT NULL DEFAULT '',
+  owner_token TEXT NOT NULL DEFAULT '');
+ALTER TABLE runs ADD COLUMN sweep_id INTEGER REFERENCES sweeps(id) ON DELETE SET NULL;
+ALTER TABLE runs ADD COLUMN trial_index INTEGER;
+ALTER TABLE runs ADD COLUMN trial_params TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE runs ADD COLUMN early_terminated INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_sweep ON runs(sweep_id, trial_index);
+)sql",
   };
   return m;
 }

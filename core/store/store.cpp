@@ -299,7 +299,10 @@ void ExperimentStore::open_and_migrate() {
                                 " is newer than this build of Perceptra supports (" +
                                 std::to_string(kSchemaVersion) + "); upgrade Perceptra");
   if (version < kSchemaVersion) migrate(version);
-  if (options_.recover_interrupted) recovered_ = recover_locked();
+  if (options_.recover_interrupted) {
+    recovered_ = recover_locked();
+    recover_sweeps_locked();
+  }
 }
 
 void ExperimentStore::migrate(int from) {
@@ -445,7 +448,8 @@ std::optional<DatasetRecord> ExperimentStore::dataset(int64_t id) {
 namespace {
 constexpr const char* kRunCols =
     "SELECT id, name, status, status_message, created_at, started_at, ended_at, heartbeat_at, "
-    "seed, dataset_id, model_spec, hparams, machine, notes, owner_pid, owner_host FROM runs";
+    "seed, dataset_id, model_spec, hparams, machine, notes, owner_pid, owner_host, sweep_id, "
+    "trial_index, trial_params, early_terminated FROM runs";
 }
 
 RunRecord ExperimentStore::read_run_row(Stmt& q) {
@@ -471,6 +475,10 @@ RunRecord ExperimentStore::read_run_row(Stmt& q) {
   r.notes = q.text(13);
   r.owner_pid = q.i64(14);
   r.owner_host = q.text(15);
+  if (!q.is_null(16)) r.sweep_id = q.i64(16);
+  r.trial_index = q.is_null(17) ? -1 : q.i64(17);
+  r.trial_params = parse_json_column(q.ctext(18));
+  r.early_terminated = q.i64(19) != 0;
   return r;
 }
 
@@ -683,11 +691,14 @@ RunSummary ExperimentStore::summary_locked(const RunRecord& r) {
   return s;
 }
 
-std::vector<RunSummary> ExperimentStore::list_runs(std::vector<std::string>* bad_rows) {
+std::vector<RunSummary> ExperimentStore::list_runs(std::optional<int64_t> sweep_id,
+                                                  std::vector<std::string>* bad_rows) {
   std::lock_guard lock(mutex_);
   std::vector<RunRecord> runs;
   {
-    Stmt q(*this, (std::string(kRunCols) + " ORDER BY id DESC").c_str());
+    Stmt q(*this, (std::string(kRunCols) + (sweep_id ? " WHERE sweep_id = ?" : "") +
+                   " ORDER BY id DESC").c_str());
+    if (sweep_id) q.bind(1, *sweep_id);
     while (q.step()) {
       try {
         runs.push_back(read_run_row(q));
@@ -872,6 +883,149 @@ bool ExperimentStore::verify_artifact(const ArtifactRecord& a) {
   } catch (const StoreError&) {
     return false;
   }
+}
+
+// ---------------------------------------------------------------- sweeps
+
+namespace {
+constexpr const char* kSweepCols =
+    "SELECT id, name, spec, status, status_message, created_at, ended_at, owner_pid, owner_host "
+    "FROM sweeps";
+}
+
+void ExperimentStore::recover_sweeps_locked() {
+  write_tx([&] {
+    const std::string host = hostname();
+    std::vector<int64_t> dead;
+    Stmt q(*this, "SELECT id, owner_pid, owner_host, owner_token FROM sweeps WHERE status = 'running'");
+    while (q.step()) {
+      // Same host: the pid with its start-time token. Another host's sweep
+      // has no heartbeat to judge by, so it counts as alive.
+      if (q.text(2) == host &&
+          !(pid_exists(long(q.i64(1))) && process_token(long(q.i64(1))) == q.text(3)))
+        dead.push_back(q.i64(0));
+    }
+    Stmt up(*this,
+            "UPDATE sweeps SET status = 'interrupted', ended_at = ?, status_message = ? "
+            "WHERE id = ?");
+    for (int64_t id : dead) {
+      up.bind(1, now_s()).bind(2, std::string("owner process ended while the sweep was running"))
+          .bind(3, id).run();
+      up.reset();
+    }
+  });
+}
+
+int64_t ExperimentStore::create_sweep(const std::string& name, const nlohmann::json& spec) {
+  std::lock_guard lock(mutex_);
+  int64_t id = 0;
+  write_tx([&] {
+    Stmt ins(*this,
+             "INSERT INTO sweeps(name, spec, status, created_at, owner_pid, owner_host, "
+             "owner_token) VALUES (?, ?, 'running', ?, ?, ?, ?)");
+    ins.bind(1, name).bind(2, spec.dump()).bind(3, now_s()).bind(4, int64_t(getpid()))
+        .bind(5, hostname()).bind(6, process_token(getpid())).run();
+    id = sqlite3_last_insert_rowid(db_);
+    if (name.empty()) {
+      Stmt nm(*this, "UPDATE sweeps SET name = ? WHERE id = ?");
+      nm.bind(1, "sweep-" + std::to_string(id)).bind(2, id).run();
+    }
+  });
+  return id;
+}
+
+std::vector<SweepRecord> ExperimentStore::list_sweeps() {
+  std::lock_guard lock(mutex_);
+  std::vector<SweepRecord> out;
+  Stmt q(*this, (std::string(kSweepCols) + " ORDER BY id DESC").c_str());
+  while (q.step()) {
+    SweepRecord r;
+    r.id = q.i64(0);
+    r.name = q.text(1);
+    r.spec = parse_json_column(q.ctext(2));
+    r.status = q.text(3);
+    r.status_message = q.text(4);
+    r.created_at = q.f64(5);
+    r.ended_at = q.f64(6);
+    r.owner_pid = q.i64(7);
+    r.owner_host = q.text(8);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::optional<SweepRecord> ExperimentStore::find_sweep(int64_t id) {
+  for (auto& s : list_sweeps())
+    if (s.id == id) return s;
+  return std::nullopt;
+}
+
+SweepRecord ExperimentStore::sweep(int64_t id) {
+  auto s = find_sweep(id);
+  if (!s) throw StoreError(path_, "no sweep with id " + std::to_string(id));
+  return *s;
+}
+
+void ExperimentStore::finish_sweep(int64_t id, const std::string& status, const std::string& message) {
+  if (status != "running" && status != "finished" && status != "stopped" && status != "interrupted")
+    throw StoreError(path_, "unknown sweep status '" + status + "'");
+  std::lock_guard lock(mutex_);
+  write_tx([&] {
+    Stmt up(*this, "UPDATE sweeps SET status = ?, status_message = ?, ended_at = ? WHERE id = ?");
+    up.bind(1, status).bind(2, message);
+    if (status == "running") up.bind_null(3); else up.bind(3, now_s());
+    up.bind(4, id).run();
+    if (sqlite3_changes(db_) == 0) throw StoreError(path_, "no sweep with id " + std::to_string(id));
+  });
+}
+
+void ExperimentStore::reopen_sweep(int64_t id) {
+  std::lock_guard lock(mutex_);
+  recover_sweeps_locked();
+  write_tx([&] {
+    Stmt q(*this, "SELECT status, owner_pid, owner_host FROM sweeps WHERE id = ?");
+    q.bind(1, id);
+    if (!q.step()) throw StoreError(path_, "no sweep with id " + std::to_string(id));
+    if (q.text(0) == "running")
+      throw StoreError(path_, "sweep " + std::to_string(id) + " is still running (owned by pid " +
+                                  std::to_string(q.i64(1)) + " on " + q.text(2) + ")");
+    Stmt up(*this,
+            "UPDATE sweeps SET status = 'running', status_message = '', ended_at = NULL, "
+            "owner_pid = ?, owner_host = ?, owner_token = ? WHERE id = ?");
+    up.bind(1, int64_t(getpid())).bind(2, hostname()).bind(3, process_token(getpid()))
+        .bind(4, id).run();
+  });
+}
+
+void ExperimentStore::set_run_trial(int64_t run_id, int64_t sweep_id, int64_t trial_index,
+                                    const nlohmann::json& params) {
+  std::lock_guard lock(mutex_);
+  write_tx([&] {
+    require_run(run_id);
+    Stmt s(*this, "SELECT 1 FROM sweeps WHERE id = ?");
+    s.bind(1, sweep_id);
+    if (!s.step()) throw StoreError(path_, "no sweep with id " + std::to_string(sweep_id));
+    Stmt up(*this, "UPDATE runs SET sweep_id = ?, trial_index = ?, trial_params = ? WHERE id = ?");
+    up.bind(1, sweep_id).bind(2, trial_index).bind(3, params.dump()).bind(4, run_id).run();
+  });
+}
+
+void ExperimentStore::mark_early_terminated(int64_t run_id, bool early) {
+  std::lock_guard lock(mutex_);
+  write_tx([&] {
+    require_run(run_id);
+    Stmt up(*this, "UPDATE runs SET early_terminated = ? WHERE id = ?");
+    up.bind(1, int64_t(early ? 1 : 0)).bind(2, run_id).run();
+  });
+}
+
+std::vector<RunRecord> ExperimentStore::sweep_runs(int64_t sweep_id) {
+  std::lock_guard lock(mutex_);
+  std::vector<RunRecord> out;
+  Stmt q(*this, (std::string(kRunCols) + " WHERE sweep_id = ? ORDER BY trial_index, id").c_str());
+  q.bind(1, sweep_id);
+  while (q.step()) out.push_back(read_run_row(q));
+  return out;
 }
 
 }  // namespace perceptra

@@ -85,6 +85,24 @@ struct RunRecord {
   std::string notes;
   int64_t owner_pid = 0;
   std::string owner_host;
+  // Sweep trials (schema 3): the sweep, the trial's index in it and the
+  // parameter values it varied ({"optimizer.lr": 0.01, ...}).
+  std::optional<int64_t> sweep_id;
+  int64_t trial_index = -1;
+  nlohmann::json trial_params = nlohmann::json::object();
+  bool early_terminated = false;  // stopped by the sweep's early termination rule
+};
+
+// A hyper-parameter sweep (core/sweep): its spec and state; its trials are runs.
+struct SweepRecord {
+  int64_t id = 0;
+  std::string name;
+  nlohmann::json spec = nlohmann::json::object();
+  std::string status;          // running | finished | stopped | interrupted
+  std::string status_message;
+  double created_at = 0, ended_at = 0;
+  int64_t owner_pid = 0;
+  std::string owner_host;
 };
 
 // One row of list_runs(): the run plus the numbers a run table shows.
@@ -144,7 +162,7 @@ struct StoreOptions {
 
 class ExperimentStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // $PERCEPTRA_DB if set, else $XDG_DATA_HOME/perceptra/perceptra.db, else
   // ~/.local/share/perceptra/perceptra.db.
@@ -192,10 +210,12 @@ class ExperimentStore {
   // Returns the artifact paths that belonged to the run.
   std::vector<std::string> delete_run(int64_t run_id, bool remove_files = false);
 
-  // Newest first. A row that cannot be read (unknown status, JSON nested
-  // too deep, ...) is skipped; bad_rows (if given) receives one message per
-  // skipped row naming it, so one bad row never hides the others.
-  std::vector<RunSummary> list_runs(std::vector<std::string>* bad_rows = nullptr);
+  // Newest first; with a sweep id only that sweep's trials. A row that cannot
+  // be read (unknown status, JSON nested too deep, ...) is skipped; bad_rows
+  // (if given) receives one message per skipped row naming it, so one bad
+  // row never hides the others.
+  std::vector<RunSummary> list_runs(std::optional<int64_t> sweep_id = std::nullopt,
+                                    std::vector<std::string>* bad_rows = nullptr);
   RunSummary run_summary(int64_t run_id);
 
   // Metrics: all points in one transaction (the trainer's per-batch loss).
@@ -217,6 +237,24 @@ class ExperimentStore {
   // True when the file exists and still has the recorded checksum.
   bool verify_artifact(const ArtifactRecord& a);
 
+  // Sweeps. create_sweep starts it 'running', owned by this process; a
+  // running sweep whose owner died reads as 'interrupted' (recovered on open).
+  int64_t create_sweep(const std::string& name, const nlohmann::json& spec);
+  std::optional<SweepRecord> find_sweep(int64_t id);
+  SweepRecord sweep(int64_t id);               // throws StoreError when absent
+  std::vector<SweepRecord> list_sweeps();      // newest first
+  // status: finished | stopped | interrupted (| running to keep it open).
+  void finish_sweep(int64_t id, const std::string& status, const std::string& message = "");
+  // Takes over a stopped/interrupted sweep for `sweep --resume`; throws
+  // StoreError when it is running in a live process.
+  void reopen_sweep(int64_t id);
+  // Makes run `run_id` trial `trial_index` of sweep `sweep_id`.
+  void set_run_trial(int64_t run_id, int64_t sweep_id, int64_t trial_index,
+                     const nlohmann::json& params);
+  void mark_early_terminated(int64_t run_id, bool early = true);
+  // The sweep's trial runs, by trial index (then id).
+  std::vector<RunRecord> sweep_runs(int64_t sweep_id);
+
  private:
   class Stmt;
   void open_and_migrate();
@@ -226,6 +264,7 @@ class ExperimentStore {
   template <typename F>
   void write_tx(F&& body);
   std::vector<int64_t> recover_locked();
+  void recover_sweeps_locked();
   RunRecord read_run_row(Stmt& st);
   RunSummary summary_locked(const RunRecord& r);
   void require_run(int64_t run_id);

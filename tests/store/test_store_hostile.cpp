@@ -66,7 +66,7 @@ TEST(HostileStore, BadRowsAreNamedAndSkipped) {
               std::to_string(status));
   ExperimentStore s(db);
   std::vector<std::string> bad;
-  auto runs = s.list_runs(&bad);
+  auto runs = s.list_runs(std::nullopt, &bad);
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0].run.id, good);
   ASSERT_EQ(bad.size(), 2u);
