@@ -477,7 +477,7 @@ RunRecord ExperimentStore::read_run_row(Stmt& q) {
   r.owner_host = q.text(15);
   if (!q.is_null(16)) r.sweep_id = q.i64(16);
   r.trial_index = q.is_null(17) ? -1 : q.i64(17);
-  r.trial_params = parse_json_column(q.ctext(18));
+  r.trial_params = parse_json_column(q.ctext(18), "trial_params", row, path_);
   r.early_terminated = q.i64(19) != 0;
   return r;
 }
@@ -942,7 +942,7 @@ std::vector<SweepRecord> ExperimentStore::list_sweeps() {
     SweepRecord r;
     r.id = q.i64(0);
     r.name = q.text(1);
-    r.spec = parse_json_column(q.ctext(2));
+    r.spec = parse_json_column(q.ctext(2), "spec", "sweep " + std::to_string(r.id), path_);
     r.status = q.text(3);
     r.status_message = q.text(4);
     r.created_at = q.f64(5);
