@@ -45,11 +45,16 @@ bool trial_done(const RunRecord& r) {
 // early termination rule after every epoch (on the trial's trainer thread).
 class TrialHook final : public Callback {
  public:
-  TrialHook(int64_t sweep_id, const SweepTrial& trial, const SweepSpec& spec, Pruner& pruner)
-      : sweep_id_(sweep_id), trial_(trial), spec_(spec), pruner_(pruner) {}
+  TrialHook(int64_t sweep_id, const SweepTrial& trial, const SweepSpec& spec, Pruner& pruner,
+            std::string db_path)
+      : sweep_id_(sweep_id), trial_(trial), spec_(spec), pruner_(pruner), db_path_(std::move(db_path)) {}
 
+  // The RunRecorder owns the run's own writes; the sweep's marks go through
+  // a connection of the hook's own, on the trial's trainer thread.
   void on_train_begin(TrainContext& ctx, const TrainBegin&) override {
-    if (ctx.store()) ctx.store()->set_run_trial(ctx.run_id(), sweep_id_, trial_.index, trial_.params);
+    if (ctx.run_id() <= 0) return;
+    store_ = std::make_unique<ExperimentStore>(db_path_);
+    store_->set_run_trial(ctx.run_id(), sweep_id_, trial_.index, trial_.params);
   }
 
   void on_epoch_end(TrainContext& ctx, const EpochEnd& e) override {
@@ -57,7 +62,7 @@ class TrialHook final : public Callback {
     if (!d.stop || e.epoch + 1 >= e.epochs || ctx.stop_requested()) return;
     // Marked before the stop is requested: a kill in between still leaves
     // the trial counted as done, not resumed.
-    if (ctx.store()) ctx.store()->mark_early_terminated(ctx.run_id());
+    if (store_) store_->mark_early_terminated(ctx.run_id());
     early_ = true;
     reason_ = d.reason;
     ctx.request_stop(EndReason::Stopped, "early-terminated (" + d.reason + ")");
@@ -72,6 +77,8 @@ class TrialHook final : public Callback {
   SweepTrial trial_;
   const SweepSpec& spec_;
   Pruner& pruner_;
+  std::string db_path_;
+  std::unique_ptr<ExperimentStore> store_;
   bool early_ = false;
   std::string reason_;
 };
@@ -246,7 +253,7 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
       trial_end(p.trial, run_id, "failed", e.what());
       return;
     }
-    a.hook = std::make_shared<TrialHook>(sweep_id, a.trial, spec_, pruner);
+    a.hook = std::make_shared<TrialHook>(sweep_id, a.trial, spec_, pruner, options_.db_path);
     a.trainer->add_callback(a.hook);
     a.trainer->start();
     active.push_back(std::move(a));
