@@ -9,7 +9,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/data/image_header.h"
+#include "core/data/input_limits.h"
 #include "core/tensor/error.h"
+#include "core/tensor/input_file.h"
 
 namespace perceptra {
 
@@ -90,9 +92,11 @@ cv::Mat resize_with_policy(const cv::Mat& m, int height, int width, ResizePolicy
 
 void decode_resized(const std::string& path, int channels, int height, int width,
                     ResizePolicy policy, uint8_t* out) {
-  std::ifstream in(std::filesystem::path(path), std::ios::binary);
-  if (!in) throw InputError(path, "cannot open image file");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Regular files only (a FIFO would hang); dimensions checked from the
+  // header before decoding (input_limits.h).
+  const std::string raw = read_regular_file(path, uint64_t(1) << 30, "image file");
+  std::vector<uint8_t> bytes(raw.begin(), raw.end());
+  data::check_image_size(path, bytes.data(), bytes.size());
   ImageHeader h;
   std::string why;
   const int denom = parse_image_header(bytes.data(), bytes.size(), &h, &why)

@@ -271,6 +271,10 @@ bool jpeg_stream(std::istream& in, ImageHeader* out, std::string* why) {
 }  // namespace
 
 bool read_image_header(const std::string& path, ImageHeader* out, std::string* why) {
+  // Only regular files: opening a FIFO would block.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
+    return fail(why, "not a regular file");
   std::ifstream in(std::filesystem::path(path), std::ios::binary);
   if (!in) return fail(why, "cannot open image file");
   // Headers are in the first 4 KiB, except a JPEG's frame header after a

@@ -163,20 +163,21 @@ Contents read(const std::string& path) {
       if (dims.size() > kMaxRank)
         throw InputError(path, "tensor '" + t.name + "' has " + std::to_string(dims.size()) +
                                    " dimensions (at most " + std::to_string(kMaxRank) + ")");
+      const std::string dtype = e.value("dtype", std::string("float32"));
+      if (dtype != "float32" && dtype != "int8")
+        throw InputError(path, "tensor '" + t.name + "' has unknown dtype '" + dtype + "'");
+      t.is_int8 = dtype == "int8";
+      const uint64_t elem_bytes = t.is_int8 ? 1 : sizeof(float);
       // Element count checked against the bytes left, one factor at a time,
       // so a hostile shape can neither overflow nor ask for more than the file holds.
       uint64_t elems = 1;
       for (int64_t d : dims) {
         if (d < 0) throw InputError(path, "tensor '" + t.name + "' has a negative dimension");
-        if (d != 0 && elems > (end - offset) / sizeof(float) / uint64_t(d))
+        if (d != 0 && elems > (end - offset) / elem_bytes / uint64_t(d))
           throw InputError(path, "tensor '" + t.name + "' extends past the payload");
         elems *= uint64_t(d);
       }
       t.shape = Shape(dims);
-      const std::string dtype = e.value("dtype", std::string("float32"));
-      if (dtype != "float32" && dtype != "int8")
-        throw InputError(path, "tensor '" + t.name + "' has unknown dtype '" + dtype + "'");
-      t.is_int8 = dtype == "int8";
     } catch (const nlohmann::json::exception& ex) {
       throw InputError(path, std::string("bad tensor entry in header: ") + ex.what());
     }
