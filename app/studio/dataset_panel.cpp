@@ -113,6 +113,27 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   tabs_->addTab(augmentGrid_, tr("Augmented"));
   layout->addWidget(tabs_, 1);
 
+  layout->addWidget(buildSettings());
+
+  connect(imageSize_, &QComboBox::activated, this, [this] { sizeControlsChanged(); });
+  connect(imageSize_->lineEdit(), &QLineEdit::editingFinished, this, [this] { sizeControlsChanged(); });
+  connect(resize_, &QComboBox::activated, this, [this] { sizeControlsChanged(); });
+  connect(officialSplit_, &QCheckBox::toggled, this, [this] { updateValidationUi(); });
+  connect(validPct_, &QDoubleSpinBox::valueChanged, this, [this] { updateValidationUi(); });
+  connect(picker_, &QComboBox::activated, this, [this](int i) { openDataset(picker_->itemData(i).toString()); });
+  connect(openFolder_, &QPushButton::clicked, this, &DatasetPanel::openFolderDialog);
+  connect(openFile_, &QPushButton::clicked, this, &DatasetPanel::openFileDialog);
+  connect(&watcher_, &QFutureWatcher<OpenedDataset>::finished, this, &DatasetPanel::finished);
+  connect(samples_, &widgets::ImageGrid::itemClicked, this, [this](int i) {
+    bool ok = false;
+    qint64 idx = samples_->item(i).data.toLongLong(&ok);
+    if (ok) emit probeRequested(idx);
+  });
+}
+
+// The group under the tabs: image size and resize policy (folders), the
+// validation split, and the augmentations with their preview.
+QWidget* DatasetPanel::buildSettings() {
   auto* split = new QGroupBox(tr("Image size, validation and augmentation"), this);
   auto* form = new QFormLayout(split);
   form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
@@ -186,31 +207,18 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
   aug->addStretch(1);
   aug->addWidget(reroll);
   form->addRow(tr("Augment"), aug);
-  layout->addWidget(split);
-
-  connect(imageSize_, &QComboBox::activated, this, [this] { sizeControlsChanged(); });
-  connect(imageSize_->lineEdit(), &QLineEdit::editingFinished, this, [this] { sizeControlsChanged(); });
-  connect(resize_, &QComboBox::activated, this, [this] { sizeControlsChanged(); });
-  connect(officialSplit_, &QCheckBox::toggled, this, [this] { updateValidationUi(); });
-  connect(validPct_, &QDoubleSpinBox::valueChanged, this, [this] { updateValidationUi(); });
-  connect(picker_, &QComboBox::activated, this, [this](int i) { openDataset(picker_->itemData(i).toString()); });
-  connect(openFolder_, &QPushButton::clicked, this, &DatasetPanel::openFolderDialog);
-  connect(openFile_, &QPushButton::clicked, this, &DatasetPanel::openFileDialog);
-  connect(&watcher_, &QFutureWatcher<OpenedDataset>::finished, this, &DatasetPanel::finished);
-  connect(samples_, &widgets::ImageGrid::itemClicked, this, [this](int i) {
-    bool ok = false;
-    qint64 idx = samples_->item(i).data.toLongLong(&ok);
-    if (ok) emit probeRequested(idx);
-  });
+  return split;
 }
 
 DatasetPanel::~DatasetPanel() { watcher_.waitForFinished(); }
 
-bool DatasetPanel::isLoading() const { return watcher_.isRunning(); }
+// Until finished() has shown the result, not merely until the worker is
+// done: in between, the panel still shows the previous dataset.
+bool DatasetPanel::isLoading() const { return loading_; }
 QString DatasetPanel::errorText() const { return error_->isHidden() ? QString() : error_->text(); }
 
 void DatasetPanel::openDataset(const QString& nameOrPath) {
-  if (watcher_.isRunning()) {
+  if (loading_) {
     pending_ = nameOrPath;  // one open at a time; the latest request wins
     return;
   }
@@ -220,6 +228,7 @@ void DatasetPanel::openDataset(const QString& nameOrPath) {
   picker_->setEnabled(false);
   emit loadingChanged(true);
   const OpenOptions options = openOptions();
+  loading_ = true;
   watcher_.setFuture(QtConcurrent::run([nameOrPath, options] { return openBlocking(nameOrPath, options); }));
 }
 
@@ -235,6 +244,7 @@ void DatasetPanel::openFileDialog() {
 }
 
 void DatasetPanel::finished() {
+  loading_ = false;
   if (!pending_.isEmpty()) {
     const QString next = std::exchange(pending_, QString());
     openDataset(next);
@@ -363,9 +373,12 @@ void DatasetPanel::sizeControlsChanged() {
     return;
   }
   const bool changed = text != lastValidSize_ || qs(current_.info.resize) != resizePolicy();
+  // Return in the box also emits activated(): the second call changes
+  // nothing and must not replace the note (e.g. the reason a size was refused).
+  if (!changed) return;
   lastValidSize_ = text;
   // Only image folders have a size to choose; others keep theirs.
-  if (changed && current_.source && current_.info.format == "image-folder")
+  if (current_.source && current_.info.format == "image-folder")
     openDataset(current_.request);
   else
     updateSizeUi();

@@ -86,6 +86,7 @@ class DatasetPanel : public QWidget {
   void probeRequested(qint64 index);
 
  private:
+  QWidget* buildSettings();
   void finished();
   void showDataset();
   void updateValidationUi();
@@ -115,6 +116,7 @@ class DatasetPanel : public QWidget {
   QCheckBox* rotate_;
   QCheckBox* color_;
   QFutureWatcher<OpenedDataset> watcher_;
+  bool loading_ = false;  // from openDataset() until finished() showed the result
   OpenedDataset current_;
   int previewSeed_ = 0;
   QString pending_;  // asked for while another open was running: opened next

@@ -212,6 +212,16 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
         report.warnings.push_back(f + ": " + why + ", skipped");
         continue;
       }
+      // Over the pixel limit: decoding it would be refused mid-epoch (or
+      // exhaust memory), so it is skipped now, like an unreadable file.
+      const int64_t pixel_limit = data::input_limits().max_image_pixels;
+      if (int64_t(h.width) * h.height > pixel_limit) {
+        ++report.skipped_unreadable;
+        report.warnings.push_back(f + ": image header declares " + std::to_string(h.width) + "x" +
+                                  std::to_string(h.height) + " pixels, more than the limit of " +
+                                  std::to_string(pixel_limit) + " (PERCEPTRA_MAX_IMAGE_PIXELS raises it), skipped");
+        continue;
+      }
       ++sizes[{h.height, h.width}];
       if (h.channels == 0)
         unknown_channels.push_back(f);

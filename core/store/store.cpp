@@ -559,7 +559,9 @@ RunRecord ExperimentStore::reopen_run(int64_t run_id) {
     // Checked and claimed in one IMMEDIATE transaction: of two processes
     // resuming the same run, the second sees it 'running' under a live
     // owner and is refused.
-    Stmt q(*this, "SELECT status, owner_pid, owner_host, owner_token, status_message FROM runs WHERE id = ?");
+    Stmt q(*this,
+           "SELECT status, owner_pid, owner_host, owner_token, status_message, COALESCE(ended_at, 0) "
+           "FROM runs WHERE id = ?");
     q.bind(1, run_id);
     if (!q.step()) throw StoreError(path_, "no run with id " + std::to_string(run_id));
     before.id = run_id;
@@ -567,6 +569,7 @@ RunRecord ExperimentStore::reopen_run(int64_t run_id) {
     before.owner_pid = q.i64(1);
     before.owner_host = q.text(2);
     before.status_message = q.text(4);
+    before.ended_at = q.f64(5);
     if (before.status == RunStatus::Running) {
       const std::string token = q.text(3);
       const bool ours = before.owner_pid == getpid() && before.owner_host == hostname();
@@ -586,6 +589,19 @@ RunRecord ExperimentStore::reopen_run(int64_t run_id) {
         .bind(4, now_s()).bind(5, run_id).run();
   });
   return before;
+}
+
+void ExperimentStore::restore_run_status(const RunRecord& before, const std::string& note) {
+  std::lock_guard lock(mutex_);
+  write_tx([&] {
+    require_run(before.id);
+    Stmt up(*this, "UPDATE runs SET status = ?, status_message = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?");
+    std::string message = before.status_message;
+    if (!note.empty()) message += (message.empty() ? "" : "; ") + note;
+    up.bind(1, to_string(before.status)).bind(2, message);
+    if (before.ended_at > 0) up.bind(3, before.ended_at); else up.bind_null(3);
+    up.bind(4, now_s()).bind(5, before.id).run();
+  });
 }
 
 void ExperimentStore::rename_run(int64_t run_id, const std::string& name) {

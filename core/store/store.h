@@ -201,6 +201,9 @@ class ExperimentStore {
   // by us. Checked and claimed in one transaction: throws StoreError when
   // another live process owns the run. Returns the run as it was before.
   RunRecord reopen_run(int64_t run_id);
+  // Undoes reopen_run when the resume could not start: the run gets back the
+  // status, message and end time reopen_run returned, plus `note`.
+  void restore_run_status(const RunRecord& before, const std::string& note);
   void rename_run(int64_t run_id, const std::string& name);
   void set_notes(int64_t run_id, const std::string& notes);
   void update_hparams(int64_t run_id, const nlohmann::json& hparams);

@@ -63,10 +63,16 @@ std::shared_ptr<RunRecorder> RunRecorder::create(const std::string& db_path, con
 std::shared_ptr<RunRecorder> RunRecorder::reopen(const std::string& db_path, int64_t run_id,
                                                  const nlohmann::json* hparams) {
   auto store = std::make_unique<ExperimentStore>(db_path);
-  store->run(run_id);  // StoreError for an unknown run
+  RunRecord before = store->run(run_id);  // StoreError for an unknown run
+  // Claimed first: a run another process owns keeps its configuration.
+  RunRecord claimed = store->reopen_run(run_id);
+  before.status = claimed.status;
+  before.status_message = claimed.status_message;
+  before.ended_at = claimed.ended_at;
   if (hparams) store->update_hparams(run_id, *hparams);
-  store->reopen_run(run_id);
-  return std::shared_ptr<RunRecorder>(new RunRecorder(std::move(store), run_id));
+  auto recorder = std::shared_ptr<RunRecorder>(new RunRecorder(std::move(store), run_id));
+  recorder->before_resume_ = std::move(before);
+  return recorder;
 }
 
 std::optional<std::string> RunRecorder::latest_checkpoint() {
@@ -89,6 +95,13 @@ std::string RunRecorder::recorded_run_dir() {
 
 void RunRecorder::fail(const std::string& message) noexcept {
   try {
+    if (before_resume_) {
+      // A run whose owner died reads 'running' until recovered: it was interrupted.
+      if (before_resume_->status == RunStatus::Running) before_resume_->status = RunStatus::Interrupted;
+      store_->update_hparams(run_id_, before_resume_->hparams);
+      store_->restore_run_status(*before_resume_, "resume failed: " + message);
+      return;
+    }
     store_->finish_run(run_id_, RunStatus::Failed, message);
   } catch (const std::exception&) {
   }

@@ -6,6 +6,7 @@
 //   prepare_run:  create()  dataset row + run row (status running)
 //                 reopen()  a resumed run's row (status running again)
 //                 fail()    preparation failed after the row existed
+//                           (a resume gets its previous status back)
 //   batches:      "train_loss", "lr" (batched transactions)
 //   epochs:       "epoch_train_loss", "train_accuracy", "valid_loss",
 //                 "valid_accuracy", "error_rate", "top_k_accuracy",
@@ -49,7 +50,9 @@ class RunRecorder : public Callback {
   // were recorded in ("" when none was).
   std::optional<std::string> latest_checkpoint();
   std::string recorded_run_dir();
-  // Preparation failed after the row existed: the run is marked failed.
+  // Preparation failed after the row existed: a new run is marked failed; a
+  // resumed run gets back its status, end time and configuration from before
+  // the resume (the resume never started), with the reason in its message.
   void fail(const std::string& message) noexcept;
 
   void on_train_begin(TrainContext& ctx, const TrainBegin& b) override;
@@ -70,6 +73,7 @@ class RunRecorder : public Callback {
   int flush_every_ = 50;
   std::map<std::string, int64_t> recorded_up_to_;  // resumed runs: last step per metric
   std::vector<MetricPoint> pending_;
+  std::optional<RunRecord> before_resume_;  // reopen(): the row as it was
 };
 
 }  // namespace perceptra

@@ -1,7 +1,10 @@
 // perceptra-cli against hostile files (issue 18): every command refuses them
 // with exit 1 and a message naming the file, never a crash, a hang, a command
 // run from stored configuration, or more than 1 GB of memory (each child runs
-// under RLIMIT_AS = 1 GB and a time limit).
+// under RLIMIT_DATA = 1 GB and a time limit). RLIMIT_DATA, not RLIMIT_AS: the
+// CUDA and oneDNN libraries alone map ~950 MB of address space (code, not
+// memory), while RLIMIT_DATA bounds the heap and anonymous mappings, which
+// is what a hostile file could make us allocate.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -38,10 +41,10 @@ struct Result {
 
 constexpr rlim_t kOneGiB = rlim_t(1) << 30;
 
-// Runs the CLI in `dir` with an address-space limit and a wall-clock limit;
+// Runs the CLI in `dir` with a data-size limit and a wall-clock limit;
 // a child still running after `seconds` is killed (timed_out).
 Result cli(const std::vector<std::string>& args, const std::string& dir, int seconds = 60,
-           rlim_t address_space = kOneGiB, const std::vector<std::string>& env = {}) {
+           rlim_t data_limit = kOneGiB, const std::vector<std::string>& env = {}) {
   const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   pid_t pid = fork();
   if (pid == 0) {
@@ -50,8 +53,8 @@ Result cli(const std::vector<std::string>& args, const std::string& dir, int sec
     dup2(o, 1);
     dup2(e, 2);
     if (chdir(dir.c_str()) != 0) _exit(127);
-    rlimit rl{address_space, address_space};
-    setrlimit(RLIMIT_AS, &rl);
+    rlimit rl{data_limit, data_limit};
+    setrlimit(RLIMIT_DATA, &rl);
     for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
     std::vector<char*> argv = {const_cast<char*>(PERCEPTRA_CLI)};
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));

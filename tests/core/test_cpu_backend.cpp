@@ -366,22 +366,28 @@ namespace {
 void omp_child_report(const char* out, const std::string& what) {
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   std::ofstream(out) << what << " OMP_WAIT_POLICY=" << (policy ? policy : "unset");
+  if (const char* blas = std::getenv("OPENBLAS_NUM_THREADS"); blas && std::string(blas) != "4")
+    std::ofstream(out, std::ios::app) << " OPENBLAS_NUM_THREADS=" << blas;
 }
 
 // Runs this binary with only `filter`, OMP_WAIT_POLICY, GOMP_SPINCOUNT and
 // PERCEPTRA_OMP_* removed from the environment plus `extra`; returns the
-// child's report.
-std::string run_omp_child(const std::string& filter, std::vector<std::string> extra) {
+// child's report. OPENBLAS_NUM_THREADS is 4 (a user's choice, not reported)
+// unless `extra` sets it or `blas_unset`.
+std::string run_omp_child(const std::string& filter, std::vector<std::string> extra, bool blas_unset = false) {
   const std::string out = testing::TempDir() + "omp_child_" + std::to_string(getpid()) + ".txt";
   std::remove(out.c_str());
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string kv = *e;
     if (kv.rfind("OMP_WAIT_POLICY=", 0) == 0 || kv.rfind("GOMP_SPINCOUNT=", 0) == 0 ||
-        kv.rfind("PERCEPTRA_OMP_", 0) == 0)
+        kv.rfind("PERCEPTRA_OMP_", 0) == 0 || kv.rfind("OPENBLAS_NUM_THREADS=", 0) == 0)
       continue;
     env.push_back(kv);
   }
+  bool blas_in_extra = false;
+  for (auto& kv : extra) blas_in_extra |= kv.rfind("OPENBLAS_NUM_THREADS=", 0) == 0;
+  if (!blas_unset && !blas_in_extra) env.push_back("OPENBLAS_NUM_THREADS=4");
   env.push_back("PERCEPTRA_OMP_TEST_OUT=" + out);
   for (auto& kv : extra) env.push_back(kv);
   std::vector<char*> envp, argv;
@@ -437,6 +443,19 @@ TEST(OmpWaitPolicy, OnlyMainReExecutesAndOnlyWithoutAUserChoice) {
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"GOMP_SPINCOUNT=1000"}),
             "not re-executed OMP_WAIT_POLICY=unset");
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"PERCEPTRA_OMP_REEXEC=0"}),
+            "not re-executed OMP_WAIT_POLICY=unset");
+}
+
+// OpenBLAS (loaded by OpenCV, never called) gets one thread unless the user
+// chose a count: its workers hang exit() under an address-space limit.
+TEST(OmpWaitPolicy, OpenBlasGetsOneThreadUnlessTheUserChose) {
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {}, /*blas_unset=*/true),
+            "re-executed OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active"}, true),
+            "re-executed OMP_WAIT_POLICY=active OPENBLAS_NUM_THREADS=1");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active", "OPENBLAS_NUM_THREADS=2"}),
+            "not re-executed OMP_WAIT_POLICY=active OPENBLAS_NUM_THREADS=2");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"PERCEPTRA_OMP_REEXEC=0"}, true),
             "not re-executed OMP_WAIT_POLICY=unset");
 }
 

@@ -197,3 +197,35 @@ TEST(PreparedRun, ResumeContinuesTheRecordedRun) {
   EXPECT_EQ(end.reason, EndReason::Done) << end.message;
   EXPECT_EQ(end.epochs_completed, 2);
 }
+
+// A resume that cannot start (its data moved away) leaves the run as it was:
+// same status and end time, same configuration, the reason in its message;
+// it can be resumed once the data is back.
+TEST(PreparedRun, FailedResumeRestoresTheRunAsItWas) {
+  Env env("prep-resume-fail");
+  Trainer a(env.config(2));
+  struct StopAfterOne : Callback {
+    void on_epoch_end(TrainContext& ctx, const EpochEnd&) override { ctx.request_stop(EndReason::Stopped, "test"); }
+  };
+  a.add_callback(std::make_shared<StopAfterOne>());
+  TrainEnd first = train(a);
+  ASSERT_EQ(first.reason, EndReason::Stopped) << first.message;
+  const std::string db = env.dir + "/p.db";
+  RunRecord before = ExperimentStore(db).run(first.run_id);
+
+  fs::rename(env.data, env.data + "-moved");
+  ResumeOptions more;
+  more.epochs = 5;
+  auto q = resume_request(first.run_id, db, more);
+  EXPECT_ANY_THROW(prepare_resume(q));
+  RunRecord after = ExperimentStore(db).run(first.run_id);
+  EXPECT_EQ(after.status, RunStatus::Stopped);
+  EXPECT_DOUBLE_EQ(after.ended_at, before.ended_at);
+  EXPECT_EQ(after.hparams, before.hparams);
+  EXPECT_NE(after.status_message.find("resume failed"), std::string::npos) << after.status_message;
+
+  fs::rename(env.data + "-moved", env.data);
+  Trainer b(prepare_resume(resume_request(first.run_id, db)));
+  TrainEnd end = train(b);
+  EXPECT_EQ(end.reason, EndReason::Done) << end.message;
+}

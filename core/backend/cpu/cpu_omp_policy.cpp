@@ -10,6 +10,14 @@
 // asks for it (apply_omp_wait_policy); a library constructor doing it would
 // re-execute every binary linking the engine (tests, embedders).
 // PERCEPTRA_OMP_REEXEC=0 turns it off (e.g. under valgrind or a debugger).
+//
+// The same re-execution sets OPENBLAS_NUM_THREADS=1 when unset. We never
+// call BLAS, but OpenCV loads libblas.so.3, which is OpenBLAS once
+// libopenblas0-pthread is installed (the fair PyTorch peer needs it). Its
+// pthread build starts a worker per core at load, each mapping a 64-128 MB
+// buffer; under an address-space limit (RLIMIT_AS, e.g. `ulimit -v`) a
+// worker whose mmap fails retries forever and exit() waits for it: the
+// process hangs after its last line of output.
 #include "core/backend/cpu/cpu_omp_policy.h"
 
 #include <unistd.h>
@@ -19,17 +27,23 @@
 
 namespace perceptra {
 
+namespace {
+bool policy_chosen() { return std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"); }
+bool openblas_threads_chosen() { return std::getenv("OPENBLAS_NUM_THREADS") != nullptr; }
+}  // namespace
+
 bool omp_wait_policy_reexec_wanted() {
-  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return false;
+  if (policy_chosen() && openblas_threads_chosen()) return false;
   const char* opt = std::getenv("PERCEPTRA_OMP_REEXEC");
   return !(opt && std::strcmp(opt, "0") == 0);
 }
 
 void apply_omp_wait_policy(char** argv) {
   if (!argv || !argv[0] || !omp_wait_policy_reexec_wanted()) return;
-  // Set first: the new image sees it (no loop), and if exec fails we simply
-  // go on with libgomp's default policy.
-  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  // Set first: the new image sees them (no loop), and if exec fails we
+  // simply go on with the libraries' defaults. The user's choices stay.
+  if (!policy_chosen() && setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  if (!openblas_threads_chosen() && setenv("OPENBLAS_NUM_THREADS", "1", 1) != 0) return;
   execv("/proc/self/exe", argv);
 }
 
