@@ -1,0 +1,44 @@
+// The Sweeps tab of the main window and its commands (menu Train and the
+// command palette): run a sweep from a spec file, show the sweeps.
+#include <QAction>
+#include <QMenuBar>
+#include <QStatusBar>
+#include <QTabWidget>
+
+#include "app/studio/main_window.h"
+#include "app/studio/runs_panel.h"
+#include "app/studio/sweeps_panel.h"
+
+namespace perceptra::studio {
+
+void MainWindow::createSweeps() {
+  sweeps_ = new SweepsPanel(central_);
+  sweeps_->setObjectName("sweepsPanel");
+  central_->addTab(sweeps_, tr("Sweeps"));
+  sweeps_->setDatabasePath(databasePath().toStdString());
+  connect(sweeps_, &SweepsPanel::openRequested, this, [this](qint64 id) { openRun(id); });
+  connect(sweeps_, &SweepsPanel::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+  connect(sweeps_, &SweepsPanel::sweepFinished, runs_, &RunsPanel::refresh);
+
+  auto* show = makeAction("actionShowSweeps", tr("Show sweeps"), QKeySequence(Qt::CTRL | Qt::Key_3),
+                          tr("Hyper-parameter sweeps: trials, scores and the parallel-coordinates view"));
+  connect(show, &QAction::triggered, this, [this] {
+    sweeps_->refresh();
+    central_->setCurrentWidget(sweeps_);
+  });
+  auto* run = makeAction("actionRunSweep", tr("Run sweep…"), {},
+                         tr("Run a hyper-parameter sweep from a spec file (as perceptra-cli sweep)"));
+  connect(run, &QAction::triggered, this, [this] {
+    central_->setCurrentWidget(sweeps_);
+    sweeps_->chooseAndStartSweep();
+  });
+  for (QMenu* m : menuBar()->findChildren<QMenu*>())
+    if (m->title() == tr("&Train")) {
+      m->addSeparator();
+      m->addAction(run);
+    } else if (m->title() == tr("&View")) {
+      m->addAction(show);
+    }
+}
+
+}  // namespace perceptra::studio

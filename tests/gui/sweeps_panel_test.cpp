@@ -1,0 +1,193 @@
+// The Sweeps panel alone (offscreen): a store with a sweep of four trials
+// (one early-terminated, one failed) shown as a ranked, sortable table and a
+// parallel-coordinates plot; clicking a line selects its trial; the best
+// trial opens with one click; a sweep launched from a spec file runs on a
+// worker thread and is watched until it ends; a bad spec file is refused.
+#include <QApplication>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QTableView>
+#include <QTest>
+#include <gtest/gtest.h>
+
+#include <qcustomplot.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "app/studio/sweep_trials_model.h"
+#include "app/studio/sweeps_panel.h"
+#include "core/store/store.h"
+#include "tests/train/tiny_data.h"
+#include "widgets/parallel_coordinates.h"
+
+namespace fs = std::filesystem;
+using namespace perceptra;
+using namespace perceptra::studio;
+
+namespace {
+
+struct Fixture {
+  std::string dir, db;
+  int64_t sweep = 0;
+  std::vector<int64_t> runs;  // by trial index
+};
+
+// Four trials of lr x batch_size: scores 0.5, 0.9 (best), 0.7 (early
+// terminated), none (failed).
+Fixture make_store() {
+  Fixture f;
+  f.dir = test::make_temp_dir("sweepspanel");
+  f.db = f.dir + "/s.db";
+  ExperimentStore st(f.db);
+  nlohmann::json spec = {{"base", {{"data", "sample"}, {"model", "lenet5"}, {"epochs", 2}}},
+                         {"grid", {{"optimizer.lr", {0.1, 0.02, 0.003}}, {"batch_size", {32}}}},
+                         {"metric", "valid_accuracy"},
+                         {"goal", "max"}};
+  f.sweep = st.create_sweep("lr-search", spec);
+  const double lrs[] = {0.1, 0.02, 0.003, 0.5};
+  const double scores[] = {0.5, 0.9, 0.7, -1};
+  for (int i = 0; i < 4; ++i) {
+    NewRun nr;
+    nr.hparams = {{"optimizer", {{"lr", lrs[i]}}}, {"batch_size", 32}};
+    int64_t id = st.create_run(nr);
+    st.set_run_trial(id, f.sweep, i, {{"optimizer.lr", lrs[i]}, {"batch_size", 32}});
+    if (scores[i] >= 0) {
+      st.add_metric(id, 10, 0, "valid_accuracy", scores[i] - 0.1);
+      st.add_metric(id, 20, 1, "valid_accuracy", scores[i]);
+    }
+    if (i == 2) {
+      st.mark_early_terminated(id);
+      st.finish_run(id, RunStatus::Stopped, "early terminated");
+    } else {
+      st.finish_run(id, scores[i] >= 0 ? RunStatus::Finished : RunStatus::Failed, scores[i] >= 0 ? "" : "bad config");
+    }
+    f.runs.push_back(id);
+  }
+  st.finish_sweep(f.sweep, "finished");
+  return f;
+}
+
+int64_t run_at(SweepsPanel& p, int view_row) {
+  return p.trialsProxy()->data(p.trialsProxy()->index(view_row, 0), SweepTrialsModel::RunIdRole).toLongLong();
+}
+
+}  // namespace
+
+TEST(SweepsPanel, ShowsTrialsRankedAndSortable) {
+  Fixture f = make_store();
+  SweepsPanel p;
+  p.resize(1200, 700);
+  p.show();
+  p.setDatabasePath(f.db);
+  ASSERT_EQ(p.sweepCount(), 1);
+  EXPECT_EQ(p.currentSweep(), f.sweep);
+  ASSERT_EQ(p.trialsProxy()->rowCount(), 4);
+  // Ranked by the metric, best first; the failed trial (no score) last.
+  EXPECT_EQ(run_at(p, 0), f.runs[1]);
+  EXPECT_EQ(run_at(p, 1), f.runs[2]);
+  EXPECT_EQ(run_at(p, 2), f.runs[0]);
+  EXPECT_EQ(run_at(p, 3), f.runs[3]);
+  auto* m = p.trialsModel();
+  EXPECT_EQ(m->bestRunId(), f.runs[1]);
+  EXPECT_EQ(m->data(m->index(m->rowOfRun(f.runs[2]), SweepTrialsModel::State)).toString(), "early_terminated");
+  EXPECT_EQ(m->data(m->index(m->rowOfRun(f.runs[3]), SweepTrialsModel::State)).toString(), "failed");
+  EXPECT_TRUE(m->data(m->index(m->rowOfRun(f.runs[1]), 0), Qt::BackgroundRole).isValid()) << "best trial marked";
+  EXPECT_FALSE(m->data(m->index(m->rowOfRun(f.runs[0]), 0), Qt::BackgroundRole).isValid());
+  // The learning-rate column sorts as numbers (0.003 < 0.02 < 0.1 < 0.5), not as text.
+  int lrCol = -1;
+  for (int c = 0; c < m->columnCount(); ++c)
+    if (m->headerData(c, Qt::Horizontal).toString() == "optimizer.lr") lrCol = c;
+  ASSERT_GE(lrCol, SweepTrialsModel::FirstParam);
+  p.trialsTable()->sortByColumn(lrCol, Qt::AscendingOrder);
+  EXPECT_EQ(run_at(p, 0), f.runs[2]);
+  EXPECT_EQ(run_at(p, 1), f.runs[1]);
+  EXPECT_EQ(run_at(p, 2), f.runs[0]);
+  EXPECT_EQ(run_at(p, 3), f.runs[3]);
+  // The plot: one line per trial over lr, batch_size and the metric (lr on
+  // a log scale: its values span two decades), the best highlighted.
+  auto* plot = p.plot();
+  EXPECT_EQ(plot->lineCount(), 4);
+  EXPECT_EQ(plot->axisCount(), 3);
+  EXPECT_EQ(plot->highlighted(), f.runs[1]);
+  ASSERT_EQ(m->axes().size(), 3u);
+  EXPECT_TRUE(m->axes()[1].log) << "axes are sorted by path: batch_size, optimizer.lr";
+  fs::remove_all(f.dir);
+}
+
+TEST(SweepsPanel, ClickingALineSelectsTheTrialAndTheBestOpensInOneClick) {
+  Fixture f = make_store();
+  SweepsPanel p;
+  p.resize(1200, 700);
+  p.show();
+  p.setDatabasePath(f.db);
+  ASSERT_TRUE(QTest::qWaitForWindowExposed(&p));
+  auto* plot = p.plot();
+  // The metric axis point of trial 0 (score 0.5: no other line there).
+  QPoint at = plot->pointOf(f.runs[0], plot->axisCount() - 1);
+  ASSERT_GE(at.x(), 0);
+  EXPECT_EQ(plot->lineAt(at), f.runs[0]);
+  QTest::mouseClick(plot->plot(), Qt::LeftButton, {}, at);
+  EXPECT_EQ(p.selectedRun(), f.runs[0]);
+  EXPECT_EQ(plot->selected(), f.runs[0]);
+  // Selecting a row selects the line.
+  p.trialsTable()->selectRow(0);
+  EXPECT_EQ(plot->selected(), run_at(p, 0));
+  QSignalSpy open(&p, &SweepsPanel::openRequested);
+  for (auto* b : p.findChildren<QPushButton*>())
+    if (b->text() == "Open best run") b->click();
+  ASSERT_EQ(open.count(), 1);
+  EXPECT_EQ(open.front().front().toLongLong(), f.runs[1]);
+  fs::remove_all(f.dir);
+}
+
+TEST(SweepsPanel, LaunchesASweepFromASpecFileAndWatchesIt) {
+  Fixture f = make_store();
+  const std::string data = test::make_tiny_dataset(f.dir + "/data", 3, 20, 12);
+  std::ofstream(f.dir + "/tiny.json") << test::tiny_mlp_spec().dump();
+  nlohmann::json spec = {{"base",
+                          {{"data", data},
+                           {"model", f.dir + "/tiny.json"},
+                           {"epochs", 1},
+                           {"batch_size", 16},
+                           {"device", "cpu"},
+                           {"out_dir", f.dir + "/runs"}}},
+                         {"grid", {{"optimizer.lr", {0.01, 0.1}}}},
+                         {"metric", "valid_accuracy"},
+                         {"name", "from-panel"}};
+  std::ofstream(f.dir + "/spec.json") << spec.dump();
+  std::ofstream(f.dir + "/bad.json") << "{\"base\": {\"data\": 1}, \"grid\": ";
+  SweepsPanel p;
+  p.setDatabasePath(f.db);
+  QSignalSpy msg(&p, &SweepsPanel::message);
+  EXPECT_FALSE(p.startSweep(QString::fromStdString(f.dir + "/bad.json"), 2));
+  ASSERT_GE(msg.count(), 1);
+  EXPECT_TRUE(msg.back().front().toString().contains("bad.json")) << msg.back().front().toString().toStdString();
+  EXPECT_FALSE(p.sweepRunning());
+
+  QSignalSpy done(&p, &SweepsPanel::sweepFinished);
+  ASSERT_TRUE(p.startSweep(QString::fromStdString(f.dir + "/spec.json"), 2));
+  EXPECT_TRUE(p.sweepRunning());
+  EXPECT_FALSE(p.startSweep(QString::fromStdString(f.dir + "/spec.json"), 2)) << "one sweep at a time";
+  // Watching: the panel shows the new sweep while it runs, without blocking.
+  bool seenWhileRunning = false;
+  for (int i = 0; i < 2400 && done.count() == 0; ++i) {
+    QTest::qWait(50);
+    if (p.sweepRunning() && p.sweepCount() == 2) seenWhileRunning = true;
+  }
+  ASSERT_EQ(done.count(), 1) << "the sweep did not end in 120 s";
+  EXPECT_EQ(done.front().at(1).toString(), "finished");
+  EXPECT_TRUE(seenWhileRunning);
+  ASSERT_EQ(p.sweepCount(), 2);
+  EXPECT_EQ(p.currentSweep(), done.front().at(0).toLongLong());
+  EXPECT_EQ(p.trialsProxy()->rowCount(), 2);
+  EXPECT_EQ(p.plot()->lineCount(), 2);
+  fs::remove_all(f.dir);
+}
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  QApplication app(argc, argv);
+  return RUN_ALL_TESTS();
+}
