@@ -3,6 +3,7 @@
 
 #include "app/cli/train_options.h"
 #include "core/dist/distributed_run.h"
+#include "core/train/communication_error.h"
 #include "core/train/events.h"
 #include "core/train/trainer.h"
 

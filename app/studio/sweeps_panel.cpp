@@ -210,7 +210,10 @@ void SweepsPanel::refresh() {
     if (sweepRows_->item(r, 0)->data(Qt::UserRole).toLongLong() == want) row = r;
   if (row < 0 && sweepRows_->rowCount() > 0) row = 0;
   current_ = -1;
-  if (row >= 0) sweeps_->selectRow(row);  // loads the trials
+  if (row >= 0)
+    sweeps_->selectRow(row);  // loads the trials
+  else
+    loadTrials();
   if (anyRunning || sweepRunning()) {
     if (!watch_->isActive()) watch_->start();
   } else {
@@ -265,9 +268,12 @@ void SweepsPanel::loadTrials() {
   plot_->setHigherIsBetter(model_->maximize());
   plot_->setData(model_->axes(), model_->lines(), model_->lineIds());
   plot_->setHighlighted(model_->bestRunId());
-  if (trials_->horizontalHeader()->sortIndicatorSection() < 0 ||
-      trials_->horizontalHeader()->sortIndicatorSection() >= model_->columnCount())
+  // A sweep shown for the first time is ranked by its metric; a refresh of
+  // the same sweep keeps the user's sort.
+  if (sortedSweep_ != current_ || trials_->horizontalHeader()->sortIndicatorSection() >= model_->columnCount()) {
+    sortedSweep_ = current_;
     trials_->sortByColumn(SweepTrialsModel::Score, model_->maximize() ? Qt::DescendingOrder : Qt::AscendingOrder);
+  }
   if (keepRun > 0) selectRun(keepRun);
   updateButtons();
 }

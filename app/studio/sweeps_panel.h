@@ -74,6 +74,7 @@ class SweepsPanel : public QWidget {
 
   std::string db_;
   qint64 current_ = -1;
+  qint64 sortedSweep_ = -1;  // the sweep the trials were last ranked for
   QStandardItemModel* sweepRows_;
   QTableView* sweeps_;
   SweepTrialsModel* model_;

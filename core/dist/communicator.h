@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "core/tensor/error.h"
+#include "core/train/communication_error.h"
 
 namespace perceptra {
 

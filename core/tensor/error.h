@@ -22,14 +22,6 @@ class InputError : public Error {
   std::string where_, problem_;
 };
 
-// A collective operation between the processes of a data-parallel run
-// failed or timed out (another rank died or hangs). The run cannot go on in
-// this process but nothing is broken: it is left interrupted, resumable.
-class CommunicationError : public Error {
- public:
-  explicit CommunicationError(const std::string& what) : Error(what) {}
-};
-
 [[noreturn]] void fail(const std::string& message);
 
 }  // namespace perceptra

@@ -6,7 +6,7 @@
 #include "core/nn/model.h"
 #include "core/optim/optimizer.h"
 #include "core/optim/schedule.h"
-#include "core/tensor/error.h"
+#include "core/train/communication_error.h"
 #include "core/train/evaluate.h"
 #include "core/train/trainer_job.h"
 #include "core/train/transfer.h"

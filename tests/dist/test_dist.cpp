@@ -78,13 +78,14 @@ TEST(Dist, ShardOfABatchIsItsRowsAndMayBeEmpty) {
   DataParallel dp(local_communicator());
   Batch s = dp.shard(g);
   EXPECT_EQ(s.labels.to_vector(), (std::vector<float>{7, 8, 9}));
-  EXPECT_EQ(shard_of(1, 1, 2).count, 0);  // rank 1 of 2 gets nothing of a 1-row batch
+  EXPECT_EQ(shard_of(1, 0, 2).count, 0);  // rank 0 of 2 gets nothing of a 1-row batch
+  EXPECT_EQ(shard_of(1, 1, 2).count, 1);
 }
 
 TEST(Dist, CombineStepGivesTheGroupsLossAndStopsOnANonFiniteLoss) {
   DataParallel dp(local_communicator());
   Rng rng(1);
-  auto model = Model::from_spec({{"input", {4}}, {"layers", {{{"type", "linear"}, {"out_features", 2}}}}}, rng);
+  auto model = Model::from_spec({{"input", {4}}, {"classes", 2}, {"layers", {{{"type", "linear"}, {"out_features", 2}}}}}, rng);
   for (Parameter* p : model->parameters()) p->grad.fill(0.5f);
   StepResult s;
   s.loss = 1.25;

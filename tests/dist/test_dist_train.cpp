@@ -244,12 +244,19 @@ TEST_F(DistTrain, AKilledRankLeavesTheRunInterruptedAndResumable) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  pid_t r1 = rank_pid(mpi, 1);
+  pid_t r0 = rank_pid(mpi, 0), r1 = rank_pid(mpi, 1);
+  ASSERT_GT(r0, 0) << "rank 0 not found among mpirun's children";
   ASSERT_GT(r1, 0) << "rank 1 not found among mpirun's children";
   kill(r1, SIGKILL);
   int code = wait_for(mpi, 90);
   EXPECT_NE(code, 0);
   EXPECT_NE(code, -1) << "the job did not end after a rank died";
+  // Rank 0 (killed by mpirun, or ended on its own) is gone too once the
+  // system has reaped it (an orphaned zombie for a moment, which the store
+  // would still take for the run's live owner).
+  for (int i = 0; i < 600 && fs::exists("/proc/" + std::to_string(r0)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(fs::exists("/proc/" + std::to_string(r0))) << "rank 0 still exists 30 s after the job ended";
   ASSERT_GT(run_id, 0);
   EXPECT_EQ(integrity(db), "ok");
   Result list = run({PERCEPTRA_CLI, "runs", "list", "--db", db, "--json"}, dir);
