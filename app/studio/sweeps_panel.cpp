@@ -172,6 +172,10 @@ qint64 SweepsPanel::selectedRun() const {
 
 bool SweepsPanel::sweepRunning() const { return future_->isRunning(); }
 
+bool SweepsPanel::isWatching() const { return watch_->isActive(); }
+
+void SweepsPanel::setWatchInterval(int ms) { watch_->setInterval(ms); }
+
 void SweepsPanel::refresh() {
   if (db_.empty()) return;
   std::vector<SweepRecord> sweeps;

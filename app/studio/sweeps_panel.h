@@ -50,6 +50,9 @@ class SweepsPanel : public QWidget {
   bool startSweep(const QString& spec_path, int parallel);
   bool sweepRunning() const;
   void stopSweep();
+  // Re-reading the store while a sweep runs (here or elsewhere).
+  bool isWatching() const;
+  void setWatchInterval(int ms);
 
   QTableView* sweepsTable() const { return sweeps_; }
   QTableView* trialsTable() const { return trials_; }
