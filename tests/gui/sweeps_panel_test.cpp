@@ -113,6 +113,9 @@ TEST(SweepsPanel, ShowsTrialsRankedAndSortable) {
   EXPECT_EQ(plot->highlighted(), f.runs[1]);
   ASSERT_EQ(m->axes().size(), 3u);
   EXPECT_TRUE(m->axes()[1].log) << "axes are sorted by path: batch_size, optimizer.lr";
+  // A picture for a person to look at: PERCEPTRA_GRAB_DIR=/tmp/x.
+  if (!qEnvironmentVariableIsEmpty("PERCEPTRA_GRAB_DIR"))
+    p.grab().save(qEnvironmentVariable("PERCEPTRA_GRAB_DIR") + "/sweeps_panel.png");
   fs::remove_all(f.dir);
 }
 
