@@ -19,6 +19,8 @@ void MainWindow::createSweeps() {
   connect(sweeps_, &SweepsPanel::openRequested, this, [this](qint64 id) { openRun(id); });
   connect(sweeps_, &SweepsPanel::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
   connect(sweeps_, &SweepsPanel::sweepFinished, runs_, &RunsPanel::refresh);
+  // A trial picked in the sweep (table row or plot line) is selected among the runs too.
+  connect(sweeps_, &SweepsPanel::runSelected, this, [this](qint64 id) { runs_->selectRuns({int64_t(id)}); });
 
   auto* show = makeAction("actionShowSweeps", tr("Show sweeps"), QKeySequence(Qt::CTRL | Qt::Key_3),
                           tr("Hyper-parameter sweeps: trials, scores and the parallel-coordinates view"));

@@ -23,6 +23,8 @@
 #include "core/sweep/spec.h"
 #include "core/tensor/bounded_json.h"
 #include "widgets/parallel_coordinates.h"
+#include "widgets/theme.h"
+#include "widgets/training_plot.h"
 
 namespace perceptra::studio {
 
@@ -46,6 +48,7 @@ SweepsPanel::SweepsPanel(QWidget* parent)
       proxy_(new QSortFilterProxyModel(this)),
       trials_(new QTableView(this)),
       plot_(new widgets::ParallelCoordinates(this)),
+      curves_(new widgets::TrainingPlot(this)),
       summary_(new QLabel(this)),
       run_(new QPushButton(tr("Run sweep…"), this)),
       stop_(new QPushButton(tr("Stop"), this)),
@@ -86,9 +89,14 @@ SweepsPanel::SweepsPanel(QWidget* parent)
   top->addWidget(openSelected_);
   top->addWidget(openBest_);
 
+  auto* right = new QSplitter(Qt::Vertical, this);
+  right->addWidget(plot_);
+  right->addWidget(curves_);
+  curves_->setXLabel(tr("epoch"));
+  curves_->setLegendVisible(false);
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(trials_);
-  split->addWidget(plot_);
+  split->addWidget(right);
   split->setStretchFactor(0, 1);
   split->setStretchFactor(1, 1);
 
@@ -111,6 +119,7 @@ SweepsPanel::SweepsPanel(QWidget* parent)
   connect(trials_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
     plot_->setSelected(selectedRun());
     updateButtons();
+    if (selectedRun() > 0) emit runSelected(selectedRun());
   });
   connect(plot_, &widgets::ParallelCoordinates::lineClicked, this, [this](qint64 id) { selectRun(id); });
   connect(run_, &QPushButton::clicked, this, &SweepsPanel::chooseAndStartSweep);
@@ -269,6 +278,7 @@ void SweepsPanel::loadTrials() {
     model_->clear();
     summary_->setText(tr("Sweep %1: %2").arg(current_).arg(QString::fromStdString(e.what())));
   }
+  loadCurves();
   plot_->setHigherIsBetter(model_->maximize());
   plot_->setData(model_->axes(), model_->lines(), model_->lineIds());
   plot_->setHighlighted(model_->bestRunId());
@@ -280,6 +290,38 @@ void SweepsPanel::loadTrials() {
   }
   if (keepRun > 0) selectRun(keepRun);
   updateButtons();
+}
+
+void SweepsPanel::loadCurves() {
+  curves_->removeAllSeries();
+  if (current_ <= 0 || model_->rowCount() == 0) return;
+  curves_->setTitle(QString::fromStdString(model_->metric()));
+  try {
+    ExperimentStore store(db_, read_only());
+    for (int row = 0; row < model_->rowCount(); ++row) {
+      const qint64 id = model_->runIdAt(row);
+      MetricSeries s = store.metric_series(id, model_->metric());
+      std::vector<double> x, y;
+      for (size_t i = 0; i < s.size(); ++i) {
+        x.push_back(double(s.epochs[i] + 1));
+        y.push_back(s.values[i]);
+      }
+      widgets::SeriesStyle style;
+      style.color = widgets::seriesColor(row);
+      style.shape = widgets::SeriesStyle::Shape::LineAndMarkers;
+      if (id == model_->bestRunId()) style.width = 3.5;
+      if (model_->data(model_->index(row, SweepTrialsModel::State)).toString() == QLatin1String("early_terminated"))
+        style.penStyle = Qt::DashLine;
+      const QString name = tr("trial %1 (run %2)")
+                               .arg(model_->data(model_->index(row, SweepTrialsModel::Trial)).toString())
+                               .arg(id);
+      curves_->addSeries(name, style);
+      curves_->setSeriesData(name, x, y);
+    }
+  } catch (const std::exception& e) {
+    summary_->setText(summary_->text() + "\n" + QString::fromStdString(e.what()));
+  }
+  curves_->resetView();
 }
 
 void SweepsPanel::selectRun(qint64 run_id) {

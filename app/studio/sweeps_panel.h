@@ -26,6 +26,7 @@ class QTimer;
 
 namespace perceptra::widgets {
 class ParallelCoordinates;
+class TrainingPlot;
 }
 
 namespace perceptra::studio {
@@ -59,6 +60,9 @@ class SweepsPanel : public QWidget {
   QSortFilterProxyModel* trialsProxy() const { return proxy_; }
   SweepTrialsModel* trialsModel() const { return model_; }
   widgets::ParallelCoordinates* plot() const { return plot_; }
+  // Each trial's metric per epoch (live while the sweep runs; the best
+  // trial drawn thick, early-terminated ones dashed).
+  widgets::TrainingPlot* curves() const { return curves_; }
   qint64 selectedRun() const;  // -1 when none
 
  public slots:
@@ -67,11 +71,13 @@ class SweepsPanel : public QWidget {
 
  signals:
   void openRequested(qint64 runId);
+  void runSelected(qint64 runId);
   void sweepFinished(qint64 sweepId, const QString& status);
   void message(const QString& text);
 
  private:
   void loadTrials();
+  void loadCurves();
   void selectRun(qint64 run_id);
   void updateButtons();
 
@@ -84,6 +90,7 @@ class SweepsPanel : public QWidget {
   QSortFilterProxyModel* proxy_;
   QTableView* trials_;
   widgets::ParallelCoordinates* plot_;
+  widgets::TrainingPlot* curves_;
   QLabel* summary_;
   QPushButton* run_;
   QPushButton* stop_;

@@ -21,6 +21,7 @@
 #include "core/store/store.h"
 #include "tests/train/tiny_data.h"
 #include "widgets/parallel_coordinates.h"
+#include "widgets/training_plot.h"
 
 namespace fs = std::filesystem;
 using namespace perceptra;
@@ -111,6 +112,9 @@ TEST(SweepsPanel, ShowsTrialsRankedAndSortable) {
   EXPECT_EQ(plot->lineCount(), 4);
   EXPECT_EQ(plot->axisCount(), 3);
   EXPECT_EQ(plot->highlighted(), f.runs[1]);
+  // The trials' curves: two epochs each for the three scored trials.
+  EXPECT_EQ(p.curves()->pointCount(QString("trial 1 (run %1)").arg(f.runs[1])), 2);
+  EXPECT_EQ(p.curves()->pointCount(QString("trial 3 (run %1)").arg(f.runs[3])), 0);
   ASSERT_EQ(m->axes().size(), 3u);
   EXPECT_TRUE(m->axes()[1].log) << "axes are sorted by path: batch_size, optimizer.lr";
   // A picture for a person to look at: PERCEPTRA_GRAB_DIR=/tmp/x.
@@ -134,9 +138,12 @@ TEST(SweepsPanel, ClickingALineSelectsTheTrialAndTheBestOpensInOneClick) {
   QTest::mouseClick(plot->plot(), Qt::LeftButton, {}, at);
   EXPECT_EQ(p.selectedRun(), f.runs[0]);
   EXPECT_EQ(plot->selected(), f.runs[0]);
-  // Selecting a row selects the line.
+  // Selecting a row selects the line (and tells the window which run).
+  QSignalSpy selected(&p, &SweepsPanel::runSelected);
   p.trialsTable()->selectRow(0);
   EXPECT_EQ(plot->selected(), run_at(p, 0));
+  ASSERT_GE(selected.count(), 1);
+  EXPECT_EQ(selected.back().front().toLongLong(), run_at(p, 0));
   QSignalSpy open(&p, &SweepsPanel::openRequested);
   for (auto* b : p.findChildren<QPushButton*>())
     if (b->text() == "Open best run") b->click();
