@@ -148,7 +148,7 @@ QVariant SweepTrialsModel::data(const QModelIndex& index, int role) const {
   if (role != Qt::DisplayRole && role != SortRole) return {};
   const bool sort = role == SortRole;
   switch (c) {
-    case Trial: return sort ? QVariant(qlonglong(run.trial_index)) : QVariant(qlonglong(run.trial_index));
+    case Trial: return qlonglong(run.trial_index);
     case Run: return qlonglong(run.id);
     case State: return QString::fromStdString(t.state);
     case Score:

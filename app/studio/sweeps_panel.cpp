@@ -252,9 +252,8 @@ void SweepsPanel::loadTrials() {
     ExperimentStore store(db_, read_only());
     SweepRanking r = rank_sweep(store, current_);
     model_->setRanking(r);
-    int done = 0, pruned = 0, failed = 0;
+    int pruned = 0, failed = 0;
     for (const auto& t : r.trials) {
-      done += t.state != "running";
       pruned += t.state == "early_terminated";
       failed += t.state == "failed" || t.state == "diverged";
     }
@@ -273,7 +272,6 @@ void SweepsPanel::loadTrials() {
                           .arg(failed)
                           .arg(best)
                           .arg(QString::fromStdString(r.goal)));
-    (void)done;
   } catch (const std::exception& e) {
     model_->clear();
     summary_->setText(tr("Sweep %1: %2").arg(current_).arg(QString::fromStdString(e.what())));
