@@ -8,6 +8,7 @@
 #include <nccl.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -53,7 +54,10 @@ class NcclCommunicator final : public Communicator {
     check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "Broadcast");
     wait("broadcast");
   }
-  [[noreturn]] void abort(int code) override { boot_->abort(code); }
+  [[noreturn]] void abort(int code) override {
+    boot_->abort(code);
+    std::_Exit(code);  // not reached: the bootstrap's abort does not return
+  }
 
  private:
   void check(ncclResult_t r, const char* what) {
