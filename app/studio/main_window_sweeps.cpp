@@ -7,6 +7,8 @@
 
 #include "app/studio/main_window.h"
 #include "app/studio/runs_panel.h"
+#include "app/studio/studio_controller.h"
+#include "app/studio/sweep_dialog.h"
 #include "app/studio/sweeps_panel.h"
 
 namespace perceptra::studio {
@@ -16,6 +18,7 @@ void MainWindow::createSweeps() {
   sweeps_->setObjectName("sweepsPanel");
   central_->addTab(sweeps_, tr("Sweeps"));
   sweeps_->setDatabasePath(databasePath().toStdString());
+  sweeps_->setRunsDir(controller_->runsDir().toStdString());
   connect(sweeps_, &SweepsPanel::openRequested, this, [this](qint64 id) { openRun(id); });
   connect(sweeps_, &SweepsPanel::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
   connect(sweeps_, &SweepsPanel::sweepFinished, runs_, &RunsPanel::refresh);
@@ -32,12 +35,24 @@ void MainWindow::createSweeps() {
                          tr("Run a hyper-parameter sweep from a spec file (as perceptra-cli sweep)"));
   connect(run, &QAction::triggered, this, [this] {
     central_->setCurrentWidget(sweeps_);
+    sweeps_->setRunsDir(controller_->runsDir().toStdString());
     sweeps_->chooseAndStartSweep();
+  });
+  // A sweep over the current settings (data, model, training), its
+  // parameters picked in a dialog.
+  auto* fresh = makeAction("actionNewSweep", tr("New sweep…"), {},
+                           tr("Vary learning rate, batch size, ... over the current settings and rank the trials"));
+  connect(fresh, &QAction::triggered, this, [this] {
+    SweepDialog d(currentConfig(), this);
+    if (d.exec() != QDialog::Accepted) return;
+    central_->setCurrentWidget(sweeps_);
+    sweeps_->setRunsDir(controller_->runsDir().toStdString());
+    sweeps_->startSweep(d.spec(), d.parallel(), tr("the New sweep dialog"));
   });
   for (QMenu* m : menuBar()->findChildren<QMenu*>())
     if (m->title() == tr("&Train")) {
       m->addSeparator();
-      m->addAction(run);
+      m->addActions({fresh, run});
     } else if (m->title() == tr("&View")) {
       m->addAction(show);
     }

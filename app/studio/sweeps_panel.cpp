@@ -345,6 +345,22 @@ void SweepsPanel::chooseAndStartSweep() {
 }
 
 bool SweepsPanel::startSweep(const QString& spec_path, int parallel) {
+  const std::string path = spec_path.toStdString();
+  nlohmann::json spec;
+  try {
+    std::ifstream in(path);
+    if (!in) throw InputError(path, "cannot open sweep spec");
+    std::stringstream text;
+    text << in.rdbuf();
+    spec = parse_json_bounded(text.str(), path);
+  } catch (const std::exception& e) {
+    emit message(tr("Sweep not started: %1").arg(QString::fromStdString(e.what())));
+    return false;
+  }
+  return startSweep(spec, parallel, spec_path);
+}
+
+bool SweepsPanel::startSweep(const nlohmann::json& spec, int parallel, const QString& origin) {
   if (sweepRunning()) {
     emit message(tr("A sweep is already running; stop it first"));
     return false;
@@ -353,25 +369,16 @@ bool SweepsPanel::startSweep(const QString& spec_path, int parallel) {
     emit message(tr("Sweeps need an experiment database"));
     return false;
   }
-  const std::string path = spec_path.toStdString();
   std::optional<SweepRunner> runner;
   try {
-    std::ifstream in(path);
-    if (!in) throw InputError(path, "cannot open sweep spec");
-    std::stringstream text;
-    text << in.rdbuf();
     SweepOptions o;
     o.db_path = db_;
+    o.out_dir = runsDir_;
     o.parallel = parallel;
     o.cancel = &cancel_;
-    try {
-      runner.emplace(SweepSpec::from_json(parse_json_bounded(text.str(), path)), o);
-    } catch (const InputError& e) {
-      if (e.where() == path) throw;
-      throw InputError(path, e.what());
-    }
+    runner.emplace(SweepSpec::from_json(spec), o);
   } catch (const std::exception& e) {
-    emit message(tr("Sweep not started: %1").arg(QString::fromStdString(e.what())));
+    emit message(tr("Sweep not started: %1: %2").arg(origin, QString::fromStdString(e.what())));
     return false;
   }
   cancel_ = false;
@@ -386,7 +393,7 @@ bool SweepsPanel::startSweep(const QString& spec_path, int parallel) {
   }));
   watch_->start();
   updateButtons();
-  emit message(tr("Sweep started from %1").arg(spec_path));
+  emit message(tr("Sweep started from %1").arg(origin));
   return true;
 }
 

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/sweep/runner.h"
 
 class QLabel;
@@ -40,6 +42,9 @@ class SweepsPanel : public QWidget {
   ~SweepsPanel() override;  // stops a sweep launched here and waits for it
 
   void setDatabasePath(const std::string& path);
+  // Where trial runs write their folders (the studio's runs folder); empty:
+  // the spec's base out_dir.
+  void setRunsDir(const std::string& dir) { runsDir_ = dir; }
   const std::string& databasePath() const { return db_; }
 
   int sweepCount() const;
@@ -49,6 +54,8 @@ class SweepsPanel : public QWidget {
   // `parallel` trials at once; false (and a message) when the file is bad or
   // a sweep launched here is still running.
   bool startSweep(const QString& spec_path, int parallel);
+  // The same from a spec already in memory (the New sweep dialog).
+  bool startSweep(const nlohmann::json& spec, int parallel, const QString& origin);
   bool sweepRunning() const;
   void stopSweep();
   // Re-reading the store while a sweep runs (here or elsewhere).
@@ -81,7 +88,7 @@ class SweepsPanel : public QWidget {
   void selectRun(qint64 run_id);
   void updateButtons();
 
-  std::string db_;
+  std::string db_, runsDir_;
   qint64 current_ = -1;
   qint64 sortedSweep_ = -1;  // the sweep the trials were last ranked for
   QStandardItemModel* sweepRows_;

@@ -4,6 +4,7 @@
 // trial opens with one click; a sweep launched from a spec file runs on a
 // worker thread and is watched until it ends; a bad spec file is refused.
 #include <QApplication>
+#include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "app/studio/sweep_dialog.h"
 #include "app/studio/sweep_trials_model.h"
 #include "app/studio/sweeps_panel.h"
 #include "core/store/store.h"
@@ -189,6 +191,74 @@ TEST(SweepsPanel, LaunchesASweepFromASpecFileAndWatchesIt) {
   EXPECT_EQ(p.currentSweep(), done.front().at(0).toLongLong());
   EXPECT_EQ(p.trialsProxy()->rowCount(), 2);
   EXPECT_EQ(p.plot()->lineCount(), 2);
+  fs::remove_all(f.dir);
+}
+
+// The New sweep dialog: parameters over the current settings become the
+// spec `perceptra-cli sweep` reads; a bad value is named and keeps the
+// dialog open; the accepted spec runs in the panel.
+TEST(SweepDialog, BuildsTheSpecNamesBadValuesAndRuns) {
+  Fixture f = make_store();
+  const std::string data = test::make_tiny_dataset(f.dir + "/data", 3, 20, 12);
+  TrainConfig base;
+  base.data = data;
+  base.model = test::tiny_mlp_spec();
+  base.epochs = 1;
+  base.batch_size = 16;
+  base.device = "cpu";
+  base.optimizer.lr = 0.05f;
+  base.db_path = "/somewhere/else.db";  // the sweep's own: dropped from the base
+  SweepDialog d(base);
+  if (!qEnvironmentVariableIsEmpty("PERCEPTRA_GRAB_DIR")) {
+    d.show();
+    QTest::qWait(50);
+    d.grab().save(qEnvironmentVariable("PERCEPTRA_GRAB_DIR") + "/sweep_dialog.png");
+  }
+  // Starts as a learning-rate search around the current rate.
+  nlohmann::json j = d.spec();
+  ASSERT_TRUE(j.contains("random")) << j.dump();
+  EXPECT_NEAR(j["random"]["optimizer.lr"]["log_uniform"][0].get<double>(), 0.005, 1e-9);
+  EXPECT_NEAR(j["random"]["optimizer.lr"]["log_uniform"][1].get<double>(), 0.5, 1e-9);
+  EXPECT_EQ(j["trials"], 4);
+  EXPECT_FALSE(j["base"].contains("db_path"));
+
+  d.clearParameters();
+  d.addParameter("optimizer.lr", "grid", "0.01, 0.1");
+  d.addParameter("optimizer.weight_decay", "log_uniform", "abc, 1e-2");
+  EXPECT_TRUE(d.problem().contains("parameter 2 (optimizer.weight_decay)")) << d.problem().toStdString();
+  d.accept();
+  EXPECT_NE(d.result(), QDialog::Accepted);
+  EXPECT_FALSE(d.problemLabel()->text().isEmpty());
+
+  d.clearParameters();
+  d.addParameter("optimizer.lrr", "grid", "0.01");
+  EXPECT_TRUE(d.problem().contains("optimizer.lrr")) << d.problem().toStdString();
+
+  d.clearParameters();
+  d.addParameter("optimizer.lr", "grid", "0.01, 0.1");
+  d.setMetric("valid_loss");
+  d.setEarlyTermination("median", 1);
+  d.setName("dialog");
+  EXPECT_TRUE(d.problem().isEmpty()) << d.problem().toStdString();
+  j = d.spec();
+  EXPECT_EQ(j["grid"]["optimizer.lr"], nlohmann::json::parse("[0.01, 0.1]"));
+  EXPECT_FALSE(j.contains("random"));
+  EXPECT_EQ(j["metric"], "valid_loss");
+  EXPECT_EQ(j["early_terminate"]["type"], "median");
+  d.accept();
+  EXPECT_EQ(d.result(), QDialog::Accepted);
+
+  SweepsPanel p;
+  p.setDatabasePath(f.db);
+  p.setRunsDir(f.dir + "/dialog-runs");
+  QSignalSpy done(&p, &SweepsPanel::sweepFinished);
+  ASSERT_TRUE(p.startSweep(j, d.parallel(), "test"));
+  for (int i = 0; i < 2400 && done.count() == 0; ++i) QTest::qWait(50);
+  ASSERT_EQ(done.count(), 1);
+  EXPECT_EQ(done.front().at(1).toString(), "finished");
+  EXPECT_EQ(p.trialsProxy()->rowCount(), 2);
+  EXPECT_EQ(p.trialsModel()->metric(), "valid_loss");
+  EXPECT_TRUE(fs::exists(f.dir + "/dialog-runs")) << "trial folders go to the studio's runs folder";
   fs::remove_all(f.dir);
 }
 
