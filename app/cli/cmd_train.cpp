@@ -43,7 +43,11 @@ int body(const std::vector<std::string>& argv) {
   } catch (const InputError& e) {
     throw UsageError(e.what());
   }
-  return prepare_and_follow([&] { return prepare_run(cfg); }, RunOutput{a.flag("json"), a.flag("quiet")});
+  const RunOutput out{a.flag("json"), a.flag("quiet")};
+  if (a.flag("distributed"))
+    return prepare_and_follow_distributed([&] { return prepare_run(cfg); }, cfg.device, a.has("threads") ? cfg.threads : -1,
+                                          out);
+  return prepare_and_follow([&] { return prepare_run(cfg); }, out);
 }
 
 const std::string kUsage = usage_text();

@@ -101,6 +101,10 @@ const TrainOption kTrainOptions[] = {
      "                        PERCEPTRA_STATUS, PERCEPTRA_VALID_ACCURACY, ...; no shell)\n"},
     {"notify-each-epoch", false, true,
      "  --notify-each-epoch   also run it after every epoch\n"},
+    {"distributed", false, true,
+     "  --distributed         data-parallel over MPI: start with 'mpirun -np N' (or srun);\n"
+     "                        --batch-size stays the global batch, split over the ranks;\n"
+     "                        rank 0 records the run (needs a build with MPI)\n"},
 };
 }  // namespace
 

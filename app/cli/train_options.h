@@ -44,4 +44,13 @@ int follow_training(Trainer& trainer, const RunOutput& out);
 // end (train_end with reason error in --json), exit code 1.
 int prepare_and_follow(const std::function<std::shared_ptr<PreparedRun>()>& prepare, const RunOutput& out);
 
+// The same as one rank of a data-parallel run (--distributed, under mpirun
+// or srun; distributed_train.cpp): rank 0 runs `prepare` and speaks for the
+// run (events, store, files); the other ranks prepare its configuration on
+// `device` / `threads` (threads < 0: rank 0's) and print only errors. A
+// rank ending with an error ends the whole job (MPI_Abort), so no rank is
+// left waiting for it.
+int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare,
+                                   std::string device, int threads, const RunOutput& out);
+
 }  // namespace perceptra::cli

@@ -21,6 +21,7 @@
 #include "app/studio/model_panel.h"
 #include "app/studio/qt_convert.h"
 #include "app/studio/runs_panel.h"
+#include "app/studio/sweeps_panel.h"
 #include "app/studio/studio_controller.h"
 #include "app/studio/training_panel.h"
 #include "app/studio/training_session.h"
@@ -73,6 +74,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   createMenus();
   connectSession();
   connectPanels();
+  createSweeps();
 
   deviceLabel_ = new QLabel(this);
   runLabel_ = new QLabel(this);
@@ -422,6 +424,7 @@ void MainWindow::setDatabasePath(const QString& path) {
   if (options_.runsDir.isEmpty()) controller_->setRunsDir(QFileInfo(path).absoluteDir().filePath(QStringLiteral("runs")));
   settings_->setValue(QStringLiteral("workspace/db"), path);
   runs_->setDatabasePath(path.toStdString());
+  sweeps_->setDatabasePath(path.toStdString());
   deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(path)));
 }
 

@@ -35,6 +35,7 @@ class TrainingPanel;
 class LivePanel;
 class InspectPanel;
 class RunsPanel;
+class SweepsPanel;
 class TrainingSession;
 class StudioController;
 class CommandPalette;
@@ -88,6 +89,7 @@ class MainWindow : public QMainWindow {
   LivePanel* livePanel() const { return live_; }
   InspectPanel* inspectPanel() const { return inspect_; }
   RunsPanel* runsPanel() const { return runs_; }
+  SweepsPanel* sweepsPanel() const { return sweeps_; }
   TrainingSession* session() const;
   StudioController* controller() const { return controller_; }
   CommandPalette* commandPalette() const { return palette_; }
@@ -112,6 +114,7 @@ class MainWindow : public QMainWindow {
   void createDocks();
   void connectPanels();
   void connectSession();
+  void createSweeps();  // main_window_sweeps.cpp: the Sweeps tab and its actions
   void updateActions();
   void loadSettings();
   void saveSettings();
@@ -133,6 +136,7 @@ class MainWindow : public QMainWindow {
   LivePanel* live_;
   InspectPanel* inspect_;
   RunsPanel* runs_;
+  SweepsPanel* sweeps_ = nullptr;
   QTabWidget* central_;
   CommandPalette* palette_;
   QSystemTrayIcon* tray_ = nullptr;

@@ -62,12 +62,14 @@ json to_json(const LrFindEnd& e) {
           {"diverged", e.diverged}, {"stop_reason", e.stop_reason}};
 }
 json to_json(const TrainEnd& e) {
-  return {{"run_id", e.run_id}, {"reason", to_string(e.reason)}, {"message", e.message},
+  json j = {{"run_id", e.run_id}, {"reason", to_string(e.reason)}, {"message", e.message},
           {"model_path", e.model_path}, {"best_model_path", e.best_model_path},
           {"checkpoint_path", e.checkpoint_path}, {"epochs_completed", e.epochs_completed},
           {"steps", e.steps}, {"best_valid_accuracy", e.best_valid_accuracy},
           {"final_valid_accuracy", e.final_valid_accuracy},
           {"final_valid_loss", e.final_valid_loss}, {"seconds", e.seconds}};
+  if (e.interrupted) j["interrupted"] = true;
+  return j;
 }
 
 const char* name_of(const TrainBegin&) { return "train_begin"; }

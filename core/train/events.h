@@ -122,6 +122,9 @@ struct TrainEnd {
   double final_valid_accuracy = 0;
   double final_valid_loss = 0;
   double seconds = 0;
+  // Set with reason error when a data-parallel rank was lost
+  // (CommunicationError): the run is recorded interrupted and resumable.
+  bool interrupted = false;
 };
 
 // The LR range test's outcome (Trainer::lr_find), before its TrainEnd.

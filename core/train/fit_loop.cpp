@@ -6,6 +6,7 @@
 #include "core/nn/model.h"
 #include "core/optim/optimizer.h"
 #include "core/optim/schedule.h"
+#include "core/train/communication_error.h"
 #include "core/train/evaluate.h"
 #include "core/train/trainer_job.h"
 #include "core/train/transfer.h"
@@ -41,6 +42,7 @@ TrainEnd Trainer::Job::run_training() {
     // Information, not a warning: the run proceeds as asked ("auto").
     if (!r->device_note.empty()) publish(LogMessage{r->run_id, "info", r->device_note});
     publish(LogMessage{r->run_id, "info", r->data->split_note});
+    if (group) publish(LogMessage{r->run_id, "info", group->describe(*r->model)});
     publish(tb);
     for (auto& cb : cbs) cb->on_train_begin(*this, tb);
     maybe_snapshot(true);
@@ -49,6 +51,9 @@ TrainEnd Trainer::Job::run_training() {
       if (!end_epoch()) break;
     }
     return finish(stop_req ? stop_reason_ : EndReason::Done, stop_req ? stop_message : "");
+  } catch (const CommunicationError& e) {
+    interrupted = true;  // another rank is gone: resumable, not failed
+    return finish(EndReason::Error, e.what());
   } catch (const std::exception& e) {
     return finish(EndReason::Error, e.what());
   }
@@ -83,7 +88,10 @@ bool Trainer::Job::train_epoch() {
 void Trainer::Job::train_batch(const Batch& b, const Phase& ph) {
   Optimizer& opt = *r->optimizer;
   ph.schedule->apply(pos.step - ph.first_step, opt);
-  StepResult s = (*stepper)(b, /*count_correct=*/true);
+  // Data-parallel: this rank steps on its shard; the hook makes the result
+  // the global batch's.
+  global_samples = b.labels.numel();
+  StepResult s = group ? (*stepper)(group->shard(b), true) : (*stepper)(b, /*count_correct=*/true);
   pos.seconds += s.seconds;
   pos.loss_sum += s.loss * s.samples;
   pos.correct += s.correct;
@@ -102,7 +110,11 @@ bool Trainer::Job::end_epoch() {
   auto t0 = Clock::now();
   EvalOptions eo;
   eo.top_k = cfg.top_k;
-  eo.cancel = &t.stop_;
+  // Data-parallel ranks validate the same weights on the whole validation
+  // set (the same decision everywhere), with averaged BatchNorm statistics
+  // and no local cancel (a stop waits for the next step).
+  if (group) group->synchronize_buffers(*r->model);
+  eo.cancel = group ? nullptr : &t.stop_;
   eo.max_batches = cfg.max_batches;
   EvalResult res = evaluate(*r->model, *valid_loader, eo);
   if (res.cancelled) {

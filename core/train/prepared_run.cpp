@@ -158,9 +158,14 @@ std::shared_ptr<PreparedRun> prepare_run(const TrainConfig& config, const Prepar
   r->config = config;
   resolve_device_and_threads(*r);
   std::optional<Shape> input;
-  if (!config.from_model.empty()) input = input_of(inspect_model_file(config.from_model).spec);
+  if (options.checkpoint) {
+    input = input_of(options.checkpoint->spec);
+    r->resumed = true;
+  } else if (!config.from_model.empty()) {
+    input = input_of(inspect_model_file(config.from_model).spec);
+  }
   prepare_data_for(*r, input, options);
-  build_training(*r, nullptr, "");
+  build_training(*r, options.checkpoint, options.checkpoint ? options.checkpoint_name : "");
   if (!options.record) return r;
   // '-' means no store, whether it comes from the config or from
   // $PERCEPTRA_DB (never a database file named '-').
@@ -218,6 +223,7 @@ std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& q) {
     std::optional<Checkpoint> ckpt;
     std::optional<std::string> ckpt_path = r->recorder->latest_checkpoint();
     if (ckpt_path) ckpt = load_checkpoint(*ckpt_path);
+    r->checkpoint_path = ckpt_path.value_or("");
     std::optional<Shape> input;
     if (ckpt) input = input_of(ckpt->spec);
     prepare_data_for(*r, input, {});

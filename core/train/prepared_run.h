@@ -33,6 +33,7 @@ class Model;
 class Optimizer;
 class Schedule;
 class RunRecorder;
+struct Checkpoint;
 
 // One schedule per training phase (transfer learning has a frozen and an
 // unfrozen phase, each a full schedule as in fastai's fine_tune).
@@ -80,6 +81,11 @@ struct PrepareOptions {
   // studio's preview): used instead of opening it again when it fits the
   // model's input.
   std::shared_ptr<const DataSource> source;
+  // Start from this checkpoint (weights, optimizer state, position), as a
+  // resumed run does: a data-parallel rank > 0 continuing rank 0's run
+  // unrecorded. `checkpoint_name` names it in errors.
+  const Checkpoint* checkpoint = nullptr;
+  std::string checkpoint_name = "checkpoint";
 };
 
 struct PreparedRun {
@@ -100,6 +106,7 @@ struct PreparedRun {
   int64_t batches_per_epoch = 0;
   RunPosition position;     // where training starts (a checkpoint's, or zero)
   bool resumed = false;
+  std::string checkpoint_path;  // the checkpoint it continues from ("" when none)
   std::shared_ptr<RunRecorder> recorder;  // null: the run is not recorded
   int64_t run_id = 0;       // 0 without a recorder
   std::string run_dir;      // "" when not recorded (LR finder)

@@ -168,7 +168,8 @@ void RunRecorder::on_paused(TrainContext&) {
 
 void RunRecorder::on_run_end(TrainContext& ctx, const TrainEnd& end) {
   try {
-    store_->finish_run(run_id_, status_for(end.reason), end.message);
+    // A lost data-parallel rank interrupts the run (resumable), not fails it.
+    store_->finish_run(run_id_, end.interrupted ? RunStatus::Interrupted : status_for(end.reason), end.message);
   } catch (const std::exception& ex) {
     ctx.publish(LogMessage{run_id_, "warning", std::string("store: ") + ex.what()});
   }

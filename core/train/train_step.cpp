@@ -21,21 +21,29 @@ void TrainStep::restart() {
 
 StepResult TrainStep::operator()(const Batch& b, bool count_correct) {
   StepResult r;
-  Tensor x = b.images.to(device_), y = b.labels.to(device_);
-  r.loss = loss_.forward(model_.forward(x, true), y);
   r.samples = b.labels.numel();
-  if (std::isfinite(r.loss)) {
-    model_.backward(loss_.backward(), /*need_input_grad=*/false);
-    if (hook_) hook_(model_);
-    opt_.step();
-    if (count_correct) {
-      auto probs = loss_.probs().to_vector();
-      auto labels = b.labels.to_vector();
-      const int C = model_.num_classes();
-      for (int64_t i = 0; i < r.samples; ++i)
-        r.correct += argmax(probs.data() + static_cast<size_t>(i) * C, C) ==
-                     static_cast<int>(std::lround(labels[static_cast<size_t>(i)]));
+  bool has_gradients = false;
+  if (r.samples > 0) {
+    Tensor x = b.images.to(device_), y = b.labels.to(device_);
+    r.loss = loss_.forward(model_.forward(x, true), y);
+    if (std::isfinite(r.loss)) {
+      model_.backward(loss_.backward(), /*need_input_grad=*/false);
+      has_gradients = true;
+      if (count_correct) {
+        auto probs = loss_.probs().to_vector();
+        auto labels = b.labels.to_vector();
+        const int C = model_.num_classes();
+        for (int64_t i = 0; i < r.samples; ++i)
+          r.correct += argmax(probs.data() + static_cast<size_t>(i) * C, C) ==
+                       static_cast<int>(std::lround(labels[static_cast<size_t>(i)]));
+      }
     }
+  }
+  if (hook_) {
+    hook_(model_, r, has_gradients);
+    if (std::isfinite(r.loss) && r.samples > 0) opt_.step();  // gradients are the hook's now
+  } else if (has_gradients) {
+    opt_.step();
   }
   auto now = std::chrono::steady_clock::now();
   r.seconds = std::chrono::duration<double>(now - last_).count();

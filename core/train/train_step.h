@@ -2,7 +2,8 @@
 // The training step, one for fitting and the LR range test: a batch to the
 // device, forward, loss, backward, (gradient hook), optimizer step, and the
 // smoothed throughput. A non-finite loss skips backward and the update (the
-// caller decides what divergence means).
+// caller decides what divergence means). An empty batch (a data-parallel
+// rank's empty shard) runs no forward.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -26,9 +27,13 @@ struct StepResult {
 
 class TrainStep {
  public:
-  // Between backward and the optimizer update, when set: sees the gradients
-  // (e.g. to average them across processes).
-  using GradientHook = std::function<void(Model&)>;
+  // Between backward and the optimizer update, when set: sees this step's
+  // result and gradients and may replace both (data-parallel: the global
+  // batch's loss and mean gradients). It runs for every batch, also when
+  // this batch's loss is not finite (`has_gradients` false), so processes
+  // that exchange gradients stay in step; the update happens when the loss
+  // it leaves is finite.
+  using GradientHook = std::function<void(Model&, StepResult&, bool has_gradients)>;
 
   TrainStep(Model& model, Optimizer& optimizer, Device device, float label_smoothing);
 

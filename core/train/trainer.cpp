@@ -53,6 +53,11 @@ void Trainer::set_activations_hook(int every_batches, ActivationsFn fn) {
   activations_fn_ = std::move(fn);
 }
 
+void Trainer::set_data_parallel(std::shared_ptr<DataParallelGroup> group) {
+  PCHECK(!started_, "Trainer::set_data_parallel: already started");
+  group_ = std::move(group);
+}
+
 std::shared_ptr<const PreparedRun> Trainer::run() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return run_;
@@ -106,6 +111,7 @@ void Trainer::start() {
 void Trainer::start_lr_find(const LrFinderConfig& finder) {
   if (run_ && run_->recorder) throw Error("Trainer::start_lr_find: the run is recorded (prepare it with record = false)");
   if (resume_) throw Error("Trainer::start_lr_find: a resumed run cannot be a range test");
+  if (group_) throw Error("Trainer::start_lr_find: the LR range test does not run data-parallel");
   launch([this, finder] {
     Job job(*this, take_run(false));
     return job.run_lr_find(finder);

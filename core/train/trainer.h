@@ -37,6 +37,7 @@
 #include "core/optim/lr_finder.h"
 #include "core/train/callback.h"
 #include "core/train/config.h"
+#include "core/train/data_parallel_group.h"
 #include "core/train/event_queue.h"
 #include "core/train/events.h"
 #include "core/train/prepared_run.h"
@@ -84,6 +85,10 @@ class Trainer {
   void set_snapshot_hook(const std::string& kind, int every_batches, SnapshotFn fn);
   // The same schedule, published as ActivationsSnapshot.
   void set_activations_hook(int every_batches, ActivationsFn fn);
+  // Data-parallel training (core/dist: make_data_parallel, prepare_distributed):
+  // this process is one rank of `group`; the run must be prepared for it
+  // (rank 0 recorded, the others not). Not for the LR range test.
+  void set_data_parallel(std::shared_ptr<DataParallelGroup> group);
 
   // Starts training. Throws Error when already started.
   void start();
@@ -128,6 +133,7 @@ class Trainer {
   int snapshot_every_ = 0;
   SnapshotFn snapshot_fn_;
   ActivationsFn activations_fn_;
+  std::shared_ptr<DataParallelGroup> group_;
 
   std::thread thread_;
   bool started_ = false;

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace perceptra {
 
 Trainer::Job::Job(Trainer& trainer, std::shared_ptr<PreparedRun> run)
-    : t(trainer), r(std::move(run)), pos(r->position) {}
+    : t(trainer), r(std::move(run)), group(trainer.group_), pos(r->position) {}
 
 Trainer::Job::~Job() = default;
 
@@ -83,8 +83,10 @@ void Trainer::Job::install_callbacks(const std::vector<std::shared_ptr<Callback>
   cbs.push_back(std::make_shared<NanGuard>());
   if (r->recorder) cbs.push_back(r->recorder);
   if (cfg.early_stopping.patience > 0) cbs.push_back(std::make_shared<EarlyStopping>());
-  cbs.push_back(std::make_shared<CheckpointSaver>());
-  if (!cfg.notify.command.empty()) cbs.push_back(std::make_shared<NotifyCommand>());
+  // Ranks > 0 decide stops as rank 0 does (same global loss, same
+  // validation) but write no files.
+  if (!follower()) cbs.push_back(std::make_shared<CheckpointSaver>());
+  if (!cfg.notify.command.empty() && !follower()) cbs.push_back(std::make_shared<NotifyCommand>());
   cbs.insert(cbs.end(), user.begin(), user.end());
 }
 
@@ -103,6 +105,15 @@ void Trainer::Job::build_loaders() {
   vo.norm = r->data->tv.norm;
   valid_loader = std::make_unique<DataLoader>(r->data->tv.valid_data, r->data->tv.valid_indices, vo);
   stepper = std::make_unique<TrainStep>(*r->model, *r->optimizer, r->device, cfg.label_smoothing);
+  if (group) {
+    // Between backward and the update: the global batch's loss and mean
+    // gradients; a stop wished on any rank (Ctrl-C, SIGTERM) travels with
+    // the step, so every rank stops after the same batch.
+    stepper->set_gradient_hook([this](Model& m, StepResult& s, bool has_gradients) {
+      if (group->combine_step(m, s, has_gradients, global_samples, t.stop_.load()))
+        request_stop(EndReason::Stopped, "stopped by user");
+    });
+  }
 }
 
 bool Trainer::Job::should_stop() {
@@ -117,7 +128,8 @@ bool Trainer::Job::should_stop() {
     }
     if (!t.stop_.load()) publish(LogMessage{r->run_id, "info", "resumed"});
   }
-  if (t.stop_.load()) request_stop(EndReason::Stopped, "stopped by user");
+  // Data-parallel ranks stop together: the wish travels with the next step.
+  if (t.stop_.load() && !group) request_stop(EndReason::Stopped, "stopped by user");
   return stop_req;
 }
 
@@ -152,7 +164,8 @@ TrainEnd Trainer::Job::finish(EndReason reason, const std::string& message) {
     end.final_valid_loss = last_epoch_end.valid_loss;
   }
   end.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
-  if ((reason == EndReason::Done || reason == EndReason::Stopped) && !r->run_dir.empty()) {
+  end.interrupted = interrupted;
+  if ((reason == EndReason::Done || reason == EndReason::Stopped) && !r->run_dir.empty() && !follower()) {
     try {
       std::string path = (fs::path(r->run_dir) / "model.pmodel").string();
       save_model(path);

@@ -59,8 +59,15 @@ struct Trainer::Job final : TrainContext {
   bool end_epoch();
   void note_improvement(EpochEnd& e);
 
+  // Data-parallel: this process's group (null for a single process). Ranks
+  // > 0 write nothing (no recorder, folder, checkpoints or notification).
+  bool follower() const { return group && group->rank() > 0; }
+
   Trainer& t;
   std::shared_ptr<PreparedRun> r;
+  std::shared_ptr<DataParallelGroup> group;
+  int64_t global_samples = 0;  // rows of the global batch being stepped
+  bool interrupted = false;    // a rank was lost (CommunicationError)
   std::vector<std::shared_ptr<Callback>> cbs;
   std::unique_ptr<DataLoader> train_loader, valid_loader;
   std::unique_ptr<TrainStep> stepper;
