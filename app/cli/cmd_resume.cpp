@@ -15,16 +15,18 @@ namespace {
 
 const char* kUsage =
     "usage: perceptra-cli resume ID [--db FILE] [--epochs N] [--lr X] [--device D]\n"
-    "                               [--threads N] [--json] [--quiet]\n\n"
+    "                               [--threads N] [--force] [--json] [--quiet]\n\n"
     "Continues run ID (interrupted, stopped, diverged or failed) from its last\n"
     "checkpoint with the run's recorded configuration. --epochs changes the total\n"
     "number of epochs (needed to continue a finished run); --lr a new learning rate\n"
-    "(e.g. after 'diverged', which resumes from the last good checkpoint).\n\n"
+    "(e.g. after 'diverged', which resumes from the last good checkpoint).\n"
+    "--force continues even when the projected peak memory exceeds the limit\n"
+    "(see 'train --dry-run').\n\n"
     "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"
     "Ctrl-C/SIGTERM (checkpoint saved)\n";
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"db"}, {"epochs"}, {"lr"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false}});
+  Args a(argv, {{"db"}, {"epochs"}, {"lr"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false}, {"force", false}});
   if (a.positional().size() != 1) throw UsageError("expected exactly one run ID");
   long long id = 0;
   try {
@@ -49,7 +51,9 @@ int body(const std::vector<std::string>& argv) {
     if (e.where() == "config" || e.where() == "optimizer") throw UsageError(e.what());
     throw;
   }
-  return prepare_and_follow([&] { return prepare_resume(request); }, RunOutput{a.flag("json"), a.flag("quiet")});
+  PrepareOptions po;
+  po.force = a.flag("force");
+  return prepare_and_follow([&] { return prepare_resume(request, po); }, RunOutput{a.flag("json"), a.flag("quiet")});
 }
 
 int run(const std::vector<std::string>& args) { return run_command("resume", kUsage, args, body); }

@@ -1,0 +1,149 @@
+#include "app/studio/problems_panel.h"
+
+#include <QApplication>
+#include <QClipboard>
+#include <QDesktopServices>
+#include <QFileInfo>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMenu>
+#include <QRegularExpression>
+#include <QStyle>
+#include <QTime>
+#include <QTreeWidget>
+#include <QUrl>
+#include <QVBoxLayout>
+
+namespace perceptra::studio {
+
+namespace {
+enum Col { TimeCol, LevelCol, SourceCol, MessageCol, FilesCol };
+constexpr int kLevelRole = Qt::UserRole + 1;
+constexpr int kFilesRole = Qt::UserRole + 2;
+}  // namespace
+
+ProblemsPanel::ProblemsPanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  list_ = new QTreeWidget(this);
+  list_->setObjectName("problemsList");
+  list_->setRootIsDecorated(false);
+  list_->setAlternatingRowColors(true);
+  list_->setUniformRowHeights(false);
+  list_->setWordWrap(true);
+  list_->setHeaderLabels({tr("Time"), tr("Level"), tr("Source"), tr("Message"), tr("Files")});
+  list_->header()->setSectionResizeMode(MessageCol, QHeaderView::Stretch);
+  list_->header()->setStretchLastSection(false);
+  list_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(list_, &QWidget::customContextMenuRequested, this, &ProblemsPanel::showContextMenu);
+  connect(list_, &QTreeWidget::itemDoubleClicked, this,
+          [this](QTreeWidgetItem* it) { emit activated(list_->indexOfTopLevelItem(it)); });
+  empty_ = new QLabel(tr("No problems so far. Warnings and errors of this session (skipped files, what a run "
+                         "adapted, refused runs) are kept here."),
+                      this);
+  empty_->setWordWrap(true);
+  empty_->setObjectName("problemsEmpty");
+  layout->addWidget(empty_);
+  layout->addWidget(list_, 1);
+  list_->hide();
+}
+
+ProblemsPanel::Level ProblemsPanel::levelFromName(const QString& name) {
+  if (name.compare(QLatin1String("warning"), Qt::CaseInsensitive) == 0) return Level::Warning;
+  if (name.compare(QLatin1String("error"), Qt::CaseInsensitive) == 0) return Level::Error;
+  return Level::Info;
+}
+
+QStringList ProblemsPanel::filesIn(const QString& text) {
+  QStringList out;
+  // 'quoted' or "quoted" paths, then bare words that look like paths.
+  static const QRegularExpression quoted(QStringLiteral("['\"]([^'\"]*[/.][^'\"]*)['\"]"));
+  static const QRegularExpression bare(QStringLiteral("(?:^|\\s)((?:~|\\.{0,2})?/[^\\s:,;'\"()]+|[\\w.-]+/[^\\s:,;'\"()]+)"));
+  auto addPath = [&out](QString p) {
+    while (p.endsWith(QLatin1Char('.')) || p.endsWith(QLatin1Char(')'))) p.chop(1);
+    if (p.isEmpty() || out.contains(p)) return;
+    const bool pathy = p.contains(QLatin1Char('/')) || QFileInfo::exists(p);
+    if (pathy) out << p;
+  };
+  for (auto it = quoted.globalMatch(text); it.hasNext();) addPath(it.next().captured(1));
+  for (auto it = bare.globalMatch(text); it.hasNext();) addPath(it.next().captured(1));
+  return out;
+}
+
+void ProblemsPanel::add(Level level, const QString& source, const QString& text, const QStringList& files) {
+  QStringList named = files;
+  for (const QString& f : filesIn(text))
+    if (!named.contains(f)) named << f;
+  auto* it = new QTreeWidgetItem(list_);
+  it->setText(TimeCol, QTime::currentTime().toString(QStringLiteral("HH:mm:ss")));
+  const QString lv = level == Level::Error ? tr("error") : level == Level::Warning ? tr("warning") : tr("info");
+  it->setText(LevelCol, lv);
+  it->setIcon(LevelCol, style()->standardIcon(level == Level::Error     ? QStyle::SP_MessageBoxCritical
+                                              : level == Level::Warning ? QStyle::SP_MessageBoxWarning
+                                                                        : QStyle::SP_MessageBoxInformation));
+  it->setData(LevelCol, kLevelRole, int(level));
+  it->setText(SourceCol, source);
+  it->setText(MessageCol, text);
+  it->setToolTip(MessageCol, text);
+  it->setText(FilesCol, named.join(QStringLiteral(", ")));
+  it->setToolTip(FilesCol, named.join(QLatin1Char('\n')));
+  it->setData(FilesCol, kFilesRole, named);
+  list_->scrollToItem(it);
+  empty_->hide();
+  list_->show();
+  emit countChanged(count());
+}
+
+int ProblemsPanel::count() const { return list_->topLevelItemCount(); }
+
+int ProblemsPanel::count(Level level) const {
+  int n = 0;
+  for (int i = 0; i < list_->topLevelItemCount(); ++i)
+    if (list_->topLevelItem(i)->data(LevelCol, kLevelRole).toInt() == int(level)) ++n;
+  return n;
+}
+
+QString ProblemsPanel::text(int row) const {
+  auto* it = list_->topLevelItem(row);
+  return it ? it->text(MessageCol) : QString();
+}
+
+QStringList ProblemsPanel::files(int row) const {
+  auto* it = list_->topLevelItem(row);
+  return it ? it->data(FilesCol, kFilesRole).toStringList() : QStringList();
+}
+
+QString ProblemsPanel::title() const {
+  const int n = count(Level::Warning) + count(Level::Error);
+  return n ? tr("Problems (%1)").arg(n) : tr("Problems");
+}
+
+void ProblemsPanel::clearAll() {
+  list_->clear();
+  list_->hide();
+  empty_->show();
+  emit countChanged(0);
+}
+
+void ProblemsPanel::showContextMenu(const QPoint& pos) {
+  QMenu menu(this);
+  auto* it = list_->itemAt(pos);
+  if (it) {
+    const QString msg = it->text(MessageCol);
+    menu.addAction(tr("Copy message"), this, [msg] { QApplication::clipboard()->setText(msg); });
+    const QStringList files = it->data(FilesCol, kFilesRole).toStringList();
+    for (const QString& f : files) {
+      menu.addAction(tr("Copy path %1").arg(f), this, [f] { QApplication::clipboard()->setText(f); });
+      const QFileInfo fi(f);
+      if (fi.exists())
+        menu.addAction(tr("Reveal %1 in folder").arg(fi.fileName()), this, [fi] {
+          QDesktopServices::openUrl(QUrl::fromLocalFile(fi.isDir() ? fi.absoluteFilePath() : fi.absolutePath()));
+        });
+    }
+    menu.addSeparator();
+  }
+  menu.addAction(tr("Clear all"), this, &ProblemsPanel::clearAll);
+  menu.exec(list_->viewport()->mapToGlobal(pos));
+}
+
+}  // namespace perceptra::studio
