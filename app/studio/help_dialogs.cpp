@@ -14,6 +14,10 @@
 #include "core/backend/backend.h"
 #include "core/store/machine.h"
 
+// help.qrc lives in a static library: its registration is linked in only
+// when referenced (Q_INIT_RESOURCE must be called outside any namespace).
+static void initHelpResource() { Q_INIT_RESOURCE(help); }
+
 namespace perceptra::studio {
 
 QList<ShortcutRow> shortcutRows(const QList<QAction*>& actions) {
@@ -92,6 +96,7 @@ void HelpText::setMarkdown(const QString& markdown) { browser_->setMarkdown(mark
 void HelpText::setHtml(const QString& html) { browser_->setHtml(html); }
 
 QString bundledReadme() {
+  initHelpResource();
   QFile f(QStringLiteral(":/help/README.md"));
   if (!f.open(QIODevice::ReadOnly)) return QObject::tr("The README is not part of this build.");
   return QString::fromUtf8(f.readAll());

@@ -31,6 +31,8 @@
 #include "app/studio/app_icon.h"
 #include "core/interp/confusion.h"
 #include "core/interp/live_snapshot.h"
+#include "core/nn/model.h"
+#include "core/train/cost_estimate.h"
 #include "widgets/confusion_matrix_view.h"
 
 namespace perceptra::studio {

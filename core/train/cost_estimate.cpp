@@ -131,9 +131,12 @@ CostVerdict verdict_for(int64_t peak, int64_t limit) {
 
 }  // namespace
 
-CostEstimate estimate_cost(const CostRequest& q) {
+namespace {
+
+// The memory and speed side of an estimate, for a model already costed.
+CostEstimate estimate_from(const ModelCost& mc, const CostRequest& q) {
   CostEstimate e;
-  e.model = model_cost(q.spec);
+  e.model = mc;
   e.batch_size = std::max(1, q.batch_size);
   e.inference_batch = std::max(1, q.inference_batch);
   const ModelCost& m = e.model;
@@ -167,46 +170,66 @@ CostEstimate estimate_cost(const CostRequest& q) {
   // the one in use, for the training loader; the validation loader's are
   // alive during validation only.
   const int64_t train_batches = (q.prefetch + 2) * B * sample;
-  const int64_t valid_batches = (q.prefetch + 2) * V * sample;
+  const int64_t valid_batches = (q.prefetch + 2) * V * sample;  // at the asked batch (inference peak)
   e.loader_bytes = train_batches;
   e.slack_bytes = kRuntimeBytes;
   const int64_t fixed = e.baseline_bytes + e.dataset_bytes + e.weight_bytes;
   e.peak_train_bytes = fixed + e.grad_bytes + e.optimizer_bytes + e.train_activation_bytes + train_batches + e.slack_bytes;
-  // Validation runs between epochs: the training batches are still queued.
-  const int64_t validate = fixed + e.grad_bytes + e.optimizer_bytes + train_batches + valid_batches + e.infer_activation_bytes;
-  e.peak_train_bytes = std::max(e.peak_train_bytes, validate);
-  e.peak_infer_bytes = e.baseline_bytes + e.weight_bytes + e.infer_activation_bytes + V * sample;
+  // Validation runs between epochs (the training batches still queued), in
+  // batches the run shrinks until they fit (PreparedRun::inference_batch):
+  // it adds to the peak only what those cost.
+  const int64_t vfixed = fixed + e.grad_bytes + e.optimizer_bytes + train_batches + e.slack_bytes;
+  const int64_t per_valid = q.cuda ? (q.prefetch + 2) * sample : m.infer_peak_floats * f + (q.prefetch + 2) * sample;
+  const int64_t room = std::max<int64_t>(e.peak_train_bytes, int64_t(kLargeShare * double(e.limit.bytes))) - vfixed;
+  const int64_t fit = std::clamp<int64_t>(per_valid > 0 ? room / per_valid : V, 1, V);
+  e.peak_train_bytes = std::max(e.peak_train_bytes, vfixed + fit * per_valid);
+  e.peak_infer_bytes = e.baseline_bytes + e.weight_bytes + e.infer_activation_bytes + valid_batches;
   e.verdict = verdict_for(e.peak_train_bytes, e.limit.bytes);
   e.infer_verdict = verdict_for(e.peak_infer_bytes, e.limit.bytes);
   return e;
 }
 
+}  // namespace
+
+CostEstimate estimate_cost(const CostRequest& q) {
+  CostEstimate e = estimate_from(model_cost(q.spec), q);
+  if (e.verdict == CostVerdict::Fits) return e;
+  // What would fit comfortably: the largest smaller batch, and the largest
+  // smaller image size (same aspect; the model is costed again, since a
+  // linear layer after the convolutions grows with the image too).
+  for (int b = e.batch_size / 2; b >= 1; b /= 2) {
+    CostRequest r = q;
+    r.batch_size = b;
+    if (estimate_from(e.model, r).verdict == CostVerdict::Fits) {
+      e.suggested_batch = b;
+      break;
+    }
+  }
+  const Shape in = e.model.input;
+  if (in.rank() == 3 && std::max(in[1], in[2]) > 32) {
+    for (double f = 0.75; std::max(in[1], in[2]) * f >= 16; f *= 0.8) {
+      const int64_t h = std::max<int64_t>(8, int64_t(double(in[1]) * f) / 8 * 8);
+      const int64_t w = std::max<int64_t>(8, int64_t(double(in[2]) * f) / 8 * 8);
+      CostRequest r = q;
+      r.spec["input"] = {in[0], h, w};
+      try {
+        if (estimate_from(model_cost(r.spec), r).verdict == CostVerdict::Fits) {
+          e.suggested_size = h == w ? std::to_string(h) : std::to_string(h) + "x" + std::to_string(w);
+          break;
+        }
+      } catch (const std::exception&) {
+        break;  // too small for the model's layers
+      }
+    }
+  }
+  return e;
+}
+
 std::string CostEstimate::suggestion() const {
-  const ModelCost& m = model;
   std::string s;
-  if (m.input.rank() == 3 && (m.input[1] > 64 || m.input[2] > 64)) {
-    // Activation memory scales with the pixel count: the size whose
-    // activations fit in what is left after the fixed costs.
-    const double fixed = double(baseline_bytes + dataset_bytes + weight_bytes + grad_bytes + optimizer_bytes + slack_bytes);
-    const double room = kLargeShare * double(limit.bytes) - fixed;
-    const double per_pixel_batch = double(train_activation_bytes + loader_bytes) /
-                                   double(m.input[1] * m.input[2]);
-    if (room > 0 && per_pixel_batch > 0) {
-      double side = std::sqrt(room / per_pixel_batch);
-      int px = std::max(16, int(side) / 16 * 16);
-      if (px < m.input[1] || px < m.input[2])
-        s += "a smaller image size (--image-size " + std::to_string(std::min<int64_t>(px, std::max(m.input[1], m.input[2]))) + ")";
-    }
-  }
-  if (batch_size > 1 && train_activation_bytes > 0) {
-    const double fixed = double(peak_train_bytes - train_activation_bytes - loader_bytes);
-    const double per_image = double(train_activation_bytes + loader_bytes) / batch_size;
-    int b = int((kLargeShare * double(limit.bytes) - fixed) / per_image);
-    if (b >= 1 && b < batch_size) {
-      if (!s.empty()) s += " or ";
-      s += "a smaller batch (--batch-size " + std::to_string(b) + ")";
-    }
-  }
+  if (!suggested_size.empty()) s = "a smaller image size (--image-size " + suggested_size + ")";
+  if (suggested_batch > 0) s += (s.empty() ? "" : " or ") + std::string("a smaller batch (--batch-size ") +
+                                std::to_string(suggested_batch) + ")";
   if (s.empty()) s = "a smaller model (fewer or narrower layers) or a machine with more memory";
   return "Use " + s + ".";
 }
@@ -263,6 +286,11 @@ nlohmann::json CostEstimate::to_json() const {
           {"grad_bytes", grad_bytes},
           {"optimizer_bytes", optimizer_bytes},
           {"train_activation_bytes", train_activation_bytes},
+          {"per_sample_floats",
+           {{"kept", model.train_kept_floats},
+            {"transient", model.train_transient_floats},
+            {"allocated", model.train_alloc_floats},
+            {"inference", model.infer_peak_floats}}},
           {"infer_activation_bytes", infer_activation_bytes},
           {"loader_bytes", loader_bytes},
           {"dataset_bytes", dataset_bytes},

@@ -71,6 +71,10 @@ struct CostEstimate {
   MemoryLimit limit;
   CostVerdict verdict = CostVerdict::Fits;        // training
   CostVerdict infer_verdict = CostVerdict::Fits;  // inference at inference_batch
+  // When it does not fit comfortably: the largest batch and image size
+  // ("HxW" or "N") that would (0 / "" when none does).
+  int suggested_batch = 0;
+  std::string suggested_size;
 
   // Several lines: the numbers, then the verdict.
   std::string text() const;

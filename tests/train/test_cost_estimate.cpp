@@ -128,7 +128,22 @@ TEST(CostEstimate, ReportTheNumbersAndTheVerdictAgainstTheLimit) {
     EXPECT_GT(e.train_activation_bytes, int64_t(10) << 30);
     const std::string r = e.refusal();
     EXPECT_NE(r.find("GB"), std::string::npos) << r;
-    EXPECT_NE(r.find("--batch-size"), std::string::npos) << r;  // what to change
+    // What to change: a size that fits (the 196 M weights alone fill most
+    // of 4 GB, so no batch size would).
+    ASSERT_FALSE(e.suggested_size.empty()) << r;
+    EXPECT_NE(r.find("--image-size " + e.suggested_size), std::string::npos) << r;
+    CostRequest smaller = q;
+    const auto hw = e.suggested_size;
+    const int64_t side = std::stoll(hw);
+    smaller.spec = Model::builtin_spec("simplecnn", Shape{3, side, hw.find('x') == std::string::npos ? side : std::stoll(hw.substr(hw.find('x') + 1))}, 3);
+    EXPECT_EQ(estimate_cost(smaller).verdict, CostVerdict::Fits);
+    // A batch suggestion when only the batch is the problem.
+    CostRequest wide = q;
+    wide.spec = Model::builtin_spec("resnet-small", Shape{3, 600, 640}, 3);
+    const CostEstimate we = estimate_cost(wide);
+    ASSERT_EQ(we.verdict, CostVerdict::TooLarge);
+    EXPECT_GT(we.suggested_batch, 0);
+    EXPECT_NE(we.refusal().find("--batch-size " + std::to_string(we.suggested_batch)), std::string::npos) << we.refusal();
     EXPECT_THROW(enforce_cost(e, false), InputError);
     EXPECT_NO_THROW(enforce_cost(e, true));
     // Half the batch: half the activations.
