@@ -73,7 +73,7 @@ ShortcutSheet::ShortcutSheet(const QList<QAction*>& actions, QWidget* parent) : 
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close, this);
   connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
   layout->addWidget(buttons);
-  resize(640, 520);
+  resize(680, 620);
 }
 
 HelpText::HelpText(const QString& objectName, const QString& title, QWidget* parent) : QDialog(parent) {

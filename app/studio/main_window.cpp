@@ -641,9 +641,10 @@ void MainWindow::onDatasetOpened() {
   if (!current_->keepsViewsFor(dataset_->currentRequest()))
     current_->clear(tr("Opened %1: the views of %2 were cleared (reopen it from the Runs tab).")
                         .arg(qs(src->name), current_->view().title));
-  for (const auto& w : src->warnings) reportProblem(QStringLiteral("warning"), tr("Dataset %1").arg(qs(src->name)), qs(w));
+  const QString dsName = tr("Dataset %1").arg(QFileInfo(qs(src->name)).fileName());
+  for (const auto& w : src->warnings) reportProblem(QStringLiteral("warning"), dsName, qs(w));
   if (src->class_names.size() == 1)
-    reportProblem(QStringLiteral("warning"), tr("Dataset %1").arg(qs(src->name)),
+    reportProblem(QStringLiteral("warning"), dsName,
                   tr("%1 has one class ('%2'): a classifier trained on it reaches 100 % and loss 0 whatever it "
                      "learns. Add at least one more class folder.")
                       .arg(qs(src->location), qs(src->class_names[0])));

@@ -17,7 +17,8 @@
 namespace perceptra::studio {
 
 namespace {
-enum Col { TimeCol, LevelCol, SourceCol, MessageCol, FilesCol };
+// The message first after the level's icon: the dock is often narrow.
+enum Col { LevelCol, MessageCol, SourceCol, FilesCol, TimeCol };
 constexpr int kLevelRole = Qt::UserRole + 1;
 constexpr int kFilesRole = Qt::UserRole + 2;
 }  // namespace
@@ -31,9 +32,18 @@ ProblemsPanel::ProblemsPanel(QWidget* parent) : QWidget(parent) {
   list_->setAlternatingRowColors(true);
   list_->setUniformRowHeights(false);
   list_->setWordWrap(true);
-  list_->setHeaderLabels({tr("Time"), tr("Level"), tr("Source"), tr("Message"), tr("Files")});
-  list_->header()->setSectionResizeMode(MessageCol, QHeaderView::Stretch);
-  list_->header()->setStretchLastSection(false);
+  list_->setHeaderLabels({QString(), tr("Message"), tr("Source"), tr("Files"), tr("Time")});
+  list_->setTextElideMode(Qt::ElideMiddle);
+  QHeaderView* h = list_->header();
+  h->setStretchLastSection(false);
+  h->setSectionResizeMode(LevelCol, QHeaderView::Fixed);
+  h->resizeSection(LevelCol, 28);
+  h->setSectionResizeMode(MessageCol, QHeaderView::Stretch);
+  h->setSectionResizeMode(SourceCol, QHeaderView::Interactive);
+  h->resizeSection(SourceCol, 110);
+  h->setSectionResizeMode(FilesCol, QHeaderView::Interactive);
+  h->resizeSection(FilesCol, 110);
+  h->setSectionResizeMode(TimeCol, QHeaderView::ResizeToContents);
   list_->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(list_, &QWidget::customContextMenuRequested, this, &ProblemsPanel::showContextMenu);
   connect(list_, &QTreeWidget::itemDoubleClicked, this,
@@ -77,12 +87,13 @@ void ProblemsPanel::add(Level level, const QString& source, const QString& text,
   auto* it = new QTreeWidgetItem(list_);
   it->setText(TimeCol, QTime::currentTime().toString(QStringLiteral("HH:mm:ss")));
   const QString lv = level == Level::Error ? tr("error") : level == Level::Warning ? tr("warning") : tr("info");
-  it->setText(LevelCol, lv);
+  it->setToolTip(LevelCol, lv);
   it->setIcon(LevelCol, style()->standardIcon(level == Level::Error     ? QStyle::SP_MessageBoxCritical
                                               : level == Level::Warning ? QStyle::SP_MessageBoxWarning
                                                                         : QStyle::SP_MessageBoxInformation));
   it->setData(LevelCol, kLevelRole, int(level));
   it->setText(SourceCol, source);
+  it->setToolTip(SourceCol, source);
   it->setText(MessageCol, text);
   it->setToolTip(MessageCol, text);
   it->setText(FilesCol, named.join(QStringLiteral(", ")));

@@ -155,6 +155,7 @@ CostEstimate estimate_from(const ModelCost& mc, const CostRequest& q) {
   e.baseline_bytes = q.baseline_bytes >= 0 ? q.baseline_bytes : process_rss_bytes();
   e.limit = memory_limit();
   const int64_t B = e.batch_size, V = std::min<int64_t>(e.inference_batch, std::max<int64_t>(1, q.valid_images));
+  e.inference_batch = int(V);  // a validation set smaller than the batch fills one
   if (q.cuda) {
     e.train_activation_bytes = e.infer_activation_bytes = 0;
   } else {
