@@ -39,11 +39,10 @@ ProblemsPanel::ProblemsPanel(QWidget* parent) : QWidget(parent) {
   h->setSectionResizeMode(LevelCol, QHeaderView::Fixed);
   h->resizeSection(LevelCol, 28);
   h->setSectionResizeMode(MessageCol, QHeaderView::Stretch);
-  h->setSectionResizeMode(SourceCol, QHeaderView::Interactive);
-  h->resizeSection(SourceCol, 110);
-  h->setSectionResizeMode(FilesCol, QHeaderView::Interactive);
-  h->resizeSection(FilesCol, 110);
-  h->setSectionResizeMode(TimeCol, QHeaderView::ResizeToContents);
+  // The dock is narrow: the icon and the message as columns; the source,
+  // time and files of the selected entry in full below the list.
+  for (int c : {SourceCol, FilesCol, TimeCol}) list_->hideColumn(c);
+  list_->setHeaderHidden(true);
   list_->setContextMenuPolicy(Qt::CustomContextMenu);
   connect(list_, &QWidget::customContextMenuRequested, this, &ProblemsPanel::showContextMenu);
   connect(list_, &QTreeWidget::itemDoubleClicked, this,
@@ -55,7 +54,15 @@ ProblemsPanel::ProblemsPanel(QWidget* parent) : QWidget(parent) {
   empty_->setObjectName("problemsEmpty");
   layout->addWidget(empty_);
   layout->addWidget(list_, 1);
+  detail_ = new QLabel(this);
+  detail_->setObjectName("problemDetail");
+  detail_->setWordWrap(true);
+  detail_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  detail_->setFrameShape(QFrame::StyledPanel);
+  layout->addWidget(detail_);
+  connect(list_, &QTreeWidget::currentItemChanged, this, [this](QTreeWidgetItem* it) { showDetail(it); });
   list_->hide();
+  detail_->hide();
 }
 
 ProblemsPanel::Level ProblemsPanel::levelFromName(const QString& name) {
@@ -95,13 +102,17 @@ void ProblemsPanel::add(Level level, const QString& source, const QString& text,
   it->setText(SourceCol, source);
   it->setToolTip(SourceCol, source);
   it->setText(MessageCol, text);
-  it->setToolTip(MessageCol, text);
   it->setText(FilesCol, named.join(QStringLiteral(", ")));
   it->setToolTip(FilesCol, named.join(QLatin1Char('\n')));
   it->setData(FilesCol, kFilesRole, named);
+  it->setToolTip(MessageCol, tr("%1 · %2 · %3%4")
+                                .arg(lv, source, it->text(TimeCol), named.isEmpty() ? QString() : QStringLiteral("\n") + named.join('\n')) +
+                                QStringLiteral("\n\n") + text);
   list_->scrollToItem(it);
+  list_->setCurrentItem(it);
   empty_->hide();
   list_->show();
+  detail_->show();
   emit countChanged(count());
 }
 
@@ -129,8 +140,25 @@ QString ProblemsPanel::title() const {
   return n ? tr("Problems (%1)").arg(n) : tr("Problems");
 }
 
+void ProblemsPanel::showDetail(QTreeWidgetItem* it) {
+  if (!it) {
+    detail_->clear();
+    return;
+  }
+  QString html = QStringLiteral("<b>%1</b> · %2 · %3<br>%4")
+                     .arg(it->toolTip(LevelCol).toHtmlEscaped(), it->text(SourceCol).toHtmlEscaped(),
+                          it->text(TimeCol), it->text(MessageCol).toHtmlEscaped());
+  const QStringList files = it->data(FilesCol, kFilesRole).toStringList();
+  if (!files.isEmpty()) html += tr("<br><i>Files:</i> %1").arg(files.join(QStringLiteral(", ")).toHtmlEscaped());
+  detail_->setText(html);
+}
+
+QString ProblemsPanel::detailText() const { return detail_->text(); }
+
 void ProblemsPanel::clearAll() {
   list_->clear();
+  detail_->clear();
+  detail_->hide();
   list_->hide();
   empty_->show();
   emit countChanged(0);

@@ -7,6 +7,7 @@
 #include <QWidget>
 
 class QTreeWidget;
+class QTreeWidgetItem;
 class QLabel;
 
 namespace perceptra::studio {
@@ -27,6 +28,8 @@ class ProblemsPanel : public QWidget {
   QString text(int row) const;                // the message of entry `row`
   QStringList files(int row) const;           // the files it names
   QTreeWidget* list() const { return list_; }
+  // The selected entry in full: level, source, time, message, files.
+  QString detailText() const;
   // "Problems (3)": for the dock's title.
   QString title() const;
 
@@ -44,8 +47,10 @@ class ProblemsPanel : public QWidget {
 
  private:
   void showContextMenu(const QPoint& pos);
+  void showDetail(QTreeWidgetItem* item);
   QTreeWidget* list_;
   QLabel* empty_;
+  QLabel* detail_;
 };
 
 }  // namespace perceptra::studio
