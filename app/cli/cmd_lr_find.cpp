@@ -25,7 +25,9 @@ std::string usage_text() {
              "  --start-lr X          (default 1e-7)\n"
              "  --end-lr X            (default 10)\n"
              "  --iters N             (default 100)\n"
-             "  --json                the result as one JSON object on stdout\n") +
+             "  --json                the result as one JSON object on stdout\n"
+             "  --force               run even when the projected peak memory exceeds the\n"
+             "                        limit (see 'train --dry-run')\n") +
          train_options_help(TrainOptionSet::LrFind) + "\nexit status: 0 ok, 1 failure, 2 usage error\n";
 }
 
@@ -33,6 +35,7 @@ int body(const std::vector<std::string>& argv) {
   auto specs = train_option_specs(TrainOptionSet::LrFind);
   for (const char* n : {"start-lr", "end-lr", "iters"}) specs.push_back({n, true});
   specs.push_back({"json", false});
+  specs.push_back({"force", false});
   Args a(argv, specs);
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   if (!a.has("data") && !a.has("config")) throw UsageError("--data NAME|PATH is required");
@@ -51,6 +54,7 @@ int body(const std::vector<std::string>& argv) {
   try {
     PrepareOptions po;
     po.record = false;  // a range test is not a run
+    po.force = a.flag("force");
     run = prepare_run(cfg, po);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "perceptra-cli lr-find: error: %s\n", e.what());
@@ -72,6 +76,7 @@ int body(const std::vector<std::string>& argv) {
       result = *r;
     } else if (auto* lm = std::get_if<LogMessage>(&*ev)) {
       if (lm->level == "warning") std::fprintf(stderr, "note: %s\n", lm->text.c_str());
+      else if (!a.flag("json")) std::fprintf(stderr, "%s\n", lm->text.c_str());
     } else if (auto* te = std::get_if<TrainEnd>(&*ev)) {
       end = *te;
     }

@@ -15,19 +15,21 @@ namespace {
 
 const char* kUsage =
     "usage: perceptra-cli resume ID [--db FILE] [--epochs N] [--lr X] [--device D]\n"
-    "                               [--threads N] [--distributed] [--json] [--quiet]\n\n"
+    "                               [--threads N] [--distributed] [--force] [--json] [--quiet]\n\n"
     "Continues run ID (interrupted, stopped, diverged or failed) from its last\n"
     "checkpoint with the run's recorded configuration. --epochs changes the total\n"
     "number of epochs (needed to continue a finished run); --lr a new learning rate\n"
     "(e.g. after 'diverged', which resumes from the last good checkpoint).\n"
     "--distributed continues it data-parallel under 'mpirun -np N' (rank 0 reads\n"
-    "the database and sends the checkpoint to the other ranks).\n\n"
+    "the database and sends the checkpoint to the other ranks).\n"
+    "--force continues even when the projected peak memory exceeds the limit\n"
+    "(see 'train --dry-run').\n\n"
     "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"
     "Ctrl-C/SIGTERM (checkpoint saved)\n";
 
 int body(const std::vector<std::string>& argv) {
   Args a(argv, {{"db"}, {"epochs"}, {"lr"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false},
-                {"distributed", false}});
+                {"distributed", false}, {"force", false}});
   if (a.positional().size() != 1) throw UsageError("expected exactly one run ID");
   long long id = 0;
   try {
@@ -48,7 +50,12 @@ int body(const std::vector<std::string>& argv) {
     // Rank 0 alone reads the store; the others get the configuration and
     // the checkpoint from it (prepare_distributed).
     return prepare_and_follow_distributed(
-        [&] { return prepare_resume(resume_request(id, db, ro)); }, ro.device.empty() ? "auto" : ro.device,
+        [&] {
+          PrepareOptions po;
+          po.force = a.flag("force");
+          return prepare_resume(resume_request(id, db, ro), po);
+        },
+        ro.device.empty() ? "auto" : ro.device,
         ro.threads, out);
   }
   ResumeRequest request;
@@ -60,7 +67,9 @@ int body(const std::vector<std::string>& argv) {
     if (e.where() == "config" || e.where() == "optimizer") throw UsageError(e.what());
     throw;
   }
-  return prepare_and_follow([&] { return prepare_resume(request); }, out);
+  PrepareOptions po;
+  po.force = a.flag("force");
+  return prepare_and_follow([&] { return prepare_resume(request, po); }, out);
 }
 
 int run(const std::vector<std::string>& args) { return run_command("resume", kUsage, args, body); }

@@ -6,6 +6,7 @@
 #include "app/cli/command.h"
 #include "app/cli/train_options.h"
 #include "core/tensor/error.h"
+#include "core/train/cost_estimate.h"
 #include "core/train/prepared_run.h"
 
 namespace perceptra::cli {
@@ -22,16 +23,56 @@ std::string usage_text() {
              "with reason and model_path). Ctrl-C stops after the current batch and saves a\n"
              "checkpoint ('perceptra-cli resume ID' continues).\n\noptions:\n") +
          train_options_help() +
+         "  --dry-run             print the cost estimate (parameters, activation memory\n"
+         "                        per batch, projected peak memory, FLOPs per image,\n"
+         "                        expected images/s) and what the run would adapt, then\n"
+         "                        exit 0 without training (--json: one cost_estimate object)\n"
+         "  --force               train even when the projected peak memory exceeds the\n"
+         "                        limit (MemAvailable, or $PERCEPTRA_MEMORY_LIMIT_MB);\n"
+         "                        without it such a run is refused with the numbers.\n"
+         "                        Large runs that fit get a warning, never a question\n"
          "  --json                JSON lines on stdout\n"
          "  --quiet               no progress on stderr\n\n"
          "exit status: 0 done, 1 failed or diverged, 2 usage error, 130/143 stopped by\n"
          "Ctrl-C/SIGTERM (checkpoint saved; resume continues)\n";
 }
 
+// --dry-run: the data is opened and split (its shape decides the model's),
+// nothing is built, written or trained.
+int print_estimate(const TrainConfig& cfg, const RunOutput& out) {
+  PrepareOptions po;
+  po.record = false;
+  po.estimate_only = true;
+  std::shared_ptr<PreparedRun> run;
+  try {
+    run = prepare_run(cfg, po);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  for (const auto& n : run->notes)
+    if (n.text.rfind("cost estimate: ", 0) != 0)
+      std::fprintf(stderr, "%s%s\n", n.level == "warning" ? "note: " : "", n.text.c_str());
+  if (!run->cost) {
+    std::fprintf(stderr, "error: the model spec could not be estimated (train without --dry-run to see why)\n");
+    return 1;
+  }
+  if (out.json) {
+    nlohmann::json j = run->cost->to_json();
+    j["event"] = "cost_estimate";
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s", run->cost->text().c_str());
+  }
+  return 0;
+}
+
 int body(const std::vector<std::string>& argv) {
   auto specs = train_option_specs();
   specs.push_back({"json", false});
   specs.push_back({"quiet", false});
+  specs.push_back({"dry-run", false});
+  specs.push_back({"force", false});
   Args a(argv, specs);
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   if (!a.has("data") && !a.has("config")) throw UsageError("--data NAME|PATH is required");
@@ -44,10 +85,13 @@ int body(const std::vector<std::string>& argv) {
     throw UsageError(e.what());
   }
   const RunOutput out{a.flag("json"), a.flag("quiet")};
+  if (a.flag("dry-run")) return print_estimate(cfg, out);
+  PrepareOptions po;
+  po.force = a.flag("force");
   if (a.flag("distributed"))
-    return prepare_and_follow_distributed([&] { return prepare_run(cfg); }, cfg.device, a.has("threads") ? cfg.threads : -1,
-                                          out);
-  return prepare_and_follow([&] { return prepare_run(cfg); }, out);
+    return prepare_and_follow_distributed([&] { return prepare_run(cfg, po); }, cfg.device,
+                                          a.has("threads") ? cfg.threads : -1, out);
+  return prepare_and_follow([&] { return prepare_run(cfg, po); }, out);
 }
 
 const std::string kUsage = usage_text();

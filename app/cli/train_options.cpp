@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 
 #include "core/tensor/bounded_json.h"
 #include "core/tensor/error.h"
+#include "core/train/progress_text.h"
 #include "core/train/trainer.h"
 
 namespace perceptra::cli {
@@ -197,35 +199,40 @@ struct Progress {
   int64_t bpe = 0, batch_size = 0;
   int64_t last_plain = -1;
   bool line_open = false;
+  // This session's measured rate (a resumed run's earlier epochs excluded).
+  std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
+  int64_t seen = 0;
 
   void clear() {
     if (line_open) std::fprintf(stderr, "\r\033[K");
     line_open = false;
   }
   void batch(const BatchEnd& b) {
-    double bps = b.images_per_s / std::max<int64_t>(1, batch_size);
-    int64_t left = (bpe - b.batch - 1) + static_cast<int64_t>(epochs - b.epoch - 1) * bpe;
-    double eta = bps > 0 ? left / bps : NAN;
+    ++seen;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    const double eta = eta_seconds(seen, elapsed, batches_left(b.epoch, epochs, b.batch, bpe));
+    const std::string speed = speed_text(b.images_per_s, batch_size);
     double frac = bpe ? double(b.batch + 1) / bpe : 0;
     if (tty) {
       const int width = 24;
       int fill = static_cast<int>(frac * width);
       std::string bar(fill, '#');
       bar += std::string(width - fill, '.');
-      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%% loss %.4f acc %.3f %.0f img/s ETA %s",
+      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%% loss %.4f acc %.3f %s ETA %s",
                    b.epoch + 1, epochs, bar.c_str(), static_cast<int>(frac * 100), b.loss,
-                   b.accuracy, b.images_per_s, clock_text(eta).c_str());
+                   b.accuracy, speed.c_str(), clock_text(eta).c_str());
       std::fflush(stderr);
       line_open = true;
     } else {
-      // Plain lines at every 25 % of an epoch.
+      // Plain lines at every 25 % of an epoch (every batch when they are slow).
       if (b.batch == 0) last_plain = 0;
       int64_t quarter = bpe > 0 ? (b.batch + 1) * 4 / bpe : 0;
-      if (quarter > last_plain) {
+      const bool slow = b.images_per_s > 0 && b.images_per_s * 10 < batch_size;
+      if (quarter > last_plain || slow) {
         last_plain = quarter;
-        std::fprintf(stderr, "epoch %d/%d batch %lld/%lld loss %.4f %.0f img/s ETA %s\n",
+        std::fprintf(stderr, "epoch %d/%d batch %lld/%lld loss %.4f %s ETA %s\n",
                      b.epoch + 1, epochs, static_cast<long long>(b.batch + 1),
-                     static_cast<long long>(bpe), b.loss, b.images_per_s, clock_text(eta).c_str());
+                     static_cast<long long>(bpe), b.loss, speed.c_str(), clock_text(eta).c_str());
       }
     }
   }
@@ -266,6 +273,8 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
       pr.start_epoch = tb->start_epoch;
       pr.bpe = tb->batches_per_epoch;
       pr.batch_size = tb->batch_size;
+      pr.began = std::chrono::steady_clock::now();
+      pr.seen = 0;
       if (!out.quiet)
         std::fprintf(stderr, "%s run %lld: %s (%lld parameters) on %s, %lld train / %lld valid images, %s\n",
                      tb->resumed ? "resuming" : "training", static_cast<long long>(tb->run_id),
@@ -286,9 +295,9 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
         pr.clear();
         std::fprintf(stderr,
                      "epoch %d/%d: train_loss %.4f valid_loss %.4f valid_accuracy %.4f "
-                     "(%.0f img/s, %.1f s)%s\n",
+                     "(%s, %.1f s)%s\n",
                      ee->epoch + 1, ee->epochs, ee->train_loss, ee->valid_loss, ee->valid_accuracy,
-                     ee->images_per_s, ee->seconds, ee->improved ? " *" : "");
+                     speed_text(ee->images_per_s, pr.batch_size).c_str(), ee->seconds, ee->improved ? " *" : "");
       }
     } else if (auto* te = std::get_if<TrainEnd>(&*ev)) {
       pr.clear();
@@ -327,6 +336,8 @@ int prepare_and_follow(const std::function<std::shared_ptr<PreparedRun>()>& prep
       std::fflush(stdout);
     }
     std::fprintf(stderr, "%s: %s\n", to_string(end.reason).c_str(), end.message.c_str());
+    if (const auto* ie = dynamic_cast<const InputError*>(&e); ie && ie->where() == "memory")
+      std::fprintf(stderr, "(--force trains anyway; --dry-run shows the whole estimate)\n");
     return 1;
   }
   Trainer trainer(run);

@@ -288,10 +288,15 @@ void DatasetPanel::showDataset() {
                      .arg(info.classes.size())
                      .arg(counts, shapeText(Shape(info.shape)), statsText(info.stats.mean),
                           statsText(info.stats.std));
-  if (!info.warnings.empty())
-    text += tr("<br><span style='color:#d29922'>%1 warning(s): %2</span>")
+  if (!info.warnings.empty()) {
+    // All of them are in the Problems panel; the first few here.
+    QStringList shown;
+    for (size_t i = 0; i < info.warnings.size() && i < 3; ++i) shown << qs(info.warnings[i]).toHtmlEscaped();
+    if (info.warnings.size() > 3) shown << tr("… and %1 more").arg(info.warnings.size() - 3);
+    text += tr("<br><span style='color:#d29922'>%1 warning(s) (all in the Problems panel):<br>%2</span>")
                 .arg(info.warnings.size())
-                .arg(qs(info.warnings.front()).toHtmlEscaped());
+                .arg(shown.join(QStringLiteral("<br>")));
+  }
   summary_->setText(text);
   summary_->setToolTip(qs(src.location));
 

@@ -179,14 +179,14 @@ void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const P
   const quint64 gen = ++generation_;
   header_->setText(tr("%1 — predicting %2 validation images…").arg(title).arg(data->tv.valid_indices.size()));
   predictWatcher_.setProperty("title", title);
-  predictWatcher_.setFuture(QtConcurrent::run([sm, data, gen] {
+  predictWatcher_.setFuture(QtConcurrent::run([sm, data, gen, batch = predictionBatch_] {
     InspectResult r;
     r.generation = gen;
     try {
       std::lock_guard<std::mutex> lock(sm->mutex);
       PredictOptions o;
       o.indices = data->tv.valid_indices;
-      o.batch_size = 256;
+      o.batch_size = batch;
       r.predictions = std::make_shared<const PredictionSet>(
           predict_dataset(*sm->model, *data->tv.valid_data, data->tv.norm, o));
     } catch (const std::exception& e) {

@@ -64,6 +64,10 @@ class InspectPanel : public QWidget {
   void inspect(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data, const QString& title);
   void clear(const QString& message);
   bool busy() const;
+  // Images per prediction batch (the window's memory guard lowers it for
+  // large inputs; default 256).
+  void setPredictionBatch(int images) { predictionBatch_ = images > 0 ? images : 256; }
+  int predictionBatch() const { return predictionBatch_; }
 
   // Filters to the images of one confusion cell; (-1,-1) = top losses.
   void showCell(int trueClass, int predictedClass);
@@ -120,6 +124,7 @@ class InspectPanel : public QWidget {
   QFutureWatcher<InspectResult> predictWatcher_;
   QFutureWatcher<DetailResult> detailWatcher_;
   int pendingDetail_ = -1;
+  int predictionBatch_ = 256;
   // An epoch's model that arrived while the previous one was still predicting.
   struct PendingInspect {
     std::shared_ptr<Model> model;

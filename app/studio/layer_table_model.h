@@ -31,6 +31,10 @@ class LayerTableModel : public QAbstractTableModel {
   // First error ("layer 3 (conv2d): ..."), empty when the spec is valid.
   QString firstError() const { return first_error_; }
   bool isValid() const { return first_error_.isEmpty(); }
+  // The layer's name as the model will call it ("conv0", "res4").
+  QString layerName(int row) const {
+    return row >= 0 && row < int(rows_.size()) ? QString::fromStdString(rows_[size_t(row)].name) : QString();
+  }
 
   int rowCount(const QModelIndex& parent = {}) const override;
   int columnCount(const QModelIndex& parent = {}) const override;

@@ -131,6 +131,29 @@ void LivePanel::reset(const QStringList& classNames) {
   confusionTitle_->setText(tr("Confusion matrix (validation) — click a cell to inspect it"));
 }
 
+void LivePanel::showEmpty(const QString& why) {
+  reset({});
+  activations_->clear();
+  filters_->clear();
+  probeImage_->clear();
+  probeText_->clear();
+  probeBars_->setProbabilities({}, {});
+  confusionTitle_->setText(why);
+}
+
+bool LivePanel::showLayer(const QString& name) {
+  for (int i = 0; i < activations_->entryCount(); ++i) {
+    const QString n = activations_->entry(i).name;
+    if (n == name || n.startsWith(name + QStringLiteral(" ("))) {
+      tabs_->setCurrentIndex(tabs_->indexOf(activations_->parentWidget()));
+      const QRect r = activations_->entryRect(i);
+      activations_->ensureVisible(r.center().x(), r.center().y(), r.width() / 2, r.height() / 2);
+      return true;
+    }
+  }
+  return false;
+}
+
 void LivePanel::setClassNames(const QStringList& names) {
   names_ = names;
   confusion_->setClassNames(names);
@@ -150,6 +173,7 @@ void LivePanel::addEpoch(const EpochEnd& e) {
   accuracy_->append(TrainingPlot::kTrainAccuracy, e.epoch + 1, e.train_accuracy);
   accuracy_->append(TrainingPlot::kValidAccuracy, e.epoch + 1, e.valid_accuracy);
   const int n = int(e.confusion.size());
+  if (n == 0) return;  // a recorded epoch: the store keeps no matrix
   std::vector<int64_t> flat;
   flat.reserve(size_t(n) * n);
   for (const auto& row : e.confusion) flat.insert(flat.end(), row.begin(), row.end());

@@ -35,7 +35,12 @@ class LivePanel : public QWidget {
   // A new run (clears the plots; resumed runs keep the x axis in steps).
   void reset(const QStringList& classNames);
   void addBatches(const std::vector<BatchEnd>& burst);
-  void addEpoch(const EpochEnd& e);
+  void addEpoch(const EpochEnd& e);  // an epoch without a confusion matrix (history) keeps the shown one
+  // Nothing to show: the plots and matrix are empty and say why.
+  void showEmpty(const QString& why);
+  // Brings the activations of layer `name` into view; false when that
+  // layer has none shown yet (no snapshot since the run began).
+  bool showLayer(const QString& name);
   void setSnapshot(const LiveSnapshot& s);
   void setConfusion(const std::vector<int64_t>& counts, int classes, const QString& title);
   void setClassNames(const QStringList& names);

@@ -10,6 +10,7 @@
 #include "app/studio/app_icon.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/main_window.h"
+#include "app/studio/studio_tour.h"
 #include "core/backend/cpu/cpu_omp_policy.h"
 
 int main(int argc, char** argv) {
@@ -32,13 +33,16 @@ int main(int argc, char** argv) {
   QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 2)."), QStringLiteral("n"), QStringLiteral("2"));
   QCommandLineOption batches(QStringLiteral("demo-batches"), QStringLiteral("Batches per epoch of the demo (default 300)."), QStringLiteral("n"), QStringLiteral("300"));
   QCommandLineOption tab(QStringLiteral("demo-tab"), QStringLiteral("With --demo: the view to grab, live or runs."), QStringLiteral("tab"), QStringLiteral("live"));
-  p.addOptions({dataset, db, theme, demo, shot, epochs, batches, tab});
+  QCommandLineOption tour(QStringLiteral("tour"),
+                          QStringLiteral("Save the screenshot tour (help, cost estimate, problems; both themes) to a folder and exit."),
+                          QStringLiteral("dir"));
+  p.addOptions({dataset, db, theme, demo, shot, epochs, batches, tab, tour});
   p.process(app);
 
   perceptra::studio::StudioOptions o;
   o.dbPath = p.value(db);
   o.initialDataset = p.value(dataset);
-  if (p.isSet(demo)) {
+  if (p.isSet(demo) || p.isSet(tour)) {
     o.restoreLayout = false;  // the demo looks the same everywhere
     if (o.initialDataset.isEmpty()) o.initialDataset = perceptra::studio::DatasetPanel::defaultDataset();
   }
@@ -55,6 +59,9 @@ int main(int argc, char** argv) {
     });
     w.runDemo(file.isEmpty() ? QStringLiteral("/dev/null") : file, p.value(epochs).toInt(), p.value(batches).toInt(),
               p.value(tab));
+  }
+  if (p.isSet(tour)) {
+    perceptra::studio::runTour(w, p.value(tour), [&app](bool ok) { app.exit(ok ? 0 : 1); });
   }
   return app.exec();
 }

@@ -13,8 +13,12 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTimer>
 
 #include "app/studio/command_palette.h"
+#include "app/studio/cost_view.h"
+#include "app/studio/current_run.h"
+#include "app/studio/problems_panel.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/inspect_panel.h"
 #include "app/studio/live_panel.h"
@@ -28,6 +32,8 @@
 #include "app/studio/app_icon.h"
 #include "core/interp/confusion.h"
 #include "core/interp/live_snapshot.h"
+#include "core/nn/model.h"
+#include "core/train/cost_estimate.h"
 #include "widgets/confusion_matrix_view.h"
 
 namespace perceptra::studio {
@@ -67,7 +73,16 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   model_ = new ModelPanel(this);
   training_ = new TrainingPanel(this);
   inspect_ = new InspectPanel(this);
+  problems_ = new ProblemsPanel(this);
+  current_ = new CurrentRun(this);
   palette_ = new CommandPalette(this);
+  costTimer_ = new QTimer(this);
+  costTimer_->setSingleShot(true);
+  costTimer_->setInterval(150);
+  connect(costTimer_, &QTimer::timeout, this, &MainWindow::updateEstimate);
+  ask_ = [this](const QString& title, const QString& text) {
+    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::No, QMessageBox::No) == QMessageBox::Yes;
+  };
 
   createActions();
   createDocks();
@@ -75,6 +90,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   connectSession();
   connectPanels();
   createSweeps();
+  connectCurrentRun();
 
   deviceLabel_ = new QLabel(this);
   runLabel_ = new QLabel(this);
@@ -119,6 +135,10 @@ void MainWindow::createDocks() {
   auto* td = dock(trainingScroll, tr("Training"), "trainingDock", Qt::LeftDockWidgetArea);
   auto* md = dock(model_, tr("Model"), "modelDock", Qt::LeftDockWidgetArea);
   auto* id = dock(inspect_, tr("Inspect"), "inspectDock", Qt::RightDockWidgetArea);
+  auto* pd = dock(problems_, problems_->title(), "problemsDock", Qt::RightDockWidgetArea);
+  tabifyDockWidget(id, pd);
+  id->raise();
+  connect(problems_, &ProblemsPanel::countChanged, pd, [this, pd] { pd->setWindowTitle(problems_->title()); });
   // Dataset and Model share the top of the left column, Training below.
   tabifyDockWidget(dd, md);
   dd->raise();
@@ -131,7 +151,8 @@ void MainWindow::createDocks() {
 void MainWindow::connectPanels() {
   connect(dataset_, &DatasetPanel::datasetOpened, this, &MainWindow::onDatasetOpened);
   connect(dataset_, &DatasetPanel::datasetFailed, this, [this](const QString& e) {
-    statusBar()->showMessage(tr("Dataset error: %1").arg(e), 10000);
+    reportProblem(QStringLiteral("error"), tr("Dataset"), e);
+    costTimer_->start();
     updateActions();
   });
   connect(dataset_, &DatasetPanel::loadingChanged, this, [this] { updateActions(); });
@@ -144,7 +165,20 @@ void MainWindow::connectPanels() {
     session_->setProbe(std::move(data), idx);
     statusBar()->showMessage(tr("Probe image: validation image #%1").arg(idx), 5000);
   });
-  connect(model_, &ModelPanel::specChanged, this, [this] { updateActions(); });
+  connect(model_, &ModelPanel::specChanged, this, [this] {
+    updateActions();
+    costTimer_->start();
+  });
+  connect(training_, &TrainingPanel::costSettingsChanged, costTimer_, qOverload<>(&QTimer::start));
+  connect(model_, &ModelPanel::loadFailed, this, [this](const QString& path, const QString& error) {
+    reportProblem(QStringLiteral("error"), tr("Model spec"), error.contains(path) ? error : tr("%1: %2").arg(path, error));
+    showRefusal(tr("Load model spec"), error);
+  });
+  connect(model_, &ModelPanel::activationsRequested, this, [this](const QString& layer) {
+    central_->setCurrentWidget(live_);
+    if (!live_->showLayer(layer))
+      statusBar()->showMessage(tr("No activations of %1 yet: they appear while a run trains.").arg(layer), 6000);
+  });
   connect(training_, &TrainingPanel::learningRateApplied, this, [this](double lr) {
     statusBar()->showMessage(tr("Learning rate set to %1").arg(lr, 0, 'g', 3), 5000);
   });
@@ -155,6 +189,11 @@ void MainWindow::connectPanels() {
   connect(live_->confusion(), &widgets::ConfusionMatrixView::selectionCleared, inspect_, &InspectPanel::showTopLosses);
   connect(inspect_, &InspectPanel::cellFilterCleared, live_->confusion(), &widgets::ConfusionMatrixView::clearSelection);
   connect(runs_, &RunsPanel::openRequested, this, [this](qint64 id) { openRun(id); });
+  connect(runs_, &RunsPanel::inspectRequested, this, [this](qint64 id) {
+    openRun(id);
+    if (auto* d = findChild<QDockWidget*>(QStringLiteral("inspectDock"))) d->raise();
+  });
+  connect(controller_, &StudioController::historyLoaded, current_, &CurrentRun::setHistory);
   connect(runs_, &RunsPanel::resumeRequested, this, [this](qint64 id) { resumeRun(id); });
   connect(runs_, &RunsPanel::message, this, [this](const QString& m) { statusBar()->showMessage(m, 8000); });
   connect(controller_, &StudioController::runLoaded, this, &MainWindow::onRunLoaded);
@@ -179,6 +218,8 @@ void MainWindow::connectSession() {
   connect(session_, &TrainingSession::began, this, [this](const TrainBegin& e) {
     runId_ = e.run_id;
     epochs_ = e.epochs;
+    trainClock_.start();  // the measured rate (and ETA) start here, after preparation
+    batchesSeen_ = 0;
     QString dev = qs(e.device);
     if (!e.device_note.empty()) statusBar()->showMessage(qs(e.device_note), 10000);
     deviceLabel_->setText(tr("Device: %1 · %2").arg(dev, qs(e.backend)));
@@ -187,6 +228,7 @@ void MainWindow::connectSession() {
       return;
     }
     runLabel_->setText(tr("Run %1").arg(e.run_id));
+    current_->setId(e.run_id, tr("run %1").arg(e.run_id));
     training_->setStatus(tr("Run %1 · %2 on %3 · %4 parameters · %5 train / %6 validation images%7")
                              .arg(e.run_id)
                              .arg(qs(e.model_name), qs(e.dataset))
@@ -200,12 +242,15 @@ void MainWindow::connectSession() {
   connect(session_, &TrainingSession::batches, this, [this](const std::vector<BatchEnd>& burst) {
     batchesSeen_ += int64_t(burst.size());
     if (session_->mode() == TrainingSession::Mode::LrFind) {
-      training_->setProgress(0, 1, int64_t(burst.back().step + 1), 100, burst.back().images_per_s, runClock_.elapsed() / 1000.0);
+      training_->setProgress(0, 1, int64_t(burst.back().step + 1), 100, burst.back().images_per_s,
+                             trainClock_.elapsed() / 1000.0, batchesSeen_, session_->config().batch_size);
       return;
     }
     live_->addBatches(burst);
     const auto& b = burst.back();
-    training_->setProgress(b.epoch, epochs_, b.batch + 1, b.batches, b.images_per_s, runClock_.elapsed() / 1000.0);
+    training_->setProgress(b.epoch, epochs_, b.batch + 1, b.batches, b.images_per_s, trainClock_.elapsed() / 1000.0,
+                           batchesSeen_, session_->config().batch_size);
+    training_->costView()->setMeasured(b.images_per_s, session_->config().batch_size);
     const int pct = epochs_ > 0 && b.batches > 0 ? int(100 * (b.epoch + double(b.batch + 1) / b.batches) / epochs_) : 0;
     setWindowTitle(tr("Perceptra Studio — run %1 · %2 %").arg(runId_).arg(pct));
   });
@@ -225,10 +270,19 @@ void MainWindow::connectSession() {
           [this](std::shared_ptr<const LiveSnapshot> s) { live_->setSnapshot(*s); });
   connect(session_, &TrainingSession::epochModel, this, [this](std::shared_ptr<Model> model, int epoch) {
     // The trainer's own validation split: Inspect predicts on exactly it.
-    if (auto data = controller_->runData()) inspect_->inspect(std::move(model), data, tr("after epoch %1").arg(epoch + 1));
+    if (!current_->live()) return;  // another run is shown
+    if (auto data = controller_->runData()) inspectModel(std::move(model), data, tr("after epoch %1").arg(epoch + 1));
   });
   connect(session_, &TrainingSession::logMessage, this, [this](const QString& level, const QString& text) {
-    statusBar()->showMessage(level == QLatin1String("warning") ? tr("Warning: %1").arg(text) : text, 6000);
+    // Every message of a run is kept: what it adapted, skipped files, the estimate.
+    if (text == QLatin1String("paused") || text == QLatin1String("resumed")) {
+      statusBar()->showMessage(text, 4000);
+      return;
+    }
+    const QString source = runId_ > 0 ? tr("Run %1").arg(runId_)
+                           : session_->mode() == TrainingSession::Mode::LrFind ? tr("LR finder")
+                                                                               : tr("Run");
+    reportProblem(level, source, text);
   });
   connect(session_, &TrainingSession::lrFindEnded, this, [this](const LrFindEnd& e) {
     training_->showLrFinder(e.lrs, e.losses, e.smoothed, e.suggested_lr);
@@ -266,6 +320,7 @@ bool MainWindow::startTraining(const TrainConfig& config) {
     QMessageBox::warning(this, tr("Train"), tr("The model does not fit together:\n%1").arg(model_->firstError()));
     return false;
   }
+  if (!passesCostGuard(config, tr("Train"))) return false;
   session_->setProbe(src->train, std::min<int64_t>(probeIndex_, src->train->size() - 1));
   QString err;
   const bool sameData = !dataset_->isLoading() && dataset_->currentRequest().toStdString() == config.data;
@@ -279,7 +334,7 @@ bool MainWindow::startTraining(const TrainConfig& config) {
   batchesSeen_ = 0;
   runId_ = 0;
   epochs_ = config.epochs;
-  beginRunViews(toQStringList(src->class_names), tr("Training… the misclassified images appear after the first epoch."));
+  current_->beginLive(config, toQStringList(src->class_names));
   training_->resetProgress(tr("Starting…"));
   training_->setStatus(tr("Preparing data and model…"));
   central_->setCurrentWidget(live_);
@@ -290,6 +345,127 @@ bool MainWindow::startTraining(const TrainConfig& config) {
 void MainWindow::beginRunViews(const QStringList& classes, const QString& inspectMessage) {
   live_->reset(classes);
   inspect_->clear(inspectMessage);
+}
+
+void MainWindow::connectCurrentRun() {
+  connect(current_, &CurrentRun::changed, this, [this](const RunView& v) {
+    // Every view switches to this run at once.
+    beginRunViews(v.classes, v.live ? (v.id > 0 ? tr("Resuming run %1…").arg(v.id)
+                                                : tr("Training… the misclassified images appear after the first epoch."))
+                                    : tr("Loading %1…").arg(v.title));
+    runLabel_->setText(v.id > 0 ? tr("Run %1").arg(v.id) : tr("New run"));
+    if (v.config && !v.live) training_->setFrom(*v.config);
+  });
+  connect(current_, &CurrentRun::historyLoaded, this, [this](const RunHistory& h) {
+    live_->addBatches(h.batches);
+    for (const auto& e : h.epochs) live_->addEpoch(e);
+  });
+  connect(current_, &CurrentRun::cleared, this, [this](const QString& reason) {
+    live_->showEmpty(reason);
+    inspect_->clear(reason);
+    inspect_->setProperty("fillConfusion", QString());
+    runLabel_->clear();
+    training_->resetProgress(tr("Idle"));
+    training_->setStatus(reason);
+  });
+}
+
+bool MainWindow::passesCostGuard(const TrainConfig& config, const QString& what) {
+  auto src = dataset_->source();
+  if (!src) return true;
+  QString err;
+  const std::optional<CostEstimate> e = controller_->estimate(config, *src, &err);
+  if (!e) return true;  // a spec that does not fit: the model panel says why
+  training_->costView()->setEstimate(*e);
+  model_->costView()->setEstimate(*e);
+  if (e->verdict == CostVerdict::TooLarge) {
+    const QString text = tr("Refused: %1").arg(QString::fromStdString(e->refusal()));
+    reportProblem(QStringLiteral("error"), what, text);
+    training_->setStatus(text);
+    showRefusal(what, text);
+    return false;
+  }
+  if (e->verdict == CostVerdict::Large) {
+    TrainConfig key = config;
+    key.run_name.clear();
+    const std::string id = key.to_json().dump();
+    if (!agreedLarge_.count(id)) {
+      const QString q = tr("This run needs about %1 of the %2 of memory available (%3 of activations per batch of %4). "
+                           "The machine may become slow while it trains.\n\nStart it anyway?")
+                            .arg(QString::fromStdString(bytes_text(e->peak_train_bytes)),
+                                 QString::fromStdString(bytes_text(e->limit.bytes)),
+                                 QString::fromStdString(bytes_text(e->train_activation_bytes)))
+                            .arg(e->batch_size);
+      if (!ask_(what, q)) {
+        training_->setStatus(tr("Not started: the run is large (%1). %2")
+                                 .arg(QString::fromStdString(bytes_text(e->peak_train_bytes)),
+                                      QString::fromStdString(e->suggestion())));
+        return false;
+      }
+      agreedLarge_.insert(id);  // asked once
+    }
+  }
+  return true;
+}
+
+void MainWindow::showRefusal(const QString& title, const QString& text) {
+  if (closing_) return;
+  // Not modal: the window (and a test driving it) carries on; the text is
+  // also in the Problems panel.
+  auto* box = new QMessageBox(QMessageBox::Warning, title, text, QMessageBox::Ok, this);
+  box->setObjectName("refusalBox");
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  box->setModal(false);
+  box->show();
+}
+
+void MainWindow::reportProblem(const QString& level, const QString& source, const QString& text) {
+  const auto lv = ProblemsPanel::levelFromName(level);
+  problems_->add(lv, source, text);
+  if (lv != ProblemsPanel::Level::Info)
+    statusBar()->showMessage(tr("%1: %2 (all messages: the Problems panel)")
+                                 .arg(lv == ProblemsPanel::Level::Error ? tr("Error") : tr("Warning"), text.section('\n', 0, 0)),
+                             8000);
+}
+
+void MainWindow::inspectModel(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data, const QString& title) {
+  if (!model || !data) return;
+  QString refusal;
+  const int batch = controller_->inferenceBatch(*model, *data, &refusal);
+  if (batch == 0) {
+    reportProblem(QStringLiteral("error"), tr("Inspect"), refusal);
+    inspect_->clear(refusal);
+    return;
+  }
+  if (batch < 256)
+    problems_->add(ProblemsPanel::Level::Info, tr("Inspect"),
+                   tr("Predicting in batches of %1 images (not 256) so that it fits in memory.").arg(batch));
+  inspect_->setPredictionBatch(batch);
+  inspect_->inspect(std::move(model), std::move(data), title);
+}
+
+void MainWindow::updateEstimate() {
+  auto src = dataset_->source();
+  if (!src || dataset_->isLoading()) {
+    const QString why = dataset_->isLoading() ? tr("Opening the dataset…") : tr("Open a dataset to see what a run will cost.");
+    model_->costView()->setUnavailable(why);
+    training_->costView()->setUnavailable(why);
+    return;
+  }
+  if (!model_->isValid()) {
+    model_->costView()->setUnavailable(tr("The model does not fit together yet."));
+    training_->costView()->setUnavailable(tr("The model does not fit together yet."));
+    return;
+  }
+  QString err;
+  const std::optional<CostEstimate> e = controller_->estimate(currentConfig(), *src, &err);
+  if (!e) {
+    model_->costView()->setUnavailable(err);
+    training_->costView()->setUnavailable(err);
+    return;
+  }
+  model_->costView()->setEstimate(*e);
+  training_->costView()->setEstimate(*e);
 }
 
 void MainWindow::stopTraining() {
@@ -313,6 +489,7 @@ void MainWindow::togglePause() {
 bool MainWindow::startLrFinder() {
   if (session_->active() || !dataset_->source() || !model_->isValid()) return false;
   TrainConfig c = currentConfig();
+  if (!passesCostGuard(c, tr("Find learning rate"))) return false;
   QString err;
   const bool sameData = !dataset_->isLoading() && dataset_->currentRequest().toStdString() == c.data;
   if (!controller_->startLrFinder(c, sameData ? dataset_->source() : nullptr, &err)) {
@@ -320,6 +497,7 @@ bool MainWindow::startLrFinder() {
     return false;
   }
   runClock_.start();
+  trainClock_.start();
   batchesSeen_ = 0;
   training_->resetProgress(tr("Finding the learning rate…"));
   training_->setStatus(tr("LR range test: 100 batches on a throw-away copy of the model."));
@@ -342,6 +520,8 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
     return;
   }
   lastEnd_ = e;
+  current_->endLive();
+  if (e.reason == EndReason::Error) reportProblem(QStringLiteral("error"), e.run_id > 0 ? tr("Run %1").arg(e.run_id) : tr("Run"), qs(e.message));
   if (!e.model_path.empty()) controller_->setLastModelPath(qs(e.model_path));
   else if (!e.best_model_path.empty()) controller_->setLastModelPath(qs(e.best_model_path));
   const double secs = runClock_.elapsed() / 1000.0;
@@ -352,11 +532,15 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
     case EndReason::Diverged: what = tr("diverged"); break;
     case EndReason::Error: what = tr("failed"); break;
   }
-  QString text = tr("Run %1 %2 after %3 · %4 epoch(s) · best validation accuracy %5 %")
+  // Time trained in this session; an accuracy only when a validation pass ran.
+  QString text = tr("Run %1 %2 after %3 of training · %4 epoch(s)")
                      .arg(e.run_id)
                      .arg(what, durationText(e.seconds))
-                     .arg(e.epochs_completed)
-                     .arg(e.best_valid_accuracy * 100, 0, 'f', 2);
+                     .arg(e.epochs_completed);
+  if (e.epochs_completed > 0)
+    text += tr(" · best validation accuracy %1 %").arg(e.best_valid_accuracy * 100, 0, 'f', 2);
+  else
+    text += tr(" · no validation pass yet (it runs at the end of each epoch)");
   if (!e.message.empty() && e.reason != EndReason::Done) text += QStringLiteral("\n") + qs(e.message);
   training_->setStatus(text);
   training_->resetProgress(e.reason == EndReason::Done ? tr("Done") : what);
@@ -364,7 +548,7 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
   if (e.reason == EndReason::Error && !closing_) QMessageBox::warning(this, tr("Training failed"), qs(e.message));
   // Stopped mid-epoch: inspect the saved final weights.
   if (e.reason == EndReason::Stopped && !e.model_path.empty() && controller_->runData() && epochsSeen_ == 0 && !closing_) {
-    if (auto m = controller_->loadModel(qs(e.model_path))) inspect_->inspect(m, controller_->runData(), tr("stopped model"));
+    if (auto m = controller_->loadModel(qs(e.model_path))) inspectModel(m, controller_->runData(), tr("stopped model"));
   }
   runs_->refresh();
   updateActions();  // Export needs the model path set above
@@ -387,6 +571,11 @@ bool MainWindow::exportOnnx(const QString& path, QString* error) {
 }
 
 void MainWindow::openRun(int64_t runId) {
+  if (session_->active()) {
+    // The views show the run in training; another one would mix with its live events.
+    statusBar()->showMessage(tr("Stop the current run before opening run %1.").arg(runId), 6000);
+    return;
+  }
   if (controller_->openRun(runId)) inspect_->clear(tr("Loading run %1…").arg(runId));
 }
 
@@ -405,7 +594,10 @@ bool MainWindow::resumeRun(int64_t runId) {
   const TrainConfig& c = session_->config();
   epochs_ = c.epochs;
   training_->setFrom(c);
-  beginRunViews(src ? toQStringList(src->class_names) : QStringList(), tr("Resuming run %1…").arg(runId));
+  // The resumed run's own classes: its history and events, not the dock's dataset.
+  QStringList classes;
+  if (src && dataset_->currentRequest().toStdString() == c.data) classes = toQStringList(src->class_names);
+  current_->beginLive(c, classes, runId);
   central_->setCurrentWidget(live_);
   updateActions();
   return true;
@@ -447,7 +639,19 @@ void MainWindow::onDatasetOpened() {
   const Shape s = src->train->sample_shape();
   model_->setInput(s, src->train->num_classes());
   probeIndex_ = 0;
-  live_->setClassNames(toQStringList(src->class_names));
+  // The views of a finished run on other data go (no matrix relabelled with
+  // this dataset's classes, no Inspect images of a run no longer shown).
+  if (!current_->keepsViewsFor(dataset_->currentRequest()))
+    current_->clear(tr("Opened %1: the views of %2 were cleared (reopen it from the Runs tab).")
+                        .arg(qs(src->name), current_->view().title));
+  const QString dsName = tr("Dataset %1").arg(QFileInfo(qs(src->name)).fileName());
+  for (const auto& w : src->warnings) reportProblem(QStringLiteral("warning"), dsName, qs(w));
+  if (src->class_names.size() == 1)
+    reportProblem(QStringLiteral("warning"), dsName,
+                  tr("%1 has one class ('%2'): a classifier trained on it reaches 100 % and loss 0 whatever it "
+                     "learns. Add at least one more class folder.")
+                      .arg(qs(src->location), qs(src->class_names[0])));
+  costTimer_->start();
   statusBar()->showMessage(tr("Opened %1: %2 training images, %3 classes")
                                .arg(qs(src->name))
                                .arg(src->train->size())
@@ -458,12 +662,21 @@ void MainWindow::onDatasetOpened() {
 
 void MainWindow::onRunLoaded(const LoadedRun& r) {
   if (!r.error.isEmpty()) {
-    QMessageBox::warning(this, tr("Open run"), r.error);
+    reportProblem(QStringLiteral("error"), tr("Run %1").arg(r.id), r.error);
+    showRefusal(tr("Open run"), r.error);
     return;
   }
-  live_->setClassNames(toQStringList(r.data->source.class_names));
-  inspect_->inspect(r.model, r.data, r.title);
+  if (session_->active()) return;  // a run started meanwhile: it owns the views
+  // One run everywhere: curves, hyper-parameters, confusion matrix (from
+  // its predictions), Inspect and the dataset dock.
+  current_->open(r.id, r.config, toQStringList(r.data->source.class_names), r.title);
+  current_->setHistory(r.history);
+  runId_ = r.id;
+  if (r.model) model_->setSpec(r.model->spec());
+  const QString data = QString::fromStdString(r.config.data);
+  if (!data.isEmpty() && dataset_->currentRequest() != data) dataset_->openDataset(data);
   inspect_->setProperty("fillConfusion", r.title);
+  inspectModel(r.model, r.data, r.title);
   updateActions();
 }
 

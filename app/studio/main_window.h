@@ -11,8 +11,10 @@
 #include <QMainWindow>
 #include <QElapsedTimer>
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "core/train/config.h"
 #include "core/train/events.h"
@@ -22,9 +24,11 @@ class QLabel;
 class QSettings;
 class QSystemTrayIcon;
 class QTabWidget;
+class QTimer;
 
 namespace perceptra {
 class Model;
+struct PreparedData;
 }
 
 namespace perceptra::studio {
@@ -39,6 +43,8 @@ class SweepsPanel;
 class TrainingSession;
 class StudioController;
 class CommandPalette;
+class CurrentRun;
+class ProblemsPanel;
 struct LoadedRun;
 
 struct StudioOptions {
@@ -83,6 +89,20 @@ class MainWindow : public QMainWindow {
   // Points the studio at another experiment database (remembered).
   void setDatabasePath(const QString& path);
 
+  // Refreshes the cost estimate of the form's run in the Model and Training
+  // docks (also done, debounced, when the dataset, model or batch changes).
+  void updateEstimate();
+  // How the window asks a yes/no question (a large run); tests replace it.
+  using Ask = std::function<bool(const QString& title, const QString& text)>;
+  void setAskHandler(Ask ask) { ask_ = std::move(ask); }
+  // Help windows (also the Help menu's actions); they stay open, non-modal.
+  QWidget* showShortcutSheet();
+  QWidget* showGettingStarted();
+  QWidget* showReadme();
+  QWidget* showAbout();
+  // Records a warning or error in the Problems panel (and the status bar).
+  void reportProblem(const QString& level, const QString& source, const QString& text);
+
   DatasetPanel* datasetPanel() const { return dataset_; }
   ModelPanel* modelPanel() const { return model_; }
   TrainingPanel* trainingPanel() const { return training_; }
@@ -90,6 +110,8 @@ class MainWindow : public QMainWindow {
   InspectPanel* inspectPanel() const { return inspect_; }
   RunsPanel* runsPanel() const { return runs_; }
   SweepsPanel* sweepsPanel() const { return sweeps_; }
+  ProblemsPanel* problemsPanel() const { return problems_; }
+  CurrentRun* currentRun() const { return current_; }
   TrainingSession* session() const;
   StudioController* controller() const { return controller_; }
   CommandPalette* commandPalette() const { return palette_; }
@@ -122,6 +144,13 @@ class MainWindow : public QMainWindow {
   void onRunLoaded(const LoadedRun& r);
   void onTrainEnd(const TrainEnd& e, bool lrFind);
   void beginRunViews(const QStringList& classes, const QString& inspectMessage);
+  // The memory guard before a run or LR sweep starts: false (refused, or
+  // the user declined a large run) stops it.
+  bool passesCostGuard(const TrainConfig& config, const QString& what);
+  void showRefusal(const QString& title, const QString& text);
+  void inspectModel(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data, const QString& title);
+  void connectCurrentRun();
+  void createHelpMenu();
   void notify(const QString& title, const QString& text);
   QString exportName(const QString& ext) const;
   QAction* makeAction(const QString& name, const QString& text, const QKeySequence& key, const QString& tip);
@@ -137,6 +166,8 @@ class MainWindow : public QMainWindow {
   InspectPanel* inspect_;
   RunsPanel* runs_;
   SweepsPanel* sweeps_ = nullptr;
+  ProblemsPanel* problems_;
+  CurrentRun* current_;
   QTabWidget* central_;
   CommandPalette* palette_;
   QSystemTrayIcon* tray_ = nullptr;
@@ -151,7 +182,11 @@ class MainWindow : public QMainWindow {
   int epochsSeen_ = 0;
   int64_t batchesSeen_ = 0;
   int epochs_ = 0;
-  QElapsedTimer runClock_;
+  QElapsedTimer runClock_;    // since Train was pressed (notifications)
+  QElapsedTimer trainClock_;  // since the run began training (its measured rate)
+  QTimer* costTimer_ = nullptr;
+  std::set<std::string> agreedLarge_;  // large runs the user said yes to (asked once)
+  Ask ask_;
   std::optional<TrainEnd> lastEnd_;
   bool closing_ = false;
 };

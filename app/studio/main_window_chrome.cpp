@@ -19,6 +19,7 @@
 #include "app/studio/app_icon.h"
 #include "app/studio/command_palette.h"
 #include "app/studio/dataset_panel.h"
+#include "app/studio/help_dialogs.h"
 #include "app/studio/inspect_panel.h"
 #include "app/studio/live_panel.h"
 #include "app/studio/main_window.h"
@@ -104,7 +105,8 @@ void MainWindow::createMenus() {
   });
   auto* loadSpec = makeAction("actionLoadSpec", tr("Load model spec…"), {}, {});
   connect(loadSpec, &QAction::triggered, this, [this] {
-    QString p = QFileDialog::getOpenFileName(this, tr("Load model spec"), QString(), tr("Model spec (*.json)"));
+    QString p = QFileDialog::getOpenFileName(this, tr("Load model spec"), QString(),
+                                             tr("Model spec or model file (*.json *.pmodel *.ckpt);;Model spec (*.json);;Model file (*.pmodel *.ckpt)"));
     if (!p.isEmpty()) model_->loadSpec(p);
   });
   auto* workspace = makeAction("actionWorkspace", tr("Open &workspace database…"), {}, tr("Choose the experiment database (runs, metrics, artifacts)"));
@@ -168,15 +170,7 @@ void MainWindow::createMenus() {
   view->addSeparator();
   view->addActions({dark, light, resetLayout});
 
-  auto* help = menuBar()->addMenu(tr("&Help"));
-  auto* about = makeAction("actionAbout", tr("About Perceptra"), {}, {});
-  connect(about, &QAction::triggered, this, [this] {
-    QMessageBox::about(this, tr("About Perceptra"),
-                       tr("<b>Perceptra Studio</b><br>A desktop deep-learning studio: pick data and a model, train, "
-                          "watch, inspect, compare and export.<br>Runs are stored in %1.")
-                           .arg(QDir::toNativeSeparators(databasePath()).toHtmlEscaped()));
-  });
-  help->addAction(about);
+  createHelpMenu();
 
   auto* tb = addToolBar(tr("Main"));
   tb->setObjectName("mainToolBar");
@@ -195,6 +189,74 @@ void MainWindow::createMenus() {
   tb->addActions({lrFindAct_, exportAct_, onnxAct_});
   tb->addSeparator();
   tb->addAction(paletteAct);
+}
+
+void MainWindow::createHelpMenu() {
+  auto* help = menuBar()->addMenu(tr("&Help"));
+  auto* guide = makeAction("actionGettingStarted", tr("&Getting started"), QKeySequence(Qt::Key_F1),
+                           tr("A short guide: dataset, model, train, inspect, export"));
+  connect(guide, &QAction::triggered, this, [this] { showGettingStarted(); });
+  auto* keys = makeAction("actionShortcuts", tr("&Keyboard shortcuts"), QKeySequence(Qt::CTRL | Qt::Key_Slash),
+                          tr("Every command with a keyboard shortcut"));
+  connect(keys, &QAction::triggered, this, [this] { showShortcutSheet(); });
+  auto* readme = makeAction("actionReadme", tr("&README (offline)"), {}, tr("The project's README, as shipped with this build"));
+  connect(readme, &QAction::triggered, this, [this] { showReadme(); });
+  auto* about = makeAction("actionAbout", tr("&About Perceptra"), {}, tr("Version, build (CUDA, oneDNN) and devices"));
+  connect(about, &QAction::triggered, this, [this] { showAbout(); });
+  help->addActions({guide, keys, readme});
+  help->addSeparator();
+  help->addAction(about);
+}
+
+namespace {
+// One window per kind: a second request raises the open one.
+template <class Make>
+QWidget* raiseOrCreate(QWidget* parent, const QString& name, Make make) {
+  QWidget* w = parent->findChild<QWidget*>(name, Qt::FindDirectChildrenOnly);
+  if (!w) {
+    w = make();
+    w->setAttribute(Qt::WA_DeleteOnClose);
+  }
+  w->show();
+  w->raise();
+  w->activateWindow();
+  return w;
+}
+}  // namespace
+
+QWidget* MainWindow::showShortcutSheet() {
+  // Built from the live actions each time it opens, so it cannot go stale.
+  if (auto* old = findChild<QWidget*>(QStringLiteral("shortcutSheet"), Qt::FindDirectChildrenOnly)) old->close(), old->deleteLater();
+  QList<QAction*> all = findChildren<QAction*>();
+  auto* sheet = new ShortcutSheet(all, this);
+  sheet->setAttribute(Qt::WA_DeleteOnClose);
+  sheet->show();
+  return sheet;
+}
+
+QWidget* MainWindow::showGettingStarted() {
+  return raiseOrCreate(this, QStringLiteral("gettingStarted"), [this] {
+    auto* t = new HelpText(QStringLiteral("gettingStarted"), tr("Getting started"), this);
+    t->setMarkdown(gettingStartedMarkdown());
+    return t;
+  });
+}
+
+QWidget* MainWindow::showReadme() {
+  return raiseOrCreate(this, QStringLiteral("readmeViewer"), [this] {
+    auto* t = new HelpText(QStringLiteral("readmeViewer"), tr("README"), this);
+    t->setMarkdown(bundledReadme());
+    return t;
+  });
+}
+
+QWidget* MainWindow::showAbout() {
+  return raiseOrCreate(this, QStringLiteral("aboutDialog"), [this] {
+    auto* t = new HelpText(QStringLiteral("aboutDialog"), tr("About Perceptra"), this);
+    t->setHtml(aboutHtml(QDir::toNativeSeparators(databasePath())));
+    t->resize(620, 420);
+    return t;
+  });
 }
 
 void MainWindow::notify(const QString& title, const QString& text) {

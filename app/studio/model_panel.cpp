@@ -1,7 +1,10 @@
 #include "app/studio/model_panel.h"
 
 #include <QComboBox>
+#include <QApplication>
+#include <QClipboard>
 #include <QFile>
+#include <memory>
 #include <QFileInfo>
 #include <QFileDialog>
 #include <QHBoxLayout>
@@ -14,7 +17,9 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "app/studio/cost_view.h"
 #include "app/studio/layer_table_model.h"
+#include "core/io/model_file.h"
 #include "core/nn/model.h"
 
 namespace perceptra::studio {
@@ -99,6 +104,17 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
   status_->setObjectName("modelStatus");
   status_->setWordWrap(true);
   layout->addWidget(status_);
+  cost_ = new CostView(this);
+  layout->addWidget(cost_);
+
+  table_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(table_, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
+    const QModelIndex idx = table_->indexAt(pos);
+    if (!idx.isValid()) return;
+    table_->selectRow(idx.row());
+    std::unique_ptr<QMenu> menu(layerMenu(idx.row()));
+    menu->exec(table_->viewport()->mapToGlobal(pos));
+  });
 
   connect(builtins_, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     if (name != tr("custom")) selectBuiltin(name);
@@ -180,16 +196,41 @@ bool ModelPanel::saveSpec(const QString& path) {
   return true;
 }
 
+QMenu* ModelPanel::layerMenu(int row) {
+  auto* menu = new QMenu(this);
+  menu->setObjectName("layerMenu");
+  const QString name = model_->layerName(row);
+  const QString shape = model_->data(model_->index(row, LayerTableModel::Output), Qt::DisplayRole).toString();
+  auto* show = menu->addAction(tr("Show activations of %1").arg(name), this, [this, name] { emit activationsRequested(name); });
+  show->setObjectName("actionLayerActivations");
+  auto* copy = menu->addAction(tr("Copy layer name"), this, [name] { QApplication::clipboard()->setText(name); });
+  copy->setObjectName("actionCopyLayerName");
+  if (!shape.isEmpty())
+    menu->addAction(tr("Copy output shape (%1)").arg(shape), this, [shape] { QApplication::clipboard()->setText(shape); });
+  return menu;
+}
+
 bool ModelPanel::loadSpec(const QString& path) {
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) {
-    status_->setText(tr("Cannot read %1: %2").arg(path, f.errorString()));
+  auto fail = [&](const QString& error) {
+    status_->setText(error);
+    emit loadFailed(path, error);
     return false;
-  }
-  auto j = nlohmann::json::parse(f.readAll().toStdString(), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("layers")) {
-    status_->setText(tr("%1: not a model spec (expected a JSON object with \"layers\")").arg(path));
-    return false;
+  };
+  nlohmann::json j;
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  if (suffix == QLatin1String("pmodel") || suffix == QLatin1String("ckpt")) {
+    // A trained model's architecture (its weights are for --from / transfer).
+    try {
+      j = inspect_model_file(path.toStdString()).spec;
+    } catch (const std::exception& e) {
+      return fail(QString::fromStdString(e.what()));
+    }
+  } else {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return fail(tr("Cannot read %1: %2").arg(path, f.errorString()));
+    j = nlohmann::json::parse(f.readAll().toStdString(), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("layers"))
+      return fail(tr("%1: not a model spec (expected a JSON object with \"layers\", or a .pmodel file)").arg(path));
   }
   j["input"] = input_.dims();  // the dataset decides the input
   j["classes"] = classes_;

@@ -9,12 +9,14 @@
 #include "core/tensor/shape.h"
 
 class QComboBox;
+class QMenu;
 class QLabel;
 class QTableView;
 
 namespace perceptra::studio {
 
 class LayerTableModel;
+class CostView;
 
 class ModelPanel : public QWidget {
   Q_OBJECT
@@ -27,16 +29,25 @@ class ModelPanel : public QWidget {
   int64_t parameterCount() const;
   LayerTableModel* tableModel() const { return model_; }
   QString builtinName() const;
+  CostView* costView() const { return cost_; }
+  QTableView* layerTable() const { return table_; }
+  // The context menu of a layer row (right-click), built for tests too.
+  QMenu* layerMenu(int row);
 
  public slots:
   void setInput(const perceptra::Shape& sample, int classes);
   void selectBuiltin(const QString& name);
   void setSpec(const nlohmann::json& spec);
   bool saveSpec(const QString& path);
-  bool loadSpec(const QString& path);  // shows the error in the panel on failure
+  // A spec JSON file, or the spec of a model file (.pmodel/.ckpt, weights
+  // not loaded); on failure shows the error in the panel and emits loadFailed.
+  bool loadSpec(const QString& path);
 
  signals:
   void specChanged();
+  void loadFailed(const QString& path, const QString& error);
+  // Layer context menu: show that layer's activations in the Live view.
+  void activationsRequested(const QString& layerName);
 
  private:
   void addLayer(const QString& type);
@@ -47,6 +58,7 @@ class ModelPanel : public QWidget {
   QComboBox* builtins_;
   QTableView* table_;
   QLabel* status_;
+  CostView* cost_;
   Shape input_{1, 28, 28};
   int classes_ = 10;
 };

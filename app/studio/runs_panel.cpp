@@ -1,5 +1,15 @@
 #include "app/studio/runs_panel.h"
 
+#include <QApplication>
+#include <QClipboard>
+#include <QDesktopServices>
+#include <QFileInfo>
+#include <QMenu>
+#include <QUrl>
+
+#include <algorithm>
+#include <memory>
+
 #include <QComboBox>
 #include <QDateTime>
 #include <QFileInfo>
@@ -129,6 +139,19 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   split->setStretchFactor(1, 1);
   layout->addWidget(split, 1);
 
+  table_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(table_, &QWidget::customContextMenuRequested, this, [this](const QPoint& pos) {
+    const QModelIndex idx = table_->indexAt(pos);
+    if (!idx.isValid()) return;
+    const QModelIndex src = proxy_->mapToSource(idx);
+    const qint64 id = model_->item(src.row(), Id)->data(kIdRole).toLongLong();
+    const std::vector<int64_t> sel = selectedRuns();
+    if (std::find(sel.begin(), sel.end(), id) == sel.end()) table_->clearSelection();
+    table_->selectRow(idx.row());
+    std::unique_ptr<QMenu> menu(runMenu(id));
+    menu->exec(table_->viewport()->mapToGlobal(pos));
+  });
+
   connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
   connect(refresh, &QPushButton::clicked, this, &RunsPanel::refresh);
   connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
@@ -254,6 +277,51 @@ void RunsPanel::selectRuns(const std::vector<int64_t>& ids) {
       s.select(proxy_->index(r, 0), proxy_->index(r, ColumnCount - 1));
   }
   sel->select(s, QItemSelectionModel::ClearAndSelect);
+}
+
+QString RunsPanel::runFolder(int64_t id) const {
+  try {
+    StoreOptions o;
+    o.recover_interrupted = false;  // a read
+    ExperimentStore store(db_, o);
+    for (const char* kind : {"checkpoint", "model", "best", "last"})
+      if (auto a = store.latest_artifact(id, kind)) return QFileInfo(QString::fromStdString(a->path)).absolutePath();
+  } catch (const std::exception&) {
+  }
+  return QString();
+}
+
+QMenu* RunsPanel::runMenu(int64_t id) {
+  auto* menu = new QMenu(this);
+  menu->setObjectName("runMenu");
+  RunStatus status = RunStatus::Finished;
+  bool known = false;
+  for (int r = 0; r < model_->rowCount(); ++r)
+    if (model_->item(r, Id)->data(kIdRole).toLongLong() == id) {
+      known = true;
+      status = RunStatus(model_->item(r, Status)->data(kStatusRole).toInt());
+    }
+  auto add = [menu](const QString& name, const QString& text, auto fn) {
+    QAction* a = menu->addAction(text, fn);
+    a->setObjectName(name);
+    return a;
+  };
+  add("actionRunOpen", tr("Open run %1 (curves, settings, confusion, Inspect)").arg(id), [this, id] { emit openRequested(id); })
+      ->setEnabled(known && status != RunStatus::Running);
+  add("actionRunInspect", tr("Inspect its mistakes"), [this, id] { emit inspectRequested(id); })
+      ->setEnabled(known && status != RunStatus::Running);
+  add("actionRunResume", tr("Resume"), [this, id] { emit resumeRequested(id); })
+      ->setEnabled(known && status != RunStatus::Running && status != RunStatus::Finished);
+  menu->addSeparator();
+  add("actionRunCopyId", tr("Copy run id"), [id] { QApplication::clipboard()->setText(QString::number(id)); });
+  const QString folder = runFolder(id);
+  add("actionRunCopyPath", tr("Copy folder path"), [folder] { QApplication::clipboard()->setText(folder); })
+      ->setEnabled(!folder.isEmpty());
+  add("actionRunReveal", tr("Reveal in folder"), [folder] { QDesktopServices::openUrl(QUrl::fromLocalFile(folder)); })
+      ->setEnabled(!folder.isEmpty() && QFileInfo(folder).isDir());
+  menu->addSeparator();
+  add("actionRunDelete", tr("Delete…"), [this, id] { deleteRun(id); })->setEnabled(known && status != RunStatus::Running);
+  return menu;
 }
 
 bool RunsPanel::deleteRun(int64_t id, bool confirm) {

@@ -13,6 +13,7 @@
 #include "core/store/store.h"
 
 class QComboBox;
+class QMenu;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -42,6 +43,11 @@ class RunsPanel : public QWidget {
   void selectRuns(const std::vector<int64_t>& ids);
   // Deletes after asking (confirm=false skips the question: tests, scripts).
   bool deleteRun(int64_t id, bool confirm = true);
+  // The folder a run's files were written to ("" when it recorded none).
+  QString runFolder(int64_t id) const;
+  // The context menu of run `id` (right-click a row): open it everywhere,
+  // inspect it, resume, copy its id or folder, reveal the folder, delete.
+  QMenu* runMenu(int64_t id);
 
   QTableView* table() const { return table_; }
   QSortFilterProxyModel* proxy() const { return proxy_; }
@@ -53,6 +59,8 @@ class RunsPanel : public QWidget {
 
  signals:
   void openRequested(qint64 runId);
+  // Open it and bring the Inspect view forward.
+  void inspectRequested(qint64 runId);
   void resumeRequested(qint64 runId);
   void message(const QString& text);
 

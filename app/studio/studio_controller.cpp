@@ -9,6 +9,7 @@
 #include "core/store/store.h"
 #include "core/train/prepared_run.h"
 #include "core/train/recorded_run.h"
+#include "core/train/setup.h"
 
 namespace perceptra::studio {
 
@@ -16,10 +17,13 @@ namespace {
 
 LoadedRun loadRunBlocking(int64_t id, const std::string& db) {
   LoadedRun r;
+  r.id = id;
   try {
     RecordedRun rec = open_recorded_run(db, id);
     r.model = rec.model;
     r.data = rec.data;
+    r.config = TrainConfig::from_json(rec.run.hparams);
+    r.history = load_run_history(db, id);
     r.modelPath = QString::fromStdString(rec.model_path);
     r.title = QStringLiteral("run %1 (%2)").arg(id).arg(QString::fromStdString(to_string(rec.run.status)));
   } catch (const std::exception& e) {
@@ -34,6 +38,11 @@ StudioController::StudioController(QObject* parent) : QObject(parent), session_(
   connect(session_, &TrainingSession::prepared, this, [this](std::shared_ptr<const PreparedData> data) {
     runData_ = data;
     emit runPrepared(runData_);
+    // Before the trainer starts: the continuation's events append to it.
+    if (resumeHistory_) {
+      auto h = std::move(resumeHistory_);
+      emit historyLoaded(*h);
+    }
   });
   connect(&runWatcher_, &QFutureWatcher<LoadedRun>::finished, this, [this] {
     LoadedRun r = runWatcher_.result();
@@ -113,11 +122,67 @@ bool StudioController::resumeRun(int64_t runId, QString* error) {
     return false;
   }
   runData_.reset();
-  return session_->start(TrainingSession::Mode::Training, request.config,
-                         [request] { return prepare_resume(request); }, error);
+  auto history = std::make_shared<RunHistory>();
+  resumeHistory_ = history;
+  return session_->start(TrainingSession::Mode::Training, request.config, [request, history] {
+    auto run = prepare_resume(request);
+    try {
+      // What was recorded before the checkpoint it continues from.
+      *history = load_run_history(request.db_path, request.run_id, run->position.step);
+    } catch (const std::exception&) {
+      history->batches.clear();  // curves are a view: the run still trains
+      history->epochs.clear();
+    }
+    return run;
+  }, error);
 }
 
 void StudioController::stopAndWait() { session_->stopAndWait(); }
+
+std::optional<CostEstimate> StudioController::estimate(const TrainConfig& config, const DataSource& opened,
+                                                       QString* error) const {
+  try {
+    const Shape input = opened.train->sample_shape();
+    const int classes = int(opened.class_names.size());
+    CostRequest q;
+    q.spec = resolve_model_spec(config.model, input, classes);
+    q.batch_size = config.batch_size;
+    q.inference_batch = std::max(config.batch_size, 256);
+    q.optimizer = config.optimizer.kind;
+    const int64_t n = opened.train->size();
+    const double pct = config.valid_pct.value_or(opened.test ? 0.0 : 20.0);
+    q.valid_images = opened.test && !config.valid_pct ? opened.test->size() : int64_t(double(n) * pct / 100.0);
+    q.train_images = opened.test && !config.valid_pct ? n : n - q.valid_images;
+    q.dataset_growth_bytes = dataset_growth_bytes(opened);
+    return estimate_cost(q);
+  } catch (const std::exception& e) {
+    if (error) *error = QString::fromStdString(e.what());
+    return std::nullopt;
+  }
+}
+
+int StudioController::inferenceBatch(Model& model, const PreparedData& data, QString* refusal) const {
+  CostRequest q;
+  q.spec = model.spec();
+  q.batch_size = 1;
+  q.inference_batch = 256;
+  q.valid_images = int64_t(data.tv.valid_indices.size());
+  q.prefetch = 0;  // predictions build their batches in place
+  const CostEstimate e = estimate_cost(q);
+  const int b = safe_inference_batch(e, 256);
+  CostRequest one = q;
+  one.inference_batch = 1;
+  const CostEstimate single = estimate_cost(one);
+  if (single.infer_verdict == CostVerdict::TooLarge) {
+    if (refusal)
+      *refusal = tr("Predicting with this model needs about %1 for a single image, more than the %2 available (%3).")
+                     .arg(QString::fromStdString(bytes_text(single.peak_infer_bytes)),
+                          QString::fromStdString(bytes_text(single.limit.bytes)),
+                          QString::fromStdString(single.limit.source));
+    return 0;
+  }
+  return b;
+}
 
 bool StudioController::openRun(int64_t runId) {
   if (runWatcher_.isRunning()) return false;

@@ -11,8 +11,11 @@
 #include <QString>
 
 #include <memory>
+#include <optional>
 
 #include "core/train/config.h"
+#include "core/train/cost_estimate.h"
+#include "core/train/run_history.h"
 
 namespace perceptra {
 class Model;
@@ -24,10 +27,14 @@ namespace perceptra::studio {
 
 class TrainingSession;
 
-// A recorded run loaded in the background (openRun).
+// A recorded run loaded in the background (openRun): everything the views
+// show of it, loaded together.
 struct LoadedRun {
+  int64_t id = 0;
   std::shared_ptr<Model> model;
   std::shared_ptr<const PreparedData> data;
+  TrainConfig config;       // its recorded hyper-parameters
+  RunHistory history;       // its curves
   QString title, modelPath, error;
 };
 
@@ -65,6 +72,16 @@ class StudioController : public QObject {
   bool resumeRun(int64_t runId, QString* error);
   void stopAndWait();
 
+  // The cost of training `config` on `opened` (the Dataset dock's data,
+  // which gives the input shape and classes): computed on the caller's
+  // thread (shapes only, no weights). Empty with *error when the model spec
+  // does not fit the data.
+  std::optional<CostEstimate> estimate(const TrainConfig& config, const DataSource& opened, QString* error = nullptr) const;
+  // The batch an inference pass of `model` over data's validation side may
+  // use without exceeding the memory guard (<= 256); 0 with *refusal when
+  // not even one image fits.
+  int inferenceBatch(Model& model, const PreparedData& data, QString* refusal = nullptr) const;
+
   // The data of the run being (or last) trained: the trainer's own split.
   std::shared_ptr<const PreparedData> runData() const { return runData_; }
 
@@ -85,6 +102,9 @@ class StudioController : public QObject {
   // The run is prepared: its data (split, normalisation) is what it trains on.
   void runPrepared(std::shared_ptr<const perceptra::PreparedData> data);
   void runLoaded(const perceptra::studio::LoadedRun& run);
+  // A resumed run's recorded curves, up to its checkpoint: emitted after
+  // preparation and before its first live event.
+  void historyLoaded(const perceptra::RunHistory& history);
   void lastModelChanged(const QString& path);
 
  private:
@@ -92,6 +112,8 @@ class StudioController : public QObject {
   QString dbPath_, runsDir_, lastModelPath_;
   std::shared_ptr<const PreparedData> runData_;
   QFutureWatcher<LoadedRun> runWatcher_;
+  // Filled by the resume's preparation (worker thread), read on `prepared`.
+  std::shared_ptr<RunHistory> resumeHistory_;
 };
 
 }  // namespace perceptra::studio

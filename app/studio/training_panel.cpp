@@ -14,7 +14,9 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "app/studio/cost_view.h"
 #include "app/studio/qt_convert.h"
+#include "core/train/progress_text.h"
 #include "widgets/lr_finder_plot.h"
 
 namespace perceptra::studio {
@@ -117,6 +119,11 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Seed"), seed_);
   form->addRow(tr("Device"), device_);
   layout->addWidget(hp);
+  cost_ = new CostView(this);
+  layout->addWidget(cost_);
+  connect(batch_, &QSpinBox::valueChanged, this, &TrainingPanel::costSettingsChanged);
+  connect(optimizer_, &QComboBox::currentIndexChanged, this, &TrainingPanel::costSettingsChanged);
+  connect(device_, &QComboBox::currentIndexChanged, this, &TrainingPanel::costSettingsChanged);
 
   auto* buttons = new QHBoxLayout;
   train_ = new QPushButton(this);
@@ -233,7 +240,7 @@ void TrainingPanel::resetProgress(const QString& text) {
 }
 
 void TrainingPanel::setProgress(int epoch, int epochs, int64_t batch, int64_t batches, double imagesPerS,
-                                double elapsedS) {
+                                double elapsedS, int64_t batchesDone, int64_t batchSize) {
   if (epochs <= 0 || batches <= 0) return;
   const double done = (epoch + double(batch) / double(batches)) / epochs;
   progress_->setValue(int(std::lround(std::clamp(done, 0.0, 1.0) * 1000)));
@@ -243,11 +250,15 @@ void TrainingPanel::setProgress(int epoch, int epochs, int64_t batch, int64_t ba
                            .arg(batch)
                            .arg(batches)
                            .arg(int(done * 100)));
-  if (done > 0.002 && elapsedS > 1) eta_->setText(tr("ETA %1").arg(durationText(elapsedS * (1 - done) / done)));
-  rate_->setText(tr("%1 images/s").arg(QLocale().toString(imagesPerS, 'f', 0)));
+  // `batch` counts the batches finished in this epoch (1-based).
+  const double eta = eta_seconds(batchesDone, elapsedS, batches_left(epoch, epochs, batch - 1, batches));
+  if (eta >= 0 && elapsedS > 1) eta_->setText(tr("ETA %1").arg(durationText(eta)));
+  rate_->setText(QString::fromStdString(speed_text(imagesPerS, batchSize)));
 }
 
 void TrainingPanel::setStatus(const QString& text) { status_->setText(text); }
+QString TrainingPanel::etaText() const { return eta_->text(); }
+QString TrainingPanel::rateText() const { return rate_->text(); }
 QString TrainingPanel::statusText() const { return status_->text(); }
 
 void TrainingPanel::showLrFinder(const std::vector<double>& lrs, const std::vector<double>& losses,

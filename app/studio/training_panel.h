@@ -23,6 +23,8 @@ class LrFinderPlot;
 
 namespace perceptra::studio {
 
+class CostView;
+
 class TrainingPanel : public QWidget {
   Q_OBJECT
  public:
@@ -41,10 +43,16 @@ class TrainingPanel : public QWidget {
   void setEpochs(int epochs);
   void setBatchSize(int batch);
 
-  // Progress: call on every burst of batches / epoch.
+  // Progress: call on every burst of batches / epoch. `batchesDone` and
+  // `elapsedS` are this session's (since the run began or resumed): the ETA
+  // is the measured rate times what is left. A speed under one image per
+  // second reads as seconds per batch.
   void resetProgress(const QString& text);
   void setProgress(int epoch, int epochs, int64_t batch, int64_t batches, double imagesPerS,
-                   double elapsedS);
+                   double elapsedS, int64_t batchesDone = 0, int64_t batchSize = 0);
+  QString etaText() const;
+  QString rateText() const;
+  CostView* costView() const { return cost_; }
   void setStatus(const QString& text);
   QString statusText() const;
 
@@ -59,6 +67,8 @@ class TrainingPanel : public QWidget {
 
  signals:
   void learningRateApplied(double lr);
+  // A setting the cost estimate depends on changed (batch size, optimizer, device).
+  void costSettingsChanged();
 
  private:
   void buildLrFinderBox();
@@ -79,6 +89,7 @@ class TrainingPanel : public QWidget {
   QLabel* eta_;
   QLabel* rate_;
   QLabel* status_;
+  CostView* cost_;
   QWidget* lrBox_;
   widgets::LrFinderPlot* lrPlot_;
   QPushButton* applyLr_;

@@ -19,6 +19,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// "a.txt, b.doc, ... and 7 more": the names of skipped files, bounded so a
+// folder of thousands of stray files stays one readable line.
+std::string name_list(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  constexpr size_t kShown = 20;
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < kShown; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > kShown) out += ", ... and " + std::to_string(names.size() - kShown) + " more";
+  return out;
+}
+
 using Entry = ImageFolderDataset::Entry;
 
 // Headers that do not say grey or colour (palette BMPs, some TIFFs): decode a
@@ -145,13 +156,16 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   // Class folders, sorted by name so class indices are stable.
   std::vector<fs::path> class_dirs;
   int64_t loose_files = 0;
+  std::vector<std::string> loose_names;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     std::string name = e.path().filename().string();
     if (name.empty() || name[0] == '.') continue;
     if (e.is_directory(ec))
       class_dirs.push_back(e.path());
-    else
+    else {
       ++loose_files;
+      loose_names.push_back(name);
+    }
   }
   if (ec) throw InputError(root_in, "cannot list folder (" + ec.message() + ")");
   std::sort(class_dirs.begin(), class_dirs.end());
@@ -163,7 +177,7 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   if (loose_files) {
     report.skipped_non_image += loose_files;
     report.warnings.push_back(root_in + ": skipped " + std::to_string(loose_files) +
-                              " files outside the class sub-folders");
+                              " files outside the class sub-folders (" + name_list(loose_names) + ")");
   }
 
   // Every image's header: unreadable files are skipped now (not mid-epoch),
@@ -176,6 +190,7 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
     const int label = int(classes.size());
     classes.push_back(dir.filename().string());
     std::vector<std::string> files;
+    std::vector<std::string> other_names;
     int64_t other = 0;
     for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
          it.increment(ec)) {
@@ -186,16 +201,18 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
         continue;
       }
       if (!it->is_regular_file(ec)) continue;
-      if (is_image_file_name(name))
+      if (is_image_file_name(name)) {
         files.push_back(it->path().string());
-      else
+      } else {
         ++other;
+        other_names.push_back(fs::relative(it->path(), dir, ec).string());
+      }
     }
     if (ec) throw InputError(dir.string(), "cannot list folder (" + ec.message() + ")");
     if (other) {
       report.skipped_non_image += other;
       report.warnings.push_back(dir.string() + ": skipped " + std::to_string(other) +
-                                " non-image files");
+                                " non-image files (" + name_list(other_names) + ")");
     }
     if (files.empty())
       throw InputError(dir.string(), "class folder '" + classes.back() + "' has no images" +

@@ -143,6 +143,18 @@ std::vector<LayerSummary> Model::analyze(const nlohmann::json& spec) {
   return rows;
 }
 
+std::vector<LayerPtr> Model::analyze_layers(const nlohmann::json& spec) {
+  if (!spec.is_object()) throw InputError(kWhere, "must be a JSON object");
+  check_top_level(spec);
+  Shape input = parse_input(spec);
+  int classes = parse_classes(spec);
+  struct Guard {
+    Guard() { analyze_only() = true; }
+    ~Guard() { analyze_only() = false; }
+  } guard;
+  return build_layers(spec, input, classes, nullptr);
+}
+
 nlohmann::json Model::spec() const {
   nlohmann::json j = spec_;
   nlohmann::json layers = nlohmann::json::array();

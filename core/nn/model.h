@@ -52,6 +52,10 @@ class Model {
   // Summary without building weights; never throws for bad layers: the first
   // offending row carries the error and later rows have no shape.
   static std::vector<LayerSummary> analyze(const nlohmann::json& spec);
+  // The layers of a spec built only for their shapes and counts (parameters
+  // allocated but never filled, so untouched); throws like from_spec. The
+  // cost estimate (model_cost.h) walks them.
+  static std::vector<LayerPtr> analyze_layers(const nlohmann::json& spec);
 
   // Built-ins: "mlp", "lenet5", "simplecnn", "resnet-small", and torchvision's
   // "resnet18", "resnet34", "mobilenet_v2" (core/nn/builtin_torchvision.h).

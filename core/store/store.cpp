@@ -687,7 +687,8 @@ constexpr const char* kSummarySql =
     "   ORDER BY step DESC, rowid DESC LIMIT 1),"
     " (SELECT value FROM metrics WHERE run_id = ?1 AND name = 'valid_loss'"
     "   ORDER BY step DESC, rowid DESC LIMIT 1),"
-    " (SELECT COALESCE(MAX(epoch), 0) FROM metrics WHERE run_id = ?1)";
+    " (SELECT COALESCE(MAX(epoch), 0) FROM metrics WHERE run_id = ?1),"
+    " (SELECT MAX(value) FROM metrics WHERE run_id = ?1 AND name = 'trained_seconds')";
 }
 
 RunSummary ExperimentStore::summary_locked(const RunRecord& r) {
@@ -704,6 +705,13 @@ RunSummary ExperimentStore::summary_locked(const RunRecord& r) {
                : r.status == RunStatus::Running ? now_s()
                                                 : std::max(r.heartbeat_at, r.started_at);
   s.duration_s = r.started_at > 0 ? std::max(0.0, end - r.started_at) : 0.0;
+  // Time actually trained, when the run recorded it (the recorder writes it
+  // every few seconds): wall time would count the gap before a resume, and
+  // a killed run's heartbeat may be older than its last batches.
+  if (auto trained = q.opt_f64(4)) {
+    s.duration_s = *trained;
+    if (r.status == RunStatus::Running && r.heartbeat_at > 0) s.duration_s += std::max(0.0, now_s() - r.heartbeat_at);
+  }
   return s;
 }
 

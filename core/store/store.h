@@ -112,7 +112,7 @@ struct RunSummary {
   std::optional<double> final_train_loss;      // last "train_loss" by step
   std::optional<double> final_valid_loss;      // last "valid_loss" by step
   int64_t epochs = 0;                          // max epoch seen in metrics
-  double duration_s = 0;    // ended - started; for running runs, last heartbeat - started
+  double duration_s = 0;    // time trained ("trained_seconds"), else ended - started (running: last heartbeat)
 };
 
 struct MetricPoint {

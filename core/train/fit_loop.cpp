@@ -42,6 +42,7 @@ TrainEnd Trainer::Job::run_training() {
     // Information, not a warning: the run proceeds as asked ("auto").
     if (!r->device_note.empty()) publish(LogMessage{r->run_id, "info", r->device_note});
     publish(LogMessage{r->run_id, "info", r->data->split_note});
+    for (const auto& n : r->notes) publish(LogMessage{r->run_id, n.level, n.text});
     if (group) publish(LogMessage{r->run_id, "info", group->describe(*r->model)});
     publish(tb);
     for (auto& cb : cbs) cb->on_train_begin(*this, tb);

@@ -30,6 +30,7 @@ TrainEnd Trainer::Job::run_lr_find(const LrFinderConfig& fc) {
   TrainEnd end;
   try {
     build_loaders();
+    for (const auto& n : r->notes) publish(LogMessage{r->run_id, n.level, n.text});
     if (r->head_index >= 0) set_body_frozen(*r->model, r->head_index, r->config.freeze_epochs > 0);
     Optimizer& opt = *r->optimizer;
     LrFinder finder(fc);

@@ -150,6 +150,88 @@ void build_training(PreparedRun& r, const Checkpoint* ckpt, const std::string& c
 
 std::string device_description(const Device& d) { return d.is_cuda() ? backend_for(d).describe() : "none"; }
 
+// The spec the run will build, known before building it: a fresh spec for
+// the data, a model file's spec with its head resized, or a checkpoint's.
+std::optional<nlohmann::json> planned_spec(const PreparedRun& r, const nlohmann::json* stored) {
+  const Shape input = r.data->tv.train_data->sample_shape();
+  const int classes = static_cast<int>(r.data->source.class_names.size());
+  try {
+    if (stored) return *stored;
+    if (!r.config.from_model.empty()) {
+      nlohmann::json spec = inspect_model_file(r.config.from_model).spec;
+      if (spec.value("classes", 0) != classes) {
+        spec["layers"][head_layer_index(spec, r.config.from_model)]["out_features"] = classes;
+        spec["classes"] = classes;
+      }
+      return spec;
+    }
+    return resolve_model_spec(r.config.model, input, classes);
+  } catch (const std::exception&) {
+    return std::nullopt;  // building the model reports it, naming the file
+  }
+}
+
+// Estimates the run's cost and refuses it when it cannot fit (before a
+// single weight is allocated).
+void guard_cost(PreparedRun& r, const nlohmann::json* stored, const PrepareOptions& options) {
+  std::optional<nlohmann::json> spec = planned_spec(r, stored);
+  if (!spec) return;
+  CostRequest q;
+  try {
+    q = cost_request(r.config, *spec, *r.data);
+    q.cuda = r.device.is_cuda();
+    r.cost = estimate_cost(q);
+  } catch (const InputError&) {
+    return;  // a spec that does not fit together: build_model says where
+  }
+  r.notes.push_back({"info", "cost estimate: " + r.cost->summary()});
+  r.inference_batch = safe_inference_batch(*r.cost, q.inference_batch);
+  if (r.inference_batch < q.inference_batch)
+    r.notes.push_back({"info", "validation runs in batches of " + std::to_string(r.inference_batch) +
+                                   " (not " + std::to_string(q.inference_batch) + ") so that it fits in memory"});
+  if (r.cost->verdict == CostVerdict::Large)
+    r.notes.push_back({"warning", "this run needs about " + bytes_text(r.cost->peak_train_bytes) + " of the " +
+                                      bytes_text(r.cost->limit.bytes) + " of memory available"});
+  if (options.estimate_only) return;
+  enforce_cost(*r.cost, options.force);
+  if (r.cost->verdict == CostVerdict::TooLarge)
+    r.notes.push_back({"warning", "forced past the memory guard: " + r.cost->refusal()});
+}
+
+// What the data and the model file decided for the user.
+void note_data(PreparedRun& r, const std::optional<Shape>& fixed_input) {
+  const DataSource& src = r.data->source;
+  for (const auto& w : src.warnings) r.notes.push_back({"warning", src.name + ": " + w});
+  if (src.class_names.size() == 1)
+    r.notes.push_back({"warning", "the dataset " + src.name + " has one class ('" + src.class_names[0] +
+                                      "'): accuracy is 100 % and the loss 0 whatever the model learns; "
+                                      "a classifier needs at least two classes"});
+  if (fixed_input && src.format == "image-folder") {
+    const Shape& s = *fixed_input;
+    std::string what = "the images of " + src.name + " are decoded to " + s.str() + ", the input of " +
+                       r.config.from_model;
+    if (s.rank() == 3 && s[0] == 1) what += " (colour converted to grey)";
+    if (r.config.image_size != "auto") what += "; --image-size " + r.config.image_size + " is ignored";
+    r.notes.push_back({"warning", what});
+  }
+}
+
+// What transfer learning changed in the model.
+void note_transfer(PreparedRun& r, int old_classes) {
+  if (r.config.from_model.empty() || r.head_index < 0) return;
+  const std::string head = r.model->layers()[static_cast<size_t>(r.head_index)]->name();
+  const int classes = static_cast<int>(r.data->source.class_names.size());
+  if (old_classes != classes)
+    r.notes.push_back({"warning", "the head (" + head + ", " + std::to_string(old_classes) +
+                                      " outputs) of " + r.config.from_model + " is replaced by a new one with " +
+                                      std::to_string(classes) + " outputs, freshly initialised"});
+  if (r.transfer())
+    r.notes.push_back({"info", "the body is frozen for the first " + std::to_string(r.config.freeze_epochs) +
+                                   " epoch(s) (only the head and BatchNorm train), then everything trains" +
+                                   (r.config.freeze_epochs >= r.config.epochs ? std::string(" (never: the run is that short)")
+                                                                              : std::string())});
+}
+
 }  // namespace
 
 std::shared_ptr<PreparedRun> prepare_run(const TrainConfig& config, const PrepareOptions& options) {
@@ -165,7 +247,14 @@ std::shared_ptr<PreparedRun> prepare_run(const TrainConfig& config, const Prepar
     input = input_of(inspect_model_file(config.from_model).spec);
   }
   prepare_data_for(*r, input, options);
+  note_data(*r, input);
+  guard_cost(*r, options.checkpoint ? &options.checkpoint->spec : nullptr, options);
+  if (options.estimate_only) return r;
+  int old_classes = 0;
+  if (!options.checkpoint && !config.from_model.empty())
+    old_classes = inspect_model_file(config.from_model).spec.value("classes", 0);
   build_training(*r, options.checkpoint, options.checkpoint ? options.checkpoint_name : "");
+  if (!options.checkpoint) note_transfer(*r, old_classes);
   if (!options.record) return r;
   // '-' means no store, whether it comes from the config or from
   // $PERCEPTRA_DB (never a database file named '-').
@@ -210,7 +299,7 @@ ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const R
   return q;
 }
 
-std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& q) {
+std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& q, const PrepareOptions& options) {
   auto r = std::make_shared<PreparedRun>();
   r->config = q.config;
   r->resumed = true;
@@ -227,6 +316,10 @@ std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& q) {
     std::optional<Shape> input;
     if (ckpt) input = input_of(ckpt->spec);
     prepare_data_for(*r, input, {});
+    note_data(*r, std::nullopt);
+    PrepareOptions guard;
+    guard.force = options.force;
+    guard_cost(*r, ckpt ? &ckpt->spec : nullptr, guard);
     build_training(*r, ckpt ? &*ckpt : nullptr, ckpt_path.value_or(""));
     r->run_dir = make_run_dir(q.config.out_dir, r->run_id, r->recorder->recorded_run_dir());
   } catch (const std::exception& e) {

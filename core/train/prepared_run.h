@@ -25,6 +25,7 @@
 
 #include "core/tensor/device.h"
 #include "core/train/config.h"
+#include "core/train/cost_estimate.h"
 #include "core/train/setup.h"
 
 namespace perceptra {
@@ -86,6 +87,22 @@ struct PrepareOptions {
   // unrecorded. `checkpoint_name` names it in errors.
   const Checkpoint* checkpoint = nullptr;
   std::string checkpoint_name = "checkpoint";
+  // The cost guard: a run whose projected peak memory exceeds the limit
+  // (cost_estimate.h) is refused with InputError("memory", numbers and a
+  // suggestion) before its model is built, unless forced.
+  bool force = false;
+  // Stop after the estimate (perceptra-cli train --dry-run): no model, no
+  // optimizer, no store row, no folder; PreparedRun::cost is set.
+  bool estimate_only = false;
+};
+
+// Something the preparation decided on the user's behalf (the input shape a
+// --from model fixes, a replaced head, a frozen body, a one-class dataset,
+// skipped files): published as LogMessage events when the run begins, so
+// the CLI prints them on stderr (and --json) and the studio lists them.
+struct RunNote {
+  std::string level;  // "info" | "warning"
+  std::string text;
 };
 
 struct PreparedRun {
@@ -110,6 +127,11 @@ struct PreparedRun {
   std::shared_ptr<RunRecorder> recorder;  // null: the run is not recorded
   int64_t run_id = 0;       // 0 without a recorder
   std::string run_dir;      // "" when not recorded (LR finder)
+  std::optional<CostEstimate> cost;  // unset when the spec could not be estimated
+  // Validation batches: max(batch, 256) unless the cost estimate says a pass
+  // that size would not fit (safe_inference_batch); 0 = the default.
+  int inference_batch = 0;
+  std::vector<RunNote> notes;
 
   bool transfer() const { return head_index >= 0 && config.freeze_epochs > 0; }
   bool frozen_at(int epoch) const { return transfer() && epoch < config.freeze_epochs; }
@@ -125,7 +147,8 @@ std::shared_ptr<PreparedRun> prepare_run(const TrainConfig& config, const Prepar
 ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const ResumeOptions& options = {});
 // Continues it from its last checkpoint (from scratch when it has none), in
 // the folder its files were recorded in.
-std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& request);
+// options.force passes the cost guard as in prepare_run.
+std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& request, const PrepareOptions& options = {});
 
 // The batches of one training epoch for `config` over `train_samples`.
 int64_t batches_per_epoch(const TrainConfig& config, int64_t train_samples);

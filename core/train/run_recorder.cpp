@@ -124,18 +124,38 @@ void RunRecorder::add(int64_t step, int64_t epoch, const char* name, double valu
   pending_.push_back({step, epoch, name, value});
 }
 
+double RunRecorder::trained_seconds() {
+  const auto now = Clock::now();
+  if (paused_since_) {  // a pause ends at the next batch
+    paused_s_ += std::chrono::duration<double>(now - *paused_since_).count();
+    paused_since_.reset();
+  }
+  if (!begin_) return trained_before_;
+  return trained_before_ + std::max(0.0, std::chrono::duration<double>(now - *begin_).count() - paused_s_);
+}
+
 void RunRecorder::on_train_begin(TrainContext&, const TrainBegin& b) {
+  begin_ = last_flush_ = Clock::now();
   if (!b.resumed) return;
   for (const auto& name : store_->metric_names(run_id_)) {
     MetricSeries s = store_->metric_series(run_id_, name);
     if (s.size()) recorded_up_to_[name] = *std::max_element(s.steps.begin(), s.steps.end());
+    if (name == "trained_seconds" && s.size()) trained_before_ = *std::max_element(s.values.begin(), s.values.end());
   }
 }
 
 void RunRecorder::on_batch_end(TrainContext&, const BatchEnd& b) {
   add(b.step, b.epoch, "train_loss", b.loss);
   add(b.step, b.epoch, "lr", b.lr);
-  if (static_cast<int>(pending_.size()) >= 2 * flush_every_) flush();
+  // Slow batches (large images on a CPU) flush on time, so a kill loses
+  // seconds of the record, not minutes.
+  const bool due = last_flush_ && Clock::now() - *last_flush_ >= std::chrono::seconds(5);
+  if (static_cast<int>(pending_.size()) >= 2 * flush_every_ || due) {
+    // Not deduplicated by step: a resumed run's clock keeps counting.
+    pending_.push_back({b.step, b.epoch, "trained_seconds", trained_seconds()});
+    flush();
+    last_flush_ = Clock::now();
+  }
 }
 
 void RunRecorder::on_epoch_end(TrainContext&, const EpochEnd& e) {
@@ -148,10 +168,15 @@ void RunRecorder::on_epoch_end(TrainContext&, const EpochEnd& e) {
   add("top_k_accuracy", e.top_k_accuracy);
   add("images_per_s", e.images_per_s);
   add("epoch_seconds", e.seconds);
+  pending_.push_back({e.step, e.epoch, "trained_seconds", trained_seconds()});
   flush();
+  last_flush_ = Clock::now();
 }
 
-void RunRecorder::on_train_end(TrainContext&, TrainEnd&) { flush(); }
+void RunRecorder::on_train_end(TrainContext&, TrainEnd& end) {
+  if (begin_) pending_.push_back({end.steps, end.epochs_completed, "trained_seconds", trained_seconds()});
+  flush();
+}
 
 // ---- files, liveness, the end ---------------------------------------------------
 
@@ -160,6 +185,7 @@ void RunRecorder::on_artifact(TrainContext&, const std::string& kind, const std:
 }
 
 void RunRecorder::on_paused(TrainContext&) {
+  if (!paused_since_) paused_since_ = Clock::now();
   try {
     store_->heartbeat(run_id_);
   } catch (const std::exception&) {

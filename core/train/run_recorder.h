@@ -11,6 +11,10 @@
 //   epochs:       "epoch_train_loss", "train_accuracy", "valid_loss",
 //                 "valid_accuracy", "error_rate", "top_k_accuracy",
 //                 "images_per_s", "epoch_seconds"
+//   time:         "trained_seconds" (time actually trained, pauses and the
+//                 gaps before a resume excluded), written with the batches
+//                 at least every few seconds, so a killed run's duration
+//                 is what it trained (the store's summary reads it)
 //   files:        on_artifact -> artifacts (checkpoint, best, model)
 //   paused:       heartbeat (the run stays claimed by this process)
 //   the end:      on_run_end -> the run's final status and message
@@ -18,6 +22,7 @@
 // A resumed run re-trains the steps between its last checkpoint and the
 // kill; metric points already recorded for those steps (same values, the
 // run is deterministic) are kept and not written twice.
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +72,8 @@ class RunRecorder : public Callback {
   RunRecorder(std::unique_ptr<ExperimentStore> store, int64_t run_id);
   void flush();
   void add(int64_t step, int64_t epoch, const char* name, double value);
+  // Seconds trained so far (this session's plus what earlier sessions recorded).
+  double trained_seconds();
 
   std::unique_ptr<ExperimentStore> store_;
   int64_t run_id_ = 0;
@@ -74,6 +81,10 @@ class RunRecorder : public Callback {
   std::map<std::string, int64_t> recorded_up_to_;  // resumed runs: last step per metric
   std::vector<MetricPoint> pending_;
   std::optional<RunRecord> before_resume_;  // reopen(): the row as it was
+  using Clock = std::chrono::steady_clock;
+  double trained_before_ = 0;            // recorded by earlier sessions (resume)
+  double paused_s_ = 0;                  // this session's pauses
+  std::optional<Clock::time_point> begin_, paused_since_, last_flush_;
 };
 
 }  // namespace perceptra

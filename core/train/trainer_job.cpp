@@ -100,7 +100,9 @@ void Trainer::Job::build_loaders() {
   lo.norm = r->data->tv.norm;
   train_loader = std::make_unique<DataLoader>(r->data->tv.train_data, r->data->tv.train_indices, lo);
   LoaderOptions vo;
-  vo.batch_size = std::max(cfg.batch_size, 256);
+  // The cost estimate's batch: a model that trains at 16 large images must
+  // not validate at 256 of them.
+  vo.batch_size = r->inference_batch > 0 ? r->inference_batch : std::max(cfg.batch_size, 256);
   vo.shuffle = false;
   vo.norm = r->data->tv.norm;
   valid_loader = std::make_unique<DataLoader>(r->data->tv.valid_data, r->data->tv.valid_indices, vo);

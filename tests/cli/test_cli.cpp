@@ -518,3 +518,72 @@ TEST_F(Cli, SpecFileErrorsNameTheFile) {
     EXPECT_NE(r.err.find(dir + "/" + f + ": "), std::string::npos) << r.err;
   }
 }
+
+// --dry-run prints the cost estimate and exits 0 without training or
+// writing anything; a run over the memory limit is refused with the numbers
+// (exit 1), --force trains it anyway; --json carries the estimate and the
+// run's notes as log events.
+TEST_F(Cli, DryRunEstimatesAndTheGuardRefusesOverTheLimit) {
+  std::vector<std::string> big = {"train", "--data", data, "--image-size", "160", "--model", "simplecnn",
+                                  "--epochs", "1", "--batch-size", "64", "--max-batches", "1",
+                                  "--device", "cpu", "--db", db, "--out", dir + "/runs"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = big;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  Result d = cli(with({"--dry-run"}), dir);
+  ASSERT_EQ(d.code, 0) << d.err;
+  for (const char* k : {"parameters", "activations per training batch", "projected peak memory (training)",
+                        "FLOPs per image", "expected speed", "memory limit"})
+    EXPECT_NE(d.out.find(k), std::string::npos) << k << " missing from\n" << d.out;
+  EXPECT_FALSE(fs::exists(db));
+  EXPECT_FALSE(fs::exists(dir + "/runs"));
+  Result dj = cli(with({"--dry-run", "--json"}), dir, {"PERCEPTRA_MEMORY_LIMIT_MB=200"});
+  ASSERT_EQ(dj.code, 0) << dj.err;
+  json e = json::parse(dj.out);
+  EXPECT_EQ(e["event"], "cost_estimate");
+  EXPECT_EQ(e["verdict"], "too large");
+  EXPECT_EQ(e["memory_limit_bytes"].get<int64_t>(), int64_t(200) << 20);
+  EXPECT_GT(e["peak_train_bytes"].get<int64_t>(), int64_t(200) << 20);
+
+  Result refused = cli(big, dir, {"PERCEPTRA_MEMORY_LIMIT_MB=200"});
+  EXPECT_EQ(refused.code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("memory: this run would need about"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--force"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(dir + "/runs"));
+
+  Result forced = cli(with({"--force", "--json"}), dir, {"PERCEPTRA_MEMORY_LIMIT_MB=200"});
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  bool forced_note = false, estimate_note = false;
+  for (auto& j : json_lines(forced.out))
+    if (j["event"] == "log") {
+      const std::string t = j["text"].get<std::string>();
+      forced_note |= t.find("forced past the memory guard") != std::string::npos;
+      estimate_note |= t.find("cost estimate") != std::string::npos;
+    }
+  EXPECT_TRUE(forced_note);
+  EXPECT_TRUE(estimate_note);
+  EXPECT_NE(forced.err.find("forced past the memory guard"), std::string::npos) << forced.err;
+}
+
+// --from says what it adapted, on stderr and as JSON log events.
+TEST_F(Cli, TransferAdaptationsAreReported) {
+  Result base = cli(train_args(1), dir);
+  ASSERT_EQ(base.code, 0) << base.err;
+  std::string model;
+  for (auto& j : json_lines(base.out))
+    if (j["event"] == "train_end") model = j["model_path"];
+  ASSERT_FALSE(model.empty());
+  const std::string two = perceptra::test::make_tiny_dataset(dir + "/two", 2, 20, 16);
+  Result r = cli({"train", "--data", two, "--from", model, "--epochs", "2", "--freeze-epochs", "1", "--batch-size", "16",
+                  "--device", "cpu", "--db", db, "--out", dir + "/runs", "--json"},
+                 dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* k : {"decoded to [1, 12, 12]", "is replaced by a new one with 2 outputs", "frozen for the first 1 epoch"})
+    EXPECT_NE(r.err.find(k), std::string::npos) << k << " not on stderr:\n" << r.err;
+  int logs = 0;
+  for (auto& j : json_lines(r.out))
+    if (j["event"] == "log" && j["text"].get<std::string>().find("replaced by a new one") != std::string::npos) ++logs;
+  EXPECT_EQ(logs, 1);
+}
