@@ -81,6 +81,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(databasePath())));
 
   runs_->setDatabasePath(databasePath().toStdString());
+  inspect_->setDatabasePath(databasePath());  // where Inspect's dataset versions go
   resize(1600, 1000);
   loadSettings();
   updateActions();
@@ -141,6 +142,13 @@ void MainWindow::connectPanels() {
   connect(inspect_, &InspectPanel::probeRequested, this, [this](std::shared_ptr<const Dataset> data, qint64 idx) {
     session_->setProbe(std::move(data), idx);
     statusBar()->showMessage(tr("Probe image: validation image #%1").arg(idx), 5000);
+  });
+  // "Retrain on this version": the current settings on the dataset version
+  // Inspect's relabels and exclusions made.
+  connect(inspect_, &InspectPanel::retrainRequested, this, [this](const QString& dataRef) {
+    TrainConfig c = currentConfig();
+    c.data = dataRef.toStdString();
+    startTraining(c);
   });
   connect(model_, &ModelPanel::specChanged, this, [this] { updateActions(); });
   connect(training_, &TrainingPanel::learningRateApplied, this, [this](double lr) {
@@ -422,6 +430,7 @@ void MainWindow::setDatabasePath(const QString& path) {
   if (options_.runsDir.isEmpty()) controller_->setRunsDir(QFileInfo(path).absoluteDir().filePath(QStringLiteral("runs")));
   settings_->setValue(QStringLiteral("workspace/db"), path);
   runs_->setDatabasePath(path.toStdString());
+  inspect_->setDatabasePath(path);
   deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(path)));
 }
 

@@ -13,6 +13,9 @@
 //                 "images_per_s", "epoch_seconds"
 //   files:        on_artifact -> artifacts (checkpoint, best, model)
 //   paused:       heartbeat (the run stays claimed by this process)
+//   train end:    the per-image ledger (core/curate/ledger.h) of a finished
+//                 or stopped run, scored by its final weights
+//   (create also records the dataset version the run trains on)
 //   the end:      on_run_end -> the run's final status and message
 //
 // A resumed run re-trains the steps between its last checkpoint and the
