@@ -145,8 +145,14 @@ int64_t commit_changes(ExperimentStore& store, const DataSource& source, const S
   const VersionState state = version_state(store, key, parent);
   std::vector<ImageChange> changes;
   std::map<std::string, bool> seen;
+  // One index for the whole batch (a batch may name thousands of images).
+  std::unordered_map<std::string, ImageLocation> where;
+  for (bool test : {false, true})
+    for (size_t i = 0; i < ids.part(test).size(); ++i)
+      where.emplace(ids.part(test)[i].image, ImageLocation{test, int64_t(i), &ids.part(test)[i]});
   for (const auto& r : requests) {
-    ImageLocation at = locate_image(source, ids, r.image);
+    auto found = where.find(r.image);
+    const ImageLocation at = found != where.end() ? found->second : locate_image(source, ids, r.image);
     const std::string& image = at.identity->image;
     if (seen[image]) throw InputError(image, "named twice in one change");
     seen[image] = true;

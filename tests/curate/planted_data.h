@@ -84,7 +84,8 @@ inline PlantedFolder make_planted_folder(const std::string& root, int per_class_
   namespace fs = std::filesystem;
   PlantedFolder f;
   f.root = root;
-  f.classes = {"bar_top", "col_left", "bar_bottom", "col_right"};
+  // Sorted, so index = the dataset's class index (folders sort by name).
+  f.classes = {"a_top", "b_left", "c_bottom", "d_right"};
   PlantedWriter w(seed);
   auto put = [&](const std::string& rel, const std::vector<uint8_t>& px) {
     write_pgm(fs::path(root) / rel, px);
@@ -113,11 +114,11 @@ inline PlantedFolder make_planted_folder(const std::string& root, int per_class_
     put(to, exact ? px : w.near_copy(px, 12));
     f.duplicates.push_back({from, to, exact, cross, leak});
   };
-  copy("train/bar_top/img_3.pgm", "train/bar_top/copy_3.pgm", true, false, false);
-  copy("train/col_left/img_5.pgm", "train/bar_bottom/copy_5.pgm", true, true, false);
-  copy("train/col_right/img_7.pgm", "train/col_right/near_7.pgm", false, false, false);
-  copy("train/bar_bottom/img_9.pgm", "test/bar_bottom/leak_9.pgm", true, false, true);
-  copy("train/col_left/img_11.pgm", "test/col_left/leak_near_11.pgm", false, false, true);
+  copy("train/a_top/img_3.pgm", "train/a_top/copy_3.pgm", true, false, false);
+  copy("train/b_left/img_5.pgm", "train/c_bottom/copy_5.pgm", true, true, false);
+  copy("train/d_right/img_7.pgm", "train/d_right/near_7.pgm", false, false, false);
+  copy("train/c_bottom/img_9.pgm", "test/c_bottom/leak_9.pgm", true, false, true);
+  copy("train/b_left/img_11.pgm", "test/b_left/leak_near_11.pgm", false, false, true);
   return f;
 }
 

@@ -32,7 +32,7 @@ std::shared_ptr<MemoryDataset> random_images(int n, int classes, uint32_t seed, 
   std::mt19937 rng(seed);
   std::vector<uint8_t> px(size_t(n) * 64);
   for (auto& p : px) p = uint8_t(rng() % 256);
-  std::vector<int32_t> labels(size_t(n));
+  std::vector<int32_t> labels(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) labels[size_t(i)] = i % classes;
   std::vector<std::string> names;
   for (int c = 0; c < classes; ++c) names.push_back("c" + std::to_string(c));
@@ -180,7 +180,7 @@ TEST(CurateVersions, TrainingDataOfAVersionHasItsLabels) {
     commit_changes(st, src, ids, {{moved, "relabel", 2}}, "me", "");
     commit_changes(st, src, ids, {{dropped, "exclude", -1}}, "me", "");
   }
-  for (const std::string ref : {data + "@2", data + "@latest"}) {
+  for (const std::string& ref : {data + "@2", data + "@latest"}) {
     TrainConfig c;
     c.data = ref;
     c.db_path = db;
@@ -285,7 +285,7 @@ TEST(CurateDuplicates, FindsEveryPlantedDuplicateAndNothingElse) {
     return out;
   };
   std::vector<uint8_t> train_px = px;
-  std::vector<int32_t> train_labels(size_t(n));
+  std::vector<int32_t> train_labels(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) train_labels[size_t(i)] = i % 3;
   // In the training set: 300 = exact copy of 10 (same class), 301 = near copy
   // of 20 (same class), 302 = exact copy of 30 labelled another class.

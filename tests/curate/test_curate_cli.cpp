@@ -133,8 +133,9 @@ TEST_F(CurateCli, SuspectsDuplicatesVersionsRetrainAndExport) {
   EXPECT_EQ(s["suspects"][0]["runs"], 2);
   for (size_t i = 0; i < planted.mislabelled.size(); ++i)
     for (const auto& x : s["suspects"])
-      if (x["image"] == planted.mislabelled[i] && x["runs_wrong"] == 2)
+      if (x["image"] == planted.mislabelled[i] && x["runs_wrong"] == 2) {
         EXPECT_EQ(x["predicted"], planted.true_class[i]) << planted.mislabelled[i];
+      }
   r = cli({"data", "suspects", "--run", std::to_string(r2), "--db", db}, dir);
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("of 2"), std::string::npos) << r.out;
@@ -164,11 +165,11 @@ TEST_F(CurateCli, SuspectsDuplicatesVersionsRetrainAndExport) {
   for (size_t i = 0; i < planted.mislabelled.size(); ++i)
     if (planted.true_class[i] == 0) fixed.push_back(planted.mislabelled[i]);
   relabel.insert(relabel.end(), fixed.begin(), fixed.end());
-  relabel.insert(relabel.end(), {"bar_top", "--db", db, "--reason", "planted"});
+  relabel.insert(relabel.end(), {"a_top", "--db", db, "--reason", "planted"});
   r = cli(relabel, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("version 1"), std::string::npos) << r.out;
-  const std::string copy = "train/bar_bottom/copy_5.pgm";
+  const std::string copy = "train/c_bottom/copy_5.pgm";
   EXPECT_EQ(cli({"data", "exclude", planted.root, copy, "--db", db}, dir).code, 0);
   EXPECT_EQ(cli({"data", "restore", planted.root, copy, "--db", db}, dir).code, 0);
   EXPECT_EQ(cli({"data", "exclude", planted.root, "train/nope.pgm", "--db", db}, dir).code, 1);
@@ -220,7 +221,7 @@ TEST_F(CurateCli, SuspectsDuplicatesVersionsRetrainAndExport) {
   EXPECT_EQ(exported, planted.all_files.size());
   for (const auto& f : fixed) {
     const fs::path p(f);
-    EXPECT_TRUE(fs::exists(fs::path(dir) / "clean" / *p.begin() / "bar_top" / p.filename())) << f;
+    EXPECT_TRUE(fs::exists(fs::path(dir) / "clean" / *p.begin() / "a_top" / p.filename())) << f;
     EXPECT_FALSE(fs::exists(fs::path(dir) / "clean" / f)) << f;
   }
   EXPECT_EQ(cli({"data", "export", planted.root, "--version", "3", "--out", dir + "/clean", "--db", db}, dir).code,
@@ -231,10 +232,10 @@ TEST_F(CurateCli, SuspectsDuplicatesVersionsRetrainAndExport) {
 }
 
 TEST_F(CurateCli, KillDuringARelabelBatchLeavesTheVersionWholeOrAbsent) {
-  ASSERT_EQ(cli({"data", "exclude", planted.root, "train/bar_top/img_0.pgm", "--db", db}, dir).code, 0);
+  ASSERT_EQ(cli({"data", "exclude", planted.root, "train/a_top/img_0.pgm", "--db", db}, dir).code, 0);
   std::vector<std::string> args = {"data", "relabel", planted.root};
-  for (int i = 0; i < 20; ++i) args.push_back("train/col_left/img_" + std::to_string(i) + ".pgm");
-  args.insert(args.end(), {"bar_top", "--db", db});
+  for (int i = 0; i < 20; ++i) args.push_back("train/b_left/img_" + std::to_string(i) + ".pgm");
+  args.insert(args.end(), {"a_top", "--db", db});
   const std::string marker = dir + "/stalled";
   pid_t pid = test::start_cli(args, dir, {"PERCEPTRA_TEST_STALL_WRITE=" + marker});
   ASSERT_GT(pid, 0);

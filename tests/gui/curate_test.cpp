@@ -160,7 +160,9 @@ TEST(CurateGui, RelabelExcludeUndoFromInspectMatchTheCli) {
   ASSERT_TRUE(waitFor([&] { return !listed.isEmpty(); }, 30000));
   EXPECT_FALSE(p.entries().empty());
   for (const auto& x : p.entries())
-    if (x.image == a.image) EXPECT_NE(markedCaption(a.image).find("now"), std::string::npos);
+    if (x.image == a.image) {
+      EXPECT_NE(markedCaption(a.image).find("now"), std::string::npos);
+    }
   p.findChild<QComboBox*>("inspectList")->setCurrentIndex(int(InspectList::Duplicates));
   ASSERT_TRUE(waitFor([&] { return listed.size() >= 2; }, 30000));
   std::set<std::string> dups;

@@ -79,7 +79,9 @@ void check_upgraded(const std::string& path, int from) {
     EXPECT_EQ(r.dataset_version, 0);  // trained on the files as they were
     EXPECT_EQ(st.metric_series(7, "valid_accuracy").values, (std::vector<double>{0.5, 0.75}));
     EXPECT_EQ(st.artifacts(7).size(), 1u);
-    if (from >= 3) EXPECT_TRUE(st.find_sweep(1));
+    if (from >= 3) {
+      EXPECT_TRUE(st.find_sweep(1));
+    }
     // The upgraded file takes versions and ledgers.
     EXPECT_EQ(st.add_dataset_version("/data/sample", 0, {{"a.png", "00", "exclude", -1}}, "me", ""), 1);
     st.put_ledger({7, "/data/sample", 1, "final", 1, 0, "blob"});
