@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/args.h"
+#include "app/cli/train_options.h"
 #include "core/curate/dataset_versions.h"
 #include "core/curate/duplicates.h"
 #include "core/curate/ledger.h"
@@ -19,6 +20,7 @@
 #include "core/store/store.h"
 #include "core/tensor/bounded_json.h"
 #include "core/tensor/error.h"
+#include "core/train/out_of_fold.h"
 #include "core/train/recorded_run.h"
 
 namespace perceptra::cli {
@@ -34,7 +36,8 @@ const char* kUsage =
     "       perceptra-cli data versions DATASET [--json]\n"
     "       perceptra-cli data export DATASET --version V --out FOLDER\n"
     "       perceptra-cli data history DATASET IMAGE [--json]\n"
-    "       perceptra-cli data ledger --run ID          (score a recorded run's saved model)\n\n"
+    "       perceptra-cli data ledger --run ID          (score a recorded run's saved model)\n"
+    "       perceptra-cli data score-oof --data DATASET[@V] [--folds K] [training options]\n\n"
     "IMAGE is the path relative to the dataset's folder for image folders, the index\n"
     "(or test:INDEX) for IDX/CIFAR data. CLASS is a class name or number.\n"
     "suspects:   likely label errors: images the run's final model (and every other\n"
@@ -46,6 +49,9 @@ const char* kUsage =
     "relabel, exclude, restore: one new dataset version each (the files are not touched);\n"
     "            train on it with `perceptra-cli train --data DATASET@V` (or @latest)\n"
     "export:     writes version V as a new image folder (the cleaned copy)\n"
+    "score-oof:  out-of-fold scores (confident learning): K models (default 5), each trained\n"
+    "            with the training options on the other folds, score the fold they never\n"
+    "            saw; recorded as a run whose ledger `data suspects --run ID` ranks\n"
     "exit status: 0 ok, 1 bad data / store error, 2 usage error\n";
 
 std::string when(double t) {
@@ -289,8 +295,39 @@ int ledger(const Args& a) {
   return 0;
 }
 
+int score_oof(const std::vector<std::string>& args) {
+  auto specs = train_option_specs(TrainOptionSet::Train);
+  specs.push_back({"folds", true});
+  Args a(args, specs);
+  if (a.positional().size() != 1) throw UsageError("data score-oof takes --data DATASET, not arguments");
+  if (!a.has("data")) throw UsageError("data score-oof needs --data DATASET[@VERSION]");
+  TrainConfig c = config_from_args(a);
+  c.db_path = required_database(a);
+  OutOfFoldOptions o;
+  o.folds = int(a.get_int("folds").value_or(5));
+  o.progress = [](int done, int total) {
+    std::fprintf(stderr, "fold %d/%d scored\n", done, total);
+  };
+  const int64_t id = score_out_of_fold(c, o);
+  std::printf("out-of-fold scores of %s recorded as run %lld; rank them with\n"
+              "  perceptra-cli data suspects --run %lld\n",
+              c.data.c_str(), (long long)id, (long long)id);
+  return 0;
+}
+
 int body(const std::vector<std::string>& args) {
   const std::string sub = args.at(0);
+  if (sub == "score-oof") {
+    try {
+      return score_oof(args);
+    } catch (const InputError& e) {
+      std::fprintf(stderr, "perceptra-cli data score-oof: %s\n", e.what());
+      return 1;
+    } catch (const StoreError& e) {
+      std::fprintf(stderr, "perceptra-cli data score-oof: %s\n", e.what());
+      return 1;
+    }
+  }
   Args a(args, {{"json", false}, {"db"}, {"run"}, {"top"}, {"only", false}, {"valid-pct"},
                 {"seed"}, {"max-distance"}, {"reason"}, {"version"}, {"out"}});
   try {
@@ -315,7 +352,7 @@ int body(const std::vector<std::string>& args) {
 
 bool is_curate_command(const std::string& sub) {
   for (const char* s : {"suspects", "duplicates", "relabel", "exclude", "restore", "versions", "export",
-                        "history", "ledger"})
+                        "history", "ledger", "score-oof"})
     if (sub == s) return true;
   return false;
 }

@@ -4,6 +4,7 @@
 // history across runs. The actions go through CurationSession (one dataset
 // version each); the lists and the history are computed off the UI thread.
 #include <QApplication>
+#include <QItemSelectionModel>
 #include <QClipboard>
 #include <QComboBox>
 #include <QDesktopServices>
@@ -20,6 +21,8 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrent>
 
+#include <algorithm>
+
 #include "app/studio/curate_session.h"
 #include "app/studio/inspect_panel.h"
 #include "app/studio/qt_convert.h"
@@ -28,7 +31,9 @@
 #include "core/curate/suspects.h"
 #include "core/data/curated_dataset.h"
 #include "core/store/store.h"
+#include "widgets/activation_view.h"
 #include "widgets/image_grid.h"
+#include "widgets/probability_bars.h"
 
 namespace perceptra::studio {
 

@@ -80,6 +80,9 @@ struct PrepareOptions {
   // studio's preview): used instead of opening it again when it fits the
   // model's input.
   std::shared_ptr<const DataSource> source;
+  // Data already prepared and split (out-of-fold scoring trains on its own
+  // folds): used as is, nothing is opened or split.
+  std::shared_ptr<const PreparedData> data;
 };
 
 struct PreparedRun {

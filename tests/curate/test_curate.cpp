@@ -19,6 +19,7 @@
 #include "core/data/memory_dataset.h"
 #include "core/data/split.h"
 #include "core/tensor/error.h"
+#include "core/train/out_of_fold.h"
 #include "core/train/setup.h"
 #include "tests/train/tiny_data.h"
 
@@ -222,6 +223,20 @@ TEST(CurateVersions, TrainingDataOfAVersionHasItsLabels) {
   EXPECT_THROW(prepare_data(missing), InputError);
   EXPECT_EQ(fs::last_write_time(data + "/" + moved), before);
   fs::remove_all(dir);
+}
+
+TEST(CurateOutOfFold, FoldsPartitionTheImagesEvenlyAndReproducibly) {
+  const auto f = assign_folds(103, 5, 7);
+  ASSERT_EQ(f.size(), 103u);
+  std::vector<int> count(5, 0);
+  for (int k : f) {
+    ASSERT_GE(k, 0);
+    ASSERT_LT(k, 5);
+    ++count[size_t(k)];
+  }
+  for (int c : count) EXPECT_TRUE(c == 20 || c == 21) << c;
+  EXPECT_EQ(assign_folds(103, 5, 7), f);
+  EXPECT_NE(assign_folds(103, 5, 8), f);
 }
 
 TEST(CurateSuspects, RankByConfidentWrongnessAndAgreementAcrossRuns) {

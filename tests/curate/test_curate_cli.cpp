@@ -287,6 +287,46 @@ TEST_F(CurateCli, KillDuringALedgerWriteKeepsThePreviousLedger) {
   EXPECT_NE(st.ledger(run)->model, "final");  // the model file's path
 }
 
+// Out-of-fold scores: every training image judged by a model that did not
+// train on it, recorded as a run whose ledger `data suspects` ranks.
+TEST_F(CurateCli, OutOfFoldScoresRankThePlantedErrors) {
+  auto r = cli({"data", "score-oof", "--data", planted.root, "--folds", "4", "--model", dir + "/tiny.json",
+                "--epochs", "6", "--batch-size", "16", "--lr", "0.05", "--device", "cpu", "--db", db},
+               dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto at = r.out.find("recorded as run ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const int64_t run = std::stoll(r.out.substr(at + 16));
+  size_t train_images = 0;
+  std::vector<std::string> train_errors;
+  for (const auto& f : planted.all_files) train_images += f.rfind("train/", 0) == 0;
+  for (const auto& m : planted.mislabelled)
+    if (m.rfind("train/", 0) == 0) train_errors.push_back(m);
+  {
+    ExperimentStore st(db);
+    EXPECT_EQ(st.run(run).status, RunStatus::Finished);
+    EXPECT_EQ(st.run(run).hparams["out_of_fold"]["folds"], 4);
+    auto l = read_ledger(st, run);
+    ASSERT_TRUE(l);
+    EXPECT_EQ(l->entries.size(), train_images);
+    std::set<std::string> seen;
+    for (const auto& e : l->entries) seen.insert(e.image);
+    EXPECT_EQ(seen.size(), train_images);  // each image scored once
+  }
+  r = cli({"data", "suspects", "--run", std::to_string(run), "--only", "--top", std::to_string(2 * train_errors.size()),
+           "--json", "--db", db},
+          dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::set<std::string> top;
+  for (const auto& x : json::parse(r.out)["suspects"]) top.insert(x["image"].get<std::string>());
+  size_t found = 0;
+  for (const auto& m : train_errors) found += top.count(m);
+  std::cout << "out-of-fold suspects recall in top " << 2 * train_errors.size() << ": " << found << " of "
+            << train_errors.size() << "\n";
+  EXPECT_GE(double(found) / double(train_errors.size()), 0.75);
+  EXPECT_EQ(cli({"data", "score-oof", "--data", planted.root, "--folds", "1", "--db", db}, dir).code, 1);
+}
+
 TEST_F(CurateCli, UsageAndBadInput) {
   EXPECT_EQ(cli({"data", "suspects", "--db", db}, dir).code, 2);
   EXPECT_EQ(cli({"data", "suspects", "--run", "9", "--db", db}, dir).code, 1);

@@ -191,6 +191,12 @@ TEST(CurateGui, RelabelExcludeUndoFromInspectMatchTheCli) {
   EXPECT_EQ(retrain[0][0].toString().toStdString(), planted.root + "@4");
   EXPECT_NE(p.versionLabel()->text().indexOf(QStringLiteral("version 4")), -1);
 
+  // With PERCEPTRA_GUI_SHOTS=<dir>, a picture of the panel (no assertion on it).
+  if (const QString shots = qEnvironmentVariable("PERCEPTRA_GUI_SHOTS"); !shots.isEmpty()) {
+    p.selectRows({0, 1});
+    QTest::qWait(200);
+    p.grab().save(shots + "/inspect_curation.png");
+  }
   EXPECT_TRUE(snapshot_files(planted.root) == before);
   fs::remove_all(dir);
 }
