@@ -328,6 +328,9 @@ void InspectPanel::refreshMarks() {
                                 .arg(excluded)
                                 .arg(curation_->versionedDataRef())
                           : tr("Dataset version 0 (the files as they are)"));
+  // The version the shown data is (a run trained on an older one shows that).
+  if (data_ && data_->dataset_version != v)
+    version_->setText(version_->text() + tr(" · shown: version %1").arg(data_->dataset_version));
   retrain_->setEnabled(v > 0);
   const std::vector<int> selected = grid_->selectedIndexes();
   for (size_t i = 0; i < entries_.size() && int(i) < grid_->count(); ++i) {

@@ -56,8 +56,13 @@ struct Thumb {
 Thumb thumb_of(const float* chw, int c, int h, int w) {
   Thumb t;
   t.phash = perceptual_hash(chw, c, h, w);
+  // Mean-centred (a brightness change is still the same picture), then
+  // offset to mid-grey to fit a byte.
   auto s = grey_resized(chw, c, h, w, 16);
-  for (size_t i = 0; i < 256; ++i) t.small[i] = uint8_t(std::lround(std::clamp(s[i], 0.0f, 1.0f) * 255));
+  double mean = 0;
+  for (float v : s) mean += v / 256.0;
+  for (size_t i = 0; i < 256; ++i)
+    t.small[i] = uint8_t(std::lround(std::clamp(double(s[i]) - mean + 0.5, 0.0, 1.0) * 255));
   return t;
 }
 
@@ -141,7 +146,13 @@ DuplicateReport find_duplicates(const DataSource& source, const SourceIdentities
   // Near: multi-index hashing over max_distance + 1 bands.
   const int bands = options.max_distance + 1;
   const int max_diff_sum = int(options.max_pixel_diff * 255.0 * 256.0);
-  std::vector<std::pair<size_t, size_t>> near;
+  auto close = [&](size_t i, size_t j) {
+    if (content[i] == content[j]) return true;
+    if (std::popcount(thumbs[i].phash ^ thumbs[j].phash) > options.max_distance) return false;
+    int sum = 0;
+    for (size_t k = 0; k < 256; ++k) sum += std::abs(int(thumbs[i].small[k]) - int(thumbs[j].small[k]));
+    return sum <= max_diff_sum;
+  };
   for (int b = 0; b < bands; ++b) {
     const int lo = 64 * b / bands, hi = 64 * (b + 1) / bands;
     const uint64_t mask = (hi - lo == 64 ? ~uint64_t(0) : ((uint64_t(1) << (hi - lo)) - 1)) << lo;
@@ -161,10 +172,15 @@ DuplicateReport find_duplicates(const DataSource& source, const SourceIdentities
             earlier = ((thumbs[i].phash ^ thumbs[j].phash) & em) == 0;
           }
           if (earlier) continue;
-          int sum = 0;
-          for (size_t k = 0; k < 256; ++k) sum += std::abs(int(thumbs[i].small[k]) - int(thumbs[j].small[k]));
-          if (sum > max_diff_sum) continue;
-          uf.join(i, j);
+          if (!close(i, j)) continue;
+          // Joining two groups needs their leaders (union-find roots) close
+          // too, so a chain of look-alikes, each close to the next, never
+          // becomes one huge group.
+          const size_t ri = uf.find(i), rj = uf.find(j);
+          if (ri != rj) {
+            if ((ri != i || rj != j) && !close(ri, rj)) continue;
+            uf.join(i, j);
+          }
           worst[i] = std::max(worst[i], dist);
           worst[j] = std::max(worst[j], dist);
         }

@@ -2,7 +2,10 @@
 // Near-duplicate images: exact copies (same content hash) and almost
 // identical ones (a 64-bit perceptual hash of the decoded pixels, DCT of a
 // 32x32 grey thumbnail as in pHash, within `max_distance` bits, confirmed by
-// a 16x16 thumbnail differing by at most `max_pixel_diff` on average).
+// mean-centred 16x16 thumbnails differing by at most `max_pixel_diff` on
+// average: a brightness change is still a duplicate). A group grows around
+// its leader (joining two groups needs their leaders close too),
+// so a chain of look-alikes does not merge into one huge group.
 // Candidates come from multi-index hashing (the 64 bits in max_distance+1
 // bands: two hashes within the distance agree on at least one band), so no
 // all-pairs scan. Groups say whether they mix classes (a label conflict) or
@@ -19,7 +22,7 @@ namespace perceptra {
 
 struct DuplicateOptions {
   int max_distance = 6;         // bits of the perceptual hash (0..15)
-  double max_pixel_diff = 0.06; // mean absolute difference of 16x16 thumbnails, in [0,1]
+  double max_pixel_diff = 0.02; // mean absolute difference of mean-centred 16x16 thumbnails, in [0,1]
 };
 
 struct DuplicateMember {

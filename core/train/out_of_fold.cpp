@@ -110,6 +110,18 @@ int64_t score_out_of_fold(const TrainConfig& config, const OutOfFoldOptions& opt
   if (base.dataset_version > 0)
     nr.hparams["data"] = parse_data_ref(config.data).name + "@" + std::to_string(base.dataset_version);
   nr.machine = machine_metadata("none");
+  // The dataset row the runs of this data have (same fingerprint), so the
+  // run lists and `data suspects` name its classes.
+  DatasetRecord d;
+  d.name = base.source.name;
+  d.path = base.source.location;
+  d.kind = base.source.format;
+  d.num_classes = int(base.source.class_names.size());
+  d.num_train = n;
+  d.fingerprint = d.kind + ":" + std::to_string(base.tv.train_data->size()) + ":" +
+                  std::to_string(base.tv.valid_data->size()) + ":" + std::to_string(d.num_classes);
+  d.info = {{"classes", base.source.class_names}};
+  nr.dataset_id = st.register_dataset(d);
   nr.dataset_version = base.dataset_version;
   nr.notes = "out-of-fold scores: each training image judged by a model trained on the other folds";
   const int64_t id = st.create_run(nr);

@@ -291,7 +291,7 @@ TEST_F(CurateCli, KillDuringALedgerWriteKeepsThePreviousLedger) {
 // train on it, recorded as a run whose ledger `data suspects` ranks.
 TEST_F(CurateCli, OutOfFoldScoresRankThePlantedErrors) {
   auto r = cli({"data", "score-oof", "--data", planted.root, "--folds", "4", "--model", dir + "/tiny.json",
-                "--epochs", "6", "--batch-size", "16", "--lr", "0.05", "--device", "cpu", "--db", db},
+                "--epochs", "10", "--batch-size", "16", "--lr", "0.05", "--device", "cpu", "--db", db},
                dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto at = r.out.find("recorded as run ");
@@ -317,8 +317,9 @@ TEST_F(CurateCli, OutOfFoldScoresRankThePlantedErrors) {
            "--json", "--db", db},
           dir);
   ASSERT_EQ(r.code, 0) << r.err;
+  const json oof = json::parse(r.out);
   std::set<std::string> top;
-  for (const auto& x : json::parse(r.out)["suspects"]) top.insert(x["image"].get<std::string>());
+  for (const auto& x : oof["suspects"]) top.insert(x["image"].get<std::string>());
   size_t found = 0;
   for (const auto& m : train_errors) found += top.count(m);
   std::cout << "out-of-fold suspects recall in top " << 2 * train_errors.size() << ": " << found << " of "

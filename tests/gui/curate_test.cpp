@@ -14,6 +14,7 @@
 #include <QMenu>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QTableView>
 #include <QTest>
 #include <QTreeWidget>
 #include <gtest/gtest.h>
@@ -24,6 +25,7 @@
 
 #include "app/studio/curate_session.h"
 #include "app/studio/inspect_panel.h"
+#include "app/studio/runs_panel.h"
 #include "core/curate/ledger.h"
 #include "core/nn/model.h"
 #include "core/store/store.h"
@@ -198,6 +200,35 @@ TEST(CurateGui, RelabelExcludeUndoFromInspectMatchTheCli) {
     p.grab().save(shots + "/inspect_curation.png");
   }
   EXPECT_TRUE(snapshot_files(planted.root) == before);
+  fs::remove_all(dir);
+}
+
+// The Runs view says which dataset version each run trained on.
+TEST(CurateGui, RunsViewShowsTheDatasetVersion) {
+  const std::string dir = test::make_temp_dir("curate-runs");
+  const std::string db = dir + "/p.db";
+  {
+    ExperimentStore st(db);
+    NewRun a, b;
+    a.hparams = {{"data", "/data/shapes@4"}};
+    a.dataset_version = 4;
+    b.hparams = {{"data", "/data/shapes"}};
+    st.finish_run(st.create_run(a), RunStatus::Finished);
+    st.finish_run(st.create_run(b), RunStatus::Finished);
+  }
+  RunsPanel panel;
+  panel.setDatabasePath(db);
+  panel.refresh();
+  auto* m = panel.table()->model();
+  ASSERT_EQ(m->rowCount(), 2);
+  int dataColumn = -1;
+  for (int c = 0; c < m->columnCount(); ++c)
+    if (m->headerData(c, Qt::Horizontal).toString() == QStringLiteral("Dataset")) dataColumn = c;
+  ASSERT_GE(dataColumn, 0);
+  std::set<QString> cells;
+  for (int r = 0; r < 2; ++r) cells.insert(m->index(r, dataColumn).data().toString());
+  EXPECT_TRUE(cells.count(QStringLiteral("shapes · v4"))) << cells.begin()->toStdString();
+  EXPECT_TRUE(cells.count(QStringLiteral("shapes")));
   fs::remove_all(dir);
 }
 
