@@ -342,4 +342,16 @@ TEST_F(CurateCli, UsageAndBadInput) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no dataset version 4"), std::string::npos) << r.err;
   EXPECT_EQ(cli({"data", "--help"}, dir).code, 0);
+  // A hostile ledger row: refused with a message naming it, no crash.
+  {
+    ExperimentStore st(db);
+    const int64_t run = st.create_run(NewRun{});
+    st.finish_run(run, RunStatus::Finished);
+    std::string blob = encode_ledger({{"a.png", 1, false, 0, 1, 0.1f, 0.9f, 2.3f}});
+    blob[8] = char(0x7f);  // claims far more images than it holds
+    st.put_ledger({run, "/x", 0, "final", 1, 0, blob});
+    r = cli({"data", "suspects", "--run", std::to_string(run), "--db", db}, dir);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("ledger of run " + std::to_string(run)), std::string::npos) << r.err;
+  }
 }
