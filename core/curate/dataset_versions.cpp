@@ -1,5 +1,8 @@
 #include "core/curate/dataset_versions.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -133,6 +136,7 @@ int parse_class(const DataSource& source, const std::string& text) {
 std::string current_user() {
   for (const char* v : {"USER", "LOGNAME"})
     if (const char* u = std::getenv(v); u && *u) return u;
+  if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_name && *pw->pw_name) return pw->pw_name;
   return "unknown";
 }
 

@@ -68,7 +68,7 @@ int64_t commit_changes(ExperimentStore& store, const DataSource& source, const S
                        const std::vector<ChangeRequest>& requests, const std::string& author,
                        const std::string& reason);
 
-// The user's name for who/when/why ($USER, else "unknown").
+// The user's name for who/when/why ($USER, $LOGNAME, the account's name).
 std::string current_user();
 
 // Writes the version as a new image folder `out` (which must not exist or
