@@ -301,11 +301,12 @@ void InspectPanel::showEntries() {
   const Dataset* test = data_ && data_->source.test ? &uncurated(*data_->source.test) : nullptr;
   std::vector<widgets::ImageGridItem> items;
   items.reserve(entries_.size());
-  for (const auto& e : entries_) {
+  for (auto& e : entries_) {
     widgets::ImageGridItem g;
     const Dataset* d = e.testPart ? test : train;
     if (d && e.baseIndex >= 0 && e.baseIndex < d->size()) g.image = sampleImage(*d, e.baseIndex);
     const QString mark = markText(e);
+    e.shownMark = mark;
     g.caption = mark.isEmpty() ? e.caption : e.caption + QLatin1Char('\n') + mark;
     g.toolTip = mark.isEmpty() ? e.toolTip : e.toolTip + QStringLiteral(" · ") + mark;
     g.accent = mark.isEmpty() ? e.accent : QColor(0x3b, 0x82, 0xf6);
@@ -332,17 +333,23 @@ void InspectPanel::refreshMarks() {
   if (data_ && data_->dataset_version != v)
     version_->setText(version_->text() + tr(" · shown: version %1").arg(data_->dataset_version));
   retrain_->setEnabled(v > 0);
+  // Only the rows whose mark changed (this runs after every epoch's
+  // predictions; most rows keep theirs).
   const std::vector<int> selected = grid_->selectedIndexes();
+  bool any = false;
   for (size_t i = 0; i < entries_.size() && int(i) < grid_->count(); ++i) {
-    widgets::ImageGridItem g = grid_->item(int(i));
-    const InspectEntry& e = entries_[i];
+    InspectEntry& e = entries_[i];
     const QString mark = markText(e);
+    if (mark == e.shownMark) continue;
+    e.shownMark = mark;
+    any = true;
+    widgets::ImageGridItem g = grid_->item(int(i));
     g.caption = mark.isEmpty() ? e.caption : e.caption + QLatin1Char('\n') + mark;
     g.toolTip = mark.isEmpty() ? e.toolTip : e.toolTip + QStringLiteral(" · ") + mark;
     g.accent = mark.isEmpty() ? e.accent : QColor(0x3b, 0x82, 0xf6);
     grid_->updateItem(int(i), std::move(g));
   }
-  selectRows(selected);
+  if (any) selectRows(selected);
 }
 
 // The identities arrived: name the shown images, and start a list that waited.

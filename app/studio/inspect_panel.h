@@ -54,6 +54,7 @@ struct InspectEntry {
   int64_t lossPosition = -1; // into the predictions (top losses, cells), else -1
   QString caption, toolTip;  // without the curation mark
   QColor accent;
+  QString shownMark;         // the mark the grid shows now
 };
 
 enum class InspectList { TopLosses, Suspects, Duplicates };

@@ -160,10 +160,11 @@ void RunRecorder::on_epoch_end(TrainContext&, const EpochEnd& e) {
 void RunRecorder::on_train_end(TrainContext& ctx, TrainEnd& end) {
   flush();
   // The ledger: every image scored by the final weights, written in one
-  // transaction before the run's status says it ended. A failed or
-  // diverged run has no meaningful predictions.
-  if (!ctx.config().ledger || (end.reason != EndReason::Done && end.reason != EndReason::Stopped))
-    return;
+  // transaction before the run's status says it ended. Only for runs that
+  // ran their course (early stopping included): a failed or diverged run
+  // has no meaningful predictions, and a user's Stop must end the run at
+  // once (`perceptra-cli data ledger --run ID` scores it later).
+  if (!ctx.config().ledger || end.reason != EndReason::Done) return;
   try {
     const PreparedData& data = ctx.data();
     std::shared_ptr<const SourceIdentities> ids = data.ids;
