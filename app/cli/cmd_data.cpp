@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "app/cli/cmd_curate.h"
 #include "app/cli/command.h"
 #include "core/tensor/bounded_json.h"
 #include "core/data/describe.h"
@@ -23,7 +24,8 @@ void usage(FILE* out) {
                "NAME is fashion-mnist, mnist, cifar10 or sample; PATH an IDX folder or images\n"
                "file, a CIFAR-10 folder, or an image folder (one sub-folder per class).\n"
                "Image folders are decoded to --image-size (default: the native size when all\n"
-               "images are small and equal, else 224x224) with the --resize policy (default crop).\n");
+               "images are small and equal, else 224x224) with the --resize policy (default crop).\n\n");
+  std::fputs(perceptra::cli::curate_usage(), out);
 }
 
 int list(bool json) {
@@ -48,6 +50,7 @@ int run(const std::vector<std::string>& args) {
     usage(args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
+  if (perceptra::cli::is_curate_command(args[0])) return perceptra::cli::run_curate_command(args);
   bool json = false;
   std::string target;
   perceptra::OpenOptions opt;
@@ -111,6 +114,6 @@ int run(const std::vector<std::string>& args) {
   }
 }
 
-perceptra::cli::Registrar reg{{"data", "describe a dataset (info NAME|PATH, list)", &run}};
+perceptra::cli::Registrar reg{{"data", "describe and fix a dataset (info, list, suspects, duplicates, relabel, ...)", &run}};
 
 }  // namespace

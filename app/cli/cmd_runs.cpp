@@ -62,7 +62,8 @@ nlohmann::json summary_json(const RunSummary& s, int64_t epochs) {
           {"duration_s", s.duration_s},
           {"sweep_id", s.run.sweep_id ? nlohmann::json(*s.run.sweep_id) : nlohmann::json(nullptr)},
           {"trial", s.run.trial_index >= 0 ? nlohmann::json(s.run.trial_index) : nlohmann::json(nullptr)},
-          {"trial_params", s.run.trial_params}, {"early_terminated", s.run.early_terminated}};
+          {"trial_params", s.run.trial_params}, {"early_terminated", s.run.early_terminated},
+          {"dataset_version", s.run.dataset_version}};
 }
 
 int64_t parse_id(const std::string& s) {

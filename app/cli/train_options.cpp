@@ -40,7 +40,8 @@ struct TrainOption {
 
 const TrainOption kTrainOptions[] = {
     {"data", true, false,
-     "  --data NAME|PATH      fashion-mnist, mnist, cifar10, sample, or a folder/file\n"},
+     "  --data NAME|PATH      fashion-mnist, mnist, cifar10, sample, or a folder/file;\n"
+     "                        NAME@V / NAME@latest: dataset version V (perceptra-cli data versions)\n"},
     {"image-size", true, false,
      "  --image-size N|HxW    image folders: decode to this size (default auto: the\n"
      "                        native size of small equal images, else 224)\n"},
@@ -107,6 +108,9 @@ const TrainOption kTrainOptions[] = {
      "  --distributed         data-parallel over MPI: start with 'mpirun -np N' (or srun);\n"
      "                        --batch-size stays the global batch, split over the ranks;\n"
      "                        rank 0 records the run (needs a build with MPI)\n"},
+    {"no-ledger", false, true,
+     "  --no-ledger           do not score every image at the end (the per-image ledger\n"
+     "                        `perceptra-cli data suspects` reads)\n"},
 };
 }  // namespace
 
@@ -174,6 +178,7 @@ TrainConfig config_from_args(const Args& a) {
   if (auto v = a.get_int("early-stop")) c.early_stopping.patience = static_cast<int>(*v);
   if (auto v = a.get("notify")) c.notify.command = *v;
   if (a.flag("notify-each-epoch")) c.notify.each_epoch = true;
+  if (a.flag("no-ledger")) c.ledger = false;
   // Device text is checked here so a typo is a usage error, not a run error.
   DeviceRequest::parse(c.device);
   c.validate();

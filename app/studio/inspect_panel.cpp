@@ -8,7 +8,9 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrent>
 
+#include "app/studio/curate_session.h"
 #include "app/studio/qt_convert.h"
+#include "core/data/curated_dataset.h"
 #include "core/interp/activations.h"
 #include "core/interp/live_snapshot.h"
 #include "core/interp/saliency.h"
@@ -56,7 +58,7 @@ DetailResult computeDetail(std::shared_ptr<SharedModel> sm, std::shared_ptr<cons
 }
 }  // namespace
 
-InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent) {
+InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent), curation_(new CurationSession(this)) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(6, 6, 6, 6);
   auto* head = new QHBoxLayout;
@@ -112,6 +114,7 @@ InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent) {
   infoCol->addWidget(bars_, 1);
   top->addLayout(infoCol, 1);
   dl->addLayout(top);
+  buildCurationUi(head, dl);
   activations_ = new widgets::ActivationView(detail);
   activations_->setObjectName("detailActivations");
   activations_->setMaxScale(3);
@@ -139,6 +142,8 @@ InspectPanel::InspectPanel(QWidget* parent) : QWidget(parent) {
 InspectPanel::~InspectPanel() {
   predictWatcher_.waitForFinished();
   detailWatcher_.waitForFinished();
+  listWatcher_.waitForFinished();
+  historyWatcher_.waitForFinished();
 }
 
 bool InspectPanel::busy() const { return predictWatcher_.isRunning(); }
@@ -148,6 +153,7 @@ void InspectPanel::clear(const QString& message) {
   pendingInspect_.reset();
   predictions_.reset();
   shown_.clear();
+  entries_.clear();
   grid_->clear();
   header_->setText(message);
   clearFilter_->hide();
@@ -175,6 +181,7 @@ void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const P
   sm->model = std::move(model);
   model_ = sm;
   data_ = data;
+  curation_->setData(data);
   names_ = toQStringList(data->source.class_names);
   const quint64 gen = ++generation_;
   header_->setText(tr("%1 — predicting %2 validation images…").arg(title).arg(data->tv.valid_indices.size()));
@@ -218,13 +225,14 @@ void InspectPanel::predictionsFinished() {
 void InspectPanel::showCell(int t, int p) {
   cellTrue_ = t;
   cellPred_ = p;
+  if (list_ != InspectList::TopLosses) setList(InspectList::TopLosses);  // a cell is a filter of the losses
   fillGrid();
 }
 
 void InspectPanel::showTopLosses() { showCell(-1, -1); }
 
 void InspectPanel::fillGrid() {
-  if (!predictions_) return;
+  if (!predictions_ || list_ != InspectList::TopLosses) return;  // suspects and duplicates stay shown
   const auto& P = *predictions_;
   const QString title = property("title").toString();
   auto name = [this](int c) { return c >= 0 && c < names_.size() ? names_[c] : QString::number(c); };
@@ -249,36 +257,47 @@ void InspectPanel::fillGrid() {
   }
   if (int(shown_.size()) > kMaxShown) shown_.resize(kMaxShown);
   const Dataset& ds = *data_->tv.valid_data;
-  std::vector<widgets::ImageGridItem> items;
-  items.reserve(shown_.size());
+  const bool official = data_->tv.split.kind == "official";
+  entries_.clear();
+  entries_.reserve(shown_.size());
   for (const auto& it : shown_) {
-    widgets::ImageGridItem g;
-    g.image = sampleImage(ds, it.dataset_index);
-    g.caption = tr("%1\n→ %2 %3 %\nloss %4")
+    InspectEntry e;
+    e.testPart = official;
+    e.baseIndex = uncurated_index(ds, it.dataset_index);
+    e.image = curation_->imageAt(e.testPart, e.baseIndex);
+    e.label = it.label;
+    e.predicted = it.predicted;
+    e.lossPosition = it.position;
+    e.caption = tr("%1\n→ %2 %3 %\nloss %4")
                     .arg(name(it.label), name(it.predicted))
                     .arg(it.prob_predicted * 100, 0, 'f', 0)
                     .arg(it.loss, 0, 'f', 2);
-    g.toolTip = tr("#%1 · true %2 (p = %3) · predicted %4 (p = %5) · loss %6")
-                    .arg(it.dataset_index)
+    e.toolTip = tr("%1 · true %2 (p = %3) · predicted %4 (p = %5) · loss %6")
+                    .arg(e.image.empty() ? QStringLiteral("#%1").arg(it.dataset_index) : qs(e.image))
                     .arg(name(it.label))
                     .arg(it.prob_label, 0, 'f', 3)
                     .arg(name(it.predicted))
                     .arg(it.prob_predicted, 0, 'f', 3)
                     .arg(it.loss, 0, 'f', 3);
-    g.accent = it.label == it.predicted ? QColor(0x3f, 0xb9, 0x50) : QColor(0xe5, 0x53, 0x4b);
-    g.data = QVariant::fromValue<qlonglong>(it.position);
-    items.push_back(std::move(g));
+    e.accent = it.label == it.predicted ? QColor(0x3f, 0xb9, 0x50) : QColor(0xe5, 0x53, 0x4b);
+    entries_.push_back(std::move(e));
   }
-  grid_->setItems(std::move(items));
+  showEntries();
   if (shown_.empty()) grid_->setPlaceholderText(tr("No images here"));
 }
 
 void InspectPanel::selectItem(int i) {
-  if (i < 0 || i >= int(shown_.size()) || !model_ || !data_) return;
-  grid_->setSelectedIndex(i);
-  const LossItem& it = shown_[size_t(i)];
-  detailPos_ = int(it.position);
+  if (i < 0 || i >= int(entries_.size()) || !data_) return;
+  const InspectEntry& e = entries_[size_t(i)];
+  if (grid_->selectedIndexes().size() <= 1) grid_->setSelectedIndex(i);
+  loadHistory(e.image);
+  if (e.lossPosition < 0 || !model_ || !predictions_) {
+    showPlainDetail(e);
+    return;
+  }
+  detailPos_ = int(e.lossPosition);
   detailReady_ = false;
+  const LossItem it = loss_item(*predictions_, e.lossPosition);
   if (detailWatcher_.isRunning()) {
     pendingDetail_ = i;  // compute the latest click once the running one ends
     return;
@@ -304,8 +323,10 @@ void InspectPanel::detailFinished() {
   const auto& P = *predictions_;
   const LossItem it = loss_item(P, r.position);
   auto name = [this](int c) { return c >= 0 && c < names_.size() ? names_[c] : QString::number(c); };
-  detailText_->setText(tr("<b>#%1</b> · true <b>%2</b> · predicted <b>%3</b> (%4&nbsp;%)<br>loss %5 · %6")
-                           .arg(it.dataset_index)
+  const int row = grid_->selectedIndex();
+  const std::string image = row >= 0 && row < int(entries_.size()) ? entries_[size_t(row)].image : std::string();
+  detailText_->setText(tr("<b>%1</b> · true <b>%2</b> · predicted <b>%3</b> (%4&nbsp;%)<br>loss %5 · %6")
+                           .arg(image.empty() ? QStringLiteral("#%1").arg(it.dataset_index) : qs(image).toHtmlEscaped())
                            .arg(name(it.label).toHtmlEscaped(), name(it.predicted).toHtmlEscaped())
                            .arg(it.prob_predicted * 100, 0, 'f', 1)
                            .arg(it.loss, 0, 'f', 3)

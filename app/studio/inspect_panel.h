@@ -3,20 +3,32 @@
 // thread; the misclassified images sorted by loss (fastai's top losses) or
 // exactly the images of one confusion-matrix cell; clicking an image shows
 // its class probabilities, a Grad-CAM overlay and its activations per layer.
+//
+// Fixing the data (inspect_curation.cpp): the list can also be the suspects
+// (likely label errors from the runs' ledgers) or the near duplicates;
+// selected images are relabelled (number keys, context menu), excluded
+// (Delete) or restored, Ctrl+Z undoes; each action is a new dataset version
+// (CurationSession) and the marks follow the images across lists. A
+// per-image history shows what every run predicted for the selected image.
+#include <QColor>
 #include <QFutureWatcher>
 #include <QWidget>
 
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/interp/predictions.h"
 #include "core/train/setup.h"
 
 class QCheckBox;
+class QComboBox;
 class QLabel;
+class QMenu;
 class QPushButton;
+class QTreeWidget;
 
 namespace perceptra {
 class Model;
@@ -30,6 +42,34 @@ class ActivationView;
 }  // namespace perceptra::widgets
 
 namespace perceptra::studio {
+
+class CurationSession;
+
+// One image of the grid, whatever the list shows.
+struct InspectEntry {
+  std::string image;         // identity ("" until the identities are known)
+  bool testPart = false;     // its base dataset: source.test, else source.train
+  int64_t baseIndex = -1;
+  int label = -1, predicted = -1;
+  int64_t lossPosition = -1; // into the predictions (top losses, cells), else -1
+  QString caption, toolTip;  // without the curation mark
+  QColor accent;
+  QString shownMark;         // the mark the grid shows now
+};
+
+enum class InspectList { TopLosses, Suspects, Duplicates };
+
+struct InspectListResult {
+  std::vector<InspectEntry> entries;
+  QString header, error;
+  quint64 generation = 0;
+};
+
+struct ImageHistoryResult {
+  std::string image;
+  std::vector<std::vector<QString>> rows;  // run, version, side, label, predicted, p(label), loss
+  QString error;
+};
 
 // A model shared by background jobs; the mutex serialises them (layers keep
 // per-call caches, so one forward at a time).
@@ -87,12 +127,36 @@ class InspectPanel : public QWidget {
   int cellTrue() const { return cellTrue_; }
   int cellPredicted() const { return cellPred_; }
 
+  // ---- fixing the data (inspect_curation.cpp)
+  CurationSession* curation() const { return curation_; }
+  void setDatabasePath(const QString& path);
+  void setList(InspectList list);
+  InspectList list() const { return list_; }
+  const std::vector<InspectEntry>& entries() const { return entries_; }
+  std::vector<int> selectedRows() const;
+  void selectRows(const std::vector<int>& rows);
+  // On the selected images; false (and a message in the header) when refused.
+  bool relabelSelected(int cls);
+  bool excludeSelected();
+  bool restoreSelected();
+  bool undo();
+  // The context menu of grid row `row` (the caller owns it; the grid's
+  // right click shows it).
+  QMenu* contextMenu(int row);
+  QTreeWidget* historyView() const { return history_; }
+  QPushButton* retrainButton() const { return retrain_; }
+  QLabel* versionLabel() const { return version_; }
+
  signals:
   void predictionsReady();
   void detailShown(int position);
   void cellFilterCleared();
   // "Use as live probe": the selected image's dataset and index.
   void probeRequested(std::shared_ptr<const perceptra::Dataset> data, qint64 index);
+  // "Retrain on this version": e.g. "sample@3".
+  void retrainRequested(const QString& dataRef);
+  void listReady();
+  void historyShown(const QString& image);
 
  private:
   void predictionsFinished();
@@ -100,6 +164,20 @@ class InspectPanel : public QWidget {
   void fillGrid();
   void showDetailImage();
   static QString detailHint();
+  // Curation (inspect_curation.cpp).
+  void buildCurationUi(QLayout* head, QLayout* detail);
+  void showEntries();
+  void refreshMarks();
+  QString markText(const InspectEntry& e) const;
+  void resolveImages();
+  void startList();
+  void listFinished();
+  void showPlainDetail(const InspectEntry& e);
+  void loadHistory(const std::string& image);
+  void showContextMenu(const QPoint& pos);
+  std::vector<std::string> selectedImages() const;
+  bool reportAction(bool ok, const QString& error);
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
   widgets::ImageGrid* grid_;
   QLabel* header_;
@@ -132,6 +210,18 @@ class InspectPanel : public QWidget {
     QString title;
   };
   std::optional<PendingInspect> pendingInspect_;
+
+  CurationSession* curation_;
+  InspectList list_ = InspectList::TopLosses;
+  std::vector<InspectEntry> entries_;
+  QComboBox* listBox_ = nullptr;
+  QLabel* version_ = nullptr;
+  QLabel* notice_ = nullptr;
+  QPushButton* retrain_ = nullptr;
+  QTreeWidget* history_ = nullptr;
+  QFutureWatcher<InspectListResult> listWatcher_;
+  QFutureWatcher<ImageHistoryResult> historyWatcher_;
+  std::string historyImage_;
 };
 
 }  // namespace perceptra::studio

@@ -99,6 +99,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(databasePath())));
 
   runs_->setDatabasePath(databasePath().toStdString());
+  inspect_->setDatabasePath(databasePath());  // where Inspect's dataset versions go
   resize(1600, 1000);
   loadSettings();
   updateActions();
@@ -178,6 +179,13 @@ void MainWindow::connectPanels() {
     central_->setCurrentWidget(live_);
     if (!live_->showLayer(layer))
       statusBar()->showMessage(tr("No activations of %1 yet: they appear while a run trains.").arg(layer), 6000);
+  });
+  // "Retrain on this version": the current settings on the dataset version
+  // Inspect's relabels and exclusions made.
+  connect(inspect_, &InspectPanel::retrainRequested, this, [this](const QString& dataRef) {
+    TrainConfig c = currentConfig();
+    c.data = dataRef.toStdString();
+    startTraining(c);
   });
   connect(training_, &TrainingPanel::learningRateApplied, this, [this](double lr) {
     statusBar()->showMessage(tr("Learning rate set to %1").arg(lr, 0, 'g', 3), 5000);
@@ -617,6 +625,7 @@ void MainWindow::setDatabasePath(const QString& path) {
   settings_->setValue(QStringLiteral("workspace/db"), path);
   runs_->setDatabasePath(path.toStdString());
   sweeps_->setDatabasePath(path.toStdString());
+  inspect_->setDatabasePath(path);
   deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(path)));
 }
 

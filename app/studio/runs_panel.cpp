@@ -28,6 +28,7 @@
 #include <cmath>
 
 #include "app/studio/qt_convert.h"
+#include "core/curate/dataset_versions.h"
 #include "core/store/store.h"
 #include "widgets/theme.h"
 #include "widgets/training_plot.h"
@@ -227,8 +228,14 @@ void RunsPanel::refresh() {
     row << cell(qs(r.name), qs(r.name));
     const QString model = qs(jget<std::string>(r.model_spec, "name", "?"));
     row << cell(model, model);
-    const QString data = qs(jget<std::string>(hp, "data", "?"));
-    row << cell(QFileInfo(data).fileName().isEmpty() ? data : QFileInfo(data).fileName(), data);
+    // The dataset and the version of it the run trained on (0: the files as they were).
+    const QString data = qs(parse_data_ref(jget<std::string>(hp, "data", "?")).name);
+    const QString dataName = QFileInfo(data).fileName().isEmpty() ? data : QFileInfo(data).fileName();
+    QStandardItem* dataCell = cell(r.dataset_version > 0 ? tr("%1 · v%2").arg(dataName).arg(r.dataset_version) : dataName,
+                                   data);
+    dataCell->setToolTip(r.dataset_version > 0 ? tr("%1, dataset version %2").arg(data).arg(r.dataset_version)
+                                               : tr("%1, the files as they were (version 0)").arg(data));
+    row << dataCell;
     const auto opt = hp.is_object() && hp.contains("optimizer") ? hp["optimizer"] : nlohmann::json::object();
     const double lr = jget<double>(opt, "lr", 0);
     row << cell(QString::number(lr, 'g', 3), lr);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/data/curated_dataset.h"
 #include "core/data/resolve.h"
 #include "core/tensor/error.h"
 #include "core/tensor/random.h"
@@ -27,6 +28,20 @@ int64_t held_out(int64_t n, double pct) {
 }  // namespace
 
 Split make_split(const Dataset& data, const SplitOptions& o) {
+  // A dataset version is split like its base, minus its excluded samples:
+  // every image keeps its side of the split across versions.
+  if (auto* view = dynamic_cast<const CuratedDataset*>(&data)) {
+    Split s = make_split(*view->base(), o);
+    auto keep = [&](std::vector<int64_t>& v) {
+      size_t k = 0;
+      for (int64_t b : v)
+        if (int64_t i = view->view_index(b); i >= 0) v[k++] = i;
+      v.resize(k);
+    };
+    keep(s.train);
+    keep(s.valid);
+    return s;
+  }
   if (!(o.valid_pct > 0.0 && o.valid_pct < 1.0))
     throw InputError("split", "validation fraction must be between 0 and 1 (exclusive), got " +
                                   std::to_string(o.valid_pct));

@@ -88,6 +88,40 @@ ALTER TABLE runs ADD COLUMN trial_params TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE runs ADD COLUMN early_terminated INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_sweep ON runs(sweep_id, trial_index);
 )sql",
+      // 3 -> 4: dataset versions and per-image ledgers (core/curate). A
+      // version row and its changes are written in one transaction; a
+      // ledger is one packed blob per run (tens of thousands of images in
+      // one row: fast to write, read whole). Runs record the version they
+      // trained on (0: the files as they are).
+      R"sql(
+CREATE TABLE dataset_versions(
+  id INTEGER PRIMARY KEY,
+  dataset_key TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK(version > 0),
+  parent INTEGER NOT NULL DEFAULT 0,
+  author TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  UNIQUE(dataset_key, version));
+CREATE TABLE dataset_changes(
+  version_id INTEGER NOT NULL REFERENCES dataset_versions(id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  image TEXT NOT NULL,
+  content_hash TEXT NOT NULL DEFAULT '',
+  action TEXT NOT NULL CHECK(action IN ('relabel','exclude','restore')),
+  label INTEGER,
+  PRIMARY KEY(version_id, seq));
+CREATE TABLE ledgers(
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+  dataset_key TEXT NOT NULL,
+  dataset_version INTEGER NOT NULL DEFAULT 0,
+  model TEXT NOT NULL DEFAULT '',
+  count INTEGER NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  data BLOB NOT NULL);
+CREATE INDEX ledgers_dataset ON ledgers(dataset_key, run_id);
+ALTER TABLE runs ADD COLUMN dataset_version INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return m;
 }

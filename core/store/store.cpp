@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/store/schema.h"
+#include "core/store/store_statement.h"
 #include "core/store/sha256.h"
 #include "core/tensor/bounded_json.h"
 
@@ -102,67 +103,6 @@ RunStatus parse_run_status(const std::string& text) {
   throw Error("unknown run status '" + text + "'");
 }
 
-// ---------------------------------------------------------------- statement
-
-class ExperimentStore::Stmt {
- public:
-  Stmt(ExperimentStore& store, const char* sql) : store_(store) {
-    int rc = sqlite3_prepare_v2(store.db_, sql, -1, &st_, nullptr);
-    if (rc != SQLITE_OK) store.raise(rc, "preparing a query");
-  }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& bind(int i, int64_t v) { return check(sqlite3_bind_int64(st_, i, v)); }
-  Stmt& bind(int i, int v) { return bind(i, int64_t(v)); }
-  Stmt& bind(int i, double v) { return check(sqlite3_bind_double(st_, i, v)); }
-  Stmt& bind(int i, const std::string& v) {
-    return check(sqlite3_bind_text(st_, i, v.data(), int(v.size()), SQLITE_TRANSIENT));
-  }
-  Stmt& bind_null(int i) { return check(sqlite3_bind_null(st_, i)); }
-  Stmt& bind_opt(int i, const std::optional<int64_t>& v) {
-    return v ? bind(i, *v) : bind_null(i);
-  }
-  Stmt& bind_time(int i, double t) { return t > 0 ? bind(i, t) : bind_null(i); }
-
-  // True while a row is available.
-  bool step() {
-    int rc = sqlite3_step(st_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    store_.raise(rc, "running a query");
-  }
-  void run() {
-    while (step()) {
-    }
-  }
-  void reset() {
-    sqlite3_reset(st_);
-    sqlite3_clear_bindings(st_);
-  }
-
-  bool is_null(int c) { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
-  int64_t i64(int c) { return sqlite3_column_int64(st_, c); }
-  double f64(int c) { return is_null(c) ? 0.0 : sqlite3_column_double(st_, c); }
-  std::optional<double> opt_f64(int c) {
-    return is_null(c) ? std::nullopt : std::optional<double>(sqlite3_column_double(st_, c));
-  }
-  std::string text(int c) {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(st_, c));
-    return p ? std::string(p) : std::string();
-  }
-  const char* ctext(int c) { return reinterpret_cast<const char*>(sqlite3_column_text(st_, c)); }
-
- private:
-  Stmt& check(int rc) {
-    if (rc != SQLITE_OK) store_.raise(rc, "binding a query parameter");
-    return *this;
-  }
-  ExperimentStore& store_;
-  sqlite3_stmt* st_ = nullptr;
-};
-
 // ---------------------------------------------------------------- open
 
 std::string ExperimentStore::default_path(bool honour_env) {
@@ -247,18 +187,6 @@ void ExperimentStore::exec(const char* sql) {
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
   if (err) sqlite3_free(err);
   if (rc != SQLITE_OK) raise(rc, std::string("executing '") + std::string(sql).substr(0, 40) + "'");
-}
-
-template <typename F>
-void ExperimentStore::write_tx(F&& body) {
-  exec("BEGIN IMMEDIATE");
-  try {
-    body();
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
 }
 
 void ExperimentStore::open_and_migrate() {
@@ -449,7 +377,7 @@ namespace {
 constexpr const char* kRunCols =
     "SELECT id, name, status, status_message, created_at, started_at, ended_at, heartbeat_at, "
     "seed, dataset_id, model_spec, hparams, machine, notes, owner_pid, owner_host, sweep_id, "
-    "trial_index, trial_params, early_terminated FROM runs";
+    "trial_index, trial_params, early_terminated, dataset_version FROM runs";
 }
 
 RunRecord ExperimentStore::read_run_row(Stmt& q) {
@@ -479,6 +407,7 @@ RunRecord ExperimentStore::read_run_row(Stmt& q) {
   r.trial_index = q.is_null(17) ? -1 : q.i64(17);
   r.trial_params = parse_json_column(q.ctext(18), "trial_params", row, path_);
   r.early_terminated = q.i64(19) != 0;
+  r.dataset_version = q.i64(20);
   return r;
 }
 
@@ -502,11 +431,12 @@ int64_t ExperimentStore::create_run(const NewRun& nr) {
     Stmt ins(*this,
              "INSERT INTO runs(name, status, created_at, started_at, seed, dataset_id, "
              "model_spec, hparams, machine, notes, owner_pid, owner_host, owner_token, "
-             "heartbeat_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+             "heartbeat_at, dataset_version) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ins.bind(1, nr.name).bind(2, now).bind(3, now).bind(4, static_cast<int64_t>(nr.seed))
         .bind_opt(5, nr.dataset_id).bind(6, dump_json_safe(nr.model_spec)).bind(7, dump_json_safe(nr.hparams))
         .bind(8, dump_json_safe(nr.machine)).bind(9, nr.notes).bind(10, int64_t(getpid()))
-        .bind(11, hostname()).bind(12, process_token(getpid())).bind(13, now).run();
+        .bind(11, hostname()).bind(12, process_token(getpid())).bind(13, now)
+        .bind(14, nr.dataset_version).run();
     id = sqlite3_last_insert_rowid(db_);
     if (nr.name.empty()) {
       Stmt nm(*this, "UPDATE runs SET name = ? WHERE id = ?");

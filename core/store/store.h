@@ -70,6 +70,7 @@ struct NewRun {
   nlohmann::json hparams = nlohmann::json::object();
   nlohmann::json machine = nlohmann::json::object();  // see machine.h
   std::string notes;
+  int64_t dataset_version = 0;      // the dataset version trained on (0: the files as they are)
 };
 
 struct RunRecord {
@@ -91,6 +92,42 @@ struct RunRecord {
   int64_t trial_index = -1;
   nlohmann::json trial_params = nlohmann::json::object();
   bool early_terminated = false;  // stopped by the sweep's early termination rule
+  // Schema 4: the version of its dataset the run trained on (0: the files as
+  // they are, no relabels or exclusions; see DatasetVersionRecord).
+  int64_t dataset_version = 0;
+};
+
+// Schema 4: dataset versions (core/curate). A version is a set of per-image
+// changes on top of its parent version; version 0 is the files as they are
+// and has no row. Images are named by their identity (relative path for
+// image folders, index for IDX/CIFAR) and the content hash they had when
+// the change was made. A dataset is keyed by its resolved location.
+struct ImageChange {
+  std::string image;         // "cat/001.png", "123", "test:45"
+  std::string content_hash;  // hex
+  std::string action;        // relabel | exclude | restore
+  int label = -1;            // the new class (relabel)
+};
+
+struct DatasetVersionRecord {
+  int64_t id = 0;
+  std::string dataset_key;   // the dataset's resolved location
+  int64_t version = 0;       // 1, 2, ... per dataset
+  int64_t parent = 0;        // the version it was made from (0: the files)
+  std::string author, reason;
+  double created_at = 0;
+  std::vector<ImageChange> changes;  // empty when listed without changes
+};
+
+// Schema 4: a run's per-image ledger, a packed blob (format: core/curate/ledger.h).
+struct LedgerRecord {
+  int64_t run_id = 0;
+  std::string dataset_key;
+  int64_t dataset_version = 0;
+  std::string model;          // which weights scored it: "final", "best", a path
+  int64_t count = 0;          // images in the blob
+  double created_at = 0;
+  std::string blob;           // empty when listed without data
 };
 
 // A hyper-parameter sweep (core/sweep): its spec and state; its trials are runs.
@@ -162,7 +199,7 @@ struct StoreOptions {
 
 class ExperimentStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // $PERCEPTRA_DB if set, else $XDG_DATA_HOME/perceptra/perceptra.db, else
   // ~/.local/share/perceptra/perceptra.db.
@@ -258,6 +295,29 @@ class ExperimentStore {
   // The sweep's trial runs, by trial index (then id).
   std::vector<RunRecord> sweep_runs(int64_t sweep_id);
 
+  // Dataset versions (schema 4). add_dataset_version writes the version row
+  // and all its changes in one transaction (a crash leaves it whole or
+  // absent) and returns its number, one above the dataset's latest.
+  // `parent` must be 0 or an existing version of the dataset.
+  int64_t add_dataset_version(const std::string& dataset_key, int64_t parent,
+                              const std::vector<ImageChange>& changes,
+                              const std::string& author, const std::string& reason);
+  // Oldest first; with_changes fills each record's changes.
+  std::vector<DatasetVersionRecord> dataset_versions(const std::string& dataset_key,
+                                                     bool with_changes = false);
+  std::optional<DatasetVersionRecord> dataset_version(const std::string& dataset_key,
+                                                      int64_t version);
+  int64_t latest_dataset_version(const std::string& dataset_key);  // 0 when none
+  // Keys of every dataset with versions or ledgers.
+  std::vector<std::string> curated_datasets();
+  void set_run_dataset_version(int64_t run_id, int64_t version);
+
+  // Ledgers (schema 4): one per run, replaced when written again.
+  void put_ledger(const LedgerRecord& ledger);
+  std::optional<LedgerRecord> ledger(int64_t run_id);
+  // Every ledger of a dataset, oldest run first; with_blob = false leaves blobs empty.
+  std::vector<LedgerRecord> ledgers(const std::string& dataset_key, bool with_blob = true);
+
  private:
   class Stmt;
   void open_and_migrate();
@@ -269,6 +329,7 @@ class ExperimentStore {
   std::vector<int64_t> recover_locked();
   void recover_sweeps_locked();
   RunRecord read_run_row(Stmt& st);
+  LedgerRecord read_ledger_row(Stmt& st, bool with_blob);
   RunSummary summary_locked(const RunRecord& r);
   void require_run(int64_t run_id);
 

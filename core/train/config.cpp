@@ -144,6 +144,7 @@ json TrainConfig::to_json() const {
               {"monitor", early_stopping.monitor}}},
             {"notify", {{"command", notify.command}, {"each_epoch", notify.each_epoch}}}};
   j["valid_pct"] = valid_pct ? json(*valid_pct) : json(nullptr);
+  j["ledger"] = ledger;
   if (!from_model.empty()) {
     j["from_model"] = from_model;
     j["freeze_epochs"] = freeze_epochs;
@@ -158,7 +159,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
                  {"data", "valid_pct", "image_size", "resize", "model", "from_model", "freeze_epochs", "lr_mult",
                   "optimizer", "schedule", "fit", "epochs", "batch_size", "seed", "device",
                   "threads", "augment", "label_smoothing", "top_k", "out_dir", "db_path",
-                  "run_name", "snapshot_every", "max_batches", "early_stopping", "notify"},
+                  "run_name", "snapshot_every", "max_batches", "early_stopping", "notify", "ledger"},
                  kWhere);
   TrainConfig c;
   read(j, "data", kWhere, c.data);
@@ -206,6 +207,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
     read_num(e, "min_delta", w, c.early_stopping.min_delta);
     read(e, "monitor", w, c.early_stopping.monitor);
   }
+  read(j, "ledger", kWhere, c.ledger);
   if (j.contains("notify")) {
     const std::string w = "config.notify";
     const json& n = j["notify"];

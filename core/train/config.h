@@ -33,7 +33,8 @@ struct NotifyConfig {
 };
 
 struct TrainConfig {
-  // Data: a dataset name ("fashion-mnist", "sample") or a path.
+  // Data: a dataset name ("fashion-mnist", "sample") or a path, optionally
+  // with a dataset version: "sample@3", "sample@latest" (core/curate).
   std::string data = "sample";
   // Percentage of training data carved out for validation. Unset: the
   // official test split when the dataset has one, else 20 %.
@@ -72,6 +73,9 @@ struct TrainConfig {
   int64_t max_batches = 0;     // caps training and validation batches per epoch; 0 = all
   EarlyStoppingConfig early_stopping;
   NotifyConfig notify;
+  // Score every image with the final model at the end and keep the
+  // per-image ledger in the store (core/curate/ledger.h).
+  bool ledger = true;
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);

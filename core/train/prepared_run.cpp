@@ -48,6 +48,10 @@ void resolve_device_and_threads(PreparedRun& r) {
 // fixes it (image folders decode to that channel count and size). An
 // already opened source is used when it fits.
 void prepare_data_for(PreparedRun& r, const std::optional<Shape>& input, const PrepareOptions& options) {
+  if (options.data) {
+    r.data = options.data;
+    return;
+  }
   std::shared_ptr<const DataSource> opened = options.source;
   if (opened && input && opened->train->sample_shape() != *input) opened.reset();
   r.data = std::make_shared<const PreparedData>(prepare_data(r.config, input ? &*input : nullptr, opened));

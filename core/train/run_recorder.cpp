@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/curate/dataset_versions.h"
+#include "core/curate/ledger.h"
 #include "core/store/machine.h"
 #include "core/tensor/error.h"
 #include "core/train/setup.h"
@@ -55,6 +57,10 @@ std::shared_ptr<RunRecorder> RunRecorder::create(const std::string& db_path, con
   nr.dataset_id = store->register_dataset(dataset_record(data));
   nr.model_spec = spec;
   nr.hparams = config.to_json();
+  // "@latest" is recorded as the number it meant, so the run reopens on it.
+  nr.dataset_version = data.dataset_version;
+  if (data.dataset_version > 0)
+    nr.hparams["data"] = parse_data_ref(config.data).name + "@" + std::to_string(data.dataset_version);
   nr.machine = machine_metadata(device_description);
   const int64_t id = store->create_run(nr);
   return std::shared_ptr<RunRecorder>(new RunRecorder(std::move(store), id));
@@ -173,9 +179,24 @@ void RunRecorder::on_epoch_end(TrainContext&, const EpochEnd& e) {
   last_flush_ = Clock::now();
 }
 
-void RunRecorder::on_train_end(TrainContext&, TrainEnd& end) {
+void RunRecorder::on_train_end(TrainContext& ctx, TrainEnd& end) {
   if (begin_) pending_.push_back({end.steps, end.epochs_completed, "trained_seconds", trained_seconds()});
   flush();
+  // The ledger: every image scored by the final weights, written in one
+  // transaction before the run's status says it ended. Only for runs that
+  // ran their course (early stopping included): a failed or diverged run
+  // has no meaningful predictions, and a user's Stop must end the run at
+  // once (`perceptra-cli data ledger --run ID` scores it later).
+  if (!ctx.config().ledger || end.reason != EndReason::Done) return;
+  try {
+    const PreparedData& data = ctx.data();
+    std::shared_ptr<const SourceIdentities> ids = data.ids;
+    if (!ids) ids = std::make_shared<SourceIdentities>(identify(data.source));
+    const auto entries = score_images(ctx.model(), data.tv, *ids);
+    write_ledger(*store_, run_id_, data.dataset_key, data.dataset_version, "final", entries);
+  } catch (const std::exception& ex) {
+    ctx.publish(LogMessage{run_id_, "warning", std::string("ledger not written: ") + ex.what()});
+  }
 }
 
 // ---- files, liveness, the end ---------------------------------------------------

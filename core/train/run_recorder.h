@@ -17,6 +17,10 @@
 //                 is what it trained (the store's summary reads it)
 //   files:        on_artifact -> artifacts (checkpoint, best, model)
 //   paused:       heartbeat (the run stays claimed by this process)
+//   train end:    the per-image ledger (core/curate/ledger.h) of a run that
+//                 finished (early stopping included), scored by its final
+//                 weights; a user's Stop skips it (it must end at once)
+//   (create also records the dataset version the run trains on)
 //   the end:      on_run_end -> the run's final status and message
 //
 // A resumed run re-trains the steps between its last checkpoint and the

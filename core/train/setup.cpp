@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/curate/dataset_versions.h"
 #include "core/nn/model.h"
 #include "core/tensor/bounded_json.h"
 #include "core/store/store.h"
@@ -33,6 +34,7 @@ std::string image_cache_dir(const std::string& db_path) {
 PreparedData prepare_data(const TrainConfig& config, const Shape* input,
                           std::shared_ptr<const DataSource> opened) {
   PreparedData p;
+  const DataRef ref = parse_data_ref(config.data);
   if (opened) {
     p.source = *opened;
   } else {
@@ -44,7 +46,19 @@ PreparedData prepare_data(const TrainConfig& config, const Shape* input,
       o.image.resize = parse_resize_policy(config.resize, "config field 'resize'");
     }
     o.image.cache_dir = image_cache_dir(config.db_path);
-    p.source = open_dataset(config.data, o);
+    p.source = open_dataset(ref.name, o);
+  }
+  p.dataset_key = dataset_key(p.source);
+  if (ref.versioned()) {
+    const std::string db = config.db_path.empty() ? ExperimentStore::default_path() : config.db_path;
+    if (db == "-")
+      throw InputError(config.data, "a dataset version needs the experiment store (not --db -)");
+    ExperimentStore store(db);
+    p.dataset_version = ref.latest ? store.latest_dataset_version(p.dataset_key) : ref.version;
+    const VersionState state = version_state(store, p.dataset_key, p.dataset_version);
+    auto ids = std::make_shared<SourceIdentities>(identify(p.source));
+    p.source = apply_version(p.source, *ids, state);
+    p.ids = std::move(ids);
   }
   SplitOptions so;
   so.seed = config.seed;

@@ -12,10 +12,19 @@
 
 namespace perceptra {
 
+struct SourceIdentities;
+
 struct PreparedData {
-  DataSource source;
+  DataSource source;       // with a dataset version: its curated views
   TrainValid tv;
   std::string split_note;  // "official test split" / "20% of training (seed 0)"
+  // The dataset version trained on (core/curate): its store key (the
+  // resolved location) and number, 0 for the files as they are. `ids`,
+  // the images' identities, is filled when a version was applied (else the
+  // ledger computes it at the end of the run).
+  std::string dataset_key;
+  int64_t dataset_version = 0;
+  std::shared_ptr<const SourceIdentities> ids;
 };
 
 // Opens the dataset and splits it: the official test split when the data has
@@ -26,6 +35,9 @@ struct PreparedData {
 // on disk next to the experiment store (image_cache_dir). `opened`, when
 // given, is config.data already opened (by open_dataset with the options
 // those imply): it is split without opening the data again.
+// config.data "NAME@N" / "NAME@latest" applies dataset version N of the
+// store at config.db_path on top of the opened data (curated views; the
+// files are not touched); `opened` is then NAME opened.
 PreparedData prepare_data(const TrainConfig& config, const Shape* input = nullptr,
                           std::shared_ptr<const DataSource> opened = nullptr);
 // Open options that decode image folders to `input` ([C,H,W]) with `resize`
