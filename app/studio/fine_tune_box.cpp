@@ -54,8 +54,11 @@ void FineTuneBox::refresh() {
     note_->setText(tr("Choose a pretrained model under Model › Start from to fine-tune it."));
   else if (frozen_->value() + unfrozen_->value() < 1)
     note_->setText(tr("Give at least one epoch."));
-  else
-    note_->setText(tr("%1 epochs in all (replaces Epochs above).").arg(frozen_->value() + unfrozen_->value()));
+  else {
+    const int n = frozen_->value() + unfrozen_->value();
+    note_->setText(n == 1 ? tr("1 epoch in all (replaces Epochs above).")
+                          : tr("%1 epochs in all (replaces Epochs above).").arg(n));
+  }
 }
 
 void FineTuneBox::applyTo(TrainConfig& c) const {

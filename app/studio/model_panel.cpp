@@ -119,6 +119,9 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
 
   startFrom_ = new StartFromBox(this);
   layout->addWidget(startFrom_);
+  // Starting from a trained model: its layers are listed there, not here.
+  connect(startFrom_, &StartFromBox::sourceChanged, table_,
+          [this](int source) { table_->setVisible(source == StartFromBox::Scratch); });
 
   connect(builtins_, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     if (name != tr("custom")) selectBuiltin(name);

@@ -151,6 +151,7 @@ StartFromBox::StartFromBox(QWidget* parent) : QGroupBox(tr("Start from"), parent
   connect(source_, &QComboBox::currentIndexChanged, this, [this] {
     if (source() == SavedRun && runs_->count() == 0) refreshRuns();
     load();
+    emit sourceChanged(int(source()));
   });
   connect(runs_, &QComboBox::currentIndexChanged, this, [this] {
     if (source() == SavedRun) load();
@@ -234,9 +235,7 @@ void StartFromBox::load() {
   const Source s = source();
   runRow_->setVisible(s == SavedRun);
   fileRow_->setVisible(s == File);
-  importRow_->setVisible(s == File);
-  arch_->setEnabled(isStateDict(file_->text()));
-  inputSize_->setEnabled(isStateDict(file_->text()));
+  importRow_->setVisible(s == File && isStateDict(file_->text()));  // state dicts only
   table_->setVisible(s != Scratch);
   const quint64 gen = ++generation_;
   const bool hadModel = !ready_.isEmpty();
@@ -288,6 +287,8 @@ void StartFromBox::showModel(const StartModel& m) {
   layers_->setSpec(m.spec);
   table_->setModel(layers_);
   table_->setColumnHidden(LayerTableModel::Arguments, true);
+  for (int c : {int(LayerTableModel::Index), int(LayerTableModel::Type), int(LayerTableModel::Output)})
+    table_->horizontalHeader()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
   status_->setStyleSheet(QString());
   status_->setText(tr("%1 · %2 parameters. The head is replaced for this dataset's classes.")
                        .arg(m.summary, QLocale().toString(static_cast<qlonglong>(layers_->totalParameters()))));

@@ -59,6 +59,9 @@ class StartFromBox : public QGroupBox {
  signals:
   // modelPath() changed: a model is ready, cleared, or failed.
   void startModelChanged();
+  // Scratch, a saved run or a file was chosen (the scratch editor is
+  // irrelevant unless Scratch).
+  void sourceChanged(int source);
 
  private:
   void load();
