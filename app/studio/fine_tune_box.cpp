@@ -27,8 +27,9 @@ FineTuneBox::FineTuneBox(QWidget* parent) : QGroupBox(tr("Fine-tune"), parent) {
   lrMult_->setRange(1, 10000);
   lrMult_->setDecimals(0);
   lrMult_->setValue(100);
-  lrMult_->setToolTip(tr("Discriminative learning rates: the first body layers train at lr/N, "
-                         "later ones at lr/√N, the head at lr"));
+  lrMult_->setToolTip(
+      tr("Discriminative learning rates: the first body layers train at lr/N, "
+         "later ones at lr/√N, the head at lr"));
   note_ = new QLabel(this);
   note_->setObjectName("fineTuneNote");
   note_->setWordWrap(true);
@@ -47,8 +48,7 @@ void FineTuneBox::setActive(bool active) {
 }
 
 void FineTuneBox::refresh() {
-  for (QWidget* w : {static_cast<QWidget*>(frozen_), static_cast<QWidget*>(unfrozen_),
-                     static_cast<QWidget*>(lrMult_)})
+  for (QWidget* w : {static_cast<QWidget*>(frozen_), static_cast<QWidget*>(unfrozen_), static_cast<QWidget*>(lrMult_)})
     w->setEnabled(active_);
   if (!active_)
     note_->setText(tr("Choose a pretrained model under Model › Start from to fine-tune it."));

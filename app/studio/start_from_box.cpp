@@ -68,12 +68,12 @@ StartModel importFile(const QString& path, const QString& arch, int size, const 
   ImportedModel im = import_model(path.toStdString(), o);
   if (!QDir().mkpath(outDir)) throw InputError(outDir.toStdString(), "cannot create the folder for imported models");
   const QString stem = QFileInfo(path).completeBaseName();
-  const QString out = QDir(outDir).filePath(
-      stateDict ? QStringLiteral("%1-%2-%3.pmodel").arg(stem, arch).arg(size) : stem + QStringLiteral(".pmodel"));
+  const QString out = QDir(outDir).filePath(stateDict ? QStringLiteral("%1-%2-%3.pmodel").arg(stem, arch).arg(size)
+                                                      : stem + QStringLiteral(".pmodel"));
   save_model(out.toStdString(), *im.model, im.meta);
-  return describeNative(out, QStringLiteral("Imported %1 (%2) → %3: ")
-                                 .arg(QFileInfo(path).fileName(), QString::fromStdString(im.format),
-                                      QDir::toNativeSeparators(out)));
+  return describeNative(
+      out, QStringLiteral("Imported %1 (%2) → %3: ")
+               .arg(QFileInfo(path).fileName(), QString::fromStdString(im.format), QDir::toNativeSeparators(out)));
 }
 
 }  // namespace
@@ -158,9 +158,8 @@ StartFromBox::StartFromBox(QWidget* parent) : QGroupBox(tr("Start from"), parent
   });
   connect(refresh, &QToolButton::clicked, this, &StartFromBox::refreshRuns);
   connect(browse, &QPushButton::clicked, this, [this] {
-    QString path = QFileDialog::getOpenFileName(
-        this, tr("Start from a model file"), QString(),
-        tr("Models (*.pmodel *.onnx *.pth *.pt *.safetensors);;All files (*)"));
+    QString path = QFileDialog::getOpenFileName(this, tr("Start from a model file"), QString(),
+                                                tr("Models (*.pmodel *.onnx *.pth *.pt *.safetensors);;All files (*)"));
     if (!path.isEmpty()) chooseFile(path);
   });
   // Another architecture or size: import again.
@@ -244,7 +243,7 @@ void StartFromBox::load() {
   QString path = s == SavedRun ? runs_->currentData().toString() : s == File ? file_->text() : QString();
   if (path.isEmpty()) {
     status_->setStyleSheet(QString());
-    status_->setText(s == Scratch   ? tr("Weights start random.")
+    status_->setText(s == Scratch    ? tr("Weights start random.")
                      : s == SavedRun ? tr("No saved run with a model yet.")
                                      : tr("Choose a file."));
     if (hadModel) emit startModelChanged();

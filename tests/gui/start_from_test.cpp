@@ -126,8 +126,8 @@ TEST(StartFrom, PmodelFileAndSavedRunFillTheConfigAndTheRunStartsFromThem) {
   ASSERT_EQ(e.reason, EndReason::Done) << e.message;
   LoadedModel out = load_model(e.model_path);
   EXPECT_EQ(out.model->input_shape(), Shape({1, 20, 20}));  // the file's input, not the data's
-  EXPECT_EQ(out.model->num_classes(), 6);                    // a new head for the sample's classes
-  EXPECT_EQ(firstParam(e.model_path), firstParam(src));      // body frozen the whole run
+  EXPECT_EQ(out.model->num_classes(), 6);                   // a new head for the sample's classes
+  EXPECT_EQ(firstParam(e.model_path), firstParam(src));     // body frozen the whole run
 
   // A saved run's model: the run just trained is listed with its model.
   box->setSource(StartFromBox::SavedRun);
@@ -163,8 +163,8 @@ with open(sys.argv[1] + "/mnv2.safetensors", "wb") as f:
     for b in blobs: f.write(b)
 open(sys.argv[1] + "/stem.bin", "wb").write(sd["features.0.0.weight"].numpy().tobytes())
 )";
-  const std::string cmd = "/usr/bin/python3 " + script + " " + dir.toStdString() + " > " +
-                          (dir + "/py.log").toStdString() + " 2>&1";
+  const std::string cmd =
+      "/usr/bin/python3 " + script + " " + dir.toStdString() + " > " + (dir + "/py.log").toStdString() + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "python3-torch is needed (scripts/setup)";
   std::vector<float> stem(32 * 3 * 3 * 3);
   std::ifstream(dir.toStdString() + "/stem.bin", std::ios::binary)

@@ -25,8 +25,8 @@ namespace {
 // horizontal or vertical, wherever it is; noise up to `noise`, the bar
 // `bar`..bar+40 brighter. Written at size x size (24: not the
 // source's 16, so the folder is decoded to the pretrained model's input).
-std::string make_orientation_dataset(const std::string& dir, int per_class, int size,
-                                     uint32_t seed, int noise, int bar) {
+std::string make_orientation_dataset(const std::string& dir, int per_class, int size, uint32_t seed, int noise,
+                                     int bar) {
   uint32_t s = seed * 2654435761u + 7;
   auto rnd = [&]() {
     s ^= s << 13;
@@ -130,8 +130,7 @@ TEST(Transfer, FineTunedResNetBeatsScratchOnASmallDifferentDataset) {
   double fl = f.end.final_valid_loss, sl = s.end.final_valid_loss;
   RecordProperty("finetuned_accuracy", std::to_string(fa));
   RecordProperty("scratch_accuracy", std::to_string(sa));
-  std::printf("transfer: fine-tuned acc %.3f loss %.3f | scratch acc %.3f loss %.3f\n", fa, fl,
-              sa, sl);
+  std::printf("transfer: fine-tuned acc %.3f loss %.3f | scratch acc %.3f loss %.3f\n", fa, fl, sa, sl);
   EXPECT_GE(fa, 0.85);
   EXPECT_GE(fa, sa + 0.15);
   EXPECT_LT(fl, sl);
