@@ -20,12 +20,14 @@
 #include "app/studio/current_run.h"
 #include "app/studio/problems_panel.h"
 #include "app/studio/dataset_panel.h"
+#include "app/studio/fine_tune_box.h"
 #include "app/studio/inspect_panel.h"
 #include "app/studio/live_panel.h"
 #include "app/studio/model_panel.h"
 #include "app/studio/qt_convert.h"
 #include "app/studio/runs_panel.h"
 #include "app/studio/sweeps_panel.h"
+#include "app/studio/start_from_box.h"
 #include "app/studio/studio_controller.h"
 #include "app/studio/training_panel.h"
 #include "app/studio/training_session.h"
@@ -100,6 +102,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
 
   runs_->setDatabasePath(databasePath().toStdString());
   inspect_->setDatabasePath(databasePath());  // where Inspect's dataset versions go
+  model_->startFrom()->setWorkspace(databasePath(), controller_->runsDir());
   resize(1600, 1000);
   loadSettings();
   updateActions();
@@ -151,6 +154,8 @@ void MainWindow::createDocks() {
 
 void MainWindow::connectPanels() {
   connect(dataset_, &DatasetPanel::datasetOpened, this, &MainWindow::onDatasetOpened);
+  connect(model_->startFrom(), &StartFromBox::startModelChanged, this,
+          [this] { training_->fineTune()->setActive(!model_->startFrom()->modelPath().isEmpty()); });
   connect(dataset_, &DatasetPanel::datasetFailed, this, [this](const QString& e) {
     reportProblem(QStringLiteral("error"), tr("Dataset"), e);
     costTimer_->start();
@@ -305,6 +310,7 @@ TrainConfig MainWindow::currentConfig() const {
   TrainConfig c;
   dataset_->applyTo(c);  // data, split, image size and resize policy, augmentation
   c.model = model_->spec();
+  model_->startFrom()->applyTo(c);  // before the training form: fine-tune epochs need it
   training_->applyTo(c);
   if (c.schedule.kind == "step") {
     // One decay per epoch.
@@ -626,6 +632,7 @@ void MainWindow::setDatabasePath(const QString& path) {
   runs_->setDatabasePath(path.toStdString());
   sweeps_->setDatabasePath(path.toStdString());
   inspect_->setDatabasePath(path);
+  model_->startFrom()->setWorkspace(path, controller_->runsDir());
   deviceLabel_->setText(tr("Store: %1").arg(QDir::toNativeSeparators(path)));
 }
 

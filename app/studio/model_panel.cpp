@@ -20,6 +20,7 @@
 #include "app/studio/cost_view.h"
 #include "app/studio/layer_table_model.h"
 #include "core/io/model_file.h"
+#include "app/studio/start_from_box.h"
 #include "core/nn/model.h"
 
 namespace perceptra::studio {
@@ -115,6 +116,12 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
     std::unique_ptr<QMenu> menu(layerMenu(idx.row()));
     menu->exec(table_->viewport()->mapToGlobal(pos));
   });
+
+  startFrom_ = new StartFromBox(this);
+  layout->addWidget(startFrom_);
+  // Starting from a trained model: its layers are listed there, not here.
+  connect(startFrom_, &StartFromBox::sourceChanged, table_,
+          [this](int source) { table_->setVisible(source == StartFromBox::Scratch); });
 
   connect(builtins_, &QComboBox::currentTextChanged, this, [this](const QString& name) {
     if (name != tr("custom")) selectBuiltin(name);

@@ -17,6 +17,7 @@ namespace perceptra::studio {
 
 class LayerTableModel;
 class CostView;
+class StartFromBox;
 
 class ModelPanel : public QWidget {
   Q_OBJECT
@@ -33,6 +34,8 @@ class ModelPanel : public QWidget {
   QTableView* layerTable() const { return table_; }
   // The context menu of a layer row (right-click), built for tests too.
   QMenu* layerMenu(int row);
+  // Scratch / a saved run's model / a file (start_from_box.h).
+  StartFromBox* startFrom() const { return startFrom_; }
 
  public slots:
   void setInput(const perceptra::Shape& sample, int classes);
@@ -59,6 +62,7 @@ class ModelPanel : public QWidget {
   QTableView* table_;
   QLabel* status_;
   CostView* cost_;
+  StartFromBox* startFrom_;
   Shape input_{1, 28, 28};
   int classes_ = 10;
 };

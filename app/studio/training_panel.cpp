@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "app/studio/cost_view.h"
+#include "app/studio/fine_tune_box.h"
 #include "app/studio/qt_convert.h"
 #include "core/train/progress_text.h"
 #include "widgets/lr_finder_plot.h"
@@ -124,6 +125,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   connect(batch_, &QSpinBox::valueChanged, this, &TrainingPanel::costSettingsChanged);
   connect(optimizer_, &QComboBox::currentIndexChanged, this, &TrainingPanel::costSettingsChanged);
   connect(device_, &QComboBox::currentIndexChanged, this, &TrainingPanel::costSettingsChanged);
+  fineTune_ = new FineTuneBox(this);
+  layout->addWidget(fineTune_);
 
   auto* buttons = new QHBoxLayout;
   train_ = new QPushButton(this);
@@ -213,6 +216,7 @@ void TrainingPanel::applyTo(TrainConfig& c) const {
   c.epochs = epochs_->value();
   c.seed = uint64_t(seed_->value());
   c.device = device_->currentData().toString().toStdString();
+  fineTune_->applyTo(c);  // after epochs: a fine-tune decides them
 }
 
 void TrainingPanel::setFrom(const TrainConfig& c) {
@@ -225,6 +229,7 @@ void TrainingPanel::setFrom(const TrainConfig& c) {
   if (int i = optimizer_->findData(QString::fromStdString(c.optimizer.kind)); i >= 0) optimizer_->setCurrentIndex(i);
   if (int i = schedule_->findData(QString::fromStdString(c.schedule.kind)); i >= 0) schedule_->setCurrentIndex(i);
   if (int i = device_->findData(QString::fromStdString(c.device)); i >= 0) device_->setCurrentIndex(i);
+  fineTune_->setFrom(c);
 }
 
 double TrainingPanel::learningRate() const { return lr_->value(); }

@@ -24,6 +24,7 @@ class LrFinderPlot;
 namespace perceptra::studio {
 
 class CostView;
+class FineTuneBox;
 
 class TrainingPanel : public QWidget {
   Q_OBJECT
@@ -64,6 +65,8 @@ class TrainingPanel : public QWidget {
   QWidget* lrFinderBox() const { return lrBox_; }
   QPushButton* applyLrButton() const { return applyLr_; }
   QProgressBar* progressBar() const { return progress_; }
+  // Frozen/unfrozen epochs and the LR spread of a fine-tuning run.
+  FineTuneBox* fineTune() const { return fineTune_; }
 
  signals:
   void learningRateApplied(double lr);
@@ -81,6 +84,7 @@ class TrainingPanel : public QWidget {
   QComboBox* schedule_;
   QSpinBox* seed_;
   QComboBox* device_;
+  FineTuneBox* fineTune_;
   QPushButton* train_;
   QPushButton* pause_;
   QPushButton* stop_;

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -188,6 +189,27 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
   EXPECT_EQ(preds[0]["class"], "class_a");
   EXPECT_EQ(preds[1]["class"], "class_c");
   EXPECT_GT(preds[0]["probability"].get<double>(), 0.34);
+  // --top at least the class count: every class once, best first, the
+  // probabilities summing to 1; a smaller --top lists exactly that many.
+  r = cli({"predict", "--model", model, "--json", "--top", "10", img_a}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  json all = json_lines(r.out).at(0);
+  ASSERT_EQ(all["top"].size(), 3u);
+  std::set<std::string> seen_classes;
+  double sum = 0, prev = 2;
+  for (auto& t : all["top"]) {
+    seen_classes.insert(t["class"].get<std::string>());
+    double p = t["probability"].get<double>();
+    EXPECT_LE(p, prev);
+    prev = p;
+    sum += p;
+  }
+  EXPECT_EQ(seen_classes, (std::set<std::string>{"class_a", "class_b", "class_c"}));
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+  EXPECT_EQ(all["top"][0]["class"], all["class"]);
+  r = cli({"predict", "--model", model, "--json", "--top", "2", img_a}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json_lines(r.out).at(0)["top"].size(), 2u);
   r = cli({"predict", "--model", model, dir + "/missing.png"}, dir);
   EXPECT_EQ(r.code, 1);
 
