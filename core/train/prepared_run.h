@@ -82,6 +82,9 @@ struct PrepareOptions {
   // studio's preview): used instead of opening it again when it fits the
   // model's input.
   std::shared_ptr<const DataSource> source;
+  // Data already prepared and split (out-of-fold scoring trains on its own
+  // folds): used as is, nothing is opened or split.
+  std::shared_ptr<const PreparedData> data;
   // Start from this checkpoint (weights, optimizer state, position), as a
   // resumed run does: a data-parallel rank > 0 continuing rank 0's run
   // unrecorded. `checkpoint_name` names it in errors.
