@@ -95,9 +95,12 @@ int main(int argc, char** argv) {
   g_cli = (fs::path(argv[0]).parent_path().parent_path() / "app" / "perceptra-cli").string();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--check") check = true;
-    else if (a == "--quick") quick = true;
-    else if (a == "--cli" && i + 1 < argc) g_cli = argv[++i];
+    if (a == "--check")
+      check = true;
+    else if (a == "--quick")
+      quick = true;
+    else if (a == "--cli" && i + 1 < argc)
+      g_cli = argv[++i];
     else {
       std::fprintf(stderr, "usage: bench_cost_estimate [--cli PATH] [--check] [--quick]\n");
       return 2;
@@ -111,16 +114,33 @@ int main(int argc, char** argv) {
     std::string model;
     int size, batch;
   };
-  std::vector<Case> cases = {{"simplecnn", 64, 32},    {"simplecnn", 160, 32},   {"resnet-small", 64, 32},
-                             {"resnet-small", 128, 32}, {"resnet18", 64, 16},     {"resnet18", 128, 16}};
+  std::vector<Case> cases = {{"simplecnn", 64, 32},     {"simplecnn", 160, 32}, {"resnet-small", 64, 32},
+                             {"resnet-small", 128, 32}, {"resnet18", 64, 16},   {"resnet18", 128, 16}};
   if (quick) cases = {{"simplecnn", 64, 32}, {"resnet-small", 64, 32}};
   std::printf("%-13s %5s %5s %12s %12s %7s\n", "model", "size", "batch", "estimate MB", "measured MB", "ratio");
   bool ok = true;
   for (const auto& c : cases) {
-    std::vector<std::string> common = {"train", "--data", (dir / "photos").string(), "--image-size", std::to_string(c.size),
-                                       "--model", c.model, "--batch-size", std::to_string(c.batch), "--epochs", "1",
-                                       "--max-batches", "3", "--db", "-", "--out", (dir / "runs").string(),
-                                       "--threads", "2", "--valid-pct", "25"};
+    std::vector<std::string> common = {"train",
+                                       "--data",
+                                       (dir / "photos").string(),
+                                       "--image-size",
+                                       std::to_string(c.size),
+                                       "--model",
+                                       c.model,
+                                       "--batch-size",
+                                       std::to_string(c.batch),
+                                       "--epochs",
+                                       "1",
+                                       "--max-batches",
+                                       "3",
+                                       "--db",
+                                       "-",
+                                       "--out",
+                                       (dir / "runs").string(),
+                                       "--threads",
+                                       "2",
+                                       "--valid-pct",
+                                       "25"};
     std::vector<std::string> dry = common;
     dry.push_back("--dry-run");
     dry.push_back("--json");

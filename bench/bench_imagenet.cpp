@@ -26,9 +26,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Median seconds of `repeats` runs of f after one warm-up (primitive creation).
 template <class F>
@@ -53,16 +51,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--models") models = value();
-    else if (a == "--size") size = std::stoi(value());
-    else if (a == "--batch") batch = std::stoi(value());
-    else if (a == "--threads") threads = std::stoi(value());
-    else if (a == "--repeats") repeats = std::stoi(value());
-    else if (a == "--train") train = true;
-    else if (a == "--im2col") im2col = true;
+    if (a == "--models")
+      models = value();
+    else if (a == "--size")
+      size = std::stoi(value());
+    else if (a == "--batch")
+      batch = std::stoi(value());
+    else if (a == "--threads")
+      threads = std::stoi(value());
+    else if (a == "--repeats")
+      repeats = std::stoi(value());
+    else if (a == "--train")
+      train = true;
+    else if (a == "--im2col")
+      im2col = true;
     else {
-      std::fprintf(stderr, "usage: bench_imagenet [--models a,b] [--size N] [--batch N] "
-                           "[--threads N] [--repeats N] [--train] [--im2col]\n");
+      std::fprintf(stderr,
+                   "usage: bench_imagenet [--models a,b] [--size N] [--batch N] "
+                   "[--threads N] [--repeats N] [--train] [--im2col]\n");
       return 2;
     }
   }

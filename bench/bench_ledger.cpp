@@ -53,8 +53,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> pos;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--data" && i + 1 < argc) data = argv[++i];
-    else pos.push_back(a);
+    if (a == "--data" && i + 1 < argc)
+      data = argv[++i];
+    else
+      pos.push_back(a);
   }
   if (pos.size() > 0) reps = std::max(1, std::atoi(pos[0].c_str()));
   if (pos.size() > 1) runs = std::max(1, std::atoi(pos[1].c_str()));
@@ -83,7 +85,8 @@ int main(int argc, char** argv) {
   std::vector<LedgerEntry> entries;
   for (int r = 0; r < reps; ++r) t_score.push_back(time_s([&] { entries = score_images(*model, tv, ids); }));
 
-  const std::string dir = (std::filesystem::temp_directory_path() / ("bench-ledger-" + std::to_string(getpid()))).string();
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("bench-ledger-" + std::to_string(getpid()))).string();
   std::filesystem::create_directories(dir);
   {
     ExperimentStore st(dir + "/p.db");

@@ -39,9 +39,7 @@
 using namespace perceptra;
 using Clock = std::chrono::steady_clock;
 
-static double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 static double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -54,8 +52,8 @@ static std::string make_photo_folder(int n) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("perceptra-bench-photos-" + std::to_string(::getpid()));
   fs::remove_all(dir);
-  const int sizes[][2] = {{320, 240}, {800, 600}, {640, 480}, {480, 640}, {512, 384}, {600, 450},
-                          {400, 300}, {720, 540}};
+  const int sizes[][2] = {{320, 240}, {800, 600}, {640, 480}, {480, 640},
+                          {512, 384}, {600, 450}, {400, 300}, {720, 540}};
   cv::RNG rng(1);
   for (int i = 0; i < n; ++i) {
     const int w = sizes[i % 8][0], h = sizes[i % 8][1];
@@ -71,8 +69,7 @@ static std::string make_photo_folder(int n) {
     m += noise;
     const fs::path cls = dir / ("class" + std::to_string(i % 4));
     fs::create_directories(cls);
-    cv::imwrite((cls / ("photo" + std::to_string(i) + ".jpg")).string(), m,
-                {cv::IMWRITE_JPEG_QUALITY, 90});
+    cv::imwrite((cls / ("photo" + std::to_string(i) + ".jpg")).string(), m, {cv::IMWRITE_JPEG_QUALITY, 90});
   }
   return dir.string();
 }
@@ -90,8 +87,8 @@ static double epoch_rate(DataLoader& loader, int64_t epoch) {
 static void bench_photos(int n, int64_t batch) {
   auto t0 = Clock::now();
   const std::string dir = make_photo_folder(n);
-  std::printf("\nphotos: %d JPEGs 320x240..800x600 generated in %.1f s, decoded to 224x224 (crop), batch %lld\n",
-              n, seconds_since(t0), (long long)batch);
+  std::printf("\nphotos: %d JPEGs 320x240..800x600 generated in %.1f s, decoded to 224x224 (crop), batch %lld\n", n,
+              seconds_since(t0), (long long)batch);
   for (int threads : {1, default_decode_threads()}) {
     ImageFolderOptions fo;
     fo.height = fo.width = 224;
@@ -115,11 +112,12 @@ static void bench_photos(int n, int64_t batch) {
     DataLoader plain_loader(ds, {}, plain);
     const double cached_plain = epoch_rate(plain_loader, 0);
     auto* folder = dynamic_cast<const ImageFolderDataset*>(ds.get());
-    std::printf("  %d thread%s: open %.3f s (headers only); epoch 1 (decode) %7.0f images/s (%lld decodes); "
-                "cached epochs %7.0f images/s (flip + resized crop), %7.0f without augmentation; "
-                "cache %.0f MB in memory\n",
-                threads, threads == 1 ? " " : "s", open_s, cold, (long long)decoded, median(warm),
-                cached_plain, folder ? double(folder->cache_stats().memory_bytes) / (1 << 20) : 0.0);
+    std::printf(
+        "  %d thread%s: open %.3f s (headers only); epoch 1 (decode) %7.0f images/s (%lld decodes); "
+        "cached epochs %7.0f images/s (flip + resized crop), %7.0f without augmentation; "
+        "cache %.0f MB in memory\n",
+        threads, threads == 1 ? " " : "s", open_s, cold, (long long)decoded, median(warm), cached_plain,
+        folder ? double(folder->cache_stats().memory_bytes) / (1 << 20) : 0.0);
   }
   std::filesystem::remove_all(dir);
 }
@@ -132,12 +130,18 @@ int main(int argc, char** argv) {
   bool photos_only = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--data") data = argv[i + 1];
-    else if (a == "--batch") batch = std::stoll(argv[i + 1]);
-    else if (a == "--epochs") epochs = std::stoi(argv[i + 1]);
-    else if (a == "--train-batches") train_batches = std::stoll(argv[i + 1]);
-    else if (a == "--photos") photos = std::stoi(argv[i + 1]);
-    else if (a == "--photos-only") photos_only = std::string(argv[i + 1]) != "0";
+    if (a == "--data")
+      data = argv[i + 1];
+    else if (a == "--batch")
+      batch = std::stoll(argv[i + 1]);
+    else if (a == "--epochs")
+      epochs = std::stoi(argv[i + 1]);
+    else if (a == "--train-batches")
+      train_batches = std::stoll(argv[i + 1]);
+    else if (a == "--photos")
+      photos = std::stoi(argv[i + 1]);
+    else if (a == "--photos-only")
+      photos_only = std::string(argv[i + 1]) != "0";
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -161,9 +165,8 @@ int main(int argc, char** argv) {
     }
     SplitOptions so;
     TrainValid tv = prepare_train_valid(src, so);
-    std::printf("data: %s, %lld training images %s, batch %lld\n", src.name.c_str(),
-                (long long)tv.train_indices.size(), tv.train_data->sample_shape().str().c_str(),
-                (long long)batch);
+    std::printf("data: %s, %lld training images %s, batch %lld\n", src.name.c_str(), (long long)tv.train_indices.size(),
+                tv.train_data->sample_shape().str().c_str(), (long long)batch);
 
     LoaderOptions lo;
     lo.batch_size = batch;
@@ -182,29 +185,36 @@ int main(int argc, char** argv) {
       int64_t n = 0;
       while (loader.next(b)) n += b.images.dim(0);
       double r = double(n) / seconds_since(t0);
-      if (e == 0) first = r;
-      else rates.push_back(r);
+      if (e == 0)
+        first = r;
+      else
+        rates.push_back(r);
     }
     double loader_rate = rates.empty() ? first : median(rates);
-    std::printf("loader, augmentation on (all four): %10.0f images/s  (first epoch incl. cache: %.0f)\n",
-                loader_rate, first);
+    std::printf("loader, augmentation on (all four): %10.0f images/s  (first epoch incl. cache: %.0f)\n", loader_rate,
+                first);
 
     LoaderOptions plain = lo;
     plain.augment = {};
     DataLoader plain_loader(tv.train_data, tv.train_indices, plain);
     plain_loader.start_epoch(0);
-    { Batch b; while (plain_loader.next(b)) {} }
+    {
+      Batch b;
+      while (plain_loader.next(b)) {}
+    }
     auto t0 = Clock::now();
     plain_loader.start_epoch(1);
     int64_t n = 0;
-    { Batch b; while (plain_loader.next(b)) n += b.images.dim(0); }
+    {
+      Batch b;
+      while (plain_loader.next(b)) n += b.images.dim(0);
+    }
     std::printf("loader, augmentation off:           %10.0f images/s\n", double(n) / seconds_since(t0));
 
     // SimpleCNN training steps fed by the augmenting loader (prefetching).
     Rng rng(0);
     auto model = Model::from_spec(
-        Model::builtin_spec("simplecnn", tv.train_data->sample_shape(), tv.train_data->num_classes()),
-        rng);
+        Model::builtin_spec("simplecnn", tv.train_data->sample_shape(), tv.train_data->num_classes()), rng);
     OptimizerConfig oc;
     auto opt = make_optimizer(oc, model->parameters());
     SoftmaxCrossEntropy loss;

@@ -50,8 +50,8 @@ struct Timed {
   double images_per_s = 0, accuracy = 0;
 };
 
-Timed measure(Model& m, const Tensor& images, const std::vector<int>& labels, int batch,
-              int repeats, std::vector<int>* predictions = nullptr) {
+Timed measure(Model& m, const Tensor& images, const std::vector<int>& labels, int batch, int repeats,
+              std::vector<int>* predictions = nullptr) {
   auto infer = [&](const Tensor& x) { return m.infer(x); };
   std::vector<int> pred = quant::predict_classes(infer, images, batch);  // warm-up
   std::vector<double> rates;
@@ -82,18 +82,28 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--model") model_path = next();
-    else if (a == "--int8") int8_path = next();
-    else if (a == "--builtin") builtin = next();
-    else if (a == "--batch-size") batch = std::stoi(next());
-    else if (a == "--repeats") repeats = std::stoi(next());
-    else if (a == "--images") limit = std::stoll(next());
-    else if (a == "--ort-predictions") ort_path = next();
-    else if (a == "--float-layers") float_layers.push_back(next());
-    else if (a == "--threads") setenv("OMP_NUM_THREADS", next().c_str(), 1);
+    if (a == "--model")
+      model_path = next();
+    else if (a == "--int8")
+      int8_path = next();
+    else if (a == "--builtin")
+      builtin = next();
+    else if (a == "--batch-size")
+      batch = std::stoi(next());
+    else if (a == "--repeats")
+      repeats = std::stoi(next());
+    else if (a == "--images")
+      limit = std::stoll(next());
+    else if (a == "--ort-predictions")
+      ort_path = next();
+    else if (a == "--float-layers")
+      float_layers.push_back(next());
+    else if (a == "--threads")
+      setenv("OMP_NUM_THREADS", next().c_str(), 1);
     else {
-      std::fprintf(stderr, "usage: bench_quant (--model M --int8 M8 | --builtin NAME) "
-                           "[--batch-size N] [--repeats N] [--images N] [--threads N]\n");
+      std::fprintf(stderr,
+                   "usage: bench_quant (--model M --int8 M8 | --builtin NAME) "
+                   "[--batch-size N] [--repeats N] [--images N] [--threads N]\n");
       return 2;
     }
   }
@@ -135,9 +145,8 @@ int main(int argc, char** argv) {
       quant::PtqOptions o;
       o.method = quant::CalibrationMethod::MinMax;
       o.float_layers = float_layers;
-      built = quant::quantize_post_training(*float_model, images.slice(0, std::min<int64_t>(512, n)),
-                                            nullptr, o)
-                  .qmodel;
+      built =
+          quant::quantize_post_training(*float_model, images.slice(0, std::min<int64_t>(512, n)), nullptr, o).qmodel;
       qm = built.get();
     } else {
       qm = dynamic_cast<quant::QuantizedModel*>(int8_model->inference_override());

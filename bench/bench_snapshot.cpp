@@ -87,23 +87,21 @@ int main(int argc, char** argv) {
     t_render.push_back(time_ms(render));
     t_cam.push_back(time_ms(gradcam));
   }
-  const double tr = median(t_train), sn = median(t_snap), re = median(t_render),
-               ca = median(t_cam);
+  const double tr = median(t_train), sn = median(t_snap), re = median(t_render), ca = median(t_cam);
   std::printf("bench_snapshot: SimpleCNN 1x28x28, %s, %d reps (medians)\n",
               backend_for(Device::cpu()).describe().c_str(), reps);
   std::printf("  training batch (128, fwd+bwd+SGD step)   %8.3f ms\n", tr);
-  std::printf("  activation snapshot (1 probe, %zu layers) %8.3f ms  ratio %.4f\n",
-              snap.layers.size(), sn, sn / tr);
+  std::printf("  activation snapshot (1 probe, %zu layers) %8.3f ms  ratio %.4f\n", snap.layers.size(), sn, sn / tr);
   std::printf("  render all layers to images (GUI side)   %8.3f ms\n", re);
   std::printf("  Grad-CAM (1 image)                       %8.3f ms  ratio %.4f\n", ca, ca / tr);
-  std::printf("  overhead, snapshot every %d batches:      %.3f %% (target < 5 %%, default refresh < 3 %%)\n",
-              every, 100.0 * sn / (every * tr));
-  std::printf("  overhead, snapshot + render every %d:     %.3f %%\n", every,
-              100.0 * (sn + re) / (every * tr));
+  std::printf("  overhead, snapshot every %d batches:      %.3f %% (target < 5 %%, default refresh < 3 %%)\n", every,
+              100.0 * sn / (every * tr));
+  std::printf("  overhead, snapshot + render every %d:     %.3f %%\n", every, 100.0 * (sn + re) / (every * tr));
   // Minimums are the least disturbed by other processes on a busy machine.
-  std::printf("  minimums: batch %.3f ms, snapshot %.3f ms (ratio %.4f, every %d: %.3f %%), "
-              "Grad-CAM %.3f ms\n",
-              minimum(t_train), minimum(t_snap), minimum(t_snap) / minimum(t_train), every,
-              100.0 * minimum(t_snap) / (every * minimum(t_train)), minimum(t_cam));
+  std::printf(
+      "  minimums: batch %.3f ms, snapshot %.3f ms (ratio %.4f, every %d: %.3f %%), "
+      "Grad-CAM %.3f ms\n",
+      minimum(t_train), minimum(t_snap), minimum(t_snap) / minimum(t_train), every,
+      100.0 * minimum(t_snap) / (every * minimum(t_train)), minimum(t_cam));
   return 0;
 }

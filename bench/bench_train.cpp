@@ -61,9 +61,7 @@ using nlohmann::json;
 
 namespace {
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 double peak_rss_mb() {
   rusage ru{};
@@ -85,8 +83,7 @@ std::vector<int64_t> read_order(const std::string& path, size_t expected) {
   if (!f) throw InputError(path, "cannot open");
   const auto bytes = size_t(f.tellg());
   if (bytes != expected * sizeof(int64_t))
-    throw InputError(path, std::to_string(bytes / sizeof(int64_t)) + " indices, expected " +
-                               std::to_string(expected));
+    throw InputError(path, std::to_string(bytes / sizeof(int64_t)) + " indices, expected " + std::to_string(expected));
   std::vector<int64_t> v(expected);
   f.seekg(0);
   f.read(reinterpret_cast<char*>(v.data()), std::streamsize(bytes));
@@ -139,8 +136,7 @@ json gemm_bench() {
           if (direct)
             dnnl_sgemm('N', 'N', n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
           else
-            cpu_backend().gemm(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f,
-                               c.data(), n);
+            cpu_backend().gemm(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
         }
         best = std::max(best, 2.0 * n * n * (double)n * reps / seconds_since(t0) / 1e9);
       }
@@ -169,24 +165,42 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     try {
-      if (a == "--model") model_name = value();
-      else if (a == "--spec") spec_name = value();
-      else if (a == "--batch-size") batch = std::stoll(value());
-      else if (a == "--epochs") epochs = std::stoi(value());
-      else if (a == "--lr") lr = std::stof(value());
-      else if (a == "--momentum") momentum = std::stof(value());
-      else if (a == "--threads") threads = std::stoi(value());
-      else if (a == "--train-limit") train_limit = std::stoll(value());
-      else if (a == "--seed") seed = std::stoull(value());
-      else if (a == "--profile") profile = true;
-      else if (a == "--trace") trace_dir = value();
-      else if (a == "--init") init_file = value();
-      else if (a == "--order") order_file = value();
-      else if (a == "--export-onnx") onnx_file = value();
-      else if (a == "--device") device_name = value();
-      else if (a == "--no-train-fusion") set_training_fusion(false);
-      else if (a == "--gemm") gemm = true;
-      else return usage();
+      if (a == "--model")
+        model_name = value();
+      else if (a == "--spec")
+        spec_name = value();
+      else if (a == "--batch-size")
+        batch = std::stoll(value());
+      else if (a == "--epochs")
+        epochs = std::stoi(value());
+      else if (a == "--lr")
+        lr = std::stof(value());
+      else if (a == "--momentum")
+        momentum = std::stof(value());
+      else if (a == "--threads")
+        threads = std::stoi(value());
+      else if (a == "--train-limit")
+        train_limit = std::stoll(value());
+      else if (a == "--seed")
+        seed = std::stoull(value());
+      else if (a == "--profile")
+        profile = true;
+      else if (a == "--trace")
+        trace_dir = value();
+      else if (a == "--init")
+        init_file = value();
+      else if (a == "--order")
+        order_file = value();
+      else if (a == "--export-onnx")
+        onnx_file = value();
+      else if (a == "--device")
+        device_name = value();
+      else if (a == "--no-train-fusion")
+        set_training_fusion(false);
+      else if (a == "--gemm")
+        gemm = true;
+      else
+        return usage();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bench_train: %s\n", e.what());
       return usage();
@@ -209,8 +223,7 @@ int main(int argc, char** argv) {
     so.official_test = true;
     so.seed = seed;
     TrainValid tv = prepare_train_valid(src, so);
-    if (train_limit > 0 && (size_t)train_limit < tv.train_indices.size())
-      tv.train_indices.resize((size_t)train_limit);
+    if (train_limit > 0 && (size_t)train_limit < tv.train_indices.size()) tv.train_indices.resize((size_t)train_limit);
 
     Rng rng(seed);
     auto model = Model::from_spec(Model::builtin_spec(model_name, kFashionInput, 10), rng);
@@ -249,8 +262,7 @@ int main(int argc, char** argv) {
     double train_s = 0, last_loss = 0;
     int64_t seen = 0;
     std::vector<int64_t> order;
-    if (!order_file.empty())
-      order = read_order(order_file, size_t(epochs) * tv.train_indices.size());
+    if (!order_file.empty()) order = read_order(order_file, size_t(epochs) * tv.train_indices.size());
     for (int e = 0; e < epochs; ++e) {
       std::unique_ptr<DataLoader> given;  // --order: one unshuffled loader per epoch
       if (!order.empty()) {

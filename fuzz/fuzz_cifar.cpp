@@ -11,7 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto path = perceptra::fuzz::write_scratch("data_batch_1.bin", data, size);
   try {
     perceptra::load_cifar10({path}, {}, "fuzz");
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   return 0;
 }

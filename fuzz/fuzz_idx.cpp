@@ -16,7 +16,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto ds = perceptra::load_idx(images, labels);
     (void)ds;
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   return 0;
 }

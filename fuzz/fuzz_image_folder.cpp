@@ -47,7 +47,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     o.height = o.width = (size > 0 && (data[0] & 0x80)) ? 0 : 8;
     auto ds = perceptra::load_image_folder(root.string(), o);
     (void)ds;
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   return 0;
 }

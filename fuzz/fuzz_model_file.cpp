@@ -39,26 +39,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string path;
   if (size > 0 && (data[0] & 1)) {
     std::string bytes = wrap(data + 1, size - 1);
-    path = perceptra::fuzz::write_scratch("m.pmodel", reinterpret_cast<const uint8_t*>(bytes.data()),
-                                          bytes.size());
+    path = perceptra::fuzz::write_scratch("m.pmodel", reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   } else {
     path = perceptra::fuzz::write_scratch("m.pmodel", data, size);
   }
   try {
     auto info = perceptra::inspect_model_file(path);
     (void)info;
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   try {
     auto lm = perceptra::load_model(path);
     (void)lm;
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   try {
     auto ck = perceptra::load_checkpoint(path);
     auto model = perceptra::build_model(ck);
     (void)model;
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   return 0;
 }

@@ -17,12 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     perceptra::ParameterBudget budget(int64_t(1) << 22);
     try {
       perceptra::Model::analyze(spec);
-    } catch (const perceptra::InputError&) {
-    }
+    } catch (const perceptra::InputError&) {}
     perceptra::Rng rng(0);
     auto model = perceptra::Model::from_spec(spec, rng);
     (void)model->spec().dump();
-  } catch (const perceptra::InputError&) {
-  }
+  } catch (const perceptra::InputError&) {}
   return 0;
 }

@@ -10,9 +10,9 @@
 namespace perceptra::widgets {
 
 namespace {
-constexpr int kMargin = 8;    // around the column
-constexpr int kPad = 8;       // inside a card
-constexpr int kSpacing = 8;   // between cards
+constexpr int kMargin = 8;   // around the column
+constexpr int kPad = 8;      // inside a card
+constexpr int kSpacing = 8;  // between cards
 }  // namespace
 
 class ActivationCanvas : public QWidget {

@@ -49,8 +49,8 @@ class ActivationView : public QScrollArea {
   void relayout();
 
   std::vector<ActivationEntry> entries_;
-  std::vector<QRect> rects_;      // card per entry
-  std::vector<QRect> imageRects_; // image inside the card
+  std::vector<QRect> rects_;       // card per entry
+  std::vector<QRect> imageRects_;  // image inside the card
   int maxScale_ = 4;
   QString placeholder_;
 };

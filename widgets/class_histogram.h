@@ -20,8 +20,7 @@ class ClassHistogram : public QWidget {
 
   // One group: replaces everything. counts.size() should equal classes.size()
   // (missing counts are 0, extra ones ignored).
-  void setCounts(const QStringList& classes, const std::vector<double>& counts,
-                 const QString& groupName = QString());
+  void setCounts(const QStringList& classes, const std::vector<double>& counts, const QString& groupName = QString());
   // Adds a group drawn beside the existing ones (same classes).
   void addGroup(const QString& groupName, const std::vector<double>& counts);
   void clear();

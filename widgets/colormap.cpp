@@ -27,9 +27,12 @@ const std::vector<QRgb>& colormapTable(Colormap map) {
   static const std::vector<QRgb> magma = build(Colormap::Magma);
   static const std::vector<QRgb> gray = build(Colormap::Gray);
   switch (map) {
-    case Colormap::Viridis: return viridis;
-    case Colormap::Magma: return magma;
-    case Colormap::Gray: break;
+    case Colormap::Viridis:
+      return viridis;
+    case Colormap::Magma:
+      return magma;
+    case Colormap::Gray:
+      break;
   }
   return gray;
 }
@@ -68,8 +71,7 @@ QImage floatPlaneToImage(const float* data, int width, int height, Colormap map,
   return img;
 }
 
-QImage floatPlaneToImage(const std::vector<float>& data, int width, int height, Colormap map,
-                         ValueRange range) {
+QImage floatPlaneToImage(const std::vector<float>& data, int width, int height, Colormap map, ValueRange range) {
   if (data.size() < std::size_t(std::max(width, 0)) * std::size_t(std::max(height, 0))) return {};
   return floatPlaneToImage(data.data(), width, height, map, range);
 }
@@ -90,8 +92,8 @@ QImage rgbPlanesToImage(const float* data, int width, int height, ValueRange ran
   return img;
 }
 
-QImage tilePlanes(const float* data, int channels, int width, int height, Colormap map, int columns,
-                  int gap, QColor gapColor) {
+QImage tilePlanes(const float* data, int channels, int width, int height, Colormap map, int columns, int gap,
+                  QColor gapColor) {
   if (!data || channels <= 0 || width <= 0 || height <= 0) return {};
   gap = std::max(gap, 0);
   if (columns <= 0) {
@@ -101,8 +103,7 @@ QImage tilePlanes(const float* data, int channels, int width, int height, Colorm
   }
   columns = std::min(columns, channels);
   const int rows = (channels + columns - 1) / columns;
-  QImage grid(columns * width + (columns - 1) * gap, rows * height + (rows - 1) * gap,
-              QImage::Format_RGB32);
+  QImage grid(columns * width + (columns - 1) * gap, rows * height + (rows - 1) * gap, QImage::Format_RGB32);
   grid.fill(gapColor);
   const std::size_t plane = std::size_t(width) * std::size_t(height);
   const std::vector<QRgb>& lut = colormapTable(map);
@@ -120,8 +121,8 @@ QImage tilePlanes(const float* data, int channels, int width, int height, Colorm
   return grid;
 }
 
-QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int heatHeight,
-                      double alpha, Colormap map) {
+QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int heatHeight, double alpha,
+                      Colormap map) {
   if (image.isNull()) return {};
   QImage base = image.convertToFormat(QImage::Format_RGB32);
   if (!heat || heatWidth <= 0 || heatHeight <= 0) return base;

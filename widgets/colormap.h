@@ -32,8 +32,8 @@ ValueRange valueRange(const float* data, std::size_t count);
 // H*W row-major floats -> RGB32 image through the colour map.
 QImage floatPlaneToImage(const float* data, int width, int height, Colormap map = Colormap::Viridis,
                          ValueRange range = {});
-QImage floatPlaneToImage(const std::vector<float>& data, int width, int height,
-                         Colormap map = Colormap::Viridis, ValueRange range = {});
+QImage floatPlaneToImage(const std::vector<float>& data, int width, int height, Colormap map = Colormap::Viridis,
+                         ValueRange range = {});
 
 // Channel-planar RGB (3*H*W floats, as an NCHW image tensor) -> RGB32, all
 // three channels normalised together by `range` (or their joint min/max).
@@ -42,14 +42,13 @@ QImage rgbPlanesToImage(const float* data, int width, int height, ValueRange ran
 // Tiles C planes of H*W floats into one grid image (`columns` = 0 picks a
 // near-square grid), each plane normalised on its own, separated by `gap`
 // pixels of `gapColor`. Used for per-layer activations and first-layer filters.
-QImage tilePlanes(const float* data, int channels, int width, int height,
-                  Colormap map = Colormap::Viridis, int columns = 0, int gap = 1,
-                  QColor gapColor = QColor(20, 20, 24));
+QImage tilePlanes(const float* data, int channels, int width, int height, Colormap map = Colormap::Viridis,
+                  int columns = 0, int gap = 1, QColor gapColor = QColor(20, 20, 24));
 
 // Grad-CAM style overlay: `heat` (H*W floats, normalised by min/max, any
 // size; scaled smoothly to the image size) coloured with `map` and blended
 // over `image` with opacity alpha*t, so cold areas keep the image visible.
-QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int heatHeight,
-                      double alpha = 0.5, Colormap map = Colormap::Magma);
+QImage overlayHeatmap(const QImage& image, const float* heat, int heatWidth, int heatHeight, double alpha = 0.5,
+                      Colormap map = Colormap::Magma);
 
 }  // namespace perceptra::widgets

@@ -76,9 +76,7 @@ double ConfusionMatrixView::count(int t, int p) const {
   return counts_[std::size_t(t * n_ + p)];
 }
 
-double ConfusionMatrixView::rowTotal(int t) const {
-  return t >= 0 && t < n_ ? rowSums_[std::size_t(t)] : 0.0;
-}
+double ConfusionMatrixView::rowTotal(int t) const { return t >= 0 && t < n_ ? rowSums_[std::size_t(t)] : 0.0; }
 
 double ConfusionMatrixView::displayedValue(int t, int p) const {
   const double c = count(t, p);
@@ -230,8 +228,7 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
     cellFont.setPixelSize(--px);
     widest = 0;
     for (int t = 0; t < n_; ++t)
-      for (int p = 0; p < n_; ++p)
-        widest = std::max(widest, QFontMetrics(cellFont).horizontalAdvance(cellText(t, p)));
+      for (int p = 0; p < n_; ++p) widest = std::max(widest, QFontMetrics(cellFont).horizontalAdvance(cellText(t, p)));
   }
   // Below 8 px the numbers are noise: leave the colours (and the tool tip) to speak.
   const bool showText = widest <= c - 4 && px >= 8;
@@ -341,8 +338,10 @@ void ConfusionMatrixView::paintEvent(QPaintEvent*) {
     const double f = k / 4.0;
     const int y = bar.bottom() - int(f * (bar.height() - 1));
     QString label;
-    if (normalized_) label = QStringLiteral("%1%").arg(int(f * 100));
-    else label = QString::number(std::llround(f * maxDisplayed()));
+    if (normalized_)
+      label = QStringLiteral("%1%").arg(int(f * 100));
+    else
+      label = QString::number(std::llround(f * maxDisplayed()));
     painter.drawLine(bar.right() + 1, y, bar.right() + 4, y);
     painter.drawText(QRect(bar.right() + 7, y - fm.height() / 2, 80, fm.height()), Qt::AlignLeft | Qt::AlignVCenter,
                      label);
@@ -421,13 +420,13 @@ void ConfusionMatrixView::contextMenuEvent(QContextMenuEvent* event) {
   }
   menu.addSeparator();
   menu.addAction(tr("Export PNG…"), this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export confusion matrix"), "confusion.png",
-                                                      tr("PNG images (*.png)"));
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Export confusion matrix"), "confusion.png", tr("PNG images (*.png)"));
     if (!path.isEmpty()) exportPng(path);
   });
   menu.addAction(tr("Export CSV…"), this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export confusion matrix"), "confusion.csv",
-                                                      tr("CSV files (*.csv)"));
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Export confusion matrix"), "confusion.csv", tr("CSV files (*.csv)"));
     if (path.isEmpty()) return;
     QFile f(path);
     if (f.open(QIODevice::WriteOnly | QIODevice::Text)) f.write(toCsv().toUtf8());

@@ -81,8 +81,8 @@ class ConfusionMatrixView : public QWidget {
     QRect grid;  // the n*n cells
     double cell = 0;
     QRect colorBar;
-    int labelWidth = 0;   // longest class name
-    bool rotated = false; // predicted names drawn at 45 degrees
+    int labelWidth = 0;    // longest class name
+    bool rotated = false;  // predicted names drawn at 45 degrees
   };
   void relayout();
   QString className(int i) const;

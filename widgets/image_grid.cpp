@@ -19,20 +19,24 @@ namespace perceptra::widgets {
 
 // ---------------------------------------------------------------- model
 
-int ImageGridModel::rowCount(const QModelIndex& parent) const {
-  return parent.isValid() ? 0 : int(items_.size());
-}
+int ImageGridModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(items_.size()); }
 
 QVariant ImageGridModel::data(const QModelIndex& index, int role) const {
   if (!index.isValid() || index.row() < 0 || index.row() >= int(items_.size())) return {};
   const ImageGridItem& it = items_[std::size_t(index.row())];
   switch (role) {
-    case Qt::DisplayRole: return it.caption;
-    case Qt::DecorationRole: return it.image;
-    case Qt::ToolTipRole: return it.toolTip.isEmpty() ? it.caption : it.toolTip;
-    case AccentRole: return it.accent;
-    case PayloadRole: return it.data;
-    default: return {};
+    case Qt::DisplayRole:
+      return it.caption;
+    case Qt::DecorationRole:
+      return it.image;
+    case Qt::ToolTipRole:
+      return it.toolTip.isEmpty() ? it.caption : it.toolTip;
+    case AccentRole:
+      return it.accent;
+    case PayloadRole:
+      return it.data;
+    default:
+      return {};
   }
 }
 
@@ -109,17 +113,14 @@ class ImageGrid::Delegate : public QStyledItemDelegate {
     const QImage img = index.data(Qt::DecorationRole).value<QImage>();
     if (!img.isNull()) {
       const QSize target = img.size().scaled(area.size(), Qt::KeepAspectRatio);
-      const QString key = QStringLiteral("pgrid:%1:%2x%3")
-                              .arg(img.cacheKey())
-                              .arg(target.width())
-                              .arg(target.height());
+      const QString key = QStringLiteral("pgrid:%1:%2x%3").arg(img.cacheKey()).arg(target.width()).arg(target.height());
       QPixmap pm;
       if (!QPixmapCache::find(key, &pm)) {
         // Small images (28x28 digits) scaled up stay crisp with nearest
         // neighbour; large photos get smooth filtering.
         const bool upscale = target.width() >= 2 * img.width();
-        pm = QPixmap::fromImage(img.scaled(target, Qt::KeepAspectRatio,
-                                           upscale ? Qt::FastTransformation : Qt::SmoothTransformation));
+        pm = QPixmap::fromImage(
+            img.scaled(target, Qt::KeepAspectRatio, upscale ? Qt::FastTransformation : Qt::SmoothTransformation));
         QPixmapCache::insert(key, pm);
       }
       const QRect imgRect(area.left() + (t - pm.width()) / 2, area.top() + (t - pm.height()) / 2, pm.width(),
@@ -211,8 +212,7 @@ ImageGrid::ImageGrid(QWidget* parent)
   static_cast<GridListView*>(view_)->placeholder = tr("No images");
 
   connect(view_, &QAbstractItemView::clicked, this, [this](const QModelIndex& i) { emit itemClicked(i.row()); });
-  connect(view_, &QAbstractItemView::activated, this,
-          [this](const QModelIndex& i) { emit itemActivated(i.row()); });
+  connect(view_, &QAbstractItemView::activated, this, [this](const QModelIndex& i) { emit itemActivated(i.row()); });
   connect(view_->selectionModel(), &QItemSelectionModel::currentChanged, this,
           [this](const QModelIndex& cur) { emit currentIndexChanged(cur.isValid() ? cur.row() : -1); });
   updateGrid();
@@ -325,8 +325,7 @@ bool ImageGrid::eventFilter(QObject* watched, QEvent* event) {
       return true;
     }
   }
-  if (watched == view_->viewport() &&
-      (event->type() == QEvent::FontChange || event->type() == QEvent::StyleChange)) {
+  if (watched == view_->viewport() && (event->type() == QEvent::FontChange || event->type() == QEvent::StyleChange)) {
     measureCaptions();
     updateGrid();
   }

@@ -84,8 +84,7 @@ void LrFinderPlot::setData(const std::vector<double>& lrs, const std::vector<dou
   }
   raw_->setData(QVector<double>(lrs_.begin(), lrs_.end()), QVector<double>(losses_.begin(), losses_.end()));
   if (withSmooth)
-    smooth_->setData(QVector<double>(lrs_.begin(), lrs_.end()),
-                     QVector<double>(smoothed_.begin(), smoothed_.end()));
+    smooth_->setData(QVector<double>(lrs_.begin(), lrs_.end()), QVector<double>(smoothed_.begin(), smoothed_.end()));
   else
     smooth_->data()->clear();
   restyle();
@@ -111,8 +110,7 @@ void LrFinderPlot::fitRanges() {
   plot_->xAxis->setRange(lrs_.front() / 1.2, lrs_.back() * 1.2);
   const std::vector<double>& y = smoothed_.empty() ? losses_ : smoothed_;
   // The raw curve dips below the smoothed one: keep its valley visible too.
-  const double lo = std::min(*std::min_element(y.begin(), y.end()),
-                             *std::min_element(losses_.begin(), losses_.end()));
+  const double lo = std::min(*std::min_element(y.begin(), y.end()), *std::min_element(losses_.begin(), losses_.end()));
   const double hi = *std::max_element(y.begin(), y.end());
   // The sweep ends when the loss explodes; clip the explosion so the
   // interesting valley keeps most of the height.

@@ -21,8 +21,8 @@ class ParallelCoordinates : public QWidget {
  public:
   struct Axis {
     QString name;
-    bool log = false;         // values > 0 shown on a log scale
-    QStringList categories;   // non-empty: values are indices into it
+    bool log = false;        // values > 0 shown on a log scale
+    QStringList categories;  // non-empty: values are indices into it
   };
 
   explicit ParallelCoordinates(QWidget* parent = nullptr);

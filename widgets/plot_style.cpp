@@ -56,8 +56,7 @@ void styleLegend(QCPLegend* legend, const QPalette& palette) {
 
 void placeLegendAbove(QCustomPlot* plot) {
   QCPLegend* legend = plot->legend;
-  if (plot->axisRect()->insetLayout()->elements(false).contains(legend))
-    plot->axisRect()->insetLayout()->take(legend);
+  if (plot->axisRect()->insetLayout()->elements(false).contains(legend)) plot->axisRect()->insetLayout()->take(legend);
   auto* row = new QCPLayoutGrid;
   plot->plotLayout()->insertRow(0);
   plot->plotLayout()->addElement(0, 0, row);

@@ -73,7 +73,8 @@ float ProbabilityBars::probability(int i) const {
 std::vector<int> ProbabilityBars::topClasses() const {
   std::vector<int> order(probs_.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return probs_[std::size_t(a)] > probs_[std::size_t(b)]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return probs_[std::size_t(a)] > probs_[std::size_t(b)]; });
   order.resize(std::min(order.size(), std::size_t(k_)));
   return order;
 }
@@ -91,8 +92,8 @@ std::vector<int> ProbabilityBars::rowOrder() const {
                      [&](int a, int b) { return probs_[std::size_t(a)] > probs_[std::size_t(b)]; });
   if (maxRows_ > 0 && int(order.size()) > maxRows_) {
     // Keep the true class visible even when it ranks low.
-    const bool trueHidden = true_ >= 0 && std::find(order.begin(), order.begin() + maxRows_, true_) ==
-                                              order.begin() + maxRows_;
+    const bool trueHidden =
+        true_ >= 0 && std::find(order.begin(), order.begin() + maxRows_, true_) == order.begin() + maxRows_;
     order.resize(std::size_t(maxRows_));
     if (trueHidden && true_ < int(probs_.size())) order.back() = true_;
   }
@@ -101,9 +102,7 @@ std::vector<int> ProbabilityBars::rowOrder() const {
 
 int ProbabilityBars::rowHeight() const { return std::max(18, fontMetrics().height() + 8); }
 
-int ProbabilityBars::percentWidth() const {
-  return fontMetrics().horizontalAdvance(QStringLiteral("100.0%")) + 6;
-}
+int ProbabilityBars::percentWidth() const { return fontMetrics().horizontalAdvance(QStringLiteral("100.0%")) + 6; }
 
 // The longest shown name in bold (plus the true-class marker): names are
 // what the user reads, so the bars shrink first and names elide only when

@@ -28,7 +28,7 @@ class ProbabilityBars : public QWidget {
   // Rows shown (0: all classes, default 10).
   void setMaxRows(int rows);
 
-  int predictedClass() const;       // argmax, -1 when empty
+  int predictedClass() const;           // argmax, -1 when empty
   std::vector<int> topClasses() const;  // the k most probable, best first
   std::vector<int> rowOrder() const;    // classes in display order (limited to maxRows)
   float probability(int classIndex) const;

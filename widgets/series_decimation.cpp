@@ -5,9 +5,8 @@
 
 namespace perceptra::widgets {
 
-DecimatedSeries decimateMinMax(const std::vector<double>& x, const std::vector<double>& y,
-                               std::size_t first, std::size_t last, std::size_t maxPoints,
-                               bool skipNonPositive) {
+DecimatedSeries decimateMinMax(const std::vector<double>& x, const std::vector<double>& y, std::size_t first,
+                               std::size_t last, std::size_t maxPoints, bool skipNonPositive) {
   DecimatedSeries out;
   last = std::min({last, x.size(), y.size()});
   if (first >= last) return out;
@@ -48,8 +47,7 @@ DecimatedSeries decimateMinMax(const std::vector<double>& x, const std::vector<d
   return out;
 }
 
-void visibleIndexRange(const std::vector<double>& x, double lo, double hi, std::size_t& first,
-                       std::size_t& last) {
+void visibleIndexRange(const std::vector<double>& x, double lo, double hi, std::size_t& first, std::size_t& last) {
   const auto b = std::lower_bound(x.begin(), x.end(), lo);
   const auto e = std::upper_bound(x.begin(), x.end(), hi);
   first = std::size_t(b - x.begin());

@@ -16,13 +16,11 @@ struct DecimatedSeries {
 // keeping each bucket's minimum and maximum y in their original order.
 // Ranges with at most maxPoints points are copied unchanged. When
 // skipNonPositive is set (log axes), points with y <= 0 are dropped first.
-DecimatedSeries decimateMinMax(const std::vector<double>& x, const std::vector<double>& y,
-                               std::size_t first, std::size_t last, std::size_t maxPoints,
-                               bool skipNonPositive = false);
+DecimatedSeries decimateMinMax(const std::vector<double>& x, const std::vector<double>& y, std::size_t first,
+                               std::size_t last, std::size_t maxPoints, bool skipNonPositive = false);
 
 // Index range [first, last) of the points whose x lies in [lo, hi], widened
 // by one point on each side so lines reach the plot edges. x must be sorted.
-void visibleIndexRange(const std::vector<double>& x, double lo, double hi, std::size_t& first,
-                       std::size_t& last);
+void visibleIndexRange(const std::vector<double>& x, double lo, double hi, std::size_t& first, std::size_t& last);
 
 }  // namespace perceptra::widgets

@@ -112,14 +112,12 @@ TrainingPlot::TrainingPlot(QWidget* parent) : QWidget(parent), plot_(new QCustom
   connect(plot_, &QCustomPlot::afterReplot, this, [this] { ++replots_; });
   connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { resetView(); });
   connect(plot_, &QCustomPlot::mouseMove, this, &TrainingPlot::showHoverTip);
-  connect(plot_, &QCustomPlot::legendClick, this,
-          [this](QCPLegend*, QCPAbstractLegendItem* item, QMouseEvent*) {
-            auto* pli = qobject_cast<QCPPlottableLegendItem*>(item);
-            if (!pli) return;
-            for (const auto& s : series_)
-              if (s->raw == pli->plottable() || s->smoothed == pli->plottable())
-                setSeriesVisible(s->name, !s->visible);
-          });
+  connect(plot_, &QCustomPlot::legendClick, this, [this](QCPLegend*, QCPAbstractLegendItem* item, QMouseEvent*) {
+    auto* pli = qobject_cast<QCPPlottableLegendItem*>(item);
+    if (!pli) return;
+    for (const auto& s : series_)
+      if (s->raw == pli->plottable() || s->smoothed == pli->plottable()) setSeriesVisible(s->name, !s->visible);
+  });
   for (QCPAxis* axis : {plot_->xAxis, plot_->yAxis, plot_->yAxis2})
     connect(axis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this, &TrainingPlot::onRangeChanged);
 
@@ -251,8 +249,7 @@ void TrainingPlot::applyStyle(Series& s) {
   main->setPen(line ? pen : QPen(Qt::NoPen));
   main->setLineStyle(line ? QCPGraph::lsLine : QCPGraph::lsNone);
   if (markers) {
-    QCPScatterStyle scatter(QCPScatterStyle::ssCircle, QPen(c, 1.5), QBrush(palette().color(QPalette::Base)),
-                            6.5);
+    QCPScatterStyle scatter(QCPScatterStyle::ssCircle, QPen(c, 1.5), QBrush(palette().color(QPalette::Base)), 6.5);
     main->setScatterStyle(scatter);
   } else {
     main->setScatterStyle(QCPScatterStyle::ssNone);
@@ -282,8 +279,8 @@ void TrainingPlot::removeSeries(const QString& name) {
   if ((*it)->smoothed) plot_->removeGraph((*it)->smoothed);
   plot_->removeGraph((*it)->raw);
   series_.erase(it);
-  plot_->yAxis2->setVisible(std::any_of(series_.begin(), series_.end(),
-                                        [](const auto& s) { return s->style.rightAxis; }));
+  plot_->yAxis2->setVisible(
+      std::any_of(series_.begin(), series_.end(), [](const auto& s) { return s->style.rightAxis; }));
   markDirty();
 }
 
@@ -332,8 +329,7 @@ void TrainingPlot::append(const QString& name, double x, double y) {
   markDirty();
 }
 
-void TrainingPlot::setSeriesData(const QString& name, const std::vector<double>& x,
-                                 const std::vector<double>& y) {
+void TrainingPlot::setSeriesData(const QString& name, const std::vector<double>& x, const std::vector<double>& y) {
   Series& s = ensure(name);
   const std::size_t n = std::min(x.size(), y.size());
   s.x.assign(x.begin(), x.begin() + std::ptrdiff_t(n));
@@ -596,8 +592,7 @@ QString TrainingPlot::toCsv() const {
     QString name = s->name;
     if (name.contains(',') || name.contains('"')) name = '"' + name.replace('"', "\"\"") + '"';
     for (std::size_t i = 0; i < s->x.size(); ++i) {
-      ts << name << ',' << QString::number(s->x[i], 'g', 10) << ',' << QString::number(s->y[i], 'g', 10)
-         << ',';
+      ts << name << ',' << QString::number(s->x[i], 'g', 10) << ',' << QString::number(s->y[i], 'g', 10) << ',';
       if (i < s->smooth.size()) ts << QString::number(s->smooth[i], 'g', 10);
       ts << '\n';
     }
@@ -643,8 +638,8 @@ void TrainingPlot::showContextMenu(const QPoint& pos) {
 }
 
 void TrainingPlot::askExportPng() {
-  const QString path = QFileDialog::getSaveFileName(this, tr("Export plot as PNG"), "plot.png",
-                                                    tr("PNG images (*.png)"));
+  const QString path =
+      QFileDialog::getSaveFileName(this, tr("Export plot as PNG"), "plot.png", tr("PNG images (*.png)"));
   if (!path.isEmpty()) exportPng(path);
 }
 

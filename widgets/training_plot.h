@@ -23,12 +23,12 @@ namespace perceptra::widgets {
 
 struct SeriesStyle {
   enum class Shape { Line, Markers, LineAndMarkers };
-  QColor color;                 // invalid: next categorical colour (seriesColor)
+  QColor color;  // invalid: next categorical colour (seriesColor)
   Shape shape = Shape::Line;
-  double width = 1.6;           // line width in pixels
-  double smoothing = 0.0;       // EMA weight in [0, 1): > 0 draws the raw curve faint
-                                // and a debiased exponential moving average on top
-  bool rightAxis = false;       // plot against the right y axis
+  double width = 1.6;      // line width in pixels
+  double smoothing = 0.0;  // EMA weight in [0, 1): > 0 draws the raw curve faint
+                           // and a debiased exponential moving average on top
+  bool rightAxis = false;  // plot against the right y axis
   Qt::PenStyle penStyle = Qt::SolidLine;
   bool inLegend = true;
 };

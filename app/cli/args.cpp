@@ -101,8 +101,7 @@ int run_command(const char* command, const char* usage_text, const std::vector<s
   try {
     return body(args);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "perceptra-cli %s: %s\n(see 'perceptra-cli %s --help')\n", command,
-                 e.what(), command);
+    std::fprintf(stderr, "perceptra-cli %s: %s\n(see 'perceptra-cli %s --help')\n", command, e.what(), command);
     return 2;
   }
 }
@@ -110,8 +109,7 @@ int run_command(const char* command, const char* usage_text, const std::vector<s
 std::string required_database(const Args& args) {
   std::string db = args.get_or("db", ExperimentStore::default_path());
   if (db == "-")
-    throw UsageError(std::string("no experiment database: ") +
-                     (args.has("db") ? "--db" : "$PERCEPTRA_DB") +
+    throw UsageError(std::string("no experiment database: ") + (args.has("db") ? "--db" : "$PERCEPTRA_DB") +
                      " is '-' (none); pass --db FILE");
   return db;
 }

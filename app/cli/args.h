@@ -16,9 +16,9 @@ class UsageError : public std::runtime_error {
 };
 
 struct OptionSpec {
-  std::string name;    // without dashes
-  bool value = true;   // takes a value (else a flag)
-  bool repeat = false; // may appear several times
+  std::string name;     // without dashes
+  bool value = true;    // takes a value (else a flag)
+  bool repeat = false;  // may appear several times
 };
 
 class Args {

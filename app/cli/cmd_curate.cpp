@@ -69,8 +69,7 @@ std::string class_name(const std::vector<std::string>& names, int c) {
 std::vector<std::string> run_classes(ExperimentStore& st, const RunRecord& r) {
   if (!r.dataset_id) return {};
   auto d = st.dataset(*r.dataset_id);
-  if (!d || !d->info.is_object() || !d->info.contains("classes") || !d->info["classes"].is_array())
-    return {};
+  if (!d || !d->info.is_object() || !d->info.contains("classes") || !d->info["classes"].is_array()) return {};
   std::vector<std::string> out;
   for (const auto& c : d->info["classes"]) out.push_back(c.is_string() ? c.get<std::string>() : "?");
   return out;
@@ -86,14 +85,14 @@ int suspects(const Args& a) {
   if (!primary)
     throw InputError("run " + std::to_string(*run_id),
                      "has no ledger (runs record one when they finish; for an older run use "
-                     "`perceptra-cli data ledger --run " + std::to_string(*run_id) + "`)");
+                     "`perceptra-cli data ledger --run " +
+                         std::to_string(*run_id) + "`)");
   std::vector<std::vector<LedgerEntry>> other_entries;
   std::vector<LedgerOfRun> others;
   if (!a.flag("only")) {
     for (auto& rec : st.ledgers(primary->record.dataset_key, true)) {
       if (rec.run_id == *run_id) continue;
-      other_entries.push_back(
-          decode_ledger(rec.blob, st.path() + ": ledger of run " + std::to_string(rec.run_id)));
+      other_entries.push_back(decode_ledger(rec.blob, st.path() + ": ledger of run " + std::to_string(rec.run_id)));
       others.push_back({rec.run_id, nullptr});
     }
     for (size_t i = 0; i < others.size(); ++i) others[i].entries = &other_entries[i];
@@ -107,34 +106,37 @@ int suspects(const Args& a) {
                         {"runs_considered", 1 + others.size()},
                         {"suspects", nlohmann::json::array()}};
     for (const auto& s : ranked)
-      j["suspects"].push_back({{"image", s.image}, {"content_hash", hash_hex(s.hash)},
-                               {"side", s.valid ? "valid" : "train"}, {"label", s.label},
+      j["suspects"].push_back({{"image", s.image},
+                               {"content_hash", hash_hex(s.hash)},
+                               {"side", s.valid ? "valid" : "train"},
+                               {"label", s.label},
                                {"label_name", class_name(names, s.label)},
                                {"predicted", s.predicted},
                                {"predicted_name", class_name(names, s.predicted)},
-                               {"score", s.score}, {"mean_p_label", s.mean_p_label},
-                               {"runs", s.runs}, {"runs_wrong", s.runs_wrong}, {"run_ids", s.run_ids}});
+                               {"score", s.score},
+                               {"mean_p_label", s.mean_p_label},
+                               {"runs", s.runs},
+                               {"runs_wrong", s.runs_wrong},
+                               {"run_ids", s.run_ids}});
     std::printf("%s\n", dump_json_safe(j, 2).c_str());
     return 0;
   }
   std::printf("suspected label errors in %s (version %lld), run %lld and %zu other run(s):\n",
-              primary->record.dataset_key.c_str(), (long long)primary->record.dataset_version,
-              (long long)*run_id, others.size());
-  std::printf("%4s  %-40s %-6s %-14s %-14s %6s %7s\n", "#", "image", "side", "label", "predicted",
-              "p(lbl)", "wrong");
+              primary->record.dataset_key.c_str(), (long long)primary->record.dataset_version, (long long)*run_id,
+              others.size());
+  std::printf("%4s  %-40s %-6s %-14s %-14s %6s %7s\n", "#", "image", "side", "label", "predicted", "p(lbl)", "wrong");
   int k = 0;
   for (const auto& s : ranked)
-    std::printf("%4d  %-40s %-6s %-14s %-14s %6.3f %3d of %d\n", ++k, s.image.c_str(),
-                s.valid ? "valid" : "train", class_name(names, s.label).c_str(),
-                class_name(names, s.predicted).c_str(), s.mean_p_label, s.runs_wrong, s.runs);
+    std::printf("%4d  %-40s %-6s %-14s %-14s %6.3f %3d of %d\n", ++k, s.image.c_str(), s.valid ? "valid" : "train",
+                class_name(names, s.label).c_str(), class_name(names, s.predicted).c_str(), s.mean_p_label,
+                s.runs_wrong, s.runs);
   if (ranked.empty()) std::printf("(no image is misclassified by these runs)\n");
   return 0;
 }
 
 DataSource open_plain(const std::string& name) {
   DataRef ref = parse_data_ref(name);
-  if (ref.versioned())
-    throw UsageError("give the dataset without @VERSION here (changes always build on the latest)");
+  if (ref.versioned()) throw UsageError("give the dataset without @VERSION here (changes always build on the latest)");
   return open_dataset(name);
 }
 
@@ -155,23 +157,27 @@ int duplicates(const Args& a) {
   int64_t leaks = 0, cross = 0;
   for (const auto& g : r.groups) leaks += g.leak, cross += g.cross_class;
   if (a.flag("json")) {
-    nlohmann::json j = {{"dataset", dataset_key(src)}, {"images", r.images},
-                        {"groups", nlohmann::json::array()}};
+    nlohmann::json j = {{"dataset", dataset_key(src)}, {"images", r.images}, {"groups", nlohmann::json::array()}};
     for (const auto& g : r.groups) {
       nlohmann::json m = nlohmann::json::array();
       for (const auto& x : g.members)
-        m.push_back({{"image", x.image}, {"label", x.label},
+        m.push_back({{"image", x.image},
+                     {"label", x.label},
                      {"label_name", class_name(src.class_names, x.label)},
                      {"side", x.valid ? "valid" : "train"}});
-      j["groups"].push_back({{"kind", g.exact ? "exact" : "near"}, {"cross_class", g.cross_class},
-                             {"leak", g.leak}, {"max_distance", g.max_distance}, {"members", m}});
+      j["groups"].push_back({{"kind", g.exact ? "exact" : "near"},
+                             {"cross_class", g.cross_class},
+                             {"leak", g.leak},
+                             {"max_distance", g.max_distance},
+                             {"members", m}});
     }
     std::printf("%s\n", dump_json_safe(j, 2).c_str());
     return 0;
   }
-  std::printf("%lld images, %zu duplicate groups (%lld across the train/validation split, %lld "
-              "with different labels)\n",
-              (long long)r.images, r.groups.size(), (long long)leaks, (long long)cross);
+  std::printf(
+      "%lld images, %zu duplicate groups (%lld across the train/validation split, %lld "
+      "with different labels)\n",
+      (long long)r.images, r.groups.size(), (long long)leaks, (long long)cross);
   for (const auto& g : r.groups) {
     std::printf("%s%s%s:\n", g.exact ? "exact" : "near", g.leak ? ", train/valid leak" : "",
                 g.cross_class ? ", different labels" : "");
@@ -195,8 +201,8 @@ int change(const Args& a, const std::string& action) {
   const int label = action == "relabel" ? parse_class(src, p.back()) : -1;
   for (size_t i = 2; i < last; ++i) req.push_back({p[i], action, label});
   const int64_t v = commit_changes(st, src, ids, req, current_user(), a.get_or("reason", ""));
-  std::printf("%s: version %lld (%s %zu image%s)\n", p[1].c_str(), (long long)v, action.c_str(),
-              req.size(), req.size() == 1 ? "" : "s");
+  std::printf("%s: version %lld (%s %zu image%s)\n", p[1].c_str(), (long long)v, action.c_str(), req.size(),
+              req.size() == 1 ? "" : "s");
   return 0;
 }
 
@@ -218,18 +224,23 @@ int versions(const Args& a) {
       const VersionState state = version_state(st, key, v.version);
       int64_t relabelled = 0, excluded = 0;
       for (const auto& [img, o] : state) o.excluded ? ++excluded : ++relabelled;
-      j["versions"].push_back({{"version", v.version}, {"parent", v.parent}, {"author", v.author},
-                               {"reason", v.reason}, {"created_at", v.created_at}, {"changes", ch},
-                               {"relabelled", relabelled}, {"excluded", excluded}});
+      j["versions"].push_back({{"version", v.version},
+                               {"parent", v.parent},
+                               {"author", v.author},
+                               {"reason", v.reason},
+                               {"created_at", v.created_at},
+                               {"changes", ch},
+                               {"relabelled", relabelled},
+                               {"excluded", excluded}});
     }
     std::printf("%s\n", dump_json_safe(j, 2).c_str());
     return 0;
   }
   std::printf("%s: %zu version(s); version 0 is the files as they are\n", key.c_str(), all.size());
   for (const auto& v : all) {
-    std::printf("  v%-4lld from v%-4lld %s  %-10s %zu change(s)%s%s\n", (long long)v.version,
-                (long long)v.parent, when(v.created_at).c_str(), v.author.c_str(), v.changes.size(),
-                v.reason.empty() ? "" : "  ", v.reason.c_str());
+    std::printf("  v%-4lld from v%-4lld %s  %-10s %zu change(s)%s%s\n", (long long)v.version, (long long)v.parent,
+                when(v.created_at).c_str(), v.author.c_str(), v.changes.size(), v.reason.empty() ? "" : "  ",
+                v.reason.c_str());
     for (const auto& c : v.changes)
       std::printf("         %-8s %s%s\n", c.action.c_str(), c.image.c_str(),
                   c.action == "relabel" ? (" -> " + class_name(src.class_names, c.label)).c_str() : "");
@@ -261,9 +272,13 @@ int history(const Args& a) {
   if (a.flag("json")) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& r : rows)
-      j.push_back({{"run", r.run_id}, {"dataset_version", r.dataset_version}, {"label", r.entry.label},
-                   {"predicted", r.entry.predicted}, {"p_label", r.entry.p_label},
-                   {"loss", r.entry.loss}, {"side", r.entry.valid ? "valid" : "train"},
+      j.push_back({{"run", r.run_id},
+                   {"dataset_version", r.dataset_version},
+                   {"label", r.entry.label},
+                   {"predicted", r.entry.predicted},
+                   {"p_label", r.entry.p_label},
+                   {"loss", r.entry.loss},
+                   {"side", r.entry.valid ? "valid" : "train"},
                    {"same_content", r.entry.hash == at.identity->hash}});
     std::printf("%s\n", dump_json_safe(j, 2).c_str());
     return 0;
@@ -305,13 +320,12 @@ int score_oof(const std::vector<std::string>& args) {
   c.db_path = required_database(a);
   OutOfFoldOptions o;
   o.folds = int(a.get_int("folds").value_or(5));
-  o.progress = [](int done, int total) {
-    std::fprintf(stderr, "fold %d/%d scored\n", done, total);
-  };
+  o.progress = [](int done, int total) { std::fprintf(stderr, "fold %d/%d scored\n", done, total); };
   const int64_t id = score_out_of_fold(c, o);
-  std::printf("out-of-fold scores of %s recorded as run %lld; rank them with\n"
-              "  perceptra-cli data suspects --run %lld\n",
-              c.data.c_str(), (long long)id, (long long)id);
+  std::printf(
+      "out-of-fold scores of %s recorded as run %lld; rank them with\n"
+      "  perceptra-cli data suspects --run %lld\n",
+      c.data.c_str(), (long long)id, (long long)id);
   return 0;
 }
 
@@ -328,8 +342,17 @@ int body(const std::vector<std::string>& args) {
       return 1;
     }
   }
-  Args a(args, {{"json", false}, {"db"}, {"run"}, {"top"}, {"only", false}, {"valid-pct"},
-                {"seed"}, {"max-distance"}, {"reason"}, {"version"}, {"out"}});
+  Args a(args, {{"json", false},
+                {"db"},
+                {"run"},
+                {"top"},
+                {"only", false},
+                {"valid-pct"},
+                {"seed"},
+                {"max-distance"},
+                {"reason"},
+                {"version"},
+                {"out"}});
   try {
     if (sub == "suspects") return suspects(a);
     if (sub == "duplicates") return duplicates(a);
@@ -351,15 +374,13 @@ int body(const std::vector<std::string>& args) {
 }  // namespace
 
 bool is_curate_command(const std::string& sub) {
-  for (const char* s : {"suspects", "duplicates", "relabel", "exclude", "restore", "versions", "export",
-                        "history", "ledger", "score-oof"})
+  for (const char* s : {"suspects", "duplicates", "relabel", "exclude", "restore", "versions", "export", "history",
+                        "ledger", "score-oof"})
     if (sub == s) return true;
   return false;
 }
 
-int run_curate_command(const std::vector<std::string>& args) {
-  return run_command("data", kUsage, args, &body);
-}
+int run_curate_command(const std::vector<std::string>& args) { return run_command("data", kUsage, args, &body); }
 
 const char* curate_usage() { return kUsage; }
 

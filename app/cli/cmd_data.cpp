@@ -33,15 +33,17 @@ int list(bool json) {
   if (json) {
     nlohmann::json j = nlohmann::json::array();
     for (auto& k : known)
-      j.push_back({{"name", k.name}, {"description", k.description}, {"location", k.location},
-                   {"available", !k.location.empty()}, {"hint", k.hint}});
+      j.push_back({{"name", k.name},
+                   {"description", k.description},
+                   {"location", k.location},
+                   {"available", !k.location.empty()},
+                   {"hint", k.hint}});
     std::printf("%s\n", perceptra::dump_json_safe(j, 2).c_str());
     return 0;
   }
   for (auto& k : known)
-    std::printf("%-14s %-10s %s\n%14s %s\n", k.name.c_str(),
-                k.location.empty() ? "missing" : "available", k.description.c_str(), "",
-                k.location.empty() ? k.hint.c_str() : k.location.c_str());
+    std::printf("%-14s %-10s %s\n%14s %s\n", k.name.c_str(), k.location.empty() ? "missing" : "available",
+                k.description.c_str(), "", k.location.empty() ? k.hint.c_str() : k.location.c_str());
   return 0;
 }
 
@@ -114,6 +116,7 @@ int run(const std::vector<std::string>& args) {
   }
 }
 
-perceptra::cli::Registrar reg{{"data", "describe and fix a dataset (info, list, suspects, duplicates, relabel, ...)", &run}};
+perceptra::cli::Registrar reg{
+    {"data", "describe and fix a dataset (info, list, suspects, duplicates, relabel, ...)", &run}};
 
 }  // namespace

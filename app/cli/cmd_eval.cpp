@@ -28,8 +28,7 @@ const char* kUsage =
     "exit status: 0 ok, 1 bad model/data, 2 usage error\n";
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"model"}, {"data"}, {"json", false}, {"valid-pct"}, {"seed"}, {"batch-size"},
-                {"top-k"}, {"threads"}});
+  Args a(argv, {{"model"}, {"data"}, {"json", false}, {"valid-pct"}, {"seed"}, {"batch-size"}, {"top-k"}, {"threads"}});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   auto model_path = a.get("model");
   auto data_name = a.get("data");
@@ -58,8 +57,7 @@ int body(const std::vector<std::string>& argv) {
   oo.test_split_only = !vp;  // the training images are not needed for the test split
   DataSource src = open_dataset(*data_name, oo);
   if (static_cast<int>(src.class_names.size()) != model.num_classes())
-    throw InputError(*data_name, "has " + std::to_string(src.class_names.size()) +
-                                     " classes but the model predicts " +
+    throw InputError(*data_name, "has " + std::to_string(src.class_names.size()) + " classes but the model predicts " +
                                      std::to_string(model.num_classes()));
   std::shared_ptr<const Dataset> data;
   std::vector<int64_t> indices;
@@ -86,12 +84,21 @@ int body(const std::vector<std::string>& argv) {
   const auto& m = r.metrics;
   auto names = lm.meta.class_names.empty() ? src.class_names : lm.meta.class_names;
   if (a.flag("json")) {
-    nlohmann::json j = {{"model", *model_path}, {"data", *data_name}, {"split", which},
-                        {"samples", m.count()}, {"accuracy", m.accuracy()},
-                        {"loss", m.mean_loss()}, {"error_rate", m.error_rate()},
-                        {"top_k", m.top_k()}, {"top_k_accuracy", m.top_k_accuracy()},
-                        {"classes", names}, {"precision", m.precision()}, {"recall", m.recall()},
-                        {"f1", m.f1()}, {"confusion", m.confusion()}, {"seconds", r.seconds},
+    nlohmann::json j = {{"model", *model_path},
+                        {"data", *data_name},
+                        {"split", which},
+                        {"samples", m.count()},
+                        {"accuracy", m.accuracy()},
+                        {"loss", m.mean_loss()},
+                        {"error_rate", m.error_rate()},
+                        {"top_k", m.top_k()},
+                        {"top_k_accuracy", m.top_k_accuracy()},
+                        {"classes", names},
+                        {"precision", m.precision()},
+                        {"recall", m.recall()},
+                        {"f1", m.f1()},
+                        {"confusion", m.confusion()},
+                        {"seconds", r.seconds},
                         {"forward_seconds", r.forward_seconds},
                         {"images_per_s", r.forward_seconds > 0 ? m.count() / r.forward_seconds : 0.0}};
     std::printf("%s\n", dump_json_safe(j).c_str());
@@ -99,8 +106,8 @@ int body(const std::vector<std::string>& argv) {
   }
   std::printf("%s on %s (%s, %lld images)\n", model_path->c_str(), data_name->c_str(), which.c_str(),
               static_cast<long long>(m.count()));
-  std::printf("accuracy %.4f  loss %.4f  error rate %.4f  top-%d accuracy %.4f\n", m.accuracy(),
-              m.mean_loss(), m.error_rate(), m.top_k(), m.top_k_accuracy());
+  std::printf("accuracy %.4f  loss %.4f  error rate %.4f  top-%d accuracy %.4f\n", m.accuracy(), m.mean_loss(),
+              m.error_rate(), m.top_k(), m.top_k_accuracy());
   if (r.forward_seconds > 0)
     std::printf("inference %.0f images/s (forward passes only)\n", m.count() / r.forward_seconds);
   std::printf("\n");

@@ -27,8 +27,7 @@ const char* kUsage =
     "exit status: 0 ok, 1 bad model or write failure, 2 usage error\n";
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"model"}, {"format"}, {"out"}, {"opset"}, {"softmax", false},
-                {"no-normalization", false}});
+  Args a(argv, {{"model"}, {"format"}, {"out"}, {"opset"}, {"softmax", false}, {"no-normalization", false}});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   auto model_path = a.get("model"), format = a.get("format"), out = a.get("out");
   if (!model_path) throw UsageError("--model FILE is required");
@@ -37,9 +36,12 @@ int body(const std::vector<std::string>& argv) {
     auto ends_with = [&](const std::string& ext) {
       return out->size() > ext.size() && out->compare(out->size() - ext.size(), ext.size(), ext) == 0;
     };
-    if (ends_with(".onnx")) format = "onnx";
-    else if (ends_with(".pmodel")) format = "native";
-    else throw UsageError("--format native|onnx is required (--out does not end in .onnx or .pmodel)");
+    if (ends_with(".onnx"))
+      format = "onnx";
+    else if (ends_with(".pmodel"))
+      format = "native";
+    else
+      throw UsageError("--format native|onnx is required (--out does not end in .onnx or .pmodel)");
   }
   if (*format != "native" && *format != "onnx")
     throw UsageError("--format must be native or onnx, got '" + *format + "'");

@@ -42,13 +42,13 @@ std::vector<double> numbers(const std::string& option, const std::string& text, 
       v.push_back(std::stod(item, &used));
       if (used != item.size()) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      throw UsageError("--" + option + " must be " + std::to_string(count) +
-                       " comma-separated numbers, got '" + text + "'");
+      throw UsageError("--" + option + " must be " + std::to_string(count) + " comma-separated numbers, got '" + text +
+                       "'");
     }
   }
   if (v.size() != count)
-    throw UsageError("--" + option + " must be " + std::to_string(count) +
-                     " comma-separated numbers, got '" + text + "'");
+    throw UsageError("--" + option + " must be " + std::to_string(count) + " comma-separated numbers, got '" + text +
+                     "'");
   return v;
 }
 
@@ -96,8 +96,8 @@ int body(const std::vector<std::string>& argv) {
   for (const auto& n : m.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   std::fprintf(stderr, "imported %s (%s): %zu layers, %lld parameters, input %s, %d classes -> %s\n",
                a.positional()[0].c_str(), m.format.c_str(), m.model->layers().size(),
-               static_cast<long long>(m.model->parameter_count()),
-               m.model->input_shape().str().c_str(), m.model->num_classes(), out->c_str());
+               static_cast<long long>(m.model->parameter_count()), m.model->input_shape().str().c_str(),
+               m.model->num_classes(), out->c_str());
   return 0;
 }
 

@@ -75,8 +75,10 @@ int body(const std::vector<std::string>& argv) {
     } else if (auto* r = std::get_if<LrFindEnd>(&*ev)) {
       result = *r;
     } else if (auto* lm = std::get_if<LogMessage>(&*ev)) {
-      if (lm->level == "warning") std::fprintf(stderr, "note: %s\n", lm->text.c_str());
-      else if (!a.flag("json")) std::fprintf(stderr, "%s\n", lm->text.c_str());
+      if (lm->level == "warning")
+        std::fprintf(stderr, "note: %s\n", lm->text.c_str());
+      else if (!a.flag("json"))
+        std::fprintf(stderr, "%s\n", lm->text.c_str());
     } else if (auto* te = std::get_if<TrainEnd>(&*ev)) {
       end = *te;
     }
@@ -92,8 +94,8 @@ int body(const std::vector<std::string>& argv) {
     std::printf("%s\n", dump_json_safe(event_to_json(*result)).c_str());
     return 0;
   }
-  std::printf("suggested lr: %.3g (steepest %.3g, min loss at %.3g, min/10 %.3g)%s\n",
-              result->suggested_lr, result->steepest_lr, result->min_loss_lr, result->min_div10_lr,
+  std::printf("suggested lr: %.3g (steepest %.3g, min loss at %.3g, min/10 %.3g)%s\n", result->suggested_lr,
+              result->steepest_lr, result->min_loss_lr, result->min_div10_lr,
               result->diverged ? "  [sweep stopped early: loss diverged]" : "");
   // A coarse curve: 10 rows of lr and smoothed loss.
   size_t n = result->lrs.size();

@@ -44,8 +44,7 @@ int body(const std::vector<std::string>& argv) {
   const int K = model.num_classes();
   top = std::min(top, K);
   // Resized the way training resized the folder (older files: squish).
-  const ResizePolicy policy =
-      lm.meta.resize.empty() ? ResizePolicy::squish : parse_resize_policy(lm.meta.resize);
+  const ResizePolicy policy = lm.meta.resize.empty() ? ResizePolicy::squish : parse_resize_policy(lm.meta.resize);
   // Each image on its own: a bad one is reported (naming it) and skipped,
   // the others are still classified; the exit status says some failed.
   std::vector<std::string> images;
@@ -58,8 +57,7 @@ int body(const std::vector<std::string>& argv) {
       decode_image_file(path, C, H, W, px.data(), policy);
     } catch (const InputError& e) {
       ++failed;
-      if (a.flag("json"))
-        std::printf("%s\n", dump_json_safe({{"image", path}, {"error", e.problem()}}).c_str());
+      if (a.flag("json")) std::printf("%s\n", dump_json_safe({{"image", path}, {"error", e.problem()}}).c_str());
       std::fprintf(stderr, "perceptra-cli predict: %s\n", printable(e.what()).c_str());
       continue;
     }
@@ -80,8 +78,7 @@ int body(const std::vector<std::string>& argv) {
   backend_for(Device::cpu()).softmax(logits.data(), probs.data(), static_cast<int>(n), K);
   auto p = probs.to_vector();
   auto name = [&](int c) {
-    return c < static_cast<int>(lm.meta.class_names.size()) ? lm.meta.class_names[size_t(c)]
-                                                            : std::to_string(c);
+    return c < static_cast<int>(lm.meta.class_names.size()) ? lm.meta.class_names[size_t(c)] : std::to_string(c);
   };
   for (int64_t i = 0; i < n; ++i) {
     std::vector<int> order(K);
@@ -90,16 +87,19 @@ int body(const std::vector<std::string>& argv) {
     std::stable_sort(order.begin(), order.end(), [&](int x1, int x2) { return row[x1] > row[x2]; });
     if (a.flag("json")) {
       nlohmann::json t = nlohmann::json::array();
-      for (int k = 0; k < top; ++k) t.push_back({{"class", name(order[k])}, {"index", order[k]}, {"probability", row[order[k]]}});
-      nlohmann::json j = {{"image", images[size_t(i)]}, {"class", name(order[0])}, {"index", order[0]},
-                          {"probability", row[order[0]]}, {"top", t}};
+      for (int k = 0; k < top; ++k)
+        t.push_back({{"class", name(order[k])}, {"index", order[k]}, {"probability", row[order[k]]}});
+      nlohmann::json j = {{"image", images[size_t(i)]},
+                          {"class", name(order[0])},
+                          {"index", order[0]},
+                          {"probability", row[order[0]]},
+                          {"top", t}};
       std::printf("%s\n", dump_json_safe(j).c_str());
     } else {
       // Names come from files: no terminal escapes.
       std::printf("%s\t%s\t%.4f", printable(images[size_t(i)]).c_str(), printable(name(order[0])).c_str(),
                   row[order[0]]);
-      for (int k = 1; k < top; ++k)
-        std::printf("\t%s\t%.4f", printable(name(order[k])).c_str(), row[order[k]]);
+      for (int k = 1; k < top; ++k) std::printf("\t%s\t%.4f", printable(name(order[k])).c_str(), row[order[k]]);
       std::printf("\n");
     }
   }

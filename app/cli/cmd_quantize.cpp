@@ -45,8 +45,7 @@ uint64_t file_size(const std::string& path) {
 }
 
 // Images `indices` of `data`, normalised with the model's statistics.
-Tensor load_images(const Dataset& data, const std::vector<int64_t>& indices,
-                   const ModelMeta& meta) {
+Tensor load_images(const Dataset& data, const std::vector<int64_t>& indices, const ModelMeta& meta) {
   const Shape s = data.sample_shape();
   const int64_t per = s.numel(), C = s[0], plane = per / C;
   std::vector<float> v(size_t(per) * indices.size());
@@ -64,8 +63,17 @@ Tensor load_images(const Dataset& data, const std::vector<int64_t>& indices,
 }
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"model"}, {"data"}, {"out"}, {"calibration"}, {"method"}, {"float-layers"},
-                {"fallback-drop"}, {"eval-images"}, {"sensitivity-images"}, {"batch-size"}, {"json", false}});
+  Args a(argv, {{"model"},
+                {"data"},
+                {"out"},
+                {"calibration"},
+                {"method"},
+                {"float-layers"},
+                {"fallback-drop"},
+                {"eval-images"},
+                {"sensitivity-images"},
+                {"batch-size"},
+                {"json", false}});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   auto model_path = a.get("model"), data_name = a.get("data"), out = a.get("out");
   if (!model_path) throw UsageError("--model FILE is required");
@@ -110,12 +118,11 @@ int body(const std::vector<std::string>& argv) {
   Model& model = *lm.model;
   DataSource src = open_dataset(*data_name, open_options_for(model.input_shape()));
   if (int(src.class_names.size()) != model.num_classes())
-    throw InputError(*data_name, "has " + std::to_string(src.class_names.size()) +
-                                     " classes but the model predicts " +
+    throw InputError(*data_name, "has " + std::to_string(src.class_names.size()) + " classes but the model predicts " +
                                      std::to_string(model.num_classes()));
   if (src.train->sample_shape() != model.input_shape())
-    throw InputError(*data_name, "images are " + src.train->sample_shape().str() +
-                                     " but the model takes " + model.input_shape().str());
+    throw InputError(*data_name, "images are " + src.train->sample_shape().str() + " but the model takes " +
+                                     model.input_shape().str());
   // Calibration: evenly spaced training images (deterministic, every part of the set).
   std::vector<int64_t> cal;
   const int64_t n_train = src.train->size();

@@ -28,8 +28,15 @@ const char* kUsage =
     "Ctrl-C/SIGTERM (checkpoint saved)\n";
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"db"}, {"epochs"}, {"lr"}, {"device"}, {"threads"}, {"json", false}, {"quiet", false},
-                {"distributed", false}, {"force", false}});
+  Args a(argv, {{"db"},
+                {"epochs"},
+                {"lr"},
+                {"device"},
+                {"threads"},
+                {"json", false},
+                {"quiet", false},
+                {"distributed", false},
+                {"force", false}});
   if (a.positional().size() != 1) throw UsageError("expected exactly one run ID");
   long long id = 0;
   try {
@@ -55,8 +62,7 @@ int body(const std::vector<std::string>& argv) {
           po.force = a.flag("force");
           return prepare_resume(resume_request(id, db, ro), po);
         },
-        ro.device.empty() ? "auto" : ro.device,
-        ro.threads, out);
+        ro.device.empty() ? "auto" : ro.device, ro.threads, out);
   }
   ResumeRequest request;
   try {

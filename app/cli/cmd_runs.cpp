@@ -52,17 +52,25 @@ int64_t epochs_done(ExperimentStore& st, int64_t run_id) {
 
 nlohmann::json summary_json(const RunSummary& s, int64_t epochs) {
   auto o = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  return {{"id", s.run.id}, {"name", s.run.name}, {"status", to_string(s.run.status)},
-          {"status_message", s.run.status_message}, {"created_at", s.run.created_at},
-          {"started_at", s.run.started_at}, {"ended_at", s.run.ended_at}, {"seed", s.run.seed},
+  return {{"id", s.run.id},
+          {"name", s.run.name},
+          {"status", to_string(s.run.status)},
+          {"status_message", s.run.status_message},
+          {"created_at", s.run.created_at},
+          {"started_at", s.run.started_at},
+          {"ended_at", s.run.ended_at},
+          {"seed", s.run.seed},
           {"model", field_text(s.run.model_spec, "name")},
-          {"data", field_text(s.run.hparams, "data")}, {"epochs", epochs},
+          {"data", field_text(s.run.hparams, "data")},
+          {"epochs", epochs},
           {"best_valid_accuracy", o(s.best_valid_accuracy)},
-          {"final_train_loss", o(s.final_train_loss)}, {"final_valid_loss", o(s.final_valid_loss)},
+          {"final_train_loss", o(s.final_train_loss)},
+          {"final_valid_loss", o(s.final_valid_loss)},
           {"duration_s", s.duration_s},
           {"sweep_id", s.run.sweep_id ? nlohmann::json(*s.run.sweep_id) : nlohmann::json(nullptr)},
           {"trial", s.run.trial_index >= 0 ? nlohmann::json(s.run.trial_index) : nlohmann::json(nullptr)},
-          {"trial_params", s.run.trial_params}, {"early_terminated", s.run.early_terminated},
+          {"trial_params", s.run.trial_params},
+          {"early_terminated", s.run.early_terminated},
           {"dataset_version", s.run.dataset_version}};
 }
 
@@ -71,8 +79,7 @@ int64_t parse_id(const std::string& s) {
     size_t used = 0;
     long long v = std::stoll(s, &used);
     if (used == s.size() && v > 0) return v;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   throw UsageError("run ID must be a positive integer, got '" + s + "'");
 }
 
@@ -80,8 +87,7 @@ int list(ExperimentStore& st, bool json) {
   std::vector<std::string> bad;
   auto runs = st.list_runs(std::nullopt, &bad);
   // A corrupt row is named and skipped; the others are still listed.
-  for (const auto& b : bad)
-    std::fprintf(stderr, "perceptra-cli runs: skipped a bad row: %s\n", printable(b).c_str());
+  for (const auto& b : bad) std::fprintf(stderr, "perceptra-cli runs: skipped a bad row: %s\n", printable(b).c_str());
   if (json) {
     nlohmann::json j = nlohmann::json::array();
     for (auto& r : runs) j.push_back(summary_json(r, epochs_done(st, r.run.id)));
@@ -92,15 +98,15 @@ int list(ExperimentStore& st, bool json) {
     std::printf("no runs in %s\n", st.path().c_str());
     return 0;
   }
-  std::printf("%5s  %-16s %-11s %-13s %-14s %6s %9s %10s %8s\n", "ID", "NAME", "STATUS", "MODEL",
-              "DATA", "EPOCHS", "BEST_ACC", "VALID_LOSS", "TIME");
+  std::printf("%5s  %-16s %-11s %-13s %-14s %6s %9s %10s %8s\n", "ID", "NAME", "STATUS", "MODEL", "DATA", "EPOCHS",
+              "BEST_ACC", "VALID_LOSS", "TIME");
   for (auto& r : runs) {
     std::string data = printable(field_text(r.run.hparams, "data"));
     if (data.size() > 14) data = "..." + data.substr(data.size() - 11);
-    std::printf("%5lld  %-16.16s %-11s %-13.13s %-14s %6lld %9s %10s %7.0fs\n",
-                static_cast<long long>(r.run.id), printable(r.run.name).c_str(),
-                to_string(r.run.status).c_str(), printable(field_text(r.run.model_spec, "name")).c_str(),
-                data.c_str(), static_cast<long long>(epochs_done(st, r.run.id)), opt(r.best_valid_accuracy).c_str(),
+    std::printf("%5lld  %-16.16s %-11s %-13.13s %-14s %6lld %9s %10s %7.0fs\n", static_cast<long long>(r.run.id),
+                printable(r.run.name).c_str(), to_string(r.run.status).c_str(),
+                printable(field_text(r.run.model_spec, "name")).c_str(), data.c_str(),
+                static_cast<long long>(epochs_done(st, r.run.id)), opt(r.best_valid_accuracy).c_str(),
                 opt(r.final_valid_loss).c_str(), r.duration_s);
   }
   return 0;
@@ -109,8 +115,8 @@ int list(ExperimentStore& st, bool json) {
 int show(ExperimentStore& st, int64_t id, bool json) {
   RunSummary s = st.run_summary(id);
   auto arts = st.artifacts(id);
-  std::vector<std::string> names = {"epoch_train_loss", "train_accuracy", "valid_loss",
-                                    "valid_accuracy", "images_per_s"};
+  std::vector<std::string> names = {"epoch_train_loss", "train_accuracy", "valid_loss", "valid_accuracy",
+                                    "images_per_s"};
   if (json) {
     nlohmann::json j = summary_json(s, epochs_done(st, id));
     j["hparams"] = s.run.hparams;
@@ -142,8 +148,8 @@ int show(ExperimentStore& st, int64_t id, bool json) {
   std::printf("  seed       %llu\n", static_cast<unsigned long long>(r.seed));
   std::printf("  machine    %s\n", printable(dump_json_safe(r.machine)).c_str());
   std::printf("  config     %s\n", printable(dump_json_safe(r.hparams)).c_str());
-  std::printf("\n  %5s %10s %10s %10s %10s %10s\n", "epoch", "train_loss", "train_acc", "valid_loss",
-              "valid_acc", "img/s");
+  std::printf("\n  %5s %10s %10s %10s %10s %10s\n", "epoch", "train_loss", "train_acc", "valid_loss", "valid_acc",
+              "img/s");
   std::vector<MetricSeries> ser;
   for (auto& n : names) ser.push_back(st.metric_series(id, n));
   for (size_t i = 0; i < ser[3].size(); ++i) {
@@ -160,8 +166,7 @@ int show(ExperimentStore& st, int64_t id, bool json) {
     std::printf("\n");
   }
   std::printf("\n  artifacts\n");
-  for (auto& x : arts)
-    std::printf("    %-10s %s\n", printable(x.kind).c_str(), printable(x.path).c_str());
+  for (auto& x : arts) std::printf("    %-10s %s\n", printable(x.kind).c_str(), printable(x.path).c_str());
   return 0;
 }
 
@@ -190,9 +195,8 @@ int compare(ExperimentStore& st, const std::vector<int64_t>& ids, const std::str
   std::printf("\n%-22s", "lr");
   for (auto& s : sums) {
     double lr = 0.0;
-    if (s.run.hparams.is_object() && s.run.hparams.contains("optimizer") &&
-        s.run.hparams["optimizer"].is_object() && s.run.hparams["optimizer"].contains("lr") &&
-        s.run.hparams["optimizer"]["lr"].is_number())
+    if (s.run.hparams.is_object() && s.run.hparams.contains("optimizer") && s.run.hparams["optimizer"].is_object() &&
+        s.run.hparams["optimizer"].contains("lr") && s.run.hparams["optimizer"]["lr"].is_number())
       lr = s.run.hparams["optimizer"]["lr"].get<double>();
     std::printf(" %12.4g", lr);
   }
@@ -205,8 +209,10 @@ int compare(ExperimentStore& st, const std::vector<int64_t>& ids, const std::str
     std::printf("%-22lld", static_cast<long long>(c.x[i] + 1));
     for (size_t r = 0; r < ids.size(); ++r) {
       double v = c.values[r][i];
-      if (std::isfinite(v)) std::printf(" %12.4f", v);
-      else std::printf(" %12s", "-");
+      if (std::isfinite(v))
+        std::printf(" %12.4f", v);
+      else
+        std::printf(" %12s", "-");
     }
     std::printf("\n");
   }

@@ -71,10 +71,9 @@ void print_human(const nlohmann::json& e) {
   const std::string ev = e["event"];
   if (ev == "sweep_begin") {
     std::fprintf(stderr, "%s sweep %lld (%s): %lld trials, %lld to run, %d at a time",
-                 e["resumed"].get<bool>() ? "resuming" : "starting",
-                 static_cast<long long>(e["sweep_id"]), e["name"].get<std::string>().c_str(),
-                 static_cast<long long>(e["trials"]), static_cast<long long>(e["to_run"]),
-                 e["parallel"].get<int>());
+                 e["resumed"].get<bool>() ? "resuming" : "starting", static_cast<long long>(e["sweep_id"]),
+                 e["name"].get<std::string>().c_str(), static_cast<long long>(e["trials"]),
+                 static_cast<long long>(e["to_run"]), e["parallel"].get<int>());
     if (e["threads_per_trial"].get<int>() > 0)
       std::fprintf(stderr, ", %d threads each", e["threads_per_trial"].get<int>());
     std::fprintf(stderr, "; ranking by %s (%s)\n", e["metric"].get<std::string>().c_str(),
@@ -84,9 +83,8 @@ void print_human(const nlohmann::json& e) {
                  static_cast<long long>(e["run_id"]), e["params"].dump().c_str(),
                  e["resumed"].get<bool>() ? " (resumed)" : "");
   } else if (ev == "trial_epoch") {
-    std::fprintf(stderr, "trial %lld: epoch %d/%d %s %.4f\n", static_cast<long long>(e["trial"]),
-                 e["epoch"].get<int>(), e["epochs"].get<int>(), e["metric"].get<std::string>().c_str(),
-                 e["value"].get<double>());
+    std::fprintf(stderr, "trial %lld: epoch %d/%d %s %.4f\n", static_cast<long long>(e["trial"]), e["epoch"].get<int>(),
+                 e["epochs"].get<int>(), e["metric"].get<std::string>().c_str(), e["value"].get<double>());
   } else if (ev == "trial_log") {
     std::fprintf(stderr, "trial %lld: note: %s\n", static_cast<long long>(e["trial"]),
                  e["text"].get<std::string>().c_str());
@@ -102,15 +100,13 @@ void print_human(const nlohmann::json& e) {
                  static_cast<long long>(e["sweep_id"]), e["status"].get<std::string>().c_str(),
                  static_cast<long long>(e["done"]), static_cast<long long>(e["trials"]),
                  static_cast<long long>(e["failed"]), static_cast<long long>(e["diverged"]),
-                 static_cast<long long>(e["early_terminated"]),
-                 e["message"].get<std::string>().empty() ? "" : "; ",
+                 static_cast<long long>(e["early_terminated"]), e["message"].get<std::string>().empty() ? "" : "; ",
                  e["message"].get<std::string>().c_str());
     if (e["best_run_id"].get<int64_t>() > 0)
-      std::fprintf(stderr, "best: trial %lld, run %lld, %s %s\n",
-                   static_cast<long long>(e["best_trial"]), static_cast<long long>(e["best_run_id"]),
-                   e["metric"].get<std::string>().c_str(), fmt_score(e["best_score"]).c_str());
-    std::fprintf(stderr, "ranking: perceptra-cli runs list --sweep %lld\n",
-                 static_cast<long long>(e["sweep_id"]));
+      std::fprintf(stderr, "best: trial %lld, run %lld, %s %s\n", static_cast<long long>(e["best_trial"]),
+                   static_cast<long long>(e["best_run_id"]), e["metric"].get<std::string>().c_str(),
+                   fmt_score(e["best_score"]).c_str());
+    std::fprintf(stderr, "ranking: perceptra-cli runs list --sweep %lld\n", static_cast<long long>(e["sweep_id"]));
   }
 }
 
@@ -119,14 +115,12 @@ int64_t parse_id(const std::string& s) {
     size_t used = 0;
     long long v = std::stoll(s, &used);
     if (used == s.size() && v > 0) return v;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   throw UsageError("sweep ID must be a positive integer, got '" + s + "'");
 }
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"parallel"}, {"threads"}, {"resume"}, {"db"}, {"out"}, {"device"},
-                {"json", false}, {"quiet", false}});
+  Args a(argv, {{"parallel"}, {"threads"}, {"resume"}, {"db"}, {"out"}, {"device"}, {"json", false}, {"quiet", false}});
   const auto& pos = a.positional();
   if (a.has("resume") && !pos.empty()) throw UsageError("give SPEC.json or --resume ID, not both");
   if (!a.has("resume") && pos.size() != 1) throw UsageError("expected one SPEC.json (or --resume ID)");
@@ -174,7 +168,8 @@ int body(const std::vector<std::string>& argv) {
   const bool json = a.flag("json"), quiet = a.flag("quiet");
   g_cancel = false;
   g_signals = 0;
-  struct sigaction sa {}, old_int {}, old_term {};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);

@@ -76,8 +76,7 @@ int body(const std::vector<std::string>& argv) {
   Args a(argv, specs);
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   if (!a.has("data") && !a.has("config")) throw UsageError("--data NAME|PATH is required");
-  if (!a.has("model") && !a.has("config") && !a.has("from"))
-    throw UsageError("--model BUILTIN|SPEC.json is required");
+  if (!a.has("model") && !a.has("config") && !a.has("from")) throw UsageError("--model BUILTIN|SPEC.json is required");
   TrainConfig cfg;
   try {
     cfg = config_from_args(a);

@@ -25,8 +25,8 @@ int report_error(const std::string& message, const RunOutput& out) {
 
 }  // namespace
 
-int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare,
-                                   std::string device, int threads, const RunOutput& out) {
+int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare, std::string device,
+                                   int threads, const RunOutput& out) {
   std::shared_ptr<DataParallel> dp;
   try {
     dp = make_data_parallel(device);  // a GPU per rank when there are GPUs
@@ -39,8 +39,8 @@ int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedR
     run = prepare_distributed(*dp, prepare, device, threads);
   } catch (const std::exception& e) {
     // Every rank learnt the failure (prepare_distributed agrees on it).
-    int code = report_error((dp->is_root() ? "" : "rank " + std::to_string(dp->rank()) + ": ") + std::string(e.what()),
-                            mine);
+    int code =
+        report_error((dp->is_root() ? "" : "rank " + std::to_string(dp->rank()) + ": ") + std::string(e.what()), mine);
     if (dynamic_cast<const CommunicationError*>(&e) && dp->size() > 1) dp->comm().abort(code);
     return code;
   }

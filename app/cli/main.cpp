@@ -48,8 +48,7 @@ int main(int argc, char** argv) {
                    name.c_str());
       return 1;
     } catch (const std::length_error& e) {
-      std::fprintf(stderr, "perceptra-cli %s: error: a size is too large (%s)\n", name.c_str(),
-                   e.what());
+      std::fprintf(stderr, "perceptra-cli %s: error: a size is too large (%s)\n", name.c_str(), e.what());
       return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "perceptra-cli %s: error: %s\n", name.c_str(), e.what());

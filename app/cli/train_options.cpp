@@ -45,47 +45,31 @@ const TrainOption kTrainOptions[] = {
     {"image-size", true, false,
      "  --image-size N|HxW    image folders: decode to this size (default auto: the\n"
      "                        native size of small equal images, else 224)\n"},
-    {"resize", true, false,
-     "  --resize POLICY       image folders: crop (centre, default) | squish | pad\n"},
-    {"model", true, false,
-     "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"},
-    {"config", true, false,
-     "  --config FILE.json    a TrainConfig JSON file; flags override its fields\n"},
-    {"epochs", true, true,
-     "  --epochs N            (default 2)\n"},
-    {"batch-size", true, false,
-     "  --batch-size N        (default 128)\n"},
-    {"lr", true, true,
-     "  --lr X                learning rate (peak LR for onecycle; default 0.01)\n"},
-    {"optimizer", true, false,
-     "  --optimizer NAME      sgd | adam | adamw | lars (default sgd)\n"},
-    {"momentum", true, false,
-     "  --momentum X          SGD/LARS momentum, Adam beta1 (default 0.9)\n"},
-    {"weight-decay", true, false,
-     "  --weight-decay X      (default 0)\n"},
-    {"schedule", true, true,
-     "  --schedule NAME       constant | step | cosine | onecycle (default constant)\n"},
-    {"fit", true, true,
-     "  --fit plain|one-cycle fit policy (one-cycle = onecycle schedule)\n"},
+    {"resize", true, false, "  --resize POLICY       image folders: crop (centre, default) | squish | pad\n"},
+    {"model", true, false, "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"},
+    {"config", true, false, "  --config FILE.json    a TrainConfig JSON file; flags override its fields\n"},
+    {"epochs", true, true, "  --epochs N            (default 2)\n"},
+    {"batch-size", true, false, "  --batch-size N        (default 128)\n"},
+    {"lr", true, true, "  --lr X                learning rate (peak LR for onecycle; default 0.01)\n"},
+    {"optimizer", true, false, "  --optimizer NAME      sgd | adam | adamw | lars (default sgd)\n"},
+    {"momentum", true, false, "  --momentum X          SGD/LARS momentum, Adam beta1 (default 0.9)\n"},
+    {"weight-decay", true, false, "  --weight-decay X      (default 0)\n"},
+    {"schedule", true, true, "  --schedule NAME       constant | step | cosine | onecycle (default constant)\n"},
+    {"fit", true, true, "  --fit plain|one-cycle fit policy (one-cycle = onecycle schedule)\n"},
     {"valid-pct", true, false,
      "  --valid-pct P         validate on P % of training (default: the official test\n"
      "                        split when the dataset has one, else 20 %)\n"},
-    {"seed", true, false,
-     "  --seed S              (default 0)\n"},
-    {"device", true, false,
-     "  --device D            auto | cpu | cuda:N (default auto)\n"},
-    {"threads", true, false,
-     "  --threads N           CPU threads (default: all)\n"},
+    {"seed", true, false, "  --seed S              (default 0)\n"},
+    {"device", true, false, "  --device D            auto | cpu | cuda:N (default auto)\n"},
+    {"threads", true, false, "  --threads N           CPU threads (default: all)\n"},
     {"augment", true, false,
      "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B],\n"
      "                        resized-crop[=MIN_SCALE] or none\n"},
-    {"label-smoothing", true, false,
-     "  --label-smoothing X   (default 0)\n"},
+    {"label-smoothing", true, false, "  --label-smoothing X   (default 0)\n"},
     {"from", true, false,
      "  --from MODEL          transfer learning: start from a model file; the head is\n"
      "                        replaced when the class count differs\n"},
-    {"freeze-epochs", true, false,
-     "  --freeze-epochs N     with --from: epochs with the body frozen (default 1)\n"},
+    {"freeze-epochs", true, false, "  --freeze-epochs N     with --from: epochs with the body frozen (default 1)\n"},
     {"out", true, true,
      "  --out DIR             run files go to DIR/run-<id>/ (default ./runs;\n"
      "                        run-<id>-2, ... when that folder is taken)\n"},
@@ -93,17 +77,13 @@ const TrainOption kTrainOptions[] = {
      "  --db FILE             experiment database (default $PERCEPTRA_DB or\n"
      "                        ~/.local/share/perceptra/perceptra.db; '-' in either\n"
      "                        = no database)\n"},
-    {"name", true, true,
-     "  --name NAME           run name\n"},
-    {"max-batches", true, true,
-     "  --max-batches N       cap batches per epoch (quick looks)\n"},
-    {"early-stop", true, true,
-     "  --early-stop N        stop after N epochs without valid_loss improvement\n"},
+    {"name", true, true, "  --name NAME           run name\n"},
+    {"max-batches", true, true, "  --max-batches N       cap batches per epoch (quick looks)\n"},
+    {"early-stop", true, true, "  --early-stop N        stop after N epochs without valid_loss improvement\n"},
     {"notify", true, true,
      "  --notify CMD          run CMD when training ends (env: PERCEPTRA_RUN_ID,\n"
      "                        PERCEPTRA_STATUS, PERCEPTRA_VALID_ACCURACY, ...; no shell)\n"},
-    {"notify-each-epoch", false, true,
-     "  --notify-each-epoch   also run it after every epoch\n"},
+    {"notify-each-epoch", false, true, "  --notify-each-epoch   also run it after every epoch\n"},
     {"distributed", false, true,
      "  --distributed         data-parallel over MPI: start with 'mpirun -np N' (or srun);\n"
      "                        --batch-size stays the global batch, split over the ranks;\n"
@@ -143,8 +123,9 @@ TrainConfig config_from_args(const Args& a) {
   TrainConfig c = TrainConfig::from_json(base);
   // Commands run only from the command line (--notify), never from a file.
   if (!c.notify.command.empty())
-    throw InputError(*a.get("config"), "field 'notify.command' is not accepted from a config file "
-                                       "(commands run only from the command line: --notify CMD)");
+    throw InputError(*a.get("config"),
+                     "field 'notify.command' is not accepted from a config file "
+                     "(commands run only from the command line: --notify CMD)");
   if (auto v = a.get("data")) c.data = *v;
   if (auto v = a.get("image-size")) c.image_size = *v;
   if (auto v = a.get("resize")) c.resize = *v;
@@ -223,9 +204,9 @@ struct Progress {
       int fill = static_cast<int>(frac * width);
       std::string bar(fill, '#');
       bar += std::string(width - fill, '.');
-      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%% loss %.4f acc %.3f %s ETA %s",
-                   b.epoch + 1, epochs, bar.c_str(), static_cast<int>(frac * 100), b.loss,
-                   b.accuracy, speed.c_str(), clock_text(eta).c_str());
+      std::fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %3d%% loss %.4f acc %.3f %s ETA %s", b.epoch + 1, epochs,
+                   bar.c_str(), static_cast<int>(frac * 100), b.loss, b.accuracy, speed.c_str(),
+                   clock_text(eta).c_str());
       std::fflush(stderr);
       line_open = true;
     } else {
@@ -235,9 +216,9 @@ struct Progress {
       const bool slow = b.images_per_s > 0 && b.images_per_s * 10 < batch_size;
       if (quarter > last_plain || slow) {
         last_plain = quarter;
-        std::fprintf(stderr, "epoch %d/%d batch %lld/%lld loss %.4f %s ETA %s\n",
-                     b.epoch + 1, epochs, static_cast<long long>(b.batch + 1),
-                     static_cast<long long>(bpe), b.loss, speed.c_str(), clock_text(eta).c_str());
+        std::fprintf(stderr, "epoch %d/%d batch %lld/%lld loss %.4f %s ETA %s\n", b.epoch + 1, epochs,
+                     static_cast<long long>(b.batch + 1), static_cast<long long>(bpe), b.loss, speed.c_str(),
+                     clock_text(eta).c_str());
       }
     }
   }
@@ -247,7 +228,8 @@ struct Progress {
 
 int follow_training(Trainer& trainer, const RunOutput& out) {
   g_interrupts = 0;
-  struct sigaction sa {}, old_int {}, old_term {};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);
@@ -267,8 +249,8 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
     }
     auto ev = trainer.events().wait_pop(std::chrono::milliseconds(100));
     if (!ev) continue;
-    const bool payload = std::holds_alternative<Snapshot>(*ev) ||
-                         std::holds_alternative<ActivationsSnapshot>(*ev) || std::holds_alternative<EpochModel>(*ev);
+    const bool payload = std::holds_alternative<Snapshot>(*ev) || std::holds_alternative<ActivationsSnapshot>(*ev) ||
+                         std::holds_alternative<EpochModel>(*ev);
     if (out.json && !payload) {
       std::printf("%s\n", dump_json_safe(event_to_json(*ev)).c_str());
       std::fflush(stdout);
@@ -282,10 +264,10 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
       pr.seen = 0;
       if (!out.quiet)
         std::fprintf(stderr, "%s run %lld: %s (%lld parameters) on %s, %lld train / %lld valid images, %s\n",
-                     tb->resumed ? "resuming" : "training", static_cast<long long>(tb->run_id),
-                     tb->model_name.c_str(), static_cast<long long>(tb->parameters),
-                     tb->dataset.c_str(), static_cast<long long>(tb->train_size),
-                     static_cast<long long>(tb->valid_size), tb->device.c_str());
+                     tb->resumed ? "resuming" : "training", static_cast<long long>(tb->run_id), tb->model_name.c_str(),
+                     static_cast<long long>(tb->parameters), tb->dataset.c_str(),
+                     static_cast<long long>(tb->train_size), static_cast<long long>(tb->valid_size),
+                     tb->device.c_str());
     } else if (auto* lm = std::get_if<LogMessage>(&*ev)) {
       // Warnings always reach the user; information (the split, the CPU
       // fallback note of a CUDA build without a usable device) unless --quiet.
@@ -307,17 +289,21 @@ int follow_training(Trainer& trainer, const RunOutput& out) {
     } else if (auto* te = std::get_if<TrainEnd>(&*ev)) {
       pr.clear();
       if (!out.quiet || te->reason != EndReason::Done) {
-        std::fprintf(stderr, "%s%s%s\n", to_string(te->reason).c_str(),
-                     te->message.empty() ? "" : ": ", te->message.c_str());
+        std::fprintf(stderr, "%s%s%s\n", to_string(te->reason).c_str(), te->message.empty() ? "" : ": ",
+                     te->message.c_str());
         if (!te->model_path.empty()) std::fprintf(stderr, "model: %s\n", te->model_path.c_str());
         if (te->reason != EndReason::Done && !te->checkpoint_path.empty() && te->run_id > 0)
-          std::fprintf(stderr, "resume with: perceptra-cli resume %lld\n",
-                       static_cast<long long>(te->run_id));
+          std::fprintf(stderr, "resume with: perceptra-cli resume %lld\n", static_cast<long long>(te->run_id));
       }
       switch (te->reason) {
-        case EndReason::Done: code = 0; break;
-        case EndReason::Stopped: code = stop_sent ? 128 + g_signal.load() : 1; break;
-        default: code = 1;
+        case EndReason::Done:
+          code = 0;
+          break;
+        case EndReason::Stopped:
+          code = stop_sent ? 128 + g_signal.load() : 1;
+          break;
+        default:
+          code = 1;
       }
       break;
     }

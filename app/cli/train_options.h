@@ -12,7 +12,7 @@
 namespace perceptra {
 class Trainer;
 struct PreparedRun;
-}
+}  // namespace perceptra
 
 namespace perceptra::cli {
 
@@ -29,8 +29,8 @@ std::string train_options_help(TrainOptionSet set = TrainOptionSet::Train);
 TrainConfig config_from_args(const Args& args);
 
 struct RunOutput {
-  bool json = false;    // one JSON object per event on stdout
-  bool quiet = false;   // no progress on stderr
+  bool json = false;   // one JSON object per event on stdout
+  bool quiet = false;  // no progress on stderr
 };
 
 // Starts nothing: consumes the events of an already started trainer until
@@ -50,7 +50,7 @@ int prepare_and_follow(const std::function<std::shared_ptr<PreparedRun>()>& prep
 // `device` / `threads` (threads < 0: rank 0's) and print only errors. A
 // rank ending with an error ends the whole job (MPI_Abort), so no rank is
 // left waiting for it.
-int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare,
-                                   std::string device, int threads, const RunOutput& out);
+int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare, std::string device,
+                                   int threads, const RunOutput& out);
 
 }  // namespace perceptra::cli

@@ -47,7 +47,9 @@ QIcon mediaIcon(MediaIcon kind) {
       QPainter p(&pm);
       p.setRenderHint(QPainter::Antialiasing);
       p.setPen(Qt::NoPen);
-      QColor c = kind == MediaIcon::Play ? QColor("#3fb950") : kind == MediaIcon::Pause ? QColor("#d29922") : QColor("#e5534b");
+      QColor c = kind == MediaIcon::Play    ? QColor("#3fb950")
+                 : kind == MediaIcon::Pause ? QColor("#d29922")
+                                            : QColor("#e5534b");
       if (mode == QIcon::Disabled) c = QColor(128, 128, 128, 110);
       p.setBrush(c);
       const double s = size;

@@ -9,4 +9,4 @@ QIcon appIcon();
 // style's standard ones are black).
 enum class MediaIcon { Play, Pause, Stop };
 QIcon mediaIcon(MediaIcon kind);
-}
+}  // namespace perceptra::studio

@@ -75,7 +75,8 @@ void CommandPalette::rebuild() {
   shown_.clear();
   for (auto& [s, a] : scored) {
     QString label = a->text().remove('&');
-    if (!a->shortcut().isEmpty()) label += QStringLiteral("    (%1)").arg(a->shortcut().toString(QKeySequence::NativeText));
+    if (!a->shortcut().isEmpty())
+      label += QStringLiteral("    (%1)").arg(a->shortcut().toString(QKeySequence::NativeText));
     auto* item = new QListWidgetItem(a->icon(), label, list_);
     if (!a->isEnabled()) item->setFlags(item->flags() & ~Qt::ItemIsEnabled);
     item->setToolTip(a->toolTip());

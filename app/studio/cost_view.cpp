@@ -21,21 +21,25 @@ QString flopsText(double f) {
 
 QString verdictColor(CostVerdict v) {
   switch (v) {
-    case CostVerdict::Fits: return QStringLiteral("#3fb950");
-    case CostVerdict::Large: return QStringLiteral("#d29922");
-    case CostVerdict::TooLarge: return QStringLiteral("#f85149");
+    case CostVerdict::Fits:
+      return QStringLiteral("#3fb950");
+    case CostVerdict::Large:
+      return QStringLiteral("#d29922");
+    case CostVerdict::TooLarge:
+      return QStringLiteral("#f85149");
   }
   return QString();
 }
 
 QString costHtml(const CostEstimate& e) {
   QLocale loc;
-  const QString verdict = e.verdict == CostVerdict::Fits       ? QObject::tr("fits")
-                          : e.verdict == CostVerdict::Large    ? QObject::tr("large: training asks first")
-                                                               : QObject::tr("too large: training is refused");
+  const QString verdict = e.verdict == CostVerdict::Fits    ? QObject::tr("fits")
+                          : e.verdict == CostVerdict::Large ? QObject::tr("large: training asks first")
+                                                            : QObject::tr("too large: training is refused");
   QString speed = qstr(speed_text(e.images_per_s, e.batch_size));
   if (speed.isEmpty()) speed = QObject::tr("unknown");
-  QString html = QObject::tr("<b>Cost estimate</b> · input %1 · batch %2<br>").arg(qstr(e.model.input.str())).arg(e.batch_size);
+  QString html =
+      QObject::tr("<b>Cost estimate</b> · input %1 · batch %2<br>").arg(qstr(e.model.input.str())).arg(e.batch_size);
   html += QObject::tr("%1 parameters · %2 per image<br>")
               .arg(loc.toString(qlonglong(e.model.parameters)))
               .arg(flopsText(e.flops_per_image));

@@ -119,15 +119,19 @@ bool CurationSession::commit(const std::vector<ChangeRequest>& requests, bool re
     return false;
   };
   if (!ids_ || !data_) return fail(tr("Still reading the images; try again in a moment."));
-  if (dbPath_.isEmpty() || dbPath_ == QLatin1String("-")) return fail(tr("No experiment database to keep the versions in."));
+  if (dbPath_.isEmpty() || dbPath_ == QLatin1String("-"))
+    return fail(tr("No experiment database to keep the versions in."));
   if (requests.empty()) return fail(tr("Select one or more images first."));
   // What each image was before: undoing gives it back exactly that.
   std::vector<ChangeRequest> inverse;
   for (const auto& r : requests) {
     const ImageOverride* o = overrideOf(r.image);
-    if (!o) inverse.push_back({r.image, "restore", -1});
-    else if (o->excluded) inverse.push_back({r.image, "exclude", -1});
-    else inverse.push_back({r.image, "relabel", o->label});
+    if (!o)
+      inverse.push_back({r.image, "restore", -1});
+    else if (o->excluded)
+      inverse.push_back({r.image, "exclude", -1});
+    else
+      inverse.push_back({r.image, "relabel", o->label});
   }
   try {
     ExperimentStore st(dbPath_.toStdString());

@@ -41,8 +41,6 @@ void CurrentRun::clear(const QString& reason) {
   emit cleared(reason);
 }
 
-bool CurrentRun::keepsViewsFor(const QString& request) const {
-  return view_.live || empty() || view_.data == request;
-}
+bool CurrentRun::keepsViewsFor(const QString& request) const { return view_.live || empty() || view_.data == request; }
 
 }  // namespace perceptra::studio

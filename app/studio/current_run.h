@@ -17,12 +17,12 @@
 namespace perceptra::studio {
 
 struct RunView {
-  int64_t id = 0;          // 0 while a new run is being prepared (or none)
-  QString title;           // "run 4 (finished)"
+  int64_t id = 0;  // 0 while a new run is being prepared (or none)
+  QString title;   // "run 4 (finished)"
   QStringList classes;
   std::optional<TrainConfig> config;
-  QString data;            // the dataset request the run trains on
-  bool live = false;       // being trained in this session
+  QString data;       // the dataset request the run trains on
+  bool live = false;  // being trained in this session
 };
 
 class CurrentRun : public QObject {

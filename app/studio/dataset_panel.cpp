@@ -72,7 +72,8 @@ DatasetPanel::DatasetPanel(QWidget* parent) : QWidget(parent) {
     picker_->addItem(QString::fromStdString(k.name), QString::fromStdString(k.name));
     picker_->setItemData(picker_->count() - 1, QString::fromStdString(k.description), Qt::ToolTipRole);
   }
-  if (picker_->findData(QStringLiteral("sample")) < 0) picker_->addItem(QStringLiteral("sample"), QStringLiteral("sample"));
+  if (picker_->findData(QStringLiteral("sample")) < 0)
+    picker_->addItem(QStringLiteral("sample"), QStringLiteral("sample"));
   top->addWidget(picker_, 1);
   openFolder_ = new QPushButton(tr("Folder…"), this);
   openFolder_->setToolTip(tr("Open an image folder (one sub-folder per class), an IDX folder or a CIFAR-10 folder"));
@@ -142,11 +143,11 @@ QWidget* DatasetPanel::buildSettings() {
   imageSize_->setObjectName("imageSize");
   imageSize_->setEditable(true);
   imageSize_->setInsertPolicy(QComboBox::NoInsert);
-  imageSize_->addItems({QStringLiteral("auto"), QStringLiteral("32"), QStringLiteral("64"),
-                        QStringLiteral("96"), QStringLiteral("128"), QStringLiteral("160"),
-                        QStringLiteral("224"), QStringLiteral("256")});
-  imageSize_->setToolTip(tr("Image folders are decoded to this size: N (square) or HxW.\n"
-                            "auto: the native size when all images are small and equal, else 224."));
+  imageSize_->addItems({QStringLiteral("auto"), QStringLiteral("32"), QStringLiteral("64"), QStringLiteral("96"),
+                        QStringLiteral("128"), QStringLiteral("160"), QStringLiteral("224"), QStringLiteral("256")});
+  imageSize_->setToolTip(
+      tr("Image folders are decoded to this size: N (square) or HxW.\n"
+         "auto: the native size when all images are small and equal, else 224."));
   resize_ = new QComboBox(split);
   resize_->setObjectName("resizePolicy");
   resize_->addItem(tr("Crop"), QStringLiteral("crop"));
@@ -286,8 +287,7 @@ void DatasetPanel::showDataset() {
   QString text = tr("<b>%1</b> · %2 · %3 classes<br>%4 · image %5<br>mean %6 · std %7")
                      .arg(qs(info.name).toHtmlEscaped(), qs(info.format))
                      .arg(info.classes.size())
-                     .arg(counts, shapeText(Shape(info.shape)), statsText(info.stats.mean),
-                          statsText(info.stats.std));
+                     .arg(counts, shapeText(Shape(info.shape)), statsText(info.stats.mean), statsText(info.stats.std));
   if (!info.warnings.empty()) {
     // All of them are in the Problems panel; the first few here.
     QStringList shown;
@@ -324,7 +324,8 @@ void DatasetPanel::showDataset() {
   QStringList names = toQStringList(info.classes);
   std::vector<double> train(info.train_counts.begin(), info.train_counts.end());
   histogram_->setCounts(names, train, tr("train"));
-  if (info.has_test) histogram_->addGroup(tr("test"), std::vector<double>(info.test_counts.begin(), info.test_counts.end()));
+  if (info.has_test)
+    histogram_->addGroup(tr("test"), std::vector<double>(info.test_counts.begin(), info.test_counts.end()));
 
   {
     QSignalBlocker b(officialSplit_);
@@ -398,13 +399,13 @@ void DatasetPanel::updateSizeUi() {
     return;
   }
   if (!folder) {
-    sizeNote_->setText(tr("%1 is stored at a fixed size: %2")
-                           .arg(qs(current_.info.name), shapeText(Shape(current_.info.shape))));
+    sizeNote_->setText(
+        tr("%1 is stored at a fixed size: %2").arg(qs(current_.info.name), shapeText(Shape(current_.info.shape))));
     return;
   }
-  sizeNote_->setText(tr("Decoded to %1, %2: %3")
-                         .arg(shapeText(Shape(current_.info.shape)), qs(current_.info.resize),
-                              qs(current_.info.size_note)));
+  sizeNote_->setText(
+      tr("Decoded to %1, %2: %3")
+          .arg(shapeText(Shape(current_.info.shape)), qs(current_.info.resize), qs(current_.info.size_note)));
 }
 
 void DatasetPanel::applyTo(TrainConfig& c) const {
@@ -437,7 +438,8 @@ void DatasetPanel::updateValidationUi() {
 
 void DatasetPanel::showRunSplit(int64_t train, int64_t valid) {
   const QLocale loc;
-  splitCounts_->setText(tr("run: %1 train / %2 valid").arg(loc.toString(qlonglong(train)), loc.toString(qlonglong(valid))));
+  splitCounts_->setText(
+      tr("run: %1 train / %2 valid").arg(loc.toString(qlonglong(train)), loc.toString(qlonglong(valid))));
 }
 
 std::optional<double> DatasetPanel::validPct() const {

@@ -132,16 +132,20 @@ QString aboutHtml(const QString& databasePath) {
   const auto& v = m["versions"];
   const CudaProbe cuda = probe_cuda();
   QString cudaText;
-  if (!cuda.compiled) cudaText = QObject::tr("not compiled in (CPU build)");
-  else if (cuda.device_count == 0) cudaText = QObject::tr("compiled in; no usable device (%1)").arg(QString::fromStdString(cuda.reason));
-  else cudaText = QObject::tr("compiled in; %1 device(s): %2")
-                      .arg(cuda.device_count)
-                      .arg(QString::fromStdString(backend_for(Device::cuda(0)).describe()));
+  if (!cuda.compiled)
+    cudaText = QObject::tr("not compiled in (CPU build)");
+  else if (cuda.device_count == 0)
+    cudaText = QObject::tr("compiled in; no usable device (%1)").arg(QString::fromStdString(cuda.reason));
+  else
+    cudaText = QObject::tr("compiled in; %1 device(s): %2")
+                   .arg(cuda.device_count)
+                   .arg(QString::fromStdString(backend_for(Device::cuda(0)).describe()));
   auto row = [](const QString& k, const QString& val) {
     return QStringLiteral("<tr><td><b>%1</b></td><td>%2</td></tr>").arg(k.toHtmlEscaped(), val.toHtmlEscaped());
   };
-  QString html = QObject::tr("<h2>Perceptra Studio %1</h2><p>A desktop deep-learning studio: pick data and a model, "
-                             "train, watch, inspect, compare and export.</p>")
+  QString html = QObject::tr(
+                     "<h2>Perceptra Studio %1</h2><p>A desktop deep-learning studio: pick data and a model, "
+                     "train, watch, inspect, compare and export.</p>")
                      .arg(QString::fromStdString(v.value("perceptra", std::string("?"))));
   html += QStringLiteral("<table cellspacing='4'>");
   html += row(QObject::tr("Version"), QString::fromStdString(v.value("perceptra", std::string("?"))));

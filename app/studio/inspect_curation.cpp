@@ -48,16 +48,17 @@ QString className(const std::vector<std::string>& names, int c) {
 // The most suspicious images of the dataset from every ledger of its runs
 // (the newest run's images ranked, the others agreeing or not).
 InspectListResult suspectsList(const std::string& db, const std::string& key,
-                               std::shared_ptr<const SourceIdentities> ids,
-                               std::vector<std::string> names, quint64 gen) {
+                               std::shared_ptr<const SourceIdentities> ids, std::vector<std::string> names,
+                               quint64 gen) {
   InspectListResult r;
   r.generation = gen;
   try {
     ExperimentStore st(db);
     auto recs = st.ledgers(key, true);
     if (recs.empty()) {
-      r.error = QObject::tr("No ledger for this dataset yet: every finished run writes one (its final model's "
-                            "verdict on each image).");
+      r.error = QObject::tr(
+          "No ledger for this dataset yet: every finished run writes one (its final model's "
+          "verdict on each image).");
       return r;
     }
     std::vector<std::vector<LedgerEntry>> decoded;
@@ -95,8 +96,9 @@ InspectListResult suspectsList(const std::string& db, const std::string& key,
       e.accent = QColor(0xe5, 0x8e, 0x26);
       r.entries.push_back(std::move(e));
     }
-    r.header = QObject::tr("<b>Suspects</b> · likely label errors from %1 run(s) of this dataset, most "
-                           "suspicious first (%2 shown)")
+    r.header = QObject::tr(
+                   "<b>Suspects</b> · likely label errors from %1 run(s) of this dataset, most "
+                   "suspicious first (%2 shown)")
                    .arg(recs.size())
                    .arg(r.entries.size());
   } catch (const std::exception& e) {
@@ -105,8 +107,8 @@ InspectListResult suspectsList(const std::string& db, const std::string& key,
   return r;
 }
 
-InspectListResult duplicatesList(std::shared_ptr<const PreparedData> data,
-                                 std::shared_ptr<const SourceIdentities> ids, quint64 gen) {
+InspectListResult duplicatesList(std::shared_ptr<const PreparedData> data, std::shared_ptr<const SourceIdentities> ids,
+                                 quint64 gen) {
   InspectListResult r;
   r.generation = gen;
   try {
@@ -118,8 +120,9 @@ InspectListResult duplicatesList(std::shared_ptr<const PreparedData> data,
       leaks += group.leak;
       cross += group.cross_class;
       const QString kind = group.exact ? QObject::tr("exact") : QObject::tr("near");
-      QString flags = group.leak ? QObject::tr("train/valid leak") : group.cross_class ? QObject::tr("labels differ")
-                                                                                    : QString();
+      QString flags = group.leak          ? QObject::tr("train/valid leak")
+                      : group.cross_class ? QObject::tr("labels differ")
+                                          : QString();
       for (const auto& m : group.members) {
         if (int(r.entries.size()) >= kMaxListed) break;
         InspectEntry e;
@@ -135,13 +138,15 @@ InspectListResult duplicatesList(std::shared_ptr<const PreparedData> data,
                         .arg(qs(m.image))
                         .arg(g)
                         .arg(kind, flags.isEmpty() ? QString() : QStringLiteral(", ") + flags);
-        e.accent = group.leak ? QColor(0xe5, 0x53, 0x4b) : group.cross_class ? QColor(0xe5, 0x8e, 0x26)
-                                                                             : QColor(0x8a, 0x8a, 0x8a);
+        e.accent = group.leak          ? QColor(0xe5, 0x53, 0x4b)
+                   : group.cross_class ? QColor(0xe5, 0x8e, 0x26)
+                                       : QColor(0x8a, 0x8a, 0x8a);
         r.entries.push_back(std::move(e));
       }
     }
-    r.header = QObject::tr("<b>Duplicates</b> · %1 groups in %2 images (%3 across the train/validation "
-                           "split, %4 with different labels)")
+    r.header = QObject::tr(
+                   "<b>Duplicates</b> · %1 groups in %2 images (%3 across the train/validation "
+                   "split, %4 with different labels)")
                    .arg(rep.groups.size())
                    .arg(rep.images)
                    .arg(leaks)
@@ -160,9 +165,9 @@ ImageHistoryResult historyOf(const std::string& db, const std::string& key, cons
     ExperimentStore st(db);
     for (const auto& h : image_history(st, key, image))
       r.rows.push_back({QString::number(h.run_id), QString::number(h.dataset_version),
-                        h.entry.valid ? QObject::tr("valid") : QObject::tr("train"),
-                        className(names, h.entry.label), className(names, h.entry.predicted),
-                        QString::number(h.entry.p_label, 'f', 3), QString::number(h.entry.loss, 'f', 3)});
+                        h.entry.valid ? QObject::tr("valid") : QObject::tr("train"), className(names, h.entry.label),
+                        className(names, h.entry.predicted), QString::number(h.entry.p_label, 'f', 3),
+                        QString::number(h.entry.loss, 'f', 3)});
   } catch (const std::exception& e) {
     r.error = QString::fromStdString(e.what());
   }
@@ -175,9 +180,10 @@ void InspectPanel::buildCurationUi(QLayout* head, QLayout* detail) {
   listBox_ = new QComboBox(this);
   listBox_->setObjectName("inspectList");
   listBox_->addItems({tr("Top losses"), tr("Suspects"), tr("Duplicates")});
-  listBox_->setToolTip(tr("Top losses: the validation images the model gets most wrong.\n"
-                          "Suspects: likely label errors across the dataset, from every run's ledger.\n"
-                          "Duplicates: identical or almost identical images (leaks across the split)."));
+  listBox_->setToolTip(
+      tr("Top losses: the validation images the model gets most wrong.\n"
+         "Suspects: likely label errors across the dataset, from every run's ledger.\n"
+         "Duplicates: identical or almost identical images (leaks across the split)."));
   head->addWidget(listBox_);
   auto* bar = new QHBoxLayout;
   version_ = new QLabel(this);
@@ -200,7 +206,8 @@ void InspectPanel::buildCurationUi(QLayout* head, QLayout* detail) {
   history_ = new QTreeWidget(this);
   history_->setObjectName("imageHistory");
   history_->setRootIsDecorated(false);
-  history_->setHeaderLabels({tr("Run"), tr("Version"), tr("Side"), tr("Label"), tr("Predicted"), tr("p(label)"), tr("Loss")});
+  history_->setHeaderLabels(
+      {tr("Run"), tr("Version"), tr("Side"), tr("Label"), tr("Predicted"), tr("p(label)"), tr("Loss")});
   history_->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
   history_->setToolTip(tr("This image in every run of the dataset: what each run's final model said"));
   history_->setMaximumHeight(120);
@@ -366,8 +373,7 @@ void InspectPanel::selectRows(const std::vector<int>& rows) {
   auto* sel = grid_->view()->selectionModel();
   sel->clearSelection();
   for (int r : rows)
-    if (r >= 0 && r < grid_->count())
-      sel->select(grid_->model()->index(r, 0), QItemSelectionModel::Select);
+    if (r >= 0 && r < grid_->count()) sel->select(grid_->model()->index(r, 0), QItemSelectionModel::Select);
 }
 
 std::vector<std::string> InspectPanel::selectedImages() const {
@@ -381,8 +387,7 @@ std::vector<std::string> InspectPanel::selectedImages() const {
 }
 
 bool InspectPanel::reportAction(bool ok, const QString& error) {
-  notice_->setText(ok ? tr("Saved as dataset version %1. Ctrl+Z undoes.").arg(curation_->latestVersion())
-                      : error);
+  notice_->setText(ok ? tr("Saved as dataset version %1. Ctrl+Z undoes.").arg(curation_->latestVersion()) : error);
   return ok;
 }
 
@@ -468,12 +473,12 @@ QMenu* InspectPanel::contextMenu(int row) {
   const QString shown = path.isEmpty() ? tr("index %1").arg(qs(e.image)) : path;
   auto* where = menu->addAction(shown);
   where->setEnabled(false);
-  auto* open = menu->addAction(tr("Open image"), this, [path] { QDesktopServices::openUrl(QUrl::fromLocalFile(path)); });
+  auto* open =
+      menu->addAction(tr("Open image"), this, [path] { QDesktopServices::openUrl(QUrl::fromLocalFile(path)); });
   open->setObjectName("openImage");
   open->setEnabled(!path.isEmpty());
-  auto* copy = menu->addAction(path.isEmpty() ? tr("Copy index") : tr("Copy path"), this, [path, e] {
-    QApplication::clipboard()->setText(path.isEmpty() ? qs(e.image) : path);
-  });
+  auto* copy = menu->addAction(path.isEmpty() ? tr("Copy index") : tr("Copy path"), this,
+                               [path, e] { QApplication::clipboard()->setText(path.isEmpty() ? qs(e.image) : path); });
   copy->setObjectName("copyPath");
   auto* reveal = menu->addAction(tr("Reveal in folder"), this, [path] {
     QDesktopServices::openUrl(QUrl::fromLocalFile(QFileInfo(path).absolutePath()));

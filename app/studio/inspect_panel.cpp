@@ -24,8 +24,8 @@ namespace perceptra::studio {
 namespace {
 constexpr int kMaxShown = 300;  // the grid shows the worst 300 (all of a cell up to that)
 
-DetailResult computeDetail(std::shared_ptr<SharedModel> sm, std::shared_ptr<const PreparedData> data,
-                           int64_t position, int64_t datasetIndex, quint64 gen) {
+DetailResult computeDetail(std::shared_ptr<SharedModel> sm, std::shared_ptr<const PreparedData> data, int64_t position,
+                           int64_t datasetIndex, quint64 gen) {
   DetailResult r;
   r.position = position;
   r.generation = gen;
@@ -166,7 +166,9 @@ void InspectPanel::clear(const QString& message) {
   useAsProbe_->setEnabled(false);
 }
 
-QString InspectPanel::detailHint() { return tr("Click an image to see its class probabilities, Grad-CAM and activations."); }
+QString InspectPanel::detailHint() {
+  return tr("Click an image to see its class probabilities, Grad-CAM and activations.");
+}
 
 void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data,
                            const QString& title) {
@@ -194,8 +196,8 @@ void InspectPanel::inspect(std::shared_ptr<Model> model, std::shared_ptr<const P
       PredictOptions o;
       o.indices = data->tv.valid_indices;
       o.batch_size = batch;
-      r.predictions = std::make_shared<const PredictionSet>(
-          predict_dataset(*sm->model, *data->tv.valid_data, data->tv.norm, o));
+      r.predictions =
+          std::make_shared<const PredictionSet>(predict_dataset(*sm->model, *data->tv.valid_data, data->tv.norm, o));
     } catch (const std::exception& e) {
       r.error = QString::fromStdString(e.what());
     }
@@ -240,8 +242,9 @@ void InspectPanel::fillGrid() {
   for (int64_t i = 0; i < P.size(); ++i) wrong += !P.correct(i);
   if (cellTrue_ >= 0 && cellPred_ >= 0 && cellTrue_ < P.classes && cellPred_ < P.classes) {
     shown_ = cell_items(P, cellTrue_, cellPred_);
-    header_->setText((shown_.size() == 1 ? tr("<b>%1 → %2</b>: %3 image of class %1 predicted as %2")
-                                             : tr("<b>%1 → %2</b>: %3 images of class %1 predicted as %2, highest loss first"))
+    header_->setText((shown_.size() == 1
+                          ? tr("<b>%1 → %2</b>: %3 image of class %1 predicted as %2")
+                          : tr("<b>%1 → %2</b>: %3 images of class %1 predicted as %2, highest loss first"))
                          .arg(name(cellTrue_).toHtmlEscaped(), name(cellPred_).toHtmlEscaped())
                          .arg(shown_.size()));
     clearFilter_->show();

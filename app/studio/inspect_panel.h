@@ -33,7 +33,7 @@ class QTreeWidget;
 namespace perceptra {
 class Model;
 struct LiveSnapshot;
-}
+}  // namespace perceptra
 
 namespace perceptra::widgets {
 class ImageGrid;
@@ -47,14 +47,14 @@ class CurationSession;
 
 // One image of the grid, whatever the list shows.
 struct InspectEntry {
-  std::string image;         // identity ("" until the identities are known)
-  bool testPart = false;     // its base dataset: source.test, else source.train
+  std::string image;      // identity ("" until the identities are known)
+  bool testPart = false;  // its base dataset: source.test, else source.train
   int64_t baseIndex = -1;
   int label = -1, predicted = -1;
-  int64_t lossPosition = -1; // into the predictions (top losses, cells), else -1
-  QString caption, toolTip;  // without the curation mark
+  int64_t lossPosition = -1;  // into the predictions (top losses, cells), else -1
+  QString caption, toolTip;   // without the curation mark
   QColor accent;
-  QString shownMark;         // the mark the grid shows now
+  QString shownMark;  // the mark the grid shows now
 };
 
 enum class InspectList { TopLosses, Suspects, Duplicates };

@@ -99,9 +99,7 @@ int LayerTableModel::rowCount(const QModelIndex& parent) const {
   return parent.isValid() ? 0 : static_cast<int>(spec_["layers"].size());
 }
 
-int LayerTableModel::columnCount(const QModelIndex& parent) const {
-  return parent.isValid() ? 0 : ColumnCount;
-}
+int LayerTableModel::columnCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : ColumnCount; }
 
 QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
   if (!index.isValid()) return {};
@@ -111,14 +109,18 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
   const bool bad = s && !s->error.empty();
   if (role == Qt::DisplayRole || role == Qt::EditRole) {
     switch (index.column()) {
-      case Index: return row;
-      case Type: return QString::fromStdString(layer.value("type", "?"));
-      case Arguments: return formatArgs(layer);
+      case Index:
+        return row;
+      case Type:
+        return QString::fromStdString(layer.value("type", "?"));
+      case Arguments:
+        return formatArgs(layer);
       case Output:
         if (bad) return tr("error");
         // Compact (32×28×28): the narrow dock leaves room for the arguments.
         return s && s->output.rank() ? shapeText(s->output).remove(QLatin1Char(' ')) : QString();
-      case Params: return s ? QLocale().toString(static_cast<qlonglong>(s->parameters)) : QString();
+      case Params:
+        return s ? QLocale().toString(static_cast<qlonglong>(s->parameters)) : QString();
     }
   }
   if (role == Qt::ToolTipRole && bad) return QString::fromStdString(s->error);
@@ -141,11 +143,16 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation o, int role) c
   if (o == Qt::Horizontal && role == Qt::ToolTipRole && section == Params) return tr("Trainable parameters");
   if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case Index: return tr("#");
-    case Type: return tr("Layer");
-    case Arguments: return tr("Arguments");
-    case Output: return tr("Output shape");
-    case Params: return tr("Params");
+    case Index:
+      return tr("#");
+    case Type:
+      return tr("Layer");
+    case Arguments:
+      return tr("Arguments");
+    case Output:
+      return tr("Output shape");
+    case Params:
+      return tr("Params");
   }
   return {};
 }
@@ -183,7 +190,8 @@ QString LayerTableModel::formatArgs(const nlohmann::json& layer) {
   std::vector<std::pair<std::string, std::string>> args;
   for (auto& [k, v] : layer.items())
     if (k != "type" && k != "name") args.emplace_back(k, v.dump());
-  std::stable_sort(args.begin(), args.end(), [](const auto& a, const auto& b) { return argRank(a.first) < argRank(b.first); });
+  std::stable_sort(args.begin(), args.end(),
+                   [](const auto& a, const auto& b) { return argRank(a.first) < argRank(b.first); });
   QStringList parts;
   for (const auto& [k, v] : args) parts << QString::fromStdString(k) + "=" + QString::fromStdString(v);
   return parts.join(QStringLiteral(", "));

@@ -68,7 +68,8 @@ LivePanel::LivePanel(QWidget* parent) : QWidget(parent) {
   auto* right = new QSplitter(Qt::Vertical, split);
   confusion_ = new widgets::ConfusionMatrixView;
   confusion_->setObjectName("confusionMatrix");
-  right->addWidget(titled(tr("Confusion matrix (validation) — click a cell to inspect it"), confusion_, &confusionTitle_));
+  right->addWidget(
+      titled(tr("Confusion matrix (validation) — click a cell to inspect it"), confusion_, &confusionTitle_));
 
   tabs_ = new QTabWidget;
   auto* actPage = new QWidget;
@@ -80,7 +81,8 @@ LivePanel::LivePanel(QWidget* parent) : QWidget(parent) {
   probeImage_->setFixedSize(64, 64);
   probeImage_->setAlignment(Qt::AlignCenter);
   probeImage_->setStyleSheet(QStringLiteral("border: 1px solid palette(mid);"));
-  probeText_ = new QLabel(tr("Activations appear here while training.\nClick a dataset sample to choose the probe image."), actPage);
+  probeText_ = new QLabel(
+      tr("Activations appear here while training.\nClick a dataset sample to choose the probe image."), actPage);
   probeText_->setObjectName("probeText");
   probeText_->setWordWrap(true);
   probeBars_ = new widgets::ProbabilityBars(actPage);

@@ -25,17 +25,27 @@ int main(int argc, char** argv) {
   QCommandLineParser p;
   p.setApplicationDescription(QStringLiteral("Perceptra Studio: train, watch and inspect image classifiers."));
   p.addHelpOption();
-  QCommandLineOption dataset(QStringLiteral("dataset"), QStringLiteral("Dataset to open (name or path)."), QStringLiteral("name"));
-  QCommandLineOption db(QStringLiteral("db"), QStringLiteral("Experiment database (default ~/.local/share/perceptra/perceptra.db)."), QStringLiteral("file"));
+  QCommandLineOption dataset(QStringLiteral("dataset"), QStringLiteral("Dataset to open (name or path)."),
+                             QStringLiteral("name"));
+  QCommandLineOption db(QStringLiteral("db"),
+                        QStringLiteral("Experiment database (default ~/.local/share/perceptra/perceptra.db)."),
+                        QStringLiteral("file"));
   QCommandLineOption theme(QStringLiteral("theme"), QStringLiteral("dark or light."), QStringLiteral("theme"));
-  QCommandLineOption demo(QStringLiteral("demo"), QStringLiteral("Train the default model briefly on the default dataset."));
-  QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("With --demo: save a grab of the window and exit."), QStringLiteral("file"));
-  QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 2)."), QStringLiteral("n"), QStringLiteral("2"));
-  QCommandLineOption batches(QStringLiteral("demo-batches"), QStringLiteral("Batches per epoch of the demo (default 300)."), QStringLiteral("n"), QStringLiteral("300"));
-  QCommandLineOption tab(QStringLiteral("demo-tab"), QStringLiteral("With --demo: the view to grab, live or runs."), QStringLiteral("tab"), QStringLiteral("live"));
-  QCommandLineOption tour(QStringLiteral("tour"),
-                          QStringLiteral("Save the screenshot tour (help, cost estimate, problems; both themes) to a folder and exit."),
-                          QStringLiteral("dir"));
+  QCommandLineOption demo(QStringLiteral("demo"),
+                          QStringLiteral("Train the default model briefly on the default dataset."));
+  QCommandLineOption shot(QStringLiteral("screenshot"),
+                          QStringLiteral("With --demo: save a grab of the window and exit."), QStringLiteral("file"));
+  QCommandLineOption epochs(QStringLiteral("demo-epochs"), QStringLiteral("Epochs of the demo (default 2)."),
+                            QStringLiteral("n"), QStringLiteral("2"));
+  QCommandLineOption batches(QStringLiteral("demo-batches"),
+                             QStringLiteral("Batches per epoch of the demo (default 300)."), QStringLiteral("n"),
+                             QStringLiteral("300"));
+  QCommandLineOption tab(QStringLiteral("demo-tab"), QStringLiteral("With --demo: the view to grab, live or runs."),
+                         QStringLiteral("tab"), QStringLiteral("live"));
+  QCommandLineOption tour(
+      QStringLiteral("tour"),
+      QStringLiteral("Save the screenshot tour (help, cost estimate, problems; both themes) to a folder and exit."),
+      QStringLiteral("dir"));
   p.addOptions({dataset, db, theme, demo, shot, epochs, batches, tab, tour});
   p.process(app);
 

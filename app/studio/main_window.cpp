@@ -60,7 +60,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   // The studio always keeps its runs: PERCEPTRA_DB=- ("no store", a CLI
   // choice) falls back to the default workspace instead of a file named '-'.
   if (db.isEmpty() || db == QLatin1String("-")) db = StudioController::defaultDatabasePath(db.isEmpty());
-  controller_->setWorkspace(db, options.runsDir.isEmpty() ? QFileInfo(db).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir);
+  controller_->setWorkspace(
+      db, options.runsDir.isEmpty() ? QFileInfo(db).absoluteDir().filePath(QStringLiteral("runs")) : options.runsDir);
 
   central_ = new QTabWidget(this);
   central_->setObjectName("centralTabs");
@@ -83,7 +84,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent) : QMainWin
   costTimer_->setInterval(150);
   connect(costTimer_, &QTimer::timeout, this, &MainWindow::updateEstimate);
   ask_ = [this](const QString& title, const QString& text) {
-    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::No, QMessageBox::No) == QMessageBox::Yes;
+    return QMessageBox::question(this, title, text, QMessageBox::Yes | QMessageBox::No, QMessageBox::No) ==
+           QMessageBox::Yes;
   };
 
   createActions();
@@ -165,7 +167,8 @@ void MainWindow::connectPanels() {
   connect(dataset_, &DatasetPanel::probeRequested, this, [this](qint64 idx) {
     probeIndex_ = idx;
     if (auto src = dataset_->source()) session_->setProbe(src->train, idx);
-    statusBar()->showMessage(tr("Probe image: sample #%1 (its activations refresh at the next snapshot)").arg(idx), 5000);
+    statusBar()->showMessage(tr("Probe image: sample #%1 (its activations refresh at the next snapshot)").arg(idx),
+                             5000);
   });
   connect(inspect_, &InspectPanel::probeRequested, this, [this](std::shared_ptr<const Dataset> data, qint64 idx) {
     session_->setProbe(std::move(data), idx);
@@ -177,7 +180,8 @@ void MainWindow::connectPanels() {
   });
   connect(training_, &TrainingPanel::costSettingsChanged, costTimer_, qOverload<>(&QTimer::start));
   connect(model_, &ModelPanel::loadFailed, this, [this](const QString& path, const QString& error) {
-    reportProblem(QStringLiteral("error"), tr("Model spec"), error.contains(path) ? error : tr("%1: %2").arg(path, error));
+    reportProblem(QStringLiteral("error"), tr("Model spec"),
+                  error.contains(path) ? error : tr("%1: %2").arg(path, error));
     showRefusal(tr("Load model spec"), error);
   });
   connect(model_, &ModelPanel::activationsRequested, this, [this](const QString& layer) {
@@ -192,15 +196,15 @@ void MainWindow::connectPanels() {
     c.data = dataRef.toStdString();
     startTraining(c);
   });
-  connect(training_, &TrainingPanel::learningRateApplied, this, [this](double lr) {
-    statusBar()->showMessage(tr("Learning rate set to %1").arg(lr, 0, 'g', 3), 5000);
-  });
+  connect(training_, &TrainingPanel::learningRateApplied, this,
+          [this](double lr) { statusBar()->showMessage(tr("Learning rate set to %1").arg(lr, 0, 'g', 3), 5000); });
   connect(live_->confusion(), &widgets::ConfusionMatrixView::cellClicked, this, [this](int t, int p) {
     inspect_->showCell(t, p);
     if (auto* d = findChild<QDockWidget*>(QStringLiteral("inspectDock"))) d->raise();
   });
   connect(live_->confusion(), &widgets::ConfusionMatrixView::selectionCleared, inspect_, &InspectPanel::showTopLosses);
-  connect(inspect_, &InspectPanel::cellFilterCleared, live_->confusion(), &widgets::ConfusionMatrixView::clearSelection);
+  connect(inspect_, &InspectPanel::cellFilterCleared, live_->confusion(),
+          &widgets::ConfusionMatrixView::clearSelection);
   connect(runs_, &RunsPanel::openRequested, this, [this](qint64 id) { openRun(id); });
   connect(runs_, &RunsPanel::inspectRequested, this, [this](qint64 id) {
     openRun(id);
@@ -292,7 +296,7 @@ void MainWindow::connectSession() {
       statusBar()->showMessage(text, 4000);
       return;
     }
-    const QString source = runId_ > 0 ? tr("Run %1").arg(runId_)
+    const QString source = runId_ > 0                                          ? tr("Run %1").arg(runId_)
                            : session_->mode() == TrainingSession::Mode::LrFind ? tr("LR finder")
                                                                                : tr("Run");
     reportProblem(level, source, text);
@@ -301,7 +305,10 @@ void MainWindow::connectSession() {
     training_->showLrFinder(e.lrs, e.losses, e.smoothed, e.suggested_lr);
     central_->setCurrentWidget(live_);
     live_->showLrFinder();
-    statusBar()->showMessage(tr("LR finder suggests %1%2").arg(e.suggested_lr, 0, 'g', 3).arg(e.diverged ? tr(" (the loss diverged at the end, as expected)") : QString()), 10000);
+    statusBar()->showMessage(tr("LR finder suggests %1%2")
+                                 .arg(e.suggested_lr, 0, 'g', 3)
+                                 .arg(e.diverged ? tr(" (the loss diverged at the end, as expected)") : QString()),
+                             10000);
   });
   connect(session_, &TrainingSession::ended, this, &MainWindow::onTrainEnd);
 }
@@ -364,9 +371,10 @@ void MainWindow::beginRunViews(const QStringList& classes, const QString& inspec
 void MainWindow::connectCurrentRun() {
   connect(current_, &CurrentRun::changed, this, [this](const RunView& v) {
     // Every view switches to this run at once.
-    beginRunViews(v.classes, v.live ? (v.id > 0 ? tr("Resuming run %1…").arg(v.id)
-                                                : tr("Training… the misclassified images appear after the first epoch."))
-                                    : tr("Loading %1…").arg(v.title));
+    beginRunViews(v.classes, v.live
+                                 ? (v.id > 0 ? tr("Resuming run %1…").arg(v.id)
+                                             : tr("Training… the misclassified images appear after the first epoch."))
+                                 : tr("Loading %1…").arg(v.title));
     runLabel_->setText(v.id > 0 ? tr("Run %1").arg(v.id) : tr("New run"));
     if (v.config && !v.live) training_->setFrom(*v.config);
   });
@@ -411,9 +419,9 @@ bool MainWindow::passesCostGuard(const TrainConfig& config, const QString& what)
                                  QString::fromStdString(bytes_text(e->train_activation_bytes)))
                             .arg(e->batch_size);
       if (!ask_(what, q)) {
-        training_->setStatus(tr("Not started: the run is large (%1). %2")
-                                 .arg(QString::fromStdString(bytes_text(e->peak_train_bytes)),
-                                      QString::fromStdString(e->suggestion())));
+        training_->setStatus(
+            tr("Not started: the run is large (%1). %2")
+                .arg(QString::fromStdString(bytes_text(e->peak_train_bytes)), QString::fromStdString(e->suggestion())));
         return false;
       }
       agreedLarge_.insert(id);  // asked once
@@ -437,12 +445,14 @@ void MainWindow::reportProblem(const QString& level, const QString& source, cons
   const auto lv = ProblemsPanel::levelFromName(level);
   problems_->add(lv, source, text);
   if (lv != ProblemsPanel::Level::Info)
-    statusBar()->showMessage(tr("%1: %2 (all messages: the Problems panel)")
-                                 .arg(lv == ProblemsPanel::Level::Error ? tr("Error") : tr("Warning"), text.section('\n', 0, 0)),
-                             8000);
+    statusBar()->showMessage(
+        tr("%1: %2 (all messages: the Problems panel)")
+            .arg(lv == ProblemsPanel::Level::Error ? tr("Error") : tr("Warning"), text.section('\n', 0, 0)),
+        8000);
 }
 
-void MainWindow::inspectModel(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data, const QString& title) {
+void MainWindow::inspectModel(std::shared_ptr<Model> model, std::shared_ptr<const PreparedData> data,
+                              const QString& title) {
   if (!model || !data) return;
   QString refusal;
   const int batch = controller_->inferenceBatch(*model, *data, &refusal);
@@ -461,7 +471,8 @@ void MainWindow::inspectModel(std::shared_ptr<Model> model, std::shared_ptr<cons
 void MainWindow::updateEstimate() {
   auto src = dataset_->source();
   if (!src || dataset_->isLoading()) {
-    const QString why = dataset_->isLoading() ? tr("Opening the dataset…") : tr("Open a dataset to see what a run will cost.");
+    const QString why =
+        dataset_->isLoading() ? tr("Opening the dataset…") : tr("Open a dataset to see what a run will cost.");
     model_->costView()->setUnavailable(why);
     training_->costView()->setUnavailable(why);
     return;
@@ -535,16 +546,27 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
   }
   lastEnd_ = e;
   current_->endLive();
-  if (e.reason == EndReason::Error) reportProblem(QStringLiteral("error"), e.run_id > 0 ? tr("Run %1").arg(e.run_id) : tr("Run"), qs(e.message));
-  if (!e.model_path.empty()) controller_->setLastModelPath(qs(e.model_path));
-  else if (!e.best_model_path.empty()) controller_->setLastModelPath(qs(e.best_model_path));
+  if (e.reason == EndReason::Error)
+    reportProblem(QStringLiteral("error"), e.run_id > 0 ? tr("Run %1").arg(e.run_id) : tr("Run"), qs(e.message));
+  if (!e.model_path.empty())
+    controller_->setLastModelPath(qs(e.model_path));
+  else if (!e.best_model_path.empty())
+    controller_->setLastModelPath(qs(e.best_model_path));
   const double secs = runClock_.elapsed() / 1000.0;
   QString what;
   switch (e.reason) {
-    case EndReason::Done: what = tr("finished"); break;
-    case EndReason::Stopped: what = tr("stopped"); break;
-    case EndReason::Diverged: what = tr("diverged"); break;
-    case EndReason::Error: what = tr("failed"); break;
+    case EndReason::Done:
+      what = tr("finished");
+      break;
+    case EndReason::Stopped:
+      what = tr("stopped");
+      break;
+    case EndReason::Diverged:
+      what = tr("diverged");
+      break;
+    case EndReason::Error:
+      what = tr("failed");
+      break;
   }
   // Time trained in this session; an accuracy only when a validation pass ran.
   QString text = tr("Run %1 %2 after %3 of training · %4 epoch(s)")
@@ -561,7 +583,8 @@ void MainWindow::onTrainEnd(const TrainEnd& e, bool lrFind) {
   if (e.reason == EndReason::Done) training_->progressBar()->setValue(1000);
   if (e.reason == EndReason::Error && !closing_) QMessageBox::warning(this, tr("Training failed"), qs(e.message));
   // Stopped mid-epoch: inspect the saved final weights.
-  if (e.reason == EndReason::Stopped && !e.model_path.empty() && controller_->runData() && epochsSeen_ == 0 && !closing_) {
+  if (e.reason == EndReason::Stopped && !e.model_path.empty() && controller_->runData() && epochsSeen_ == 0 &&
+      !closing_) {
     if (auto m = controller_->loadModel(qs(e.model_path))) inspectModel(m, controller_->runData(), tr("stopped model"));
   }
   runs_->refresh();
@@ -627,7 +650,8 @@ void MainWindow::setDatabasePath(const QString& path) {
     QMessageBox::warning(this, tr("Workspace"), err);
     return;
   }
-  if (options_.runsDir.isEmpty()) controller_->setRunsDir(QFileInfo(path).absoluteDir().filePath(QStringLiteral("runs")));
+  if (options_.runsDir.isEmpty())
+    controller_->setRunsDir(QFileInfo(path).absoluteDir().filePath(QStringLiteral("runs")));
   settings_->setValue(QStringLiteral("workspace/db"), path);
   runs_->setDatabasePath(path.toStdString());
   sweeps_->setDatabasePath(path.toStdString());

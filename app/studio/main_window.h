@@ -29,7 +29,7 @@ class QTimer;
 namespace perceptra {
 class Model;
 struct PreparedData;
-}
+}  // namespace perceptra
 
 namespace perceptra::studio {
 
@@ -48,12 +48,12 @@ class ProblemsPanel;
 struct LoadedRun;
 
 struct StudioOptions {
-  QString dbPath;            // empty: ExperimentStore::default_path() ($PERCEPTRA_DB honoured)
-  QString runsDir;           // empty: "runs" next to the database
-  QString settingsFile;      // empty: the user's settings; tests pass a temporary .ini
-  QString initialDataset;    // empty: the last one used, else the default
+  QString dbPath;          // empty: ExperimentStore::default_path() ($PERCEPTRA_DB honoured)
+  QString runsDir;         // empty: "runs" next to the database
+  QString settingsFile;    // empty: the user's settings; tests pass a temporary .ini
+  QString initialDataset;  // empty: the last one used, else the default
   bool restoreLayout = true;
-  int snapshotEvery = 10;    // batches between live activation snapshots
+  int snapshotEvery = 10;  // batches between live activation snapshots
 };
 
 class MainWindow : public QMainWindow {

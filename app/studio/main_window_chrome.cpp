@@ -54,13 +54,17 @@ QString MainWindow::exportName(const QString& ext) const {
 QAction* MainWindow::action(const QString& objectName) const { return findChild<QAction*>(objectName); }
 
 void MainWindow::createActions() {
-  trainAct_ = makeAction("actionTrain", tr("&Train"), QKeySequence(Qt::CTRL | Qt::Key_T), tr("Start training with the current settings"));
-  pauseAct_ = makeAction("actionPause", tr("&Pause"), QKeySequence(Qt::CTRL | Qt::Key_Period), tr("Pause or resume training"));
-  stopAct_ = makeAction("actionStop", tr("&Stop"), QKeySequence(Qt::Key_Escape), tr("Stop training (the model so far is saved)"));
+  trainAct_ = makeAction("actionTrain", tr("&Train"), QKeySequence(Qt::CTRL | Qt::Key_T),
+                         tr("Start training with the current settings"));
+  pauseAct_ =
+      makeAction("actionPause", tr("&Pause"), QKeySequence(Qt::CTRL | Qt::Key_Period), tr("Pause or resume training"));
+  stopAct_ = makeAction("actionStop", tr("&Stop"), QKeySequence(Qt::Key_Escape),
+                        tr("Stop training (the model so far is saved)"));
   lrFindAct_ = makeAction("actionLrFind", tr("Find &learning rate"), QKeySequence(Qt::CTRL | Qt::Key_L),
                           tr("Run the LR range test and suggest a learning rate"));
   lrFindAct_->setIconText(tr("Find LR"));
-  exportAct_ = makeAction("actionExport", tr("&Export model…"), QKeySequence(Qt::CTRL | Qt::Key_E), tr("Save the trained model (.pmodel)"));
+  exportAct_ = makeAction("actionExport", tr("&Export model…"), QKeySequence(Qt::CTRL | Qt::Key_E),
+                          tr("Save the trained model (.pmodel)"));
   onnxAct_ = makeAction("actionExportOnnx", tr("Export &ONNX…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E),
                         tr("Export the trained model to ONNX (validated by the ONNX checker)"));
   connect(trainAct_, &QAction::triggered, this, [this] { startTraining(); });
@@ -68,7 +72,8 @@ void MainWindow::createActions() {
   connect(stopAct_, &QAction::triggered, this, &MainWindow::stopTraining);
   connect(lrFindAct_, &QAction::triggered, this, [this] { startLrFinder(); });
   connect(exportAct_, &QAction::triggered, this, [this] {
-    QString path = QFileDialog::getSaveFileName(this, tr("Export model"), exportName(QStringLiteral("pmodel")), tr("Perceptra model (*.pmodel)"));
+    QString path = QFileDialog::getSaveFileName(this, tr("Export model"), exportName(QStringLiteral("pmodel")),
+                                                tr("Perceptra model (*.pmodel)"));
     if (path.isEmpty()) return;
     QString err;
     if (exportNative(path, &err))
@@ -77,7 +82,8 @@ void MainWindow::createActions() {
       QMessageBox::warning(this, tr("Export"), err);
   });
   connect(onnxAct_, &QAction::triggered, this, [this] {
-    QString path = QFileDialog::getSaveFileName(this, tr("Export ONNX"), exportName(QStringLiteral("onnx")), tr("ONNX model (*.onnx)"));
+    QString path = QFileDialog::getSaveFileName(this, tr("Export ONNX"), exportName(QStringLiteral("onnx")),
+                                                tr("ONNX model (*.onnx)"));
     if (path.isEmpty()) return;
     QString err;
     if (exportOnnx(path, &err))
@@ -92,7 +98,8 @@ void MainWindow::createActions() {
 
 void MainWindow::createMenus() {
   auto* file = menuBar()->addMenu(tr("&File"));
-  auto* openFolder = makeAction("actionOpenFolder", tr("Open dataset &folder…"), QKeySequence::Open, tr("Open an image folder, IDX or CIFAR-10 folder"));
+  auto* openFolder = makeAction("actionOpenFolder", tr("Open dataset &folder…"), QKeySequence::Open,
+                                tr("Open an image folder, IDX or CIFAR-10 folder"));
   connect(openFolder, &QAction::triggered, dataset_, &DatasetPanel::openFolderDialog);
   auto* openFile = makeAction("actionOpenFile", tr("Open IDX &file…"), {}, tr("Open an IDX images file"));
   connect(openFile, &QAction::triggered, dataset_, &DatasetPanel::openFileDialog);
@@ -105,14 +112,17 @@ void MainWindow::createMenus() {
   });
   auto* loadSpec = makeAction("actionLoadSpec", tr("Load model spec…"), {}, {});
   connect(loadSpec, &QAction::triggered, this, [this] {
-    QString p = QFileDialog::getOpenFileName(this, tr("Load model spec"), QString(),
-                                             tr("Model spec or model file (*.json *.pmodel *.ckpt);;Model spec (*.json);;Model file (*.pmodel *.ckpt)"));
+    QString p = QFileDialog::getOpenFileName(
+        this, tr("Load model spec"), QString(),
+        tr("Model spec or model file (*.json *.pmodel *.ckpt);;Model spec (*.json);;Model file (*.pmodel *.ckpt)"));
     if (!p.isEmpty()) model_->loadSpec(p);
   });
-  auto* workspace = makeAction("actionWorkspace", tr("Open &workspace database…"), {}, tr("Choose the experiment database (runs, metrics, artifacts)"));
+  auto* workspace = makeAction("actionWorkspace", tr("Open &workspace database…"), {},
+                               tr("Choose the experiment database (runs, metrics, artifacts)"));
   connect(workspace, &QAction::triggered, this, [this] {
-    QString p = QFileDialog::getSaveFileName(this, tr("Workspace database"), databasePath(), tr("Perceptra database (*.db)"), nullptr,
-                                             QFileDialog::DontConfirmOverwrite);
+    QString p =
+        QFileDialog::getSaveFileName(this, tr("Workspace database"), databasePath(), tr("Perceptra database (*.db)"),
+                                     nullptr, QFileDialog::DontConfirmOverwrite);
     if (!p.isEmpty()) setDatabasePath(p);
   });
   auto* quit = makeAction("actionQuit", tr("&Quit"), QKeySequence::Quit, {});
@@ -131,7 +141,8 @@ void MainWindow::createMenus() {
   train->addAction(lrFindAct_);
 
   auto* view = menuBar()->addMenu(tr("&View"));
-  auto* paletteAct = makeAction("actionPalette", tr("Command palette…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_P), tr("Find any command by name"));
+  auto* paletteAct = makeAction("actionPalette", tr("Command palette…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_P),
+                                tr("Find any command by name"));
   connect(paletteAct, &QAction::triggered, this, &MainWindow::showCommandPalette);
   auto* liveAct = makeAction("actionShowLive", tr("Show live view"), QKeySequence(Qt::CTRL | Qt::Key_1), {});
   connect(liveAct, &QAction::triggered, this, [this] { central_->setCurrentWidget(live_); });
@@ -142,7 +153,8 @@ void MainWindow::createMenus() {
   });
   auto* refreshRuns = makeAction("actionRefreshRuns", tr("Refresh runs"), QKeySequence(Qt::Key_F5), {});
   connect(refreshRuns, &QAction::triggered, runs_, &RunsPanel::refresh);
-  auto* topLosses = makeAction("actionTopLosses", tr("Show top losses"), {}, tr("All misclassified images, highest loss first"));
+  auto* topLosses =
+      makeAction("actionTopLosses", tr("Show top losses"), {}, tr("All misclassified images, highest loss first"));
   connect(topLosses, &QAction::triggered, this, [this] {
     live_->confusion()->clearSelection();
     inspect_->showTopLosses();
@@ -199,7 +211,8 @@ void MainWindow::createHelpMenu() {
   auto* keys = makeAction("actionShortcuts", tr("&Keyboard shortcuts"), QKeySequence(Qt::CTRL | Qt::Key_Slash),
                           tr("Every command with a keyboard shortcut"));
   connect(keys, &QAction::triggered, this, [this] { showShortcutSheet(); });
-  auto* readme = makeAction("actionReadme", tr("&README (offline)"), {}, tr("The project's README, as shipped with this build"));
+  auto* readme =
+      makeAction("actionReadme", tr("&README (offline)"), {}, tr("The project's README, as shipped with this build"));
   connect(readme, &QAction::triggered, this, [this] { showReadme(); });
   auto* about = makeAction("actionAbout", tr("&About Perceptra"), {}, tr("Version, build (CUDA, oneDNN) and devices"));
   connect(about, &QAction::triggered, this, [this] { showAbout(); });
@@ -226,7 +239,8 @@ QWidget* raiseOrCreate(QWidget* parent, const QString& name, Make make) {
 
 QWidget* MainWindow::showShortcutSheet() {
   // Built from the live actions each time it opens, so it cannot go stale.
-  if (auto* old = findChild<QWidget*>(QStringLiteral("shortcutSheet"), Qt::FindDirectChildrenOnly)) old->close(), old->deleteLater();
+  if (auto* old = findChild<QWidget*>(QStringLiteral("shortcutSheet"), Qt::FindDirectChildrenOnly))
+    old->close(), old->deleteLater();
   QList<QAction*> all = findChildren<QAction*>();
   auto* sheet = new ShortcutSheet(all, this);
   sheet->setAttribute(Qt::WA_DeleteOnClose);
@@ -291,18 +305,24 @@ void MainWindow::setThemeByName(const QString& name) {
 void MainWindow::loadSettings() {
   setThemeByName(settings_->value(QStringLiteral("ui/theme"), QStringLiteral("dark")).toString());
   if (!options_.restoreLayout) return;
-  if (settings_->contains(QStringLiteral("ui/geometry"))) restoreGeometry(settings_->value(QStringLiteral("ui/geometry")).toByteArray());
-  if (settings_->contains(QStringLiteral("ui/state"))) restoreState(settings_->value(QStringLiteral("ui/state")).toByteArray());
+  if (settings_->contains(QStringLiteral("ui/geometry")))
+    restoreGeometry(settings_->value(QStringLiteral("ui/geometry")).toByteArray());
+  if (settings_->contains(QStringLiteral("ui/state")))
+    restoreState(settings_->value(QStringLiteral("ui/state")).toByteArray());
   const QString spec = settings_->value(QStringLiteral("model/spec")).toString();
   const QString builtin = settings_->value(QStringLiteral("model/builtin")).toString();
-  if (!builtin.isEmpty() && builtin != QLatin1String("custom")) model_->selectBuiltin(builtin);
+  if (!builtin.isEmpty() && builtin != QLatin1String("custom"))
+    model_->selectBuiltin(builtin);
   else if (!spec.isEmpty()) {
     auto j = nlohmann::json::parse(spec.toStdString(), nullptr, false);
     if (!j.is_discarded() && j.is_object()) model_->setSpec(j);
   }
-  if (settings_->contains(QStringLiteral("train/lr"))) training_->setLearningRate(settings_->value(QStringLiteral("train/lr")).toDouble());
-  if (settings_->contains(QStringLiteral("train/epochs"))) training_->setEpochs(settings_->value(QStringLiteral("train/epochs")).toInt());
-  if (settings_->contains(QStringLiteral("train/batch"))) training_->setBatchSize(settings_->value(QStringLiteral("train/batch")).toInt());
+  if (settings_->contains(QStringLiteral("train/lr")))
+    training_->setLearningRate(settings_->value(QStringLiteral("train/lr")).toDouble());
+  if (settings_->contains(QStringLiteral("train/epochs")))
+    training_->setEpochs(settings_->value(QStringLiteral("train/epochs")).toInt());
+  if (settings_->contains(QStringLiteral("train/batch")))
+    training_->setBatchSize(settings_->value(QStringLiteral("train/batch")).toInt());
 }
 
 void MainWindow::saveSettings() {
@@ -310,7 +330,8 @@ void MainWindow::saveSettings() {
   settings_->setValue(QStringLiteral("ui/state"), saveState());
   settings_->setValue(QStringLiteral("model/builtin"), model_->builtinName());
   settings_->setValue(QStringLiteral("model/spec"), QString::fromStdString(model_->spec().dump()));
-  if (!dataset_->currentRequest().isEmpty()) settings_->setValue(QStringLiteral("dataset/last"), dataset_->currentRequest());
+  if (!dataset_->currentRequest().isEmpty())
+    settings_->setValue(QStringLiteral("dataset/last"), dataset_->currentRequest());
   settings_->setValue(QStringLiteral("train/lr"), training_->learningRate());
   TrainConfig c;
   training_->applyTo(c);

@@ -84,9 +84,8 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), model_(new LayerTable
   auto* buttons = new QHBoxLayout;
   auto* add = toolButton(tr("+ Add"), tr("Insert a layer after the selected one"), this);
   auto* menu = new QMenu(add);
-  for (const char* t : {"conv2d", "linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh",
-                        "relu6", "maxpool2d", "avgpool2d", "global_avgpool", "batchnorm2d", "batchnorm1d",
-                        "dropout", "flatten", "residual"})
+  for (const char* t : {"conv2d", "linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "relu6", "maxpool2d",
+                        "avgpool2d", "global_avgpool", "batchnorm2d", "batchnorm1d", "dropout", "flatten", "residual"})
     menu->addAction(QString::fromLatin1(t), this, [this, t] { addLayer(QString::fromLatin1(t)); });
   add->setMenu(menu);
   add->setPopupMode(QToolButton::InstantPopup);
@@ -208,12 +207,14 @@ QMenu* ModelPanel::layerMenu(int row) {
   menu->setObjectName("layerMenu");
   const QString name = model_->layerName(row);
   const QString shape = model_->data(model_->index(row, LayerTableModel::Output), Qt::DisplayRole).toString();
-  auto* show = menu->addAction(tr("Show activations of %1").arg(name), this, [this, name] { emit activationsRequested(name); });
+  auto* show =
+      menu->addAction(tr("Show activations of %1").arg(name), this, [this, name] { emit activationsRequested(name); });
   show->setObjectName("actionLayerActivations");
   auto* copy = menu->addAction(tr("Copy layer name"), this, [name] { QApplication::clipboard()->setText(name); });
   copy->setObjectName("actionCopyLayerName");
   if (!shape.isEmpty())
-    menu->addAction(tr("Copy output shape (%1)").arg(shape), this, [shape] { QApplication::clipboard()->setText(shape); });
+    menu->addAction(tr("Copy output shape (%1)").arg(shape), this,
+                    [shape] { QApplication::clipboard()->setText(shape); });
   return menu;
 }
 

@@ -75,7 +75,8 @@ QStringList ProblemsPanel::filesIn(const QString& text) {
   QStringList out;
   // 'quoted' or "quoted" paths, then bare words that look like paths.
   static const QRegularExpression quoted(QStringLiteral("['\"]([^'\"]*[/.][^'\"]*)['\"]"));
-  static const QRegularExpression bare(QStringLiteral("(?:^|\\s)((?:~|\\.{0,2})?/[^\\s:,;'\"()]+|[\\w.-]+/[^\\s:,;'\"()]+)"));
+  static const QRegularExpression bare(
+      QStringLiteral("(?:^|\\s)((?:~|\\.{0,2})?/[^\\s:,;'\"()]+|[\\w.-]+/[^\\s:,;'\"()]+)"));
   auto addPath = [&out](QString p) {
     while (p.endsWith(QLatin1Char('.')) || p.endsWith(QLatin1Char(')'))) p.chop(1);
     if (p.isEmpty() || out.contains(p)) return;
@@ -106,8 +107,9 @@ void ProblemsPanel::add(Level level, const QString& source, const QString& text,
   it->setToolTip(FilesCol, named.join(QLatin1Char('\n')));
   it->setData(FilesCol, kFilesRole, named);
   it->setToolTip(MessageCol, tr("%1 · %2 · %3%4")
-                                .arg(lv, source, it->text(TimeCol), named.isEmpty() ? QString() : QStringLiteral("\n") + named.join('\n')) +
-                                QStringLiteral("\n\n") + text);
+                                     .arg(lv, source, it->text(TimeCol),
+                                          named.isEmpty() ? QString() : QStringLiteral("\n") + named.join('\n')) +
+                                 QStringLiteral("\n\n") + text);
   list_->scrollToItem(it);
   list_->setCurrentItem(it);
   empty_->hide();
@@ -146,8 +148,8 @@ void ProblemsPanel::showDetail(QTreeWidgetItem* it) {
     return;
   }
   QString html = QStringLiteral("<b>%1</b> · %2 · %3<br>%4")
-                     .arg(it->toolTip(LevelCol).toHtmlEscaped(), it->text(SourceCol).toHtmlEscaped(),
-                          it->text(TimeCol), it->text(MessageCol).toHtmlEscaped());
+                     .arg(it->toolTip(LevelCol).toHtmlEscaped(), it->text(SourceCol).toHtmlEscaped(), it->text(TimeCol),
+                          it->text(MessageCol).toHtmlEscaped());
   const QStringList files = it->data(FilesCol, kFilesRole).toStringList();
   if (!files.isEmpty()) html += tr("<br><i>Files:</i> %1").arg(files.join(QStringLiteral(", ")).toHtmlEscaped());
   detail_->setText(html);

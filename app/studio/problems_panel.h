@@ -25,8 +25,8 @@ class ProblemsPanel : public QWidget {
 
   int count() const;
   int count(Level level) const;
-  QString text(int row) const;                // the message of entry `row`
-  QStringList files(int row) const;           // the files it names
+  QString text(int row) const;       // the message of entry `row`
+  QStringList files(int row) const;  // the files it names
   QTreeWidget* list() const { return list_; }
   // The selected entry in full: level, source, time, message, files.
   QString detailText() const;

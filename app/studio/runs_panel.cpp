@@ -50,11 +50,16 @@ QStandardItem* cell(const QString& text, const QVariant& sortValue = {}) {
 
 QColor statusColor(RunStatus s) {
   switch (s) {
-    case RunStatus::Finished: return QColor(0x3f, 0xb9, 0x50);
-    case RunStatus::Running: return QColor(0x4c, 0x9a, 0xff);
-    case RunStatus::Stopped: return QColor(0xd2, 0x99, 0x22);
-    case RunStatus::Interrupted: return QColor(0xd2, 0x99, 0x22);
-    default: return QColor(0xe5, 0x53, 0x4b);
+    case RunStatus::Finished:
+      return QColor(0x3f, 0xb9, 0x50);
+    case RunStatus::Running:
+      return QColor(0x4c, 0x9a, 0xff);
+    case RunStatus::Stopped:
+      return QColor(0xd2, 0x99, 0x22);
+    case RunStatus::Interrupted:
+      return QColor(0xd2, 0x99, 0x22);
+    default:
+      return QColor(0xe5, 0x53, 0x4b);
   }
 }
 
@@ -62,8 +67,7 @@ template <typename T>
 T jget(const nlohmann::json& j, const char* key, T fallback) {
   try {
     if (j.is_object() && j.contains(key)) return j.at(key).get<T>();
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   return fallback;
 }
 }  // namespace
@@ -93,8 +97,9 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   layout->addLayout(bar);
 
   model_ = new QStandardItemModel(0, ColumnCount, this);
-  model_->setHorizontalHeaderLabels({tr("ID"), tr("Name"), tr("Model"), tr("Dataset"), tr("LR"), tr("Batch"), tr("Epochs"),
-                                     tr("Optimizer"), tr("Best acc."), tr("Status"), tr("Duration"), tr("Started")});
+  model_->setHorizontalHeaderLabels({tr("ID"), tr("Name"), tr("Model"), tr("Dataset"), tr("LR"), tr("Batch"),
+                                     tr("Epochs"), tr("Optimizer"), tr("Best acc."), tr("Status"), tr("Duration"),
+                                     tr("Started")});
   proxy_ = new QSortFilterProxyModel(this);
   proxy_->setSourceModel(model_);
   proxy_->setFilterKeyColumn(-1);
@@ -231,8 +236,8 @@ void RunsPanel::refresh() {
     // The dataset and the version of it the run trained on (0: the files as they were).
     const QString data = qs(parse_data_ref(jget<std::string>(hp, "data", "?")).name);
     const QString dataName = QFileInfo(data).fileName().isEmpty() ? data : QFileInfo(data).fileName();
-    QStandardItem* dataCell = cell(r.dataset_version > 0 ? tr("%1 · v%2").arg(dataName).arg(r.dataset_version) : dataName,
-                                   data);
+    QStandardItem* dataCell =
+        cell(r.dataset_version > 0 ? tr("%1 · v%2").arg(dataName).arg(r.dataset_version) : dataName, data);
     dataCell->setToolTip(r.dataset_version > 0 ? tr("%1, dataset version %2").arg(data).arg(r.dataset_version)
                                                : tr("%1, the files as they were (version 0)").arg(data));
     row << dataCell;
@@ -260,9 +265,8 @@ void RunsPanel::refresh() {
   }
   QString status = tr("%1 run(s) in %2").arg(runs.size()).arg(QFileInfo(qs(db_)).fileName());
   if (!badRows.empty())
-    status += tr(" - skipped %1 unreadable row(s): %2")
-                  .arg(badRows.size())
-                  .arg(QString::fromStdString(badRows.front()));
+    status +=
+        tr(" - skipped %1 unreadable row(s): %2").arg(badRows.size()).arg(QString::fromStdString(badRows.front()));
   status_->setText(status);
   selectRuns(keep);
   updateButtons();
@@ -293,8 +297,7 @@ QString RunsPanel::runFolder(int64_t id) const {
     ExperimentStore store(db_, o);
     for (const char* kind : {"checkpoint", "model", "best", "last"})
       if (auto a = store.latest_artifact(id, kind)) return QFileInfo(QString::fromStdString(a->path)).absolutePath();
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   return QString();
 }
 
@@ -313,28 +316,36 @@ QMenu* RunsPanel::runMenu(int64_t id) {
     a->setObjectName(name);
     return a;
   };
-  add("actionRunOpen", tr("Open run %1 (curves, settings, confusion, Inspect)").arg(id), [this, id] { emit openRequested(id); })
-      ->setEnabled(known && status != RunStatus::Running);
-  add("actionRunInspect", tr("Inspect its mistakes"), [this, id] { emit inspectRequested(id); })
-      ->setEnabled(known && status != RunStatus::Running);
-  add("actionRunResume", tr("Resume"), [this, id] { emit resumeRequested(id); })
-      ->setEnabled(known && status != RunStatus::Running && status != RunStatus::Finished);
+  add("actionRunOpen", tr("Open run %1 (curves, settings, confusion, Inspect)").arg(id), [this, id] {
+    emit openRequested(id);
+  })->setEnabled(known && status != RunStatus::Running);
+  add("actionRunInspect", tr("Inspect its mistakes"), [this, id] {
+    emit inspectRequested(id);
+  })->setEnabled(known && status != RunStatus::Running);
+  add("actionRunResume", tr("Resume"), [this, id] {
+    emit resumeRequested(id);
+  })->setEnabled(known && status != RunStatus::Running && status != RunStatus::Finished);
   menu->addSeparator();
   add("actionRunCopyId", tr("Copy run id"), [id] { QApplication::clipboard()->setText(QString::number(id)); });
   const QString folder = runFolder(id);
-  add("actionRunCopyPath", tr("Copy folder path"), [folder] { QApplication::clipboard()->setText(folder); })
-      ->setEnabled(!folder.isEmpty());
-  add("actionRunReveal", tr("Reveal in folder"), [folder] { QDesktopServices::openUrl(QUrl::fromLocalFile(folder)); })
-      ->setEnabled(!folder.isEmpty() && QFileInfo(folder).isDir());
+  add("actionRunCopyPath", tr("Copy folder path"), [folder] {
+    QApplication::clipboard()->setText(folder);
+  })->setEnabled(!folder.isEmpty());
+  add("actionRunReveal", tr("Reveal in folder"), [folder] {
+    QDesktopServices::openUrl(QUrl::fromLocalFile(folder));
+  })->setEnabled(!folder.isEmpty() && QFileInfo(folder).isDir());
   menu->addSeparator();
-  add("actionRunDelete", tr("Delete…"), [this, id] { deleteRun(id); })->setEnabled(known && status != RunStatus::Running);
+  add("actionRunDelete", tr("Delete…"), [this, id] {
+    deleteRun(id);
+  })->setEnabled(known && status != RunStatus::Running);
   return menu;
 }
 
 bool RunsPanel::deleteRun(int64_t id, bool confirm) {
-  if (confirm && QMessageBox::question(this, tr("Delete run"),
-                                       tr("Delete run %1 with its metrics and files? This cannot be undone.").arg(id)) !=
-                     QMessageBox::Yes)
+  if (confirm &&
+      QMessageBox::question(this, tr("Delete run"),
+                            tr("Delete run %1 with its metrics and files? This cannot be undone.").arg(id)) !=
+          QMessageBox::Yes)
     return false;
   try {
     ExperimentStore store(db_);
@@ -375,8 +386,10 @@ void RunsPanel::updateOverlay() {
   overlay_->setTitle(ids.empty() ? tr("Select runs above (Ctrl/Shift-click for several)") : metric_->currentText());
   const bool perEpoch = metric == "valid_accuracy" || metric == "valid_loss";
   overlay_->setXLabel(perEpoch ? tr("epoch") : tr("step"));
-  if (perEpoch) useIntegerXTicks(overlay_->customPlot());
-  else overlay_->customPlot()->xAxis->setTicker(QSharedPointer<QCPAxisTicker>::create());
+  if (perEpoch)
+    useIntegerXTicks(overlay_->customPlot());
+  else
+    overlay_->customPlot()->xAxis->setTicker(QSharedPointer<QCPAxisTicker>::create());
   if (ids.empty() || db_.empty()) return;
   try {
     ExperimentStore store(db_, readOptions());

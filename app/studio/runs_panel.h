@@ -30,7 +30,21 @@ namespace perceptra::studio {
 class RunsPanel : public QWidget {
   Q_OBJECT
  public:
-  enum Column { Id, Name, ModelCol, DatasetCol, Lr, Batch, Epochs, Optimizer, BestAcc, Status, Duration, Started, ColumnCount };
+  enum Column {
+    Id,
+    Name,
+    ModelCol,
+    DatasetCol,
+    Lr,
+    Batch,
+    Epochs,
+    Optimizer,
+    BestAcc,
+    Status,
+    Duration,
+    Started,
+    ColumnCount
+  };
 
   explicit RunsPanel(QWidget* parent = nullptr);
 

@@ -87,11 +87,14 @@ bool StudioController::startTraining(TrainConfig config, std::shared_ptr<const D
     return false;
   }
   runData_.reset();
-  return session_->start(TrainingSession::Mode::Training, config, [config, opened] {
-    PrepareOptions po;
-    po.source = opened;
-    return prepare_run(config, po);
-  }, error);
+  return session_->start(
+      TrainingSession::Mode::Training, config,
+      [config, opened] {
+        PrepareOptions po;
+        po.source = opened;
+        return prepare_run(config, po);
+      },
+      error);
 }
 
 bool StudioController::startLrFinder(TrainConfig config, std::shared_ptr<const DataSource> opened, QString* error) {
@@ -101,12 +104,15 @@ bool StudioController::startLrFinder(TrainConfig config, std::shared_ptr<const D
     if (error) *error = QString::fromStdString(e.what());
     return false;
   }
-  return session_->start(TrainingSession::Mode::LrFind, config, [config, opened] {
-    PrepareOptions po;
-    po.record = false;  // a range test is not a run: no store row, no files
-    po.source = opened;
-    return prepare_run(config, po);
-  }, error);
+  return session_->start(
+      TrainingSession::Mode::LrFind, config,
+      [config, opened] {
+        PrepareOptions po;
+        po.record = false;  // a range test is not a run: no store row, no files
+        po.source = opened;
+        return prepare_run(config, po);
+      },
+      error);
 }
 
 bool StudioController::resumeRun(int64_t runId, QString* error) {
@@ -124,17 +130,20 @@ bool StudioController::resumeRun(int64_t runId, QString* error) {
   runData_.reset();
   auto history = std::make_shared<RunHistory>();
   resumeHistory_ = history;
-  return session_->start(TrainingSession::Mode::Training, request.config, [request, history] {
-    auto run = prepare_resume(request);
-    try {
-      // What was recorded before the checkpoint it continues from.
-      *history = load_run_history(request.db_path, request.run_id, run->position.step);
-    } catch (const std::exception&) {
-      history->batches.clear();  // curves are a view: the run still trains
-      history->epochs.clear();
-    }
-    return run;
-  }, error);
+  return session_->start(
+      TrainingSession::Mode::Training, request.config,
+      [request, history] {
+        auto run = prepare_resume(request);
+        try {
+          // What was recorded before the checkpoint it continues from.
+          *history = load_run_history(request.db_path, request.run_id, run->position.step);
+        } catch (const std::exception&) {
+          history->batches.clear();  // curves are a view: the run still trains
+          history->epochs.clear();
+        }
+        return run;
+      },
+      error);
 }
 
 void StudioController::stopAndWait() { session_->stopAndWait(); }
@@ -175,10 +184,10 @@ int StudioController::inferenceBatch(Model& model, const PreparedData& data, QSt
   const CostEstimate single = estimate_cost(one);
   if (single.infer_verdict == CostVerdict::TooLarge) {
     if (refusal)
-      *refusal = tr("Predicting with this model needs about %1 for a single image, more than the %2 available (%3).")
-                     .arg(QString::fromStdString(bytes_text(single.peak_infer_bytes)),
-                          QString::fromStdString(bytes_text(single.limit.bytes)),
-                          QString::fromStdString(single.limit.source));
+      *refusal =
+          tr("Predicting with this model needs about %1 for a single image, more than the %2 available (%3).")
+              .arg(QString::fromStdString(bytes_text(single.peak_infer_bytes)),
+                   QString::fromStdString(bytes_text(single.limit.bytes)), QString::fromStdString(single.limit.source));
     return 0;
   }
   return b;

@@ -33,8 +33,8 @@ struct LoadedRun {
   int64_t id = 0;
   std::shared_ptr<Model> model;
   std::shared_ptr<const PreparedData> data;
-  TrainConfig config;       // its recorded hyper-parameters
-  RunHistory history;       // its curves
+  TrainConfig config;  // its recorded hyper-parameters
+  RunHistory history;  // its curves
   QString title, modelPath, error;
 };
 
@@ -76,7 +76,8 @@ class StudioController : public QObject {
   // which gives the input shape and classes): computed on the caller's
   // thread (shapes only, no weights). Empty with *error when the model spec
   // does not fit the data.
-  std::optional<CostEstimate> estimate(const TrainConfig& config, const DataSource& opened, QString* error = nullptr) const;
+  std::optional<CostEstimate> estimate(const TrainConfig& config, const DataSource& opened,
+                                       QString* error = nullptr) const;
   // The batch an inference pass of `model` over data's validation side may
   // use without exceeding the memory guard (<= 256); 0 with *refusal when
   // not even one image fits.

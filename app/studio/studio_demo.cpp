@@ -25,8 +25,10 @@ void MainWindow::runDemo(const QString& screenshotPath, int epochs, int maxBatch
   auto maxGap = std::make_shared<qint64>(0);
   heart->setInterval(20);
   connect(heart, &QTimer::timeout, this, [beat, maxGap] {
-    if (beat->isValid()) *maxGap = std::max(*maxGap, beat->restart());
-    else beat->start();
+    if (beat->isValid())
+      *maxGap = std::max(*maxGap, beat->restart());
+    else
+      beat->start();
   });
   heart->start();
   auto finish = [this, screenshotPath, done, tab, heart, maxGap](bool ok) {
@@ -53,18 +55,22 @@ void MainWindow::runDemo(const QString& screenshotPath, int epochs, int maxBatch
     training_->setBatchSize(64);
     training_->setLearningRate(0.02);
     model_->selectBuiltin(QStringLiteral("simplecnn"));
-    connect(this, &MainWindow::trainingEnded, this, [this, finish] {
-      // Wait for the final predictions, select the worst mistake, then grab.
-      auto pick = [this, finish] {
-        if (inspect_->shownItems().empty()) return finish(true);
-        connect(inspect_, &InspectPanel::detailShown, this, [finish] { finish(true); }, Qt::SingleShotConnection);
-        inspect_->selectItem(0);
-      };
-      if (inspect_->busy() || !inspect_->predictions())
-        connect(inspect_, &InspectPanel::predictionsReady, this, pick, Qt::SingleShotConnection);
-      else
-        pick();
-    }, Qt::SingleShotConnection);
+    connect(
+        this, &MainWindow::trainingEnded, this,
+        [this, finish] {
+          // Wait for the final predictions, select the worst mistake, then grab.
+          auto pick = [this, finish] {
+            if (inspect_->shownItems().empty()) return finish(true);
+            connect(
+                inspect_, &InspectPanel::detailShown, this, [finish] { finish(true); }, Qt::SingleShotConnection);
+            inspect_->selectItem(0);
+          };
+          if (inspect_->busy() || !inspect_->predictions())
+            connect(inspect_, &InspectPanel::predictionsReady, this, pick, Qt::SingleShotConnection);
+          else
+            pick();
+        },
+        Qt::SingleShotConnection);
     // The demo caps the batches per epoch so it takes a minute, not an hour.
     TrainConfig c = currentConfig();
     c.max_batches = maxBatches;

@@ -31,7 +31,9 @@ bool settle(const std::function<bool()>& cond, int ms) {
   return cond();
 }
 
-void pause(int ms) { settle([] { return false; }, ms); }
+void pause(int ms) {
+  settle([] { return false; }, ms);
+}
 
 bool save(const QString& dir, const QString& name) {
   pause(300);
@@ -72,7 +74,11 @@ void runTour(MainWindow& w, const QString& dir, std::function<void(bool)> done) 
       w.setThemeByName(theme);
       // Estimate of a run that fits: the Model dock.
       w.datasetPanel()->openDataset(QStringLiteral("sample"));
-      settle([&] { return w.datasetPanel()->currentRequest() == QLatin1String("sample") && !w.datasetPanel()->isLoading(); }, 60000);
+      settle(
+          [&] {
+            return w.datasetPanel()->currentRequest() == QLatin1String("sample") && !w.datasetPanel()->isLoading();
+          },
+          60000);
       w.findChild<QComboBox*>(QStringLiteral("builtinCombo"))->setCurrentText(QStringLiteral("simplecnn"));
       w.findChild<QSpinBox*>(QStringLiteral("batchSize"))->setValue(64);
       qunsetenv("PERCEPTRA_MEMORY_LIMIT_MB");

@@ -120,8 +120,8 @@ void SweepDialog::addParameter(const QString& path, const QString& kind, const Q
   params_->insertRow(row);
   auto* p = new QComboBox(params_);
   p->setEditable(true);
-  p->addItems({"optimizer.lr", "optimizer.weight_decay", "optimizer.momentum", "optimizer.name", "batch_size",
-               "epochs", "label_smoothing", "schedule.kind", "model"});
+  p->addItems({"optimizer.lr", "optimizer.weight_decay", "optimizer.momentum", "optimizer.name", "batch_size", "epochs",
+               "label_smoothing", "schedule.kind", "model"});
   p->setCurrentText(path);
   params_->setCellWidget(row, Path, p);
   auto* k = new QComboBox(params_);

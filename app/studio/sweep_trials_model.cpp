@@ -117,12 +117,17 @@ int SweepTrialsModel::rowOfRun(qint64 run_id) const {
 QVariant SweepTrialsModel::headerData(int section, Qt::Orientation o, int role) const {
   if (o != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case Trial: return tr("Trial");
-    case Run: return tr("Run");
-    case State: return tr("State");
-    case Score: return metric_.empty() ? tr("Score") : QString::fromStdString(metric_);
+    case Trial:
+      return tr("Trial");
+    case Run:
+      return tr("Run");
+    case State:
+      return tr("State");
+    case Score:
+      return metric_.empty() ? tr("Score") : QString::fromStdString(metric_);
     default:
-      if (section - FirstParam < int(params_.size())) return QString::fromStdString(params_[size_t(section - FirstParam)]);
+      if (section - FirstParam < int(params_.size()))
+        return QString::fromStdString(params_[size_t(section - FirstParam)]);
       return {};
   }
 }
@@ -148,9 +153,12 @@ QVariant SweepTrialsModel::data(const QModelIndex& index, int role) const {
   if (role != Qt::DisplayRole && role != SortRole) return {};
   const bool sort = role == SortRole;
   switch (c) {
-    case Trial: return qlonglong(run.trial_index);
-    case Run: return qlonglong(run.id);
-    case State: return QString::fromStdString(t.state);
+    case Trial:
+      return qlonglong(run.trial_index);
+    case Run:
+      return qlonglong(run.id);
+    case State:
+      return QString::fromStdString(t.state);
     case Score:
       if (!t.score) return sort ? QVariant(maximize() ? -1e300 : 1e300) : QVariant(QStringLiteral("-"));
       return sort ? QVariant(*t.score) : QVariant(QString::number(*t.score, 'f', 4));

@@ -53,9 +53,9 @@ class SweepTrialsModel : public QAbstractTableModel {
   double numeric(size_t param, const nlohmann::json& v) const;
 
   std::vector<RankedTrial> rows_;
-  std::vector<std::string> params_;           // varied paths, sorted
-  std::vector<QStringList> categories_;       // per param: non-numeric values seen (sorted)
-  std::vector<bool> log_;                     // per param: log-uniform or spanning decades
+  std::vector<std::string> params_;      // varied paths, sorted
+  std::vector<QStringList> categories_;  // per param: non-numeric values seen (sorted)
+  std::vector<bool> log_;                // per param: log-uniform or spanning decades
   std::string metric_, goal_ = "max";
   qint64 best_run_ = -1;
 };

@@ -204,12 +204,12 @@ void SweepsPanel::refresh() {
       QList<QStandardItem*> row;
       auto* id = new QStandardItem(QString::number(s.id));
       id->setData(qlonglong(s.id), Qt::UserRole);
-      row << id << new QStandardItem(QString::fromStdString(s.name)) << new QStandardItem(QString::fromStdString(s.status));
+      row << id << new QStandardItem(QString::fromStdString(s.name))
+          << new QStandardItem(QString::fromStdString(s.status));
       int64_t size = 0;
       try {
         size = SweepSpec::from_json(s.spec).size();
-      } catch (const std::exception&) {
-      }
+      } catch (const std::exception&) {}
       row << new QStandardItem(QString::number(size))
           << new QStandardItem(QString::fromStdString(s.spec.value("metric", std::string("valid_accuracy"))));
       sweepRows_->appendRow(row);
@@ -257,13 +257,12 @@ void SweepsPanel::loadTrials() {
       pruned += t.state == "early_terminated";
       failed += t.state == "failed" || t.state == "diverged";
     }
-    QString best = r.trials.empty() || !r.trials.front().score
-                       ? tr("no score yet")
-                       : tr("best %1 = %2 (run %3, trial %4)")
-                             .arg(QString::fromStdString(r.metric))
-                             .arg(*r.trials.front().score, 0, 'f', 4)
-                             .arg(r.trials.front().summary.run.id)
-                             .arg(r.trials.front().summary.run.trial_index);
+    QString best = r.trials.empty() || !r.trials.front().score ? tr("no score yet")
+                                                               : tr("best %1 = %2 (run %3, trial %4)")
+                                                                     .arg(QString::fromStdString(r.metric))
+                                                                     .arg(*r.trials.front().score, 0, 'f', 4)
+                                                                     .arg(r.trials.front().summary.run.id)
+                                                                     .arg(r.trials.front().summary.run.trial_index);
     summary_->setText(tr("Sweep %1 (%2): %3 trial runs, %4 early-terminated, %5 failed or diverged; %6 (goal %7)")
                           .arg(current_)
                           .arg(QString::fromStdString(r.sweep.status))
@@ -310,9 +309,8 @@ void SweepsPanel::loadCurves() {
       if (id == model_->bestRunId()) style.width = 3.5;
       if (model_->data(model_->index(row, SweepTrialsModel::State)).toString() == QLatin1String("early_terminated"))
         style.penStyle = Qt::DashLine;
-      const QString name = tr("trial %1 (run %2)")
-                               .arg(model_->data(model_->index(row, SweepTrialsModel::Trial)).toString())
-                               .arg(id);
+      const QString name =
+          tr("trial %1 (run %2)").arg(model_->data(model_->index(row, SweepTrialsModel::Trial)).toString()).arg(id);
       curves_->addSeries(name, style);
       curves_->setSeriesData(name, x, y);
     }

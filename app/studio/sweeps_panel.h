@@ -29,7 +29,7 @@ class QTimer;
 namespace perceptra::widgets {
 class ParallelCoordinates;
 class TrainingPlot;
-}
+}  // namespace perceptra::widgets
 
 namespace perceptra::studio {
 

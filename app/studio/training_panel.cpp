@@ -41,9 +41,8 @@ class LrSpinBox : public QDoubleSpinBox {
     bool ok = false;
     text.toDouble(&ok);
     if (ok) return QValidator::Acceptable;
-    return text.isEmpty() || text.endsWith('e') || text.endsWith('-') || text.endsWith('.')
-               ? QValidator::Intermediate
-               : QValidator::Invalid;
+    return text.isEmpty() || text.endsWith('e') || text.endsWith('-') || text.endsWith('.') ? QValidator::Intermediate
+                                                                                            : QValidator::Invalid;
   }
 };
 
@@ -52,7 +51,8 @@ void bindButton(QPushButton* b, QAction* a) {
     b->setText(a->iconText());
     b->setIcon(a->icon());
     b->setEnabled(a->isEnabled());
-    b->setToolTip(a->toolTip() + (a->shortcut().isEmpty() ? QString() : QStringLiteral(" (%1)").arg(a->shortcut().toString())));
+    b->setToolTip(a->toolTip() +
+                  (a->shortcut().isEmpty() ? QString() : QStringLiteral(" (%1)").arg(a->shortcut().toString())));
   };
   sync();
   QObject::connect(a, &QAction::changed, b, sync);
@@ -249,12 +249,8 @@ void TrainingPanel::setProgress(int epoch, int epochs, int64_t batch, int64_t ba
   if (epochs <= 0 || batches <= 0) return;
   const double done = (epoch + double(batch) / double(batches)) / epochs;
   progress_->setValue(int(std::lround(std::clamp(done, 0.0, 1.0) * 1000)));
-  progress_->setFormat(tr("Epoch %1/%2 · batch %3/%4 · %5 %")
-                           .arg(epoch + 1)
-                           .arg(epochs)
-                           .arg(batch)
-                           .arg(batches)
-                           .arg(int(done * 100)));
+  progress_->setFormat(
+      tr("Epoch %1/%2 · batch %3/%4 · %5 %").arg(epoch + 1).arg(epochs).arg(batch).arg(batches).arg(int(done * 100)));
   // `batch` counts the batches finished in this epoch (1-based).
   const double eta = eta_seconds(batchesDone, elapsedS, batches_left(epoch, epochs, batch - 1, batches));
   if (eta >= 0 && elapsedS > 1) eta_->setText(tr("ETA %1").arg(durationText(eta)));
@@ -272,8 +268,9 @@ void TrainingPanel::showLrFinder(const std::vector<double>& lrs, const std::vect
   lrPlot_->setSuggestion(suggestion);
   suggested_ = suggestion;
   applyLr_->setEnabled(suggestion > 0);
-  applyLr_->setText(suggestion > 0 ? tr("Apply suggested learning rate %1").arg(widgets::LrFinderPlot::formatLr(suggestion))
-                                   : tr("No suggestion (the loss never fell)"));
+  applyLr_->setText(suggestion > 0
+                        ? tr("Apply suggested learning rate %1").arg(widgets::LrFinderPlot::formatLr(suggestion))
+                        : tr("No suggestion (the loss never fell)"));
 }
 
 }  // namespace perceptra::studio

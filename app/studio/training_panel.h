@@ -16,7 +16,6 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 
-
 namespace perceptra::widgets {
 class LrFinderPlot;
 }
@@ -49,8 +48,8 @@ class TrainingPanel : public QWidget {
   // is the measured rate times what is left. A speed under one image per
   // second reads as seconds per batch.
   void resetProgress(const QString& text);
-  void setProgress(int epoch, int epochs, int64_t batch, int64_t batches, double imagesPerS,
-                   double elapsedS, int64_t batchesDone = 0, int64_t batchSize = 0);
+  void setProgress(int epoch, int epochs, int64_t batch, int64_t batches, double imagesPerS, double elapsedS,
+                   int64_t batchesDone = 0, int64_t batchSize = 0);
   QString etaText() const;
   QString rateText() const;
   CostView* costView() const { return cost_; }

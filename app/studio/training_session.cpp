@@ -64,25 +64,26 @@ void TrainingSession::install_hooks(Trainer& t) {
   auto state = hook_;
   auto force = std::shared_ptr<std::atomic<bool>>(state, &state->force_next);
   t.add_callback(std::make_shared<EpochModelCallback>(force));
-  t.set_activations_hook(std::max(1, snapshot_every_), [state](SnapshotContext& c) -> std::shared_ptr<const LiveSnapshot> {
-    std::shared_ptr<const Dataset> data;
-    int64_t index = 0;
-    {
-      std::lock_guard<std::mutex> lock(state->mutex);
-      data = state->probe_data;
-      index = state->probe_index;
-    }
-    if (!data || index < 0 || index >= data->size()) return nullptr;
-    // Bounded rate: at most ~3 snapshots a second unless one is asked for.
-    const auto now = Clock::now();
-    const bool forced = state->force_next.exchange(false);
-    if (!forced && now - state->last < std::chrono::milliseconds(300)) return nullptr;
-    state->last = now;
-    auto s = std::make_shared<LiveSnapshot>(make_live_snapshot(c.model, *data, index, c.norm, true));
-    s->epoch = c.epoch;
-    s->step = c.step;
-    return s;
-  });
+  t.set_activations_hook(
+      std::max(1, snapshot_every_), [state](SnapshotContext& c) -> std::shared_ptr<const LiveSnapshot> {
+        std::shared_ptr<const Dataset> data;
+        int64_t index = 0;
+        {
+          std::lock_guard<std::mutex> lock(state->mutex);
+          data = state->probe_data;
+          index = state->probe_index;
+        }
+        if (!data || index < 0 || index >= data->size()) return nullptr;
+        // Bounded rate: at most ~3 snapshots a second unless one is asked for.
+        const auto now = Clock::now();
+        const bool forced = state->force_next.exchange(false);
+        if (!forced && now - state->last < std::chrono::milliseconds(300)) return nullptr;
+        state->last = now;
+        auto s = std::make_shared<LiveSnapshot>(make_live_snapshot(c.model, *data, index, c.norm, true));
+        s->epoch = c.epoch;
+        s->step = c.step;
+        return s;
+      });
 }
 
 bool TrainingSession::start(Mode mode, const TrainConfig& config, Prepare prepare, QString* error) {

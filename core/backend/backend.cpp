@@ -17,9 +17,7 @@ const char* op_name(Op op) {
   return i >= 0 && i < kOpCount ? kNames[i] : "unknown op";
 }
 
-void Backend::unsupported(Op op) const {
-  throw Error(std::string(op_name(op)) + ": not supported by " + describe());
-}
+void Backend::unsupported(Op op) const { throw Error(std::string(op_name(op)) + ": not supported by " + describe()); }
 
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
@@ -44,8 +42,8 @@ Device resolve_device(const DeviceRequest& request, std::string* note) {
   }
   if (probe.device_count == 0) throw Error("cannot use " + request.device.str() + ": CUDA: " + probe.reason);
   if (request.device.index >= probe.device_count)
-    throw Error("cannot use " + request.device.str() + ": only " +
-                std::to_string(probe.device_count) + " CUDA device(s) present");
+    throw Error("cannot use " + request.device.str() + ": only " + std::to_string(probe.device_count) +
+                " CUDA device(s) present");
   return request.device;
 }
 

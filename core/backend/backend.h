@@ -26,9 +26,8 @@ struct ConvGeometry {
   int P = 0, Q = 0;
 };
 // Computes P, Q; throws Error when the output would be empty.
-ConvGeometry make_conv_geometry(int N, int C, int H, int W, int K, int R, int S, int stride_h,
-                                int stride_w, int pad_h, int pad_w, int dil_h = 1, int dil_w = 1,
-                                int groups = 1);
+ConvGeometry make_conv_geometry(int N, int C, int H, int W, int K, int R, int S, int stride_h, int stride_w, int pad_h,
+                                int pad_w, int dil_h = 1, int dil_w = 1, int groups = 1);
 
 // Pooling geometry, [N,C,H,W] -> [N,C,P,Q] (floor mode, as PyTorch's default).
 struct PoolGeometry {
@@ -36,12 +35,9 @@ struct PoolGeometry {
   int kh = 2, kw = 2, sh = 2, sw = 2, ph = 0, pw = 0;
   int P = 0, Q = 0;
 };
-PoolGeometry make_pool_geometry(int N, int C, int H, int W, int kh, int kw, int sh, int sw,
-                                int ph, int pw);
+PoolGeometry make_pool_geometry(int N, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw);
 // Size of the max pooling argmax workspace: one float per output.
-inline size_t maxpool_argmax_floats(const PoolGeometry& g) {
-  return size_t(g.N) * g.C * g.P * g.Q;
-}
+inline size_t maxpool_argmax_floats(const PoolGeometry& g) { return size_t(g.N) * g.C * g.P * g.Q; }
 
 // Every op of backend_ops.inc, in list order (named as the methods).
 enum class Op {
@@ -88,9 +84,9 @@ Backend& backend_for(Device device);
 
 // What the CUDA runtime says about this machine.
 struct CudaProbe {
-  bool compiled = false;   // built with the CUDA backend
-  int device_count = 0;    // usable devices
-  std::string reason;      // why none is usable, when device_count == 0
+  bool compiled = false;  // built with the CUDA backend
+  int device_count = 0;   // usable devices
+  std::string reason;     // why none is usable, when device_count == 0
 };
 CudaProbe probe_cuda();
 

@@ -53,8 +53,8 @@ VersionState version_state(ExperimentStore& store, const std::string& key, int64
   for (int64_t v = version; v != 0;) {
     auto it = by_number.find(v);
     if (it == by_number.end() || (!chain.empty() && v >= chain.back()->version))
-      throw InputError(key, "dataset version " + std::to_string(version) +
-                                " has a broken parent chain at version " + std::to_string(v));
+      throw InputError(key, "dataset version " + std::to_string(version) + " has a broken parent chain at version " +
+                                std::to_string(v));
     chain.push_back(it->second);
     v = it->second->parent;
   }
@@ -77,9 +77,8 @@ VersionState version_state(ExperimentStore& store, const std::string& key, int64
 namespace {
 
 std::shared_ptr<const Dataset> view_of(const std::shared_ptr<const Dataset>& data,
-                                       const std::vector<ImageIdentity>& ids,
-                                       const VersionState& state, std::set<std::string>* found,
-                                       std::vector<std::string>* warnings) {
+                                       const std::vector<ImageIdentity>& ids, const VersionState& state,
+                                       std::set<std::string>* found, std::vector<std::string>* warnings) {
   if (!data || state.empty()) return data;
   std::unordered_map<std::string, int64_t> where;
   where.reserve(ids.size() * 2);
@@ -92,8 +91,8 @@ std::shared_ptr<const Dataset> view_of(const std::shared_ptr<const Dataset>& dat
     found->insert(image);
     const ImageIdentity& id = ids[size_t(it->second)];
     if (!o.content_hash.empty() && o.content_hash != hash_hex(id.hash)) {
-      warnings->push_back(image + ": changed on disk since it was " +
-                          (o.excluded ? "excluded" : "relabelled") + "; the change is not applied");
+      warnings->push_back(image + ": changed on disk since it was " + (o.excluded ? "excluded" : "relabelled") +
+                          "; the change is not applied");
       continue;
     }
     if (o.label >= 0) labels[size_t(it->second)] = o.label;
@@ -106,8 +105,7 @@ std::shared_ptr<const Dataset> view_of(const std::shared_ptr<const Dataset>& dat
 
 }  // namespace
 
-DataSource apply_version(const DataSource& source, const SourceIdentities& ids,
-                         const VersionState& state) {
+DataSource apply_version(const DataSource& source, const SourceIdentities& ids, const VersionState& state) {
   DataSource out = source;
   std::set<std::string> found;
   out.train = view_of(source.train, ids.train, state, &found, &out.warnings);
@@ -170,8 +168,8 @@ int64_t commit_changes(ExperimentStore& store, const DataSource& source, const S
       if (r.label < 0 || r.label >= int(source.class_names.size()))
         throw InputError(image, "class " + std::to_string(r.label) + " out of range");
       if (r.label == label && !excluded)
-        throw InputError(image, "is already labelled '" + source.class_names[size_t(label)] +
-                                    "' in version " + std::to_string(parent));
+        throw InputError(image, "is already labelled '" + source.class_names[size_t(label)] + "' in version " +
+                                    std::to_string(parent));
       c.label = r.label;
     } else if (r.action == "exclude") {
       if (excluded) throw InputError(image, "is already excluded in version " + std::to_string(parent));
@@ -215,8 +213,8 @@ void write_png(const Dataset& d, int64_t i, const fs::path& file) {
 
 }  // namespace
 
-int64_t export_version(const DataSource& source, const SourceIdentities& ids,
-                       const VersionState& state, const std::string& out_dir) {
+int64_t export_version(const DataSource& source, const SourceIdentities& ids, const VersionState& state,
+                       const std::string& out_dir) {
   std::error_code ec;
   fs::path out(out_dir);
   if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec)))
@@ -233,8 +231,8 @@ int64_t export_version(const DataSource& source, const SourceIdentities& ids,
     for (int64_t i = 0; i < base.size(); ++i) {
       const ImageIdentity& id = part_ids.at(size_t(i));
       int label = base.label(i);
-      if (auto it = state.find(id.image); it != state.end() && (it->second.content_hash.empty() ||
-                                                                it->second.content_hash == hash_hex(id.hash))) {
+      if (auto it = state.find(id.image);
+          it != state.end() && (it->second.content_hash.empty() || it->second.content_hash == hash_hex(id.hash))) {
         if (it->second.excluded) continue;
         if (it->second.label >= 0) label = it->second.label;
       }
@@ -247,8 +245,7 @@ int64_t export_version(const DataSource& source, const SourceIdentities& ids,
         // Two classes may hold files of the same name; a relabelled one
         // must not overwrite its new neighbour.
         for (int k = 2; fs::exists(to, ec); ++k)
-          to = dir / (fs::path(from).stem().string() + "-" + std::to_string(k) +
-                      fs::path(from).extension().string());
+          to = dir / (fs::path(from).stem().string() + "-" + std::to_string(k) + fs::path(from).extension().string());
         fs::copy_file(from, to, ec);
         if (ec) throw InputError(from, "cannot copy to " + to.string() + ": " + ec.message());
       } else {

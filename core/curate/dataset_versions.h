@@ -36,7 +36,7 @@ DataRef parse_data_ref(const std::string& text);
 
 // What a version says about one image (absent: unchanged).
 struct ImageOverride {
-  int label = -1;         // relabelled to this class, -1 when not relabelled
+  int label = -1;  // relabelled to this class, -1 when not relabelled
   bool excluded = false;
   std::string content_hash;  // the image's content when the change was made
 };
@@ -49,8 +49,7 @@ VersionState version_state(ExperimentStore& store, const std::string& key, int64
 // The source with the version applied to its train and test sets (curated
 // views; the files are not touched). Overrides whose image is gone or whose
 // content changed since are skipped with a warning in source.warnings.
-DataSource apply_version(const DataSource& source, const SourceIdentities& ids,
-                         const VersionState& state);
+DataSource apply_version(const DataSource& source, const SourceIdentities& ids, const VersionState& state);
 
 // One requested change: action relabel (to class `label`), exclude or restore.
 struct ChangeRequest {
@@ -76,7 +75,7 @@ std::string current_user();
 // test split); folder images are copied byte for byte, IDX/CIFAR samples
 // written as PNG. Relabelled images go to their new class, excluded ones
 // are left out. Returns the number of images written.
-int64_t export_version(const DataSource& source, const SourceIdentities& ids,
-                       const VersionState& state, const std::string& out);
+int64_t export_version(const DataSource& source, const SourceIdentities& ids, const VersionState& state,
+                       const std::string& out);
 
 }  // namespace perceptra

@@ -107,8 +107,8 @@ uint64_t perceptual_hash(const float* chw, int c, int h, int w) {
   return bits;
 }
 
-DuplicateReport find_duplicates(const DataSource& source, const SourceIdentities& ids,
-                                const Split& split, const DuplicateOptions& options) {
+DuplicateReport find_duplicates(const DataSource& source, const SourceIdentities& ids, const Split& split,
+                                const DuplicateOptions& options) {
   if (options.max_distance < 0 || options.max_distance > 15)
     throw InputError("duplicates", "max distance must be between 0 and 15 bits");
   std::vector<DuplicateMember> members;

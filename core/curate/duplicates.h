@@ -21,8 +21,8 @@
 namespace perceptra {
 
 struct DuplicateOptions {
-  int max_distance = 6;         // bits of the perceptual hash (0..15)
-  double max_pixel_diff = 0.02; // mean absolute difference of mean-centred 16x16 thumbnails, in [0,1]
+  int max_distance = 6;          // bits of the perceptual hash (0..15)
+  double max_pixel_diff = 0.02;  // mean absolute difference of mean-centred 16x16 thumbnails, in [0,1]
 };
 
 struct DuplicateMember {
@@ -30,14 +30,14 @@ struct DuplicateMember {
   bool test_part = false;  // in the official test set
   int64_t index = 0;       // into its part's base dataset
   int label = 0;
-  bool valid = false;      // on the validation side of the split
+  bool valid = false;  // on the validation side of the split
 };
 
 struct DuplicateGroup {
-  bool exact = false;      // every member has the same content hash
+  bool exact = false;  // every member has the same content hash
   bool cross_class = false;
-  bool leak = false;       // members on both sides of the split
-  int max_distance = 0;    // largest perceptual-hash distance in the group
+  bool leak = false;     // members on both sides of the split
+  int max_distance = 0;  // largest perceptual-hash distance in the group
   std::vector<DuplicateMember> members;
 };
 
@@ -49,8 +49,8 @@ struct DuplicateReport {
 // `split` says which training samples are validation, as indices into
 // source.train (ignored when the source has an official test set: the test
 // part is the validation side).
-DuplicateReport find_duplicates(const DataSource& source, const SourceIdentities& ids,
-                                const Split& split, const DuplicateOptions& options = {});
+DuplicateReport find_duplicates(const DataSource& source, const SourceIdentities& ids, const Split& split,
+                                const DuplicateOptions& options = {});
 
 // The perceptual hash and thumbnail of one [C,H,W] image in [0,1] (tests).
 uint64_t perceptual_hash(const float* chw, int c, int h, int w);

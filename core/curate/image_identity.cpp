@@ -31,8 +31,7 @@ std::string relative_to(const std::string& path, const std::string& root) {
   return fs::path(path).lexically_relative(r).generic_string();
 }
 
-std::vector<ImageIdentity> identify_part(const Dataset& data, const std::string& root,
-                                         const std::string& prefix) {
+std::vector<ImageIdentity> identify_part(const Dataset& data, const std::string& root, const std::string& prefix) {
   const Dataset& base = uncurated(data);
   std::vector<ImageIdentity> out(size_t(base.size()));
   if (auto* folder = dynamic_cast<const ImageFolderDataset*>(&base)) {
@@ -91,17 +90,17 @@ SourceIdentities identify(const DataSource& src) {
   return ids;
 }
 
-ImageLocation locate_image(const DataSource& src, const SourceIdentities& ids,
-                           const std::string& image) {
+ImageLocation locate_image(const DataSource& src, const SourceIdentities& ids, const std::string& image) {
   for (bool test : {false, true}) {
     const auto& part = ids.part(test);
     for (size_t i = 0; i < part.size(); ++i)
       if (part[i].image == image) return {test, int64_t(i), &part[i]};
   }
-  throw InputError(src.name, "no image '" + image + "' in this dataset (" +
-                                 (src.format == "image-folder"
-                                      ? std::string("give its path relative to ") + src.location
-                                      : std::string("give its index, or test:<index>")) + ")");
+  throw InputError(src.name,
+                   "no image '" + image + "' in this dataset (" +
+                       (src.format == "image-folder" ? std::string("give its path relative to ") + src.location
+                                                     : std::string("give its index, or test:<index>")) +
+                       ")");
 }
 
 std::string image_file_path(const DataSource& src, bool test_part, int64_t index) {

@@ -40,8 +40,7 @@ struct ImageLocation {
 };
 // Finds `image` (an identity string; for IDX/CIFAR also a bare index) in the
 // source. Throws InputError naming the dataset when there is no such image.
-ImageLocation locate_image(const DataSource& source, const SourceIdentities& ids,
-                           const std::string& image);
+ImageLocation locate_image(const DataSource& source, const SourceIdentities& ids, const std::string& image);
 
 // The dataset's file path for a folder image, "" for IDX/CIFAR samples.
 std::string image_file_path(const DataSource& source, bool test_part, int64_t index);

@@ -58,13 +58,13 @@ std::vector<LedgerEntry> decode_ledger(const std::string& blob, const std::strin
   if (blob.size() < kHeader || std::memcmp(blob.data(), kMagic, 4) != 0)
     throw InputError(where, "ledger is not a Perceptra ledger (bad header)");
   if (get<uint32_t>(blob, 4) != kFormat)
-    throw InputError(where, "ledger format " + std::to_string(get<uint32_t>(blob, 4)) +
-                                " is not understood by this build");
+    throw InputError(where,
+                     "ledger format " + std::to_string(get<uint32_t>(blob, 4)) + " is not understood by this build");
   const uint64_t n = get<uint64_t>(blob, 8);
   // The records alone must fit in the blob: bounds the allocation below.
   if (n > (blob.size() - kHeader) / kRecord)
-    throw InputError(where, "ledger claims " + std::to_string(n) + " images but holds " +
-                                std::to_string(blob.size()) + " bytes (truncated or corrupt)");
+    throw InputError(where, "ledger claims " + std::to_string(n) + " images but holds " + std::to_string(blob.size()) +
+                                " bytes (truncated or corrupt)");
   std::vector<LedgerEntry> out(n);
   for (size_t i = 0; i < n; ++i) {
     const size_t r = kHeader + kRecord * i;
@@ -89,8 +89,8 @@ std::vector<LedgerEntry> score_images(Model& model, const TrainValid& tv, const 
   std::vector<LedgerEntry> out;
   out.reserve(tv.train_indices.size() + tv.valid_indices.size());
   const bool official = tv.split.kind == "official";
-  auto side = [&](const std::shared_ptr<const Dataset>& data, const std::vector<int64_t>& indices,
-                  bool valid, const std::vector<ImageIdentity>& part_ids) {
+  auto side = [&](const std::shared_ptr<const Dataset>& data, const std::vector<int64_t>& indices, bool valid,
+                  const std::vector<ImageIdentity>& part_ids) {
     PredictOptions po;
     po.indices = indices;
     po.cancel = cancel;
@@ -114,9 +114,8 @@ std::vector<LedgerEntry> score_images(Model& model, const TrainValid& tv, const 
   return out;
 }
 
-void write_ledger(ExperimentStore& store, int64_t run_id, const std::string& dataset_key,
-                  int64_t dataset_version, const std::string& model,
-                  const std::vector<LedgerEntry>& entries) {
+void write_ledger(ExperimentStore& store, int64_t run_id, const std::string& dataset_key, int64_t dataset_version,
+                  const std::string& model, const std::vector<LedgerEntry>& entries) {
   LedgerRecord r;
   r.run_id = run_id;
   r.dataset_key = dataset_key;
@@ -141,8 +140,7 @@ std::vector<ImageHistoryRow> image_history(ExperimentStore& store, const std::st
                                            const std::string& image) {
   std::vector<ImageHistoryRow> out;
   for (const auto& rec : store.ledgers(dataset_key, true)) {
-    const auto entries =
-        decode_ledger(rec.blob, store.path() + ": ledger of run " + std::to_string(rec.run_id));
+    const auto entries = decode_ledger(rec.blob, store.path() + ": ledger of run " + std::to_string(rec.run_id));
     for (const auto& e : entries)
       if (e.image == image) out.push_back({rec.run_id, rec.dataset_version, e});
   }

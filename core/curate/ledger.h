@@ -42,9 +42,8 @@ std::vector<LedgerEntry> score_images(Model& model, const TrainValid& tv, const 
                                       const std::atomic<bool>* cancel = nullptr);
 
 // Writes (replaces) run `run_id`'s ledger in one transaction.
-void write_ledger(ExperimentStore& store, int64_t run_id, const std::string& dataset_key,
-                  int64_t dataset_version, const std::string& model,
-                  const std::vector<LedgerEntry>& entries);
+void write_ledger(ExperimentStore& store, int64_t run_id, const std::string& dataset_key, int64_t dataset_version,
+                  const std::string& model, const std::vector<LedgerEntry>& entries);
 
 // A run's ledger read back; nullopt when the run has none.
 struct RunLedger {

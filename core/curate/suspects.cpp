@@ -6,8 +6,7 @@
 
 namespace perceptra {
 
-std::vector<Suspect> rank_suspects(const LedgerOfRun& primary, const std::vector<LedgerOfRun>& others,
-                                   int64_t top) {
+std::vector<Suspect> rank_suspects(const LedgerOfRun& primary, const std::vector<LedgerOfRun>& others, int64_t top) {
   const auto& mine = *primary.entries;
   std::unordered_map<std::string, size_t> where;
   where.reserve(mine.size() * 2);

@@ -13,9 +13,15 @@ namespace perceptra {
 nlohmann::json AugmentOptions::to_json() const {
   return {{"resized_crop", resized_crop},
           {"resized_crop_scale", {rrc_min_scale, rrc_max_scale}},
-          {"resized_crop_ratio", {rrc_min_ratio, rrc_max_ratio}},{"crop", crop},         {"crop_padding", crop_padding}, {"hflip", hflip},
-          {"rotate", rotate},     {"max_degrees", max_degrees},   {"color", color},
-          {"brightness", brightness}, {"contrast", contrast}};
+          {"resized_crop_ratio", {rrc_min_ratio, rrc_max_ratio}},
+          {"crop", crop},
+          {"crop_padding", crop_padding},
+          {"hflip", hflip},
+          {"rotate", rotate},
+          {"max_degrees", max_degrees},
+          {"color", color},
+          {"brightness", brightness},
+          {"contrast", contrast}};
 }
 
 AugmentOptions AugmentOptions::from_json(const nlohmann::json& j) {
@@ -49,10 +55,8 @@ AugmentOptions AugmentOptions::from_json(const nlohmann::json& j) {
     throw InputError("augmentation", "resized_crop_scale must satisfy 0 < min <= max <= 1");
   if (!(a.rrc_min_ratio > 0 && a.rrc_min_ratio <= a.rrc_max_ratio && a.rrc_max_ratio <= 100))
     throw InputError("augmentation", "resized_crop_ratio must satisfy 0 < min <= max <= 100");
-  if (a.crop_padding < 0 || a.crop_padding > 64)
-    throw InputError("augmentation", "crop_padding must be in [0, 64]");
-  if (a.max_degrees < 0 || a.max_degrees > 180)
-    throw InputError("augmentation", "max_degrees must be in [0, 180]");
+  if (a.crop_padding < 0 || a.crop_padding > 64) throw InputError("augmentation", "crop_padding must be in [0, 64]");
+  if (a.max_degrees < 0 || a.max_degrees > 180) throw InputError("augmentation", "max_degrees must be in [0, 180]");
   if (a.brightness < 0 || a.brightness > 1) throw InputError("augmentation", "brightness must be in [0, 1]");
   if (a.contrast < 0 || a.contrast > 1) throw InputError("augmentation", "contrast must be in [0, 1]");
   return a;
@@ -94,8 +98,8 @@ CropBox random_resized_crop_box(int64_t H, int64_t W, const AugmentOptions& o, R
   return b;
 }
 
-void augment_image(float* img, int64_t C, int64_t H, int64_t W, const AugmentOptions& o,
-                   const NormStats& norm, Rng& rng, std::vector<float>& scratch) {
+void augment_image(float* img, int64_t C, int64_t H, int64_t W, const AugmentOptions& o, const NormStats& norm,
+                   Rng& rng, std::vector<float>& scratch) {
   if (!o.any()) return;
   const int64_t plane = H * W;
   // Normalised values of raw 0 (fill) and raw 1 (clamp bound) per channel.
@@ -110,8 +114,8 @@ void augment_image(float* img, int64_t C, int64_t H, int64_t W, const AugmentOpt
       for (int64_t c = 0; c < C; ++c) {
         cv::Mat src(int(H), int(W), CV_32F, scratch.data() + c * plane);
         cv::Mat dst(int(H), int(W), CV_32F, img + c * plane);
-        cv::resize(src(cv::Rect(int(b.x), int(b.y), int(b.width), int(b.height))), dst,
-                   cv::Size(int(W), int(H)), 0, 0, cv::INTER_LINEAR);
+        cv::resize(src(cv::Rect(int(b.x), int(b.y), int(b.width), int(b.height))), dst, cv::Size(int(W), int(H)), 0, 0,
+                   cv::INTER_LINEAR);
       }
     }
   }

@@ -23,10 +23,10 @@ struct AugmentOptions {
   bool resized_crop = false;
   float rrc_min_scale = 0.08f, rrc_max_scale = 1.f;
   float rrc_min_ratio = 3.f / 4.f, rrc_max_ratio = 4.f / 3.f;
-  bool crop = false;        // random crop after zero padding
-  int crop_padding = 4;     // pixels on each side
-  bool hflip = false;       // horizontal flip with probability 1/2
-  bool rotate = false;      // small rotation, bilinear
+  bool crop = false;     // random crop after zero padding
+  int crop_padding = 4;  // pixels on each side
+  bool hflip = false;    // horizontal flip with probability 1/2
+  bool rotate = false;   // small rotation, bilinear
   float max_degrees = 10.f;
   bool color = false;       // brightness/contrast jitter
   float brightness = 0.2f;  // added offset in [-b, b] (pixel range 0..1)
@@ -45,13 +45,11 @@ Rng augment_rng(uint64_t seed, int64_t epoch, int64_t sample_index);
 struct CropBox {
   int64_t x = 0, y = 0, width = 0, height = 0;
 };
-CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& options,
-                                Rng& rng);
+CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& options, Rng& rng);
 
 // Transforms one image in place. `norm` is how `image` was normalised (empty
 // = not normalised, values in [0,1]). `scratch` is reused between calls.
-void augment_image(float* image, int64_t channels, int64_t height, int64_t width,
-                   const AugmentOptions& options, const NormStats& norm, Rng& rng,
-                   std::vector<float>& scratch);
+void augment_image(float* image, int64_t channels, int64_t height, int64_t width, const AugmentOptions& options,
+                   const NormStats& norm, Rng& rng, std::vector<float>& scratch);
 
 }  // namespace perceptra

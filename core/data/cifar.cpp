@@ -12,8 +12,7 @@ namespace perceptra {
 namespace fs = std::filesystem;
 
 std::shared_ptr<MemoryDataset> load_cifar10(const std::vector<std::string>& batch_files,
-                                            std::vector<std::string> class_names,
-                                            const std::string& source) {
+                                            std::vector<std::string> class_names, const std::string& source) {
   constexpr size_t kPixels = 3 * 32 * 32, kRecord = kPixels + 1;
   if (class_names.empty()) class_names = cifar10_class_names();
   if (batch_files.empty()) throw InputError(source, "no CIFAR-10 batch files given");
@@ -32,14 +31,13 @@ std::shared_ptr<MemoryDataset> load_cifar10(const std::vector<std::string>& batc
       int l = b[i * kRecord];
       if (l >= int(class_names.size()))
         throw InputError(path, "label " + std::to_string(l) + " at record " + std::to_string(i) +
-                                   " is out of range for " + std::to_string(class_names.size()) +
-                                   " classes");
+                                   " is out of range for " + std::to_string(class_names.size()) + " classes");
       labels.push_back(l);
       std::copy_n(b.data() + i * kRecord + 1, kPixels, pixels.data() + base + i * kPixels);
     }
   }
-  return std::make_shared<MemoryDataset>(source, Shape{3, 32, 32}, std::move(class_names),
-                                         std::move(pixels), std::move(labels));
+  return std::make_shared<MemoryDataset>(source, Shape{3, 32, 32}, std::move(class_names), std::move(pixels),
+                                         std::move(labels));
 }
 
 bool find_cifar_layout(const std::string& dir_in, CifarLayout* out) {

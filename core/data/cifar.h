@@ -14,8 +14,7 @@ namespace perceptra {
 // CIFAR-10 names. Throws InputError naming the file (missing, size not a
 // whole number of records, label out of range).
 std::shared_ptr<MemoryDataset> load_cifar10(const std::vector<std::string>& batch_files,
-                                            std::vector<std::string> class_names,
-                                            const std::string& source);
+                                            std::vector<std::string> class_names, const std::string& source);
 
 struct CifarLayout {
   std::string dir;                       // folder holding the .bin files

@@ -38,9 +38,9 @@ class CuratedDataset : public Dataset {
 
  private:
   std::shared_ptr<const Dataset> base_;
-  std::vector<int> labels_;     // per base sample
-  std::vector<int64_t> kept_;   // view -> base
-  std::vector<int64_t> view_;   // base -> view or -1
+  std::vector<int> labels_;    // per base sample
+  std::vector<int64_t> kept_;  // view -> base
+  std::vector<int64_t> view_;  // base -> view or -1
 };
 
 // The dataset under any number of curated views (itself when not a view),

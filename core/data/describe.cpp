@@ -36,14 +36,12 @@ DatasetInfo describe(const DataSource& src, int64_t max_stat_samples) {
   }
   const bool on_demand = src.train->size() > 0 && src.train->pixels_u8(0) == nullptr;
   if (on_demand)  // photos: a bounded sample, not a decode of the whole folder
-    max_stat_samples = max_stat_samples > 0 ? std::min(max_stat_samples, kOnDemandStatSamples)
-                                            : kOnDemandStatSamples;
+    max_stat_samples = max_stat_samples > 0 ? std::min(max_stat_samples, kOnDemandStatSamples) : kOnDemandStatSamples;
   else if (max_stat_samples < 0)
     max_stat_samples = 0;
   info.stats = compute_norm_stats(*src.train, {}, max_stat_samples);
-  info.stats_samples = (max_stat_samples > 0 && max_stat_samples < info.train_size)
-                           ? max_stat_samples
-                           : info.train_size;
+  info.stats_samples =
+      (max_stat_samples > 0 && max_stat_samples < info.train_size) ? max_stat_samples : info.train_size;
   info.skipped_files = src.skipped_files;
   info.warnings = src.warnings;
   return info;
@@ -126,8 +124,7 @@ std::string DatasetInfo::to_text() const {
   if (skipped_files) line("skipped", std::to_string(skipped_files) + " files");
   size_t w = 5;
   for (const auto& c : classes) w = std::max(w, c.size());
-  std::snprintf(buf, sizeof buf, "\n  %3s  %-*s %8s %8s\n", "#", int(w), "class", "train",
-                has_test ? "test" : "");
+  std::snprintf(buf, sizeof buf, "\n  %3s  %-*s %8s %8s\n", "#", int(w), "class", "train", has_test ? "test" : "");
   s += buf;
   for (size_t c = 0; c < classes.size(); ++c) {
     std::string t = has_test && c < test_counts.size() ? std::to_string(test_counts[c]) : "";

@@ -32,7 +32,7 @@ struct DatasetInfo {
 
   nlohmann::json to_json() const;
   static DatasetInfo from_json(const nlohmann::json& j);  // throws InputError
-  std::string to_text() const;  // human-readable table
+  std::string to_text() const;                            // human-readable table
 };
 
 // max_stat_samples > 0 caps the (evenly spaced) samples the stats read;

@@ -59,8 +59,7 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
     if (rc == Z_OK) continue;
     if (rc == Z_BUF_ERROR && zs.avail_in == 0 && zs.avail_out > 0) {
       inflateEnd(&zs);
-      throw InputError(path, "truncated gzip stream (ends after " + std::to_string(produced) +
-                                 " decompressed bytes)");
+      throw InputError(path, "truncated gzip stream (ends after " + std::to_string(produced) + " decompressed bytes)");
     }
     if (rc == Z_BUF_ERROR) continue;  // output full: grow and retry
     std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);

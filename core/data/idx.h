@@ -19,8 +19,7 @@ struct IdxOptions {
 
 // Throws InputError naming the file and the problem (missing, wrong magic,
 // truncated, count mismatch, label out of range, corrupt gzip).
-std::shared_ptr<MemoryDataset> load_idx(const std::string& images_path,
-                                        const std::string& labels_path,
+std::shared_ptr<MemoryDataset> load_idx(const std::string& images_path, const std::string& labels_path,
                                         const IdxOptions& options = {});
 
 }  // namespace perceptra

@@ -29,9 +29,7 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-uint32_t crc(const uint8_t* p, int64_t n) {
-  return uint32_t(crc32(crc32(0L, Z_NULL, 0), p, uInt(n)));
-}
+uint32_t crc(const uint8_t* p, int64_t n) { return uint32_t(crc32(crc32(0L, Z_NULL, 0), p, uInt(n))); }
 
 }  // namespace
 
@@ -42,11 +40,13 @@ bool CacheBudget::reserve(int64_t bytes) {
   return false;
 }
 
-ResizedImageCache::ResizedImageCache(int64_t items, int64_t item_bytes,
-                                     std::shared_ptr<CacheBudget> budget, std::string disk_dir,
-                                     std::string variant)
-    : item_bytes_(item_bytes), budget_(std::move(budget)), dir_(std::move(disk_dir)),
-      variant_(std::move(variant)), slots_(size_t(std::max<int64_t>(0, items))) {
+ResizedImageCache::ResizedImageCache(int64_t items, int64_t item_bytes, std::shared_ptr<CacheBudget> budget,
+                                     std::string disk_dir, std::string variant)
+    : item_bytes_(item_bytes),
+      budget_(std::move(budget)),
+      dir_(std::move(disk_dir)),
+      variant_(std::move(variant)),
+      slots_(size_t(std::max<int64_t>(0, items))) {
   if (!dir_.empty()) {
     std::error_code ec;
     fs::create_directories(dir_, ec);

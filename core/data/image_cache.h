@@ -36,8 +36,8 @@ class ResizedImageCache {
  public:
   // `items` slots of `item_bytes` each; `variant` distinguishes decodes of
   // the same file (e.g. "crop 3x224x224").
-  ResizedImageCache(int64_t items, int64_t item_bytes, std::shared_ptr<CacheBudget> budget,
-                    std::string disk_dir, std::string variant);
+  ResizedImageCache(int64_t items, int64_t item_bytes, std::shared_ptr<CacheBudget> budget, std::string disk_dir,
+                    std::string variant);
   ~ResizedImageCache();
 
   // Copies slot `index` into `out` when it holds `file_key`'s pixels

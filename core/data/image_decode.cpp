@@ -43,8 +43,7 @@ cv::Mat resize_to(const cv::Mat& m, int height, int width) {
 
 int64_t image_decode_count() { return g_decodes.load(); }
 
-cv::Mat decode_image_bytes(const std::vector<uint8_t>& bytes, int channels, std::string* why,
-                           int denom) {
+cv::Mat decode_image_bytes(const std::vector<uint8_t>& bytes, int channels, std::string* why, int denom) {
   if (bytes.empty()) {
     *why = "empty image file";
     return {};
@@ -90,8 +89,7 @@ cv::Mat resize_with_policy(const cv::Mat& m, int height, int width, ResizePolicy
   return out;
 }
 
-void decode_resized(const std::string& path, int channels, int height, int width,
-                    ResizePolicy policy, uint8_t* out) {
+void decode_resized(const std::string& path, int channels, int height, int width, ResizePolicy policy, uint8_t* out) {
   // Regular files only (a FIFO would hang); dimensions checked from the
   // header before decoding (input_limits.h).
   const std::string raw = read_regular_file(path, uint64_t(1) << 30, "image file");
@@ -99,9 +97,8 @@ void decode_resized(const std::string& path, int channels, int height, int width
   data::check_image_size(path, bytes.data(), bytes.size());
   ImageHeader h;
   std::string why;
-  const int denom = parse_image_header(bytes.data(), bytes.size(), &h, &why)
-                        ? jpeg_denominator(h, height, width, policy)
-                        : 1;
+  const int denom =
+      parse_image_header(bytes.data(), bytes.size(), &h, &why) ? jpeg_denominator(h, height, width, policy) : 1;
   why.clear();
   cv::Mat m = decode_image_bytes(bytes, channels, &why, denom);
   if (m.empty()) throw InputError(path, why);

@@ -17,8 +17,7 @@ namespace perceptra {
 // fraction of its size (libjpeg's DCT scaling; decode_resized picks the
 // largest that still leaves the target's pixels). Empty Mat and *why set
 // when it cannot be decoded.
-cv::Mat decode_image_bytes(const std::vector<uint8_t>& bytes, int channels, std::string* why,
-                           int jpeg_scale_denom = 1);
+cv::Mat decode_image_bytes(const std::vector<uint8_t>& bytes, int channels, std::string* why, int jpeg_scale_denom = 1);
 
 // Resizes an 8-bit grey or BGR image to height x width with `policy`.
 // Shrinking uses area averaging, enlarging bilinear interpolation.
@@ -26,8 +25,7 @@ cv::Mat resize_with_policy(const cv::Mat& image, int height, int width, ResizePo
 
 // Reads and decodes `path` and writes [C,H,W] u8 (RGB order for C=3).
 // Throws InputError naming the file when it cannot be read or decoded.
-void decode_resized(const std::string& path, int channels, int height, int width,
-                    ResizePolicy policy, uint8_t* out);
+void decode_resized(const std::string& path, int channels, int height, int width, ResizePolicy policy, uint8_t* out);
 
 // Decodes done by this process (a counter for tests and benchmarks).
 int64_t image_decode_count();

@@ -51,7 +51,9 @@ int probe_channels(const std::string& path) {
   }
 }
 
-std::string size_text(int h, int w) { return std::to_string(w) + "x" + std::to_string(h); }  // WxH, as photos are described
+std::string size_text(int h, int w) {
+  return std::to_string(w) + "x" + std::to_string(h);
+}  // WxH, as photos are described
 
 // The automatic size (see ImageFolderOptions) from the images' headers.
 ImageSize choose_size(const std::map<std::pair<int, int>, int64_t>& sizes, std::string* note) {
@@ -74,31 +76,33 @@ ImageSize choose_size(const std::map<std::pair<int, int>, int64_t>& sizes, std::
     *note = "native size (all images are " + size_text(mode.first, mode.second) + ")";
     return {mode.first, mode.second};
   }
-  const std::string range = sizes.size() == 1
-                                ? "all images are " + size_text(mode.first, mode.second)
-                                : "images from " + size_text(smallest.first, smallest.second) +
-                                      " to " + size_text(largest.first, largest.second);
+  const std::string range = sizes.size() == 1 ? "all images are " + size_text(mode.first, mode.second)
+                                              : "images from " + size_text(smallest.first, smallest.second) + " to " +
+                                                    size_text(largest.first, largest.second);
   if (max_h < photo && max_w < photo) {
     *note = "the most common size, " + size_text(mode.first, mode.second) + " (" + range + ")";
     return {mode.first, mode.second};
   }
-  *note = std::to_string(photo) + "x" + std::to_string(photo) + " (" + range +
-          "; --image-size to choose)";
+  *note = std::to_string(photo) + "x" + std::to_string(photo) + " (" + range + "; --image-size to choose)";
   return {photo, photo};
 }
 
 }  // namespace
 
-ImageFolderDataset::ImageFolderDataset(std::string root, std::vector<std::string> classes,
-                                       std::vector<Entry> entries, int c, int h, int w,
-                                       ResizePolicy policy, std::shared_ptr<CacheBudget> budget,
+ImageFolderDataset::ImageFolderDataset(std::string root, std::vector<std::string> classes, std::vector<Entry> entries,
+                                       int c, int h, int w, ResizePolicy policy, std::shared_ptr<CacheBudget> budget,
                                        const std::string& cache_dir)
-    : root_(std::move(root)), classes_(std::move(classes)), entries_(std::move(entries)),
-      c_(c), h_(h), w_(w), policy_(policy) {
-  const std::string variant = std::string(resize_policy_name(policy)) + " " + std::to_string(c) +
-                              "x" + std::to_string(h) + "x" + std::to_string(w);
-  cache_ = std::make_unique<ResizedImageCache>(int64_t(entries_.size()), int64_t(c) * h * w,
-                                               std::move(budget), cache_dir, variant);
+    : root_(std::move(root)),
+      classes_(std::move(classes)),
+      entries_(std::move(entries)),
+      c_(c),
+      h_(h),
+      w_(w),
+      policy_(policy) {
+  const std::string variant = std::string(resize_policy_name(policy)) + " " + std::to_string(c) + "x" +
+                              std::to_string(h) + "x" + std::to_string(w);
+  cache_ = std::make_unique<ResizedImageCache>(int64_t(entries_.size()), int64_t(c) * h * w, std::move(budget),
+                                               cache_dir, variant);
 }
 
 void ImageFolderDataset::image_u8(int64_t i, uint8_t* out) const {
@@ -124,22 +128,20 @@ bool is_image_file_name(const std::string& name) {
   if (dot == std::string::npos) return false;
   std::string ext = name.substr(dot + 1);
   for (char& ch : ext) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  static const char* known[] = {"png", "jpg", "jpeg", "jpe", "bmp", "dib", "tif", "tiff",
-                                "webp", "pgm", "ppm", "pbm", "pnm"};
+  static const char* known[] = {"png",  "jpg",  "jpeg", "jpe", "bmp", "dib", "tif",
+                                "tiff", "webp", "pgm",  "ppm", "pbm", "pnm"};
   for (const char* k : known)
     if (ext == k) return true;
   return false;
 }
 
-void decode_image_file(const std::string& path, int channels, int height, int width, float* out,
-                       ResizePolicy policy) {
+void decode_image_file(const std::string& path, int channels, int height, int width, float* out, ResizePolicy policy) {
   std::vector<uint8_t> buf(size_t(channels) * height * width);
   decode_resized(path, channels, height, width, policy, buf.data());
   for (size_t i = 0; i < buf.size(); ++i) out[i] = float(buf[i]) * (1.0f / 255.0f);
 }
 
-std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
-                                           const ImageFolderOptions& opt,
+std::shared_ptr<Dataset> load_image_folder(const std::string& root_in, const ImageFolderOptions& opt,
                                            ImageFolderReport* report_out) {
   ImageFolderReport report;
   std::error_code ec;
@@ -148,10 +150,12 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   if (!fs::is_directory(root, ec)) throw InputError(root_in, "not a folder");
   if (opt.channels != 0 && opt.channels != 1 && opt.channels != 3)
     throw InputError(root_in, "channels must be 1 or 3, got " + std::to_string(opt.channels));
-  if (opt.height < 0 || opt.width < 0 || (opt.height == 0) != (opt.width == 0) ||
-      opt.height > kMaxImageSide || opt.width > kMaxImageSide)
-    throw InputError(root_in, "image size must be given as both height and width (or neither), "
-                              "each at most " + std::to_string(kMaxImageSide));
+  if (opt.height < 0 || opt.width < 0 || (opt.height == 0) != (opt.width == 0) || opt.height > kMaxImageSide ||
+      opt.width > kMaxImageSide)
+    throw InputError(root_in,
+                     "image size must be given as both height and width (or neither), "
+                     "each at most " +
+                         std::to_string(kMaxImageSide));
 
   // Class folders, sorted by name so class indices are stable.
   std::vector<fs::path> class_dirs;
@@ -170,10 +174,11 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   if (ec) throw InputError(root_in, "cannot list folder (" + ec.message() + ")");
   std::sort(class_dirs.begin(), class_dirs.end());
   if (class_dirs.empty())
-    throw InputError(root_in, "folder has no images: expected one sub-folder per class holding "
-                              "images" + (loose_files ? " (found " + std::to_string(loose_files) +
-                                                            " loose files, no sub-folders)"
-                                                      : std::string()));
+    throw InputError(
+        root_in,
+        "folder has no images: expected one sub-folder per class holding "
+        "images" +
+            (loose_files ? " (found " + std::to_string(loose_files) + " loose files, no sub-folders)" : std::string()));
   if (loose_files) {
     report.skipped_non_image += loose_files;
     report.warnings.push_back(root_in + ": skipped " + std::to_string(loose_files) +
@@ -211,14 +216,13 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
     if (ec) throw InputError(dir.string(), "cannot list folder (" + ec.message() + ")");
     if (other) {
       report.skipped_non_image += other;
-      report.warnings.push_back(dir.string() + ": skipped " + std::to_string(other) +
-                                " non-image files (" + name_list(other_names) + ")");
+      report.warnings.push_back(dir.string() + ": skipped " + std::to_string(other) + " non-image files (" +
+                                name_list(other_names) + ")");
     }
     if (files.empty())
-      throw InputError(dir.string(), "class folder '" + classes.back() + "' has no images" +
-                                           (other ? " (only " + std::to_string(other) +
-                                                        " non-image files)"
-                                                  : std::string()));
+      throw InputError(dir.string(),
+                       "class folder '" + classes.back() + "' has no images" +
+                           (other ? " (only " + std::to_string(other) + " non-image files)" : std::string()));
     std::sort(files.begin(), files.end());
     int64_t kept = 0;
     for (auto& f : files) {
@@ -247,8 +251,7 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
       entries.push_back({std::move(f), label});
       ++kept;
     }
-    if (kept == 0)
-      throw InputError(dir.string(), "class folder '" + classes.back() + "' has no readable images");
+    if (kept == 0) throw InputError(dir.string(), "class folder '" + classes.back() + "' has no readable images");
   }
   for (size_t k = 0; k < unknown_channels.size(); ++k) {
     const int c = k < size_t(kMaxChannelProbes) ? probe_channels(unknown_channels[k]) : 3;
@@ -258,9 +261,8 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   int channels = opt.channels;
   if (channels == 0) channels = report.colour > 0 ? 3 : 1;
   if (report.colour > 0 && report.grayscale > 0)
-    report.warnings.push_back(root_in + ": mixed grayscale (" + std::to_string(report.grayscale) +
-                              ") and colour (" + std::to_string(report.colour) +
-                              ") images, all converted to " + std::to_string(channels) +
+    report.warnings.push_back(root_in + ": mixed grayscale (" + std::to_string(report.grayscale) + ") and colour (" +
+                              std::to_string(report.colour) + ") images, all converted to " + std::to_string(channels) +
                               (channels == 1 ? " channel" : " channels"));
   ImageSize size{opt.height, opt.width};
   if (size.automatic())
@@ -273,11 +275,9 @@ std::shared_ptr<Dataset> load_image_folder(const std::string& root_in,
   const int64_t need = int64_t(channels) * size.height * size.width * report.images;
   report.lazy = need > (opt.shared_budget ? opt.shared_budget->limit : opt.memory_budget_bytes);
   if (report_out) *report_out = report;
-  return std::make_shared<ImageFolderDataset>(root_in, std::move(classes), std::move(entries),
-                                              channels, size.height, size.width, opt.resize,
-                                              opt.shared_budget ? opt.shared_budget
-                                                                : std::make_shared<CacheBudget>(opt.memory_budget_bytes),
-                                              opt.cache_dir);
+  return std::make_shared<ImageFolderDataset>(
+      root_in, std::move(classes), std::move(entries), channels, size.height, size.width, opt.resize,
+      opt.shared_budget ? opt.shared_budget : std::make_shared<CacheBudget>(opt.memory_budget_bytes), opt.cache_dir);
 }
 
 }  // namespace perceptra

@@ -37,13 +37,13 @@ struct ImageFolderOptions {
 
 struct ImageFolderReport {
   int64_t images = 0;
-  int64_t skipped_non_image = 0;   // files that are not images (by extension)
-  int64_t skipped_unreadable = 0;  // image files whose header is not a readable image
+  int64_t skipped_non_image = 0;      // files that are not images (by extension)
+  int64_t skipped_unreadable = 0;     // image files whose header is not a readable image
   int64_t grayscale = 0, colour = 0;  // by their headers
-  bool lazy = false;  // true when the decoded images do not all fit the memory budget
-  ImageSize size;     // what the folder is decoded to
+  bool lazy = false;                  // true when the decoded images do not all fit the memory budget
+  ImageSize size;                     // what the folder is decoded to
   ResizePolicy resize = ResizePolicy::crop;
-  std::string size_note;  // how the size was chosen, one line
+  std::string size_note;              // how the size was chosen, one line
   std::vector<std::string> warnings;  // one line each, naming the file
 };
 
@@ -56,9 +56,9 @@ class ImageFolderDataset : public Dataset {
     std::string path;
     int label;
   };
-  ImageFolderDataset(std::string root, std::vector<std::string> classes, std::vector<Entry> entries,
-                     int channels, int height, int width, ResizePolicy policy,
-                     std::shared_ptr<CacheBudget> budget, const std::string& cache_dir);
+  ImageFolderDataset(std::string root, std::vector<std::string> classes, std::vector<Entry> entries, int channels,
+                     int height, int width, ResizePolicy policy, std::shared_ptr<CacheBudget> budget,
+                     const std::string& cache_dir);
 
   int64_t size() const override { return int64_t(entries_.size()); }
   Shape sample_shape() const override { return Shape{c_, h_, w_}; }
@@ -84,8 +84,7 @@ class ImageFolderDataset : public Dataset {
 
 // Throws InputError naming the folder when it is missing, has no class
 // sub-folders, has an empty class folder, or holds no images at all.
-std::shared_ptr<Dataset> load_image_folder(const std::string& root,
-                                           const ImageFolderOptions& options = {},
+std::shared_ptr<Dataset> load_image_folder(const std::string& root, const ImageFolderOptions& options = {},
                                            ImageFolderReport* report = nullptr);
 
 // Decodes one image file to [C,H,W] floats in [0,1] (RGB order for C=3),

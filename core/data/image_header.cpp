@@ -23,17 +23,26 @@ bool fail(std::string* why, const std::string& text) {
 }
 
 bool png(const uint8_t* b, size_t n, ImageHeader* h, std::string* why) {
-  if (n < 29 || std::memcmp(b + 12, "IHDR", 4) != 0)
-    return fail(why, "truncated or malformed PNG header (no IHDR)");
+  if (n < 29 || std::memcmp(b + 12, "IHDR", 4) != 0) return fail(why, "truncated or malformed PNG header (no IHDR)");
   h->format = "png";
   h->width = int(std::min<uint32_t>(be32(b + 16), 0x7fffffff));
   h->height = int(std::min<uint32_t>(be32(b + 20), 0x7fffffff));
   switch (b[25]) {  // colour type
-    case 0: h->channels = 1; break;
-    case 2: case 3: h->channels = 3; break;
-    case 4: h->channels = 2; break;
-    case 6: h->channels = 4; break;
-    default: return fail(why, "PNG header has an unknown colour type " + std::to_string(b[25]));
+    case 0:
+      h->channels = 1;
+      break;
+    case 2:
+    case 3:
+      h->channels = 3;
+      break;
+    case 4:
+      h->channels = 2;
+      break;
+    case 6:
+      h->channels = 4;
+      break;
+    default:
+      return fail(why, "PNG header has an unknown colour type " + std::to_string(b[25]));
   }
   return true;
 }
@@ -77,8 +86,7 @@ bool jpeg(const uint8_t* b, size_t n, ImageHeader* h, std::string* why) {
     if (len < 2) return fail(why, "malformed JPEG segment length");
     const uint8_t* seg = b + p + 2;
     const size_t seg_n = len - 2;
-    if (m == 0xE1 && h->orientation == 1 && p + len <= n && seg_n >= 6 &&
-        std::memcmp(seg, "Exif\0\0", 6) == 0)
+    if (m == 0xE1 && h->orientation == 1 && p + len <= n && seg_n >= 6 && std::memcmp(seg, "Exif\0\0", 6) == 0)
       h->orientation = exif_orientation(seg + 6, seg_n - 6);
     const bool sof = (m >= 0xC0 && m <= 0xCF) && m != 0xC4 && m != 0xC8 && m != 0xCC;
     if (sof) {
@@ -113,8 +121,7 @@ bool bmp(const uint8_t* b, size_t n, ImageHeader* h, std::string* why) {
     bpp = le16(b + 28);
   }
   if (hh < 0) hh = -hh;  // top-down rows
-  if (w <= 0 || hh <= 0 || w > 0x7fffffff || hh > 0x7fffffff)
-    return fail(why, "BMP header has an invalid size");
+  if (w <= 0 || hh <= 0 || w > 0x7fffffff || hh > 0x7fffffff) return fail(why, "BMP header has an invalid size");
   h->width = int(w);
   h->height = int(hh);
   h->channels = bpp == 24 ? 3 : bpp == 32 ? 4 : 0;  // palettes may be grey or colour
@@ -273,8 +280,7 @@ bool jpeg_stream(std::istream& in, ImageHeader* out, std::string* why) {
 bool read_image_header(const std::string& path, ImageHeader* out, std::string* why) {
   // Only regular files: opening a FIFO would block.
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec))
-    return fail(why, "not a regular file");
+  if (!std::filesystem::is_regular_file(std::filesystem::path(path), ec)) return fail(why, "not a regular file");
   std::ifstream in(std::filesystem::path(path), std::ios::binary);
   if (!in) return fail(why, "cannot open image file");
   // Headers are in the first 4 KiB, except a JPEG's frame header after a

@@ -14,8 +14,8 @@ struct ImageHeader {
   std::string format;  // "png", "jpeg", "bmp", "gif", "webp", "pnm", "tiff"
   int width = 0;       // as displayed: EXIF orientations 5-8 swap width/height
   int height = 0;
-  int channels = 0;    // 1 grey, 3 colour, 4 colour + alpha, 2 grey + alpha; 0 unknown
-  int orientation = 1; // EXIF orientation 1..8 (JPEG; 1 elsewhere)
+  int channels = 0;     // 1 grey, 3 colour, 4 colour + alpha, 2 grey + alpha; 0 unknown
+  int orientation = 1;  // EXIF orientation 1..8 (JPEG; 1 elsewhere)
 };
 
 // Parses the header in `bytes`; false with `*why` set when they are not a

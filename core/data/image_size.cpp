@@ -18,9 +18,12 @@ ResizePolicy parse_resize_policy(const std::string& text, const std::string& wha
 
 const char* resize_policy_name(ResizePolicy p) {
   switch (p) {
-    case ResizePolicy::squish: return "squish";
-    case ResizePolicy::crop: return "crop";
-    case ResizePolicy::pad: return "pad";
+    case ResizePolicy::squish:
+      return "squish";
+    case ResizePolicy::crop:
+      return "crop";
+    case ResizePolicy::pad:
+      return "pad";
   }
   return "crop";
 }
@@ -43,8 +46,8 @@ ImageSize parse_image_size(const std::string& text, const std::string& what) {
     if (!(std::isdigit(static_cast<unsigned char>(c)) || c == 'x' || c == 'X'))
       throw InputError(what, "expected N or HxW (e.g. 224 or 224x160), got '" + text + "'");
   if (h < 1 || w < 1 || h > kMaxImageSide || w > kMaxImageSide)
-    throw InputError(what, "height and width must be in [1, " + std::to_string(kMaxImageSide) +
-                               "], got '" + text + "'");
+    throw InputError(what,
+                     "height and width must be in [1, " + std::to_string(kMaxImageSide) + "], got '" + text + "'");
   return {int(h), int(w)};
 }
 

@@ -22,7 +22,7 @@ const char* resize_policy_name(ResizePolicy p);
 struct ImageSize {
   int height = 0, width = 0;  // 0x0 = automatic (see load_image_folder)
   bool automatic() const { return height == 0 && width == 0; }
-  std::string str() const;    // "224x224", or "auto"
+  std::string str() const;  // "224x224", or "auto"
 };
 
 // "224" (square), "224x160" (height x width) or "auto". Sizes must be in

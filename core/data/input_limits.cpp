@@ -28,8 +28,14 @@ bool jpeg_size(const uint8_t* d, size_t n, ImageSize* out) {
   while (i + 4 <= n) {
     if (d[i] != 0xFF) return false;
     uint8_t m = d[i + 1];
-    if (m == 0xFF) { ++i; continue; }            // fill byte
-    if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) { i += 2; continue; }
+    if (m == 0xFF) {
+      ++i;
+      continue;
+    }  // fill byte
+    if (m == 0xD8 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) {
+      i += 2;
+      continue;
+    }
     size_t len = be16(d + i + 2);
     if (len < 2) return false;
     // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
@@ -124,9 +130,8 @@ void check_image_size(const std::string& path, const uint8_t* data, size_t size)
   const int64_t limit = input_limits().max_image_pixels;
   // Each side is below 2^41 here, so the product cannot overflow.
   if (s.width > limit || s.height > limit || s.width * s.height > limit)
-    throw InputError(path, "image header declares " + std::to_string(s.width) + "x" +
-                               std::to_string(s.height) + " pixels, more than the limit of " +
-                               std::to_string(limit) +
+    throw InputError(path, "image header declares " + std::to_string(s.width) + "x" + std::to_string(s.height) +
+                               " pixels, more than the limit of " + std::to_string(limit) +
                                " (PERCEPTRA_MAX_IMAGE_PIXELS raises it)");
 }
 

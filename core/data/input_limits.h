@@ -11,8 +11,8 @@
 namespace perceptra::data {
 
 struct InputLimits {
-  uint64_t max_inflated_bytes = uint64_t(512) << 20;   // one decompressed file
-  int64_t max_image_pixels = int64_t(8192) * 8192;     // width * height of one image
+  uint64_t max_inflated_bytes = uint64_t(512) << 20;  // one decompressed file
+  int64_t max_image_pixels = int64_t(8192) * 8192;    // width * height of one image
 };
 
 // Process-wide limits: the defaults with the environment applied on first use.

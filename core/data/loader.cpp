@@ -22,7 +22,7 @@ struct DataLoader::Impl {
   int64_t C = 0, H = 0, W = 0, sample = 0;
   bool on_demand = false;  // samples are decoded when read (no float cache)
   int nworkers = 1;
-  int in_flight = 1;       // batches being made or waiting, at most
+  int in_flight = 1;  // batches being made or waiting, at most
 
   // Normalised float copy of the selected samples, by position. Built once
   // by the first epoch's producer (in-memory data only).
@@ -187,8 +187,7 @@ struct DataLoader::Impl {
   }
 };
 
-DataLoader::DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t> indices,
-                       LoaderOptions options)
+DataLoader::DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t> indices, LoaderOptions options)
     : impl_(std::make_unique<Impl>()) {
   PCHECK(data != nullptr, "DataLoader: null dataset");
   if (options.batch_size <= 0)
@@ -200,9 +199,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t>
     for (int64_t i = 0; i < impl_->data->size(); ++i) indices[size_t(i)] = i;
   }
   for (int64_t i : indices)
-    PCHECK(i >= 0 && i < impl_->data->size(),
-           "DataLoader: sample index " + std::to_string(i) + " out of range for " +
-               std::to_string(impl_->data->size()) + " samples of " + impl_->data->source());
+    PCHECK(i >= 0 && i < impl_->data->size(), "DataLoader: sample index " + std::to_string(i) + " out of range for " +
+                                                  std::to_string(impl_->data->size()) + " samples of " +
+                                                  impl_->data->source());
   impl_->indices = std::move(indices);
   impl_->opt = std::move(options);
   const Shape s = impl_->data->sample_shape();
@@ -221,8 +220,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t>
   if (batch_bytes > (int64_t(64) << 20)) m.in_flight = std::min(m.in_flight, std::max(2, m.nworkers));
   m.in_flight = std::max(m.in_flight, m.nworkers);
   if (!impl_->opt.norm.empty() && impl_->opt.norm.channels() != impl_->C)
-    throw InputError("normalisation", "statistics have " +
-                                          std::to_string(impl_->opt.norm.channels()) +
+    throw InputError("normalisation", "statistics have " + std::to_string(impl_->opt.norm.channels()) +
                                           " channels but the data has " + std::to_string(impl_->C));
 }
 

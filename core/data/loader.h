@@ -34,12 +34,12 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;
   uint64_t seed = 0;
-  int prefetch = 4;          // batches prepared ahead on the workers; 0 = no thread
+  int prefetch = 4;  // batches prepared ahead on the workers; 0 = no thread
   // Worker threads; 0 = auto: default_decode_threads() for data decoded on
   // demand, 1 for in-memory data (a gather from the float cache).
   int workers = 0;
-  AugmentOptions augment;    // training only: leave off for validation/test
-  NormStats norm;            // empty = values stay in [0,1]
+  AugmentOptions augment;                         // training only: leave off for validation/test
+  NormStats norm;                                 // empty = values stay in [0,1]
   int64_t cache_budget_bytes = int64_t(1) << 30;  // float cache when it fits
 };
 
@@ -48,14 +48,13 @@ struct Batch {
   Tensor labels;                 // [N] class indices as floats
   std::vector<int64_t> indices;  // index in the dataset of each sample
   int64_t epoch = 0;
-  int64_t batch = 0;             // position within the epoch
+  int64_t batch = 0;  // position within the epoch
 };
 
 class DataLoader {
  public:
   // `indices` selects the samples (empty = all of `data`).
-  DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t> indices,
-             LoaderOptions options);
+  DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t> indices, LoaderOptions options);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;

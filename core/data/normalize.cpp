@@ -22,8 +22,8 @@ NormStats NormStats::identity(int channels) {
 
 void NormStats::apply(float* img, int64_t channels, int64_t plane) const {
   if (empty()) return;
-  PCHECK(channels == int64_t(mean.size()), "NormStats: stats for " + std::to_string(mean.size()) +
-                                               " channels applied to " + std::to_string(channels));
+  PCHECK(channels == int64_t(mean.size()),
+         "NormStats: stats for " + std::to_string(mean.size()) + " channels applied to " + std::to_string(channels));
   for (int64_t c = 0; c < channels; ++c) {
     const float m = mean[size_t(c)], inv = 1.f / std[size_t(c)];
     float* p = img + c * plane;
@@ -51,16 +51,13 @@ NormStats NormStats::from_json(const nlohmann::json& j) {
   } catch (const nlohmann::json::exception& e) {
     throw InputError("normalisation", std::string("malformed statistics: ") + e.what());
   }
-  if (s.mean.size() != s.std.size())
-    throw InputError("normalisation", "mean and std have different channel counts");
+  if (s.mean.size() != s.std.size()) throw InputError("normalisation", "mean and std have different channel counts");
   for (float v : s.std)
-    if (!(v > 0.f) || !std::isfinite(v))
-      throw InputError("normalisation", "std must be positive and finite");
+    if (!(v > 0.f) || !std::isfinite(v)) throw InputError("normalisation", "std must be positive and finite");
   return s;
 }
 
-NormStats compute_norm_stats(const Dataset& data, const std::vector<int64_t>& indices_in,
-                             int64_t max_samples) {
+NormStats compute_norm_stats(const Dataset& data, const std::vector<int64_t>& indices_in, int64_t max_samples) {
   const Shape shape = data.sample_shape();
   const int64_t C = shape[0], plane = shape[1] * shape[2];
   int64_t n = indices_in.empty() ? data.size() : int64_t(indices_in.size());

@@ -37,7 +37,6 @@ constexpr int64_t kOnDemandStatSamples = 512;
 
 // Statistics over the listed samples (all when `indices` is empty). With
 // max_samples > 0, an evenly spaced subset of that many samples is used.
-NormStats compute_norm_stats(const Dataset& data, const std::vector<int64_t>& indices = {},
-                             int64_t max_samples = 0);
+NormStats compute_norm_stats(const Dataset& data, const std::vector<int64_t>& indices = {}, int64_t max_samples = 0);
 
 }  // namespace perceptra

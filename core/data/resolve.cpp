@@ -99,14 +99,12 @@ IdxOptions idx_options_for(const fs::path& dir, const std::string& hint_name) {
   return o;
 }
 
-bool open_idx_dir(const fs::path& dir, const std::string& hint, bool test_only,
-                  DataSource* src) {
+bool open_idx_dir(const fs::path& dir, const std::string& hint, bool test_only, DataSource* src) {
   std::string train, test;
   std::error_code ec;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file(ec) && is_idx_images_name(e.path().filename().string()))
-      files.push_back(e.path());
+    if (e.is_regular_file(ec) && is_idx_images_name(e.path().filename().string())) files.push_back(e.path());
   if (files.empty()) return false;
   std::sort(files.begin(), files.end());
   // Sorted, so a plain file comes before its .gz twin; first of each role wins.
@@ -152,8 +150,7 @@ bool open_cifar_dir(const fs::path& dir, bool test_only, DataSource* src) {
   if (!l.meta_file.empty()) names = read_class_names_file(l.meta_file);
   src->format = "cifar10";
   src->location = l.dir;
-  if (l.train_files.empty())
-    throw InputError(l.dir, "CIFAR-10 folder has test_batch.bin but no data_batch_*.bin");
+  if (l.train_files.empty()) throw InputError(l.dir, "CIFAR-10 folder has test_batch.bin but no data_batch_*.bin");
   if (!test_only || l.test_file.empty()) src->train = load_cifar10(l.train_files, names, l.dir);
   if (!l.test_file.empty()) src->test = load_cifar10({l.test_file}, names, l.test_file);
   return true;
@@ -183,8 +180,7 @@ void open_image_folder(const fs::path& dir, const OpenOptions& opt, DataSource* 
   for (const char* t : {"test", "valid", "val"})
     if (std::find(subs.begin(), subs.end(), t) != subs.end()) test_name = t;
   const bool split_layout =
-      subs.size() == 2 && std::find(subs.begin(), subs.end(), "train") != subs.end() &&
-      !test_name.empty();
+      subs.size() == 2 && std::find(subs.begin(), subs.end(), "train") != subs.end() && !test_name.empty();
   ImageFolderReport report;
   if (!split_layout) {
     src->train = load_image_folder(dir.string(), opt.image, &report);
@@ -206,13 +202,11 @@ void open_image_folder(const fs::path& dir, const OpenOptions& opt, DataSource* 
   src->test = load_image_folder((dir / test_name).string(), t, &test_report);
   add_report(test_report, src);
   if (src->test->class_names() != src->train->class_names())
-    throw InputError((dir / test_name).string(),
-                     "class folders differ from those in " + (dir / "train").string() +
-                         " (both need the same class sub-folders)");
+    throw InputError((dir / test_name).string(), "class folders differ from those in " + (dir / "train").string() +
+                                                     " (both need the same class sub-folders)");
 }
 
-DataSource open_path(const std::string& given, const fs::path& p, const OpenOptions& opt,
-                     const std::string& hint) {
+DataSource open_path(const std::string& given, const fs::path& p, const OpenOptions& opt, const std::string& hint) {
   DataSource src;
   src.name = given;
   std::error_code ec;
@@ -239,11 +233,11 @@ DataSource open_path(const std::string& given, const fs::path& p, const OpenOpti
       src.location = p.string();
       src.train = load_cifar10({p.string()}, names, p.string());
     } else {
-      throw InputError(p.string(), "not a dataset: expected an IDX images file, a CIFAR-10 "
-                                     ".bin batch, or a folder");
+      throw InputError(p.string(),
+                       "not a dataset: expected an IDX images file, a CIFAR-10 "
+                       ".bin batch, or a folder");
     }
-  } else if (!open_idx_dir(p, hint, opt.test_split_only, &src) &&
-             !open_cifar_dir(p, opt.test_split_only, &src)) {
+  } else if (!open_idx_dir(p, hint, opt.test_split_only, &src) && !open_cifar_dir(p, opt.test_split_only, &src)) {
     open_image_folder(p, opt, &src);
   }
   src.class_names = (src.train ? src.train : src.test)->class_names();
@@ -259,13 +253,16 @@ struct Named {
 
 const std::vector<Named>& named() {
   static const std::vector<Named> n = {
-      {"fashion-mnist", "Fashion-MNIST: 70,000 28x28 grayscale clothing images, 10 classes",
+      {"fashion-mnist",
+       "Fashion-MNIST: 70,000 28x28 grayscale clothing images, 10 classes",
        {"fashion-mnist", "fashion_mnist", "FashionMNIST"},
        "install Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist)"},
-      {"mnist", "MNIST: 70,000 28x28 grayscale handwritten digits, 10 classes",
+      {"mnist",
+       "MNIST: 70,000 28x28 grayscale handwritten digits, 10 classes",
        {"mnist", "MNIST"},
        "put the four IDX files in ~/.local/share/perceptra/datasets/mnist"},
-      {"cifar10", "CIFAR-10: 60,000 32x32 colour images, 10 classes",
+      {"cifar10",
+       "CIFAR-10: 60,000 32x32 colour images, 10 classes",
        {"cifar-10", "cifar10", "cifar-10-batches-bin"},
        "put the binary batches in ~/.local/share/perceptra/datasets/cifar-10"},
   };
@@ -296,8 +293,8 @@ std::string sample_data_dir() {
 std::vector<KnownDataset> known_datasets() {
   std::vector<KnownDataset> out;
   for (const auto& n : named()) out.push_back({n.name, n.description, find_named(n), n.hint});
-  out.push_back({"sample", "Bundled sample: 28x28 grayscale drawn shapes, 6 classes",
-                 sample_data_dir(), "regenerate with scripts/make-sample-data"});
+  out.push_back({"sample", "Bundled sample: 28x28 grayscale drawn shapes, 6 classes", sample_data_dir(),
+                 "regenerate with scripts/make-sample-data"});
   return out;
 }
 
@@ -321,20 +318,19 @@ DataSource open_dataset(const std::string& name_or_path, const OpenOptions& opti
   if (key == "sample") {
     std::string dir = sample_data_dir();
     if (dir.empty())
-      throw InputError("sample", "bundled sample data not found (set PERCEPTRA_SAMPLE_DATA to the "
-                                 "sample-data folder)");
+      throw InputError("sample",
+                       "bundled sample data not found (set PERCEPTRA_SAMPLE_DATA to the "
+                       "sample-data folder)");
     DataSource s = open_path(dir, fs::path(dir), options, "sample");
     s.name = "sample";
     return s;
   }
   std::error_code ec;
   if (!fs::exists(fs::path(name_or_path), ec)) {
-    if (name_or_path.find('/') != std::string::npos)
-      throw InputError(name_or_path, "no such file or folder");
+    if (name_or_path.find('/') != std::string::npos) throw InputError(name_or_path, "no such file or folder");
     std::string names;
     for (const auto& n : named()) names += std::string(n.name) + ", ";
-    throw InputError(name_or_path, "no such file or folder, and not a dataset name (" + names +
-                                       "sample)");
+    throw InputError(name_or_path, "no such file or folder, and not a dataset name (" + names + "sample)");
   }
   return open_path(name_or_path, fs::path(name_or_path), options, "");
 }

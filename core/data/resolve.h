@@ -21,14 +21,14 @@ struct OpenOptions {
 };
 
 struct DataSource {
-  std::string name;      // "fashion-mnist", "sample", or the path as given
-  std::string format;    // "idx", "cifar10" or "image-folder"
-  std::string location;  // resolved folder or file
+  std::string name;                      // "fashion-mnist", "sample", or the path as given
+  std::string format;                    // "idx", "cifar10" or "image-folder"
+  std::string location;                  // resolved folder or file
   std::shared_ptr<const Dataset> train;  // null only with OpenOptions::test_split_only
   std::shared_ptr<const Dataset> test;   // official test split; null when absent
   std::vector<std::string> class_names;
-  std::vector<std::string> warnings;    // skipped files etc., one line each
-  int64_t skipped_files = 0;            // non-image + unreadable files skipped
+  std::vector<std::string> warnings;  // skipped files etc., one line each
+  int64_t skipped_files = 0;          // non-image + unreadable files skipped
   // Image folders: the resize policy ("crop", "squish", "pad") and how the
   // size was chosen; empty for datasets stored at a fixed size (IDX, CIFAR).
   std::string resize;

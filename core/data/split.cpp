@@ -43,8 +43,8 @@ Split make_split(const Dataset& data, const SplitOptions& o) {
     return s;
   }
   if (!(o.valid_pct > 0.0 && o.valid_pct < 1.0))
-    throw InputError("split", "validation fraction must be between 0 and 1 (exclusive), got " +
-                                  std::to_string(o.valid_pct));
+    throw InputError("split",
+                     "validation fraction must be between 0 and 1 (exclusive), got " + std::to_string(o.valid_pct));
   Split s;
   s.kind = o.stratified ? "stratified" : "random";
   s.valid_pct = o.valid_pct;
@@ -77,8 +77,11 @@ Split make_split(const Dataset& data, const SplitOptions& o) {
 }
 
 nlohmann::json Split::to_json(bool with_indices) const {
-  nlohmann::json j = {{"kind", kind}, {"valid_pct", valid_pct}, {"seed", seed},
-                      {"train_size", train.size()}, {"valid_size", valid.size()}};
+  nlohmann::json j = {{"kind", kind},
+                      {"valid_pct", valid_pct},
+                      {"seed", seed},
+                      {"train_size", train.size()},
+                      {"valid_size", valid.size()}};
   if (with_indices) {
     j["train"] = train;
     j["valid"] = valid;
@@ -106,19 +109,16 @@ SubsetDataset::SubsetDataset(std::shared_ptr<const Dataset> base, std::vector<in
     : base_(std::move(base)), indices_(std::move(indices)) {
   PCHECK(base_ != nullptr, "SubsetDataset: null base dataset");
   for (int64_t i : indices_)
-    PCHECK(i >= 0 && i < base_->size(), "SubsetDataset: index " + std::to_string(i) +
-                                            " out of range for " + std::to_string(base_->size()) +
-                                            " samples");
+    PCHECK(i >= 0 && i < base_->size(), "SubsetDataset: index " + std::to_string(i) + " out of range for " +
+                                            std::to_string(base_->size()) + " samples");
 }
 
-TrainValid prepare_train_valid(const DataSource& src, const SplitOptions& o,
-                               int64_t max_stat_samples) {
+TrainValid prepare_train_valid(const DataSource& src, const SplitOptions& o, int64_t max_stat_samples) {
   PCHECK(src.train != nullptr, "prepare_train_valid: data source has no training set");
   TrainValid tv;
   tv.train_data = src.train;
   if (o.official_test) {
-    if (!src.test)
-      throw InputError(src.name, "has no official test split; use a percentage split instead");
+    if (!src.test) throw InputError(src.name, "has no official test split; use a percentage split instead");
     tv.split.kind = "official";
     tv.split.valid_pct = 0.0;
     tv.split.seed = o.seed;
@@ -136,8 +136,7 @@ TrainValid prepare_train_valid(const DataSource& src, const SplitOptions& o,
   // Decoded-on-demand data (photos): a bounded sample, so opening does not
   // decode the whole folder before the first epoch does.
   if (tv.train_data->size() > 0 && tv.train_data->pixels_u8(0) == nullptr)
-    max_stat_samples = max_stat_samples > 0 ? std::min(max_stat_samples, kOnDemandStatSamples)
-                                            : kOnDemandStatSamples;
+    max_stat_samples = max_stat_samples > 0 ? std::min(max_stat_samples, kOnDemandStatSamples) : kOnDemandStatSamples;
   tv.norm = compute_norm_stats(*tv.train_data, tv.train_indices, max_stat_samples);
   return tv;
 }

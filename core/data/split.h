@@ -18,7 +18,7 @@ namespace perceptra {
 struct DataSource;
 
 struct SplitOptions {
-  double valid_pct = 0.2;      // fraction of the training set held out, in (0, 1)
+  double valid_pct = 0.2;  // fraction of the training set held out, in (0, 1)
   uint64_t seed = 0;
   bool stratified = false;     // same fraction from every class
   bool official_test = false;  // validate on the dataset's own test set instead
@@ -51,8 +51,7 @@ struct TrainValid {
 // Throws InputError when official_test is asked of data without a test set.
 // max_stat_samples > 0 caps the samples used for the statistics (and
 // decoded-on-demand data uses at most kOnDemandStatSamples).
-TrainValid prepare_train_valid(const DataSource& source, const SplitOptions& options,
-                               int64_t max_stat_samples = 0);
+TrainValid prepare_train_valid(const DataSource& source, const SplitOptions& options, int64_t max_stat_samples = 0);
 
 // A view of some samples of another dataset (index i -> base[indices[i]]).
 class SubsetDataset : public Dataset {

@@ -40,8 +40,8 @@ void unpack(const float* src, Tensor& t) {
 }  // namespace
 
 ShardRange shard_of(int64_t global, int rank, int ranks) {
-  PCHECK(ranks >= 1 && rank >= 0 && rank < ranks, "shard_of: rank " + std::to_string(rank) + " of " +
-                                                      std::to_string(ranks));
+  PCHECK(ranks >= 1 && rank >= 0 && rank < ranks,
+         "shard_of: rank " + std::to_string(rank) + " of " + std::to_string(ranks));
   ShardRange s;
   s.begin = global * rank / ranks;
   s.count = global * (rank + 1) / ranks - s.begin;
@@ -66,14 +66,13 @@ Batch DataParallel::shard(const Batch& g) {
   return b;
 }
 
-bool DataParallel::combine_step(Model& model, StepResult& step, bool has_gradients, int64_t global_samples,
-                                bool stop) {
+bool DataParallel::combine_step(Model& model, StepResult& step, bool has_gradients, int64_t global_samples, bool stop) {
   // One small allreduce for the statistics: loss sum, correct, rows, ranks
   // without gradients (non-finite loss), stop wishes.
   const int64_t local = has_gradients ? step.samples : 0;
   const bool bad = step.samples > 0 && !has_gradients;
-  double v[5] = {has_gradients ? step.loss * double(step.samples) : 0.0, double(step.correct),
-                 double(step.samples), bad ? 1.0 : 0.0, stop ? 1.0 : 0.0};
+  double v[5] = {has_gradients ? step.loss * double(step.samples) : 0.0, double(step.correct), double(step.samples),
+                 bad ? 1.0 : 0.0, stop ? 1.0 : 0.0};
   comm_->allreduce_sum(v, 5);
   step.samples = int64_t(std::llround(v[2]));
   step.correct = int64_t(std::llround(v[1]));
@@ -199,9 +198,8 @@ uint64_t DataParallel::gradient_bytes(const std::vector<Parameter*>& params) con
 std::string DataParallel::describe(Model& model) const {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "data-parallel: %d ranks over %s, %.3f MB of gradients allreduced per step (payload per rank)",
-                size(), device_comm_ ? "mpi+nccl" : comm_->backend().c_str(),
-                double(gradient_bytes(model.parameters())) / 1e6);
+                "data-parallel: %d ranks over %s, %.3f MB of gradients allreduced per step (payload per rank)", size(),
+                device_comm_ ? "mpi+nccl" : comm_->backend().c_str(), double(gradient_bytes(model.parameters())) / 1e6);
   return buf;
 }
 
@@ -214,8 +212,9 @@ int local_rank() {
 std::shared_ptr<DataParallel> make_data_parallel(std::string& device) {
   if (!mpi_compiled()) mpi_world();  // throws: no MPI in this build
   if (!launched_by_mpi())
-    throw Error("--distributed: this process was not started by an MPI launcher; run it as "
-                "'mpirun -np N perceptra-cli ... --distributed' (or under srun)");
+    throw Error(
+        "--distributed: this process was not started by an MPI launcher; run it as "
+        "'mpirun -np N perceptra-cli ... --distributed' (or under srun)");
   auto world = mpi_world();
   std::shared_ptr<Communicator> dev;
   CudaProbe cuda = probe_cuda();

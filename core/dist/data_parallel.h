@@ -46,8 +46,7 @@ class DataParallel final : public DataParallelGroup {
   Communicator& comm() { return *comm_; }
 
   Batch shard(const Batch& global) override;
-  bool combine_step(Model& model, StepResult& step, bool has_gradients, int64_t global_samples,
-                    bool stop) override;
+  bool combine_step(Model& model, StepResult& step, bool has_gradients, int64_t global_samples, bool stop) override;
   void synchronize_buffers(Model& model) override;
   std::string describe(Model& model) const override;
 

@@ -61,8 +61,7 @@ class NcclCommunicator final : public Communicator {
 
  private:
   void check(ncclResult_t r, const char* what) {
-    if (r != ncclSuccess)
-      throw CommunicationError(std::string("NCCL ") + what + " failed: " + ncclGetErrorString(r));
+    if (r != ncclSuccess) throw CommunicationError(std::string("NCCL ") + what + " failed: " + ncclGetErrorString(r));
   }
   void wait(const char* what) {
     using Clock = std::chrono::steady_clock;

@@ -13,19 +13,17 @@ int64_t LayerActivation::sample_numel() const {
   return shape.rank() > 0 && shape[0] > 0 ? shape.numel() / shape[0] : 0;
 }
 
-ActivationSnapshot capture_activations(Model& model, const Tensor& probe,
-                                       const CaptureOptions& options) {
+ActivationSnapshot capture_activations(Model& model, const Tensor& probe, const CaptureOptions& options) {
   const Shape& in = model.input_shape();
   if (probe.rank() != in.rank() + 1 || probe.shape().sample() != in)
-    throw InputError("activation probe", "the model takes [batch, " + in.str().substr(1) +
-                                             " but the probe is " + probe.shape().str());
+    throw InputError("activation probe",
+                     "the model takes [batch, " + in.str().substr(1) + " but the probe is " + probe.shape().str());
   std::vector<Layer*> layers = model.layers();
   std::vector<char> keep(layers.size(), options.layers.empty() ? 1 : 0);
   for (int i : options.layers) {
     if (i < 0 || i >= static_cast<int>(layers.size()))
-      throw InputError("activation layers", "layer index " + std::to_string(i) +
-                                                " is outside [0, " +
-                                                std::to_string(layers.size()) + ")");
+      throw InputError("activation layers",
+                       "layer index " + std::to_string(i) + " is outside [0, " + std::to_string(layers.size()) + ")");
     keep[static_cast<size_t>(i)] = 1;
   }
 
@@ -65,29 +63,26 @@ ActivationSnapshot capture_activations(Model& model, const Tensor& probe,
   return snap;
 }
 
-ActivationSnapshot capture_activations(Model& model, const Dataset& data,
-                                       const std::vector<int64_t>& indices,
+ActivationSnapshot capture_activations(Model& model, const Dataset& data, const std::vector<int64_t>& indices,
                                        const NormStats& stats, const CaptureOptions& options) {
   if (indices.empty()) throw InputError("activation probe", "no probe image selected");
-  ActivationSnapshot snap =
-      capture_activations(model, make_probe_batch(data, indices, stats, model.device()), options);
+  ActivationSnapshot snap = capture_activations(model, make_probe_batch(data, indices, stats, model.device()), options);
   const Shape s = data.sample_shape();
   std::vector<float> img(static_cast<size_t>(s.numel()));
   for (int64_t idx : indices) {
     data.image(idx, img.data());
     snap.probe_index.push_back(idx);
     snap.probe_label.push_back(data.label(idx));
-    snap.probe_images.push_back(image_from_chw(img.data(), static_cast<int>(s[0]),
-                                               static_cast<int>(s[1]), static_cast<int>(s[2])));
+    snap.probe_images.push_back(
+        image_from_chw(img.data(), static_cast<int>(s[0]), static_cast<int>(s[1]), static_cast<int>(s[2])));
   }
   return snap;
 }
 
-Tensor make_probe_batch(const Dataset& data, const std::vector<int64_t>& indices,
-                        const NormStats& stats, Device device) {
+Tensor make_probe_batch(const Dataset& data, const std::vector<int64_t>& indices, const NormStats& stats,
+                        Device device) {
   Shape s = data.sample_shape();
-  if (s.rank() != 3)
-    throw InputError(data.source(), "samples must be [C, H, W] images, got " + s.str());
+  if (s.rank() != 3) throw InputError(data.source(), "samples must be [C, H, W] images, got " + s.str());
   const int64_t numel = s.numel(), plane = s[1] * s[2];
   if (!stats.empty() && stats.channels() != s[0])
     throw InputError(data.source(), "normalisation has " + std::to_string(stats.channels()) +
@@ -96,21 +91,19 @@ Tensor make_probe_batch(const Dataset& data, const std::vector<int64_t>& indices
   for (size_t i = 0; i < indices.size(); ++i) {
     int64_t idx = indices[i];
     if (idx < 0 || idx >= data.size())
-      throw InputError(data.source(), "sample index " + std::to_string(idx) +
-                                          " is outside [0, " + std::to_string(data.size()) + ")");
+      throw InputError(data.source(),
+                       "sample index " + std::to_string(idx) + " is outside [0, " + std::to_string(data.size()) + ")");
     float* dst = host.data() + static_cast<size_t>(numel) * i;
     data.image(idx, dst);
     if (!stats.empty()) stats.apply(dst, s[0], plane);
   }
-  return Tensor::from_vector(Shape{static_cast<int64_t>(indices.size()), s[0], s[1], s[2]}, host,
-                             device);
+  return Tensor::from_vector(Shape{static_cast<int64_t>(indices.size()), s[0], s[1], s[2]}, host, device);
 }
 
-TiledImage activation_image(const LayerActivation& a, int sample,
-                            const ActivationImageOptions& options) {
+TiledImage activation_image(const LayerActivation& a, int sample, const ActivationImageOptions& options) {
   if (a.shape.rank() < 1 || sample < 0 || sample >= a.shape[0])
-    throw InputError("activation " + a.name, "sample " + std::to_string(sample) +
-                                                 " is outside the batch " + a.shape.str());
+    throw InputError("activation " + a.name,
+                     "sample " + std::to_string(sample) + " is outside the batch " + a.shape.str());
   const float* x = a.sample(sample);
   if (a.spatial())
     return tile_feature_maps(x, static_cast<int>(a.shape[1]), static_cast<int>(a.shape[2]),
@@ -119,14 +112,14 @@ TiledImage activation_image(const LayerActivation& a, int sample,
 }
 
 // Lays equally sized images out in a near-square grid with separators.
-static TiledImage compose_grid(const std::vector<Image8>& images, const TileOptions& o,
-                               int channels, const std::vector<ValueRange>& ranges) {
+static TiledImage compose_grid(const std::vector<Image8>& images, const TileOptions& o, int channels,
+                               const std::vector<ValueRange>& ranges) {
   TiledImage out;
   grid_layout(static_cast<int>(images.size()), o.columns, &out.columns, &out.rows);
   if (images.empty()) return out;
   const int tw = images[0].w, th = images[0].h;
-  out.image = Image8(out.columns * tw + (out.columns - 1) * o.separator,
-                     out.rows * th + (out.rows - 1) * o.separator, channels, o.separator_value);
+  out.image = Image8(out.columns * tw + (out.columns - 1) * o.separator, out.rows * th + (out.rows - 1) * o.separator,
+                     channels, o.separator_value);
   for (size_t k = 0; k < images.size(); ++k) {
     Tile t;
     t.index = static_cast<int>(k);
@@ -142,12 +135,10 @@ static TiledImage compose_grid(const std::vector<Image8>& images, const TileOpti
   return out;
 }
 
-FilterImages filter_images(const std::vector<float>& w, const Shape& shape,
-                           const TileOptions& o) {
+FilterImages filter_images(const std::vector<float>& w, const Shape& shape, const TileOptions& o) {
   if (shape.rank() != 4 || static_cast<int64_t>(w.size()) != shape.numel())
-    throw InputError("filter images", "expects conv weights [K, Cin, kh, kw] but got " +
-                                          shape.str() + " with " + std::to_string(w.size()) +
-                                          " values");
+    throw InputError("filter images", "expects conv weights [K, Cin, kh, kw] but got " + shape.str() + " with " +
+                                          std::to_string(w.size()) + " values");
   PCHECK(o.scale >= 1, "filter_images: scale must be >= 1");
   const int K = static_cast<int>(shape[0]), Cin = static_cast<int>(shape[1]);
   const int kh = static_cast<int>(shape[2]), kw = static_cast<int>(shape[3]);

@@ -23,20 +23,20 @@ namespace perceptra {
 class Model;
 
 struct LayerActivation {
-  int layer_index = 0;          // into Model::layers()
+  int layer_index = 0;  // into Model::layers()
   std::string name, type;
-  Shape shape;                  // with the batch dimension, e.g. [1, 32, 28, 28]
-  std::vector<float> values;    // host copy, row-major
+  Shape shape;                // with the batch dimension, e.g. [1, 32, 28, 28]
+  std::vector<float> values;  // host copy, row-major
   bool spatial() const { return shape.rank() == 4; }
   int64_t sample_numel() const;
   const float* sample(int n) const { return values.data() + sample_numel() * n; }
 };
 
 struct ActivationSnapshot {
-  Shape input;                            // [N, C, H, W] of the probe batch
-  std::vector<LayerActivation> layers;    // in layer order
-  std::vector<float> probabilities;       // softmax of the logits, [N * classes]
-  std::vector<int> predicted;             // argmax per probe
+  Shape input;                          // [N, C, H, W] of the probe batch
+  std::vector<LayerActivation> layers;  // in layer order
+  std::vector<float> probabilities;     // softmax of the logits, [N * classes]
+  std::vector<int> predicted;           // argmax per probe
   int classes = 0;
   // Filled by the dataset overload: which samples the probes are, their
   // labels, and the probe images as shown to a person (before normalisation).
@@ -53,8 +53,7 @@ struct CaptureOptions {
 
 // probe: normalised input [N, C, H, W] (any device; moved to the model's).
 // Throws InputError for a shape the model does not take or a bad layer index.
-ActivationSnapshot capture_activations(Model& model, const Tensor& probe,
-                                       const CaptureOptions& options = {});
+ActivationSnapshot capture_activations(Model& model, const Tensor& probe, const CaptureOptions& options = {});
 
 // The same for dataset samples: builds the normalised probe batch on the
 // model's device and records indices, labels and displayable images. This is
@@ -63,15 +62,13 @@ ActivationSnapshot capture_activations(Model& model, const Tensor& probe,
 //     return std::make_shared<const ActivationSnapshot>(
 //         capture_activations(c.model, *data, {idx}, c.norm));
 //   });
-ActivationSnapshot capture_activations(Model& model, const Dataset& data,
-                                       const std::vector<int64_t>& indices,
-                                       const NormStats& stats,
-                                       const CaptureOptions& options = {});
+ActivationSnapshot capture_activations(Model& model, const Dataset& data, const std::vector<int64_t>& indices,
+                                       const NormStats& stats, const CaptureOptions& options = {});
 
 // The listed samples of a dataset as a normalised batch [N, C, H, W] on
 // device (stats.empty() means no normalisation).
-Tensor make_probe_batch(const Dataset& data, const std::vector<int64_t>& indices,
-                        const NormStats& stats, Device device = Device::cpu());
+Tensor make_probe_batch(const Dataset& data, const std::vector<int64_t>& indices, const NormStats& stats,
+                        Device device = Device::cpu());
 
 // One probe's activation of one layer as an image: 4-D outputs as a grid of
 // channel tiles (tile.index = channel), anything else flattened into a strip
@@ -92,8 +89,7 @@ struct FilterImages {
   std::vector<Image8> filters;
   TiledImage grid;
 };
-FilterImages filter_images(const std::vector<float>& weights, const Shape& shape,
-                           const TileOptions& options = {});
+FilterImages filter_images(const std::vector<float>& weights, const Shape& shape, const TileOptions& options = {});
 // The first conv2d layer's filters of a model; throws InputError when the
 // model has no top-level conv2d.
 FilterImages first_layer_filters(Model& model, const TileOptions& options = {});

@@ -12,8 +12,8 @@ Confusion::Confusion(int classes) : classes_(classes) {
 
 void Confusion::check(int c, const char* what) const {
   if (c < 0 || c >= classes_)
-    throw std::out_of_range(std::string("Confusion: ") + what + " class " + std::to_string(c) +
-                            " is outside [0, " + std::to_string(classes_) + ")");
+    throw std::out_of_range(std::string("Confusion: ") + what + " class " + std::to_string(c) + " is outside [0, " +
+                            std::to_string(classes_) + ")");
 }
 
 void Confusion::add(int actual, int predicted, int64_t count) {
@@ -24,16 +24,15 @@ void Confusion::add(int actual, int predicted, int64_t count) {
 
 void Confusion::add_all(const std::vector<int>& actual, const std::vector<int>& predicted) {
   if (actual.size() != predicted.size())
-    throw std::invalid_argument("Confusion::add_all: " + std::to_string(actual.size()) +
-                                " labels but " + std::to_string(predicted.size()) +
-                                " predictions");
+    throw std::invalid_argument("Confusion::add_all: " + std::to_string(actual.size()) + " labels but " +
+                                std::to_string(predicted.size()) + " predictions");
   for (size_t i = 0; i < actual.size(); ++i) add(actual[i], predicted[i]);
 }
 
 void Confusion::merge(const Confusion& other) {
   if (other.classes_ != classes_)
-    throw std::invalid_argument("Confusion::merge: " + std::to_string(other.classes_) +
-                                " classes into " + std::to_string(classes_));
+    throw std::invalid_argument("Confusion::merge: " + std::to_string(other.classes_) + " classes into " +
+                                std::to_string(classes_));
   for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
 }
 
@@ -84,9 +83,7 @@ std::vector<double> Confusion::row_normalized() const {
   return out;
 }
 
-static double ratio(int64_t a, int64_t b) {
-  return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0;
-}
+static double ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
 
 ClassMetrics Confusion::metrics(int c) const {
   ClassMetrics m;

@@ -9,8 +9,7 @@
 namespace perceptra {
 
 Image8::Image8(int width, int height, int chans, uint8_t fill)
-    : w(width), h(height), channels(chans),
-      pixels(static_cast<size_t>(width) * height * chans, fill) {
+    : w(width), h(height), channels(chans), pixels(static_cast<size_t>(width) * height * chans, fill) {
   PCHECK(width >= 0 && height >= 0 && (chans == 1 || chans == 3),
          "Image8: size must be non-negative and channels 1 or 3");
 }
@@ -24,9 +23,12 @@ ColorMap colormap_from_name(const std::string& name) {
 
 std::string colormap_name(ColorMap map) {
   switch (map) {
-    case ColorMap::Gray: return "gray";
-    case ColorMap::Viridis: return "viridis";
-    case ColorMap::Magma: return "magma";
+    case ColorMap::Gray:
+      return "gray";
+    case ColorMap::Viridis:
+      return "viridis";
+    case ColorMap::Magma:
+      return "magma";
   }
   return "gray";
 }
@@ -49,16 +51,17 @@ const ColormapTable& colormap_table(ColorMap map) {
   static const ColormapTable gray = build(nullptr), viridis = build(colormap_data::viridis),
                              magma = build(colormap_data::magma);
   switch (map) {
-    case ColorMap::Gray: break;
-    case ColorMap::Viridis: return viridis;
-    case ColorMap::Magma: return magma;
+    case ColorMap::Gray:
+      break;
+    case ColorMap::Viridis:
+      return viridis;
+    case ColorMap::Magma:
+      return magma;
   }
   return gray;
 }
 
-std::array<uint8_t, 3> colormap_rgb(ColorMap map, float t) {
-  return colormap_table(map)[to_level(t)];
-}
+std::array<uint8_t, 3> colormap_rgb(ColorMap map, float t) { return colormap_table(map)[to_level(t)]; }
 
 // Writes the colour of t at p (1 or 3 channels).
 static void put(uint8_t* p, int channels, ColorMap map, float t) {
@@ -78,8 +81,7 @@ float percentile(const float* x, size_t n, float percent) {
   for (size_t i = 0; i < n; ++i)
     if (std::isfinite(x[i])) v.push_back(x[i]);
   if (v.empty()) return 0.f;
-  double pos = std::clamp(static_cast<double>(percent), 0.0, 100.0) / 100.0 *
-               static_cast<double>(v.size() - 1);
+  double pos = std::clamp(static_cast<double>(percent), 0.0, 100.0) / 100.0 * static_cast<double>(v.size() - 1);
   size_t lo = static_cast<size_t>(std::floor(pos));
   size_t hi = std::min(lo + 1, v.size() - 1);
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
@@ -186,8 +188,7 @@ TiledImage tile_feature_maps(const float* x, int C, int H, int W, const TileOpti
         float v = normalize_value(src[static_cast<size_t>(i) * W + j], t.range);
         for (int dy = 0; dy < o.scale; ++dy)
           for (int dx = 0; dx < o.scale; ++dx)
-            put(out.image.at(t.x + j * o.scale + dx, t.y + i * o.scale + dy), channels, o.colormap,
-                v);
+            put(out.image.at(t.x + j * o.scale + dx, t.y + i * o.scale + dy), channels, o.colormap, v);
       }
     out.tiles.push_back(t);
   }
@@ -195,16 +196,14 @@ TiledImage tile_feature_maps(const float* x, int C, int H, int W, const TileOpti
 }
 
 TiledImage dense_strip(const float* x, int n, const StripOptions& o) {
-  PCHECK(n >= 0 && o.cell_w >= 1 && o.cell_h >= 1 && o.separator >= 0,
-         "dense_strip: cells must be at least 1x1");
+  PCHECK(n >= 0 && o.cell_w >= 1 && o.cell_h >= 1 && o.separator >= 0, "dense_strip: cells must be at least 1x1");
   TiledImage out;
   if (n == 0) return out;
   out.columns = o.per_row > 0 ? std::min(o.per_row, n) : n;
   out.rows = (n + out.columns - 1) / out.columns;
   const int channels = colormap_channels(o.colormap);
   out.image = Image8(out.columns * o.cell_w + (out.columns - 1) * o.separator,
-                     out.rows * o.cell_h + (out.rows - 1) * o.separator, channels,
-                     o.separator_value);
+                     out.rows * o.cell_h + (out.rows - 1) * o.separator, channels, o.separator_value);
   ValueRange r = value_range(x, static_cast<size_t>(n), o.norm);
   out.tiles.reserve(static_cast<size_t>(n));
   for (int k = 0; k < n; ++k) {
@@ -230,16 +229,14 @@ Image8 image_from_chw(const float* x, int C, int H, int W) {
   const size_t plane = static_cast<size_t>(H) * W;
   for (int i = 0; i < H; ++i)
     for (int j = 0; j < W; ++j)
-      for (int c = 0; c < channels; ++c)
-        img.at(j, i)[c] = to_level(x[plane * c + static_cast<size_t>(i) * W + j]);
+      for (int c = 0; c < channels; ++c) img.at(j, i)[c] = to_level(x[plane * c + static_cast<size_t>(i) * W + j]);
   return img;
 }
 
-Image8 overlay_heatmap(const Image8& base, const std::vector<float>& heat, ColorMap map,
-                       float alpha) {
+Image8 overlay_heatmap(const Image8& base, const std::vector<float>& heat, ColorMap map, float alpha) {
   PCHECK(heat.size() == static_cast<size_t>(base.w) * base.h,
-         "overlay_heatmap: heat map has " + std::to_string(heat.size()) + " values for a " +
-             std::to_string(base.w) + "x" + std::to_string(base.h) + " image");
+         "overlay_heatmap: heat map has " + std::to_string(heat.size()) + " values for a " + std::to_string(base.w) +
+             "x" + std::to_string(base.h) + " image");
   Image8 out(base.w, base.h, 3);
   for (int y = 0; y < base.h; ++y)
     for (int x = 0; x < base.w; ++x) {

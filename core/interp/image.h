@@ -20,9 +20,7 @@ struct Image8 {
   Image8() = default;
   Image8(int width, int height, int chans, uint8_t fill = 0);
   uint8_t* at(int x, int y) { return pixels.data() + (static_cast<size_t>(y) * w + x) * channels; }
-  const uint8_t* at(int x, int y) const {
-    return pixels.data() + (static_cast<size_t>(y) * w + x) * channels;
-  }
+  const uint8_t* at(int x, int y) const { return pixels.data() + (static_cast<size_t>(y) * w + x) * channels; }
 };
 using GrayImage = Image8;  // channels == 1
 using RgbImage = Image8;   // channels == 3
@@ -95,11 +93,11 @@ struct TiledImage {
 struct TileOptions {
   ColorMap colormap = ColorMap::Gray;
   NormOptions norm;
-  int scale = 1;              // each value drawn as scale x scale pixels
-  int separator = 1;          // pixels between tiles
+  int scale = 1;      // each value drawn as scale x scale pixels
+  int separator = 1;  // pixels between tiles
   uint8_t separator_value = 128;
-  int columns = 0;            // 0: near-square, ceil(sqrt(count))
-  int max_tiles = 0;          // 0: all channels
+  int columns = 0;    // 0: near-square, ceil(sqrt(count))
+  int max_tiles = 0;  // 0: all channels
 };
 
 // Near-square grid for count tiles: columns = ceil(sqrt(count)) (or the
@@ -129,7 +127,6 @@ Image8 image_from_chw(const float* x, int C, int H, int W);
 // Blends a heat map [h*w] in [0,1] (same size as base) coloured by map over
 // base: out = (1 - alpha * t) * base + alpha * t * colour, so cold regions
 // keep the original image. Result is RGB.
-Image8 overlay_heatmap(const Image8& base, const std::vector<float>& heat, ColorMap map,
-                       float alpha = 0.6f);
+Image8 overlay_heatmap(const Image8& base, const std::vector<float>& heat, ColorMap map, float alpha = 0.6f);
 
 }  // namespace perceptra

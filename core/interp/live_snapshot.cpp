@@ -1,10 +1,9 @@
 #include "core/interp/live_snapshot.h"
 
-
 namespace perceptra {
 
-LiveSnapshot make_live_snapshot(Model& model, const Dataset& data, int64_t index,
-                                const NormStats& norm, bool with_filters) {
+LiveSnapshot make_live_snapshot(Model& model, const Dataset& data, int64_t index, const NormStats& norm,
+                                bool with_filters) {
   LiveSnapshot s;
   ActivationSnapshot a = capture_activations(model, data, {index}, norm);
   s.probe_index = index;

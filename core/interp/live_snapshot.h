@@ -19,8 +19,8 @@ class Model;
 
 struct LayerImage {
   std::string name, type;
-  Shape shape;        // per-sample output shape
-  TiledImage tiles;   // feature maps as a grid, or a strip for dense layers
+  Shape shape;       // per-sample output shape
+  TiledImage tiles;  // feature maps as a grid, or a strip for dense layers
 };
 
 struct LiveSnapshot {
@@ -39,7 +39,7 @@ struct LiveSnapshot {
 // Captures a LiveSnapshot of `model` for sample `index` of `data` (eval-mode
 // forward only; see activations.h). with_filters adds the first conv
 // layer's filters when the model has one.
-LiveSnapshot make_live_snapshot(Model& model, const Dataset& data, int64_t index,
-                                const NormStats& norm, bool with_filters);
+LiveSnapshot make_live_snapshot(Model& model, const Dataset& data, int64_t index, const NormStats& norm,
+                                bool with_filters);
 
 }  // namespace perceptra

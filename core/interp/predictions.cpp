@@ -34,29 +34,26 @@ double PredictionSet::mean_loss() const {
 static void append_item(PredictionSet& p, const float* z, int label, int64_t dataset_index) {
   const int C = p.classes;
   if (label < 0 || label >= C)
-    throw InputError("predictions", "label " + std::to_string(label) + " of item " +
-                                        std::to_string(dataset_index) + " is outside [0, " +
-                                        std::to_string(C) + ")");
+    throw InputError("predictions", "label " + std::to_string(label) + " of item " + std::to_string(dataset_index) +
+                                        " is outside [0, " + std::to_string(C) + ")");
   const float* best = std::max_element(z, z + C);
   const float m = *best;
   double s = 0;
   for (int c = 0; c < C; ++c) s += std::exp(static_cast<double>(z[c] - m));
   const double log_s = std::log(s);
-  for (int c = 0; c < C; ++c)
-    p.probs.push_back(static_cast<float>(std::exp(static_cast<double>(z[c] - m) - log_s)));
+  for (int c = 0; c < C; ++c) p.probs.push_back(static_cast<float>(std::exp(static_cast<double>(z[c] - m) - log_s)));
   p.index.push_back(dataset_index);
   p.label.push_back(label);
   p.predicted.push_back(static_cast<int>(best - z));
   p.loss.push_back(static_cast<float>(log_s - static_cast<double>(z[label] - m)));
 }
 
-PredictionSet predictions_from_logits(const std::vector<float>& logits, int classes,
-                                      const std::vector<int>& labels,
+PredictionSet predictions_from_logits(const std::vector<float>& logits, int classes, const std::vector<int>& labels,
                                       const std::vector<int64_t>& dataset_index) {
   if (classes <= 0 || logits.size() != labels.size() * static_cast<size_t>(classes))
     throw InputError("predictions", std::to_string(logits.size()) + " logits do not match " +
-                                        std::to_string(labels.size()) + " labels x " +
-                                        std::to_string(classes) + " classes");
+                                        std::to_string(labels.size()) + " labels x " + std::to_string(classes) +
+                                        " classes");
   if (!dataset_index.empty() && dataset_index.size() != labels.size())
     throw InputError("predictions", "dataset indices and labels differ in count");
   PredictionSet p;
@@ -70,14 +67,12 @@ PredictionSet predictions_from_logits(const std::vector<float>& logits, int clas
 PredictionSet predict_dataset(Model& model, const Dataset& data, const NormStats& stats,
                               const PredictOptions& options) {
   if (data.sample_shape() != model.input_shape())
-    throw InputError(data.source(), "samples are " + data.sample_shape().str() +
-                                        " but the model takes " + model.input_shape().str());
+    throw InputError(data.source(),
+                     "samples are " + data.sample_shape().str() + " but the model takes " + model.input_shape().str());
   if (data.num_classes() != model.num_classes())
-    throw InputError(data.source(), "has " + std::to_string(data.num_classes()) +
-                                        " classes but the model predicts " +
+    throw InputError(data.source(), "has " + std::to_string(data.num_classes()) + " classes but the model predicts " +
                                         std::to_string(model.num_classes()));
-  if (options.batch_size <= 0)
-    throw InputError("predictions", "batch size must be positive");
+  if (options.batch_size <= 0) throw InputError("predictions", "batch size must be positive");
   std::vector<int64_t> indices = options.indices;
   if (indices.empty()) {
     indices.resize(static_cast<size_t>(data.size()));
@@ -96,11 +91,9 @@ PredictionSet predict_dataset(Model& model, const Dataset& data, const NormStats
     Tensor x = make_probe_batch(data, batch, stats, model.device());
     Tensor logits = model.infer(x);
     PCHECK(logits.rank() == 2 && logits.dim(1) == p.classes,
-           "predictions: the model's output " + logits.shape().str() +
-               " is not [batch, classes]");
+           "predictions: the model's output " + logits.shape().str() + " is not [batch, classes]");
     std::vector<float> z = logits.to_vector();
-    for (size_t i = 0; i < batch.size(); ++i)
-      append_item(p, z.data() + i * p.classes, data.label(batch[i]), batch[i]);
+    for (size_t i = 0; i < batch.size(); ++i) append_item(p, z.data() + i * p.classes, data.label(batch[i]), batch[i]);
     if (options.progress) options.progress(end, total);
   }
   return p;
@@ -149,9 +142,8 @@ std::vector<ConfusedPair> most_confused(const Confusion& c, int64_t min_count) {
 
 std::vector<LossItem> cell_items(const PredictionSet& p, int actual, int predicted) {
   if (actual < 0 || actual >= p.classes || predicted < 0 || predicted >= p.classes)
-    throw InputError("confusion cell", "(" + std::to_string(actual) + ", " +
-                                           std::to_string(predicted) + ") is outside the " +
-                                           std::to_string(p.classes) + "-class matrix");
+    throw InputError("confusion cell", "(" + std::to_string(actual) + ", " + std::to_string(predicted) +
+                                           ") is outside the " + std::to_string(p.classes) + "-class matrix");
   std::vector<LossItem> items;
   for (int64_t i = 0; i < p.size(); ++i)
     if (p.label[i] == actual && p.predicted[i] == predicted) items.push_back(loss_item(p, i));

@@ -22,11 +22,11 @@ class Model;
 struct PredictionSet {
   int classes = 0;
   std::vector<std::string> class_names;
-  std::vector<int64_t> index;   // dataset index of item i
-  std::vector<int> label;       // true class
-  std::vector<int> predicted;   // argmax of the logits (lowest index on ties)
-  std::vector<float> loss;      // cross-entropy -log p(label), natural log
-  std::vector<float> probs;     // softmax, [n * classes]
+  std::vector<int64_t> index;  // dataset index of item i
+  std::vector<int> label;      // true class
+  std::vector<int> predicted;  // argmax of the logits (lowest index on ties)
+  std::vector<float> loss;     // cross-entropy -log p(label), natural log
+  std::vector<float> probs;    // softmax, [n * classes]
 
   int64_t size() const { return static_cast<int64_t>(index.size()); }
   float prob(int64_t i, int c) const { return probs[static_cast<size_t>(i) * classes + c]; }
@@ -55,18 +55,17 @@ PredictionSet predict_dataset(Model& model, const Dataset& data, const NormStats
 
 // Builds a PredictionSet from logits [n * classes] computed elsewhere (the
 // trainer's validation pass, tests).
-PredictionSet predictions_from_logits(const std::vector<float>& logits, int classes,
-                                      const std::vector<int>& labels,
+PredictionSet predictions_from_logits(const std::vector<float>& logits, int classes, const std::vector<int>& labels,
                                       const std::vector<int64_t>& dataset_index = {});
 
 // One item as shown in the Inspect view.
 struct LossItem {
-  int64_t position = 0;       // into the PredictionSet
+  int64_t position = 0;  // into the PredictionSet
   int64_t dataset_index = 0;
   int label = 0, predicted = 0;
   float loss = 0;
-  float prob_label = 0;       // probability of the true class
-  float prob_predicted = 0;   // probability of the predicted class (confidence)
+  float prob_label = 0;      // probability of the true class
+  float prob_predicted = 0;  // probability of the predicted class (confidence)
 };
 LossItem loss_item(const PredictionSet& p, int64_t position);
 
@@ -74,8 +73,7 @@ LossItem loss_item(const PredictionSet& p, int64_t position);
 // misclassified ones unless include_correct; k <= 0 means all. The most
 // confidently wrong come first because a lower probability of the true class
 // is a higher loss.
-std::vector<LossItem> top_losses(const PredictionSet& p, int64_t k = 0,
-                                 bool include_correct = false);
+std::vector<LossItem> top_losses(const PredictionSet& p, int64_t k = 0, bool include_correct = false);
 
 // Off-diagonal cells with at least min_count items, by decreasing count (ties:
 // by true class, then predicted class).

@@ -30,10 +30,9 @@ class GradGuard {
 
 void check_image(Model& model, const Tensor& image) {
   Shape want = model.input_shape();
-  if (image.rank() != want.rank() + 1 || image.dim(0) != 1 || image.shape().sample() != want ||
-      want.rank() != 3)
-    throw InputError("saliency input", "expects one image [1, " + want.str().substr(1) +
-                                           " but gets " + image.shape().str());
+  if (image.rank() != want.rank() + 1 || image.dim(0) != 1 || image.shape().sample() != want || want.rank() != 3)
+    throw InputError("saliency input",
+                     "expects one image [1, " + want.str().substr(1) + " but gets " + image.shape().str());
 }
 
 // Softmax, argmax and the checked target class from the logits [1, C].
@@ -43,8 +42,8 @@ void read_logits(const Tensor& logits, int& target, HeatMap& out) {
   std::vector<float> z = logits.to_vector();
   const int C = static_cast<int>(z.size());
   if (target < -1 || target >= C)
-    throw InputError("saliency target", "class " + std::to_string(target) +
-                                            " is outside [0, " + std::to_string(C) + ")");
+    throw InputError("saliency target",
+                     "class " + std::to_string(target) + " is outside [0, " + std::to_string(C) + ")");
   if (target == -1) target = static_cast<int>(std::max_element(z.begin(), z.end()) - z.begin());
   float m = *std::max_element(z.begin(), z.end());
   double s = 0;
@@ -87,10 +86,8 @@ int default_gradcam_layer(Model& model) {
   return last;
 }
 
-std::vector<float> upsample_bilinear(const std::vector<float>& src, int sw, int sh, int dw,
-                                     int dh) {
-  PCHECK(sw > 0 && sh > 0 && dw > 0 && dh > 0 &&
-             src.size() == static_cast<size_t>(sw) * static_cast<size_t>(sh),
+std::vector<float> upsample_bilinear(const std::vector<float>& src, int sw, int sh, int dw, int dh) {
+  PCHECK(sw > 0 && sh > 0 && dw > 0 && dh > 0 && src.size() == static_cast<size_t>(sw) * static_cast<size_t>(sh),
          "upsample_bilinear: bad sizes");
   std::vector<float> out(static_cast<size_t>(dw) * dh);
   const float rx = static_cast<float>(sw) / dw, ry = static_cast<float>(sh) / dh;
@@ -116,8 +113,7 @@ HeatMap grad_cam(Model& model, const Tensor& image, int target_class, int layer_
   std::vector<Layer*> layers = model.layers();
   if (layer_index == -1) {
     layer_index = default_gradcam_layer(model);
-    if (layer_index < 0)
-      throw InputError("grad-cam", "the model has no layer with an image-shaped (4-D) output");
+    if (layer_index < 0) throw InputError("grad-cam", "the model has no layer with an image-shaped (4-D) output");
   }
   if (layer_index < 0 || layer_index >= static_cast<int>(layers.size()) - 1)
     throw InputError("grad-cam", "layer " + std::to_string(layer_index) + " is outside [0, " +
@@ -135,19 +131,17 @@ HeatMap grad_cam(Model& model, const Tensor& image, int target_class, int layer_
     if (static_cast<int>(i) == layer_index) A = h;
   }
   if (A.rank() != 4)
-    throw InputError("grad-cam", "layer " + std::to_string(layer_index) + " (" +
-                                     out.layer_name + ") outputs " + A.shape().str() +
-                                     ", not an image-shaped [1, C, H, W]");
+    throw InputError("grad-cam", "layer " + std::to_string(layer_index) + " (" + out.layer_name + ") outputs " +
+                                     A.shape().str() + ", not an image-shaped [1, C, H, W]");
   read_logits(h, target_class, out);
 
   Tensor g = one_hot(static_cast<int>(h.dim(1)), out.target_class, h.device());
   for (int i = static_cast<int>(layers.size()) - 1; i > layer_index; --i)
     g = layers[static_cast<size_t>(i)]->backward(g);
-  PCHECK(g.shape() == A.shape(), "grad-cam: gradient " + g.shape().str() +
-                                     " does not match the activation " + A.shape().str());
+  PCHECK(g.shape() == A.shape(),
+         "grad-cam: gradient " + g.shape().str() + " does not match the activation " + A.shape().str());
 
-  const int K = static_cast<int>(A.dim(1)), ch = static_cast<int>(A.dim(2)),
-            cw = static_cast<int>(A.dim(3));
+  const int K = static_cast<int>(A.dim(1)), ch = static_cast<int>(A.dim(2)), cw = static_cast<int>(A.dim(3));
   const size_t plane = static_cast<size_t>(ch) * cw;
   std::vector<float> a = A.to_vector(), grad = g.to_vector();
   out.channel_weights.assign(static_cast<size_t>(K), 0.f);
@@ -176,8 +170,7 @@ HeatMap input_gradient_saliency(Model& model, const Tensor& image, int target_cl
   HeatMap out;
   Tensor logits = model.forward(image, /*training=*/false);
   read_logits(logits, target_class, out);
-  Tensor dx = model.backward(one_hot(static_cast<int>(logits.dim(1)), out.target_class,
-                                     logits.device()));
+  Tensor dx = model.backward(one_hot(static_cast<int>(logits.dim(1)), out.target_class, logits.device()));
   const int C = static_cast<int>(image.dim(1));
   out.height = static_cast<int>(image.dim(2));
   out.width = static_cast<int>(image.dim(3));
@@ -186,8 +179,7 @@ HeatMap input_gradient_saliency(Model& model, const Tensor& image, int target_cl
   PCHECK(d.size() == plane * C, "saliency: input gradient has the wrong size");
   out.values.assign(plane, 0.f);
   for (int c = 0; c < C; ++c)
-    for (size_t i = 0; i < plane; ++i)
-      out.values[i] = std::max(out.values[i], std::fabs(d[plane * c + i]));
+    for (size_t i = 0; i < plane; ++i) out.values[i] = std::max(out.values[i], std::fabs(d[plane * c + i]));
   normalize_by_max(out.values);
   return out;
 }
@@ -198,8 +190,7 @@ std::unique_ptr<Model> clone_model(Model& model, Device device) {
   std::vector<Parameter*> src = model.parameters(), dst = copy->parameters();
   PCHECK(src.size() == dst.size(), "clone_model: the spec rebuilt a different parameter list");
   for (size_t i = 0; i < src.size(); ++i) {
-    PCHECK(src[i]->value.shape() == dst[i]->value.shape(),
-           "clone_model: parameter " + src[i]->name + " changed shape");
+    PCHECK(src[i]->value.shape() == dst[i]->value.shape(), "clone_model: parameter " + src[i]->name + " changed shape");
     dst[i]->value.copy_from(src[i]->value);
     dst[i]->trainable = src[i]->trainable;
     dst[i]->decay = src[i]->decay;

@@ -26,17 +26,17 @@ class Model;
 
 struct HeatMap {
   int width = 0, height = 0;
-  std::vector<float> values;        // [height * width], in [0,1]; all 0 when nothing is salient
+  std::vector<float> values;  // [height * width], in [0,1]; all 0 when nothing is salient
   // Grad-CAM only: the map at the layer's resolution before upsampling and
   // normalisation (ReLU already applied), and the channel weights a_k.
   int coarse_width = 0, coarse_height = 0;
   std::vector<float> coarse;
   std::vector<float> channel_weights;
-  int layer_index = -1;             // Grad-CAM layer (-1 for input gradients)
+  int layer_index = -1;  // Grad-CAM layer (-1 for input gradients)
   std::string layer_name;
   int target_class = 0;
-  float score = 0;                  // logit of the target class
-  std::vector<float> probabilities; // softmax of the logits
+  float score = 0;                   // logit of the target class
+  std::vector<float> probabilities;  // softmax of the logits
 };
 
 // The last top-level layer whose output is 4-D [N,C,H,W], or -1 when none is.
@@ -49,8 +49,7 @@ HeatMap grad_cam(Model& model, const Tensor& image, int target_class = -1, int l
 HeatMap input_gradient_saliency(Model& model, const Tensor& image, int target_class = -1);
 
 // Bilinear resize of a single-channel map (half-pixel centres, edge clamp).
-std::vector<float> upsample_bilinear(const std::vector<float>& src, int src_w, int src_h,
-                                     int dst_w, int dst_h);
+std::vector<float> upsample_bilinear(const std::vector<float>& src, int src_w, int src_h, int dst_w, int dst_h);
 
 // A copy of a model (same spec, weights and buffers copied) on device, for
 // inspection while the original keeps training. Gradients start at zero.

@@ -28,8 +28,7 @@ std::string errno_text() { return std::strerror(errno); }
 void check_replaceable(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return;  // absent: created
-  if (S_ISLNK(st.st_mode))
-    throw InputError(path, "is a symbolic link; refusing to replace it (give the real path)");
+  if (S_ISLNK(st.st_mode)) throw InputError(path, "is a symbolic link; refusing to replace it (give the real path)");
   if (S_ISDIR(st.st_mode)) throw InputError(path, "is a directory");
   if (!S_ISREG(st.st_mode))
     throw InputError(path, "is not a regular file (device, FIFO or socket); refusing to replace it");
@@ -76,8 +75,7 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   std::error_code ec;
   if (fs::is_directory(p, ec)) throw InputError(path, "is a directory");
   fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir, ec))
-    throw InputError(path, "directory '" + dir.string() + "' does not exist");
+  if (!fs::is_directory(dir, ec)) throw InputError(path, "directory '" + dir.string() + "' does not exist");
   check_replaceable(path);
   // Temporaries of writers killed mid-write (kill -9, power loss) would stay forever.
   clean_stale_temp_files(dir.string());
@@ -91,8 +89,7 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   leaf.append(std::to_string(g_counter++));
   temp_ = (dir / leaf).string();
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd_ < 0)
-    throw InputError(path, "cannot create a file in '" + dir.string() + "': " + errno_text());
+  if (fd_ < 0) throw InputError(path, "cannot create a file in '" + dir.string() + "': " + errno_text());
   buf_.reserve(1 << 16);
 }
 
@@ -142,8 +139,7 @@ void AtomicFile::commit() {
   }
   fd_ = -1;
   check_replaceable(path_);  // again: the target may have changed while we wrote
-  if (::rename(temp_.c_str(), path_.c_str()) != 0)
-    throw InputError(path_, "cannot replace the file: " + errno_text());
+  if (::rename(temp_.c_str(), path_.c_str()) != 0) throw InputError(path_, "cannot replace the file: " + errno_text());
   committed_ = true;
   // Persist the directory entry; failure here does not undo a complete file.
   fs::path dir = fs::path(path_).has_parent_path() ? fs::path(path_).parent_path() : ".";

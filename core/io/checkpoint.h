@@ -19,9 +19,9 @@
 namespace perceptra {
 
 struct CheckpointState {
-  int64_t epoch = 0;   // epochs completed
-  int64_t step = 0;    // global batch count
-  std::map<std::string, std::string> rng;          // name -> Rng::save()
+  int64_t epoch = 0;                                   // epochs completed
+  int64_t step = 0;                                    // global batch count
+  std::map<std::string, std::string> rng;              // name -> Rng::save()
   nlohmann::json schedule = nlohmann::json::object();  // schedule kind/position
   nlohmann::json trainer = nlohmann::json::object();   // config, best metric, run id, ...
 };
@@ -32,14 +32,14 @@ struct Checkpoint {
   CheckpointState state;
   // {"lr", "momentum", "step_count", "lr_scales": [...]}; null without optimizer.
   nlohmann::json optimizer;
-  std::vector<std::pair<std::string, Tensor>> weights;           // CPU tensors
-  std::vector<std::pair<std::string, Tensor>> optimizer_state;   // CPU tensors
-  nlohmann::json dropout = nlohmann::json::array();  // [{"layer", "seed", "calls"}]
+  std::vector<std::pair<std::string, Tensor>> weights;          // CPU tensors
+  std::vector<std::pair<std::string, Tensor>> optimizer_state;  // CPU tensors
+  nlohmann::json dropout = nlohmann::json::array();             // [{"layer", "seed", "calls"}]
 };
 
 // optimizer may be null (e.g. an LR-finder snapshot).
-void save_checkpoint(const std::string& path, Model& model, Optimizer* optimizer,
-                     const ModelMeta& meta, const CheckpointState& state);
+void save_checkpoint(const std::string& path, Model& model, Optimizer* optimizer, const ModelMeta& meta,
+                     const CheckpointState& state);
 // Throws InputError naming the file; a model file (not a checkpoint) is refused.
 Checkpoint load_checkpoint(const std::string& path);
 // Builds a fresh model from the checkpoint's spec, with its weights.

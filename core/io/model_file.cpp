@@ -35,20 +35,17 @@ void check_meta(const Model& model, const ModelMeta& meta, const std::string& wh
 void check_meta(const Shape& in, int num_classes, const ModelMeta& meta, const std::string& where) {
   if (!meta.class_names.empty() && int64_t(meta.class_names.size()) != num_classes)
     throw InputError(where, "metadata has " + std::to_string(meta.class_names.size()) +
-                                " class names but the model has " +
-                                std::to_string(num_classes) + " classes");
+                                " class names but the model has " + std::to_string(num_classes) + " classes");
   if (meta.mean.size() != meta.std.size())
-    throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) +
-                                " means but " + std::to_string(meta.std.size()) + " std values");
+    throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) + " means but " +
+                                std::to_string(meta.std.size()) + " std values");
   if (!meta.mean.empty() && in.rank() >= 1 && int64_t(meta.mean.size()) != in[0])
-    throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) +
-                                " channels but the model input " + in.str() + " has " +
-                                std::to_string(in[0]));
+    throw InputError(where, "normalisation has " + std::to_string(meta.mean.size()) + " channels but the model input " +
+                                in.str() + " has " + std::to_string(in[0]));
   for (size_t c = 0; c < meta.std.size(); ++c)
     if (!(meta.std[c] > 0) || !std::isfinite(meta.std[c]) || !std::isfinite(meta.mean[c]))
-      throw InputError(where, "normalisation of channel " + std::to_string(c) +
-                                  " is not usable (mean " + std::to_string(meta.mean[c]) +
-                                  ", std " + std::to_string(meta.std[c]) + ")");
+      throw InputError(where, "normalisation of channel " + std::to_string(c) + " is not usable (mean " +
+                                  std::to_string(meta.mean[c]) + ", std " + std::to_string(meta.std[c]) + ")");
 }
 
 }  // namespace detail
@@ -56,8 +53,8 @@ void check_meta(const Shape& in, int num_classes, const ModelMeta& meta, const s
 nlohmann::json ModelMeta::to_json() const {
   nlohmann::json j;
   j["class_names"] = class_names;
-  j["normalization"] = {{"mean", mean}, {"std", std},
-                        {"applies_to", "pixel values in [0,1]: (x - mean) / std per channel"}};
+  j["normalization"] = {
+      {"mean", mean}, {"std", std}, {"applies_to", "pixel values in [0,1]: (x - mean) / std per channel"}};
   if (!resize.empty()) j["resize"] = resize;
   j["training"] = training;
   j["extra"] = extra;
@@ -84,16 +81,14 @@ ModelMeta ModelMeta::from_json(const nlohmann::json& j, const std::string& where
     if (j.contains("training")) m.training = j["training"];
     if (j.contains("extra")) m.extra = j["extra"];
     if (j.contains("created_at")) m.created_at = j["created_at"].get<std::string>();
-    if (j.contains("perceptra_version"))
-      m.perceptra_version = j["perceptra_version"].get<std::string>();
+    if (j.contains("perceptra_version")) m.perceptra_version = j["perceptra_version"].get<std::string>();
   } catch (const nlohmann::json::exception& e) {
     throw InputError(where, std::string("bad metadata: ") + e.what());
   }
   return m;
 }
 
-nlohmann::json detail::model_header(Model& model, const ModelMeta& meta_in,
-                                    const std::string& where) {
+nlohmann::json detail::model_header(Model& model, const ModelMeta& meta_in, const std::string& where) {
   check_meta(model, meta_in, where);
   ModelMeta meta = meta_in;
   meta.created_at = utc_now_iso();
@@ -107,8 +102,7 @@ nlohmann::json detail::model_header(Model& model, const ModelMeta& meta_in,
 }
 
 void save_model(const std::string& path, Model& model, const ModelMeta& meta_in) {
-  tensor_file::write(path, tensor_file::Kind::Model, detail::model_header(model, meta_in, path),
-                     weight_refs(model));
+  tensor_file::write(path, tensor_file::Kind::Model, detail::model_header(model, meta_in, path), weight_refs(model));
 }
 
 namespace detail {
@@ -124,8 +118,7 @@ ValidatedHeader validate_contents(const tensor_file::Contents& c, const std::str
   // without them is refused by the build with the precise field.
   const auto in = v.spec.find("input");
   const auto classes = v.spec.find("classes");
-  if (in != v.spec.end() && in->is_array() && classes != v.spec.end() &&
-      classes->is_number_integer()) {
+  if (in != v.spec.end() && in->is_array() && classes != v.spec.end() && classes->is_number_integer()) {
     std::vector<int64_t> dims;
     for (const auto& d : *in) {
       if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > (1 << 20))
@@ -133,8 +126,7 @@ ValidatedHeader validate_contents(const tensor_file::Contents& c, const std::str
       dims.push_back(d.get<int64_t>());
     }
     const int64_t k = classes->get<int64_t>();
-    if (k < 1 || k > (1 << 24))
-      throw InputError(path, "stored model spec: field 'classes' must be a positive integer");
+    if (k < 1 || k > (1 << 24)) throw InputError(path, "stored model spec: field 'classes' must be a positive integer");
     // Metadata indexed by channel and class (predict, eval) must fit
     // before anything reads it.
     check_meta(Shape(dims), int(k), v.meta, path);
@@ -166,8 +158,9 @@ std::unique_ptr<Model> build_validated(const tensor_file::Contents& c, const Val
 LoadedModel load_model(const std::string& path, Device device) {
   auto c = tensor_file::read(path);
   if (c.header.contains("quantization"))
-    throw InputError(path, "is an int8 quantised model: load it with load_any_model "
-                           "(core/quant/quantized_file.h)");
+    throw InputError(path,
+                     "is an int8 quantised model: load it with load_any_model "
+                     "(core/quant/quantized_file.h)");
   auto v = detail::validate_contents(c, path);
   LoadedModel out;
   out.model = detail::build_validated(c, v, path, device);

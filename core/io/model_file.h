@@ -16,7 +16,7 @@
 namespace perceptra {
 
 struct ModelMeta {
-  std::vector<std::string> class_names;   // empty, or one per class
+  std::vector<std::string> class_names;  // empty, or one per class
   // Normalisation the model was trained with, per input channel, on pixel
   // values in [0,1]: input = (pixel - mean[c]) / std[c]. Empty = none.
   std::vector<float> mean, std;
@@ -26,7 +26,7 @@ struct ModelMeta {
   nlohmann::json training = nlohmann::json::object();  // dataset, epochs, accuracy, run id, ...
   nlohmann::json extra = nlohmann::json::object();     // anything else
   // Filled by save (ignored on input) and by load:
-  std::string created_at;          // ISO 8601 UTC
+  std::string created_at;  // ISO 8601 UTC
   std::string perceptra_version;
 
   nlohmann::json to_json() const;
@@ -49,21 +49,20 @@ LoadedModel load_model(const std::string& path, Device device = Device::cpu());
 // What a file holds, fully validated (checksum included) without building
 // the model: for file dialogs, `perceptra-cli export`, the GUI's Export dock.
 struct ModelFileInfo {
-  std::string kind;            // "model" or "checkpoint"
+  std::string kind;  // "model" or "checkpoint"
   uint32_t format_version = 0;
   uint64_t file_size = 0;
   nlohmann::json spec;
   ModelMeta meta;
   size_t tensor_count = 0;
-  int64_t parameter_elements = 0;   // elements of the weight tensors (incl. buffers)
+  int64_t parameter_elements = 0;  // elements of the weight tensors (incl. buffers)
 };
 ModelFileInfo inspect_model_file(const std::string& path);
 
 namespace detail {
 // Shared with checkpoints.
 void check_meta(const Model& model, const ModelMeta& meta, const std::string& where);
-void check_meta(const Shape& input, int num_classes, const ModelMeta& meta,
-                const std::string& where);
+void check_meta(const Shape& input, int num_classes, const ModelMeta& meta, const std::string& where);
 std::string utc_now_iso();
 std::string perceptra_version();
 // The JSON header both files start with (spec, stamped meta, input shape,

@@ -23,11 +23,10 @@
 namespace perceptra {
 namespace {
 
-std::string emit_layer(GraphBuilder& b, Layer& layer, const std::string& x,
-                       const std::string& path, const std::string& where);
+std::string emit_layer(GraphBuilder& b, Layer& layer, const std::string& x, const std::string& path,
+                       const std::string& where);
 
-std::string emit_batchnorm(GraphBuilder& b, BatchNorm& bn, const std::string& x,
-                           const std::string& path) {
+std::string emit_batchnorm(GraphBuilder& b, BatchNorm& bn, const std::string& x, const std::string& path) {
   auto ps = bn.parameters();
   std::string scale, bias, mean, var;
   if (ps.size() == 4) {
@@ -47,8 +46,7 @@ std::string emit_batchnorm(GraphBuilder& b, BatchNorm& bn, const std::string& x,
   return b.out();
 }
 
-std::string emit_conv(GraphBuilder& b, Conv2d& conv, const std::string& x,
-                      const std::string& path) {
+std::string emit_conv(GraphBuilder& b, Conv2d& conv, const std::string& x, const std::string& path) {
   const auto& o = conv.options();
   auto ps = conv.parameters();
   std::vector<std::string> in = {x, b.constant(ps[0]->name, ps[0]->value)};
@@ -62,8 +60,7 @@ std::string emit_conv(GraphBuilder& b, Conv2d& conv, const std::string& x,
   return b.out();
 }
 
-std::string emit_linear(GraphBuilder& b, Linear& lin, const std::string& x,
-                        const std::string& path) {
+std::string emit_linear(GraphBuilder& b, Linear& lin, const std::string& x, const std::string& path) {
   auto ps = lin.parameters();
   std::vector<std::string> in = {x, b.constant(ps[0]->name, ps[0]->value)};
   if (ps.size() > 1) in.push_back(b.constant(ps[1]->name, ps[1]->value));
@@ -72,8 +69,8 @@ std::string emit_linear(GraphBuilder& b, Linear& lin, const std::string& x,
   return b.out();
 }
 
-std::string emit_pool(GraphBuilder& b, const std::string& op, const PoolOptions& o,
-                      const std::string& x, const std::string& path) {
+std::string emit_pool(GraphBuilder& b, const std::string& op, const PoolOptions& o, const std::string& x,
+                      const std::string& path) {
   std::string in = x;
   bool explicit_pad = op == "AveragePool" && (o.ph > 0 || o.pw > 0);
   if (explicit_pad) {
@@ -88,13 +85,11 @@ std::string emit_pool(GraphBuilder& b, const std::string& op, const PoolOptions&
   auto* n = b.node(op, {in}, path);
   GraphBuilder::attr(n, "kernel_shape", std::vector<int64_t>{o.kh, o.kw});
   GraphBuilder::attr(n, "strides", std::vector<int64_t>{o.sh, o.sw});
-  if (!explicit_pad)
-    GraphBuilder::attr(n, "pads", std::vector<int64_t>{o.ph, o.pw, o.ph, o.pw});
+  if (!explicit_pad) GraphBuilder::attr(n, "pads", std::vector<int64_t>{o.ph, o.pw, o.ph, o.pw});
   return b.out();
 }
 
-std::string emit_activation(GraphBuilder& b, ActivationLayer& a, const std::string& x,
-                            const std::string& path) {
+std::string emit_activation(GraphBuilder& b, ActivationLayer& a, const std::string& x, const std::string& path) {
   switch (a.kind()) {
     case Activation::ReLU:
       b.node("Relu", {x}, path);
@@ -137,8 +132,8 @@ std::string emit_activation(GraphBuilder& b, ActivationLayer& a, const std::stri
   return x;
 }
 
-std::string emit_residual(GraphBuilder& b, Residual& r, const std::string& x,
-                          const std::string& path, const std::string& where) {
+std::string emit_residual(GraphBuilder& b, Residual& r, const std::string& x, const std::string& path,
+                          const std::string& where) {
   auto children = r.children();
   size_t branch_n = children.size() - (r.has_projection() ? 2 : 0);
   std::string y = x;
@@ -157,13 +152,12 @@ std::string emit_residual(GraphBuilder& b, Residual& r, const std::string& x,
   return b.out();
 }
 
-std::string emit_layer(GraphBuilder& b, Layer& layer, const std::string& x,
-                       const std::string& path, const std::string& where) {
+std::string emit_layer(GraphBuilder& b, Layer& layer, const std::string& x, const std::string& path,
+                       const std::string& where) {
   if (auto* l = dynamic_cast<Linear*>(&layer)) return emit_linear(b, *l, x, path);
   if (auto* l = dynamic_cast<Conv2d*>(&layer)) return emit_conv(b, *l, x, path);
   if (auto* l = dynamic_cast<MaxPool2d*>(&layer)) return emit_pool(b, "MaxPool", l->options(), x, path);
-  if (auto* l = dynamic_cast<AvgPool2d*>(&layer))
-    return emit_pool(b, "AveragePool", l->options(), x, path);
+  if (auto* l = dynamic_cast<AvgPool2d*>(&layer)) return emit_pool(b, "AveragePool", l->options(), x, path);
   if (dynamic_cast<GlobalAvgPool*>(&layer)) {
     b.node("GlobalAveragePool", {x}, path + ".pool");
     auto* n = b.node("Flatten", {b.out()}, path);  // the engine's output is [N, C]
@@ -179,12 +173,10 @@ std::string emit_layer(GraphBuilder& b, Layer& layer, const std::string& x,
     return b.out();
   }
   if (auto* l = dynamic_cast<Residual*>(&layer)) return emit_residual(b, *l, x, path, where);
-  throw InputError(where, "cannot be exported to ONNX: no mapping for layer type '" +
-                              layer.type() + "'");
+  throw InputError(where, "cannot be exported to ONNX: no mapping for layer type '" + layer.type() + "'");
 }
 
-void set_tensor_type(onnx::ValueInfoProto* v, const std::string& name,
-                     const std::vector<int64_t>& sample_dims) {
+void set_tensor_type(onnx::ValueInfoProto* v, const std::string& name, const std::vector<int64_t>& sample_dims) {
   v->set_name(name);
   auto* tt = v->mutable_type()->mutable_tensor_type();
   tt->set_elem_type(onnx::TensorProto::FLOAT);
@@ -201,13 +193,12 @@ void add_meta(onnx::ModelProto& m, const std::string& key, const std::string& va
 
 }  // namespace
 
-std::string emit_onnx_layer(GraphBuilder& b, Layer& layer, const std::string& x,
-                            const std::string& path, const std::string& where) {
+std::string emit_onnx_layer(GraphBuilder& b, Layer& layer, const std::string& x, const std::string& path,
+                            const std::string& where) {
   return emit_layer(b, layer, x, path, where);
 }
 
-std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
-                              const OnnxExportOptions& options) {
+std::string export_onnx_bytes(Model& model, const ModelMeta& meta, const OnnxExportOptions& options) {
   auto layers = model.layers();
   return export_onnx_bytes_with(model, meta, options, [&](GraphBuilder& b, std::string x) {
     for (size_t i = 0; i < layers.size(); ++i)
@@ -217,13 +208,12 @@ std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
   });
 }
 
-std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta,
-                                   const OnnxExportOptions& options, const OnnxBody& body,
+std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta, const OnnxExportOptions& options,
+                                   const OnnxBody& body,
                                    const std::vector<std::pair<std::string, std::string>>& extra_meta) {
   detail::check_meta(model, meta, "onnx export");
   if (options.opset < 13 || options.opset > 17)
-    throw InputError("onnx export", "opset " + std::to_string(options.opset) +
-                                        " is not supported (use 13 to 17)");
+    throw InputError("onnx export", "opset " + std::to_string(options.opset) + " is not supported (use 13 to 17)");
   onnx::ModelProto m;
   m.set_ir_version(options.opset <= 13 ? 7 : 8);
   m.set_producer_name("Perceptra");
@@ -235,8 +225,7 @@ std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta,
 
   const nlohmann::json spec = model.spec();
   auto* g = m.mutable_graph();
-  g->set_name(!options.graph_name.empty() ? options.graph_name
-                                          : spec.value("name", std::string("perceptra_model")));
+  g->set_name(!options.graph_name.empty() ? options.graph_name : spec.value("name", std::string("perceptra_model")));
   GraphBuilder b(g);
   const std::string input = b.fresh("input");
   set_tensor_type(g->add_input(), input, model.input_shape().dims());
@@ -268,17 +257,15 @@ std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta,
   b.last_node()->set_output(0, output);
   set_tensor_type(g->add_output(), output, {int64_t(model.num_classes())});
 
-  g->set_doc_string(
-      "Perceptra model '" + g->name() + "'. Input: float32 NCHW " +
-      model.input_shape().str() + " per sample, pixel values in [0,1]" +
-      (normalize ? "; normalisation (x - mean) / std is part of this graph." : "; no normalisation."));
+  g->set_doc_string("Perceptra model '" + g->name() + "'. Input: float32 NCHW " + model.input_shape().str() +
+                    " per sample, pixel values in [0,1]" +
+                    (normalize ? "; normalisation (x - mean) / std is part of this graph." : "; no normalisation."));
   add_meta(m, "perceptra.input",
            normalize ? "raw pixels in [0,1], NCHW float32; the graph applies (x - mean) / std "
                        "per channel (Sub/Div nodes 'normalize*')"
                      : "NCHW float32, fed to the first layer as is (no normalisation in graph)");
   add_meta(m, "perceptra.normalization",
-           nlohmann::json{{"included_in_graph", normalize}, {"mean", meta.mean}, {"std", meta.std}}
-               .dump());
+           nlohmann::json{{"included_in_graph", normalize}, {"mean", meta.mean}, {"std", meta.std}}.dump());
   add_meta(m, "perceptra.class_names", dump_json_safe(nlohmann::json(meta.class_names)));
   add_meta(m, "perceptra.output", options.softmax ? "class probabilities (Softmax)" : "logits");
   add_meta(m, "perceptra.spec", dump_json_safe(spec));
@@ -299,8 +286,7 @@ std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta,
   return bytes;
 }
 
-void export_onnx(const std::string& path, Model& model, const ModelMeta& meta,
-                 const OnnxExportOptions& options) {
+void export_onnx(const std::string& path, Model& model, const ModelMeta& meta, const OnnxExportOptions& options) {
   std::string bytes = export_onnx_bytes(model, meta, options);
   write_file_atomically(path, [&](AtomicFile& f) { f.write(bytes); });
 }

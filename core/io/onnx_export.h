@@ -34,10 +34,8 @@ struct OnnxExportOptions {
   std::string graph_name;             // default: the spec's name
 };
 
-void export_onnx(const std::string& path, Model& model, const ModelMeta& meta,
-                 const OnnxExportOptions& options = {});
+void export_onnx(const std::string& path, Model& model, const ModelMeta& meta, const OnnxExportOptions& options = {});
 // The checked, serialised ModelProto (what export_onnx writes).
-std::string export_onnx_bytes(Model& model, const ModelMeta& meta,
-                              const OnnxExportOptions& options = {});
+std::string export_onnx_bytes(Model& model, const ModelMeta& meta, const OnnxExportOptions& options = {});
 
 }  // namespace perceptra

@@ -25,21 +25,19 @@ class GraphBuilder {
     return name;
   }
 
-  std::string constant(const std::string& base, const std::vector<int64_t>& dims,
-                       const std::vector<float>& values) {
+  std::string constant(const std::string& base, const std::vector<int64_t>& dims, const std::vector<float>& values) {
     std::string name = fresh(base);
     auto* t = g_->add_initializer();
     t->set_name(name);
     t->set_data_type(onnx::TensorProto::FLOAT);
     for (auto d : dims) t->add_dims(d);
     // raw_data is little-endian float32, the same bytes as the engine's.
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()),
-                                values.size() * sizeof(float)));
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
     return name;
   }
   // Any element type from its little-endian bytes (int8 weights, zero points).
-  std::string constant_raw(const std::string& base, const std::vector<int64_t>& dims,
-                           int data_type, const std::string& raw) {
+  std::string constant_raw(const std::string& base, const std::vector<int64_t>& dims, int data_type,
+                           const std::string& raw) {
     std::string name = fresh(base);
     auto* t = g_->add_initializer();
     t->set_name(name);
@@ -61,8 +59,7 @@ class GraphBuilder {
     return constant(base, value.shape().dims(), value.to_vector());
   }
 
-  onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& inputs,
-                        const std::string& name) {
+  onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& inputs, const std::string& name) {
     auto* n = g_->add_node();
     n->set_op_type(op);
     n->set_name(fresh("node:" + name));
@@ -103,15 +100,15 @@ class GraphBuilder {
 
 // The ONNX nodes of one layer (any type export_onnx maps) applied to x;
 // returns the output name. `where` names the layer in errors.
-std::string emit_onnx_layer(GraphBuilder& b, Layer& layer, const std::string& x,
-                            const std::string& path, const std::string& where);
+std::string emit_onnx_layer(GraphBuilder& b, Layer& layer, const std::string& x, const std::string& path,
+                            const std::string& where);
 
 // export_onnx_bytes with the layers replaced by `body` (input after the
 // normalisation -> output before the optional Softmax); the same checks,
 // metadata (plus extra_meta) and graph input/output.
 using OnnxBody = std::function<std::string(GraphBuilder&, std::string)>;
-std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta,
-                                   const OnnxExportOptions& options, const OnnxBody& body,
+std::string export_onnx_bytes_with(Model& model, const ModelMeta& meta, const OnnxExportOptions& options,
+                                   const OnnxBody& body,
                                    const std::vector<std::pair<std::string, std::string>>& extra_meta = {});
 
 }  // namespace perceptra

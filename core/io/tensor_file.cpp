@@ -50,20 +50,16 @@ T get(const char* p) {
 
 }  // namespace
 
-std::string kind_name(Kind k) {
-  return k == Kind::Model ? "model" : k == Kind::Checkpoint ? "checkpoint" : "unknown";
-}
+std::string kind_name(Kind k) { return k == Kind::Model ? "model" : k == Kind::Checkpoint ? "checkpoint" : "unknown"; }
 
-void write(const std::string& path, Kind kind, nlohmann::json header,
-           const std::vector<TensorRef>& tensors) {
+void write(const std::string& path, Kind kind, nlohmann::json header, const std::vector<TensorRef>& tensors) {
   nlohmann::json index = nlohmann::json::array();
   uint64_t payload = 0;
   for (const auto& t : tensors) {
     if (t.int8_shape.rank() > 0) {
       PCHECK(int64_t(t.int8_values.size()) == t.int8_shape.numel(),
              "model file: int8 tensor '" + t.name + "' size does not match its shape");
-      index.push_back({{"name", t.name}, {"section", t.section}, {"shape", t.int8_shape.dims()},
-                       {"dtype", "int8"}});
+      index.push_back({{"name", t.name}, {"section", t.section}, {"shape", t.int8_shape.dims()}, {"dtype", "int8"}});
       payload += t.int8_values.size();
       continue;
     }
@@ -111,15 +107,13 @@ Contents read(const std::string& path) {
   if (size < sizeof kMagic || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw InputError(path, "not a Perceptra model or checkpoint file (bad magic number)");
   if (size < kFixedHeader + 4)
-    throw InputError(path, "file is truncated (" + std::to_string(size) +
-                               " bytes, shorter than the fixed header)");
+    throw InputError(path, "file is truncated (" + std::to_string(size) + " bytes, shorter than the fixed header)");
   Contents c;
   c.file_size = size;
   c.version = get<uint32_t>(bytes.data() + 8);
   if (c.version != kVersion)
     throw InputError(path, "format version " + std::to_string(c.version) +
-                               " is not supported (this build reads version " +
-                               std::to_string(kVersion) + ")");
+                               " is not supported (this build reads version " + std::to_string(kVersion) + ")");
   uint32_t kind = get<uint32_t>(bytes.data() + 12);
   if (kind != uint32_t(Kind::Model) && kind != uint32_t(Kind::Checkpoint))
     throw InputError(path, "unknown file kind " + std::to_string(kind));
@@ -127,8 +121,7 @@ Contents read(const std::string& path) {
   const uint64_t h = get<uint64_t>(bytes.data() + 16), p = get<uint64_t>(bytes.data() + 24);
   // Compare without overflow: lengths come from the (untrusted) file.
   if (h > size || p > size || kFixedHeader + h + p + 4 > size) {
-    if (h > size || p > size)
-      throw InputError(path, "file is truncated or corrupt (declared lengths exceed the file)");
+    if (h > size || p > size) throw InputError(path, "file is truncated or corrupt (declared lengths exceed the file)");
     throw InputError(path, "file is truncated (" + std::to_string(size) + " bytes, expected " +
                                std::to_string(kFixedHeader + h + p + 4) + ")");
   }
@@ -138,16 +131,14 @@ Contents read(const std::string& path) {
   Crc crc;
   crc.update(bytes.data(), kFixedHeader + h + p);
   const uint32_t stored = get<uint32_t>(bytes.data() + kFixedHeader + h + p);
-  if (crc.value() != stored)
-    throw InputError(path, "checksum mismatch: the file is corrupt or was modified");
+  if (crc.value() != stored) throw InputError(path, "checksum mismatch: the file is corrupt or was modified");
 
   auto header = try_parse_json_bounded(std::string_view(bytes).substr(kFixedHeader, h));
   if (!header || !header->is_object())
-    throw InputError(path, json_nesting_depth(std::string_view(bytes).substr(kFixedHeader, h),
-                                              kMaxJsonDepth) > kMaxJsonDepth
-                               ? "header JSON is nested more than " +
-                                     std::to_string(kMaxJsonDepth) + " levels deep"
-                               : "header is not a JSON object");
+    throw InputError(path,
+                     json_nesting_depth(std::string_view(bytes).substr(kFixedHeader, h), kMaxJsonDepth) > kMaxJsonDepth
+                         ? "header JSON is nested more than " + std::to_string(kMaxJsonDepth) + " levels deep"
+                         : "header is not a JSON object");
   c.header = std::move(*header);
   if (!c.header.contains("tensors") || !c.header["tensors"].is_array())
     throw InputError(path, "header has no 'tensors' list");
@@ -161,8 +152,8 @@ Contents read(const std::string& path) {
       t.section = e.at("section").get<std::string>();
       std::vector<int64_t> dims = e.at("shape").get<std::vector<int64_t>>();
       if (dims.size() > kMaxRank)
-        throw InputError(path, "tensor '" + t.name + "' has " + std::to_string(dims.size()) +
-                                   " dimensions (at most " + std::to_string(kMaxRank) + ")");
+        throw InputError(path, "tensor '" + t.name + "' has " + std::to_string(dims.size()) + " dimensions (at most " +
+                                   std::to_string(kMaxRank) + ")");
       const std::string dtype = e.value("dtype", std::string("float32"));
       if (dtype != "float32" && dtype != "int8")
         throw InputError(path, "tensor '" + t.name + "' has unknown dtype '" + dtype + "'");
@@ -182,8 +173,7 @@ Contents read(const std::string& path) {
       throw InputError(path, std::string("bad tensor entry in header: ") + ex.what());
     }
     const uint64_t n = uint64_t(t.shape.numel()) * (t.is_int8 ? 1 : sizeof(float));
-    if (n > end - offset)
-      throw InputError(path, "tensor '" + t.name + "' extends past the payload");
+    if (n > end - offset) throw InputError(path, "tensor '" + t.name + "' extends past the payload");
     if (t.is_int8) {
       t.int8_values.resize(size_t(t.shape.numel()));
       std::memcpy(t.int8_values.data(), bytes.data() + offset, n);
@@ -195,8 +185,7 @@ Contents read(const std::string& path) {
     c.tensors.push_back(std::move(t));
   }
   if (offset != end)
-    throw InputError(path, "payload holds " + std::to_string(end - offset) +
-                               " bytes not described by the header");
+    throw InputError(path, "payload holds " + std::to_string(end - offset) + " bytes not described by the header");
   return c;
 }
 

@@ -35,8 +35,7 @@ enum class Kind : uint32_t { Model = 1, Checkpoint = 2 };
 std::string kind_name(Kind k);
 
 struct TensorRef {
-  TensorRef(std::string n, std::string s, Tensor t)
-      : name(std::move(n)), section(std::move(s)), tensor(std::move(t)) {}
+  TensorRef(std::string n, std::string s, Tensor t) : name(std::move(n)), section(std::move(s)), tensor(std::move(t)) {}
   // An int8 entry (quantised weights) instead of a float tensor.
   static TensorRef int8(std::string n, std::string s, Shape shape, std::vector<int8_t> values) {
     TensorRef r(std::move(n), std::move(s), Tensor());
@@ -67,8 +66,7 @@ struct Contents {
 };
 
 // Atomic write (see atomic_file.h). `header` gains the "tensors" index.
-void write(const std::string& path, Kind kind, nlohmann::json header,
-           const std::vector<TensorRef>& tensors);
+void write(const std::string& path, Kind kind, nlohmann::json header, const std::vector<TensorRef>& tensors);
 // Validates magic, version, sizes and checksum; throws InputError(path, ...).
 Contents read(const std::string& path);
 

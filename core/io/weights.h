@@ -13,8 +13,7 @@ namespace perceptra {
 
 std::vector<tensor_file::TensorRef> weight_refs(Model& model);
 // Model::from_spec with errors attributed to the file.
-std::unique_ptr<Model> build_from_spec(const nlohmann::json& spec, const std::string& path,
-                                       Device device);
+std::unique_ptr<Model> build_from_spec(const nlohmann::json& spec, const std::string& path, Device device);
 // Checks names, order and shapes against model.parameters() and copies.
 void copy_weights(const tensor_file::Contents& c, Model& model, const std::string& path);
 

@@ -6,12 +6,18 @@ namespace perceptra {
 
 std::string ActivationLayer::type() const {
   switch (kind_) {
-    case Activation::ReLU: return "relu";
-    case Activation::LeakyReLU: return "leaky_relu";
-    case Activation::GELU: return "gelu";
-    case Activation::Sigmoid: return "sigmoid";
-    case Activation::Tanh: return "tanh";
-    case Activation::ReLU6: return "relu6";
+    case Activation::ReLU:
+      return "relu";
+    case Activation::LeakyReLU:
+      return "leaky_relu";
+    case Activation::GELU:
+      return "gelu";
+    case Activation::Sigmoid:
+      return "sigmoid";
+    case Activation::Tanh:
+      return "tanh";
+    case Activation::ReLU6:
+      return "relu6";
   }
   return "relu";
 }
@@ -23,8 +29,7 @@ nlohmann::json ActivationLayer::args() const {
 
 Tensor ActivationLayer::forward(const Tensor& x, bool /*training*/) {
   Tensor y = Tensor::empty(x.shape(), x.device());
-  backend_for(x.device())
-      .activation_forward(kind_, slope_, x.data(), y.data(), static_cast<size_t>(x.numel()));
+  backend_for(x.device()).activation_forward(kind_, slope_, x.data(), y.data(), static_cast<size_t>(x.numel()));
   x_ = x;
   y_ = y;
   return y;
@@ -38,12 +43,11 @@ void ActivationLayer::adopt_relu_output(const Tensor& y) {
 
 Tensor ActivationLayer::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
-  PCHECK(dy.shape() == x_.shape(), layer_where(*this) + ": gradient shape " + dy.shape().str() +
-                                       " does not match output " + x_.shape().str());
+  PCHECK(dy.shape() == x_.shape(),
+         layer_where(*this) + ": gradient shape " + dy.shape().str() + " does not match output " + x_.shape().str());
   Tensor dx = Tensor::empty(x_.shape(), dy.device());
   backend_for(dy.device())
-      .activation_backward(kind_, slope_, x_.data(), y_.data(), dy.data(), dx.data(),
-                           static_cast<size_t>(dy.numel()));
+      .activation_backward(kind_, slope_, x_.data(), y_.data(), dy.data(), dx.data(), static_cast<size_t>(dy.numel()));
   return dx;
 }
 

@@ -20,22 +20,18 @@ BatchNorm::BatchNorm(bool spatial, int channels, float eps, float momentum, bool
   running_var_ = make_buffer("running_var", {C_}, 1.f);
 }
 
-nlohmann::json BatchNorm::args() const {
-  return {{"eps", eps_}, {"momentum", momentum_}, {"affine", affine_}};
-}
+nlohmann::json BatchNorm::args() const { return {{"eps", eps_}, {"momentum", momentum_}, {"affine", affine_}}; }
 
 Shape BatchNorm::output_shape(const Shape& in) const {
   const std::string where = layer_where(*this);
   if (spatial_ && in.rank() != 4)
-    throw InputError(where, "expects an image input [channels, height, width] but gets " +
-                                in.sample().str() + " - use batchnorm1d for flat inputs");
+    throw InputError(where, "expects an image input [channels, height, width] but gets " + in.sample().str() +
+                                " - use batchnorm1d for flat inputs");
   if (!spatial_ && in.rank() != 2 && in.rank() != 3)
-    throw InputError(where, "expects [features] or [channels, length] but gets " +
-                                in.sample().str() +
+    throw InputError(where, "expects [features] or [channels, length] but gets " + in.sample().str() +
                                 (in.rank() == 4 ? " - use batchnorm2d for images" : ""));
   if (in[1] != C_)
-    throw InputError(where, "expects " + std::to_string(C_) + " channels but gets " +
-                                std::to_string(in[1]));
+    throw InputError(where, "expects " + std::to_string(C_) + " channels but gets " + std::to_string(in[1]));
   return in;
 }
 
@@ -46,8 +42,7 @@ static int plane_size(const Shape& s) {
 }
 
 void BatchNorm::eval_scale_shift(std::vector<double>& scale, std::vector<double>& shift) const {
-  const std::vector<float> mean = running_mean_.value.to_vector(),
-                           var = running_var_.value.to_vector();
+  const std::vector<float> mean = running_mean_.value.to_vector(), var = running_var_.value.to_vector();
   std::vector<float> gamma(size_t(C_), 1.f), beta(size_t(C_), 0.f);
   if (affine_) {
     gamma = weight_.value.to_vector();
@@ -73,13 +68,12 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
                   "spatial size) - use a larger batch");
     save_mean_ = Tensor::empty({C_}, x.device());
     save_invstd_ = Tensor::empty({C_}, x.device());
-    be.batchnorm_forward_train(x.data(), y.data(), weight_.value.data(), bias_.value.data(),
-                               save_mean_.data(), save_invstd_.data(), running_mean_.value.data(),
-                               running_var_.value.data(), N, C_, HW, momentum_, eps_);
+    be.batchnorm_forward_train(x.data(), y.data(), weight_.value.data(), bias_.value.data(), save_mean_.data(),
+                               save_invstd_.data(), running_mean_.value.data(), running_var_.value.data(), N, C_, HW,
+                               momentum_, eps_);
   } else {
-    be.batchnorm_forward_eval(x.data(), y.data(), weight_.value.data(), bias_.value.data(),
-                              running_mean_.value.data(), running_var_.value.data(), N, C_, HW,
-                              eps_);
+    be.batchnorm_forward_eval(x.data(), y.data(), weight_.value.data(), bias_.value.data(), running_mean_.value.data(),
+                              running_var_.value.data(), N, C_, HW, eps_);
   }
   x_ = x;
   cached_training_ = training;
@@ -94,8 +88,8 @@ Tensor BatchNorm::backward(const Tensor& dy) {
   Tensor dgamma = affine_ ? weight_.grad : Tensor::empty({C_}, dy.device());
   Tensor dbeta = affine_ ? bias_.grad : Tensor::empty({C_}, dy.device());
   backend_for(dy.device())
-      .batchnorm_backward(x_.data(), dy.data(), weight_.value.data(), save_mean_.data(),
-                          save_invstd_.data(), dx.data(), dgamma.data(), dbeta.data(), N, C_, HW);
+      .batchnorm_backward(x_.data(), dy.data(), weight_.value.data(), save_mean_.data(), save_invstd_.data(), dx.data(),
+                          dgamma.data(), dbeta.data(), N, C_, HW);
   return dx;
 }
 
@@ -125,8 +119,7 @@ Tensor BatchNorm::backward_eval(const Tensor& dy) {
     be.scale(bias_.grad.data(), static_cast<float>(HW), C_);
     Tensor xhat = Tensor::empty(x_.shape(), dy.device());
     Tensor inv_t = Tensor::from_vector({C_}, inv, dy.device());
-    be.normalize_channels(x_.data(), xhat.data(), running_mean_.value.data(), inv_t.data(), N, C_,
-                          HW);
+    be.normalize_channels(x_.data(), xhat.data(), running_mean_.value.data(), inv_t.data(), N, C_, HW);
     be.mul(xhat.data(), dy.data(), xhat.data(), n);
     be.global_avgpool_forward(xhat.data(), plane.data(), N * C_, HW);
     be.sum_rows(plane.data(), weight_.grad.data(), N, C_, 0.f);

@@ -10,8 +10,7 @@ namespace perceptra {
 // bias (beta) when affine; buffers running_mean, running_var.
 class BatchNorm : public Layer {
  public:
-  BatchNorm(bool spatial, int channels, float eps = 1e-5f, float momentum = 0.1f,
-            bool affine = true);
+  BatchNorm(bool spatial, int channels, float eps = 1e-5f, float momentum = 0.1f, bool affine = true);
   std::string type() const override { return spatial_ ? "batchnorm2d" : "batchnorm1d"; }
   nlohmann::json args() const override;
   Shape output_shape(const Shape& input) const override;

@@ -11,8 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-json conv(int out, int kernel, int stride, int padding, bool bias = true,
-          const char* init = nullptr) {
+json conv(int out, int kernel, int stride, int padding, bool bias = true, const char* init = nullptr) {
   json j = {{"type", "conv2d"}, {"out_channels", out}, {"kernel", kernel}};
   if (stride != 1) j["stride"] = stride;
   if (padding) j["padding"] = padding;
@@ -27,8 +26,7 @@ json maxpool(int k) { return {{"type", "maxpool2d"}, {"kernel", k}}; }
 void require_image(const std::string& name, const Shape& input) {
   if (input.rank() != 3)
     throw InputError("model '" + name + "'",
-                     "needs image inputs [channels, height, width] but the data is " +
-                         input.str());
+                     "needs image inputs [channels, height, width] but the data is " + input.str());
 }
 
 // A CIFAR-style basic block (He et al. 2016): conv3x3-BN-ReLU-conv3x3-BN,
@@ -37,9 +35,8 @@ void require_image(const std::string& name, const Shape& input) {
 json basic_block(int channels, int stride) {
   return {{"type", "residual"},
           {"layers",
-           {conv(channels, 3, stride, 1, false, "kaiming_normal"), layer("batchnorm2d"),
-            layer("relu"), conv(channels, 3, 1, 1, false, "kaiming_normal"),
-            layer("batchnorm2d")}},
+           {conv(channels, 3, stride, 1, false, "kaiming_normal"), layer("batchnorm2d"), layer("relu"),
+            conv(channels, 3, 1, 1, false, "kaiming_normal"), layer("batchnorm2d")}},
           {"activation", "relu"}};
 }
 
@@ -54,20 +51,18 @@ std::vector<std::string> Model::builtin_names() {
 json Model::builtin_spec(const std::string& name, const Shape& input, int classes) {
   json layers = json::array();
   if (name == "mlp") {
-    layers = {layer("flatten"), linear(512), layer("relu"), linear(256), layer("relu"),
-              linear(classes)};
+    layers = {layer("flatten"), linear(512), layer("relu"), linear(256), layer("relu"), linear(classes)};
   } else if (name == "lenet5") {
     require_image(name, input);
     // Classic LeNet-5 takes 32x32; smaller inputs (28x28 MNIST) get padding 2
     // on the first conv so the feature maps keep the classic sizes.
     int pad = std::min(input[1], input[2]) < 32 ? 2 : 0;
-    layers = {conv(6, 5, 1, pad), layer("relu"), maxpool(2), conv(16, 5, 1, 0), layer("relu"),
-              maxpool(2), layer("flatten"), linear(120), layer("relu"), linear(84),
-              layer("relu"), linear(classes)};
+    layers = {conv(6, 5, 1, pad), layer("relu"), maxpool(2),    conv(16, 5, 1, 0), layer("relu"), maxpool(2),
+              layer("flatten"),   linear(120),   layer("relu"), linear(84),        layer("relu"), linear(classes)};
   } else if (name == "simplecnn") {
     require_image(name, input);
-    layers = {conv(32, 3, 1, 1), layer("relu"), maxpool(2), conv(64, 3, 1, 1), layer("relu"),
-              maxpool(2), layer("flatten"), linear(128), layer("relu"), linear(classes)};
+    layers = {conv(32, 3, 1, 1), layer("relu"),    maxpool(2),  conv(64, 3, 1, 1), layer("relu"),
+              maxpool(2),        layer("flatten"), linear(128), layer("relu"),     linear(classes)};
   } else if (name == "resnet-small") {
     require_image(name, input);
     // Stem, then 3 stages (16, 32, 64 channels) of 2 basic blocks each; the
@@ -80,8 +75,8 @@ json Model::builtin_spec(const std::string& name, const Shape& input, int classe
     }
     layers.push_back(layer("global_avgpool"));
     layers.push_back(linear(classes));
-  } else if (std::find(torchvision_builtin_names().begin(), torchvision_builtin_names().end(),
-                       name) != torchvision_builtin_names().end()) {
+  } else if (std::find(torchvision_builtin_names().begin(), torchvision_builtin_names().end(), name) !=
+             torchvision_builtin_names().end()) {
     layers = torchvision_builtin_layers(name, input, classes);
   } else {
     std::string known;

@@ -15,7 +15,6 @@ namespace perceptra {
 const std::vector<std::string>& torchvision_builtin_names();
 // The layer list of one of them for per-sample input [C, H, W]; throws
 // InputError when the input is not an image.
-nlohmann::json torchvision_builtin_layers(const std::string& name, const Shape& input,
-                                          int classes);
+nlohmann::json torchvision_builtin_layers(const std::string& name, const Shape& input, int classes);
 
 }  // namespace perceptra

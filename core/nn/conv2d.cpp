@@ -10,15 +10,17 @@ namespace perceptra {
 Conv2d::Conv2d(const Conv2dOptions& o) : o_(o) {
   PCHECK(o_.groups >= 1 && o_.in_channels % o_.groups == 0 && o_.out_channels % o_.groups == 0,
          "conv2d: channels must be divisible by groups");
-  weight_ = make_parameter("weight", {o_.out_channels, o_.in_channels / o_.groups, o_.kh, o_.kw},
-                           true);
+  weight_ = make_parameter("weight", {o_.out_channels, o_.in_channels / o_.groups, o_.kh, o_.kw}, true);
   if (o_.bias) bias_ = make_parameter("bias", {o_.out_channels}, false);
 }
 
 nlohmann::json Conv2d::args() const {
-  nlohmann::json j = {{"out_channels", o_.out_channels}, {"kernel", pair_json(o_.kh, o_.kw)},
-                      {"stride", pair_json(o_.sh, o_.sw)}, {"padding", pair_json(o_.ph, o_.pw)},
-                      {"dilation", pair_json(o_.dh, o_.dw)}, {"groups", o_.groups},
+  nlohmann::json j = {{"out_channels", o_.out_channels},
+                      {"kernel", pair_json(o_.kh, o_.kw)},
+                      {"stride", pair_json(o_.sh, o_.sw)},
+                      {"padding", pair_json(o_.ph, o_.pw)},
+                      {"dilation", pair_json(o_.dh, o_.dw)},
+                      {"groups", o_.groups},
                       {"bias", o_.bias}};
   if (o_.init != InitScheme::Default) j["init"] = init_scheme_name(o_.init);
   return j;
@@ -27,41 +29,38 @@ nlohmann::json Conv2d::args() const {
 Shape Conv2d::output_shape(const Shape& in) const {
   const std::string where = layer_where(*this);
   if (in.rank() != 4)
-    throw InputError(where, "expects an image input [channels, height, width] but gets " +
-                                in.sample().str());
+    throw InputError(where, "expects an image input [channels, height, width] but gets " + in.sample().str());
   if (in[1] != o_.in_channels)
-    throw InputError(where, "expects " + std::to_string(o_.in_channels) +
-                                " input channels but gets " + std::to_string(in[1]));
+    throw InputError(where,
+                     "expects " + std::to_string(o_.in_channels) + " input channels but gets " + std::to_string(in[1]));
   // 64-bit: dilation * (kernel - 1) overflows int for spec values near 2^30.
   const int64_t span_h = int64_t(o_.dh) * (o_.kh - 1) + 1, span_w = int64_t(o_.dw) * (o_.kw - 1) + 1;
   const int64_t padded_h = in[2] + 2 * int64_t(o_.ph), padded_w = in[3] + 2 * int64_t(o_.pw);
   // The backend computes geometry in int: keep every extent far below 2^31.
   constexpr int64_t kMaxExtent = int64_t(1) << 24;
   if (padded_h > kMaxExtent || padded_w > kMaxExtent || span_h > kMaxExtent || span_w > kMaxExtent)
-    throw InputError(where, "field 'kernel'/'padding'/'dilation' span more than " +
-                                std::to_string(kMaxExtent) + " pixels");
+    throw InputError(where,
+                     "field 'kernel'/'padding'/'dilation' span more than " + std::to_string(kMaxExtent) + " pixels");
   int64_t P = (padded_h - span_h) / o_.sh + 1;
   int64_t Q = (padded_w - span_w) / o_.sw + 1;
   if (padded_h < span_h || padded_w < span_w || P <= 0 || Q <= 0)
-    throw InputError(where, "field 'kernel' (" + std::to_string(o_.kh) + "x" +
-                                std::to_string(o_.kw) + ", dilation " + std::to_string(o_.dh) +
-                                ") does not fit the input " + std::to_string(in[2]) + "x" +
+    throw InputError(where, "field 'kernel' (" + std::to_string(o_.kh) + "x" + std::to_string(o_.kw) + ", dilation " +
+                                std::to_string(o_.dh) + ") does not fit the input " + std::to_string(in[2]) + "x" +
                                 std::to_string(in[3]) + " with padding " + std::to_string(o_.ph));
   return {in[0], o_.out_channels, P, Q};
 }
 
 ConvGeometry Conv2d::geometry(const Shape& in) const {
-  return make_conv_geometry(to_int(in[0]), to_int(in[1]), to_int(in[2]), to_int(in[3]),
-                            o_.out_channels, o_.kh, o_.kw, o_.sh, o_.sw, o_.ph, o_.pw, o_.dh, o_.dw,
-                            o_.groups);
+  return make_conv_geometry(to_int(in[0]), to_int(in[1]), to_int(in[2]), to_int(in[3]), o_.out_channels, o_.kh, o_.kw,
+                            o_.sh, o_.sw, o_.ph, o_.pw, o_.dh, o_.dw, o_.groups);
 }
 
 Tensor Conv2d::forward(const Tensor& x, bool /*training*/) {
   Shape out_shape = output_shape(x.shape());
   Tensor y = Tensor::empty(out_shape, x.device());
   backend_for(x.device())
-      .conv2d_forward(geometry(x.shape()), x.data(), weight_.value.data(),
-                      o_.bias ? bias_.value.data() : nullptr, y.data());
+      .conv2d_forward(geometry(x.shape()), x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr,
+                      y.data());
   x_ = x;
   return y;
 }
@@ -70,16 +69,17 @@ Tensor Conv2d::forward_relu(const Tensor& x) {
   Shape out_shape = output_shape(x.shape());
   Tensor y = Tensor::empty(out_shape, x.device());
   backend_for(x.device())
-      .conv2d_forward_relu(geometry(x.shape()), x.data(), weight_.value.data(),
-                           o_.bias ? bias_.value.data() : nullptr, y.data());
+      .conv2d_forward_relu(geometry(x.shape()), x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr,
+                           y.data());
   x_ = x;
   return y;
 }
 
 Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, bool relu) const {
   const Shape out_shape = output_shape(x.shape());
-  if (bn) PCHECK(bn->channels() == o_.out_channels, layer_where(*this) + ": folded BatchNorm has " +
-                                                        std::to_string(bn->channels()) + " channels");
+  if (bn)
+    PCHECK(bn->channels() == o_.out_channels,
+           layer_where(*this) + ": folded BatchNorm has " + std::to_string(bn->channels()) + " channels");
   Tensor w = weight_.value, b = o_.bias ? bias_.value : Tensor();
   if (bn) {
     // w'[k] = w[k] * scale[k], b'[k] = b[k] * scale[k] + shift[k], in double;
@@ -110,8 +110,8 @@ Tensor Conv2d::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
   Tensor dx = input_grad_needed_ ? Tensor::empty(x_.shape(), dy.device()) : Tensor();
   backend_for(dy.device())
-      .conv2d_backward(geometry(x_.shape()), x_.data(), weight_.value.data(), dy.data(), dx.data(),
-                       weight_.grad.data(), o_.bias ? bias_.grad.data() : nullptr);
+      .conv2d_backward(geometry(x_.shape()), x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
+                       o_.bias ? bias_.grad.data() : nullptr);
   return dx;
 }
 

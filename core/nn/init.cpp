@@ -11,10 +11,14 @@ namespace perceptra {
 float calculate_gain(Nonlinearity nl, float slope) {
   switch (nl) {
     case Nonlinearity::Linear:
-    case Nonlinearity::Sigmoid: return 1.f;
-    case Nonlinearity::ReLU: return std::sqrt(2.f);
-    case Nonlinearity::Tanh: return 5.f / 3.f;
-    case Nonlinearity::LeakyReLU: return std::sqrt(2.f / (1.f + slope * slope));
+    case Nonlinearity::Sigmoid:
+      return 1.f;
+    case Nonlinearity::ReLU:
+      return std::sqrt(2.f);
+    case Nonlinearity::Tanh:
+      return 5.f / 3.f;
+    case Nonlinearity::LeakyReLU:
+      return std::sqrt(2.f / (1.f + slope * slope));
   }
   return 1.f;
 }
@@ -78,11 +82,16 @@ void xavier_normal(Tensor& w, Rng& rng, float gain) { normal_(w, rng, 0.f, xavie
 
 const char* init_scheme_name(InitScheme s) {
   switch (s) {
-    case InitScheme::Default: return "default";
-    case InitScheme::KaimingNormal: return "kaiming_normal";
-    case InitScheme::KaimingUniform: return "kaiming_uniform";
-    case InitScheme::XavierUniform: return "xavier_uniform";
-    case InitScheme::XavierNormal: return "xavier_normal";
+    case InitScheme::Default:
+      return "default";
+    case InitScheme::KaimingNormal:
+      return "kaiming_normal";
+    case InitScheme::KaimingUniform:
+      return "kaiming_uniform";
+    case InitScheme::XavierUniform:
+      return "xavier_uniform";
+    case InitScheme::XavierNormal:
+      return "xavier_normal";
   }
   return "default";
 }
@@ -113,8 +122,12 @@ void init_weight_and_bias(InitScheme s, Tensor& weight, Tensor* bias, Rng& rng) 
     case InitScheme::KaimingUniform:
       kaiming_uniform(weight, rng, 0.f, FanMode::FanIn, Nonlinearity::ReLU);
       break;
-    case InitScheme::XavierUniform: xavier_uniform(weight, rng); break;
-    case InitScheme::XavierNormal: xavier_normal(weight, rng); break;
+    case InitScheme::XavierUniform:
+      xavier_uniform(weight, rng);
+      break;
+    case InitScheme::XavierNormal:
+      xavier_normal(weight, rng);
+      break;
   }
   if (bias && bias->defined()) zeros_(*bias);
 }

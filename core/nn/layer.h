@@ -16,12 +16,12 @@ namespace perceptra {
 // A trainable (or buffer) tensor with its gradient. Optimizers hold Parameter*
 // and read `group` to pick their parameter group (discriminative LRs).
 struct Parameter {
-  std::string name;   // "conv1.weight", unique within a model
+  std::string name;  // "conv1.weight", unique within a model
   Tensor value;
-  Tensor grad;        // same shape/device as value; undefined for buffers
-  bool trainable = true;   // false while frozen (transfer learning) or for buffers
-  bool decay = true;       // weight decay applies (false for biases/BN by default)
-  int group = 0;           // parameter group index
+  Tensor grad;            // same shape/device as value; undefined for buffers
+  bool trainable = true;  // false while frozen (transfer learning) or for buffers
+  bool decay = true;      // weight decay applies (false for biases/BN by default)
+  int group = 0;          // parameter group index
 };
 
 class Layer {

@@ -20,8 +20,8 @@ namespace perceptra {
 
 namespace {
 
-const std::vector<std::string> kInitNames = {"default", "kaiming_normal", "kaiming_uniform",
-                                             "xavier_uniform", "xavier_normal"};
+const std::vector<std::string> kInitNames = {"default", "kaiming_normal", "kaiming_uniform", "xavier_uniform",
+                                             "xavier_normal"};
 
 std::string known_types() {
   std::string s;
@@ -31,8 +31,7 @@ std::string known_types() {
 
 void require_image(const Shape& in, const std::string& where) {
   if (in.rank() != 4)
-    throw InputError(where, "expects an image input [channels, height, width] but gets " +
-                                in.sample().str());
+    throw InputError(where, "expects an image input [channels, height, width] but gets " + in.sample().str());
 }
 
 LayerPtr make_linear(const SpecArgs& a, const Shape& in) {
@@ -41,8 +40,8 @@ LayerPtr make_linear(const SpecArgs& a, const Shape& in) {
   bool bias = a.boolean("bias", true);
   InitScheme init = init_scheme_from_name(a.choice("init", "default", kInitNames));
   if (in.rank() != 2)
-    throw InputError(a.where(), "expects a flat input [features] but gets " + in.sample().str() +
-                                    " - add a flatten layer");
+    throw InputError(a.where(),
+                     "expects a flat input [features] but gets " + in.sample().str() + " - add a flatten layer");
   return std::make_unique<Linear>(to_int(in[1]), out, bias, init);
 }
 
@@ -62,8 +61,7 @@ LayerPtr make_conv(const SpecArgs& a, const Shape& in) {
   o.in_channels = to_int(in[1]);
   if (o.in_channels % o.groups || o.out_channels % o.groups)
     a.fail("groups", "(" + std::to_string(o.groups) + ") must divide the input channels (" +
-                         std::to_string(o.in_channels) + ") and out_channels (" +
-                         std::to_string(o.out_channels) + ")");
+                         std::to_string(o.in_channels) + ") and out_channels (" + std::to_string(o.out_channels) + ")");
   return std::make_unique<Conv2d>(o);
 }
 
@@ -84,8 +82,7 @@ LayerPtr make_batchnorm(const SpecArgs& a, const Shape& in, bool spatial) {
   bool affine = a.boolean("affine", true);
   if (spatial) require_image(in, a.where());
   if (!spatial && in.rank() != 2 && in.rank() != 3)
-    throw InputError(a.where(), "expects [features] or [channels, length] but gets " +
-                                    in.sample().str() +
+    throw InputError(a.where(), "expects [features] or [channels, length] but gets " + in.sample().str() +
                                     (in.rank() == 4 ? " - use batchnorm2d for images" : ""));
   return std::make_unique<BatchNorm>(spatial, to_int(in[1]), eps, momentum, affine);
 }
@@ -94,26 +91,23 @@ LayerPtr make_batchnorm(const SpecArgs& a, const Shape& in, bool spatial) {
 
 const std::vector<std::string>& layer_types() {
   static const std::vector<std::string> types = {
-      "linear",  "conv2d", "maxpool2d",   "avgpool2d",   "global_avgpool", "relu",
-      "leaky_relu", "gelu", "sigmoid",    "tanh",        "relu6",        "batchnorm1d",    "batchnorm2d",
-      "dropout", "flatten", "residual"};
+      "linear",  "conv2d", "maxpool2d", "avgpool2d",   "global_avgpool", "relu",    "leaky_relu", "gelu",
+      "sigmoid", "tanh",   "relu6",     "batchnorm1d", "batchnorm2d",    "dropout", "flatten",    "residual"};
   return types;
 }
 
 std::string default_name_prefix(const std::string& type) {
   static const std::map<std::string, std::string> prefix = {
-      {"linear", "fc"},       {"conv2d", "conv"},     {"maxpool2d", "maxpool"},
-      {"avgpool2d", "avgpool"}, {"global_avgpool", "gap"}, {"leaky_relu", "lrelu"},
-      {"batchnorm1d", "bn"},  {"batchnorm2d", "bn"},  {"dropout", "drop"},
-      {"residual", "res"}};
+      {"linear", "fc"},          {"conv2d", "conv"},      {"maxpool2d", "maxpool"}, {"avgpool2d", "avgpool"},
+      {"global_avgpool", "gap"}, {"leaky_relu", "lrelu"}, {"batchnorm1d", "bn"},    {"batchnorm2d", "bn"},
+      {"dropout", "drop"},       {"residual", "res"}};
   auto it = prefix.find(type);
   return it == prefix.end() ? type : it->second;
 }
 
 std::string layer_where(int index, const nlohmann::json& spec) {
   std::string type = "?";
-  if (spec.is_object() && spec.contains("type") && spec["type"].is_string())
-    type = spec["type"].get<std::string>();
+  if (spec.is_object() && spec.contains("type") && spec["type"].is_string()) type = spec["type"].get<std::string>();
   return "layer " + std::to_string(index) + " (" + type + ")";
 }
 
@@ -134,10 +128,9 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
   if (type == "linear") {
     layer = make_linear(SpecArgs(spec, where, {"out_features", "bias", "init"}), in);
   } else if (type == "conv2d") {
-    layer = make_conv(SpecArgs(spec, where,
-                               {"out_channels", "kernel", "stride", "padding", "dilation",
-                                "groups", "bias", "init"}),
-                      in);
+    layer = make_conv(
+        SpecArgs(spec, where, {"out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias", "init"}),
+        in);
   } else if (type == "maxpool2d" || type == "avgpool2d") {
     SpecArgs a(spec, where, {"kernel", "stride", "padding"});
     PoolOptions o = pool_options(a);
@@ -148,8 +141,7 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
   } else if (type == "global_avgpool") {
     SpecArgs a(spec, where, {});
     layer = std::make_unique<GlobalAvgPool>();
-  } else if (type == "relu" || type == "gelu" || type == "sigmoid" || type == "tanh" ||
-             type == "relu6") {
+  } else if (type == "relu" || type == "gelu" || type == "sigmoid" || type == "tanh" || type == "relu6") {
     SpecArgs a(spec, where, {});
     Activation k = type == "relu"      ? Activation::ReLU
                    : type == "gelu"    ? Activation::GELU
@@ -159,11 +151,9 @@ LayerPtr make_layer(const nlohmann::json& spec, const Shape& in, const std::stri
     layer = std::make_unique<ActivationLayer>(k);
   } else if (type == "leaky_relu") {
     SpecArgs a(spec, where, {"slope"});
-    layer = std::make_unique<ActivationLayer>(Activation::LeakyReLU,
-                                              a.number("slope", 0.01f, 0.f, 1.f, true));
+    layer = std::make_unique<ActivationLayer>(Activation::LeakyReLU, a.number("slope", 0.01f, 0.f, 1.f, true));
   } else if (type == "batchnorm1d" || type == "batchnorm2d") {
-    layer = make_batchnorm(SpecArgs(spec, where, {"eps", "momentum", "affine"}), in,
-                           type == "batchnorm2d");
+    layer = make_batchnorm(SpecArgs(spec, where, {"eps", "momentum", "affine"}), in, type == "batchnorm2d");
   } else if (type == "dropout") {
     SpecArgs a(spec, where, {"p"});
     layer = std::make_unique<Dropout>(a.number("p", 0.5f, 0.f, 1.f));

@@ -26,9 +26,7 @@ inline int64_t& parameter_budget() {
 
 class ParameterBudget {
  public:
-  explicit ParameterBudget(int64_t elements) : saved_(parameter_budget()) {
-    parameter_budget() = elements;
-  }
+  explicit ParameterBudget(int64_t elements) : saved_(parameter_budget()) { parameter_budget() = elements; }
   ~ParameterBudget() { parameter_budget() = saved_; }
   ParameterBudget(const ParameterBudget&) = delete;
   ParameterBudget& operator=(const ParameterBudget&) = delete;
@@ -44,15 +42,16 @@ inline void charge_parameter(const std::string& local_name, const Shape& shape) 
   int64_t n = 1;
   for (int64_t d : shape.dims()) {
     if (d < 0 || (d > 0 && n > kMax / d))
-      throw InputError("model spec", "parameter '" + local_name + "' " + shape.str() +
-                                         " is too large");
+      throw InputError("model spec", "parameter '" + local_name + "' " + shape.str() + " is too large");
     n *= d;
   }
   int64_t& budget = parameter_budget();
   if (budget < 0) return;
   if (n > budget)
-    throw InputError("model spec", "declares more parameters than the file holds in its weight "
-                                   "tensors (parameter '" + local_name + "' " + shape.str() + ")");
+    throw InputError("model spec",
+                     "declares more parameters than the file holds in its weight "
+                     "tensors (parameter '" +
+                         local_name + "' " + shape.str() + ")");
   budget -= n;
 }
 

@@ -18,11 +18,11 @@ nlohmann::json Linear::args() const {
 
 Shape Linear::output_shape(const Shape& in) const {
   if (in.rank() != 2)
-    throw InputError(layer_where(*this), "expects a flat input [features] but gets " +
-                                             in.sample().str() + " - add a flatten layer");
+    throw InputError(layer_where(*this),
+                     "expects a flat input [features] but gets " + in.sample().str() + " - add a flatten layer");
   if (in[1] != in_)
-    throw InputError(layer_where(*this), "expects " + std::to_string(in_) +
-                                             " input features but gets " + std::to_string(in[1]));
+    throw InputError(layer_where(*this),
+                     "expects " + std::to_string(in_) + " input features but gets " + std::to_string(in[1]));
   return {in[0], out_};
 }
 
@@ -32,8 +32,7 @@ Tensor Linear::forward(const Tensor& x, bool /*training*/) {
   int N = to_int(x.dim(0));
   Tensor y = Tensor::empty(out_shape, x.device());
   // y[N,out] = x[N,in] * W[out,in]^T
-  be.gemm(false, true, N, out_, in_, 1.f, x.data(), in_, weight_.value.data(), in_, 0.f, y.data(),
-          out_);
+  be.gemm(false, true, N, out_, in_, 1.f, x.data(), in_, weight_.value.data(), in_, 0.f, y.data(), out_);
   if (has_bias_) be.add_bias_rows(y.data(), bias_.value.data(), N, out_);
   x_ = x;
   return y;
@@ -44,13 +43,11 @@ Tensor Linear::backward(const Tensor& dy) {
   Backend& be = backend_for(dy.device());
   int N = to_int(x_.dim(0));
   // dW[out,in] = dy^T[out,N] x[N,in]; db = column sums of dy; dx = dy W.
-  be.gemm(true, false, out_, in_, N, 1.f, dy.data(), out_, x_.data(), in_, 0.f,
-          weight_.grad.data(), in_);
+  be.gemm(true, false, out_, in_, N, 1.f, dy.data(), out_, x_.data(), in_, 0.f, weight_.grad.data(), in_);
   if (has_bias_) be.sum_rows(dy.data(), bias_.grad.data(), N, out_, 0.f);
   if (!input_grad_needed_) return Tensor();
   Tensor dx = Tensor::empty(x_.shape(), dy.device());
-  be.gemm(false, false, N, in_, out_, 1.f, dy.data(), out_, weight_.value.data(), in_, 0.f,
-          dx.data(), in_);
+  be.gemm(false, false, N, in_, out_, 1.f, dy.data(), out_, weight_.value.data(), in_, 0.f, dx.data(), in_);
   return dx;
 }
 

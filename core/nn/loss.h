@@ -17,8 +17,8 @@ class SoftmaxCrossEntropy {
   // dL/dlogits of the mean loss: (probs - target) / N.
   Tensor backward() const;
 
-  const Tensor& probs() const { return probs_; }            // [N, C]
-  const Tensor& per_sample_loss() const { return loss_; }   // [N]
+  const Tensor& probs() const { return probs_; }           // [N, C]
+  const Tensor& per_sample_loss() const { return loss_; }  // [N]
   float label_smoothing() const { return smoothing_; }
 
  private:

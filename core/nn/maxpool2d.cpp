@@ -30,13 +30,11 @@ Tensor MaxPool2d::backward(const Tensor& dy) {
   Tensor dx = Tensor::empty(in_shape_, dy.device());
   if (argmax_.defined()) {
     backend_for(dy.device())
-        .maxpool2d_backward_argmax(pool_geometry(o_, in_shape_), argmax_.data(), dy.data(),
-                                   dx.data());
+        .maxpool2d_backward_argmax(pool_geometry(o_, in_shape_), argmax_.data(), dy.data(), dx.data());
     return dx;
   }
   backend_for(dy.device())
-      .maxpool2d_backward(pool_geometry(o_, x_.shape()), x_.data(), y_.data(), dy.data(),
-                          dx.data());
+      .maxpool2d_backward(pool_geometry(o_, x_.shape()), x_.data(), y_.data(), dy.data(), dx.data());
   return dx;
 }
 

@@ -29,8 +29,7 @@ void check_top_level(const nlohmann::json& spec) {
 }
 
 Shape parse_input(const nlohmann::json& spec) {
-  if (!spec.contains("input") || !spec["input"].is_array() ||
-      (spec["input"].size() != 1 && spec["input"].size() != 3))
+  if (!spec.contains("input") || !spec["input"].is_array() || (spec["input"].size() != 1 && spec["input"].size() != 3))
     throw InputError(kWhere, "field 'input' must be [channels, height, width] or [features]");
   std::vector<int64_t> dims;
   for (const auto& d : spec["input"]) {
@@ -42,8 +41,8 @@ Shape parse_input(const nlohmann::json& spec) {
 }
 
 int parse_classes(const nlohmann::json& spec) {
-  if (!spec.contains("classes") || !spec["classes"].is_number_integer() ||
-      spec["classes"].get<int64_t>() < 1 || spec["classes"].get<int64_t>() > (1 << 24))
+  if (!spec.contains("classes") || !spec["classes"].is_number_integer() || spec["classes"].get<int64_t>() < 1 ||
+      spec["classes"].get<int64_t>() > (1 << 24))
     throw InputError(kWhere, "field 'classes' must be a positive integer");
   return static_cast<int>(spec["classes"].get<int64_t>());
 }
@@ -94,9 +93,8 @@ std::vector<LayerPtr> build_layers(const nlohmann::json& spec, const Shape& inpu
         throw InputError(where, "field 'name': '" + row.name + "' is used by an earlier layer");
       shape = layer->output_shape(shape);
       if (i + 1 == specs.size() && shape.sample() != Shape{classes})
-        throw InputError(where, "the model ends with " + shape.sample().str() + " but has " +
-                                    std::to_string(classes) + " classes - the last layer must output [" +
-                                    std::to_string(classes) + "]");
+        throw InputError(where, "the model ends with " + shape.sample().str() + " but has " + std::to_string(classes) +
+                                    " classes - the last layer must output [" + std::to_string(classes) + "]");
       assign_names(*layer, row.name);
       row.output = shape.sample();
       row.parameters = layer->parameter_count();
@@ -174,9 +172,7 @@ void Model::to(Device device) {
 
 void Model::check_input(const Tensor& x) const {
   if (x.rank() != input_shape_.rank() + 1 || x.shape().sample() != input_shape_)
-    throw InputError("model input", "expects [batch, " +
-                                        input_shape_.str().substr(1) + " but gets " +
-                                        x.shape().str());
+    throw InputError("model input", "expects [batch, " + input_shape_.str().substr(1) + " but gets " + x.shape().str());
 }
 
 Tensor Model::forward(const Tensor& x, bool training) {

@@ -37,9 +37,9 @@ class InferenceOverride {
 struct LayerSummary {
   int index = 0;
   std::string name, type;
-  Shape output;             // per-sample shape, e.g. [32, 28, 28]
-  int64_t parameters = 0;   // trainable elements
-  std::string error;        // non-empty on the offending row of a bad spec
+  Shape output;            // per-sample shape, e.g. [32, 28, 28]
+  int64_t parameters = 0;  // trainable elements
+  std::string error;       // non-empty on the offending row of a bad spec
 };
 
 class Model {
@@ -47,8 +47,7 @@ class Model {
   // Builds and initialises a model (Kaiming/Xavier per layer default) from
   // its spec using rng. Throws InputError naming the layer index, type and
   // field, e.g. "layer 3 (conv2d): field 'kernel' must be a positive integer".
-  static std::unique_ptr<Model> from_spec(const nlohmann::json& spec, Rng& rng,
-                                          Device device = Device::cpu());
+  static std::unique_ptr<Model> from_spec(const nlohmann::json& spec, Rng& rng, Device device = Device::cpu());
   // Summary without building weights; never throws for bad layers: the first
   // offending row carries the error and later rows have no shape.
   static std::vector<LayerSummary> analyze(const nlohmann::json& spec);

@@ -16,11 +16,11 @@
 namespace perceptra {
 
 struct ModelCost {
-  Shape input;                    // per sample [C,H,W]
+  Shape input;  // per sample [C,H,W]
   int classes = 0;
-  int64_t parameters = 0;         // trainable elements (weights, biases, BN affine)
-  int64_t buffers = 0;            // other stored elements (BN running statistics)
-  double forward_flops = 0;       // per image: 2 x multiply-adds of conv/linear, + elementwise
+  int64_t parameters = 0;    // trainable elements (weights, biases, BN affine)
+  int64_t buffers = 0;       // other stored elements (BN running statistics)
+  double forward_flops = 0;  // per image: 2 x multiply-adds of conv/linear, + elementwise
   // Floats per sample held from a training forward until its backward
   // (every cached input/output, argmaxes, masks, the logits): the
   // activation memory of a step.
@@ -37,7 +37,7 @@ struct ModelCost {
   // close to this, up to the cache's bound.
   int64_t train_alloc_floats = 0;
   int64_t largest_activation_floats = 0;  // the biggest single layer output, per sample
-  std::string largest_layer;               // its name ("conv0")
+  std::string largest_layer;              // its name ("conv0")
 };
 
 // Throws InputError (naming the layer) for a spec that does not fit

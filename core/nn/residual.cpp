@@ -23,8 +23,7 @@ std::unique_ptr<Residual> Residual::from_spec(const nlohmann::json& spec, const 
     ~Depth() { --depth; }
   } guard;
   if (depth > kMaxNesting)
-    throw InputError(where, "residual blocks are nested more than " +
-                                std::to_string(kMaxNesting) + " deep");
+    throw InputError(where, "residual blocks are nested more than " + std::to_string(kMaxNesting) + " deep");
   SpecArgs a(spec, where, {"layers", "shortcut", "activation"});
   if (!a.has("layers") || !a.raw("layers").is_array() || a.raw("layers").empty())
     a.fail("layers", "must be a non-empty list of layers");
@@ -55,17 +54,16 @@ std::unique_ptr<Residual> Residual::from_spec(const nlohmann::json& spec, const 
 
   bool same = shape == input;
   if (shortcut == "identity" && !same)
-    a.fail("shortcut", "is 'identity' but the branch changes the shape " + input.sample().str() +
-                           " -> " + shape.sample().str() + "; use 'projection'");
+    a.fail("shortcut", "is 'identity' but the branch changes the shape " + input.sample().str() + " -> " +
+                           shape.sample().str() + "; use 'projection'");
   if (shortcut == "projection" || (shortcut == "auto" && !same)) {
     if (input.rank() == 4 && shape.rank() == 4) {
       // Stride that maps the input plane onto the branch's output plane.
       int sh = to_int((input[2] + shape[2] - 1) / shape[2]);
       int sw = to_int((input[3] + shape[3] - 1) / shape[3]);
       if ((input[2] - 1) / sh + 1 != shape[2] || (input[3] - 1) / sw + 1 != shape[3])
-        a.fail("layers", "change the plane " + std::to_string(input[2]) + "x" +
-                             std::to_string(input[3]) + " -> " + std::to_string(shape[2]) + "x" +
-                             std::to_string(shape[3]) +
+        a.fail("layers", "change the plane " + std::to_string(input[2]) + "x" + std::to_string(input[3]) + " -> " +
+                             std::to_string(shape[2]) + "x" + std::to_string(shape[3]) +
                              ", which no strided 1x1 projection shortcut can match");
       Conv2dOptions o;
       o.in_channels = to_int(input[1]);
@@ -86,8 +84,7 @@ std::unique_ptr<Residual> Residual::from_spec(const nlohmann::json& spec, const 
       r->proj_ = std::make_unique<Linear>(to_int(input[1]), to_int(shape[1]), false);
       r->proj_bn_ = std::make_unique<BatchNorm>(false, to_int(shape[1]));
     } else {
-      a.fail("layers", "change the input " + input.sample().str() + " into " +
-                           shape.sample().str() +
+      a.fail("layers", "change the input " + input.sample().str() + " into " + shape.sample().str() +
                            "; a residual branch must keep the rank (image or flat)");
     }
     r->proj_->set_name("shortcut_conv");
@@ -107,9 +104,7 @@ nlohmann::json Residual::args() const {
     bool custom = local != default_name_prefix(branch_[i]->type()) + std::to_string(i);
     layers.push_back(layer_spec(*branch_[i], custom ? local : ""));
   }
-  return {{"layers", layers},
-          {"shortcut", proj_ ? "projection" : "identity"},
-          {"activation", act_ ? "relu" : "none"}};
+  return {{"layers", layers}, {"shortcut", proj_ ? "projection" : "identity"}, {"activation", act_ ? "relu" : "none"}};
 }
 
 Shape Residual::output_shape(const Shape& input) const {
@@ -117,8 +112,8 @@ Shape Residual::output_shape(const Shape& input) const {
   for (const auto& l : branch_) s = l->output_shape(s);
   Shape sc = proj_ ? proj_->output_shape(input) : input;
   if (s != sc)
-    throw InputError(layer_where(*this), "the branch gives " + s.sample().str() +
-                                             " but the shortcut gives " + sc.sample().str());
+    throw InputError(layer_where(*this),
+                     "the branch gives " + s.sample().str() + " but the shortcut gives " + sc.sample().str());
   return s;
 }
 
@@ -127,12 +122,10 @@ Tensor Residual::forward(const Tensor& x, bool training) {
   for (auto& l : branch_) main = l->forward(main, training);
   Tensor shortcut = x;
   if (proj_) shortcut = proj_bn_->forward(proj_->forward(x, training), training);
-  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " +
-                                               main.shape().str() + " does not match shortcut " +
-                                               shortcut.shape().str());
+  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
+                                               " does not match shortcut " + shortcut.shape().str());
   Tensor sum = Tensor::empty(main.shape(), x.device());
-  backend_for(x.device())
-      .add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
+  backend_for(x.device()).add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
   return act_ ? act_->forward(sum, training) : sum;
 }
 
@@ -145,9 +138,8 @@ Tensor Residual::infer(const Tensor& x) {
     auto* bn = dynamic_cast<BatchNorm*>(proj_bn_.get());
     shortcut = conv && bn ? conv->infer_fused(x, bn, false) : proj_bn_->infer(proj_->infer(x));
   }
-  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " +
-                                               main.shape().str() + " does not match shortcut " +
-                                               shortcut.shape().str());
+  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
+                                               " does not match shortcut " + shortcut.shape().str());
   // The sum is a fresh tensor: add and activate it in place.
   Tensor sum = Tensor::empty(main.shape(), x.device());
   Backend& be = backend_for(x.device());
@@ -163,8 +155,7 @@ Tensor Residual::backward(const Tensor& dy) {
   for (auto it = branch_.rbegin(); it != branch_.rend(); ++it) dmain = (*it)->backward(dmain);
   Tensor dshort = proj_ ? proj_->backward(proj_bn_->backward(ds)) : ds;
   Tensor dx = Tensor::empty(dmain.shape(), dy.device());
-  backend_for(dy.device())
-      .add(dmain.data(), dshort.data(), dx.data(), static_cast<size_t>(dx.numel()));
+  backend_for(dy.device()).add(dmain.data(), dshort.data(), dx.data(), static_cast<size_t>(dx.numel()));
   return dx;
 }
 

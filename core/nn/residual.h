@@ -20,8 +20,7 @@ class Residual : public Layer {
   static constexpr int kMaxNesting = 16;
   // Builds from a spec for the batched input shape `input`; `where` is
   // "layer 4 (residual)" and nested errors read "layer 4 (residual) > layer 1 (conv2d): ...".
-  static std::unique_ptr<Residual> from_spec(const nlohmann::json& spec, const Shape& input,
-                                             const std::string& where);
+  static std::unique_ptr<Residual> from_spec(const nlohmann::json& spec, const Shape& input, const std::string& where);
 
   std::string type() const override { return "residual"; }
   nlohmann::json args() const override;

@@ -7,8 +7,7 @@
 
 namespace perceptra {
 
-SpecArgs::SpecArgs(const nlohmann::json& j, std::string where,
-                   std::initializer_list<const char*> allowed)
+SpecArgs::SpecArgs(const nlohmann::json& j, std::string where, std::initializer_list<const char*> allowed)
     : j_(j), where_(std::move(where)) {
   if (!j_.is_object()) throw InputError(where_, "a layer must be a JSON object");
   for (auto it = j_.begin(); it != j_.end(); ++it) {
@@ -20,8 +19,7 @@ SpecArgs::SpecArgs(const nlohmann::json& j, std::string where,
       std::string known;
       for (const char* a : allowed) known += (known.empty() ? "" : ", ") + std::string(a);
       throw InputError(where_, "unknown field '" + key + "'" +
-                                   (known.empty() ? " (this layer takes no arguments)"
-                                                  : " (known: " + known + ")"));
+                                   (known.empty() ? " (this layer takes no arguments)" : " (known: " + known + ")"));
     }
   }
 }
@@ -56,13 +54,11 @@ int SpecArgs::positive_int(const char* field, int fallback) const {
 int SpecArgs::nonneg_int(const char* field, int fallback) const {
   if (!has(field)) return fallback;
   long long v = 0;
-  if (!integral(j_[field], v) || v < 0 || v > (1 << 30))
-    fail(field, "must be a non-negative integer");
+  if (!integral(j_[field], v) || v < 0 || v > (1 << 30)) fail(field, "must be a non-negative integer");
   return static_cast<int>(v);
 }
 
-std::pair<int, int> SpecArgs::pair(const char* field, std::pair<int, int> fallback, int min,
-                                   const char* what) const {
+std::pair<int, int> SpecArgs::pair(const char* field, std::pair<int, int> fallback, int min, const char* what) const {
   if (!has(field)) return fallback;
   const auto& v = j_[field];
   // A scalar gets the plain message ("must be a positive integer"), the brief
@@ -89,8 +85,7 @@ std::pair<int, int> SpecArgs::nonneg_pair(const char* field, std::pair<int, int>
   return pair(field, fallback, 0, "non-negative integer");
 }
 
-float SpecArgs::number(const char* field, float fallback, float lo, float hi,
-                       bool hi_inclusive) const {
+float SpecArgs::number(const char* field, float fallback, float lo, float hi, bool hi_inclusive) const {
   if (!has(field)) return fallback;
   const auto& v = j_[field];
   std::ostringstream range;

@@ -23,19 +23,16 @@ class SpecArgs {
   std::pair<int, int> positive_pair(const char* field, std::pair<int, int> fallback) const;
   std::pair<int, int> nonneg_pair(const char* field, std::pair<int, int> fallback) const;
   // A number in [lo, hi) (hi_inclusive: [lo, hi]).
-  float number(const char* field, float fallback, float lo, float hi,
-               bool hi_inclusive = false) const;
+  float number(const char* field, float fallback, float lo, float hi, bool hi_inclusive = false) const;
   bool boolean(const char* field, bool fallback) const;
-  std::string choice(const char* field, const std::string& fallback,
-                     const std::vector<std::string>& options) const;
+  std::string choice(const char* field, const std::string& fallback, const std::vector<std::string>& options) const;
   const nlohmann::json& raw(const char* field) const { return j_.at(field); }
 
   [[noreturn]] void fail(const char* field, const std::string& problem) const;
   const std::string& where() const { return where_; }
 
  private:
-  std::pair<int, int> pair(const char* field, std::pair<int, int> fallback, int min,
-                           const char* what) const;
+  std::pair<int, int> pair(const char* field, std::pair<int, int> fallback, int min, const char* what) const;
   const nlohmann::json& j_;
   std::string where_;
 };

@@ -25,9 +25,7 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
   Tensor h = x;
   for (size_t i = 0; i < layers.size(); ++i) {
     auto* conv = g_fusion && training ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
-    auto* relu = conv && i + 1 < layers.size()
-                     ? dynamic_cast<ActivationLayer*>(layers[i + 1].get())
-                     : nullptr;
+    auto* relu = conv && i + 1 < layers.size() ? dynamic_cast<ActivationLayer*>(layers[i + 1].get()) : nullptr;
     if (!relu || relu->kind() != Activation::ReLU) {
       h = layers[i]->forward(h, training);
       continue;

@@ -17,8 +17,7 @@ void require_object(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw InputError(where, "expected a JSON object, got " + j.dump());
 }
 
-void reject_unknown(const nlohmann::json& j, std::initializer_list<const char*> known,
-                    const std::string& where) {
+void reject_unknown(const nlohmann::json& j, std::initializer_list<const char*> known, const std::string& where) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool ok = false;
     for (const char* k : known) ok = ok || it.key() == k;
@@ -84,8 +83,7 @@ void read(const nlohmann::json& j, const char* key, const std::string& where, st
   out = it->get<std::string>();
 }
 
-void bad_field(const std::string& where, const char* key, const std::string& requirement,
-               double got) {
+void bad_field(const std::string& where, const char* key, const std::string& requirement, double got) {
   std::ostringstream os;
   os << "field '" << key << "' must be " << requirement << ", got " << got;
   throw InputError(where, os.str());

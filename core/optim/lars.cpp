@@ -37,15 +37,14 @@ class Lars final : public SlotOptimizer {
     float* g = scratch_for(p, n);
     be.copy(g, p.grad.data(), n);
     be.scale(g, scale, n);
-    be.sgd_update(p.value.data(), g, st.slots[0].data(), n, 1.f, momentum_, config().dampening,
-                  wd * scale, config().nesterov, st.steps == 1);
+    be.sgd_update(p.value.data(), g, st.slots[0].data(), n, 1.f, momentum_, config().dampening, wd * scale,
+                  config().nesterov, st.steps == 1);
   }
 
  private:
   // One scratch buffer, grown to the largest parameter, on the parameter's device.
   float* scratch_for(const Parameter& p, size_t n) {
-    if (!scratch_.defined() || scratch_.device() != p.value.device() ||
-        static_cast<size_t>(scratch_.numel()) < n)
+    if (!scratch_.defined() || scratch_.device() != p.value.device() || static_cast<size_t>(scratch_.numel()) < n)
       scratch_ = Tensor::empty(Shape{static_cast<int64_t>(n)}, p.value.device());
     return scratch_.data();
   }

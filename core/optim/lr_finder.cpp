@@ -14,8 +14,11 @@ const char* kWhere = "lr_finder";
 }
 
 nlohmann::json LrFinderConfig::to_json() const {
-  return {{"start_lr", start_lr}, {"end_lr", end_lr}, {"num_iters", num_iters},
-          {"beta", beta}, {"diverge_factor", diverge_factor}};
+  return {{"start_lr", start_lr},
+          {"end_lr", end_lr},
+          {"num_iters", num_iters},
+          {"beta", beta},
+          {"diverge_factor", diverge_factor}};
 }
 
 LrFinderConfig LrFinderConfig::from_json(const nlohmann::json& j) {
@@ -44,8 +47,12 @@ void LrFinderConfig::validate() const {
 nlohmann::json LrFinderResult::to_json() const {
   nlohmann::json c = nlohmann::json::array();
   for (const auto& p : curve) c.push_back({p.lr, p.loss, p.smoothed});
-  return {{"curve", c},          {"suggested_lr", suggested_lr}, {"steepest_lr", steepest_lr},
-          {"min_loss_lr", min_loss_lr}, {"min_div10_lr", min_div10_lr}, {"diverged", diverged},
+  return {{"curve", c},
+          {"suggested_lr", suggested_lr},
+          {"steepest_lr", steepest_lr},
+          {"min_loss_lr", min_loss_lr},
+          {"min_div10_lr", min_div10_lr},
+          {"diverged", diverged},
           {"stop_reason", stop_reason}};
 }
 
@@ -85,8 +92,8 @@ void LrFinder::record(double loss) {
   if (curve_.size() > 1 && best_ > 0 && smoothed > cfg_.diverge_factor * best_) {
     done_ = diverged_ = true;
     std::ostringstream os;
-    os << "diverged: smoothed loss " << smoothed << " > " << cfg_.diverge_factor
-       << " x minimum " << best_ << " at lr " << lr;
+    os << "diverged: smoothed loss " << smoothed << " > " << cfg_.diverge_factor << " x minimum " << best_ << " at lr "
+       << lr;
     stop_reason_ = os.str();
   } else if (iter_ >= cfg_.num_iters) {
     done_ = true;

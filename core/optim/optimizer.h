@@ -20,19 +20,19 @@
 namespace perceptra {
 
 struct ParamGroup {
-  float lr_scale = 1.f;   // this group's LR = scheduled LR * lr_scale
+  float lr_scale = 1.f;  // this group's LR = scheduled LR * lr_scale
 };
 
 struct OptimizerConfig {
-  std::string kind = "sgd";     // sgd | adam | adamw | lars
+  std::string kind = "sgd";  // sgd | adam | adamw | lars
   float lr = 0.01f;
-  float momentum = 0.9f;        // SGD/LARS momentum; Adam beta1 (cycled by one-cycle)
+  float momentum = 0.9f;  // SGD/LARS momentum; Adam beta1 (cycled by one-cycle)
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.f;
   bool nesterov = false;
   float dampening = 0.f;
-  float lars_eta = 0.001f;      // LARS trust coefficient
+  float lars_eta = 0.001f;  // LARS trust coefficient
   nlohmann::json to_json() const;
   // Missing fields keep their defaults; unknown fields, wrong types and
   // out-of-range values throw InputError("optimizer", "field 'x' ...").
@@ -70,7 +70,6 @@ class Optimizer {
   int64_t steps_ = 0;
 };
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config,
-                                          std::vector<Parameter*> params);
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, std::vector<Parameter*> params);
 
 }  // namespace perceptra

@@ -12,22 +12,17 @@ const char* kWhere = "optimizer";
 }
 
 nlohmann::json OptimizerConfig::to_json() const {
-  return {{"kind", kind},
-          {"lr", lr},
-          {"momentum", momentum},
-          {"beta2", beta2},
-          {"eps", eps},
-          {"weight_decay", weight_decay},
-          {"nesterov", nesterov},
-          {"dampening", dampening},
+  return {{"kind", kind},         {"lr", lr},
+          {"momentum", momentum}, {"beta2", beta2},
+          {"eps", eps},           {"weight_decay", weight_decay},
+          {"nesterov", nesterov}, {"dampening", dampening},
           {"lars_eta", lars_eta}};
 }
 
 OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
   using namespace optim_json;
   require_object(j, kWhere);
-  reject_unknown(j, {"kind", "lr", "momentum", "beta2", "eps", "weight_decay", "nesterov",
-                     "dampening", "lars_eta"},
+  reject_unknown(j, {"kind", "lr", "momentum", "beta2", "eps", "weight_decay", "nesterov", "dampening", "lars_eta"},
                  kWhere);
   OptimizerConfig c;
   read(j, "kind", kWhere, c.kind);
@@ -46,8 +41,7 @@ OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j) {
 void OptimizerConfig::validate() const {
   using optim_json::bad_field;
   if (kind != "sgd" && kind != "adam" && kind != "adamw" && kind != "lars")
-    throw InputError(kWhere, "field 'kind' must be one of sgd, adam, adamw, lars, got '" + kind +
-                                 "'");
+    throw InputError(kWhere, "field 'kind' must be one of sgd, adam, adamw, lars, got '" + kind + "'");
   // Written as !(x > 0) so NaN fails too.
   if (!(lr > 0) || !std::isfinite(lr)) bad_field(kWhere, "lr", "a positive number", lr);
   if (!(momentum >= 0 && momentum < 1)) bad_field(kWhere, "momentum", "in [0, 1)", momentum);
@@ -56,14 +50,12 @@ void OptimizerConfig::validate() const {
   if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
     bad_field(kWhere, "weight_decay", "a non-negative number", weight_decay);
   if (!(dampening >= 0 && dampening <= 1)) bad_field(kWhere, "dampening", "in [0, 1]", dampening);
-  if (!(lars_eta > 0) || !std::isfinite(lars_eta))
-    bad_field(kWhere, "lars_eta", "a positive number", lars_eta);
+  if (!(lars_eta > 0) || !std::isfinite(lars_eta)) bad_field(kWhere, "lars_eta", "a positive number", lars_eta);
   if (nesterov && (kind == "sgd" || kind == "lars") && (momentum <= 0 || dampening != 0))
     throw InputError(kWhere, "field 'nesterov' requires momentum > 0 and dampening 0 (as PyTorch)");
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config,
-                                          std::vector<Parameter*> params) {
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, std::vector<Parameter*> params) {
   config.validate();
   if (config.kind == "sgd") return make_sgd(config, std::move(params));
   if (config.kind == "lars") return make_lars(config, std::move(params));

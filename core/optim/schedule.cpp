@@ -63,8 +63,7 @@ class Cosine final : public Schedule {
 // annealing) including its phase boundary at pct_start * total - 1.
 class OneCycle final : public Schedule {
  public:
-  OneCycle(double max_lr, double mom, int64_t total, const ScheduleConfig& c)
-      : Schedule(max_lr, mom, total), c_(c) {
+  OneCycle(double max_lr, double mom, int64_t total, const ScheduleConfig& c) : Schedule(max_lr, mom, total), c_(c) {
     initial_lr_ = max_lr / c.div_factor;
     min_lr_ = initial_lr_ / c.final_div_factor;
     phase1_end_ = c.pct_start * static_cast<double>(total) - 1.0;
@@ -73,8 +72,7 @@ class OneCycle final : public Schedule {
   std::string kind() const override { return "onecycle"; }
   double lr(int64_t step) const override {
     double pct;
-    return phase(step, &pct) == 0 ? cos_anneal(initial_lr_, base_lr_, pct)
-                                  : cos_anneal(base_lr_, min_lr_, pct);
+    return phase(step, &pct) == 0 ? cos_anneal(initial_lr_, base_lr_, pct) : cos_anneal(base_lr_, min_lr_, pct);
   }
   double momentum(int64_t step) const override {
     if (!c_.cycle_momentum) return base_momentum_;
@@ -134,9 +132,9 @@ ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j) {
     return c;
   }
   require_object(j, kWhere);
-  reject_unknown(j, {"kind", "step_size", "gamma", "min_lr", "warmup_steps", "pct_start",
-                     "div_factor", "final_div_factor", "cycle_momentum", "max_momentum",
-                     "base_momentum"},
+  reject_unknown(j,
+                 {"kind", "step_size", "gamma", "min_lr", "warmup_steps", "pct_start", "div_factor", "final_div_factor",
+                  "cycle_momentum", "max_momentum", "base_momentum"},
                  kWhere);
   read(j, "kind", kWhere, c.kind);
   read(j, "step_size", kWhere, c.step_size);
@@ -156,37 +154,32 @@ ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j) {
 void ScheduleConfig::validate() const {
   using optim_json::bad_field;
   if (kind != "constant" && kind != "step" && kind != "cosine" && kind != "onecycle")
-    throw InputError(kWhere, "field 'kind' must be one of constant, step, cosine, onecycle, got '" +
-                                 kind + "'");
+    throw InputError(kWhere, "field 'kind' must be one of constant, step, cosine, onecycle, got '" + kind + "'");
   if (step_size < 1) bad_field(kWhere, "step_size", "a positive integer", double(step_size));
   if (!(gamma > 0)) bad_field(kWhere, "gamma", "a positive number", gamma);
   if (!(min_lr >= 0)) bad_field(kWhere, "min_lr", "a non-negative number", min_lr);
   if (warmup_steps < 0) bad_field(kWhere, "warmup_steps", "a non-negative integer", double(warmup_steps));
   if (!(pct_start > 0 && pct_start < 1)) bad_field(kWhere, "pct_start", "in (0, 1)", pct_start);
   if (!(div_factor > 0)) bad_field(kWhere, "div_factor", "a positive number", div_factor);
-  if (!(final_div_factor > 0))
-    bad_field(kWhere, "final_div_factor", "a positive number", final_div_factor);
-  if (!(max_momentum >= 0 && max_momentum < 1))
-    bad_field(kWhere, "max_momentum", "in [0, 1)", max_momentum);
-  if (!(base_momentum >= 0 && base_momentum < 1))
-    bad_field(kWhere, "base_momentum", "in [0, 1)", base_momentum);
+  if (!(final_div_factor > 0)) bad_field(kWhere, "final_div_factor", "a positive number", final_div_factor);
+  if (!(max_momentum >= 0 && max_momentum < 1)) bad_field(kWhere, "max_momentum", "in [0, 1)", max_momentum);
+  if (!(base_momentum >= 0 && base_momentum < 1)) bad_field(kWhere, "base_momentum", "in [0, 1)", base_momentum);
 }
 
-std::unique_ptr<Schedule> make_schedule(const ScheduleConfig& c, double base_lr,
-                                        double base_momentum, int64_t total_steps) {
+std::unique_ptr<Schedule> make_schedule(const ScheduleConfig& c, double base_lr, double base_momentum,
+                                        int64_t total_steps) {
   c.validate();
   if (!(base_lr > 0) || !std::isfinite(base_lr))
     throw InputError(kWhere, "the base learning rate must be positive, got " + std::to_string(base_lr));
   if (total_steps < 1)
-    throw InputError(kWhere, "total steps must be positive, got " + std::to_string(total_steps) +
-                                 " (no batches to train?)");
+    throw InputError(kWhere,
+                     "total steps must be positive, got " + std::to_string(total_steps) + " (no batches to train?)");
   if (c.kind == "step") return std::make_unique<StepDecay>(base_lr, base_momentum, total_steps, c.step_size, c.gamma);
   if (c.kind == "cosine") {
     if (c.min_lr > base_lr)
       optim_json::bad_field(kWhere, "min_lr", "at most the base LR " + std::to_string(base_lr), c.min_lr);
     if (c.warmup_steps >= total_steps)
-      optim_json::bad_field(kWhere, "warmup_steps",
-                            "less than the total steps " + std::to_string(total_steps),
+      optim_json::bad_field(kWhere, "warmup_steps", "less than the total steps " + std::to_string(total_steps),
                             double(c.warmup_steps));
     return std::make_unique<Cosine>(base_lr, base_momentum, total_steps, c.min_lr, c.warmup_steps);
   }
@@ -194,8 +187,8 @@ std::unique_ptr<Schedule> make_schedule(const ScheduleConfig& c, double base_lr,
   return std::make_unique<Constant>(base_lr, base_momentum, total_steps);
 }
 
-std::unique_ptr<Schedule> make_schedule(const nlohmann::json& config, double base_lr,
-                                        double base_momentum, int64_t total_steps) {
+std::unique_ptr<Schedule> make_schedule(const nlohmann::json& config, double base_lr, double base_momentum,
+                                        int64_t total_steps) {
   return make_schedule(ScheduleConfig::from_json(config), base_lr, base_momentum, total_steps);
 }
 

@@ -29,7 +29,7 @@ struct ScheduleConfig {
   // onecycle (base LR is the peak, PyTorch's max_lr): starts at base/div_factor,
   // cosine up to base over pct_start of the steps, cosine down to
   // base/(div_factor*final_div_factor); momentum max -> base -> max.
-  double pct_start = 0.25;        // fastai's default (PyTorch's is 0.3)
+  double pct_start = 0.25;  // fastai's default (PyTorch's is 0.3)
   double div_factor = 25.0;
   double final_div_factor = 1e4;
   bool cycle_momentum = true;
@@ -51,7 +51,10 @@ class Schedule {
   virtual double lr(int64_t step) const = 0;
   // The optimizer's momentum (Adam: beta1) for a step; the base momentum
   // given to make_schedule unless this schedule cycles it.
-  virtual double momentum(int64_t step) const { (void)step; return base_momentum_; }
+  virtual double momentum(int64_t step) const {
+    (void)step;
+    return base_momentum_;
+  }
   virtual bool cycles_momentum() const { return false; }
   int64_t total_steps() const { return total_steps_; }
   double base_lr() const { return base_lr_; }
@@ -68,9 +71,9 @@ class Schedule {
 // base_lr: the optimizer's configured LR (peak LR for one-cycle);
 // base_momentum: its configured momentum; total_steps: epochs * batches.
 // Throws InputError("schedule", ...) naming the field for bad values.
-std::unique_ptr<Schedule> make_schedule(const ScheduleConfig& config, double base_lr,
-                                        double base_momentum, int64_t total_steps);
-std::unique_ptr<Schedule> make_schedule(const nlohmann::json& config, double base_lr,
-                                        double base_momentum, int64_t total_steps);
+std::unique_ptr<Schedule> make_schedule(const ScheduleConfig& config, double base_lr, double base_momentum,
+                                        int64_t total_steps);
+std::unique_ptr<Schedule> make_schedule(const nlohmann::json& config, double base_lr, double base_momentum,
+                                        int64_t total_steps);
 
 }  // namespace perceptra

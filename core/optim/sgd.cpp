@@ -15,9 +15,8 @@ class Sgd final : public SlotOptimizer {
  protected:
   void update(Parameter& p, ParamState& st, float lr) override {
     p.value.backend().sgd_update(p.value.data(), p.grad.data(), st.slots[0].data(),
-                                 static_cast<size_t>(p.value.numel()), lr, momentum_,
-                                 config().dampening, decay_of(p), config().nesterov,
-                                 st.steps == 1);
+                                 static_cast<size_t>(p.value.numel()), lr, momentum_, config().dampening, decay_of(p),
+                                 config().nesterov, st.steps == 1);
   }
 };
 

@@ -18,8 +18,7 @@ SlotOptimizer::SlotOptimizer(const OptimizerConfig& config, std::vector<Paramete
   for (size_t i = 0; i < params_.size(); ++i) {
     Parameter* p = params_[i];
     PCHECK(p != nullptr, "make_optimizer: parameter " + std::to_string(i) + " is null");
-    PCHECK(p->group >= 0, "make_optimizer: parameter '" + p->name + "' has negative group " +
-                              std::to_string(p->group));
+    PCHECK(p->group >= 0, "make_optimizer: parameter '" + p->name + "' has negative group " + std::to_string(p->group));
     max_group = std::max(max_group, p->group);
     // Unnamed parameters (hand-built tests) get their index as the name.
     std::string key = p->name.empty() ? "param" + std::to_string(i) : p->name;
@@ -36,9 +35,8 @@ void SlotOptimizer::step() {
     Parameter& p = *params_[i];
     if (!p.trainable || !p.grad.defined()) continue;
     PCHECK(p.grad.numel() == p.value.numel() && p.grad.device() == p.value.device(),
-           "optimizer: grad of '" + key_of(i) + "' is " + p.grad.shape().str() + " on " +
-               p.grad.device().str() + " but the parameter is " + p.value.shape().str() + " on " +
-               p.value.device().str());
+           "optimizer: grad of '" + key_of(i) + "' is " + p.grad.shape().str() + " on " + p.grad.device().str() +
+               " but the parameter is " + p.value.shape().str() + " on " + p.value.device().str());
     PCHECK(p.group >= 0 && p.group < static_cast<int>(groups_.size()),
            "optimizer: parameter '" + key_of(i) + "' is in group " + std::to_string(p.group) +
                " but the optimizer has " + std::to_string(groups_.size()) + " group(s)");
@@ -61,8 +59,7 @@ std::vector<std::pair<std::string, Tensor>> SlotOptimizer::state() {
     for (size_t s = 0; s < slot_names_.size(); ++s)
       out.emplace_back(key_of(i) + "." + slot_names_[s], st.slots[s].clone());
     if (save_param_steps_)
-      out.emplace_back(key_of(i) + ".step",
-                       Tensor::full(Shape{1}, static_cast<float>(st.steps), Device::cpu()));
+      out.emplace_back(key_of(i) + ".step", Tensor::full(Shape{1}, static_cast<float>(st.steps), Device::cpu()));
   }
   out.emplace_back("optimizer.step", Tensor::full(Shape{1}, static_cast<float>(steps_)));
   return out;
@@ -72,8 +69,7 @@ namespace {
 // Step counts travel as one-element float tensors (exact below 2^24).
 int64_t read_count(const std::string& name, const Tensor& t) {
   if (t.numel() != 1)
-    throw InputError("optimizer state", "'" + name + "' must hold 1 value, has " +
-                                            std::to_string(t.numel()));
+    throw InputError("optimizer state", "'" + name + "' must hold 1 value, has " + std::to_string(t.numel()));
   float v = t.to_vector()[0];
   if (!std::isfinite(v) || v < 0 || v != std::floor(v))
     throw InputError("optimizer state", "'" + name + "' is not a step count: " + std::to_string(v));
@@ -92,12 +88,10 @@ void SlotOptimizer::load_state(const std::vector<std::pair<std::string, Tensor>>
       continue;
     }
     size_t dot = name.rfind('.');
-    if (dot == std::string::npos)
-      throw InputError(where, "entry '" + name + "' is not '<parameter>.<slot>'");
+    if (dot == std::string::npos) throw InputError(where, "entry '" + name + "' is not '<parameter>.<slot>'");
     std::string key = name.substr(0, dot), slot = name.substr(dot + 1);
     auto it = index_of_.find(key);
-    if (it == index_of_.end())
-      throw InputError(where, "entry '" + name + "' names no parameter of this model");
+    if (it == index_of_.end()) throw InputError(where, "entry '" + name + "' names no parameter of this model");
     size_t i = it->second;
     Parameter& p = *params_[i];
     ParamState& st = loaded[i];
@@ -109,12 +103,11 @@ void SlotOptimizer::load_state(const std::vector<std::pair<std::string, Tensor>>
     }
     auto s = std::find(slot_names_.begin(), slot_names_.end(), slot);
     if (s == slot_names_.end())
-      throw InputError(where, "entry '" + name + "': this " + config_.kind +
-                                  " optimizer has no state '" + slot + "'");
+      throw InputError(where, "entry '" + name + "': this " + config_.kind + " optimizer has no state '" + slot + "'");
     // Same shape, not just the same count: a transposed tensor is refused.
     if (t.shape() != p.value.shape())
-      throw InputError(where, "entry '" + name + "' has shape " + t.shape().str() +
-                                  " but the parameter is " + p.value.shape().str());
+      throw InputError(where, "entry '" + name + "' has shape " + t.shape().str() + " but the parameter is " +
+                                  p.value.shape().str());
     size_t si = static_cast<size_t>(s - slot_names_.begin());
     Tensor copy = Tensor::empty(p.value.shape(), p.value.device());
     copy.copy_from(t);
@@ -125,8 +118,8 @@ void SlotOptimizer::load_state(const std::vector<std::pair<std::string, Tensor>>
     if (loaded[i].slots.empty()) continue;
     for (size_t s = 0; s < slot_names_.size() + (save_param_steps_ ? 1 : 0); ++s)
       if (!seen[i][s])
-        throw InputError(where, "parameter '" + key_of(i) + "' lacks '" +
-                                    (s < slot_names_.size() ? slot_names_[s] : "step") + "'");
+        throw InputError(
+            where, "parameter '" + key_of(i) + "' lacks '" + (s < slot_names_.size() ? slot_names_[s] : "step") + "'");
     // Without per-parameter counts, every parameter with state has seen
     // the global number of steps (SGD only needs "has a buffer").
     if (!save_param_steps_) loaded[i].steps = std::max<int64_t>(global_steps, 1);

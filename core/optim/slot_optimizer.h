@@ -25,8 +25,8 @@ class SlotOptimizer : public Optimizer {
 
   // slot_names e.g. {"momentum_buffer"}; save_param_steps adds "<param>.step"
   // to the exported state (Adam's bias correction is per parameter).
-  SlotOptimizer(const OptimizerConfig& config, std::vector<Parameter*> params,
-                std::vector<std::string> slot_names, bool save_param_steps);
+  SlotOptimizer(const OptimizerConfig& config, std::vector<Parameter*> params, std::vector<std::string> slot_names,
+                bool save_param_steps);
 
   // Updates one active parameter; st.slots exist (zeros on the first step),
   // st.steps already counts this update. lr includes the group's lr_scale.

@@ -17,9 +17,12 @@ CalibrationMethod parse_calibration_method(const std::string& name) {
 
 std::string calibration_method_name(CalibrationMethod m) {
   switch (m) {
-    case CalibrationMethod::MinMax: return "minmax";
-    case CalibrationMethod::Percentile: return "percentile";
-    case CalibrationMethod::Entropy: return "entropy";
+    case CalibrationMethod::MinMax:
+      return "minmax";
+    case CalibrationMethod::Percentile:
+      return "percentile";
+    case CalibrationMethod::Entropy:
+      return "entropy";
   }
   return "?";
 }

@@ -11,12 +11,10 @@ namespace perceptra::quant {
 
 namespace {
 
-std::string qdq(GraphBuilder& b, const std::string& x, float scale, bool is_signed,
-                const std::string& path) {
+std::string qdq(GraphBuilder& b, const std::string& x, float scale, bool is_signed, const std::string& path) {
   const std::string s = b.constant(path + ".scale", {}, {scale});
   const std::string zp = b.constant_raw(
-      path + ".zero_point", {},
-      is_signed ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8, std::string(1, '\0'));
+      path + ".zero_point", {}, is_signed ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8, std::string(1, '\0'));
   b.node("QuantizeLinear", {x, s, zp}, path + ".quantized");
   b.node("DequantizeLinear", {b.out(), s, zp}, path + ".dequantized");
   return b.out();
@@ -42,12 +40,12 @@ std::string emit_node(GraphBuilder& b, QuantNode& n, const std::string& x) {
       const std::string in = qdq(b, x, n.in_scale, n.in_signed, n.name + ".input");
       const Shape ws = n.layer->parameters()[0]->value.shape();
       const int64_t K = ws[0];
-      const std::string wq = b.constant_raw(
-          n.name + ".weight_quantized", ws.dims(), onnx::TensorProto::INT8,
-          std::string(reinterpret_cast<const char*>(n.weights.values.data()), n.weights.values.size()));
+      const std::string wq =
+          b.constant_raw(n.name + ".weight_quantized", ws.dims(), onnx::TensorProto::INT8,
+                         std::string(reinterpret_cast<const char*>(n.weights.values.data()), n.weights.values.size()));
       const std::string wscale = b.constant(n.name + ".weight_scale", {K}, n.weights.scales);
-      const std::string wzp = b.constant_raw(n.name + ".weight_zero_point", {K},
-                                             onnx::TensorProto::INT8, std::string(size_t(K), '\0'));
+      const std::string wzp =
+          b.constant_raw(n.name + ".weight_zero_point", {K}, onnx::TensorProto::INT8, std::string(size_t(K), '\0'));
       auto* dq = b.node("DequantizeLinear", {wq, wscale, wzp}, n.name + ".weight");
       GraphBuilder::attr(dq, "axis", int64_t(0));
       const std::string w = b.out();
@@ -95,14 +93,14 @@ std::string emit_seq(GraphBuilder& b, std::vector<QuantNode>& seq, std::string x
 
 }  // namespace
 
-std::string export_qdq_onnx_bytes(QuantizedModel& qm, const ModelMeta& meta,
-                                  const OnnxExportOptions& options) {
+std::string export_qdq_onnx_bytes(QuantizedModel& qm, const ModelMeta& meta, const OnnxExportOptions& options) {
   if (options.opset < 13)
-    throw InputError("onnx export", "int8 QDQ export needs opset 13 or later (per-axis "
-                                    "DequantizeLinear), not " + std::to_string(options.opset));
+    throw InputError("onnx export",
+                     "int8 QDQ export needs opset 13 or later (per-axis "
+                     "DequantizeLinear), not " +
+                         std::to_string(options.opset));
   return export_onnx_bytes_with(
-      qm.model(), meta, options,
-      [&](GraphBuilder& b, std::string x) { return emit_seq(b, qm.nodes(), x); },
+      qm.model(), meta, options, [&](GraphBuilder& b, std::string x) { return emit_seq(b, qm.nodes(), x); },
       {{"perceptra.quantization",
         "int8 QDQ: " + qm.describe() +
             "; per-output-channel symmetric INT8 weights, per-tensor activations (zero point 0)"}});

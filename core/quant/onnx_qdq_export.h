@@ -16,8 +16,7 @@
 
 namespace perceptra::quant {
 
-std::string export_qdq_onnx_bytes(QuantizedModel& qm, const ModelMeta& meta,
-                                  const OnnxExportOptions& options = {});
+std::string export_qdq_onnx_bytes(QuantizedModel& qm, const ModelMeta& meta, const OnnxExportOptions& options = {});
 void export_qdq_onnx(const std::string& path, QuantizedModel& qm, const ModelMeta& meta,
                      const OnnxExportOptions& options = {});
 

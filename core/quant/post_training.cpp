@@ -16,11 +16,12 @@ using Clock = std::chrono::steady_clock;
 
 void check_images(const Model& model, const Tensor& images, const std::string& what) {
   if (!images.defined() || images.rank() < 1 || images.dim(0) == 0)
-    throw InputError(what, "has no images: quantisation needs calibration images (--calibration N "
-                           "with N > 0, from the dataset's training split)");
+    throw InputError(what,
+                     "has no images: quantisation needs calibration images (--calibration N "
+                     "with N > 0, from the dataset's training split)");
   if (images.shape().sample() != model.input_shape())
-    throw InputError(what, "images are " + images.shape().sample().str() + " but the model takes " +
-                               model.input_shape().str());
+    throw InputError(
+        what, "images are " + images.shape().sample().str() + " but the model takes " + model.input_shape().str());
 }
 
 double accuracy(const std::vector<int>& pred, const std::vector<int>& labels) {
@@ -32,8 +33,8 @@ double accuracy(const std::vector<int>& pred, const std::vector<int>& labels) {
 
 }  // namespace
 
-std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& infer,
-                                 const Tensor& images, int batch_size, double* seconds) {
+std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& infer, const Tensor& images,
+                                 int batch_size, double* seconds) {
   const int64_t N = images.dim(0);
   std::vector<int> pred(static_cast<size_t>(N));
   double total = 0;
@@ -53,16 +54,14 @@ std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& inf
   return pred;
 }
 
-PtqResult quantize_post_training(Model& model, const Tensor& calibration,
-                                 const LabeledImages* eval, const PtqOptions& o,
-                                 const std::vector<std::string>& class_names) {
+PtqResult quantize_post_training(Model& model, const Tensor& calibration, const LabeledImages* eval,
+                                 const PtqOptions& o, const std::vector<std::string>& class_names) {
   check_images(model, calibration, "calibration data");
   if (eval) {
     check_images(model, eval->images, "evaluation data");
     if (int64_t(eval->labels.size()) != eval->images.dim(0))
-      throw InputError("evaluation data", "has " + std::to_string(eval->labels.size()) +
-                                              " labels for " + std::to_string(eval->images.dim(0)) +
-                                              " images");
+      throw InputError("evaluation data", "has " + std::to_string(eval->labels.size()) + " labels for " +
+                                              std::to_string(eval->images.dim(0)) + " images");
   }
   auto say = [&](const std::string& s) {
     if (o.progress) o.progress(s);
@@ -71,14 +70,12 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
   res.qmodel = std::make_shared<QuantizedModel>(model);
   QuantizedModel& qm = *res.qmodel;
   auto nodes = qm.quantizable();
-  if (nodes.empty())
-    throw InputError("model", "has no conv2d or linear layer to quantise");
+  if (nodes.empty()) throw InputError("model", "has no conv2d or linear layer to quantise");
   std::string known;
   for (QuantNode* n : nodes) known += (known.empty() ? "" : ", ") + n->name;
   for (const auto& name : o.float_layers)
     if (!qm.find(name))
-      throw InputError("--float-layers", "no conv2d/linear layer is named '" + name +
-                                             "' (layers: " + known + ")");
+      throw InputError("--float-layers", "no conv2d/linear layer is named '" + name + "' (layers: " + known + ")");
 
   // 1. Calibration: ranges, then (percentile, entropy) histograms.
   std::map<const QuantNode*, RangeObserver> in_obs, out_obs;
@@ -137,25 +134,22 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
   const int bs = o.batch_size;
   say("evaluating the float model on " + std::to_string(eval->labels.size()) + " images");
   double float_s = 0, int8_s = 0;
-  std::vector<int> fpred = predict_classes(
-      [&](const Tensor& x) { return qm.infer_float(x, {}); }, eval->images, bs, &float_s);
+  std::vector<int> fpred =
+      predict_classes([&](const Tensor& x) { return qm.infer_float(x, {}); }, eval->images, bs, &float_s);
   const double facc = accuracy(fpred, eval->labels);
 
   // 3. Sensitivity: one layer int8 at a time.
   nlohmann::json sens = nlohmann::json::array();
   std::vector<double> drops;
-  const int64_t ns = o.sensitivity_images > 0
-                         ? std::min<int64_t>(o.sensitivity_images, int64_t(eval->labels.size()))
-                         : int64_t(eval->labels.size());
+  const int64_t ns = o.sensitivity_images > 0 ? std::min<int64_t>(o.sensitivity_images, int64_t(eval->labels.size()))
+                                              : int64_t(eval->labels.size());
   const Tensor sens_images = eval->images.slice(0, ns);
   const std::vector<int> sens_labels(eval->labels.begin(), eval->labels.begin() + ns);
-  const double sens_facc =
-      accuracy(std::vector<int>(fpred.begin(), fpred.begin() + ns), sens_labels);
+  const double sens_facc = accuracy(std::vector<int>(fpred.begin(), fpred.begin() + ns), sens_labels);
   for (QuantNode* n : nodes) {
     for (QuantNode* m : nodes) m->quantized = m == n;
     qm.finalize();
-    std::vector<int> p = predict_classes([&](const Tensor& x) { return qm.infer_int8(x); },
-                                         sens_images, bs);
+    std::vector<int> p = predict_classes([&](const Tensor& x) { return qm.infer_int8(x); }, sens_images, bs);
     const double drop = sens_facc - accuracy(p, sens_labels);
     drops.push_back(drop);
     say("sensitivity " + n->name + ": accuracy drop " + std::to_string(drop * 100) + " points");
@@ -175,8 +169,8 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
   }
   qm.finalize();
   say("evaluating the int8 model");
-  std::vector<int> qpred = predict_classes([&](const Tensor& x) { return qm.infer_int8(x); },
-                                           eval->images, bs, &int8_s);
+  std::vector<int> qpred =
+      predict_classes([&](const Tensor& x) { return qm.infer_int8(x); }, eval->images, bs, &int8_s);
   // Timed again now that the primitives exist (the first pass built them).
   predict_classes([&](const Tensor& x) { return qm.infer_int8(x); }, eval->images, bs, &int8_s);
   const double qacc = accuracy(qpred, eval->labels);
@@ -190,17 +184,15 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
     ++count[size_t(y)];
     fok[size_t(y)] += fpred[i] == y;
     qok[size_t(y)] += qpred[i] == y;
-    if (fpred[i] != qpred[i])
-      flips.push_back({{"index", i}, {"label", y}, {"float", fpred[i]}, {"int8", qpred[i]}});
+    if (fpred[i] != qpred[i]) flips.push_back({{"index", i}, {"label", y}, {"float", fpred[i]}, {"int8", qpred[i]}});
   }
   nlohmann::json per_class = nlohmann::json::array();
   for (int c = 0; c < classes; ++c) {
     const double n = double(std::max<int64_t>(1, count[size_t(c)]));
-    per_class.push_back(
-        {{"class", c < int(class_names.size()) ? class_names[size_t(c)] : std::to_string(c)},
-         {"images", count[size_t(c)]},
-         {"float", double(fok[size_t(c)]) / n},
-         {"int8", double(qok[size_t(c)]) / n}});
+    per_class.push_back({{"class", c < int(class_names.size()) ? class_names[size_t(c)] : std::to_string(c)},
+                         {"images", count[size_t(c)]},
+                         {"float", double(fok[size_t(c)]) / n},
+                         {"int8", double(qok[size_t(c)]) / n}});
   }
   const double images = double(eval->labels.size());
   rep["eval_images"] = eval->labels.size();
@@ -221,8 +213,8 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration,
 std::string format_report(const nlohmann::json& r, size_t max_flips) {
   std::ostringstream s;
   char buf[256];
-  s << "int8 quantisation (" << r.value("method", "?") << " calibration on "
-    << r.value("calibration_images", 0) << " images)\n";
+  s << "int8 quantisation (" << r.value("method", "?") << " calibration on " << r.value("calibration_images", 0)
+    << " images)\n";
   if (r.contains("float_accuracy")) {
     const double fa = r["float_accuracy"], qa = r["int8_accuracy"];
     std::snprintf(buf, sizeof buf, "accuracy on %d images: float %.4f  int8 %.4f  (%+.2f points)\n",
@@ -230,8 +222,8 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
     s << buf;
     s << "\nper class                 float     int8\n";
     for (const auto& c : r["per_class"]) {
-      std::snprintf(buf, sizeof buf, "%-22s %8.4f %8.4f\n", c.value("class", "?").c_str(),
-                    c.value("float", 0.0), c.value("int8", 0.0));
+      std::snprintf(buf, sizeof buf, "%-22s %8.4f %8.4f\n", c.value("class", "?").c_str(), c.value("float", 0.0),
+                    c.value("int8", 0.0));
       s << buf;
     }
     const auto& flips = r["flipped"];
@@ -240,8 +232,8 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
     s << "\n";
     for (size_t i = 0; i < flips.size() && i < max_flips; ++i) {
       std::snprintf(buf, sizeof buf, "  #%lld: %d, %d -> %d\n",
-                    static_cast<long long>(flips[i].value("index", int64_t(0))),
-                    flips[i].value("label", 0), flips[i].value("float", 0), flips[i].value("int8", 0));
+                    static_cast<long long>(flips[i].value("index", int64_t(0))), flips[i].value("label", 0),
+                    flips[i].value("float", 0), flips[i].value("int8", 0));
       s << buf;
     }
     if (flips.size() > max_flips) s << "  ... (" << flips.size() - max_flips << " more)\n";
@@ -250,8 +242,7 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
     for (const auto& l : r["sensitivity"]) {
       std::snprintf(buf, sizeof buf, "  %-24s %+7.2f points  %s%s\n", l.value("layer", "?").c_str(),
                     -l.value("drop", 0.0) * 100, l.value("quantized", false) ? "int8" : "float",
-                    l.value("reason", "").empty() ? ""
-                                                  : (" (" + l.value("reason", "") + ")").c_str());
+                    l.value("reason", "").empty() ? "" : (" (" + l.value("reason", "") + ")").c_str());
       s << buf;
     }
     std::snprintf(buf, sizeof buf, "\ninference: float %.0f images/s, int8 %.0f images/s (%.2fx)\n",

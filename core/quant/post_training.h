@@ -47,13 +47,12 @@ struct PtqResult {
 // Throws InputError naming the calibration data or the option when the
 // images are missing or do not fit the model, or a float layer is unknown.
 // `eval` may be null (then no sensitivity, fallback or accuracy report).
-PtqResult quantize_post_training(Model& model, const Tensor& calibration,
-                                 const LabeledImages* eval, const PtqOptions& options,
-                                 const std::vector<std::string>& class_names = {});
+PtqResult quantize_post_training(Model& model, const Tensor& calibration, const LabeledImages* eval,
+                                 const PtqOptions& options, const std::vector<std::string>& class_names = {});
 
 // Predicted class per row of logits from inference in batches.
-std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& infer,
-                                 const Tensor& images, int batch_size, double* seconds = nullptr);
+std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& infer, const Tensor& images,
+                                 int batch_size, double* seconds = nullptr);
 
 // The report as text (what `perceptra-cli quantize` prints).
 std::string format_report(const nlohmann::json& report, size_t max_flips = 20);

@@ -8,9 +8,9 @@
 namespace perceptra::quant {
 
 ChannelQuantized quantize_per_channel(const std::vector<float>& w, int channels) {
-  PCHECK(channels > 0 && w.size() % size_t(channels) == 0,
-         "quantize_per_channel: " + std::to_string(w.size()) + " values do not split into " +
-             std::to_string(channels) + " channels");
+  PCHECK(channels > 0 && w.size() % size_t(channels) == 0, "quantize_per_channel: " + std::to_string(w.size()) +
+                                                               " values do not split into " + std::to_string(channels) +
+                                                               " channels");
   const size_t per = w.size() / size_t(channels);
   ChannelQuantized q;
   q.values.resize(w.size());

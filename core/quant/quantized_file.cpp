@@ -35,24 +35,20 @@ void collect_residuals(std::vector<QuantNode>& seq, std::vector<QuantNode*>& out
     }
 }
 
-float finite_number(const nlohmann::json& j, const char* field, const std::string& path,
-                    const std::string& node, bool positive) {
+float finite_number(const nlohmann::json& j, const char* field, const std::string& path, const std::string& node,
+                    bool positive) {
   if (!j.contains(field) || !j[field].is_number())
-    throw InputError(path, "quantization node '" + node + "': field '" + field +
-                               "' is missing or not a number");
+    throw InputError(path, "quantization node '" + node + "': field '" + field + "' is missing or not a number");
   const double v = j[field].get<double>();
   if (!std::isfinite(v) || v < 0 || (positive && v <= 0) || v > 1e30)
-    throw InputError(path, "quantization node '" + node + "': field '" + field + "' is " +
-                               std::to_string(v) + " (must be a finite " +
-                               (positive ? "positive" : "non-negative") + " number)");
+    throw InputError(path, "quantization node '" + node + "': field '" + field + "' is " + std::to_string(v) +
+                               " (must be a finite " + (positive ? "positive" : "non-negative") + " number)");
   return float(v);
 }
 
-bool boolean(const nlohmann::json& j, const char* field, const std::string& path,
-             const std::string& node) {
+bool boolean(const nlohmann::json& j, const char* field, const std::string& path, const std::string& node) {
   if (!j.contains(field) || !j[field].is_boolean())
-    throw InputError(path, "quantization node '" + node + "': field '" + field +
-                               "' is missing or not true/false");
+    throw InputError(path, "quantization node '" + node + "': field '" + field + "' is missing or not true/false");
   return j[field].get<bool>();
 }
 
@@ -61,8 +57,7 @@ bool boolean(const nlohmann::json& j, const char* field, const std::string& path
 // without the activation rounding.
 void install_dequantized(QuantNode& n) {
   auto params = n.layer->parameters();
-  params[0]->value.copy_from(Tensor::from_vector(params[0]->value.shape(),
-                                                 dequantize_per_channel(n.weights)));
+  params[0]->value.copy_from(Tensor::from_vector(params[0]->value.shape(), dequantize_per_channel(n.weights)));
   const int64_t K = params[0]->value.dim(0);
   if (!n.bn) {
     if (params.size() > 1) params[1]->value.copy_from(Tensor::from_vector({K}, n.bias));
@@ -74,10 +69,14 @@ void install_dequantized(QuantNode& n) {
     auto ends = [&](const std::string& suffix) {
       return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
-    if (ends(".weight")) p->value.fill(1.f);
-    else if (ends(".bias")) p->value.copy_from(Tensor::from_vector({K}, n.bias));
-    else if (ends(".running_mean")) p->value.fill(0.f);
-    else if (ends(".running_var")) p->value.fill(1.f - n.bn->eps());
+    if (ends(".weight"))
+      p->value.fill(1.f);
+    else if (ends(".bias"))
+      p->value.copy_from(Tensor::from_vector({K}, n.bias));
+    else if (ends(".running_mean"))
+      p->value.fill(0.f);
+    else if (ends(".running_var"))
+      p->value.fill(1.f - n.bn->eps());
   }
 }
 
@@ -116,8 +115,7 @@ void save_quantized_model(const std::string& path, QuantizedModel& qm, const Mod
   nlohmann::json jr = nlohmann::json::array();
   for (QuantNode* r : res)
     jr.push_back({{"name", r->name}, {"out_threshold", r->out_threshold}, {"out_scale", r->out_scale}});
-  header["quantization"] = {{"format", kFormat}, {"nodes", jn}, {"residuals", jr},
-                            {"report", report}};
+  header["quantization"] = {{"format", kFormat}, {"nodes", jn}, {"residuals", jr}, {"report", report}};
   tensor_file::write(path, tensor_file::Kind::Model, header, refs);
 }
 
@@ -129,8 +127,8 @@ LoadedModel load_any_model(const std::string& path, Device device) {
   if (!q.is_object() || !q.contains("format") || !q["format"].is_number_integer())
     throw InputError(path, "field 'quantization' is not an object with an integer 'format'");
   if (q["format"].get<int64_t>() != kFormat)
-    throw InputError(path, "quantization format " + q["format"].dump() +
-                               " is not supported (this build reads " + std::to_string(kFormat) + ")");
+    throw InputError(path, "quantization format " + q["format"].dump() + " is not supported (this build reads " +
+                               std::to_string(kFormat) + ")");
   if (!q.contains("nodes") || !q["nodes"].is_array())
     throw InputError(path, "field 'quantization.nodes' is missing or not a list");
 
@@ -152,13 +150,11 @@ LoadedModel load_any_model(const std::string& path, Device device) {
   auto tensor = [&](const std::string& section, const std::string& name, const Shape& shape,
                     bool int8) -> const tensor_file::StoredTensor& {
     auto it = stored.find(section + "/" + name);
-    if (it == stored.end())
-      throw InputError(path, "tensor '" + name + "' (section '" + section + "') is missing");
+    if (it == stored.end()) throw InputError(path, "tensor '" + name + "' (section '" + section + "') is missing");
     const auto& t = *it->second;
     if (t.shape != shape || t.is_int8 != int8)
-      throw InputError(path, "tensor '" + name + "' is " + (t.is_int8 ? "int8 " : "float32 ") +
-                                 t.shape.str() + " but the model needs " +
-                                 (int8 ? "int8 " : "float32 ") + shape.str());
+      throw InputError(path, "tensor '" + name + "' is " + (t.is_int8 ? "int8 " : "float32 ") + t.shape.str() +
+                                 " but the model needs " + (int8 ? "int8 " : "float32 ") + shape.str());
     return t;
   };
 
@@ -182,21 +178,19 @@ LoadedModel load_any_model(const std::string& path, Device device) {
         throw InputError(path, "tensor '" + n->name + ".weight_scale' holds " + std::to_string(s) +
                                    " (scales must be finite and positive)");
     for (float b : n->bias)
-      if (!std::isfinite(b))
-        throw InputError(path, "tensor '" + n->name + ".bias' holds a non-finite value");
+      if (!std::isfinite(b)) throw InputError(path, "tensor '" + n->name + ".bias' holds a non-finite value");
     for (int8_t v : n->weights.values)
       if (v < -kWeightLevels || v > kWeightLevels)
         throw InputError(path, "tensor '" + n->name + ".weight' holds " + std::to_string(int(v)) +
-                                   " (int8 weights are in [-" + std::to_string(kWeightLevels) +
-                                   ", " + std::to_string(kWeightLevels) + "])");
+                                   " (int8 weights are in [-" + std::to_string(kWeightLevels) + ", " +
+                                   std::to_string(kWeightLevels) + "])");
   }
   std::vector<QuantNode*> res;
   collect_residuals(qm->nodes(), res);
   std::map<std::string, const nlohmann::json*> res_by_name;
   if (q.contains("residuals") && q["residuals"].is_array())
     for (const auto& j : q["residuals"])
-      if (j.is_object() && j.contains("name") && j["name"].is_string())
-        res_by_name[j["name"].get<std::string>()] = &j;
+      if (j.is_object() && j.contains("name") && j["name"].is_string()) res_by_name[j["name"].get<std::string>()] = &j;
   for (QuantNode* r : res) {
     auto it = res_by_name.find(r->name);
     if (it == res_by_name.end())
@@ -214,8 +208,9 @@ LoadedModel load_any_model(const std::string& path, Device device) {
   }
   for (const auto& t : c.tensors)
     if (t.section == "weights" && !expected.count(t.name))
-      throw InputError(path, "tensor '" + t.name + "' (section 'weights') belongs to no float "
-                                                   "layer of this int8 model");
+      throw InputError(path, "tensor '" + t.name +
+                                 "' (section 'weights') belongs to no float "
+                                 "layer of this int8 model");
   for (QuantNode* n : nodes)
     if (n->quantized) install_dequantized(*n);
   qm->finalize();
@@ -226,13 +221,10 @@ LoadedModel load_any_model(const std::string& path, Device device) {
 
 nlohmann::json quantization_report(const std::string& path) {
   auto c = tensor_file::read(path);
-  if (!c.header.contains("quantization") || !c.header["quantization"].is_object())
-    return nlohmann::json::object();
+  if (!c.header.contains("quantization") || !c.header["quantization"].is_object()) return nlohmann::json::object();
   return c.header["quantization"].value("report", nlohmann::json::object());
 }
 
-bool is_quantized_file(const std::string& path) {
-  return tensor_file::read(path).header.contains("quantization");
-}
+bool is_quantized_file(const std::string& path) { return tensor_file::read(path).header.contains("quantization"); }
 
 }  // namespace perceptra::quant

@@ -118,9 +118,7 @@ void propagate(std::vector<QuantNode>& seq, Flow& f) {
         Flow b = f, s = f;
         propagate(n.branch, b);
         propagate(n.shortcut, s);
-        n.out_scale = n.relu && n.out_threshold > 0 && n.any_quantized()
-                          ? activation_scale(n.out_threshold, false)
-                          : 0;
+        n.out_scale = n.relu && n.out_threshold > 0 && n.any_quantized() ? activation_scale(n.out_threshold, false) : 0;
         f = {n.out_scale > 0, n.out_scale, false};
         break;
       }
@@ -158,8 +156,7 @@ Tensor to_float(const Act& a) {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; ++n)
       for (int c = 0; c < C; ++c)
-        for (int p = 0; p < HW; ++p)
-          d[(size_t(n) * C + c) * HW + p] = s[(size_t(n) * HW + p) * C + c];
+        for (int p = 0; p < HW; ++p) d[(size_t(n) * C + c) * HW + p] = s[(size_t(n) * HW + p) * C + c];
   }
   return y;
 }
@@ -178,8 +175,7 @@ std::shared_ptr<std::vector<float>> to_nhwc(const Act& a) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < N; ++n)
     for (int p = 0; p < HW; ++p)
-      for (int c = 0; c < C; ++c)
-        (*out)[(size_t(n) * HW + p) * C + c] = s[(size_t(n) * C + c) * HW + p];
+      for (int c = 0; c < C; ++c) (*out)[(size_t(n) * HW + p) * C + c] = s[(size_t(n) * C + c) * HW + p];
   return out;
 }
 
@@ -187,18 +183,16 @@ std::shared_ptr<std::vector<float>> to_nhwc(const Act& a) {
 // themselves when they already are, else quantised now.
 std::shared_ptr<std::vector<uint8_t>> to_bytes(const Act& a, float scale, bool is_signed) {
   if (a.form == Act::Form::Bytes) {
-    PCHECK(a.scale == scale && a.is_signed == is_signed,
-           "int8 plan: activation scale " + std::to_string(a.scale) + " reaches a layer expecting " +
-               std::to_string(scale));
+    PCHECK(a.scale == scale && a.is_signed == is_signed, "int8 plan: activation scale " + std::to_string(a.scale) +
+                                                             " reaches a layer expecting " + std::to_string(scale));
     return a.bytes;
   }
   auto out = std::make_shared<std::vector<uint8_t>>(size_t(a.shape.numel()));
   if (a.form == Act::Form::FloatNhwc)
-    int8::quantize_nchw_to_nhwc(a.nhwc->data(), 1, 1, int(a.shape.numel()), scale, is_signed,
-                                out->data());
+    int8::quantize_nchw_to_nhwc(a.nhwc->data(), 1, 1, int(a.shape.numel()), scale, is_signed, out->data());
   else
-    int8::quantize_nchw_to_nhwc(a.f.data(), int(a.shape[0]), channels_of(a.shape),
-                                plane_of(a.shape), scale, is_signed, out->data());
+    int8::quantize_nchw_to_nhwc(a.f.data(), int(a.shape[0]), channels_of(a.shape), plane_of(a.shape), scale, is_signed,
+                                out->data());
   return out;
 }
 
@@ -209,8 +203,7 @@ std::vector<float> accumulator_bias(const QuantNode& n) {
 }
 std::vector<float> output_scales(const QuantNode& n) {
   std::vector<float> s(n.weights.scales.size());
-  for (size_t k = 0; k < s.size(); ++k)
-    s[k] = n.in_scale * n.weights.scales[k] / (n.out_scale > 0 ? n.out_scale : 1.f);
+  for (size_t k = 0; k < s.size(); ++k) s[k] = n.in_scale * n.weights.scales[k] / (n.out_scale > 0 ? n.out_scale : 1.f);
   return s;
 }
 
@@ -253,14 +246,13 @@ Act run_int8(QuantNode& n, const Act& a) {
           uint8_t* d = r.bytes->data();
           for (int i = 0; i < N; ++i)
             for (int c = 0; c < C; ++c)
-              for (int p = 0; p < HW; ++p)
-                d[(size_t(i) * C + c) * HW + p] = s[(size_t(i) * HW + p) * C + c];
+              for (int p = 0; p < HW; ++p) d[(size_t(i) * C + c) * HW + p] = s[(size_t(i) * HW + p) * C + c];
           return r;
         }
         if (t == "global_avgpool") {
           Tensor y = Tensor::empty(n.layer->output_shape(a.shape));
-          int8::global_avgpool_u8_nhwc(a.bytes->data(), int(a.shape[0]), channels_of(a.shape),
-                                       plane_of(a.shape), a.scale, y.data());
+          int8::global_avgpool_u8_nhwc(a.bytes->data(), int(a.shape[0]), channels_of(a.shape), plane_of(a.shape),
+                                       a.scale, y.data());
           return float_act(y);
         }
       }
@@ -274,8 +266,7 @@ Act run_int8(QuantNode& n, const Act& a) {
           return float_act(static_cast<Conv2d*>(n.layer)->infer_fused(x, n.bn, n.relu));
         Tensor y = n.layer->infer(x);
         if (n.relu)
-          backend_for(y.device())
-              .activation_forward(Activation::ReLU, 0.f, y.data(), y.data(), size_t(y.numel()));
+          backend_for(y.device()).activation_forward(Activation::ReLU, 0.f, y.data(), y.data(), size_t(y.numel()));
         return float_act(y);
       }
       auto src = to_bytes(a, n.in_scale, n.in_signed);
@@ -303,8 +294,8 @@ Act run_int8(QuantNode& n, const Act& a) {
           auto* conv = static_cast<Conv2d*>(n.layer);
           const auto& o = conv->options();
           int8::ConvInt8Spec s;
-          s.g = make_conv_geometry(1, int(a.shape[1]), int(a.shape[2]), int(a.shape[3]),
-                                   o.out_channels, o.kh, o.kw, o.sh, o.sw, o.ph, o.pw, o.dh, o.dw);
+          s.g = make_conv_geometry(1, int(a.shape[1]), int(a.shape[2]), int(a.shape[3]), o.out_channels, o.kh, o.kw,
+                                   o.sh, o.sw, o.ph, o.pw, o.dh, o.dw);
           s.src_signed = n.in_signed;
           s.relu = n.relu;
           s.dst_u8 = n.out_scale > 0;
@@ -335,8 +326,8 @@ Act run_int8(QuantNode& n, const Act& a) {
     case QuantNode::Kind::Residual: {
       Act main = run_seq_int8(n.branch, a);
       Act sc = n.shortcut.empty() ? a : run_seq_int8(n.shortcut, a);
-      PCHECK(main.shape == sc.shape, n.name + ": branch output " + main.shape.str() +
-                                         " does not match shortcut " + sc.shape.str());
+      PCHECK(main.shape == sc.shape,
+             n.name + ": branch output " + main.shape.str() + " does not match shortcut " + sc.shape.str());
       auto mf = to_nhwc(main);
       Act r;
       r.shape = main.shape;
@@ -355,9 +346,8 @@ Act run_int8(QuantNode& n, const Act& a) {
         r.nhwc = std::make_shared<std::vector<float>>(count);
         yf = r.nhwc->data();
       }
-      int8::residual_join_nhwc(mf->data(), sc.form == Act::Form::Bytes ? sc.bytes->data() : nullptr,
-                               sc.is_signed, sc.scale, sf ? sf->data() : nullptr, count, n.relu,
-                               n.out_scale, yq, yf);
+      int8::residual_join_nhwc(mf->data(), sc.form == Act::Form::Bytes ? sc.bytes->data() : nullptr, sc.is_signed,
+                               sc.scale, sf ? sf->data() : nullptr, count, n.relu, n.out_scale, yq, yf);
       return r;
     }
   }
@@ -406,19 +396,17 @@ Tensor run_float(QuantNode& n, const Tensor& x, const FloatRun& fr) {
       }
       if (!n.sim_weight || n.sim_weight->device() != x.device()) {
         Shape ws = n.layer->parameters()[0]->value.shape();
-        n.sim_weight = std::make_shared<Tensor>(
-            Tensor::from_vector(ws, dequantize_per_channel(n.weights)).to(x.device()));
-        n.sim_bias = std::make_shared<Tensor>(
-            Tensor::from_vector({int64_t(n.bias.size())}, n.bias).to(x.device()));
+        n.sim_weight =
+            std::make_shared<Tensor>(Tensor::from_vector(ws, dequantize_per_channel(n.weights)).to(x.device()));
+        n.sim_bias = std::make_shared<Tensor>(Tensor::from_vector({int64_t(n.bias.size())}, n.bias).to(x.device()));
       }
       Tensor xq = x.clone();
       fake_quantize_tensor(xq, n.in_scale, n.in_signed);
       Tensor y = Tensor::empty(n.layer->output_shape(x.shape()), x.device());
       if (n.kind == QuantNode::Kind::Conv) {
         const auto& o = static_cast<Conv2d*>(n.layer)->options();
-        ConvGeometry g = make_conv_geometry(int(x.dim(0)), int(x.dim(1)), int(x.dim(2)),
-                                            int(x.dim(3)), o.out_channels, o.kh, o.kw, o.sh, o.sw,
-                                            o.ph, o.pw, o.dh, o.dw, o.groups);
+        ConvGeometry g = make_conv_geometry(int(x.dim(0)), int(x.dim(1)), int(x.dim(2)), int(x.dim(3)), o.out_channels,
+                                            o.kh, o.kw, o.sh, o.sw, o.ph, o.pw, o.dh, o.dw, o.groups);
         if (n.relu)
           be.conv2d_forward_relu(g, xq.data(), n.sim_weight->data(), n.sim_bias->data(), y.data());
         else
@@ -426,8 +414,7 @@ Tensor run_float(QuantNode& n, const Tensor& x, const FloatRun& fr) {
       } else {
         auto* lin = static_cast<Linear*>(n.layer);
         const int N = int(x.dim(0)), in = lin->in_features(), out = lin->out_features();
-        be.gemm(false, true, N, out, in, 1.f, xq.data(), in, n.sim_weight->data(), in, 0.f,
-                y.data(), out);
+        be.gemm(false, true, N, out, in, 1.f, xq.data(), in, n.sim_weight->data(), in, 0.f, y.data(), out);
         be.add_bias_rows(y.data(), n.sim_bias->data(), N, out);
         if (n.relu) be.activation_forward(Activation::ReLU, 0.f, y.data(), y.data(), size_t(y.numel()));
       }
@@ -437,8 +424,8 @@ Tensor run_float(QuantNode& n, const Tensor& x, const FloatRun& fr) {
     case QuantNode::Kind::Residual: {
       Tensor main = run_seq_float(n.branch, x, fr);
       Tensor sc = n.shortcut.empty() ? x : run_seq_float(n.shortcut, x, fr);
-      PCHECK(main.shape() == sc.shape(), n.name + ": branch output " + main.shape().str() +
-                                             " does not match shortcut " + sc.shape().str());
+      PCHECK(main.shape() == sc.shape(),
+             n.name + ": branch output " + main.shape().str() + " does not match shortcut " + sc.shape().str());
       Tensor sum = Tensor::empty(main.shape(), x.device());
       const size_t count = size_t(sum.numel());
       be.add(main.data(), sc.data(), sum.data(), count);
@@ -462,9 +449,7 @@ bool QuantNode::any_quantized() const {
   return false;
 }
 
-QuantizedModel::QuantizedModel(Model& model) : model_(model) {
-  nodes_ = build_seq(model.layers());
-}
+QuantizedModel::QuantizedModel(Model& model) : model_(model) { nodes_ = build_seq(model.layers()); }
 
 std::vector<QuantNode*> QuantizedModel::quantizable() {
   std::vector<QuantNode*> out;
@@ -520,8 +505,8 @@ Tensor QuantizedModel::infer(const Tensor& x) {
 
 std::string QuantizedModel::describe() const {
   auto* self = const_cast<QuantizedModel*>(this);
-  return "int8 (" + std::to_string(self->quantized_count()) + " of " +
-         std::to_string(self->quantizable_count()) + " conv/linear layers quantised)";
+  return "int8 (" + std::to_string(self->quantized_count()) + " of " + std::to_string(self->quantizable_count()) +
+         " conv/linear layers quantised)";
 }
 
 Tensor QuantizedModel::infer_int8(const Tensor& x) {

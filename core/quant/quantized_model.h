@@ -35,23 +35,23 @@ namespace perceptra::quant {
 struct QuantNode {
   enum class Kind { Layer, Conv, Linear, Residual };
   Kind kind = Kind::Layer;
-  std::string name;            // full layer name: "conv0", "res4.conv0", "res4"
-  Layer* layer = nullptr;      // the layer (Conv2d, Linear, Residual, or any other)
-  BatchNorm* bn = nullptr;     // Conv: the BatchNorm2d folded into it
+  std::string name;         // full layer name: "conv0", "res4.conv0", "res4"
+  Layer* layer = nullptr;   // the layer (Conv2d, Linear, Residual, or any other)
+  BatchNorm* bn = nullptr;  // Conv: the BatchNorm2d folded into it
   std::string bn_name;
-  bool relu = false;           // Conv/Linear: ReLU fused; Residual: its post activation
+  bool relu = false;  // Conv/Linear: ReLU fused; Residual: its post activation
 
   // Conv/Linear: calibration (thresholds are the largest |value| kept).
   float in_threshold = 0, out_threshold = 0;
-  bool in_negative = false;    // the calibrated input had negative values
+  bool in_negative = false;  // the calibrated input had negative values
   // Conv/Linear: quantisation. Weights are the BN-folded ones.
   bool quantized = false;
   ChannelQuantized weights;
-  std::vector<float> bias;     // folded bias, real units (one per output channel)
+  std::vector<float> bias;  // folded bias, real units (one per output channel)
   // Set by QuantizedModel::finalize() from the thresholds and the plan:
-  float in_scale = 0;          // a quantised input arriving as bytes keeps its own scale
+  float in_scale = 0;  // a quantised input arriving as bytes keeps its own scale
   bool in_signed = false;
-  float out_scale = 0;         // > 0: u8 output with this scale (only after a ReLU)
+  float out_scale = 0;  // > 0: u8 output with this scale (only after a ReLU)
 
   // Residual
   std::vector<QuantNode> branch;
@@ -60,11 +60,11 @@ struct QuantNode {
   // Built on first use (CPU int8) and dropped by finalize().
   std::shared_ptr<int8::ConvInt8> conv_int8;
   std::shared_ptr<int8::LinearInt8> linear_int8;
-  Shape built_for;                  // input sample shape the primitive was built for
+  Shape built_for;                               // input sample shape the primitive was built for
   std::shared_ptr<Tensor> sim_weight, sim_bias;  // dequantised, on the last simulated device
 
   bool quantizable() const { return kind == Kind::Conv || kind == Kind::Linear; }
-  bool any_quantized() const;       // this node or one inside it
+  bool any_quantized() const;  // this node or one inside it
 };
 
 class QuantizedModel : public InferenceOverride {

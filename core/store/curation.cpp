@@ -30,15 +30,13 @@ void test_stall_point() {
   std::this_thread::sleep_for(std::chrono::seconds(60));
 }
 
-bool valid_action(const std::string& a) {
-  return a == "relabel" || a == "exclude" || a == "restore";
-}
+bool valid_action(const std::string& a) { return a == "relabel" || a == "exclude" || a == "restore"; }
 
 }  // namespace
 
 int64_t ExperimentStore::add_dataset_version(const std::string& dataset_key, int64_t parent,
-                                             const std::vector<ImageChange>& changes,
-                                             const std::string& author, const std::string& reason) {
+                                             const std::vector<ImageChange>& changes, const std::string& author,
+                                             const std::string& reason) {
   if (dataset_key.empty()) throw StoreError(path_, "dataset version without a dataset");
   if (changes.empty()) throw StoreError(path_, "dataset version without changes");
   for (const auto& c : changes) {
@@ -46,8 +44,7 @@ int64_t ExperimentStore::add_dataset_version(const std::string& dataset_key, int
     if (!valid_action(c.action))
       throw StoreError(path_, "dataset change for '" + c.image + "': unknown action '" + c.action +
                                   "' (relabel, exclude or restore)");
-    if (c.action == "relabel" && c.label < 0)
-      throw StoreError(path_, "relabel of '" + c.image + "' without a class");
+    if (c.action == "relabel" && c.label < 0) throw StoreError(path_, "relabel of '" + c.image + "' without a class");
   }
   std::lock_guard lock(mutex_);
   int64_t version = 0;
@@ -62,8 +59,13 @@ int64_t ExperimentStore::add_dataset_version(const std::string& dataset_key, int
     Stmt ins(*this,
              "INSERT INTO dataset_versions(dataset_key, version, parent, author, reason, created_at) "
              "VALUES (?,?,?,?,?,?)");
-    ins.bind(1, dataset_key).bind(2, version).bind(3, parent).bind(4, author).bind(5, reason)
-        .bind(6, now_seconds()).run();
+    ins.bind(1, dataset_key)
+        .bind(2, version)
+        .bind(3, parent)
+        .bind(4, author)
+        .bind(5, reason)
+        .bind(6, now_seconds())
+        .run();
     const int64_t vid = sqlite3_last_insert_rowid(db_);
     Stmt ch(*this,
             "INSERT INTO dataset_changes(version_id, seq, image, content_hash, action, label) "
@@ -71,7 +73,10 @@ int64_t ExperimentStore::add_dataset_version(const std::string& dataset_key, int
     for (size_t i = 0; i < changes.size(); ++i) {
       const auto& c = changes[i];
       ch.bind(1, vid).bind(2, int64_t(i)).bind(3, c.image).bind(4, c.content_hash).bind(5, c.action);
-      if (c.action == "relabel") ch.bind(6, c.label); else ch.bind_null(6);
+      if (c.action == "relabel")
+        ch.bind(6, c.label);
+      else
+        ch.bind_null(6);
       ch.run();
       ch.reset();
       if (i == changes.size() / 2) test_stall_point();
@@ -80,8 +85,7 @@ int64_t ExperimentStore::add_dataset_version(const std::string& dataset_key, int
   return version;
 }
 
-std::vector<DatasetVersionRecord> ExperimentStore::dataset_versions(const std::string& dataset_key,
-                                                                    bool with_changes) {
+std::vector<DatasetVersionRecord> ExperimentStore::dataset_versions(const std::string& dataset_key, bool with_changes) {
   std::lock_guard lock(mutex_);
   std::vector<DatasetVersionRecord> out;
   Stmt q(*this,
@@ -112,9 +116,8 @@ std::vector<DatasetVersionRecord> ExperimentStore::dataset_versions(const std::s
       ch.action = c.text(2);
       ch.label = c.is_null(3) ? -1 : int(c.i64(3));
       if (!valid_action(ch.action) || (ch.action == "relabel" && ch.label < 0))
-        throw StoreError(path_, "dataset version " + std::to_string(v.version) + " of '" +
-                                    dataset_key + "': change of '" + ch.image +
-                                    "' is not valid (corrupt or hostile row)");
+        throw StoreError(path_, "dataset version " + std::to_string(v.version) + " of '" + dataset_key +
+                                    "': change of '" + ch.image + "' is not valid (corrupt or hostile row)");
       v.changes.push_back(std::move(ch));
     }
     c.reset();
@@ -122,8 +125,7 @@ std::vector<DatasetVersionRecord> ExperimentStore::dataset_versions(const std::s
   return out;
 }
 
-std::optional<DatasetVersionRecord> ExperimentStore::dataset_version(const std::string& dataset_key,
-                                                                     int64_t version) {
+std::optional<DatasetVersionRecord> ExperimentStore::dataset_version(const std::string& dataset_key, int64_t version) {
   for (auto& v : dataset_versions(dataset_key, true))
     if (v.version == version) return v;
   return std::nullopt;
@@ -140,8 +142,7 @@ int64_t ExperimentStore::latest_dataset_version(const std::string& dataset_key) 
 std::vector<std::string> ExperimentStore::curated_datasets() {
   std::lock_guard lock(mutex_);
   std::vector<std::string> out;
-  Stmt q(*this,
-         "SELECT dataset_key FROM dataset_versions UNION SELECT dataset_key FROM ledgers ORDER BY 1");
+  Stmt q(*this, "SELECT dataset_key FROM dataset_versions UNION SELECT dataset_key FROM ledgers ORDER BY 1");
   while (q.step()) out.push_back(q.text(0));
   return out;
 }
@@ -167,14 +168,19 @@ void ExperimentStore::put_ledger(const LedgerRecord& l) {
     Stmt ins(*this,
              "INSERT INTO ledgers(run_id, dataset_key, dataset_version, model, count, created_at, "
              "data) VALUES (?,?,?,?,?,?,?)");
-    ins.bind(1, l.run_id).bind(2, l.dataset_key).bind(3, l.dataset_version).bind(4, l.model)
-        .bind(5, l.count).bind(6, now_seconds()).bind_blob(7, l.blob).run();
+    ins.bind(1, l.run_id)
+        .bind(2, l.dataset_key)
+        .bind(3, l.dataset_version)
+        .bind(4, l.model)
+        .bind(5, l.count)
+        .bind(6, now_seconds())
+        .bind_blob(7, l.blob)
+        .run();
   });
 }
 
 namespace {
-constexpr const char* kLedgerCols =
-    "SELECT run_id, dataset_key, dataset_version, model, count, created_at";
+constexpr const char* kLedgerCols = "SELECT run_id, dataset_key, dataset_version, model, count, created_at";
 }
 
 LedgerRecord ExperimentStore::read_ledger_row(Stmt& q, bool with_blob) {
@@ -201,7 +207,8 @@ std::vector<LedgerRecord> ExperimentStore::ledgers(const std::string& dataset_ke
   std::lock_guard lock(mutex_);
   std::vector<LedgerRecord> out;
   Stmt q(*this, (std::string(kLedgerCols) + (with_blob ? ", data" : "") +
-                 " FROM ledgers WHERE dataset_key = ? ORDER BY run_id").c_str());
+                 " FROM ledgers WHERE dataset_key = ? ORDER BY run_id")
+                    .c_str());
   q.bind(1, dataset_key);
   while (q.step()) out.push_back(read_ledger_row(q, with_blob));
   return out;

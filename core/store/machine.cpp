@@ -52,9 +52,7 @@ nlohmann::json machine_metadata(const std::string& gpu) {
   if (gethostname(host, sizeof host - 1) == 0) j["hostname"] = host;
   struct utsname u;
   if (uname(&u) == 0) j["os"] = std::string(u.sysname) + " " + u.release + " " + u.machine;
-  j["versions"] = {{"perceptra", PERCEPTRA_VERSION},
-                   {"compiler", compiler()},
-                   {"sqlite", sqlite3_libversion()}};
+  j["versions"] = {{"perceptra", PERCEPTRA_VERSION}, {"compiler", compiler()}, {"sqlite", sqlite3_libversion()}};
   return j;
 }
 

@@ -56,8 +56,7 @@ std::string process_token(long pid) {
   if (close == std::string::npos) return "";
   std::istringstream rest(stat.substr(close + 1));
   std::string field;
-  for (int i = 0; i < 20 && rest >> field; ++i) {
-  }
+  for (int i = 0; i < 20 && rest >> field; ++i) {}
   if (field.empty()) return "";
   return read_first_line("/proc/sys/kernel/random/boot_id") + ":" + field;
 }
@@ -70,14 +69,12 @@ bool pid_exists(long pid) {
 // Columns are untrusted (the database is a user file): nesting is bounded
 // before parsing (a deep document would overflow the stack when copied),
 // and a column that is not JSON is kept as its text.
-nlohmann::json parse_json_column(const char* text, const char* column, const std::string& row,
-                                 const std::string& db) {
+nlohmann::json parse_json_column(const char* text, const char* column, const std::string& row, const std::string& db) {
   if (!text || !*text) return nlohmann::json::object();
   std::string_view t(text);
   if (json_nesting_depth(t, kMaxJsonDepth) > kMaxJsonDepth)
-    throw StoreError(db, row + ": column '" + column +
-                             "' holds JSON nested more than " + std::to_string(kMaxJsonDepth) +
-                             " levels deep (corrupt or hostile row)");
+    throw StoreError(db, row + ": column '" + column + "' holds JSON nested more than " +
+                             std::to_string(kMaxJsonDepth) + " levels deep (corrupt or hostile row)");
   auto j = try_parse_json_bounded(t);
   return j ? std::move(*j) : nlohmann::json(std::string(t));
 }
@@ -86,19 +83,25 @@ nlohmann::json parse_json_column(const char* text, const char* column, const std
 
 std::string to_string(RunStatus s) {
   switch (s) {
-    case RunStatus::Running: return "running";
-    case RunStatus::Finished: return "finished";
-    case RunStatus::Stopped: return "stopped";
-    case RunStatus::Diverged: return "diverged";
-    case RunStatus::Failed: return "failed";
-    case RunStatus::Interrupted: return "interrupted";
+    case RunStatus::Running:
+      return "running";
+    case RunStatus::Finished:
+      return "finished";
+    case RunStatus::Stopped:
+      return "stopped";
+    case RunStatus::Diverged:
+      return "diverged";
+    case RunStatus::Failed:
+      return "failed";
+    case RunStatus::Interrupted:
+      return "interrupted";
   }
   return "failed";
 }
 
 RunStatus parse_run_status(const std::string& text) {
-  for (auto s : {RunStatus::Running, RunStatus::Finished, RunStatus::Stopped,
-                 RunStatus::Diverged, RunStatus::Failed, RunStatus::Interrupted})
+  for (auto s : {RunStatus::Running, RunStatus::Finished, RunStatus::Stopped, RunStatus::Diverged, RunStatus::Failed,
+                 RunStatus::Interrupted})
     if (to_string(s) == text) return s;
   throw Error("unknown run status '" + text + "'");
 }
@@ -126,9 +129,7 @@ ExperimentStore::ExperimentStore(const std::string& path, const StoreOptions& op
     std::error_code ec;
     if (p.has_parent_path() && !fs::exists(p.parent_path(), ec)) {
       fs::create_directories(p.parent_path(), ec);
-      if (ec)
-        throw StoreError(path_, "cannot create directory '" + p.parent_path().string() +
-                                    "': " + ec.message());
+      if (ec) throw StoreError(path_, "cannot create directory '" + p.parent_path().string() + "': " + ec.message());
     }
     if (fs::is_directory(p, ec)) throw StoreError(path_, "is a directory, not a database file");
   }
@@ -152,20 +153,20 @@ void ExperimentStore::raise(int rc, const std::string& what) {
   std::string problem;
   switch (rc & 0xff) {
     case SQLITE_NOTADB:
-      problem = "not an SQLite database (another kind of file, or overwritten); choose another "
-                "file or move this one aside";
+      problem =
+          "not an SQLite database (another kind of file, or overwritten); choose another "
+          "file or move this one aside";
       break;
     case SQLITE_CORRUPT:
       problem = "database file is corrupt (" + detail + "); move it aside or restore a backup";
       break;
     case SQLITE_READONLY:
-      problem = "database is read-only (" + detail +
-                "); check permissions of the file and its directory";
+      problem = "database is read-only (" + detail + "); check permissions of the file and its directory";
       break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      problem = "database is locked by another process (waited " +
-                std::to_string(options_.busy_timeout_ms) + " ms); try again when it is done";
+      problem = "database is locked by another process (waited " + std::to_string(options_.busy_timeout_ms) +
+                " ms); try again when it is done";
       break;
     case SQLITE_CANTOPEN:
       problem = "cannot open database file (" + detail + ")";
@@ -190,9 +191,8 @@ void ExperimentStore::exec(const char* sql) {
 }
 
 void ExperimentStore::open_and_migrate() {
-  int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) raise(rc, "opening");
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, options_.busy_timeout_ms);
@@ -224,8 +224,8 @@ void ExperimentStore::open_and_migrate() {
   }
   if (version > kSchemaVersion)
     throw StoreError(path_, "schema version " + std::to_string(version) +
-                                " is newer than this build of Perceptra supports (" +
-                                std::to_string(kSchemaVersion) + "); upgrade Perceptra");
+                                " is newer than this build of Perceptra supports (" + std::to_string(kSchemaVersion) +
+                                "); upgrade Perceptra");
   if (version < kSchemaVersion) migrate(version);
   if (options_.recover_interrupted) {
     recovered_ = recover_locked();
@@ -239,8 +239,7 @@ void ExperimentStore::migrate(int from) {
     // Re-read under the write lock: another process may have migrated meanwhile.
     int current = from;
     {
-      Stmt t(*this,
-             "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'");
+      Stmt t(*this, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version'");
       t.step();
       if (t.i64(0) > 0) {
         Stmt v(*this, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
@@ -295,9 +294,9 @@ std::vector<int64_t> ExperimentStore::recover_locked() {
       if (owner_host == host && !token.empty())
         alive = pid_exists(pid) && process_token(pid) == token;
       else if (owner_host == host)
-        alive = pid_exists(pid) && fresh;   // no token (older schema): pid + heartbeat
+        alive = pid_exists(pid) && fresh;  // no token (older schema): pid + heartbeat
       else
-        alive = fresh;                      // other machine: only the heartbeat tells
+        alive = fresh;  // other machine: only the heartbeat tells
       if (!alive) dead.push_back(id);
     }
     Stmt up(*this,
@@ -326,9 +325,16 @@ int64_t ExperimentStore::register_dataset(const DatasetRecord& d) {
     Stmt ins(*this,
              "INSERT INTO datasets(name, path, kind, fingerprint, num_classes, num_train, "
              "num_valid, info, created_at) VALUES (?,?,?,?,?,?,?,?,?)");
-    ins.bind(1, d.name).bind(2, d.path).bind(3, d.kind).bind(4, d.fingerprint)
-        .bind(5, d.num_classes).bind(6, d.num_train).bind(7, d.num_valid)
-        .bind(8, dump_json_safe(d.info)).bind(9, now_s()).run();
+    ins.bind(1, d.name)
+        .bind(2, d.path)
+        .bind(3, d.kind)
+        .bind(4, d.fingerprint)
+        .bind(5, d.num_classes)
+        .bind(6, d.num_train)
+        .bind(7, d.num_valid)
+        .bind(8, dump_json_safe(d.info))
+        .bind(9, now_s())
+        .run();
     id = sqlite3_last_insert_rowid(db_);
   });
   return id;
@@ -424,19 +430,28 @@ int64_t ExperimentStore::create_run(const NewRun& nr) {
     if (nr.dataset_id) {
       Stmt d(*this, "SELECT 1 FROM datasets WHERE id = ?");
       d.bind(1, *nr.dataset_id);
-      if (!d.step())
-        throw StoreError(path_, "no dataset with id " + std::to_string(*nr.dataset_id));
+      if (!d.step()) throw StoreError(path_, "no dataset with id " + std::to_string(*nr.dataset_id));
     }
     const double now = now_s();
     Stmt ins(*this,
              "INSERT INTO runs(name, status, created_at, started_at, seed, dataset_id, "
              "model_spec, hparams, machine, notes, owner_pid, owner_host, owner_token, "
              "heartbeat_at, dataset_version) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    ins.bind(1, nr.name).bind(2, now).bind(3, now).bind(4, static_cast<int64_t>(nr.seed))
-        .bind_opt(5, nr.dataset_id).bind(6, dump_json_safe(nr.model_spec)).bind(7, dump_json_safe(nr.hparams))
-        .bind(8, dump_json_safe(nr.machine)).bind(9, nr.notes).bind(10, int64_t(getpid()))
-        .bind(11, hostname()).bind(12, process_token(getpid())).bind(13, now)
-        .bind(14, nr.dataset_version).run();
+    ins.bind(1, nr.name)
+        .bind(2, now)
+        .bind(3, now)
+        .bind(4, static_cast<int64_t>(nr.seed))
+        .bind_opt(5, nr.dataset_id)
+        .bind(6, dump_json_safe(nr.model_spec))
+        .bind(7, dump_json_safe(nr.hparams))
+        .bind(8, dump_json_safe(nr.machine))
+        .bind(9, nr.notes)
+        .bind(10, int64_t(getpid()))
+        .bind(11, hostname())
+        .bind(12, process_token(getpid()))
+        .bind(13, now)
+        .bind(14, nr.dataset_version)
+        .run();
     id = sqlite3_last_insert_rowid(db_);
     if (nr.name.empty()) {
       Stmt nm(*this, "UPDATE runs SET name = ? WHERE id = ?");
@@ -477,7 +492,10 @@ void ExperimentStore::finish_run(int64_t run_id, RunStatus status, const std::st
             "UPDATE runs SET status = ?, status_message = ?, ended_at = ?, heartbeat_at = ? "
             "WHERE id = ?");
     up.bind(1, to_string(status)).bind(2, message);
-    if (status == RunStatus::Running) up.bind_null(3); else up.bind(3, now);
+    if (status == RunStatus::Running)
+      up.bind_null(3);
+    else
+      up.bind(3, now);
     up.bind(4, now).bind(5, run_id).run();
   });
 }
@@ -503,20 +521,22 @@ RunRecord ExperimentStore::reopen_run(int64_t run_id) {
     if (before.status == RunStatus::Running) {
       const std::string token = q.text(3);
       const bool ours = before.owner_pid == getpid() && before.owner_host == hostname();
-      const bool alive = before.owner_host != hostname() ||
-                         (pid_exists(long(before.owner_pid)) &&
-                          (token.empty() || process_token(long(before.owner_pid)) == token));
+      const bool alive =
+          before.owner_host != hostname() ||
+          (pid_exists(long(before.owner_pid)) && (token.empty() || process_token(long(before.owner_pid)) == token));
       if (!ours && alive)
-        throw StoreError(path_, "run " + std::to_string(run_id) +
-                                    " is already running (owned by pid " +
-                                    std::to_string(before.owner_pid) + " on " +
-                                    before.owner_host + ")");
+        throw StoreError(path_, "run " + std::to_string(run_id) + " is already running (owned by pid " +
+                                    std::to_string(before.owner_pid) + " on " + before.owner_host + ")");
     }
     Stmt up(*this,
             "UPDATE runs SET status = 'running', status_message = '', ended_at = NULL, "
             "owner_pid = ?, owner_host = ?, owner_token = ?, heartbeat_at = ? WHERE id = ?");
-    up.bind(1, int64_t(getpid())).bind(2, hostname()).bind(3, process_token(getpid()))
-        .bind(4, now_s()).bind(5, run_id).run();
+    up.bind(1, int64_t(getpid()))
+        .bind(2, hostname())
+        .bind(3, process_token(getpid()))
+        .bind(4, now_s())
+        .bind(5, run_id)
+        .run();
   });
   return before;
 }
@@ -529,7 +549,10 @@ void ExperimentStore::restore_run_status(const RunRecord& before, const std::str
     std::string message = before.status_message;
     if (!note.empty()) message += (message.empty() ? "" : "; ") + note;
     up.bind(1, to_string(before.status)).bind(2, message);
-    if (before.ended_at > 0) up.bind(3, before.ended_at); else up.bind_null(3);
+    if (before.ended_at > 0)
+      up.bind(3, before.ended_at);
+    else
+      up.bind_null(3);
     up.bind(4, now_s()).bind(5, before.id).run();
   });
 }
@@ -582,7 +605,7 @@ std::vector<std::string> ExperimentStore::delete_run(int64_t run_id, bool remove
     for (const auto& p : paths) {
       if (!inside_run_folder(p, run_id)) continue;  // never a file elsewhere
       std::error_code ec;
-      fs::remove(p, ec);  // a missing file is fine: the row is what mattered
+      fs::remove(p, ec);                          // a missing file is fine: the row is what mattered
       fs::remove(fs::path(p).parent_path(), ec);  // the folder, once empty
     }
   }
@@ -631,7 +654,7 @@ RunSummary ExperimentStore::summary_locked(const RunRecord& r) {
   s.final_train_loss = q.opt_f64(1);
   s.final_valid_loss = q.opt_f64(2);
   s.epochs = q.i64(3);
-  double end = r.ended_at > 0 ? r.ended_at
+  double end = r.ended_at > 0                   ? r.ended_at
                : r.status == RunStatus::Running ? now_s()
                                                 : std::max(r.heartbeat_at, r.started_at);
   s.duration_s = r.started_at > 0 ? std::max(0.0, end - r.started_at) : 0.0;
@@ -646,12 +669,11 @@ RunSummary ExperimentStore::summary_locked(const RunRecord& r) {
 }
 
 std::vector<RunSummary> ExperimentStore::list_runs(std::optional<int64_t> sweep_id,
-                                                  std::vector<std::string>* bad_rows) {
+                                                   std::vector<std::string>* bad_rows) {
   std::lock_guard lock(mutex_);
   std::vector<RunRecord> runs;
   {
-    Stmt q(*this, (std::string(kRunCols) + (sweep_id ? " WHERE sweep_id = ?" : "") +
-                   " ORDER BY id DESC").c_str());
+    Stmt q(*this, (std::string(kRunCols) + (sweep_id ? " WHERE sweep_id = ?" : "") + " ORDER BY id DESC").c_str());
     if (sweep_id) q.bind(1, *sweep_id);
     while (q.step()) {
       try {
@@ -693,8 +715,7 @@ void ExperimentStore::add_metrics(int64_t run_id, const std::vector<MetricPoint>
   });
 }
 
-void ExperimentStore::add_metric(int64_t run_id, int64_t step, int64_t epoch,
-                                 const std::string& name, double value) {
+void ExperimentStore::add_metric(int64_t run_id, int64_t step, int64_t epoch, const std::string& name, double value) {
   add_metrics(run_id, {MetricPoint{step, epoch, name, value}});
 }
 
@@ -723,8 +744,8 @@ MetricSeries ExperimentStore::metric_series(int64_t run_id, const std::string& n
   return s;
 }
 
-ComparedSeries ExperimentStore::compare_runs(const std::vector<int64_t>& run_ids,
-                                             const std::string& name, Align align) {
+ComparedSeries ExperimentStore::compare_runs(const std::vector<int64_t>& run_ids, const std::string& name,
+                                             Align align) {
   ComparedSeries c;
   c.name = name;
   c.align = align;
@@ -760,16 +781,13 @@ ComparedSeries ExperimentStore::compare_runs(const std::vector<int64_t>& run_ids
 
 // ---------------------------------------------------------------- artifacts
 
-int64_t ExperimentStore::add_artifact(int64_t run_id, const std::string& kind,
-                                      const std::string& path) {
+int64_t ExperimentStore::add_artifact(int64_t run_id, const std::string& kind, const std::string& path) {
   static const std::set<std::string> kinds = {"checkpoint", "best", "last", "model", "onnx"};
   if (!kinds.count(kind))
-    throw StoreError(path_, "unknown artifact kind '" + kind +
-                                "' (expected checkpoint, best, last, model or onnx)");
+    throw StoreError(path_, "unknown artifact kind '" + kind + "' (expected checkpoint, best, last, model or onnx)");
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
-  if (ec || !fs::is_regular_file(abs, ec))
-    throw StoreError(path, "artifact file does not exist");
+  if (ec || !fs::is_regular_file(abs, ec)) throw StoreError(path, "artifact file does not exist");
   std::string sum = sha256_file(abs.string());
   int64_t size = int64_t(fs::file_size(abs, ec));
   std::lock_guard lock(mutex_);
@@ -782,24 +800,21 @@ int64_t ExperimentStore::add_artifact(int64_t run_id, const std::string& kind,
     find.bind(1, run_id).bind(2, kind).bind(3, abs.string());
     if (find.step()) {
       id = find.i64(0);
-      Stmt up(*this,
-              "UPDATE artifacts SET created_at = ?, sha256 = ?, size_bytes = ? WHERE id = ?");
+      Stmt up(*this, "UPDATE artifacts SET created_at = ?, sha256 = ?, size_bytes = ? WHERE id = ?");
       up.bind(1, now_s()).bind(2, sum).bind(3, size).bind(4, id).run();
       return;
     }
     Stmt ins(*this,
              "INSERT INTO artifacts(run_id, kind, path, created_at, sha256, size_bytes) "
              "VALUES (?,?,?,?,?,?)");
-    ins.bind(1, run_id).bind(2, kind).bind(3, abs.string()).bind(4, now_s()).bind(5, sum)
-        .bind(6, size).run();
+    ins.bind(1, run_id).bind(2, kind).bind(3, abs.string()).bind(4, now_s()).bind(5, sum).bind(6, size).run();
     id = sqlite3_last_insert_rowid(db_);
   });
   return id;
 }
 
 namespace {
-constexpr const char* kArtifactCols =
-    "SELECT id, run_id, kind, path, sha256, size_bytes, created_at FROM artifacts";
+constexpr const char* kArtifactCols = "SELECT id, run_id, kind, path, sha256, size_bytes, created_at FROM artifacts";
 }
 
 std::vector<ArtifactRecord> ExperimentStore::artifacts(int64_t run_id) {
@@ -821,8 +836,7 @@ std::vector<ArtifactRecord> ExperimentStore::artifacts(int64_t run_id) {
   return out;
 }
 
-std::optional<ArtifactRecord> ExperimentStore::latest_artifact(int64_t run_id,
-                                                               const std::string& kind) {
+std::optional<ArtifactRecord> ExperimentStore::latest_artifact(int64_t run_id, const std::string& kind) {
   std::optional<ArtifactRecord> best;
   for (auto& a : artifacts(run_id))
     if (a.kind == kind) best = a;  // ordered oldest first
@@ -855,16 +869,14 @@ void ExperimentStore::recover_sweeps_locked() {
     while (q.step()) {
       // Same host: the pid with its start-time token. Another host's sweep
       // has no heartbeat to judge by, so it counts as alive.
-      if (q.text(2) == host &&
-          !(pid_exists(long(q.i64(1))) && process_token(long(q.i64(1))) == q.text(3)))
+      if (q.text(2) == host && !(pid_exists(long(q.i64(1))) && process_token(long(q.i64(1))) == q.text(3)))
         dead.push_back(q.i64(0));
     }
     Stmt up(*this,
             "UPDATE sweeps SET status = 'interrupted', ended_at = ?, status_message = ? "
             "WHERE id = ?");
     for (int64_t id : dead) {
-      up.bind(1, now_s()).bind(2, std::string("owner process ended while the sweep was running"))
-          .bind(3, id).run();
+      up.bind(1, now_s()).bind(2, std::string("owner process ended while the sweep was running")).bind(3, id).run();
       up.reset();
     }
   });
@@ -877,8 +889,13 @@ int64_t ExperimentStore::create_sweep(const std::string& name, const nlohmann::j
     Stmt ins(*this,
              "INSERT INTO sweeps(name, spec, status, created_at, owner_pid, owner_host, "
              "owner_token) VALUES (?, ?, 'running', ?, ?, ?, ?)");
-    ins.bind(1, name).bind(2, spec.dump()).bind(3, now_s()).bind(4, int64_t(getpid()))
-        .bind(5, hostname()).bind(6, process_token(getpid())).run();
+    ins.bind(1, name)
+        .bind(2, spec.dump())
+        .bind(3, now_s())
+        .bind(4, int64_t(getpid()))
+        .bind(5, hostname())
+        .bind(6, process_token(getpid()))
+        .run();
     id = sqlite3_last_insert_rowid(db_);
     if (name.empty()) {
       Stmt nm(*this, "UPDATE sweeps SET name = ? WHERE id = ?");
@@ -927,7 +944,10 @@ void ExperimentStore::finish_sweep(int64_t id, const std::string& status, const 
   write_tx([&] {
     Stmt up(*this, "UPDATE sweeps SET status = ?, status_message = ?, ended_at = ? WHERE id = ?");
     up.bind(1, status).bind(2, message);
-    if (status == "running") up.bind_null(3); else up.bind(3, now_s());
+    if (status == "running")
+      up.bind_null(3);
+    else
+      up.bind(3, now_s());
     up.bind(4, id).run();
     if (sqlite3_changes(db_) == 0) throw StoreError(path_, "no sweep with id " + std::to_string(id));
   });
@@ -946,8 +966,7 @@ void ExperimentStore::reopen_sweep(int64_t id) {
     Stmt up(*this,
             "UPDATE sweeps SET status = 'running', status_message = '', ended_at = NULL, "
             "owner_pid = ?, owner_host = ?, owner_token = ? WHERE id = ?");
-    up.bind(1, int64_t(getpid())).bind(2, hostname()).bind(3, process_token(getpid()))
-        .bind(4, id).run();
+    up.bind(1, int64_t(getpid())).bind(2, hostname()).bind(3, process_token(getpid())).bind(4, id).run();
   });
 }
 

@@ -47,15 +47,15 @@ class StoreError : public Error {
 };
 
 enum class RunStatus { Running, Finished, Stopped, Diverged, Failed, Interrupted };
-std::string to_string(RunStatus s);           // "running", "finished", ...
+std::string to_string(RunStatus s);                   // "running", "finished", ...
 RunStatus parse_run_status(const std::string& text);  // throws Error on unknown
 
 struct DatasetRecord {
-  int64_t id = 0;             // assigned by the store
-  std::string name;           // "fashion-mnist", folder name, ...
-  std::string path;           // where it was read from
-  std::string kind;           // "idx", "cifar10", "folder", ...
-  std::string fingerprint;    // any stable content hash (same data -> same id)
+  int64_t id = 0;           // assigned by the store
+  std::string name;         // "fashion-mnist", folder name, ...
+  std::string path;         // where it was read from
+  std::string kind;         // "idx", "cifar10", "folder", ...
+  std::string fingerprint;  // any stable content hash (same data -> same id)
   int num_classes = 0;
   int64_t num_train = 0, num_valid = 0;
   nlohmann::json info = nlohmann::json::object();  // class names, stats, ...
@@ -63,22 +63,22 @@ struct DatasetRecord {
 };
 
 struct NewRun {
-  std::string name;                 // empty: "run-<id>"
+  std::string name;  // empty: "run-<id>"
   uint64_t seed = 0;
   std::optional<int64_t> dataset_id;
   nlohmann::json model_spec = nlohmann::json::object();
   nlohmann::json hparams = nlohmann::json::object();
   nlohmann::json machine = nlohmann::json::object();  // see machine.h
   std::string notes;
-  int64_t dataset_version = 0;      // the dataset version trained on (0: the files as they are)
+  int64_t dataset_version = 0;  // the dataset version trained on (0: the files as they are)
 };
 
 struct RunRecord {
   int64_t id = 0;
   std::string name;
   RunStatus status = RunStatus::Running;
-  std::string status_message;       // why it stopped/failed/was interrupted
-  double created_at = 0, started_at = 0, ended_at = 0;   // unix seconds; 0 = unset
+  std::string status_message;                           // why it stopped/failed/was interrupted
+  double created_at = 0, started_at = 0, ended_at = 0;  // unix seconds; 0 = unset
   double heartbeat_at = 0;
   uint64_t seed = 0;
   std::optional<int64_t> dataset_id;
@@ -111,9 +111,9 @@ struct ImageChange {
 
 struct DatasetVersionRecord {
   int64_t id = 0;
-  std::string dataset_key;   // the dataset's resolved location
-  int64_t version = 0;       // 1, 2, ... per dataset
-  int64_t parent = 0;        // the version it was made from (0: the files)
+  std::string dataset_key;  // the dataset's resolved location
+  int64_t version = 0;      // 1, 2, ... per dataset
+  int64_t parent = 0;       // the version it was made from (0: the files)
   std::string author, reason;
   double created_at = 0;
   std::vector<ImageChange> changes;  // empty when listed without changes
@@ -124,10 +124,10 @@ struct LedgerRecord {
   int64_t run_id = 0;
   std::string dataset_key;
   int64_t dataset_version = 0;
-  std::string model;          // which weights scored it: "final", "best", a path
-  int64_t count = 0;          // images in the blob
+  std::string model;  // which weights scored it: "final", "best", a path
+  int64_t count = 0;  // images in the blob
   double created_at = 0;
-  std::string blob;           // empty when listed without data
+  std::string blob;  // empty when listed without data
 };
 
 // A hyper-parameter sweep (core/sweep): its spec and state; its trials are runs.
@@ -135,7 +135,7 @@ struct SweepRecord {
   int64_t id = 0;
   std::string name;
   nlohmann::json spec = nlohmann::json::object();
-  std::string status;          // running | finished | stopped | interrupted
+  std::string status;  // running | finished | stopped | interrupted
   std::string status_message;
   double created_at = 0, ended_at = 0;
   int64_t owner_pid = 0;
@@ -145,15 +145,15 @@ struct SweepRecord {
 // One row of list_runs(): the run plus the numbers a run table shows.
 struct RunSummary {
   RunRecord run;
-  std::optional<double> best_valid_accuracy;   // max of "valid_accuracy"
-  std::optional<double> final_train_loss;      // last "train_loss" by step
-  std::optional<double> final_valid_loss;      // last "valid_loss" by step
-  int64_t epochs = 0;                          // max epoch seen in metrics
-  double duration_s = 0;    // time trained ("trained_seconds"), else ended - started (running: last heartbeat)
+  std::optional<double> best_valid_accuracy;  // max of "valid_accuracy"
+  std::optional<double> final_train_loss;     // last "train_loss" by step
+  std::optional<double> final_valid_loss;     // last "valid_loss" by step
+  int64_t epochs = 0;                         // max epoch seen in metrics
+  double duration_s = 0;  // time trained ("trained_seconds"), else ended - started (running: last heartbeat)
 };
 
 struct MetricPoint {
-  int64_t step = 0;     // global batch index (or epoch-end step)
+  int64_t step = 0;  // global batch index (or epoch-end step)
   int64_t epoch = 0;
   std::string name;
   double value = 0;
@@ -182,9 +182,9 @@ struct ComparedSeries {
 struct ArtifactRecord {
   int64_t id = 0;
   int64_t run_id = 0;
-  std::string kind;       // checkpoint | best | last | model | onnx
-  std::string path;       // absolute
-  std::string sha256;     // hex of the file's bytes when recorded
+  std::string kind;    // checkpoint | best | last | model | onnx
+  std::string path;    // absolute
+  std::string sha256;  // hex of the file's bytes when recorded
   int64_t size_bytes = 0;
   double created_at = 0;
 };
@@ -194,7 +194,7 @@ struct StoreOptions {
   // A running run owned by another host is only considered dead when its
   // heartbeat is older than this (same-host runs use a pid check instead).
   double stale_heartbeat_s = 600;
-  bool recover_interrupted = true;   // mark dead runs 'interrupted' on open
+  bool recover_interrupted = true;  // mark dead runs 'interrupted' on open
 };
 
 class ExperimentStore {
@@ -216,7 +216,7 @@ class ExperimentStore {
 
   const std::string& path() const { return path_; }
   int schema_version();
-  std::string journal_mode();   // "wal" unless the filesystem refused it
+  std::string journal_mode();  // "wal" unless the filesystem refused it
   // Runs marked 'interrupted' by the recovery on open (ids).
   const std::vector<int64_t>& recovered_runs() const { return recovered_; }
   // Re-runs the recovery (e.g. on a timer in the GUI); returns newly marked ids.
@@ -230,9 +230,9 @@ class ExperimentStore {
 
   // Runs. create_run starts it 'running' and owned by this process.
   int64_t create_run(const NewRun& run);
-  RunRecord run(int64_t id);           // throws StoreError when absent
+  RunRecord run(int64_t id);  // throws StoreError when absent
   std::optional<RunRecord> find_run(int64_t id);
-  void heartbeat(int64_t run_id);      // also done by add_metrics
+  void heartbeat(int64_t run_id);  // also done by add_metrics
   void finish_run(int64_t run_id, RunStatus status, const std::string& message = "");
   // Takes over an interrupted/stopped run for `resume`: running again, owned
   // by us. Checked and claimed in one transaction: throws StoreError when
@@ -260,12 +260,10 @@ class ExperimentStore {
 
   // Metrics: all points in one transaction (the trainer's per-batch loss).
   void add_metrics(int64_t run_id, const std::vector<MetricPoint>& points);
-  void add_metric(int64_t run_id, int64_t step, int64_t epoch, const std::string& name,
-                  double value);
+  void add_metric(int64_t run_id, int64_t step, int64_t epoch, const std::string& name, double value);
   std::vector<std::string> metric_names(int64_t run_id);
   MetricSeries metric_series(int64_t run_id, const std::string& name);
-  ComparedSeries compare_runs(const std::vector<int64_t>& run_ids, const std::string& name,
-                              Align align = Align::Step);
+  ComparedSeries compare_runs(const std::vector<int64_t>& run_ids, const std::string& name, Align align = Align::Step);
 
   // Artifacts: the file must exist; its SHA-256 and size are recorded.
   // Recording the same (run, kind, path) again refreshes that row (a file
@@ -281,16 +279,15 @@ class ExperimentStore {
   // running sweep whose owner died reads as 'interrupted' (recovered on open).
   int64_t create_sweep(const std::string& name, const nlohmann::json& spec);
   std::optional<SweepRecord> find_sweep(int64_t id);
-  SweepRecord sweep(int64_t id);               // throws StoreError when absent
-  std::vector<SweepRecord> list_sweeps();      // newest first
+  SweepRecord sweep(int64_t id);           // throws StoreError when absent
+  std::vector<SweepRecord> list_sweeps();  // newest first
   // status: finished | stopped | interrupted (| running to keep it open).
   void finish_sweep(int64_t id, const std::string& status, const std::string& message = "");
   // Takes over a stopped/interrupted sweep for `sweep --resume`; throws
   // StoreError when it is running in a live process.
   void reopen_sweep(int64_t id);
   // Makes run `run_id` trial `trial_index` of sweep `sweep_id`.
-  void set_run_trial(int64_t run_id, int64_t sweep_id, int64_t trial_index,
-                     const nlohmann::json& params);
+  void set_run_trial(int64_t run_id, int64_t sweep_id, int64_t trial_index, const nlohmann::json& params);
   void mark_early_terminated(int64_t run_id, bool early = true);
   // The sweep's trial runs, by trial index (then id).
   std::vector<RunRecord> sweep_runs(int64_t sweep_id);
@@ -299,14 +296,11 @@ class ExperimentStore {
   // and all its changes in one transaction (a crash leaves it whole or
   // absent) and returns its number, one above the dataset's latest.
   // `parent` must be 0 or an existing version of the dataset.
-  int64_t add_dataset_version(const std::string& dataset_key, int64_t parent,
-                              const std::vector<ImageChange>& changes,
+  int64_t add_dataset_version(const std::string& dataset_key, int64_t parent, const std::vector<ImageChange>& changes,
                               const std::string& author, const std::string& reason);
   // Oldest first; with_changes fills each record's changes.
-  std::vector<DatasetVersionRecord> dataset_versions(const std::string& dataset_key,
-                                                     bool with_changes = false);
-  std::optional<DatasetVersionRecord> dataset_version(const std::string& dataset_key,
-                                                      int64_t version);
+  std::vector<DatasetVersionRecord> dataset_versions(const std::string& dataset_key, bool with_changes = false);
+  std::optional<DatasetVersionRecord> dataset_version(const std::string& dataset_key, int64_t version);
   int64_t latest_dataset_version(const std::string& dataset_key);  // 0 when none
   // Keys of every dataset with versions or ledgers.
   std::vector<std::string> curated_datasets();

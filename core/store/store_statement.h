@@ -12,7 +12,6 @@
 
 namespace perceptra {
 
-
 class ExperimentStore::Stmt {
  public:
   Stmt(ExperimentStore& store, const char* sql) : store_(store) {
@@ -33,9 +32,7 @@ class ExperimentStore::Stmt {
     return check(sqlite3_bind_blob64(st_, i, v.data(), sqlite3_uint64(v.size()), SQLITE_TRANSIENT));
   }
   Stmt& bind_null(int i) { return check(sqlite3_bind_null(st_, i)); }
-  Stmt& bind_opt(int i, const std::optional<int64_t>& v) {
-    return v ? bind(i, *v) : bind_null(i);
-  }
+  Stmt& bind_opt(int i, const std::optional<int64_t>& v) { return v ? bind(i, *v) : bind_null(i); }
   Stmt& bind_time(int i, double t) { return t > 0 ? bind(i, t) : bind_null(i); }
 
   // True while a row is available.
@@ -46,8 +43,7 @@ class ExperimentStore::Stmt {
     store_.raise(rc, "running a query");
   }
   void run() {
-    while (step()) {
-    }
+    while (step()) {}
   }
   void reset() {
     sqlite3_reset(st_);
@@ -91,6 +87,5 @@ void ExperimentStore::write_tx(F&& body) {
     throw;
   }
 }
-
 
 }  // namespace perceptra

@@ -31,8 +31,7 @@ void json_path_set(nlohmann::json& j, const std::string& path, const nlohmann::j
   std::string walked;
   for (const auto& part : split(path)) {
     if (cur->is_null()) *cur = nlohmann::json::object();  // created on the way
-    if (!cur->is_object())
-      throw InputError("sweep", "'" + walked + "' is not an object, cannot set '" + path + "'");
+    if (!cur->is_object()) throw InputError("sweep", "'" + walked + "' is not an object, cannot set '" + path + "'");
     walked += (walked.empty() ? "" : ".") + part;
     cur = &(*cur)[part];
   }

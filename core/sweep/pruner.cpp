@@ -70,12 +70,10 @@ PruneDecision Pruner::median(int64_t trial, int epoch) {
   double med = quantile(others, 0.5);
   double mine = best_so_far(trial, epoch);
   if (std::isfinite(mine) && !better(mine, med) && mine != med) {
-    return {true, "median rule: " + fmt(mine) + (maximize_ ? " < " : " > ") + "median " + fmt(med) +
-                      " of " + std::to_string(others.size()) + " trials at epoch " +
-                      std::to_string(epoch)};
+    return {true, "median rule: " + fmt(mine) + (maximize_ ? " < " : " > ") + "median " + fmt(med) + " of " +
+                      std::to_string(others.size()) + " trials at epoch " + std::to_string(epoch)};
   }
-  if (!std::isfinite(mine))
-    return {true, "median rule: no finite metric at epoch " + std::to_string(epoch)};
+  if (!std::isfinite(mine)) return {true, "median rule: no finite metric at epoch " + std::to_string(epoch)};
   return {};
 }
 
@@ -94,9 +92,8 @@ PruneDecision Pruner::asha(int64_t trial, int epoch, int total_epochs) {
     double q = 1.0 / rule_.eta;
     double cutoff = quantile(recorded, maximize_ ? 1.0 - q : q);
     if (!std::isfinite(mine) || better(cutoff, mine))
-      d = {true, "asha: " + fmt(mine) + " not in the best 1/" + std::to_string(rule_.eta) + " (cutoff " +
-                     fmt(cutoff) + " of " + std::to_string(recorded.size()) + " trials) at epoch " +
-                     std::to_string(epoch)};
+      d = {true, "asha: " + fmt(mine) + " not in the best 1/" + std::to_string(rule_.eta) + " (cutoff " + fmt(cutoff) +
+                     " of " + std::to_string(recorded.size()) + " trials) at epoch " + std::to_string(epoch)};
   }
   recorded.push_back(std::isfinite(mine) ? mine : (maximize_ ? -INFINITY : INFINITY));
   return d;

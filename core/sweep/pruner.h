@@ -31,7 +31,7 @@ namespace perceptra {
 
 struct PruneDecision {
   bool stop = false;
-  std::string reason;   // e.g. "median rule: 0.41 < median 0.63 of 4 trials at epoch 1"
+  std::string reason;  // e.g. "median rule: 0.41 < median 0.63 of 4 trials at epoch 1"
 };
 
 class Pruner {
@@ -53,9 +53,9 @@ class Pruner {
   EarlyTermination rule_;
   bool maximize_;
   std::mutex mu_;
-  std::map<int64_t, std::vector<double>> curves_;          // trial -> value per epoch (1-based - 1)
-  std::map<int, std::vector<double>> rungs_;                // asha: epoch -> recorded values
-  std::map<int64_t, std::vector<int>> rungs_done_;          // asha: trial -> rungs recorded
+  std::map<int64_t, std::vector<double>> curves_;   // trial -> value per epoch (1-based - 1)
+  std::map<int, std::vector<double>> rungs_;        // asha: epoch -> recorded values
+  std::map<int64_t, std::vector<int>> rungs_done_;  // asha: trial -> rungs recorded
 };
 
 }  // namespace perceptra

@@ -10,9 +10,9 @@
 namespace perceptra {
 
 struct RankedTrial {
-  RunSummary summary;            // the trial's run (run.trial_index, run.trial_params, ...)
-  std::optional<double> score;   // best epoch value of the metric in the goal's direction
-  std::string state;             // finished | early_terminated | stopped | interrupted | failed | diverged | running
+  RunSummary summary;           // the trial's run (run.trial_index, run.trial_params, ...)
+  std::optional<double> score;  // best epoch value of the metric in the goal's direction
+  std::string state;            // finished | early_terminated | stopped | interrupted | failed | diverged | running
 };
 
 struct SweepRanking {

@@ -45,8 +45,7 @@ bool trial_done(const RunRecord& r) {
 // early termination rule after every epoch (on the trial's trainer thread).
 class TrialHook final : public Callback {
  public:
-  TrialHook(int64_t sweep_id, const SweepTrial& trial, const SweepSpec& spec, Pruner& pruner,
-            std::string db_path)
+  TrialHook(int64_t sweep_id, const SweepTrial& trial, const SweepSpec& spec, Pruner& pruner, std::string db_path)
       : sweep_id_(sweep_id), trial_(trial), spec_(spec), pruner_(pruner), db_path_(std::move(db_path)) {}
 
   // The RunRecorder owns the run's own writes; the sweep's marks go through
@@ -105,8 +104,7 @@ std::optional<double> trial_score(const std::vector<double>& values, bool maximi
   return best;
 }
 
-SweepRunner::SweepRunner(SweepSpec spec, SweepOptions options)
-    : spec_(std::move(spec)), options_(std::move(options)) {
+SweepRunner::SweepRunner(SweepSpec spec, SweepOptions options) : spec_(std::move(spec)), options_(std::move(options)) {
   if (options_.db_path.empty() || options_.db_path == "-")
     throw InputError("sweep", "needs an experiment database (trials are runs in it), not '-'");
   if (options_.parallel < 1 || options_.parallel > 256)
@@ -134,8 +132,8 @@ SweepRunner SweepRunner::resume(int64_t sweep_id, SweepOptions options) {
 }
 
 int SweepRunner::threads_per_trial() const {
-  int total = options_.threads > 0 ? options_.threads
-                                   : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int total =
+      options_.threads > 0 ? options_.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   return std::max(1, total / options_.parallel);
 }
 
@@ -188,10 +186,17 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
       pending.push_back({t, r.id});
     }
   }
-  emit({{"event", "sweep_begin"}, {"sweep_id", sweep_id}, {"name", sweep_name},
-        {"trials", res.trials}, {"already_done", already}, {"to_run", pending.size()},
-        {"parallel", options_.parallel}, {"threads_per_trial", base_sets_threads ? 0 : per_trial},
-        {"metric", metric}, {"goal", spec_.goal}, {"resumed", resume_id_ > 0}});
+  emit({{"event", "sweep_begin"},
+        {"sweep_id", sweep_id},
+        {"name", sweep_name},
+        {"trials", res.trials},
+        {"already_done", already},
+        {"to_run", pending.size()},
+        {"parallel", options_.parallel},
+        {"threads_per_trial", base_sets_threads ? 0 : per_trial},
+        {"metric", metric},
+        {"goal", spec_.goal},
+        {"resumed", resume_id_ > 0}});
 
   auto record_failed = [&](const SweepTrial& t, const std::string& message) {
     NewRun nr;
@@ -205,20 +210,25 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
     return run_id;
   };
 
-  auto trial_end = [&](const SweepTrial& t, int64_t run_id, const std::string& state,
-                       const std::string& message) {
+  auto trial_end = [&](const SweepTrial& t, int64_t run_id, const std::string& state, const std::string& message) {
     std::optional<double> score;
     if (run_id > 0) score = trial_score(store.metric_series(run_id, metric).values, spec_.maximize());
-    bool done = state == "finished" || state == "failed" || state == "diverged" ||
-                state == "early_terminated";
+    bool done = state == "finished" || state == "failed" || state == "diverged" || state == "early_terminated";
     res.done += done;
     res.failed += state == "failed";
     res.diverged += state == "diverged";
     res.early_terminated += state == "early_terminated";
     res.unfinished += !done;
-    emit({{"event", "trial_end"}, {"sweep_id", sweep_id}, {"trial", t.index}, {"run_id", run_id},
-          {"params", t.params}, {"status", state}, {"early_terminated", state == "early_terminated"},
-          {"metric", metric}, {"score", opt_json(score)}, {"message", message}});
+    emit({{"event", "trial_end"},
+          {"sweep_id", sweep_id},
+          {"trial", t.index},
+          {"run_id", run_id},
+          {"params", t.params},
+          {"status", state},
+          {"early_terminated", state == "early_terminated"},
+          {"metric", metric},
+          {"score", opt_json(score)},
+          {"message", message}});
   };
 
   std::vector<Active> active;
@@ -262,17 +272,30 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
   auto handle = [&](Active& a, const TrainEvent& ev) {
     if (auto* tb = std::get_if<TrainBegin>(&ev)) {
       a.run_id = tb->run_id;
-      emit({{"event", "trial_begin"}, {"sweep_id", sweep_id}, {"trial", a.trial.index},
-            {"run_id", tb->run_id}, {"params", a.trial.params}, {"resumed", tb->resumed},
-            {"start_epoch", tb->start_epoch}, {"epochs", tb->epochs}});
+      emit({{"event", "trial_begin"},
+            {"sweep_id", sweep_id},
+            {"trial", a.trial.index},
+            {"run_id", tb->run_id},
+            {"params", a.trial.params},
+            {"resumed", tb->resumed},
+            {"start_epoch", tb->start_epoch},
+            {"epochs", tb->epochs}});
     } else if (auto* ee = std::get_if<EpochEnd>(&ev)) {
-      emit({{"event", "trial_epoch"}, {"sweep_id", sweep_id}, {"trial", a.trial.index},
-            {"run_id", ee->run_id}, {"epoch", ee->epoch + 1}, {"epochs", ee->epochs},
-            {"metric", metric}, {"value", metric_value(*ee, metric)}});
+      emit({{"event", "trial_epoch"},
+            {"sweep_id", sweep_id},
+            {"trial", a.trial.index},
+            {"run_id", ee->run_id},
+            {"epoch", ee->epoch + 1},
+            {"epochs", ee->epochs},
+            {"metric", metric},
+            {"value", metric_value(*ee, metric)}});
     } else if (auto* lm = std::get_if<LogMessage>(&ev)) {
       if (lm->level == "warning")
-        emit({{"event", "trial_log"}, {"trial", a.trial.index}, {"run_id", lm->run_id},
-              {"level", lm->level}, {"text", lm->text}});
+        emit({{"event", "trial_log"},
+              {"trial", a.trial.index},
+              {"run_id", lm->run_id},
+              {"level", lm->level},
+              {"text", lm->text}});
     }
   };
 
@@ -286,10 +309,18 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
       state = "early_terminated";
     } else {
       switch (end.reason) {
-        case EndReason::Done: state = "finished"; break;
-        case EndReason::Stopped: state = "stopped"; break;
-        case EndReason::Diverged: state = "diverged"; break;
-        case EndReason::Error: state = "failed"; break;
+        case EndReason::Done:
+          state = "finished";
+          break;
+        case EndReason::Stopped:
+          state = "stopped";
+          break;
+        case EndReason::Diverged:
+          state = "diverged";
+          break;
+        case EndReason::Error:
+          state = "failed";
+          break;
       }
     }
     // Failed before its run existed (unreadable data, bad model spec): the
@@ -343,8 +374,8 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
   } else {
     res.status = "finished";
     if (budget_hit)
-      res.message = "time budget of " + std::to_string(spec_.time_budget_minutes) +
-                    " minutes reached; " + std::to_string(res.unfinished) + " trials unfinished";
+      res.message = "time budget of " + std::to_string(spec_.time_budget_minutes) + " minutes reached; " +
+                    std::to_string(res.unfinished) + " trials unfinished";
   }
   store.finish_sweep(sweep_id, res.status, res.message);
 
@@ -354,12 +385,20 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
     res.best_trial = rank.trials.front().summary.run.trial_index;
     res.best_score = rank.trials.front().score;
   }
-  emit({{"event", "sweep_end"}, {"sweep_id", sweep_id}, {"status", res.status},
-        {"message", res.message}, {"trials", res.trials}, {"done", res.done},
-        {"failed", res.failed}, {"diverged", res.diverged},
-        {"early_terminated", res.early_terminated}, {"unfinished", res.unfinished},
-        {"best_trial", res.best_trial}, {"best_run_id", res.best_run_id},
-        {"best_score", opt_json(res.best_score)}, {"metric", metric}});
+  emit({{"event", "sweep_end"},
+        {"sweep_id", sweep_id},
+        {"status", res.status},
+        {"message", res.message},
+        {"trials", res.trials},
+        {"done", res.done},
+        {"failed", res.failed},
+        {"diverged", res.diverged},
+        {"early_terminated", res.early_terminated},
+        {"unfinished", res.unfinished},
+        {"best_trial", res.best_trial},
+        {"best_run_id", res.best_run_id},
+        {"best_score", opt_json(res.best_score)},
+        {"metric", metric}});
   return res;
 }
 

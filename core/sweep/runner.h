@@ -36,20 +36,20 @@
 namespace perceptra {
 
 struct SweepOptions {
-  std::string db_path;           // the store (required; not "-")
-  std::string out_dir;           // run folders; empty: the base config's out_dir
-  int parallel = 1;              // trials at once
-  int threads = 0;               // CPU threads to split; 0 = all cores
-  std::string device;            // overrides the base config's device when set
+  std::string db_path;                        // the store (required; not "-")
+  std::string out_dir;                        // run folders; empty: the base config's out_dir
+  int parallel = 1;                           // trials at once
+  int threads = 0;                            // CPU threads to split; 0 = all cores
+  std::string device;                         // overrides the base config's device when set
   const std::atomic<bool>* cancel = nullptr;  // set -> stop cleanly
 };
 
 struct SweepResult {
   int64_t sweep_id = 0;
-  std::string status;            // finished | stopped
+  std::string status;  // finished | stopped
   std::string message;
-  int64_t trials = 0;            // in the spec
-  int64_t done = 0;              // finished + failed + diverged + early-terminated
+  int64_t trials = 0;  // in the spec
+  int64_t done = 0;    // finished + failed + diverged + early-terminated
   int64_t failed = 0, diverged = 0, early_terminated = 0, unfinished = 0;
   int64_t best_run_id = 0, best_trial = -1;
   std::optional<double> best_score;

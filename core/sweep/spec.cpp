@@ -25,17 +25,16 @@ std::string num(double v) {
 }
 
 // Fields the sweep itself decides: varying them would mix trials' files.
-bool reserved_path(const std::string& path) {
-  return path == "db_path" || path == "out_dir" || path == "run_name";
-}
+bool reserved_path(const std::string& path) { return path == "db_path" || path == "out_dir" || path == "run_name"; }
 
 void check_path(const json& base_full, const std::string& section, const std::string& path) {
   const std::string field = section + "." + path;
   if (path.empty()) bad(field, "is not a TrainConfig JSON path");
   if (reserved_path(path)) bad(field, "cannot be swept (the sweep sets it for every trial)");
   if (!json_path_get(base_full, path))
-    bad(field, "is not a TrainConfig field (paths look like 'optimizer.lr', 'batch_size', "
-               "'augment.hflip')");
+    bad(field,
+        "is not a TrainConfig field (paths look like 'optimizer.lr', 'batch_size', "
+        "'augment.hflip')");
 }
 
 double read_number(const json& v, const std::string& field) {
@@ -47,8 +46,10 @@ double read_number(const json& v, const std::string& field) {
 
 RandomParam parse_random(const std::string& path, const json& d, const std::string& field) {
   if (!d.is_object() || d.size() != 1)
-    bad(field, "must be one of {\"uniform\": [LO, HI]}, {\"log_uniform\": [LO, HI]} or "
-               "{\"choice\": [V, ...]}, got " + d.dump());
+    bad(field,
+        "must be one of {\"uniform\": [LO, HI]}, {\"log_uniform\": [LO, HI]} or "
+        "{\"choice\": [V, ...]}, got " +
+            d.dump());
   RandomParam p;
   p.path = path;
   const std::string kind = d.begin().key();
@@ -60,24 +61,29 @@ RandomParam parse_random(const std::string& path, const json& d, const std::stri
     p.choices.assign(v.begin(), v.end());
     return p;
   }
-  if (kind == "uniform") p.kind = RandomParam::Kind::Uniform;
-  else if (kind == "log_uniform") p.kind = RandomParam::Kind::LogUniform;
-  else bad(field, "has unknown distribution '" + kind + "' (uniform, log_uniform, choice)");
+  if (kind == "uniform")
+    p.kind = RandomParam::Kind::Uniform;
+  else if (kind == "log_uniform")
+    p.kind = RandomParam::Kind::LogUniform;
+  else
+    bad(field, "has unknown distribution '" + kind + "' (uniform, log_uniform, choice)");
   const std::string f = field + "." + kind;
   if (!v.is_array() || v.size() != 2) bad(f, "must be [LO, HI], got " + v.dump());
   p.lo = read_number(v[0], f + "[0]");
   p.hi = read_number(v[1], f + "[1]");
   if (!(p.lo <= p.hi)) bad(f, "needs LO <= HI, got [" + num(p.lo) + ", " + num(p.hi) + "]");
-  if (p.kind == RandomParam::Kind::LogUniform && !(p.lo > 0))
-    bad(f, "needs LO > 0 (a log scale), got " + num(p.lo));
+  if (p.kind == RandomParam::Kind::LogUniform && !(p.lo > 0)) bad(f, "needs LO > 0 (a log scale), got " + num(p.lo));
   return p;
 }
 
 json random_to_json(const RandomParam& p) {
   switch (p.kind) {
-    case RandomParam::Kind::Choice: return {{"choice", p.choices}};
-    case RandomParam::Kind::LogUniform: return {{"log_uniform", {p.lo, p.hi}}};
-    case RandomParam::Kind::Uniform: break;
+    case RandomParam::Kind::Choice:
+      return {{"choice", p.choices}};
+    case RandomParam::Kind::LogUniform:
+      return {{"log_uniform", {p.lo, p.hi}}};
+    case RandomParam::Kind::Uniform:
+      break;
   }
   return {{"uniform", {p.lo, p.hi}}};
 }
@@ -85,7 +91,7 @@ json random_to_json(const RandomParam& p) {
 }  // namespace
 
 const std::vector<std::string>& sweep_metrics() {
-  static const std::vector<std::string> m = {"valid_accuracy", "valid_loss", "train_accuracy",
+  static const std::vector<std::string> m = {"valid_accuracy",   "valid_loss", "train_accuracy",
                                              "epoch_train_loss", "error_rate", "top_k_accuracy"};
   return m;
 }
@@ -98,8 +104,8 @@ int64_t SweepSpec::grid_points() const {
 
 SweepSpec SweepSpec::from_json(const json& j) {
   if (!j.is_object()) throw InputError(kWhere, "expected a JSON object, got " + std::string(j.type_name()));
-  static const char* known[] = {"base", "grid", "random", "trials", "metric", "goal", "seed",
-                                "early_terminate", "time_budget_minutes", "name"};
+  static const char* known[] = {
+      "base", "grid", "random", "trials", "metric", "goal", "seed", "early_terminate", "time_budget_minutes", "name"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool ok = false;
     for (const char* k : known) ok = ok || it.key() == k;
@@ -148,8 +154,9 @@ SweepSpec SweepSpec::from_json(const json& j) {
     s.trials = j["trials"].get<int>();
     if (s.trials < 1) bad("trials", "must be at least 1, got " + std::to_string(s.trials));
     if (s.random.empty() && s.trials != 1)
-      bad("trials", "counts random draws; it needs a 'random' section (a grid runs every "
-                    "combination once)");
+      bad("trials",
+          "counts random draws; it needs a 'random' section (a grid runs every "
+          "combination once)");
   } else if (!s.random.empty()) {
     bad("trials", "is required with 'random' (number of draws per grid point)");
   }
@@ -161,8 +168,8 @@ SweepSpec SweepSpec::from_json(const json& j) {
       if (n > kMaxSweepTrials) break;
     }
     if (n > kMaxSweepTrials)
-      throw InputError(kWhere, "more than " + std::to_string(kMaxSweepTrials) +
-                                   " trials (grid points x trials); narrow the sweep");
+      throw InputError(
+          kWhere, "more than " + std::to_string(kMaxSweepTrials) + " trials (grid points x trials); narrow the sweep");
   }
 
   if (j.contains("metric")) {
@@ -176,8 +183,7 @@ SweepSpec SweepSpec::from_json(const json& j) {
       bad("metric", "must be one of " + list + ", got '" + s.metric + "'");
     }
   }
-  bool lower_better = s.metric == "valid_loss" || s.metric == "epoch_train_loss" ||
-                      s.metric == "error_rate";
+  bool lower_better = s.metric == "valid_loss" || s.metric == "epoch_train_loss" || s.metric == "error_rate";
   s.goal = lower_better ? "min" : "max";
   if (j.contains("goal")) {
     if (!j["goal"].is_string() || (j["goal"] != "max" && j["goal"] != "min"))
@@ -209,8 +215,7 @@ SweepSpec SweepSpec::from_json(const json& j) {
       if (!e[key].is_number_integer()) bad(f, "must be an integer, got " + e[key].dump());
       out = e[key].get<int>();
       if (out < lo || out > hi)
-        bad(f, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                   std::to_string(out));
+        bad(f, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(out));
     };
     read_int("grace_epochs", et.grace_epochs, 1, 100000);
     read_int("min_trials", et.min_trials, 1, 100000);
@@ -218,8 +223,7 @@ SweepSpec SweepSpec::from_json(const json& j) {
   }
   if (j.contains("time_budget_minutes")) {
     s.time_budget_minutes = read_number(j["time_budget_minutes"], "time_budget_minutes");
-    if (!(s.time_budget_minutes > 0))
-      bad("time_budget_minutes", "must be positive, got " + num(s.time_budget_minutes));
+    if (!(s.time_budget_minutes > 0)) bad("time_budget_minutes", "must be positive, got " + num(s.time_budget_minutes));
   }
   if (j.contains("name")) {
     if (!j["name"].is_string()) bad("name", "must be a string");
@@ -232,7 +236,11 @@ json SweepSpec::to_json() const {
   json g = json::object(), r = json::object();
   for (auto& [path, values] : grid) g[path] = values;
   for (auto& p : random) r[p.path] = random_to_json(p);
-  json j = {{"base", base}, {"metric", metric}, {"goal", goal}, {"seed", seed}, {"name", name},
+  json j = {{"base", base},
+            {"metric", metric},
+            {"goal", goal},
+            {"seed", seed},
+            {"name", name},
             {"early_terminate",
              {{"type", early_terminate.type},
               {"grace_epochs", early_terminate.grace_epochs},

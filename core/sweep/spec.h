@@ -37,8 +37,8 @@ struct RandomParam {
   enum class Kind { Uniform, LogUniform, Choice };
   std::string path;
   Kind kind = Kind::Uniform;
-  double lo = 0, hi = 0;                 // uniform / log_uniform bounds
-  std::vector<nlohmann::json> choices;   // choice
+  double lo = 0, hi = 0;                // uniform / log_uniform bounds
+  std::vector<nlohmann::json> choices;  // choice
 };
 
 struct EarlyTermination {
@@ -52,20 +52,20 @@ struct EarlyTermination {
 };
 
 struct SweepSpec {
-  nlohmann::json base = nlohmann::json::object();  // a TrainConfig JSON (validated)
+  nlohmann::json base = nlohmann::json::object();                         // a TrainConfig JSON (validated)
   std::vector<std::pair<std::string, std::vector<nlohmann::json>>> grid;  // sorted by path
-  std::vector<RandomParam> random;                                         // sorted by path
-  int trials = 1;                 // draws per grid point (1 without "random")
+  std::vector<RandomParam> random;                                        // sorted by path
+  int trials = 1;                                                         // draws per grid point (1 without "random")
   std::string metric = "valid_accuracy";
-  std::string goal = "max";       // max | min; default by metric (accuracies max, losses min)
-  uint64_t seed = 0;              // for the random draws
+  std::string goal = "max";  // max | min; default by metric (accuracies max, losses min)
+  uint64_t seed = 0;         // for the random draws
   EarlyTermination early_terminate;
-  double time_budget_minutes = 0; // 0 = none
+  double time_budget_minutes = 0;  // 0 = none
   std::string name;
 
   static SweepSpec from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
-  int64_t grid_points() const;    // 1 without a grid
+  int64_t grid_points() const;  // 1 without a grid
   int64_t size() const { return grid_points() * trials; }
   bool maximize() const { return goal == "max"; }
 };

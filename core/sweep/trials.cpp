@@ -16,9 +16,8 @@ double unit(Rng& r) { return static_cast<double>(r.next_u64() >> 11) * 0x1.0p-53
 nlohmann::json draw(const RandomParam& p, Rng& r, bool integer) {
   if (p.kind == RandomParam::Kind::Choice) return p.choices[r.below(p.choices.size())];
   double u = unit(r);
-  double v = p.kind == RandomParam::Kind::LogUniform
-                 ? std::exp(std::log(p.lo) + u * (std::log(p.hi) - std::log(p.lo)))
-                 : p.lo + u * (p.hi - p.lo);
+  double v = p.kind == RandomParam::Kind::LogUniform ? std::exp(std::log(p.lo) + u * (std::log(p.hi) - std::log(p.lo)))
+                                                     : p.lo + u * (p.hi - p.lo);
   if (integer) return static_cast<int64_t>(std::llround(v));
   return v;
 }
@@ -52,8 +51,7 @@ SweepTrial sweep_trial(const SweepSpec& spec, int64_t index) {
     bool integer = current && current->is_number_integer();
     t.params[p.path] = draw(p, rng, integer);
   }
-  for (auto it = t.params.begin(); it != t.params.end(); ++it)
-    json_path_set(t.config, it.key(), it.value());
+  for (auto it = t.params.begin(); it != t.params.end(); ++it) json_path_set(t.config, it.key(), it.value());
   return t;
 }
 

@@ -26,9 +26,12 @@ inline int json_nesting_depth(std::string_view text, int stop_at = 1 << 30) {
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -50,8 +53,8 @@ inline int json_nesting_depth(std::string_view text, int stop_at = 1 << 30) {
 inline nlohmann::json parse_json_bounded(std::string_view text, const std::string& where,
                                          int max_depth = kMaxJsonDepth) {
   if (json_nesting_depth(text, max_depth) > max_depth)
-    throw InputError(where, "JSON is nested more than " + std::to_string(max_depth) +
-                                " levels deep (corrupt or hostile)");
+    throw InputError(where,
+                     "JSON is nested more than " + std::to_string(max_depth) + " levels deep (corrupt or hostile)");
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
@@ -60,8 +63,7 @@ inline nlohmann::json parse_json_bounded(std::string_view text, const std::strin
 }
 
 // Same, without exceptions: nullopt when the text is not JSON or too deep.
-inline std::optional<nlohmann::json> try_parse_json_bounded(std::string_view text,
-                                                            int max_depth = kMaxJsonDepth) {
+inline std::optional<nlohmann::json> try_parse_json_bounded(std::string_view text, int max_depth = kMaxJsonDepth) {
   if (json_nesting_depth(text, max_depth) > max_depth) return std::nullopt;
   auto j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::nullopt;

@@ -4,9 +4,7 @@
 
 namespace perceptra {
 
-std::string Device::str() const {
-  return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
-}
+std::string Device::str() const { return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index); }
 
 DeviceRequest DeviceRequest::parse(const std::string& text) {
   DeviceRequest r;

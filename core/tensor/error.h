@@ -27,7 +27,7 @@ class InputError : public Error {
 }  // namespace perceptra
 
 // Internal invariant check; the message should say what the caller got wrong.
-#define PCHECK(cond, msg)                                 \
-  do {                                                    \
-    if (!(cond)) ::perceptra::fail(std::string(msg));     \
+#define PCHECK(cond, msg)                             \
+  do {                                                \
+    if (!(cond)) ::perceptra::fail(std::string(msg)); \
   } while (0)

@@ -22,8 +22,7 @@ inline std::string non_regular_reason(const struct stat& st) {
   if (S_ISREG(st.st_mode)) return "";
   if (S_ISDIR(st.st_mode)) return "is a directory, expected a file";
   if (S_ISFIFO(st.st_mode)) return "is a FIFO (named pipe), expected a regular file";
-  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))
-    return "is a device, expected a regular file";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "is a device, expected a regular file";
   if (S_ISSOCK(st.st_mode)) return "is a socket, expected a regular file";
   return "is not a regular file";
 }
@@ -42,8 +41,7 @@ inline void require_regular_file(const std::string& path) {
 
 // The whole file, refusing non-regular files and files larger than
 // max_bytes (named in the message as `what`).
-inline std::string read_regular_file(const std::string& path, uint64_t max_bytes,
-                                     const char* what = "file") {
+inline std::string read_regular_file(const std::string& path, uint64_t max_bytes, const char* what = "file") {
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT || errno == ENOTDIR) throw InputError(path, "cannot open: no such file");
@@ -60,8 +58,8 @@ inline std::string read_regular_file(const std::string& path, uint64_t max_bytes
   if (!why.empty()) throw InputError(path, why);
   const uint64_t size = uint64_t(st.st_size);
   if (size > max_bytes)
-    throw InputError(path, std::string(what) + " is " + std::to_string(size) +
-                               " bytes, more than the limit of " + std::to_string(max_bytes));
+    throw InputError(path, std::string(what) + " is " + std::to_string(size) + " bytes, more than the limit of " +
+                               std::to_string(max_bytes));
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   std::string bytes(size_t(size), '\0');
   size_t off = 0;

@@ -58,7 +58,8 @@ uint64_t Rng::below(uint64_t n) {
   if (n == 0) return 0;
   uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   uint64_t v;
-  do v = next_u64(); while (v >= limit);
+  do v = next_u64();
+  while (v >= limit);
   return v % n;
 }
 

@@ -14,15 +14,15 @@ class Rng {
   void reseed(uint64_t seed);
   uint64_t next_u64();
   uint32_t next_u32() { return static_cast<uint32_t>(next_u64() >> 32); }
-  float uniform();                      // [0, 1)
-  float uniform(float lo, float hi);    // [lo, hi)
+  float uniform();                    // [0, 1)
+  float uniform(float lo, float hi);  // [lo, hi)
   float normal(float mean = 0.f, float stddev = 1.f);
-  uint64_t below(uint64_t n);           // [0, n), unbiased
+  uint64_t below(uint64_t n);  // [0, n), unbiased
   // Derives an independent stream (e.g. one per epoch or worker).
   Rng fork(uint64_t stream) const;
 
-  std::string save() const;             // text form for checkpoints
-  void load(const std::string& text);   // throws Error on malformed text
+  std::string save() const;            // text form for checkpoints
+  void load(const std::string& text);  // throws Error on malformed text
 
  private:
   std::array<uint64_t, 4> s_{};

@@ -5,17 +5,14 @@
 
 namespace perceptra {
 
-Storage::Storage(Backend& backend, size_t n) : backend_(backend), n_(n) {
-  data_ = n ? backend_.allocate(n) : nullptr;
-}
+Storage::Storage(Backend& backend, size_t n) : backend_(backend), n_(n) { data_ = n ? backend_.allocate(n) : nullptr; }
 
 Storage::~Storage() {
   if (data_) backend_.deallocate(data_, n_);
 }
 
 Tensor Tensor::empty(const Shape& shape, Device device) {
-  for (auto d : shape.dims())
-    PCHECK(d >= 0, "tensor shape " + shape.str() + " has a negative dimension");
+  for (auto d : shape.dims()) PCHECK(d >= 0, "tensor shape " + shape.str() + " has a negative dimension");
   Tensor t;
   t.shape_ = shape;
   t.device_ = device;
@@ -83,8 +80,7 @@ std::vector<float> Tensor::to_vector() const {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  PCHECK(src.numel() == numel(),
-         "copy_from: source " + src.shape().str() + " does not fit " + shape_.str());
+  PCHECK(src.numel() == numel(), "copy_from: source " + src.shape().str() + " does not fit " + shape_.str());
   size_t n = static_cast<size_t>(numel());
   if (n == 0) return;
   if (src.device_ == device_) {

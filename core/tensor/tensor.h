@@ -37,8 +37,7 @@ class Tensor {
   static Tensor empty(const Shape& shape, Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, Device device = Device::cpu());
   static Tensor full(const Shape& shape, float value, Device device = Device::cpu());
-  static Tensor from_vector(const Shape& shape, const std::vector<float>& values,
-                            Device device = Device::cpu());
+  static Tensor from_vector(const Shape& shape, const std::vector<float>& values, Device device = Device::cpu());
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }

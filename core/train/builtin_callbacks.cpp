@@ -25,16 +25,14 @@ namespace fs = std::filesystem;
 void NanGuard::on_batch_end(TrainContext& ctx, const BatchEnd& b) {
   if (std::isfinite(b.loss)) return;
   std::ostringstream s;
-  s << "training loss became " << (std::isnan(b.loss) ? "NaN" : "infinite") << " at epoch "
-    << b.epoch + 1 << ", step " << b.step << " (lr " << b.lr
-    << "); try a smaller learning rate";
+  s << "training loss became " << (std::isnan(b.loss) ? "NaN" : "infinite") << " at epoch " << b.epoch + 1 << ", step "
+    << b.step << " (lr " << b.lr << "); try a smaller learning rate";
   ctx.request_stop(EndReason::Diverged, s.str());
 }
 
 void NanGuard::on_epoch_end(TrainContext& ctx, const EpochEnd& e) {
   if (std::isfinite(e.valid_loss)) return;
-  ctx.request_stop(EndReason::Diverged, "validation loss became non-finite after epoch " +
-                                            std::to_string(e.epoch + 1));
+  ctx.request_stop(EndReason::Diverged, "validation loss became non-finite after epoch " + std::to_string(e.epoch + 1));
 }
 
 // ---- early stopping -----------------------------------------------------------
@@ -43,8 +41,8 @@ void EarlyStopping::on_epoch_end(TrainContext& ctx, const EpochEnd&) {
   const auto& es = ctx.config().early_stopping;
   if (es.patience <= 0 || ctx.epochs_without_improvement() < es.patience) return;
   if (ctx.epoch() >= ctx.config().epochs) return;  // finished anyway
-  ctx.request_stop(EndReason::Done, "early stopping: " + es.monitor + " did not improve for " +
-                                        std::to_string(es.patience) + " epochs");
+  ctx.request_stop(EndReason::Done,
+                   "early stopping: " + es.monitor + " did not improve for " + std::to_string(es.patience) + " epochs");
 }
 
 // ---- checkpoints ----------------------------------------------------------------
@@ -85,8 +83,10 @@ std::vector<std::string> split_command(const std::string& command) {
   char quote = 0;
   for (char c : command) {
     if (quote) {
-      if (c == quote) quote = 0;
-      else cur += c;
+      if (c == quote)
+        quote = 0;
+      else
+        cur += c;
     } else if (c == '\'' || c == '"') {
       quote = c;
       in_word = true;
@@ -104,8 +104,7 @@ std::vector<std::string> split_command(const std::string& command) {
   return words;
 }
 
-int run_notify_command(const std::vector<std::string>& argv,
-                       const std::map<std::string, std::string>& env,
+int run_notify_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                        std::chrono::milliseconds timeout, std::string* error) {
   if (argv.empty()) {
     if (error) *error = "empty command";

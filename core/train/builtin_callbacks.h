@@ -62,8 +62,7 @@ std::vector<std::string> split_command(const std::string& command);
 // up to timeout for it to exit. Returns its exit status, or -1 when it is
 // still running (left to finish on its own) or could not be started
 // (error says why).
-int run_notify_command(const std::vector<std::string>& argv,
-                       const std::map<std::string, std::string>& env,
+int run_notify_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                        std::chrono::milliseconds timeout, std::string* error);
 
 }  // namespace perceptra

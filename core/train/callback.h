@@ -28,7 +28,7 @@ class TrainContext {
   // The epoch in progress (0-based); in on_epoch_end already the next one,
   // i.e. the number of completed epochs, which is what a checkpoint records.
   virtual int epoch() const = 0;
-  virtual int64_t step() const = 0;       // optimizer steps done
+  virtual int64_t step() const = 0;  // optimizer steps done
   // Stops after the current hook returns (the current batch is finished).
   virtual void request_stop(EndReason reason, const std::string& message) = 0;
   virtual bool stop_requested() const = 0;

@@ -26,8 +26,7 @@ void reject_unknown(const json& j, std::initializer_list<const char*> known, con
 }
 
 [[noreturn]] void bad_type(const std::string& where, const char* key, const char* want, const json& got) {
-  throw InputError(where, std::string("field '") + key + "' must be " + want + ", got " +
-                              got.dump());
+  throw InputError(where, std::string("field '") + key + "' must be " + want + ", got " + got.dump());
 }
 
 void read(const json& j, const char* key, const std::string& where, std::string& out) {
@@ -53,8 +52,7 @@ void read_num(const json& j, const char* key, const std::string& where, T& out) 
   out = j[key].get<T>();
 }
 
-[[noreturn]] void bad_value(const std::string& where, const char* key, const std::string& want,
-                            double got) {
+[[noreturn]] void bad_value(const std::string& where, const char* key, const std::string& want, double got) {
   std::ostringstream s;
   s << "field '" << key << "' must be " << want << ", got " << got;
   throw InputError(where, s.str());
@@ -155,11 +153,12 @@ json TrainConfig::to_json() const {
 
 TrainConfig TrainConfig::from_json(const json& j) {
   require_object(j, kWhere);
-  reject_unknown(j,
-                 {"data", "valid_pct", "image_size", "resize", "model", "from_model", "freeze_epochs", "lr_mult",
-                  "optimizer", "schedule", "fit", "epochs", "batch_size", "seed", "device",
-                  "threads", "augment", "label_smoothing", "top_k", "out_dir", "db_path",
-                  "run_name", "snapshot_every", "max_batches", "early_stopping", "notify", "ledger"},
+  reject_unknown(j, {"data",       "valid_pct",     "image_size",      "resize",      "model",
+                     "from_model", "freeze_epochs", "lr_mult",         "optimizer",   "schedule",
+                     "fit",        "epochs",        "batch_size",      "seed",        "device",
+                     "threads",    "augment",       "label_smoothing", "top_k",       "out_dir",
+                     "db_path",    "run_name",      "snapshot_every",  "max_batches", "early_stopping",
+                     "notify",     "ledger"},
                  kWhere);
   TrainConfig c;
   read(j, "data", kWhere, c.data);
@@ -224,8 +223,7 @@ void TrainConfig::validate() const {
   if (data.empty()) throw InputError(kWhere, "field 'data' must name a dataset or a path");
   parse_image_size(image_size, std::string(kWhere) + " field 'image_size'");
   parse_resize_policy(resize, std::string(kWhere) + " field 'resize'");
-  if (valid_pct && !(*valid_pct > 0 && *valid_pct < 100))
-    bad_value(kWhere, "valid_pct", "in (0, 100)", *valid_pct);
+  if (valid_pct && !(*valid_pct > 0 && *valid_pct < 100)) bad_value(kWhere, "valid_pct", "in (0, 100)", *valid_pct);
   if (epochs < 1 || epochs > 100000) bad_value(kWhere, "epochs", "in [1, 100000]", epochs);
   if (batch_size < 1 || batch_size > 65536) bad_value(kWhere, "batch_size", "in [1, 65536]", batch_size);
   if (threads < 0 || threads > 1024) bad_value(kWhere, "threads", "in [0, 1024]", threads);
@@ -242,8 +240,7 @@ void TrainConfig::validate() const {
     bad_value("config.early_stopping", "patience", "0 (off) or positive", early_stopping.patience);
   if (early_stopping.monitor != "valid_loss" && early_stopping.monitor != "valid_accuracy")
     throw InputError("config.early_stopping",
-                     "field 'monitor' must be valid_loss or valid_accuracy, got '" +
-                         early_stopping.monitor + "'");
+                     "field 'monitor' must be valid_loss or valid_accuracy, got '" + early_stopping.monitor + "'");
   if (!model.is_string() && !model.is_object())
     throw InputError(kWhere, "field 'model' must be a built-in name, a spec path or a spec object");
   if (model.is_string() && model.get<std::string>().empty())

@@ -22,14 +22,14 @@ namespace perceptra {
 AugmentOptions parse_augment(const std::string& text);
 
 struct EarlyStoppingConfig {
-  int patience = 0;                    // epochs without improvement; 0 = off
+  int patience = 0;  // epochs without improvement; 0 = off
   double min_delta = 0.0;
   std::string monitor = "valid_loss";  // valid_loss (lower better) | valid_accuracy
 };
 
 struct NotifyConfig {
-  std::string command;     // argv split on whitespace, no shell; empty = off
-  bool each_epoch = false; // also run after every epoch
+  std::string command;      // argv split on whitespace, no shell; empty = off
+  bool each_epoch = false;  // also run after every epoch
 };
 
 struct TrainConfig {
@@ -54,23 +54,23 @@ struct TrainConfig {
 
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
-  std::string fit = "plain";   // plain | one-cycle (forces the onecycle schedule)
+  std::string fit = "plain";  // plain | one-cycle (forces the onecycle schedule)
   int epochs = 2;
   int batch_size = 128;
   uint64_t seed = 0;
-  std::string device = "auto"; // auto | cpu | cuda:N
-  int threads = 0;             // 0 = leave the OpenMP default
-  AugmentOptions augment;     // training batches only
+  std::string device = "auto";  // auto | cpu | cuda:N
+  int threads = 0;              // 0 = leave the OpenMP default
+  AugmentOptions augment;       // training batches only
   float label_smoothing = 0.f;
-  int top_k = 5;               // top-k accuracy reported (clamped to classes)
+  int top_k = 5;  // top-k accuracy reported (clamped to classes)
 
   std::string out_dir = "runs";  // run files go to <out_dir>/run-<id>[-N]/
   std::string db_path;           // empty: ExperimentStore::default_path(); "-" (here or
                                  // in $PERCEPTRA_DB) = no store
   std::string run_name;
 
-  int snapshot_every = 0;      // batches between snapshot hooks; 0 = off
-  int64_t max_batches = 0;     // caps training and validation batches per epoch; 0 = all
+  int snapshot_every = 0;   // batches between snapshot hooks; 0 = off
+  int64_t max_batches = 0;  // caps training and validation batches per epoch; 0 = all
   EarlyStoppingConfig early_stopping;
   NotifyConfig notify;
   // Score every image with the final model at the end and keep the
@@ -79,7 +79,7 @@ struct TrainConfig {
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);
-  void validate() const;       // range checks; InputError("config", ...)
+  void validate() const;  // range checks; InputError("config", ...)
 };
 
 }  // namespace perceptra

@@ -86,9 +86,12 @@ double machine_gflops() {
 
 std::string to_string(CostVerdict v) {
   switch (v) {
-    case CostVerdict::Fits: return "fits";
-    case CostVerdict::Large: return "large";
-    case CostVerdict::TooLarge: return "too large";
+    case CostVerdict::Fits:
+      return "fits";
+    case CostVerdict::Large:
+      return "large";
+    case CostVerdict::TooLarge:
+      return "too large";
   }
   return "?";
 }
@@ -96,9 +99,12 @@ std::string to_string(CostVerdict v) {
 std::string bytes_text(int64_t bytes) {
   char buf[32];
   const double b = double(bytes);
-  if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
-  else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.0f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.0f kB", b / 1e3);
+  if (b >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
+  else if (b >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.0f MB", b / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f kB", b / 1e3);
   return buf;
 }
 
@@ -106,19 +112,27 @@ namespace {
 
 std::string count_text(double v) {
   char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
-  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1f k", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  if (v >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
+  else if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
+  else if (v >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.1f k", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
 std::string rate_text(double images_per_s) {
   char buf[48];
-  if (images_per_s >= 10) std::snprintf(buf, sizeof buf, "%.0f images/s", images_per_s);
-  else if (images_per_s >= 1) std::snprintf(buf, sizeof buf, "%.1f images/s", images_per_s);
-  else if (images_per_s > 0) std::snprintf(buf, sizeof buf, "%.1f s per image", 1.0 / images_per_s);
-  else std::snprintf(buf, sizeof buf, "unknown");
+  if (images_per_s >= 10)
+    std::snprintf(buf, sizeof buf, "%.0f images/s", images_per_s);
+  else if (images_per_s >= 1)
+    std::snprintf(buf, sizeof buf, "%.1f images/s", images_per_s);
+  else if (images_per_s > 0)
+    std::snprintf(buf, sizeof buf, "%.1f s per image", 1.0 / images_per_s);
+  else
+    std::snprintf(buf, sizeof buf, "unknown");
   return buf;
 }
 
@@ -175,7 +189,8 @@ CostEstimate estimate_from(const ModelCost& mc, const CostRequest& q) {
   e.loader_bytes = train_batches;
   e.slack_bytes = kRuntimeBytes;
   const int64_t fixed = e.baseline_bytes + e.dataset_bytes + e.weight_bytes;
-  e.peak_train_bytes = fixed + e.grad_bytes + e.optimizer_bytes + e.train_activation_bytes + train_batches + e.slack_bytes;
+  e.peak_train_bytes =
+      fixed + e.grad_bytes + e.optimizer_bytes + e.train_activation_bytes + train_batches + e.slack_bytes;
   // Validation runs between epochs (the training batches still queued), in
   // batches the run shrinks until they fit (PreparedRun::inference_batch):
   // it adds to the peak only what those cost.
@@ -229,8 +244,9 @@ CostEstimate estimate_cost(const CostRequest& q) {
 std::string CostEstimate::suggestion() const {
   std::string s;
   if (!suggested_size.empty()) s = "a smaller image size (--image-size " + suggested_size + ")";
-  if (suggested_batch > 0) s += (s.empty() ? "" : " or ") + std::string("a smaller batch (--batch-size ") +
-                                std::to_string(suggested_batch) + ")";
+  if (suggested_batch > 0)
+    s += (s.empty() ? "" : " or ") + std::string("a smaller batch (--batch-size ") + std::to_string(suggested_batch) +
+         ")";
   if (s.empty()) s = "a smaller model (fewer or narrower layers) or a machine with more memory";
   return "Use " + s + ".";
 }
@@ -251,10 +267,11 @@ std::string CostEstimate::text() const {
   t += "cost estimate (" + model.input.str() + " input, batch " + std::to_string(batch_size) + "):\n";
   line("parameters", count_text(double(model.parameters)) + " (" + std::to_string(model.parameters) + ")");
   line("FLOPs per image (forward)", count_text(flops_per_image) + "FLOP");
-  line("weights + gradients + optimizer", bytes_text(weight_bytes) + " + " + bytes_text(grad_bytes) + " + " +
-                                              bytes_text(optimizer_bytes));
-  line("activations per training batch", bytes_text(train_activation_bytes) +
-                                             (model.largest_layer.empty() ? std::string() : " (largest layer " + model.largest_layer + ")"));
+  line("weights + gradients + optimizer",
+       bytes_text(weight_bytes) + " + " + bytes_text(grad_bytes) + " + " + bytes_text(optimizer_bytes));
+  line("activations per training batch",
+       bytes_text(train_activation_bytes) +
+           (model.largest_layer.empty() ? std::string() : " (largest layer " + model.largest_layer + ")"));
   line(("activations per inference batch (" + std::to_string(inference_batch) + ")").c_str(),
        bytes_text(infer_activation_bytes));
   line("loader batches in flight", bytes_text(loader_bytes));
@@ -272,8 +289,8 @@ std::string CostEstimate::text() const {
 std::string CostEstimate::refusal() const {
   return "this run would need about " + bytes_text(peak_train_bytes) + " of memory at its peak (" +
          bytes_text(train_activation_bytes) + " of activations per batch of " + std::to_string(batch_size) + " at " +
-         model.input.str() + ", " + count_text(double(model.parameters)) + " parameters) but " + bytes_text(limit.bytes) +
-         " are available (" + limit.source + "). " + suggestion();
+         model.input.str() + ", " + count_text(double(model.parameters)) + " parameters) but " +
+         bytes_text(limit.bytes) + " are available (" + limit.source + "). " + suggestion();
 }
 
 nlohmann::json CostEstimate::to_json() const {
@@ -324,7 +341,8 @@ int64_t dataset_growth_bytes(const DataSource& source) {
       growth += std::min<int64_t>(kLoaderFloatCache, part->size() * part->sample_shape().numel() * 4);
     }
   }
-  if (folder_items > 0) growth += std::max<int64_t>(0, std::min(folder_items * item_bytes, folder_budget) - folder_cached);
+  if (folder_items > 0)
+    growth += std::max<int64_t>(0, std::min(folder_items * item_bytes, folder_budget) - folder_cached);
   return growth;
 }
 
@@ -342,8 +360,9 @@ CostRequest cost_request(const TrainConfig& config, const nlohmann::json& spec, 
 
 int safe_inference_batch(const CostEstimate& e, int wanted) {
   const int64_t per_image = e.model.infer_peak_floats * 4 + e.model.input.numel() * 4 * 7;  // + loader copies
-  const int64_t room = int64_t(kLargeShare * double(e.limit.bytes)) - (e.peak_infer_bytes - e.infer_activation_bytes -
-                                                                         int64_t(e.inference_batch) * e.model.input.numel() * 4);
+  const int64_t room =
+      int64_t(kLargeShare * double(e.limit.bytes)) -
+      (e.peak_infer_bytes - e.infer_activation_bytes - int64_t(e.inference_batch) * e.model.input.numel() * 4);
   if (per_image <= 0 || e.limit.bytes <= 0) return std::max(1, wanted);
   const int64_t fit = room / per_image;
   return int(std::clamp<int64_t>(fit, 1, std::max(1, wanted)));

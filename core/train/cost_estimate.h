@@ -45,29 +45,29 @@ enum class CostVerdict { Fits, Large, TooLarge };
 std::string to_string(CostVerdict v);
 
 struct CostRequest {
-  nlohmann::json spec;          // resolved: "input" and "classes" set
+  nlohmann::json spec;  // resolved: "input" and "classes" set
   int batch_size = 128;
-  int inference_batch = 256;    // validation and Inspect predictions
+  int inference_batch = 256;  // validation and Inspect predictions
   std::string optimizer = "sgd";
   int64_t train_images = 0, valid_images = 0;
-  int prefetch = 4;             // loader batches prepared ahead
+  int prefetch = 4;                  // loader batches prepared ahead
   int64_t dataset_growth_bytes = 0;  // what image caches will still load
-  int64_t baseline_bytes = -1;  // the process before the run; < 0: measured now
-  bool cuda = false;            // activations on the GPU: host memory is weights + data
+  int64_t baseline_bytes = -1;       // the process before the run; < 0: measured now
+  bool cuda = false;                 // activations on the GPU: host memory is weights + data
 };
 
 struct CostEstimate {
   ModelCost model;
   int batch_size = 0, inference_batch = 0;
   int64_t weight_bytes = 0, grad_bytes = 0, optimizer_bytes = 0;
-  int64_t train_activation_bytes = 0;   // one training batch
-  int64_t infer_activation_bytes = 0;   // one inference batch (inference_batch)
+  int64_t train_activation_bytes = 0;  // one training batch
+  int64_t infer_activation_bytes = 0;  // one inference batch (inference_batch)
   int64_t loader_bytes = 0, dataset_bytes = 0, baseline_bytes = 0, slack_bytes = 0;
-  int64_t peak_train_bytes = 0;         // projected peak RSS while training
-  int64_t peak_infer_bytes = 0;         // projected peak RSS of an inference pass
-  double flops_per_image = 0;           // forward
-  double gflops = 0;                    // the machine's calibrated rate
-  double images_per_s = 0;              // expected training throughput
+  int64_t peak_train_bytes = 0;  // projected peak RSS while training
+  int64_t peak_infer_bytes = 0;  // projected peak RSS of an inference pass
+  double flops_per_image = 0;    // forward
+  double gflops = 0;             // the machine's calibrated rate
+  double images_per_s = 0;       // expected training throughput
   MemoryLimit limit;
   CostVerdict verdict = CostVerdict::Fits;        // training
   CostVerdict infer_verdict = CostVerdict::Fits;  // inference at inference_batch

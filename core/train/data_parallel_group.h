@@ -32,8 +32,7 @@ class DataParallelGroup {
   // global batch's mean when that loss is finite. `stop` is this rank's
   // wish to stop; the result says whether any rank wishes to, so all stop
   // after the same batch. Throws CommunicationError when a rank is lost.
-  virtual bool combine_step(Model& model, StepResult& step, bool has_gradients, int64_t global_samples,
-                            bool stop) = 0;
+  virtual bool combine_step(Model& model, StepResult& step, bool has_gradients, int64_t global_samples, bool stop) = 0;
   // Before validation and checkpoints: buffers (BatchNorm running
   // statistics) averaged over the ranks.
   virtual void synchronize_buffers(Model& model) = 0;

@@ -43,9 +43,8 @@ EvalResult evaluate(Model& model, DataLoader& loader, const EvalOptions& options
   return r;
 }
 
-EvalResult evaluate(Model& model, std::shared_ptr<const Dataset> data,
-                    const std::vector<int64_t>& indices, const NormStats& norm,
-                    const EvalOptions& options) {
+EvalResult evaluate(Model& model, std::shared_ptr<const Dataset> data, const std::vector<int64_t>& indices,
+                    const NormStats& norm, const EvalOptions& options) {
   LoaderOptions lo;
   lo.batch_size = options.batch_size;
   lo.shuffle = false;

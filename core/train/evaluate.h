@@ -19,7 +19,7 @@ class DataLoader;
 struct EvalOptions {
   int batch_size = 256;
   int top_k = 5;
-  int64_t max_batches = 0;               // 0 = all
+  int64_t max_batches = 0;                    // 0 = all
   const std::atomic<bool>* cancel = nullptr;  // checked between batches
 };
 
@@ -33,8 +33,7 @@ struct EvalResult {
 // Runs over a loader's epoch 0 (the loader should not shuffle/augment).
 EvalResult evaluate(Model& model, DataLoader& loader, const EvalOptions& options);
 // Convenience: builds the loader (samples `indices`, all when empty).
-EvalResult evaluate(Model& model, std::shared_ptr<const Dataset> data,
-                    const std::vector<int64_t>& indices, const NormStats& norm,
-                    const EvalOptions& options);
+EvalResult evaluate(Model& model, std::shared_ptr<const Dataset> data, const std::vector<int64_t>& indices,
+                    const NormStats& norm, const EvalOptions& options);
 
 }  // namespace perceptra

@@ -19,17 +19,17 @@ struct LiveSnapshot;  // core/interp/live_snapshot.h
 struct TrainBegin {
   int64_t run_id = 0;
   std::string run_dir;
-  std::string device;        // "cpu", "cuda:0"
-  std::string device_note;   // e.g. "CUDA: no device (...) — training on CPU"; empty if none
-                             // (always empty in builds without CUDA)
-  std::string backend;       // Backend::describe()
+  std::string device;       // "cpu", "cuda:0"
+  std::string device_note;  // e.g. "CUDA: no device (...) — training on CPU"; empty if none
+                            // (always empty in builds without CUDA)
+  std::string backend;      // Backend::describe()
   std::string model_name;
   int64_t parameters = 0;
   std::string dataset;
   std::vector<std::string> class_names;
   int64_t train_size = 0, valid_size = 0;
-  int epochs = 0;            // total epochs of the run
-  int start_epoch = 0;       // > 0 when resumed (epochs already done)
+  int epochs = 0;       // total epochs of the run
+  int start_epoch = 0;  // > 0 when resumed (epochs already done)
   int64_t batches_per_epoch = 0;
   int batch_size = 0;
   bool resumed = false;
@@ -37,38 +37,38 @@ struct TrainBegin {
 
 struct EpochBegin {
   int64_t run_id = 0;
-  int epoch = 0;             // 0-based
+  int epoch = 0;  // 0-based
   int epochs = 0;
-  bool frozen = false;       // transfer learning: body still frozen this epoch
+  bool frozen = false;  // transfer learning: body still frozen this epoch
 };
 
 struct BatchEnd {
   int64_t run_id = 0;
   int epoch = 0;
-  int64_t step = 0;          // global optimizer step (0-based, this batch's)
-  int64_t batch = 0;         // index within the epoch
-  int64_t batches = 0;       // batches per epoch
+  int64_t step = 0;     // global optimizer step (0-based, this batch's)
+  int64_t batch = 0;    // index within the epoch
+  int64_t batches = 0;  // batches per epoch
   double loss = 0;
-  double accuracy = 0;       // on this training batch
+  double accuracy = 0;  // on this training batch
   double lr = 0, momentum = 0;
-  double images_per_s = 0;   // smoothed training throughput
+  double images_per_s = 0;  // smoothed training throughput
 };
 
 struct EpochEnd {
   int64_t run_id = 0;
   int epoch = 0;
   int epochs = 0;
-  int64_t step = 0;          // global steps done at the end of this epoch
+  int64_t step = 0;  // global steps done at the end of this epoch
   double train_loss = 0, train_accuracy = 0;
   double valid_loss = 0, valid_accuracy = 0, error_rate = 0;
   int top_k = 0;
   double top_k_accuracy = 0;
   std::vector<std::string> class_names;
-  std::vector<std::vector<int64_t>> confusion;   // [true][predicted]
-  std::vector<double> precision, recall, f1;     // per class
-  double images_per_s = 0;   // training throughput over the epoch
-  double seconds = 0;        // wall time of the epoch including validation
-  bool improved = false;     // new best on the monitored metric
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<double> precision, recall, f1;    // per class
+  double images_per_s = 0;                      // training throughput over the epoch
+  double seconds = 0;                           // wall time of the epoch including validation
+  bool improved = false;                        // new best on the monitored metric
 };
 
 // A generic value published by a snapshot hook (activations of a probe
@@ -102,7 +102,7 @@ struct EpochModel {
 
 struct LogMessage {
   int64_t run_id = 0;
-  std::string level;   // info | warning
+  std::string level;  // info | warning
   std::string text;
 };
 
@@ -135,8 +135,8 @@ struct LrFindEnd {
   std::string stop_reason;
 };
 
-using TrainEvent = std::variant<TrainBegin, EpochBegin, BatchEnd, EpochEnd, Snapshot,
-                                ActivationsSnapshot, EpochModel, LogMessage, LrFindEnd, TrainEnd>;
+using TrainEvent = std::variant<TrainBegin, EpochBegin, BatchEnd, EpochEnd, Snapshot, ActivationsSnapshot, EpochModel,
+                                LogMessage, LrFindEnd, TrainEnd>;
 
 // "train_begin", "epoch_begin", "batch_end", "epoch_end", "snapshot",
 // "activations", "epoch_model", "log", "lr_find_end", "train_end".

@@ -97,8 +97,16 @@ void Trainer::Job::train_batch(const Batch& b, const Phase& ph) {
   pos.loss_sum += s.loss * s.samples;
   pos.correct += s.correct;
   pos.count += s.samples;
-  BatchEnd be{r->run_id, pos.epoch, pos.step, pos.batch, r->batches_per_epoch, s.loss,
-              s.samples ? double(s.correct) / s.samples : 0.0, opt.lr(), opt.momentum(), s.images_per_s};
+  BatchEnd be{r->run_id,
+              pos.epoch,
+              pos.step,
+              pos.batch,
+              r->batches_per_epoch,
+              s.loss,
+              s.samples ? double(s.correct) / s.samples : 0.0,
+              opt.lr(),
+              opt.momentum(),
+              s.images_per_s};
   ++pos.step;
   ++pos.batch;
   publish(be);
@@ -164,8 +172,7 @@ void Trainer::Job::note_improvement(EpochEnd& e) {
   const bool by_acc = es.monitor == "valid_accuracy";
   const double v = by_acc ? e.valid_accuracy : e.valid_loss;
   const double delta = es.min_delta;
-  if (std::isfinite(v) &&
-      (!pos.have_best || (by_acc ? v > pos.best_value + delta : v < pos.best_value - delta))) {
+  if (std::isfinite(v) && (!pos.have_best || (by_acc ? v > pos.best_value + delta : v < pos.best_value - delta))) {
     pos.have_best = true;
     pos.best_value = v;
     pos.bad_epochs = 0;

@@ -26,8 +26,7 @@ void ClassificationMetrics::reset() {
   std::fill(cm_.begin(), cm_.end(), 0);
 }
 
-void ClassificationMetrics::add(const float* scores, const float* labels, const float* losses,
-                                int n) {
+void ClassificationMetrics::add(const float* scores, const float* labels, const float* losses, int n) {
   for (int i = 0; i < n; ++i) {
     const float* row = scores + static_cast<size_t>(i) * classes_;
     int t = static_cast<int>(std::lround(labels[i]));

@@ -62,7 +62,8 @@ int64_t score_out_of_fold(const TrainConfig& config, const OutOfFoldOptions& opt
     data->tv.valid_data = train;
     data->tv.train_indices.clear();
     data->tv.valid_indices.clear();
-    for (int64_t i = 0; i < n; ++i) (fold[size_t(i)] == k ? data->tv.valid_indices : data->tv.train_indices).push_back(i);
+    for (int64_t i = 0; i < n; ++i)
+      (fold[size_t(i)] == k ? data->tv.valid_indices : data->tv.train_indices).push_back(i);
     data->tv.split.kind = "out-of-fold";
     TrainConfig c = config;
     c.db_path = "-";  // the fold models are scaffolding, not runs

@@ -191,8 +191,8 @@ void guard_cost(PreparedRun& r, const nlohmann::json* stored, const PrepareOptio
   r.notes.push_back({"info", "cost estimate: " + r.cost->summary()});
   r.inference_batch = safe_inference_batch(*r.cost, q.inference_batch);
   if (r.inference_batch < q.inference_batch)
-    r.notes.push_back({"info", "validation runs in batches of " + std::to_string(r.inference_batch) +
-                                   " (not " + std::to_string(q.inference_batch) + ") so that it fits in memory"});
+    r.notes.push_back({"info", "validation runs in batches of " + std::to_string(r.inference_batch) + " (not " +
+                                   std::to_string(q.inference_batch) + ") so that it fits in memory"});
   if (r.cost->verdict == CostVerdict::Large)
     r.notes.push_back({"warning", "this run needs about " + bytes_text(r.cost->peak_train_bytes) + " of the " +
                                       bytes_text(r.cost->limit.bytes) + " of memory available"});
@@ -212,8 +212,8 @@ void note_data(PreparedRun& r, const std::optional<Shape>& fixed_input) {
                                       "a classifier needs at least two classes"});
   if (fixed_input && src.format == "image-folder") {
     const Shape& s = *fixed_input;
-    std::string what = "the images of " + src.name + " are decoded to " + s.str() + ", the input of " +
-                       r.config.from_model;
+    std::string what =
+        "the images of " + src.name + " are decoded to " + s.str() + ", the input of " + r.config.from_model;
     if (s.rank() == 3 && s[0] == 1) what += " (colour converted to grey)";
     if (r.config.image_size != "auto") what += "; --image-size " + r.config.image_size + " is ignored";
     r.notes.push_back({"warning", what});
@@ -226,14 +226,15 @@ void note_transfer(PreparedRun& r, int old_classes) {
   const std::string head = r.model->layers()[static_cast<size_t>(r.head_index)]->name();
   const int classes = static_cast<int>(r.data->source.class_names.size());
   if (old_classes != classes)
-    r.notes.push_back({"warning", "the head (" + head + ", " + std::to_string(old_classes) +
-                                      " outputs) of " + r.config.from_model + " is replaced by a new one with " +
+    r.notes.push_back({"warning", "the head (" + head + ", " + std::to_string(old_classes) + " outputs) of " +
+                                      r.config.from_model + " is replaced by a new one with " +
                                       std::to_string(classes) + " outputs, freshly initialised"});
   if (r.transfer())
-    r.notes.push_back({"info", "the body is frozen for the first " + std::to_string(r.config.freeze_epochs) +
-                                   " epoch(s) (only the head and BatchNorm train), then everything trains" +
-                                   (r.config.freeze_epochs >= r.config.epochs ? std::string(" (never: the run is that short)")
-                                                                              : std::string())});
+    r.notes.push_back(
+        {"info", "the body is frozen for the first " + std::to_string(r.config.freeze_epochs) +
+                     " epoch(s) (only the head and BatchNorm train), then everything trains" +
+                     (r.config.freeze_epochs >= r.config.epochs ? std::string(" (never: the run is that short)")
+                                                                : std::string())});
 }
 
 }  // namespace
@@ -282,8 +283,8 @@ ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const R
   ExperimentStore store(db_path);
   RunRecord r = store.run(run_id);
   if (r.status == RunStatus::Running)
-    throw InputError(what, "is still running (owned by pid " + std::to_string(r.owner_pid) + " on " +
-                               r.owner_host + ")");
+    throw InputError(what,
+                     "is still running (owned by pid " + std::to_string(r.owner_pid) + " on " + r.owner_host + ")");
   if (r.status == RunStatus::Finished && !options.epochs)
     throw InputError(what, "already finished; pass more epochs to continue it");
   ResumeRequest q;

@@ -47,9 +47,9 @@ struct Phase {
 // Where a run stands: what a checkpoint records besides weights and
 // optimizer state.
 struct RunPosition {
-  int epoch = 0;            // the epoch in progress (= epochs completed)
-  int64_t batch = 0;        // batches done in it (a mid-epoch stop)
-  int64_t step = 0;         // optimizer steps overall
+  int epoch = 0;      // the epoch in progress (= epochs completed)
+  int64_t batch = 0;  // batches done in it (a mid-epoch stop)
+  int64_t step = 0;   // optimizer steps overall
   // Training sums of the epoch in progress (a mid-epoch resume reports the
   // same epoch loss).
   double loss_sum = 0, seconds = 0;
@@ -71,8 +71,8 @@ struct ResumeOptions {
 struct ResumeRequest {
   int64_t run_id = 0;
   std::string db_path;
-  TrainConfig config;           // the recorded one with the overrides applied
-  bool hparams_changed = false; // epochs or lr overridden: the store is updated
+  TrainConfig config;            // the recorded one with the overrides applied
+  bool hparams_changed = false;  // epochs or lr overridden: the store is updated
 };
 
 struct PrepareOptions {
@@ -119,21 +119,21 @@ struct PreparedRun {
 
   TrainConfig config;
   Device device = Device::cpu();
-  std::string device_note;  // CUDA builds without a usable device: why the CPU
+  std::string device_note;                   // CUDA builds without a usable device: why the CPU
   std::shared_ptr<const PreparedData> data;  // source, split, normalisation
   std::unique_ptr<Model> model;
   std::unique_ptr<Optimizer> optimizer;
   nlohmann::json spec;
-  int head_index = -1;      // transfer learning: the replaced/kept head
+  int head_index = -1;  // transfer learning: the replaced/kept head
   std::vector<Phase> phases;
   int64_t batches_per_epoch = 0;
-  RunPosition position;     // where training starts (a checkpoint's, or zero)
+  RunPosition position;  // where training starts (a checkpoint's, or zero)
   bool resumed = false;
-  std::string checkpoint_path;  // the checkpoint it continues from ("" when none)
+  std::string checkpoint_path;            // the checkpoint it continues from ("" when none)
   std::shared_ptr<RunRecorder> recorder;  // null: the run is not recorded
-  int64_t run_id = 0;       // 0 without a recorder
-  std::string run_dir;      // "" when not recorded (LR finder)
-  std::optional<CostEstimate> cost;  // unset when the spec could not be estimated
+  int64_t run_id = 0;                     // 0 without a recorder
+  std::string run_dir;                    // "" when not recorded (LR finder)
+  std::optional<CostEstimate> cost;       // unset when the spec could not be estimated
   // Validation batches: max(batch, 256) unless the cost estimate says a pass
   // that size would not fit (safe_inference_batch); 0 = the default.
   int inference_batch = 0;

@@ -15,7 +15,7 @@ class Model;
 
 struct RecordedRun {
   RunRecord run;
-  std::string model_path;   // the final model, else the best, else the checkpoint
+  std::string model_path;  // the final model, else the best, else the checkpoint
   std::shared_ptr<Model> model;
   std::shared_ptr<const PreparedData> data;
 };

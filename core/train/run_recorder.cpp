@@ -18,10 +18,14 @@ namespace {
 
 RunStatus status_for(EndReason r) {
   switch (r) {
-    case EndReason::Done: return RunStatus::Finished;
-    case EndReason::Stopped: return RunStatus::Stopped;
-    case EndReason::Diverged: return RunStatus::Diverged;
-    case EndReason::Error: return RunStatus::Failed;
+    case EndReason::Done:
+      return RunStatus::Finished;
+    case EndReason::Stopped:
+      return RunStatus::Stopped;
+    case EndReason::Diverged:
+      return RunStatus::Diverged;
+    case EndReason::Error:
+      return RunStatus::Failed;
   }
   return RunStatus::Failed;
 }
@@ -109,8 +113,7 @@ void RunRecorder::fail(const std::string& message) noexcept {
       return;
     }
     store_->finish_run(run_id_, RunStatus::Failed, message);
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
 }
 
 // ---- metrics ------------------------------------------------------------------
@@ -209,8 +212,7 @@ void RunRecorder::on_paused(TrainContext&) {
   if (!paused_since_) paused_since_ = Clock::now();
   try {
     store_->heartbeat(run_id_);
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
 }
 
 void RunRecorder::on_run_end(TrainContext& ctx, const TrainEnd& end) {

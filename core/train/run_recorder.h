@@ -49,8 +49,7 @@ class RunRecorder : public Callback {
                                              const std::string& device_description);
   // A recorded run continuing: marks it running again; `hparams`, when set,
   // replaces its recorded configuration (resume overrides).
-  static std::shared_ptr<RunRecorder> reopen(const std::string& db_path, int64_t run_id,
-                                             const nlohmann::json* hparams);
+  static std::shared_ptr<RunRecorder> reopen(const std::string& db_path, int64_t run_id, const nlohmann::json* hparams);
   ~RunRecorder() override;
 
   int64_t run_id() const { return run_id_; }
@@ -86,8 +85,8 @@ class RunRecorder : public Callback {
   std::vector<MetricPoint> pending_;
   std::optional<RunRecord> before_resume_;  // reopen(): the row as it was
   using Clock = std::chrono::steady_clock;
-  double trained_before_ = 0;            // recorded by earlier sessions (resume)
-  double paused_s_ = 0;                  // this session's pauses
+  double trained_before_ = 0;  // recorded by earlier sessions (resume)
+  double paused_s_ = 0;        // this session's pauses
   std::optional<Clock::time_point> begin_, paused_since_, last_flush_;
 };
 

@@ -31,8 +31,7 @@ std::string image_cache_dir(const std::string& db_path) {
   return (std::filesystem::absolute(db).parent_path() / "image-cache").string();
 }
 
-PreparedData prepare_data(const TrainConfig& config, const Shape* input,
-                          std::shared_ptr<const DataSource> opened) {
+PreparedData prepare_data(const TrainConfig& config, const Shape* input, std::shared_ptr<const DataSource> opened) {
   PreparedData p;
   const DataRef ref = parse_data_ref(config.data);
   if (opened) {
@@ -51,8 +50,7 @@ PreparedData prepare_data(const TrainConfig& config, const Shape* input,
   p.dataset_key = dataset_key(p.source);
   if (ref.versioned()) {
     const std::string db = config.db_path.empty() ? ExperimentStore::default_path() : config.db_path;
-    if (db == "-")
-      throw InputError(config.data, "a dataset version needs the experiment store (not --db -)");
+    if (db == "-") throw InputError(config.data, "a dataset version needs the experiment store (not --db -)");
     ExperimentStore store(db);
     p.dataset_version = ref.latest ? store.latest_dataset_version(p.dataset_key) : ref.version;
     const VersionState state = version_state(store, p.dataset_key, p.dataset_version);
@@ -80,8 +78,7 @@ PreparedData prepare_data(const TrainConfig& config, const Shape* input,
     note << "validating on " << so.valid_pct * 100 << "% of training (seed " << so.seed << ", "
          << p.tv.valid_indices.size() << " images)";
   p.split_note = note.str();
-  if (p.tv.train_indices.empty())
-    throw InputError(config.data, "no training samples left after the split");
+  if (p.tv.train_indices.empty()) throw InputError(config.data, "no training samples left after the split");
   if (p.tv.valid_indices.empty())
     throw InputError(config.data, "no validation samples (dataset too small for the split)");
   return p;
@@ -122,11 +119,10 @@ nlohmann::json resolve_model_spec(const nlohmann::json& model, const Shape& inpu
   if (!spec.contains("input")) spec["input"] = input.dims();
   if (!spec.contains("classes")) spec["classes"] = classes;
   if (spec["input"] != nlohmann::json(input.dims()))
-    throw InputError(where, "input " + spec["input"].dump() + " does not match the data's " +
-                                       input.str());
+    throw InputError(where, "input " + spec["input"].dump() + " does not match the data's " + input.str());
   if (spec["classes"] != nlohmann::json(classes))
-    throw InputError(where, "classes " + spec["classes"].dump() +
-                                       " does not match the data's " + std::to_string(classes));
+    throw InputError(where,
+                     "classes " + spec["classes"].dump() + " does not match the data's " + std::to_string(classes));
   return spec;
 }
 

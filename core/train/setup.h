@@ -15,7 +15,7 @@ namespace perceptra {
 struct SourceIdentities;
 
 struct PreparedData {
-  DataSource source;       // with a dataset version: its curated views
+  DataSource source;  // with a dataset version: its curated views
   TrainValid tv;
   std::string split_note;  // "official test split" / "20% of training (seed 0)"
   // The dataset version trained on (core/curate): its store key (the

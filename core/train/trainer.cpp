@@ -25,8 +25,7 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)) { config_.vali
 
 Trainer::Trainer(ResumeRequest request) : config_(request.config), resume_(std::move(request)) {}
 
-std::unique_ptr<Trainer> Trainer::from_run(int64_t run_id, const std::string& db_path,
-                                           const ResumeOptions& options) {
+std::unique_ptr<Trainer> Trainer::from_run(int64_t run_id, const std::string& db_path, const ResumeOptions& options) {
   return std::make_unique<Trainer>(resume_request(run_id, db_path, options));
 }
 
@@ -109,7 +108,8 @@ void Trainer::start() {
 }
 
 void Trainer::start_lr_find(const LrFinderConfig& finder) {
-  if (run_ && run_->recorder) throw Error("Trainer::start_lr_find: the run is recorded (prepare it with record = false)");
+  if (run_ && run_->recorder)
+    throw Error("Trainer::start_lr_find: the run is recorded (prepare it with record = false)");
   if (resume_) throw Error("Trainer::start_lr_find: a resumed run cannot be a range test");
   if (group_) throw Error("Trainer::start_lr_find: the LR range test does not run data-parallel");
   launch([this, finder] {

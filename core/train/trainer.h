@@ -51,7 +51,7 @@ struct NormStats;
 // not change weights or running statistics) and return a value copy.
 struct SnapshotContext {
   Model& model;
-  const NormStats& norm;   // how inputs must be normalised
+  const NormStats& norm;  // how inputs must be normalised
   int epoch;
   int64_t step;
 };

@@ -41,8 +41,8 @@ ModelMeta Trainer::Job::model_meta() {
   meta.mean = r->data->tv.norm.mean;
   meta.std = r->data->tv.norm.std;
   meta.resize = r->data->source.resize;  // image folders: predict/eval resize files the same way
-  meta.training = {{"run_id", r->run_id}, {"dataset", r->data->source.name}, {"epochs", pos.epoch},
-                   {"steps", pos.step}};
+  meta.training = {
+      {"run_id", r->run_id}, {"dataset", r->data->source.name}, {"epochs", pos.epoch}, {"steps", pos.step}};
   if (have_epoch_end) {
     meta.training["valid_accuracy"] = last_epoch_end.valid_accuracy;
     meta.training["valid_loss"] = last_epoch_end.valid_loss;
@@ -64,10 +64,12 @@ void Trainer::Job::save_checkpoint(const std::string& path) {
   m["run_id"] = r->run_id;
   m["batch"] = pos.batch;  // batches done in epoch `epoch` (mid-epoch stop)
   m["head_index"] = r->head_index;
-  m["epoch_sums"] = {{"loss_sum", pos.loss_sum}, {"correct", pos.correct},
-                     {"count", pos.count}, {"seconds", pos.seconds}};
-  m["best"] = {{"have", pos.have_best}, {"value", pos.best_value},
-               {"valid_accuracy", pos.best_valid_accuracy}, {"bad_epochs", pos.bad_epochs}};
+  m["epoch_sums"] = {
+      {"loss_sum", pos.loss_sum}, {"correct", pos.correct}, {"count", pos.count}, {"seconds", pos.seconds}};
+  m["best"] = {{"have", pos.have_best},
+               {"value", pos.best_value},
+               {"valid_accuracy", pos.best_valid_accuracy},
+               {"bad_epochs", pos.bad_epochs}};
   if (!path.empty() && fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
   perceptra::save_checkpoint(path, *r->model, r->optimizer.get(), model_meta(), st);
 }
@@ -142,8 +144,7 @@ void Trainer::Job::maybe_snapshot(bool force) {
   try {
     if (t.snapshot_fn_) {
       std::any payload = t.snapshot_fn_(sc);
-      if (payload.has_value())
-        publish(Snapshot{r->run_id, pos.epoch, pos.step, t.snapshot_kind_, std::move(payload)});
+      if (payload.has_value()) publish(Snapshot{r->run_id, pos.epoch, pos.step, t.snapshot_kind_, std::move(payload)});
     }
     if (t.activations_fn_) {
       if (auto s = t.activations_fn_(sc)) publish(ActivationsSnapshot{r->run_id, pos.epoch, pos.step, std::move(s)});

@@ -17,12 +17,11 @@ int head_layer_index(const nlohmann::json& spec, const std::string& where) {
   throw InputError(where, "model has no linear classifier layer to replace");
 }
 
-std::unique_ptr<Model> adapt_for_transfer(LoadedModel& loaded, const Shape& input, int classes,
-                                          Rng& rng, const std::string& where) {
+std::unique_ptr<Model> adapt_for_transfer(LoadedModel& loaded, const Shape& input, int classes, Rng& rng,
+                                          const std::string& where) {
   Model& src = *loaded.model;
   if (src.input_shape() != input)
-    throw InputError(where, "model input " + src.input_shape().str() +
-                                " does not match the new data's " + input.str());
+    throw InputError(where, "model input " + src.input_shape().str() + " does not match the new data's " + input.str());
   if (src.num_classes() == classes) return std::move(loaded.model);
   nlohmann::json spec = src.spec();
   int head = head_layer_index(spec, where);

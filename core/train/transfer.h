@@ -25,8 +25,8 @@ int head_layer_index(const nlohmann::json& spec, const std::string& where);
 // count matches, else the spec with the head's out_features replaced, every
 // other weight copied by name and the head freshly initialised from rng.
 // The input shape must match `input` (InputError naming the file).
-std::unique_ptr<Model> adapt_for_transfer(LoadedModel& loaded, const Shape& input, int classes,
-                                          Rng& rng, const std::string& where);
+std::unique_ptr<Model> adapt_for_transfer(LoadedModel& loaded, const Shape& input, int classes, Rng& rng,
+                                          const std::string& where);
 
 // Parameter groups for discriminative LRs: the body's parameterised layers in
 // two halves (groups 0 and 1), the head in group 2. Call before

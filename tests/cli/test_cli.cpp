@@ -31,8 +31,7 @@ struct Result {
 
 // Runs the CLI with argv (no shell), capturing stdout and stderr; `env`
 // entries ("NAME=value", or "NAME" to unset) change the inherited environment.
-Result cli(const std::vector<std::string>& args, const std::string& dir,
-           const std::vector<std::string>& env = {}) {
+Result cli(const std::vector<std::string>& args, const std::string& dir, const std::vector<std::string>& env = {}) {
   std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -93,9 +92,24 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
   std::vector<std::string> train_args(int epochs) {
-    return {"train", "--data", data, "--model", dir + "/tiny.json", "--epochs",
-            std::to_string(epochs), "--batch-size", "16", "--lr", "0.05", "--device", "cpu",
-            "--db", db, "--out", dir + "/runs", "--json"};
+    return {"train",
+            "--data",
+            data,
+            "--model",
+            dir + "/tiny.json",
+            "--epochs",
+            std::to_string(epochs),
+            "--batch-size",
+            "16",
+            "--lr",
+            "0.05",
+            "--device",
+            "cpu",
+            "--db",
+            db,
+            "--out",
+            dir + "/runs",
+            "--json"};
   }
   std::string dir, data, db;
 };
@@ -125,9 +139,8 @@ TEST_F(Cli, HelpForEveryCommandAndUsageExitCodes) {
 }
 
 TEST_F(Cli, BadDataAndBadModelExitOne) {
-  Result r = cli({"train", "--data", dir + "/nowhere", "--model", "mlp", "--db", db, "--out",
-                  dir + "/runs", "--json"},
-                 dir);
+  Result r =
+      cli({"train", "--data", dir + "/nowhere", "--model", "mlp", "--db", db, "--out", dir + "/runs", "--json"}, dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("nowhere"), std::string::npos) << r.err;
   auto ev = json_lines(r.out);
@@ -267,7 +280,10 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
     int rows = 0;
     bool in_table = false;
     while (std::getline(ss, line)) {
-      if (line.find("img/s") != std::string::npos) { in_table = true; continue; }
+      if (line.find("img/s") != std::string::npos) {
+        in_table = true;
+        continue;
+      }
       if (!in_table) continue;
       if (line.find_first_not_of(' ') == std::string::npos) break;
       std::string last = line.substr(line.find_last_of(' ') + 1);
@@ -284,9 +300,8 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
 }
 
 TEST_F(Cli, LrFindPrintsSuggestion) {
-  Result r = cli({"lr-find", "--data", data, "--model", dir + "/tiny.json", "--iters", "20",
-                  "--batch-size", "16", "--json"},
-                 dir);
+  Result r = cli(
+      {"lr-find", "--data", data, "--model", dir + "/tiny.json", "--iters", "20", "--batch-size", "16", "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_GT(j["suggested_lr"].get<double>(), 0);
@@ -299,8 +314,8 @@ TEST_F(Cli, LrFindHelpListsOnlyItsOptions) {
   ASSERT_EQ(h.code, 0);
   for (const char* used : {"--data", "--model", "--batch-size", "--optimizer", "--from", "--iters"})
     EXPECT_NE(h.out.find(used), std::string::npos) << used;
-  for (const char* unused : {"--epochs", "--lr ", "--schedule", "--out", "--db", "--notify",
-                             "--early-stop", "--max-batches", "--name"})
+  for (const char* unused :
+       {"--epochs", "--lr ", "--schedule", "--out", "--db", "--notify", "--early-stop", "--max-batches", "--name"})
     EXPECT_EQ(h.out.find(unused), std::string::npos) << unused;
   Result t = cli({"train", "--help"}, dir);
   for (const char* all : {"--epochs", "--lr ", "--db", "--notify-each-epoch"})
@@ -423,8 +438,8 @@ TEST_F(Cli, CtrlCStopsGracefullyAndResumeFinishes) {
 }
 
 TEST_F(Cli, ConfigFileWithFlagOverridesAndFieldErrors) {
-  json cfg = {{"data", data}, {"model", dir + "/tiny.json"}, {"epochs", 5}, {"batch_size", 16},
-              {"db_path", db}, {"out_dir", dir + "/runs"}, {"device", "cpu"}};
+  json cfg = {{"data", data},  {"model", dir + "/tiny.json"}, {"epochs", 5},    {"batch_size", 16},
+              {"db_path", db}, {"out_dir", dir + "/runs"},    {"device", "cpu"}};
   std::ofstream(dir + "/cfg.json") << cfg.dump();
   Result r = cli({"train", "--config", dir + "/cfg.json", "--epochs", "1", "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -450,7 +465,10 @@ TEST_F(Cli, RunsOfAnotherDatabaseDoNotOverwriteRunFolders) {
   // Same --out, other database via $PERCEPTRA_DB, another model.
   std::vector<std::string> b_args;
   for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--db") { ++i; continue; }
+    if (args[i] == "--db") {
+      ++i;
+      continue;
+    }
     b_args.push_back(args[i] == dir + "/tiny.json" ? "mlp" : args[i]);
   }
   Result b = cli(b_args, dir, {"PERCEPTRA_DB=" + dir + "/b.db"});
@@ -468,7 +486,10 @@ TEST_F(Cli, DatabaseDashFromEnvironmentMeansNone) {
   std::vector<std::string> args;
   auto all = train_args(1);
   for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i] == "--db") { ++i; continue; }
+    if (all[i] == "--db") {
+      ++i;
+      continue;
+    }
     args.push_back(all[i]);
   }
   Result r = cli(args, dir, {"PERCEPTRA_DB=-"});
@@ -546,9 +567,10 @@ TEST_F(Cli, SpecFileErrorsNameTheFile) {
 // (exit 1), --force trains it anyway; --json carries the estimate and the
 // run's notes as log events.
 TEST_F(Cli, DryRunEstimatesAndTheGuardRefusesOverTheLimit) {
-  std::vector<std::string> big = {"train", "--data", data, "--image-size", "160", "--model", "simplecnn",
-                                  "--epochs", "1", "--batch-size", "64", "--max-batches", "1",
-                                  "--device", "cpu", "--db", db, "--out", dir + "/runs"};
+  std::vector<std::string> big = {"train",      "--data",   data,  "--image-size", "160", "--model",
+                                  "simplecnn",  "--epochs", "1",   "--batch-size", "64",  "--max-batches",
+                                  "1",          "--device", "cpu", "--db",         db,    "--out",
+                                  dir + "/runs"};
   auto with = [&](std::vector<std::string> extra) {
     auto a = big;
     a.insert(a.end(), extra.begin(), extra.end());
@@ -598,11 +620,12 @@ TEST_F(Cli, TransferAdaptationsAreReported) {
     if (j["event"] == "train_end") model = j["model_path"];
   ASSERT_FALSE(model.empty());
   const std::string two = perceptra::test::make_tiny_dataset(dir + "/two", 2, 20, 16);
-  Result r = cli({"train", "--data", two, "--from", model, "--epochs", "2", "--freeze-epochs", "1", "--batch-size", "16",
-                  "--device", "cpu", "--db", db, "--out", dir + "/runs", "--json"},
+  Result r = cli({"train", "--data", two, "--from", model, "--epochs", "2", "--freeze-epochs", "1", "--batch-size",
+                  "16", "--device", "cpu", "--db", db, "--out", dir + "/runs", "--json"},
                  dir);
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* k : {"decoded to [1, 12, 12]", "is replaced by a new one with 2 outputs", "frozen for the first 1 epoch"})
+  for (const char* k :
+       {"decoded to [1, 12, 12]", "is replaced by a new one with 2 outputs", "frozen for the first 1 epoch"})
     EXPECT_NE(r.err.find(k), std::string::npos) << k << " not on stderr:\n" << r.err;
   int logs = 0;
   for (auto& j : json_lines(r.out))

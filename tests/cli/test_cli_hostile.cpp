@@ -43,8 +43,8 @@ constexpr rlim_t kOneGiB = rlim_t(1) << 30;
 
 // Runs the CLI in `dir` with a data-size limit and a wall-clock limit;
 // a child still running after `seconds` is killed (timed_out).
-Result cli(const std::vector<std::string>& args, const std::string& dir, int seconds = 60,
-           rlim_t data_limit = kOneGiB, const std::vector<std::string>& env = {}) {
+Result cli(const std::vector<std::string>& args, const std::string& dir, int seconds = 60, rlim_t data_limit = kOneGiB,
+           const std::vector<std::string>& env = {}) {
   const std::string out = dir + "/stdout.txt", err = dir + "/stderr.txt";
   pid_t pid = fork();
   if (pid == 0) {
@@ -86,13 +86,10 @@ Result cli(const std::vector<std::string>& args, const std::string& dir, int sec
   return r;
 }
 
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 std::string pgm(int w, int h) {
-  return "P5\n" + std::to_string(w) + " " + std::to_string(h) + "\n255\n" +
-         std::string(size_t(w * h), '\x80');
+  return "P5\n" + std::to_string(w) + " " + std::to_string(h) + "\n255\n" + std::string(size_t(w * h), '\x80');
 }
 
 std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
@@ -105,12 +102,12 @@ class CliHostile : public ::testing::Test {
   std::string dir;
 };
 
-#define EXPECT_REFUSED(r, text)                                                     \
-  do {                                                                              \
-    EXPECT_FALSE((r).timed_out) << "timed out";                                     \
-    EXPECT_EQ((r).code, 1) << (r).err;                                              \
-    EXPECT_NE((r).err.find(text), std::string::npos) << (r).err;                    \
-    EXPECT_EQ((r).err.find("out of memory"), std::string::npos) << (r).err;          \
+#define EXPECT_REFUSED(r, text)                                             \
+  do {                                                                      \
+    EXPECT_FALSE((r).timed_out) << "timed out";                             \
+    EXPECT_EQ((r).code, 1) << (r).err;                                      \
+    EXPECT_NE((r).err.find(text), std::string::npos) << (r).err;            \
+    EXPECT_EQ((r).err.find("out of memory"), std::string::npos) << (r).err; \
   } while (0)
 
 }  // namespace
@@ -136,13 +133,11 @@ TEST_F(CliHostile, HostileModelFilesAreRefusedUnderOneGigabyte) {
   json deep_spec = tiny_spec();
   deep_spec["layers"] = json::array({deep_res});
   const std::vector<Case> cases = {
-      {"deep.pmodel", container("{\"spec\":" + nested_arrays(150000) + ",\"tensors\":[]}", {}),
-       "nested more than"},
+      {"deep.pmodel", container("{\"spec\":" + nested_arrays(150000) + ",\"tensors\":[]}", {}), "nested more than"},
       {"mean.pmodel", tiny_model_file({{"normalization", {{"mean", {0.5}}, {"std", {0.2}}}}}),
        "normalisation has 1 channels"},
       {"names.pmodel", tiny_model_file({{"class_names", {"x"}}}), "1 class names"},
-      {"params.pmodel", tiny_model_file(json::object(), 3, 2, huge_params),
-       "more parameters than the file holds"},
+      {"params.pmodel", tiny_model_file(json::object(), 3, 2, huge_params), "more parameters than the file holds"},
       {"input.pmodel", tiny_model_file(json::object(), 3, 2, huge_input), "values per sample"},
       {"residual.pmodel", tiny_model_file(json::object(), 3, 2, deep_spec), "nested more than"},
   };
@@ -195,8 +190,8 @@ TEST_F(CliHostile, HostileDataFilesAreRefusedUnderOneGigabyte) {
   EXPECT_REFUSED(b, "PERCEPTRA_MAX_INFLATED_MB");
 
   fs::create_directories(path("dims"));
-  write(path("dims/train-images-idx3-ubyte"), std::string("\0\0\x08\x03", 4) + be32(0xFFFFFFFFu) +
-                                                  be32(0xFFFFFFFFu) + be32(0xFFFFFFFFu));
+  write(path("dims/train-images-idx3-ubyte"),
+        std::string("\0\0\x08\x03", 4) + be32(0xFFFFFFFFu) + be32(0xFFFFFFFFu) + be32(0xFFFFFFFFu));
   write(path("dims/train-labels-idx1-ubyte"), std::string("\0\0\x08\x01", 4) + be32(1) + "\0");
   Result dm = cli({"data", "info", "dims"}, dir);
   EXPECT_REFUSED(dm, "truncated");
@@ -211,8 +206,7 @@ TEST_F(CliHostile, HostileDataFilesAreRefusedUnderOneGigabyte) {
   Result f = cli({"data", "info", "folder"}, dir);
   EXPECT_FALSE(f.timed_out);
   EXPECT_EQ(f.code, 0) << f.err;
-  EXPECT_NE((f.out + f.err).find("0.png: image header declares 20000x20000"), std::string::npos)
-      << f.err << f.out;
+  EXPECT_NE((f.out + f.err).find("0.png: image header declares 20000x20000"), std::string::npos) << f.err << f.out;
   EXPECT_NE(f.out.find("1x4x4"), std::string::npos) << f.out;  // skipped, not the size
 }
 
@@ -307,9 +301,9 @@ TEST_F(CliHostile, TrainedRunNamesStoredCommandsAndFailedResume) {
   Result i = cli({"data", "info", "data", "--json"}, dir);
   EXPECT_EQ(i.code, 0) << i.err;
   EXPECT_NO_THROW(json::parse(i.out));
-  const std::vector<std::string> train = {"train", "--data", "data", "--model", "tiny.json",
-                                          "--epochs", "1", "--batch-size", "16", "--device", "cpu",
-                                          "--db", "p.db", "--out", "runs"};
+  const std::vector<std::string> train = {"train",    "--data", "data",         "--model", "tiny.json",
+                                          "--epochs", "1",      "--batch-size", "16",      "--device",
+                                          "cpu",      "--db",   "p.db",         "--out",   "runs"};
   std::vector<std::string> first = train;
   first.insert(first.end(), {"--json", "--name", "r\xff"});
   Result t = cli(first, dir, 120, RLIM_INFINITY);
@@ -319,8 +313,10 @@ TEST_F(CliHostile, TrainedRunNamesStoredCommandsAndFailedResume) {
   EXPECT_NO_THROW(json::parse(l.out));
 
   const std::string pwned = path("pwned");
-  write(path("u.sql"), "UPDATE runs SET status = 'interrupted', hparams = json_set(hparams, "
-                       "'$.notify.command', 'touch " + pwned + "');");
+  write(path("u.sql"),
+        "UPDATE runs SET status = 'interrupted', hparams = json_set(hparams, "
+        "'$.notify.command', 'touch " +
+            pwned + "');");
   ASSERT_EQ(std::system(("sqlite3 " + path("p.db") + " < " + path("u.sql")).c_str()), 0);
   Result r = cli({"resume", "1", "--db", "p.db", "--epochs", "2", "--quiet"}, dir, 120, RLIM_INFINITY);
   EXPECT_EQ(r.code, 0) << r.err;

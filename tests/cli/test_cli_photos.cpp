@@ -34,8 +34,7 @@ std::string slurp(const fs::path& p) {
 
 // Runs the CLI in `dir` (arguments are temp paths without quotes or spaces).
 Result cli(const std::string& args, const fs::path& dir) {
-  const std::string cmd = "cd '" + dir.string() + "' && '" PERCEPTRA_CLI "' " + args +
-                          " > stdout.txt 2> stderr.txt";
+  const std::string cmd = "cd '" + dir.string() + "' && '" PERCEPTRA_CLI "' " + args + " > stdout.txt 2> stderr.txt";
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -78,7 +77,8 @@ TEST(CliPhotos, PhotoFolderTrainsAt224AndPredictUsesTheSamePolicy) {
         {{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"stride", 2}, {"padding", 1}},
         {{"type", "relu"}},
         {{"type", "global_avgpool"}},
-        {{"type", "linear"}, {"out_features", 2}}}}}.dump();
+        {{"type", "linear"},
+         {"out_features", 2}}}}}.dump();
 
   // What a new user sees: 224x224 (not the first photo's size), crop.
   Result r = cli("data info photos --json", dir);
@@ -94,7 +94,8 @@ TEST(CliPhotos, PhotoFolderTrainsAt224AndPredictUsesTheSamePolicy) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--image-size"), std::string::npos) << r.err;
 
-  r = cli("train --data photos --image-size 224 --model small.json --epochs 2 --batch-size 8 "
+  r =
+      cli("train --data photos --image-size 224 --model small.json --epochs 2 --batch-size 8 "
           "--lr 0.05 --valid-pct 25 --device cpu --db p.db --out runs --json --augment flip,resized-crop=0.5",
           dir);
   ASSERT_EQ(r.code, 0) << r.err;

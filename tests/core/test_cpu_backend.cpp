@@ -60,21 +60,22 @@ TEST(CpuBackend, GemmAllTransposes) {
     }
 }
 
-struct ConvCase { int N, C, H, W, K, R, S, stride, pad, dil, groups; };
+struct ConvCase {
+  int N, C, H, W, K, R, S, stride, pad, dil, groups;
+};
 
 class CpuConv : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(CpuConv, ForwardAndBackwardMatchDirectLoops) {
   auto c = GetParam();
-  auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad,
-                              c.dil, c.dil, c.groups);
+  auto g =
+      make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, c.groups);
   const int Cg = c.C / c.groups, Kg = c.K / c.groups;
-  auto x = randv((size_t)c.N * c.C * c.H * c.W, 4), w = randv((size_t)c.K * Cg * c.R * c.S, 5),
-       b = randv(c.K, 6), dy = randv((size_t)c.N * c.K * g.P * g.Q, 7);
+  auto x = randv((size_t)c.N * c.C * c.H * c.W, 4), w = randv((size_t)c.K * Cg * c.R * c.S, 5), b = randv(c.K, 6),
+       dy = randv((size_t)c.N * c.K * g.P * g.Q, 7);
   auto xi = [&](int n, int ch, int h, int ww) { return x[((size_t)(n * c.C + ch) * c.H + h) * c.W + ww]; };
   auto wi = [&](int k, int ch, int r, int s) { return ((size_t)(k * Cg + ch) * c.R + r) * c.S + s; };
-  std::vector<double> y_ref((size_t)c.N * c.K * g.P * g.Q), dx_ref(x.size(), 0), dw_ref(w.size(), 0),
-      db_ref(c.K, 0);
+  std::vector<double> y_ref((size_t)c.N * c.K * g.P * g.Q), dx_ref(x.size(), 0), dw_ref(w.size(), 0), db_ref(c.K, 0);
   for (int n = 0; n < c.N; ++n)
     for (int k = 0; k < c.K; ++k)
       for (int p = 0; p < g.P; ++p)
@@ -150,10 +151,9 @@ TEST(CpuBackend, SoftmaxXentIsStableAndSmoothed) {
 TEST(CpuBackend, BatchNormTrainNormalisesAndUpdatesRunningStats) {
   const int N = 4, C = 2, HW = 3;
   auto x = randv(N * C * HW, 9);
-  std::vector<float> y(x.size()), gamma = {2, 1}, beta = {0.5f, 0}, mean(2), invstd(2), rm = {0, 0},
-                                  rv = {1, 1};
-  B().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(),
-                              invstd.data(), rm.data(), rv.data(), N, C, HW, 0.1f, 1e-5f);
+  std::vector<float> y(x.size()), gamma = {2, 1}, beta = {0.5f, 0}, mean(2), invstd(2), rm = {0, 0}, rv = {1, 1};
+  B().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm.data(),
+                              rv.data(), N, C, HW, 0.1f, 1e-5f);
   for (int c = 0; c < C; ++c) {
     double s = 0, ss = 0, xs = 0, xss = 0;
     for (int n = 0; n < N; ++n)
@@ -191,8 +191,7 @@ TEST(CpuBackend, SgdNesterovAndAdamFollowPyTorchFormulas) {
   EXPECT_FLOAT_EQ(w[0], 1.f - 0.1f * (d0 + 0.9f * d0));
 
   std::vector<float> aw = {1.f}, ag = {0.5f}, m = {0.f}, vv = {0.f};
-  B().adam_update(aw.data(), ag.data(), m.data(), vv.data(), 1, 0.01f, 0.9f, 0.999f, 1e-8f, 0.1f,
-                  true, 1);
+  B().adam_update(aw.data(), ag.data(), m.data(), vv.data(), 1, 0.01f, 0.9f, 0.999f, 1e-8f, 0.1f, true, 1);
   // AdamW step 1: w *= 1 - lr*wd; m_hat = g, v_hat = g^2 -> update lr * g/|g|
   EXPECT_NEAR(aw[0], 1.f * (1 - 0.001f) - 0.01f, 1e-6);
 }
@@ -211,8 +210,8 @@ TEST(CpuBackend, ActivationsAndDerivatives) {
   std::vector<float> x = {-2.f, -0.5f, 0.3f, 1.7f, 7.5f}, y(5), dy(5, 1.f), dx(5);
   B().activation_forward(Activation::GELU, 0, x.data(), y.data(), 5);
   for (int i = 0; i < 5; ++i) EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0))), 1e-6);
-  for (auto a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU, Activation::Sigmoid,
-                 Activation::Tanh, Activation::ReLU6}) {
+  for (auto a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU, Activation::Sigmoid, Activation::Tanh,
+                 Activation::ReLU6}) {
     B().activation_forward(a, 0.1f, x.data(), y.data(), 5);
     B().activation_backward(a, 0.1f, x.data(), y.data(), dy.data(), dx.data(), 5);
     for (int i = 0; i < 5; ++i) {  // central difference in float, loose tolerance
@@ -226,9 +225,8 @@ TEST(CpuBackend, ActivationsAndDerivatives) {
 
 namespace {
 // Naive max pooling: first maximum in row-major window order, NaN wins.
-void maxpool_reference(const PoolGeometry& g, const std::vector<float>& x,
-                       const std::vector<float>& dy, std::vector<float>& y,
-                       std::vector<float>& dx) {
+void maxpool_reference(const PoolGeometry& g, const std::vector<float>& x, const std::vector<float>& dy,
+                       std::vector<float>& y, std::vector<float>& dx) {
   y.assign((size_t)g.N * g.C * g.P * g.Q, 0.f);
   dx.assign(x.size(), 0.f);
   for (int pl = 0; pl < g.N * g.C; ++pl)
@@ -254,7 +252,9 @@ void maxpool_reference(const PoolGeometry& g, const std::vector<float>& x,
 }  // namespace
 
 TEST(CpuBackend, MaxPoolFastAndGenericPathsMatchNaiveLoops) {
-  struct Case { int N, C, H, W, k, s, pad; };
+  struct Case {
+    int N, C, H, W, k, s, pad;
+  };
   // 2x2/2 (fast path, even and odd sizes, big enough to go parallel),
   // overlapping 3x3/2 with padding, 3x3/1 (generic path).
   for (Case c : {Case{2, 3, 8, 8, 2, 2, 0}, Case{3, 2, 7, 9, 2, 2, 0}, Case{8, 32, 28, 28, 2, 2, 0},
@@ -262,7 +262,7 @@ TEST(CpuBackend, MaxPoolFastAndGenericPathsMatchNaiveLoops) {
     auto g = make_pool_geometry(c.N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.pad, c.pad);
     auto x = randv((size_t)c.N * c.C * c.H * c.W, 21);
     for (size_t i = 0; i < x.size(); i += 5) x[i] = x[i + 1];  // ties: first one wins
-    x[3] = NAN;                                                 // propagates
+    x[3] = NAN;                                                // propagates
     auto dy = randv((size_t)c.N * c.C * g.P * g.Q, 22);
     std::vector<float> y_ref, dx_ref, y(dy.size()), dx(x.size(), 123.f);
     maxpool_reference(g, x, dy, y_ref, dx_ref);
@@ -283,9 +283,11 @@ TEST(CpuBackend, MaxPoolArgmaxPathMatchesNaiveLoops) {
   // The training path (argmax recorded in forward, backward from it alone)
   // gives the same y and dx as the reference, ties and NaN included, for the
   // 2x2/2 fast path and for any other window (overlapping, padded).
-  struct Case { int N, C, H, W, k = 2, s = 2, pad = 0; };
-  for (Case c : {Case{2, 3, 8, 8}, Case{3, 2, 7, 9}, Case{8, 32, 28, 28}, Case{1, 1, 2, 3},
-                 Case{2, 2, 9, 7, 3, 2, 1}, Case{1, 3, 6, 5, 3, 1, 0}, Case{4, 16, 16, 16, 3, 2, 1}}) {
+  struct Case {
+    int N, C, H, W, k = 2, s = 2, pad = 0;
+  };
+  for (Case c : {Case{2, 3, 8, 8}, Case{3, 2, 7, 9}, Case{8, 32, 28, 28}, Case{1, 1, 2, 3}, Case{2, 2, 9, 7, 3, 2, 1},
+                 Case{1, 3, 6, 5, 3, 1, 0}, Case{4, 16, 16, 16, 3, 2, 1}}) {
     auto g = make_pool_geometry(c.N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.pad, c.pad);
     auto x = randv((size_t)c.N * c.C * c.H * c.W, 23);
     for (size_t i = 0; i + 1 < x.size(); i += 5) x[i] = x[i + 1];
@@ -322,8 +324,7 @@ TEST(CpuBackend, EveryOpIsSupportedAndNamed) {
     B().unsupported(Op::gemm);
     FAIL() << "unsupported() returned";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("gemm: not supported by cpu"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("gemm: not supported by cpu"), std::string::npos) << e.what();
   }
 }
 
@@ -440,10 +441,8 @@ TEST(OmpWaitPolicy, OnlyMainReExecutesAndOnlyWithoutAUserChoice) {
   // The user's choice wins; so does the opt-out.
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active"}),
             "not re-executed OMP_WAIT_POLICY=active");
-  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"GOMP_SPINCOUNT=1000"}),
-            "not re-executed OMP_WAIT_POLICY=unset");
-  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"PERCEPTRA_OMP_REEXEC=0"}),
-            "not re-executed OMP_WAIT_POLICY=unset");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"GOMP_SPINCOUNT=1000"}), "not re-executed OMP_WAIT_POLICY=unset");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"PERCEPTRA_OMP_REEXEC=0"}), "not re-executed OMP_WAIT_POLICY=unset");
 }
 
 // OpenBLAS (loaded by OpenCV, never called) gets one thread unless the user
@@ -503,17 +502,18 @@ TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient)
 }
 
 TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
-  struct Case { int N, C, H, W, K, R, S, stride, pad, dil, groups = 1; };
+  struct Case {
+    int N, C, H, W, K, R, S, stride, pad, dil, groups = 1;
+  };
   for (Case c : {Case{4, 1, 28, 28, 32, 3, 3, 1, 1, 1}, Case{3, 16, 14, 14, 32, 3, 3, 2, 1, 1},
-                 Case{2, 5, 9, 7, 6, 3, 3, 1, 2, 2}, Case{2, 16, 7, 7, 24, 1, 1, 2, 0, 1}, Case{2, 8, 28, 28, 16, 1, 1, 2, 0, 1},
-                 Case{2, 3, 8, 8, 4, 5, 5, 1, 2, 1},
+                 Case{2, 5, 9, 7, 6, 3, 3, 1, 2, 2}, Case{2, 16, 7, 7, 24, 1, 1, 2, 0, 1},
+                 Case{2, 8, 28, 28, 16, 1, 1, 2, 0, 1}, Case{2, 3, 8, 8, 4, 5, 5, 1, 2, 1},
                  // grouped, and MobileNet's depthwise 3x3 (stride 1 and 2, odd planes)
                  Case{2, 8, 9, 9, 12, 3, 3, 1, 1, 1, 4}, Case{3, 32, 14, 14, 32, 3, 3, 1, 1, 1, 32},
                  Case{2, 24, 15, 15, 24, 3, 3, 2, 1, 1, 24}, Case{2, 6, 7, 7, 12, 3, 3, 1, 1, 1, 6}}) {
-    auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad,
-                                c.pad, c.dil, c.dil, c.groups);
-    auto x = randv((size_t)c.N * c.C * c.H * c.W, 41),
-         w = randv((size_t)c.K * (c.C / c.groups) * c.R * c.S, 42),
+    auto g =
+        make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, c.groups);
+    auto x = randv((size_t)c.N * c.C * c.H * c.W, 41), w = randv((size_t)c.K * (c.C / c.groups) * c.R * c.S, 42),
          b = randv(c.K, 43), dy = randv((size_t)c.N * c.K * g.P * g.Q, 44);
     std::vector<float> y[2], dx[2], dw[2], db[2];
     for (int impl = 0; impl < 2; ++impl) {
@@ -523,13 +523,11 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
       dw[impl].resize(w.size());
       db[impl].resize(c.K);
       B().conv2d_forward(g, x.data(), w.data(), b.data(), y[impl].data());
-      B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx[impl].data(), dw[impl].data(),
-                          db[impl].data());
+      B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx[impl].data(), dw[impl].data(), db[impl].data());
     }
     set_cpu_conv_impl(CpuConvImpl::Auto);
     auto close = [](const std::vector<float>& a, const std::vector<float>& r, const char* what) {
-      for (size_t i = 0; i < a.size(); ++i)
-        ASSERT_NEAR(a[i], r[i], 1e-4f * (1 + std::abs(r[i]))) << what << " " << i;
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], r[i], 1e-4f * (1 + std::abs(r[i]))) << what << " " << i;
     };
     close(y[0], y[1], "y");
     close(dx[0], dx[1], "dx");
@@ -563,13 +561,15 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
 TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {
   // The fused inference op (oneDNN ReLU post-op; im2col and grouped
   // convolutions fall back to conv then relu) against the two ops apart.
-  struct Case { int N, C, H, W, K, groups; };
+  struct Case {
+    int N, C, H, W, K, groups;
+  };
   for (Case c : {Case{3, 16, 14, 14, 32, 1}, Case{2, 1, 28, 28, 16, 1}, Case{2, 4, 9, 9, 8, 2}}) {
     for (auto impl : {CpuConvImpl::Auto, CpuConvImpl::Im2col}) {
       set_cpu_conv_impl(impl);
       auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, 1, 1, 1, 1, c.groups);
-      auto x = randv((size_t)c.N * c.C * c.H * c.W, 61),
-           w = randv((size_t)c.K * (c.C / c.groups) * 9, 62), b = randv(c.K, 63);
+      auto x = randv((size_t)c.N * c.C * c.H * c.W, 61), w = randv((size_t)c.K * (c.C / c.groups) * 9, 62),
+           b = randv(c.K, 63);
       const size_t n = (size_t)c.N * c.K * g.P * g.Q;
       std::vector<float> fused(n), apart(n);
       B().conv2d_forward_relu(g, x.data(), w.data(), b.data(), fused.data());

@@ -28,7 +28,7 @@ struct PlantedFolder {
   std::vector<std::string> mislabelled;  // relative paths
   std::vector<int> true_class;           // of each mislabelled image
   std::vector<PlantedDuplicate> duplicates;
-  std::vector<std::string> all_files;    // relative paths
+  std::vector<std::string> all_files;  // relative paths
 };
 
 class PlantedWriter {
@@ -79,8 +79,8 @@ inline std::vector<uint8_t> read_pgm(const std::filesystem::path& file) {
   return std::vector<uint8_t>(header.end() - 256, header.end());
 }
 
-inline PlantedFolder make_planted_folder(const std::string& root, int per_class_train = 50,
-                                         int per_class_test = 15, uint32_t seed = 3) {
+inline PlantedFolder make_planted_folder(const std::string& root, int per_class_train = 50, int per_class_test = 15,
+                                         uint32_t seed = 3) {
   namespace fs = std::filesystem;
   PlantedFolder f;
   f.root = root;

@@ -111,8 +111,7 @@ TEST(CurateVersions, ChangesBuildVersionsAppliedAsViewsWithStableSplits) {
   EXPECT_THROW(commit_changes(st, src, ids, {{"9", "restore", -1}}, "me", ""), InputError);
   EXPECT_THROW(commit_changes(st, src, ids, {{"99", "exclude", -1}}, "me", ""), InputError);
   EXPECT_THROW(commit_changes(st, src, ids, {{"4", "relabel", 7}}, "me", ""), InputError);
-  EXPECT_THROW(commit_changes(st, src, ids, {{"4", "exclude", -1}, {"4", "exclude", -1}}, "me", ""),
-               InputError);
+  EXPECT_THROW(commit_changes(st, src, ids, {{"4", "exclude", -1}, {"4", "exclude", -1}}, "me", ""), InputError);
   EXPECT_EQ(st.latest_dataset_version(key), 3);
 
   EXPECT_TRUE(version_state(st, key, 0).empty());
@@ -153,7 +152,7 @@ TEST(CurateVersions, ChangesOfReplacedOrRemovedImagesAreNotApplied) {
   VersionState state;
   state["1"] = {1, false, hash_hex(ids.train[1].hash)};
   state["2"] = {-1, true, hash_hex(ids.train[2].hash ^ 1)};  // the image changed since
-  state["77"] = {-1, true, "00"};                              // gone
+  state["77"] = {-1, true, "00"};                            // gone
   const DataSource cur = apply_version(src, ids, state);
   EXPECT_EQ(cur.train->size(), 10);
   EXPECT_EQ(cur.train->label(1), 1);
@@ -193,8 +192,8 @@ TEST(CurateVersions, TrainingDataOfAVersionHasItsLabels) {
     EXPECT_EQ(p.source.train->size(), 29);
     // Every sample the loaders see, with its label.
     std::map<int64_t, int> seen;  // base index -> label
-    for (auto [data_set, idx] : {std::pair{p.tv.train_data, p.tv.train_indices},
-                                 std::pair{p.tv.valid_data, p.tv.valid_indices}}) {
+    for (auto [data_set, idx] :
+         {std::pair{p.tv.train_data, p.tv.train_indices}, std::pair{p.tv.valid_data, p.tv.valid_indices}}) {
       LoaderOptions lo;
       lo.batch_size = 7;
       lo.shuffle = false;
@@ -250,12 +249,12 @@ TEST(CurateSuspects, RankByConfidentWrongnessAndAgreementAcrossRuns) {
     e.p_predicted = label == pred ? p : 1 - p;
     return e;
   };
-  std::vector<LedgerEntry> run1 = {entry("a", 0, 1, 0.05f), entry("b", 0, 1, 0.10f),
-                                   entry("c", 1, 1, 0.90f), entry("d", 1, 0, 0.40f)};
+  std::vector<LedgerEntry> run1 = {entry("a", 0, 1, 0.05f), entry("b", 0, 1, 0.10f), entry("c", 1, 1, 0.90f),
+                                   entry("d", 1, 0, 0.40f)};
   // Run 2 agrees on b (strongly), disagrees on a; holds c with another label
   // (a later version) which is not evidence about this label.
-  std::vector<LedgerEntry> run2 = {entry("a", 0, 0, 0.95f), entry("b", 0, 1, 0.02f),
-                                   entry("c", 0, 1, 0.01f), entry("d", 1, 2, 0.30f)};
+  std::vector<LedgerEntry> run2 = {entry("a", 0, 0, 0.95f), entry("b", 0, 1, 0.02f), entry("c", 0, 1, 0.01f),
+                                   entry("d", 1, 2, 0.30f)};
   auto only1 = rank_suspects({1, &run1}, {});
   ASSERT_EQ(only1.size(), 3u);
   EXPECT_EQ(only1[0].image, "a");  // most confidently wrong in run 1
@@ -304,8 +303,8 @@ TEST(CurateDuplicates, FindsEveryPlantedDuplicateAndNothingElse) {
   for (int i = 0; i < n; ++i) train_labels[size_t(i)] = i % 3;
   // In the training set: 300 = exact copy of 10 (same class), 301 = near copy
   // of 20 (same class), 302 = exact copy of 30 labelled another class.
-  for (auto [src, noise, bright, label] : {std::tuple{10, 0, 0, 10 % 3}, std::tuple{20, 3, 12, 20 % 3},
-                                           std::tuple{30, 0, 0, (30 + 1) % 3}}) {
+  for (auto [src, noise, bright, label] :
+       {std::tuple{10, 0, 0, 10 % 3}, std::tuple{20, 3, 12, 20 % 3}, std::tuple{30, 0, 0, (30 + 1) % 3}}) {
     auto c = copy_of(src, noise, bright);
     train_px.insert(train_px.end(), c.begin(), c.end());
     train_labels.push_back(label);

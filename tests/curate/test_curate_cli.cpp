@@ -73,10 +73,26 @@ class CurateCli : public ::testing::Test {
 
   // Trains and returns the run id (0 on failure).
   int64_t train(const std::string& data, int epochs, int seed, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"train", "--data", data, "--model", dir + "/tiny.json", "--epochs",
-                                     std::to_string(epochs), "--batch-size", "16", "--lr", "0.05",
-                                     "--seed", std::to_string(seed), "--device", "cpu", "--db", db,
-                                     "--out", dir + "/runs", "--json"};
+    std::vector<std::string> args = {"train",
+                                     "--data",
+                                     data,
+                                     "--model",
+                                     dir + "/tiny.json",
+                                     "--epochs",
+                                     std::to_string(epochs),
+                                     "--batch-size",
+                                     "16",
+                                     "--lr",
+                                     "0.05",
+                                     "--seed",
+                                     std::to_string(seed),
+                                     "--device",
+                                     "cpu",
+                                     "--db",
+                                     db,
+                                     "--out",
+                                     dir + "/runs",
+                                     "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto r = cli(args, dir);
     EXPECT_EQ(r.code, 0) << r.err;
@@ -112,8 +128,8 @@ TEST_F(CurateCli, SuspectsDuplicatesVersionsRetrainAndExport) {
 
   // Suspects: the planted label errors in the top 2x.
   const size_t planted_errors = planted.mislabelled.size();
-  auto r = cli({"data", "suspects", "--run", std::to_string(r2), "--top", std::to_string(2 * planted_errors),
-                "--json", "--db", db},
+  auto r = cli({"data", "suspects", "--run", std::to_string(r2), "--top", std::to_string(2 * planted_errors), "--json",
+                "--db", db},
                dir);
   ASSERT_EQ(r.code, 0) << r.err;
   json s = json::parse(r.out);
@@ -124,8 +140,8 @@ TEST_F(CurateCli, SuspectsDuplicatesVersionsRetrainAndExport) {
   size_t found = 0;
   for (const auto& m : planted.mislabelled) found += top.count(m);
   const double recall = double(found) / double(planted_errors);
-  std::cout << "suspects recall in top " << 2 * planted_errors << ": " << found << " of " << planted_errors
-            << " (" << recall << ")\n";
+  std::cout << "suspects recall in top " << 2 * planted_errors << ": " << found << " of " << planted_errors << " ("
+            << recall << ")\n";
   RecordProperty("suspects_recall_top2x", std::to_string(recall));
   EXPECT_GE(recall, 0.75);
   // The best suspect is wrong in both runs and names what it looks like.
@@ -248,8 +264,9 @@ TEST_F(CurateCli, KillDuringARelabelBatchLeavesTheVersionWholeOrAbsent) {
   // Run again: the whole batch lands as version 2.
   auto r = cli(args, dir);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(sql_scalar(db, "SELECT count(*) FROM dataset_changes WHERE version_id = "
-                           "(SELECT id FROM dataset_versions WHERE version = 2)"),
+  EXPECT_EQ(sql_scalar(db,
+                       "SELECT count(*) FROM dataset_changes WHERE version_id = "
+                       "(SELECT id FROM dataset_versions WHERE version = 2)"),
             "20");
   EXPECT_EQ(sql_scalar(db, "PRAGMA integrity_check"), "ok");
 }
@@ -290,8 +307,8 @@ TEST_F(CurateCli, KillDuringALedgerWriteKeepsThePreviousLedger) {
 // Out-of-fold scores: every training image judged by a model that did not
 // train on it, recorded as a run whose ledger `data suspects` ranks.
 TEST_F(CurateCli, OutOfFoldScoresRankThePlantedErrors) {
-  auto r = cli({"data", "score-oof", "--data", planted.root, "--folds", "4", "--model", dir + "/tiny.json",
-                "--epochs", "10", "--batch-size", "16", "--lr", "0.05", "--device", "cpu", "--db", db},
+  auto r = cli({"data", "score-oof", "--data", planted.root, "--folds", "4", "--model", dir + "/tiny.json", "--epochs",
+                "10", "--batch-size", "16", "--lr", "0.05", "--device", "cpu", "--db", db},
                dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto at = r.out.find("recorded as run ");
@@ -336,8 +353,7 @@ TEST_F(CurateCli, UsageAndBadInput) {
   auto r = cli({"data", "versions", dir + "/nowhere", "--db", db}, dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("nowhere"), std::string::npos) << r.err;
-  r = cli({"train", "--data", planted.root + "@4", "--model", dir + "/tiny.json", "--db", db, "--out",
-           dir + "/runs"},
+  r = cli({"train", "--data", planted.root + "@4", "--model", dir + "/tiny.json", "--db", db, "--out", dir + "/runs"},
           dir);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no dataset version 4"), std::string::npos) << r.err;

@@ -29,9 +29,7 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-std::string TempDir::str(const std::string& rel) const {
-  return rel.empty() ? path_.string() : (path_ / rel).string();
-}
+std::string TempDir::str(const std::string& rel) const { return rel.empty() ? path_.string() : (path_ / rel).string(); }
 
 void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
   fs::create_directories(p.parent_path());
@@ -92,12 +90,11 @@ std::vector<uint8_t> cifar_batch(int n) {
 
 void write_image(const fs::path& p, int w, int h, int channels, int v) {
   fs::create_directories(p.parent_path());
-  cv::Mat m = channels == 1 ? cv::Mat(h, w, CV_8UC1, cv::Scalar(v))
-                            : cv::Mat(h, w, CV_8UC3, cv::Scalar(v, v / 2, 255 - v));
+  cv::Mat m =
+      channels == 1 ? cv::Mat(h, w, CV_8UC1, cv::Scalar(v)) : cv::Mat(h, w, CV_8UC3, cv::Scalar(v, v / 2, 255 - v));
   std::vector<uint8_t> buf;
   std::string ext = p.extension().string();
-  if (!cv::imencode(ext.empty() ? ".png" : ext, m, buf))
-    throw std::runtime_error("cannot encode " + p.string());
+  if (!cv::imencode(ext.empty() ? ".png" : ext, m, buf)) throw std::runtime_error("cannot encode " + p.string());
   write_bytes(p, buf);
 }
 

@@ -41,14 +41,13 @@ std::vector<uint8_t> corrupt_png(int w, int h);
 
 // Expects `stmt` to throw perceptra::InputError whose message contains both
 // substrings (the file and the problem).
-#define EXPECT_INPUT_ERROR(stmt, where_part, problem_part)                              \
-  do {                                                                                  \
-    try {                                                                               \
-      stmt;                                                                             \
-      ADD_FAILURE() << "expected InputError from " #stmt;                              \
-    } catch (const ::perceptra::InputError& input_error_) {                                        \
-      EXPECT_NE(std::string(input_error_.what()).find(where_part), std::string::npos) << input_error_.what(); \
-      EXPECT_NE(std::string(input_error_.what()).find(problem_part), std::string::npos)            \
-          << input_error_.what();                                                                \
-    }                                                                                   \
+#define EXPECT_INPUT_ERROR(stmt, where_part, problem_part)                                                      \
+  do {                                                                                                          \
+    try {                                                                                                       \
+      stmt;                                                                                                     \
+      ADD_FAILURE() << "expected InputError from " #stmt;                                                       \
+    } catch (const ::perceptra::InputError& input_error_) {                                                     \
+      EXPECT_NE(std::string(input_error_.what()).find(where_part), std::string::npos) << input_error_.what();   \
+      EXPECT_NE(std::string(input_error_.what()).find(problem_part), std::string::npos) << input_error_.what(); \
+    }                                                                                                           \
   } while (0)

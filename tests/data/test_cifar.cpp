@@ -40,8 +40,8 @@ TEST(CifarBad, TruncatedBatch) {
   std::vector<uint8_t> b = cifar_batch(3);
   b.resize(b.size() - 100);
   write_bytes(d.path() / "data_batch_1.bin", b);
-  EXPECT_INPUT_ERROR(load_cifar10({d.str("data_batch_1.bin")}, {}, d.str()),
-                     d.str("data_batch_1.bin"), "not a whole number of 3073-byte records");
+  EXPECT_INPUT_ERROR(load_cifar10({d.str("data_batch_1.bin")}, {}, d.str()), d.str("data_batch_1.bin"),
+                     "not a whole number of 3073-byte records");
 }
 
 TEST(CifarBad, LabelOutOfRange) {
@@ -49,12 +49,11 @@ TEST(CifarBad, LabelOutOfRange) {
   std::vector<uint8_t> b = cifar_batch(3);
   b[3073] = 12;
   write_bytes(d.path() / "data_batch_1.bin", b);
-  EXPECT_INPUT_ERROR(load_cifar10({d.str("data_batch_1.bin")}, {}, d.str()),
-                     d.str("data_batch_1.bin"), "label 12 at record 1 is out of range");
+  EXPECT_INPUT_ERROR(load_cifar10({d.str("data_batch_1.bin")}, {}, d.str()), d.str("data_batch_1.bin"),
+                     "label 12 at record 1 is out of range");
 }
 
 TEST(CifarBad, MissingBatch) {
   TempDir d;
-  EXPECT_INPUT_ERROR(load_cifar10({d.str("data_batch_9.bin")}, {}, d.str()), "data_batch_9.bin",
-                     "no such file");
+  EXPECT_INPUT_ERROR(load_cifar10({d.str("data_batch_9.bin")}, {}, d.str()), "data_batch_9.bin", "no such file");
 }

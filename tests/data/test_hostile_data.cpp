@@ -35,9 +35,7 @@ struct Dir {
   std::string file(const std::string& n) const { return (path / n).string(); }
 };
 
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -75,9 +73,7 @@ std::string gzip_zeros(const std::string& header, uint64_t zeros) {
   return out;
 }
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
+std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 }  // namespace
 
@@ -107,8 +103,8 @@ TEST(HostileData, GzipInflationIsCappedAndNamed) {
 // Item 6: three u32 dimensions overflow int64 (UB) before the size check.
 TEST(HostileData, IdxDimensionsCannotOverflow) {
   Dir d;
-  write(d.file("img"), std::string("\0\0\x08\x03", 4) + be32(0xFFFFFFFFu) + be32(0xFFFFFFFFu) +
-                           be32(0xFFFFFFFFu) + std::string(64, '\0'));
+  write(d.file("img"), std::string("\0\0\x08\x03", 4) + be32(0xFFFFFFFFu) + be32(0xFFFFFFFFu) + be32(0xFFFFFFFFu) +
+                           std::string(64, '\0'));
   write(d.file("lbl"), std::string("\0\0\x08\x01", 4) + be32(1) + std::string(1, '\0'));
   std::string e = error_of([&] { load_idx(d.file("img"), d.file("lbl")); });
   EXPECT_NE(e.find("truncated"), std::string::npos) << e;

@@ -53,7 +53,9 @@ TEST(ImageFolder, DecodesResizesAndSkipsNonImages) {
 
 TEST(ImageFolder, UncachedMatchesCached) {
   TempDir d;
-  for (int i = 0; i < 6; ++i) write_image(d.path() / (std::string("c") + std::to_string(i % 2)) / (std::to_string(i) + ".png"), 10, 10, 3, 40 * i);
+  for (int i = 0; i < 6; ++i)
+    write_image(d.path() / (std::string("c") + std::to_string(i % 2)) / (std::to_string(i) + ".png"), 10, 10, 3,
+                40 * i);
   ImageFolderReport re, rl;
   auto eager = load_image_folder(d.str(), {}, &re);
   ImageFolderOptions o;
@@ -179,8 +181,7 @@ TEST(ImageFolder, TrainTestLayoutGivesOfficialSplit) {
   TempDir d;
   for (const char* part : {"train", "test"})
     for (const char* cls : {"a", "b"})
-      for (int i = 0; i < 2; ++i)
-        write_image(d.path() / part / cls / (std::to_string(i) + ".png"), 4, 4, 1, 10 * i);
+      for (int i = 0; i < 2; ++i) write_image(d.path() / part / cls / (std::to_string(i) + ".png"), 4, 4, 1, 10 * i);
   auto s = open_dataset(d.str());
   EXPECT_EQ(s.format, "image-folder");
   EXPECT_EQ(s.train->size(), 4);

@@ -24,8 +24,7 @@ std::shared_ptr<MemoryDataset> toy(int n) {
       for (int k = 0; k < 9; ++k) px.push_back(uint8_t((i * 5 + k + 40 * c) % 256));
     labels.push_back(i % 4);
   }
-  return std::make_shared<MemoryDataset>("toy", Shape{2, 3, 3}, numbered_class_names(4), px,
-                                         labels);
+  return std::make_shared<MemoryDataset>("toy", Shape{2, 3, 3}, numbered_class_names(4), px, labels);
 }
 
 // Wraps a dataset and hides its 8-bit fast path (like a lazily decoded folder).
@@ -138,8 +137,8 @@ TEST(Loader, CacheThreadingAndFastPathDoNotChangeResults) {
   for (int variant = 0; variant < 3; ++variant) {
     LoaderOptions v = o;
     std::shared_ptr<const Dataset> data = d;
-    if (variant == 0) v.prefetch = 0;                  // synchronous
-    if (variant == 1) v.cache_budget_bytes = 0;        // no float cache
+    if (variant == 0) v.prefetch = 0;            // synchronous
+    if (variant == 1) v.cache_budget_bytes = 0;  // no float cache
     if (variant == 2) data = std::make_shared<NoFastPath>(d);
     DataLoader l(data, {}, v);
     EXPECT_EQ(flat(epoch(l, 2)), want) << "variant " << variant;
@@ -204,8 +203,7 @@ TEST(Loader, WorkerErrorsReachTheConsumerNamingTheFile) {
       l.start_epoch(0);
       Batch b;
       try {
-        while (l.next(b)) {
-        }
+        while (l.next(b)) {}
         ADD_FAILURE() << "expected an InputError";
       } catch (const InputError& e) {
         EXPECT_NE(std::string(e.what()).find("3b broken.png"), std::string::npos) << e.what();

@@ -79,21 +79,40 @@ std::shared_ptr<ImageFolderDataset> open_folder(const std::string& dir, ImageFol
 // (OpenCV cannot write EXIF, so the bytes are built by hand: "Exif\0\0", a
 // little-endian TIFF header, IFD0 with one SHORT entry 0x0112.)
 // `padding` bytes after the IFD make the block large (cameras embed thumbnails).
-std::vector<uint8_t> with_exif_orientation(const std::vector<uint8_t>& jpeg, int orientation,
-                                           size_t padding = 0) {
-  std::vector<uint8_t> tiff = {'I', 'I', 42, 0, 8, 0, 0, 0,           // header, IFD0 at 8
-                               1, 0,                                   // one entry
-                               0x12, 0x01, 3, 0, 1, 0, 0, 0,           // tag 0x0112 SHORT x1
-                               uint8_t(orientation), 0, 0, 0,          // value
-                               0, 0, 0, 0};                            // no next IFD
+std::vector<uint8_t> with_exif_orientation(const std::vector<uint8_t>& jpeg, int orientation, size_t padding = 0) {
+  std::vector<uint8_t> tiff = {'I',
+                               'I',
+                               42,
+                               0,
+                               8,
+                               0,
+                               0,
+                               0,  // header, IFD0 at 8
+                               1,
+                               0,  // one entry
+                               0x12,
+                               0x01,
+                               3,
+                               0,
+                               1,
+                               0,
+                               0,
+                               0,  // tag 0x0112 SHORT x1
+                               uint8_t(orientation),
+                               0,
+                               0,
+                               0,  // value
+                               0,
+                               0,
+                               0,
+                               0};  // no next IFD
   std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
   app1.insert(app1.end(), tiff.begin(), tiff.end());
   app1.resize(app1.size() + padding, 0xAB);
   const size_t len = app1.size() + 2;
   std::vector<uint8_t> out;
   out.reserve(6 + app1.size() + jpeg.size());
-  for (uint8_t b : {uint8_t(0xFF), uint8_t(0xD8), uint8_t(0xFF), uint8_t(0xE1), uint8_t(len >> 8),
-                    uint8_t(len & 0xFF)})
+  for (uint8_t b : {uint8_t(0xFF), uint8_t(0xD8), uint8_t(0xFF), uint8_t(0xE1), uint8_t(len >> 8), uint8_t(len & 0xFF)})
     out.push_back(b);
   out.insert(out.end(), app1.begin(), app1.end());
   out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
@@ -128,10 +147,9 @@ TEST(ImageHeader, SizeAndChannelsOfEveryFormatWithoutDecoding) {
     const char* ext;
     int type;
     int channels;
-  } cases[] = {{".png", CV_8UC1, 1}, {".png", CV_8UC3, 3}, {".png", CV_8UC4, 4},
-               {".jpg", CV_8UC1, 1}, {".jpg", CV_8UC3, 3}, {".bmp", CV_8UC3, 3},
-               {".ppm", CV_8UC3, 3}, {".pgm", CV_8UC1, 1}, {".tif", CV_8UC3, 3},
-               {".webp", CV_8UC3, 3}};
+  } cases[] = {{".png", CV_8UC1, 1}, {".png", CV_8UC3, 3}, {".png", CV_8UC4, 4}, {".jpg", CV_8UC1, 1},
+               {".jpg", CV_8UC3, 3}, {".bmp", CV_8UC3, 3}, {".ppm", CV_8UC3, 3}, {".pgm", CV_8UC1, 1},
+               {".tif", CV_8UC3, 3}, {".webp", CV_8UC3, 3}};
   for (const auto& c : cases) {
     const fs::path p = d.path() / (std::string("x") + std::to_string(c.type) + c.ext);
     write_mat(p, random_mat(17, 29, c.type, 1));
@@ -172,8 +190,7 @@ TEST(ResizePolicy, SquishCropAndPadMatchBlockAverages) {
   write_mat(d.path() / "a" / "img.png", src);
   auto near = [](const std::vector<uint8_t>& got, const std::vector<double>& want, const char* what) {
     ASSERT_EQ(got.size(), want.size()) << what;
-    for (size_t i = 0; i < got.size(); ++i)
-      ASSERT_NEAR(double(got[i]), want[i], 1.0) << what << " pixel " << i;
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(double(got[i]), want[i], 1.0) << what << " pixel " << i;
   };
   ImageFolderOptions o;
   o.height = o.width = 10;
@@ -221,8 +238,8 @@ TEST(ResizePolicy, ColourChannelsStayRgbInEveryPolicy) {
     auto px = read_u8(*ds, 0);
     const size_t plane = 256;
     const size_t mid_row = 8 * 16;
-    EXPECT_EQ(px[mid_row + 1], 255) << resize_policy_name(p);           // R, left
-    EXPECT_EQ(px[2 * plane + mid_row + 1], 0) << resize_policy_name(p);   // B, left
+    EXPECT_EQ(px[mid_row + 1], 255) << resize_policy_name(p);               // R, left
+    EXPECT_EQ(px[2 * plane + mid_row + 1], 0) << resize_policy_name(p);     // B, left
     EXPECT_EQ(px[2 * plane + mid_row + 14], 255) << resize_policy_name(p);  // B, right
     if (p == ResizePolicy::pad) {
       EXPECT_EQ(px[0], 0);  // top border is black
@@ -235,7 +252,8 @@ TEST(ResizePolicy, ColourChannelsStayRgbInEveryPolicy) {
 TEST(ImageFolderSize, NativeWhenSmallAndEqual224WhenLargeOrMixed) {
   {
     TempDir d;
-    for (int i = 0; i < 4; ++i) write_image(d.path() / ("c" + std::to_string(i % 2)) / (std::to_string(i) + ".png"), 30, 20, 3, 9 * i);
+    for (int i = 0; i < 4; ++i)
+      write_image(d.path() / ("c" + std::to_string(i % 2)) / (std::to_string(i) + ".png"), 30, 20, 3, 9 * i);
     ImageFolderReport r;
     auto ds = open_folder(d.str(), {}, &r);
     EXPECT_EQ(ds->sample_shape(), (Shape{3, 20, 30}));
@@ -246,7 +264,8 @@ TEST(ImageFolderSize, NativeWhenSmallAndEqual224WhenLargeOrMixed) {
     TempDir d;
     const int sizes[][2] = {{320, 240}, {800, 600}, {640, 480}, {600, 800}};
     for (int i = 0; i < 4; ++i)
-      write_image(d.path() / ("c" + std::to_string(i % 2)) / (std::to_string(i) + ".jpg"), sizes[i][0], sizes[i][1], 3, 50);
+      write_image(d.path() / ("c" + std::to_string(i % 2)) / (std::to_string(i) + ".jpg"), sizes[i][0], sizes[i][1], 3,
+                  50);
     ImageFolderReport r;
     const int64_t decodes = image_decode_count();
     auto ds = open_folder(d.str(), {}, &r);
@@ -304,8 +323,8 @@ TEST(ImageFolderExif, OrientationIsHonoured) {
   auto ds = open_folder(d.str());
   ASSERT_EQ(ds->sample_shape(), (Shape{1, 40, 20}));
   auto px = read_u8(*ds, 0);
-  EXPECT_GT(px[5 * 20 + 10], 240);   // top half white
-  EXPECT_LT(px[35 * 20 + 10], 15);   // bottom half black
+  EXPECT_GT(px[5 * 20 + 10], 240);  // top half white
+  EXPECT_LT(px[35 * 20 + 10], 15);  // bottom half black
   // The same behind a 20 kB EXIF block (the frame header is not in the
   // first 4 KiB of the file: the header reader walks the segments).
   write_bytes(d.path() / "a" / "rotated.jpg", with_exif_orientation(encode(m, ".jpg"), 6, 20000));
@@ -326,7 +345,7 @@ TEST(ImageFolderExif, OrientationIsHonoured) {
 TEST(ImageFolderChannels, GreyRgbAndRgbaMixInOneFolder) {
   TempDir d;
   write_mat(d.path() / "a" / "grey.png", cv::Mat(8, 8, CV_8UC1, cv::Scalar(100)));
-  write_mat(d.path() / "b" / "rgb.png", cv::Mat(8, 8, CV_8UC3, cv::Scalar(10, 20, 30)));   // B,G,R
+  write_mat(d.path() / "b" / "rgb.png", cv::Mat(8, 8, CV_8UC3, cv::Scalar(10, 20, 30)));  // B,G,R
   cv::Mat rgba(8, 8, CV_8UC4, cv::Scalar(40, 50, 60, 0));                                 // transparent
   rgba(cv::Rect(0, 0, 4, 8)).setTo(cv::Scalar(40, 50, 60, 255));
   write_mat(d.path() / "c" / "rgba.png", rgba);
@@ -604,8 +623,8 @@ TEST(RandomResizedCrop, ResamplesTheBoxAndIsDeterministicPerSeed) {
   auto got = apply(1, 0, 3);
   for (int64_t c = 0; c < C; ++c) {
     cv::Mat plane(int(H), int(W), CV_32F, src.data() + c * H * W), want;
-    cv::resize(plane(cv::Rect(int(b.x), int(b.y), int(b.width), int(b.height))), want,
-               cv::Size(int(W), int(H)), 0, 0, cv::INTER_LINEAR);
+    cv::resize(plane(cv::Rect(int(b.x), int(b.y), int(b.width), int(b.height))), want, cv::Size(int(W), int(H)), 0, 0,
+               cv::INTER_LINEAR);
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x)
         ASSERT_FLOAT_EQ(got[size_t(c * H * W + y * W + x)], want.at<float>(int(y), int(x)));
@@ -644,8 +663,7 @@ TEST(ImageFolderBad, ACorruptPhotoIsNamedWhenTheLoaderReachesIt) {
   l.start_epoch(0);
   Batch b;
   try {
-    while (l.next(b)) {
-    }
+    while (l.next(b)) {}
     ADD_FAILURE() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("2 bad photo.png"), std::string::npos) << e.what();

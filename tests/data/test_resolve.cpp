@@ -98,8 +98,7 @@ TEST(Resolve, ClassesFileNamesIdxClasses) {
 }
 
 TEST(Resolve, MissingPathAndUnknownName) {
-  EXPECT_INPUT_ERROR(open_dataset("/definitely/not/here"), "/definitely/not/here",
-                     "no such file or folder");
+  EXPECT_INPUT_ERROR(open_dataset("/definitely/not/here"), "/definitely/not/here", "no such file or folder");
   EXPECT_INPUT_ERROR(open_dataset("imagenet-22k"), "imagenet-22k", "not a dataset name");
   EXPECT_INPUT_ERROR(open_dataset(""), "dataset", "no dataset name");
 }
@@ -115,8 +114,7 @@ TEST(Resolve, BundledSample) {
   DataSource s = open_dataset("sample");
   EXPECT_EQ(s.name, "sample");
   EXPECT_EQ(s.format, "image-folder");
-  EXPECT_EQ(s.class_names,
-            (std::vector<std::string>{"circle", "cross", "ring", "square", "star", "triangle"}));
+  EXPECT_EQ(s.class_names, (std::vector<std::string>{"circle", "cross", "ring", "square", "star", "triangle"}));
   EXPECT_EQ(s.train->size(), 900);
   EXPECT_EQ(s.train->sample_shape(), (Shape{1, 28, 28}));
   EXPECT_TRUE(s.warnings.empty()) << s.warnings[0];

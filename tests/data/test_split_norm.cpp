@@ -24,11 +24,9 @@ std::shared_ptr<MemoryDataset> toy(int n, int classes, int channels = 1) {
       for (int k = 0; k < 4; ++k) px.push_back(uint8_t((i + 50 * c) % 256));
     labels.push_back(i % classes);
   }
-  return std::make_shared<MemoryDataset>("toy", Shape{channels, 2, 2},
-                                         numbered_class_names(classes), px, labels);
+  return std::make_shared<MemoryDataset>("toy", Shape{channels, 2, 2}, numbered_class_names(classes), px, labels);
 }
 }  // namespace
-
 
 TEST(Split, PercentIsReproducibleAndDisjoint) {
   auto d = toy(1000, 10);

@@ -85,7 +85,8 @@ TEST(Dist, ShardOfABatchIsItsRowsAndMayBeEmpty) {
 TEST(Dist, CombineStepGivesTheGroupsLossAndStopsOnANonFiniteLoss) {
   DataParallel dp(local_communicator());
   Rng rng(1);
-  auto model = Model::from_spec({{"input", {4}}, {"classes", 2}, {"layers", {{{"type", "linear"}, {"out_features", 2}}}}}, rng);
+  auto model =
+      Model::from_spec({{"input", {4}}, {"classes", 2}, {"layers", {{{"type", "linear"}, {"out_features", 2}}}}}, rng);
   for (Parameter* p : model->parameters()) p->grad.fill(0.5f);
   StepResult s;
   s.loss = 1.25;
@@ -121,8 +122,7 @@ TEST(Dist, BuildsAndProcessesSayWhatIsAvailable) {
       FAIL() << "make_data_parallel outside a launcher";
     } catch (const Error& e) {
       const std::string what = e.what();
-      EXPECT_TRUE(what.find("mpirun") != std::string::npos || what.find("unavailable") != std::string::npos)
-          << what;
+      EXPECT_TRUE(what.find("mpirun") != std::string::npos || what.find("unavailable") != std::string::npos) << what;
     }
   }
   if (!nccl_compiled()) {

@@ -123,8 +123,7 @@ TEST(DistMpi, ACollectiveARankDoesNotJoinTimesOutClearly) {
     if (w->rank() == 1) {
       try {
         w->allreduce_sum(v, 1);  // completes rank 0's abandoned operation
-      } catch (const CommunicationError&) {
-      }
+      } catch (const CommunicationError&) {}
     }
   }
 }

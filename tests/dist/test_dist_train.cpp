@@ -160,9 +160,18 @@ class DistTrain : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
   std::vector<std::string> train(int epochs, int batch, const std::string& db, const std::string& out) {
-    return {PERCEPTRA_CLI, "train", "--data", data, "--model", dir + "/tiny.json", "--epochs",
-            std::to_string(epochs), "--batch-size", std::to_string(batch), "--lr", "0.05", "--device", "cpu",
-            "--threads", "1", "--seed", "3", "--db", db, "--out", dir + "/" + out, "--json"};
+    return {PERCEPTRA_CLI,  "train",
+            "--data",       data,
+            "--model",      dir + "/tiny.json",
+            "--epochs",     std::to_string(epochs),
+            "--batch-size", std::to_string(batch),
+            "--lr",         "0.05",
+            "--device",     "cpu",
+            "--threads",    "1",
+            "--seed",       "3",
+            "--db",         db,
+            "--out",        dir + "/" + out,
+            "--json"};
   }
   std::string dir, data;
 };

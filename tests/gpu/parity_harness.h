@@ -42,9 +42,7 @@ class DeviceTest : public ::testing::Test {
   perceptra::Tensor up(const std::vector<float>& v) {
     return perceptra::Tensor::from_vector({static_cast<int64_t>(v.size())}, v, dev);
   }
-  perceptra::Tensor dev_empty(size_t n) {
-    return perceptra::Tensor::empty({static_cast<int64_t>(n)}, dev);
-  }
+  perceptra::Tensor dev_empty(size_t n) { return perceptra::Tensor::empty({static_cast<int64_t>(n)}, dev); }
   perceptra::Device dev;
 };
 
@@ -56,8 +54,8 @@ inline std::vector<float> randv(size_t n, uint64_t seed, float lo = -1.f, float 
 }
 
 // |got - want| <= atol + rtol * |want| everywhere; reports the worst element.
-inline void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rtol,
-                         double atol, const std::string& what) {
+inline void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol,
+                         const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   size_t worst = 0;
   double worst_excess = -1;
@@ -71,9 +69,8 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
       worst = i;
     }
   }
-  EXPECT_LT(worst_excess, 0) << what << ": element " << worst << " is " << got[worst]
-                             << ", reference " << want[worst] << " (rtol " << rtol << ", atol "
-                             << atol << ")";
+  EXPECT_LT(worst_excess, 0) << what << ": element " << worst << " is " << got[worst] << ", reference " << want[worst]
+                             << " (rtol " << rtol << ", atol " << atol << ")";
 }
 
 }  // namespace parity

@@ -41,8 +41,7 @@ TEST(CudaFallback, ProbeMatchesTheBuild) {
   if (p.device_count == 0) {
     EXPECT_FALSE(p.reason.empty());
   }
-  std::printf("probe: compiled=%d devices=%d reason='%s'\n", p.compiled, p.device_count,
-              p.reason.c_str());
+  std::printf("probe: compiled=%d devices=%d reason='%s'\n", p.compiled, p.device_count, p.reason.c_str());
 }
 
 #ifdef PERCEPTRA_WITH_CUDA
@@ -57,13 +56,11 @@ TEST(CudaFallback, ReasonFollowsWhatTheRuntimeReports) {
   if (driver == 0) {
     EXPECT_EQ(p.reason, "no device (driver not installed)");
   } else if (err == cudaErrorInsufficientDriver) {
-    EXPECT_EQ(p.reason.rfind("no device (driver version insufficient: the driver supports CUDA ", 0), 0u)
-        << p.reason;
+    EXPECT_EQ(p.reason.rfind("no device (driver version insufficient: the driver supports CUDA ", 0), 0u) << p.reason;
   } else if (err == cudaErrorNoDevice || count == 0) {
     EXPECT_EQ(p.reason, "no device (no CUDA-capable device is detected)");
   } else {
-    EXPECT_TRUE(p.reason.rfind("no device (", 0) == 0 || p.reason.rfind("device unusable (", 0) == 0)
-        << p.reason;
+    EXPECT_TRUE(p.reason.rfind("no device (", 0) == 0 || p.reason.rfind("device unusable (", 0) == 0) << p.reason;
   }
 }
 #endif
@@ -79,8 +76,7 @@ TEST(CudaFallback, AutoPicksCpuWithOneLineNote) {
   EXPECT_TRUE(ends_with(note, " — training on CPU")) << note;
   EXPECT_EQ(note.find('\n'), std::string::npos);
 #ifdef PERCEPTRA_WITH_CUDA
-  EXPECT_TRUE(note.rfind("CUDA: no device (", 0) == 0 || note.rfind("CUDA: device unusable (", 0) == 0)
-      << note;
+  EXPECT_TRUE(note.rfind("CUDA: no device (", 0) == 0 || note.rfind("CUDA: device unusable (", 0) == 0) << note;
 #endif
   // An explicit CPU request needs no note.
   std::string none;
@@ -127,8 +123,8 @@ TEST(CudaFallback, TrainsOnTheResolvedDevice) {
     ys[i] = t;
   }
   Tensor x = Tensor::from_vector({N, D}, xs, dev), y = Tensor::from_vector({N, 1}, ys, dev);
-  Tensor w = Tensor::zeros({D, 1}, dev), p = Tensor::empty({N, 1}, dev),
-         dp = Tensor::empty({N, 1}, dev), gw = Tensor::empty({D, 1}, dev);
+  Tensor w = Tensor::zeros({D, 1}, dev), p = Tensor::empty({N, 1}, dev), dp = Tensor::empty({N, 1}, dev),
+         gw = Tensor::empty({D, 1}, dev);
   double first = -1, last = -1;
   for (int step = 0; step < 200; ++step) {
     b.gemm(false, false, N, 1, D, 1.f, x.data(), D, w.data(), 1, 0.f, p.data(), 1);

@@ -36,8 +36,7 @@ void expect_ulps(const std::vector<float>& got, const std::vector<float>& want) 
 }
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, double tol) {
   ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i)
-    ASSERT_NEAR(got[i], want[i], tol * (1.0 + std::fabs(want[i]))) << "at " << i;
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], tol * (1.0 + std::fabs(want[i]))) << "at " << i;
 }
 CpuBackend& cpu() { return cpu_backend(); }
 }  // namespace
@@ -67,8 +66,8 @@ TEST(CudaMath, ActivationsMatchCpu) {
   const size_t n = 4001;
   auto x = randv(n, 2, -6.f, 6.f), dy = randv(n, 3);
   x[0] = 0.f;
-  for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU,
-                       Activation::Sigmoid, Activation::Tanh, Activation::ReLU6}) {
+  for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU, Activation::Sigmoid, Activation::Tanh,
+                       Activation::ReLU6}) {
     std::vector<float> y(n), dx(n), my(n), mdx(n);
     cpu().activation_forward(a, 0.01f, x.data(), y.data(), n);
     cpu().activation_backward(a, 0.01f, x.data(), y.data(), dy.data(), dx.data(), n);
@@ -88,14 +87,11 @@ TEST(CudaMath, SoftmaxAndCrossEntropyMatchCpu) {
   std::vector<float> labels = {0, 3, 10, 5, 5, 1, 9};
   for (float smoothing : {0.f, 0.1f}) {
     std::vector<float> probs(N * C), loss(N), mprobs(N * C), mloss(N), d(N * C), md(N * C);
-    cpu().softmax_xent_forward(logits.data(), labels.data(), probs.data(), loss.data(), N, C,
-                               smoothing);
+    cpu().softmax_xent_forward(logits.data(), labels.data(), probs.data(), loss.data(), N, C, smoothing);
     cpu().softmax_xent_backward(probs.data(), labels.data(), d.data(), N, C, smoothing, 1.f / N);
-    for (int r = 0; r < N; ++r)
-      mloss[r] = m::softmax_xent_row(&logits[r * C], labels[r], &mprobs[r * C], C, smoothing);
+    for (int r = 0; r < N; ++r) mloss[r] = m::softmax_xent_row(&logits[r * C], labels[r], &mprobs[r * C], C, smoothing);
     for (size_t i = 0; i < d.size(); ++i)
-      md[i] = m::softmax_xent_grad(probs[i], static_cast<int>(i % C), labels[i / C], C, smoothing,
-                                   1.f / N);
+      md[i] = m::softmax_xent_grad(probs[i], static_cast<int>(i % C), labels[i / C], C, smoothing, 1.f / N);
     expect_ulps(mprobs, probs);
     expect_ulps(mloss, loss);
     expect_ulps(md, d);
@@ -130,7 +126,9 @@ TEST(CudaMath, WindowsCoveringMatchesTheDefinition) {
         }
 }
 
-struct PoolCase { int N, C, H, W, k, s, pad; };
+struct PoolCase {
+  int N, C, H, W, k, s, pad;
+};
 class CudaMathPool : public ::testing::TestWithParam<PoolCase> {};
 
 TEST_P(CudaMathPool, MaxAndAvgMatchCpu) {
@@ -148,8 +146,8 @@ TEST_P(CudaMathPool, MaxAndAvgMatchCpu) {
   for (size_t i = 0; i < in; ++i) {
     size_t pl = i / HW;
     int hw = (int)(i % HW);
-    mdx[i] = m::maxpool_backward_pixel(g, x.data() + pl * HW, y.data() + pl * PQ,
-                                       dy.data() + pl * PQ, hw / g.W, hw % g.W);
+    mdx[i] =
+        m::maxpool_backward_pixel(g, x.data() + pl * HW, y.data() + pl * PQ, dy.data() + pl * PQ, hw / g.W, hw % g.W);
   }
   {
     SCOPED_TRACE("max");
@@ -187,15 +185,13 @@ TEST_P(CudaMathPool, MaxWithArgmaxMatchesCpu) {
   const size_t PQ = (size_t)g.P * g.Q, HW = (size_t)g.H * g.W;
   for (size_t i = 0; i < out; ++i) {
     int offset = -1;
-    my[i] = m::maxpool_window_argmax(g, x.data() + i / PQ * HW, (int)(i % PQ) / g.Q,
-                                     (int)(i % PQ) % g.Q, offset);
+    my[i] = m::maxpool_window_argmax(g, x.data() + i / PQ * HW, (int)(i % PQ) / g.Q, (int)(i % PQ) % g.Q, offset);
     marg[i] = static_cast<float>(offset);
   }
   for (size_t i = 0; i < in; ++i) {
     size_t pl = i / HW;
     int hw = (int)(i % HW);
-    mdx[i] = m::maxpool_backward_argmax_pixel(g, marg.data() + pl * PQ, dy.data() + pl * PQ,
-                                              hw / g.W, hw % g.W);
+    mdx[i] = m::maxpool_backward_argmax_pixel(g, marg.data() + pl * PQ, dy.data() + pl * PQ, hw / g.W, hw % g.W);
   }
   for (size_t i = 0; i < out; ++i) {
     ASSERT_EQ(marg[i], arg[i]) << i;
@@ -209,10 +205,8 @@ TEST_P(CudaMathPool, MaxWithArgmaxMatchesCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaMathPool,
-                         ::testing::Values(PoolCase{2, 3, 8, 8, 2, 2, 0},
-                                           PoolCase{1, 2, 7, 9, 3, 2, 1},
-                                           PoolCase{2, 1, 6, 6, 3, 1, 1},
-                                           PoolCase{1, 1, 5, 7, 2, 1, 0},
+                         ::testing::Values(PoolCase{2, 3, 8, 8, 2, 2, 0}, PoolCase{1, 2, 7, 9, 3, 2, 1},
+                                           PoolCase{2, 1, 6, 6, 3, 1, 1}, PoolCase{1, 1, 5, 7, 2, 1, 0},
                                            PoolCase{2, 4, 9, 11, 2, 2, 0}));
 
 TEST(CudaMath, MaxPoolPropagatesNaN) {
@@ -223,13 +217,15 @@ TEST(CudaMath, MaxPoolPropagatesNaN) {
 
 // ---- convolution: the GPU's chunked lowering replayed on the host ------------
 
-struct ConvCase { int N, C, H, W, K, R, S, stride, pad, dil, groups, chunk; };
+struct ConvCase {
+  int N, C, H, W, K, R, S, stride, pad, dil, groups, chunk;
+};
 class CudaMathConv : public ::testing::TestWithParam<ConvCase> {};
 
 namespace {
 // Row-major C[M,N] = op(A) op(B) in double (stands in for cuBLAS).
-void naive_gemm(bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B,
-                int ldb, float beta, float* C, int ldc) {
+void naive_gemm(bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float beta,
+                float* C, int ldc) {
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {
       double s = 0;
@@ -242,8 +238,8 @@ void naive_gemm(bool ta, bool tb, int M, int N, int K, const float* A, int lda, 
 
 TEST_P(CudaMathConv, ChunkedLoweringMatchesCpu) {
   auto c = GetParam();
-  auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad,
-                              c.dil, c.dil, c.groups);
+  auto g =
+      make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, c.groups);
   const int Cg = c.C / c.groups, Kg = c.K / c.groups, CRSg = Cg * c.R * c.S, PQ = g.P * g.Q;
   const int CRS = c.C * c.R * c.S;
   const size_t xin = (size_t)c.N * c.C * c.H * c.W, yout = (size_t)c.N * c.K * PQ;
@@ -271,8 +267,7 @@ TEST_P(CudaMathConv, ChunkedLoweringMatchesCpu) {
     // backward: pack_k, dW GEMM (accumulated over chunks), dcol GEMM, col2im_k
     for (int n = 0; n < cnt; ++n)
       for (int k = 0; k < c.K; ++k)
-        for (int pq = 0; pq < PQ; ++pq)
-          t[(size_t)k * cols + n * PQ + pq] = dy[((size_t)(n0 + n) * c.K + k) * PQ + pq];
+        for (int pq = 0; pq < PQ; ++pq) t[(size_t)k * cols + n * PQ + pq] = dy[((size_t)(n0 + n) * c.K + k) * PQ + pq];
     for (int grp = 0; grp < c.groups; ++grp)
       naive_gemm(false, true, Kg, CRSg, cols, t.data() + (size_t)grp * Kg * cols, cols,
                  col.data() + (size_t)grp * CRSg * cols, cols, n0 == 0 ? 0.f : 1.f,
@@ -307,10 +302,10 @@ TEST(CudaMath, BatchNormMatchesCpu) {
   const size_t n = (size_t)N * C * HW;
   auto x = randv(n, 11, 1.f, 4.f), dy = randv(n, 12), gamma = randv(C, 13), beta = randv(C, 14);
   std::vector<float> y(n), mean(C), invstd(C), rm(C, 0.1f), rv(C, 0.9f), dx(n), dg(C), dbt(C);
-  cpu().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(),
-                                invstd.data(), rm.data(), rv.data(), N, C, HW, 0.1f, 1e-5f);
-  cpu().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
-                           dg.data(), dbt.data(), N, C, HW);
+  cpu().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm.data(),
+                                rv.data(), N, C, HW, 0.1f, 1e-5f);
+  cpu().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(), dg.data(),
+                           dbt.data(), N, C, HW);
   const double count = (double)N * HW;
   std::vector<float> my(n), mdx(n);
   auto at = [&](size_t i, int c) { return ((size_t)(i / HW) * C + c) * HW + i % HW; };
@@ -334,8 +329,7 @@ TEST(CudaMath, BatchNormMatchesCpu) {
     EXPECT_FLOAT_EQ(static_cast<float>(sdy), dbt[c]);
     EXPECT_FLOAT_EQ(static_cast<float>(sdyx), dg[c]);
     for (size_t i = 0; i < (size_t)count; ++i)
-      mdx[at(i, c)] = m::bn_backward_elem(x[at(i, c)], dy[at(i, c)], gamma[c], mean[c], invstd[c],
-                                          sdy, sdyx, count);
+      mdx[at(i, c)] = m::bn_backward_elem(x[at(i, c)], dy[at(i, c)], gamma[c], mean[c], invstd[c], sdy, sdyx, count);
   }
   // The CPU backend vectorises the per-plane affine step (its rounding may
   // differ from the kernel's a*x+b by a few ulps), so outputs are held to a
@@ -348,13 +342,16 @@ TEST(CudaMath, BatchNormMatchesCpu) {
 
 TEST(CudaMath, SgdMatchesCpu) {
   const size_t n = 300;
-  struct Case { float momentum, dampening, wd; bool nesterov, first; };
+  struct Case {
+    float momentum, dampening, wd;
+    bool nesterov, first;
+  };
   for (Case c : {Case{0.f, 0.f, 0.f, false, true}, Case{0.9f, 0.f, 5e-4f, false, true},
                  Case{0.9f, 0.1f, 1e-2f, false, false}, Case{0.9f, 0.f, 0.f, true, false}}) {
     auto w = randv(n, 15), g = randv(n, 16), v = randv(n, 17);
     auto mw = w, mv = v;
-    cpu().sgd_update(w.data(), g.data(), c.momentum ? v.data() : nullptr, n, 0.05f, c.momentum,
-                     c.dampening, c.wd, c.nesterov, c.first);
+    cpu().sgd_update(w.data(), g.data(), c.momentum ? v.data() : nullptr, n, 0.05f, c.momentum, c.dampening, c.wd,
+                     c.nesterov, c.first);
     m::SgdArgs a{0.05f, c.momentum, c.dampening, c.wd, c.nesterov, c.first};
     for (size_t i = 0; i < n; ++i) m::sgd_step(mw.data(), g.data(), c.momentum ? mv.data() : nullptr, i, a);
     expect_ulps(mw, w);
@@ -368,8 +365,7 @@ TEST(CudaMath, AdamAndAdamWMatchCpu) {
     for (int64_t step : {1, 2, 50}) {
       auto w = randv(n, 18), g = randv(n, 19), mm = randv(n, 20), v = randv(n, 21, 0.f, 1.f);
       auto mw = w, mmm = mm, mv = v;
-      cpu().adam_update(w.data(), g.data(), mm.data(), v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f,
-                        1e-2f, decoupled, step);
+      cpu().adam_update(w.data(), g.data(), mm.data(), v.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, step);
       auto a = m::make_adam_args(1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, step);
       for (size_t i = 0; i < n; ++i) m::adam_step(mw.data(), g.data(), mmm.data(), mv.data(), i, a);
       expect_ulps(mw, w);

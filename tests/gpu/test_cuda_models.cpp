@@ -33,9 +33,8 @@ struct StepResult {
   std::vector<std::string> names;
 };
 
-StepResult train_step(const nlohmann::json& spec, Device dev, const std::vector<float>& xs,
-                      const Shape& xshape, const std::vector<float>& labels,
-                      const OptimizerConfig& oc) {
+StepResult train_step(const nlohmann::json& spec, Device dev, const std::vector<float>& xs, const Shape& xshape,
+                      const std::vector<float>& labels, const OptimizerConfig& oc) {
   Rng rng(2024);
   auto model = Model::from_spec(spec, rng, dev);
   Tensor x = Tensor::from_vector(xshape, xs, dev);
@@ -46,8 +45,10 @@ StepResult train_step(const nlohmann::json& spec, Device dev, const std::vector<
   r.loss = xent.forward(logits, y);
   model->backward(xent.backward());
   for (Parameter* p : model->parameters())
-    if (p->grad.defined()) r.grads.push_back(p->grad.to_vector());
-    else r.grads.emplace_back();
+    if (p->grad.defined())
+      r.grads.push_back(p->grad.to_vector());
+    else
+      r.grads.emplace_back();
   auto opt = make_optimizer(oc, model->parameters());
   opt->step();
   r.logits = logits.to_vector();
@@ -73,26 +74,27 @@ TEST_P(CudaModelStep, MatchesCpu) {
   Shape sample(mc.input);
   nlohmann::json spec;
   if (mc.name == "all-layers") {
-    spec = {{"name", "all-layers"}, {"input", mc.input}, {"classes", classes},
-            {"layers",
-             // Layers feeding batch-norm have no bias: its gradient would be
-             // rounding noise, which Adam's first step turns into +-lr updates.
-             {{{"type", "conv2d"}, {"out_channels", 8}, {"kernel", 3}, {"padding", 2},
-               {"dilation", 2}, {"bias", false}},
-              {{"type", "batchnorm2d"}},
-              {{"type", "leaky_relu"}, {"slope", 0.1}},
-              {{"type", "conv2d"}, {"out_channels", 8}, {"kernel", 3}, {"stride", 2},
-               {"padding", 1}, {"groups", 4}},
-              {{"type", "gelu"}},
-              {{"type", "avgpool2d"}, {"kernel", 2}},
-              {{"type", "flatten"}},
-              {{"type", "linear"}, {"out_features", 32}, {"bias", false}},
-              {{"type", "batchnorm1d"}},
-              {{"type", "tanh"}},
-              {{"type", "dropout"}, {"p", 0.3}},
-              {{"type", "linear"}, {"out_features", 16}},
-              {{"type", "sigmoid"}},
-              {{"type", "linear"}, {"out_features", classes}}}}};
+    spec = {
+        {"name", "all-layers"},
+        {"input", mc.input},
+        {"classes", classes},
+        {"layers",
+         // Layers feeding batch-norm have no bias: its gradient would be
+         // rounding noise, which Adam's first step turns into +-lr updates.
+         {{{"type", "conv2d"}, {"out_channels", 8}, {"kernel", 3}, {"padding", 2}, {"dilation", 2}, {"bias", false}},
+          {{"type", "batchnorm2d"}},
+          {{"type", "leaky_relu"}, {"slope", 0.1}},
+          {{"type", "conv2d"}, {"out_channels", 8}, {"kernel", 3}, {"stride", 2}, {"padding", 1}, {"groups", 4}},
+          {{"type", "gelu"}},
+          {{"type", "avgpool2d"}, {"kernel", 2}},
+          {{"type", "flatten"}},
+          {{"type", "linear"}, {"out_features", 32}, {"bias", false}},
+          {{"type", "batchnorm1d"}},
+          {{"type", "tanh"}},
+          {{"type", "dropout"}, {"p", 0.3}},
+          {{"type", "linear"}, {"out_features", 16}},
+          {{"type", "sigmoid"}},
+          {{"type", "linear"}, {"out_features", classes}}}}};
   } else {
     spec = Model::builtin_spec(mc.name, sample, classes);
   }
@@ -117,23 +119,21 @@ TEST_P(CudaModelStep, MatchesCpu) {
     ASSERT_EQ(got.values.size(), ref.values.size());
     for (size_t i = 0; i < ref.values.size(); ++i) {
       const double gmax = ref.grads[i].empty() ? 0 : max_abs(ref.grads[i]);
-      if (!ref.grads[i].empty())
-        expect_close(got.grads[i], ref.grads[i], 1e-3, 1e-3 * gmax, ref.names[i] + " grad");
+      if (!ref.grads[i].empty()) expect_close(got.grads[i], ref.grads[i], 1e-3, 1e-3 * gmax, ref.names[i] + " grad");
       const bool running = ref.names[i].find("running") != std::string::npos;
       // An SGD step moves a weight by lr * grad: the gradient tolerance, scaled by lr.
-      expect_close(got.values[i], ref.values[i], running ? 1e-4 : 0,
-                   running ? 1e-4 : 1e-5 + oc.lr * 1e-3 * gmax, ref.names[i] + " after step");
+      expect_close(got.values[i], ref.values[i], running ? 1e-4 : 0, running ? 1e-4 : 1e-5 + oc.lr * 1e-3 * gmax,
+                   ref.names[i] + " after step");
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, CudaModelStep,
-    ::testing::Values(ModelCase{"mlp", {1, 28, 28}}, ModelCase{"lenet5", {1, 28, 28}},
-                      ModelCase{"simplecnn", {1, 28, 28}}, ModelCase{"resnet-small", {3, 32, 32}},
-                      ModelCase{"all-layers", {3, 16, 16}}),
-    [](const ::testing::TestParamInfo<ModelCase>& i) {
-      std::string n = i.param.name;
-      std::replace(n.begin(), n.end(), '-', '_');
-      return n;
-    });
+INSTANTIATE_TEST_SUITE_P(Models, CudaModelStep,
+                         ::testing::Values(ModelCase{"mlp", {1, 28, 28}}, ModelCase{"lenet5", {1, 28, 28}},
+                                           ModelCase{"simplecnn", {1, 28, 28}}, ModelCase{"resnet-small", {3, 32, 32}},
+                                           ModelCase{"all-layers", {3, 16, 16}}),
+                         [](const ::testing::TestParamInfo<ModelCase>& i) {
+                           std::string n = i.param.name;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });

@@ -49,8 +49,7 @@ TEST_F(CudaParity, GemmAllTransposesWithStrides) {
       cpu().gemm(ta, tb, M, N, K, 0.75f, A.data(), lda, B.data(), ldb, 0.5f, want.data(), ldc);
       Tensor a = up(A), b = up(B), c = up(C);
       gpu().gemm(ta, tb, M, N, K, 0.75f, a.data(), lda, b.data(), ldb, 0.5f, c.data(), ldc);
-      expect_close(c.to_vector(), want, 1e-5, 1e-5 * K,
-                   "gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb));
+      expect_close(c.to_vector(), want, 1e-5, 1e-5 * K, "gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb));
     }
 }
 
@@ -71,14 +70,15 @@ TEST_F(CudaParity, BiasRowsAndColumnSums) {
   }
 }
 
-struct ConvCase { int N, C, H, W, K, R, S, stride, pad, dil, groups; };
-class CudaConvParity : public parity::DeviceTest,
-                       public ::testing::WithParamInterface<ConvCase> {};
+struct ConvCase {
+  int N, C, H, W, K, R, S, stride, pad, dil, groups;
+};
+class CudaConvParity : public parity::DeviceTest, public ::testing::WithParamInterface<ConvCase> {};
 
 TEST_P(CudaConvParity, ForwardAndBackward) {
   auto c = GetParam();
-  auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad,
-                              c.dil, c.dil, c.groups);
+  auto g =
+      make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, c.groups);
   const size_t xn = (size_t)c.N * c.C * c.H * c.W, yn = (size_t)c.N * c.K * g.P * g.Q;
   const int CRSg = c.C / c.groups * c.R * c.S;
   const size_t wn = (size_t)c.K * CRSg;
@@ -86,8 +86,8 @@ TEST_P(CudaConvParity, ForwardAndBackward) {
   std::vector<float> y(yn), dx(xn), dw(wn), db(c.K);
   cpu().conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
   cpu().conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
-  Tensor tx = up(x), tw = up(w), tb = up(b), tdy = up(dy), ty = dev_empty(yn), tdx = dev_empty(xn),
-         tdw = dev_empty(wn), tdb = dev_empty(c.K);
+  Tensor tx = up(x), tw = up(w), tb = up(b), tdy = up(dy), ty = dev_empty(yn), tdx = dev_empty(xn), tdw = dev_empty(wn),
+         tdb = dev_empty(c.K);
   gpu().conv2d_forward(g, tx.data(), tw.data(), tb.data(), ty.data());
   gpu().conv2d_backward(g, tx.data(), tw.data(), tdy.data(), tdx.data(), tdw.data(), tdb.data());
   const double inner_fwd = CRSg, inner_dw = (double)c.N * g.P * g.Q, inner_dx = (double)c.K * c.R * c.S;
@@ -103,18 +103,18 @@ TEST_P(CudaConvParity, ForwardAndBackward) {
   expect_close(tdw.to_vector(), dw, 1e-5, 1e-5 * inner_dw, "conv dw only");
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaConvParity,
-                         ::testing::Values(ConvCase{4, 3, 28, 28, 8, 3, 3, 1, 1, 1, 1},
-                                           ConvCase{3, 4, 13, 11, 6, 3, 3, 2, 1, 1, 2},
-                                           ConvCase{2, 6, 12, 12, 6, 3, 3, 1, 2, 2, 3},
-                                           ConvCase{5, 8, 7, 7, 16, 1, 1, 1, 0, 1, 1},
-                                           ConvCase{2, 4, 9, 9, 4, 3, 3, 1, 1, 1, 4},
-                                           ConvCase{1, 1, 32, 32, 6, 5, 5, 1, 0, 1, 1},
-                                           // More than one 128 MiB im2col chunk.
-                                           ConvCase{128, 16, 48, 48, 16, 3, 3, 1, 1, 1, 1}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaConvParity,
+    ::testing::Values(ConvCase{4, 3, 28, 28, 8, 3, 3, 1, 1, 1, 1}, ConvCase{3, 4, 13, 11, 6, 3, 3, 2, 1, 1, 2},
+                      ConvCase{2, 6, 12, 12, 6, 3, 3, 1, 2, 2, 3}, ConvCase{5, 8, 7, 7, 16, 1, 1, 1, 0, 1, 1},
+                      ConvCase{2, 4, 9, 9, 4, 3, 3, 1, 1, 1, 4}, ConvCase{1, 1, 32, 32, 6, 5, 5, 1, 0, 1, 1},
+                      // More than one 128 MiB im2col chunk.
+                      ConvCase{128, 16, 48, 48, 16, 3, 3, 1, 1, 1, 1}));
 
 TEST_F(CudaParity, PoolingForwardAndBackward) {
-  struct P { int N, C, H, W, k, s, pad; };
+  struct P {
+    int N, C, H, W, k, s, pad;
+  };
   for (P c : {P{4, 3, 28, 28, 2, 2, 0}, P{2, 5, 15, 13, 3, 2, 1}, P{3, 2, 8, 8, 3, 1, 1}}) {
     auto g = make_pool_geometry(c.N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.pad, c.pad);
     const size_t in = (size_t)c.N * c.C * c.H * c.W, out = (size_t)c.N * c.C * g.P * g.Q;
@@ -162,10 +162,9 @@ TEST_F(CudaParity, PoolingForwardAndBackward) {
 TEST_F(CudaParity, Activations) {
   const size_t n = 100003;
   auto x = randv(n, 16, -8.f, 8.f), dy = randv(n, 17);
-  for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU,
-                       Activation::Sigmoid, Activation::Tanh, Activation::ReLU6}) {
-    const bool exact =
-        a == Activation::ReLU || a == Activation::LeakyReLU || a == Activation::ReLU6;
+  for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::GELU, Activation::Sigmoid, Activation::Tanh,
+                       Activation::ReLU6}) {
+    const bool exact = a == Activation::ReLU || a == Activation::LeakyReLU || a == Activation::ReLU6;
     const double tol = exact ? 0 : 2e-6;
     std::vector<float> y(n), dx(n);
     cpu().activation_forward(a, 0.02f, x.data(), y.data(), n);
@@ -216,20 +215,19 @@ TEST_F(CudaParity, BatchNorm) {
   for (int HW : {1, 49}) {
     const int N = 32, C = 12;
     const size_t n = (size_t)N * C * HW;
-    auto x = randv(n, 21, -1.f, 3.f), dy = randv(n, 22), gamma = randv(C, 23, 0.5f, 1.5f),
-         beta = randv(C, 24), rm = randv(C, 25), rv = randv(C, 26, 0.5f, 2.f);
+    auto x = randv(n, 21, -1.f, 3.f), dy = randv(n, 22), gamma = randv(C, 23, 0.5f, 1.5f), beta = randv(C, 24),
+         rm = randv(C, 25), rv = randv(C, 26, 0.5f, 2.f);
     std::vector<float> y(n), mean(C), invstd(C), crm = rm, crv = rv, dx(n), dg(C), dbt(C);
-    cpu().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(),
-                                  invstd.data(), crm.data(), crv.data(), N, C, HW, 0.1f, 1e-5f);
-    cpu().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(),
-                             dx.data(), dg.data(), dbt.data(), N, C, HW);
-    Tensor tx = up(x), tdy = up(dy), tg = up(gamma), tb = up(beta), trm = up(rm), trv = up(rv),
-           ty = dev_empty(n), tmean = dev_empty(C), tinv = dev_empty(C), tdx = dev_empty(n),
-           tdg = dev_empty(C), tdb = dev_empty(C);
-    gpu().batchnorm_forward_train(tx.data(), ty.data(), tg.data(), tb.data(), tmean.data(),
-                                  tinv.data(), trm.data(), trv.data(), N, C, HW, 0.1f, 1e-5f);
-    gpu().batchnorm_backward(tx.data(), tdy.data(), tg.data(), tmean.data(), tinv.data(),
-                             tdx.data(), tdg.data(), tdb.data(), N, C, HW);
+    cpu().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), crm.data(),
+                                  crv.data(), N, C, HW, 0.1f, 1e-5f);
+    cpu().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(), dg.data(),
+                             dbt.data(), N, C, HW);
+    Tensor tx = up(x), tdy = up(dy), tg = up(gamma), tb = up(beta), trm = up(rm), trv = up(rv), ty = dev_empty(n),
+           tmean = dev_empty(C), tinv = dev_empty(C), tdx = dev_empty(n), tdg = dev_empty(C), tdb = dev_empty(C);
+    gpu().batchnorm_forward_train(tx.data(), ty.data(), tg.data(), tb.data(), tmean.data(), tinv.data(), trm.data(),
+                                  trv.data(), N, C, HW, 0.1f, 1e-5f);
+    gpu().batchnorm_backward(tx.data(), tdy.data(), tg.data(), tmean.data(), tinv.data(), tdx.data(), tdg.data(),
+                             tdb.data(), N, C, HW);
     expect_close(ty.to_vector(), y, 1e-4, 1e-5, "bn train y");
     expect_close(tmean.to_vector(), mean, 1e-6, 1e-7, "bn mean");
     expect_close(tinv.to_vector(), invstd, 1e-6, 0, "bn invstd");
@@ -238,11 +236,9 @@ TEST_F(CudaParity, BatchNorm) {
     expect_close(tdx.to_vector(), dx, 1e-4, 1e-5, "bn dx");
     expect_close(tdg.to_vector(), dg, 1e-5, 1e-5, "bn dgamma");
     expect_close(tdb.to_vector(), dbt, 1e-5, 1e-5, "bn dbeta");
-    cpu().batchnorm_forward_eval(x.data(), y.data(), gamma.data(), beta.data(), rm.data(),
-                                 rv.data(), N, C, HW, 1e-5f);
+    cpu().batchnorm_forward_eval(x.data(), y.data(), gamma.data(), beta.data(), rm.data(), rv.data(), N, C, HW, 1e-5f);
     Tensor trm0 = up(rm), trv0 = up(rv);
-    gpu().batchnorm_forward_eval(tx.data(), ty.data(), tg.data(), tb.data(), trm0.data(),
-                                 trv0.data(), N, C, HW, 1e-5f);
+    gpu().batchnorm_forward_eval(tx.data(), ty.data(), tg.data(), tb.data(), trm0.data(), trv0.data(), N, C, HW, 1e-5f);
     expect_close(ty.to_vector(), y, 1e-6, 1e-6, "bn eval");
   }
 }
@@ -317,21 +313,19 @@ TEST_F(CudaParity, OptimizerUpdates) {
     const float momentum = variant == 0 ? 0.f : 0.9f;
     const bool nesterov = variant == 3, first = variant == 1;
     auto cw = w, cv = v;
-    cpu().sgd_update(cw.data(), g.data(), momentum ? cv.data() : nullptr, n, 0.05f, momentum, 0.f,
-                     5e-4f, nesterov, first);
+    cpu().sgd_update(cw.data(), g.data(), momentum ? cv.data() : nullptr, n, 0.05f, momentum, 0.f, 5e-4f, nesterov,
+                     first);
     Tensor tw = up(w), tg = up(g), tv = up(v);
-    gpu().sgd_update(tw.data(), tg.data(), momentum ? tv.data() : nullptr, n, 0.05f, momentum, 0.f,
-                     5e-4f, nesterov, first);
+    gpu().sgd_update(tw.data(), tg.data(), momentum ? tv.data() : nullptr, n, 0.05f, momentum, 0.f, 5e-4f, nesterov,
+                     first);
     expect_close(tw.to_vector(), cw, 1e-6, 1e-7, "sgd w variant " + std::to_string(variant));
     expect_close(tv.to_vector(), cv, 1e-6, 1e-7, "sgd v variant " + std::to_string(variant));
   }
   for (bool decoupled : {false, true}) {
     auto cw = w, cm = v, cv = m2;
-    cpu().adam_update(cw.data(), g.data(), cm.data(), cv.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f,
-                      1e-2f, decoupled, 7);
+    cpu().adam_update(cw.data(), g.data(), cm.data(), cv.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, 7);
     Tensor tw = up(w), tg = up(g), tm = up(v), tv = up(m2);
-    gpu().adam_update(tw.data(), tg.data(), tm.data(), tv.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f,
-                      1e-2f, decoupled, 7);
+    gpu().adam_update(tw.data(), tg.data(), tm.data(), tv.data(), n, 1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f, decoupled, 7);
     expect_close(tw.to_vector(), cw, 1e-6, 1e-7, "adam w");
     expect_close(tm.to_vector(), cm, 1e-6, 1e-7, "adam m");
     expect_close(tv.to_vector(), cv, 1e-6, 1e-9, "adam v");
@@ -359,10 +353,10 @@ TEST_F(CudaParity, UploadBatchOverlapsSafely) {
   EXPECT_DOUBLE_EQ(gpu().sum(acc.data(), n), want);
   auto st = cuda::memory_stats(0);
   EXPECT_GT(st.reuses, 0);
-  std::printf("allocator: %zu B in use, %zu B cached, %lld cudaMalloc, %lld reuses\n", st.in_use,
-              st.cached, (long long)st.device_mallocs, (long long)st.reuses);
+  std::printf("allocator: %zu B in use, %zu B cached, %lld cudaMalloc, %lld reuses\n", st.in_use, st.cached,
+              (long long)st.device_mallocs, (long long)st.reuses);
   auto info = cuda::device_info(0);
-  std::printf("device: %s sm_%d%d, %zu MiB; %s\n", info.name.c_str(), info.major, info.minor,
-              info.total_memory >> 20, gpu().describe().c_str());
+  std::printf("device: %s sm_%d%d, %zu MiB; %s\n", info.name.c_str(), info.major, info.minor, info.total_memory >> 20,
+              gpu().describe().c_str());
 }
 #endif

@@ -80,8 +80,8 @@ TEST(CurateGui, RelabelExcludeUndoFromInspectMatchTheCli) {
   auto data = std::make_shared<const PreparedData>(prepare_data(c));
   // An untrained model: plenty of mistakes to list.
   Rng rng(1);
-  std::shared_ptr<Model> model = Model::from_spec(
-      Model::builtin_spec("mlp", data->source.train->sample_shape(), 4), rng);
+  std::shared_ptr<Model> model =
+      Model::from_spec(Model::builtin_spec("mlp", data->source.train->sample_shape(), 4), rng);
   // A ledger of a finished run, for the history panel.
   {
     ExperimentStore st(db);
@@ -123,8 +123,8 @@ TEST(CurateGui, RelabelExcludeUndoFromInspectMatchTheCli) {
   std::unique_ptr<QMenu> menu(p.contextMenu(row));
   ASSERT_TRUE(menu);
   EXPECT_EQ(menu->actions().first()->text().toStdString(), planted.root + "/" + last.image);
-  for (const char* name : {"openImage", "copyPath", "revealImage", "useAsProbeAction", "relabelMenu",
-                           "excludeImages", "restoreImages", "undoCuration"})
+  for (const char* name : {"openImage", "copyPath", "revealImage", "useAsProbeAction", "relabelMenu", "excludeImages",
+                           "restoreImages", "undoCuration"})
     EXPECT_TRUE(menu->findChild<QAction*>(name) || menu->findChild<QMenu*>(name)) << name;
   menu->findChild<QAction*>("copyPath")->trigger();
   EXPECT_EQ(QApplication::clipboard()->text().toStdString(), planted.root + "/" + last.image);
@@ -132,13 +132,13 @@ TEST(CurateGui, RelabelExcludeUndoFromInspectMatchTheCli) {
   EXPECT_EQ(p.curation()->latestVersion(), 4);
 
   // The same through the CLI, on another database: the same versions.
-  std::vector<std::string> relabel = {"data", "relabel", planted.root, a.image, b.image,
-                                      planted.classes[size_t(cls)], "--db", cliDb};
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           relabel,
-           {"data", "exclude", planted.root, e.image, "--db", cliDb},
-           {"data", "restore", planted.root, e.image, "--db", cliDb},
-           {"data", "exclude", planted.root, last.image, "--db", cliDb}}) {
+  std::vector<std::string> relabel = {"data", "relabel", planted.root, a.image, b.image, planted.classes[size_t(cls)],
+                                      "--db", cliDb};
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{relabel,
+                                             {"data", "exclude", planted.root, e.image, "--db", cliDb},
+                                             {"data", "restore", planted.root, e.image, "--db", cliDb},
+                                             {"data", "exclude", planted.root, last.image, "--db", cliDb}}) {
     auto r = test::cli(args, dir);
     ASSERT_EQ(r.code, 0) << r.err;
   }

@@ -75,7 +75,8 @@ QString makePhotos(const QString& tag, int classes, int per_class, int h, int w)
       f << "P6\n" << w << " " << h << "\n255\n";
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
-          for (int ch = 0; ch < 3; ++ch) f.put(char(((x + y * 3 + c * 40 + ch * 17 + i) % 200) + (ch == c % 3 ? 55 : 0)));
+          for (int ch = 0; ch < 3; ++ch)
+            f.put(char(((x + y * 3 + c * 40 + ch * 17 + i) % 200) + (ch == c % 3 ? 55 : 0)));
     }
   }
   return QString::fromStdString(dir.string());
@@ -128,12 +129,15 @@ TEST(Guard, EstimateShownAndOverMemoryRunRefused) {
   waitForDataset(w);
   const QString photos = makePhotos("big-photos", 2, 3, 600, 640);
   w.datasetPanel()->openDataset(photos);
-  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->currentRequest() == photos && !w.datasetPanel()->isLoading(); }, 60000));
+  ASSERT_TRUE(
+      waitFor([&] { return w.datasetPanel()->currentRequest() == photos && !w.datasetPanel()->isLoading(); }, 60000));
   ASSERT_TRUE(w.datasetPanel()->setImageSize(QStringLiteral("600x640"), QStringLiteral("crop")));
-  ASSERT_TRUE(waitFor([&] {
-    auto s = w.datasetPanel()->source();
-    return s && !w.datasetPanel()->isLoading() && s->train->sample_shape() == Shape({3, 600, 640});
-  }, 60000));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto s = w.datasetPanel()->source();
+        return s && !w.datasetPanel()->isLoading() && s->train->sample_shape() == Shape({3, 600, 640});
+      },
+      60000));
   chooseModel(w, QStringLiteral("simplecnn"), 128, 0.01, 1);
   w.updateEstimate();
 
@@ -209,7 +213,8 @@ TEST(Guard, SwitchingDatasetClearsTheOldRunsViews) {
 
   const QString other = makePhotos("three-classes", 3, 6, 24, 24);
   w.datasetPanel()->openDataset(other);
-  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->currentRequest() == other && !w.datasetPanel()->isLoading(); }, 60000));
+  ASSERT_TRUE(
+      waitFor([&] { return w.datasetPanel()->currentRequest() == other && !w.datasetPanel()->isLoading(); }, 60000));
   EXPECT_EQ(cm->classCount(), 0) << "the old run's matrix is still shown";
   EXPECT_TRUE(cm->classNames().isEmpty()) << cm->classNames().join(',').toStdString();
   EXPECT_EQ(w.inspectPanel()->predictions(), nullptr) << "Inspect still shows the old run's images";
@@ -235,9 +240,11 @@ TEST(Guard, ReopeningARunLoadsItEverywhere) {
   w.runsPanel()->refresh();
   emit w.runsPanel()->openRequested(first);
   ASSERT_TRUE(waitFor([&] { return w.currentRun()->id() == first; }, 60000));
-  ASSERT_TRUE(waitFor([&] {
-    return w.inspectPanel()->predictions() && !w.inspectPanel()->busy() && w.livePanel()->confusion()->total() > 0;
-  }, 60000));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return w.inspectPanel()->predictions() && !w.inspectPanel()->busy() && w.livePanel()->confusion()->total() > 0;
+      },
+      60000));
   // Hyper-parameters of run `first`.
   EXPECT_EQ(w.findChild<QSpinBox*>(QStringLiteral("batchSize"))->value(), 64);
   EXPECT_NEAR(w.trainingPanel()->learningRate(), 0.05, 1e-6);
@@ -320,7 +327,8 @@ TEST(Guard, OneClassDatasetWarns) {
   waitForDataset(w);
   const QString one = makePhotos("one-class", 1, 5, 16, 16);
   w.datasetPanel()->openDataset(one);
-  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->currentRequest() == one && !w.datasetPanel()->isLoading(); }, 60000));
+  ASSERT_TRUE(
+      waitFor([&] { return w.datasetPanel()->currentRequest() == one && !w.datasetPanel()->isLoading(); }, 60000));
   ASSERT_NE(w.datasetPanel()->source(), nullptr) << w.datasetPanel()->errorText().toStdString();
   EXPECT_TRUE(problemsContain(w, QStringLiteral("one class"))) << "no one-class warning";
   EXPECT_EQ(w.problemsPanel()->count(ProblemsPanel::Level::Warning), 1);
@@ -340,12 +348,14 @@ TEST(Guard, AllWarningsListedWithTheirFiles) {
   std::ofstream(root / "class_1" / "broken.png") << "not a png";
   std::ofstream(root / "class_1" / "empty.jpg") << "";
   w.datasetPanel()->openDataset(dir);
-  ASSERT_TRUE(waitFor([&] { return w.datasetPanel()->currentRequest() == dir && !w.datasetPanel()->isLoading(); }, 60000));
+  ASSERT_TRUE(
+      waitFor([&] { return w.datasetPanel()->currentRequest() == dir && !w.datasetPanel()->isLoading(); }, 60000));
   auto src = w.datasetPanel()->source();
   ASSERT_NE(src, nullptr) << w.datasetPanel()->errorText().toStdString();
   ASSERT_GE(src->warnings.size(), 4u);
   for (const auto& warn : src->warnings) EXPECT_TRUE(problemsContain(w, QString::fromStdString(warn))) << warn;
-  for (const char* f : {"notes.txt", "readme.md", "broken.png", "empty.jpg"}) EXPECT_TRUE(problemsContain(w, QString::fromLatin1(f))) << f;
+  for (const char* f : {"notes.txt", "readme.md", "broken.png", "empty.jpg"})
+    EXPECT_TRUE(problemsContain(w, QString::fromLatin1(f))) << f;
   // The files named are listed per entry.
   bool brokenListed = false;
   for (int i = 0; i < w.problemsPanel()->count(); ++i)

@@ -405,15 +405,19 @@ TEST(Studio, ReopenAndResumeStoppedRun) {
   // Reopen: confusion matrix and misclassified images from the saved model.
   w.livePanel()->confusion()->clear();
   w.openRun(id);
-  ASSERT_TRUE(waitFor([&] { return w.inspectPanel()->predictions() && !w.inspectPanel()->busy() &&
-                                   w.livePanel()->confusion()->total() > 0; }, 30000));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return w.inspectPanel()->predictions() && !w.inspectPanel()->busy() && w.livePanel()->confusion()->total() > 0;
+      },
+      30000));
   EXPECT_EQ(w.inspectPanel()->predictions()->size(), 180);
   EXPECT_DOUBLE_EQ(w.livePanel()->confusion()->total(), 180.0);
 
   // Resume continues the same run.
   ended = false;
   bool resumedBegin = false;
-  QObject::connect(w.session(), &TrainingSession::began, [&](const TrainBegin& b) { resumedBegin = b.resumed && b.run_id == id; });
+  QObject::connect(w.session(), &TrainingSession::began,
+                   [&](const TrainBegin& b) { resumedBegin = b.resumed && b.run_id == id; });
   ASSERT_TRUE(w.resumeRun(id));
   ASSERT_TRUE(waitFor([&] { return resumedBegin && w.batchesSeen() >= 2; }, 60000));
   {
@@ -502,7 +506,8 @@ TEST(Studio, BadDatasetShowsErrorNamingTheFile) {
   QObject::connect(w.datasetPanel(), &DatasetPanel::datasetFailed, [&] { failed = true; });
   w.datasetPanel()->openDataset(bogus);
   ASSERT_TRUE(waitFor([&] { return failed; }, 20000));
-  EXPECT_TRUE(w.datasetPanel()->errorText().contains(QStringLiteral("not-a-dataset"))) << w.datasetPanel()->errorText().toStdString();
+  EXPECT_TRUE(w.datasetPanel()->errorText().contains(QStringLiteral("not-a-dataset")))
+      << w.datasetPanel()->errorText().toStdString();
   std::printf("dataset error shown: %s\n", qPrintable(w.datasetPanel()->errorText()));
   EXPECT_EQ(w.datasetPanel()->info().name, "sample");  // the previous data stays
   EXPECT_TRUE(w.action("actionTrain")->isEnabled());
@@ -577,7 +582,9 @@ TEST(Studio, BadInputsNameTheFileOrField) {
 
   // A model spec with a typo in a field name: the layer and the field are named.
   const QString spec = root + "/typo.json";
-  writeFile(spec, R"({"layers":[{"type":"conv2d","out_channel":8,"kernel":3},{"type":"flatten"},{"type":"linear","out_features":6}]})");
+  writeFile(
+      spec,
+      R"({"layers":[{"type":"conv2d","out_channel":8,"kernel":3},{"type":"flatten"},{"type":"linear","out_features":6}]})");
   w.modelPanel()->loadSpec(spec);
   EXPECT_FALSE(w.modelPanel()->isValid());
   std::printf("spec typo: %s\n", qPrintable(w.modelPanel()->firstError()));
@@ -718,7 +725,8 @@ TEST(Studio, ScreenshotTour) {
   // Fashion-MNIST in the Dataset dock.
   if (QFile::exists(QStringLiteral("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))) {
     w.datasetPanel()->openDataset(QStringLiteral("fashion-mnist"));
-    ASSERT_TRUE(waitFor([&] { return !w.datasetPanel()->isLoading() && w.datasetPanel()->info().name != "sample"; }, 60000))
+    ASSERT_TRUE(
+        waitFor([&] { return !w.datasetPanel()->isLoading() && w.datasetPanel()->info().name != "sample"; }, 60000))
         << w.datasetPanel()->errorText().toStdString();
     raise("datasetDock");
     both("dataset-fashion", w.datasetPanel());
@@ -760,11 +768,13 @@ TEST(ModelEditor, RowsRecomputeAndFlagTheOffendingRow) {
   for (int r = 0; r < rows && conv < 0; ++r)
     if (m.data(m.index(r, LayerTableModel::Type), Qt::DisplayRole).toString().contains("conv")) conv = r;
   ASSERT_GE(conv, 0);
-  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("out_channels=8, kernel=99"), Qt::EditRole));
+  ASSERT_TRUE(
+      m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("out_channels=8, kernel=99"), Qt::EditRole));
   EXPECT_FALSE(m.isValid());
   EXPECT_FALSE(m.data(m.index(conv, LayerTableModel::Index), Qt::ToolTipRole).toString().isEmpty() &&
                m.data(m.index(conv, LayerTableModel::Output), Qt::ToolTipRole).toString().isEmpty());
-  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments), QStringLiteral("padding=1, kernel=3, out_channels=8"), Qt::EditRole));
+  ASSERT_TRUE(m.setData(m.index(conv, LayerTableModel::Arguments),
+                        QStringLiteral("padding=1, kernel=3, out_channels=8"), Qt::EditRole));
   EXPECT_TRUE(m.isValid()) << m.firstError().toStdString();
   // Sizes first (the narrow column elides the end), the whole text as tooltip, compact shapes.
   EXPECT_EQ(m.data(m.index(conv, LayerTableModel::Arguments), Qt::DisplayRole).toString(),

@@ -270,8 +270,8 @@ TEST(SweepsPanel, WatchesASweepRunningElsewhere) {
   int64_t sweep = 0;
   {
     ExperimentStore st(f.db);
-    sweep = st.create_sweep("elsewhere", {{"base", {{"data", "sample"}, {"model", "mlp"}}},
-                                          {"grid", {{"optimizer.lr", {0.1, 0.01}}}}});
+    sweep = st.create_sweep(
+        "elsewhere", {{"base", {{"data", "sample"}, {"model", "mlp"}}}, {"grid", {{"optimizer.lr", {0.1, 0.01}}}}});
     int64_t id = st.create_run(NewRun{});
     st.set_run_trial(id, sweep, 0, {{"optimizer.lr", 0.1}});
     st.add_metric(id, 5, 0, "valid_accuracy", 0.4);

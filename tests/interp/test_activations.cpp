@@ -175,8 +175,8 @@ TEST(Activations, ProbeBatchAppliesNormalisation) {
 
 TEST(Activations, FilterImages) {
   // Two RGB filters 1x2: the first pure red on the left, the second grey ramp.
-  std::vector<float> w = {1, 0, 0, 0, 0, 0,     // filter 0: R, G, B planes
-                          0, 1, 0, 1, 0, 1};    // filter 1
+  std::vector<float> w = {1, 0, 0, 0, 0, 0,   // filter 0: R, G, B planes
+                          0, 1, 0, 1, 0, 1};  // filter 1
   TileOptions o;
   o.scale = 2;
   FilterImages f = filter_images(w, Shape{2, 3, 1, 2}, o);

@@ -74,13 +74,13 @@ TEST(Image, ConstantChannelsGiveBlackOrMidGreyWithoutNaN) {
   TileOptions o;
   o.separator = 0;
   TiledImage t = tile_feature_maps(x.data(), 3, 2, 2, o);
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(t.image.at(i % 2, i / 2)[0], 0);          // channel 0
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(t.image.at(2 + i % 2, i / 2)[0], 128);   // channel 1
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(t.image.at(i % 2, i / 2)[0], 0);        // channel 0
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(t.image.at(2 + i % 2, i / 2)[0], 128);  // channel 1
   // Channel 2 (second row of the 2x2 grid): range of the finite values [1, 3].
   EXPECT_FLOAT_EQ(t.tiles[2].range.lo, 1.f);
   EXPECT_FLOAT_EQ(t.tiles[2].range.hi, 3.f);
   EXPECT_EQ(t.image.at(0, 2)[0], 0);
-  EXPECT_EQ(t.image.at(1, 2)[0], 0);    // NaN shown black
+  EXPECT_EQ(t.image.at(1, 2)[0], 0);  // NaN shown black
   EXPECT_EQ(t.image.at(0, 3)[0], 255);
   EXPECT_EQ(t.image.at(1, 3)[0], 255);  // +inf shown white
   EXPECT_EQ(normalize_value(7.f, {7.f, 7.f}), 0.5f);
@@ -116,7 +116,7 @@ TEST(Image, GlobalScopeSharesOneRange) {
   o.norm.scope = NormScope::Global;
   o.separator = 0;
   TiledImage t = tile_feature_maps(x.data(), 2, 1, 2, o);
-  EXPECT_EQ(t.image.at(1, 0)[0], 26);   // 1/10
+  EXPECT_EQ(t.image.at(1, 0)[0], 26);  // 1/10
   EXPECT_EQ(t.image.at(3, 0)[0], 255);
   o.norm.scope = NormScope::PerChannel;
   t = tile_feature_maps(x.data(), 2, 1, 2, o);
@@ -169,7 +169,7 @@ TEST(Image, DenseStripWrapsAndSharesRange) {
 }
 
 TEST(Image, InputImagesAndOverlay) {
-  std::vector<float> rgb = {1, 0, 0, 0,  0, 1, 0, 0,  0, 0, 1, 0};  // 3 x 2x2
+  std::vector<float> rgb = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};  // 3 x 2x2
   Image8 img = image_from_chw(rgb.data(), 3, 2, 2);
   ASSERT_EQ(img.channels, 3);
   EXPECT_EQ(img.at(0, 0)[0], 255);

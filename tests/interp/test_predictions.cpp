@@ -53,15 +53,14 @@ TEST(Predictions, ConstantPredictorConfusionMatrix) {
     EXPECT_NEAR(p.prob(i, 1), 0.1f, 1e-6);
   }
   Confusion c = p.confusion();
-  std::vector<int64_t> want = {2, 0, 0,  3, 0, 0,  2, 0, 0};
+  std::vector<int64_t> want = {2, 0, 0, 3, 0, 0, 2, 0, 0};
   EXPECT_EQ(c.counts(), want);
   std::vector<double> rn = c.row_normalized();
   EXPECT_EQ(rn[0], 1.0);
   EXPECT_EQ(rn[3], 1.0);
   EXPECT_EQ(rn[4], 0.0);
   EXPECT_NEAR(p.accuracy(), 2.0 / 7, 1e-12);
-  EXPECT_NEAR(p.mean_loss(),
-              -(2 * std::log(0.6) + 3 * std::log(0.1) + 2 * std::log(0.3)) / 7, 1e-5);
+  EXPECT_NEAR(p.mean_loss(), -(2 * std::log(0.6) + 3 * std::log(0.1) + 2 * std::log(0.3)) / 7, 1e-5);
   ClassMetrics m0 = c.metrics(0);
   EXPECT_NEAR(m0.precision, 2.0 / 7, 1e-12);
   EXPECT_EQ(m0.recall, 1.0);
@@ -157,8 +156,7 @@ TEST(Predictions, SubsetCancelAndMismatch) {
 }
 
 TEST(Predictions, FromLogitsIsStable) {
-  PredictionSet p = predictions_from_logits({1000.f, 0.f, 0.f, 1000.f, 2.f, 2.f}, 2, {1, 1, 0},
-                                            {10, 11, 12});
+  PredictionSet p = predictions_from_logits({1000.f, 0.f, 0.f, 1000.f, 2.f, 2.f}, 2, {1, 1, 0}, {10, 11, 12});
   ASSERT_EQ(p.size(), 3);
   EXPECT_NEAR(p.loss[0], 1000.f, 1e-3);  // no overflow to inf
   EXPECT_NEAR(p.loss[1], 0.f, 1e-6);

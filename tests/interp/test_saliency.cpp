@@ -25,7 +25,7 @@ static std::unique_ptr<Model> quadrant_model() {
   test::set_param(*m, 0, 0, {1, 0, 0, 1});
   std::vector<float> w(2 * 32, 0.f);
   for (int y = 0; y < 2; ++y)
-    for (int x = 0; x < 2; ++x) w[static_cast<size_t>(y * 4 + x)] = 1.f;  // class 0, channel 0
+    for (int x = 0; x < 2; ++x) w[static_cast<size_t>(y * 4 + x)] = 1.f;   // class 0, channel 0
   for (int i = 0; i < 16; ++i) w[static_cast<size_t>(32 + 16 + i)] = 1.f;  // class 1, channel 1
   test::set_param(*m, 4, 0, w);
   test::set_param(*m, 4, 1, {0.f, 0.f});
@@ -54,8 +54,7 @@ static double top_left_mass(const HeatMap& h) {
 TEST(Saliency, BilinearUpsamplingMatchesPyTorch) {
   // torch.nn.functional.interpolate([[0,1],[2,3]], size=4, mode="bilinear", align_corners=False)
   std::vector<float> out = upsample_bilinear({0, 1, 2, 3}, 2, 2, 4, 4);
-  std::vector<float> want = {0,   0.25, 0.75, 1,   0.5, 0.75, 1.25, 1.5,
-                             1.5, 1.75, 2.25, 2.5, 2,   2.25, 2.75, 3};
+  std::vector<float> want = {0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3};
   ASSERT_EQ(out.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
   EXPECT_EQ(upsample_bilinear({1, 2, 3}, 3, 1, 3, 1), (std::vector<float>{1, 2, 3}));
@@ -86,8 +85,7 @@ TEST(Saliency, GradCamHighlightsTheRegionTheClassReads) {
   ASSERT_EQ(h.coarse_width, 4);
   ASSERT_EQ(h.coarse_height, 4);
   for (int y = 0; y < 4; ++y)
-    for (int x = 0; x < 4; ++x)
-      EXPECT_FLOAT_EQ(h.coarse[static_cast<size_t>(y * 4 + x)], y < 2 && x < 2 ? 0.25f : 0.f);
+    for (int x = 0; x < 4; ++x) EXPECT_FLOAT_EQ(h.coarse[static_cast<size_t>(y * 4 + x)], y < 2 && x < 2 ? 0.25f : 0.f);
   ASSERT_EQ(h.width, 8);
   ASSERT_EQ(h.height, 8);
   EXPECT_FLOAT_EQ(*std::max_element(h.values.begin(), h.values.end()), 1.f);

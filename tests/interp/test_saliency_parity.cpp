@@ -21,8 +21,7 @@ json load_fixture() {
 
 void expect_close(const std::vector<float>& got, const json& want, float tol, const char* what) {
   ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_NEAR(got[i], want[i].get<float>(), tol) << what << " [" << i << "]";
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i].get<float>(), tol) << what << " [" << i << "]";
 }
 
 }  // namespace

@@ -15,8 +15,7 @@ namespace perceptra::hostile {
 
 // Container bytes (see core/io/tensor_file.h) with header text `header` and
 // `payload` floats; kind 1 = model, 2 = checkpoint.
-inline std::string container(const std::string& header, const std::vector<float>& payload,
-                             uint32_t kind = 1) {
+inline std::string container(const std::string& header, const std::vector<float>& payload, uint32_t kind = 1) {
   std::string out("PRCPTRA\0", 8);
   auto put = [&](auto v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
   put(uint32_t(1));
@@ -32,9 +31,7 @@ inline std::string container(const std::string& header, const std::vector<float>
 }
 
 // `depth` nested arrays: "[[[...]]]".
-inline std::string nested_arrays(size_t depth) {
-  return std::string(depth, '[') + std::string(depth, ']');
-}
+inline std::string nested_arrays(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
 // A tiny valid MLP: input [c, 2, 2], `classes` outputs; weights all 0.01.
 inline nlohmann::json tiny_spec(int channels = 3, int classes = 2) {
@@ -47,12 +44,11 @@ inline nlohmann::json tiny_spec(int channels = 3, int classes = 2) {
 inline std::string tiny_model_file(const nlohmann::json& meta, int channels = 3, int classes = 2,
                                    const nlohmann::json& spec_override = nullptr) {
   const int64_t in = int64_t(channels) * 4;
-  nlohmann::json header = {
-      {"spec", spec_override.is_null() ? tiny_spec(channels, classes) : spec_override},
-      {"meta", meta},
-      {"tensors",
-       {{{"name", "fc1.weight"}, {"section", "weights"}, {"shape", {classes, in}}},
-        {{"name", "fc1.bias"}, {"section", "weights"}, {"shape", {classes}}}}}};
+  nlohmann::json header = {{"spec", spec_override.is_null() ? tiny_spec(channels, classes) : spec_override},
+                           {"meta", meta},
+                           {"tensors",
+                            {{{"name", "fc1.weight"}, {"section", "weights"}, {"shape", {classes, in}}},
+                             {{"name", "fc1.bias"}, {"section", "weights"}, {"shape", {classes}}}}}};
   std::vector<float> payload(size_t(classes * in + classes), 0.01f);
   return container(header.dump(), payload);
 }

@@ -51,8 +51,8 @@ inline Tensor random_input(const Shape& sample, int64_t n, uint64_t seed) {
 
 // A built-in model whose batch-norm running statistics have moved away from
 // their initial (0, 1) values, so buffers are really exercised.
-inline std::unique_ptr<Model> trained_looking_model(const std::string& name, const Shape& input,
-                                                    int classes, uint64_t seed) {
+inline std::unique_ptr<Model> trained_looking_model(const std::string& name, const Shape& input, int classes,
+                                                    uint64_t seed) {
   Rng rng(seed);
   auto m = Model::from_spec(Model::builtin_spec(name, input, classes), rng);
   for (int i = 0; i < 3; ++i) m->forward(random_input(input, 8, seed + i), /*training=*/true);

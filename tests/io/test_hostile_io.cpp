@@ -65,8 +65,7 @@ TEST(HostileModelFile, DeeplyNestedHeaderJsonIsRefused) {
   TempDir d;
   const std::string deep = "{\"spec\":" + nested_arrays(150000) + ",\"tensors\":[]}";
   write_bytes(d.file("deep.pmodel"), container(deep, {}));
-  for (auto* f : {+[](const std::string& p) { load_model(p); },
-                  +[](const std::string& p) { inspect_model_file(p); },
+  for (auto* f : {+[](const std::string& p) { load_model(p); }, +[](const std::string& p) { inspect_model_file(p); },
                   +[](const std::string& p) { load_checkpoint(p); }}) {
     std::string e = error_of([&] { f(d.file("deep.pmodel")); });
     EXPECT_NE(e.find("deep.pmodel"), std::string::npos) << e;
@@ -96,8 +95,7 @@ TEST(HostileModelFile, ResidualNestingIsBounded) {
 // class_names by class: the loader now refuses inconsistent metadata.
 TEST(HostileModelFile, MetadataMustFitTheSpecBeforeAnyUse) {
   TempDir d;
-  write_bytes(d.file("mean.pmodel"),
-              tiny_model_file({{"normalization", {{"mean", {0.5}}, {"std", {0.2}}}}}));
+  write_bytes(d.file("mean.pmodel"), tiny_model_file({{"normalization", {{"mean", {0.5}}, {"std", {0.2}}}}}));
   std::string e = error_of([&] { load_model(d.file("mean.pmodel")); });
   EXPECT_NE(e.find("mean.pmodel"), std::string::npos) << e;
   EXPECT_NE(e.find("normalisation has 1 channels"), std::string::npos) << e;

@@ -30,9 +30,8 @@ class Import : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const std::string cmd = "/usr/bin/python3 " + std::string(PERCEPTRA_FIXTURES_DIR) +
-                            "/make_import_fixtures.py " + dir_->path.string() + " > " +
-                            dir_->file("python.log") + " 2>&1";
+    const std::string cmd = "/usr/bin/python3 " + std::string(PERCEPTRA_FIXTURES_DIR) + "/make_import_fixtures.py " +
+                            dir_->path.string() + " > " + dir_->file("python.log") + " 2>&1";
     python_ok_ = std::system(cmd.c_str()) == 0;
   }
   static void TearDownTestSuite() {
@@ -51,9 +50,7 @@ class Import : public ::testing::Test {
     std::memcpy(v.data(), b.data(), v.size() * 4);
     return v;
   }
-  static Tensor images() {
-    return Tensor::from_vector(Shape{kImages, 3, 224, 224}, floats("images.bin"));
-  }
+  static Tensor images() { return Tensor::from_vector(Shape{kImages, 3, 224, 224}, floats("images.bin")); }
   static inline TempDir* dir_ = nullptr;
   static inline bool python_ok_ = false;
 };
@@ -128,10 +125,11 @@ TEST_F(Import, TorchvisionLogitsThroughEveryRouteAndBackToOnnx) {
       auto fused = m.model->infer(x).to_vector();
       Diff d = diff(ours, torch_logits, kImages, kClasses);
       Diff df = diff(fused, torch_logits, kImages, kClasses);
-      std::printf("[ parity ] %-26s %lld params  max |diff| %.2e  rel %.2e  (fused: %.2e, rel %.2e; "
-                  "logit scale %.2f)\n",
-                  (arch + ext).c_str(), static_cast<long long>(m.model->parameter_count()),
-                  d.max_abs, d.max_rel, df.max_abs, df.max_rel, d.scale);
+      std::printf(
+          "[ parity ] %-26s %lld params  max |diff| %.2e  rel %.2e  (fused: %.2e, rel %.2e; "
+          "logit scale %.2f)\n",
+          (arch + ext).c_str(), static_cast<long long>(m.model->parameter_count()), d.max_abs, d.max_rel, df.max_abs,
+          df.max_rel, d.scale);
       EXPECT_LE(d.max_rel, 1e-4);
       EXPECT_LE(df.max_rel, 1e-4);
       EXPECT_EQ(argmax_rows(ours, kImages, kClasses), argmax_rows(torch_logits, kImages, kClasses));
@@ -141,8 +139,7 @@ TEST_F(Import, TorchvisionLogitsThroughEveryRouteAndBackToOnnx) {
       auto cv = run_opencv(export_onnx_bytes(*m.model, m.meta, eo), x);
       ASSERT_EQ(cv.size(), ours.size());
       Diff dc = diff(cv, ours, kImages, kClasses);
-      std::printf("[ opencv ] %-26s max |diff| %.2e  rel %.2e\n", (arch + ext).c_str(), dc.max_abs,
-                  dc.max_rel);
+      std::printf("[ opencv ] %-26s max |diff| %.2e  rel %.2e\n", (arch + ext).c_str(), dc.max_abs, dc.max_rel);
       EXPECT_LE(dc.max_rel, 1e-4);
       EXPECT_EQ(argmax_rows(cv, kImages, kClasses), argmax_rows(ours, kImages, kClasses));
       // Our own export (normalisation in the graph, ReLU6 as 6 * HardSigmoid)
@@ -154,8 +151,7 @@ TEST_F(Import, TorchvisionLogitsThroughEveryRouteAndBackToOnnx) {
       EXPECT_EQ(back.meta.std, m.meta.std);
       EXPECT_EQ(back.model->parameter_count(), m.model->parameter_count());
       Diff db = diff(back.model->forward(x, false).to_vector(), ours, kImages, kClasses);
-      std::printf("[ again  ] %-26s max |diff| %.2e  rel %.2e\n", again.c_str(), db.max_abs,
-                  db.max_rel);
+      std::printf("[ again  ] %-26s max |diff| %.2e  rel %.2e\n", again.c_str(), db.max_abs, db.max_rel);
       EXPECT_LE(db.max_rel, 1e-5);
     }
   }
@@ -203,8 +199,10 @@ TEST_F(Import, CliWritesTheModelOnlyWhenEverythingMaps) {
   EXPECT_NE(read_bytes(file("cli.log")).find("Elu"), std::string::npos);
   EXPECT_NE(run(file("resnet18.pth") + " --arch resnet34 --out " + out), 0);
   EXPECT_FALSE(std::filesystem::exists(out));
-  ASSERT_EQ(run(file("mobilenet_v2.safetensors") + " --arch mobilenet_v2 --input 3,160,160"
-                " --mean 0.5,0.5,0.5 --std 0.25,0.25,0.25 --classes " + names + " --out " + out),
+  ASSERT_EQ(run(file("mobilenet_v2.safetensors") +
+                " --arch mobilenet_v2 --input 3,160,160"
+                " --mean 0.5,0.5,0.5 --std 0.25,0.25,0.25 --classes " +
+                names + " --out " + out),
             0)
       << read_bytes(file("cli.log"));
   LoadedModel lm = load_model(out);
@@ -237,11 +235,20 @@ void expect_pickle_error(const std::string& bytes, const std::string& words) {
 }  // namespace
 
 TEST(ImportHostile, PickleRefusesAnythingButStateDicts) {
-  expect_pickle_error("\x80\x02" "cbuiltins\neval\n.", "builtins.eval");
-  expect_pickle_error("\x80\x02" "ctorch\nload\n.", "torch.load");
+  expect_pickle_error(
+      "\x80\x02"
+      "cbuiltins\neval\n.",
+      "builtins.eval");
+  expect_pickle_error(
+      "\x80\x02"
+      "ctorch\nload\n.",
+      "torch.load");
   expect_pickle_error("\x80\x04\x8c\x02os\x8c\x06system\x93.", "os.system");  // STACK_GLOBAL
-  expect_pickle_error("\x80\x02i", "opcode 0x69");                             // INST
-  expect_pickle_error("\x80\x02X\xff\xff\xff\x7f" "abc", "truncated");         // huge string
+  expect_pickle_error("\x80\x02i", "opcode 0x69");                            // INST
+  expect_pickle_error(
+      "\x80\x02X\xff\xff\xff\x7f"
+      "abc",
+      "truncated");  // huge string
   expect_pickle_error("\x80\x02h\x05.", "memo entry 5");
   expect_pickle_error("\x80\x02t.", "no MARK");
   expect_pickle_error("\x80\x02", "truncated");
@@ -251,9 +258,15 @@ TEST(ImportHostile, PickleRefusesAnythingButStateDicts) {
   expect_pickle_error(deep + ".", "deeper than");
   // Growing a dict after it was nested (how a pickle would build cycles or
   // depth the check did not see).
-  expect_pickle_error("\x80\x02}q\x00)h\x00\x85" "0h\x00K\x01K\x02s."s, "after nesting");
+  expect_pickle_error(
+      "\x80\x02}q\x00)h\x00\x85"
+      "0h\x00K\x01K\x02s."s,
+      "after nesting");
   // A plain state-dict-like pickle is fine.
-  auto v = import::unpickle_torch("\x80\x02}q\x00(X\x01\x00\x00\x00" "aK\x01u."s, "ok.pkl");
+  auto v = import::unpickle_torch(
+      "\x80\x02}q\x00(X\x01\x00\x00\x00"
+      "aK\x01u."s,
+      "ok.pkl");
   EXPECT_EQ(v->kind, import::PyValue::Kind::Dict);
   EXPECT_EQ(v->dict.size(), 1u);
 }
@@ -278,8 +291,7 @@ TEST(ImportHostile, SafetensorsChecksEveryOffset) {
   check(u64le(uint64_t(1) << 62) + "{}", "header");
   check(file_with(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "1234"), "outside");
   check(file_with(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"), "needs 12");
-  check(file_with(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
-                  "12345678"),
+  check(file_with(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", "12345678"),
         "impossible shape");
   check(file_with(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", "12345678"), "outside");
   check(file_with(R"({"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}})", "12345678"), "C64");

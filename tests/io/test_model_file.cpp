@@ -17,7 +17,7 @@ namespace {
 ModelMeta fashion_meta() {
   ModelMeta m;
   m.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   m.mean = {0.2860f};
   m.std = {0.3530f};
   m.training = {{"dataset", "fashion-mnist"}, {"epochs", 2}, {"valid_accuracy", 0.906}};
@@ -61,8 +61,7 @@ void rewrite_header(const std::string& path, const std::function<void(nlohmann::
   out.append(reinterpret_cast<const char*>(&p), 8);
   out += json;
   out += b.substr(32 + h, p);
-  uint32_t crc = uint32_t(crc32(crc32(0, Z_NULL, 0), reinterpret_cast<const Bytef*>(out.data()),
-                                uInt(out.size())));
+  uint32_t crc = uint32_t(crc32(crc32(0, Z_NULL, 0), reinterpret_cast<const Bytef*>(out.data()), uInt(out.size())));
   out.append(reinterpret_cast<const char*>(&crc), 4);
   write_bytes(path, out);
 }
@@ -140,8 +139,7 @@ TEST(ModelFile, TruncatedFilesAreRefused) {
   std::string path = t.file("m.pmodel");
   save_model(path, *model);
   const std::string good = read_bytes(path);
-  for (size_t len : {size_t(0), size_t(4), size_t(20), size_t(40), good.size() / 2,
-                     good.size() - 4, good.size() - 1}) {
+  for (size_t len : {size_t(0), size_t(4), size_t(20), size_t(40), good.size() / 2, good.size() - 4, good.size() - 1}) {
     SCOPED_TRACE(len);
     std::string cut = t.file("cut.pmodel");
     write_bytes(cut, good.substr(0, len));
@@ -227,8 +225,7 @@ TEST(ModelFile, MetadataMustFitTheModel) {
   ModelMeta m;
   m.class_names = {"a", "b"};
   std::string path = t.file("m.pmodel");
-  EXPECT_NE(error_of([&] { save_model(path, *model, m); }).find("2 class names"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { save_model(path, *model, m); }).find("2 class names"), std::string::npos);
   m = {};
   m.mean = {0.5f, 0.5f, 0.5f};
   m.std = {0.2f, 0.2f, 0.2f};
@@ -288,8 +285,7 @@ TEST(AtomicWrite, MissingOrUnwritableDirectoryNamesTheFile) {
   EXPECT_NE(msg.find("is a directory"), std::string::npos) << msg;
   if (geteuid() != 0) {  // root writes anywhere: permissions cannot be tested as root
     std::filesystem::create_directory(t.file("ro"));
-    std::filesystem::permissions(t.file("ro"), std::filesystem::perms::owner_read |
-                                                   std::filesystem::perms::owner_exec);
+    std::filesystem::permissions(t.file("ro"), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
     msg = error_of([&] { save_model(t.file("ro/m.pmodel"), *model); });
     EXPECT_NE(msg.find("cannot create"), std::string::npos) << msg;
     std::filesystem::permissions(t.file("ro"), std::filesystem::perms::owner_all);

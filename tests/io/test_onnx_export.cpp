@@ -43,7 +43,7 @@ Tensor fashion_batch() {
 ModelMeta fashion_meta() {
   ModelMeta m;
   m.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   m.mean = {0.2860f};
   m.std = {0.3530f};
   return m;
@@ -79,8 +79,7 @@ struct Parity {
   int agree = 0, decisive = 0;
 };
 
-Parity compare_logits(const std::vector<float>& engine, const std::vector<float>& cv, int n,
-                      int k) {
+Parity compare_logits(const std::vector<float>& engine, const std::vector<float>& cv, int n, int k) {
   Parity p;
   for (int i = 0; i < n; ++i) {
     const float* e = &engine[size_t(i * k)];
@@ -111,34 +110,32 @@ std::string meta_prop(const onnx::ModelProto& m, const std::string& key) {
 
 // A spec touching every exportable layer type; `act` picks the first activation.
 nlohmann::json every_layer_spec(const std::string& act) {
-  return {{"name", "zoo"},
-          {"input", {1, 28, 28}},
-          {"classes", 10},
-          {"layers",
-           {{{"type", "conv2d"}, {"out_channels", 8}, {"kernel", 3}, {"padding", 1}},
-            {{"type", "batchnorm2d"}},
-            {{"type", act}},
-            {{"type", "avgpool2d"}, {"kernel", 3}, {"stride", 2}, {"padding", 1}},
-            {{"type", "residual"},
-             {"layers",
-              {{{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"stride", 2},
-                {"padding", 1}, {"bias", false}},
-               {{"type", "batchnorm2d"}},
-               {{"type", "tanh"}},
-               {{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"padding", 1}}}},
-             {"activation", "relu"}},
-            {{"type", "residual"},
-             {"layers",
-              {{{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"padding", 1}},
-               {{"type", "sigmoid"}}}},
-             {"activation", "none"}},
-            {{"type", "maxpool2d"}, {"kernel", 2}},
-            {{"type", "dropout"}, {"p", 0.25}},
-            {{"type", "flatten"}},
-            {{"type", "linear"}, {"out_features", 32}},
-            {{"type", "batchnorm1d"}},
-            {{"type", "leaky_relu"}, {"slope", 0.1}},
-            {{"type", "linear"}, {"out_features", 10}}}}};
+  return {
+      {"name", "zoo"},
+      {"input", {1, 28, 28}},
+      {"classes", 10},
+      {"layers",
+       {{{"type", "conv2d"}, {"out_channels", 8}, {"kernel", 3}, {"padding", 1}},
+        {{"type", "batchnorm2d"}},
+        {{"type", act}},
+        {{"type", "avgpool2d"}, {"kernel", 3}, {"stride", 2}, {"padding", 1}},
+        {{"type", "residual"},
+         {"layers",
+          {{{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"stride", 2}, {"padding", 1}, {"bias", false}},
+           {{"type", "batchnorm2d"}},
+           {{"type", "tanh"}},
+           {{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"padding", 1}}}},
+         {"activation", "relu"}},
+        {{"type", "residual"},
+         {"layers", {{{"type", "conv2d"}, {"out_channels", 16}, {"kernel", 3}, {"padding", 1}}, {{"type", "sigmoid"}}}},
+         {"activation", "none"}},
+        {{"type", "maxpool2d"}, {"kernel", 2}},
+        {{"type", "dropout"}, {"p", 0.25}},
+        {{"type", "flatten"}},
+        {{"type", "linear"}, {"out_features", 32}},
+        {{"type", "batchnorm1d"}},
+        {{"type", "leaky_relu"}, {"slope", 0.1}},
+        {{"type", "linear"}, {"out_features", 10}}}}};
 }
 
 std::unique_ptr<Model> warmed(const nlohmann::json& spec, uint64_t seed) {
@@ -158,8 +155,8 @@ void expect_parity(Model& model, const ModelMeta& meta, const std::string& label
   double scale = 1;
   for (float v : engine) scale = std::max(scale, double(std::fabs(v)));
   Parity p = compare_logits(engine, cv, kImages, model.num_classes());
-  std::printf("[ parity ] %-14s max |logit diff| %.2e (logit scale %.2f), argmax agree %d/%d\n",
-              label.c_str(), p.max_abs, scale, p.agree, p.decisive);
+  std::printf("[ parity ] %-14s max |logit diff| %.2e (logit scale %.2f), argmax agree %d/%d\n", label.c_str(),
+              p.max_abs, scale, p.agree, p.decisive);
   EXPECT_LE(p.max_abs, 1e-4 * scale);
   EXPECT_GE(p.decisive, kImages * 3 / 4);
   EXPECT_EQ(p.agree, p.decisive);
@@ -221,8 +218,7 @@ TEST(OnnxExport, WithoutNormalisationTheInputIsFedAsIs) {
   std::string bytes = export_onnx_bytes(*model, fashion_meta(), o);
   auto m = parse(bytes);
   EXPECT_EQ(m.graph().node(0).op_type(), "Conv");
-  EXPECT_EQ(nlohmann::json::parse(meta_prop(m, "perceptra.normalization"))["included_in_graph"],
-            false);
+  EXPECT_EQ(nlohmann::json::parse(meta_prop(m, "perceptra.normalization"))["included_in_graph"], false);
   Tensor x = normalized(fashion_batch(), fashion_meta());
   auto engine = model->forward(x, false).to_vector();
   auto cv = run_opencv(bytes, x);
@@ -317,8 +313,8 @@ TEST(OnnxExport, TrainedSimpleCnnGivesTheSamePredictionsInOpenCv) {
       scale = std::max(scale, double(std::fabs(e[j])));
     }
   }
-  std::printf("[ parity ] trained simplecnn: fits %d/32, max |logit diff| %.2e (scale %.1f)\n",
-              correct, max_abs, scale);
+  std::printf("[ parity ] trained simplecnn: fits %d/32, max |logit diff| %.2e (scale %.1f)\n", correct, max_abs,
+              scale);
   EXPECT_GE(correct, 28);
   EXPECT_LE(max_abs, 1e-4 * scale);
 }
@@ -333,8 +329,8 @@ TEST(OnnxExport, PythonOnnxCheckerAndOpenCvAgree) {
   std::string path = t.file("resnet.onnx"), out = t.file("check.json");
   export_onnx(path, *model, fashion_meta());
   std::string fixtures = PERCEPTRA_FIXTURES_DIR;
-  std::string cmd = py + " " + fixtures + "/io/check_onnx.py " + path + " " + fixtures +
-                    "/io/fashion_batch.bin > " + out;
+  std::string cmd =
+      py + " " + fixtures + "/io/check_onnx.py " + path + " " + fixtures + "/io/fashion_batch.bin > " + out;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto j = nlohmann::json::parse(read_bytes(out));
   EXPECT_EQ(j["ok"], true);

@@ -44,8 +44,8 @@ inline double weighted_sum(const Tensor& y, const std::vector<float>& r) {
 }
 
 struct GradCheckOptions {
-  float h = 1e-2f;       // finite-difference step
-  double atol = 2e-3;    // |analytic - numeric| <= atol + rtol * max(|a|, |n|)
+  float h = 1e-2f;     // finite-difference step
+  double atol = 2e-3;  // |analytic - numeric| <= atol + rtol * max(|a|, |n|)
   double rtol = 1e-2;
   bool training = true;
 };
@@ -53,8 +53,7 @@ struct GradCheckOptions {
 // Checks dL/dx and dL/dparam of L = sum(y * r) (r random) against central
 // differences accumulated in double. Returns the number of mismatches (each
 // one also reported with its place).
-inline int check_gradients(Layer& layer, const Tensor& x, const GradCheckOptions& o,
-                           uint64_t seed = 7) {
+inline int check_gradients(Layer& layer, const Tensor& x, const GradCheckOptions& o, uint64_t seed = 7) {
   Rng rng(seed);
   Tensor y = layer.forward(x, o.training);
   std::vector<float> r(static_cast<size_t>(y.numel()));
@@ -69,8 +68,7 @@ inline int check_gradients(Layer& layer, const Tensor& x, const GradCheckOptions
     double tol = o.atol + o.rtol * std::max(std::abs(analytic), std::abs(numeric));
     if (std::abs(analytic - numeric) > tol) {
       if (bad < 10)
-        ADD_FAILURE() << layer.type() << " " << where << ": analytic " << analytic
-                      << " numeric " << numeric;
+        ADD_FAILURE() << layer.type() << " " << where << ": analytic " << analytic << " numeric " << numeric;
       ++bad;
     }
   };
@@ -80,8 +78,7 @@ inline int check_gradients(Layer& layer, const Tensor& x, const GradCheckOptions
     std::vector<float> p = xv, m = xv;
     p[i] += o.h;
     m[i] -= o.h;
-    double num = (loss(Tensor::from_vector(x.shape(), p)) - loss(Tensor::from_vector(x.shape(), m))) /
-                 (2.0 * o.h);
+    double num = (loss(Tensor::from_vector(x.shape(), p)) - loss(Tensor::from_vector(x.shape(), m))) / (2.0 * o.h);
     compare(dxv[i], num, "dx[" + std::to_string(i) + "]");
   }
 
@@ -112,8 +109,7 @@ inline nlohmann::json load_fixture(const std::string& name) {
   std::string path = std::string(PERCEPTRA_FIXTURES_DIR) + "/nn/" + name;
   std::ifstream f(path);
   if (!f) {
-    ADD_FAILURE() << "missing fixture " << path
-                  << " (run /usr/bin/python3 tests/fixtures/make_nn_fixtures.py)";
+    ADD_FAILURE() << "missing fixture " << path << " (run /usr/bin/python3 tests/fixtures/make_nn_fixtures.py)";
     return nlohmann::json::object();
   }
   return nlohmann::json::parse(f);
@@ -126,8 +122,8 @@ inline std::vector<float> floats(const nlohmann::json& j) {
 }
 
 // Element-wise |got - want| <= atol + rtol * |want|; reports the worst element.
-inline void expect_close(const std::vector<float>& got, const std::vector<float>& want,
-                         double rtol, double atol, const std::string& what) {
+inline void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol,
+                         const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   double worst = 0;
   size_t at = 0;
@@ -141,9 +137,8 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
       at = i;
     }
   }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.size()
-                    << " elements out of tolerance; worst at " << at << ": got " << got[at]
-                    << " want " << want[at];
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << got.size() << " elements out of tolerance; worst at " << at
+                    << ": got " << got[at] << " want " << want[at];
 }
 
 }  // namespace perceptra::testing

@@ -19,7 +19,7 @@ struct Case {
   float min_abs = 0.f;    // relu: keep away from 0
   bool training = true;
   float h = 1e-2f;
-  float scale = 1.f;      // input spread (relu6: past its upper bound)
+  float scale = 1.f;  // input spread (relu6: past its upper bound)
 };
 
 class LayerGradCheck : public ::testing::TestWithParam<Case> {};
@@ -33,13 +33,12 @@ TEST_P(LayerGradCheck, MatchesCentralDifferences) {
   for (Parameter* p : layer->parameters()) {
     if (p->name.find("running_mean") != std::string::npos)
       p->value.copy_from(testing::random_tensor(p->value.shape(), rng, 0.3f));
-    if (p->name.find("running_var") != std::string::npos)
-      p->value.copy_from(Tensor::full(p->value.shape(), 0.7f));
+    if (p->name.find("running_var") != std::string::npos) p->value.copy_from(Tensor::full(p->value.shape(), 0.7f));
     if (p->name == "weight" && p->value.rank() == 1)  // BN gamma away from 1
       p->value.copy_from(testing::random_tensor(p->value.shape(), rng, 0.5f, 0.3f));
   }
-  Tensor x = c.distinct ? testing::distinct_tensor(c.input, rng)
-                        : testing::random_tensor(c.input, rng, c.scale, c.min_abs);
+  Tensor x =
+      c.distinct ? testing::distinct_tensor(c.input, rng) : testing::random_tensor(c.input, rng, c.scale, c.min_abs);
   GradCheckOptions o;
   o.training = c.training;
   o.h = c.h;
@@ -54,34 +53,29 @@ json conv(json extra) {
 
 std::vector<Case> cases() {
   json block = json::array({conv({{"out_channels", 3}, {"kernel", 3}, {"padding", 1}}),
-                            {{"type", "batchnorm2d"}}, {{"type", "tanh"}},
+                            {{"type", "batchnorm2d"}},
+                            {{"type", "tanh"}},
                             conv({{"out_channels", 3}, {"kernel", 3}, {"padding", 1}}),
                             {{"type", "batchnorm2d"}}});
-  json down = json::array({conv({{"out_channels", 4}, {"kernel", 3}, {"padding", 1},
-                                 {"stride", 2}}),
-                           {{"type", "batchnorm2d"}}, {{"type", "gelu"}},
+  json down = json::array({conv({{"out_channels", 4}, {"kernel", 3}, {"padding", 1}, {"stride", 2}}),
+                           {{"type", "batchnorm2d"}},
+                           {{"type", "gelu"}},
                            conv({{"out_channels", 4}, {"kernel", 3}, {"padding", 1}})});
   return {
       {"linear", {{"type", "linear"}, {"out_features", 4}}, {3, 5}},
       {"linear_nobias", {{"type", "linear"}, {"out_features", 2}, {"bias", false}}, {2, 6}},
       {"conv", conv({{"out_channels", 3}, {"kernel", 3}, {"padding", 1}}), {2, 2, 5, 5}},
-      {"conv_stride_pad", conv({{"out_channels", 3}, {"kernel", 3}, {"stride", 2}, {"padding", 1}}),
-       {2, 2, 6, 6}},
-      {"conv_dilated", conv({{"out_channels", 2}, {"kernel", 3}, {"dilation", 2}, {"padding", 2}}),
-       {1, 2, 6, 6}},
-      {"conv_grouped",
-       conv({{"out_channels", 4}, {"kernel", 3}, {"groups", 2}, {"padding", 1}}), {2, 4, 4, 4}},
-      {"conv_depthwise",
-       conv({{"out_channels", 3}, {"kernel", 3}, {"groups", 3}, {"stride", 2}}), {1, 3, 5, 5}},
-      {"conv_rect", conv({{"out_channels", 2}, {"kernel", {3, 2}}, {"stride", {2, 1}},
-                          {"padding", {1, 0}}}),
+      {"conv_stride_pad", conv({{"out_channels", 3}, {"kernel", 3}, {"stride", 2}, {"padding", 1}}), {2, 2, 6, 6}},
+      {"conv_dilated", conv({{"out_channels", 2}, {"kernel", 3}, {"dilation", 2}, {"padding", 2}}), {1, 2, 6, 6}},
+      {"conv_grouped", conv({{"out_channels", 4}, {"kernel", 3}, {"groups", 2}, {"padding", 1}}), {2, 4, 4, 4}},
+      {"conv_depthwise", conv({{"out_channels", 3}, {"kernel", 3}, {"groups", 3}, {"stride", 2}}), {1, 3, 5, 5}},
+      {"conv_rect",
+       conv({{"out_channels", 2}, {"kernel", {3, 2}}, {"stride", {2, 1}}, {"padding", {1, 0}}}),
        {2, 2, 5, 4}},
       {"maxpool", {{"type", "maxpool2d"}, {"kernel", 2}}, {2, 2, 4, 4}, true},
-      {"maxpool_3s2p1", {{"type", "maxpool2d"}, {"kernel", 3}, {"stride", 2}, {"padding", 1}},
-       {1, 2, 5, 5}, true},
+      {"maxpool_3s2p1", {{"type", "maxpool2d"}, {"kernel", 3}, {"stride", 2}, {"padding", 1}}, {1, 2, 5, 5}, true},
       {"avgpool", {{"type", "avgpool2d"}, {"kernel", 2}}, {2, 2, 4, 4}},
-      {"avgpool_3s2p1", {{"type", "avgpool2d"}, {"kernel", 3}, {"stride", 2}, {"padding", 1}},
-       {1, 2, 5, 5}},
+      {"avgpool_3s2p1", {{"type", "avgpool2d"}, {"kernel", 3}, {"stride", 2}, {"padding", 1}}, {1, 2, 5, 5}},
       {"global_avgpool", {{"type", "global_avgpool"}}, {2, 3, 3, 2}},
       {"relu", {{"type", "relu"}}, {3, 7}, false, 0.1f},
       {"leaky_relu", {{"type", "leaky_relu"}, {"slope", 0.2}}, {3, 7}, false, 0.1f},
@@ -96,15 +90,23 @@ std::vector<Case> cases() {
       {"bn1d_eval", {{"type", "batchnorm1d"}}, {4, 3}, false, 0.f, false},
       {"bn2d_eval", {{"type", "batchnorm2d"}}, {2, 3, 2, 2}, false, 0.f, false},
       {"dropout_eval", {{"type", "dropout"}, {"p", 0.5}}, {2, 5}, false, 0.f, false},
-      {"residual_identity", {{"type", "residual"}, {"layers", block}, {"activation", "none"}},
-       {2, 3, 4, 4}, false, 0.f, true, 2e-3f},
-      {"residual_projection_relu", {{"type", "residual"}, {"layers", down}}, {2, 2, 5, 5}, false,
-       0.f, true, 1e-3f},
+      {"residual_identity",
+       {{"type", "residual"}, {"layers", block}, {"activation", "none"}},
+       {2, 3, 4, 4},
+       false,
+       0.f,
+       true,
+       2e-3f},
+      {"residual_projection_relu", {{"type", "residual"}, {"layers", down}}, {2, 2, 5, 5}, false, 0.f, true, 1e-3f},
       {"residual_flat",
        {{"type", "residual"},
         {"activation", "none"},
         {"layers", json::array({{{"type", "linear"}, {"out_features", 4}}, {{"type", "tanh"}}})}},
-       {4, 3}, false, 0.f, true, 2e-3f},
+       {4, 3},
+       false,
+       0.f,
+       true,
+       2e-3f},
   };
 }
 
@@ -149,8 +151,8 @@ TEST(LossGradCheck, MSE) {
     a[i] += h;
     b[i] -= h;
     MSELoss la, lb;
-    double num = (la.forward(Tensor::from_vector({3, 4}, a), t) -
-                  lb.forward(Tensor::from_vector({3, 4}, b), t)) / (2 * h);
+    double num =
+        (la.forward(Tensor::from_vector({3, 4}, a), t) - lb.forward(Tensor::from_vector({3, 4}, b), t)) / (2 * h);
     EXPECT_NEAR(d[i], num, 1e-3) << "element " << i;
   }
 }

@@ -37,16 +37,14 @@ void expect_infer_matches_forward(Model& m, const Tensor& x, const std::string& 
   ASSERT_EQ(fused.size(), ref.size()) << what;
   double scale = 0;
   for (float v : ref) scale = std::max(scale, double(std::abs(v)));
-  for (size_t i = 0; i < ref.size(); ++i)
-    ASSERT_NEAR(fused[i], ref[i], 2e-5 * (1 + scale)) << what << " logit " << i;
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(fused[i], ref[i], 2e-5 * (1 + scale)) << what << " logit " << i;
   set_inference_fusion(false);
   EXPECT_EQ(m.infer(x).to_vector(), ref) << what << ": unfused infer is forward(x, false)";
   set_inference_fusion(true);
 }
 
 json conv(int k, bool bias = true, int groups = 1) {
-  return {{"type", "conv2d"}, {"out_channels", k}, {"kernel", 3}, {"padding", 1},
-          {"bias", bias}, {"groups", groups}};
+  return {{"type", "conv2d"}, {"out_channels", k}, {"kernel", 3}, {"padding", 1}, {"bias", bias}, {"groups", groups}};
 }
 json layer(const std::string& t) { return {{"type", t}}; }
 
@@ -66,13 +64,13 @@ TEST(Inference, FusionPatternsAndTheirNeighbours) {
   json bn_plain = {{"type", "batchnorm2d"}, {"affine", false}, {"eps", 1e-3}};
   json leaky = {{"type", "leaky_relu"}, {"slope", 0.2}};
   std::vector<json> stacks = {
-      {conv(6), layer("batchnorm2d"), layer("relu")},         // all three
-      {conv(6, false), bn_plain, layer("relu")},              // no conv bias, no BN affine
-      {conv(6), layer("relu"), layer("batchnorm2d")},         // BN after the ReLU: not folded
-      {conv(6), layer("batchnorm2d"), leaky},                 // other activation stays apart
+      {conv(6), layer("batchnorm2d"), layer("relu")},           // all three
+      {conv(6, false), bn_plain, layer("relu")},                // no conv bias, no BN affine
+      {conv(6), layer("relu"), layer("batchnorm2d")},           // BN after the ReLU: not folded
+      {conv(6), layer("batchnorm2d"), leaky},                   // other activation stays apart
       {conv(6, true, 2), layer("batchnorm2d"), layer("relu")},  // grouped: im2col fallback
-      {conv(6), layer("batchnorm2d")},                        // BN last
-      {conv(6), conv(4), layer("relu")},                      // conv then conv+relu
+      {conv(6), layer("batchnorm2d")},                          // BN last
+      {conv(6), conv(4), layer("relu")},                        // conv then conv+relu
   };
   for (size_t i = 0; i < stacks.size(); ++i) {
     json layers = stacks[i];
@@ -94,8 +92,7 @@ TEST(Inference, LeavesTrainingStateAloneAndRefusesBackward) {
   Tensor x = perceptra::testing::random_tensor({2, 1, 28, 28}, rng);
   m->infer(x);
   auto params = m->parameters();
-  for (size_t i = 0; i < params.size(); ++i)
-    EXPECT_EQ(params[i]->value.to_vector(), before[i]) << params[i]->name;
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_EQ(params[i]->value.to_vector(), before[i]) << params[i]->name;
   EXPECT_THROW(m->backward(Tensor::zeros({2, 10})), Error);
   // forward(x, false) still supports backward (saliency needs it).
   m->forward(x, false);

@@ -78,16 +78,14 @@ TEST(Init, LayerDefaultsFollowPyTorch) {
   EXPECT_GT(w.max_abs, 0.99 * bound);
   EXPECT_LE(b.max_abs, bound);
   EXPECT_GT(b.std, 0.3 * bound);
-  LayerPtr conv = make_layer({{"type", "conv2d"}, {"out_channels", 64}, {"kernel", 3}},
-                             {1, 32, 8, 8}, "conv");
+  LayerPtr conv = make_layer({{"type", "conv2d"}, {"out_channels", 64}, {"kernel", 3}}, {1, 32, 8, 8}, "conv");
   conv->reset_parameters(rng);
   bound = 1.0 / std::sqrt(288.0);
   w = stats(conv->parameters()[0]->value);
   EXPECT_LE(w.max_abs, bound);
   EXPECT_GT(w.max_abs, 0.99 * bound);
   // Kaiming normal (fan_out, relu) with zero bias when asked for.
-  LayerPtr kc = make_layer({{"type", "conv2d"}, {"out_channels", 64}, {"kernel", 3},
-                            {"init", "kaiming_normal"}},
+  LayerPtr kc = make_layer({{"type", "conv2d"}, {"out_channels", 64}, {"kernel", 3}, {"init", "kaiming_normal"}},
                            {1, 32, 8, 8}, "conv");
   kc->reset_parameters(rng);
   EXPECT_NEAR(stats(kc->parameters()[0]->value).std, std::sqrt(2.0 / 576), 0.05 * std::sqrt(2.0 / 576));
@@ -101,8 +99,7 @@ TEST(Init, LayerDefaultsFollowPyTorch) {
   EXPECT_EQ(bp[1]->value.to_vector(), std::vector<float>(4, 0.f));
   EXPECT_EQ(bp[2]->value.to_vector(), std::vector<float>(4, 0.f));
   EXPECT_EQ(bp[3]->value.to_vector(), std::vector<float>(4, 1.f));
-  EXPECT_THROW(make_layer({{"type", "linear"}, {"out_features", 3}, {"init", "magic"}}, {1, 4}, "fc"),
-               InputError);
+  EXPECT_THROW(make_layer({{"type", "linear"}, {"out_features", 3}, {"init", "magic"}}, {1, 4}, "fc"), InputError);
 }
 
 }  // namespace

@@ -70,8 +70,8 @@ TEST(BatchNorm, RunningStatisticsAndEval) {
   auto p = bn->parameters();
   EXPECT_EQ(p[2]->name, "running_mean");
   std::vector<float> rm = p[2]->value.to_vector(), rv = p[3]->value.to_vector();
-  EXPECT_NEAR(rm[0], 1.0, 1e-6);   // 0.5 * 0 + 0.5 * 2
-  EXPECT_NEAR(rv[0], 1.5, 1e-6);   // 0.5 * 1 + 0.5 * 2 (unbiased)
+  EXPECT_NEAR(rm[0], 1.0, 1e-6);  // 0.5 * 0 + 0.5 * 2
+  EXPECT_NEAR(rv[0], 1.5, 1e-6);  // 0.5 * 1 + 0.5 * 2 (unbiased)
   EXPECT_NEAR(rv[1], 0.5, 1e-6);
   // Eval uses the running statistics.
   std::vector<float> ye = bn->forward(Tensor::from_vector({1, 2}, {2, 1}), false).to_vector();
@@ -127,8 +127,7 @@ TEST(Residual, ShortcutChoice) {
   EXPECT_EQ(p->output_shape({3, 2, 6, 6}), Shape({3, 4, 6, 6}));
   // Odd plane with stride 2: 7 -> 4, matched by a stride-2 1x1 projection.
   json down = {{"type", "residual"},
-               {"layers", {{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 3}, {"padding", 1},
-                            {"stride", 2}}}}};
+               {"layers", {{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 3}, {"padding", 1}, {"stride", 2}}}}};
   LayerPtr d = make_layer(down, {1, 4, 7, 7}, "res");
   EXPECT_EQ(d->output_shape({2, 4, 7, 7}), Shape({2, 4, 4, 4}));
   Rng rng(3);
@@ -145,8 +144,7 @@ TEST(Residual, ShortcutChoice) {
     make_layer(empty, {1, 4, 6, 6}, "layer 2 (residual)");
     ADD_FAILURE();
   } catch (const InputError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "layer 2 (residual): field 'layers' must be a non-empty list of layers");
+    EXPECT_EQ(std::string(e.what()), "layer 2 (residual): field 'layers' must be a non-empty list of layers");
   }
 }
 
@@ -162,8 +160,7 @@ TEST(LayerSpec, ArgsRoundTripForEveryType) {
       spec["kernel"] = json::array({3, 1});
       spec["groups"] = 2;
     }
-    if (type == "residual")
-      spec["layers"] = {{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 1}}};
+    if (type == "residual") spec["layers"] = {{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 1}}};
     Shape in = wants_flat ? flat : image;
     LayerPtr l = make_layer(spec, in, "layer");
     json back = layer_spec(*l);
@@ -176,7 +173,10 @@ TEST(LayerSpec, ArgsRoundTripForEveryType) {
 
 TEST(Layers, LinearAndConvSkipTheInputGradientWhenNotNeeded) {
   Rng rng(31);
-  struct Case { nlohmann::json spec; Shape in; };
+  struct Case {
+    nlohmann::json spec;
+    Shape in;
+  };
   for (const Case& c : {Case{{{"type", "linear"}, {"out_features", 5}}, {3, 7}},
                         Case{{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 3}}, {2, 3, 6, 6}}}) {
     LayerPtr l = make_layer(c.spec, c.in, "layer");

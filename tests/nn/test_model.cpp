@@ -60,8 +60,7 @@ TEST(ModelSpec, OtherBadFields) {
   EXPECT_NE(build_error(s).find("layer 0 (conv2d): unknown field 'kernal'"), std::string::npos);
   s = simplecnn();
   s["layers"][3]["groups"] = 5;
-  EXPECT_NE(build_error(s).find("layer 3 (conv2d): field 'groups' (5) must divide"),
-            std::string::npos)
+  EXPECT_NE(build_error(s).find("layer 3 (conv2d): field 'groups' (5) must divide"), std::string::npos)
       << build_error(s);
   s = simplecnn();
   s["layers"].insert(s["layers"].begin() + 1, json{{"type", "dropout"}, {"p", 1.5}});
@@ -95,14 +94,10 @@ TEST(ModelSpec, MismatchedShapes) {
   // Wrong number of outputs for the classes.
   s = spec_with({{{"type", "flatten"}}, {{"type", "linear"}, {"out_features", 7}}});
   e = build_error(s);
-  EXPECT_NE(e.find("layer 1 (linear): the model ends with [7] but has 10 classes"),
-            std::string::npos)
-      << e;
+  EXPECT_NE(e.find("layer 1 (linear): the model ends with [7] but has 10 classes"), std::string::npos) << e;
   // batchnorm2d on a flat input.
-  s = spec_with({{{"type", "flatten"}}, {{"type", "batchnorm2d"}},
-                 {{"type", "linear"}, {"out_features", 10}}});
-  EXPECT_NE(build_error(s).find("layer 1 (batchnorm2d): expects an image input"),
-            std::string::npos);
+  s = spec_with({{{"type", "flatten"}}, {{"type", "batchnorm2d"}}, {{"type", "linear"}, {"out_features", 10}}});
+  EXPECT_NE(build_error(s).find("layer 1 (batchnorm2d): expects an image input"), std::string::npos);
 }
 
 TEST(ModelSpec, NestedResidualErrorsNameBothLayers) {
@@ -120,8 +115,7 @@ TEST(ModelSpec, NestedResidualErrorsNameBothLayers) {
 }
 
 TEST(ModelSpec, TopLevelFields) {
-  EXPECT_EQ(build_error(spec_with(json::array())),
-            "model spec: field 'layers' must be a non-empty list of layers");
+  EXPECT_EQ(build_error(spec_with(json::array())), "model spec: field 'layers' must be a non-empty list of layers");
   json s = simplecnn();
   s["classes"] = 0;
   EXPECT_EQ(build_error(s), "model spec: field 'classes' must be a positive integer");
@@ -161,8 +155,10 @@ TEST(ModelSpec, AnalyzeMarksOffendingRow) {
 
 TEST(ModelSpec, AnalyzeLargeSpecWithoutFillingWeights) {
   // 77 M weights: analyze reads shapes and counts without initialising them.
-  json s = spec_with({{{"type", "flatten"}}, {{"type", "linear"}, {"out_features", 512}},
-                      {{"type", "relu"}}, {{"type", "linear"}, {"out_features", 10}}},
+  json s = spec_with({{{"type", "flatten"}},
+                      {{"type", "linear"}, {"out_features", 512}},
+                      {{"type", "relu"}},
+                      {{"type", "linear"}, {"out_features", 10}}},
                      {3, 224, 224});
   auto rows = Model::analyze(s);
   ASSERT_EQ(rows.size(), 4u);
@@ -205,8 +201,7 @@ TEST(Model, CustomNamesSurviveRoundTrip) {
   EXPECT_EQ(back["layers"][1]["name"], "hidden");
   EXPECT_FALSE(back["layers"][3].contains("name"));
   s["layers"][3]["name"] = "hidden";
-  EXPECT_NE(build_error(s).find("layer 3 (linear): field 'name': 'hidden' is used"),
-            std::string::npos);
+  EXPECT_NE(build_error(s).find("layer 3 (linear): field 'name': 'hidden' is used"), std::string::npos);
 }
 
 TEST(Model, StableParameterNames) {
@@ -243,8 +238,7 @@ TEST(Model, SeededInitIsReproducible) {
   auto pa = ma->parameters(), pb = mb->parameters(), pc = mc->parameters();
   bool any_diff = false;
   for (size_t i = 0; i < pa.size(); ++i) {
-    std::vector<float> va = pa[i]->value.to_vector(), vb = pb[i]->value.to_vector(),
-                       vc = pc[i]->value.to_vector();
+    std::vector<float> va = pa[i]->value.to_vector(), vb = pb[i]->value.to_vector(), vc = pc[i]->value.to_vector();
     ASSERT_EQ(va.size(), vb.size());
     EXPECT_EQ(0, std::memcmp(va.data(), vb.data(), va.size() * sizeof(float))) << pa[i]->name;
     if (pa[i]->value.rank() >= 2) {
@@ -316,7 +310,6 @@ TEST(Model, BackwardFillsEveryGradient) {
     EXPECT_GT(s, 0) << p->name;
   }
 }
-
 
 std::vector<std::vector<float>> grads_of(Model& m) {
   std::vector<std::vector<float>> g;

@@ -74,15 +74,12 @@ TEST(TorchParity, Losses) {
       Tensor labels = Tensor::from_vector({s[0]}, floats(c["labels"]));
       double l = loss.forward(Tensor::from_vector(s, floats(c["logits"])), labels);
       EXPECT_NEAR(l, c["loss"].get<double>(), 1e-5 + 1e-5 * std::abs(c["loss"].get<double>()));
-      expect_close(loss.per_sample_loss().to_vector(), floats(c["per_sample"]), kRtol, kAtol,
-                   name + " per-sample");
+      expect_close(loss.per_sample_loss().to_vector(), floats(c["per_sample"]), kRtol, kAtol, name + " per-sample");
       expect_close(loss.probs().to_vector(), floats(c["probs"]), kRtol, kAtol, name + " probs");
-      expect_close(loss.backward().to_vector(), floats(c["dlogits"]), kRtol, kAtol,
-                   name + " dlogits");
+      expect_close(loss.backward().to_vector(), floats(c["dlogits"]), kRtol, kAtol, name + " dlogits");
     } else {
       MSELoss loss;
-      double l = loss.forward(Tensor::from_vector(s, floats(c["pred"])),
-                              Tensor::from_vector(s, floats(c["target"])));
+      double l = loss.forward(Tensor::from_vector(s, floats(c["pred"])), Tensor::from_vector(s, floats(c["target"])));
       EXPECT_NEAR(l, c["loss"].get<double>(), 1e-6);
       expect_close(loss.backward().to_vector(), floats(c["dpred"]), kRtol, kAtol, name + " dpred");
     }
@@ -140,8 +137,8 @@ TEST(TorchParity, BuiltinModelsForwardBackward) {
     for (auto d : input.dims()) dims.push_back(d);
     std::vector<float> xv(static_cast<size_t>(Shape(dims).numel()));
     for (size_t i = 0; i < xv.size(); ++i)
-      xv[i] = static_cast<float>(std::sin(0.11 * static_cast<double>(i)) +
-                                 0.5 * std::cos(0.07 * static_cast<double>(i)));
+      xv[i] =
+          static_cast<float>(std::sin(0.11 * static_cast<double>(i)) + 0.5 * std::cos(0.07 * static_cast<double>(i)));
     Tensor x = Tensor::from_vector(Shape(dims), xv);
     Tensor logits = model->forward(x, train);
     expect_close(logits.to_vector(), floats(c["logits"]), 1e-3, 1e-4, "logits");

@@ -41,8 +41,7 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, cons
   ASSERT_EQ(a.size(), b.size()) << what;
   double scale = 0;
   for (float v : b) scale = std::max(scale, double(std::abs(v)));
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], b[i], 1e-6 * (1 + scale)) << what << " [" << i << "]";
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6 * (1 + scale)) << what << " [" << i << "]";
 }
 
 void expect_same_training(const json& spec, const Shape& in, const std::string& what) {
@@ -57,8 +56,8 @@ void expect_same_training(const json& spec, const Shape& in, const std::string& 
 }
 
 json conv(int k, int stride = 1, bool bias = true, int groups = 1) {
-  return {{"type", "conv2d"}, {"out_channels", k}, {"kernel", 3}, {"padding", 1},
-          {"stride", stride}, {"bias", bias}, {"groups", groups}};
+  return {{"type", "conv2d"}, {"out_channels", k}, {"kernel", 3},     {"padding", 1},
+          {"stride", stride}, {"bias", bias},      {"groups", groups}};
 }
 json layer(const std::string& t) { return {{"type", t}}; }
 
@@ -76,13 +75,24 @@ TEST(TrainFusion, ConvReluStacks) {
   };
   // Consecutive fused pairs, no bias, strided, grouped, a ReLU that is not
   // after a conv, a conv without a ReLU, and a final conv + ReLU before the head.
-  expect_same_training(spec({conv(8), layer("relu"), conv(8, 1, false), layer("relu"),
-                             layer("maxpool2d"), conv(8, 2, true, 2), layer("relu"),
-                             layer("relu"), conv(6), layer("global_avgpool"),
+  expect_same_training(spec({conv(8),
+                             layer("relu"),
+                             conv(8, 1, false),
+                             layer("relu"),
+                             layer("maxpool2d"),
+                             conv(8, 2, true, 2),
+                             layer("relu"),
+                             layer("relu"),
+                             conv(6),
+                             layer("global_avgpool"),
                              {{"type", "linear"}, {"out_features", 5}}}),
                        in, "stack");
-  expect_same_training(spec({conv(8), layer("batchnorm2d"), layer("relu"), conv(8),
-                             layer("relu"), layer("flatten"),
+  expect_same_training(spec({conv(8),
+                             layer("batchnorm2d"),
+                             layer("relu"),
+                             conv(8),
+                             layer("relu"),
+                             layer("flatten"),
                              {{"type", "linear"}, {"out_features", 5}}}),
                        in, "conv-bn-relu then conv-relu");
 }
@@ -91,9 +101,10 @@ TEST(TrainFusion, ConvReluStacks) {
 // stale input from an earlier step would pass gradients it must block.
 TEST(TrainFusion, ReluMaskFollowsEachStep) {
   const Shape in{2, 8, 8};
-  json spec{{"name", "t"}, {"input", in.dims()}, {"classes", 3},
-            {"layers", {conv(4), layer("relu"), layer("flatten"),
-                        {{"type", "linear"}, {"out_features", 3}}}}};
+  json spec{{"name", "t"},
+            {"input", in.dims()},
+            {"classes", 3},
+            {"layers", {conv(4), layer("relu"), layer("flatten"), {{"type", "linear"}, {"out_features", 3}}}}};
   for (bool fused : {false, true}) {
     set_training_fusion(fused);
     Rng rng(5);

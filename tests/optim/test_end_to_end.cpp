@@ -81,8 +81,7 @@ RunResult train_run(uint64_t seed) {
   const size_t batch = 32;
   for (int epoch = 0; epoch < 4; ++epoch) {
     Rng shuffle = rng.fork(static_cast<uint64_t>(epoch));
-    for (size_t i = order.size() - 1; i > 0; --i)
-      std::swap(order[i], order[static_cast<size_t>(shuffle.below(i + 1))]);
+    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[static_cast<size_t>(shuffle.below(i + 1))]);
     for (size_t b = 0; b < order.size(); b += batch) {
       Batch bt = gather(train, order, b, std::min(order.size(), b + batch));
       Tensor logits = model->forward(bt.x, true);
@@ -110,9 +109,10 @@ TEST(EndToEnd, SimpleCnnLearnsQuadrantBlobsDeterministically) {
   RunResult a = train_run(42);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   RunResult b = train_run(42);
-  std::printf("SimpleCNN quadrant blobs: first-batch loss %.4f, last-batch loss %.6f, "
-              "held-out accuracy %.3f (chance 0.25), one run %.2f s\n",
-              a.losses.front(), a.losses.back(), a.test_accuracy, seconds);
+  std::printf(
+      "SimpleCNN quadrant blobs: first-batch loss %.4f, last-batch loss %.6f, "
+      "held-out accuracy %.3f (chance 0.25), one run %.2f s\n",
+      a.losses.front(), a.losses.back(), a.test_accuracy, seconds);
   EXPECT_GT(a.test_accuracy, 0.9);
   EXPECT_LT(a.losses.back(), 0.5 * a.losses.front());
   // Same seed, same machine: bit-identical loss sequence.
@@ -145,8 +145,8 @@ TEST(EndToEnd, LrFinderOnSimpleCnn) {
     finder.record(l);
   }
   LrFinderResult r = finder.result();
-  std::printf("LR finder on SimpleCNN: %zu points, %s, suggested %.3g (steepest), min/10 %.3g\n",
-              r.curve.size(), r.stop_reason.c_str(), r.suggested_lr, r.min_div10_lr);
+  std::printf("LR finder on SimpleCNN: %zu points, %s, suggested %.3g (steepest), min/10 %.3g\n", r.curve.size(),
+              r.stop_reason.c_str(), r.suggested_lr, r.min_div10_lr);
   EXPECT_TRUE(r.diverged);  // SGD momentum cannot survive lr 10
   EXPECT_GT(r.suggested_lr, 1e-4);
   EXPECT_LT(r.suggested_lr, 1.0);

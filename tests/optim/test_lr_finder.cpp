@@ -59,7 +59,10 @@ TEST(LrFinder, SweepIsGeometricAndSmoothingBiasCorrected) {
   cfg.num_iters = 5;
   LrFinder f(cfg);
   std::vector<double> lrs;
-  LrFinderResult r = sweep(f, [&](double lr) { lrs.push_back(lr); return 1.0; });
+  LrFinderResult r = sweep(f, [&](double lr) {
+    lrs.push_back(lr);
+    return 1.0;
+  });
   ASSERT_EQ(lrs.size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_NEAR(lrs[i], std::pow(10.0, -4 + i), 1e-12 * lrs[i]);
   // A constant loss stays constant after bias correction.
@@ -88,9 +91,8 @@ TEST(LrFinder, SmoothedLossIsTheBiasCorrectedAverage) {
 
 TEST(LrFinder, StopsOnNaN) {
   LrFinder f;
-  LrFinderResult r = sweep(f, [](double lr) {
-    return lr > 1e-2 ? std::numeric_limits<double>::quiet_NaN() : synthetic_loss(lr);
-  });
+  LrFinderResult r =
+      sweep(f, [](double lr) { return lr > 1e-2 ? std::numeric_limits<double>::quiet_NaN() : synthetic_loss(lr); });
   EXPECT_TRUE(r.diverged);
   EXPECT_NE(r.stop_reason.find("non-finite"), std::string::npos) << r.stop_reason;
   for (const auto& p : r.curve) {

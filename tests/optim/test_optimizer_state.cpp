@@ -101,14 +101,12 @@ TEST(OptimizerState, NamesFollowParameterOrder) {
   opt->step();
   std::vector<std::string> names;
   for (const auto& [n, t] : opt->state()) names.push_back(n);
-  EXPECT_EQ(names, (std::vector<std::string>{"fc.weight.exp_avg", "fc.weight.exp_avg_sq",
-                                             "fc.weight.step", "fc.bias.exp_avg",
-                                             "fc.bias.exp_avg_sq", "fc.bias.step",
-                                             "optimizer.step"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"fc.weight.exp_avg", "fc.weight.exp_avg_sq", "fc.weight.step", "fc.bias.exp_avg",
+                                      "fc.bias.exp_avg_sq", "fc.bias.step", "optimizer.step"}));
 }
 
-std::string load_error(const std::string& kind,
-                       const std::vector<std::pair<std::string, Tensor>>& state) {
+std::string load_error(const std::string& kind, const std::vector<std::pair<std::string, Tensor>>& state) {
   Net a(1);
   auto opt = make_optimizer(config_for(kind), a.params());
   try {
@@ -128,16 +126,14 @@ TEST(OptimizerState, BadStateIsRejected) {
   // Adam state into SGD: no such slot.
   EXPECT_NE(load_error("sgd", adam_state).find("exp_avg"), std::string::npos);
   // Unknown parameter.
-  EXPECT_NE(load_error("sgd", {{"conv9.weight.momentum_buffer", Tensor::zeros(Shape{3, 4})}})
-                .find("conv9.weight"),
+  EXPECT_NE(load_error("sgd", {{"conv9.weight.momentum_buffer", Tensor::zeros(Shape{3, 4})}}).find("conv9.weight"),
             std::string::npos);
   // Wrong shape.
-  EXPECT_NE(load_error("sgd", {{"fc.weight.momentum_buffer", Tensor::zeros(Shape{5})}})
-                .find("fc.weight.momentum_buffer"),
-            std::string::npos);
+  EXPECT_NE(
+      load_error("sgd", {{"fc.weight.momentum_buffer", Tensor::zeros(Shape{5})}}).find("fc.weight.momentum_buffer"),
+      std::string::npos);
   // Missing slot.
-  EXPECT_NE(load_error("adam", {{"fc.bias.exp_avg", Tensor::zeros(Shape{3})}}).find("exp_avg_sq"),
-            std::string::npos);
+  EXPECT_NE(load_error("adam", {{"fc.bias.exp_avg", Tensor::zeros(Shape{3})}}).find("exp_avg_sq"), std::string::npos);
   EXPECT_EQ(load_error("adam", adam_state), "(no error)");
 }
 

@@ -30,8 +30,7 @@ TEST(ScheduleParity, MatchesPyTorchSchedulers) {
     if (c.contains("momentum")) {
       EXPECT_TRUE(s->cycles_momentum());
       for (int64_t k = 0; k < total; ++k)
-        expect_rel(s->momentum(k), c["momentum"][k].get<double>(),
-                   name + " momentum at step " + std::to_string(k));
+        expect_rel(s->momentum(k), c["momentum"][k].get<double>(), name + " momentum at step " + std::to_string(k));
     }
   }
 }
@@ -112,12 +111,9 @@ TEST(Schedule, ErrorsNameTheField) {
   EXPECT_NE(schedule_error({{"kind", "step"}, {"step_size", 0}}).find("'step_size'"), std::string::npos);
   EXPECT_NE(schedule_error({{"kind", "step"}, {"gamma", "half"}}).find("'gamma'"), std::string::npos);
   EXPECT_NE(schedule_error({{"kind", "cosine"}, {"min_lr", 1.0}}).find("'min_lr'"), std::string::npos);
-  EXPECT_NE(schedule_error({{"kind", "cosine"}, {"warmup_steps", 100}}).find("'warmup_steps'"),
-            std::string::npos);
-  EXPECT_NE(schedule_error({{"kind", "onecycle"}, {"pct_start", 1.2}}).find("'pct_start'"),
-            std::string::npos);
-  EXPECT_NE(schedule_error({{"kind", "onecycle"}, {"pct_stat", 0.3}}).find("'pct_stat'"),
-            std::string::npos);
+  EXPECT_NE(schedule_error({{"kind", "cosine"}, {"warmup_steps", 100}}).find("'warmup_steps'"), std::string::npos);
+  EXPECT_NE(schedule_error({{"kind", "onecycle"}, {"pct_start", 1.2}}).find("'pct_start'"), std::string::npos);
+  EXPECT_NE(schedule_error({{"kind", "onecycle"}, {"pct_stat", 0.3}}).find("'pct_stat'"), std::string::npos);
   EXPECT_NE(schedule_error("cosine", 0).find("total steps"), std::string::npos);
   EXPECT_EQ(schedule_error({{"kind", "step"}, {"step_size", 30.0}}), "(no error)");
 }

@@ -19,8 +19,7 @@ inline Tensor fashion_images(std::vector<int>* labels = nullptr) {
   std::ifstream in(std::string(PERCEPTRA_FIXTURES_DIR) + "/io/fashion_batch.bin", std::ios::binary);
   std::string b(std::istreambuf_iterator<char>(in), {});
   std::vector<float> v(size_t(kImages * 784));
-  for (size_t i = 0; i < v.size() && i < b.size(); ++i)
-    v[i] = (float(uint8_t(b[i])) / 255.f - 0.2860f) / 0.3530f;
+  for (size_t i = 0; i < v.size() && i < b.size(); ++i) v[i] = (float(uint8_t(b[i])) / 255.f - 0.2860f) / 0.3530f;
   if (labels)
     for (int i = 0; i < kImages; ++i) labels->push_back(int(uint8_t(b[size_t(kImages * 784 + i)])));
   return Tensor::from_vector(Shape{kImages, 1, 28, 28}, v);
@@ -29,7 +28,7 @@ inline Tensor fashion_images(std::vector<int>* labels = nullptr) {
 inline ModelMeta fashion_meta() {
   ModelMeta m;
   m.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   m.mean = {0.2860f};
   m.std = {0.3530f};
   return m;

@@ -35,8 +35,8 @@ std::string slurp(const std::string& p) {
 
 CliRun cli(const std::string& args) {
   const std::string o = dir() + "/out.txt", e = dir() + "/err.txt";
-  const std::string cmd = std::string("OMP_NUM_THREADS=2 '") + PERCEPTRA_CLI + "' " + args + " >'" +
-                          o + "' 2>'" + e + "'";
+  const std::string cmd =
+      std::string("OMP_NUM_THREADS=2 '") + PERCEPTRA_CLI + "' " + args + " >'" + o + "' 2>'" + e + "'";
   CliRun r;
   const int status = std::system(cmd.c_str());
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -50,8 +50,8 @@ std::string float_model() {
   const std::string path = dir() + "/float.pmodel";
   DataSource src = open_dataset("sample");
   Rng rng(3);
-  auto m = Model::from_spec(
-      Model::builtin_spec("simplecnn", src.train->sample_shape(), int(src.class_names.size())), rng);
+  auto m =
+      Model::from_spec(Model::builtin_spec("simplecnn", src.train->sample_shape(), int(src.class_names.size())), rng);
   ModelMeta meta;
   meta.class_names = src.class_names;
   meta.mean = {0.5f};
@@ -64,11 +64,11 @@ std::string float_model() {
 
 TEST(QuantCli, QuantizeThenEvalPredictAndExportTheInt8Model) {
   const std::string f = float_model(), q = dir() + "/int8.pmodel";
-  CliRun r = cli("quantize --model '" + f + "' --data sample --calibration 64 --eval-images 96 --out '" +
-              q + "' --method entropy");
+  CliRun r = cli("quantize --model '" + f + "' --data sample --calibration 64 --eval-images 96 --out '" + q +
+                 "' --method entropy");
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* s : {"accuracy on 96 images", "per class", "changed prediction",
-                        "per-layer sensitivity", "conv0", "images/s", "model size", "entropy"})
+  for (const char* s : {"accuracy on 96 images", "per class", "changed prediction", "per-layer sensitivity", "conv0",
+                        "images/s", "model size", "entropy"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
   auto rep = quant::quantization_report(q);
   EXPECT_EQ(rep["eval_images"], 96);

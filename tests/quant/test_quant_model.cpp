@@ -94,8 +94,7 @@ TEST_P(QuantModel, Int8MatchesItsFloatSimulationAndStaysCloseToFloat) {
   EXPECT_EQ(model->infer(x).to_vector(), qv);
 }
 
-INSTANTIATE_TEST_SUITE_P(Builtins, QuantModel,
-                         ::testing::Values("simplecnn", "resnet-small", "lenet5", "mlp"));
+INSTANTIATE_TEST_SUITE_P(Builtins, QuantModel, ::testing::Values("simplecnn", "resnet-small", "lenet5", "mlp"));
 
 TEST(QuantFallback, LayersAboveTheThresholdAndForcedOnesStayFloat) {
   auto model = make_model("simplecnn");
@@ -251,8 +250,7 @@ TEST(QuantFile, StoresInt8WeightsRoundTripsAndIsSmall) {
 namespace {
 
 // Rewrites an int8 file (valid checksum) after `edit` changed its contents.
-void rewrite(const std::string& src, const std::string& dst,
-             const std::function<void(tensor_file::Contents&)>& edit) {
+void rewrite(const std::string& src, const std::string& dst, const std::function<void(tensor_file::Contents&)>& edit) {
   auto c = tensor_file::read(src);
   edit(c);
   std::vector<tensor_file::TensorRef> refs;
@@ -322,9 +320,7 @@ TEST(QuantFile, CorruptInt8ModelsAreRefusedNamingTheField) {
       }
   });
   expect_load_error(bad, {"fc9.weight", "[10, 128]"});
-  rewrite(good, bad, [](tensor_file::Contents& c) {
-    c.header["quantization"]["nodes"][1]["in_threshold"] = "big";
-  });
+  rewrite(good, bad, [](tensor_file::Contents& c) { c.header["quantization"]["nodes"][1]["in_threshold"] = "big"; });
   expect_load_error(bad, {"conv3", "in_threshold"});
   rewrite(good, bad, [](tensor_file::Contents& c) { c.header["quantization"]["nodes"].erase(0); });
   expect_load_error(bad, {"quantization.nodes", "conv0"});

@@ -34,17 +34,15 @@ std::string temp_dir() {
 std::vector<float> run_ort(const std::string& model, const Tensor& x) {
   const std::string modules = PERCEPTRA_ORT_NODE_MODULES;
   if (!std::filesystem::exists(modules + "/onnxruntime-node/package.json")) {
-    ADD_FAILURE() << "ONNX Runtime (npm onnxruntime-node) is not installed in " << modules
-                  << ": run scripts/setup";
+    ADD_FAILURE() << "ONNX Runtime (npm onnxruntime-node) is not installed in " << modules << ": run scripts/setup";
     return {};
   }
   const std::string dir = temp_dir(), in = dir + "/input.f32", out = dir + "/output.f32";
   auto v = x.to_vector();
-  std::ofstream(in, std::ios::binary).write(reinterpret_cast<const char*>(v.data()),
-                                            std::streamsize(v.size() * sizeof(float)));
-  const std::string cmd = "NODE_PATH='" + modules + "' node '" + PERCEPTRA_SOURCE_DIR +
-                          "/tests/quant/run_ort.js' '" + model + "' '" + in + "' " +
-                          std::to_string(x.dim(0)) + " " + std::to_string(x.dim(1)) + " " +
+  std::ofstream(in, std::ios::binary)
+      .write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
+  const std::string cmd = "NODE_PATH='" + modules + "' node '" + PERCEPTRA_SOURCE_DIR + "/tests/quant/run_ort.js' '" +
+                          model + "' '" + in + "' " + std::to_string(x.dim(0)) + " " + std::to_string(x.dim(1)) + " " +
                           std::to_string(x.dim(2)) + " " + std::to_string(x.dim(3)) + " '" + out + "'";
   if (std::system(cmd.c_str()) != 0) {
     ADD_FAILURE() << "ONNX Runtime failed: " << cmd;

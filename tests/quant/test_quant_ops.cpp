@@ -198,8 +198,8 @@ TEST_P(Int8Conv, AccumulatesExactlyAndRequantisesLikeTheNaiveReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Int8Conv,
-                         ::testing::Values(ConvCase{false, 1, 1}, ConvCase{true, 1, 1},
-                                           ConvCase{false, 2, 1}, ConvCase{false, 1, 0}));
+                         ::testing::Values(ConvCase{false, 1, 1}, ConvCase{true, 1, 1}, ConvCase{false, 2, 1},
+                                           ConvCase{false, 1, 0}));
 
 TEST(Int8Linear, AccumulatesExactlyAndRequantises) {
   for (bool is_signed : {false, true}) {
@@ -262,8 +262,7 @@ TEST(Int8Helpers, LayoutConversionsPoolingAndJoinMatchReferences) {
   int8::dequantize_nhwc_to_nchw(q.data(), true, N, C, HW, 0.1f, back.data());
   for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(back[i], x[i], 1e-6f);
   // NHWC: element (n, c, p) lands at (n*HW + p)*C + c.
-  EXPECT_EQ(int8_t(q[size_t((1 * HW + 5) * C + 2)]),
-            quantize_value(x[size_t((1 * C + 2) * HW + 5)], 0.1f, true));
+  EXPECT_EQ(int8_t(q[size_t((1 * HW + 5) * C + 2)]), quantize_value(x[size_t((1 * C + 2) * HW + 5)], 0.1f, true));
 
   std::vector<uint8_t> u(size_t(N * HW * C));
   for (size_t i = 0; i < u.size(); ++i) u[i] = uint8_t((i * 37) % 251);
@@ -276,8 +275,7 @@ TEST(Int8Helpers, LayoutConversionsPoolingAndJoinMatchReferences) {
         for (int c = 0; c < C; ++c) {
           uint8_t m = 0;
           for (int r = 0; r < 2; ++r)
-            for (int s = 0; s < 2; ++s)
-              m = std::max(m, u[size_t(((n * H + 2 * p + r) * W + 2 * qq + s) * C + c)]);
+            for (int s = 0; s < 2; ++s) m = std::max(m, u[size_t(((n * H + 2 * p + r) * W + 2 * qq + s) * C + c)]);
           EXPECT_EQ(pooled[size_t(((n * pg.P + p) * pg.Q + qq) * C + c)], m);
         }
   std::vector<float> gap(size_t(N * C));
@@ -291,8 +289,7 @@ TEST(Int8Helpers, LayoutConversionsPoolingAndJoinMatchReferences) {
   std::vector<float> main(u.size());
   for (size_t i = 0; i < main.size(); ++i) main[i] = float(int(i % 7) - 3);
   std::vector<uint8_t> joined(u.size());
-  int8::residual_join_nhwc(main.data(), u.data(), false, 0.02f, nullptr, u.size(), true, 0.05f,
-                           joined.data(), nullptr);
+  int8::residual_join_nhwc(main.data(), u.data(), false, 0.02f, nullptr, u.size(), true, 0.05f, joined.data(), nullptr);
   for (size_t i = 0; i < u.size(); ++i) {
     const float v = std::max(0.f, main[i] + 0.02f * u[i]);
     EXPECT_EQ(joined[i], quantize_value(v, 0.05f, false));

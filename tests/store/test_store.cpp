@@ -21,9 +21,8 @@ namespace {
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() /
-           ("perceptra-store-" + std::to_string(getpid()) + "-" +
-            std::to_string(counter()++));
+    path =
+        fs::temp_directory_path() / ("perceptra-store-" + std::to_string(getpid()) + "-" + std::to_string(counter()++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -98,11 +97,9 @@ std::string expect_store_error(const std::function<void()>& f) {
 
 TEST(Sha256, KnownVectors) {
   EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_hex("abc", 3),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   std::string m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-  EXPECT_EQ(sha256_hex(m.data(), m.size()),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(sha256_hex(m.data(), m.size()), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   std::string million(1000000, 'a');
   EXPECT_EQ(sha256_hex(million.data(), million.size()),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
@@ -121,10 +118,7 @@ TEST(Store, CreatesSchemaInNewDirectoryWithWalAndForeignKeys) {
   RawDb raw(path);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");  // persistent in the file
   for (const char* table : {"schema_version", "datasets", "runs", "metrics", "artifacts"})
-    EXPECT_EQ(raw.scalar(std::string("SELECT count(*) FROM sqlite_master WHERE name='") + table +
-                         "'"),
-              1)
-        << table;
+    EXPECT_EQ(raw.scalar(std::string("SELECT count(*) FROM sqlite_master WHERE name='") + table + "'"), 1) << table;
   // One schema_version row per applied migration.
   EXPECT_EQ(raw.scalar("SELECT count(*) FROM schema_version"), ExperimentStore::kSchemaVersion);
   // Re-opening does not re-migrate.
@@ -204,8 +198,8 @@ TEST(Store, RunLifecycleAndMetadata) {
 }
 
 TEST(Store, StatusStringsRoundTrip) {
-  for (auto st : {RunStatus::Running, RunStatus::Finished, RunStatus::Stopped, RunStatus::Diverged,
-                  RunStatus::Failed, RunStatus::Interrupted})
+  for (auto st : {RunStatus::Running, RunStatus::Finished, RunStatus::Stopped, RunStatus::Diverged, RunStatus::Failed,
+                  RunStatus::Interrupted})
     EXPECT_EQ(parse_run_status(to_string(st)), st);
   EXPECT_THROW(parse_run_status("sleeping"), Error);
 }
@@ -215,11 +209,12 @@ TEST(Store, MetricsBatchInsertSeriesAndSummary) {
   ExperimentStore s(t.file("p.db"));
   int64_t id = s.create_run(sample_run());
   std::vector<MetricPoint> pts;
-  for (int step = 1; step <= 2000; ++step)
-    pts.push_back({step, (step - 1) / 1000 + 1, "train_loss", 2.0 / step});
+  for (int step = 1; step <= 2000; ++step) pts.push_back({step, (step - 1) / 1000 + 1, "train_loss", 2.0 / step});
   s.add_metrics(id, pts);
-  s.add_metrics(id, {{1000, 1, "valid_accuracy", 0.81}, {1000, 1, "valid_loss", 0.6},
-                     {2000, 2, "valid_accuracy", 0.87}, {2000, 2, "valid_loss", 0.4}});
+  s.add_metrics(id, {{1000, 1, "valid_accuracy", 0.81},
+                     {1000, 1, "valid_loss", 0.6},
+                     {2000, 2, "valid_accuracy", 0.87},
+                     {2000, 2, "valid_loss", 0.4}});
   s.add_metric(id, 2001, 2, "lr", 0.01);
 
   auto names = s.metric_names(id);
@@ -272,8 +267,7 @@ TEST(Store, CompareRunsAlignsSeries) {
   ExperimentStore s(t.file("p.db"));
   int64_t a = s.create_run(sample_run("a"));
   int64_t b = s.create_run(sample_run("b"));
-  s.add_metrics(a, {{10, 1, "valid_accuracy", 0.5}, {20, 2, "valid_accuracy", 0.6},
-                    {30, 3, "valid_accuracy", 0.7}});
+  s.add_metrics(a, {{10, 1, "valid_accuracy", 0.5}, {20, 2, "valid_accuracy", 0.6}, {30, 3, "valid_accuracy", 0.7}});
   s.add_metrics(b, {{10, 1, "valid_accuracy", 0.55}, {15, 2, "valid_accuracy", 0.65}});
   auto c = s.compare_runs({a, b}, "valid_accuracy", Align::Step);
   EXPECT_EQ(c.x, (std::vector<int64_t>{10, 15, 20, 30}));
@@ -359,7 +353,7 @@ TEST(Store, InterruptedRunRecovery) {
   {
     ExperimentStore s(path);
     dead_id = s.create_run(sample_run("killed"));
-    live_id = s.create_run(sample_run("live"));       // owned by this test process
+    live_id = s.create_run(sample_run("live"));  // owned by this test process
     foreign_fresh = s.create_run(sample_run("other-host-fresh"));
     foreign_stale = s.create_run(sample_run("other-host-stale"));
     finished = s.create_run(sample_run("done"));
@@ -370,13 +364,11 @@ TEST(Store, InterruptedRunRecovery) {
   {
     RawDb raw(path);
     // The killed run's owner: a pid that no longer exists, same host.
-    raw.exec("UPDATE runs SET owner_pid = " + std::to_string(gone) +
-             " WHERE id = " + std::to_string(dead_id));
+    raw.exec("UPDATE runs SET owner_pid = " + std::to_string(gone) + " WHERE id = " + std::to_string(dead_id));
     // A process on another machine sharing the file: only its heartbeat counts.
-    raw.exec("UPDATE runs SET owner_host = 'elsewhere', owner_pid = 1 WHERE id IN (" +
-             std::to_string(foreign_fresh) + "," + std::to_string(foreign_stale) + ")");
-    raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 7200 WHERE id = " +
-             std::to_string(foreign_stale));
+    raw.exec("UPDATE runs SET owner_host = 'elsewhere', owner_pid = 1 WHERE id IN (" + std::to_string(foreign_fresh) +
+             "," + std::to_string(foreign_stale) + ")");
+    raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 7200 WHERE id = " + std::to_string(foreign_stale));
   }
   ExperimentStore s(path);
   auto rec = s.recovered_runs();
@@ -551,9 +543,7 @@ TEST(Store, CorruptDatabaseGivesClearError) {
     s.list_runs();
   });
   EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  EXPECT_TRUE(msg.find("corrupt") != std::string::npos ||
-              msg.find("malformed") != std::string::npos)
-      << msg;
+  EXPECT_TRUE(msg.find("corrupt") != std::string::npos || msg.find("malformed") != std::string::npos) << msg;
 }
 
 TEST(Store, LockedDatabaseTimesOutWithClearError) {
@@ -610,8 +600,8 @@ TEST(Store, MetricWriteThroughput) {
   auto t2 = std::chrono::steady_clock::now();
   double one = std::chrono::duration<double>(t1 - t0).count();
   double many = std::chrono::duration<double>(t2 - t1).count();
-  std::printf("[ rate   ] one transaction: %.0f points/s; 500 transactions of 10: %.0f tx/s\n",
-              50000 / one, 500 / many);
+  std::printf("[ rate   ] one transaction: %.0f points/s; 500 transactions of 10: %.0f tx/s\n", 50000 / one,
+              500 / many);
   auto t3 = std::chrono::steady_clock::now();
   auto runs = s.list_runs();
   auto series = s.metric_series(id, "train_loss");

@@ -112,8 +112,7 @@ TEST(StoreCuration, VersionsAreNumberedPerDatasetWithTheirChanges) {
   TempDir tmp;
   ExperimentStore st(tmp.file("p.db"));
   EXPECT_EQ(st.latest_dataset_version("/d/a"), 0);
-  EXPECT_EQ(st.add_dataset_version("/d/a", 0,
-                                   {{"cat/1.png", "h1", "relabel", 2}, {"dog/2.png", "h2", "exclude", -1}},
+  EXPECT_EQ(st.add_dataset_version("/d/a", 0, {{"cat/1.png", "h1", "relabel", 2}, {"dog/2.png", "h2", "exclude", -1}},
                                    "ann", "typos"),
             1);
   EXPECT_EQ(st.add_dataset_version("/d/b", 0, {{"5", "h5", "exclude", -1}}, "bob", ""), 1);

@@ -62,8 +62,7 @@ TEST(HostileStore, BadRowsAreNamedAndSkipped) {
   sql(db, "UPDATE runs SET hparams = '" + std::string(150000, '[') + std::string(150000, ']') +
               "' WHERE id = " + std::to_string(deep));
   // The schema's CHECK constraint stops this; another tool (or bit rot) need not.
-  sql(db, "PRAGMA ignore_check_constraints = 1; UPDATE runs SET status = 'bogus' WHERE id = " +
-              std::to_string(status));
+  sql(db, "PRAGMA ignore_check_constraints = 1; UPDATE runs SET status = 'bogus' WHERE id = " + std::to_string(status));
   ExperimentStore s(db);
   std::vector<std::string> bad;
   auto runs = s.list_runs(std::nullopt, &bad);
@@ -155,9 +154,9 @@ TEST(HostileStore, DeleteRunRemovesOnlyFilesInsideItsOwnFolder) {
   s.add_artifact(id, "checkpoint", own);
   s.add_artifact(id, "model", victim);
   s.add_artifact(id, "best", other_run);
-  sql(db, "INSERT INTO artifacts(run_id, kind, path, created_at, sha256, size_bytes) VALUES (" +
-              std::to_string(id) + ", 'onnx', '" + d.file("run-" + std::to_string(id) + "/../elsewhere/precious.txt") +
-              "', 0, '', 0), (" + std::to_string(id) + ", 'last', '" + link + "', 0, '', 0)");
+  sql(db, "INSERT INTO artifacts(run_id, kind, path, created_at, sha256, size_bytes) VALUES (" + std::to_string(id) +
+              ", 'onnx', '" + d.file("run-" + std::to_string(id) + "/../elsewhere/precious.txt") + "', 0, '', 0), (" +
+              std::to_string(id) + ", 'last', '" + link + "', 0, '', 0)");
   auto paths = s.delete_run(id, true);
   EXPECT_EQ(paths.size(), 5u);
   EXPECT_FALSE(fs::exists(own));

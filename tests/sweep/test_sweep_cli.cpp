@@ -101,8 +101,7 @@ std::string integrity(const std::string& path) {
   if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return "cannot open";
   sqlite3_stmt* st = nullptr;
   std::string v;
-  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
+  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
     v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   sqlite3_close(db);
@@ -124,8 +123,7 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
   // stop; 3 short epochs keep it quick.
   json spec = {
       {"base",
-       {{"data", "sample"}, {"model", "mlp"}, {"epochs", 3}, {"max_batches", 12},
-        {"device", "cpu"}, {"seed", 1}}},
+       {{"data", "sample"}, {"model", "mlp"}, {"epochs", 3}, {"max_batches", 12}, {"device", "cpu"}, {"seed", 1}}},
       {"grid", {{"optimizer.lr", {0.05, 1e-6}}, {"batch_size", {16, 32}}}},
       {"random", {{"optimizer.weight_decay", {{"log_uniform", {1e-5, 1e-3}}}}}},
       {"trials", 2},
@@ -137,9 +135,8 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
 
   // Start, and SIGKILL once two trials have finished.
   pid_t pid = 0;
-  FILE* f = spawn_reading_stdout({"sweep", dir + "/sweep.json", "--parallel", "2", "--db", db,
-                                  "--out", dir + "/runs", "--json"},
-                                 pid);
+  FILE* f = spawn_reading_stdout(
+      {"sweep", dir + "/sweep.json", "--parallel", "2", "--db", db, "--out", dir + "/runs", "--json"}, pid);
   ASSERT_NE(f, nullptr);
   char line[1 << 16];
   int64_t sweep_id = 0;
@@ -167,9 +164,9 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
   Result r = cli({"runs", "sweeps", "--db", db, "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)[0]["status"], "interrupted");
-  r = cli({"sweep", "--resume", std::to_string(sweep_id), "--parallel", "2", "--db", db,
-           "--out", dir + "/runs", "--json"},
-          dir);
+  r = cli(
+      {"sweep", "--resume", std::to_string(sweep_id), "--parallel", "2", "--db", db, "--out", dir + "/runs", "--json"},
+      dir);
   ASSERT_EQ(r.code, 0) << r.err;
   auto ev = json_lines(r.out);
   ASSERT_FALSE(ev.empty());
@@ -200,9 +197,7 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
   for (auto& t : trials) {
     indices.insert(t["trial"].get<int64_t>());
     const json& p = t["params"];
-    ASSERT_TRUE(p.contains("optimizer.lr") && p.contains("batch_size") &&
-                p.contains("optimizer.weight_decay"))
-        << p;
+    ASSERT_TRUE(p.contains("optimizer.lr") && p.contains("batch_size") && p.contains("optimizer.weight_decay")) << p;
     grid_points.insert({p["optimizer.lr"].get<double>(), p["batch_size"].get<int>()});
     double wd = p["optimizer.weight_decay"];
     EXPECT_GE(wd, 1e-5);

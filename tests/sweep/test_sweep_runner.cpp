@@ -27,8 +27,8 @@ class SweepRunnerTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
   json base(int epochs) {
-    return {{"data", data}, {"model", test::tiny_mlp_spec(3)}, {"epochs", epochs},
-            {"batch_size", 16}, {"device", "cpu"}, {"out_dir", dir + "/runs"}};
+    return {{"data", data},    {"model", test::tiny_mlp_spec(3)}, {"epochs", epochs}, {"batch_size", 16},
+            {"device", "cpu"}, {"out_dir", dir + "/runs"}};
   }
   SweepOptions options(int parallel) {
     SweepOptions o;
@@ -43,9 +43,8 @@ class SweepRunnerTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(SweepRunnerTest, FailingTrialsAreRecordedAndTheSweepGoesOn) {
-  json spec = {{"base", base(1)},
-               {"grid", {{"batch_size", {16, 0}}, {"optimizer.lr", {0.05, 1e30}}}},
-               {"name", "failing"}};
+  json spec = {
+      {"base", base(1)}, {"grid", {{"batch_size", {16, 0}}, {"optimizer.lr", {0.05, 1e30}}}}, {"name", "failing"}};
   SweepRunner r(SweepSpec::from_json(spec), options(2));
   EXPECT_EQ(r.threads_per_trial(), 1);
   std::vector<json> events;
@@ -71,8 +70,7 @@ TEST_F(SweepRunnerTest, FailingTrialsAreRecordedAndTheSweepGoesOn) {
   EXPECT_EQ(by_trial[1].status, RunStatus::Diverged);
   for (int t : {2, 3}) {
     EXPECT_EQ(by_trial[t].status, RunStatus::Failed);
-    EXPECT_NE(by_trial[t].status_message.find("batch_size"), std::string::npos)
-        << by_trial[t].status_message;
+    EXPECT_NE(by_trial[t].status_message.find("batch_size"), std::string::npos) << by_trial[t].status_message;
     EXPECT_EQ(by_trial[t].trial_params["batch_size"], 0);
   }
   EXPECT_EQ(res.best_trial, 0);
@@ -80,9 +78,7 @@ TEST_F(SweepRunnerTest, FailingTrialsAreRecordedAndTheSweepGoesOn) {
 }
 
 TEST_F(SweepRunnerTest, StopThenResumeFinishesOnlyWhatIsLeft) {
-  json spec = {{"base", base(2)},
-               {"random", {{"optimizer.lr", {{"log_uniform", {0.01, 0.1}}}}}},
-               {"trials", 4}};
+  json spec = {{"base", base(2)}, {"random", {{"optimizer.lr", {{"log_uniform", {0.01, 0.1}}}}}}, {"trials", 4}};
   std::atomic<bool> cancel{false};
   SweepOptions o = options(1);
   o.cancel = &cancel;
@@ -128,10 +124,8 @@ TEST_F(SweepRunnerTest, StopThenResumeFinishesOnlyWhatIsLeft) {
   // Ranking: best first, each score the run's best valid_accuracy.
   SweepRanking rank = rank_sweep(st, res.sweep_id);
   ASSERT_EQ(rank.trials.size(), 4u);
-  for (size_t i = 0; i + 1 < rank.trials.size(); ++i)
-    EXPECT_GE(*rank.trials[i].score, *rank.trials[i + 1].score);
-  for (auto& t : rank.trials)
-    EXPECT_DOUBLE_EQ(*t.score, *t.summary.best_valid_accuracy);
+  for (size_t i = 0; i + 1 < rank.trials.size(); ++i) EXPECT_GE(*rank.trials[i].score, *rank.trials[i + 1].score);
+  for (auto& t : rank.trials) EXPECT_DOUBLE_EQ(*t.score, *t.summary.best_valid_accuracy);
 }
 
 TEST_F(SweepRunnerTest, OptionsAreChecked) {

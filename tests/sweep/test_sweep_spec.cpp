@@ -249,7 +249,7 @@ TEST(Pruner, AshaKeepsTheTopFractionAtEachRung) {
   Pruner m(rule, false);
   m.report(0, 1, 1.0, 4);
   m.report(1, 1, 0.5, 4);
-  EXPECT_TRUE(m.report(2, 1, 0.9, 4).stop);   // cutoff median of {1.0, 0.5} = 0.75
+  EXPECT_TRUE(m.report(2, 1, 0.9, 4).stop);  // cutoff median of {1.0, 0.5} = 0.75
   EXPECT_FALSE(m.report(3, 1, 0.6, 4).stop);
 }
 

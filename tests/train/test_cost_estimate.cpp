@@ -135,7 +135,9 @@ TEST(CostEstimate, ReportTheNumbersAndTheVerdictAgainstTheLimit) {
     CostRequest smaller = q;
     const auto hw = e.suggested_size;
     const int64_t side = std::stoll(hw);
-    smaller.spec = Model::builtin_spec("simplecnn", Shape{3, side, hw.find('x') == std::string::npos ? side : std::stoll(hw.substr(hw.find('x') + 1))}, 3);
+    smaller.spec = Model::builtin_spec(
+        "simplecnn", Shape{3, side, hw.find('x') == std::string::npos ? side : std::stoll(hw.substr(hw.find('x') + 1))},
+        3);
     EXPECT_EQ(estimate_cost(smaller).verdict, CostVerdict::Fits);
     // A batch suggestion when only the batch is the problem.
     CostRequest wide = q;
@@ -143,7 +145,8 @@ TEST(CostEstimate, ReportTheNumbersAndTheVerdictAgainstTheLimit) {
     const CostEstimate we = estimate_cost(wide);
     ASSERT_EQ(we.verdict, CostVerdict::TooLarge);
     EXPECT_GT(we.suggested_batch, 0);
-    EXPECT_NE(we.refusal().find("--batch-size " + std::to_string(we.suggested_batch)), std::string::npos) << we.refusal();
+    EXPECT_NE(we.refusal().find("--batch-size " + std::to_string(we.suggested_batch)), std::string::npos)
+        << we.refusal();
     EXPECT_THROW(enforce_cost(e, false), InputError);
     EXPECT_NO_THROW(enforce_cost(e, true));
     // Half the batch: half the activations.
@@ -275,8 +278,7 @@ TEST(RunRecorder, KeepsTheTimeTrainedWhileSlowBatchesRun) {
       for (auto& r : s.list_runs()) seen = std::max(seen, r.duration_s);
       auto series = s.metric_series(t.run()->run_id, "trained_seconds");
       if (series.size()) seen = std::max(seen, series.values.back());
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
   }
   EXPECT_GE(seen, 4.0) << "a killed run would say ~0 s";
   // Seen mid-epoch, from the batches' flushes (the epoch ends after ~18 s).

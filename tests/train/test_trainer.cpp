@@ -145,8 +145,8 @@ TEST(Metrics, ConfusionPrecisionRecallTopK) {
   EXPECT_EQ(cm[2][0], 1);
   EXPECT_EQ(cm[1][2], 1);
   auto p = m.precision(), r = m.recall(), f = m.f1();
-  EXPECT_DOUBLE_EQ(p[0], 0.5);   // predicted 0 twice, once right
-  EXPECT_DOUBLE_EQ(p[1], 0.0);   // never predicted
+  EXPECT_DOUBLE_EQ(p[0], 0.5);  // predicted 0 twice, once right
+  EXPECT_DOUBLE_EQ(p[1], 0.0);  // never predicted
   EXPECT_DOUBLE_EQ(r[2], 0.5);
   EXPECT_DOUBLE_EQ(f[2], 0.5);
 }
@@ -181,8 +181,7 @@ TEST(Trainer, EventsInOrderStoreAndFiles) {
   // Order: train_begin, then per epoch: epoch_begin, batch_end..., epoch_end.
   std::vector<std::string> names;
   for (auto& e : ev)
-    if (!std::holds_alternative<LogMessage>(e) && !std::holds_alternative<Snapshot>(e))
-      names.push_back(event_name(e));
+    if (!std::holds_alternative<LogMessage>(e) && !std::holds_alternative<Snapshot>(e)) names.push_back(event_name(e));
   ASSERT_GE(names.size(), 4u);
   EXPECT_EQ(names.front(), "train_begin");
   EXPECT_EQ(names.back(), "train_end");
@@ -380,9 +379,7 @@ TEST(Trainer, RunsFromOtherDatabasesGetTheirOwnFolders) {
   b_cfg.seed = 99;
   Trainer b(b_cfg);
   auto hook = std::make_shared<Hook>();
-  hook->epoch_end = [](TrainContext& ctx, const EpochEnd&) {
-    ctx.request_stop(EndReason::Stopped, "test stop");
-  };
+  hook->epoch_end = [](TrainContext& ctx, const EpochEnd&) { ctx.request_stop(EndReason::Stopped, "test stop"); };
   b.add_callback(hook);
   b.start();
   auto b_ev = drain(b);
@@ -427,7 +424,10 @@ TEST(Trainer, DatabaseDashFromEnvironmentMeansNoStore) {
   t.start();
   auto ev = drain(t);
   fs::current_path(cwd);
-  if (old) setenv("PERCEPTRA_DB", saved.c_str(), 1); else unsetenv("PERCEPTRA_DB");
+  if (old)
+    setenv("PERCEPTRA_DB", saved.c_str(), 1);
+  else
+    unsetenv("PERCEPTRA_DB");
   ASSERT_EQ(end_of(ev).reason, EndReason::Done) << end_of(ev).message;
   EXPECT_EQ(end_of(ev).run_id, 0);
   EXPECT_FALSE(fs::exists(env.dir + "/-"));
@@ -638,12 +638,12 @@ TEST(Trainer, FitOneCycleDrivesLrAndMomentum) {
   ASSERT_EQ(end_of(ev).reason, EndReason::Done) << end_of(ev).message;
   auto b = only<BatchEnd>(ev);
   ASSERT_GE(b.size(), 8u);
-  EXPECT_NEAR(b.front().lr, 0.1 / 25, 1e-6);          // starts at max_lr / div_factor
+  EXPECT_NEAR(b.front().lr, 0.1 / 25, 1e-6);  // starts at max_lr / div_factor
   double peak = 0;
   for (auto& x : b) peak = std::max(peak, x.lr);
   EXPECT_GT(peak, 0.09);
-  EXPECT_LT(b.back().lr, 0.01);                        // annealed at the end
-  EXPECT_NEAR(b.front().momentum, 0.95, 1e-6);         // momentum cycles inversely
+  EXPECT_LT(b.back().lr, 0.01);                 // annealed at the end
+  EXPECT_NEAR(b.front().momentum, 0.95, 1e-6);  // momentum cycles inversely
 }
 
 TEST(Trainer, AutoDeviceReportsFallbackOnce) {

@@ -13,17 +13,16 @@
 namespace perceptra::test {
 
 inline std::string make_temp_dir(const std::string& tag) {
-  auto base = std::filesystem::temp_directory_path() /
-              ("perceptra-" + tag + "-" + std::to_string(::getpid()) + "-" +
-               std::to_string(reinterpret_cast<uintptr_t>(&tag) & 0xffff));
+  auto base = std::filesystem::temp_directory_path() / ("perceptra-" + tag + "-" + std::to_string(::getpid()) + "-" +
+                                                        std::to_string(reinterpret_cast<uintptr_t>(&tag) & 0xffff));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   return base.string();
 }
 
 // Writes <dir>/<class_k>/img_i.pgm; returns dir.
-inline std::string make_tiny_dataset(const std::string& dir, int classes = 3, int per_class = 40,
-                                     int size = 12, uint32_t seed = 1) {
+inline std::string make_tiny_dataset(const std::string& dir, int classes = 3, int per_class = 40, int size = 12,
+                                     uint32_t seed = 1) {
   uint32_t s = seed * 2654435761u + 1;
   auto rnd = [&]() {
     s ^= s << 13;

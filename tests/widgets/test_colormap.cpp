@@ -87,12 +87,12 @@ TEST(FloatPlane, TilePlanesNormalisesEachPlane) {
   std::vector<float> data = {0, 1, 2, 3, 0, 100, 200, 300, 5, 5, 5, 5};
   const QImage grid = tilePlanes(data.data(), 3, 2, 2, Colormap::Gray, 2, 1, QColor(9, 9, 9));
   ASSERT_EQ(grid.size(), QSize(2 * 2 + 1, 2 * 2 + 1));
-  EXPECT_EQ(qRed(grid.pixel(1, 1)), 255);       // plane 0 max
-  EXPECT_EQ(qRed(grid.pixel(4, 1)), 255);       // plane 1 max (300)
-  EXPECT_EQ(qRed(grid.pixel(3, 0)), 0);         // plane 1 min
-  EXPECT_EQ(qRed(grid.pixel(2, 0)), 9);         // gap column
-  EXPECT_EQ(qRed(grid.pixel(0, 3)), 0);         // constant plane 2 -> low end
-  EXPECT_EQ(qRed(grid.pixel(4, 4)), 9);         // empty 4th slot keeps the gap colour
+  EXPECT_EQ(qRed(grid.pixel(1, 1)), 255);  // plane 0 max
+  EXPECT_EQ(qRed(grid.pixel(4, 1)), 255);  // plane 1 max (300)
+  EXPECT_EQ(qRed(grid.pixel(3, 0)), 0);    // plane 1 min
+  EXPECT_EQ(qRed(grid.pixel(2, 0)), 9);    // gap column
+  EXPECT_EQ(qRed(grid.pixel(0, 3)), 0);    // constant plane 2 -> low end
+  EXPECT_EQ(qRed(grid.pixel(4, 4)), 9);    // empty 4th slot keeps the gap colour
   // Automatic columns give a near-square grid: 16 square planes -> 4 x 4.
   std::vector<float> many(16 * 4 * 4, 1.0f);
   const QImage sq = tilePlanes(many.data(), 16, 4, 4, Colormap::Gray, 0, 0);

@@ -12,9 +12,9 @@ using perceptra::widgets::test::app;
 
 namespace {
 // 3 classes: rows true, columns predicted.
-const std::vector<std::int64_t> kCounts = {50, 3, 7,   //
-                                           0, 40, 10,  //
-                                           5, 15, 30};
+const std::vector<std::int64_t> kCounts = {50, 3,  7,   //
+                                           0,  40, 10,  //
+                                           5,  15, 30};
 }  // namespace
 
 TEST(ConfusionMatrixView, ClickEmitsTrueAndPredicted) {

@@ -18,8 +18,11 @@ std::vector<ImageGridItem> makeItems(int n) {
   for (int i = 0; i < n; ++i) {
     QImage img(28, 28, QImage::Format_Grayscale8);
     img.fill(i % 256);
-    items.push_back({img, QStringLiteral("true: Coat\npred: Shirt %1").arg(i), i % 3 ? QColor() : QColor(Qt::red),
-                     {}, QVariant(i * 10)});
+    items.push_back({img,
+                     QStringLiteral("true: Coat\npred: Shirt %1").arg(i),
+                     i % 3 ? QColor() : QColor(Qt::red),
+                     {},
+                     QVariant(i * 10)});
   }
   return items;
 }

@@ -12,8 +12,8 @@ TEST(ProbabilityBars, TopKOrderAndTrueClassKeptVisible) {
   app();
   ProbabilityBars bars;
   std::vector<float> p = {0.01f, 0.05f, 0.6f, 0.02f, 0.2f, 0.03f, 0.04f, 0.01f, 0.02f, 0.02f};
-  bars.setProbabilities(p, {"T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                            "Ankle boot"});
+  bars.setProbabilities(
+      p, {"T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"});
   EXPECT_EQ(bars.predictedClass(), 2);
   bars.setTopK(3);
   EXPECT_EQ(bars.topClasses(), (std::vector<int>{2, 4, 1}));

@@ -59,7 +59,8 @@ TEST(TrainingPlot, DecimatesToBoundedPointCount) {
   // The decimated raw curve still shows the highest loss (min/max keeps spikes).
   QCPGraph* raw = plot.customPlot()->graph(0);
   double maxDrawn = -1;
-  for (auto it = raw->data()->constBegin(); it != raw->data()->constEnd(); ++it) maxDrawn = std::max(maxDrawn, it->value);
+  for (auto it = raw->data()->constBegin(); it != raw->data()->constEnd(); ++it)
+    maxDrawn = std::max(maxDrawn, it->value);
   double maxRaw = -1;
   for (double v : plot.seriesY(TrainingPlot::kTrainLoss)) maxRaw = std::max(maxRaw, v);
   EXPECT_DOUBLE_EQ(maxDrawn, maxRaw);

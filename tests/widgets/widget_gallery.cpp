@@ -68,8 +68,7 @@ Images loadImages(int count) {
     std::vector<float> p(784);
     const float cx = 10 + rng() % 8, cy = 10 + rng() % 8, r = 5 + rng() % 6;
     for (int y = 0; y < 28; ++y)
-      for (int x = 0; x < 28; ++x)
-        p[std::size_t(y * 28 + x)] = std::max(0.0f, 1.0f - std::hypot(x - cx, y - cy) / r);
+      for (int x = 0; x < 28; ++x) p[std::size_t(y * 28 + x)] = std::max(0.0f, 1.0f - std::hypot(x - cx, y - cy) / r);
     im.pixels.push_back(p);
     im.labels.push_back(i % 10);
   }
@@ -104,7 +103,8 @@ std::vector<float> fakeLayer(const std::vector<float>& in, int inSize, int chann
       for (int x = 0; x < out; ++x) {
         float v = full[std::size_t((pool ? 2 * y : y) * inSize + (pool ? 2 * x : x))];
         if (pool)
-          v = std::max({v, full[std::size_t(2 * y * inSize + 2 * x + 1)], full[std::size_t((2 * y + 1) * inSize + 2 * x)],
+          v = std::max({v, full[std::size_t(2 * y * inSize + 2 * x + 1)],
+                        full[std::size_t((2 * y + 1) * inSize + 2 * x)],
                         full[std::size_t((2 * y + 1) * inSize + 2 * x + 1)]});
         act[std::size_t(c * out * out + y * out + x)] = v;
       }
@@ -121,8 +121,10 @@ void save(QWidget* w, const QString& dir, const QString& name, QSize size) {
   if (auto* p = qobject_cast<TrainingPlot*>(w)) p->refreshNow();
   QTest::qWait(50);
   const QString path = dir + "/" + name + ".png";
-  if (!w->grab().save(path)) std::fprintf(stderr, "cannot write %s\n", qPrintable(path));
-  else std::printf("%s\n", qPrintable(path));
+  if (!w->grab().save(path))
+    std::fprintf(stderr, "cannot write %s\n", qPrintable(path));
+  else
+    std::printf("%s\n", qPrintable(path));
 }
 
 double lossAt(int i, std::mt19937& rng, double floor) {
@@ -150,7 +152,8 @@ int main(int argc, char** argv) {
     loss.applyPreset(TrainingPlot::Preset::Loss);
     std::mt19937 rng(7);
     const int batches = 469, epochs = 100;
-    for (int i = 0; i < batches * epochs; ++i) loss.append(TrainingPlot::kTrainLoss, i / double(batches), lossAt(i, rng, 0.12));
+    for (int i = 0; i < batches * epochs; ++i)
+      loss.append(TrainingPlot::kTrainLoss, i / double(batches), lossAt(i, rng, 0.12));
     for (int e = 1; e <= epochs; ++e)
       loss.append(TrainingPlot::kValidLoss, e, 0.26 + 0.9 * std::exp(-e * 1.2) + 0.0012 * e);
     save(&loss, out, "training_plot_loss" + suffix, {640, 360});
@@ -250,10 +253,8 @@ int main(int argc, char** argv) {
       const double l = 4.0 * std::exp(-double(i) / 120.0) + 0.05;
       ImageGridItem it;
       it.image = toImage(images.pixels[i]);
-      it.caption = QStringLiteral("%1 → %2\n%3 · loss %4")
-                       .arg(kClasses[t], kClasses[p])
-                       .arg(prob, 0, 'f', 2)
-                       .arg(l, 0, 'f', 2);
+      it.caption =
+          QStringLiteral("%1 → %2\n%3 · loss %4").arg(kClasses[t], kClasses[p]).arg(prob, 0, 'f', 2).arg(l, 0, 'f', 2);
       it.accent = p == t ? QColor() : QColor(0xe8, 0x5d, 0x63);
       items.push_back(it);
     }
@@ -279,7 +280,8 @@ int main(int argc, char** argv) {
       const auto c3 = fakeLayer(mean2, 14, 64, true, 3);
       std::vector<ActivationEntry> entries;
       entries.push_back({"input", "1 × 28 × 28", toImage(probe)});
-      entries.push_back({"conv1 · Conv2d 3×3", "16 × 28 × 28", tilePlanes(c1.data(), 16, 28, 28, Colormap::Viridis, 8)});
+      entries.push_back(
+          {"conv1 · Conv2d 3×3", "16 × 28 × 28", tilePlanes(c1.data(), 16, 28, 28, Colormap::Viridis, 8)});
       entries.push_back({"pool1 · MaxPool2d", "32 × 14 × 14", tilePlanes(c2.data(), 32, 14, 14, Colormap::Viridis, 8)});
       entries.push_back({"conv2 · Conv2d 3×3", "64 × 7 × 7", tilePlanes(c3.data(), 64, 7, 7, Colormap::Viridis, 16)});
       act.setEntries(entries);
@@ -309,7 +311,8 @@ int main(int argc, char** argv) {
       const QImage probe = toImage(images.pixels[0]).scaled(168, 168, Qt::KeepAspectRatio, Qt::FastTransformation);
       std::vector<float> heat(7 * 7);
       for (int y = 0; y < 7; ++y)
-        for (int x = 0; x < 7; ++x) heat[std::size_t(y * 7 + x)] = std::exp(-((x - 2) * (x - 2) + (y - 4) * (y - 4)) / 3.0f);
+        for (int x = 0; x < 7; ++x)
+          heat[std::size_t(y * 7 + x)] = std::exp(-((x - 2) * (x - 2) + (y - 4) * (y - 4)) / 3.0f);
       for (auto [title, img] : std::vector<std::pair<QString, QImage>>{
                {"image", probe},
                {"heat (magma)", floatPlaneToImage(heat.data(), 7, 7, Colormap::Magma).scaled(168, 168)},
@@ -348,7 +351,8 @@ int main(int argc, char** argv) {
       auto* l2 = new TrainingPlot;
       l2->applyPreset(TrainingPlot::Preset::Loss);
       std::mt19937 r3(7);
-      for (int i = 0; i < 12 * batches; ++i) l2->append(TrainingPlot::kTrainLoss, i / double(batches), lossAt(i, r3, 0.12));
+      for (int i = 0; i < 12 * batches; ++i)
+        l2->append(TrainingPlot::kTrainLoss, i / double(batches), lossAt(i, r3, 0.12));
       for (int e = 1; e <= 12; ++e) l2->append(TrainingPlot::kValidLoss, e, 0.26 + 0.9 * std::exp(-e * 1.2));
       auto* a2 = new TrainingPlot;
       a2->applyPreset(TrainingPlot::Preset::Accuracy);

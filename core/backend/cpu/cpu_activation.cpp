@@ -11,8 +11,7 @@ constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 }  // namespace
 
-void CpuBackend::activation_forward(Activation a, float alpha, const float* x, float* y,
-                                    size_t n) {
+void CpuBackend::activation_forward(Activation a, float alpha, const float* x, float* y, size_t n) {
   PERCEPTRA_CPU_OP(kActivationForward);
   switch (a) {
     case Activation::ReLU:
@@ -42,8 +41,8 @@ void CpuBackend::activation_forward(Activation a, float alpha, const float* x, f
   }
 }
 
-void CpuBackend::activation_backward(Activation a, float alpha, const float* x, const float* y,
-                                     const float* dy, float* dx, size_t n) {
+void CpuBackend::activation_backward(Activation a, float alpha, const float* x, const float* y, const float* dy,
+                                     float* dx, size_t n) {
   PERCEPTRA_CPU_OP(kActivationBackward);
   switch (a) {
     case Activation::ReLU:

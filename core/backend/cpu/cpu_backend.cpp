@@ -21,8 +21,8 @@ CpuBackend& cpu_backend() {
 
 std::string CpuBackend::describe() const {
   const dnnl_version_t* v = dnnl_version();
-  return "cpu (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch) + " sgemm, " + std::to_string(cpu_threads()) + " threads)";
+  return "cpu (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+         " sgemm, " + std::to_string(cpu_threads()) + " threads)";
 }
 
 int cpu_threads() { return omp_get_max_threads(); }

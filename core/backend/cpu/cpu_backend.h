@@ -23,8 +23,8 @@ CpuBackend& cpu_backend();
 
 // Row-major sgemm on host memory through oneDNN (used by the backend and
 // benchmarks, which report its GFLOP/s).
-void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
-               int lda, const float* B, int ldb, float beta, float* C, int ldc);
+void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+               int ldb, float beta, float* C, int ldc);
 
 // Freed host blocks of 64 KiB and more are cached by size (bounded, 256 MiB)
 // and reused by later allocations of the same size: no page faults per batch.

@@ -5,10 +5,9 @@
 
 namespace perceptra {
 
-void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma,
-                                         const float* beta, float* save_mean, float* save_invstd,
-                                         float* running_mean, float* running_var, int N, int C,
-                                         int HW, float momentum, float eps) {
+void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
+                                         float* save_mean, float* save_invstd, float* running_mean, float* running_var,
+                                         int N, int C, int HW, float momentum, float eps) {
   PERCEPTRA_CPU_OP(kBatchNorm);
   const double count = (double)N * HW;
 #pragma omp parallel for
@@ -51,9 +50,8 @@ void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* 
   }
 }
 
-void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* gamma,
-                                        const float* beta, const float* running_mean,
-                                        const float* running_var, int N, int C, int HW,
+void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* gamma, const float* beta,
+                                        const float* running_mean, const float* running_var, int N, int C, int HW,
                                         float eps) {
   PERCEPTRA_CPU_OP(kBatchNorm);
 #pragma omp parallel for collapse(2) if ((size_t)N * C * HW > kParallelMin)
@@ -67,9 +65,9 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
     }
 }
 
-void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma,
-                                    const float* save_mean, const float* save_invstd, float* dx,
-                                    float* dgamma, float* dbeta, int N, int C, int HW) {
+void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
+                                    const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
+                                    int HW) {
   PERCEPTRA_CPU_OP(kBatchNorm);
   const double count = (double)N * HW;
 #pragma omp parallel for

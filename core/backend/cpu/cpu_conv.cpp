@@ -81,8 +81,7 @@ void col2im(const ConvGeometry& g, const float* col, float* dx) {
 }
 
 bool is_pointwise(const ConvGeometry& g) {
-  return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
-         g.pad_w == 0;
+  return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
 // Per-thread scratch reused across calls: no allocation per batch.
@@ -93,8 +92,7 @@ std::vector<float>& scratch(int slot) {
 
 }  // namespace
 
-void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w,
-                                const float* bias, float* y) {
+void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   PERCEPTRA_CPU_OP(kConvForward);
   if (dnnl_conv_forward(g, x, w, bias, y)) return;
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
@@ -112,8 +110,8 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
       col = buf.data();
     }
     for (int grp = 0; grp < g.groups; ++grp)
-      cpu_sgemm(false, false, Kg, PQ, CRSg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
-                col + (size_t)grp * CRSg * PQ, PQ, 0.f, yn + (size_t)grp * Kg * PQ, PQ);
+      cpu_sgemm(false, false, Kg, PQ, CRSg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, col + (size_t)grp * CRSg * PQ, PQ,
+                0.f, yn + (size_t)grp * Kg * PQ, PQ);
     if (bias)
       for (int k = 0; k < g.K; ++k) {
         float* yk = yn + (size_t)k * PQ;
@@ -123,8 +121,8 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
   }
 }
 
-void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w,
-                                     const float* bias, float* y) {
+void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                                     float* y) {
   {
     PERCEPTRA_CPU_OP(kConvForward);
     if (dnnl_conv_forward(g, x, w, bias, y, /*relu=*/true)) return;
@@ -133,8 +131,8 @@ void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, cons
   activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }
 
-void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
-                                 const float* dy, float* dx, float* dw, float* db) {
+void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
+                                 float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
   if (dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
@@ -173,21 +171,20 @@ void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const fl
         col = buf.data();
       }
       for (int grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g [Kg,PQ] * col_g^T [PQ,CRSg]
-        cpu_sgemm(false, true, Kg, CRSg, PQ, 1.f, dyn + (size_t)grp * Kg * PQ, PQ,
-                  col + (size_t)grp * CRSg * PQ, PQ, 1.f, dw_t + (size_t)grp * Kg * CRSg, CRSg);
+        cpu_sgemm(false, true, Kg, CRSg, PQ, 1.f, dyn + (size_t)grp * Kg * PQ, PQ, col + (size_t)grp * CRSg * PQ, PQ,
+                  1.f, dw_t + (size_t)grp * Kg * CRSg, CRSg);
       if (dx) {
         float* dxn = dx + (size_t)n * g.C * g.H * g.W;
         if (direct) {
           for (int grp = 0; grp < g.groups; ++grp)
-            cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
-                      dyn + (size_t)grp * Kg * PQ, PQ, 0.f, dxn + (size_t)grp * CRSg * PQ, PQ);
+            cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, dyn + (size_t)grp * Kg * PQ,
+                      PQ, 0.f, dxn + (size_t)grp * CRSg * PQ, PQ);
         } else {
           auto& dcol = scratch(1);
           dcol.resize((size_t)g.C * g.R * g.S * PQ);
           for (int grp = 0; grp < g.groups; ++grp)  // dcol_g = W_g^T [CRSg,Kg] * dY_g
-            cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
-                      dyn + (size_t)grp * Kg * PQ, PQ, 0.f, dcol.data() + (size_t)grp * CRSg * PQ,
-                      PQ);
+            cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, dyn + (size_t)grp * Kg * PQ,
+                      PQ, 0.f, dcol.data() + (size_t)grp * CRSg * PQ, PQ);
           std::fill(dxn, dxn + (size_t)g.C * g.H * g.W, 0.f);
           col2im(g, dcol.data(), dxn);
         }

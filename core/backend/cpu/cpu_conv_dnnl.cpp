@@ -39,8 +39,8 @@ dnnl::engine& engine() {
 
 using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, bool>;
 Key key_of(const ConvGeometry& g, bool bias, bool relu = false) {
-  return {g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-          g.dil_h * 1000 + g.dil_w, g.groups, bias, relu};
+  return {g.N,      g.C,  g.H, g.W, g.K, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dil_h * 1000 + g.dil_w,
+          g.groups, bias, relu};
 }
 
 struct Descs {
@@ -60,13 +60,12 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
   const int eff_h = (g.R - 1) * g.dil_h + 1, eff_w = (g.S - 1) * g.dil_w + 1;
   const int pr_h = std::max(0, (g.P - 1) * g.stride_h + eff_h - g.H - g.pad_h);
   const int pr_w = std::max(0, (g.Q - 1) * g.stride_w + eff_w - g.W - g.pad_w);
-  if ((g.H + g.pad_h + pr_h - eff_h) / g.stride_h + 1 != g.P ||
-      (g.W + g.pad_w + pr_w - eff_w) / g.stride_w + 1 != g.Q)
+  if ((g.H + g.pad_h + pr_h - eff_h) / g.stride_h + 1 != g.P || (g.W + g.pad_w + pr_w - eff_w) / g.stride_w + 1 != g.Q)
     return false;
   memory::dims src{g.N, g.C, g.H, g.W}, dst{g.N, g.K, g.P, g.Q}, b{g.K};
   const bool grouped = g.groups > 1;
-  memory::dims wei = grouped ? memory::dims{g.groups, g.K / g.groups, g.C / g.groups, g.R, g.S}
-                             : memory::dims{g.K, g.C, g.R, g.S};
+  memory::dims wei =
+      grouped ? memory::dims{g.groups, g.K / g.groups, g.C / g.groups, g.R, g.S} : memory::dims{g.K, g.C, g.R, g.S};
   d.src = {src, dt::f32, tag::nchw};
   d.wei = {wei, dt::f32, grouped ? tag::goihw : tag::oihw};
   d.dst = {dst, dt::f32, tag::nchw};
@@ -85,14 +84,13 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
 // instead of another pass over memory. forward_training even for inference:
 // with forward_inference oneDNN 2.6 picks brgconv on NHWC here, which with
 // the NCHW reorders measured ~1.5x slower than jit on nChw16c.
-dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias,
-                                                     bool relu = false) {
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, bool relu = false) {
   using F = dnnl::convolution_forward;
   const auto prop = dnnl::prop_kind::forward_training;
-  F::desc desc = bias ? F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any,
-                                d.bias, d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r)
-                      : F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any,
-                                d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r);
+  F::desc desc = bias ? F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.bias, d.dst_any,
+                                d.strides, d.dilates, d.pad_l, d.pad_r)
+                      : F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any, d.strides,
+                                d.dilates, d.pad_l, d.pad_r);
   if (!relu) return F::primitive_desc(desc, engine());
   dnnl::post_ops ops;
   ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
@@ -147,8 +145,7 @@ class Temp {
 
 // The user's plain tensor as the primitive wants it: itself when layouts
 // match, else a temporary (filled by a reorder when copy_in).
-memory as_layout(const memory::desc& want, const memory& user, bool copy_in, Temp& t,
-                 dnnl::stream& s) {
+memory as_layout(const memory::desc& want, const memory& user, bool copy_in, Temp& t, dnnl::stream& s) {
   if (want == user.get_desc()) return user;
   memory m(want, engine(), t.get(want.get_size()));
   if (copy_in) dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
@@ -167,8 +164,7 @@ float* mut(const float* p) { return const_cast<float*>(p); }
 void set_cpu_conv_impl(CpuConvImpl impl) { g_impl = impl; }
 CpuConvImpl cpu_conv_impl() { return g_impl; }
 
-bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                       float* y, bool relu) {
+bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, bool relu) {
   if (g_impl != CpuConvImpl::Auto) return false;
   Descs d;
   if (!make_descs(g, d)) return false;
@@ -190,8 +186,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     memory xm = as_layout(f.pd.src_desc(), xu, true, tx, s);
     memory wm = as_layout(f.pd.weights_desc(), wu, true, tw, s);
     memory ym = as_layout(f.pd.dst_desc(), yu, false, ty, s);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm},
-                                         {DNNL_ARG_DST, ym}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, engine(), mut(bias)));
     f.prim.execute(s, args);
     copy_out(ym, yu, s);
@@ -202,8 +197,8 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
   }
 }
 
-bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy,
-                        float* dx, float* dw, float* db) {
+bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                        float* db) {
   if (g_impl != CpuConvImpl::Auto) return false;
   Descs d;
   if (!make_descs(g, d)) return false;
@@ -217,16 +212,15 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       auto hint = forward_pd(d, db != nullptr);
       using BD = dnnl::convolution_backward_data;
       using BW = dnnl::convolution_backward_weights;
-      b->data_pd = BD::primitive_desc(
-          BD::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any,
-                   d.strides, d.dilates, d.pad_l, d.pad_r),
-          engine(), hint);
+      b->data_pd = BD::primitive_desc(BD::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any,
+                                               d.strides, d.dilates, d.pad_l, d.pad_r),
+                                      engine(), hint);
       b->data = BD(b->data_pd);
       b->has_data = true;
-      BW::desc wd = db ? BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any,
-                                  d.bias, d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r)
-                       : BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any,
-                                  d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r);
+      BW::desc wd = db ? BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.bias, d.dst_any,
+                                  d.strides, d.dilates, d.pad_l, d.pad_r)
+                       : BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any, d.strides,
+                                  d.dilates, d.pad_l, d.pad_r);
       b->weights_pd = BW::primitive_desc(wd, engine(), hint);
       b->weights = BW(b->weights_pd);
       it = g_backward.emplace(key, std::move(b)).first;
@@ -243,8 +237,7 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       Temp tx, tdw;
       memory xm = as_layout(b.weights_pd.src_desc(), xu, true, tx, s);
       memory dwm = as_layout(b.weights_pd.diff_weights_desc(), dwu, false, tdw, s);
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym},
-                                           {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
       if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, engine(), db));
       b.weights.execute(s, args);
       copy_out(dwm, dwu, s);
@@ -253,13 +246,11 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
     if (dx) {
       memory dxu(d.src, engine(), dx);
       Temp tw, tdx;
-      memory dym_data = b.data_pd.diff_dst_desc() == dym.get_desc()
-                            ? dym
-                            : as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy2, s);
+      memory dym_data =
+          b.data_pd.diff_dst_desc() == dym.get_desc() ? dym : as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy2, s);
       memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);
       memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
-      b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm},
-                         {DNNL_ARG_DIFF_SRC, dxm}});
+      b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
       copy_out(dxm, dxu, s);
       s.wait();
     }

@@ -14,9 +14,9 @@ CpuConvImpl cpu_conv_impl();
 
 // oneDNN paths; false when not applicable (the caller then uses im2col).
 // relu: inference with a fused ReLU post-op (y = relu(conv + bias)).
-bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                       float* y, bool relu = false);
-bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy,
-                        float* dx, float* dw, float* db);
+bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                       bool relu = false);
+bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                        float* db);
 
 }  // namespace perceptra

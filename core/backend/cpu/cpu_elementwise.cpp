@@ -42,8 +42,8 @@ void CpuBackend::scale(float* x, float s, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] *= s;
 }
 
-void CpuBackend::normalize_channels(const float* x, float* out, const float* mean,
-                                    const float* inv_std, int N, int C, int HW) {
+void CpuBackend::normalize_channels(const float* x, float* out, const float* mean, const float* inv_std, int N, int C,
+                                    int HW) {
   PERCEPTRA_CPU_OP(kElementwise);
 #pragma omp parallel for collapse(2) if ((size_t)N * C * HW > kParallelMin)
   for (int n = 0; n < N; ++n)
@@ -79,8 +79,7 @@ bool CpuBackend::has_non_finite(const float* x, size_t n) {
   return bad != 0;
 }
 
-void CpuBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float p,
-                                 uint64_t seed) {
+void CpuBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float p, uint64_t seed) {
   PERCEPTRA_CPU_OP(kElementwise);
   // keep when the 32-bit hash is >= p * 2^32; kept values are scaled by 1/(1-p).
   const double threshold = static_cast<double>(p) * 4294967296.0;

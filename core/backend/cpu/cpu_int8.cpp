@@ -44,8 +44,7 @@ dnnl::primitive_attr output_attr(const std::vector<float>& scales, bool relu) {
 constexpr size_t kMaxCached = 8;  // batch sizes per layer (the last batch differs)
 
 // Weights reordered once into the layout the primitive chose.
-memory reorder_weights(const memory::desc& user_md, const std::vector<int8_t>& w,
-                       const memory::desc& want) {
+memory reorder_weights(const memory::desc& user_md, const std::vector<int8_t>& w, const memory::desc& want) {
   memory user(user_md, engine(), const_cast<int8_t*>(w.data()));
   memory out(want, engine());
   dnnl::stream s(engine());
@@ -69,8 +68,7 @@ memory bias_memory(const std::vector<float>& bias, int n) {
 // shifted zero) every window is full and the correction is one constant per
 // output channel, folded into the bias: the result stays exact. oneDNN's own
 // s8 x s8 path on CPUs without VNNI halves the weights instead (inexact).
-std::vector<float> compensated_bias(const std::vector<float>& bias, const std::vector<int8_t>& w,
-                                    int K) {
+std::vector<float> compensated_bias(const std::vector<float>& bias, const std::vector<int8_t>& w, int K) {
   const size_t per = w.size() / size_t(K);
   std::vector<float> b(size_t(K), 0.f);
   for (size_t k = 0; k < size_t(K); ++k) {
@@ -113,19 +111,16 @@ ConvInt8::Impl::Entry& ConvInt8::Impl::get(const ConvInt8Spec& s, int N) {
   memory::desc dst({N, g.K, g.P, g.Q}, s.dst_u8 ? dt::u8 : dt::f32, tag::nhwc);
   using F = dnnl::convolution_forward;
   const auto prop = dnnl::prop_kind::forward_inference;
-  const memory::dims strides{g.stride_h, g.stride_w}, dil{g.dil_h - 1, g.dil_w - 1},
-      pl{g.pad_h, g.pad_w}, pr{pr_h, pr_w};
+  const memory::dims strides{g.stride_h, g.stride_w}, dil{g.dil_h - 1, g.dil_w - 1}, pl{g.pad_h, g.pad_w},
+      pr{pr_h, pr_w};
   const bool has_bias = !s.bias.empty() || s.src_signed;
   F::desc d = !has_bias
-                  ? F::desc(prop, dnnl::algorithm::convolution_direct, src, wei_any, dst, strides,
-                            dil, pl, pr)
-                  : F::desc(prop, dnnl::algorithm::convolution_direct, src, wei_any, bias, dst,
-                            strides, dil, pl, pr);
+                  ? F::desc(prop, dnnl::algorithm::convolution_direct, src, wei_any, dst, strides, dil, pl, pr)
+                  : F::desc(prop, dnnl::algorithm::convolution_direct, src, wei_any, bias, dst, strides, dil, pl, pr);
   Entry e;
   e.pd = F::primitive_desc(d, output_attr(s.scales, s.relu), engine());
   e.prim = F(e.pd);
-  e.weights = reorder_weights({{g.K, g.C, g.R, g.S}, dt::s8, tag::oihw}, s.weights,
-                              e.pd.weights_desc());
+  e.weights = reorder_weights({{g.K, g.C, g.R, g.S}, dt::s8, tag::oihw}, s.weights, e.pd.weights_desc());
   if (s.src_signed)
     e.bias = bias_memory(compensated_bias(s.bias, s.weights, g.K), g.K);
   else if (has_bias)
@@ -163,8 +158,7 @@ void ConvInt8::run(int N, const void* src, void* dst) {
   }
   memory s(e.pd.src_desc(), engine(), const_cast<void*>(in));
   memory d(e.pd.dst_desc(), engine(), dst);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
   if (!spec_.bias.empty() || spec_.src_signed) args[DNNL_ARG_BIAS] = e.bias;
   dnnl::stream st(engine());
   e.prim.execute(st, args);
@@ -234,8 +228,7 @@ void LinearInt8::run(int N, const void* src, void* dst) {
   }
   memory s(e.pd.src_desc(), engine(), const_cast<void*>(in));
   memory d(e.pd.dst_desc(), engine(), dst);
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
   if (!spec_.bias.empty() || spec_.src_signed) args[DNNL_ARG_BIAS] = e.bias;
   dnnl::stream st(engine());
   e.prim.execute(st, args);
@@ -244,8 +237,7 @@ void LinearInt8::run(int N, const void* src, void* dst) {
 
 // ---- element-wise helpers ----
 
-void quantize_nchw_to_nhwc(const float* x, int N, int C, int HW, float scale, bool to_signed,
-                           void* dst) {
+void quantize_nchw_to_nhwc(const float* x, int N, int C, int HW, float scale, bool to_signed, void* dst) {
   const float lo = to_signed ? -127.f : 0.f, hi = to_signed ? 127.f : 255.f;
   auto q = [&](float v) { return std::min(hi, std::max(lo, std::nearbyint(v / scale))); };
   if (to_signed) {
@@ -253,27 +245,24 @@ void quantize_nchw_to_nhwc(const float* x, int N, int C, int HW, float scale, bo
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; ++n)
       for (int p = 0; p < HW; ++p)
-        for (int c = 0; c < C; ++c)
-          y[(size_t(n) * HW + p) * C + c] = int8_t(q(x[(size_t(n) * C + c) * HW + p]));
+        for (int c = 0; c < C; ++c) y[(size_t(n) * HW + p) * C + c] = int8_t(q(x[(size_t(n) * C + c) * HW + p]));
   } else {
     auto* y = static_cast<uint8_t*>(dst);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; ++n)
       for (int p = 0; p < HW; ++p)
-        for (int c = 0; c < C; ++c)
-          y[(size_t(n) * HW + p) * C + c] = uint8_t(q(x[(size_t(n) * C + c) * HW + p]));
+        for (int c = 0; c < C; ++c) y[(size_t(n) * HW + p) * C + c] = uint8_t(q(x[(size_t(n) * C + c) * HW + p]));
   }
 }
 
-void dequantize_nhwc_to_nchw(const void* src, bool is_signed, int N, int C, int HW, float scale,
-                             float* y) {
+void dequantize_nhwc_to_nchw(const void* src, bool is_signed, int N, int C, int HW, float scale, float* y) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c)
       for (int p = 0; p < HW; ++p) {
         const size_t i = (size_t(n) * HW + p) * C + c;
-        const float v = is_signed ? float(static_cast<const int8_t*>(src)[i])
-                                  : float(static_cast<const uint8_t*>(src)[i]);
+        const float v =
+            is_signed ? float(static_cast<const int8_t*>(src)[i]) : float(static_cast<const uint8_t*>(src)[i]);
         y[(size_t(n) * C + c) * HW + p] = scale * v;
       }
 }
@@ -313,9 +302,8 @@ void global_avgpool_u8_nhwc(const uint8_t* x, int N, int C, int HW, float scale,
   }
 }
 
-void residual_join_nhwc(const float* main, const void* short_q, bool short_signed,
-                        float short_scale, const float* short_f, size_t n, bool relu,
-                        float out_scale, uint8_t* y_q, float* y_f) {
+void residual_join_nhwc(const float* main, const void* short_q, bool short_signed, float short_scale,
+                        const float* short_f, size_t n, bool relu, float out_scale, uint8_t* y_q, float* y_f) {
 #pragma omp parallel for schedule(static)
   for (size_t i = 0; i < n; ++i) {
     float sc;

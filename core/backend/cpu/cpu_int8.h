@@ -23,11 +23,11 @@
 namespace perceptra::int8 {
 
 struct ConvInt8Spec {
-  ConvGeometry g;             // N is ignored (run() takes the batch size); groups must be 1
-  bool src_signed = false;    // s8 source (inputs that can be negative); runs as u8 + 128
+  ConvGeometry g;           // N is ignored (run() takes the batch size); groups must be 1
+  bool src_signed = false;  // s8 source (inputs that can be negative); runs as u8 + 128
   bool relu = false;
-  bool dst_u8 = true;         // false: float32 NHWC destination
-  std::vector<float> scales;  // one per output channel
+  bool dst_u8 = true;           // false: float32 NHWC destination
+  std::vector<float> scales;    // one per output channel
   std::vector<int8_t> weights;  // [K, C, R, S] (OIHW), s8
   std::vector<float> bias;      // empty or K values, in the accumulator's units
 };
@@ -76,11 +76,9 @@ class LinearInt8 {
 
 // Quantises float NCHW [N,C,HW] into NHWC bytes: round(x / scale) saturated
 // to u8 [0,255] or s8 [-127,127] (ties to even, as ONNX QuantizeLinear).
-void quantize_nchw_to_nhwc(const float* x, int N, int C, int HW, float scale, bool to_signed,
-                           void* dst);
+void quantize_nchw_to_nhwc(const float* x, int N, int C, int HW, float scale, bool to_signed, void* dst);
 // Back to float NCHW: scale * byte.
-void dequantize_nhwc_to_nchw(const void* src, bool is_signed, int N, int C, int HW, float scale,
-                             float* y);
+void dequantize_nhwc_to_nchw(const void* src, bool is_signed, int N, int C, int HW, float scale, float* y);
 // Max pooling on u8 NHWC (padding never wins: values are >= 0 and padded
 // positions are skipped); same scale in and out.
 void maxpool_u8_nhwc(const uint8_t* x, const PoolGeometry& g, uint8_t* y);
@@ -89,8 +87,7 @@ void global_avgpool_u8_nhwc(const uint8_t* x, int N, int C, int HW, float scale,
 // Residual join: y = u8(relu(main + short_scale * short) / out_scale) (relu
 // optional), main float NHWC; short is u8/s8 NHWC bytes or float NHWC (null
 // bytes then). dst u8 when out_scale > 0, else float (y_f).
-void residual_join_nhwc(const float* main, const void* short_q, bool short_signed,
-                        float short_scale, const float* short_f, size_t n, bool relu,
-                        float out_scale, uint8_t* y_q, float* y_f);
+void residual_join_nhwc(const float* main, const void* short_q, bool short_signed, float short_scale,
+                        const float* short_f, size_t n, bool relu, float out_scale, uint8_t* y_q, float* y_f);
 
 }  // namespace perceptra::int8

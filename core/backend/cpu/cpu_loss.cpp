@@ -20,8 +20,8 @@ void CpuBackend::softmax(const float* x, float* y, int N, int C) {
   }
 }
 
-void CpuBackend::softmax_xent_forward(const float* logits, const float* labels, float* probs,
-                                      float* loss, int N, int C, float smoothing) {
+void CpuBackend::softmax_xent_forward(const float* logits, const float* labels, float* probs, float* loss, int N, int C,
+                                      float smoothing) {
   PERCEPTRA_CPU_OP(kSoftmaxXent);
 #pragma omp parallel for if ((size_t)N * C > kParallelMin)
   for (int n = 0; n < N; ++n) {
@@ -43,8 +43,8 @@ void CpuBackend::softmax_xent_forward(const float* logits, const float* labels, 
   }
 }
 
-void CpuBackend::softmax_xent_backward(const float* probs, const float* labels, float* dlogits,
-                                       int N, int C, float smoothing, float scale) {
+void CpuBackend::softmax_xent_backward(const float* probs, const float* labels, float* dlogits, int N, int C,
+                                       float smoothing, float scale) {
   PERCEPTRA_CPU_OP(kSoftmaxXent);
 #pragma omp parallel for if ((size_t)N * C > kParallelMin)
   for (int n = 0; n < N; ++n) {

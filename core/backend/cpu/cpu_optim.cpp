@@ -5,8 +5,8 @@
 
 namespace perceptra {
 
-void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum,
-                            float dampening, float weight_decay, bool nesterov, bool first_step) {
+void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum, float dampening,
+                            float weight_decay, bool nesterov, bool first_step) {
   PERCEPTRA_CPU_OP(kOptimizer);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) {
@@ -20,9 +20,8 @@ void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float 
   }
 }
 
-void CpuBackend::adam_update(float* w, const float* g, float* m, float* v, size_t n, float lr,
-                             float beta1, float beta2, float eps, float weight_decay,
-                             bool decoupled, int64_t step) {
+void CpuBackend::adam_update(float* w, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                             float eps, float weight_decay, bool decoupled, int64_t step) {
   PERCEPTRA_CPU_OP(kOptimizer);
   const double bc1 = 1.0 - std::pow((double)beta1, (double)step);
   const double bc2 = 1.0 - std::pow((double)beta2, (double)step);

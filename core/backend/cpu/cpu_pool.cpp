@@ -68,8 +68,7 @@ void maxpool_generic_plane(const PoolGeometry& g, const float* xp, float* yp) {
 
 // Gradient to the first maximum of each window in row-major window order
 // (the one forward picked), found again by comparing x with y.
-void maxpool_2x2_backward_plane(const PoolGeometry& g, const float* xp, const float* yp,
-                                const float* dyp, float* dxp) {
+void maxpool_2x2_backward_plane(const PoolGeometry& g, const float* xp, const float* yp, const float* dyp, float* dxp) {
   for (int p = 0; p < g.P; ++p) {
     const float* r0 = xp + (size_t)2 * p * g.W;
     const float* r1 = r0 + g.W;
@@ -99,8 +98,8 @@ void maxpool_2x2_backward_plane(const PoolGeometry& g, const float* xp, const fl
     std::fill(dxp + (size_t)h * g.W, dxp + (size_t)(h + 1) * g.W, 0.f);
 }
 
-void maxpool_generic_backward_plane(const PoolGeometry& g, const float* xp, const float* yp,
-                                    const float* dyp, float* dxp) {
+void maxpool_generic_backward_plane(const PoolGeometry& g, const float* xp, const float* yp, const float* dyp,
+                                    float* dxp) {
   std::fill(dxp, dxp + (size_t)g.H * g.W, 0.f);
   for (int p = 0; p < g.P; ++p) {
     const int h0 = std::max(p * g.sh - g.ph, 0), h1 = std::min(p * g.sh - g.ph + g.kh, g.H);
@@ -138,8 +137,7 @@ void CpuBackend::maxpool2d_forward(const PoolGeometry& g, const float* x, float*
   }
 }
 
-void CpuBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y,
-                                    const float* dy, float* dx) {
+void CpuBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y, const float* dy, float* dx) {
   PERCEPTRA_CPU_OP(kMaxPoolBackward);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);
@@ -195,8 +193,7 @@ void maxpool_2x2_argmax_plane(const PoolGeometry& g, const float* xp, float* yp,
   }
 }
 
-void maxpool_2x2_backward_argmax_plane(const PoolGeometry& g, const float* ap, const float* dyp,
-                                       float* dxp) {
+void maxpool_2x2_backward_argmax_plane(const PoolGeometry& g, const float* ap, const float* dyp, float* dxp) {
   for (int p = 0; p < g.P; ++p) {
     const float* ar = ap + (size_t)p * g.Q;
     const float* dyr = dyp + (size_t)p * g.Q;
@@ -241,8 +238,7 @@ void maxpool_generic_argmax_plane(const PoolGeometry& g, const float* xp, float*
 }
 
 // Overlapping windows add up in (p, q) order, as maxpool2d_backward does.
-void maxpool_generic_backward_argmax_plane(const PoolGeometry& g, const float* ap,
-                                           const float* dyp, float* dxp) {
+void maxpool_generic_backward_argmax_plane(const PoolGeometry& g, const float* ap, const float* dyp, float* dxp) {
   std::fill(dxp, dxp + (size_t)g.H * g.W, 0.f);
   for (int p = 0; p < g.P; ++p)
     for (int q = 0; q < g.Q; ++q) {
@@ -254,8 +250,7 @@ void maxpool_generic_backward_argmax_plane(const PoolGeometry& g, const float* a
 
 }  // namespace
 
-void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y,
-                                          float* argmax) {
+void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y, float* argmax) {
   PERCEPTRA_CPU_OP(kMaxPoolForward);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);
@@ -270,8 +265,7 @@ void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x,
   }
 }
 
-void CpuBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax,
-                                           const float* dy, float* dx) {
+void CpuBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
   PERCEPTRA_CPU_OP(kMaxPoolBackward);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);

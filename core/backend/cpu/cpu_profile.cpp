@@ -7,11 +7,23 @@ std::atomic<bool> enabled{false};
 namespace {
 std::atomic<int64_t> ns[kOpCount];
 std::atomic<int64_t> calls[kOpCount];
-const char* const kNames[kOpCount] = {
-    "gemm", "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-    "avgpool2d", "global_avgpool", "activation_forward", "activation_backward", "add_bias_rows",
-    "sum_rows", "softmax_xent", "batchnorm", "elementwise", "reduction", "optimizer_update",
-    "memory"};
+const char* const kNames[kOpCount] = {"gemm",
+                                      "conv2d_forward",
+                                      "conv2d_backward",
+                                      "maxpool2d_forward",
+                                      "maxpool2d_backward",
+                                      "avgpool2d",
+                                      "global_avgpool",
+                                      "activation_forward",
+                                      "activation_backward",
+                                      "add_bias_rows",
+                                      "sum_rows",
+                                      "softmax_xent",
+                                      "batchnorm",
+                                      "elementwise",
+                                      "reduction",
+                                      "optimizer_update",
+                                      "memory"};
 }  // namespace
 void record(Op op, int64_t t) {
   ns[op].fetch_add(t, std::memory_order_relaxed);

@@ -23,9 +23,24 @@ std::vector<CpuOpStat> cpu_profile_take();
 
 namespace cpu_profile_detail {
 enum Op : int {
-  kGemm, kConvForward, kConvBackward, kMaxPoolForward, kMaxPoolBackward, kAvgPool, kGlobalAvgPool,
-  kActivationForward, kActivationBackward, kBiasRows, kSumRows, kSoftmaxXent, kBatchNorm,
-  kElementwise, kReduction, kOptimizer, kMemory, kOpCount
+  kGemm,
+  kConvForward,
+  kConvBackward,
+  kMaxPoolForward,
+  kMaxPoolBackward,
+  kAvgPool,
+  kGlobalAvgPool,
+  kActivationForward,
+  kActivationBackward,
+  kBiasRows,
+  kSumRows,
+  kSoftmaxXent,
+  kBatchNorm,
+  kElementwise,
+  kReduction,
+  kOptimizer,
+  kMemory,
+  kOpCount
 };
 extern std::atomic<bool> enabled;
 void record(Op op, int64_t ns);
@@ -37,9 +52,7 @@ class Timer {
   }
   ~Timer() {
     if (on_)
-      record(op_, std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::steady_clock::now() - t0_)
-                      .count());
+      record(op_, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_).count());
   }
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;

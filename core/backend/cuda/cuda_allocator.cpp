@@ -11,8 +11,7 @@ namespace {
 std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
 }  // namespace
 
-CachingAllocator::CachingAllocator(int device, cudaStream_t compute)
-    : device_(device), compute_(compute) {}
+CachingAllocator::CachingAllocator(int device, cudaStream_t compute) : device_(device), compute_(compute) {}
 
 void* CachingAllocator::device_malloc(size_t bytes) {
   void* p = nullptr;
@@ -23,9 +22,8 @@ void* CachingAllocator::device_malloc(size_t bytes) {
     err = cudaMalloc(&p, bytes);
     if (err == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
-      throw Error("CUDA out of memory on cuda:" + std::to_string(device_) + ": allocating " +
-                  mib(bytes) + " with " + mib(stats_.in_use) +
-                  " in use by tensors; try a smaller batch size");
+      throw Error("CUDA out of memory on cuda:" + std::to_string(device_) + ": allocating " + mib(bytes) + " with " +
+                  mib(stats_.in_use) + " in use by tensors; try a smaller batch size");
     }
   }
   check_cuda(err, "cudaMalloc(&p, bytes)", __FILE__, __LINE__);

@@ -18,11 +18,11 @@
 namespace perceptra::cuda {
 
 struct AllocatorStats {
-  size_t in_use = 0;        // bytes handed out (rounded sizes)
-  size_t cached = 0;        // bytes held in free lists
+  size_t in_use = 0;  // bytes handed out (rounded sizes)
+  size_t cached = 0;  // bytes held in free lists
   size_t peak_in_use = 0;
-  int64_t device_mallocs = 0;   // cudaMalloc calls made (cache misses)
-  int64_t reuses = 0;           // allocations served from the cache
+  int64_t device_mallocs = 0;  // cudaMalloc calls made (cache misses)
+  int64_t reuses = 0;          // allocations served from the cache
 };
 
 // Size classes: multiples of 512 B up to 1 MiB, then four classes per power

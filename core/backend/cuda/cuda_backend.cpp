@@ -28,8 +28,7 @@ PinnedStaging::~PinnedStaging() = default;  // pinned buffers live as long as th
 void PinnedStaging::ensure() {
   if (buf_[0]) return;
   for (int i = 0; i < kBuffers; ++i) {
-    PCUDA(cudaHostAlloc(reinterpret_cast<void**>(&buf_[i]), kChunkFloats * sizeof(float),
-                        cudaHostAllocPortable));
+    PCUDA(cudaHostAlloc(reinterpret_cast<void**>(&buf_[i]), kChunkFloats * sizeof(float), cudaHostAllocPortable));
     PCUDA(cudaEventCreateWithFlags(&done_[i], cudaEventDisableTiming));
   }
 }
@@ -43,8 +42,7 @@ void PinnedStaging::upload(float* dst, const float* src, size_t n, cudaStream_t 
     next_ = (next_ + 1) % kBuffers;
     PCUDA(cudaEventSynchronize(done_[b]));  // its previous DMA has finished
     std::memcpy(buf_[b], src + off, len * sizeof(float));
-    PCUDA(cudaMemcpyAsync(dst + off, buf_[b], len * sizeof(float), cudaMemcpyHostToDevice,
-                          stream));
+    PCUDA(cudaMemcpyAsync(dst + off, buf_[b], len * sizeof(float), cudaMemcpyHostToDevice, stream));
     PCUDA(cudaEventRecord(done_[b], stream));
   }
 }
@@ -57,8 +55,7 @@ void PinnedStaging::download(float* dst, const float* src, size_t n, cudaStream_
     const int b = next_;
     next_ = (next_ + 1) % kBuffers;
     PCUDA(cudaEventSynchronize(done_[b]));
-    PCUDA(cudaMemcpyAsync(buf_[b], src + off, len * sizeof(float), cudaMemcpyDeviceToHost,
-                          stream));
+    PCUDA(cudaMemcpyAsync(buf_[b], src + off, len * sizeof(float), cudaMemcpyDeviceToHost, stream));
     PCUDA(cudaStreamSynchronize(stream));
     std::memcpy(dst + off, buf_[b], len * sizeof(float));
   }
@@ -126,8 +123,7 @@ void CudaBackend::deallocate(float* p, size_t n) {
   try {
     activate();
     alloc_->release(p, n * sizeof(float));
-  } catch (const Error&) {
-  }
+  } catch (const Error&) {}
 }
 
 void CudaBackend::copy_from_host(float* dst, const float* src, size_t n) {
@@ -177,8 +173,7 @@ float* CudaBackend::workspace(int slot, size_t n) {
 }
 
 double CudaBackend::fetch_result() {
-  PCUDA(cudaMemcpyAsync(h_result_, d_scratch_ + kReduceBlocks, sizeof(double),
-                        cudaMemcpyDeviceToHost, stream_));
+  PCUDA(cudaMemcpyAsync(h_result_, d_scratch_ + kReduceBlocks, sizeof(double), cudaMemcpyDeviceToHost, stream_));
   PCUDA(cudaStreamSynchronize(stream_));
   return *h_result_;
 }
@@ -198,11 +193,10 @@ CudaBackend& backend_at(int index) {
   CudaProbe probe = probe_cuda();
   if (probe.device_count == 0) throw Error("CUDA: " + probe.reason);
   if (index < 0 || index >= probe.device_count)
-    throw Error("CUDA: cuda:" + std::to_string(index) + " does not exist (" +
-                std::to_string(probe.device_count) + " usable device(s))");
+    throw Error("CUDA: cuda:" + std::to_string(index) + " does not exist (" + std::to_string(probe.device_count) +
+                " usable device(s))");
   std::lock_guard<std::mutex> lock(registry_mu);
-  if (registry.size() < static_cast<size_t>(probe.device_count))
-    registry.resize(probe.device_count, nullptr);
+  if (registry.size() < static_cast<size_t>(probe.device_count)) registry.resize(probe.device_count, nullptr);
   if (!registry[index]) registry[index] = new CudaBackend(index);
   return *registry[index];
 }
@@ -220,8 +214,8 @@ CudaProbe probe_devices() {
     if (driver == 0)
       p.reason = "no device (driver not installed)";
     else if (err == cudaErrorInsufficientDriver)
-      p.reason = "no device (driver version insufficient: the driver supports CUDA " +
-                 driver_text(driver) + ", this build needs " + driver_text(runtime) + ")";
+      p.reason = "no device (driver version insufficient: the driver supports CUDA " + driver_text(driver) +
+                 ", this build needs " + driver_text(runtime) + ")";
     else if (err == cudaErrorNoDevice)
       p.reason = "no device (no CUDA-capable device is detected)";
     else
@@ -242,10 +236,10 @@ CudaProbe probe_devices() {
       (void)cudaGetLastError();
       if (usable == 0) {
         cudaDeviceProp prop{};
-        std::string what = cudaGetDeviceProperties(&prop, i) == cudaSuccess
-                               ? std::string(prop.name) + ", sm_" + std::to_string(prop.major) +
-                                     std::to_string(prop.minor)
-                               : "cuda:" + std::to_string(i);
+        std::string what =
+            cudaGetDeviceProperties(&prop, i) == cudaSuccess
+                ? std::string(prop.name) + ", sm_" + std::to_string(prop.major) + std::to_string(prop.minor)
+                : "cuda:" + std::to_string(i);
         (void)cudaGetLastError();
         p.reason = "device unusable (" + what + ": " + cudaGetErrorString(e) + ")";
       }

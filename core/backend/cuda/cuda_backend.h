@@ -83,8 +83,8 @@ class CudaBackend final : public Backend {
   std::mutex upload_mu_;
   float* ws_[2] = {};
   size_t ws_size_[2] = {};
-  double* d_scratch_ = nullptr;   // per-block partial results (device)
-  double* h_result_ = nullptr;    // pinned scalar result
+  double* d_scratch_ = nullptr;  // per-block partial results (device)
+  double* h_result_ = nullptr;   // pinned scalar result
   static constexpr int kReduceBlocks = 256;
   std::string name_;
   int cc_major_ = 0, cc_minor_ = 0;

@@ -6,14 +6,13 @@ namespace perceptra::cuda {
 namespace {
 
 // One block per channel: two-pass statistics, then the normalised output.
-__global__ void bn_train_k(const float* x, float* y, const float* gamma, const float* beta,
-                           float* save_mean, float* save_invstd, float* running_mean,
-                           float* running_var, int N, int C, int HW, float momentum, float eps) {
+__global__ void bn_train_k(const float* x, float* y, const float* gamma, const float* beta, float* save_mean,
+                           float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
+                           float momentum, float eps) {
   const int c = blockIdx.x;
   const size_t count = (size_t)N * HW;
   double s = 0;
-  for (size_t i = threadIdx.x; i < count; i += blockDim.x)
-    s += x[((size_t)(i / HW) * C + c) * HW + i % HW];
+  for (size_t i = threadIdx.x; i < count; i += blockDim.x) s += x[((size_t)(i / HW) * C + c) * HW + i % HW];
   const double mean = block_sum(s) / (double)count;
   double ss = 0;
   for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
@@ -21,8 +20,7 @@ __global__ void bn_train_k(const float* x, float* y, const float* gamma, const f
     ss += d * d;
   }
   ss = block_sum(ss);
-  const m::BnChannel st =
-      m::bn_channel_stats(mean, ss, (double)count, eps, momentum, running_mean[c], running_var[c]);
+  const m::BnChannel st = m::bn_channel_stats(mean, ss, (double)count, eps, momentum, running_mean[c], running_var[c]);
   __syncthreads();  // everyone has read the running stats before thread 0 writes them
   if (threadIdx.x == 0) {
     save_mean[c] = st.mean;
@@ -36,8 +34,8 @@ __global__ void bn_train_k(const float* x, float* y, const float* gamma, const f
     y[off] = x[off] * a + b;
   }
 }
-__global__ void bn_eval_k(const float* x, float* y, const float* gamma, const float* beta,
-                          const float* rm, const float* rv, size_t total, int C, int HW, float eps) {
+__global__ void bn_eval_k(const float* x, float* y, const float* gamma, const float* beta, const float* rm,
+                          const float* rv, size_t total, int C, int HW, float eps) {
   GRID_STRIDE(i, total) {
     const int c = static_cast<int>((i / HW) % C);
     const float a = gamma[c] / sqrtf(rv[c] + eps);
@@ -45,9 +43,8 @@ __global__ void bn_eval_k(const float* x, float* y, const float* gamma, const fl
     y[i] = x[i] * a + b;
   }
 }
-__global__ void bn_backward_k(const float* x, const float* dy, const float* gamma,
-                              const float* save_mean, const float* save_invstd, float* dx,
-                              float* dgamma, float* dbeta, int N, int C, int HW) {
+__global__ void bn_backward_k(const float* x, const float* dy, const float* gamma, const float* save_mean,
+                              const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW) {
   const int c = blockIdx.x;
   const size_t count = (size_t)N * HW;
   const float mean = save_mean[c], invstd = save_invstd[c];
@@ -72,36 +69,33 @@ __global__ void bn_backward_k(const float* x, const float* dy, const float* gamm
 
 }  // namespace
 
-void CudaBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma,
-                                          const float* beta, float* save_mean, float* save_invstd,
-                                          float* running_mean, float* running_var, int N, int C,
-                                          int HW, float momentum, float eps) {
+void CudaBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
+                                          float* save_mean, float* save_invstd, float* running_mean, float* running_var,
+                                          int N, int C, int HW, float momentum, float eps) {
   if (!C) return;
   activate();
-  bn_train_k<<<C, kThreads, 0, stream_>>>(x, y, gamma, beta, save_mean, save_invstd, running_mean,
-                                          running_var, N, C, HW, momentum, eps);
+  bn_train_k<<<C, kThreads, 0, stream_>>>(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C,
+                                          HW, momentum, eps);
   PCUDA_LAUNCH("bn_train_k");
 }
 
-void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* gamma,
-                                         const float* beta, const float* running_mean,
-                                         const float* running_var, int N, int C, int HW,
+void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* gamma, const float* beta,
+                                         const float* running_mean, const float* running_var, int N, int C, int HW,
                                          float eps) {
   const size_t total = (size_t)N * C * HW;
   if (!total) return;
   activate();
-  bn_eval_k<<<blocks_for(total), kThreads, 0, stream_>>>(x, y, gamma, beta, running_mean,
-                                                         running_var, total, C, HW, eps);
+  bn_eval_k<<<blocks_for(total), kThreads, 0, stream_>>>(x, y, gamma, beta, running_mean, running_var, total, C, HW,
+                                                         eps);
   PCUDA_LAUNCH("bn_eval_k");
 }
 
-void CudaBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma,
-                                     const float* save_mean, const float* save_invstd, float* dx,
-                                     float* dgamma, float* dbeta, int N, int C, int HW) {
+void CudaBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
+                                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
+                                     int HW) {
   if (!C) return;
   activate();
-  bn_backward_k<<<C, kThreads, 0, stream_>>>(x, dy, gamma, save_mean, save_invstd, dx, dgamma,
-                                             dbeta, N, C, HW);
+  bn_backward_k<<<C, kThreads, 0, stream_>>>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW);
   PCUDA_LAUNCH("bn_backward_k");
 }
 

@@ -61,8 +61,7 @@ __global__ void bias_grad_k(const float* dy, float* db, int N, int K, int PQ) {
   const int k = blockIdx.x;
   const size_t count = (size_t)N * PQ;
   double s = 0;
-  for (size_t i = threadIdx.x; i < count; i += blockDim.x)
-    s += dy[((size_t)(i / PQ) * K + k) * PQ + i % PQ];
+  for (size_t i = threadIdx.x; i < count; i += blockDim.x) s += dy[((size_t)(i / PQ) * K + k) * PQ + i % PQ];
   s = block_sum(s);
   if (threadIdx.x == 0) db[k] = static_cast<float>(s);
 }
@@ -74,8 +73,7 @@ int chunk_images(const ConvGeometry& g) {
 
 }  // namespace
 
-void CudaBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w,
-                                 const float* bias, float* y) {
+void CudaBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   if (!g.N) return;
   activate();
   const int Cg = g.C / g.groups, Kg = g.K / g.groups, CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
@@ -86,21 +84,19 @@ void CudaBackend::conv2d_forward(const ConvGeometry& g, const float* x, const fl
     const int cnt = std::min(nb, g.N - n0);
     const int cols = cnt * PQ;
     const size_t col_total = (size_t)g.C * g.R * g.S * cols;
-    im2col_k<<<blocks_for(col_total), kThreads, 0, stream_>>>(g, x + (size_t)n0 * g.C * g.H * g.W,
-                                                              cnt, col);
+    im2col_k<<<blocks_for(col_total), kThreads, 0, stream_>>>(g, x + (size_t)n0 * g.C * g.H * g.W, cnt, col);
     PCUDA_LAUNCH("im2col_k");
     for (int grp = 0; grp < g.groups; ++grp)  // T_g [Kg, cols] = W_g [Kg, CRSg] * col_g
-      gemm(false, false, Kg, cols, CRSg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
-           col + (size_t)grp * CRSg * cols, cols, 0.f, t + (size_t)grp * Kg * cols, cols);
+      gemm(false, false, Kg, cols, CRSg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, col + (size_t)grp * CRSg * cols, cols,
+           0.f, t + (size_t)grp * Kg * cols, cols);
     const size_t out_total = (size_t)cnt * g.K * PQ;
-    unpack_k<<<blocks_for(out_total), kThreads, 0, stream_>>>(t, bias, y + (size_t)n0 * g.K * PQ,
-                                                              g.K, cnt, PQ);
+    unpack_k<<<blocks_for(out_total), kThreads, 0, stream_>>>(t, bias, y + (size_t)n0 * g.K * PQ, g.K, cnt, PQ);
     PCUDA_LAUNCH("unpack_k");
   }
 }
 
-void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w,
-                                  const float* dy, float* dx, float* dw, float* db) {
+void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
+                                  float* dw, float* db) {
   if (!g.N) return;
   activate();
   const int Cg = g.C / g.groups, Kg = g.K / g.groups, CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
@@ -112,25 +108,22 @@ void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const f
     const int cols = cnt * PQ;
     const size_t col_total = (size_t)g.C * g.R * g.S * cols;
     const size_t out_total = (size_t)cnt * g.K * PQ;
-    im2col_k<<<blocks_for(col_total), kThreads, 0, stream_>>>(g, x + (size_t)n0 * g.C * g.H * g.W,
-                                                              cnt, col);
+    im2col_k<<<blocks_for(col_total), kThreads, 0, stream_>>>(g, x + (size_t)n0 * g.C * g.H * g.W, cnt, col);
     PCUDA_LAUNCH("im2col_k");
-    pack_k<<<blocks_for(out_total), kThreads, 0, stream_>>>(dy + (size_t)n0 * g.K * PQ, t, g.K, cnt,
-                                                            PQ);
+    pack_k<<<blocks_for(out_total), kThreads, 0, stream_>>>(dy + (size_t)n0 * g.K * PQ, t, g.K, cnt, PQ);
     PCUDA_LAUNCH("pack_k");
-    const float beta = n0 == 0 ? 0.f : 1.f;  // dw is overwritten, then accumulated over chunks
+    const float beta = n0 == 0 ? 0.f : 1.f;   // dw is overwritten, then accumulated over chunks
     for (int grp = 0; grp < g.groups; ++grp)  // dW_g += dT_g [Kg, cols] * col_g^T [cols, CRSg]
-      gemm(false, true, Kg, CRSg, cols, 1.f, t + (size_t)grp * Kg * cols, cols,
-           col + (size_t)grp * CRSg * cols, cols, beta, dw + (size_t)grp * Kg * CRSg, CRSg);
+      gemm(false, true, Kg, CRSg, cols, 1.f, t + (size_t)grp * Kg * cols, cols, col + (size_t)grp * CRSg * cols, cols,
+           beta, dw + (size_t)grp * Kg * CRSg, CRSg);
     if (dx) {
       // dcol_g = W_g^T [CRSg, Kg] * dT_g, written over col (stream order: the
       // dW products above have read it by then).
       for (int grp = 0; grp < g.groups; ++grp)
-        gemm(true, false, CRSg, cols, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg,
-             t + (size_t)grp * Kg * cols, cols, 0.f, col + (size_t)grp * CRSg * cols, cols);
+        gemm(true, false, CRSg, cols, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, t + (size_t)grp * Kg * cols, cols,
+             0.f, col + (size_t)grp * CRSg * cols, cols);
       const size_t in_total = (size_t)cnt * g.C * g.H * g.W;
-      col2im_k<<<blocks_for(in_total), kThreads, 0, stream_>>>(g, col, cnt,
-                                                               dx + (size_t)n0 * g.C * g.H * g.W);
+      col2im_k<<<blocks_for(in_total), kThreads, 0, stream_>>>(g, col, cnt, dx + (size_t)n0 * g.C * g.H * g.W);
       PCUDA_LAUNCH("col2im_k");
     }
   }
@@ -140,8 +133,8 @@ void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const f
   }
 }
 
-void CudaBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w,
-                                      const float* bias, float* y) {
+void CudaBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                                      float* y) {
   conv2d_forward(g, x, w, bias, y);
   activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }

@@ -13,17 +13,17 @@ namespace perceptra::cuda {
 
 struct DeviceInfo {
   int index = 0;
-  std::string name;             // e.g. "NVIDIA A100-SXM4-40GB"
-  int major = 0, minor = 0;     // compute capability
-  size_t total_memory = 0;      // bytes
+  std::string name;          // e.g. "NVIDIA A100-SXM4-40GB"
+  int major = 0, minor = 0;  // compute capability
+  size_t total_memory = 0;   // bytes
   int multiprocessors = 0;
 };
 // Throws Error when the device cannot be used.
 DeviceInfo device_info(int index);
 
 struct MemoryStats {
-  size_t in_use = 0;           // bytes held by live tensors and workspaces
-  size_t cached = 0;           // bytes in the allocator's free lists
+  size_t in_use = 0;  // bytes held by live tensors and workspaces
+  size_t cached = 0;  // bytes in the allocator's free lists
   size_t peak_in_use = 0;
   int64_t device_mallocs = 0;  // cudaMalloc calls (cache misses)
   int64_t reuses = 0;          // allocations served from the cache

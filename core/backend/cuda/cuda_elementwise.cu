@@ -7,12 +7,8 @@ namespace perceptra::cuda {
 namespace {
 
 __global__ void fill_k(float* x, size_t n, float v) { GRID_STRIDE(i, n) x[i] = v; }
-__global__ void add_k(const float* a, const float* b, float* out, size_t n) {
-  GRID_STRIDE(i, n) out[i] = a[i] + b[i];
-}
-__global__ void mul_k(const float* a, const float* b, float* out, size_t n) {
-  GRID_STRIDE(i, n) out[i] = a[i] * b[i];
-}
+__global__ void add_k(const float* a, const float* b, float* out, size_t n) { GRID_STRIDE(i, n) out[i] = a[i] + b[i]; }
+__global__ void mul_k(const float* a, const float* b, float* out, size_t n) { GRID_STRIDE(i, n) out[i] = a[i] * b[i]; }
 __global__ void axpby_k(float alpha, const float* x, float beta, float* y, size_t n) {
   // beta == 0: y may hold garbage (uninitialised), never read it.
   if (beta == 0.f) {
@@ -22,8 +18,8 @@ __global__ void axpby_k(float alpha, const float* x, float beta, float* y, size_
   }
 }
 __global__ void scale_k(float* x, float s, size_t n) { GRID_STRIDE(i, n) x[i] *= s; }
-__global__ void normalize_channels_k(const float* x, float* out, const float* mean,
-                                     const float* inv_std, size_t total, int C, int HW) {
+__global__ void normalize_channels_k(const float* x, float* out, const float* mean, const float* inv_std, size_t total,
+                                     int C, int HW) {
   GRID_STRIDE(i, total) {
     const int c = static_cast<int>((i / HW) % C);
     out[i] = (x[i] - mean[c]) * inv_std[c];
@@ -96,13 +92,12 @@ void CudaBackend::scale(float* x, float s, size_t n) {
   PCUDA_LAUNCH("scale_k");
 }
 
-void CudaBackend::normalize_channels(const float* x, float* out, const float* mean,
-                                     const float* inv_std, int N, int C, int HW) {
+void CudaBackend::normalize_channels(const float* x, float* out, const float* mean, const float* inv_std, int N, int C,
+                                     int HW) {
   const size_t total = (size_t)N * C * HW;
   if (!total) return;
   activate();
-  normalize_channels_k<<<blocks_for(total), kThreads, 0, stream_>>>(x, out, mean, inv_std, total,
-                                                                    C, HW);
+  normalize_channels_k<<<blocks_for(total), kThreads, 0, stream_>>>(x, out, mean, inv_std, total, C, HW);
   PCUDA_LAUNCH("normalize_channels_k");
 }
 
@@ -131,8 +126,7 @@ bool CudaBackend::has_non_finite(const float* x, size_t n) {
   return finish_reduction() > 0;
 }
 
-void CudaBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float p,
-                                  uint64_t seed) {
+void CudaBackend::dropout_forward(const float* x, float* y, float* mask, size_t n, float p, uint64_t seed) {
   if (!n) return;
   activate();
   dropout_k<<<blocks_for(n), kThreads, 0, stream_>>>(x, y, mask, n, m::make_dropout_args(p, seed));

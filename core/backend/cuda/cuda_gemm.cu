@@ -21,13 +21,12 @@ __global__ void sum_rows_k(const float* x, float* out, int rows, int cols, float
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the
 // operands, keep the transpose flags, and swap M and N.
-void CudaBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
-                       const float* A, int lda, const float* B, int ldb, float beta, float* C,
-                       int ldc) {
+void CudaBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                       const float* B, int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
   activate();
-  PCUBLAS(cublasSgemm(cublas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                      N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+  PCUBLAS(cublasSgemm(cublas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K,
+                      &alpha, B, ldb, A, lda, &beta, C, ldc));
 }
 
 void CudaBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) {

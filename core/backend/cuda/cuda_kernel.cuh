@@ -11,6 +11,5 @@ namespace perceptra::cuda {
 namespace m = ::perceptra::cudamath;
 }  // namespace perceptra::cuda
 
-#define GRID_STRIDE(i, n)                                                   \
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); \
-       i += (size_t)blockDim.x * gridDim.x)
+#define GRID_STRIDE(i, n) \
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)blockDim.x * gridDim.x)

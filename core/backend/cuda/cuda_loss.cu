@@ -8,20 +8,19 @@ namespace {
 __global__ void softmax_k(const float* x, float* y, int N, int C) {
   GRID_STRIDE(r, (size_t)N) m::softmax_row(x + r * C, y + r * C, C);
 }
-__global__ void xent_forward_k(const float* logits, const float* labels, float* probs, float* loss,
-                               int N, int C, float smoothing) {
+__global__ void xent_forward_k(const float* logits, const float* labels, float* probs, float* loss, int N, int C,
+                               float smoothing) {
   GRID_STRIDE(r, (size_t)N)
   loss[r] = m::softmax_xent_row(logits + r * C, labels[r], probs + r * C, C, smoothing);
 }
-__global__ void xent_backward_k(const float* probs, const float* labels, float* dlogits, int N,
-                                int C, float smoothing, float scale) {
+__global__ void xent_backward_k(const float* probs, const float* labels, float* dlogits, int N, int C, float smoothing,
+                                float scale) {
   GRID_STRIDE(i, (size_t)N * C) {
     const size_t r = i / C;
     dlogits[i] = m::softmax_xent_grad(probs[i], static_cast<int>(i % C), labels[r], C, smoothing, scale);
   }
 }
-__global__ void mse_partial_k(const float* p, const float* t, float* dp, size_t n, float g,
-                              double* partial) {
+__global__ void mse_partial_k(const float* p, const float* t, float* dp, size_t n, float g, double* partial) {
   double s = 0;
   GRID_STRIDE(i, n) {
     const float d = p[i] - t[i];
@@ -34,22 +33,20 @@ __global__ void mse_partial_k(const float* p, const float* t, float* dp, size_t 
 
 }  // namespace
 
-void CudaBackend::softmax_xent_forward(const float* logits, const float* labels, float* probs,
-                                       float* loss, int N, int C, float smoothing) {
+void CudaBackend::softmax_xent_forward(const float* logits, const float* labels, float* probs, float* loss, int N,
+                                       int C, float smoothing) {
   if (!N) return;
   activate();
-  xent_forward_k<<<blocks_for(N), kThreads, 0, stream_>>>(logits, labels, probs, loss, N, C,
-                                                          smoothing);
+  xent_forward_k<<<blocks_for(N), kThreads, 0, stream_>>>(logits, labels, probs, loss, N, C, smoothing);
   PCUDA_LAUNCH("xent_forward_k");
 }
 
-void CudaBackend::softmax_xent_backward(const float* probs, const float* labels, float* dlogits,
-                                        int N, int C, float smoothing, float scale) {
+void CudaBackend::softmax_xent_backward(const float* probs, const float* labels, float* dlogits, int N, int C,
+                                        float smoothing, float scale) {
   const size_t total = (size_t)N * C;
   if (!total) return;
   activate();
-  xent_backward_k<<<blocks_for(total), kThreads, 0, stream_>>>(probs, labels, dlogits, N, C,
-                                                               smoothing, scale);
+  xent_backward_k<<<blocks_for(total), kThreads, 0, stream_>>>(probs, labels, dlogits, N, C, smoothing, scale);
   PCUDA_LAUNCH("xent_backward_k");
 }
 

@@ -38,8 +38,8 @@ PHD uint32_t hash_u32(uint64_t seed, uint64_t counter) {
 }
 
 struct DropoutArgs {
-  double threshold;   // p * 2^32: keep when hash >= threshold
-  float keep_scale;   // 1 / (1 - p)
+  double threshold;  // p * 2^32: keep when hash >= threshold
+  float keep_scale;  // 1 / (1 - p)
   uint64_t seed;
 };
 inline DropoutArgs make_dropout_args(float p, uint64_t seed) {
@@ -59,12 +59,18 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
 PHD float activation_forward(Activation a, float alpha, float x) {
   switch (a) {
-    case Activation::ReLU: return x > 0.f ? x : 0.f;
-    case Activation::LeakyReLU: return x > 0.f ? x : alpha * x;
-    case Activation::GELU: return 0.5f * x * (1.f + erff(x * kInvSqrt2));  // exact (erf) form
-    case Activation::Sigmoid: return 1.f / (1.f + expf(-x));
-    case Activation::Tanh: return tanhf(x);
-    case Activation::ReLU6: return fminf(fmaxf(x, 0.f), 6.f);
+    case Activation::ReLU:
+      return x > 0.f ? x : 0.f;
+    case Activation::LeakyReLU:
+      return x > 0.f ? x : alpha * x;
+    case Activation::GELU:
+      return 0.5f * x * (1.f + erff(x * kInvSqrt2));  // exact (erf) form
+    case Activation::Sigmoid:
+      return 1.f / (1.f + expf(-x));
+    case Activation::Tanh:
+      return tanhf(x);
+    case Activation::ReLU6:
+      return fminf(fmaxf(x, 0.f), 6.f);
   }
   return x;
 }
@@ -72,16 +78,21 @@ PHD float activation_forward(Activation a, float alpha, float x) {
 // dx for one element; y = f(x).
 PHD float activation_backward(Activation a, float alpha, float x, float y, float dy) {
   switch (a) {
-    case Activation::ReLU: return x > 0.f ? dy : 0.f;
-    case Activation::LeakyReLU: return x > 0.f ? dy : alpha * dy;
+    case Activation::ReLU:
+      return x > 0.f ? dy : 0.f;
+    case Activation::LeakyReLU:
+      return x > 0.f ? dy : alpha * dy;
     case Activation::GELU: {
       float cdf = 0.5f * (1.f + erff(x * kInvSqrt2));
       float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);
       return dy * (cdf + x * pdf);
     }
-    case Activation::Sigmoid: return dy * y * (1.f - y);
-    case Activation::Tanh: return dy * (1.f - y * y);
-    case Activation::ReLU6: return x > 0.f && x < 6.f ? dy : 0.f;
+    case Activation::Sigmoid:
+      return dy * y * (1.f - y);
+    case Activation::Tanh:
+      return dy * (1.f - y * y);
+    case Activation::ReLU6:
+      return x > 0.f && x < 6.f ? dy : 0.f;
   }
   return dy;
 }
@@ -182,8 +193,8 @@ PHD int maxpool_argmax(const PoolGeometry& g, const float* xp, float target, int
 
 // Gathered max-pool gradient of input pixel (h, w): the sum of dy over the
 // windows whose first maximum is this pixel, in the CPU's (p, q) order.
-PHD float maxpool_backward_pixel(const PoolGeometry& g, const float* xp, const float* yp,
-                                 const float* dyp, int h, int w) {
+PHD float maxpool_backward_pixel(const PoolGeometry& g, const float* xp, const float* yp, const float* dyp, int h,
+                                 int w) {
   int plo, phi, qlo, qhi;
   windows_covering(h, g.ph, g.kh, g.sh, g.P, plo, phi);
   windows_covering(w, g.pw, g.kw, g.sw, g.Q, qlo, qhi);
@@ -197,8 +208,7 @@ PHD float maxpool_backward_pixel(const PoolGeometry& g, const float* xp, const f
 
 // Max pooling with argmax (training), as cpu_pool.cpp: the window maximum
 // (maxpool_window) and the offset i * kw + j of its first occurrence.
-PHD float maxpool_window_argmax(const PoolGeometry& g, const float* xp, int p, int q,
-                                int& offset) {
+PHD float maxpool_window_argmax(const PoolGeometry& g, const float* xp, int p, int q, int& offset) {
   const float best = maxpool_window(g, xp, p, q);
   offset = 0;
   for (int i = 0; i < g.kh; ++i) {
@@ -220,8 +230,7 @@ PHD float maxpool_window_argmax(const PoolGeometry& g, const float* xp, int p, i
 // Gathered gradient of input pixel (h, w) from the recorded offsets (ap, one
 // [P,Q] plane): the sum of dy over the windows whose argmax is this pixel, in
 // the CPU's (p, q) order.
-PHD float maxpool_backward_argmax_pixel(const PoolGeometry& g, const float* ap, const float* dyp,
-                                        int h, int w) {
+PHD float maxpool_backward_argmax_pixel(const PoolGeometry& g, const float* ap, const float* dyp, int h, int w) {
   int plo, phi, qlo, qhi;
   windows_covering(h, g.ph, g.kh, g.sh, g.P, plo, phi);
   windows_covering(w, g.pw, g.kw, g.sw, g.Q, qlo, qhi);
@@ -261,8 +270,7 @@ PHD float im2col_value(const ConvGeometry& g, const float* x, int crs, int n, in
 
 // Adjoint of im2col for one input pixel (n, c, h, w): gathers every column
 // entry it was copied to, in (r, s) order (as the CPU's col2im adds them).
-PHD float col2im_pixel(const ConvGeometry& g, const float* col, int nb, int n, int c, int h,
-                       int w) {
+PHD float col2im_pixel(const ConvGeometry& g, const float* col, int nb, int n, int c, int h, int w) {
   const size_t cols = (size_t)nb * g.P * g.Q;
   float acc = 0.f;
   for (int r = 0; r < g.R; ++r) {
@@ -288,8 +296,8 @@ struct BnChannel {
   float mean, invstd, running_mean, running_var;
 };
 // Finishes one channel from its sum and centred sum of squares (two-pass).
-PHD BnChannel bn_channel_stats(double mean, double centred_ss, double count, float eps,
-                               float momentum, float running_mean, float running_var) {
+PHD BnChannel bn_channel_stats(double mean, double centred_ss, double count, float eps, float momentum,
+                               float running_mean, float running_var) {
   const double var = centred_ss / count;
   BnChannel r;
   r.mean = static_cast<float>(mean);
@@ -301,8 +309,8 @@ PHD BnChannel bn_channel_stats(double mean, double centred_ss, double count, flo
 }
 
 // dx of one element given the channel's sums of dy and dy*xhat.
-PHD float bn_backward_elem(float x, float dy, float gamma, float mean, float invstd, double sdy,
-                           double sdyx, double count) {
+PHD float bn_backward_elem(float x, float dy, float gamma, float mean, float invstd, double sdy, double sdyx,
+                           double count) {
   const float k = gamma * invstd;
   const float mdy = static_cast<float>(sdy / count), mdyx = static_cast<float>(sdyx / count);
   const float xhat = (x - mean) * invstd;
@@ -329,8 +337,8 @@ PHD void sgd_step(float* w, const float* g, float* v, size_t i, const SgdArgs& a
 struct AdamArgs {
   float beta1, beta2, eps, step_size, bc2_sqrt, decay, l2;
 };
-inline AdamArgs make_adam_args(float lr, float beta1, float beta2, float eps, float weight_decay,
-                               bool decoupled, int64_t step) {
+inline AdamArgs make_adam_args(float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                               int64_t step) {
   const double bc1 = 1.0 - std::pow((double)beta1, (double)step);
   const double bc2 = 1.0 - std::pow((double)beta2, (double)step);
   AdamArgs a;

@@ -14,9 +14,8 @@ __global__ void adam_k(float* w, const float* g, float* mm, float* v, size_t n, 
 
 }  // namespace
 
-void CudaBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr,
-                             float momentum, float dampening, float weight_decay, bool nesterov,
-                             bool first_step) {
+void CudaBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum, float dampening,
+                             float weight_decay, bool nesterov, bool first_step) {
   if (!n) return;
   activate();
   m::SgdArgs a{lr, momentum, dampening, weight_decay, nesterov, first_step};
@@ -24,9 +23,8 @@ void CudaBackend::sgd_update(float* w, const float* g, float* v, size_t n, float
   PCUDA_LAUNCH("sgd_k");
 }
 
-void CudaBackend::adam_update(float* w, const float* g, float* mm, float* v, size_t n, float lr,
-                              float beta1, float beta2, float eps, float weight_decay,
-                              bool decoupled, int64_t step) {
+void CudaBackend::adam_update(float* w, const float* g, float* mm, float* v, size_t n, float lr, float beta1,
+                              float beta2, float eps, float weight_decay, bool decoupled, int64_t step) {
   if (!n) return;
   activate();
   m::AdamArgs a = m::make_adam_args(lr, beta1, beta2, eps, weight_decay, decoupled, step);

@@ -13,17 +13,16 @@ __global__ void maxpool_fwd_k(PoolGeometry g, const float* x, float* y, size_t t
     y[i] = m::maxpool_window(g, x + plane * g.H * g.W, pq / g.Q, pq % g.Q);
   }
 }
-__global__ void maxpool_bwd_k(PoolGeometry g, const float* x, const float* y, const float* dy,
-                              float* dx, size_t total) {
+__global__ void maxpool_bwd_k(PoolGeometry g, const float* x, const float* y, const float* dy, float* dx,
+                              size_t total) {
   GRID_STRIDE(i, total) {
     const size_t plane = i / ((size_t)g.H * g.W);
     const int hw = static_cast<int>(i % ((size_t)g.H * g.W));
-    dx[i] = m::maxpool_backward_pixel(g, x + plane * g.H * g.W, y + plane * g.P * g.Q,
-                                      dy + plane * g.P * g.Q, hw / g.W, hw % g.W);
+    dx[i] = m::maxpool_backward_pixel(g, x + plane * g.H * g.W, y + plane * g.P * g.Q, dy + plane * g.P * g.Q, hw / g.W,
+                                      hw % g.W);
   }
 }
-__global__ void maxpool_fwd_argmax_k(PoolGeometry g, const float* x, float* y, float* argmax,
-                                     size_t total) {
+__global__ void maxpool_fwd_argmax_k(PoolGeometry g, const float* x, float* y, float* argmax, size_t total) {
   GRID_STRIDE(i, total) {
     const size_t plane = i / ((size_t)g.P * g.Q);
     const int pq = static_cast<int>(i % ((size_t)g.P * g.Q));
@@ -32,13 +31,11 @@ __global__ void maxpool_fwd_argmax_k(PoolGeometry g, const float* x, float* y, f
     argmax[i] = static_cast<float>(offset);
   }
 }
-__global__ void maxpool_bwd_argmax_k(PoolGeometry g, const float* argmax, const float* dy,
-                                     float* dx, size_t total) {
+__global__ void maxpool_bwd_argmax_k(PoolGeometry g, const float* argmax, const float* dy, float* dx, size_t total) {
   GRID_STRIDE(i, total) {
     const size_t plane = i / ((size_t)g.H * g.W);
     const int hw = static_cast<int>(i % ((size_t)g.H * g.W));
-    dx[i] = m::maxpool_backward_argmax_pixel(g, argmax + plane * g.P * g.Q, dy + plane * g.P * g.Q,
-                                             hw / g.W, hw % g.W);
+    dx[i] = m::maxpool_backward_argmax_pixel(g, argmax + plane * g.P * g.Q, dy + plane * g.P * g.Q, hw / g.W, hw % g.W);
   }
 }
 __global__ void avgpool_fwd_k(PoolGeometry g, const float* x, float* y, size_t total) {
@@ -77,8 +74,8 @@ void CudaBackend::maxpool2d_forward(const PoolGeometry& g, const float* x, float
   PCUDA_LAUNCH("maxpool_fwd_k");
 }
 
-void CudaBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y,
-                                     const float* dy, float* dx) {
+void CudaBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, const float* y, const float* dy,
+                                     float* dx) {
   const size_t total = (size_t)g.N * g.C * g.H * g.W;
   if (!total) return;
   activate();
@@ -86,8 +83,7 @@ void CudaBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, cons
   PCUDA_LAUNCH("maxpool_bwd_k");
 }
 
-void CudaBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y,
-                                           float* argmax) {
+void CudaBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y, float* argmax) {
   const size_t total = (size_t)g.N * g.C * g.P * g.Q;
   if (!total) return;
   activate();
@@ -95,8 +91,7 @@ void CudaBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x
   PCUDA_LAUNCH("maxpool_fwd_argmax_k");
 }
 
-void CudaBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax,
-                                            const float* dy, float* dx) {
+void CudaBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
   const size_t total = (size_t)g.N * g.C * g.H * g.W;
   if (!total) return;
   activate();

@@ -16,7 +16,6 @@ bool is_floating(ElementType t);
 void convert_elements(ElementType t, std::string_view raw, const std::vector<uint64_t>& index,
                       std::vector<float>& values);
 // Contiguous: elements 0..n-1.
-void convert_contiguous(ElementType t, std::string_view raw, uint64_t n,
-                        std::vector<float>& values);
+void convert_contiguous(ElementType t, std::string_view raw, uint64_t n, std::vector<float>& values);
 
 }  // namespace perceptra::import

@@ -9,7 +9,7 @@
 namespace perceptra::import {
 
 struct ImportedWeight {
-  std::string source;            // the file's name for it (initializer, node)
+  std::string source;  // the file's name for it (initializer, node)
   std::vector<int64_t> shape;
   std::vector<float> values;
 };

@@ -37,8 +37,7 @@ std::string suffix_after_dot(const std::string& name) {
 }
 
 // Copies weights into the model's parameters in order, checking shapes.
-void load_weights(Model& model, std::vector<ImportedWeight>& weights, const std::string& path,
-                  bool check_names) {
+void load_weights(Model& model, std::vector<ImportedWeight>& weights, const std::string& path, bool check_names) {
   auto params = model.parameters();
   for (size_t k = 0; k < std::min(params.size(), weights.size()); ++k) {
     Parameter& p = *params[k];
@@ -53,17 +52,14 @@ void load_weights(Model& model, std::vector<ImportedWeight>& weights, const std:
     }
     if (Shape(w.shape) != p.value.shape())
       throw InputError(path + ": tensor '" + w.source + "'",
-                       "has shape " + shape_str(w.shape) + " but '" + p.name + "' needs " +
-                           p.value.shape().str());
+                       "has shape " + shape_str(w.shape) + " but '" + p.name + "' needs " + p.value.shape().str());
     p.value.copy_from(Tensor::from_vector(p.value.shape(), w.values));
   }
   if (params.size() != weights.size()) {
-    const std::string detail =
-        weights.size() > params.size()
-            ? "; the first extra is '" + weights[params.size()].source + "'"
-            : "; the first missing is '" + params[weights.size()]->name + "'";
-    throw InputError(path, "holds " + std::to_string(weights.size()) +
-                               " weight tensors but the model has " +
+    const std::string detail = weights.size() > params.size()
+                                   ? "; the first extra is '" + weights[params.size()].source + "'"
+                                   : "; the first missing is '" + params[weights.size()]->name + "'";
+    throw InputError(path, "holds " + std::to_string(weights.size()) + " weight tensors but the model has " +
                                std::to_string(params.size()) + detail);
   }
 }
@@ -90,8 +86,7 @@ ImportedModel import_model(const std::string& path, const ImportOptions& o) {
   std::vector<ImportedWeight> weights;
   bool check_names = false;
   if (out.format == "onnx") {
-    if (!o.arch.empty())
-      out.notes.push_back("--arch is ignored for ONNX files (the graph defines the layers)");
+    if (!o.arch.empty()) out.notes.push_back("--arch is ignored for ONNX files (the graph defines the layers)");
     import::ImportedGraph g = import::read_onnx_graph(path, o.input);
     spec = std::move(g.spec);
     weights = std::move(g.weights);
@@ -101,12 +96,13 @@ ImportedModel import_model(const std::string& path, const ImportOptions& o) {
   } else {
     const auto& names = torchvision_builtin_names();
     if (o.arch.empty())
-      throw InputError(path, "is a state dict (weights only): say which architecture it is for "
-                             "with --arch (resnet18, resnet34, mobilenet_v2)");
+      throw InputError(path,
+                       "is a state dict (weights only): say which architecture it is for "
+                       "with --arch (resnet18, resnet34, mobilenet_v2)");
     if (std::find(names.begin(), names.end(), o.arch) == names.end())
       throw InputError(path, "--arch '" + o.arch + "' is not one of resnet18, resnet34, mobilenet_v2");
-    import::StateDict sd = out.format == "safetensors" ? import::read_safetensors(path)
-                                                       : import::read_torch_state_dict(path);
+    import::StateDict sd =
+        out.format == "safetensors" ? import::read_safetensors(path) : import::read_torch_state_dict(path);
     for (auto& t : sd) {
       if (!t.floating) continue;  // BatchNorm's num_batches_tracked
       std::string name = t.name;
@@ -120,8 +116,7 @@ ImportedModel import_model(const std::string& path, const ImportOptions& o) {
     if (!classes) throw InputError(path, "holds no classifier weight [classes, features]");
     std::vector<int64_t> input = o.input.empty() ? std::vector<int64_t>{3, 224, 224} : o.input;
     if (input[0] != 3)
-      throw InputError(path, "torchvision's " + o.arch + " takes 3 input channels, not " +
-                                 std::to_string(input[0]));
+      throw InputError(path, "torchvision's " + o.arch + " takes 3 input channels, not " + std::to_string(input[0]));
     spec = Model::builtin_spec(o.arch, Shape(input), int(classes));
     check_names = true;
   }
@@ -129,8 +124,8 @@ ImportedModel import_model(const std::string& path, const ImportOptions& o) {
   const int file_classes = spec["classes"].get<int>();
   const int want = o.classes ? o.classes : int(o.class_names.size());
   if (want && want != file_classes)
-    throw InputError(path, "has " + std::to_string(file_classes) + " classes but " +
-                               std::to_string(want) + " were given");
+    throw InputError(path,
+                     "has " + std::to_string(file_classes) + " classes but " + std::to_string(want) + " were given");
   Rng rng(0);
   out.model = Model::from_spec(spec, rng);
   load_weights(*out.model, weights, path, check_names);

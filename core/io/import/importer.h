@@ -17,18 +17,18 @@
 namespace perceptra {
 
 struct ImportOptions {
-  std::string arch;                  // required for state dicts
-  std::vector<int64_t> input;        // [C, H, W]; empty: the file's, or 3x224x224
-  std::vector<float> mean, std;      // empty: from the file, else ImageNet's for 3 channels
-  int classes = 0;                   // 0: from the file; else must agree with it
+  std::string arch;              // required for state dicts
+  std::vector<int64_t> input;    // [C, H, W]; empty: the file's, or 3x224x224
+  std::vector<float> mean, std;  // empty: from the file, else ImageNet's for 3 channels
+  int classes = 0;               // 0: from the file; else must agree with it
   std::vector<std::string> class_names;
 };
 
 struct ImportedModel {
   std::unique_ptr<Model> model;
   ModelMeta meta;
-  std::string format;                // "onnx", "pytorch state dict", "safetensors"
-  std::vector<std::string> notes;    // what was assumed (printed by the CLI)
+  std::string format;              // "onnx", "pytorch state dict", "safetensors"
+  std::vector<std::string> notes;  // what was assumed (printed by the CLI)
 };
 
 ImportedModel import_model(const std::string& path, const ImportOptions& options);

@@ -25,8 +25,8 @@ constexpr float kIdentityBnEps = 1e-5f;
 
 struct Const {
   std::vector<int64_t> dims;
-  std::vector<float> f;      // float tensors
-  std::vector<int64_t> i;    // int64 tensors
+  std::vector<float> f;    // float tensors
+  std::vector<int64_t> i;  // int64 tensors
   bool is_int = false;
 };
 
@@ -37,10 +37,10 @@ struct LayerRec {
 };
 
 struct ValueRec {
-  std::string prev;           // the value this one was computed from ("" for the input)
-  bool has_layer = false;     // false: an alias (Identity, Dropout, no-op Flatten)
+  std::string prev;        // the value this one was computed from ("" for the input)
+  bool has_layer = false;  // false: an alias (Identity, Dropout, no-op Flatten)
   LayerRec layer;
-  int rank = 4;               // rank of the engine's tensor for this value
+  int rank = 4;  // rank of the engine's tensor for this value
 };
 
 class OnnxReader {
@@ -54,8 +54,7 @@ class OnnxReader {
     if (!m.ParseFromString(bytes))
       throw InputError(path_, "is not a valid ONNX model (protobuf parse failed; truncated?)");
     for (const auto& op : m.opset_import())
-      if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > 0)
-        opset_ = int(op.version());
+      if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > 0) opset_ = int(op.version());
     const auto& g = m.graph();
     for (const auto& t : g.initializer()) consts_[t.name()] = to_const(t, "initializer '" + t.name() + "'");
     for (const auto& n : g.node())
@@ -67,15 +66,14 @@ class OnnxReader {
     find_input(g);
     for (const auto& n : g.node()) visit(n);
     if (g.output_size() != 1)
-      throw InputError(path_, "has " + std::to_string(g.output_size()) +
-                                  " graph outputs; a classifier has one (logits)");
+      throw InputError(path_,
+                       "has " + std::to_string(g.output_size()) + " graph outputs; a classifier has one (logits)");
     return assemble(g.output(0).name(), m.graph().name());
   }
 
  private:
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& problem) const {
-    throw InputError(path_ + ": node '" + (n.name().empty() ? n.output(0) : n.name()) + "' (" +
-                         n.op_type() + ")",
+    throw InputError(path_ + ": node '" + (n.name().empty() ? n.output(0) : n.name()) + "' (" + n.op_type() + ")",
                      problem);
   }
 
@@ -92,14 +90,14 @@ class OnnxReader {
     if (t.data_type() == onnx::TensorProto::FLOAT) {
       if (t.has_raw_data()) {
         if (t.raw_data().size() != numel * 4)
-          throw InputError(path_ + ": " + what, "holds " + std::to_string(t.raw_data().size()) +
-                                                    " bytes for " + std::to_string(numel) + " floats");
+          throw InputError(path_ + ": " + what, "holds " + std::to_string(t.raw_data().size()) + " bytes for " +
+                                                    std::to_string(numel) + " floats");
         c.f.resize(size_t(numel));
         if (numel) std::memcpy(c.f.data(), t.raw_data().data(), size_t(numel) * 4);
       } else {
         if (uint64_t(t.float_data_size()) != numel)
-          throw InputError(path_ + ": " + what, "holds " + std::to_string(t.float_data_size()) +
-                                                    " values for " + std::to_string(numel));
+          throw InputError(path_ + ": " + what,
+                           "holds " + std::to_string(t.float_data_size()) + " values for " + std::to_string(numel));
         c.f.assign(t.float_data().begin(), t.float_data().end());
       }
     } else if (t.data_type() == onnx::TensorProto::INT64) {
@@ -131,25 +129,25 @@ class OnnxReader {
       if (in.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT)
         throw InputError(path_, "graph input '" + in.name() + "' is not float32");
       if (shape.dim_size() != 4)
-        throw InputError(path_, "graph input '" + in.name() + "' has rank " +
-                                    std::to_string(shape.dim_size()) + "; an image classifier takes [N, C, H, W]");
+        throw InputError(path_, "graph input '" + in.name() + "' has rank " + std::to_string(shape.dim_size()) +
+                                    "; an image classifier takes [N, C, H, W]");
       for (int d = 1; d < 4; ++d) input_shape_.push_back(shape.dim(d).has_dim_value() ? shape.dim(d).dim_value() : 0);
     }
     if (input_.empty()) throw InputError(path_, "has no graph input");
     if (!input_override_.empty()) {
       if (input_shape_[0] > 0 && input_override_[0] != input_shape_[0])
-        throw InputError(path_, "takes " + std::to_string(input_shape_[0]) +
-                                    " input channels, not " + std::to_string(input_override_[0]));
+        throw InputError(path_, "takes " + std::to_string(input_shape_[0]) + " input channels, not " +
+                                    std::to_string(input_override_[0]));
       input_shape_ = input_override_;
     }
     for (auto d : input_shape_)
       if (d > 65536)
-        throw InputError(path_, "graph input '" + input_ + "' declares the size " +
-                                    shape_str(input_shape_) + ", larger than any image");
+        throw InputError(path_, "graph input '" + input_ + "' declares the size " + shape_str(input_shape_) +
+                                    ", larger than any image");
     for (auto d : input_shape_)
       if (d <= 0)
-        throw InputError(path_, "graph input '" + input_ + "' has a symbolic size " +
-                                    shape_str(input_shape_) + "; give it with --input C,H,W");
+        throw InputError(path_, "graph input '" + input_ + "' has a symbolic size " + shape_str(input_shape_) +
+                                    "; give it with --input C,H,W");
     values_[input_] = ValueRec{};
   }
 
@@ -184,8 +182,7 @@ class OnnxReader {
     auto* a = attr(n, name);
     return a ? a->f() : dflt;
   }
-  std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name,
-                                 std::vector<int64_t> dflt) const {
+  std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> dflt) const {
     auto* a = attr(n, name);
     if (!a) return dflt;
     std::vector<int64_t> v(a->ints().begin(), a->ints().end());
@@ -200,8 +197,7 @@ class OnnxReader {
     if (ap && ap->s() != "NOTSET" && ap->s() != "VALID")
       fail_node(n, "auto_pad '" + ap->s() + "' is not supported (export with explicit pads)");
     auto p = attr_ints(n, "pads", {0, 0, 0, 0});
-    if (p[0] != p[2] || p[1] != p[3])
-      fail_node(n, "has asymmetric padding, which the engine's layers do not have");
+    if (p[0] != p[2] || p[1] != p[3]) fail_node(n, "has asymmetric padding, which the engine's layers do not have");
     return {p[0], p[1]};
   }
   static json pair_or_int(int64_t a, int64_t b) {
@@ -284,12 +280,18 @@ class OnnxReader {
     auto [ph, pw] = pads_2d(n);
     const int64_t groups = attr_i(n, "group", 1);
     LayerRec l;
-    l.spec = {{"type", "conv2d"}, {"out_channels", K}, {"kernel", pair_or_int(k[0], k[1])},
-              {"stride", pair_or_int(s[0], s[1])}, {"padding", pair_or_int(ph, pw)},
-              {"dilation", pair_or_int(d[0], d[1])}, {"groups", groups}, {"bias", b != nullptr}};
+    l.spec = {{"type", "conv2d"},
+              {"out_channels", K},
+              {"kernel", pair_or_int(k[0], k[1])},
+              {"stride", pair_or_int(s[0], s[1])},
+              {"padding", pair_or_int(ph, pw)},
+              {"dilation", pair_or_int(d[0], d[1])},
+              {"groups", groups},
+              {"bias", b != nullptr}};
     l.weights.push_back(weight(n.input(1), w->dims, w->f));
     if (b) {
-      if (b->f.size() != size_t(K)) fail_node(n, "bias has " + std::to_string(b->f.size()) + " values for " + std::to_string(K) + " channels");
+      if (b->f.size() != size_t(K))
+        fail_node(n, "bias has " + std::to_string(b->f.size()) + " values for " + std::to_string(K) + " channels");
       l.weights.push_back(weight(n.input(2), {K}, b->f));
     }
     set(n, n.input(0), std::move(l), 4);
@@ -303,8 +305,7 @@ class OnnxReader {
     for (auto* t : c)
       if (t->f.size() != C) fail_node(n, "scale, bias, mean and var differ in length");
     LayerRec l;
-    l.spec = {{"type", x.rank == 4 ? "batchnorm2d" : "batchnorm1d"},
-              {"eps", attr_f(n, "epsilon", 1e-5f)}};
+    l.spec = {{"type", x.rank == 4 ? "batchnorm2d" : "batchnorm1d"}, {"eps", attr_f(n, "epsilon", 1e-5f)}};
     const int64_t C64 = int64_t(C);
     for (int k = 0; k < 4; ++k) l.weights.push_back(weight(n.input(k + 1), {C64}, c[k]->f));
     set(n, n.input(0), std::move(l), x.rank);
@@ -313,8 +314,8 @@ class OnnxReader {
   void relu(const onnx::NodeProto& n) {
     const ValueRec& x = value(n, 0);
     // Add -> Relu: the residual block's own post-activation.
-    if (x.has_layer && x.layer.spec["type"] == "residual" &&
-        x.layer.spec["activation"] == "none" && consumers_[n.input(0)] == 1) {
+    if (x.has_layer && x.layer.spec["type"] == "residual" && x.layer.spec["activation"] == "none" &&
+        consumers_[n.input(0)] == 1) {
       ValueRec v = x;
       v.layer.spec["activation"] = "relu";
       values_[n.output(0)] = std::move(v);
@@ -339,9 +340,7 @@ class OnnxReader {
         hi = c->f[0];
       }
     }
-    const char* type = lo == 0.f && hi == 6.f       ? "relu6"
-                       : lo == 0.f && std::isinf(hi) ? "relu"
-                                                      : nullptr;
+    const char* type = lo == 0.f && hi == 6.f ? "relu6" : lo == 0.f && std::isinf(hi) ? "relu" : nullptr;
     if (!type)
       fail_node(n, "clips to [" + std::to_string(lo) + ", " + std::to_string(hi) +
                        "]; only [0, 6] (ReLU6) and [0, inf) (ReLU) have engine layers");
@@ -354,27 +353,27 @@ class OnnxReader {
     const ValueRec& x = value(n, 0);
     const float alpha = attr_f(n, "alpha", 0.2f), beta = attr_f(n, "beta", 0.5f);
     auto users = consumers_of_.find(n.output(0));
-    const onnx::NodeProto* mul = users != consumers_of_.end() && users->second.size() == 1
-                                     ? users->second[0]
-                                     : nullptr;
+    const onnx::NodeProto* mul = users != consumers_of_.end() && users->second.size() == 1 ? users->second[0] : nullptr;
     bool times_six = false;
     if (mul && mul->op_type() == "Mul" && mul->input_size() == 2)
       for (int k = 0; k < 2; ++k) {
         auto c = consts_.find(mul->input(k));
-        times_six |= mul->input(1 - k) == n.output(0) && c != consts_.end() &&
-                     c->second.f.size() == 1 && c->second.f[0] == 6.f;
+        times_six |=
+            mul->input(1 - k) == n.output(0) && c != consts_.end() && c->second.f.size() == 1 && c->second.f[0] == 6.f;
       }
     if (std::abs(alpha - 1.f / 6.f) > 1e-7f || beta != 0.f || !times_six)
-      fail_node(n, "operator 'HardSigmoid' is supported only as ReLU6 (6 * HardSigmoid(x; "
-                   "alpha 1/6, beta 0))");
+      fail_node(n,
+                "operator 'HardSigmoid' is supported only as ReLU6 (6 * HardSigmoid(x; "
+                "alpha 1/6, beta 0))");
     set(n, n.input(0), {{{"type", "relu6"}}, {}}, x.rank);
     relu6_halves_.insert(n.output(0));
   }
   void mul(const onnx::NodeProto& n) {
     for (int k = 0; k < 2 && k < n.input_size(); ++k)
       if (relu6_halves_.count(n.input(k))) return alias(n, n.input(k), value(n, k).rank);
-    fail_node(n, "operator 'Mul' is supported only as the second half of ReLU6 "
-                 "(6 * HardSigmoid)");
+    fail_node(n,
+              "operator 'Mul' is supported only as the second half of ReLU6 "
+              "(6 * HardSigmoid)");
   }
 
   void pool(const onnx::NodeProto& n) {
@@ -390,8 +389,9 @@ class OnnxReader {
       fail_node(n, "uses dilation, which the engine's pooling does not have");
     const bool avg = n.op_type() == "AveragePool";
     if (avg && (ph || pw) && attr_i(n, "count_include_pad", 0) == 0)
-      fail_node(n, "averages padded windows without counting the padding; the engine counts it "
-                   "(PyTorch's count_include_pad=True)");
+      fail_node(n,
+                "averages padded windows without counting the padding; the engine counts it "
+                "(PyTorch's count_include_pad=True)");
     if (2 * ph > kh || 2 * pw > kw) fail_node(n, "pads more than half its kernel");
     set(n, n.input(0),
         {{{"type", avg ? "avgpool2d" : "maxpool2d"},
@@ -440,7 +440,8 @@ class OnnxReader {
     LayerRec l = linear(n, *constant(n, 1), attr_i(n, "transB", 0) == 0);
     if (const Const* c = constant(n, 2, false)) {
       const int64_t out = l.weights[0].shape[0];
-      if (c->f.size() != size_t(out)) fail_node(n, "bias C must hold one value per output (" + std::to_string(out) + ")");
+      if (c->f.size() != size_t(out))
+        fail_node(n, "bias C must hold one value per output (" + std::to_string(out) + ")");
       l.spec["bias"] = true;
       l.weights.push_back(weight(n.input(2), {out}, c->f));
     }
@@ -460,8 +461,7 @@ class OnnxReader {
     const Const* c = constant(n, 1);
     const bool sub = n.op_type() == "Sub";
     const bool at_input = sub ? n.input(0) == input_ : n.input(0) == centred_;
-    if (!at_input || c->f.size() != size_t(input_shape_[0]) || (sub && !mean_.empty()) ||
-        (!sub && !std_.empty()))
+    if (!at_input || c->f.size() != size_t(input_shape_[0]) || (sub && !mean_.empty()) || (!sub && !std_.empty()))
       fail_node(n, "is only supported as per-channel normalisation right at the graph input");
     if (sub) {
       mean_ = c->f;
@@ -533,8 +533,7 @@ class OnnxReader {
       block.spec["shortcut"] = "projection";
       projection_weights(n, pb, block.weights);
     } else {
-      fail_node(n, "joins two paths of " + std::to_string(pa.size()) + " and " +
-                       std::to_string(pb.size()) +
+      fail_node(n, "joins two paths of " + std::to_string(pa.size()) + " and " + std::to_string(pb.size()) +
                        " layers; a residual shortcut must be the identity or a 1x1 convolution "
                        "(+ BatchNormalization)");
     }
@@ -543,8 +542,7 @@ class OnnxReader {
 
   // The engine's projection is conv 1x1 (no bias) + BatchNorm: a bias (BN
   // folded in by the exporter) becomes BatchNorm's shift with unit scale.
-  void projection_weights(const onnx::NodeProto& n, std::vector<LayerRec>& pb,
-                          std::vector<ImportedWeight>& out) {
+  void projection_weights(const onnx::NodeProto& n, std::vector<LayerRec>& pb, std::vector<ImportedWeight>& out) {
     LayerRec& c = pb[0];
     const int64_t K = c.weights[0].shape[0];
     std::vector<float> bias(size_t(K), 0.f);
@@ -570,9 +568,8 @@ class OnnxReader {
     if (!values_.count(output))
       throw InputError(path_, "graph output '" + output + "' is not computed from the input by supported nodes");
     ImportedGraph g;
-    g.spec = {{"name", graph_name.empty() ? "imported" : graph_name},
-              {"input", input_shape_},
-              {"layers", json::array()}};
+    g.spec = {
+        {"name", graph_name.empty() ? "imported" : graph_name}, {"input", input_shape_}, {"layers", json::array()}};
     std::vector<LayerRec> layers = path(input_, output);
     if (layers.empty()) throw InputError(path_, "has no layers between input and output");
     for (auto& l : layers) {

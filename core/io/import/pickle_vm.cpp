@@ -16,13 +16,19 @@ constexpr int kMaxDepth = 64;
 
 // The globals torch.save's state dicts reference; nothing else is resolved.
 const std::set<std::string>& allowed_globals() {
-  static const std::set<std::string> g = {
-      "collections.OrderedDict",   "torch._utils._rebuild_tensor_v2",
-      "torch._utils._rebuild_parameter",
-      "torch.FloatStorage",        "torch.DoubleStorage", "torch.HalfStorage",
-      "torch.BFloat16Storage",     "torch.LongStorage",   "torch.IntStorage",
-      "torch.ShortStorage",        "torch.CharStorage",   "torch.ByteStorage",
-      "torch.BoolStorage"};
+  static const std::set<std::string> g = {"collections.OrderedDict",
+                                          "torch._utils._rebuild_tensor_v2",
+                                          "torch._utils._rebuild_parameter",
+                                          "torch.FloatStorage",
+                                          "torch.DoubleStorage",
+                                          "torch.HalfStorage",
+                                          "torch.BFloat16Storage",
+                                          "torch.LongStorage",
+                                          "torch.IntStorage",
+                                          "torch.ShortStorage",
+                                          "torch.CharStorage",
+                                          "torch.ByteStorage",
+                                          "torch.BoolStorage"};
   return g;
 }
 
@@ -41,9 +47,13 @@ class Vm {
       const uint64_t at = r_.pos();
       const uint8_t op = r_.u8();
       switch (op) {
-        case 0x80: r_.u8(); break;                 // PROTO
-        case 0x95: r_.le<uint64_t>(); break;       // FRAME (length only)
-        case '.': {                                // STOP
+        case 0x80:
+          r_.u8();
+          break;  // PROTO
+        case 0x95:
+          r_.le<uint64_t>();
+          break;     // FRAME (length only)
+        case '.': {  // STOP
           if (stack_.size() != 1 || !marks_.empty())
             fail(at, "ends with " + std::to_string(stack_.size()) + " values on the stack");
           return stack_.back();
@@ -53,16 +63,25 @@ class Vm {
           marks_.push_back(stack_.size());
           break;
         }
-        case 'N': push(make(PyValue::Kind::None)); break;
-        case 0x88: case 0x89: {
+        case 'N':
+          push(make(PyValue::Kind::None));
+          break;
+        case 0x88:
+        case 0x89: {
           auto v = make(PyValue::Kind::Bool);
           v->i = op == 0x88;
           push(v);
           break;
         }
-        case 'J': push_int(r_.le<int32_t>()); break;
-        case 'K': push_int(r_.u8()); break;
-        case 'M': push_int(r_.le<uint16_t>()); break;
+        case 'J':
+          push_int(r_.le<int32_t>());
+          break;
+        case 'K':
+          push_int(r_.u8());
+          break;
+        case 'M':
+          push_int(r_.le<uint16_t>());
+          break;
         case 0x8a: {  // LONG1
           const uint8_t n = r_.u8();
           if (n > 8) fail(at, "holds an integer wider than 64 bits");
@@ -82,11 +101,21 @@ class Vm {
           push(v);
           break;
         }
-        case 'X': push_str(PyValue::Kind::Str, r_.le<uint32_t>()); break;
-        case 0x8c: push_str(PyValue::Kind::Str, r_.u8()); break;
-        case 0x8d: push_str(PyValue::Kind::Str, r_.le<uint64_t>()); break;
-        case 'B': push_str(PyValue::Kind::Bytes, r_.le<uint32_t>()); break;
-        case 'C': push_str(PyValue::Kind::Bytes, r_.u8()); break;
+        case 'X':
+          push_str(PyValue::Kind::Str, r_.le<uint32_t>());
+          break;
+        case 0x8c:
+          push_str(PyValue::Kind::Str, r_.u8());
+          break;
+        case 0x8d:
+          push_str(PyValue::Kind::Str, r_.le<uint64_t>());
+          break;
+        case 'B':
+          push_str(PyValue::Kind::Bytes, r_.le<uint32_t>());
+          break;
+        case 'C':
+          push_str(PyValue::Kind::Bytes, r_.u8());
+          break;
         case 'c': {  // GLOBAL "module\nname\n"
           std::string module = line(at), name = line(at);
           push(global(at, module + "." + name));
@@ -99,16 +128,36 @@ class Vm {
           push(global(at, module->s + "." + name->s));
           break;
         }
-        case 'q': memo_put(at, r_.u8()); break;
-        case 'r': memo_put(at, r_.le<uint32_t>()); break;
-        case 0x94: memo_put(at, uint32_t(memo_.size())); break;  // MEMOIZE
-        case 'h': push(memo_get(at, r_.u8())); break;
-        case 'j': push(memo_get(at, r_.le<uint32_t>())); break;
-        case ')': push(make(PyValue::Kind::Tuple)); break;
-        case ']': push(make(PyValue::Kind::List)); break;
-        case '}': push(make(PyValue::Kind::Dict)); break;
-        case 't': push(container(at, PyValue::Kind::Tuple, pop_mark(at))); break;
-        case 0x85: case 0x86: case 0x87: {
+        case 'q':
+          memo_put(at, r_.u8());
+          break;
+        case 'r':
+          memo_put(at, r_.le<uint32_t>());
+          break;
+        case 0x94:
+          memo_put(at, uint32_t(memo_.size()));
+          break;  // MEMOIZE
+        case 'h':
+          push(memo_get(at, r_.u8()));
+          break;
+        case 'j':
+          push(memo_get(at, r_.le<uint32_t>()));
+          break;
+        case ')':
+          push(make(PyValue::Kind::Tuple));
+          break;
+        case ']':
+          push(make(PyValue::Kind::List));
+          break;
+        case '}':
+          push(make(PyValue::Kind::Dict));
+          break;
+        case 't':
+          push(container(at, PyValue::Kind::Tuple, pop_mark(at)));
+          break;
+        case 0x85:
+        case 0x86:
+        case 0x87: {
           const size_t n = size_t(op - 0x84);
           if (stack_.size() < n + floor()) fail(at, "TUPLE" + std::to_string(n) + " on a short stack");
           std::vector<PyRef> items(stack_.end() - long(n), stack_.end());
@@ -116,7 +165,9 @@ class Vm {
           push(container(at, PyValue::Kind::Tuple, std::move(items)));
           break;
         }
-        case 'l': push(container(at, PyValue::Kind::List, pop_mark(at))); break;
+        case 'l':
+          push(container(at, PyValue::Kind::List, pop_mark(at)));
+          break;
         case 'a': {
           PyRef v = pop(at);
           add_items(at, top(at), {v});
@@ -159,13 +210,16 @@ class Vm {
             fail(at, "BUILD on something other than a dict or tensor");
           break;
         }
-        case '0': pop(at); break;  // POP
-        case '2': push(top(at)); break;  // DUP
+        case '0':
+          pop(at);
+          break;  // POP
+        case '2':
+          push(top(at));
+          break;  // DUP
         default: {
           char hex[8];
           std::snprintf(hex, sizeof hex, "0x%02x", op);
-          fail(at, std::string("uses pickle opcode ") + hex +
-                       ", which torch state dicts never contain; refused");
+          fail(at, std::string("uses pickle opcode ") + hex + ", which torch state dicts never contain; refused");
         }
       }
     }
@@ -270,8 +324,8 @@ class Vm {
     // ('storage', torch.FloatStorage, key, location, numel)
     const auto& t = pid->items;
     if (pid->kind != PyValue::Kind::Tuple || t.size() != 5 || t[0]->kind != PyValue::Kind::Str ||
-        t[0]->s != "storage" || t[1]->kind != PyValue::Kind::Global ||
-        t[2]->kind != PyValue::Kind::Str || t[4]->kind != PyValue::Kind::Int)
+        t[0]->s != "storage" || t[1]->kind != PyValue::Kind::Global || t[2]->kind != PyValue::Kind::Str ||
+        t[4]->kind != PyValue::Kind::Int)
       fail(at, "has a persistent id that is not a torch storage reference");
     const std::string& type = t[1]->s;  // torch.FloatStorage
     if (type.size() < 13 || type.compare(type.size() - 7, 7, "Storage") != 0)
@@ -314,8 +368,7 @@ class Vm {
       return v;
     }
     if (fn->s == "torch._utils._rebuild_parameter") {
-      if (a.empty() || a[0]->kind != PyValue::Kind::Tensor)
-        fail(at, "calls _rebuild_parameter without a tensor");
+      if (a.empty() || a[0]->kind != PyValue::Kind::Tensor) fail(at, "calls _rebuild_parameter without a tensor");
       return a[0];
     }
     fail(at, "calls '" + fn->s + "', which is not callable here");
@@ -329,8 +382,6 @@ class Vm {
 
 }  // namespace
 
-PyRef unpickle_torch(std::string_view data, const std::string& where) {
-  return Vm(data, where).run();
-}
+PyRef unpickle_torch(std::string_view data, const std::string& where) { return Vm(data, where).run(); }
 
 }  // namespace perceptra::import

@@ -20,9 +20,9 @@ using PyRef = std::shared_ptr<PyValue>;
 
 // A tensor as _rebuild_tensor_v2 describes it: a view into a storage.
 struct TensorRef {
-  std::string storage_key;   // "0" -> archive/data/0
-  std::string dtype;         // "Float", "Half", "Long", ...
-  int64_t storage_numel = 0; // elements the persistent id declares
+  std::string storage_key;    // "0" -> archive/data/0
+  std::string dtype;          // "Float", "Half", "Long", ...
+  int64_t storage_numel = 0;  // elements the persistent id declares
   int64_t offset = 0;
   std::vector<int64_t> size, stride;
 };
@@ -32,12 +32,12 @@ struct PyValue {
   Kind kind = Kind::None;
   int64_t i = 0;
   double f = 0;
-  std::string s;                            // Str/Bytes; Global "module.name"; Storage dtype
-  std::vector<PyRef> items;                 // Tuple/List
+  std::string s;                              // Str/Bytes; Global "module.name"; Storage dtype
+  std::vector<PyRef> items;                   // Tuple/List
   std::vector<std::pair<PyRef, PyRef>> dict;  // Dict in insertion order
   TensorRef tensor;
-  int depth = 1;                            // nesting depth (bounded)
-  bool nested = false;                      // already inside a container
+  int depth = 1;        // nesting depth (bounded)
+  bool nested = false;  // already inside a container
 };
 
 // Runs the pickle in `data`; where names it in errors ("model.pth: data.pkl").

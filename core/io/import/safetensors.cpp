@@ -24,16 +24,19 @@ void check_depth(std::string_view json, const std::string& path) {
   bool in_string = false, escaped = false;
   for (char c : json) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '{' || c == '[') {
       if (++depth > kMaxJsonDepth)
-        throw InputError(path, "safetensors header nests deeper than " +
-                                   std::to_string(kMaxJsonDepth) + " levels");
+        throw InputError(path, "safetensors header nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     } else if (c == '}' || c == ']') {
       --depth;
     }
@@ -42,10 +45,9 @@ void check_depth(std::string_view json, const std::string& path) {
 
 ElementType dtype_of(const std::string& d, const std::string& where) {
   static const std::map<std::string, ElementType> types = {
-      {"F32", ElementType::F32}, {"F64", ElementType::F64}, {"F16", ElementType::F16},
-      {"BF16", ElementType::BF16}, {"I64", ElementType::I64}, {"I32", ElementType::I32},
-      {"I16", ElementType::I16}, {"I8", ElementType::I8}, {"U8", ElementType::U8},
-      {"BOOL", ElementType::Bool}};
+      {"F32", ElementType::F32}, {"F64", ElementType::F64},  {"F16", ElementType::F16}, {"BF16", ElementType::BF16},
+      {"I64", ElementType::I64}, {"I32", ElementType::I32},  {"I16", ElementType::I16}, {"I8", ElementType::I8},
+      {"U8", ElementType::U8},   {"BOOL", ElementType::Bool}};
   auto it = types.find(d);
   if (it == types.end()) throw InputError(where, "has dtype '" + d + "', which is not supported");
   return it->second;
@@ -59,8 +61,8 @@ StateDict read_safetensors(const std::string& path) {
   if (bytes.size() < 8) r.fail_at("is too short for a safetensors file (truncated?)");
   const uint64_t n = r.le<uint64_t>();
   if (n > kMaxHeader || n > r.left())
-    r.fail_at("declares a " + std::to_string(n) + "-byte header but the file has " +
-              std::to_string(r.left()) + " bytes after the length (truncated or not safetensors)");
+    r.fail_at("declares a " + std::to_string(n) + "-byte header but the file has " + std::to_string(r.left()) +
+              " bytes after the length (truncated or not safetensors)");
   std::string_view header = r.take(n);
   const uint64_t data_start = r.pos(), data_size = bytes.size() - data_start;
   check_depth(header, path);
@@ -86,14 +88,12 @@ StateDict read_safetensors(const std::string& path) {
     order.push_back({name, v["data_offsets"][0].get<uint64_t>()});
   }
   // File order (the writer's), which weight mapping follows.
-  std::stable_sort(order.begin(), order.end(),
-                   [](const Item& a, const Item& b) { return a.begin < b.begin; });
+  std::stable_sort(order.begin(), order.end(), [](const Item& a, const Item& b) { return a.begin < b.begin; });
   StateDict out;
   for (const auto& item : order) {
     const auto& v = j[item.name];
     const std::string where = path + ": tensor '" + item.name + "'";
-    if (!v.contains("dtype") || !v["dtype"].is_string())
-      throw InputError(where, "has no 'dtype'");
+    if (!v.contains("dtype") || !v["dtype"].is_string()) throw InputError(where, "has no 'dtype'");
     const ElementType type = dtype_of(v["dtype"].get<std::string>(), where);
     if (!v.contains("shape") || !v["shape"].is_array() || v["shape"].size() > 8)
       throw InputError(where, "has no valid 'shape'");
@@ -104,24 +104,19 @@ StateDict read_safetensors(const std::string& path) {
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) throw InputError(where, "has a shape entry that is not a count");
       const uint64_t dim = d.get<uint64_t>();
-      if (!mul_ok(numel, dim, numel) || numel > (uint64_t(1) << 32))
-        throw InputError(where, "has an impossible shape");
+      if (!mul_ok(numel, dim, numel) || numel > (uint64_t(1) << 32)) throw InputError(where, "has an impossible shape");
       t.shape.push_back(int64_t(dim));
     }
-    const uint64_t begin = v["data_offsets"][0].get<uint64_t>(),
-                   end = v["data_offsets"][1].get<uint64_t>();
+    const uint64_t begin = v["data_offsets"][0].get<uint64_t>(), end = v["data_offsets"][1].get<uint64_t>();
     uint64_t want = 0;
     if (!mul_ok(numel, uint64_t(element_size(type)), want)) throw InputError(where, "has an impossible shape");
     if (end < begin || end > data_size)
-      throw InputError(where, "data_offsets [" + std::to_string(begin) + ", " +
-                                  std::to_string(end) + "] lie outside the " +
-                                  std::to_string(data_size) + "-byte data area (truncated?)");
+      throw InputError(where, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                  "] lie outside the " + std::to_string(data_size) + "-byte data area (truncated?)");
     if (end - begin != want)
-      throw InputError(where, "holds " + std::to_string(end - begin) + " bytes but " +
-                                  shape_str(t.shape) + " of " + v["dtype"].get<std::string>() +
-                                  " needs " + std::to_string(want));
-    convert_contiguous(type, std::string_view(bytes).substr(size_t(data_start + begin), size_t(want)),
-                       numel, t.values);
+      throw InputError(where, "holds " + std::to_string(end - begin) + " bytes but " + shape_str(t.shape) + " of " +
+                                  v["dtype"].get<std::string>() + " needs " + std::to_string(want));
+    convert_contiguous(type, std::string_view(bytes).substr(size_t(data_start + begin), size_t(want)), numel, t.values);
     out.push_back(std::move(t));
   }
   if (out.empty()) throw InputError(path, "holds no tensors");

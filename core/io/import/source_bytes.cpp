@@ -12,8 +12,8 @@ std::string read_file_bytes(const std::string& path, uint64_t max_bytes) {
   const std::streamoff size = in.tellg();
   if (size < 0) throw InputError(path, "cannot be read (not a regular file?)");
   if (uint64_t(size) > max_bytes)
-    throw InputError(path, "is " + std::to_string(size) + " bytes, larger than the " +
-                               std::to_string(max_bytes) + "-byte limit for imports");
+    throw InputError(path, "is " + std::to_string(size) + " bytes, larger than the " + std::to_string(max_bytes) +
+                               "-byte limit for imports");
   std::string bytes(size_t(size), '\0');
   in.seekg(0);
   if (size && !in.read(bytes.data(), size)) throw InputError(path, "could not be read completely");

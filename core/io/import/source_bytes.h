@@ -40,8 +40,8 @@ class ByteReader {
   }
   std::string_view take(uint64_t n) {
     if (n > left())
-      fail_at("needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
-              " but only " + std::to_string(left()) + " remain (truncated?)");
+      fail_at("needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) + " but only " +
+              std::to_string(left()) + " remain (truncated?)");
     std::string_view v = d_.substr(size_t(pos_), size_t(n));
     pos_ += n;
     return v;
