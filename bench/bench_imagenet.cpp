@@ -6,6 +6,8 @@
 //
 //   bench_imagenet [--models resnet18,mobilenet_v2] [--size 224] [--batch 16]
 //                  [--threads 2] [--repeats 3] [--train] [--im2col]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +19,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
 #include "core/optim/optimizer.h"
@@ -42,9 +45,16 @@ double median_seconds(int repeats, F f) {
   return t[t.size() / 2];
 }
 
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;  // kB on Linux
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  apply_omp_wait_policy(argv);  // first: may re-execute the program
   std::string models = "resnet18,mobilenet_v2";
   int size = 224, batch = 16, threads = 2, repeats = 3;
   bool train = false, im2col = false;
@@ -108,6 +118,7 @@ int main(int argc, char** argv) {
       });
       r["train_images_per_s"] = batch / step_s;
     }
+    r["peak_rss_mb"] = peak_rss_mb();
     std::printf("%s\n", r.dump().c_str());
     std::fflush(stdout);
   }

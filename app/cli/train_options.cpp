@@ -46,7 +46,9 @@ const TrainOption kTrainOptions[] = {
      "  --image-size N|HxW    image folders: decode to this size (default auto: the\n"
      "                        native size of small equal images, else 224)\n"},
     {"resize", true, false, "  --resize POLICY       image folders: crop (centre, default) | squish | pad\n"},
-    {"model", true, false, "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, or a spec JSON file\n"},
+    {"model", true, false,
+     "  --model BUILTIN|FILE  mlp, lenet5, simplecnn, resnet-small, resnet18, resnet34,\n"
+     "                        mobilenet_v2, or a spec JSON file\n"},
     {"config", true, false, "  --config FILE.json    a TrainConfig JSON file; flags override its fields\n"},
     {"epochs", true, true, "  --epochs N            (default 2)\n"},
     {"batch-size", true, false, "  --batch-size N        (default 128)\n"},
@@ -70,6 +72,10 @@ const TrainOption kTrainOptions[] = {
      "  --from MODEL          transfer learning: start from a model file; the head is\n"
      "                        replaced when the class count differs\n"},
     {"freeze-epochs", true, false, "  --freeze-epochs N     with --from: epochs with the body frozen (default 1)\n"},
+    {"lr-mult", true, false,
+     "  --lr-mult X           with --from: discriminative LRs after unfreezing: the\n"
+     "                        first body group at lr/X, the middle at lr/sqrt(X), the\n"
+     "                        head at lr (default 100; 1 = one LR for all)\n"},
     {"out", true, true,
      "  --out DIR             run files go to DIR/run-<id>/ (default ./runs;\n"
      "                        run-<id>-2, ... when that folder is taken)\n"},
@@ -151,6 +157,10 @@ TrainConfig config_from_args(const Args& a) {
   if (auto v = a.get_int("freeze-epochs")) {
     if (c.from_model.empty()) throw UsageError("option '--freeze-epochs' needs '--from MODEL'");
     c.freeze_epochs = static_cast<int>(*v);
+  }
+  if (auto v = a.get_double("lr-mult")) {
+    if (c.from_model.empty()) throw UsageError("option '--lr-mult' needs '--from MODEL'");
+    c.lr_mult = *v;
   }
   if (auto v = a.get("out")) c.out_dir = *v;
   if (auto v = a.get("db")) c.db_path = *v;

@@ -154,7 +154,7 @@ std::optional<CostEstimate> StudioController::estimate(const TrainConfig& config
     const Shape input = opened.train->sample_shape();
     const int classes = int(opened.class_names.size());
     CostRequest q;
-    q.spec = resolve_model_spec(config.model, input, classes);
+    q.spec = planned_model_spec(config, input, classes);  // a start model's own spec
     q.batch_size = config.batch_size;
     q.inference_batch = std::max(config.batch_size, 256);
     q.optimizer = config.optimizer.kind;

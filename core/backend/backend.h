@@ -16,6 +16,9 @@ namespace perceptra {
 // ReLU6 = min(max(x, 0), 6) (MobileNet's clip; gradient 0 at and beyond both bounds, as PyTorch).
 enum class Activation { ReLU, LeakyReLU, GELU, Sigmoid, Tanh, ReLU6 };
 
+// An activation applied to a convolution's output as part of it (inference).
+enum class ConvPost { None, ReLU, ReLU6 };
+
 // Convolution geometry, NCHW input [N,C,H,W], weights [K, C/groups, R, S],
 // output [N,K,P,Q]. Fill with make_conv_geometry() to get P and Q.
 struct ConvGeometry {

@@ -75,8 +75,7 @@ Tensor Conv2d::forward_relu(const Tensor& x) {
   return y;
 }
 
-Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, bool relu) const {
-  const Shape out_shape = output_shape(x.shape());
+Conv2d::Folded Conv2d::fold(const Shape& in, const BatchNorm* bn, Device device) const {
   if (bn)
     PCHECK(bn->channels() == o_.out_channels,
            layer_where(*this) + ": folded BatchNorm has " + std::to_string(bn->channels()) + " channels");
@@ -93,16 +92,24 @@ Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, bool relu) cons
       for (size_t i = 0; i < per_k; ++i) wv[k * per_k + i] = float(wv[k * per_k + i] * scale[k]);
       bv[k] = float(bv[k] * scale[k] + shift[k]);
     }
-    w = Tensor::from_vector(weight_.value.shape(), wv).to(x.device());
-    b = Tensor::from_vector({o_.out_channels}, bv).to(x.device());
+    w = Tensor::from_vector(weight_.value.shape(), wv).to(device);
+    b = Tensor::from_vector({o_.out_channels}, bv).to(device);
   }
+  return {geometry(in), w, b};
+}
+
+Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, ConvPost post) const {
+  const Shape out_shape = output_shape(x.shape());
+  const Folded f = fold(x.shape(), bn, x.device());
   Tensor y = Tensor::empty(out_shape, x.device());
   Backend& be = backend_for(x.device());
-  const float* bias = b.defined() ? b.data() : nullptr;
-  if (relu)
-    be.conv2d_forward_relu(geometry(x.shape()), x.data(), w.data(), bias, y.data());
+  const float* bias = f.b.defined() ? f.b.data() : nullptr;
+  if (post == ConvPost::ReLU)
+    be.conv2d_forward_relu(f.g, x.data(), f.w.data(), bias, y.data());
+  else if (post == ConvPost::ReLU6)
+    be.conv2d_forward_relu6(f.g, x.data(), f.w.data(), bias, y.data());
   else
-    be.conv2d_forward(geometry(x.shape()), x.data(), w.data(), bias, y.data());
+    be.conv2d_forward(f.g, x.data(), f.w.data(), bias, y.data());
   return y;
 }
 

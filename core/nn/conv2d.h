@@ -26,9 +26,21 @@ class Conv2d : public Layer {
   std::vector<Parameter*> parameters() override;
   void reset_parameters(Rng& rng) override;
   const Conv2dOptions& options() const { return o_; }
-  // Inference: relu(bn(conv(x))) as one convolution, the eval-mode BatchNorm
-  // folded into weights and bias; bn may be null, relu false. Caches nothing.
-  Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, bool relu) const;
+  // Inference: post(bn(conv(x))) as one convolution, the eval-mode
+  // BatchNorm folded into weights and bias, the activation (none, ReLU or
+  // ReLU6) a post-op; bn may be null. Caches nothing.
+  Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, ConvPost post) const;
+  Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, bool relu) const {
+    return infer_fused(x, bn, relu ? ConvPost::ReLU : ConvPost::None);
+  }
+  // What infer_fused runs for an input of shape `in` on `device`: the
+  // geometry and the weights and bias with bn folded in (bias undefined when
+  // there is none). Inference chains (core/nn/inference.cpp) use it.
+  struct Folded {
+    ConvGeometry g;
+    Tensor w, b;
+  };
+  Folded fold(const Shape& in, const class BatchNorm* bn, Device device) const;
   // Training forward followed by a ReLU in one pass (core/nn/train_fusion.h):
   // caches x for backward like forward(); returns relu(conv(x)).
   Tensor forward_relu(const Tensor& x);

@@ -17,9 +17,69 @@ bool initial_fusion() {
 }
 bool g_fusion = initial_fusion();
 
-bool is_relu(const Layer* l) {
+// The activation a convolution can take as its post-op.
+ConvPost fusable_post(const Layer* l) {
   auto* a = dynamic_cast<const ActivationLayer*>(l);
-  return a && a->kind() == Activation::ReLU;
+  if (a && a->kind() == Activation::ReLU) return ConvPost::ReLU;
+  if (a && a->kind() == Activation::ReLU6) return ConvPost::ReLU6;
+  return ConvPost::None;
+}
+
+// One convolution of a chain with what folds into it.
+struct Link {
+  const Conv2d* conv = nullptr;
+  const BatchNorm* bn = nullptr;
+  ConvPost post = ConvPost::None;
+};
+
+// The links starting at layers[i] (conv [batchnorm2d] [relu|relu6], then the
+// next conv directly after, ...); advances i past them.
+std::vector<Link> take_chain(const std::vector<LayerPtr>& layers, size_t& i) {
+  constexpr size_t kMaxLinks = 8;  // the backend keeps a chain's primitives at once
+  std::vector<Link> chain;
+  while (i < layers.size() && chain.size() < kMaxLinks) {
+    auto* conv = dynamic_cast<const Conv2d*>(layers[i].get());
+    if (!conv) break;
+    Link l{conv};
+    ++i;
+    if (i < layers.size()) {
+      auto* bn = dynamic_cast<const BatchNorm*>(layers[i].get());
+      if (bn && bn->type() == "batchnorm2d") {
+        l.bn = bn;
+        ++i;
+      }
+    }
+    if (i < layers.size()) {
+      l.post = fusable_post(layers[i].get());
+      if (l.post != ConvPost::None) ++i;
+    }
+    chain.push_back(l);
+  }
+  return chain;
+}
+
+// The chain as one backend call: intermediate outputs never leave the
+// backend's preferred layout (oneDNN's blocked one on the CPU).
+Tensor run_chain(const std::vector<Link>& chain, const Tensor& x) {
+  if (chain.size() == 1) return chain[0].conv->infer_fused(x, chain[0].bn, chain[0].post);
+  std::vector<Conv2d::Folded> folded;
+  std::vector<ConvGeometry> g;
+  std::vector<const float*> w, b;
+  std::vector<ConvPost> post;
+  Shape shape = x.shape();
+  for (const Link& l : chain) {
+    const Shape out = l.conv->output_shape(shape);  // validates every link's input
+    folded.push_back(l.conv->fold(shape, l.bn, x.device()));
+    g.push_back(folded.back().g);
+    w.push_back(folded.back().w.data());
+    b.push_back(folded.back().b.defined() ? folded.back().b.data() : nullptr);
+    post.push_back(l.post);
+    shape = out;
+  }
+  Tensor y = Tensor::empty(shape, x.device());
+  backend_for(x.device())
+      .conv2d_chain_forward(int(chain.size()), g.data(), w.data(), b.data(), post.data(), x.data(), y.data());
+  return y;
 }
 
 }  // namespace
@@ -29,21 +89,14 @@ bool inference_fusion() { return g_fusion; }
 
 Tensor infer_layers(const std::vector<LayerPtr>& layers, const Tensor& x) {
   Tensor h = x;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    auto* conv = g_fusion ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
-    if (!conv) {
+  size_t i = 0;
+  while (i < layers.size()) {
+    if (!g_fusion || !dynamic_cast<const Conv2d*>(layers[i].get())) {
       h = layers[i]->infer(h);
+      ++i;
       continue;
     }
-    const BatchNorm* bn = nullptr;
-    if (i + 1 < layers.size()) {
-      bn = dynamic_cast<const BatchNorm*>(layers[i + 1].get());
-      if (bn && bn->type() != "batchnorm2d") bn = nullptr;
-      if (bn) ++i;
-    }
-    const bool relu = i + 1 < layers.size() && is_relu(layers[i + 1].get());
-    if (relu) ++i;
-    h = conv->infer_fused(h, bn, relu);
+    h = run_chain(take_chain(layers, i), h);
   }
   return h;
 }

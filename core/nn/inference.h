@@ -2,8 +2,11 @@
 // Inference-only forward (Model::infer): the same function as an eval-mode
 // forward, computed with fewer passes over memory. A Conv2d followed by an
 // eval-mode BatchNorm2d runs as one convolution with the normalisation folded
-// into its weights and bias, and a ReLU right after it runs as the
-// convolution's post-op. Nothing is cached for backward, so saliency and
+// into its weights and bias, and a ReLU or ReLU6 right after it runs as the
+// convolution's post-op. Convolutions that follow each other directly (a
+// residual branch, MobileNetV2's expand / depthwise / project) run as one
+// backend chain whose intermediate outputs stay in the backend's own layout.
+// Nothing is cached for backward, so saliency and
 // Grad-CAM (which need backward) use forward(x, false) instead.
 #include <vector>
 

@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 #include "core/backend/backend.h"
 #include "core/io/checkpoint.h"
@@ -27,6 +29,16 @@ const Phase& PreparedRun::phase_for(int epoch) const {
   return phases.back();
 }
 
+nlohmann::json planned_model_spec(const TrainConfig& config, const Shape& input, int classes) {
+  if (config.from_model.empty()) return resolve_model_spec(config.model, input, classes);
+  nlohmann::json spec = inspect_model_file(config.from_model).spec;
+  if (spec.value("classes", 0) != classes) {
+    spec["layers"][head_layer_index(spec, config.from_model)]["out_features"] = classes;
+    spec["classes"] = classes;
+  }
+  return spec;
+}
+
 int64_t batches_per_epoch(const TrainConfig& config, int64_t train_samples) {
   // As the training loader counts them (the last batch may be partial).
   int64_t bpe = (train_samples + config.batch_size - 1) / config.batch_size;
@@ -35,6 +47,15 @@ int64_t batches_per_epoch(const TrainConfig& config, int64_t train_samples) {
 }
 
 namespace {
+
+// " at discriminative LRs: ..." as apply_lr_scales sets them.
+std::string lr_spread_text(double lr_mult) {
+  if (lr_mult <= 1) return " at one learning rate";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, " at discriminative learning rates (first body layers lr/%g, middle lr/%g, head lr)",
+                lr_mult, std::sqrt(lr_mult));
+  return buf;
+}
 
 void resolve_device_and_threads(PreparedRun& r) {
   if (r.config.threads > 0) omp_set_num_threads(r.config.threads);
@@ -161,15 +182,7 @@ std::optional<nlohmann::json> planned_spec(const PreparedRun& r, const nlohmann:
   const int classes = static_cast<int>(r.data->source.class_names.size());
   try {
     if (stored) return *stored;
-    if (!r.config.from_model.empty()) {
-      nlohmann::json spec = inspect_model_file(r.config.from_model).spec;
-      if (spec.value("classes", 0) != classes) {
-        spec["layers"][head_layer_index(spec, r.config.from_model)]["out_features"] = classes;
-        spec["classes"] = classes;
-      }
-      return spec;
-    }
-    return resolve_model_spec(r.config.model, input, classes);
+    return planned_model_spec(r.config, input, classes);
   } catch (const std::exception&) {
     return std::nullopt;  // building the model reports it, naming the file
   }
@@ -234,7 +247,7 @@ void note_transfer(PreparedRun& r, int old_classes) {
         {"info", "the body is frozen for the first " + std::to_string(r.config.freeze_epochs) +
                      " epoch(s) (only the head and BatchNorm train), then everything trains" +
                      (r.config.freeze_epochs >= r.config.epochs ? std::string(" (never: the run is that short)")
-                                                                : std::string())});
+                                                                : lr_spread_text(r.config.lr_mult))});
 }
 
 }  // namespace

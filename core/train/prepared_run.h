@@ -156,6 +156,12 @@ ResumeRequest resume_request(int64_t run_id, const std::string& db_path, const R
 // options.force passes the cost guard as in prepare_run.
 std::shared_ptr<PreparedRun> prepare_resume(const ResumeRequest& request, const PrepareOptions& options = {});
 
+// The spec a fresh run of `config` will build for data of `input` and
+// `classes`: the configured model, or with from_model that file's spec with
+// its head resized to `classes`. Throws InputError naming what is wrong.
+// The cost estimate uses it before anything is built.
+nlohmann::json planned_model_spec(const TrainConfig& config, const Shape& input, int classes);
+
 // The batches of one training epoch for `config` over `train_samples`.
 int64_t batches_per_epoch(const TrainConfig& config, int64_t train_samples);
 

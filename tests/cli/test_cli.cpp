@@ -620,15 +620,24 @@ TEST_F(Cli, TransferAdaptationsAreReported) {
     if (j["event"] == "train_end") model = j["model_path"];
   ASSERT_FALSE(model.empty());
   const std::string two = perceptra::test::make_tiny_dataset(dir + "/two", 2, 20, 16);
-  Result r = cli({"train", "--data", two, "--from", model, "--epochs", "2", "--freeze-epochs", "1", "--batch-size",
-                  "16", "--device", "cpu", "--db", db, "--out", dir + "/runs", "--json"},
-                 dir);
+  Result r = cli(
+      {"train", "--data",       two,  "--from",   model, "--epochs", "2", "--freeze-epochs", "1",           "--lr-mult",
+       "16",    "--batch-size", "16", "--device", "cpu", "--db",     db,  "--out",           dir + "/runs", "--json"},
+      dir);
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* k :
-       {"decoded to [1, 12, 12]", "is replaced by a new one with 2 outputs", "frozen for the first 1 epoch"})
+  for (const char* k : {"decoded to [1, 12, 12]", "is replaced by a new one with 2 outputs",
+                        "frozen for the first 1 epoch", "first body layers lr/16, middle lr/4, head lr"})
     EXPECT_NE(r.err.find(k), std::string::npos) << k << " not on stderr:\n" << r.err;
   int logs = 0;
   for (auto& j : json_lines(r.out))
     if (j["event"] == "log" && j["text"].get<std::string>().find("replaced by a new one") != std::string::npos) ++logs;
   EXPECT_EQ(logs, 1);
+
+  // --lr-mult belongs to --from, and below 1 it would speed the body up.
+  Result alone = cli({"train", "--data", two, "--model", "mlp", "--lr-mult", "10", "--db", db}, dir);
+  EXPECT_EQ(alone.code, 2) << alone.err;
+  EXPECT_NE(alone.err.find("'--lr-mult' needs '--from MODEL'"), std::string::npos) << alone.err;
+  Result low = cli({"train", "--data", two, "--from", model, "--lr-mult", "0.5", "--db", db}, dir);
+  EXPECT_NE(low.code, 0);
+  EXPECT_NE(low.err.find("lr_mult"), std::string::npos) << low.err;
 }

@@ -558,12 +558,74 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
   EXPECT_TRUE(dnnl_conv_forward(depthwise, x.data(), w.data(), nullptr, y.data()));
 }
 
+TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
+  // MobileNetV2-like links (1-channel stem with stride 2, 1x1 expand,
+  // depthwise 3x3, 1x1 project without post-op) and a plain 3x3 pair: the
+  // chain keeps oneDNN's blocked layout between links, its result must be
+  // the links run one by one through NCHW, on both implementations.
+  struct L {
+    int K, R, stride, pad, groups;
+    ConvPost post;
+  };
+  const std::vector<std::vector<L>> chains = {
+      {{8, 3, 2, 1, 1, ConvPost::ReLU},
+       {24, 1, 1, 0, 1, ConvPost::ReLU6},
+       {24, 3, 1, 1, 24, ConvPost::ReLU6},
+       {8, 1, 1, 0, 1, ConvPost::None}},
+      {{16, 3, 1, 1, 1, ConvPost::ReLU}, {16, 3, 1, 1, 1, ConvPost::None}},
+  };
+  for (size_t ci = 0; ci < chains.size(); ++ci) {
+    const auto& links = chains[ci];
+    std::vector<ConvGeometry> g;
+    std::vector<std::vector<float>> w, b;
+    int C = ci == 0 ? 1 : 16, H = 17, W = 15;
+    for (size_t i = 0; i < links.size(); ++i) {
+      const L& l = links[i];
+      g.push_back(make_conv_geometry(3, C, H, W, l.K, l.R, l.R, l.stride, l.stride, l.pad, l.pad, 1, 1, l.groups));
+      w.push_back(randv(size_t(l.K) * (C / l.groups) * l.R * l.R, 70 + i));
+      b.push_back(randv(size_t(l.K), 80 + i));
+      C = l.K;
+      H = g.back().P;
+      W = g.back().Q;
+    }
+    const auto x = randv(size_t(3) * g[0].C * g[0].H * g[0].W, 90);
+    std::vector<const float*> wp, bp;
+    std::vector<ConvPost> post;
+    for (size_t i = 0; i < links.size(); ++i) {
+      wp.push_back(w[i].data());
+      bp.push_back(i == 1 ? nullptr : b[i].data());  // a link without bias too
+      post.push_back(links[i].post);
+    }
+    for (auto impl : {CpuConvImpl::Auto, CpuConvImpl::Im2col}) {
+      set_cpu_conv_impl(impl);
+      std::vector<float> in = x, out;
+      for (size_t i = 0; i < links.size(); ++i) {
+        out.assign(size_t(3) * g[i].K * g[i].P * g[i].Q, 0.f);
+        B().conv2d_forward(g[i], in.data(), wp[i], bp[i], out.data());
+        for (float& v : out) {
+          if (post[i] != ConvPost::None) v = std::max(v, 0.f);
+          if (post[i] == ConvPost::ReLU6) v = std::min(v, 6.f);
+        }
+        in = out;
+      }
+      std::vector<float> chained(out.size(), -1.f);
+      B().conv2d_chain_forward(int(links.size()), g.data(), wp.data(), bp.data(), post.data(), x.data(),
+                               chained.data());
+      for (size_t i = 0; i < out.size(); ++i)
+        ASSERT_NEAR(chained[i], out[i], 1e-4f * (1 + std::abs(out[i])))
+            << "chain " << ci << (impl == CpuConvImpl::Auto ? " oneDNN" : " im2col") << " i=" << i;
+    }
+  }
+  set_cpu_conv_impl(CpuConvImpl::Auto);
+}
+
 TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {
-  // The fused inference op (oneDNN ReLU post-op; im2col and grouped
+  // The fused inference ops (oneDNN ReLU / clip post-op; im2col and grouped
   // convolutions fall back to conv then relu) against the two ops apart.
   struct Case {
     int N, C, H, W, K, groups;
   };
+  int above6 = 0;  // over every case: ReLU6's upper bound must be reached
   for (Case c : {Case{3, 16, 14, 14, 32, 1}, Case{2, 1, 28, 28, 16, 1}, Case{2, 4, 9, 9, 8, 2}}) {
     for (auto impl : {CpuConvImpl::Auto, CpuConvImpl::Im2col}) {
       set_cpu_conv_impl(impl);
@@ -571,17 +633,22 @@ TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {
       auto x = randv((size_t)c.N * c.C * c.H * c.W, 61), w = randv((size_t)c.K * (c.C / c.groups) * 9, 62),
            b = randv(c.K, 63);
       const size_t n = (size_t)c.N * c.K * g.P * g.Q;
-      std::vector<float> fused(n), apart(n);
+      std::vector<float> fused(n), fused6(n), apart(n);
       B().conv2d_forward_relu(g, x.data(), w.data(), b.data(), fused.data());
+      B().conv2d_forward_relu6(g, x.data(), w.data(), b.data(), fused6.data());
       B().conv2d_forward(g, x.data(), w.data(), b.data(), apart.data());
       int negatives = 0;
       for (size_t i = 0; i < n; ++i) {
         negatives += apart[i] < 0;
+        above6 += apart[i] > 6;
         ASSERT_NEAR(fused[i], std::max(apart[i], 0.f), 1e-5f * (1 + std::abs(apart[i])))
             << "case C=" << c.C << " groups=" << c.groups << " i=" << i;
+        ASSERT_NEAR(fused6[i], std::min(std::max(apart[i], 0.f), 6.f), 1e-5f * (1 + std::abs(apart[i])))
+            << "relu6, case C=" << c.C << " groups=" << c.groups << " i=" << i;
       }
       EXPECT_GT(negatives, int(n / 4));  // the ReLU had work to do
     }
   }
+  EXPECT_GT(above6, 0) << "no value reached ReLU6's upper bound: the test cannot see the clip";
   set_cpu_conv_impl(CpuConvImpl::Auto);
 }

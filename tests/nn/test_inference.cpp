@@ -64,13 +64,18 @@ TEST(Inference, FusionPatternsAndTheirNeighbours) {
   json bn_plain = {{"type", "batchnorm2d"}, {"affine", false}, {"eps", 1e-3}};
   json leaky = {{"type", "leaky_relu"}, {"slope", 0.2}};
   std::vector<json> stacks = {
-      {conv(6), layer("batchnorm2d"), layer("relu")},           // all three
-      {conv(6, false), bn_plain, layer("relu")},                // no conv bias, no BN affine
-      {conv(6), layer("relu"), layer("batchnorm2d")},           // BN after the ReLU: not folded
-      {conv(6), layer("batchnorm2d"), leaky},                   // other activation stays apart
-      {conv(6, true, 2), layer("batchnorm2d"), layer("relu")},  // grouped: im2col fallback
-      {conv(6), layer("batchnorm2d")},                          // BN last
-      {conv(6), conv(4), layer("relu")},                        // conv then conv+relu
+      {conv(6), layer("batchnorm2d"), layer("relu")},             // all three
+      {conv(6, false), bn_plain, layer("relu")},                  // no conv bias, no BN affine
+      {conv(6), layer("relu"), layer("batchnorm2d")},             // BN after the ReLU: not folded
+      {conv(6), layer("batchnorm2d"), leaky},                     // other activation stays apart
+      {conv(6, true, 2), layer("batchnorm2d"), layer("relu")},    // grouped: im2col fallback
+      {conv(6), layer("batchnorm2d")},                            // BN last
+      {conv(6), conv(4), layer("relu")},                          // conv then conv+relu
+      {conv(6), layer("batchnorm2d"), layer("relu6")},            // ReLU6 as the clip post-op
+      {conv(4, false, 4), layer("batchnorm2d"), layer("relu6")},  // depthwise (MobileNetV2's)
+      // An inverted-residual-like chain of three links: one backend chain.
+      {conv(8), layer("batchnorm2d"), layer("relu6"), conv(8, false, 8), layer("batchnorm2d"), layer("relu6"), conv(4),
+       layer("batchnorm2d")},
   };
   for (size_t i = 0; i < stacks.size(); ++i) {
     json layers = stacks[i];

@@ -253,6 +253,18 @@ TEST(RunNotes, OneClassAndTransferAdaptationsArePublished) {
   EXPECT_TRUE(any_contains(warnings, "is replaced by a new one with 2 outputs")) << "head replacement not said";
   EXPECT_TRUE(any_contains(infos, "frozen for the first 1 epoch")) << "freezing not said";
   EXPECT_TRUE(any_contains(infos, "cost estimate")) << "the estimate is not published";
+
+  // What the studio estimates before a run from a model file: that file's
+  // spec (its input, not the data's) with the head resized, not the
+  // configured scratch model.
+  const nlohmann::json planned = planned_model_spec(t, Shape{1, 20, 20}, 2);
+  EXPECT_EQ(planned["input"], nlohmann::json({1, 12, 12}));
+  EXPECT_EQ(planned["classes"], 2);
+  const ModelCost from_file = model_cost(planned);
+  t.from_model.clear();
+  t.model = test::tiny_mlp_spec(2);
+  const ModelCost scratch = model_cost(planned_model_spec(t, Shape{1, 20, 20}, 2));
+  EXPECT_NE(from_file.forward_flops, scratch.forward_flops) << "the estimate ignores the start model";
 }
 
 TEST(RunRecorder, KeepsTheTimeTrainedWhileSlowBatchesRun) {

@@ -36,7 +36,12 @@ void CpuBackend::activation_forward(Activation a, float alpha, const float* x, f
       break;
     case Activation::ReLU6:
 #pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) y[i] = std::min(std::max(x[i], 0.f), 6.f);
+      for (size_t i = 0; i < n; ++i) {
+        // Two selects, NaN kept (as std::min/max did), which GCC vectorises;
+        // std::min(std::max()) compiled to a scalar compare-and-branch loop.
+        const float v = x[i] < 0.f ? 0.f : x[i];
+        y[i] = v > 6.f ? 6.f : v;
+      }
       break;
   }
 }

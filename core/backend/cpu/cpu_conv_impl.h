@@ -13,9 +13,14 @@ void set_cpu_conv_impl(CpuConvImpl impl);
 CpuConvImpl cpu_conv_impl();
 
 // oneDNN paths; false when not applicable (the caller then uses im2col).
-// relu: inference with a fused ReLU post-op (y = relu(conv + bias)).
+// post: an activation applied as a oneDNN post-op while the output is still
+// in registers (y = relu(conv + bias), or min(max(conv + bias, 0), 6)).
 bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
-                       bool relu = false);
+                       ConvPost post = ConvPost::None);
+// The backend's conv2d_chain_forward with the links' outputs kept in the
+// blocked layout oneDNN chose; false when a link has no oneDNN equivalent.
+bool dnnl_conv_chain_forward(int n, const ConvGeometry* g, const float* const* w, const float* const* bias,
+                             const ConvPost* post, const float* x, float* y);
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db);
 

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench_imagenet: torchvision's resnet18 / resnet34 /
+mobilenet_v2 (random weights, nothing downloads) at SIZE x SIZE on random
+inputs, inference (eval mode, no_grad) and one SGD training step, median
+seconds of REPEATS after one warm-up, exactly as bench_imagenet times ours.
+One JSON line per model with the same keys.
+
+    torch_imagenet.py [--models resnet18,mobilenet_v2] [--size 224]
+                      [--batch 16] [--threads 2] [--repeats 3] [--train]
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torchvision
+
+
+def median_seconds(repeats, f):
+    f()  # warm-up: oneDNN primitive creation, allocator growth
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet18,mobilenet_v2")
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--train", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    for name in a.models.split(","):
+        model = getattr(torchvision.models, name.replace("-", "_"))(num_classes=1000)
+        x = torch.randn(a.batch, 3, a.size, a.size)
+        model.eval()
+
+        def infer():
+            with torch.no_grad():
+                model(x)
+
+        r = {"model": name, "input": [3, a.size, a.size], "batch": a.batch, "threads": a.threads,
+             "torch_version": torch.__version__,
+             "parameters": sum(p.numel() for p in model.parameters()),
+             "infer_images_per_s": a.batch / median_seconds(a.repeats, infer)}
+        if a.train:
+            model.train()
+            y = torch.arange(a.batch) % 1000
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            loss_fn = torch.nn.CrossEntropyLoss()
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x), y).backward()
+                opt.step()
+
+            r["train_images_per_s"] = a.batch / median_seconds(a.repeats, step)
+        r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()
