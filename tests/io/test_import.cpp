@@ -262,6 +262,10 @@ TEST(ImportHostile, PickleRefusesAnythingButStateDicts) {
       "\x80\x02}q\x00)h\x00\x85"
       "0h\x00K\x01K\x02s."s,
       "after nesting");
+  // A list appended to itself (DUP, APPEND): a reference cycle that leaked
+  // every time (found by fuzz_torch_pickle; LeakSanitizer).
+  expect_pickle_error("\x80\x02]2a.", "inside itself");
+  expect_pickle_error("\x80\x02}22s.", "inside itself");
   // A plain state-dict-like pickle is fine.
   auto v = import::unpickle_torch(
       "\x80\x02}q\x00(X\x01\x00\x00\x00"
