@@ -16,6 +16,7 @@
 #include "core/io/import/state_dict.h"
 #include "core/io/onnx_export.h"
 #include "core/tensor/error.h"
+#include "tests/io/hostile_imports.h"
 #include "tests/io/io_test_util.h"
 
 using namespace perceptra;
@@ -321,4 +322,26 @@ TEST(ImportHostile, ZipWithoutDirectoryOrWithCompressedEntries) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
   }
+}
+
+// Found by fuzz_onnx: a node with neither a name nor an output made the
+// error path itself read output(0) (protobuf CHECK failure, std::terminate).
+// Also (found writing the CLI memory test) a Gemm weight of another element
+// type, whose values were never read, overflowed a heap buffer.
+TEST(ImportHostile, OnnxNodesWithoutOutputsAndNonFloatWeights) {
+  using namespace perceptra::hostile;
+  TempDir t;
+  const std::string path = t.file("x.onnx");
+  std::string value_info =
+      pb::bytes(1, "x") +
+      pb::bytes(2,
+                pb::bytes(1, pb::num(1, 1) + pb::bytes(2, pb::bytes(1, pb::num(1, 1)) + pb::bytes(1, pb::num(1, 4)))));
+  const std::string graph = pb::bytes(1, pb::bytes(1, "x") + pb::bytes(4, "Relu")) + pb::bytes(11, value_info);
+  write_bytes(path, pb::num(1, 7) + pb::bytes(7, graph) + pb::bytes(8, pb::num(2, 13)));
+  expect_error(path, ImportOptions{}, "node '(unnamed)' (Relu): has no output");
+  write_bytes(path, onnx_gemm(4, {4, 3}, 2, "abcdefghijkl"));
+  expect_error(path, ImportOptions{}, "weight holds 0 float values for [4, 3]");
+  // The same graph with float32 values imports.
+  write_bytes(path, onnx_gemm(4, {4, 3}, 1, std::string(48, '\0')));
+  EXPECT_NO_THROW(import_model(path, ImportOptions{}));
 }

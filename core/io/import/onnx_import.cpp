@@ -73,8 +73,10 @@ class OnnxReader {
 
  private:
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& problem) const {
-    throw InputError(path_ + ": node '" + (n.name().empty() ? n.output(0) : n.name()) + "' (" + n.op_type() + ")",
-                     problem);
+    // A node without a name is named by its first output; one with neither
+    // (refused for that very reason) by its operator alone.
+    const std::string label = !n.name().empty() ? n.name() : n.output_size() > 0 ? n.output(0) : "(unnamed)";
+    throw InputError(path_ + ": node '" + label + "' (" + n.op_type() + ")", problem);
   }
 
   Const to_const(const onnx::TensorProto& t, const std::string& what) const {
