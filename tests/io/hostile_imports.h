@@ -96,9 +96,9 @@ inline std::string bytes(int field, const std::string& v) {
 }
 }  // namespace pb
 
-// An ONNX model y = Gemm(x, W) with x [1, in] and one initializer W of
-// element type `w_type` (1 float, 2 uint8, ...) with dims `w_dims` and
-// `w_raw` as its raw_data.
+// An ONNX model y = Gemm(Flatten(x), W) with x [1, in, 1, 1] and one
+// initializer W of element type `w_type` (1 float, 2 uint8, ...) with dims
+// `w_dims` and `w_raw` as its raw_data.
 inline std::string onnx_gemm(int64_t in, const std::vector<int64_t>& w_dims, int w_type, const std::string& w_raw) {
   using namespace pb;
   std::string w;
@@ -109,8 +109,10 @@ inline std::string onnx_gemm(int64_t in, const std::vector<int64_t>& w_dims, int
     for (int64_t d : dims) shape += bytes(1, num(1, uint64_t(d)));
     return bytes(1, name) + bytes(2, bytes(1, num(1, 1) + bytes(2, shape)));
   };
-  const std::string node = bytes(1, "x") + bytes(1, "W") + bytes(2, "y") + bytes(3, "fc") + bytes(4, "Gemm");
-  const std::string graph = bytes(1, node) + bytes(2, "g") + bytes(5, w) + bytes(11, value_info("x", {1, in})) +
+  const std::string flatten = bytes(1, "x") + bytes(2, "f") + bytes(3, "flat") + bytes(4, "Flatten");
+  const std::string node = bytes(1, "f") + bytes(1, "W") + bytes(2, "y") + bytes(3, "fc") + bytes(4, "Gemm");
+  const std::string graph = bytes(1, flatten) + bytes(1, node) + bytes(2, "g") + bytes(5, w) +
+                            bytes(11, value_info("x", {1, in, 1, 1})) +
                             bytes(12, value_info("y", {1, w_dims.size() == 2 ? w_dims[1] : 1}));
   return num(1, 7) + bytes(7, graph) + bytes(8, num(2, 13));
 }

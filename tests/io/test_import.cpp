@@ -332,10 +332,9 @@ TEST(ImportHostile, OnnxNodesWithoutOutputsAndNonFloatWeights) {
   using namespace perceptra::hostile;
   TempDir t;
   const std::string path = t.file("x.onnx");
-  std::string value_info =
-      pb::bytes(1, "x") +
-      pb::bytes(2,
-                pb::bytes(1, pb::num(1, 1) + pb::bytes(2, pb::bytes(1, pb::num(1, 1)) + pb::bytes(1, pb::num(1, 4)))));
+  std::string dims;
+  for (int d : {1, 1, 2, 2}) dims += pb::bytes(1, pb::num(1, uint64_t(d)));
+  const std::string value_info = pb::bytes(1, "x") + pb::bytes(2, pb::bytes(1, pb::num(1, 1) + pb::bytes(2, dims)));
   const std::string graph = pb::bytes(1, pb::bytes(1, "x") + pb::bytes(4, "Relu")) + pb::bytes(11, value_info);
   write_bytes(path, pb::num(1, 7) + pb::bytes(7, graph) + pb::bytes(8, pb::num(2, 13)));
   expect_error(path, ImportOptions{}, "node '(unnamed)' (Relu): has no output");

@@ -129,12 +129,14 @@ ImportedModel import_model(const std::string& path, const ImportOptions& o) {
                      "has " + std::to_string(file_classes) + " classes but " + std::to_string(want) + " were given");
   Rng rng(0);
   {
-    // The spec may allocate no more parameter values than the file holds
-    // (as for model files): a small file is refused before the model's
-    // tensors are allocated, not after.
+    // An ONNX spec comes from the file: it may allocate no more parameter
+    // values than the file holds (as for model files), so a small file is
+    // refused before the model's tensors are allocated. A state dict's spec
+    // is the builtin the user named (bounded); load_weights says precisely
+    // how the file differs from it.
     int64_t held = 0;
     for (const auto& w : weights) held += int64_t(w.values.size());
-    ParameterBudget budget(held);
+    ParameterBudget budget(out.format == "onnx" ? held : -1);
     try {
       out.model = Model::from_spec(spec, rng);
     } catch (const InputError& e) {
