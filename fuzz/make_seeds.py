@@ -113,3 +113,79 @@ put("fuzz_image_folder", "auto-size",
 put("fuzz_image_folder", "bad-image",
     record(0, b"ok.pgm", pgm(2, 2)) + record(1, b"bad.png", b"\x89PNG\r\n\x1a\nxx") +
     record(1, b"caf\xe9.pgm", pgm(2, 2)))
+
+
+# Import formats (.pth, data.pkl, .safetensors, ONNX): need /usr/bin/python3
+# with torch and onnx; skipped (the committed seeds stay) without them.
+def import_seeds():
+    try:
+        import io, zipfile
+        from collections import OrderedDict
+        import torch
+    except ImportError:
+        print("make_seeds: no torch; import seeds left as they are")
+        return
+    torch.manual_seed(0)
+
+    def saved(obj):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return buf.getvalue()
+
+    def pickle_of(pth):
+        with zipfile.ZipFile(io.BytesIO(pth)) as z:
+            name = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+            return z.read(name)
+
+    sd = OrderedDict([("fc.weight", torch.randn(2, 3)), ("fc.bias", torch.zeros(2)),
+                      ("bn.running_mean", torch.zeros(3, dtype=torch.float16)),
+                      ("bn.num_batches_tracked", torch.tensor(5))])
+    plain = saved(sd)
+    ckpt = saved({"epoch": 3, "state_dict": OrderedDict([("w", torch.arange(6.0).reshape(2, 3).t())])})
+    put("fuzz_torch_pth", "state-dict", plain)
+    put("fuzz_torch_pth", "checkpoint", ckpt)
+    put("fuzz_torch_pickle", "state-dict", pickle_of(plain))
+    put("fuzz_torch_pickle", "checkpoint", pickle_of(ckpt))
+    # Wrapped form (first byte odd): data.pkl, NUL, the bytes of storage "0".
+    one = OrderedDict([("fc.weight", torch.arange(8.0).reshape(2, 4)),
+                       ("fc.bias", torch.ones(2, dtype=torch.float64))])
+    one_pkl = pickle_of(saved(OrderedDict([("fc.weight", one["fc.weight"])])))
+    put("fuzz_torch_pth", "wrapped", b"\x01" + one_pkl + b"\0" + one["fc.weight"].numpy().tobytes())
+    put("fuzz_torch_pickle", "two-storages", pickle_of(saved(one)))
+
+    def safetensors(tensors):
+        header, data = {"__metadata__": {"format": "pt"}}, b""
+        for name, (dtype, shape, raw) in tensors.items():
+            header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+            data += raw
+        h = json.dumps(header).encode()
+        return struct.pack("<Q", len(h)) + h + data
+    put("fuzz_safetensors", "f32-f16-i64", safetensors({
+        "fc.weight": ("F32", [2, 3], floats(6)), "fc.bias": ("F16", [2], b"\x00\x3c\x00\x3c"),
+        "bn.num_batches_tracked": ("I64", [], struct.pack("<q", 7))}))
+    put("fuzz_safetensors", "bf16-scalar", safetensors({"s": ("BF16", [1], b"\x80\x3f"),
+                                                       "e": ("F64", [0], b"")}))
+
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.b = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return torch.relu(x + self.b(self.c(x)))
+
+    def onnx_of(model, shape):
+        model.eval()
+        buf = io.BytesIO()
+        torch.onnx.export(model, torch.randn(*shape), buf, opset_version=13)
+        return buf.getvalue()
+    put("fuzz_onnx", "conv-residual", onnx_of(nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), Block(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(4, 3)), (1, 1, 8, 8)))
+    put("fuzz_onnx", "mlp", onnx_of(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU6(), nn.Linear(3, 2)),
+                                    (1, 1, 2, 2)))
+
+
+import_seeds()

@@ -174,12 +174,14 @@ Contents read(const std::string& path) {
     }
     const uint64_t n = uint64_t(t.shape.numel()) * (t.is_int8 ? 1 : sizeof(float));
     if (n > end - offset) throw InputError(path, "tensor '" + t.name + "' extends past the payload");
+    // An empty tensor's vector has no storage (data() may be null, and
+    // memcpy from or to null is undefined even for 0 bytes).
     if (t.is_int8) {
       t.int8_values.resize(size_t(t.shape.numel()));
-      std::memcpy(t.int8_values.data(), bytes.data() + offset, n);
+      if (n) std::memcpy(t.int8_values.data(), bytes.data() + offset, n);
     } else {
       t.values.resize(size_t(t.shape.numel()));
-      std::memcpy(t.values.data(), bytes.data() + offset, n);
+      if (n) std::memcpy(t.values.data(), bytes.data() + offset, n);
     }
     offset += n;
     c.tensors.push_back(std::move(t));

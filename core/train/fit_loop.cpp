@@ -1,6 +1,7 @@
 // The fitting loop: epochs of TrainStep over the training loader, then
 // validation, with callbacks and events in between.
 #include <cmath>
+#include <new>
 
 #include "core/backend/backend.h"
 #include "core/nn/model.h"
@@ -55,6 +56,11 @@ TrainEnd Trainer::Job::run_training() {
   } catch (const CommunicationError& e) {
     interrupted = true;  // another rank is gone: resumable, not failed
     return finish(EndReason::Error, e.what());
+  } catch (const std::bad_alloc&) {
+    // The step's tensors are released by now: the run is recorded failed
+    // (resumable from its last checkpoint) with a message saying why.
+    return finish(EndReason::Error, out_of_memory_message("in epoch " + std::to_string(pos.epoch + 1) + ", step " +
+                                                          std::to_string(pos.step)));
   } catch (const std::exception& e) {
     return finish(EndReason::Error, e.what());
   }

@@ -55,6 +55,11 @@ TrainEnd Trainer::Job::run_lr_find(const LrFinderConfig& fc) {
     end.reason = stop_req ? stop_reason_ : EndReason::Done;
     end.message = stop_req ? stop_message : "";
     end.steps = pos.step;
+  } catch (const std::bad_alloc&) {
+    end = TrainEnd{};
+    end.reason = EndReason::Error;
+    end.message = out_of_memory_message("in the learning-rate range test, step " + std::to_string(pos.step));
+    return end;
   } catch (const std::exception& e) {
     end = TrainEnd{};
     end.reason = EndReason::Error;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -11,10 +12,36 @@ namespace fs = std::filesystem;
 
 namespace perceptra {
 
+namespace {
+
+// The name the trainer gives run `run_id`'s folder: run-<id> or run-<id>-<k>.
+bool is_run_folder_name(const std::string& name, int64_t run_id) {
+  const std::string base = "run-" + std::to_string(run_id);
+  if (name == base) return true;
+  if (name.rfind(base + "-", 0) != 0 || name.size() == base.size() + 1) return false;
+  return std::all_of(name.begin() + std::ptrdiff_t(base.size()) + 1, name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
 std::string make_run_dir(const std::string& out_dir, int64_t run_id, const std::string& recorded) {
   if (!recorded.empty()) {
-    fs::create_directories(recorded);
-    return recorded;
+    // The recorded folder comes from an artifact row, and the database is a
+    // file anyone can edit: a resumed run writes only into a real folder
+    // (not a symlink) named for this run, never into a folder a row names.
+    const fs::path p(recorded);
+    std::error_code ec;
+    const auto st = fs::symlink_status(p, ec);
+    if (!p.is_absolute() || p.lexically_normal() != p || !is_run_folder_name(p.filename().string(), run_id))
+      throw InputError(recorded, "is recorded as run " + std::to_string(run_id) + "'s folder but is not run-" +
+                                     std::to_string(run_id) +
+                                     " (the database may have been edited); refusing to write there");
+    if (fs::is_directory(st)) return recorded;
+    if (fs::exists(st))
+      throw InputError(recorded, "is recorded as run " + std::to_string(run_id) +
+                                     "'s folder but is not a directory (a symlink?); refusing to write there");
+    // The folder is gone (its files were deleted): the run continues in a new one.
   }
   std::string base;
   if (run_id > 0) {

@@ -11,8 +11,10 @@ namespace perceptra {
 // run-<date>-<time>-<pid>. The folder is created here, so one that already
 // exists is never written into. A resumed run continues in `recorded`, the
 // folder its files were recorded in, wherever out_dir and the working
-// directory are now. Returns the absolute path; InputError when no folder
-// can be created.
+// directory are now, provided that is a real directory named run-<id> or
+// run-<id>-<k> (a database row can name any path: anything else is an
+// InputError; a recorded folder that no longer exists gets a new one).
+// Returns the absolute path; InputError when no folder can be created.
 std::string make_run_dir(const std::string& out_dir, int64_t run_id, const std::string& recorded = "");
 
 }  // namespace perceptra

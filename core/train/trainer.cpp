@@ -1,5 +1,7 @@
 #include "core/train/trainer.h"
 
+#include <new>
+
 #include "core/tensor/error.h"
 #include "core/train/trainer_job.h"
 
@@ -7,14 +9,25 @@ namespace perceptra {
 
 namespace {
 
-TrainEnd error_end(const std::string& message) {
+// Never throws: it runs in the trainer thread's last handler, where an
+// exception (another bad_alloc while memory is short) would be std::terminate.
+TrainEnd error_end(const char* message) noexcept {
   TrainEnd end;
   end.reason = EndReason::Error;
-  end.message = message;
+  try {
+    end.message = message;
+  } catch (...) {}  // the end without its message is still a clean error
   return end;
 }
 
 }  // namespace
+
+std::string out_of_memory_message(const std::string& where) {
+  return "out of memory " + where +
+         ": the model, batch size or data needs more memory than is available "
+         "(try a smaller batch size or model, or free memory); the run is recorded as failed and can be "
+         "resumed from its last checkpoint";
+}
 
 Trainer::Trainer(std::shared_ptr<PreparedRun> run) : run_(std::move(run)) {
   PCHECK(run_ && run_->model, "Trainer: no prepared run");
@@ -82,14 +95,29 @@ void Trainer::launch(std::function<TrainEnd()> body) {
     TrainEnd end;
     try {
       end = body();
+    } catch (const std::bad_alloc&) {
+      // Preparing the run (data, model) ran out of memory: nothing ran.
+      try {
+        end = error_end(out_of_memory_message("while preparing the run").c_str());
+      } catch (...) {
+        end = error_end("out of memory while preparing the run");
+      }
     } catch (const std::exception& e) {
       end = error_end(e.what());  // preparation failed: nothing ran
+    } catch (...) {
+      end = error_end("training failed with an unknown exception");
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      result_ = end;
+      try {
+        result_ = end;
+      } catch (...) {
+        result_ = error_end("");  // copying the message ran out of memory
+      }
     }
-    events_->push(end);
+    try {
+      events_->push(end);
+    } catch (...) {}  // result() still has the end; wait() and wait_for() still return
     {
       std::lock_guard<std::mutex> lock(mutex_);
       finished_ = true;

@@ -15,6 +15,11 @@ namespace perceptra {
 
 struct ModelMeta;
 
+// The message a run ends with when memory runs out (std::bad_alloc) on the
+// trainer thread: what happened, where, and what to do. `where` says when
+// ("in epoch 3, step 120", "while preparing the run").
+std::string out_of_memory_message(const std::string& where);
+
 struct Trainer::Job final : TrainContext {
   using Clock = std::chrono::steady_clock;
 

@@ -16,6 +16,7 @@
 #include "core/io/import/state_dict.h"
 #include "core/io/onnx_export.h"
 #include "core/tensor/error.h"
+#include "tests/io/hostile_imports.h"
 #include "tests/io/io_test_util.h"
 
 using namespace perceptra;
@@ -262,6 +263,10 @@ TEST(ImportHostile, PickleRefusesAnythingButStateDicts) {
       "\x80\x02}q\x00)h\x00\x85"
       "0h\x00K\x01K\x02s."s,
       "after nesting");
+  // A list appended to itself (DUP, APPEND): a reference cycle that leaked
+  // every time (found by fuzz_torch_pickle; LeakSanitizer).
+  expect_pickle_error("\x80\x02]2a.", "inside itself");
+  expect_pickle_error("\x80\x02}22s.", "inside itself");
   // A plain state-dict-like pickle is fine.
   auto v = import::unpickle_torch(
       "\x80\x02}q\x00(X\x01\x00\x00\x00"
@@ -317,4 +322,25 @@ TEST(ImportHostile, ZipWithoutDirectoryOrWithCompressedEntries) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
   }
+}
+
+// Found by fuzz_onnx: a node with neither a name nor an output made the
+// error path itself read output(0) (protobuf CHECK failure, std::terminate).
+// Also (found writing the CLI memory test) a Gemm weight of another element
+// type, whose values were never read, overflowed a heap buffer.
+TEST(ImportHostile, OnnxNodesWithoutOutputsAndNonFloatWeights) {
+  using namespace perceptra::hostile;
+  TempDir t;
+  const std::string path = t.file("x.onnx");
+  std::string dims;
+  for (int d : {1, 1, 2, 2}) dims += pb::bytes(1, pb::num(1, uint64_t(d)));
+  const std::string value_info = pb::bytes(1, "x") + pb::bytes(2, pb::bytes(1, pb::num(1, 1) + pb::bytes(2, dims)));
+  const std::string graph = pb::bytes(1, pb::bytes(1, "x") + pb::bytes(4, "Relu")) + pb::bytes(11, value_info);
+  write_bytes(path, pb::num(1, 7) + pb::bytes(7, graph) + pb::bytes(8, pb::num(2, 13)));
+  expect_error(path, ImportOptions{}, "node '(unnamed)' (Relu): has no output");
+  write_bytes(path, onnx_gemm(4, {4, 3}, 2, "abcdefghijkl"));
+  expect_error(path, ImportOptions{}, "weight holds 0 float values for [4, 3]");
+  // The same graph with float32 values imports.
+  write_bytes(path, onnx_gemm(4, {4, 3}, 1, std::string(48, '\0')));
+  EXPECT_NO_THROW(import_model(path, ImportOptions{}));
 }

@@ -408,6 +408,109 @@ TEST(Trainer, RunsFromOtherDatabasesGetTheirOwnFolders) {
   EXPECT_EQ(a_bytes(), before);
 }
 
+// Issue 18: resume took the recorded checkpoint's parent folder as the run's
+// folder, so an edited artifact row (pointing at a copy of the checkpoint,
+// checksum intact) made the resumed run write wherever the row said. Only a
+// real folder named run-<id>[-k] is written into; anything else is refused
+// with the path named, nothing is written there and the run stays resumable.
+TEST(Trainer, ResumeRefusesAFolderTheDatabaseRowPointsElsewhere) {
+  Env env("resumefolder");
+  TrainConfig c = env.config(2);
+  Trainer a(c);
+  auto hook = std::make_shared<Hook>();
+  hook->epoch_end = [](TrainContext& ctx, const EpochEnd&) { ctx.request_stop(EndReason::Stopped, "test stop"); };
+  a.add_callback(hook);
+  a.start();
+  auto a_ev = drain(a);
+  ASSERT_EQ(end_of(a_ev).reason, EndReason::Stopped) << end_of(a_ev).message;
+  const int64_t run = end_of(a_ev).run_id;
+  const std::string run_dir = only<TrainBegin>(a_ev).at(0).run_dir;
+  ASSERT_TRUE(fs::exists(run_dir + "/last.ckpt"));
+
+  auto point_checkpoint_at = [&](const std::string& dir) {
+    fs::create_directories(dir);
+    fs::copy_file(run_dir + "/last.ckpt", dir + "/last.ckpt", fs::copy_options::overwrite_existing);
+    std::ofstream(env.dir + "/u.sql") << "UPDATE artifacts SET path = '" << dir
+                                      << "/last.ckpt' WHERE kind = 'checkpoint';";
+    ASSERT_EQ(std::system(("sqlite3 " + c.db_path + " < " + env.dir + "/u.sql").c_str()), 0);
+  };
+  const std::string victim = env.dir + "/victim";
+  point_checkpoint_at(victim);
+  auto r = Trainer::from_run(run, c.db_path);
+  r->start();
+  auto r_ev = drain(*r);
+  EXPECT_EQ(end_of(r_ev).reason, EndReason::Error);
+  EXPECT_NE(end_of(r_ev).message.find(victim), std::string::npos) << end_of(r_ev).message;
+  EXPECT_NE(end_of(r_ev).message.find("run-" + std::to_string(run)), std::string::npos) << end_of(r_ev).message;
+  EXPECT_EQ(std::distance(fs::directory_iterator(victim), fs::directory_iterator{}), 1);  // only the copy
+  {
+    ExperimentStore st(c.db_path);
+    EXPECT_EQ(st.run(run).status, RunStatus::Stopped);  // as before: still resumable
+  }
+
+  // A symlink named like the run's folder is refused too.
+  const std::string linked = env.dir + "/other/run-" + std::to_string(run);
+  fs::create_directories(env.dir + "/other");
+  fs::create_directory_symlink(victim, linked);
+  point_checkpoint_at(victim);
+  std::ofstream(env.dir + "/u.sql") << "UPDATE artifacts SET path = '" << linked
+                                    << "/last.ckpt' WHERE kind = 'checkpoint';";
+  ASSERT_EQ(std::system(("sqlite3 " + c.db_path + " < " + env.dir + "/u.sql").c_str()), 0);
+  auto s = Trainer::from_run(run, c.db_path);
+  s->start();
+  auto s_ev = drain(*s);
+  EXPECT_EQ(end_of(s_ev).reason, EndReason::Error);
+  EXPECT_NE(end_of(s_ev).message.find("symlink"), std::string::npos) << end_of(s_ev).message;
+  EXPECT_EQ(std::distance(fs::directory_iterator(victim), fs::directory_iterator{}), 1);
+
+  // Pointed back at its own folder, the run resumes there.
+  std::ofstream(env.dir + "/u.sql") << "UPDATE artifacts SET path = '" << run_dir
+                                    << "/last.ckpt' WHERE kind = 'checkpoint';";
+  ASSERT_EQ(std::system(("sqlite3 " + c.db_path + " < " + env.dir + "/u.sql").c_str()), 0);
+  auto t = Trainer::from_run(run, c.db_path);
+  t->start();
+  auto t_ev = drain(*t);
+  ASSERT_EQ(end_of(t_ev).reason, EndReason::Done) << end_of(t_ev).message;
+  EXPECT_EQ(only<TrainBegin>(t_ev).at(0).run_dir, run_dir);
+}
+
+// Issue 18: memory running out on the trainer thread ended in
+// std::terminate. An allocation failing mid-epoch (injected from a callback
+// on the trainer thread; test_cli_hostile exhausts real memory under
+// RLIMIT_DATA) ends the run with a clear error, records it failed with that
+// message, keeps the last checkpoint, and the run resumes to the end.
+TEST(Trainer, OutOfMemoryOnTheTrainerThreadIsAFailedResumableRun) {
+  Env env("oom");
+  TrainConfig c = env.config(3);
+  Trainer a(c);
+  auto hook = std::make_shared<Hook>();
+  hook->batch = [](TrainContext& ctx, const BatchEnd& b) {
+    if (ctx.epoch() == 1 && b.step == 9) throw std::bad_alloc();
+  };
+  a.add_callback(hook);
+  a.start();
+  auto a_ev = drain(a);
+  const TrainEnd& end = end_of(a_ev);
+  ASSERT_EQ(end.reason, EndReason::Error);
+  EXPECT_NE(end.message.find("out of memory in epoch 2, step"), std::string::npos) << end.message;
+  EXPECT_NE(end.message.find("can be resumed"), std::string::npos) << end.message;
+  EXPECT_EQ(end.epochs_completed, 1);
+  const int64_t run = end.run_id;
+  {
+    ExperimentStore st(c.db_path);
+    EXPECT_EQ(st.run(run).status, RunStatus::Failed);
+    EXPECT_NE(st.run(run).status_message.find("out of memory"), std::string::npos);
+    ASSERT_TRUE(st.latest_artifact(run, "checkpoint").has_value());
+  }
+  auto b = Trainer::from_run(run, c.db_path);
+  b->start();
+  auto b_ev = drain(*b);
+  ASSERT_EQ(end_of(b_ev).reason, EndReason::Done) << end_of(b_ev).message;
+  EXPECT_EQ(only<EpochEnd>(b_ev).size(), 2u);  // epochs 2 and 3, from the epoch-1 checkpoint
+  ExperimentStore st(c.db_path);
+  EXPECT_EQ(st.run(run).status, RunStatus::Finished);
+}
+
 // An empty db_path falls back to $PERCEPTRA_DB; '-' there means no store,
 // not a database file named '-'.
 TEST(Trainer, DatabaseDashFromEnvironmentMeansNoStore) {

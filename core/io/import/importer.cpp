@@ -6,6 +6,7 @@
 #include "core/io/import/source_bytes.h"
 #include "core/io/import/state_dict.h"
 #include "core/nn/builtin_torchvision.h"
+#include "core/nn/layer_util.h"
 #include "core/tensor/random.h"
 
 namespace perceptra {
@@ -127,7 +128,21 @@ ImportedModel import_model(const std::string& path, const ImportOptions& o) {
     throw InputError(path,
                      "has " + std::to_string(file_classes) + " classes but " + std::to_string(want) + " were given");
   Rng rng(0);
-  out.model = Model::from_spec(spec, rng);
+  {
+    // An ONNX spec comes from the file: it may allocate no more parameter
+    // values than the file holds (as for model files), so a small file is
+    // refused before the model's tensors are allocated. A state dict's spec
+    // is the builtin the user named (bounded); load_weights says precisely
+    // how the file differs from it.
+    int64_t held = 0;
+    for (const auto& w : weights) held += int64_t(w.values.size());
+    ParameterBudget budget(out.format == "onnx" ? held : -1);
+    try {
+      out.model = Model::from_spec(spec, rng);
+    } catch (const InputError& e) {
+      throw InputError(path, e.what());
+    }
+  }
   load_weights(*out.model, weights, path, check_names);
   out.meta.class_names = o.class_names;
   if (!o.mean.empty()) {

@@ -73,8 +73,10 @@ class OnnxReader {
 
  private:
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& problem) const {
-    throw InputError(path_ + ": node '" + (n.name().empty() ? n.output(0) : n.name()) + "' (" + n.op_type() + ")",
-                     problem);
+    // A node without a name is named by its first output; one with neither
+    // (refused for that very reason) by its operator alone.
+    const std::string label = !n.name().empty() ? n.name() : n.output_size() > 0 ? n.output(0) : "(unnamed)";
+    throw InputError(path_ + ": node '" + label + "' (" + n.op_type() + ")", problem);
   }
 
   Const to_const(const onnx::TensorProto& t, const std::string& what) const {
@@ -219,7 +221,18 @@ class OnnxReader {
     v.rank = rank;
     values_[n.output(0)] = std::move(v);
   }
+  // Every weight holds exactly its shape's values: a constant of another
+  // element type (whose values are not read) or of the wrong length is
+  // refused here, before the spec built from its dims allocates anything.
   ImportedWeight weight(const std::string& source, std::vector<int64_t> shape, std::vector<float> v) {
+    uint64_t numel = 1;
+    for (int64_t d : shape)
+      if (d < 0 || !mul_ok(numel, uint64_t(d), numel))
+        throw InputError(path_ + ": '" + source + "'", "has impossible dims");
+    if (v.size() != numel)
+      throw InputError(
+          path_ + ": '" + source + "'",
+          "holds " + std::to_string(v.size()) + " float values for its shape " + shape_str(shape) + " (not float32?)");
     return ImportedWeight{source, std::move(shape), std::move(v)};
   }
 
@@ -421,6 +434,10 @@ class OnnxReader {
     // Engine weight [out, in]; transposed = the constant is [in, out].
     if (w.dims.size() != 2) fail_node(n, "weight must be a matrix");
     const int64_t out = transposed ? w.dims[1] : w.dims[0], in = transposed ? w.dims[0] : w.dims[1];
+    // to_const bounds dims to 2^32 elements; values are read below only when all are there.
+    if (w.f.size() != uint64_t(out) * uint64_t(in))
+      fail_node(n, "weight holds " + std::to_string(w.f.size()) + " float values for " + shape_str(w.dims) +
+                       " (not float32?)");
     std::vector<float> v(w.f.size());
     for (int64_t o = 0; o < out; ++o)
       for (int64_t i = 0; i < in; ++i)

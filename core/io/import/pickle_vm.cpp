@@ -294,6 +294,9 @@ class Vm {
   // another may not grow afterwards (torch.save never does that), which keeps
   // the recorded depth exact and rules out cycles.
   void adopt(uint64_t at, PyValue& parent, const PyRef& child) {
+    // The one cycle the nesting rule leaves open: a container put inside
+    // itself (DUP then APPEND) would never be freed (shared_ptr cycle).
+    if (child.get() == &parent) fail(at, "puts a container inside itself; refused");
     child->depth = std::max(child->depth, 1);
     if (child->depth + 1 > kMaxDepth) fail(at, "nests containers deeper than " + std::to_string(kMaxDepth));
     parent.depth = std::max(parent.depth, child->depth + 1);
