@@ -9,6 +9,14 @@
 //   --ort-predictions FILE   int32 classes from bench/ort_predict.js (the QDQ
 //                            export in ONNX Runtime): prints the share of
 //                            test images where they equal the engine's int8
+//   --bn-reestimate N        (trained files) the float model's accuracy with
+//                            its BatchNorm statistics re-estimated on N
+//                            training images: says whether the stored
+//                            running statistics are stale
+// With trained files it also prints the float model's accuracy with every
+// conv+BatchNorm folded (the int8 plan's float path, nothing quantised):
+// folding must not change the float predictions beyond rounding.
+// Prints a text summary line to stderr: images/s of both and the ratio.
 // Timings: median over repeats of one pass over the images each (the first
 // pass, which builds the primitives, is not timed).
 #include <sys/stat.h>
@@ -72,7 +80,7 @@ int main(int argc, char** argv) {
   std::string model_path, int8_path, builtin, ort_path;
   std::vector<std::string> float_layers;
   int batch = 128, repeats = 5;
-  int64_t limit = 0;
+  int64_t limit = 0, bn_images = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -96,6 +104,8 @@ int main(int argc, char** argv) {
       limit = std::stoll(next());
     else if (a == "--ort-predictions")
       ort_path = next();
+    else if (a == "--bn-reestimate")
+      bn_images = std::stoll(next());
     else if (a == "--float-layers")
       float_layers.push_back(next());
     else if (a == "--threads")
@@ -180,6 +190,49 @@ int main(int argc, char** argv) {
       j["int8_file_bytes"] = file_size(int8_path);
       j["size_ratio"] = double(file_size(int8_path)) / double(file_size(model_path));
     }
+    if (builtin.empty()) {
+      // The fold: the plan's float path with nothing quantised.
+      quant::QuantizedModel folded(*float_model);
+      std::vector<int> fp =
+          quant::predict_classes([&](const Tensor& x) { return folded.infer_float(x, {}); }, images, batch);
+      std::vector<int> up =
+          quant::predict_classes([&](const Tensor& x) { return float_model->infer(x); }, images, batch);
+      size_t ok = 0, same = 0;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        ok += fp[i] == labels[i];
+        same += fp[i] == up[i];
+      }
+      j["float_folded_accuracy"] = double(ok) / double(labels.size());
+      j["float_folded_disagreements"] = labels.size() - same;
+    }
+    if (builtin.empty() && bn_images > 0) {
+      // Running statistics re-estimated for the final weights: forward passes
+      // in training mode over training images (weights untouched); with
+      // momentum 0.1 the statistics forget their training-time values after
+      // a few dozen batches.
+      LoadedModel fresh = load_model(model_path);
+      const Dataset& train = *src.train;
+      const int64_t m = std::min(bn_images, train.size());
+      std::vector<float> tp(size_t(batch) * 784);
+      for (int64_t b = 0; b < m; b += batch) {
+        const int64_t e = std::min(m, b + batch);
+        for (int64_t i = b; i < e; ++i) {
+          float* p = tp.data() + (i - b) * 784;
+          train.image(i * (train.size() / m), p);
+          if (!meta.mean.empty())
+            for (int k = 0; k < 784; ++k) p[k] = (p[k] - meta.mean[0]) / meta.std[0];
+        }
+        fresh.model->forward(
+            Tensor::from_vector(Shape{e - b, 1, 28, 28}, std::vector<float>(tp.begin(), tp.begin() + (e - b) * 784)),
+            true);
+      }
+      std::vector<int> rp =
+          quant::predict_classes([&](const Tensor& x) { return fresh.model->infer(x); }, images, batch);
+      size_t ok = 0;
+      for (size_t i = 0; i < labels.size(); ++i) ok += rp[i] == labels[i];
+      j["float_bn_reestimated_accuracy"] = double(ok) / double(labels.size());
+      j["bn_reestimate_images"] = m;
+    }
     if (!ort_path.empty()) {
       std::ifstream f(ort_path, std::ios::binary);
       std::string b(std::istreambuf_iterator<char>(f), {});
@@ -196,6 +249,9 @@ int main(int argc, char** argv) {
       j["ort_disagreements"] = qpred.size() - same;
     }
     std::printf("%s\n", j.dump().c_str());
+    std::fprintf(stderr, "%s: float %.0f images/s, int8 %.0f images/s, int8/float %.2fx (batch %d, %s threads)\n",
+                 j["model"].get<std::string>().c_str(), f.images_per_s, q.images_per_s, q.images_per_s / f.images_per_s,
+                 batch, j["threads"].get<std::string>().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_quant: %s\n", e.what());
     return 1;
