@@ -387,17 +387,18 @@ void Int8ExportDialog::showReport(const Int8Outcome& o) {
               "<tr><th></th><th align=right style='padding:3px 14px'>float32</th><th align=right "
               "style='padding:3px 14px'>int8</th><th align=right style='padding:3px 0 3px 14px'>%1</th></tr>")
               .arg(tr("change"));
-  html += row(tr("Accuracy (%1 %2 images)")
-                  .arg(r.value("eval_images", 0))
-                  .arg(QString::fromStdString(r.value("eval_split", std::string("test")))),
-              percent(fa), percent(qa), change, changeColor);
+  const bool testSplit = r.value("eval_split", std::string("test")) == "test";
+  const QString graded = testSplit ? tr("test images") : tr("images (the data has no test split)");
+  html += row(tr("Accuracy (%1 %2)").arg(r.value("eval_images", 0)).arg(graded), percent(fa), percent(qa), change,
+              changeColor);
   html += row(tr("Model file"), bytesText(fb), bytesText(qb),
               fb > 0 ? QStringLiteral("%1×").arg(qb / fb, 0, 'f', 2) : QStringLiteral("–"));
   html += row(tr("Inference (CPU)"), tr("%1 img/s").arg(fs, 0, 'f', 0), tr("%1 img/s").arg(qs_, 0, 'f', 0),
               fs > 0 ? QStringLiteral("%1×").arg(qs_ / fs, 0, 'f', 2) : QStringLiteral("–"));
   html += QStringLiteral("</table><p>");
-  html += tr("<b>%1</b> test images changed their prediction: %2 now wrong, %3 now right, the rest wrong either way.")
+  html += tr("<b>%1</b> %2 changed their prediction: %3 now wrong, %4 now right, the rest wrong either way.")
               .arg(flips.size())
+              .arg(testSplit ? tr("test images") : tr("images"))
               .arg(worse)
               .arg(better);
   html += QStringLiteral("<br>") + tr("Layers kept float: %1.").arg(kept.isEmpty() ? tr("none") : kept.join(", "));
@@ -461,7 +462,10 @@ void Int8ExportDialog::showFlipped(const std::vector<quant::FlippedImage>& flipp
     it.caption =
         tr("true: %1\nfloat: %2\nint8: %3").arg(className(f.label), className(f.float_pred), className(f.int8_pred));
     it.accent = f.int8_pred == f.label ? kBetter : f.float_pred == f.label ? kWorse : kBothWrong;
-    it.toolTip = tr("Test image #%1\n").arg(f.index) + it.caption;
+    it.toolTip = tr("%1 #%2\n")
+                     .arg(report_.value("eval_split", std::string("test")) == "test" ? tr("Test image") : tr("Image"))
+                     .arg(f.index) +
+                 it.caption;
     it.data = QVariant::fromValue<qlonglong>(f.index);
     items.push_back(std::move(it));
   }

@@ -293,7 +293,7 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
       << r.value("sensitivity_split", std::string("evaluation images")) << ")\n";
     for (const auto& l : r["sensitivity"]) {
       std::snprintf(buf, sizeof buf, "  %-24s %+7.2f points (se %.2f)  %s%s\n", l.value("layer", "?").c_str(),
-                    -l.value("drop", 0.0) * 100, l.value("standard_error", 0.0) * 100,
+                    0.0 - l.value("drop", 0.0) * 100 + 0.0, l.value("standard_error", 0.0) * 100,  // no "-0.00"
                     l.value("quantized", false) ? "int8" : "float",
                     l.value("reason", "").empty() ? "" : (" (" + l.value("reason", "") + ")").c_str());
       s << buf;

@@ -156,6 +156,8 @@ TEST(Int8Export, QuantiseShowTheDiffAndWriteWhatTheCliWrites) {
     EXPECT_FALSE(child<QLabel>(d, "int8Preview")->pixmap().isNull());
     shot(d, "int8-export-flipped");
   }
+  tabs->setCurrentIndex(2);
+  shot(d, "int8-export-layers");
   tabs->setCurrentIndex(0);
   shot(d, "int8-export-summary");
 
@@ -224,4 +226,12 @@ TEST(Int8Export, CancelStopsTheWorkerAndWritesNothing) {
   EXPECT_FALSE(d->writePmodel(tempDir().filePath("never.pmodel"), &err));
   EXPECT_FALSE(QFileInfo::exists(tempDir().filePath("never.pmodel")));
   d->close();
+}
+
+int main(int argc, char** argv) {
+  qputenv("QT_QPA_PLATFORM", "offscreen");
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName(QStringLiteral("PerceptraTest"));
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
 }

@@ -98,6 +98,7 @@ TEST(QuantFallbackRule, SensitivityRunsOnTheHeldOutImagesNotTheEvaluationOnes) {
     EXPECT_TRUE(s.contains("standard_error"));
   }
   // Cancelling stops with PtqCancelled.
+  o.progress_fraction = {};
   int calls = 0;
   o.cancelled = [&] { return ++calls > 2; };
   EXPECT_THROW(quantize_post_training(*model, x, &eval, o), PtqCancelled);
