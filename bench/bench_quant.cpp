@@ -32,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/data/resolve.h"
 #include "core/io/model_file.h"
 #include "core/quant/post_training.h"
@@ -77,6 +79,10 @@ Timed measure(Model& m, const Tensor& images, const std::vector<int>& labels, in
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: idle OpenMP threads sleep instead of spinning (may re-execute);
+  // on a shared machine spinning threads otherwise dominate the profile.
+  apply_omp_wait_policy(argv);
+  int threads = 0;
   std::string model_path, int8_path, builtin, ort_path;
   std::vector<std::string> float_layers;
   int batch = 128, repeats = 5;
@@ -109,7 +115,7 @@ int main(int argc, char** argv) {
     else if (a == "--float-layers")
       float_layers.push_back(next());
     else if (a == "--threads")
-      setenv("OMP_NUM_THREADS", next().c_str(), 1);
+      threads = std::stoi(next());  // libgomp read OMP_NUM_THREADS before main: set it through the backend
     else {
       std::fprintf(stderr,
                    "usage: bench_quant (--model M --int8 M8 | --builtin NAME) "
@@ -117,6 +123,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (threads > 0) set_cpu_threads(threads);
   try {
     DataSource src = open_dataset("fashion-mnist");
     const Dataset& test = *src.test;
@@ -175,7 +182,8 @@ int main(int argc, char** argv) {
                         {"images", n},
                         {"batch_size", batch},
                         {"repeats", repeats},
-                        {"threads", std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : ""},
+                        {"threads", cpu_threads()},
+                        {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""},
                         {"int8", qm ? qm->describe() : ""},
                         {"float_images_per_s", f.images_per_s},
                         {"int8_images_per_s", q.images_per_s},
@@ -249,9 +257,9 @@ int main(int argc, char** argv) {
       j["ort_disagreements"] = qpred.size() - same;
     }
     std::printf("%s\n", j.dump().c_str());
-    std::fprintf(stderr, "%s: float %.0f images/s, int8 %.0f images/s, int8/float %.2fx (batch %d, %s threads)\n",
+    std::fprintf(stderr, "%s: float %.0f images/s, int8 %.0f images/s, int8/float %.2fx (batch %d, %d threads)\n",
                  j["model"].get<std::string>().c_str(), f.images_per_s, q.images_per_s, q.images_per_s / f.images_per_s,
-                 batch, j["threads"].get<std::string>().c_str());
+                 batch, cpu_threads());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_quant: %s\n", e.what());
     return 1;
