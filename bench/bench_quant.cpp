@@ -9,6 +9,14 @@
 //   --ort-predictions FILE   int32 classes from bench/ort_predict.js (the QDQ
 //                            export in ONNX Runtime): prints the share of
 //                            test images where they equal the engine's int8
+//   --bn-reestimate N        (trained files) the float model's accuracy with
+//                            its BatchNorm statistics re-estimated on N
+//                            training images: says whether the stored
+//                            running statistics are stale
+// With trained files it also prints the float model's accuracy with every
+// conv+BatchNorm folded (the int8 plan's float path, nothing quantised):
+// folding must not change the float predictions beyond rounding.
+// Prints a text summary line to stderr: images/s of both and the ratio.
 // Timings: median over repeats of one pass over the images each (the first
 // pass, which builds the primitives, is not timed).
 #include <sys/stat.h>
@@ -24,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/data/resolve.h"
 #include "core/io/model_file.h"
 #include "core/quant/post_training.h"
@@ -69,10 +79,14 @@ Timed measure(Model& m, const Tensor& images, const std::vector<int>& labels, in
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: idle OpenMP threads sleep instead of spinning (may re-execute);
+  // on a shared machine spinning threads otherwise dominate the profile.
+  apply_omp_wait_policy(argv);
+  int threads = 0;
   std::string model_path, int8_path, builtin, ort_path;
   std::vector<std::string> float_layers;
   int batch = 128, repeats = 5;
-  int64_t limit = 0;
+  int64_t limit = 0, bn_images = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -96,10 +110,12 @@ int main(int argc, char** argv) {
       limit = std::stoll(next());
     else if (a == "--ort-predictions")
       ort_path = next();
+    else if (a == "--bn-reestimate")
+      bn_images = std::stoll(next());
     else if (a == "--float-layers")
       float_layers.push_back(next());
     else if (a == "--threads")
-      setenv("OMP_NUM_THREADS", next().c_str(), 1);
+      threads = std::stoi(next());  // libgomp read OMP_NUM_THREADS before main: set it through the backend
     else {
       std::fprintf(stderr,
                    "usage: bench_quant (--model M --int8 M8 | --builtin NAME) "
@@ -107,6 +123,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (threads > 0) set_cpu_threads(threads);
   try {
     DataSource src = open_dataset("fashion-mnist");
     const Dataset& test = *src.test;
@@ -165,7 +182,8 @@ int main(int argc, char** argv) {
                         {"images", n},
                         {"batch_size", batch},
                         {"repeats", repeats},
-                        {"threads", std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : ""},
+                        {"threads", cpu_threads()},
+                        {"omp_wait_policy", std::getenv("OMP_WAIT_POLICY") ? std::getenv("OMP_WAIT_POLICY") : ""},
                         {"int8", qm ? qm->describe() : ""},
                         {"float_images_per_s", f.images_per_s},
                         {"int8_images_per_s", q.images_per_s},
@@ -179,6 +197,49 @@ int main(int argc, char** argv) {
       j["float_file_bytes"] = file_size(model_path);
       j["int8_file_bytes"] = file_size(int8_path);
       j["size_ratio"] = double(file_size(int8_path)) / double(file_size(model_path));
+    }
+    if (builtin.empty()) {
+      // The fold: the plan's float path with nothing quantised.
+      quant::QuantizedModel folded(*float_model);
+      std::vector<int> fp =
+          quant::predict_classes([&](const Tensor& x) { return folded.infer_float(x, {}); }, images, batch);
+      std::vector<int> up =
+          quant::predict_classes([&](const Tensor& x) { return float_model->infer(x); }, images, batch);
+      size_t ok = 0, same = 0;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        ok += fp[i] == labels[i];
+        same += fp[i] == up[i];
+      }
+      j["float_folded_accuracy"] = double(ok) / double(labels.size());
+      j["float_folded_disagreements"] = labels.size() - same;
+    }
+    if (builtin.empty() && bn_images > 0) {
+      // Running statistics re-estimated for the final weights: forward passes
+      // in training mode over training images (weights untouched); with
+      // momentum 0.1 the statistics forget their training-time values after
+      // a few dozen batches.
+      LoadedModel fresh = load_model(model_path);
+      const Dataset& train = *src.train;
+      const int64_t m = std::min(bn_images, train.size());
+      std::vector<float> tp(size_t(batch) * 784);
+      for (int64_t b = 0; b < m; b += batch) {
+        const int64_t e = std::min(m, b + batch);
+        for (int64_t i = b; i < e; ++i) {
+          float* p = tp.data() + (i - b) * 784;
+          train.image(i * (train.size() / m), p);
+          if (!meta.mean.empty())
+            for (int k = 0; k < 784; ++k) p[k] = (p[k] - meta.mean[0]) / meta.std[0];
+        }
+        fresh.model->forward(
+            Tensor::from_vector(Shape{e - b, 1, 28, 28}, std::vector<float>(tp.begin(), tp.begin() + (e - b) * 784)),
+            true);
+      }
+      std::vector<int> rp =
+          quant::predict_classes([&](const Tensor& x) { return fresh.model->infer(x); }, images, batch);
+      size_t ok = 0;
+      for (size_t i = 0; i < labels.size(); ++i) ok += rp[i] == labels[i];
+      j["float_bn_reestimated_accuracy"] = double(ok) / double(labels.size());
+      j["bn_reestimate_images"] = m;
     }
     if (!ort_path.empty()) {
       std::ifstream f(ort_path, std::ios::binary);
@@ -196,6 +257,9 @@ int main(int argc, char** argv) {
       j["ort_disagreements"] = qpred.size() - same;
     }
     std::printf("%s\n", j.dump().c_str());
+    std::fprintf(stderr, "%s: float %.0f images/s, int8 %.0f images/s, int8/float %.2fx (batch %d, %d threads)\n",
+                 j["model"].get<std::string>().c_str(), f.images_per_s, q.images_per_s, q.images_per_s / f.images_per_s,
+                 batch, cpu_threads());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_quant: %s\n", e.what());
     return 1;

@@ -413,6 +413,7 @@ void MainWindow::updateActions() {
   pauseAct_->setEnabled(training);
   pauseAct_->setText(session_->paused() ? tr("&Resume") : tr("&Pause"));
   exportAct_->setEnabled(!lastModelPath().isEmpty());
+  int8Act_->setEnabled(!lastModelPath().isEmpty());
   onnxAct_->setEnabled(!lastModelPath().isEmpty());
 }
 

@@ -45,6 +45,7 @@ class StudioController;
 class CommandPalette;
 class CurrentRun;
 class ProblemsPanel;
+class Int8ExportDialog;
 struct LoadedRun;
 
 struct StudioOptions {
@@ -74,6 +75,9 @@ class MainWindow : public QMainWindow {
   // Exports the last trained (or opened) model; false with *error.
   bool exportNative(const QString& path, QString* error = nullptr);
   bool exportOnnx(const QString& path, QString* error = nullptr);
+  // Export > int8 (quantised): opens the dialog for the last model (null
+  // when there is none); it calibrates on the open dataset.
+  Int8ExportDialog* openInt8Export();
   // Loads a finished run's saved model and shows its confusion matrix and
   // misclassified images (asynchronously).
   void openRun(int64_t runId);
@@ -174,7 +178,7 @@ class MainWindow : public QMainWindow {
   QLabel* deviceLabel_;
   QLabel* runLabel_;
 
-  QAction *trainAct_, *pauseAct_, *stopAct_, *lrFindAct_, *exportAct_, *onnxAct_;
+  QAction *trainAct_, *pauseAct_, *stopAct_, *lrFindAct_, *exportAct_, *onnxAct_, *int8Act_;
   QList<QDockWidget*> docks_;
 
   int64_t probeIndex_ = 0;

@@ -20,6 +20,7 @@
 #include "app/studio/command_palette.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/help_dialogs.h"
+#include "app/studio/int8_export_dialog.h"
 #include "app/studio/inspect_panel.h"
 #include "app/studio/live_panel.h"
 #include "app/studio/main_window.h"
@@ -51,6 +52,20 @@ QString MainWindow::exportName(const QString& ext) const {
   return QDir::home().filePath(base + QLatin1Char('.') + ext);
 }
 
+Int8ExportDialog* MainWindow::openInt8Export() {
+  const QString model = lastModelPath();
+  if (model.isEmpty()) {
+    QMessageBox::information(this, tr("Export int8"), tr("Train a model (or open a run) first."));
+    return nullptr;
+  }
+  QString base = exportName(QStringLiteral("pmodel"));
+  base.chop(int(sizeof(".pmodel")) - 1);
+  auto* d = new Int8ExportDialog(model, dataset_->source(), base, this);
+  d->setAttribute(Qt::WA_DeleteOnClose);
+  d->show();
+  return d;
+}
+
 QAction* MainWindow::action(const QString& objectName) const { return findChild<QAction*>(objectName); }
 
 void MainWindow::createActions() {
@@ -67,6 +82,10 @@ void MainWindow::createActions() {
                           tr("Save the trained model (.pmodel)"));
   onnxAct_ = makeAction("actionExportOnnx", tr("Export &ONNX…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E),
                         tr("Export the trained model to ONNX (validated by the ONNX checker)"));
+  int8Act_ =
+      makeAction("actionExportInt8", tr("Export &int8 (quantised)…"), QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_E),
+                 tr("Quantise the trained model to int8, see what it costs, then write it (.pmodel, QDQ ONNX)"));
+  connect(int8Act_, &QAction::triggered, this, [this] { openInt8Export(); });
   connect(trainAct_, &QAction::triggered, this, [this] { startTraining(); });
   connect(pauseAct_, &QAction::triggered, this, &MainWindow::togglePause);
   connect(stopAct_, &QAction::triggered, this, &MainWindow::stopTraining);
@@ -131,7 +150,7 @@ void MainWindow::createMenus() {
   file->addSeparator();
   file->addActions({loadSpec, saveSpec});
   file->addSeparator();
-  file->addActions({exportAct_, onnxAct_});
+  file->addActions({exportAct_, onnxAct_, int8Act_});
   file->addSeparator();
   file->addActions({workspace, quit});
 

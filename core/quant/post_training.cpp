@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -33,8 +34,27 @@ double accuracy(const std::vector<int>& pred, const std::vector<int>& labels) {
 
 }  // namespace
 
+FallbackDecision decide_fallback(const std::vector<int>& float_pred, const std::vector<int>& int8_pred,
+                                 const std::vector<int>& labels, double min_drop, double z) {
+  FallbackDecision d;
+  d.images = int64_t(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const bool f = float_pred[i] == labels[i], q = int8_pred[i] == labels[i];
+    d.worse += f && !q;
+    d.better += q && !f;
+  }
+  if (d.images == 0) return d;
+  const double n = double(d.images);
+  d.drop = double(d.worse - d.better) / n;
+  const double var = std::max(0.0, double(d.worse + d.better) / n - d.drop * d.drop);
+  d.standard_error = std::sqrt(var / n);
+  d.threshold = std::max(min_drop, z * d.standard_error);
+  d.fallback = min_drop >= 0 && d.drop > min_drop && d.drop > z * d.standard_error;
+  return d;
+}
+
 std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& infer, const Tensor& images,
-                                 int batch_size, double* seconds) {
+                                 int batch_size, double* seconds, const std::function<void(int64_t)>& after_batch) {
   const int64_t N = images.dim(0);
   std::vector<int> pred(static_cast<size_t>(N));
   double total = 0;
@@ -49,6 +69,7 @@ std::vector<int> predict_classes(const std::function<Tensor(const Tensor&)>& inf
       const float* r = v.data() + i * C;
       pred[size_t(b + i)] = int(std::max_element(r, r + C) - r);
     }
+    if (after_batch) after_batch(rows);
   }
   if (seconds) *seconds = total;
   return pred;
@@ -62,6 +83,13 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration, const 
     if (int64_t(eval->labels.size()) != eval->images.dim(0))
       throw InputError("evaluation data", "has " + std::to_string(eval->labels.size()) + " labels for " +
                                               std::to_string(eval->images.dim(0)) + " images");
+  }
+  const LabeledImages* sdata = o.sensitivity_data ? o.sensitivity_data : eval;
+  if (eval && o.sensitivity_data) {
+    check_images(model, sdata->images, "held-out data");
+    if (int64_t(sdata->labels.size()) != sdata->images.dim(0))
+      throw InputError("held-out data", "has " + std::to_string(sdata->labels.size()) + " labels for " +
+                                            std::to_string(sdata->images.dim(0)) + " images");
   }
   auto say = [&](const std::string& s) {
     if (o.progress) o.progress(s);
@@ -77,10 +105,26 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration, const 
     if (!qm.find(name))
       throw InputError("--float-layers", "no conv2d/linear layer is named '" + name + "' (layers: " + known + ")");
 
+  // Progress in images processed over all passes; cancel between batches.
+  const int64_t N = calibration.dim(0);
+  const int cal_passes = o.method == CalibrationMethod::MinMax ? 1 : 2;
+  const int64_t n_eval = eval ? int64_t(eval->labels.size()) : 0;
+  const int64_t ns = !eval                      ? 0
+                     : o.sensitivity_images > 0 ? std::min<int64_t>(o.sensitivity_images, int64_t(sdata->labels.size()))
+                                                : int64_t(sdata->labels.size());
+  const bool separate_sens = eval && sdata != eval;
+  const double total_work =
+      double(cal_passes * N + (eval ? 3 * n_eval : 0) + (separate_sens ? ns : 0) + int64_t(nodes.size()) * ns);
+  double done_work = 0;
+  auto tick = [&](int64_t images) {
+    if (o.cancelled && o.cancelled()) throw PtqCancelled();
+    done_work += double(images);
+    if (o.progress_fraction) o.progress_fraction(std::min(1.0, done_work / std::max(1.0, total_work)));
+  };
+
   // 1. Calibration: ranges, then (percentile, entropy) histograms.
   std::map<const QuantNode*, RangeObserver> in_obs, out_obs;
-  const int64_t N = calibration.dim(0);
-  for (int pass = 0; pass < (o.method == CalibrationMethod::MinMax ? 1 : 2); ++pass) {
+  for (int pass = 0; pass < cal_passes; ++pass) {
     say(pass == 0 ? "calibrating ranges on " + std::to_string(N) + " images"
                   : "calibrating histograms (" + calibration_method_name(o.method) + ")");
     auto observe = [&](const QuantNode& n, bool output, const Tensor& v) {
@@ -91,8 +135,11 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration, const 
       else
         r.observe_histogram(h.data(), h.size());
     };
-    for (int64_t b = 0; b < N; b += o.batch_size)
-      qm.infer_float(calibration.slice(b, std::min(N, b + o.batch_size)), observe);
+    for (int64_t b = 0; b < N; b += o.batch_size) {
+      const int64_t e = std::min(N, b + o.batch_size);
+      qm.infer_float(calibration.slice(b, e), observe);
+      tick(e - b);
+    }
   }
   std::vector<QuantNode*> residuals;
   std::function<void(std::vector<QuantNode>&)> find_res = [&](std::vector<QuantNode>& seq) {
@@ -134,45 +181,47 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration, const 
   const int bs = o.batch_size;
   say("evaluating the float model on " + std::to_string(eval->labels.size()) + " images");
   double float_s = 0, int8_s = 0;
-  std::vector<int> fpred =
-      predict_classes([&](const Tensor& x) { return qm.infer_float(x, {}); }, eval->images, bs, &float_s);
+  auto float_infer = [&](const Tensor& x) { return qm.infer_float(x, {}); };
+  auto int8_infer = [&](const Tensor& x) { return qm.infer_int8(x); };
+  std::vector<int> fpred = predict_classes(float_infer, eval->images, bs, &float_s, tick);
   const double facc = accuracy(fpred, eval->labels);
 
-  // 3. Sensitivity: one layer int8 at a time.
-  nlohmann::json sens = nlohmann::json::array();
-  std::vector<double> drops;
-  const int64_t ns = o.sensitivity_images > 0 ? std::min<int64_t>(o.sensitivity_images, int64_t(eval->labels.size()))
-                                              : int64_t(eval->labels.size());
-  const Tensor sens_images = eval->images.slice(0, ns);
-  const std::vector<int> sens_labels(eval->labels.begin(), eval->labels.begin() + ns);
-  const double sens_facc = accuracy(std::vector<int>(fpred.begin(), fpred.begin() + ns), sens_labels);
+  // 3. Sensitivity: one layer int8 at a time, on the held-out images.
+  const Tensor sens_images = sdata->images.slice(0, ns);
+  const std::vector<int> sens_labels(sdata->labels.begin(), sdata->labels.begin() + ns);
+  const std::vector<int> sens_fpred = separate_sens ? predict_classes(float_infer, sens_images, bs, nullptr, tick)
+                                                    : std::vector<int>(fpred.begin(), fpred.begin() + ns);
+  std::vector<FallbackDecision> decisions;
   for (QuantNode* n : nodes) {
     for (QuantNode* m : nodes) m->quantized = m == n;
     qm.finalize();
-    std::vector<int> p = predict_classes([&](const Tensor& x) { return qm.infer_int8(x); }, sens_images, bs);
-    const double drop = sens_facc - accuracy(p, sens_labels);
-    drops.push_back(drop);
-    say("sensitivity " + n->name + ": accuracy drop " + std::to_string(drop * 100) + " points");
+    std::vector<int> p = predict_classes(int8_infer, sens_images, bs, nullptr, tick);
+    decisions.push_back(decide_fallback(sens_fpred, p, sens_labels, o.fallback_drop, o.fallback_z));
+    say("sensitivity " + n->name + ": accuracy drop " + std::to_string(decisions.back().drop * 100) + " points");
   }
   // 4. Fallback and the final int8 plan.
+  nlohmann::json sens = nlohmann::json::array();
   nlohmann::json float_layers = nlohmann::json::array();
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const bool fallback = o.fallback_drop >= 0 && drops[i] > o.fallback_drop;
-    nodes[i]->quantized = !forced(nodes[i]) && !fallback;
+    const FallbackDecision& d = decisions[i];
+    nodes[i]->quantized = !forced(nodes[i]) && !d.fallback;
     if (!nodes[i]->quantized) float_layers.push_back(nodes[i]->name);
     sens.push_back({{"layer", nodes[i]->name},
-                    {"drop", drops[i]},
+                    {"drop", d.drop},
+                    {"standard_error", d.standard_error},
+                    {"threshold", d.threshold},
+                    {"worse", d.worse},
+                    {"better", d.better},
                     {"quantized", nodes[i]->quantized},
                     {"reason", forced(nodes[i]) ? "forced float"
-                               : fallback       ? "fallback: drop above threshold"
+                               : d.fallback     ? "fallback: drop above threshold and noise"
                                                 : ""}});
   }
   qm.finalize();
   say("evaluating the int8 model");
-  std::vector<int> qpred =
-      predict_classes([&](const Tensor& x) { return qm.infer_int8(x); }, eval->images, bs, &int8_s);
+  std::vector<int> qpred = predict_classes(int8_infer, eval->images, bs, &int8_s, tick);
   // Timed again now that the primitives exist (the first pass built them).
-  predict_classes([&](const Tensor& x) { return qm.infer_int8(x); }, eval->images, bs, &int8_s);
+  predict_classes(int8_infer, eval->images, bs, &int8_s, tick);
   const double qacc = accuracy(qpred, eval->labels);
 
   int classes = model.num_classes();
@@ -202,7 +251,9 @@ PtqResult quantize_post_training(Model& model, const Tensor& calibration, const 
   rep["flipped"] = flips;
   rep["sensitivity"] = sens;
   rep["fallback_drop"] = o.fallback_drop;
+  rep["fallback_z"] = o.fallback_z;
   rep["sensitivity_images"] = ns;
+  rep["sensitivity_split"] = separate_sens ? "held-out training images" : "evaluation images";
   rep["float_layers"] = float_layers;
   rep["float_images_per_s"] = float_s > 0 ? images / float_s : 0;
   rep["int8_images_per_s"] = int8_s > 0 ? images / int8_s : 0;
@@ -238,10 +289,12 @@ std::string format_report(const nlohmann::json& r, size_t max_flips) {
     }
     if (flips.size() > max_flips) s << "  ... (" << flips.size() - max_flips << " more)\n";
     s << "\nper-layer sensitivity (accuracy change with only that layer int8, "
-      << r.value("sensitivity_images", r.value("eval_images", 0)) << " images)\n";
+      << r.value("sensitivity_images", r.value("eval_images", 0)) << " "
+      << r.value("sensitivity_split", std::string("evaluation images")) << ")\n";
     for (const auto& l : r["sensitivity"]) {
-      std::snprintf(buf, sizeof buf, "  %-24s %+7.2f points  %s%s\n", l.value("layer", "?").c_str(),
-                    -l.value("drop", 0.0) * 100, l.value("quantized", false) ? "int8" : "float",
+      std::snprintf(buf, sizeof buf, "  %-24s %+7.2f points (se %.2f)  %s%s\n", l.value("layer", "?").c_str(),
+                    0.0 - l.value("drop", 0.0) * 100 + 0.0, l.value("standard_error", 0.0) * 100,  // no "-0.00"
+                    l.value("quantized", false) ? "int8" : "float",
                     l.value("reason", "").empty() ? "" : (" (" + l.value("reason", "") + ")").c_str());
       s << buf;
     }

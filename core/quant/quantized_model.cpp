@@ -142,6 +142,15 @@ struct Act {
 };
 
 int channels_of(const Shape& s) { return int(s[1]); }
+
+// A node's scratch buffer with room for n values (grows only; the contents
+// are overwritten by whoever asked for it).
+template <class T>
+std::shared_ptr<std::vector<T>> reuse(std::shared_ptr<std::vector<T>>& buf, size_t n) {
+  if (!buf) buf = std::make_shared<std::vector<T>>();
+  if (buf->size() < n) buf->resize(n);
+  return buf;
+}
 int plane_of(const Shape& s) { return s.rank() == 4 ? int(s[2] * s[3]) : 1; }
 
 Tensor to_float(const Act& a) {
@@ -161,13 +170,15 @@ Tensor to_float(const Act& a) {
   return y;
 }
 
-// Float NHWC values of an activation (residual joins).
-std::shared_ptr<std::vector<float>> to_nhwc(const Act& a) {
+// Float NHWC values of an activation (residual joins), in `buf` unless
+// they already are.
+std::shared_ptr<std::vector<float>> to_nhwc(const Act& a, std::shared_ptr<std::vector<float>>& buf) {
   if (a.form == Act::Form::FloatNhwc) return a.nhwc;
   const int N = int(a.shape[0]), C = channels_of(a.shape), HW = plane_of(a.shape);
-  auto out = std::make_shared<std::vector<float>>(size_t(a.shape.numel()));
+  const size_t count = size_t(a.shape.numel());
+  auto out = reuse(buf, count);
   if (a.form == Act::Form::Bytes) {
-    for (size_t i = 0; i < out->size(); ++i)
+    for (size_t i = 0; i < count; ++i)
       (*out)[i] = a.scale * (a.is_signed ? float(int8_t((*a.bytes)[i])) : float((*a.bytes)[i]));
     return out;
   }
@@ -180,14 +191,15 @@ std::shared_ptr<std::vector<float>> to_nhwc(const Act& a) {
 }
 
 // The activation as int8 bytes with (scale, signedness): the bytes
-// themselves when they already are, else quantised now.
-std::shared_ptr<std::vector<uint8_t>> to_bytes(const Act& a, float scale, bool is_signed) {
+// themselves when they already are, else quantised now into `buf`.
+std::shared_ptr<std::vector<uint8_t>> to_bytes(const Act& a, float scale, bool is_signed,
+                                               std::shared_ptr<std::vector<uint8_t>>& buf) {
   if (a.form == Act::Form::Bytes) {
     PCHECK(a.scale == scale && a.is_signed == is_signed, "int8 plan: activation scale " + std::to_string(a.scale) +
                                                              " reaches a layer expecting " + std::to_string(scale));
     return a.bytes;
   }
-  auto out = std::make_shared<std::vector<uint8_t>>(size_t(a.shape.numel()));
+  auto out = reuse(buf, size_t(a.shape.numel()));
   if (a.form == Act::Form::FloatNhwc)
     int8::quantize_nchw_to_nhwc(a.nhwc->data(), 1, 1, int(a.shape.numel()), scale, is_signed, out->data());
   else
@@ -232,7 +244,7 @@ Act run_int8(QuantNode& n, const Act& a) {
           PoolGeometry g = pool_geometry(o, a.shape);
           Act r = a;
           r.shape = n.layer->output_shape(a.shape);
-          r.bytes = std::make_shared<std::vector<uint8_t>>(size_t(r.shape.numel()));
+          r.bytes = reuse(n.scratch.out_bytes, size_t(r.shape.numel()));
           int8::maxpool_u8_nhwc(a.bytes->data(), g, r.bytes->data());
           return r;
         }
@@ -241,7 +253,7 @@ Act run_int8(QuantNode& n, const Act& a) {
           Act r = a;
           const int N = int(a.shape[0]), C = channels_of(a.shape), HW = plane_of(a.shape);
           r.shape = n.layer->output_shape(a.shape);
-          r.bytes = std::make_shared<std::vector<uint8_t>>(size_t(r.shape.numel()));
+          r.bytes = reuse(n.scratch.out_bytes, size_t(r.shape.numel()));
           const uint8_t* s = a.bytes->data();
           uint8_t* d = r.bytes->data();
           for (int i = 0; i < N; ++i)
@@ -269,19 +281,19 @@ Act run_int8(QuantNode& n, const Act& a) {
           backend_for(y.device()).activation_forward(Activation::ReLU, 0.f, y.data(), y.data(), size_t(y.numel()));
         return float_act(y);
       }
-      auto src = to_bytes(a, n.in_scale, n.in_signed);
+      auto src = to_bytes(a, n.in_scale, n.in_signed, n.scratch.in_bytes);
       Act r;
       r.shape = n.layer->output_shape(a.shape);
       const int N = int(a.shape[0]);
       void* dst;
       if (n.out_scale > 0) {
         r.form = Act::Form::Bytes;
-        r.bytes = std::make_shared<std::vector<uint8_t>>(size_t(r.shape.numel()));
+        r.bytes = reuse(n.scratch.out_bytes, size_t(r.shape.numel()));
         r.scale = n.out_scale;
         dst = r.bytes->data();
       } else {
         r.form = Act::Form::FloatNhwc;
-        r.nhwc = std::make_shared<std::vector<float>>(size_t(r.shape.numel()));
+        r.nhwc = reuse(n.scratch.out_float, size_t(r.shape.numel()));
         dst = r.nhwc->data();
       }
       if (n.built_for != a.shape.sample()) {
@@ -328,22 +340,22 @@ Act run_int8(QuantNode& n, const Act& a) {
       Act sc = n.shortcut.empty() ? a : run_seq_int8(n.shortcut, a);
       PCHECK(main.shape == sc.shape,
              n.name + ": branch output " + main.shape.str() + " does not match shortcut " + sc.shape.str());
-      auto mf = to_nhwc(main);
+      auto mf = to_nhwc(main, n.scratch.main_nhwc);
       Act r;
       r.shape = main.shape;
       const size_t count = size_t(main.shape.numel());
       std::shared_ptr<std::vector<float>> sf;
-      if (sc.form != Act::Form::Bytes) sf = to_nhwc(sc);
+      if (sc.form != Act::Form::Bytes) sf = to_nhwc(sc, n.scratch.shortcut_nhwc);
       uint8_t* yq = nullptr;
       float* yf = nullptr;
       if (n.out_scale > 0) {
         r.form = Act::Form::Bytes;
         r.scale = n.out_scale;
-        r.bytes = std::make_shared<std::vector<uint8_t>>(count);
+        r.bytes = reuse(n.scratch.out_bytes, count);
         yq = r.bytes->data();
       } else {
         r.form = Act::Form::FloatNhwc;
-        r.nhwc = std::make_shared<std::vector<float>>(count);
+        r.nhwc = reuse(n.scratch.out_float, count);
         yf = r.nhwc->data();
       }
       int8::residual_join_nhwc(mf->data(), sc.form == Act::Form::Bytes ? sc.bytes->data() : nullptr, sc.is_signed,

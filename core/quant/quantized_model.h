@@ -60,7 +60,15 @@ struct QuantNode {
   // Built on first use (CPU int8) and dropped by finalize().
   std::shared_ptr<int8::ConvInt8> conv_int8;
   std::shared_ptr<int8::LinearInt8> linear_int8;
-  Shape built_for;                               // input sample shape the primitive was built for
+  Shape built_for;  // input sample shape the primitive was built for
+  // CPU int8 activations this node writes, kept between calls so a batch
+  // does not allocate (and zero) fresh buffers per layer: they only grow.
+  // Valid until the node runs again (infer_int8 copies the result out).
+  struct Scratch {
+    std::shared_ptr<std::vector<uint8_t>> in_bytes, out_bytes;
+    std::shared_ptr<std::vector<float>> out_float, main_nhwc, shortcut_nhwc;
+  };
+  Scratch scratch;
   std::shared_ptr<Tensor> sim_weight, sim_bias;  // dequantised, on the last simulated device
 
   bool quantizable() const { return kind == Kind::Conv || kind == Kind::Linear; }
