@@ -156,7 +156,7 @@ Tensor BatchNorm::forward_train_synced(const Tensor& x) {
   if (count < 2)
     throw Error(layer_where(*this) +
                 ": training needs more than one value per channel over all ranks - use a larger batch");
-  std::vector<double> mean(size_t(C_)), ss(size_t(C_), 0.0);
+  std::vector<double> mean(static_cast<size_t>(C_)), ss(size_t(C_), 0.0);
   for (int c = 0; c < C_; ++c) mean[size_t(c)] = sums[size_t(c)] / count;
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C_; ++c) {
@@ -171,7 +171,7 @@ Tensor BatchNorm::forward_train_synced(const Tensor& x) {
 
   std::vector<float> gamma = weight_.value.to_vector(), beta = bias_.value.to_vector();
   std::vector<float> rm = running_mean_.value.to_vector(), rv = running_var_.value.to_vector();
-  std::vector<float> smean(size_t(C_)), sinv(size_t(C_)), a(size_t(C_)), b(size_t(C_));
+  std::vector<float> smean(static_cast<size_t>(C_)), sinv(static_cast<size_t>(C_)), a(static_cast<size_t>(C_)), b(static_cast<size_t>(C_));
   for (size_t c = 0; c < size_t(C_); ++c) {
     const double var = ss[c] / count;
     smean[c] = float(mean[c]);
@@ -236,7 +236,7 @@ Tensor BatchNorm::backward_synced(const Tensor& dy) {
         }
       }
   if (affine_) {  // this rank's own sums, as the kernel writes them
-    std::vector<float> db(size_t(C_)), dg(size_t(C_));
+    std::vector<float> db(static_cast<size_t>(C_)), dg(static_cast<size_t>(C_));
     for (size_t c = 0; c < size_t(C_); ++c) {
       db[c] = float(local[c]);
       dg[c] = float(local[size_t(C_) + c]);

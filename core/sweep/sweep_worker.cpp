@@ -20,6 +20,7 @@
 #include "core/sweep/sweep_book.h"
 #include "core/sweep/sweep_protocol.h"
 #include "core/tensor/error.h"
+#include "core/nn/model.h"
 #include "core/train/trainer.h"
 
 namespace perceptra {

@@ -110,7 +110,7 @@ TEST(SyncBatchNorm, TwoRanksEqualOneProcessOnTheWholeBatch) {
     EXPECT_LT(worst(dx, dx_full), 2e-5);
     // The kernel sums dgamma/dbeta per rank over its rows of dL_r/dy: the
     // weighted sum over ranks is the whole batch's.
-    std::vector<float> dgf(size_t(C)), dbf(size_t(C));
+    std::vector<float> dgf(static_cast<size_t>(C)), dbf(static_cast<size_t>(C));
     for (int c = 0; c < C; ++c) {
       dgf[size_t(c)] = dgamma_full[size_t(c)];
       dbf[size_t(c)] = dbeta_full[size_t(c)];

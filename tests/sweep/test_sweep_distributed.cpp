@@ -67,7 +67,7 @@ class DistSweep : public ::testing::Test {
                               std::function<void(Communicator&)> rank2 = nullptr) {
     auto group = thread_group(ranks);
     std::vector<std::thread> threads;
-    std::vector<std::string> errors(size_t(ranks));
+    std::vector<std::string> errors(static_cast<size_t>(ranks));
     for (int r = 1; r < ranks; ++r)
       threads.emplace_back([&, r] {
         try {
@@ -220,7 +220,7 @@ TEST_F(DistSweep, EarlyTerminationIsDecidedAtRankZero) {
 }
 
 TEST_F(DistSweep, SilentWorkerLeavesItsTrialInterruptedAndResumeFinishesIt) {
-  setenv("PERCEPTRA_DIST_TIMEOUT", "2", 1);
+  setenv("PERCEPTRA_DIST_TIMEOUT", "4", 1);
   json spec = {{"base", base(2)}, {"grid", {{"optimizer.lr", {0.05, 0.1, 0.2}}}}, {"name", "lossy"}};
   SweepRunner runner(SweepSpec::from_json(spec), options(db));
   std::vector<json> events;

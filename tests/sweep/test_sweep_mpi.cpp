@@ -136,7 +136,7 @@ class SweepMpi : public ::testing::Test {
         {"grid", {{"optimizer.lr", {0.05, 1e-6}}, {"batch_size", {16, 32}}}},
         {"metric", "valid_accuracy"},
         {"goal", "max"},
-        {"early_terminate", {{"type", "median"}, {"grace_epochs", 1}, {"min_trials", 1}}},
+        {"early_terminate", {{"type", "median"}, {"grace_epochs", 1}, {"min_trials", 2}}},
         {"name", "mpi-grid"}};
     std::ofstream(dir + "/sweep.json") << spec.dump(2);
   }
