@@ -201,7 +201,13 @@ int body(const std::vector<std::string>& argv) {
   // Under an MPI launcher every rank runs this command: rank 0 coordinates,
   // the others are workers and never touch the database or the spec file.
   std::shared_ptr<Communicator> world;
-  if (a.flag("distributed") || launched_by_mpi()) world = mpi_world();
+  if (a.flag("distributed") && !launched_by_mpi()) {
+    if (!mpi_compiled()) mpi_world();  // throws: this build has no MPI
+    throw UsageError(
+        "--distributed: this process was not started by an MPI launcher; run it as 'mpirun -np N "
+        "perceptra-cli sweep ...' (or under srun): rank 0 coordinates, the others train");
+  }
+  if (launched_by_mpi()) world = mpi_world();
   if (world && world->size() < 2) {
     if (a.flag("distributed"))
       throw UsageError(

@@ -250,3 +250,17 @@ TEST_F(SweepMpi, KilledWorkerThenResume) {
   expect_all_trials_recorded(dir, db, sweep_id);
   EXPECT_EQ(integrity(db), "ok");
 }
+
+// Without a launcher, --distributed is refused with the reason (1 rank, or
+// no MPI in this build), before anything is written.
+TEST(SweepMpiUsage, DistributedWithoutALauncherSaysWhy) {
+  const std::string dir = perceptra::test::make_temp_dir("sweepmpiusage");
+  json spec = {{"base", {{"data", "sample"}, {"model", "mlp"}, {"epochs", 1}}}, {"grid", {{"optimizer.lr", {0.05}}}}};
+  std::ofstream(dir + "/s.json") << spec.dump();
+  Result r = run({PERCEPTRA_CLI, "sweep", dir + "/s.json", "--distributed", "--db", dir + "/p.db"}, dir);
+  EXPECT_NE(r.code, 0);
+  const bool said = r.err.find("MPI launcher") != std::string::npos || r.err.find("no MPI") != std::string::npos;
+  EXPECT_TRUE(said) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/p.db"));
+  fs::remove_all(dir);
+}
