@@ -145,6 +145,7 @@ SweepResult SweepRunner::run(Communicator& comm, const SweepListener& listener) 
       nr.name = book.sweep_name + "/t" + std::to_string(trial);
       nr.hparams = m.value("config", f.trial.config);
       nr.hparams.erase("db_path");  // "-" on the worker; the run is in this store
+      nr.hparams["run_name"] = nr.name;
       nr.seed = nr.hparams.value("seed", uint64_t(0));
       nr.model_spec = m.value("model_spec", json::object());
       nr.machine = machine_metadata(m.value("device", std::string("none")));
