@@ -88,7 +88,7 @@ SweepResult SweepRunner::run(Communicator& comm, const SweepListener& listener) 
   int64_t interrupted = 0;  // trials of lost workers
 
   // A send to a worker that died fails (or times out): it is taken for dead.
-  auto lose_worker = [&](int rank, const std::string& why) {
+  auto lose_worker = [&](int rank, const std::string& why, bool tell = true) {
     WorkerState& w = workers[size_t(rank)];
     if (!w.alive && w.trials.empty()) return;
     w.alive = false;
@@ -104,6 +104,14 @@ SweepResult SweepRunner::run(Communicator& comm, const SweepListener& listener) 
       }
     }
     w.trials.clear();
+    // A worker that is only slow (not dead) must not wait for decisions
+    // about trials already written off: it is told to stop and leave (it
+    // then exits normally, which keeps mpirun from ending the whole job).
+    if (tell) try {
+        comm.send(rank, json({{"t", "stop"}}).dump());
+        comm.send(rank, json({{"t", "done"}}).dump());
+      } catch (const std::exception&) {  // dead indeed
+      }
     book.emit({{"event", "worker_lost"}, {"sweep_id", book.sweep_id}, {"rank", rank}, {"message", why}});
   };
   auto send = [&](int rank, const json& j) {
@@ -129,7 +137,7 @@ SweepResult SweepRunner::run(Communicator& comm, const SweepListener& listener) 
     }
     if (t == "alive") return;
     if (t == "bye") {
-      lose_worker(src, "rank " + std::to_string(src) + " stopped");
+      lose_worker(src, "rank " + std::to_string(src) + " stopped", false);  // it has left
       return;
     }
     const int64_t trial = m.value("trial", int64_t(-1));
