@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "app/studio/qt_convert.h"
 #include "widgets/training_plot.h"
@@ -32,9 +33,23 @@ RunWatchSnapshot read_run_snapshot(const std::string& db_path, int64_t run_id) {
     s.epochs = r.hparams.is_object() ? r.hparams.value("epochs", 0) : 0;
     const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     s.heartbeat_age_s = r.heartbeat_at > 0 ? std::max(0.0, now - r.heartbeat_at) : 0;
+    // Batches on the epoch axis, as the Live view: batch k of epoch e at
+    // e + (k + 1) / batches, the epoch in progress at the last complete
+    // epoch's batch count.
     MetricSeries loss = store.metric_series(run_id, "train_loss");
-    for (size_t i = 0; i < loss.size(); ++i) {
-      s.loss_steps.push_back(double(loss.steps[i]));
+    std::map<int64_t, int64_t> per_epoch;
+    for (size_t i = 0; i < loss.size(); ++i) ++per_epoch[loss.epochs[i]];
+    int64_t last_full = 0;
+    for (size_t i = 0, k = 0; i < loss.size(); ++i, ++k) {
+      if (i > 0 && loss.epochs[i] != loss.epochs[i - 1]) {
+        last_full = per_epoch[loss.epochs[i - 1]];
+        k = 0;
+      }
+      const bool in_progress = loss.epochs[i] == loss.epochs.back();
+      const double n =
+          double(std::max<int64_t>(1, in_progress && last_full > 0 ? std::max(last_full, per_epoch[loss.epochs[i]])
+                                                                   : per_epoch[loss.epochs[i]]));
+      s.loss_steps.push_back(double(loss.epochs[i]) + double(k + 1) / n);
       s.loss.push_back(loss.values[i]);
     }
     MetricSeries acc = store.metric_series(run_id, "valid_accuracy");
@@ -136,6 +151,8 @@ void RunWatchDialog::showSnapshot() {
   loss_->setSeriesData(widgets::TrainingPlot::kTrainLoss, s.loss_steps, s.loss);
   loss_->setSeriesData(widgets::TrainingPlot::kValidLoss, s.vloss_epochs, s.vloss);
   acc_->setSeriesData(widgets::TrainingPlot::kValidAccuracy, s.acc_epochs, s.acc);
+  loss_->refreshNow();  // once a poll: the plots show what was read
+  acc_->refreshNow();
   progress_->setRange(0, std::max(1, s.epochs));
   progress_->setValue(std::min(s.epochs_done, std::max(1, s.epochs)));
   QString state = qs(to_string(s.status));

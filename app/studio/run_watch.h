@@ -39,6 +39,8 @@ struct RunWatchSnapshot {
   int epochs_done = 0, epochs = 0;
   double trained_seconds = 0;
   double heartbeat_age_s = 0;  // seconds since the writer last touched the run
+  // Training loss on the epoch axis (batch k of epoch e at e + (k+1)/batches),
+  // validation metrics at their epoch (1-based).
   std::vector<double> loss_steps, loss, acc_epochs, acc, vloss_epochs, vloss;
 };
 

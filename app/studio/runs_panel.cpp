@@ -125,6 +125,7 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   table_->setAlternatingRowColors(true);
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setStretchLastSection(true);
+  table_->horizontalHeader()->moveSection(SweepCol, Name + 1);  // shown next to the name
   split->addWidget(table_);
 
   auto* plotBox = new QWidget(split);
