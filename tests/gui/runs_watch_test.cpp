@@ -224,6 +224,7 @@ TEST(TrainingPanelSweep, SweepButtonOpensTheSweepDialog) {
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->text(), QString("Sweep…"));
   EXPECT_TRUE(b->isEnabled());
+  if (!grabDir().isEmpty()) w.trainingPanel()->grab().save(grabDir() + "/training_panel.png");
   // The same command is in the palette and the Train menu.
   EXPECT_NE(w.findChild<QAction*>("actionNewSweep"), nullptr);
   EXPECT_NE(w.findChild<QAction*>("actionWatchRun"), nullptr);
