@@ -171,7 +171,8 @@ Tensor BatchNorm::forward_train_synced(const Tensor& x) {
 
   std::vector<float> gamma = weight_.value.to_vector(), beta = bias_.value.to_vector();
   std::vector<float> rm = running_mean_.value.to_vector(), rv = running_var_.value.to_vector();
-  std::vector<float> smean(static_cast<size_t>(C_)), sinv(static_cast<size_t>(C_)), a(static_cast<size_t>(C_)), b(static_cast<size_t>(C_));
+  std::vector<float> smean(static_cast<size_t>(C_)), sinv(static_cast<size_t>(C_)), a(static_cast<size_t>(C_)),
+      b(static_cast<size_t>(C_));
   for (size_t c = 0; c < size_t(C_); ++c) {
     const double var = ss[c] / count;
     smean[c] = float(mean[c]);
