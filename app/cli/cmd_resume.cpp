@@ -15,7 +15,7 @@ namespace {
 
 const char* kUsage =
     "usage: perceptra-cli resume ID [--db FILE] [--epochs N] [--lr X] [--device D]\n"
-    "                               [--threads N] [--distributed] [--force] [--json] [--quiet]\n\n"
+    "                               [--threads N] [--distributed [--sync-bn]] [--force] [--json] [--quiet]\n\n"
     "Continues run ID (interrupted, stopped, diverged or failed) from its last\n"
     "checkpoint with the run's recorded configuration. --epochs changes the total\n"
     "number of epochs (needed to continue a finished run); --lr a new learning rate\n"
@@ -36,6 +36,7 @@ int body(const std::vector<std::string>& argv) {
                 {"json", false},
                 {"quiet", false},
                 {"distributed", false},
+                {"sync-bn", false},
                 {"force", false}});
   if (a.positional().size() != 1) throw UsageError("expected exactly one run ID");
   long long id = 0;
@@ -62,8 +63,9 @@ int body(const std::vector<std::string>& argv) {
           po.force = a.flag("force");
           return prepare_resume(resume_request(id, db, ro), po);
         },
-        ro.device.empty() ? "auto" : ro.device, ro.threads, out);
+        ro.device.empty() ? "auto" : ro.device, ro.threads, out, a.flag("sync-bn"));
   }
+  if (a.flag("sync-bn")) throw UsageError("--sync-bn needs --distributed");
   ResumeRequest request;
   try {
     request = resume_request(id, db, ro);

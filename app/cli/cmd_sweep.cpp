@@ -9,6 +9,8 @@
 
 #include "app/cli/args.h"
 #include "app/cli/command.h"
+#include "core/dist/communicator.h"
+#include "core/sweep/distributed.h"
 #include "core/sweep/runner.h"
 #include "core/tensor/device.h"
 #include "core/tensor/error.h"
@@ -42,9 +44,15 @@ const char* kUsage =
     "  --device D        auto | cpu | cuda:N for every trial\n"
     "  --json            JSON lines on stdout (sweep_begin, trial_begin, trial_epoch,\n"
     "                    trial_end, sweep_end)\n"
-    "  --quiet           no progress on stderr\n\n"
+    "  --quiet           no progress on stderr\n"
+    "  --distributed     run over the ranks of an MPI job (implied under mpirun/srun)\n\n"
     "Ctrl-C stops the running trials with a checkpoint ('sweep --resume ID' finishes\n"
     "the rest). A failing trial is recorded as failed and the sweep goes on.\n"
+    "Distributed (MPI): 'mpirun -np N perceptra-cli sweep SPEC.json' (or srun, or with\n"
+    "--distributed): rank 0 coordinates and alone opens the database, ranks 1..N-1 run\n"
+    "the trials (--parallel, --threads, --device, --out apply on each of them) and report\n"
+    "to it: no shared database file. A rank that dies leaves its trial interrupted;\n"
+    "'sweep --resume ID' (also under mpirun) runs unfinished trials again from the start.\n\n"
     "exit status: 0 sweep done, 1 error, 2 usage error, 130/143 stopped by Ctrl-C/SIGTERM\n";
 
 std::atomic<bool> g_cancel{false};
@@ -74,6 +82,7 @@ void print_human(const nlohmann::json& e) {
                  e["resumed"].get<bool>() ? "resuming" : "starting", static_cast<long long>(e["sweep_id"]),
                  e["name"].get<std::string>().c_str(), static_cast<long long>(e["trials"]),
                  static_cast<long long>(e["to_run"]), e["parallel"].get<int>());
+    if (e.contains("workers")) std::fprintf(stderr, " on each of %d worker ranks", e["workers"].get<int>());
     if (e["threads_per_trial"].get<int>() > 0)
       std::fprintf(stderr, ", %d threads each", e["threads_per_trial"].get<int>());
     std::fprintf(stderr, "; ranking by %s (%s)\n", e["metric"].get<std::string>().c_str(),
@@ -85,6 +94,8 @@ void print_human(const nlohmann::json& e) {
   } else if (ev == "trial_epoch") {
     std::fprintf(stderr, "trial %lld: epoch %d/%d %s %.4f\n", static_cast<long long>(e["trial"]), e["epoch"].get<int>(),
                  e["epochs"].get<int>(), e["metric"].get<std::string>().c_str(), e["value"].get<double>());
+  } else if (ev == "worker_lost") {
+    std::fprintf(stderr, "worker lost: %s\n", e["message"].get<std::string>().c_str());
   } else if (ev == "trial_log") {
     std::fprintf(stderr, "trial %lld: note: %s\n", static_cast<long long>(e["trial"]),
                  e["text"].get<std::string>().c_str());
@@ -119,8 +130,50 @@ int64_t parse_id(const std::string& s) {
   throw UsageError("sweep ID must be a positive integer, got '" + s + "'");
 }
 
+void install_signals(struct sigaction& old_int, struct sigaction& old_term) {
+  g_cancel = false;
+  g_signals = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+}
+
+// A rank > 0: trains what rank 0 hands out. Only errors are printed.
+int run_worker(Communicator& world, const SweepOptions& o) {
+  SweepWorkerOptions wo;
+  wo.out_dir = o.out_dir;
+  wo.parallel = o.parallel;
+  wo.threads = o.threads;
+  wo.device = o.device;
+  wo.cancel = &g_cancel;
+  struct sigaction old_int {
+  }, old_term{};
+  install_signals(old_int, old_term);
+  try {
+    run_sweep_worker(world, wo);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d: error: %s\n", world.rank(), e.what());
+    world.abort(1);
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  return g_signal.load() ? 128 + g_signal.load() : 0;
+}
+
+int coordinate(const Args& a, const SweepOptions& o, Communicator* world);
+
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"parallel"}, {"threads"}, {"resume"}, {"db"}, {"out"}, {"device"}, {"json", false}, {"quiet", false}});
+  Args a(argv, {{"parallel"},
+                {"threads"},
+                {"resume"},
+                {"db"},
+                {"out"},
+                {"device"},
+                {"json", false},
+                {"quiet", false},
+                {"distributed", false}});
   const auto& pos = a.positional();
   if (a.has("resume") && !pos.empty()) throw UsageError("give SPEC.json or --resume ID, not both");
   if (!a.has("resume") && pos.size() != 1) throw UsageError("expected one SPEC.json (or --resume ID)");
@@ -145,6 +198,37 @@ int body(const std::vector<std::string>& argv) {
   }
   o.cancel = &g_cancel;
 
+  // Under an MPI launcher every rank runs this command: rank 0 coordinates,
+  // the others are workers and never touch the database or the spec file.
+  std::shared_ptr<Communicator> world;
+  if (a.flag("distributed") && !launched_by_mpi()) {
+    if (!mpi_compiled()) mpi_world();  // throws: this build has no MPI
+    throw UsageError(
+        "--distributed: this process was not started by an MPI launcher; run it as 'mpirun -np N "
+        "perceptra-cli sweep ...' (or under srun): rank 0 coordinates, the others train");
+  }
+  if (launched_by_mpi()) world = mpi_world();
+  if (world && world->size() < 2) {
+    if (a.flag("distributed"))
+      throw UsageError(
+          "--distributed needs at least 2 ranks: rank 0 coordinates, the others train (e.g. mpirun -np 3)");
+    world.reset();  // mpirun -np 1: an ordinary sweep
+  }
+  if (world && world->rank() > 0) return run_worker(*world, o);
+  if (world) {
+    try {
+      return coordinate(a, o, world.get());
+    } catch (const std::exception& e) {
+      // The workers wait for work that will not come: end the job.
+      std::fprintf(stderr, "error: %s\n", e.what());
+      world->abort(dynamic_cast<const UsageError*>(&e) ? 2 : 1);
+    }
+  }
+  return coordinate(a, o, nullptr);
+}
+
+int coordinate(const Args& a, const SweepOptions& o, Communicator* world) {
+  const auto& pos = a.positional();
   std::optional<SweepRunner> runner;
   if (auto id = a.get("resume")) {
     runner.emplace(SweepRunner::resume(parse_id(*id), o));
@@ -166,16 +250,11 @@ int body(const std::vector<std::string>& argv) {
   }
 
   const bool json = a.flag("json"), quiet = a.flag("quiet");
-  g_cancel = false;
-  g_signals = 0;
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  struct sigaction old_int {
+  }, old_term{};
+  install_signals(old_int, old_term);
   bool told = false;
-  SweepResult r = runner->run([&](const nlohmann::json& e) {
+  auto listener = [&](const nlohmann::json& e) {
     if (g_cancel && !told && !quiet) {
       told = true;
       std::fprintf(stderr, "stopping the running trials (again to kill)...\n");
@@ -185,10 +264,14 @@ int body(const std::vector<std::string>& argv) {
       std::fflush(stdout);
     }
     if (!quiet) print_human(e);
-  });
+  };
+  SweepResult r = world ? runner->run(*world, listener) : runner->run(listener);
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
-  if (r.status == "stopped") return 128 + (g_signal.load() ? g_signal.load() : SIGINT);
+  if (r.status == "stopped") {
+    if (g_signal.load()) return 128 + g_signal.load();
+    return world ? 1 : 128 + SIGINT;  // distributed: worker ranks were lost
+  }
   return 0;
 }
 

@@ -87,9 +87,10 @@ int body(const std::vector<std::string>& argv) {
   if (a.flag("dry-run")) return print_estimate(cfg, out);
   PrepareOptions po;
   po.force = a.flag("force");
+  if (a.flag("sync-bn") && !a.flag("distributed")) throw UsageError("--sync-bn needs --distributed");
   if (a.flag("distributed"))
     return prepare_and_follow_distributed([&] { return prepare_run(cfg, po); }, cfg.device,
-                                          a.has("threads") ? cfg.threads : -1, out);
+                                          a.has("threads") ? cfg.threads : -1, out, a.flag("sync-bn"));
   return prepare_and_follow([&] { return prepare_run(cfg, po); }, out);
 }
 

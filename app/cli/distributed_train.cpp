@@ -3,6 +3,7 @@
 
 #include "app/cli/train_options.h"
 #include "core/dist/distributed_run.h"
+#include "core/train/run_recorder.h"
 #include "core/train/communication_error.h"
 #include "core/train/events.h"
 #include "core/train/trainer.h"
@@ -26,7 +27,7 @@ int report_error(const std::string& message, const RunOutput& out) {
 }  // namespace
 
 int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare, std::string device,
-                                   int threads, const RunOutput& out) {
+                                   int threads, const RunOutput& out, bool sync_bn) {
   std::shared_ptr<DataParallel> dp;
   try {
     dp = make_data_parallel(device);  // a GPU per rank when there are GPUs
@@ -43,6 +44,20 @@ int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedR
         report_error((dp->is_root() ? "" : "rank " + std::to_string(dp->rank()) + ": ") + std::string(e.what()), mine);
     if (dynamic_cast<const CommunicationError*>(&e) && dp->size() > 1) dp->comm().abort(code);
     return code;
+  }
+  if (sync_bn) {
+    // The same configuration on every rank: all succeed or all fail alike.
+    try {
+      const TrainConfig& c = run->config;
+      if (dp->enable_sync_batchnorm(*run->model, int64_t(run->data->tv.train_indices.size()), c.batch_size,
+                                    c.max_batches) == 0 &&
+          dp->is_root() && !out.quiet)
+        std::fprintf(stderr, "note: --sync-bn: the model has no BatchNorm layer\n");
+    } catch (const std::exception& e) {
+      int code = report_error(e.what(), mine);
+      if (run->recorder) run->recorder->fail(e.what());
+      return code;
+    }
   }
   int code = 1;
   std::optional<TrainEnd> end;

@@ -94,6 +94,9 @@ const TrainOption kTrainOptions[] = {
      "  --distributed         data-parallel over MPI: start with 'mpirun -np N' (or srun);\n"
      "                        --batch-size stays the global batch, split over the ranks;\n"
      "                        rank 0 records the run (needs a build with MPI)\n"},
+    {"sync-bn", false, true,
+     "  --sync-bn             with --distributed: BatchNorm normalises with the global\n"
+     "                        batch's statistics (allreduced every step), not each rank's\n"},
     {"no-ledger", false, true,
      "  --no-ledger           do not score every image at the end (the per-image ledger\n"
      "                        `perceptra-cli data suspects` reads)\n"},

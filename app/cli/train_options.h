@@ -49,8 +49,9 @@ int prepare_and_follow(const std::function<std::shared_ptr<PreparedRun>()>& prep
 // run (events, store, files); the other ranks prepare its configuration on
 // `device` / `threads` (threads < 0: rank 0's) and print only errors. A
 // rank ending with an error ends the whole job (MPI_Abort), so no rank is
-// left waiting for it.
+// left waiting for it. sync_bn: synchronised BatchNorm statistics
+// (DataParallel::enable_sync_batchnorm).
 int prepare_and_follow_distributed(const std::function<std::shared_ptr<PreparedRun>()>& prepare, std::string device,
-                                   int threads, const RunOutput& out);
+                                   int threads, const RunOutput& out, bool sync_bn = false);
 
 }  // namespace perceptra::cli

@@ -20,6 +20,7 @@
 #include "core/train/events.h"
 
 class QAction;
+class QDialog;
 class QLabel;
 class QSettings;
 class QSystemTrayIcon;
@@ -69,6 +70,11 @@ class MainWindow : public QMainWindow {
   bool startTraining(const TrainConfig& config);
   // The form as a run configuration (data, split, model, hyper-parameters).
   TrainConfig currentConfig() const;
+  // A live, read-only view of run `runId` of the store at `db` (another
+  // process's: the CLI, rank 0 of an mpirun job); runId 0: its newest
+  // running run, else its newest. Null (and a status message) when the
+  // store cannot be read or has no runs.
+  QDialog* watchRunIn(const QString& db, qint64 runId = 0);
   void stopTraining();
   void togglePause();
   bool startLrFinder();

@@ -1,15 +1,19 @@
 // The Sweeps tab of the main window and its commands (menu Train and the
 // command palette): run a sweep from a spec file, show the sweeps.
 #include <QAction>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QMenuBar>
 #include <QStatusBar>
 #include <QTabWidget>
 
 #include "app/studio/main_window.h"
+#include "app/studio/run_watch.h"
 #include "app/studio/runs_panel.h"
 #include "app/studio/studio_controller.h"
 #include "app/studio/sweep_dialog.h"
 #include "app/studio/sweeps_panel.h"
+#include "app/studio/training_panel.h"
 
 namespace perceptra::studio {
 
@@ -49,13 +53,56 @@ void MainWindow::createSweeps() {
     sweeps_->setRunsDir(controller_->runsDir().toStdString());
     sweeps_->startSweep(d.spec(), d.parallel(), tr("the New sweep dialog"));
   });
+  training_->setSweepAction(fresh);  // the Training panel's "Sweep…" button
+
+  // A run another process trains (perceptra-cli, rank 0 of an mpirun job)
+  // in any store: watched read-only.
+  auto* watch = makeAction("actionWatchRun", tr("Watch a running run…"), {},
+                           tr("Follow a run another process is training, from its database (read-only)"));
+  connect(watch, &QAction::triggered, this, [this] {
+    const QString db =
+        QFileDialog::getOpenFileName(this, tr("Experiment database to watch"), QFileInfo(databasePath()).absolutePath(),
+                                     tr("Databases (*.db *.sqlite);;All files (*)"));
+    if (db.isEmpty()) return;
+    watchRunIn(db);
+  });
   for (QMenu* m : menuBar()->findChildren<QMenu*>())
     if (m->title() == tr("&Train")) {
       m->addSeparator();
       m->addActions({fresh, run});
     } else if (m->title() == tr("&View")) {
       m->addAction(show);
+      m->addAction(watch);
     }
+}
+
+QDialog* MainWindow::watchRunIn(const QString& db, qint64 runId) {
+  // The run: the one asked for, else the newest running one, else the newest.
+  if (runId <= 0) {
+    try {
+      StoreOptions o;
+      o.read_only = true;
+      o.recover_interrupted = false;
+      ExperimentStore store(db.toStdString(), o);
+      const auto runs = store.list_runs();  // newest first
+      for (const auto& s : runs)
+        if (s.run.status == RunStatus::Running) {
+          runId = s.run.id;
+          break;
+        }
+      if (runId <= 0 && !runs.empty()) runId = runs.front().run.id;
+    } catch (const std::exception& e) {
+      statusBar()->showMessage(tr("Cannot watch %1: %2").arg(db, QString::fromStdString(e.what())), 8000);
+      return nullptr;
+    }
+    if (runId <= 0) {
+      statusBar()->showMessage(tr("%1 has no runs to watch.").arg(db), 8000);
+      return nullptr;
+    }
+  }
+  auto* d = new RunWatchDialog(db, runId, this);
+  d->show();
+  return d;
 }
 
 }  // namespace perceptra::studio

@@ -8,8 +8,10 @@
 #include <QUrl>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
 #include <QFileInfo>
@@ -28,6 +30,7 @@
 #include <cmath>
 
 #include "app/studio/qt_convert.h"
+#include "app/studio/run_watch.h"
 #include "core/curate/dataset_versions.h"
 #include "core/store/store.h"
 #include "widgets/theme.h"
@@ -89,7 +92,11 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   resume_->setToolTip(tr("Continue an interrupted or stopped run from its last checkpoint"));
   delete_ = new QPushButton(tr("Delete…"), this);
   delete_->setObjectName("deleteRunButton");
+  group_ = new QCheckBox(tr("Group by sweep"), this);
+  group_->setObjectName("groupBySweep");
+  group_->setToolTip(tr("Sort by sweep: each sweep's trials together, in trial order"));
   bar->addWidget(filter_, 1);
+  bar->addWidget(group_);
   bar->addWidget(refresh);
   bar->addWidget(open_);
   bar->addWidget(resume_);
@@ -99,7 +106,7 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   model_ = new QStandardItemModel(0, ColumnCount, this);
   model_->setHorizontalHeaderLabels({tr("ID"), tr("Name"), tr("Model"), tr("Dataset"), tr("LR"), tr("Batch"),
                                      tr("Epochs"), tr("Optimizer"), tr("Best acc."), tr("Status"), tr("Duration"),
-                                     tr("Started")});
+                                     tr("Started"), tr("Sweep")});
   proxy_ = new QSortFilterProxyModel(this);
   proxy_->setSourceModel(model_);
   proxy_->setFilterKeyColumn(-1);
@@ -118,6 +125,7 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   table_->setAlternatingRowColors(true);
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   table_->horizontalHeader()->setStretchLastSection(true);
+  table_->horizontalHeader()->moveSection(SweepCol, Name + 1);  // shown next to the name
   split->addWidget(table_);
 
   auto* plotBox = new QWidget(split);
@@ -160,6 +168,7 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
 
   connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
   connect(refresh, &QPushButton::clicked, this, &RunsPanel::refresh);
+  connect(group_, &QCheckBox::toggled, this, &RunsPanel::setGroupBySweep);
   connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
     updateOverlay();
     updateButtons();
@@ -213,9 +222,11 @@ void RunsPanel::refresh() {
   std::vector<RunSummary> runs;
   std::vector<int64_t> epochsDone;
   std::vector<std::string> badRows;  // corrupt rows: named and skipped, never fatal
+  std::map<int64_t, std::string> sweepNames;
   try {
     ExperimentStore store(db_, readOptions());
     runs = store.list_runs(std::nullopt, &badRows);
+    for (const auto& sw : store.list_sweeps()) sweepNames[sw.id] = sw.name;
     // Completed epochs = validation points (the summary's epoch is 0-based).
     for (const auto& s : runs) epochsDone.push_back(int64_t(store.metric_series(s.run.id, "valid_accuracy").size()));
   } catch (const std::exception& e) {
@@ -260,6 +271,22 @@ void RunsPanel::refresh() {
     row << cell(durationText(s.duration_s), s.duration_s);
     const QDateTime when = QDateTime::fromSecsSinceEpoch(qint64(r.started_at > 0 ? r.started_at : r.created_at));
     row << cell(loc.toString(when, QLocale::ShortFormat), when.toSecsSinceEpoch());
+    if (r.sweep_id) {
+      // Sorted (descending: newest sweep first) by sweep, then by trial
+      // ascending: a sweep's trials stand together in order.
+      const auto it = sweepNames.find(*r.sweep_id);
+      const QString sweep = it != sweepNames.end() && !it->second.empty() ? qs(it->second) : tr("sweep");
+      auto* sc = cell(tr("%1 #%2 · t%3").arg(sweep).arg(*r.sweep_id).arg(r.trial_index),
+                      qlonglong(*r.sweep_id) * 1000000 + (999999 - std::clamp<int64_t>(r.trial_index, 0, 999999)));
+      sc->setToolTip(tr("Trial %1 of sweep %2 (%3)%4")
+                         .arg(r.trial_index)
+                         .arg(*r.sweep_id)
+                         .arg(sweep)
+                         .arg(r.early_terminated ? tr(", early-terminated") : QString()));
+      row << sc;
+    } else {
+      row << cell(QString(), qlonglong(-1));
+    }
     row[0]->setData(qlonglong(r.id), kIdRole);
     model_->appendRow(row);
   }
@@ -322,6 +349,9 @@ QMenu* RunsPanel::runMenu(int64_t id) {
   add("actionRunInspect", tr("Inspect its mistakes"), [this, id] {
     emit inspectRequested(id);
   })->setEnabled(known && status != RunStatus::Running);
+  add("actionRunWatch", tr("Watch live (read-only)…"), [this, id] {
+    watchRun(id);
+  })->setEnabled(known && status == RunStatus::Running);
   add("actionRunResume", tr("Resume"), [this, id] {
     emit resumeRequested(id);
   })->setEnabled(known && status != RunStatus::Running && status != RunStatus::Finished);
@@ -339,6 +369,20 @@ QMenu* RunsPanel::runMenu(int64_t id) {
     deleteRun(id);
   })->setEnabled(known && status != RunStatus::Running);
   return menu;
+}
+
+void RunsPanel::setGroupBySweep(bool on) {
+  if (group_->isChecked() != on) group_->setChecked(on);  // toggled() calls back once
+  if (on)
+    table_->sortByColumn(SweepCol, Qt::DescendingOrder);
+  else
+    table_->sortByColumn(Id, Qt::DescendingOrder);
+}
+
+QDialog* RunsPanel::watchRun(int64_t id) {
+  auto* d = new RunWatchDialog(qs(db_), id, this);
+  d->show();
+  return d;
 }
 
 bool RunsPanel::deleteRun(int64_t id, bool confirm) {

@@ -3,7 +3,11 @@
 // (model, dataset, hyper-parameters, best accuracy, status, duration);
 // selecting several runs overlays their curves; a finished run can be
 // reopened (confusion matrix and misclassified images from its saved model),
-// an interrupted one resumed, any deleted after a confirmation.
+// an interrupted one resumed, any deleted after a confirmation. Trials of a
+// sweep carry their sweep in the Sweep column ("name #id · t3"; empty for
+// runs of no sweep); "Group by sweep" sorts by it, so each sweep's trials
+// stand together in trial order. A running run (this studio's, the CLI's,
+// rank 0 of an mpirun job) can be watched live, read-only (run_watch.h).
 #include <QWidget>
 
 #include <cstdint>
@@ -12,7 +16,9 @@
 
 #include "core/store/store.h"
 
+class QCheckBox;
 class QComboBox;
+class QDialog;
 class QMenu;
 class QLabel;
 class QLineEdit;
@@ -43,6 +49,7 @@ class RunsPanel : public QWidget {
     Status,
     Duration,
     Started,
+    SweepCol,
     ColumnCount
   };
 
@@ -66,6 +73,14 @@ class RunsPanel : public QWidget {
   QTableView* table() const { return table_; }
   QSortFilterProxyModel* proxy() const { return proxy_; }
   QLineEdit* filterEdit() const { return filter_; }
+  QCheckBox* groupBySweepBox() const { return group_; }
+  // Sorts by the Sweep column (trials of a sweep together, in trial order;
+  // runs of no sweep together) or back by id.
+  void setGroupBySweep(bool on);
+  // Opens a live, read-only view of run `id` of this store (curves and
+  // progress polled from the store). Returns the dialog (it deletes itself
+  // on close).
+  QDialog* watchRun(int64_t id);
   widgets::TrainingPlot* overlayPlot() const { return overlay_; }
 
  public slots:
@@ -90,6 +105,7 @@ class RunsPanel : public QWidget {
   QTableView* table_;
   QLineEdit* filter_;
   QComboBox* metric_;
+  QCheckBox* group_;
   QPushButton* open_;
   QPushButton* resume_;
   QPushButton* delete_;

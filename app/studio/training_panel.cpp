@@ -138,8 +138,12 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   stop_->setObjectName("stopButton");
   lrFind_ = new QPushButton(this);
   lrFind_->setObjectName("lrFindButton");
+  sweep_ = new QPushButton(tr("Sweep…"), this);
+  sweep_->setObjectName("sweepButton");
+  sweep_->setEnabled(false);  // until the window binds its action
   for (auto* b : {train_, pause_, stop_}) buttons->addWidget(b);
   buttons->addStretch(1);
+  buttons->addWidget(sweep_);
   buttons->addWidget(lrFind_);
   layout->addLayout(buttons);
 
@@ -204,6 +208,12 @@ void TrainingPanel::setActions(QAction* train, QAction* pause, QAction* stop, QA
   bindButton(pause_, pause);
   bindButton(stop_, stop);
   bindButton(lrFind_, lrFind);
+}
+
+void TrainingPanel::setSweepAction(QAction* sweep) {
+  bindButton(sweep_, sweep);
+  sweep_->setText(tr("Sweep…"));  // shorter than the menu's text
+  QObject::connect(sweep, &QAction::changed, sweep_, [this] { sweep_->setText(tr("Sweep…")); });
 }
 
 void TrainingPanel::applyTo(TrainConfig& c) const {

@@ -32,6 +32,9 @@ class TrainingPanel : public QWidget {
 
   // Buttons follow these actions (text, enabled state, shortcut).
   void setActions(QAction* train, QAction* pause, QAction* stop, QAction* lrFind);
+  // The "Sweep…" button (opens the sweep dialog over the current settings).
+  void setSweepAction(QAction* sweep);
+  QPushButton* sweepButton() const { return sweep_; }
 
   // Writes the form's values into config (data/model are set by the window).
   void applyTo(TrainConfig& config) const;
@@ -88,6 +91,7 @@ class TrainingPanel : public QWidget {
   QPushButton* pause_;
   QPushButton* stop_;
   QPushButton* lrFind_;
+  QPushButton* sweep_;
   QProgressBar* progress_;
   QLabel* eta_;
   QLabel* rate_;

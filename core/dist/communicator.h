@@ -10,10 +10,13 @@
 // join within the timeout (PERCEPTRA_DIST_TIMEOUT seconds, default 300)
 // throws CommunicationError naming the operation, as does one that fails
 // because a rank died.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/train/communication_error.h"
 
@@ -31,6 +34,21 @@ class Communicator {
   virtual void allreduce_sum(double* data, size_t count) = 0;
   // Copies `bytes` from rank `root` to every rank.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
+  // Point-to-point byte messages (the distributed sweep's protocol,
+  // core/sweep/distributed.h). Messages between two ranks arrive in the
+  // order they were sent. send() returns once the message is on its way or
+  // delivered; it throws CommunicationError when the other rank takes none
+  // within the timeout. try_recv() takes the next message from any rank, or
+  // returns none at once. Backends without it (NCCL) throw Error.
+  struct Message {
+    int source = -1;
+    std::string bytes;
+  };
+  virtual void send(int dest, const std::string& bytes);
+  virtual std::optional<Message> try_recv();
+  // try_recv() polled until a message arrives or `timeout` passes (none).
+  std::optional<Message> recv(std::chrono::milliseconds timeout);
+
   // Ends every rank of the job now: after an error on one rank that the
   // others would otherwise wait for. Does not return.
   [[noreturn]] virtual void abort(int code) = 0;
@@ -43,8 +61,14 @@ class Communicator {
   uint64_t bytes_ = 0;
 };
 
-// One process: sums are the identity, broadcast does nothing.
+// One process: sums are the identity, broadcast does nothing, a message
+// sent to rank 0 is received by itself.
 std::shared_ptr<Communicator> local_communicator();
+
+// `n` ranks in one process, one communicator per thread, for testing
+// without mpirun: point-to-point messages and collectives (sums in double,
+// the collective timeout as MPI's).
+std::vector<std::shared_ptr<Communicator>> thread_group(int n);
 
 // Whether this build has MPI (--distributed needs it).
 bool mpi_compiled();

@@ -8,6 +8,7 @@
 #include "core/backend/backend.h"
 #include "core/data/loader.h"
 #include "core/dist/nccl_communicator.h"
+#include "core/nn/batchnorm.h"
 #include "core/nn/layer.h"
 #include "core/nn/model.h"
 #include "core/train/train_step.h"
@@ -37,7 +38,43 @@ void unpack(const float* src, Tensor& t) {
   }
 }
 
+// SyncBN's sums travel over the host communicator (MPI), also when the
+// gradients go through NCCL: a few doubles per channel.
+class CommBatchNormSync final : public BatchNormSync {
+ public:
+  explicit CommBatchNormSync(std::shared_ptr<Communicator> comm) : comm_(std::move(comm)) {}
+  void allreduce_sum(double* data, size_t count) override { comm_->allreduce_sum(data, count); }
+
+ private:
+  std::shared_ptr<Communicator> comm_;
+};
+
+void collect_batchnorms(Layer* layer, std::vector<BatchNorm*>& out) {
+  if (auto* bn = dynamic_cast<BatchNorm*>(layer)) out.push_back(bn);
+  for (Layer* child : layer->children()) collect_batchnorms(child, out);
+}
+
 }  // namespace
+
+int DataParallel::enable_sync_batchnorm(Model& model, int64_t train_samples, int batch_size, int64_t max_batches) {
+  std::vector<BatchNorm*> bns;
+  for (Layer* l : model.layers()) collect_batchnorms(l, bns);
+  if (bns.empty()) return 0;
+  const int64_t full = batch_size > 0 ? train_samples / batch_size : 0;
+  const int64_t rest = batch_size > 0 ? train_samples % batch_size : 0;
+  const bool last_is_partial = rest > 0 && (max_batches <= 0 || max_batches > full);
+  if (batch_size < size() || (last_is_partial && rest < size()))
+    throw InputError("--sync-bn", "every rank needs rows of every batch, but " +
+                                      (batch_size < size() ? "the batch size " + std::to_string(batch_size)
+                                                           : "the last batch of an epoch (" + std::to_string(rest) +
+                                                                 " of " + std::to_string(train_samples) + " samples)") +
+                                      " is smaller than the " + std::to_string(size()) +
+                                      " ranks; choose another batch size");
+  auto sync = std::make_shared<CommBatchNormSync>(comm_);
+  for (BatchNorm* bn : bns) bn->set_sync(sync);
+  sync_bn_layers_ = int(bns.size());
+  return sync_bn_layers_;
+}
 
 ShardRange shard_of(int64_t global, int rank, int ranks) {
   PCHECK(ranks >= 1 && rank >= 0 && rank < ranks,
@@ -200,7 +237,10 @@ std::string DataParallel::describe(Model& model) const {
   std::snprintf(buf, sizeof buf,
                 "data-parallel: %d ranks over %s, %.3f MB of gradients allreduced per step (payload per rank)", size(),
                 device_comm_ ? "mpi+nccl" : comm_->backend().c_str(), double(gradient_bytes(model.parameters())) / 1e6);
-  return buf;
+  std::string s = buf;
+  if (sync_bn_layers_ > 0)
+    s += "; synchronised BatchNorm in " + std::to_string(sync_bn_layers_) + " layers (3 allreduces each per step)";
+  return s;
 }
 
 int local_rank() {

@@ -11,10 +11,12 @@
 //
 // Gradients travel as one flat float32 bucket per step (CPU tensors packed
 // directly, CUDA tensors through the host with MPI, or reduced in place on
-// the device with NCCL). BatchNorm: each rank normalises with its own
-// shard's batch statistics (as PyTorch DDP without SyncBatchNorm); the
-// running statistics are averaged before every validation, so all ranks
-// validate, and rank 0 saves, the same model.
+// the device with NCCL). BatchNorm: by default each rank normalises with
+// its own shard's batch statistics (as PyTorch DDP without SyncBatchNorm);
+// with enable_sync_batchnorm (--sync-bn) with the global batch's, allreduced
+// in every training forward and backward. The running statistics are
+// averaged before every validation, so all ranks validate, and rank 0
+// saves, the same model.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -62,12 +64,18 @@ class DataParallel final : public DataParallelGroup {
   bool all_ok(bool ok);
   // Rank 0's string on every rank (the others pass anything).
   std::string broadcast_string(const std::string& value);
+  // SyncBN: the BatchNorm layers of `model` (Residual branches included)
+  // take their training statistics over all ranks. Returns how many. Every
+  // rank needs rows of every batch: InputError when a batch (the last of an
+  // epoch of `train_samples`) would have fewer rows than there are ranks.
+  int enable_sync_batchnorm(Model& model, int64_t train_samples, int batch_size, int64_t max_batches);
   // Bytes of gradients one step allreduces.
   uint64_t gradient_bytes(const std::vector<Parameter*>& params) const;
 
  private:
   std::shared_ptr<Communicator> comm_, device_comm_;
   std::vector<float> bucket_;
+  int sync_bn_layers_ = 0;
 };
 
 // This process's rank among the ranks on its machine (Open MPI, Slurm; 0

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -32,6 +33,7 @@ void check(int rc, const char* what) {
 }
 
 // MPI counts are int: large buffers go in chunks.
+constexpr int kMessageTag = 0x5eed;
 constexpr size_t kChunk = size_t(std::numeric_limits<int>::max() / 2);
 
 class MpiCommunicator final : public Communicator {
@@ -74,6 +76,33 @@ class MpiCommunicator final : public Communicator {
       check(MPI_Ibcast(p + off, int(std::min(kChunk, bytes - off)), MPI_BYTE, root, MPI_COMM_WORLD, &req), "Ibcast");
       wait(req, "broadcast");
     }
+  }
+  // Point-to-point messages go on a tag of their own, so they never match
+  // anything else; one message at most INT_MAX bytes.
+  void send(int dest, const std::string& bytes) override {
+    if (dest < 0 || dest >= size_)
+      throw Error("send: rank " + std::to_string(dest) + " does not exist (" + std::to_string(size_) + " ranks)");
+    if (bytes.size() > size_t(std::numeric_limits<int>::max()))
+      throw Error("send: message of " + std::to_string(bytes.size()) + " bytes is too large");
+    bytes_ += bytes.size();
+    MPI_Request req;
+    check(MPI_Isend(bytes.data(), int(bytes.size()), MPI_BYTE, dest, kMessageTag, MPI_COMM_WORLD, &req), "Isend");
+    wait(req, "send");
+  }
+  std::optional<Message> try_recv() override {
+    int flag = 0;
+    MPI_Status st;
+    check(MPI_Iprobe(MPI_ANY_SOURCE, kMessageTag, MPI_COMM_WORLD, &flag, &st), "Iprobe");
+    if (!flag) return std::nullopt;
+    int count = 0;
+    check(MPI_Get_count(&st, MPI_BYTE, &count), "Get_count");
+    Message m;
+    m.source = st.MPI_SOURCE;
+    m.bytes.resize(size_t(std::max(0, count)));
+    // The probed message is already here: this receive completes at once.
+    check(MPI_Recv(m.bytes.data(), count, MPI_BYTE, st.MPI_SOURCE, kMessageTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+          "Recv");
+    return m;
   }
   [[noreturn]] void abort(int code) override {
     std::fflush(stdout);

@@ -1,6 +1,7 @@
 #include "core/nn/batchnorm.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/nn/layer_util.h"
 
@@ -60,6 +61,12 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
   output_shape(x.shape());
   Backend& be = backend_for(x.device());
   int N = to_int(x.dim(0)), HW = plane_size(x.shape());
+  if (training && sync_) {
+    Tensor y = forward_train_synced(x);
+    x_ = x;
+    cached_training_ = true;
+    return y;
+  }
   Tensor y = Tensor::empty(x.shape(), x.device());
   if (training) {
     if (static_cast<int64_t>(N) * HW < 2)
@@ -83,6 +90,7 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
 Tensor BatchNorm::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
   if (!cached_training_) return backward_eval(dy);
+  if (sync_) return backward_synced(dy);
   int N = to_int(x_.dim(0)), HW = plane_size(x_.shape());
   Tensor dx = Tensor::empty(x_.shape(), dy.device());
   Tensor dgamma = affine_ ? weight_.grad : Tensor::empty({C_}, dy.device());
@@ -126,6 +134,118 @@ Tensor BatchNorm::backward_eval(const Tensor& dy) {
     be.scale(weight_.grad.data(), static_cast<float>(HW), C_);
   }
   return dx;
+}
+
+// SyncBN forward: global count and sum, then the global sum of squared
+// deviations from the global mean (two passes, as the CPU kernel, so no
+// cancellation): two allreduces of C(+1) doubles.
+Tensor BatchNorm::forward_train_synced(const Tensor& x) {
+  const int N = to_int(x.dim(0)), HW = plane_size(x.shape());
+  const std::vector<float> xv = x.to_vector();
+  std::vector<double> sums(size_t(C_) + 1, 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C_; ++c) {
+      const float* xp = xv.data() + (size_t(n) * C_ + c) * HW;
+      double s = 0;
+      for (int i = 0; i < HW; ++i) s += xp[i];
+      sums[size_t(c)] += s;
+    }
+  sums[size_t(C_)] = double(N) * HW;
+  sync_->allreduce_sum(sums.data(), sums.size());
+  const double count = sums[size_t(C_)];
+  if (count < 2)
+    throw Error(layer_where(*this) +
+                ": training needs more than one value per channel over all ranks - use a larger batch");
+  std::vector<double> mean(static_cast<size_t>(C_)), ss(size_t(C_), 0.0);
+  for (int c = 0; c < C_; ++c) mean[size_t(c)] = sums[size_t(c)] / count;
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C_; ++c) {
+      const float* xp = xv.data() + (size_t(n) * C_ + c) * HW;
+      double s = 0;
+      for (int i = 0; i < HW; ++i) s += (xp[i] - mean[size_t(c)]) * (xp[i] - mean[size_t(c)]);
+      ss[size_t(c)] += s;
+    }
+  sync_->allreduce_sum(ss.data(), ss.size());
+  sync_local_ = double(N) * HW;
+  sync_global_ = count;
+
+  std::vector<float> gamma = weight_.value.to_vector(), beta = bias_.value.to_vector();
+  std::vector<float> rm = running_mean_.value.to_vector(), rv = running_var_.value.to_vector();
+  std::vector<float> smean(static_cast<size_t>(C_)), sinv(static_cast<size_t>(C_)), a(static_cast<size_t>(C_)),
+      b(static_cast<size_t>(C_));
+  for (size_t c = 0; c < size_t(C_); ++c) {
+    const double var = ss[c] / count;
+    smean[c] = float(mean[c]);
+    sinv[c] = float(1.0 / std::sqrt(var + eps_));
+    rm[c] = (1.f - momentum_) * rm[c] + momentum_ * float(mean[c]);
+    rv[c] = (1.f - momentum_) * rv[c] + momentum_ * float(ss[c] / (count - 1));
+    a[c] = gamma[c] * sinv[c];
+    b[c] = beta[c] - smean[c] * a[c];
+  }
+  std::vector<float> yv(xv.size());
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C_; ++c) {
+      const size_t off = (size_t(n) * C_ + c) * HW;
+      for (int i = 0; i < HW; ++i) yv[off + i] = xv[off + i] * a[size_t(c)] + b[size_t(c)];
+    }
+  const Device dev = x.device();
+  save_mean_ = Tensor::from_vector({C_}, smean, dev);
+  save_invstd_ = Tensor::from_vector({C_}, sinv, dev);
+  // In place: the optimizer and checkpoints hold these tensors.
+  running_mean_.value.copy_from(Tensor::from_vector({C_}, rm, dev));
+  running_var_.value.copy_from(Tensor::from_vector({C_}, rv, dev));
+  return Tensor::from_vector(x.shape(), yv, dev);
+}
+
+// SyncBN backward. This rank's dy is the gradient of its own shard's mean
+// loss, and the data-parallel step weights rank r's gradients by its share
+// w_r = local/global of the batch. The gradient of the global loss through
+// the global statistics needs sum(dy) and sum(dy * xhat) over all ranks in
+// those units: each rank adds w_r times its sums and divides by its own
+// count (w_r * global) to stay in its local units. One allreduce of 2C.
+Tensor BatchNorm::backward_synced(const Tensor& dy) {
+  const int N = to_int(x_.dim(0)), HW = plane_size(x_.shape());
+  const std::vector<float> xv = x_.to_vector(), g = dy.to_vector();
+  const std::vector<float> mean = save_mean_.to_vector(), inv = save_invstd_.to_vector();
+  const std::vector<float> gamma = affine_ ? weight_.value.to_vector() : std::vector<float>(size_t(C_), 1.f);
+  std::vector<double> local(2 * size_t(C_), 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C_; ++c) {
+      const size_t off = (size_t(n) * C_ + c) * HW;
+      double sdy = 0, sdyx = 0;
+      for (int i = 0; i < HW; ++i) {
+        sdy += g[off + i];
+        sdyx += double(g[off + i]) * (double(xv[off + i]) - mean[size_t(c)]) * inv[size_t(c)];
+      }
+      local[size_t(c)] += sdy;
+      local[size_t(C_ + c)] += sdyx;
+    }
+  std::vector<double> global(local);
+  const double w = sync_global_ > 0 ? sync_local_ / sync_global_ : 0.0;
+  for (auto& v : global) v *= w;
+  sync_->allreduce_sum(global.data(), global.size());
+  std::vector<float> dx(xv.size());
+  if (sync_local_ > 0)
+    for (int n = 0; n < N; ++n)
+      for (int c = 0; c < C_; ++c) {
+        const size_t off = (size_t(n) * C_ + c) * HW;
+        const double k = double(gamma[size_t(c)]) * inv[size_t(c)];
+        const double mdy = global[size_t(c)] / sync_local_, mdyx = global[size_t(C_ + c)] / sync_local_;
+        for (int i = 0; i < HW; ++i) {
+          const double xhat = (double(xv[off + i]) - mean[size_t(c)]) * inv[size_t(c)];
+          dx[off + i] = float(k * (g[off + i] - mdy - xhat * mdyx));
+        }
+      }
+  if (affine_) {  // this rank's own sums, as the kernel writes them
+    std::vector<float> db(static_cast<size_t>(C_)), dg(static_cast<size_t>(C_));
+    for (size_t c = 0; c < size_t(C_); ++c) {
+      db[c] = float(local[c]);
+      dg[c] = float(local[size_t(C_) + c]);
+    }
+    weight_.grad.copy_from(Tensor::from_vector({C_}, dg, dy.device()));
+    bias_.grad.copy_from(Tensor::from_vector({C_}, db, dy.device()));
+  }
+  return Tensor::from_vector(x_.shape(), dx, dy.device());
 }
 
 std::vector<Parameter*> BatchNorm::parameters() {

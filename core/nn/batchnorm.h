@@ -1,7 +1,22 @@
 #pragma once
+#include <memory>
+
 #include "core/nn/layer.h"
 
 namespace perceptra {
+
+// Synchronised batch statistics (SyncBN) for data-parallel training: the
+// per-channel sums of a training forward (count, sum, squared deviations)
+// and backward (gradient sums) are added over all ranks, so every rank
+// normalises with the global batch's mean and variance and back-propagates
+// through them. core/dist implements it over its communicator; every rank
+// must run the same training forwards and backwards (collective calls).
+class BatchNormSync {
+ public:
+  virtual ~BatchNormSync() = default;
+  // In-place element-wise sum over the ranks.
+  virtual void allreduce_sum(double* data, size_t count) = 0;
+};
 
 // Batch normalisation over channels (PyTorch semantics): training normalises
 // with batch statistics and updates running_mean/running_var (unbiased) with
@@ -24,9 +39,17 @@ class BatchNorm : public Layer {
   // folding into the convolution before it.
   void eval_scale_shift(std::vector<double>& scale, std::vector<double>& shift) const;
   float eps() const { return eps_; }
+  // Training statistics over all ranks (null: this process's batch only).
+  // Computed on the host in double precision.
+  void set_sync(std::shared_ptr<BatchNormSync> sync) { sync_ = std::move(sync); }
+  bool synced() const { return sync_ != nullptr; }
 
  private:
   Tensor backward_eval(const Tensor& dy);
+  Tensor forward_train_synced(const Tensor& x);
+  Tensor backward_synced(const Tensor& dy);
+  std::shared_ptr<BatchNormSync> sync_;
+  double sync_local_ = 0, sync_global_ = 0;  // values per channel of the last forward: here, over all ranks
   bool spatial_;
   int C_;
   float eps_, momentum_;

@@ -127,6 +127,7 @@ ExperimentStore::ExperimentStore(const std::string& path, const StoreOptions& op
   if (path_ != ":memory:") {
     fs::path p(path_);
     std::error_code ec;
+    if (options_.read_only && !fs::exists(p, ec)) throw StoreError(path_, "does not exist (opened read-only)");
     if (p.has_parent_path() && !fs::exists(p.parent_path(), ec)) {
       fs::create_directories(p.parent_path(), ec);
       if (ec) throw StoreError(path_, "cannot create directory '" + p.parent_path().string() + "': " + ec.message());
@@ -191,18 +192,20 @@ void ExperimentStore::exec(const char* sql) {
 }
 
 void ExperimentStore::open_and_migrate() {
-  int rc =
-      sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  const int mode = options_.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path_.c_str(), &db_, mode | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) raise(rc, "opening");
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, options_.busy_timeout_ms);
   // The first statement reads the file header: a non-database fails here.
   exec("PRAGMA foreign_keys = ON");
-  {
-    Stmt st(*this, "PRAGMA journal_mode = WAL");
-    st.run();
+  if (!options_.read_only) {
+    {
+      Stmt st(*this, "PRAGMA journal_mode = WAL");
+      st.run();
+    }
+    exec("PRAGMA synchronous = NORMAL");  // safe with WAL: durable at checkpoint, never corrupt
   }
-  exec("PRAGMA synchronous = NORMAL");  // safe with WAL: durable at checkpoint, never corrupt
 
   int version = 0;
   {
@@ -226,8 +229,11 @@ void ExperimentStore::open_and_migrate() {
     throw StoreError(path_, "schema version " + std::to_string(version) +
                                 " is newer than this build of Perceptra supports (" + std::to_string(kSchemaVersion) +
                                 "); upgrade Perceptra");
+  if (version < kSchemaVersion && options_.read_only)
+    throw StoreError(path_, "schema version " + std::to_string(version) + " is older than this build's (" +
+                                std::to_string(kSchemaVersion) + ") and a read-only open cannot upgrade it");
   if (version < kSchemaVersion) migrate(version);
-  if (options_.recover_interrupted) {
+  if (options_.recover_interrupted && !options_.read_only) {
     recovered_ = recover_locked();
     recover_sweeps_locked();
   }

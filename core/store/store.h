@@ -195,6 +195,10 @@ struct StoreOptions {
   // heartbeat is older than this (same-host runs use a pid check instead).
   double stale_heartbeat_s = 600;
   bool recover_interrupted = true;  // mark dead runs 'interrupted' on open
+  // Open without write access (SQLITE_OPEN_READONLY): watching a store
+  // another process writes. No recovery, no migration (an older schema is
+  // a StoreError), and every write throws StoreError.
+  bool read_only = false;
 };
 
 class ExperimentStore {

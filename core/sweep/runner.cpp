@@ -11,7 +11,7 @@
 #include "core/store/machine.h"
 #include "core/store/store.h"
 #include "core/sweep/pruner.h"
-#include "core/sweep/ranking.h"
+#include "core/sweep/sweep_book.h"
 #include "core/sweep/trials.h"
 #include "core/tensor/error.h"
 #include "core/train/trainer.h"
@@ -22,24 +22,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-double metric_value(const EpochEnd& e, const std::string& metric) {
-  if (metric == "valid_accuracy") return e.valid_accuracy;
-  if (metric == "valid_loss") return e.valid_loss;
-  if (metric == "train_accuracy") return e.train_accuracy;
-  if (metric == "epoch_train_loss") return e.train_loss;
-  if (metric == "error_rate") return e.error_rate;
-  if (metric == "top_k_accuracy") return e.top_k_accuracy;
-  return NAN;
-}
-
-json opt_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
-
-// Finished, failed, diverged and early-terminated trials are not run again.
-bool trial_done(const RunRecord& r) {
-  return r.early_terminated || r.status == RunStatus::Finished || r.status == RunStatus::Failed ||
-         r.status == RunStatus::Diverged;
-}
 
 // Ties a trial's run to the sweep as soon as the run exists, and applies the
 // early termination rule after every epoch (on the trial's trainer thread).
@@ -57,7 +39,7 @@ class TrialHook final : public Callback {
   }
 
   void on_epoch_end(TrainContext& ctx, const EpochEnd& e) override {
-    PruneDecision d = pruner_.report(trial_.index, e.epoch + 1, metric_value(e, spec_.metric), e.epochs);
+    PruneDecision d = pruner_.report(trial_.index, e.epoch + 1, epoch_metric(e, spec_.metric), e.epochs);
     if (!d.stop || e.epoch + 1 >= e.epochs || ctx.stop_requested()) return;
     // Marked before the stop is requested: a kill in between still leaves
     // the trial counted as done, not resumed.
@@ -80,11 +62,6 @@ class TrialHook final : public Callback {
   std::unique_ptr<ExperimentStore> store_;
   bool early_ = false;
   std::string reason_;
-};
-
-struct Pending {
-  SweepTrial trial;
-  std::optional<int64_t> resume_run;  // continue this run instead of starting one
 };
 
 struct Active {
@@ -138,101 +115,24 @@ int SweepRunner::threads_per_trial() const {
 }
 
 SweepResult SweepRunner::run(const SweepListener& listener) {
-  auto emit = [&](json e) {
-    if (listener) listener(e);
-  };
-  ExperimentStore store(options_.db_path);
-  SweepResult res;
-  res.trials = spec_.size();
-  if (resume_id_ > 0) {
-    store.reopen_sweep(resume_id_);
-    res.sweep_id = resume_id_;
-  } else {
-    res.sweep_id = store.create_sweep(spec_.name, spec_.to_json());
-  }
-  const int64_t sweep_id = res.sweep_id;
-  const std::string sweep_name = store.sweep(sweep_id).name;
+  SweepBook book(spec_, options_, resume_id_, listener);
+  auto emit = [&](json e) { book.emit(e); };
+  const int64_t sweep_id = book.sweep_id;
+  const std::string sweep_name = book.sweep_name;
   const bool base_sets_threads = spec_.base.value("threads", 0) > 0;
   const int per_trial = threads_per_trial();
   const std::string metric = spec_.metric;
-  Pruner pruner(spec_.early_terminate, spec_.maximize());
-
-  // What already ran (a resumed sweep): the latest run of each trial index.
-  std::map<int64_t, RunRecord> existing;
-  for (auto& r : store.sweep_runs(sweep_id))
-    if (r.trial_index >= 0) existing[r.trial_index] = r;
-
-  std::deque<Pending> pending;
-  int64_t already = 0;
-  for (auto& t : sweep_trials(spec_)) {
-    auto it = existing.find(t.index);
-    if (it == existing.end()) {
-      pending.push_back({t, std::nullopt});
-      continue;
-    }
-    const RunRecord& r = it->second;
-    auto values = store.metric_series(r.id, metric).values;
-    int total_epochs = r.hparams.value("epochs", 0);
-    pruner.replay(t.index, values, total_epochs);
-    if (trial_done(r)) {
-      ++already;
-      ++res.done;
-      res.failed += r.status == RunStatus::Failed;
-      res.diverged += r.status == RunStatus::Diverged;
-      res.early_terminated += r.early_terminated;
-    } else if (r.status == RunStatus::Running) {
-      ++res.unfinished;  // owned by a live process elsewhere: left alone
-    } else {
-      pending.push_back({t, r.id});
-    }
-  }
-  emit({{"event", "sweep_begin"},
-        {"sweep_id", sweep_id},
-        {"name", sweep_name},
-        {"trials", res.trials},
-        {"already_done", already},
-        {"to_run", pending.size()},
-        {"parallel", options_.parallel},
-        {"threads_per_trial", base_sets_threads ? 0 : per_trial},
-        {"metric", metric},
-        {"goal", spec_.goal},
-        {"resumed", resume_id_ > 0}});
-
-  auto record_failed = [&](const SweepTrial& t, const std::string& message) {
-    NewRun nr;
-    nr.name = sweep_name + "/t" + std::to_string(t.index);
-    nr.hparams = t.config;
-    nr.seed = t.config.value("seed", uint64_t(0));
-    nr.machine = machine_metadata();
-    int64_t run_id = store.create_run(nr);
-    store.set_run_trial(run_id, sweep_id, t.index, t.params);
-    store.finish_run(run_id, RunStatus::Failed, message);
-    return run_id;
-  };
-
+  Pruner& pruner = book.pruner;
+  std::deque<PendingTrial>& pending = book.pending;
+  book.begin(options_.parallel, base_sets_threads ? 0 : per_trial);
+  auto record_failed = [&](const SweepTrial& t, const std::string& message) { return book.record_failed(t, message); };
   auto trial_end = [&](const SweepTrial& t, int64_t run_id, const std::string& state, const std::string& message) {
-    std::optional<double> score;
-    if (run_id > 0) score = trial_score(store.metric_series(run_id, metric).values, spec_.maximize());
-    bool done = state == "finished" || state == "failed" || state == "diverged" || state == "early_terminated";
-    res.done += done;
-    res.failed += state == "failed";
-    res.diverged += state == "diverged";
-    res.early_terminated += state == "early_terminated";
-    res.unfinished += !done;
-    emit({{"event", "trial_end"},
-          {"sweep_id", sweep_id},
-          {"trial", t.index},
-          {"run_id", run_id},
-          {"params", t.params},
-          {"status", state},
-          {"early_terminated", state == "early_terminated"},
-          {"metric", metric},
-          {"score", opt_json(score)},
-          {"message", message}});
+    book.trial_end(t, run_id, state, message);
   };
+  ExperimentStore& store = book.store;
 
   std::vector<Active> active;
-  auto launch = [&](Pending p) {
+  auto launch = [&](PendingTrial p) {
     Active a;
     a.trial = p.trial;
     try {
@@ -288,7 +188,7 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
             {"epoch", ee->epoch + 1},
             {"epochs", ee->epochs},
             {"metric", metric},
-            {"value", metric_value(*ee, metric)}});
+            {"value", epoch_metric(*ee, metric)}});
     } else if (auto* lm = std::get_if<LogMessage>(&ev)) {
       if (lm->level == "warning")
         emit({{"event", "trial_log"},
@@ -344,7 +244,7 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
       stop_sent = true;
     }
     while (!stopping && static_cast<int>(active.size()) < options_.parallel && !pending.empty()) {
-      Pending p = std::move(pending.front());
+      PendingTrial p = std::move(pending.front());
       pending.pop_front();
       launch(std::move(p));
     }
@@ -366,40 +266,7 @@ SweepResult SweepRunner::run(const SweepListener& listener) {
     if (!progressed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   not_started = static_cast<int64_t>(pending.size());
-  res.unfinished += not_started;
-
-  if (cancelled) {
-    res.status = "stopped";
-    res.message = "stopped by user";
-  } else {
-    res.status = "finished";
-    if (budget_hit)
-      res.message = "time budget of " + std::to_string(spec_.time_budget_minutes) + " minutes reached; " +
-                    std::to_string(res.unfinished) + " trials unfinished";
-  }
-  store.finish_sweep(sweep_id, res.status, res.message);
-
-  SweepRanking rank = rank_sweep(store, sweep_id);
-  if (!rank.trials.empty() && rank.trials.front().score) {
-    res.best_run_id = rank.trials.front().summary.run.id;
-    res.best_trial = rank.trials.front().summary.run.trial_index;
-    res.best_score = rank.trials.front().score;
-  }
-  emit({{"event", "sweep_end"},
-        {"sweep_id", sweep_id},
-        {"status", res.status},
-        {"message", res.message},
-        {"trials", res.trials},
-        {"done", res.done},
-        {"failed", res.failed},
-        {"diverged", res.diverged},
-        {"early_terminated", res.early_terminated},
-        {"unfinished", res.unfinished},
-        {"best_trial", res.best_trial},
-        {"best_run_id", res.best_run_id},
-        {"best_score", opt_json(res.best_score)},
-        {"metric", metric}});
-  return res;
+  return book.finish(cancelled, budget_hit, not_started);
 }
 
 }  // namespace perceptra

@@ -35,6 +35,8 @@
 
 namespace perceptra {
 
+class Communicator;
+
 struct SweepOptions {
   std::string db_path;                        // the store (required; not "-")
   std::string out_dir;                        // run folders; empty: the base config's out_dir
@@ -65,6 +67,11 @@ class SweepRunner {
   static SweepRunner resume(int64_t sweep_id, SweepOptions options);
 
   SweepResult run(const SweepListener& listener = {});
+  // The coordinator of a distributed sweep (rank 0 of `workers`, which has
+  // at least 2 ranks): the other ranks run the trials (run_sweep_worker,
+  // distributed.h), this one records them. options.parallel, threads and
+  // device are the workers' own; the same events are emitted.
+  SweepResult run(Communicator& workers, const SweepListener& listener = {});
   const SweepSpec& spec() const { return spec_; }
   int threads_per_trial() const;
 

@@ -26,7 +26,12 @@ StepResult TrainStep::operator()(const Batch& b, bool count_correct) {
   if (r.samples > 0) {
     Tensor x = b.images.to(device_), y = b.labels.to(device_);
     r.loss = loss_.forward(model_.forward(x, true), y);
-    if (std::isfinite(r.loss)) {
+    if (!std::isfinite(r.loss) && hook_) {
+      // Data-parallel: the backward runs anyway (its gradients are not
+      // used), so collective calls inside the model (synchronised
+      // BatchNorm) stay matched with the ranks whose loss is finite.
+      model_.backward(loss_.backward(), /*need_input_grad=*/false);
+    } else if (std::isfinite(r.loss)) {
       model_.backward(loss_.backward(), /*need_input_grad=*/false);
       has_gradients = true;
       if (count_correct) {

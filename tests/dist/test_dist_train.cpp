@@ -228,6 +228,55 @@ TEST_F(DistTrain, TwoRanksMatchOneProcessOnTheGlobalBatch) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir + "/runs"), fs::directory_iterator{}), 1);
 }
 
+// A model with BatchNorm, global batch 16: with --sync-bn two ranks of 8
+// rows normalise with the statistics of all 16, so their losses match one
+// process on the whole batch (float tolerance: the statistics are summed in
+// a different order, in double, on the host). Without --sync-bn each rank
+// normalises with its 8 rows and the losses differ visibly.
+TEST_F(DistTrain, SyncBatchNormTwoRanksMatchOneProcess) {
+  json bn = {{"name", "tiny-bn"},
+             {"layers",
+              {{{"type", "conv2d"}, {"out_channels", 4}, {"kernel", 3}, {"padding", 1}, {"bias", false}},
+               {{"type", "batchnorm2d"}},
+               {{"type", "relu"}},
+               {{"type", "flatten"}},
+               {{"type", "linear"}, {"out_features", 16}},
+               {{"type", "batchnorm1d"}},
+               {{"type", "relu"}},
+               {{"type", "linear"}, {"out_features", 3}}}}};
+  std::ofstream(dir + "/tiny.json") << bn.dump();
+  Result one = run(train(2, 16, "-", "single"), dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  auto l1 = batch_losses(json_lines(one.out));
+  ASSERT_EQ(l1.size(), 2u * 6u);
+  auto distributed = [&](bool sync, const std::string& name) {
+    auto cmd = mpirun(2);
+    auto t = train(2, 16, dir + "/" + name + ".db", name);
+    cmd.insert(cmd.end(), t.begin(), t.end());
+    cmd.push_back("--distributed");
+    if (sync) cmd.push_back("--sync-bn");
+    Result r = run(cmd, dir);
+    EXPECT_EQ(r.code, 0) << r.err << r.out;
+    return batch_losses(json_lines(r.out));
+  };
+  auto worst_of = [&](const std::vector<double>& l2) {
+    double worst = 0;
+    for (size_t i = 0; i < l1.size() && i < l2.size(); ++i)
+      worst = std::max(worst, std::abs(l1[i] - l2[i]) / std::max(1.0, l1[i]));
+    return worst;
+  };
+  auto synced = distributed(true, "sync");
+  ASSERT_EQ(synced.size(), l1.size());
+  const double worst = worst_of(synced);
+  EXPECT_LT(worst, 1e-5) << "largest relative loss difference with --sync-bn";
+  auto local = distributed(false, "local");
+  ASSERT_EQ(local.size(), l1.size());
+  const double unsynced = worst_of(local);
+  EXPECT_GT(unsynced, 10 * worst) << "without --sync-bn the per-rank statistics should show";
+  std::cout << "[ measured ] sync BN over " << l1.size() << " steps: max relative loss difference " << worst
+            << " (without --sync-bn: " << unsynced << ")\n";
+}
+
 TEST_F(DistTrain, AKilledRankLeavesTheRunInterruptedAndResumable) {
   const std::string db = dir + "/k.db";
   auto cmd = mpirun(2);

@@ -657,3 +657,29 @@ TEST(Store, RunOfAKilledProcessIsInterruptedButALiveOneIsNot) {
   EXPECT_EQ(s.metric_series(id, "train_loss").size(), 1u);  // committed data survives
   for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
 }
+
+// Watching another process's store (the studio's run watch): a read-only
+// open sees the writer's rows and can write nothing.
+TEST(StoreReadOnly, ReadsWhatAnotherConnectionWritesAndRefusesWrites) {
+  const std::string dir = (std::filesystem::temp_directory_path() / ("storero-" + std::to_string(getpid()))).string();
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/p.db";
+  StoreOptions ro;
+  ro.read_only = true;
+  EXPECT_THROW(ExperimentStore(dir + "/missing.db", ro), StoreError);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/missing.db"));
+  ExperimentStore writer(path);
+  NewRun nr;
+  nr.name = "watched";
+  const int64_t id = writer.create_run(nr);
+  writer.add_metric(id, 1, 0, "train_loss", 0.5);
+  ExperimentStore reader(path, ro);
+  EXPECT_EQ(reader.run(id).name, "watched");
+  EXPECT_EQ(reader.run(id).status, RunStatus::Running);
+  writer.add_metric(id, 2, 0, "train_loss", 0.25);
+  EXPECT_EQ(reader.metric_series(id, "train_loss").size(), 2u);  // sees new points
+  EXPECT_THROW(reader.add_metric(id, 3, 0, "train_loss", 0.1), StoreError);
+  EXPECT_THROW(reader.finish_run(id, RunStatus::Finished), StoreError);
+  EXPECT_EQ(writer.run(id).status, RunStatus::Running);
+  std::filesystem::remove_all(dir);
+}
