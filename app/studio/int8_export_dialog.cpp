@@ -127,7 +127,7 @@ Int8ExportDialog::~Int8ExportDialog() {
   watcher_.waitForFinished();
 }
 
-void Int8ExportDialog::buildUi() {
+QGroupBox* Int8ExportDialog::buildSettings() {
   auto* settings = new QGroupBox(tr("Calibration"));
   calibration_ = new QSpinBox;
   calibration_->setObjectName(QStringLiteral("int8Calibration"));
@@ -165,35 +165,10 @@ void Int8ExportDialog::buildUi() {
   auto* settingsRow = new QHBoxLayout(settings);
   settingsRow->addLayout(form, 3);
   settingsRow->addLayout(layersBox, 2);
+  return settings;
+}
 
-  quantizeButton_ = new QPushButton(tr("&Quantise"));
-  quantizeButton_->setObjectName(QStringLiteral("int8Quantize"));
-  quantizeButton_->setDefault(true);
-  cancelButton_ = new QPushButton(tr("Cancel"));
-  cancelButton_->setObjectName(QStringLiteral("int8Cancel"));
-  cancelButton_->setEnabled(false);
-  progress_ = new QProgressBar;
-  progress_->setObjectName(QStringLiteral("int8Progress"));
-  progress_->setRange(0, 1000);
-  progress_->setTextVisible(false);
-  status_ = new QLabel(tr("Choose the calibration, then Quantise: nothing is written until you say so."));
-  status_->setObjectName(QStringLiteral("int8Status"));
-  status_->setWordWrap(true);
-  auto* runRow = new QHBoxLayout;
-  runRow->addWidget(quantizeButton_);
-  runRow->addWidget(cancelButton_);
-  runRow->addWidget(progress_, 1);
-
-  // The report.
-  summary_ = new QLabel;
-  summary_->setObjectName(QStringLiteral("int8Summary"));
-  summary_->setTextFormat(Qt::RichText);
-  summary_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-  summary_->setWordWrap(true);
-  summary_->setMargin(8);
-  perClass_ = makeTable({tr("Class"), tr("Images"), tr("Float"), tr("int8"), tr("Change")}, "int8PerClass");
-  layers_ = makeTable({tr("Layer"), tr("Change"), tr("Noise (1 se)"), tr("Worse"), tr("Better"), tr("Runs as")},
-                      "int8Layers");
+QWidget* Int8ExportDialog::buildFlippedPage() {
   grid_ = new widgets::ImageGrid;
   grid_->setObjectName(QStringLiteral("int8FlippedGrid"));
   grid_->setCaptionLines(3);
@@ -226,6 +201,41 @@ void Int8ExportDialog::buildUi() {
   flippedRow->addLayout(side);
   connect(grid_, &widgets::ImageGrid::currentIndexChanged, this, &Int8ExportDialog::showPreview);
   connect(grid_, &widgets::ImageGrid::itemClicked, this, &Int8ExportDialog::showPreview);
+  return flippedPage;
+}
+
+void Int8ExportDialog::buildUi() {
+  QGroupBox* settings = buildSettings();
+
+  quantizeButton_ = new QPushButton(tr("&Quantise"));
+  quantizeButton_->setObjectName(QStringLiteral("int8Quantize"));
+  quantizeButton_->setDefault(true);
+  cancelButton_ = new QPushButton(tr("Cancel"));
+  cancelButton_->setObjectName(QStringLiteral("int8Cancel"));
+  cancelButton_->setEnabled(false);
+  progress_ = new QProgressBar;
+  progress_->setObjectName(QStringLiteral("int8Progress"));
+  progress_->setRange(0, 1000);
+  progress_->setTextVisible(false);
+  status_ = new QLabel(tr("Choose the calibration, then Quantise: nothing is written until you say so."));
+  status_->setObjectName(QStringLiteral("int8Status"));
+  status_->setWordWrap(true);
+  auto* runRow = new QHBoxLayout;
+  runRow->addWidget(quantizeButton_);
+  runRow->addWidget(cancelButton_);
+  runRow->addWidget(progress_, 1);
+
+  // The report.
+  summary_ = new QLabel;
+  summary_->setObjectName(QStringLiteral("int8Summary"));
+  summary_->setTextFormat(Qt::RichText);
+  summary_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  summary_->setWordWrap(true);
+  summary_->setMargin(8);
+  perClass_ = makeTable({tr("Class"), tr("Images"), tr("Float"), tr("int8"), tr("Change")}, "int8PerClass");
+  layers_ = makeTable({tr("Layer"), tr("Change"), tr("Noise (1 se)"), tr("Worse"), tr("Better"), tr("Runs as")},
+                      "int8Layers");
+  QWidget* flippedPage = buildFlippedPage();
 
   tabs_ = new QTabWidget;
   tabs_->setObjectName(QStringLiteral("int8ReportTabs"));

@@ -22,6 +22,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QGroupBox;
 class QLabel;
 class QListWidget;
 class QProgressBar;
@@ -74,6 +75,8 @@ class Int8ExportDialog : public QDialog {
 
  private:
   void buildUi();
+  QGroupBox* buildSettings();   // calibration count, method, held-out images, float layers
+  QWidget* buildFlippedPage();  // the flipped-image grid and its larger preview
   void onFinished();
   void showReport(const Int8Outcome& o);
   void showFlipped(const std::vector<quant::FlippedImage>& flipped);

@@ -75,9 +75,7 @@ T jget(const nlohmann::json& j, const char* key, T fallback) {
 }
 }  // namespace
 
-RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
-  auto* layout = new QVBoxLayout(this);
-  layout->setContentsMargins(6, 6, 6, 6);
+QHBoxLayout* RunsPanel::buildToolbar() {
   auto* bar = new QHBoxLayout;
   filter_ = new QLineEdit(this);
   filter_->setObjectName("runsFilter");
@@ -98,10 +96,17 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   bar->addWidget(filter_, 1);
   bar->addWidget(group_);
   bar->addWidget(refresh);
+  connect(refresh, &QPushButton::clicked, this, &RunsPanel::refresh);
   bar->addWidget(open_);
   bar->addWidget(resume_);
   bar->addWidget(delete_);
-  layout->addLayout(bar);
+  return bar;
+}
+
+RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(6, 6, 6, 6);
+  layout->addLayout(buildToolbar());
 
   model_ = new QStandardItemModel(0, ColumnCount, this);
   model_->setHorizontalHeaderLabels({tr("ID"), tr("Name"), tr("Model"), tr("Dataset"), tr("LR"), tr("Batch"),
@@ -167,7 +172,6 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
   });
 
   connect(filter_, &QLineEdit::textChanged, proxy_, &QSortFilterProxyModel::setFilterFixedString);
-  connect(refresh, &QPushButton::clicked, this, &RunsPanel::refresh);
   connect(group_, &QCheckBox::toggled, this, &RunsPanel::setGroupBySweep);
   connect(table_->selectionModel(), &QItemSelectionModel::selectionChanged, this, [this] {
     updateOverlay();

@@ -19,6 +19,7 @@
 class QCheckBox;
 class QComboBox;
 class QDialog;
+class QHBoxLayout;
 class QMenu;
 class QLabel;
 class QLineEdit;
@@ -94,6 +95,7 @@ class RunsPanel : public QWidget {
   void message(const QString& text);
 
  private:
+  QHBoxLayout* buildToolbar();  // filter, grouping and the run buttons
   void updateOverlay();
   void updateButtons();
   StoreOptions readOptions();
