@@ -160,10 +160,19 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
   ASSERT_EQ(finished_before_kill.size(), 2u);
   EXPECT_EQ(integrity(db), "ok");
 
-  // The killed sweep reads as interrupted; resume runs only the rest.
+  // The killed sweep reads as interrupted; resume runs only the rest. A
+  // third trial may have ended between the second trial_end and the kill:
+  // what the store holds as ended is what resume must keep.
   Result r = cli({"runs", "sweeps", "--db", db, "--json"}, dir);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)[0]["status"], "interrupted");
+  r = cli({"runs", "list", "--sweep", std::to_string(sweep_id), "--db", db, "--json"}, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::set<int64_t> ended_before_resume;
+  for (auto& t : json::parse(r.out)["trials"])
+    if (t["status"] == "finished" || t["status"] == "early_terminated") ended_before_resume.insert(t["trial"]);
+  for (auto& [trial, run] : finished_before_kill)
+    EXPECT_EQ(ended_before_resume.count(trial), 1u) << "trial " << trial << " ended but is not recorded as ended";
   r = cli(
       {"sweep", "--resume", std::to_string(sweep_id), "--parallel", "2", "--db", db, "--out", dir + "/runs", "--json"},
       dir);
@@ -176,9 +185,9 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
   for (auto& e : ev)
     if (e["event"] == "trial_begin") {
       begun.insert(e["trial"].get<int64_t>());
-      EXPECT_EQ(finished_before_kill.count(e["trial"]), 0u) << "finished trial rerun: " << e;
+      EXPECT_EQ(ended_before_resume.count(e["trial"]), 0u) << "finished trial rerun: " << e;
     }
-  EXPECT_EQ(begun.size() + finished_before_kill.size(), 8u);
+  EXPECT_EQ(begun.size() + ended_before_resume.size(), 8u);
   EXPECT_EQ(ev.back()["event"], "sweep_end");
   EXPECT_EQ(ev.back()["status"], "finished");
   EXPECT_EQ(ev.back()["done"], 8);
