@@ -170,7 +170,8 @@ TEST_F(SweepCli, GridPlusRandomInParallelKilledAndResumed) {
   ASSERT_EQ(r.code, 0) << r.err;
   std::set<int64_t> ended_before_resume;
   for (auto& t : json::parse(r.out)["trials"])
-    if (t["status"] == "finished" || t["status"] == "early_terminated") ended_before_resume.insert(t["trial"]);
+    if (t["status"] == "finished" || t["status"] == "early_terminated")
+      ended_before_resume.insert(t["trial"].get<int64_t>());
   for (auto& [trial, run] : finished_before_kill)
     EXPECT_EQ(ended_before_resume.count(trial), 1u) << "trial " << trial << " ended but is not recorded as ended";
   r = cli(
