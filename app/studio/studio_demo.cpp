@@ -4,6 +4,7 @@
 #include <QTimer>
 #include <cstdio>
 
+#include "app/studio/current_run.h"
 #include "app/studio/dataset_panel.h"
 #include "app/studio/inspect_panel.h"
 #include "app/studio/live_panel.h"
@@ -82,6 +83,9 @@ void MainWindow::runDemo(const QString& screenshotPath, int epochs, int maxBatch
     }
     runClock_.start();
     epochs_ = c.epochs;
+    // The run the views follow, as MainWindow::startTraining sets it: without
+    // it Inspect ignores the epochs' models and the demo waits forever.
+    current_->beginLive(c, toQStringList(dataset_->source()->class_names));
     beginRunViews(toQStringList(dataset_->source()->class_names), tr("Training…"));
     updateActions();
   };
