@@ -85,6 +85,9 @@ const TrainOption kTrainOptions[] = {
      "                        = no database)\n"},
     {"name", true, true, "  --name NAME           run name\n"},
     {"max-batches", true, true, "  --max-batches N       cap batches per epoch (quick looks)\n"},
+    {"precise-bn", true, true,
+     "  --precise-bn N        re-estimate BatchNorm statistics on N training images\n"
+     "                        before each validation (default 2048; 0 = off)\n"},
     {"early-stop", true, true, "  --early-stop N        stop after N epochs without valid_loss improvement\n"},
     {"notify", true, true,
      "  --notify CMD          run CMD when training ends (env: PERCEPTRA_RUN_ID,\n"
@@ -169,6 +172,7 @@ TrainConfig config_from_args(const Args& a) {
   if (auto v = a.get("db")) c.db_path = *v;
   if (auto v = a.get("name")) c.run_name = *v;
   if (auto v = a.get_int("max-batches")) c.max_batches = *v;
+  if (auto v = a.get_int("precise-bn")) c.precise_bn = *v;
   if (auto v = a.get_int("early-stop")) c.early_stopping.patience = static_cast<int>(*v);
   if (auto v = a.get("notify")) c.notify.command = *v;
   if (a.flag("notify-each-epoch")) c.notify.each_epoch = true;

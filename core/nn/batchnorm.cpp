@@ -57,6 +57,11 @@ void BatchNorm::eval_scale_shift(std::vector<double>& scale, std::vector<double>
   }
 }
 
+float BatchNorm::update_momentum() {
+  if (cumulative_batches_ < 0) return momentum_;
+  return 1.f / float(++cumulative_batches_);
+}
+
 Tensor BatchNorm::forward(const Tensor& x, bool training) {
   output_shape(x.shape());
   Backend& be = backend_for(x.device());
@@ -77,7 +82,7 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
     save_invstd_ = Tensor::empty({C_}, x.device());
     be.batchnorm_forward_train(x.data(), y.data(), weight_.value.data(), bias_.value.data(), save_mean_.data(),
                                save_invstd_.data(), running_mean_.value.data(), running_var_.value.data(), N, C_, HW,
-                               momentum_, eps_);
+                               update_momentum(), eps_);
   } else {
     be.batchnorm_forward_eval(x.data(), y.data(), weight_.value.data(), bias_.value.data(), running_mean_.value.data(),
                               running_var_.value.data(), N, C_, HW, eps_);
@@ -171,14 +176,15 @@ Tensor BatchNorm::forward_train_synced(const Tensor& x) {
 
   std::vector<float> gamma = weight_.value.to_vector(), beta = bias_.value.to_vector();
   std::vector<float> rm = running_mean_.value.to_vector(), rv = running_var_.value.to_vector();
+  const float momentum = update_momentum();
   std::vector<float> smean(static_cast<size_t>(C_)), sinv(static_cast<size_t>(C_)), a(static_cast<size_t>(C_)),
       b(static_cast<size_t>(C_));
   for (size_t c = 0; c < size_t(C_); ++c) {
     const double var = ss[c] / count;
     smean[c] = float(mean[c]);
     sinv[c] = float(1.0 / std::sqrt(var + eps_));
-    rm[c] = (1.f - momentum_) * rm[c] + momentum_ * float(mean[c]);
-    rv[c] = (1.f - momentum_) * rv[c] + momentum_ * float(ss[c] / (count - 1));
+    rm[c] = (1.f - momentum) * rm[c] + momentum * float(mean[c]);
+    rv[c] = (1.f - momentum) * rv[c] + momentum * float(ss[c] / (count - 1));
     a[c] = gamma[c] * sinv[c];
     b[c] = beta[c] - smean[c] * a[c];
   }

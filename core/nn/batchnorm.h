@@ -43,11 +43,18 @@ class BatchNorm : public Layer {
   // Computed on the host in double precision.
   void set_sync(std::shared_ptr<BatchNormSync> sync) { sync_ = std::move(sync); }
   bool synced() const { return sync_ != nullptr; }
+  // Precise BatchNorm (core/train/precise_bn.h): while on, each training
+  // forward folds its batch statistics into a plain average of all batches
+  // since the switch (PyTorch's momentum=None) instead of the exponential
+  // one, so the running statistics describe the current weights.
+  void set_cumulative(bool on) { cumulative_batches_ = on ? 0 : -1; }
 
  private:
   Tensor backward_eval(const Tensor& dy);
   Tensor forward_train_synced(const Tensor& x);
   Tensor backward_synced(const Tensor& dy);
+  float update_momentum();  // this forward's running-statistics weight
+  int64_t cumulative_batches_ = -1;  // -1: exponential average with momentum_
   std::shared_ptr<BatchNormSync> sync_;
   double sync_local_ = 0, sync_global_ = 0;  // values per channel of the last forward: here, over all ranks
   bool spatial_;

@@ -136,6 +136,7 @@ json TrainConfig::to_json() const {
             {"run_name", run_name},
             {"snapshot_every", snapshot_every},
             {"max_batches", max_batches},
+            {"precise_bn", precise_bn},
             {"early_stopping",
              {{"patience", early_stopping.patience},
               {"min_delta", early_stopping.min_delta},
@@ -158,7 +159,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
                      "fit",        "epochs",        "batch_size",      "seed",        "device",
                      "threads",    "augment",       "label_smoothing", "top_k",       "out_dir",
                      "db_path",    "run_name",      "snapshot_every",  "max_batches", "early_stopping",
-                     "notify",     "ledger"},
+                     "notify",     "ledger",        "precise_bn"},
                  kWhere);
   TrainConfig c;
   read(j, "data", kWhere, c.data);
@@ -197,6 +198,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   read(j, "run_name", kWhere, c.run_name);
   read_int(j, "snapshot_every", kWhere, c.snapshot_every);
   read_int(j, "max_batches", kWhere, c.max_batches);
+  read_int(j, "precise_bn", kWhere, c.precise_bn);
   if (j.contains("early_stopping")) {
     const std::string w = "config.early_stopping";
     const json& e = j["early_stopping"];
@@ -234,6 +236,8 @@ void TrainConfig::validate() const {
     throw InputError(kWhere, "field 'fit' must be plain or one-cycle, got '" + fit + "'");
   if (snapshot_every < 0) bad_value(kWhere, "snapshot_every", "0 (off) or positive", snapshot_every);
   if (max_batches < 0) bad_value(kWhere, "max_batches", "0 (all) or positive", max_batches);
+  if (precise_bn < 0 || precise_bn > (int64_t(1) << 40))
+    bad_value(kWhere, "precise_bn", "0 (off) or a number of images", precise_bn);
   if (freeze_epochs < 0) bad_value(kWhere, "freeze_epochs", "0 or positive", freeze_epochs);
   if (!(lr_mult >= 1)) bad_value(kWhere, "lr_mult", "at least 1", lr_mult);
   if (early_stopping.patience < 0)

@@ -71,6 +71,9 @@ struct TrainConfig {
 
   int snapshot_every = 0;   // batches between snapshot hooks; 0 = off
   int64_t max_batches = 0;  // caps training and validation batches per epoch; 0 = all
+  // Before each validation, BatchNorm running statistics are re-estimated
+  // on up to this many training images (core/train/precise_bn.h); 0 = off.
+  int64_t precise_bn = 2048;
   EarlyStoppingConfig early_stopping;
   NotifyConfig notify;
   // Score every image with the final model at the end and keep the

@@ -1,5 +1,6 @@
 // The fitting loop: epochs of TrainStep over the training loader, then
 // validation, with callbacks and events in between.
+#include <algorithm>
 #include <cmath>
 #include <new>
 
@@ -9,6 +10,7 @@
 #include "core/optim/schedule.h"
 #include "core/train/communication_error.h"
 #include "core/train/evaluate.h"
+#include "core/train/precise_bn.h"
 #include "core/train/trainer_job.h"
 #include "core/train/transfer.h"
 
@@ -125,6 +127,7 @@ bool Trainer::Job::end_epoch() {
   auto t0 = Clock::now();
   EvalOptions eo;
   eo.top_k = cfg.top_k;
+  precise_batchnorm();
   // Data-parallel ranks validate the same weights on the whole validation
   // set (the same decision everywhere), with averaged BatchNorm statistics
   // and no local cancel (a stop waits for the next step).
@@ -170,6 +173,29 @@ bool Trainer::Job::end_epoch() {
   publish(e);
   maybe_snapshot(true);
   return true;
+}
+
+// BatchNorm statistics for the weights being validated (precise_bn.h).
+// Data-parallel ranks each run the same whole batches (collective with
+// sync BN), so their statistics agree before they are averaged.
+void Trainer::Job::precise_batchnorm() {
+  const TrainConfig& cfg = r->config;
+  if (cfg.precise_bn <= 0 || !has_batchnorm(*r->model)) return;
+  PreciseBnOptions o;
+  o.max_images = cfg.precise_bn;
+  if (cfg.max_batches > 0) o.max_images = std::min(o.max_images, cfg.max_batches * int64_t(cfg.batch_size));
+  o.batch_size = cfg.batch_size;
+  o.seed = cfg.seed;
+  o.epoch = pos.epoch;
+  o.augment = cfg.augment;
+  o.norm = r->data->tv.norm;
+  if (precise_bn_images.empty()) precise_bn_images = precise_bn_subset(r->data->tv.train_indices, o);
+  const int64_t n = reestimate_batchnorm(*r->model, r->data->tv.train_data, precise_bn_images, o,
+                                         group ? nullptr : &t.stop_);
+  if (pos.epoch == 0 && n > 0)
+    publish(LogMessage{r->run_id, "info",
+                       "BatchNorm statistics are re-estimated on " + std::to_string(n) +
+                           " training images before each validation (precise_bn)"});
 }
 
 // Improvement on the monitored metric (early stopping, best model).

@@ -62,6 +62,7 @@ struct Trainer::Job final : TrainContext {
   bool train_epoch();
   void train_batch(const Batch& b, const Phase& ph);
   bool end_epoch();
+  void precise_batchnorm();
   void note_improvement(EpochEnd& e);
 
   // Data-parallel: this process's group (null for a single process). Ranks
@@ -76,6 +77,7 @@ struct Trainer::Job final : TrainContext {
   std::vector<std::shared_ptr<Callback>> cbs;
   std::unique_ptr<DataLoader> train_loader, valid_loader;
   std::unique_ptr<TrainStep> stepper;
+  std::vector<int64_t> precise_bn_images;  // empty: no BatchNorm, or precise_bn off
   RunPosition pos;
   EpochEnd last_epoch_end;
   bool have_epoch_end = false;
