@@ -1,5 +1,6 @@
 #include "core/backend/backend.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -45,6 +46,39 @@ Device resolve_device(const DeviceRequest& request, std::string* note) {
     throw Error("cannot use " + request.device.str() + ": only " + std::to_string(probe.device_count) +
                 " CUDA device(s) present");
   return request.device;
+}
+
+void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y) {
+  size_t most = 0;  // the largest intermediate: a conv output, or a pooled one
+  for (int i = 0; i < n; ++i) {
+    const ConvGeometry& g = links[i].g;
+    if (i + 1 < n || links[i].pooled()) most = std::max(most, size_t(g.N) * g.K * g.P * g.Q);
+    if (i + 1 < n) most = std::max(most, links[i].out_floats());
+  }
+  float* buf[2] = {most ? be.allocate(most) : nullptr, most ? be.allocate(most) : nullptr};
+  int next = 0;
+  const float* in = x;
+  for (int i = 0; i < n; ++i) {
+    const ConvLink& l = links[i];
+    const bool last = i == n - 1;
+    float* conv_out = last && !l.pooled() ? y : buf[next];
+    if (l.post == ConvPost::ReLU)
+      be.conv2d_forward_relu(l.g, in, l.w, l.bias, conv_out);
+    else if (l.post == ConvPost::ReLU6)
+      be.conv2d_forward_relu6(l.g, in, l.w, l.bias, conv_out);
+    else
+      be.conv2d_forward(l.g, in, l.w, l.bias, conv_out);
+    in = conv_out;
+    next ^= conv_out == buf[next];
+    if (l.pooled()) {
+      float* pool_out = last ? y : buf[next];
+      be.maxpool2d_forward(l.pool, in, pool_out);
+      in = pool_out;
+      next ^= pool_out == buf[next];
+    }
+  }
+  for (float* b : buf)
+    if (b) be.deallocate(b, most);
 }
 
 }  // namespace perceptra

@@ -42,6 +42,22 @@ PoolGeometry make_pool_geometry(int N, int C, int H, int W, int kh, int kw, int 
 // Size of the max pooling argmax workspace: one float per output.
 inline size_t maxpool_argmax_floats(const PoolGeometry& g) { return size_t(g.N) * g.C * g.P * g.Q; }
 
+// One link of an inference chain (conv2d_chain_forward): a convolution with
+// its bias (may be null) and post-op, then optionally a max pooling of its
+// output (pool.N == 0: none).
+struct ConvLink {
+  ConvGeometry g;
+  const float* w = nullptr;
+  const float* bias = nullptr;
+  ConvPost post = ConvPost::None;
+  PoolGeometry pool{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  bool pooled() const { return pool.N > 0; }
+  // Floats of the link's output (after the pooling when there is one).
+  size_t out_floats() const {
+    return pooled() ? size_t(pool.N) * pool.C * pool.P * pool.Q : size_t(g.N) * g.K * g.P * g.Q;
+  }
+};
+
 // Every op of backend_ops.inc, in list order (named as the methods).
 enum class Op {
 #define PERCEPTRA_OP(ret, name, args) name,
@@ -84,6 +100,11 @@ class Backend {
 // The backend for a device. CPU always exists; CUDA throws Error when the
 // build has no CUDA support or the device is unusable.
 Backend& backend_for(Device device);
+
+// conv2d_chain_forward as separate ops, link after link through two
+// temporaries: what a backend without a chained path runs (CUDA; the CPU
+// when oneDNN refuses a link).
+void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y);
 
 // What the CUDA runtime says about this machine.
 struct CudaProbe {

@@ -53,7 +53,7 @@ class BatchNorm : public Layer {
   Tensor backward_eval(const Tensor& dy);
   Tensor forward_train_synced(const Tensor& x);
   Tensor backward_synced(const Tensor& dy);
-  float update_momentum();  // this forward's running-statistics weight
+  float update_momentum();           // this forward's running-statistics weight
   int64_t cumulative_batches_ = -1;  // -1: exponential average with momentum_
   std::shared_ptr<BatchNormSync> sync_;
   double sync_local_ = 0, sync_global_ = 0;  // values per channel of the last forward: here, over all ranks

@@ -6,6 +6,7 @@
 #include "core/nn/activation.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
+#include "core/nn/pool2d.h"
 
 namespace perceptra {
 
@@ -30,10 +31,11 @@ struct Link {
   const Conv2d* conv = nullptr;
   const BatchNorm* bn = nullptr;
   ConvPost post = ConvPost::None;
+  const MaxPool2d* pool = nullptr;
 };
 
-// The links starting at layers[i] (conv [batchnorm2d] [relu|relu6], then the
-// next conv directly after, ...); advances i past them.
+// The links starting at layers[i] (conv [batchnorm2d] [relu|relu6]
+// [maxpool2d], then the next conv directly after, ...); advances i past them.
 std::vector<Link> take_chain(const std::vector<LayerPtr>& layers, size_t& i) {
   constexpr size_t kMaxLinks = 8;  // the backend keeps a chain's primitives at once
   std::vector<Link> chain;
@@ -53,6 +55,10 @@ std::vector<Link> take_chain(const std::vector<LayerPtr>& layers, size_t& i) {
       l.post = fusable_post(layers[i].get());
       if (l.post != ConvPost::None) ++i;
     }
+    if (i < layers.size()) {
+      l.pool = dynamic_cast<const MaxPool2d*>(layers[i].get());
+      if (l.pool) ++i;
+    }
     chain.push_back(l);
   }
   return chain;
@@ -61,24 +67,29 @@ std::vector<Link> take_chain(const std::vector<LayerPtr>& layers, size_t& i) {
 // The chain as one backend call: intermediate outputs never leave the
 // backend's preferred layout (oneDNN's blocked one on the CPU).
 Tensor run_chain(const std::vector<Link>& chain, const Tensor& x) {
-  if (chain.size() == 1) return chain[0].conv->infer_fused(x, chain[0].bn, chain[0].post);
+  if (chain.size() == 1 && !chain[0].pool) return chain[0].conv->infer_fused(x, chain[0].bn, chain[0].post);
   std::vector<Conv2d::Folded> folded;
-  std::vector<ConvGeometry> g;
-  std::vector<const float*> w, b;
-  std::vector<ConvPost> post;
+  std::vector<ConvLink> links;
+  folded.reserve(chain.size());
   Shape shape = x.shape();
   for (const Link& l : chain) {
-    const Shape out = l.conv->output_shape(shape);  // validates every link's input
+    Shape out = l.conv->output_shape(shape);  // validates every link's input
     folded.push_back(l.conv->fold(shape, l.bn, x.device()));
-    g.push_back(folded.back().g);
-    w.push_back(folded.back().w.data());
-    b.push_back(folded.back().b.defined() ? folded.back().b.data() : nullptr);
-    post.push_back(l.post);
+    ConvLink c;
+    c.g = folded.back().g;
+    c.w = folded.back().w.data();
+    c.bias = folded.back().b.defined() ? folded.back().b.data() : nullptr;
+    c.post = l.post;
+    if (l.pool) {
+      const Shape pooled = l.pool->output_shape(out);
+      c.pool = pool_geometry(l.pool->options(), out);
+      out = pooled;
+    }
+    links.push_back(c);
     shape = out;
   }
   Tensor y = Tensor::empty(shape, x.device());
-  backend_for(x.device())
-      .conv2d_chain_forward(int(chain.size()), g.data(), w.data(), b.data(), post.data(), x.data(), y.data());
+  backend_for(x.device()).conv2d_chain_forward(int(links.size()), links.data(), x.data(), y.data());
   return y;
 }
 

@@ -4,7 +4,8 @@
 // eval-mode BatchNorm2d runs as one convolution with the normalisation folded
 // into its weights and bias, and a ReLU or ReLU6 right after it runs as the
 // convolution's post-op. Convolutions that follow each other directly (a
-// residual branch, MobileNetV2's expand / depthwise / project) run as one
+// residual branch, MobileNetV2's expand / depthwise / project; SimpleCNN's
+// conv-relu-maxpool pairs, a max pooling being part of a link) run as one
 // backend chain whose intermediate outputs stay in the backend's own layout.
 // Nothing is cached for backward, so saliency and
 // Grad-CAM (which need backward) use forward(x, false) instead.

@@ -190,8 +190,8 @@ void Trainer::Job::precise_batchnorm() {
   o.augment = cfg.augment;
   o.norm = r->data->tv.norm;
   if (precise_bn_images.empty()) precise_bn_images = precise_bn_subset(r->data->tv.train_indices, o);
-  const int64_t n = reestimate_batchnorm(*r->model, r->data->tv.train_data, precise_bn_images, o,
-                                         group ? nullptr : &t.stop_);
+  const int64_t n =
+      reestimate_batchnorm(*r->model, r->data->tv.train_data, precise_bn_images, o, group ? nullptr : &t.stop_);
   if (pos.epoch == 0 && n > 0)
     publish(LogMessage{r->run_id, "info",
                        "BatchNorm statistics are re-estimated on " + std::to_string(n) +

@@ -577,12 +577,15 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
 
 TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
   // MobileNetV2-like links (1-channel stem with stride 2, 1x1 expand,
-  // depthwise 3x3, 1x1 project without post-op) and a plain 3x3 pair: the
-  // chain keeps oneDNN's blocked layout between links, its result must be
-  // the links run one by one through NCHW, on both implementations.
+  // depthwise 3x3, 1x1 project without post-op), a plain 3x3 pair, and
+  // SimpleCNN-like conv-relu-maxpool links (pool 2x2 on an odd plane, a
+  // padded 3x3 stride 2 pool, a pool ending the chain): the chain keeps
+  // oneDNN's blocked layout between links, its result must be the ops run
+  // one by one through NCHW, on both implementations.
   struct L {
     int K, R, stride, pad, groups;
     ConvPost post;
+    int pool_k = 0, pool_s = 0, pool_p = 0;  // pool_k 0: no pooling
   };
   const std::vector<std::vector<L>> chains = {
       {{8, 3, 2, 1, 1, ConvPost::ReLU},
@@ -590,47 +593,70 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
        {24, 3, 1, 1, 24, ConvPost::ReLU6},
        {8, 1, 1, 0, 1, ConvPost::None}},
       {{16, 3, 1, 1, 1, ConvPost::ReLU}, {16, 3, 1, 1, 1, ConvPost::None}},
+      {{16, 3, 1, 1, 1, ConvPost::ReLU, 2, 2, 0}, {32, 3, 1, 1, 1, ConvPost::ReLU, 2, 2, 0}},
+      {{16, 3, 1, 1, 1, ConvPost::None, 3, 2, 1}, {8, 1, 1, 0, 1, ConvPost::ReLU}},
+      {{16, 3, 1, 1, 1, ConvPost::ReLU, 2, 2, 0}},
   };
   for (size_t ci = 0; ci < chains.size(); ++ci) {
     const auto& links = chains[ci];
-    std::vector<ConvGeometry> g;
+    std::vector<ConvLink> cl;
     std::vector<std::vector<float>> w, b;
     int C = ci == 0 ? 1 : 16, H = 17, W = 15;
     for (size_t i = 0; i < links.size(); ++i) {
       const L& l = links[i];
-      g.push_back(make_conv_geometry(3, C, H, W, l.K, l.R, l.R, l.stride, l.stride, l.pad, l.pad, 1, 1, l.groups));
+      ConvLink c;
+      c.g = make_conv_geometry(3, C, H, W, l.K, l.R, l.R, l.stride, l.stride, l.pad, l.pad, 1, 1, l.groups);
       w.push_back(randv(size_t(l.K) * (C / l.groups) * l.R * l.R, 70 + i));
       b.push_back(randv(size_t(l.K), 80 + i));
+      c.post = l.post;
       C = l.K;
-      H = g.back().P;
-      W = g.back().Q;
+      H = c.g.P;
+      W = c.g.Q;
+      if (l.pool_k) {
+        c.pool = make_pool_geometry(3, C, H, W, l.pool_k, l.pool_k, l.pool_s, l.pool_s, l.pool_p, l.pool_p);
+        H = c.pool.P;
+        W = c.pool.Q;
+      }
+      cl.push_back(c);
     }
-    const auto x = randv(size_t(3) * g[0].C * g[0].H * g[0].W, 90);
-    std::vector<const float*> wp, bp;
-    std::vector<ConvPost> post;
-    for (size_t i = 0; i < links.size(); ++i) {
-      wp.push_back(w[i].data());
-      bp.push_back(i == 1 ? nullptr : b[i].data());  // a link without bias too
-      post.push_back(links[i].post);
+    const auto x = randv(size_t(3) * cl[0].g.C * cl[0].g.H * cl[0].g.W, 90);
+    for (size_t i = 0; i < cl.size(); ++i) {
+      cl[i].w = w[i].data();
+      cl[i].bias = i == 1 ? nullptr : b[i].data();  // a link without bias too
     }
     for (auto impl : {CpuConvImpl::Auto, CpuConvImpl::Im2col}) {
       set_cpu_conv_impl(impl);
       std::vector<float> in = x, out;
-      for (size_t i = 0; i < links.size(); ++i) {
-        out.assign(size_t(3) * g[i].K * g[i].P * g[i].Q, 0.f);
-        B().conv2d_forward(g[i], in.data(), wp[i], bp[i], out.data());
+      for (size_t i = 0; i < cl.size(); ++i) {
+        const ConvGeometry& g = cl[i].g;
+        out.assign(size_t(3) * g.K * g.P * g.Q, 0.f);
+        B().conv2d_forward(g, in.data(), cl[i].w, cl[i].bias, out.data());
         for (float& v : out) {
-          if (post[i] != ConvPost::None) v = std::max(v, 0.f);
-          if (post[i] == ConvPost::ReLU6) v = std::min(v, 6.f);
+          if (cl[i].post != ConvPost::None) v = std::max(v, 0.f);
+          if (cl[i].post == ConvPost::ReLU6) v = std::min(v, 6.f);
+        }
+        if (cl[i].pooled()) {
+          std::vector<float> pooled(cl[i].out_floats());
+          B().maxpool2d_forward(cl[i].pool, out.data(), pooled.data());
+          out = pooled;
         }
         in = out;
       }
-      std::vector<float> chained(out.size(), -1.f);
-      B().conv2d_chain_forward(int(links.size()), g.data(), wp.data(), bp.data(), post.data(), x.data(),
-                               chained.data());
-      for (size_t i = 0; i < out.size(); ++i)
+      ASSERT_EQ(out.size(), cl.back().out_floats());
+      std::vector<float> chained(out.size(), -1.f), apart(out.size(), -2.f);
+      B().conv2d_chain_forward(int(cl.size()), cl.data(), x.data(), chained.data());
+      conv_chain_link_by_link(B(), int(cl.size()), cl.data(), x.data(), apart.data());
+      if (impl == CpuConvImpl::Auto) {  // the blocked path itself ran, pooling included
+        std::vector<float> direct(out.size(), -3.f);
+        ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), direct.data())) << "chain " << ci;
+        for (size_t i = 0; i < out.size(); ++i)
+          ASSERT_NEAR(direct[i], out[i], 1e-4f * (1 + std::abs(out[i]))) << "oneDNN chain " << ci << " i=" << i;
+      }
+      for (size_t i = 0; i < out.size(); ++i) {
         ASSERT_NEAR(chained[i], out[i], 1e-4f * (1 + std::abs(out[i])))
             << "chain " << ci << (impl == CpuConvImpl::Auto ? " oneDNN" : " im2col") << " i=" << i;
+        ASSERT_NEAR(apart[i], out[i], 1e-4f * (1 + std::abs(out[i]))) << "link by link, chain " << ci << " i=" << i;
+      }
     }
   }
   set_cpu_conv_impl(CpuConvImpl::Auto);

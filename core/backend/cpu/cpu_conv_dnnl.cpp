@@ -182,6 +182,36 @@ Forward& forward_for(const ConvGeometry& g, const Descs& d, bool bias, ConvPost 
   return *it->second;
 }
 
+// Max pooling of a chain link's output, in the layout its convolution
+// wrote (inference: no workspace). Padded cells never win, as in PyTorch.
+struct Pool {
+  dnnl::pooling_forward::primitive_desc pd;
+  dnnl::pooling_forward prim;
+};
+using PoolKey = std::tuple<Key, int, int, int, int, int, int>;
+std::map<PoolKey, std::unique_ptr<Pool>> g_pool;
+
+// Call with g_mu held. `conv` is the key of the convolution whose output
+// (`src`, in its chosen layout) is pooled.
+Pool& pool_for(const PoolGeometry& p, const memory::desc& src, const Key& conv) {
+  const PoolKey key{conv, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw};
+  auto it = g_pool.find(key);
+  if (it == g_pool.end()) {
+    bound(g_pool);
+    // Right padding that yields exactly P x Q (floor mode), as for convolutions.
+    const int pr_h = std::max(0, (p.P - 1) * p.sh + p.kh - p.H - p.ph);
+    const int pr_w = std::max(0, (p.Q - 1) * p.sw + p.kw - p.W - p.pw);
+    memory::desc dst({p.N, p.C, p.P, p.Q}, dt::f32, tag::any);
+    dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src, dst,
+                                     {p.sh, p.sw}, {p.kh, p.kw}, {p.ph, p.pw}, {pr_h, pr_w});
+    auto q = std::make_unique<Pool>();
+    q->pd = dnnl::pooling_forward::primitive_desc(desc, engine());
+    q->prim = dnnl::pooling_forward(q->pd);
+    it = g_pool.emplace(key, std::move(q)).first;
+  }
+  return *it->second;
+}
+
 }  // namespace
 
 void set_cpu_conv_impl(CpuConvImpl impl) { g_impl = impl; }
@@ -212,46 +242,68 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
   }
 }
 
-bool dnnl_conv_chain_forward(int n, const ConvGeometry* g, const float* const* w, const float* const* bias,
-                             const ConvPost* post, const float* x, float* y) {
-  // Longer chains go link by link: the primitive cache (kMaxCached) must
+bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y) {
+  // Longer chains go link by link: the primitive caches (kMaxCached) must
   // hold a whole chain at once.
   if (g_impl != CpuConvImpl::Auto || n < 1 || n > 16) return false;
   std::vector<Descs> d(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
-    if (!make_descs(g[i], d[size_t(i)])) return false;
-    if (i > 0 && (g[i].N != g[i - 1].N || g[i].C != g[i - 1].K || g[i].H != g[i - 1].P || g[i].W != g[i - 1].Q))
-      return false;  // not a chain: the caller's shapes are wrong, im2col will say so
+    const ConvLink& l = links[i];
+    if (!make_descs(l.g, d[size_t(i)])) return false;
+    const PoolGeometry& p = l.pool;
+    if (l.pooled() && (p.N != l.g.N || p.C != l.g.K || p.H != l.g.P || p.W != l.g.Q)) return false;
+    if (i == 0) continue;
+    // Not a chain: the caller's shapes are wrong, and link by link will say so.
+    const ConvLink& prev = links[i - 1];
+    const int pc = prev.g.K, ph = prev.pooled() ? prev.pool.P : prev.g.P, pw = prev.pooled() ? prev.pool.Q : prev.g.Q;
+    if (l.g.N != prev.g.N || l.g.C != pc || l.g.H != ph || l.g.W != pw) return false;
   }
   std::lock_guard<std::mutex> lk(g_mu);
   try {
-    // Every link's primitive first: the cache may be cleared while filling,
+    // Every link's primitives first: a cache may be cleared while filling,
     // and a clear must not drop a primitive this chain already holds.
     std::vector<Forward*> f(static_cast<size_t>(n));
+    std::vector<Pool*> pools(static_cast<size_t>(n), nullptr);
     for (int pass = 0; pass < 2; ++pass)
-      for (int i = 0; i < n; ++i) f[size_t(i)] = &forward_for(g[i], d[size_t(i)], bias[i] != nullptr, post[i]);
+      for (int i = 0; i < n; ++i) {
+        const ConvLink& l = links[i];
+        f[size_t(i)] = &forward_for(l.g, d[size_t(i)], l.bias != nullptr, l.post);
+        if (l.pooled())
+          pools[size_t(i)] = &pool_for(l.pool, f[size_t(i)]->pd.dst_desc(), key_of(l.g, l.bias != nullptr, l.post));
+      }
     dnnl::stream s(engine());
     // Temporaries live until the end: a chain is a few links.
-    std::vector<Temp> temps(static_cast<size_t>(3 * n + 2));
+    std::vector<Temp> temps(static_cast<size_t>(4 * n + 2));
     size_t t = 0;
+    auto temp = [&](const memory::desc& want) { return memory(want, engine(), temps[t++].get(want.get_size())); };
     memory xu(d[0].src, engine(), mut(x));
     memory cur = as_layout(f[0]->pd.src_desc(), xu, true, temps[t++], s);
-    memory yu(d[size_t(n - 1)].dst, engine(), y);
+    const ConvLink& last = links[n - 1];
+    memory::desc y_desc = d[size_t(n - 1)].dst;
+    if (last.pooled()) y_desc = {{last.pool.N, last.pool.C, last.pool.P, last.pool.Q}, dt::f32, tag::nchw};
+    memory yu(y_desc, engine(), y);
     for (int i = 0; i < n; ++i) {
+      const ConvLink& l = links[i];
       Forward& fi = *f[size_t(i)];
       if (cur.get_desc() != fi.pd.src_desc()) {  // the layouts two links chose differ
-        memory m(fi.pd.src_desc(), engine(), temps[t++].get(fi.pd.src_desc().get_size()));
+        memory m = temp(fi.pd.src_desc());
         dnnl::reorder(cur, m).execute(s, cur, m);
         cur = m;
       }
-      memory wu(d[size_t(i)].wei, engine(), mut(w[i]));
+      memory wu(d[size_t(i)].wei, engine(), mut(l.w));
       memory wm = as_layout(fi.pd.weights_desc(), wu, true, temps[t++], s);
-      memory out = i == n - 1 ? as_layout(fi.pd.dst_desc(), yu, false, temps[t++], s)
-                              : memory(fi.pd.dst_desc(), engine(), temps[t++].get(fi.pd.dst_desc().get_size()));
+      const bool to_y = i == n - 1 && !l.pooled();
+      memory out = to_y ? as_layout(fi.pd.dst_desc(), yu, false, temps[t++], s) : temp(fi.pd.dst_desc());
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
-      if (bias[i]) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, engine(), mut(bias[i])));
+      if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, engine(), mut(l.bias)));
       fi.prim.execute(s, args);
       cur = out;
+      if (l.pooled()) {
+        Pool& p = *pools[size_t(i)];
+        memory pooled = i == n - 1 ? as_layout(p.pd.dst_desc(), yu, false, temps[t++], s) : temp(p.pd.dst_desc());
+        p.prim.execute(s, {{DNNL_ARG_SRC, cur}, {DNNL_ARG_DST, pooled}});
+        cur = pooled;
+      }
     }
     copy_out(cur, yu, s);
     s.wait();

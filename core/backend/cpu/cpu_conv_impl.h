@@ -19,8 +19,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
                        ConvPost post = ConvPost::None);
 // The backend's conv2d_chain_forward with the links' outputs kept in the
 // blocked layout oneDNN chose; false when a link has no oneDNN equivalent.
-bool dnnl_conv_chain_forward(int n, const ConvGeometry* g, const float* const* w, const float* const* bias,
-                             const ConvPost* post, const float* x, float* y);
+bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y);
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db);
 

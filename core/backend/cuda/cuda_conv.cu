@@ -139,24 +139,8 @@ void CudaBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, con
   activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }
 
-void CudaBackend::conv2d_chain_forward(int n, const ConvGeometry* g, const float* const* w, const float* const* bias,
-                                       const ConvPost* post, const float* x, float* y) {
-  size_t most = 0;
-  for (int i = 0; i + 1 < n; ++i) most = std::max(most, size_t(g[i].N) * g[i].K * g[i].P * g[i].Q);
-  float* buf[2] = {most ? allocate(most) : nullptr, most && n > 2 ? allocate(most) : nullptr};
-  const float* in = x;
-  for (int i = 0; i < n; ++i) {
-    float* out = i == n - 1 ? y : buf[i % 2];
-    if (post[i] == ConvPost::ReLU)
-      conv2d_forward_relu(g[i], in, w[i], bias[i], out);
-    else if (post[i] == ConvPost::ReLU6)
-      conv2d_forward_relu6(g[i], in, w[i], bias[i], out);
-    else
-      conv2d_forward(g[i], in, w[i], bias[i], out);
-    in = out;
-  }
-  for (float* b : buf)
-    if (b) deallocate(b, most);
+void CudaBackend::conv2d_chain_forward(int n, const ConvLink* links, const float* x, float* y) {
+  conv_chain_link_by_link(*this, n, links, x, y);
 }
 
 void CudaBackend::conv2d_forward_relu6(const ConvGeometry& g, const float* x, const float* w, const float* bias,
