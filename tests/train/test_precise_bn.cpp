@@ -10,6 +10,7 @@
 #include "core/data/memory_dataset.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/dropout.h"
+#include "core/tensor/error.h"
 #include "core/tensor/random.h"
 #include "core/train/precise_bn.h"
 #include "core/train/prepared_run.h"
@@ -156,6 +157,27 @@ TEST(PreciseBn, ReestimatesOnTheSubsetAndTouchesNothingElse) {
   EXPECT_EQ(param(*model, "conv.weight"), w);
   EXPECT_EQ(param(*model, "fc.weight"), head);
   EXPECT_EQ(drop->calls(), calls);
+}
+
+// The setting travels with a run's stored configuration; a bad value names
+// the field.
+TEST(PreciseBn, ConfigFieldRoundTripsAndIsChecked) {
+  TrainConfig c;
+  c.data = "sample";
+  c.precise_bn = 512;
+  EXPECT_EQ(TrainConfig::from_json(c.to_json()).precise_bn, 512);
+  nlohmann::json j = c.to_json();
+  j.erase("precise_bn");  // a run recorded before the field existed
+  EXPECT_EQ(TrainConfig::from_json(j).precise_bn, 2048);
+  j["precise_bn"] = -1;
+  try {
+    TrainConfig::from_json(j);
+    ADD_FAILURE() << "a negative precise_bn was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("precise_bn"), std::string::npos) << e.what();
+  }
+  j["precise_bn"] = "many";
+  EXPECT_THROW(TrainConfig::from_json(j), InputError);
 }
 
 TEST(PreciseBn, SubsetIsASeededDrawCappedAtAQuarter) {

@@ -121,24 +121,26 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
   }
 }
 
-void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                                     float* y) {
+// A convolution with its activation: oneDNN's post-op, else im2col then a
+// separate activation pass.
+static void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                              float* y, ConvPost post, Activation act) {
   {
     PERCEPTRA_CPU_OP(kConvForward);
-    if (dnnl_conv_forward(g, x, w, bias, y, ConvPost::ReLU)) return;
+    if (dnnl_conv_forward(g, x, w, bias, y, post)) return;
   }
-  conv2d_forward(g, x, w, bias, y);
-  activation_forward(Activation::ReLU, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
+  be.conv2d_forward(g, x, w, bias, y);
+  be.activation_forward(act, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
+}
+
+void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                                     float* y) {
+  conv_forward_post(*this, g, x, w, bias, y, ConvPost::ReLU, Activation::ReLU);
 }
 
 void CpuBackend::conv2d_forward_relu6(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                                       float* y) {
-  {
-    PERCEPTRA_CPU_OP(kConvForward);
-    if (dnnl_conv_forward(g, x, w, bias, y, ConvPost::ReLU6)) return;
-  }
-  conv2d_forward(g, x, w, bias, y);
-  activation_forward(Activation::ReLU6, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
+  conv_forward_post(*this, g, x, w, bias, y, ConvPost::ReLU6, Activation::ReLU6);
 }
 
 void CpuBackend::conv2d_chain_forward(int n, const ConvLink* links, const float* x, float* y) {
