@@ -43,6 +43,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_omp_policy.h"
+#include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_profile.h"
 #include "core/data/loader.h"
 #include "core/data/resolve.h"
@@ -372,6 +373,20 @@ int main(int argc, char** argv) {
       for (const auto& st : infer_ops) infer[st.name] = {{"seconds", st.seconds}, {"calls", st.calls}};
       r["profile"]["infer_seconds"] = infer_s;
       r["profile"]["infer_ops"] = infer;
+      // Which kernel each convolution shape ended on (Auto), with both times.
+      json choices = json::array();
+      for (const ConvChoice& c : conv_choices()) {
+        const ConvGeometry& g = c.key.g;
+        char shape[96];
+        std::snprintf(shape, sizeof shape, "%dx%dx%d k%d %dx%d s%d%s%s", g.C, g.H, g.W, g.K, g.R, g.S, g.stride_h,
+                      c.key.dx ? " dx" : "", c.key.bias ? " bias" : "");
+        choices.push_back({{"shape", shape},
+                           {"pass", conv_choice_pass_name(c.key.pass)},
+                           {"kernel", c.onednn ? "onednn" : "im2col"},
+                           {"onednn_ms", c.onednn_ms},
+                           {"im2col_ms", c.im2col_ms}});
+      }
+      r["profile"]["conv_choices"] = choices;
     }
     std::printf("%s\n", r.dump().c_str());
     return 0;

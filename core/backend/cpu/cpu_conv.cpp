@@ -1,5 +1,5 @@
-// Convolution: oneDNN primitives when they apply (cpu_conv_dnnl.cpp), else
-// im2col + sgemm, one sample per OpenMP thread (each thread's sgemm then runs
+// Convolution: oneDNN primitives (cpu_conv_dnnl.cpp) or im2col + sgemm,
+// chosen per shape (cpu_conv_choice.cpp); im2col runs one sample per OpenMP thread (each thread's sgemm then runs
 // single-threaded, so the two threads never fight). The im2col path is the
 // reference the oneDNN path is tested against. Twin: cuda/cuda_conv.cu.
 #include <omp.h>
@@ -92,9 +92,7 @@ std::vector<float>& scratch(int slot) {
 
 }  // namespace
 
-void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
-  PERCEPTRA_CPU_OP(kConvForward);
-  if (dnnl_conv_forward(g, x, w, bias, y)) return;
+void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const bool direct = is_pointwise(g);
@@ -121,16 +119,62 @@ void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const flo
   }
 }
 
+namespace {
+
+// Whether this forward runs on oneDNN: forced, or Auto's measured choice
+// (im2col's side of the trial includes the activation pass it needs).
+bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                       ConvPost post, Activation act) {
+  if (cpu_conv_impl() != CpuConvImpl::Auto) return cpu_conv_impl() == CpuConvImpl::OneDnn;
+  const auto pass = post == ConvPost::None   ? ConvChoiceKey::Forward
+                    : post == ConvPost::ReLU ? ConvChoiceKey::ForwardReLU
+                                             : ConvChoiceKey::ForwardReLU6;
+  const ConvChoiceKey key = conv_choice_key(g, pass, bias != nullptr);
+  if (auto cached = conv_choice_cached(key)) return *cached;
+  const ConvGeometry& t = key.g;
+  std::vector<float> y(size_t(t.N) * t.K * t.P * t.Q);
+  return conv_choice_measure(
+      key, [&] { return dnnl_conv_forward(t, x, w, bias, y.data(), post); },
+      [&] {
+        im2col_conv_forward(t, x, w, bias, y.data());
+        if (post != ConvPost::None) be.activation_forward(act, 0.f, y.data(), y.data(), y.size());
+      });
+}
+
+bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool want_dx,
+                        bool want_db) {
+  if (cpu_conv_impl() != CpuConvImpl::Auto) return cpu_conv_impl() == CpuConvImpl::OneDnn;
+  const ConvChoiceKey key = conv_choice_key(g, ConvChoiceKey::Backward, want_db, want_dx);
+  if (auto cached = conv_choice_cached(key)) return *cached;
+  const ConvGeometry& t = key.g;
+  std::vector<float> dx(want_dx ? size_t(t.N) * t.C * t.H * t.W : 0), dw(size_t(t.K) * (t.C / t.groups) * t.R * t.S),
+      db(want_db ? t.K : 0);
+  float* pdx = want_dx ? dx.data() : nullptr;
+  float* pdb = want_db ? db.data() : nullptr;
+  return conv_choice_measure(
+      key, [&] { return dnnl_conv_backward(t, x, w, dy, pdx, dw.data(), pdb); },
+      [&] { im2col_conv_backward(t, x, w, dy, pdx, dw.data(), pdb); });
+}
+
 // A convolution with its activation: oneDNN's post-op, else im2col then a
 // separate activation pass.
-static void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                              float* y, ConvPost post, Activation act) {
+void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                       float* y, ConvPost post, Activation act) {
   {
     PERCEPTRA_CPU_OP(kConvForward);
-    if (dnnl_conv_forward(g, x, w, bias, y, post)) return;
+    if (forward_on_onednn(be, g, x, w, bias, post, act) && dnnl_conv_forward(g, x, w, bias, y, post)) return;
+    im2col_conv_forward(g, x, w, bias, y);
   }
-  be.conv2d_forward(g, x, w, bias, y);
   be.activation_forward(act, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  PERCEPTRA_CPU_OP(kConvForward);
+  if (forward_on_onednn(*this, g, x, w, bias, ConvPost::None, Activation::ReLU) && dnnl_conv_forward(g, x, w, bias, y))
+    return;
+  im2col_conv_forward(g, x, w, bias, y);
 }
 
 void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
@@ -154,7 +198,13 @@ void CpuBackend::conv2d_chain_forward(int n, const ConvLink* links, const float*
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
                                  float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
-  if (dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
+  if (backward_on_onednn(g, x, w, dy, dx != nullptr, db != nullptr) && dnnl_conv_backward(g, x, w, dy, dx, dw, db))
+    return;
+  im2col_conv_backward(g, x, w, dy, dx, dw, db);
+}
+
+void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                          float* db) {
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const size_t wsize = (size_t)g.K * CRSg;

@@ -4,7 +4,8 @@
 // layout reorders included. Primitives are created once per geometry and
 // cached; temporaries come from the backend's block cache, so steady-state
 // training allocates nothing. Anything oneDNN refuses falls back to im2col
-// (cpu_conv.cpp), which also stays the reference in tests.
+// (cpu_conv.cpp), which also stays the reference in tests; which of the two
+// runs a shape is measured (cpu_conv_choice.cpp).
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -29,7 +30,9 @@ using dt = memory::data_type;
 
 CpuConvImpl initial_impl() {
   const char* e = std::getenv("PERCEPTRA_CONV");
-  return e && std::strcmp(e, "im2col") == 0 ? CpuConvImpl::Im2col : CpuConvImpl::Auto;
+  if (e && std::strcmp(e, "im2col") == 0) return CpuConvImpl::Im2col;
+  if (e && std::strcmp(e, "onednn") == 0) return CpuConvImpl::OneDnn;
+  return CpuConvImpl::Auto;
 }
 CpuConvImpl g_impl = initial_impl();
 
@@ -219,7 +222,7 @@ CpuConvImpl cpu_conv_impl() { return g_impl; }
 
 bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
                        ConvPost post) {
-  if (g_impl != CpuConvImpl::Auto) return false;
+  if (g_impl == CpuConvImpl::Im2col) return false;
   Descs d;
   if (!make_descs(g, d)) return false;
   std::lock_guard<std::mutex> lk(g_mu);
@@ -245,7 +248,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
 bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y) {
   // Longer chains go link by link: the primitive caches (kMaxCached) must
   // hold a whole chain at once.
-  if (g_impl != CpuConvImpl::Auto || n < 1 || n > 16) return false;
+  if (g_impl == CpuConvImpl::Im2col || n < 1 || n > 16) return false;
   std::vector<Descs> d(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
@@ -315,7 +318,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
 
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db) {
-  if (g_impl != CpuConvImpl::Auto) return false;
+  if (g_impl == CpuConvImpl::Im2col) return false;
   Descs d;
   if (!make_descs(g, d)) return false;
   std::lock_guard<std::mutex> lk(g_mu);

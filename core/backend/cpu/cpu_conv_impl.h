@@ -1,14 +1,24 @@
 #pragma once
-// Which convolution kernels the CPU backend uses. Auto: oneDNN convolution
-// primitives where they apply (grouped and depthwise too), im2col + sgemm
-// otherwise.
-// Im2col forces the reference path everywhere (tests compare the two;
-// PERCEPTRA_CONV=im2col in the environment selects it at start-up).
+// Which convolution kernels the CPU backend uses.
+//  Auto:   per shape and pass, whichever of oneDNN and im2col + sgemm measured
+//          faster the first time the shape was seen (cpu_conv_choice.cpp).
+//          oneDNN's jit kernels win most shapes, but not all: on a 1-channel
+//          first layer its weight gradient ran 3.8x slower than im2col here.
+//  OneDnn: oneDNN primitives wherever they apply (grouped and depthwise too).
+//  Im2col: the reference path everywhere (tests compare the paths).
+// PERCEPTRA_CONV=auto|onednn|im2col in the environment selects one at start-up.
+// Inference chains (conv2d_chain_forward) use oneDNN unless Im2col: their
+// point is the blocked layout between links.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "core/backend/backend.h"
 
 namespace perceptra {
 
-enum class CpuConvImpl { Auto, Im2col };
+enum class CpuConvImpl { Auto, OneDnn, Im2col };
 void set_cpu_conv_impl(CpuConvImpl impl);
 CpuConvImpl cpu_conv_impl();
 
@@ -22,5 +32,47 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
 bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y);
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db);
+
+// The im2col + sgemm reference (cpu_conv.cpp), post-op not included.
+void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
+void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                          float* db);
+
+// ---- Auto's measured choice (cpu_conv_choice.cpp) ----
+// A shape and pass: the geometry with N capped at kConvTrialBatch (every
+// batch from that size up shares one choice; smaller ones are timed at their
+// own size, as the winner changes with N: SimpleCNN's second convolution's
+// backward is oneDNN's at N = 32 and im2col's at 128), and what the pass
+// computes.
+struct ConvChoiceKey {
+  ConvGeometry g;
+  enum Pass { Forward, ForwardReLU, ForwardReLU6, Backward } pass = Forward;
+  bool bias = false;  // forward: bias added; backward: bias gradient wanted
+  bool dx = false;    // backward: input gradient wanted
+};
+constexpr int kConvTrialBatch = 128;
+ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias, bool dx = false);
+
+struct ConvChoice {
+  ConvChoiceKey key;
+  bool onednn = true;
+  double onednn_ms = 0, im2col_ms = 0;  // best trial times; onednn_ms 0 when oneDNN refused the shape
+};
+// The remembered choice for a key, if any.
+std::optional<bool> conv_choice_cached(const ConvChoiceKey& key);
+// Times both sides on the key's trial batch and remembers the faster:
+// each runs once untimed (primitive creation, caches), then they alternate
+// kConvTrials times (once when im2col's first run took over 100 ms) and the
+// best of each counts. oneDNN keeps the shape unless
+// im2col is at least 10 % faster, so near-ties do not flip between runs.
+// `onednn` returns false when oneDNN refuses the shape (im2col then, untimed).
+bool conv_choice_measure(const ConvChoiceKey& key, const std::function<bool()>& onednn,
+                         const std::function<void()>& im2col);
+constexpr int kConvTrials = 3;
+// Every choice made so far (bench_train --profile prints them), and a reset
+// for tests.
+std::vector<ConvChoice> conv_choices();
+void conv_choices_clear();
+std::string conv_choice_pass_name(ConvChoiceKey::Pass pass);
 
 }  // namespace perceptra

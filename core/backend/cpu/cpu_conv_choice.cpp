@@ -1,0 +1,107 @@
+// Auto's per-shape choice between oneDNN and im2col + sgemm, by measurement
+// on the caller's own data (the first samples of the batch), outputs to
+// scratch. Made once per shape and pass for the life of the process, so a run
+// pays for it on its first batch only (tens of milliseconds for Fashion-MNIST
+// shapes) and every later call is a map lookup.
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "core/backend/cpu/cpu_conv_impl.h"
+
+namespace perceptra {
+
+namespace {
+
+using Code = std::array<int, 19>;
+Code code_of(const ConvChoiceKey& k) {
+  const ConvGeometry& g = k.g;
+  return {g.N,     g.C,     g.H,     g.W,      g.K, g.R, g.S,         g.stride_h,  g.stride_w, g.pad_h,
+          g.pad_w, g.dil_h, g.dil_w, g.groups, g.P, g.Q, int(k.pass), int(k.bias), int(k.dx)};
+}
+
+std::mutex g_mu;
+std::map<Code, ConvChoice> g_choices;
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias, bool dx) {
+  ConvChoiceKey k;
+  k.g = g;
+  k.g.N = std::min(g.N, kConvTrialBatch);
+  k.pass = pass;
+  k.bias = bias;
+  k.dx = pass == ConvChoiceKey::Backward && dx;
+  return k;
+}
+
+std::optional<bool> conv_choice_cached(const ConvChoiceKey& key) {
+  std::lock_guard<std::mutex> lk(g_mu);
+  auto it = g_choices.find(code_of(key));
+  if (it == g_choices.end()) return std::nullopt;
+  return it->second.onednn;
+}
+
+bool conv_choice_measure(const ConvChoiceKey& key, const std::function<bool()>& onednn,
+                         const std::function<void()>& im2col) {
+  ConvChoice c;
+  c.key = key;
+  if (!onednn()) {
+    c.onednn = false;
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    im2col();
+    // Large shapes (224x224 planes) vary less and cost more: one round.
+    const int rounds = ms_since(t0) > 100 ? 1 : kConvTrials;
+    double best[2] = {1e300, 1e300};
+    for (int t = 0; t < rounds; ++t) {
+      auto t0 = std::chrono::steady_clock::now();
+      onednn();
+      best[0] = std::min(best[0], ms_since(t0));
+      t0 = std::chrono::steady_clock::now();
+      im2col();
+      best[1] = std::min(best[1], ms_since(t0));
+    }
+    c.onednn_ms = best[0];
+    c.im2col_ms = best[1];
+    c.onednn = !(best[1] < 0.9 * best[0]);
+  }
+  std::lock_guard<std::mutex> lk(g_mu);
+  // Another thread may have measured the same shape meanwhile: first wins,
+  // so every caller sees one answer.
+  return g_choices.emplace(code_of(key), c).first->second.onednn;
+}
+
+std::vector<ConvChoice> conv_choices() {
+  std::lock_guard<std::mutex> lk(g_mu);
+  std::vector<ConvChoice> out;
+  for (const auto& [code, c] : g_choices) out.push_back(c);
+  return out;
+}
+
+void conv_choices_clear() {
+  std::lock_guard<std::mutex> lk(g_mu);
+  g_choices.clear();
+}
+
+std::string conv_choice_pass_name(ConvChoiceKey::Pass pass) {
+  switch (pass) {
+    case ConvChoiceKey::Forward:
+      return "forward";
+    case ConvChoiceKey::ForwardReLU:
+      return "forward+relu";
+    case ConvChoiceKey::ForwardReLU6:
+      return "forward+relu6";
+    case ConvChoiceKey::Backward:
+      return "backward";
+  }
+  return "?";
+}
+
+}  // namespace perceptra
