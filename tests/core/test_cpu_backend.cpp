@@ -22,6 +22,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_profile.h"
 #include "core/tensor/random.h"
 
@@ -666,6 +667,19 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
         ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), direct.data())) << "chain " << ci;
         for (size_t i = 0; i < out.size(); ++i)
           ASSERT_NEAR(direct[i], out[i], 1e-4f * (1 + std::abs(out[i]))) << "oneDNN chain " << ci << " i=" << i;
+        // Sub-batches (a whole batch overflowing the cache): one image at a
+        // time, then 2 + 1 of the 3.
+        size_t per_image = 0;
+        for (const ConvLink& l : cl) per_image = std::max(per_image, sizeof(float) * l.g.K * l.g.P * l.g.Q);
+        for (size_t bytes : {size_t(1), 2 * per_image}) {
+          set_conv_chain_bytes(bytes);
+          std::vector<float> split(out.size(), -4.f);
+          ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), split.data())) << "chain " << ci;
+          for (size_t i = 0; i < out.size(); ++i)
+            ASSERT_NEAR(split[i], direct[i], 1e-5f * (1 + std::abs(direct[i])))
+                << "sub-batches of " << bytes << " bytes, chain " << ci << " i=" << i;
+        }
+        set_conv_chain_bytes(kConvChainBytes);
       }
       for (size_t i = 0; i < out.size(); ++i) {
         ASSERT_NEAR(chained[i], out[i], 1e-4f * (1 + std::abs(out[i])))
@@ -747,6 +761,39 @@ TEST(CpuBackend, AutoConvChoiceKeepsIm2colWhenOneDnnRefuses) {
   ASSERT_EQ(conv_choices().size(), 1u);
   EXPECT_EQ(conv_choices()[0].onednn_ms, 0.0);
   EXPECT_EQ(conv_choice_cached(key), std::optional<bool>(false));
+}
+
+TEST(CpuBackend, BlockedMaxPoolEqualsPlainMaxPool) {
+  // The inference chains' own pooling of oneDNN's nChw8c / nChw16c output,
+  // against the plain NCHW op: channels not a multiple of the block, odd
+  // planes, padding, overlapping windows.
+  struct Case {
+    int C, H, W, k, s, p;
+  };
+  for (int block : {8, 16})
+    for (Case c :
+         {Case{12, 9, 7, 2, 2, 0}, Case{16, 14, 14, 2, 2, 0}, Case{5, 11, 10, 3, 2, 1}, Case{24, 6, 6, 3, 1, 1}}) {
+      const int N = 3, CB = (c.C + block - 1) / block;
+      auto g = make_pool_geometry(N, c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.p, c.p);
+      auto x = randv(size_t(N) * c.C * c.H * c.W, 95);
+      std::vector<float> plain(size_t(N) * c.C * g.P * g.Q);
+      B().maxpool2d_forward(g, x.data(), plain.data());
+      // NCHW -> blocked (padding channels hold a value that must not leak).
+      std::vector<float> xb(size_t(N) * CB * c.H * c.W * block, 1e30f);
+      for (int n = 0; n < N; ++n)
+        for (int ch = 0; ch < c.C; ++ch)
+          for (int i = 0; i < c.H * c.W; ++i)
+            xb[((size_t(n) * CB + ch / block) * c.H * c.W + i) * block + ch % block] =
+                x[(size_t(n) * c.C + ch) * c.H * c.W + i];
+      std::vector<float> yb(size_t(N) * CB * g.P * g.Q * block, -1.f);
+      maxpool2d_forward_blocked(g, block, xb.data(), yb.data());
+      for (int n = 0; n < N; ++n)
+        for (int ch = 0; ch < c.C; ++ch)
+          for (int i = 0; i < g.P * g.Q; ++i)
+            ASSERT_EQ(yb[((size_t(n) * CB + ch / block) * g.P * g.Q + i) * block + ch % block],
+                      plain[(size_t(n) * c.C + ch) * g.P * g.Q + i])
+                << "block " << block << " C=" << c.C << " k=" << c.k << " n=" << n << " ch=" << ch << " i=" << i;
+    }
 }
 
 TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {

@@ -9,6 +9,7 @@
 // PERCEPTRA_CONV=auto|onednn|im2col in the environment selects one at start-up.
 // Inference chains (conv2d_chain_forward) use oneDNN unless Im2col: their
 // point is the blocked layout between links.
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -29,7 +30,11 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
                        ConvPost post = ConvPost::None);
 // The backend's conv2d_chain_forward with the links' outputs kept in the
 // blocked layout oneDNN chose; false when a link has no oneDNN equivalent.
+// Runs on sub-batches whose largest link output is at most `bytes` (see
+// cpu_conv_dnnl.cpp; settable for tests).
 bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y);
+constexpr size_t kConvChainBytes = size_t(8) << 20;
+void set_conv_chain_bytes(size_t bytes);
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db);
 

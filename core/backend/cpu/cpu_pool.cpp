@@ -352,4 +352,48 @@ void CpuBackend::global_avgpool_backward(const float* dy, float* dx, int planes,
   }
 }
 
+// ---- max pooling in a channel-blocked layout (inference chains) ----------
+
+namespace {
+
+// One block of B channels is one vector: each output is the lane-wise max of
+// its window's vectors.
+template <int B>
+void maxpool_blocked(const PoolGeometry& g, const float* x, float* y) {
+  const int CB = (g.C + B - 1) / B;
+  const size_t in_plane = size_t(g.H) * g.W * B, out_plane = size_t(g.P) * g.Q * B;
+#pragma omp parallel for collapse(2) schedule(static) if (size_t(g.N) * CB * in_plane > kParallelMin)
+  for (int n = 0; n < g.N; ++n)
+    for (int cb = 0; cb < CB; ++cb) {
+      const float* xp = x + (size_t(n) * CB + cb) * in_plane;
+      float* yp = y + (size_t(n) * CB + cb) * out_plane;
+      for (int p = 0; p < g.P; ++p) {
+        const int h0 = p * g.sh - g.ph, hs = std::max(h0, 0), he = std::min(h0 + g.kh, g.H);
+        for (int q = 0; q < g.Q; ++q) {
+          const int w0 = q * g.sw - g.pw, ws = std::max(w0, 0), we = std::min(w0 + g.kw, g.W);
+          float m[B];
+          for (int c = 0; c < B; ++c) m[c] = -std::numeric_limits<float>::infinity();
+          for (int h = hs; h < he; ++h)
+            for (int w = ws; w < we; ++w) {
+              const float* v = xp + (size_t(h) * g.W + w) * B;
+#pragma omp simd
+              for (int c = 0; c < B; ++c) m[c] = v[c] > m[c] ? v[c] : m[c];
+            }
+          float* o = yp + (size_t(p) * g.Q + q) * B;
+#pragma omp simd
+          for (int c = 0; c < B; ++c) o[c] = m[c];
+        }
+      }
+    }
+}
+
+}  // namespace
+
+void maxpool2d_forward_blocked(const PoolGeometry& g, int block, const float* x, float* y) {
+  if (block == 16)
+    maxpool_blocked<16>(g, x, y);
+  else
+    maxpool_blocked<8>(g, x, y);
+}
+
 }  // namespace perceptra
