@@ -378,8 +378,8 @@ int main(int argc, char** argv) {
       for (const ConvChoice& c : conv_choices()) {
         const ConvGeometry& g = c.key.g;
         char shape[96];
-        std::snprintf(shape, sizeof shape, "%dx%dx%d k%d %dx%d s%d%s%s", g.C, g.H, g.W, g.K, g.R, g.S, g.stride_h,
-                      c.key.dx ? " dx" : "", c.key.bias ? " bias" : "");
+        std::snprintf(shape, sizeof shape, "n%d %dx%dx%d k%d %dx%d s%d%s", g.N, g.C, g.H, g.W, g.K, g.R, g.S,
+                      g.stride_h, c.key.bias ? " bias" : "");
         choices.push_back({{"shape", shape},
                            {"pass", conv_choice_pass_name(c.key.pass)},
                            {"kernel", c.onednn ? "onednn" : "im2col"},

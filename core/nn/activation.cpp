@@ -32,6 +32,7 @@ Tensor ActivationLayer::forward(const Tensor& x, bool /*training*/) {
   backend_for(x.device()).activation_forward(kind_, slope_, x.data(), y.data(), static_cast<size_t>(x.numel()));
   x_ = x;
   y_ = y;
+  mask_deferred_ = false;
   return y;
 }
 
@@ -39,12 +40,19 @@ void ActivationLayer::adopt_relu_output(const Tensor& y) {
   PCHECK(kind_ == Activation::ReLU, layer_where(*this) + ": only a ReLU can adopt a fused output");
   x_ = y;
   y_ = y;
+  mask_deferred_ = false;
+}
+
+void ActivationLayer::defer_mask_to_next_layer() {
+  PCHECK(kind_ == Activation::ReLU && y_.defined(), layer_where(*this) + ": only a ReLU that ran can defer its mask");
+  mask_deferred_ = true;
 }
 
 Tensor ActivationLayer::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
   PCHECK(dy.shape() == x_.shape(),
          layer_where(*this) + ": gradient shape " + dy.shape().str() + " does not match output " + x_.shape().str());
+  if (mask_deferred_) return dy;  // already zero wherever y == 0
   Tensor dx = Tensor::empty(x_.shape(), dy.device());
   backend_for(dy.device())
       .activation_backward(kind_, slope_, x_.data(), y_.data(), dy.data(), dx.data(), static_cast<size_t>(dy.numel()));

@@ -10,6 +10,7 @@ Tensor MaxPool2d::forward(const Tensor& x, bool training) {
   const PoolGeometry g = pool_geometry(o_, x.shape());
   Backend& be = backend_for(x.device());
   in_shape_ = x.shape();
+  relu_mask_ = false;
   // Training records each window's argmax (every backend, every window);
   // eval keeps x and y, so a later backward (saliency) needs no workspace.
   if (training) {
@@ -25,12 +26,26 @@ Tensor MaxPool2d::forward(const Tensor& x, bool training) {
   return y;
 }
 
+void MaxPool2d::mask_gradient_by_output(const Tensor& y) {
+  PCHECK(argmax_.defined() && y.shape() == output_shape(in_shape_),
+         layer_where(*this) + ": only a training forward's own output can mask its gradient");
+  y_ = y;
+  relu_mask_ = true;
+}
+
 Tensor MaxPool2d::backward(const Tensor& dy) {
   PCHECK(x_.defined() || argmax_.defined(), layer_where(*this) + ": backward before forward");
   Tensor dx = Tensor::empty(in_shape_, dy.device());
   if (argmax_.defined()) {
-    backend_for(dy.device())
-        .maxpool2d_backward_argmax(pool_geometry(o_, in_shape_), argmax_.data(), dy.data(), dx.data());
+    Backend& be = backend_for(dy.device());
+    Tensor g = dy;
+    if (relu_mask_) {
+      PCHECK(dy.shape() == y_.shape(), layer_where(*this) + ": gradient shape " + dy.shape().str() +
+                                           " does not match output " + y_.shape().str());
+      g = Tensor::empty(dy.shape(), dy.device());
+      be.activation_backward(Activation::ReLU, 0.f, y_.data(), y_.data(), dy.data(), g.data(), size_t(dy.numel()));
+    }
+    be.maxpool2d_backward_argmax(pool_geometry(o_, in_shape_), argmax_.data(), g.data(), dx.data());
     return dx;
   }
   backend_for(dy.device())

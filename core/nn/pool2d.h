@@ -24,13 +24,20 @@ class MaxPool2d : public Pool2d {
   std::string type() const override { return "maxpool2d"; }
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  // Training after a ReLU (core/nn/train_fusion.h): backward masks its
+  // gradient by y > 0 before scattering it, which is the ReLU's own mask at
+  // each window's argmax (y is the ReLU output there), so the ReLU's backward
+  // pass over the 4x larger input becomes a pass over y. `y` is this step's
+  // output.
+  void mask_gradient_by_output(const Tensor& y);
 
  private:
   // Training, where the backend records argmaxes: argmax_ only (x_ and y_
-  // released). Otherwise backward finds each window's maximum again from
-  // x_ and y_.
+  // released, y_ kept when masking). Otherwise backward finds each window's
+  // maximum again from x_ and y_.
   Tensor y_, argmax_;
   Shape in_shape_;
+  bool relu_mask_ = false;
 };
 
 class AvgPool2d : public Pool2d {

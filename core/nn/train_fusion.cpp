@@ -5,6 +5,7 @@
 
 #include "core/nn/activation.h"
 #include "core/nn/conv2d.h"
+#include "core/nn/pool2d.h"
 
 namespace perceptra {
 
@@ -21,18 +22,37 @@ bool g_fusion = initial_fusion();
 void set_training_fusion(bool on) { g_fusion = on; }
 bool training_fusion() { return g_fusion; }
 
+namespace {
+
+ActivationLayer* as_relu(Layer* l) {
+  auto* a = dynamic_cast<ActivationLayer*>(l);
+  return a && a->kind() == Activation::ReLU ? a : nullptr;
+}
+
+}  // namespace
+
 Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool training) {
   Tensor h = x;
+  const bool fuse = g_fusion && training;
   for (size_t i = 0; i < layers.size(); ++i) {
-    auto* conv = g_fusion && training ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
-    auto* relu = conv && i + 1 < layers.size() ? dynamic_cast<ActivationLayer*>(layers[i + 1].get()) : nullptr;
-    if (!relu || relu->kind() != Activation::ReLU) {
+    auto* conv = fuse ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
+    ActivationLayer* relu = conv && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
+    if (relu) {
+      h = conv->forward_relu(h);
+      relu->adopt_relu_output(h);
+      ++i;
+    } else {
       h = layers[i]->forward(h, training);
-      continue;
+      relu = fuse ? as_relu(layers[i].get()) : nullptr;
     }
-    h = conv->forward_relu(h);
-    relu->adopt_relu_output(h);
-    ++i;
+    // ReLU then max pooling: the pooling masks its own gradient instead.
+    auto* pool = relu && i + 1 < layers.size() ? dynamic_cast<MaxPool2d*>(layers[i + 1].get()) : nullptr;
+    if (pool) {
+      h = pool->forward(h, training);
+      pool->mask_gradient_by_output(h);
+      relu->defer_mask_to_next_layer();
+      ++i;
+    }
   }
   return h;
 }

@@ -141,19 +141,23 @@ bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, co
       });
 }
 
-bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool want_dx,
+// Whether the weight gradient (want_dx false) or the input gradient (true)
+// runs on oneDNN.
+bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool input_grad,
                         bool want_db) {
   if (cpu_conv_impl() != CpuConvImpl::Auto) return cpu_conv_impl() == CpuConvImpl::OneDnn;
-  const ConvChoiceKey key = conv_choice_key(g, ConvChoiceKey::Backward, want_db, want_dx);
+  const auto pass = input_grad ? ConvChoiceKey::BackwardData : ConvChoiceKey::BackwardWeights;
+  const ConvChoiceKey key = conv_choice_key(g, pass, want_db);
   if (auto cached = conv_choice_cached(key)) return *cached;
   const ConvGeometry& t = key.g;
-  std::vector<float> dx(want_dx ? size_t(t.N) * t.C * t.H * t.W : 0), dw(size_t(t.K) * (t.C / t.groups) * t.R * t.S),
-      db(want_db ? t.K : 0);
-  float* pdx = want_dx ? dx.data() : nullptr;
-  float* pdb = want_db ? db.data() : nullptr;
+  std::vector<float> out(input_grad ? size_t(t.N) * t.C * t.H * t.W : size_t(t.K) * (t.C / t.groups) * t.R * t.S),
+      db(key.bias ? t.K : 0);
+  float* dx = input_grad ? out.data() : nullptr;
+  float* dw = input_grad ? nullptr : out.data();
+  float* pdb = key.bias ? db.data() : nullptr;
   return conv_choice_measure(
-      key, [&] { return dnnl_conv_backward(t, x, w, dy, pdx, dw.data(), pdb); },
-      [&] { im2col_conv_backward(t, x, w, dy, pdx, dw.data(), pdb); });
+      key, [&] { return dnnl_conv_backward(t, x, w, dy, dx, dw, pdb); },
+      [&] { im2col_conv_backward(t, x, w, dy, dx, dw, pdb); });
 }
 
 // A convolution with its activation: oneDNN's post-op, else im2col then a
@@ -198,9 +202,17 @@ void CpuBackend::conv2d_chain_forward(int n, const ConvLink* links, const float*
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
                                  float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
-  if (backward_on_onednn(g, x, w, dy, dx != nullptr, db != nullptr) && dnnl_conv_backward(g, x, w, dy, dx, dw, db))
+  const bool w_onednn = dw && backward_on_onednn(g, x, w, dy, false, db != nullptr);
+  const bool x_onednn = dx && backward_on_onednn(g, x, w, dy, true, false);
+  if (!dx || !dw || w_onednn == x_onednn) {  // one kernel for both: dy is read once
+    if ((w_onednn || x_onednn) && dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
+    im2col_conv_backward(g, x, w, dy, dx, dw, db);
     return;
-  im2col_conv_backward(g, x, w, dy, dx, dw, db);
+  }
+  if (!w_onednn || !dnnl_conv_backward(g, x, w, dy, nullptr, dw, db))
+    im2col_conv_backward(g, x, w, dy, nullptr, dw, db);
+  if (!x_onednn || !dnnl_conv_backward(g, x, w, dy, dx, nullptr, nullptr))
+    im2col_conv_backward(g, x, w, dy, dx, nullptr, nullptr);
 }
 
 void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
@@ -212,18 +224,18 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
   const int threads = omp_get_max_threads();
   // Each thread sums its samples' weight (and bias) gradients privately,
   // while the sample's dy is hot in cache; reduced below.
-  std::vector<float> dw_parts((size_t)threads * wsize, 0.f);
-  std::vector<double> db_parts(db ? (size_t)threads * g.K : 0, 0.0);
+  std::vector<float> dw_parts(dw ? (size_t)threads * wsize : 0, 0.f);
+  std::vector<double> db_parts(dw && db ? (size_t)threads * g.K : 0, 0.0);
 
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    float* dw_t = dw_parts.data() + (size_t)t * wsize;
+    float* dw_t = dw ? dw_parts.data() + (size_t)t * wsize : nullptr;
 #pragma omp for schedule(static)
     for (int n = 0; n < g.N; ++n) {
       const float* xn = x + (size_t)n * g.C * g.H * g.W;
       const float* dyn = dy + (size_t)n * g.K * PQ;
-      if (db) {
+      if (dw && db) {
         double* db_t = db_parts.data() + (size_t)t * g.K;
         for (int k = 0; k < g.K; ++k) {
           const float* dyk = dyn + (size_t)k * PQ;
@@ -233,16 +245,18 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
           db_t[k] += s;
         }
       }
-      const float* col = xn;
-      if (!direct) {
-        auto& buf = scratch(0);
-        buf.resize((size_t)g.C * g.R * g.S * PQ);
-        im2col(g, xn, buf.data());
-        col = buf.data();
+      if (dw) {
+        const float* col = xn;
+        if (!direct) {
+          auto& buf = scratch(0);
+          buf.resize((size_t)g.C * g.R * g.S * PQ);
+          im2col(g, xn, buf.data());
+          col = buf.data();
+        }
+        for (int grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g [Kg,PQ] * col_g^T [PQ,CRSg]
+          cpu_sgemm(false, true, Kg, CRSg, PQ, 1.f, dyn + (size_t)grp * Kg * PQ, PQ, col + (size_t)grp * CRSg * PQ, PQ,
+                    1.f, dw_t + (size_t)grp * Kg * CRSg, CRSg);
       }
-      for (int grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g [Kg,PQ] * col_g^T [PQ,CRSg]
-        cpu_sgemm(false, true, Kg, CRSg, PQ, 1.f, dyn + (size_t)grp * Kg * PQ, PQ, col + (size_t)grp * CRSg * PQ, PQ,
-                  1.f, dw_t + (size_t)grp * Kg * CRSg, CRSg);
       if (dx) {
         float* dxn = dx + (size_t)n * g.C * g.H * g.W;
         if (direct) {
@@ -261,6 +275,7 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
       }
     }
   }
+  if (!dw) return;
 
 #pragma omp parallel for simd if (wsize > (size_t(1) << 15))
   for (size_t i = 0; i < wsize; ++i) {

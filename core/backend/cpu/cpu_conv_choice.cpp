@@ -15,11 +15,11 @@ namespace perceptra {
 
 namespace {
 
-using Code = std::array<int, 19>;
+using Code = std::array<int, 18>;
 Code code_of(const ConvChoiceKey& k) {
   const ConvGeometry& g = k.g;
-  return {g.N,     g.C,     g.H,     g.W,      g.K, g.R, g.S,         g.stride_h,  g.stride_w, g.pad_h,
-          g.pad_w, g.dil_h, g.dil_w, g.groups, g.P, g.Q, int(k.pass), int(k.bias), int(k.dx)};
+  return {g.N,     g.C,     g.H,     g.W,     g.K,      g.R, g.S, g.stride_h,  g.stride_w,
+          g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.groups, g.P, g.Q, int(k.pass), int(k.bias)};
 }
 
 std::mutex g_mu;
@@ -31,13 +31,13 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias, bool dx) {
+ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias) {
   ConvChoiceKey k;
   k.g = g;
   k.g.N = std::min(g.N, kConvTrialBatch);
   k.pass = pass;
   k.bias = bias;
-  k.dx = pass == ConvChoiceKey::Backward && dx;
+  k.bias = bias && pass != ConvChoiceKey::BackwardData;
   return k;
 }
 
@@ -98,8 +98,10 @@ std::string conv_choice_pass_name(ConvChoiceKey::Pass pass) {
       return "forward+relu";
     case ConvChoiceKey::ForwardReLU6:
       return "forward+relu6";
-    case ConvChoiceKey::Backward:
-      return "backward";
+    case ConvChoiceKey::BackwardWeights:
+      return "weight gradient";
+    case ConvChoiceKey::BackwardData:
+      return "input gradient";
   }
   return "?";
 }

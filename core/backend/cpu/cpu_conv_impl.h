@@ -35,6 +35,8 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
 bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y);
 constexpr size_t kConvChainBytes = size_t(8) << 20;
 void set_conv_chain_bytes(size_t bytes);
+// Backward: the weight (and bias) gradient when dw, the input gradient when
+// dx (either may be null; db only with dw).
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db);
 
@@ -46,17 +48,16 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
 // ---- Auto's measured choice (cpu_conv_choice.cpp) ----
 // A shape and pass: the geometry with N capped at kConvTrialBatch (every
 // batch from that size up shares one choice; smaller ones are timed at their
-// own size, as the winner changes with N: SimpleCNN's second convolution's
-// backward is oneDNN's at N = 32 and im2col's at 128), and what the pass
-// computes.
+// own size, as the winner can change with N), and what the pass computes.
 struct ConvChoiceKey {
   ConvGeometry g;
-  enum Pass { Forward, ForwardReLU, ForwardReLU6, Backward } pass = Forward;
-  bool bias = false;  // forward: bias added; backward: bias gradient wanted
-  bool dx = false;    // backward: input gradient wanted
+  // The weight and input gradients are separate choices, so the weight
+  // gradient's kernel (and bits) never depend on whether dx is wanted.
+  enum Pass { Forward, ForwardReLU, ForwardReLU6, BackwardWeights, BackwardData } pass = Forward;
+  bool bias = false;  // forward: bias added; weight gradient: bias gradient too
 };
 constexpr int kConvTrialBatch = 128;
-ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias, bool dx = false);
+ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias);
 
 struct ConvChoice {
   ConvChoiceKey key;

@@ -362,11 +362,28 @@ template <int B>
 void maxpool_blocked(const PoolGeometry& g, const float* x, float* y) {
   const int CB = (g.C + B - 1) / B;
   const size_t in_plane = size_t(g.H) * g.W * B, out_plane = size_t(g.P) * g.Q * B;
+  const bool two_by_two = is_2x2_s2(g);
 #pragma omp parallel for collapse(2) schedule(static) if (size_t(g.N) * CB * in_plane > kParallelMin)
   for (int n = 0; n < g.N; ++n)
     for (int cb = 0; cb < CB; ++cb) {
       const float* xp = x + (size_t(n) * CB + cb) * in_plane;
       float* yp = y + (size_t(n) * CB + cb) * out_plane;
+      if (two_by_two) {  // constant window: four vectors per output
+        for (int p = 0; p < g.P; ++p) {
+          const float* r0 = xp + size_t(2 * p) * g.W * B;
+          const float* r1 = r0 + size_t(g.W) * B;
+          float* o = yp + size_t(p) * g.Q * B;
+          for (int q = 0; q < g.Q; ++q) {
+            const float *a = r0 + 2 * q * B, *b = r1 + 2 * q * B;
+#pragma omp simd
+            for (int c = 0; c < B; ++c) {
+              const float top = a[c] > a[B + c] ? a[c] : a[B + c], bottom = b[c] > b[B + c] ? b[c] : b[B + c];
+              o[q * B + c] = top > bottom ? top : bottom;
+            }
+          }
+        }
+        continue;
+      }
       for (int p = 0; p < g.P; ++p) {
         const int h0 = p * g.sh - g.ph, hs = std::max(h0, 0), he = std::min(h0 + g.kh, g.H);
         for (int q = 0; q < g.Q; ++q) {
