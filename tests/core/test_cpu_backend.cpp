@@ -735,6 +735,11 @@ TEST(CpuBackend, AutoConvChoiceIsMeasuredOncePerShapeAndPass) {
   }
   EXPECT_EQ(small, 4);
   EXPECT_EQ(relu, 1);
+  // Large planes are timed on fewer images (the trial's memory is extra):
+  // 16 x 128 x 128 floats are 1 MiB per image.
+  EXPECT_EQ(
+      conv_choice_key(make_conv_geometry(64, 16, 128, 128, 16, 3, 3, 1, 1, 1, 1), ConvChoiceKey::Forward, false).g.N,
+      int(kConvTrialBytes >> 20));
   // Forced modes neither measure nor consult the table.
   set_cpu_conv_impl(CpuConvImpl::OneDnn);
   run(9, false);

@@ -84,11 +84,10 @@ bool is_pointwise(const ConvGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
-// Per-thread scratch reused across calls: no allocation per batch.
-std::vector<float>& scratch(int slot) {
-  thread_local std::vector<float> buffers[2];
-  return buffers[slot];
-}
+// One column buffer per thread, taken before the parallel region (an
+// allocation failure then throws where it can be caught) from the block
+// cache (no page faults per batch).
+size_t col_floats(const ConvGeometry& g) { return size_t(g.C) * g.R * g.S * g.P * g.Q; }
 
 }  // namespace
 
@@ -96,16 +95,17 @@ void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, 
   const int Cg = g.C / g.groups, Kg = g.K / g.groups;
   const int CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
   const bool direct = is_pointwise(g);
+  const size_t cf = direct ? 0 : col_floats(g);
+  CpuScratch cols(cf * size_t(omp_get_max_threads()));
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < g.N; ++n) {
     const float* xn = x + (size_t)n * g.C * g.H * g.W;
     float* yn = y + (size_t)n * g.K * PQ;
     const float* col = xn;
     if (!direct) {
-      auto& buf = scratch(0);
-      buf.resize((size_t)g.C * g.R * g.S * PQ);
-      im2col(g, xn, buf.data());
-      col = buf.data();
+      float* buf = cols.data() + cf * size_t(omp_get_thread_num());
+      im2col(g, xn, buf);
+      col = buf;
     }
     for (int grp = 0; grp < g.groups; ++grp)
       cpu_sgemm(false, false, Kg, PQ, CRSg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, col + (size_t)grp * CRSg * PQ, PQ,
@@ -132,12 +132,13 @@ bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, co
   const ConvChoiceKey key = conv_choice_key(g, pass, bias != nullptr);
   if (auto cached = conv_choice_cached(key)) return *cached;
   const ConvGeometry& t = key.g;
-  std::vector<float> y(size_t(t.N) * t.K * t.P * t.Q);
+  const size_t ny = size_t(t.N) * t.K * t.P * t.Q;
+  CpuScratch y(ny);
   return conv_choice_measure(
       key, [&] { return dnnl_conv_forward(t, x, w, bias, y.data(), post); },
       [&] {
         im2col_conv_forward(t, x, w, bias, y.data());
-        if (post != ConvPost::None) be.activation_forward(act, 0.f, y.data(), y.data(), y.size());
+        if (post != ConvPost::None) be.activation_forward(act, 0.f, y.data(), y.data(), ny);
       });
 }
 
@@ -150,7 +151,7 @@ bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, c
   const ConvChoiceKey key = conv_choice_key(g, pass, want_db);
   if (auto cached = conv_choice_cached(key)) return *cached;
   const ConvGeometry& t = key.g;
-  std::vector<float> out(input_grad ? size_t(t.N) * t.C * t.H * t.W : size_t(t.K) * (t.C / t.groups) * t.R * t.S),
+  CpuScratch out(input_grad ? size_t(t.N) * t.C * t.H * t.W : size_t(t.K) * (t.C / t.groups) * t.R * t.S),
       db(key.bias ? t.K : 0);
   float* dx = input_grad ? out.data() : nullptr;
   float* dw = input_grad ? nullptr : out.data();
@@ -225,6 +226,8 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
   // Each thread sums its samples' weight (and bias) gradients privately,
   // while the sample's dy is hot in cache; reduced below.
   std::vector<float> dw_parts(dw ? (size_t)threads * wsize : 0, 0.f);
+  const size_t cf = direct ? 0 : col_floats(g);
+  CpuScratch cols(dw ? cf * size_t(threads) : 0), dcols(dx ? cf * size_t(threads) : 0);
   std::vector<double> db_parts(dw && db ? (size_t)threads * g.K : 0, 0.0);
 
 #pragma omp parallel num_threads(threads)
@@ -248,10 +251,9 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
       if (dw) {
         const float* col = xn;
         if (!direct) {
-          auto& buf = scratch(0);
-          buf.resize((size_t)g.C * g.R * g.S * PQ);
-          im2col(g, xn, buf.data());
-          col = buf.data();
+          float* buf = cols.data() + cf * size_t(t);
+          im2col(g, xn, buf);
+          col = buf;
         }
         for (int grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g [Kg,PQ] * col_g^T [PQ,CRSg]
           cpu_sgemm(false, true, Kg, CRSg, PQ, 1.f, dyn + (size_t)grp * Kg * PQ, PQ, col + (size_t)grp * CRSg * PQ, PQ,
@@ -264,13 +266,12 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
             cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, dyn + (size_t)grp * Kg * PQ,
                       PQ, 0.f, dxn + (size_t)grp * CRSg * PQ, PQ);
         } else {
-          auto& dcol = scratch(1);
-          dcol.resize((size_t)g.C * g.R * g.S * PQ);
+          float* dcol = dcols.data() + cf * size_t(t);
           for (int grp = 0; grp < g.groups; ++grp)  // dcol_g = W_g^T [CRSg,Kg] * dY_g
             cpu_sgemm(true, false, CRSg, PQ, Kg, 1.f, w + (size_t)grp * Kg * CRSg, CRSg, dyn + (size_t)grp * Kg * PQ,
-                      PQ, 0.f, dcol.data() + (size_t)grp * CRSg * PQ, PQ);
+                      PQ, 0.f, dcol + (size_t)grp * CRSg * PQ, PQ);
           std::fill(dxn, dxn + (size_t)g.C * g.H * g.W, 0.f);
-          col2im(g, dcol.data(), dxn);
+          col2im(g, dcol, dxn);
         }
       }
     }

@@ -136,31 +136,14 @@ void bound(Map& m) {
   if (m.size() >= kMaxCached) m.clear();
 }
 
-// A buffer from the backend's block cache, freed on scope exit.
-class Temp {
- public:
-  Temp() = default;
-  Temp(const Temp&) = delete;
-  Temp& operator=(const Temp&) = delete;
-  ~Temp() {
-    if (p_) cpu_backend().deallocate(p_, n_);
-  }
-  float* get(size_t bytes) {
-    n_ = (bytes + sizeof(float) - 1) / sizeof(float);
-    p_ = cpu_backend().allocate(n_);
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t n_ = 0;
-};
+// Temporaries come from the backend's block cache (CpuScratch).
+using Temp = CpuScratch;
 
 // The user's plain tensor as the primitive wants it: itself when layouts
 // match, else a temporary (filled by a reorder when copy_in).
 memory as_layout(const memory::desc& want, const memory& user, bool copy_in, Temp& t, dnnl::stream& s) {
   if (want == user.get_desc()) return user;
-  memory m(want, engine(), t.get(want.get_size()));
+  memory m(want, engine(), t.get_bytes(want.get_size()));
   if (copy_in) dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
   return m;
 }
@@ -289,7 +272,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
     // Temporaries live until the end: a chain is a few links.
     std::vector<Temp> temps(static_cast<size_t>(4 * n + 2));
     size_t t = 0;
-    auto temp = [&](const memory::desc& want) { return memory(want, engine(), temps[t++].get(want.get_size())); };
+    auto temp = [&](const memory::desc& want) { return memory(want, engine(), temps[t++].get_bytes(want.get_size())); };
     memory xu(d[0].src, engine(), mut(x));
     memory cur = as_layout(f[0]->pd.src_desc(), xu, true, temps[t++], s);
     const ConvLink& last = links[n - 1];

@@ -46,9 +46,9 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
                           float* db);
 
 // ---- Auto's measured choice (cpu_conv_choice.cpp) ----
-// A shape and pass: the geometry with N capped at kConvTrialBatch (every
-// batch from that size up shares one choice; smaller ones are timed at their
-// own size, as the winner can change with N), and what the pass computes.
+// A shape and pass: the geometry with N capped (every batch from the cap up
+// shares one choice; smaller ones are timed at their own size, as the winner
+// can change with N), and what the pass computes.
 struct ConvChoiceKey {
   ConvGeometry g;
   // The weight and input gradients are separate choices, so the weight
@@ -57,6 +57,9 @@ struct ConvChoiceKey {
   bool bias = false;  // forward: bias added; weight gradient: bias gradient too
 };
 constexpr int kConvTrialBatch = 128;
+// ... and at most as many images as keep the trial's input or output within
+// this (its temporaries are live on top of the step's own).
+constexpr size_t kConvTrialBytes = size_t(16) << 20;
 ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, bool bias);
 
 struct ConvChoice {
