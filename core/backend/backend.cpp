@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cuda_entry.h"
+#include "core/tensor/error.h"
 
 namespace perceptra {
 
@@ -49,36 +53,62 @@ Device resolve_device(const DeviceRequest& request, std::string* note) {
 }
 
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y) {
-  size_t most = 0;  // the largest intermediate: a conv output, or a pooled one
-  for (int i = 0; i < n; ++i) {
-    const ConvGeometry& g = links[i].g;
-    if (i + 1 < n || links[i].pooled()) most = std::max(most, size_t(g.N) * g.K * g.P * g.Q);
-    if (i + 1 < n) most = std::max(most, links[i].out_floats());
-  }
-  float* buf[2] = {most ? be.allocate(most) : nullptr, most ? be.allocate(most) : nullptr};
-  int next = 0;
-  const float* in = x;
+  // Owned temporaries: one per link output (and its conv output when pooled).
+  std::vector<std::pair<float*, size_t>> owned;
+  struct Free {
+    Backend& be;
+    std::vector<std::pair<float*, size_t>>& blocks;
+    ~Free() {
+      for (auto& [p, count] : blocks) be.deallocate(p, count);
+    }
+  } free_all{be, owned};
+  auto temp = [&](size_t count) {
+    owned.emplace_back(be.allocate(count), count);
+    return owned.back().first;
+  };
+  std::vector<const float*> inputs(size_t(n) + 1);  // inputs[i]: link i's input
+  inputs[0] = x;
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
     const bool last = i == n - 1;
-    float* conv_out = last && !l.pooled() ? y : buf[next];
-    if (l.post == ConvPost::ReLU)
-      be.conv2d_forward_relu(l.g, in, l.w, l.bias, conv_out);
-    else if (l.post == ConvPost::ReLU6)
-      be.conv2d_forward_relu6(l.g, in, l.w, l.bias, conv_out);
+    const size_t conv_floats = size_t(l.g.N) * l.g.K * l.g.P * l.g.Q;
+    float* conv_out = last && !l.pooled() ? y : temp(conv_floats);
+    const ConvPost post = l.residual() ? ConvPost::None : l.post;  // after the sum then
+    if (post == ConvPost::ReLU)
+      be.conv2d_forward_relu(l.g, inputs[size_t(i)], l.w, l.bias, conv_out);
+    else if (post == ConvPost::ReLU6)
+      be.conv2d_forward_relu6(l.g, inputs[size_t(i)], l.w, l.bias, conv_out);
     else
-      be.conv2d_forward(l.g, in, l.w, l.bias, conv_out);
-    in = conv_out;
-    next ^= conv_out == buf[next];
-    if (l.pooled()) {
-      float* pool_out = last ? y : buf[next];
-      be.maxpool2d_forward(l.pool, in, pool_out);
-      in = pool_out;
-      next ^= pool_out == buf[next];
+      be.conv2d_forward(l.g, inputs[size_t(i)], l.w, l.bias, conv_out);
+    if (l.residual()) {
+      PCHECK(l.residual_from < i && !l.pooled(), "chain link " + std::to_string(i) + ": bad residual link");
+      const float* s = inputs[size_t(l.residual_from)];
+      const ConvGeometry& from = links[l.residual_from].g;
+      if (l.proj_w) {
+        const ConvGeometry& p = l.proj_g;
+        PCHECK(p.N == from.N && p.C == from.C && p.H == from.H && p.W == from.W && p.K == l.g.K && p.P == l.g.P &&
+                   p.Q == l.g.Q,
+               "chain link " + std::to_string(i) + ": projection does not map the shortcut to the output");
+        float* projected = temp(conv_floats);
+        be.conv2d_forward(p, s, l.proj_w, l.proj_bias, projected);
+        s = projected;
+      } else {
+        PCHECK(from.N == l.g.N && from.C == l.g.K && from.H == l.g.P && from.W == l.g.Q,
+               "chain link " + std::to_string(i) + ": identity shortcut of another shape");
+      }
+      be.add(conv_out, s, conv_out, conv_floats);
+      if (l.post != ConvPost::None)
+        be.activation_forward(l.post == ConvPost::ReLU ? Activation::ReLU : Activation::ReLU6, 0.f, conv_out, conv_out,
+                              conv_floats);
     }
+    const float* out = conv_out;
+    if (l.pooled()) {
+      float* pool_out = last ? y : temp(l.out_floats());
+      be.maxpool2d_forward(l.pool, conv_out, pool_out);
+      out = pool_out;
+    }
+    inputs[size_t(i) + 1] = out;
   }
-  for (float* b : buf)
-    if (b) be.deallocate(b, most);
 }
 
 }  // namespace perceptra

@@ -45,13 +45,22 @@ inline size_t maxpool_argmax_floats(const PoolGeometry& g) { return size_t(g.N) 
 // One link of an inference chain (conv2d_chain_forward): a convolution with
 // its bias (may be null) and post-op, then optionally a max pooling of its
 // output (pool.N == 0: none).
+// A residual block's last link adds a shortcut before its post-op:
+// post(conv + bias + s), where s is the input of the earlier link
+// `residual_from` as it is (proj_w null) or through a projection convolution
+// (proj_g, proj_w, proj_bias; no post-op). Such a link has no pooling.
 struct ConvLink {
   ConvGeometry g;
   const float* w = nullptr;
   const float* bias = nullptr;
   ConvPost post = ConvPost::None;
   PoolGeometry pool{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  int residual_from = -1;
+  ConvGeometry proj_g;
+  const float* proj_w = nullptr;
+  const float* proj_bias = nullptr;
   bool pooled() const { return pool.N > 0; }
+  bool residual() const { return residual_from >= 0; }
   // Floats of the link's output (after the pooling when there is one).
   size_t out_floats() const {
     return pooled() ? size_t(pool.N) * pool.C * pool.P * pool.Q : size_t(g.N) * g.K * g.P * g.Q;
@@ -101,9 +110,10 @@ class Backend {
 // build has no CUDA support or the device is unusable.
 Backend& backend_for(Device device);
 
-// conv2d_chain_forward as separate ops, link after link through two
-// temporaries: what a backend without a chained path runs (CUDA; the CPU
-// when oneDNN refuses a link).
+// conv2d_chain_forward as separate ops, link after link, every link's output
+// kept until the end (a later link's shortcut may read it): what a backend
+// without a chained path runs (CUDA; the CPU when oneDNN refuses a link).
+// Throws Error when a link's shortcut does not fit.
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y);
 
 // What the CUDA runtime says about this machine.

@@ -36,6 +36,11 @@ class Residual : public Layer {
   // Names of children() relative to this block ("conv0", "shortcut_conv").
   const std::vector<std::string>& child_local_names() const { return local_names_; }
   bool has_projection() const { return proj_ != nullptr; }
+  // The parts, read by the inference chains (core/nn/inference.cpp).
+  const std::vector<LayerPtr>& branch() const { return branch_; }
+  const Layer* projection() const { return proj_.get(); }
+  const Layer* projection_norm() const { return proj_bn_.get(); }
+  const ActivationLayer* activation() const { return act_.get(); }
 
  private:
   Residual() = default;

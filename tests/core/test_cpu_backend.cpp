@@ -24,6 +24,7 @@
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_profile.h"
+#include "core/tensor/error.h"
 #include "core/tensor/random.h"
 
 using namespace perceptra;
@@ -668,7 +669,9 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
         // Sub-batches (a whole batch overflowing the cache): one image at a
         // time, then 2 + 1 of the 3.
         size_t per_image = 0;
-        for (const ConvLink& l : cl) per_image = std::max(per_image, sizeof(float) * l.g.K * l.g.P * l.g.Q);
+        for (const ConvLink& l : cl)  // every link output of one image, as the sub-batching counts
+          per_image += sizeof(float) *
+                       (size_t(l.g.K) * l.g.P * l.g.Q + (l.pooled() ? size_t(l.pool.C) * l.pool.P * l.pool.Q : 0));
         for (size_t bytes : {size_t(1), 2 * per_image}) {
           set_conv_chain_bytes(bytes);
           std::vector<float> split(out.size(), -4.f);
@@ -766,6 +769,119 @@ TEST(CpuBackend, AutoConvChoiceKeepsIm2colWhenOneDnnRefuses) {
   ASSERT_EQ(conv_choices().size(), 1u);
   EXPECT_EQ(conv_choices()[0].onednn_ms, 0.0);
   EXPECT_EQ(conv_choice_cached(key), std::optional<bool>(false));
+}
+
+TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
+  // y = post(conv + bias + s), s = an earlier link's input as is or through a
+  // 1x1 projection: oneDNN's sum post-op in the blocked layout and the
+  // link-by-link form, against convolutions, adds and activations done here.
+  struct L {
+    int K, stride, from;  // from: residual_from (-1 none)
+    bool proj;
+    ConvPost post;
+  };
+  const std::vector<std::vector<L>> chains = {
+      {{16, 1, -1, false, ConvPost::ReLU}, {16, 1, 0, false, ConvPost::ReLU}},  // identity, ReLU after the sum
+      {{16, 1, -1, false, ConvPost::ReLU},  // stem, then a downsampling block with a projection
+       {32, 2, -1, false, ConvPost::ReLU},
+       {32, 1, 1, true, ConvPost::None},
+       {32, 1, -1, false, ConvPost::ReLU6},
+       {32, 1, 3, false, ConvPost::ReLU6}}};
+  for (size_t ci = 0; ci < chains.size(); ++ci) {
+    const auto& spec = chains[ci];
+    const int N = 3;
+    int C = ci == 0 ? 16 : 3, H = 11, W = 9;
+    std::vector<ConvLink> cl;
+    std::vector<std::vector<float>> w, b, pw, pb;
+    std::vector<std::vector<int>> in_shape;  // C, H, W of each link's input
+    for (size_t i = 0; i < spec.size(); ++i) {
+      const L& l = spec[i];
+      in_shape.push_back({C, H, W});
+      ConvLink c;
+      c.g = make_conv_geometry(N, C, H, W, l.K, 3, 3, l.stride, l.stride, 1, 1);
+      w.push_back(randv(size_t(l.K) * C * 9, 100 + i));
+      for (float& v : w.back()) v /= std::sqrt(float(C * 9));  // activations stay O(1)
+      b.push_back(randv(size_t(l.K), 110 + i));
+      c.post = l.post;
+      c.residual_from = l.from;
+      pw.emplace_back();
+      pb.emplace_back();
+      if (l.proj) {
+        const auto& s = in_shape[size_t(l.from)];
+        const int ps = spec[size_t(l.from)].stride;  // the downsampling the branch did
+        c.proj_g = make_conv_geometry(N, s[0], s[1], s[2], l.K, 1, 1, ps, ps, 0, 0);
+        pw.back() = randv(size_t(l.K) * s[0], 120 + i);
+        pb.back() = randv(size_t(l.K), 130 + i);
+      }
+      C = l.K;
+      H = c.g.P;
+      W = c.g.Q;
+      cl.push_back(c);
+    }
+    for (size_t i = 0; i < cl.size(); ++i) {
+      cl[i].w = w[i].data();
+      cl[i].bias = b[i].data();
+      if (!pw[i].empty()) {
+        cl[i].proj_w = pw[i].data();
+        cl[i].proj_bias = pb[i].data();
+      }
+    }
+    const auto x = randv(size_t(N) * cl[0].g.C * cl[0].g.H * cl[0].g.W, 140);
+    // Reference, op by op on the im2col path.
+    set_cpu_conv_impl(CpuConvImpl::Im2col);
+    std::vector<std::vector<float>> ins{x};
+    for (size_t i = 0; i < cl.size(); ++i) {
+      const ConvGeometry& g = cl[i].g;
+      std::vector<float> out(size_t(N) * g.K * g.P * g.Q);
+      B().conv2d_forward(g, ins[i].data(), cl[i].w, cl[i].bias, out.data());
+      if (cl[i].residual()) {
+        std::vector<float> s = ins[size_t(cl[i].residual_from)];
+        if (cl[i].proj_w) {
+          std::vector<float> p(out.size());
+          B().conv2d_forward(cl[i].proj_g, s.data(), cl[i].proj_w, cl[i].proj_bias, p.data());
+          s = p;
+        }
+        ASSERT_EQ(s.size(), out.size());
+        for (size_t k = 0; k < out.size(); ++k) out[k] += s[k];
+      }
+      for (float& v : out) {
+        if (cl[i].post != ConvPost::None) v = std::max(v, 0.f);
+        if (cl[i].post == ConvPost::ReLU6) v = std::min(v, 6.f);
+      }
+      ins.push_back(out);
+    }
+    const std::vector<float>& ref = ins.back();
+    // Values grow through unnormalised layers and cancel: tolerance by the output's scale.
+    float scale = 0;
+    for (float v : ref) scale = std::max(scale, std::abs(v));
+    const float tol = 1e-5f * (1 + scale);
+    for (auto impl : {CpuConvImpl::OneDnn, CpuConvImpl::Im2col}) {
+      set_cpu_conv_impl(impl);
+      std::vector<float> apart(ref.size(), -2.f);
+      conv_chain_link_by_link(B(), int(cl.size()), cl.data(), x.data(), apart.data());
+      for (size_t k = 0; k < ref.size(); ++k)
+        ASSERT_NEAR(apart[k], ref[k], tol) << "link by link, chain " << ci << " k=" << k;
+    }
+    set_cpu_conv_impl(CpuConvImpl::OneDnn);
+    for (size_t bytes : {kConvChainBytes, size_t(1)}) {  // whole batch, then one image at a time
+      set_conv_chain_bytes(bytes);
+      std::vector<float> chained(ref.size(), -1.f);
+      ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), chained.data()))
+          << "oneDNN refused residual chain " << ci;
+      for (size_t k = 0; k < ref.size(); ++k)
+        ASSERT_NEAR(chained[k], ref[k], tol) << "oneDNN chain " << ci << " k=" << k;
+    }
+    set_conv_chain_bytes(kConvChainBytes);
+    // A shortcut that does not fit the output is refused, not guessed at.
+    std::vector<ConvLink> bad = cl;
+    bad.back().residual_from = ci == 0 ? 1 : 0;
+    if (ci == 1) bad.back().proj_w = nullptr;
+    std::vector<float> out(ref.size());
+    if (ci == 0) bad.back().residual_from = 2;  // not an earlier link
+    EXPECT_FALSE(dnnl_conv_chain_forward(int(bad.size()), bad.data(), x.data(), out.data())) << "chain " << ci;
+    EXPECT_THROW(conv_chain_link_by_link(B(), int(bad.size()), bad.data(), x.data(), out.data()), Error);
+  }
+  set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
 TEST(CpuBackend, BlockedMaxPoolEqualsPlainMaxPool) {

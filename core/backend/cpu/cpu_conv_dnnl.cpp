@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,12 +45,14 @@ dnnl::engine& engine() {
 }
 
 using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, int>;
-Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None) {
+// sum: the convolution adds its output to what dst holds (a residual
+// shortcut) before the post-op.
+Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, bool sum = false) {
   return {g.N,      g.C,        g.H,
           g.W,      g.K,        g.R,
           g.S,      g.stride_h, g.stride_w,
           g.pad_h,  g.pad_w,    g.dil_h * 1000 + g.dil_w,
-          g.groups, bias,       static_cast<int>(post)};
+          g.groups, bias,       static_cast<int>(post) + (sum ? 8 : 0)};
 }
 
 struct Descs {
@@ -94,18 +97,20 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
 // [0, 6]: MobileNetV2 has one after all but its projection convolutions). forward_training even for inference:
 // with forward_inference oneDNN 2.6 picks brgconv on NHWC here, which with
 // the NCHW reorders measured ~1.5x slower than jit on nChw16c.
-dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, ConvPost post = ConvPost::None) {
+dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, ConvPost post = ConvPost::None,
+                                                     bool sum = false) {
   using F = dnnl::convolution_forward;
   const auto prop = dnnl::prop_kind::forward_training;
   F::desc desc = bias ? F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.bias, d.dst_any,
                                 d.strides, d.dilates, d.pad_l, d.pad_r)
                       : F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any, d.strides,
                                 d.dilates, d.pad_l, d.pad_r);
-  if (post == ConvPost::None) return F::primitive_desc(desc, engine());
+  if (post == ConvPost::None && !sum) return F::primitive_desc(desc, engine());
   dnnl::post_ops ops;
+  if (sum) ops.append_sum(1.f);  // dst = conv + dst, then the activation
   if (post == ConvPost::ReLU)
     ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  else
+  else if (post == ConvPost::ReLU6)
     ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
@@ -157,13 +162,13 @@ float* mut(const float* p) { return const_cast<float*>(p); }
 
 // The cached forward primitive for a geometry (created on first use). Call
 // with g_mu held.
-Forward& forward_for(const ConvGeometry& g, const Descs& d, bool bias, ConvPost post) {
-  const Key key = key_of(g, bias, post);
+Forward& forward_for(const ConvGeometry& g, const Descs& d, bool bias, ConvPost post, bool sum = false) {
+  const Key key = key_of(g, bias, post, sum);
   auto it = g_forward.find(key);
   if (it == g_forward.end()) {
     bound(g_forward);
     auto f = std::make_unique<Forward>();
-    f->pd = forward_pd(d, bias, post);
+    f->pd = forward_pd(d, bias, post, sum);
     f->prim = dnnl::convolution_forward(f->pd);
     it = g_forward.emplace(key, std::move(f)).first;
   }
@@ -243,12 +248,21 @@ namespace {
 
 // One sub-batch of a chain (all links' N equal).
 bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y) {
-  std::vector<Descs> d(static_cast<size_t>(n));
+  std::vector<Descs> d(static_cast<size_t>(n)), pd(static_cast<size_t>(n));  // pd: projections
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
     if (!make_descs(l.g, d[size_t(i)])) return false;
     const PoolGeometry& p = l.pool;
     if (l.pooled() && (p.N != l.g.N || p.C != l.g.K || p.H != l.g.P || p.W != l.g.Q)) return false;
+    if (l.residual()) {  // the shortcut must map link residual_from's input onto this output
+      if (l.residual_from >= i || l.pooled()) return false;
+      const ConvGeometry& from = links[l.residual_from].g;
+      const ConvGeometry& s = l.proj_w ? l.proj_g : ConvGeometry{};
+      if (l.proj_w && (!make_descs(s, pd[size_t(i)]) || s.N != from.N || s.C != from.C || s.H != from.H ||
+                       s.W != from.W || s.K != l.g.K || s.P != l.g.P || s.Q != l.g.Q))
+        return false;
+      if (!l.proj_w && (from.C != l.g.K || from.H != l.g.P || from.W != l.g.Q)) return false;
+    }
     if (i == 0) continue;
     // Not a chain: the caller's shapes are wrong, and link by link will say so.
     const ConvLink& prev = links[i - 1];
@@ -259,38 +273,82 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
   try {
     // Every link's primitives first: a cache may be cleared while filling,
     // and a clear must not drop a primitive this chain already holds.
-    std::vector<Forward*> f(static_cast<size_t>(n));
+    std::vector<Forward*> f(static_cast<size_t>(n)), proj(static_cast<size_t>(n), nullptr);
     std::vector<Pool*> pools(static_cast<size_t>(n), nullptr);
     for (int pass = 0; pass < 2; ++pass)
       for (int i = 0; i < n; ++i) {
         const ConvLink& l = links[i];
-        f[size_t(i)] = &forward_for(l.g, d[size_t(i)], l.bias != nullptr, l.post);
+        f[size_t(i)] = &forward_for(l.g, d[size_t(i)], l.bias != nullptr, l.post, l.residual());
+        if (l.proj_w && l.residual())
+          proj[size_t(i)] = &forward_for(l.proj_g, pd[size_t(i)], l.proj_bias != nullptr, ConvPost::None);
         if (l.pooled())
           pools[size_t(i)] = &pool_for(l.pool, f[size_t(i)]->pd.dst_desc(), key_of(l.g, l.bias != nullptr, l.post));
       }
     dnnl::stream s(engine());
-    // Temporaries live until the end: a chain is a few links.
-    std::vector<Temp> temps(static_cast<size_t>(4 * n + 2));
-    size_t t = 0;
-    auto temp = [&](const memory::desc& want) { return memory(want, engine(), temps[t++].get_bytes(want.get_size())); };
+    // Temporaries by owner: group k holds link k's input (link k-1's outputs
+    // and their reorders) and is given back after the last link that reads
+    // it (link k, or a later block's shortcut); group n + 1 is one link's own
+    // scratch. The block cache then hands the next link a buffer still warm
+    // in cache: with every output kept to the end, ResNet-small's 13 links
+    // each wrote a cold 6.4 MB buffer, ~0.5 ms more per convolution.
+    std::deque<Temp> temps;
+    std::vector<std::vector<Temp*>> groups(static_cast<size_t>(n) + 2);
+    const int scratch = n + 1;
+    std::vector<int> last_use(static_cast<size_t>(n) + 1);
+    for (int k = 0; k <= n; ++k) last_use[size_t(k)] = k;
+    for (int i = 0; i < n; ++i)
+      if (links[i].residual())
+        last_use[size_t(links[i].residual_from)] = std::max(last_use[size_t(links[i].residual_from)], i);
+    auto take = [&](int group) -> Temp& {
+      temps.emplace_back();
+      groups[size_t(group)].push_back(&temps.back());
+      return temps.back();
+    };
+    auto release = [&](int group) {
+      for (Temp* p : groups[size_t(group)]) p->reset();
+      groups[size_t(group)].clear();
+    };
+    auto temp = [&](const memory::desc& want, int group) {
+      return memory(want, engine(), take(group).get_bytes(want.get_size()));
+    };
     memory xu(d[0].src, engine(), mut(x));
-    memory cur = as_layout(f[0]->pd.src_desc(), xu, true, temps[t++], s);
+    memory cur = as_layout(f[0]->pd.src_desc(), xu, true, take(0), s);
     const ConvLink& last = links[n - 1];
     memory::desc y_desc = d[size_t(n - 1)].dst;
     if (last.pooled()) y_desc = {{last.pool.N, last.pool.C, last.pool.P, last.pool.Q}, dt::f32, tag::nchw};
     memory yu(y_desc, engine(), y);
+    std::vector<memory> inputs(static_cast<size_t>(n));  // each link's input, for shortcuts
+    auto in_layout = [&](const memory& m, const memory::desc& want, int group) {
+      if (m.get_desc() == want) return m;
+      memory r = temp(want, group);
+      dnnl::reorder(m, r).execute(s, const_cast<memory&>(m), r);
+      return r;
+    };
     for (int i = 0; i < n; ++i) {
       const ConvLink& l = links[i];
       Forward& fi = *f[size_t(i)];
-      if (cur.get_desc() != fi.pd.src_desc()) {  // the layouts two links chose differ
-        memory m = temp(fi.pd.src_desc());
-        dnnl::reorder(cur, m).execute(s, cur, m);
-        cur = m;
-      }
+      cur = in_layout(cur, fi.pd.src_desc(), i);  // the layouts two links chose may differ
+      inputs[size_t(i)] = cur;
       memory wu(d[size_t(i)].wei, engine(), mut(l.w));
-      memory wm = as_layout(fi.pd.weights_desc(), wu, true, temps[t++], s);
+      memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);
       const bool to_y = i == n - 1 && !l.pooled();
-      memory out = to_y ? as_layout(fi.pd.dst_desc(), yu, false, temps[t++], s) : temp(fi.pd.dst_desc());
+      memory out = to_y ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s) : temp(fi.pd.dst_desc(), i + 1);
+      if (l.residual()) {  // out = the shortcut, which the convolution's sum post-op adds to
+        memory& from = inputs[size_t(l.residual_from)];
+        if (Forward* fp = proj[size_t(i)]) {
+          memory src = in_layout(from, fp->pd.src_desc(), scratch);
+          memory pwu(pd[size_t(i)].wei, engine(), mut(l.proj_w));
+          memory pw = as_layout(fp->pd.weights_desc(), pwu, true, take(scratch), s);
+          const bool direct = fp->pd.dst_desc() == out.get_desc();
+          memory pout = direct ? out : temp(fp->pd.dst_desc(), scratch);
+          std::unordered_map<int, memory> pargs{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, pw}, {DNNL_ARG_DST, pout}};
+          if (l.proj_bias) pargs.emplace(DNNL_ARG_BIAS, memory(pd[size_t(i)].bias, engine(), mut(l.proj_bias)));
+          fp->prim.execute(s, pargs);
+          if (!direct) dnnl::reorder(pout, out).execute(s, pout, out);
+        } else {
+          dnnl::reorder(from, out).execute(s, from, out);
+        }
+      }
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
       if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, engine(), mut(l.bias)));
       fi.prim.execute(s, args);
@@ -300,18 +358,23 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
         const int block = channel_block(cur.get_desc(), {pg.N, pg.C, pg.H, pg.W});
         if (block) {  // ours: oneDNN 2.6 pooling took ~3x longer here
           const memory::desc want({pg.N, pg.C, pg.P, pg.Q}, dt::f32, block == 8 ? tag::nChw8c : tag::nChw16c);
-          memory pooled = i == n - 1 ? as_layout(want, yu, false, temps[t++], s) : temp(want);
+          memory pooled = i == n - 1 ? as_layout(want, yu, false, take(i + 1), s) : temp(want, i + 1);
           s.wait();  // the convolution has written `cur`
           maxpool2d_forward_blocked(pg, block, static_cast<const float*>(cur.get_data_handle()),
                                     static_cast<float*>(pooled.get_data_handle()));
           cur = pooled;
         } else {
           Pool& p = *pools[size_t(i)];
-          memory pooled = i == n - 1 ? as_layout(p.pd.dst_desc(), yu, false, temps[t++], s) : temp(p.pd.dst_desc());
+          memory pooled =
+              i == n - 1 ? as_layout(p.pd.dst_desc(), yu, false, take(i + 1), s) : temp(p.pd.dst_desc(), i + 1);
           p.prim.execute(s, {{DNNL_ARG_SRC, cur}, {DNNL_ARG_DST, pooled}});
           cur = pooled;
         }
       }
+      s.wait();  // before anything this link read goes back to the cache
+      release(scratch);
+      for (int k = 0; k <= i; ++k)
+        if (last_use[size_t(k)] == i) release(k);
     }
     copy_out(cur, yu, s);
     s.wait();
@@ -324,13 +387,17 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
 // Images per sub-batch: a whole batch's intermediate outputs overflow the
 // caches (SimpleCNN's first convolution writes 25 MB at N = 256, and its
 // pooling then read them back from memory at ~4 GB/s), so the chain runs on
-// sub-batches whose largest link output fits in kConvChainBytes. oneDNN time of
+// sub-batches whose link outputs together fit in kConvChainBytes (SimpleCNN:
+// 2 x 64 images per batch of 128, ResNet-small 4 x 32). oneDNN time of
 // SimpleCNN's chain on 10,000 images (verbose log): 1,148 ms at N = 128,
 // 1,025 ms at 64, 1,096 ms at 32 (per-call overheads grow below that).
 int chain_sub_batch(int n, const ConvLink* links) {
   size_t per_image = 0;
-  for (int i = 0; i < n; ++i)
-    per_image = std::max(per_image, sizeof(float) * size_t(links[i].g.K) * links[i].g.P * links[i].g.Q);
+  for (int i = 0; i < n; ++i) {
+    const ConvLink& l = links[i];
+    per_image += sizeof(float) * size_t(l.g.K) * l.g.P * l.g.Q;
+    if (l.pooled()) per_image += sizeof(float) * size_t(l.pool.C) * l.pool.P * l.pool.Q;
+  }
   const int N = links[0].g.N;
   const int most = int(std::max<size_t>(1, g_chain_bytes / std::max<size_t>(per_image, 1)));
   const int chunks = (N + most - 1) / most;
@@ -346,7 +413,9 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
   const int N = links[0].g.N, sub = chain_sub_batch(n, links);
   if (sub >= N) return chain_forward_batch(n, links, x, y);
   for (int i = 0; i < n; ++i)  // shapes chain_forward_batch would reject anyway
-    if (links[i].g.N != N || (links[i].pooled() && links[i].pool.N != N)) return false;
+    if (links[i].g.N != N || (links[i].pooled() && links[i].pool.N != N) ||
+        (links[i].residual() && links[i].proj_w && links[i].proj_g.N != N))
+      return false;
   const ConvLink& first = links[0];
   const ConvLink& last = links[n - 1];
   const size_t in_image = size_t(first.g.C) * first.g.H * first.g.W;
@@ -358,6 +427,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
     for (ConvLink& l : part) {
       l.g.N = m;
       if (l.pooled()) l.pool.N = m;
+      if (l.residual() && l.proj_w) l.proj_g.N = m;
     }
     if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start)) return false;
   }

@@ -30,10 +30,10 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
                        ConvPost post = ConvPost::None);
 // The backend's conv2d_chain_forward with the links' outputs kept in the
 // blocked layout oneDNN chose; false when a link has no oneDNN equivalent.
-// Runs on sub-batches whose largest link output is at most `bytes` (see
+// Runs on sub-batches whose link outputs together take at most `bytes` (see
 // cpu_conv_dnnl.cpp; settable for tests).
 bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y);
-constexpr size_t kConvChainBytes = size_t(8) << 20;
+constexpr size_t kConvChainBytes = size_t(16) << 20;
 void set_conv_chain_bytes(size_t bytes);
 // Backward: the weight (and bias) gradient when dw, the input gradient when
 // dx (either may be null; db only with dw).

@@ -25,13 +25,16 @@ class CpuScratch {
     if (p_) cpu_backend().deallocate(p_, n_);
   }
   float* get(size_t floats) {
-    if (p_) cpu_backend().deallocate(p_, n_);
-    p_ = nullptr;
+    reset();
     n_ = floats;
     p_ = cpu_backend().allocate(n_);
     return p_;
   }
   float* get_bytes(size_t bytes) { return get((bytes + sizeof(float) - 1) / sizeof(float)); }
+  void reset() {
+    if (p_) cpu_backend().deallocate(p_, n_);
+    p_ = nullptr;
+  }
   float* data() const { return p_; }
 
  private:
