@@ -377,8 +377,7 @@ void maxpool_blocked(const PoolGeometry& g, const float* x, float* y) {
             const float *a = r0 + 2 * q * B, *b = r1 + 2 * q * B;
 #pragma omp simd
             for (int c = 0; c < B; ++c) {
-              const float top = a[c] > a[B + c] ? a[c] : a[B + c], bottom = b[c] > b[B + c] ? b[c] : b[B + c];
-              o[q * B + c] = top > bottom ? top : bottom;
+              o[q * B + c] = max_nan(max_nan(a[c], a[B + c]), max_nan(b[c], b[B + c]));
             }
           }
         }
@@ -394,7 +393,7 @@ void maxpool_blocked(const PoolGeometry& g, const float* x, float* y) {
             for (int w = ws; w < we; ++w) {
               const float* v = xp + (size_t(h) * g.W + w) * B;
 #pragma omp simd
-              for (int c = 0; c < B; ++c) m[c] = v[c] > m[c] ? v[c] : m[c];
+              for (int c = 0; c < B; ++c) m[c] = max_nan(m[c], v[c]);
             }
           float* o = yp + (size_t(p) * g.Q + q) * B;
 #pragma omp simd
