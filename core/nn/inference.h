@@ -7,6 +7,9 @@
 // residual branch, MobileNetV2's expand / depthwise / project; SimpleCNN's
 // conv-relu-maxpool pairs, a max pooling being part of a link) run as one
 // backend chain whose intermediate outputs stay in the backend's own layout.
+// A residual block whose branch is such a chain ending in a convolution,
+// with an identity or conv + BatchNorm2d shortcut, joins the chain whole
+// (ResNet-small's stem and six blocks are one chain).
 // Nothing is cached for backward, so saliency and
 // Grad-CAM (which need backward) use forward(x, false) instead.
 #include <vector>
