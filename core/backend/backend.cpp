@@ -53,26 +53,41 @@ Device resolve_device(const DeviceRequest& request, std::string* note) {
 }
 
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y) {
-  // Owned temporaries: one per link output (and its conv output when pooled).
-  std::vector<std::pair<float*, size_t>> owned;
+  // Temporaries by owner: group k holds link k's input, freed after its last
+  // reader (link k, or a later link whose shortcut it is); group n + 1 is one
+  // link's scratch. At most a few outputs are alive at once, as before
+  // shortcuts existed (a GPU holds ResNet-18 chains of 50 MB outputs).
+  using Blocks = std::vector<std::pair<float*, size_t>>;
+  std::vector<Blocks> groups(size_t(n) + 2);
   struct Free {
     Backend& be;
-    std::vector<std::pair<float*, size_t>>& blocks;
-    ~Free() {
-      for (auto& [p, count] : blocks) be.deallocate(p, count);
+    std::vector<Blocks>& groups;
+    void group(size_t k) {
+      for (auto& [p, count] : groups[k]) be.deallocate(p, count);
+      groups[k].clear();
     }
-  } free_all{be, owned};
-  auto temp = [&](size_t count) {
-    owned.emplace_back(be.allocate(count), count);
-    return owned.back().first;
+    ~Free() {
+      for (size_t k = 0; k < groups.size(); ++k) group(k);
+    }
+  } freer{be, groups};
+  auto temp = [&](size_t count, int group) {
+    groups[size_t(group)].emplace_back(be.allocate(count), count);
+    return groups[size_t(group)].back().first;
   };
+  const int scratch = n + 1;
+  std::vector<int> last_use(size_t(n) + 1);
+  for (int k = 0; k <= n; ++k) last_use[size_t(k)] = k;
+  for (int i = 0; i < n; ++i)
+    if (links[i].residual() && links[i].residual_from >= 0 && links[i].residual_from < i)
+      last_use[size_t(links[i].residual_from)] = std::max(last_use[size_t(links[i].residual_from)], i);
   std::vector<const float*> inputs(size_t(n) + 1);  // inputs[i]: link i's input
   inputs[0] = x;
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
     const bool last = i == n - 1;
     const size_t conv_floats = size_t(l.g.N) * l.g.K * l.g.P * l.g.Q;
-    float* conv_out = last && !l.pooled() ? y : temp(conv_floats);
+    // Read only by the pooling when there is one.
+    float* conv_out = last && !l.pooled() ? y : temp(conv_floats, l.pooled() ? scratch : i + 1);
     const ConvPost post = l.residual() ? ConvPost::None : l.post;  // after the sum then
     if (post == ConvPost::ReLU)
       be.conv2d_forward_relu(l.g, inputs[size_t(i)], l.w, l.bias, conv_out);
@@ -89,7 +104,7 @@ void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const fl
         PCHECK(p.N == from.N && p.C == from.C && p.H == from.H && p.W == from.W && p.K == l.g.K && p.P == l.g.P &&
                    p.Q == l.g.Q,
                "chain link " + std::to_string(i) + ": projection does not map the shortcut to the output");
-        float* projected = temp(conv_floats);
+        float* projected = temp(conv_floats, scratch);
         be.conv2d_forward(p, s, l.proj_w, l.proj_bias, projected);
         s = projected;
       } else {
@@ -103,11 +118,16 @@ void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const fl
     }
     const float* out = conv_out;
     if (l.pooled()) {
-      float* pool_out = last ? y : temp(l.out_floats());
+      float* pool_out = last ? y : temp(l.out_floats(), i + 1);
       be.maxpool2d_forward(l.pool, conv_out, pool_out);
       out = pool_out;
     }
     inputs[size_t(i) + 1] = out;
+    // Freed blocks are reused in stream order (CPU ops are synchronous; the
+    // CUDA allocator serves one compute stream), so no wait is needed.
+    freer.group(size_t(scratch));
+    for (int k = 1; k <= i; ++k)  // input 0 is the caller's x
+      if (last_use[size_t(k)] == i) freer.group(size_t(k));
   }
 }
 
