@@ -757,6 +757,25 @@ TEST(CpuBackend, AutoConvChoiceIsMeasuredOncePerShapeAndPass) {
             })->onednn);
 }
 
+TEST(CpuBackend, AutoConvChoiceSkipsIm2colTrialsThatWouldCostTooMuchMemory) {
+  // 64 channels, 3x3, 256x256: im2col's column buffer is 151 MB per thread,
+  // more than kConvTrialColBytes; oneDNN is kept without timing either.
+  set_cpu_conv_impl(CpuConvImpl::Auto);
+  conv_choices_clear();
+  auto g = make_conv_geometry(1, 64, 256, 256, 8, 3, 3, 1, 1, 1, 1);
+  auto x = randv(size_t(64) * 256 * 256, 150), w = randv(size_t(8) * 64 * 9, 151);
+  std::vector<float> y(size_t(8) * 256 * 256), ref(y.size());
+  B().conv2d_forward(g, x.data(), w.data(), nullptr, y.data());
+  ASSERT_EQ(conv_choices().size(), 1u);
+  EXPECT_TRUE(conv_choices()[0].onednn);
+  EXPECT_EQ(conv_choices()[0].onednn_ms, 0.0);
+  EXPECT_EQ(conv_choices()[0].im2col_ms, 0.0);
+  set_cpu_conv_impl(CpuConvImpl::Im2col);  // the result is still right
+  B().conv2d_forward(g, x.data(), w.data(), nullptr, ref.data());
+  set_cpu_conv_impl(CpuConvImpl::Auto);
+  for (size_t i = 0; i < y.size(); i += 97) ASSERT_NEAR(y[i], ref[i], 1e-3f * (1 + std::abs(ref[i]))) << i;
+}
+
 TEST(CpuBackend, AutoConvChoiceKeepsIm2colWhenOneDnnRefuses) {
   // A shape oneDNN has no primitive for is decided without timing.
   conv_choices_clear();

@@ -121,6 +121,12 @@ void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, 
 
 namespace {
 
+// im2col's column buffers for a trial of this shape would exceed the bound:
+// oneDNN is kept untimed (conv_choice_measure).
+bool im2col_trial_too_big(const ConvGeometry& t) {
+  return !is_pointwise(t) && col_floats(t) * sizeof(float) * size_t(omp_get_max_threads()) > kConvTrialColBytes;
+}
+
 // Whether this forward runs on oneDNN: forced, or Auto's measured choice
 // (im2col's side of the trial includes the activation pass it needs).
 bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
@@ -132,6 +138,7 @@ bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, co
   const ConvChoiceKey key = conv_choice_key(g, pass, bias != nullptr);
   if (auto cached = conv_choice_cached(key)) return *cached;
   const ConvGeometry& t = key.g;
+  if (im2col_trial_too_big(t)) return conv_choice_measure(key, {}, {});
   const size_t ny = size_t(t.N) * t.K * t.P * t.Q;
   CpuScratch y(ny);
   return conv_choice_measure(
@@ -151,6 +158,7 @@ bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, c
   const ConvChoiceKey key = conv_choice_key(g, pass, want_db);
   if (auto cached = conv_choice_cached(key)) return *cached;
   const ConvGeometry& t = key.g;
+  if (im2col_trial_too_big(t)) return conv_choice_measure(key, {}, {});
   CpuScratch out(input_grad ? size_t(t.N) * t.C * t.H * t.W : size_t(t.K) * (t.C / t.groups) * t.R * t.S),
       db(key.bias ? t.K : 0);
   float* dx = input_grad ? out.data() : nullptr;

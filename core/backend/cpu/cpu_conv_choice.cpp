@@ -55,7 +55,9 @@ bool conv_choice_measure(const ConvChoiceKey& key, const std::function<bool()>& 
                          const std::function<void()>& im2col) {
   ConvChoice c;
   c.key = key;
-  if (!onednn()) {
+  if (!im2col) {
+    c.onednn = true;
+  } else if (!onednn()) {
     c.onednn = false;
   } else {
     const auto t0 = std::chrono::steady_clock::now();

@@ -75,9 +75,12 @@ std::optional<bool> conv_choice_cached(const ConvChoiceKey& key);
 // best of each counts. oneDNN keeps the shape unless
 // im2col is at least 10 % faster, so near-ties do not flip between runs.
 // `onednn` returns false when oneDNN refuses the shape (im2col then, untimed).
+// An empty `im2col` (its column buffers would exceed kConvTrialColBytes)
+// keeps oneDNN untimed: a trial must not cost more memory than the step.
 bool conv_choice_measure(const ConvChoiceKey& key, const std::function<bool()>& onednn,
                          const std::function<void()>& im2col);
 constexpr int kConvTrials = 3;
+constexpr size_t kConvTrialColBytes = size_t(64) << 20;
 // Every choice made so far (bench_train --profile prints them), and a reset
 // for tests.
 std::vector<ConvChoice> conv_choices();
