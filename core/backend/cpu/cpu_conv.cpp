@@ -151,11 +151,10 @@ bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, co
 
 // Whether the weight gradient (want_dx false) or the input gradient (true)
 // runs on oneDNN.
-bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool input_grad,
-                        bool want_db) {
+bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool input_grad) {
   if (cpu_conv_impl() != CpuConvImpl::Auto) return cpu_conv_impl() == CpuConvImpl::OneDnn;
   const auto pass = input_grad ? ConvChoiceKey::BackwardData : ConvChoiceKey::BackwardWeights;
-  const ConvChoiceKey key = conv_choice_key(g, pass, want_db);
+  const ConvChoiceKey key = conv_choice_key(g, pass, false);
   if (auto cached = conv_choice_cached(key)) return *cached;
   const ConvGeometry& t = key.g;
   if (im2col_trial_too_big(t)) return conv_choice_measure(key, {}, {});
@@ -211,8 +210,8 @@ void CpuBackend::conv2d_chain_forward(int n, const ConvLink* links, const float*
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
                                  float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
-  const bool w_onednn = dw && backward_on_onednn(g, x, w, dy, false, db != nullptr);
-  const bool x_onednn = dx && backward_on_onednn(g, x, w, dy, true, false);
+  const bool w_onednn = dw && backward_on_onednn(g, x, w, dy, false);
+  const bool x_onednn = dx && backward_on_onednn(g, x, w, dy, true);
   if (!dx || !dw || w_onednn == x_onednn) {  // one kernel for both: dy is read once
     if ((w_onednn || x_onednn) && dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
     im2col_conv_backward(g, x, w, dy, dx, dw, db);

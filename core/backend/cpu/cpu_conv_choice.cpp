@@ -40,7 +40,9 @@ ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, b
   k.g.N = int(std::min<size_t>({size_t(g.N), size_t(kConvTrialBatch), by_bytes}));
   k.pass = pass;
   k.bias = bias;
-  k.bias = bias && pass != ConvChoiceKey::BackwardData;
+  // Gradients: one choice per shape whether or not db (or dx) is wanted, so
+  // the weight gradient's bits never depend on what else was asked for.
+  k.bias = bias && pass != ConvChoiceKey::BackwardData && pass != ConvChoiceKey::BackwardWeights;
   return k;
 }
 

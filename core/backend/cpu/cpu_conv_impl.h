@@ -54,7 +54,7 @@ struct ConvChoiceKey {
   // The weight and input gradients are separate choices, so the weight
   // gradient's kernel (and bits) never depend on whether dx is wanted.
   enum Pass { Forward, ForwardReLU, ForwardReLU6, BackwardWeights, BackwardData } pass = Forward;
-  bool bias = false;  // forward: bias added; weight gradient: bias gradient too
+  bool bias = false;  // forward: bias added (gradients ignore it)
 };
 constexpr int kConvTrialBatch = 128;
 // ... and at most as many images as keep the trial's input or output within
