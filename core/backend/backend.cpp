@@ -52,6 +52,27 @@ Device resolve_device(const DeviceRequest& request, std::string* note) {
   return request.device;
 }
 
+bool conv_link_shortcut_fits(const ConvLink* links, int i) {
+  const ConvLink& l = links[i];
+  if (!l.residual()) return true;
+  if (l.residual_from >= i || l.pooled()) return false;
+  const ConvGeometry& from = links[l.residual_from].g;  // its input is the shortcut
+  if (!l.proj_w) return from.N == l.g.N && from.C == l.g.K && from.H == l.g.P && from.W == l.g.Q;
+  const ConvGeometry& p = l.proj_g;
+  return p.N == from.N && p.C == from.C && p.H == from.H && p.W == from.W && p.K == l.g.K && p.P == l.g.P &&
+         p.Q == l.g.Q;
+}
+
+std::vector<int> conv_chain_last_use(int n, const ConvLink* links) {
+  std::vector<int> last(size_t(n) + 1);
+  for (int k = 0; k <= n; ++k) last[size_t(k)] = k;
+  for (int i = 0; i < n; ++i) {
+    const int from = links[i].residual_from;
+    if (from >= 0 && from < i) last[size_t(from)] = std::max(last[size_t(from)], i);
+  }
+  return last;
+}
+
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y) {
   // Temporaries by owner: group k holds link k's input, freed after its last
   // reader (link k, or a later link whose shortcut it is); group n + 1 is one
@@ -75,11 +96,7 @@ void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const fl
     return groups[size_t(group)].back().first;
   };
   const int scratch = n + 1;
-  std::vector<int> last_use(size_t(n) + 1);
-  for (int k = 0; k <= n; ++k) last_use[size_t(k)] = k;
-  for (int i = 0; i < n; ++i)
-    if (links[i].residual() && links[i].residual_from >= 0 && links[i].residual_from < i)
-      last_use[size_t(links[i].residual_from)] = std::max(last_use[size_t(links[i].residual_from)], i);
+  const std::vector<int> last_use = conv_chain_last_use(n, links);
   std::vector<const float*> inputs(size_t(n) + 1);  // inputs[i]: link i's input
   inputs[0] = x;
   for (int i = 0; i < n; ++i) {
@@ -96,20 +113,13 @@ void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const fl
     else
       be.conv2d_forward(l.g, inputs[size_t(i)], l.w, l.bias, conv_out);
     if (l.residual()) {
-      PCHECK(l.residual_from < i && !l.pooled(), "chain link " + std::to_string(i) + ": bad residual link");
+      PCHECK(conv_link_shortcut_fits(links, i),
+             "chain link " + std::to_string(i) + ": its shortcut is not an earlier link's input of the output's shape");
       const float* s = inputs[size_t(l.residual_from)];
-      const ConvGeometry& from = links[l.residual_from].g;
       if (l.proj_w) {
-        const ConvGeometry& p = l.proj_g;
-        PCHECK(p.N == from.N && p.C == from.C && p.H == from.H && p.W == from.W && p.K == l.g.K && p.P == l.g.P &&
-                   p.Q == l.g.Q,
-               "chain link " + std::to_string(i) + ": projection does not map the shortcut to the output");
         float* projected = temp(conv_floats, scratch);
-        be.conv2d_forward(p, s, l.proj_w, l.proj_bias, projected);
+        be.conv2d_forward(l.proj_g, s, l.proj_w, l.proj_bias, projected);
         s = projected;
-      } else {
-        PCHECK(from.N == l.g.N && from.C == l.g.K && from.H == l.g.P && from.W == l.g.Q,
-               "chain link " + std::to_string(i) + ": identity shortcut of another shape");
       }
       be.add(conv_out, s, conv_out, conv_floats);
       if (l.post != ConvPost::None)

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/tensor/device.h"
 #include "core/tensor/error.h"
@@ -110,11 +111,17 @@ class Backend {
 // build has no CUDA support or the device is unusable.
 Backend& backend_for(Device device);
 
-// conv2d_chain_forward as separate ops, link after link, every link's output
-// kept until the end (a later link's shortcut may read it): what a backend
+// conv2d_chain_forward as separate ops, link after link, each link's input
+// kept until its last reader (itself or a later shortcut): what a backend
 // without a chained path runs (CUDA; the CPU when oneDNN refuses a link).
 // Throws Error when a link's shortcut does not fit.
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y);
+
+// For every backend's chain: whether link i's shortcut (if any) comes from
+// an earlier link and maps that link's input onto link i's output; and, per
+// link input k (0..n), the last link that reads it.
+bool conv_link_shortcut_fits(const ConvLink* links, int i);
+std::vector<int> conv_chain_last_use(int n, const ConvLink* links);
 
 // What the CUDA runtime says about this machine.
 struct CudaProbe {

@@ -1,6 +1,7 @@
 // Convolution: oneDNN primitives (cpu_conv_dnnl.cpp) or im2col + sgemm,
-// chosen per shape (cpu_conv_choice.cpp); im2col runs one sample per OpenMP thread (each thread's sgemm then runs
-// single-threaded, so the two threads never fight). The im2col path is the
+// chosen per shape (cpu_conv_choice.cpp). im2col runs one sample per OpenMP
+// thread (each thread's sgemm then runs single-threaded, so the two threads
+// never fight). The im2col path is the
 // reference the oneDNN path is tested against. Twin: cuda/cuda_conv.cu.
 #include <omp.h>
 

@@ -39,7 +39,6 @@ ConvChoiceKey conv_choice_key(const ConvGeometry& g, ConvChoiceKey::Pass pass, b
   const size_t by_bytes = std::max<size_t>(1, kConvTrialBytes / std::max<size_t>(per_image, 1));
   k.g.N = int(std::min<size_t>({size_t(g.N), size_t(kConvTrialBatch), by_bytes}));
   k.pass = pass;
-  k.bias = bias;
   // Gradients: one choice per shape whether or not db (or dx) is wanted, so
   // the weight gradient's bits never depend on what else was asked for.
   k.bias = bias && pass != ConvChoiceKey::BackwardData && pass != ConvChoiceKey::BackwardWeights;

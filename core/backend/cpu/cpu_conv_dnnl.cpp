@@ -33,8 +33,10 @@ using dt = memory::data_type;
 CpuConvImpl initial_impl() {
   const char* e = std::getenv("PERCEPTRA_CONV");
   if (e && std::strcmp(e, "im2col") == 0) return CpuConvImpl::Im2col;
-  if (e && std::strcmp(e, "onednn") == 0) return CpuConvImpl::OneDnn;
-  return CpuConvImpl::Auto;
+  if (e && std::strcmp(e, "auto") == 0) return CpuConvImpl::Auto;
+  // Not Auto by default: its timing-based choice can differ between two
+  // processes, and the studio's int8 export must write what the CLI writes.
+  return CpuConvImpl::OneDnn;
 }
 CpuConvImpl g_impl = initial_impl();
 size_t g_chain_bytes = kConvChainBytes;
@@ -254,15 +256,8 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
     if (!make_descs(l.g, d[size_t(i)])) return false;
     const PoolGeometry& p = l.pool;
     if (l.pooled() && (p.N != l.g.N || p.C != l.g.K || p.H != l.g.P || p.W != l.g.Q)) return false;
-    if (l.residual()) {  // the shortcut must map link residual_from's input onto this output
-      if (l.residual_from >= i || l.pooled()) return false;
-      const ConvGeometry& from = links[l.residual_from].g;
-      const ConvGeometry& s = l.proj_w ? l.proj_g : ConvGeometry{};
-      if (l.proj_w && (!make_descs(s, pd[size_t(i)]) || s.N != from.N || s.C != from.C || s.H != from.H ||
-                       s.W != from.W || s.K != l.g.K || s.P != l.g.P || s.Q != l.g.Q))
-        return false;
-      if (!l.proj_w && (from.C != l.g.K || from.H != l.g.P || from.W != l.g.Q)) return false;
-    }
+    if (!conv_link_shortcut_fits(links, i)) return false;
+    if (l.residual() && l.proj_w && !make_descs(l.proj_g, pd[size_t(i)])) return false;
     if (i == 0) continue;
     // Not a chain: the caller's shapes are wrong, and link by link will say so.
     const ConvLink& prev = links[i - 1];
@@ -294,11 +289,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
     std::deque<Temp> temps;
     std::vector<std::vector<Temp*>> groups(static_cast<size_t>(n) + 2);
     const int scratch = n + 1;
-    std::vector<int> last_use(static_cast<size_t>(n) + 1);
-    for (int k = 0; k <= n; ++k) last_use[size_t(k)] = k;
-    for (int i = 0; i < n; ++i)
-      if (links[i].residual())
-        last_use[size_t(links[i].residual_from)] = std::max(last_use[size_t(links[i].residual_from)], i);
+    const std::vector<int> last_use = conv_chain_last_use(n, links);
     auto take = [&](int group) -> Temp& {
       temps.emplace_back();
       groups[size_t(group)].push_back(&temps.back());

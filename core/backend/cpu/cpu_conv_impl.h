@@ -4,7 +4,11 @@
 //          faster the first time the shape was seen (cpu_conv_choice.cpp).
 //          oneDNN's jit kernels win most shapes, but not all: on a 1-channel
 //          first layer its weight gradient ran 3.8x slower than im2col here.
+//          Opt-in: two processes can decide a near-tie differently, and their
+//          results then differ by float rounding (the studio's int8 export
+//          and the CLI's wrote different scales in 2 of 4 runs under load).
 //  OneDnn: oneDNN primitives wherever they apply (grouped and depthwise too).
+//          The default.
 //  Im2col: the reference path everywhere (tests compare the paths).
 // PERCEPTRA_CONV=auto|onednn|im2col in the environment selects one at start-up.
 // Inference chains (conv2d_chain_forward) use oneDNN unless Im2col: their
