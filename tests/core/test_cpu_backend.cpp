@@ -24,6 +24,7 @@
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_profile.h"
+#include "core/backend/cpu/cpu_winograd.h"
 #include "core/tensor/error.h"
 #include "core/tensor/random.h"
 
@@ -538,33 +539,42 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
                  Case{2, 8, 28, 28, 16, 1, 1, 2, 0, 1}, Case{2, 3, 8, 8, 4, 5, 5, 1, 2, 1},
                  // grouped, and MobileNet's depthwise 3x3 (stride 1 and 2, odd planes)
                  Case{2, 8, 9, 9, 12, 3, 3, 1, 1, 1, 4}, Case{3, 32, 14, 14, 32, 3, 3, 1, 1, 1, 32},
-                 Case{2, 24, 15, 15, 24, 3, 3, 2, 1, 1, 24}, Case{2, 6, 7, 7, 12, 3, 3, 1, 1, 1, 6}}) {
+                 Case{2, 24, 15, 15, 24, 3, 3, 2, 1, 1, 24}, Case{2, 6, 7, 7, 12, 3, 3, 1, 1, 1, 6},
+                 // Winograd's: its forward and input gradient (padding 1 and 0)
+                 Case{3, 16, 14, 14, 32, 3, 3, 1, 1, 1}, Case{2, 32, 9, 8, 16, 3, 3, 1, 0, 1}}) {
     auto g =
         make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, c.groups);
     auto x = randv((size_t)c.N * c.C * c.H * c.W, 41), w = randv((size_t)c.K * (c.C / c.groups) * c.R * c.S, 42),
          b = randv(c.K, 43), dy = randv((size_t)c.N * c.K * g.P * g.Q, 44);
-    // 0: oneDNN, 1: Auto's measured choice, 2: the im2col reference.
-    std::vector<float> y[3], dx[3], dw[3], db[3];
-    const CpuConvImpl impls[3] = {CpuConvImpl::OneDnn, CpuConvImpl::Auto, CpuConvImpl::Im2col};
-    for (int impl = 0; impl < 3; ++impl) {
+    // 0: oneDNN (and Winograd where it applies), 1: Auto's measured choice,
+    // 2: oneDNN alone, 3: the im2col reference.
+    std::vector<float> y[4], dx[4], dw[4], db[4];
+    const CpuConvImpl impls[4] = {CpuConvImpl::OneDnn, CpuConvImpl::Auto, CpuConvImpl::OneDnn, CpuConvImpl::Im2col};
+    const bool winograd = winograd_applies(g);
+    for (int impl = 0; impl < 4; ++impl) {
       set_cpu_conv_impl(impls[impl]);
+      set_cpu_winograd(impl != 2);
+      const long calls = winograd_calls();
       y[impl].resize(dy.size());
       dx[impl].resize(x.size());
       dw[impl].resize(w.size());
       db[impl].resize(c.K);
       B().conv2d_forward(g, x.data(), w.data(), b.data(), y[impl].data());
       B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx[impl].data(), dw[impl].data(), db[impl].data());
+      if (impl == 0) EXPECT_EQ(winograd_calls() - calls, winograd ? 2 : 0) << "forward and input gradient";
+      if (impl >= 2) EXPECT_EQ(winograd_calls(), calls);
     }
+    set_cpu_winograd(true);
     set_cpu_conv_impl(CpuConvImpl::Auto);
     auto close = [](const std::vector<float>& a, const std::vector<float>& r, const char* what) {
       for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], r[i], 1e-4f * (1 + std::abs(r[i]))) << what << " " << i;
     };
-    for (int impl = 0; impl < 2; ++impl) {
-      SCOPED_TRACE(impl ? "Auto" : "oneDNN");
-      close(y[impl], y[2], "y");
-      close(dx[impl], dx[2], "dx");
-      close(dw[impl], dw[2], "dw");
-      close(db[impl], db[2], "db");
+    for (int impl = 0; impl < 3; ++impl) {
+      SCOPED_TRACE(impl == 0 ? "oneDNN" : impl == 1 ? "Auto" : "oneDNN without Winograd");
+      close(y[impl], y[3], "y");
+      close(dx[impl], dx[3], "dx");
+      close(dw[impl], dw[3], "dw");
+      close(db[impl], db[3], "db");
     }
   }
 }
@@ -640,8 +650,10 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
       cl[i].w = w[i].data();
       cl[i].bias = i == 1 ? nullptr : b[i].data();  // a link without bias too
     }
-    for (auto impl : {CpuConvImpl::OneDnn, CpuConvImpl::Im2col}) {
+    for (auto [impl, winograd] : {std::pair{CpuConvImpl::OneDnn, true}, std::pair{CpuConvImpl::OneDnn, false},
+                                  std::pair{CpuConvImpl::Im2col, false}}) {
       set_cpu_conv_impl(impl);
+      set_cpu_winograd(winograd);
       std::vector<float> in = x, out;
       for (size_t i = 0; i < cl.size(); ++i) {
         const ConvGeometry& g = cl[i].g;
@@ -664,7 +676,10 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
       conv_chain_link_by_link(B(), int(cl.size()), cl.data(), x.data(), apart.data());
       if (impl == CpuConvImpl::OneDnn) {  // the blocked path itself ran, pooling included
         std::vector<float> direct(out.size(), -3.f);
+        const long calls = winograd_calls();
         ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), direct.data())) << "chain " << ci;
+        // Chain 1's two 16 -> 16 3x3 links are Winograd's, chain 0's links none.
+        if (ci <= 1) EXPECT_EQ(winograd_calls() - calls, winograd && ci == 1 ? 2 : 0) << "chain " << ci;
         for (size_t i = 0; i < out.size(); ++i)
           ASSERT_NEAR(direct[i], out[i], 1e-4f * (1 + std::abs(out[i]))) << "oneDNN chain " << ci << " i=" << i;
         // Sub-batches (a whole batch overflowing the cache): one image at a
@@ -685,11 +700,13 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
       }
       for (size_t i = 0; i < out.size(); ++i) {
         ASSERT_NEAR(chained[i], out[i], 1e-4f * (1 + std::abs(out[i])))
-            << "chain " << ci << (impl == CpuConvImpl::OneDnn ? " oneDNN" : " im2col") << " i=" << i;
+            << "chain " << ci << (impl == CpuConvImpl::OneDnn ? " oneDNN" : " im2col") << " Winograd " << winograd
+            << " i=" << i;
         ASSERT_NEAR(apart[i], out[i], 1e-4f * (1 + std::abs(out[i]))) << "link by link, chain " << ci << " i=" << i;
       }
     }
   }
+  set_cpu_winograd(true);
   set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
@@ -974,4 +991,90 @@ TEST(CpuBackend, ConvForwardReluEqualsConvThenRelu) {
   }
   EXPECT_GT(above6, 0) << "no value reached ReLU6's upper bound: the test cannot see the clip";
   set_cpu_conv_impl(CpuConvImpl::Auto);
+}
+
+namespace {
+// NCHW <-> [N][ceil(C/b)][H][W][b]; padding channels get `fill`.
+std::vector<float> to_blocked(const std::vector<float>& x, int N, int C, int HW, int b, float fill) {
+  const int CB = (C + b - 1) / b;
+  std::vector<float> y(size_t(N) * CB * HW * b, fill);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < HW; ++i) y[((size_t(n) * CB + c / b) * HW + i) * b + c % b] = x[(size_t(n) * C + c) * HW + i];
+  return y;
+}
+std::vector<float> from_blocked(const std::vector<float>& y, int N, int C, int HW, int b) {
+  const int CB = (C + b - 1) / b;
+  std::vector<float> x(size_t(N) * C * HW);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c)
+      for (int i = 0; i < HW; ++i) x[(size_t(n) * C + c) * HW + i] = y[((size_t(n) * CB + c / b) * HW + i) * b + c % b];
+  return x;
+}
+}  // namespace
+
+TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
+  // F(2x2, 3x3) on blocked tensors against im2col: odd and tiny planes
+  // (partial and border tiles), padding 0-2, channel counts that leave a
+  // half-filled 16-block, K not a multiple of 16, both block sizes on each
+  // side, every post-op, a shortcut to add, no bias; then the input gradient.
+  struct Case {
+    int N, C, H, W, K, pad;
+  };
+  int combo = 0;
+  for (Case c : {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
+                 Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1}})
+    for (int bx : {8, 16})
+      for (int by : {8, 16}) {
+        ++combo;
+        const ConvGeometry g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, c.pad, c.pad, 1, 1, 1);
+        ASSERT_TRUE(winograd_applies(g)) << combo;
+        const ConvPost post = combo % 3 == 0 ? ConvPost::None : combo % 3 == 1 ? ConvPost::ReLU : ConvPost::ReLU6;
+        const bool sum = combo % 2 == 0, with_bias = combo % 4 != 3;
+        const auto x = randv(size_t(g.N) * g.C * g.H * g.W, 300 + combo);
+        auto w = randv(size_t(g.K) * g.C * 9, 400 + combo);
+        for (float& v : w) v *= 3.f;  // outputs past 6 too, for ReLU6
+        const auto bias = randv(size_t(g.K), 500 + combo), shortcut = randv(size_t(g.N) * g.K * g.P * g.Q, 600 + combo);
+        std::vector<float> ref(shortcut.size());
+        im2col_conv_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, ref.data());
+        for (size_t i = 0; i < ref.size(); ++i) {
+          if (sum) ref[i] += shortcut[i];
+          if (post != ConvPost::None) ref[i] = std::max(ref[i], 0.f);
+          if (post == ConvPost::ReLU6) ref[i] = std::min(ref[i], 6.f);
+        }
+        const auto xb = to_blocked(x, g.N, g.C, g.H * g.W, bx, 1e30f);  // padding channels must not leak
+        auto yb = to_blocked(sum ? shortcut : std::vector<float>(shortcut.size(), -7.f), g.N, g.K, g.P * g.Q, by, 0.f);
+        const long calls = winograd_calls();
+        winograd_conv_forward_blocked(g, bx, xb.data(), w.data(), with_bias ? bias.data() : nullptr, post, sum, by,
+                                      yb.data());
+        EXPECT_EQ(winograd_calls(), calls + 1);
+        const auto y = from_blocked(yb, g.N, g.K, g.P * g.Q, by);
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], ref[i], 1e-4f * (1 + std::abs(ref[i]))) << "case " << combo << " i=" << i;
+
+        // dx = the convolution's input gradient for dy = shortcut.
+        ASSERT_TRUE(winograd_applies(winograd_backward_data_geometry(g))) << combo;
+        std::vector<float> dx_ref(x.size());
+        im2col_conv_backward(g, x.data(), w.data(), shortcut.data(), dx_ref.data(), nullptr, nullptr);
+        const auto dyb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 1e30f);
+        auto dxb = to_blocked(std::vector<float>(x.size(), -9.f), g.N, g.C, g.H * g.W, bx, 0.f);
+        winograd_conv_backward_data_blocked(g, by, dyb.data(), w.data(), bx, dxb.data());
+        const auto dx = from_blocked(dxb, g.N, g.C, g.H * g.W, bx);
+        for (size_t i = 0; i < dx.size(); ++i)
+          ASSERT_NEAR(dx[i], dx_ref[i], 1e-4f * (1 + std::abs(dx_ref[i]))) << "dx, case " << combo << " i=" << i;
+      }
+  // What it does not compute: stride, dilation, groups, 1x1, 5x5, channels
+  // off the vector width, layers too wide for L2.
+  auto applies = [](int C, int K, int R, int stride, int dil, int groups) {
+    return winograd_applies(make_conv_geometry(2, C, 12, 12, K, R, R, stride, stride, 1, 1, dil, dil, groups));
+  };
+  EXPECT_TRUE(applies(16, 16, 3, 1, 1, 1));
+  EXPECT_FALSE(applies(16, 16, 3, 2, 1, 1));
+  EXPECT_FALSE(applies(16, 16, 3, 1, 2, 1));
+  EXPECT_FALSE(applies(16, 16, 3, 1, 1, 2));
+  EXPECT_FALSE(applies(16, 16, 1, 1, 1, 1));
+  EXPECT_FALSE(applies(16, 16, 5, 1, 1, 1));
+  EXPECT_FALSE(applies(12, 16, 3, 1, 1, 1));
+  EXPECT_FALSE(applies(16, 4, 3, 1, 1, 1));
+  EXPECT_FALSE(applies(128, 128, 3, 1, 1, 1));
 }

@@ -21,6 +21,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_kernel.h"
+#include "core/backend/cpu/cpu_winograd.h"
 
 namespace perceptra {
 
@@ -161,6 +162,7 @@ void copy_out(const memory& from, const memory& user, dnnl::stream& s) {
 }
 
 float* mut(const float* p) { return const_cast<float*>(p); }
+const float* data_of(const memory& m) { return static_cast<const float*>(m.get_data_handle()); }
 
 // The cached forward primitive for a geometry (created on first use). Call
 // with g_mu held.
@@ -233,8 +235,16 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     memory xu(d.src, engine(), mut(x)), wu(d.wei, engine(), mut(w)), yu(d.dst, engine(), y);
     Temp tx, tw, ty;
     memory xm = as_layout(f.pd.src_desc(), xu, true, tx, s);
-    memory wm = as_layout(f.pd.weights_desc(), wu, true, tw, s);
     memory ym = as_layout(f.pd.dst_desc(), yu, false, ty, s);
+    const int bx = channel_block(xm.get_desc(), d.src.dims()), by = channel_block(ym.get_desc(), d.dst.dims());
+    if (cpu_winograd() && bx && by && winograd_applies(g)) {  // in oneDNN's layouts, ours: fewer multiply-adds
+      s.wait();
+      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, false, by, mut(data_of(ym)));
+      copy_out(ym, yu, s);
+      s.wait();
+      return true;
+    }
+    memory wm = as_layout(f.pd.weights_desc(), wu, true, tw, s);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, engine(), mut(bias)));
     f.prim.execute(s, args);
@@ -320,8 +330,6 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
       Forward& fi = *f[size_t(i)];
       cur = in_layout(cur, fi.pd.src_desc(), i);  // the layouts two links chose may differ
       inputs[size_t(i)] = cur;
-      memory wu(d[size_t(i)].wei, engine(), mut(l.w));
-      memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);
       const bool to_y = i == n - 1 && !l.pooled();
       memory out = to_y ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s) : temp(fi.pd.dst_desc(), i + 1);
       if (l.residual()) {  // out = the shortcut, which the convolution's sum post-op adds to
@@ -340,9 +348,19 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
           dnnl::reorder(from, out).execute(s, from, out);
         }
       }
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
-      if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, engine(), mut(l.bias)));
-      fi.prim.execute(s, args);
+      const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
+      const int by = channel_block(out.get_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
+      if (cpu_winograd() && bx && by && winograd_applies(l.g)) {  // ours: 2.25x fewer multiply-adds
+        s.wait();  // the shortcut is in `out`
+        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, l.residual(), by,
+                                      mut(data_of(out)));
+      } else {
+        memory wu(d[size_t(i)].wei, engine(), mut(l.w));
+        memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
+        if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, engine(), mut(l.bias)));
+        fi.prim.execute(s, args);
+      }
       cur = out;
       if (l.pooled()) {
         const PoolGeometry& pg = l.pool;
@@ -476,9 +494,16 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       Temp tw, tdx;
       memory dym_data =
           b.data_pd.diff_dst_desc() == dym.get_desc() ? dym : as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy2, s);
-      memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);
       memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
-      b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+      const int by = channel_block(dym_data.get_desc(), d.dst.dims());
+      const int bx = channel_block(dxm.get_desc(), d.src.dims());
+      if (cpu_winograd() && bx && by && winograd_applies(winograd_backward_data_geometry(g))) {
+        s.wait();
+        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, bx, mut(data_of(dxm)));
+      } else {
+        memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);
+        b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+      }
       copy_out(dxm, dxu, s);
       s.wait();
     }

@@ -12,7 +12,9 @@
 //  Im2col: the reference path everywhere (tests compare the paths).
 // PERCEPTRA_CONV=auto|onednn|im2col in the environment selects one at start-up.
 // Inference chains (conv2d_chain_forward) use oneDNN unless Im2col: their
-// point is the blocked layout between links.
+// point is the blocked layout between links. Wherever oneDNN runs, 3x3
+// stride-1 forwards and input gradients of up to 64 x 64 channels go to our
+// Winograd kernel instead, in oneDNN's layouts (cpu_winograd.h).
 #include <cstddef>
 #include <functional>
 #include <optional>

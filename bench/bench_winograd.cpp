@@ -1,0 +1,76 @@
+// Our Winograd F(2x2, 3x3) against oneDNN's direct convolution on the 3x3
+// stride-1 layers of the built-in models (and ResNet-18's first stage), forward with
+// bias and ReLU, through a one-link inference chain: the same NCHW reorders
+// on both sides, only the convolution kernel differs. One JSON line per
+// shape: best-of-repeats milliseconds, direct-convolution GFLOP/s, ratio.
+//
+//   bench_winograd [--threads 2] [--repeats 12]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_winograd.h"
+#include "core/tensor/random.h"
+
+using namespace perceptra;
+
+int main(int argc, char** argv) {
+  int threads = 2, repeats = 12;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
+      repeats = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: bench_winograd [--threads N] [--repeats N]\n");
+      return 2;
+    }
+  }
+  omp_set_num_threads(std::max(1, threads));
+  struct Shape {
+    const char* layer;
+    int N, C, H, K;
+  };
+  const Shape shapes[] = {{"resnet-small stage 1", 32, 16, 28, 16}, {"resnet-small stage 2", 32, 32, 14, 32},
+                          {"resnet-small stage 3", 32, 64, 7, 64},  {"simplecnn conv2", 64, 32, 14, 64},
+                          {"resnet-18 stage 1 (56x56)", 8, 64, 56, 64}};
+  Rng rng(7);
+  for (const Shape& s : shapes) {
+    ConvLink l;
+    l.g = make_conv_geometry(s.N, s.C, s.H, s.H, s.K, 3, 3, 1, 1, 1, 1);
+    std::vector<float> x(size_t(s.N) * s.C * s.H * s.H), w(size_t(s.K) * s.C * 9), b(size_t(s.K)),
+        y(size_t(s.N) * s.K * s.H * s.H);
+    for (float& v : x) v = rng.uniform(-1.f, 1.f);
+    for (float& v : w) v = rng.uniform(-0.1f, 0.1f);
+    for (float& v : b) v = rng.uniform(-1.f, 1.f);
+    l.w = w.data();
+    l.bias = b.data();
+    l.post = ConvPost::ReLU;
+    const bool applies = winograd_applies(l.g);
+    double best[2] = {1e30, 1e30};  // oneDNN, Winograd
+    for (int r = 0; r < repeats + 1; ++r)  // alternating; the first round builds primitives
+      for (int on = 0; on < 2; ++on) {
+        set_cpu_winograd(on);
+        const int reps = 5;
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < reps; ++i) dnnl_conv_chain_forward(1, &l, x.data(), y.data());
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (r) best[on] = std::min(best[on], ms / reps);
+      }
+    set_cpu_winograd(true);
+    const double gflop = 2e-9 * s.N * s.K * s.H * s.H * s.C * 9;
+    std::printf(
+        "{\"layer\":\"%s\",\"N\":%d,\"C\":%d,\"HW\":%d,\"K\":%d,\"threads\":%d,\"winograd_applies\":%s,"
+        "\"onednn_ms\":%.4f,\"winograd_ms\":%.4f,\"onednn_gflops\":%.1f,\"winograd_direct_equiv_gflops\":%.1f,"
+        "\"onednn_over_winograd\":%.3f}\n",
+        s.layer, s.N, s.C, s.H, s.K, threads, applies ? "true" : "false", best[0], best[1], gflop / best[0] * 1e3,
+        gflop / best[1] * 1e3, best[0] / best[1]);
+  }
+  return 0;
+}
