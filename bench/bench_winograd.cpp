@@ -37,8 +37,10 @@ int main(int argc, char** argv) {
     const char* layer;
     int N, C, H, K;
   };
-  const Shape shapes[] = {{"resnet-small stage 1", 32, 16, 28, 16}, {"resnet-small stage 2", 32, 32, 14, 32},
-                          {"resnet-small stage 3", 32, 64, 7, 64},  {"simplecnn conv2", 64, 32, 14, 64},
+  const Shape shapes[] = {{"resnet-small stage 1", 32, 16, 28, 16},
+                          {"resnet-small stage 2", 32, 32, 14, 32},
+                          {"resnet-small stage 3", 32, 64, 7, 64},
+                          {"simplecnn conv2", 64, 32, 14, 64},
                           {"resnet-18 stage 1 (56x56)", 8, 64, 56, 64}};
   Rng rng(7);
   for (const Shape& s : shapes) {
@@ -53,7 +55,7 @@ int main(int argc, char** argv) {
     l.bias = b.data();
     l.post = ConvPost::ReLU;
     const bool applies = winograd_applies(l.g);
-    double best[2] = {1e30, 1e30};  // oneDNN, Winograd
+    double best[2] = {1e30, 1e30};         // oneDNN, Winograd
     for (int r = 0; r < repeats + 1; ++r)  // alternating; the first round builds primitives
       for (int on = 0; on < 2; ++on) {
         set_cpu_winograd(on);

@@ -1022,8 +1022,9 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
     int N, C, H, W, K, pad;
   };
   int combo = 0;
-  for (Case c : {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
-                 Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1}})
+  for (Case c :
+       {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
+        Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1}})
     for (int bx : {8, 16})
       for (int by : {8, 16}) {
         ++combo;

@@ -351,9 +351,8 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
       const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
       const int by = channel_block(out.get_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
       if (cpu_winograd() && bx && by && winograd_applies(l.g)) {  // ours: 2.25x fewer multiply-adds
-        s.wait();  // the shortcut is in `out`
-        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, l.residual(), by,
-                                      mut(data_of(out)));
+        s.wait();                                                 // the shortcut is in `out`
+        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, l.residual(), by, mut(data_of(out)));
       } else {
         memory wu(d[size_t(i)].wei, engine(), mut(l.w));
         memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);

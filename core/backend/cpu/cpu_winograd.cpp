@@ -76,7 +76,7 @@ inline v8 vmin6(v8 x) {
 // memory (128 -> 128 channels at 7x7, N = 32: 3.7 ms here, oneDNN 3.2 ms;
 // 64 -> 64: 1.0 vs 1.3 ms).
 constexpr size_t kMostChannelPairs = 64 * 64;
-constexpr int kRows = 6;                        // tiles per register block
+constexpr int kRows = 6;                           // tiles per register block
 constexpr size_t kChunkBytes = size_t(192) << 10;  // one chunk's V and M
 
 // Offsets of the 8 channels [8j, 8j + 8) at (n, h, w) in [N][C/b][H][W][b].
@@ -137,12 +137,18 @@ void product(const float* v, int ldv, const float* u, int ldu, int C, float* m, 
 template <int NV>
 void product_rows(int rows, const float* v, int ldv, const float* u, int ldu, int C, float* m, int ldm) {
   switch (rows) {
-    case 6: return product<6, NV>(v, ldv, u, ldu, C, m, ldm);
-    case 5: return product<5, NV>(v, ldv, u, ldu, C, m, ldm);
-    case 4: return product<4, NV>(v, ldv, u, ldu, C, m, ldm);
-    case 3: return product<3, NV>(v, ldv, u, ldu, C, m, ldm);
-    case 2: return product<2, NV>(v, ldv, u, ldu, C, m, ldm);
-    default: return product<1, NV>(v, ldv, u, ldu, C, m, ldm);
+    case 6:
+      return product<6, NV>(v, ldv, u, ldu, C, m, ldm);
+    case 5:
+      return product<5, NV>(v, ldv, u, ldu, C, m, ldm);
+    case 4:
+      return product<4, NV>(v, ldv, u, ldu, C, m, ldm);
+    case 3:
+      return product<3, NV>(v, ldv, u, ldu, C, m, ldm);
+    case 2:
+      return product<2, NV>(v, ldv, u, ldu, C, m, ldm);
+    default:
+      return product<1, NV>(v, ldv, u, ldu, C, m, ldm);
   }
 }
 
@@ -259,8 +265,8 @@ bool cpu_winograd() { return g_on; }
 long winograd_calls() { return g_calls.load(); }
 
 bool winograd_applies(const ConvGeometry& g) {
-  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 &&
-         g.groups == 1 && g.C % 8 == 0 && g.K % 8 == 0 && g.C > 0 && g.K > 0 && size_t(g.C) * g.K <= kMostChannelPairs &&
+  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 &&
+         g.C % 8 == 0 && g.K % 8 == 0 && g.C > 0 && g.K > 0 && size_t(g.C) * g.K <= kMostChannelPairs &&
          g.P == g.H + 2 * g.pad_h - 2 && g.Q == g.W + 2 * g.pad_w - 2 && g.P > 0 && g.Q > 0 && g.N > 0;
 }
 
