@@ -540,7 +540,7 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
                  // grouped, and MobileNet's depthwise 3x3 (stride 1 and 2, odd planes)
                  Case{2, 8, 9, 9, 12, 3, 3, 1, 1, 1, 4}, Case{3, 32, 14, 14, 32, 3, 3, 1, 1, 1, 32},
                  Case{2, 24, 15, 15, 24, 3, 3, 2, 1, 1, 24}, Case{2, 6, 7, 7, 12, 3, 3, 1, 1, 1, 6},
-                 // Winograd's: its forward and input gradient (padding 1 and 0)
+                 // Winograd's: its forward and gradients (padding 1 and 0)
                  Case{3, 16, 14, 14, 32, 3, 3, 1, 1, 1}, Case{2, 32, 9, 8, 16, 3, 3, 1, 0, 1}}) {
     auto g =
         make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, c.dil, c.dil, c.groups);
@@ -561,7 +561,7 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
       db[impl].resize(c.K);
       B().conv2d_forward(g, x.data(), w.data(), b.data(), y[impl].data());
       B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx[impl].data(), dw[impl].data(), db[impl].data());
-      if (impl == 0) EXPECT_EQ(winograd_calls() - calls, winograd ? 2 : 0) << "forward and input gradient";
+      if (impl == 0) EXPECT_EQ(winograd_calls() - calls, winograd ? 3 : 0) << "forward and both gradients";
       if (impl >= 2) EXPECT_EQ(winograd_calls(), calls);
     }
     set_cpu_winograd(true);
@@ -577,6 +577,29 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
       close(db[impl], db[3], "db");
     }
   }
+}
+
+TEST(CpuBackend, OneChannelWeightGradientsRunOnIm2colUnderOneDnn) {
+  // The default's one fixed exception: bit for bit im2col's weight gradient
+  // for a one-channel layer; oneDNN's for two channels.
+  set_cpu_conv_impl(CpuConvImpl::OneDnn);
+  for (int C : {1, 2}) {
+    auto g = make_conv_geometry(8, C, 12, 12, 16, 3, 3, 1, 1, 1, 1);
+    auto x = randv(size_t(8) * C * 144, 61), w = randv(size_t(16) * C * 9, 62), dy = randv(size_t(8) * 16 * 144, 63);
+    std::vector<float> dw(w.size()), db(16), ref_dw(w.size()), ref_db(16);
+    B().conv2d_backward(g, x.data(), w.data(), dy.data(), nullptr, dw.data(), db.data());
+    if (C == 1) {
+      EXPECT_TRUE(one_channel_weight_gradient_on_im2col(g));
+      im2col_conv_backward(g, x.data(), w.data(), dy.data(), nullptr, ref_dw.data(), ref_db.data());
+    } else {
+      EXPECT_FALSE(one_channel_weight_gradient_on_im2col(g));
+      ASSERT_TRUE(dnnl_conv_backward(g, x.data(), w.data(), dy.data(), nullptr, ref_dw.data(), ref_db.data()));
+    }
+    EXPECT_EQ(dw, ref_dw) << "C=" << C;
+    EXPECT_EQ(db, ref_db) << "C=" << C;
+  }
+  EXPECT_FALSE(one_channel_weight_gradient_on_im2col(make_conv_geometry(2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4)));
+  set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
 TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
@@ -1017,7 +1040,8 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   // F(2x2, 3x3) on blocked tensors against im2col: odd and tiny planes
   // (partial and border tiles), padding 0-2, channel counts that leave a
   // half-filled 16-block, K not a multiple of 16, both block sizes on each
-  // side, every post-op, a shortcut to add, no bias; then the input gradient.
+  // side, every post-op, a shortcut to add, no bias; then the input, weight
+  // and bias gradients.
   struct Case {
     int N, C, H, W, K, pad;
   };
@@ -1063,6 +1087,17 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
         const auto dx = from_blocked(dxb, g.N, g.C, g.H * g.W, bx);
         for (size_t i = 0; i < dx.size(); ++i)
           ASSERT_NEAR(dx[i], dx_ref[i], 1e-4f * (1 + std::abs(dx_ref[i]))) << "dx, case " << combo << " i=" << i;
+
+        // dw and db, summed over every tile of every image.
+        std::vector<float> dw_ref(w.size()), db_ref(size_t(g.K)), dw(w.size(), -5.f), db(size_t(g.K), -5.f);
+        im2col_conv_backward(g, x.data(), w.data(), shortcut.data(), nullptr, dw_ref.data(), db_ref.data());
+        winograd_conv_backward_weights_blocked(g, bx, xb.data(), by, dyb.data(), dw.data(),
+                                               with_bias ? db.data() : nullptr);
+        for (size_t i = 0; i < dw.size(); ++i)
+          ASSERT_NEAR(dw[i], dw_ref[i], 1e-4f * (1 + std::abs(dw_ref[i]))) << "dw, case " << combo << " i=" << i;
+        for (int k = 0; k < g.K; ++k)
+          ASSERT_NEAR(db[size_t(k)], with_bias ? db_ref[size_t(k)] : -5.f, 1e-4f * (1 + std::abs(db_ref[size_t(k)])))
+              << "db, case " << combo << " k=" << k;
       }
   // What it does not compute: stride, dilation, groups, 1x1, 5x5, channels
   // off the vector width, layers too wide for L2.

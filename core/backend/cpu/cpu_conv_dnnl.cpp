@@ -481,11 +481,18 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
     if (dw) {  // weight (and bias) gradients, overwritten
       Temp tx, tdw;
       memory xm = as_layout(b.weights_pd.src_desc(), xu, true, tx, s);
-      memory dwm = as_layout(b.weights_pd.diff_weights_desc(), dwu, false, tdw, s);
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
-      if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, engine(), db));
-      b.weights.execute(s, args);
-      copy_out(dwm, dwu, s);
+      const int bx = channel_block(xm.get_desc(), d.src.dims()), by = channel_block(dym.get_desc(), d.dst.dims());
+      if (cpu_winograd() && bx && by && winograd_applies(g)) {
+        s.wait();
+        winograd_conv_backward_weights_blocked(g, bx, data_of(xm), by, data_of(dym), dw, db);
+      } else {
+        memory dwm = as_layout(b.weights_pd.diff_weights_desc(), dwu, false, tdw, s);
+        std::unordered_map<int, memory> args{
+            {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+        if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, engine(), db));
+        b.weights.execute(s, args);
+        copy_out(dwm, dwu, s);
+      }
       s.wait();
     }
     if (dx) {

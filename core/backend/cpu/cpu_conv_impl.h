@@ -7,13 +7,14 @@
 //          Opt-in: two processes can decide a near-tie differently, and their
 //          results then differ by float rounding (the studio's int8 export
 //          and the CLI's wrote different scales in 2 of 4 runs under load).
-//  OneDnn: oneDNN primitives wherever they apply (grouped and depthwise too).
-//          The default.
+//  OneDnn: oneDNN primitives wherever they apply (grouped and depthwise too),
+//          except one-channel weight gradients (im2col, 3.8x faster there;
+//          one_channel_weight_gradient_on_im2col). The default.
 //  Im2col: the reference path everywhere (tests compare the paths).
 // PERCEPTRA_CONV=auto|onednn|im2col in the environment selects one at start-up.
 // Inference chains (conv2d_chain_forward) use oneDNN unless Im2col: their
 // point is the blocked layout between links. Wherever oneDNN runs, 3x3
-// stride-1 forwards and input gradients of up to 64 x 64 channels go to our
+// stride-1 forwards and gradients of up to 64 x 64 channels go to our
 // Winograd kernel instead, in oneDNN's layouts (cpu_winograd.h).
 #include <cstddef>
 #include <functional>
@@ -45,6 +46,9 @@ void set_conv_chain_bytes(size_t bytes);
 // dx (either may be null; db only with dw).
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
                         float* db);
+
+// OneDnn's one fixed exception: true when this weight gradient runs on im2col.
+bool one_channel_weight_gradient_on_im2col(const ConvGeometry& g);
 
 // The im2col + sgemm reference (cpu_conv.cpp), post-op not included.
 void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);

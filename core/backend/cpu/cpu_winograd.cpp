@@ -1,5 +1,5 @@
-// Winograd F(2x2, 3x3) (Lavin & Gray) on channel-blocked tensors, for the
-// 3x3 stride-1 convolutions of inference chains. Per output tile of 2x2:
+// Winograd F(2x2, 3x3) (Lavin & Gray) on channel-blocked tensors, for 3x3
+// stride-1 convolutions (forward and both gradients). Per output tile of 2x2:
 //   V = B^T d B      the 4x4 input patch d, 8 channels per vector
 //   M = sum_c V U    16 independent products over the input channels, with
 //                    U = G g G^T the transformed 3x3 filters
@@ -7,6 +7,9 @@
 // The tiles run in chunks whose V and M stay in L2, each product a 6x16
 // register-tiled loop over C with U's slab in L1. The transforms use only
 // 0, +-1 and 1/2, so results match a direct convolution to float rounding.
+// The input gradient is the forward on dy with rotated, transposed filters;
+// the weight gradient is the transposed algorithm, dw = G^T (sum over tiles
+// of (A dy A^T) * (B^T d B)) G, its sums a product over tiles per thread.
 #include "core/backend/cpu/cpu_winograd.h"
 
 #include <omp.h>
@@ -109,21 +112,35 @@ void transform_weights(const ConvGeometry& g, const float* w, float* U) {
     }
 }
 
-// m[r][*] = sum_c v[r][c] u[c][*] for R tiles and NV vectors of outputs.
-template <int R, int NV>
-void product(const float* v, int ldv, const float* u, int ldu, int C, float* m, int ldm) {
+// m[r][*] (+)= sum_i v[r * sr + i * si] u[i * ldu + *] over i < len, for R
+// rows and NV vectors of outputs: the forward's products over channels
+// (si = 1) and the weight gradient's sums over tiles (sr = 1, Acc).
+struct Operands {
+  const float* v;
+  size_t sr, si;
+  const float* u;
+  size_t ldu;
+  int len;
+  float* m;
+  size_t ldm;
+};
+
+template <int R, int NV, bool Acc>
+void product(const Operands& o) {
   v8 acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) acc[r][j] = v8{};
-  for (int c = 0; c < C; ++c) {
+    for (int j = 0; j < NV; ++j) acc[r][j] = Acc ? ld(o.m + r * o.ldm + 8 * j) : v8{};
+  const float* v = o.v;
+  const float* u = o.u;
+  for (int i = 0; i < o.len; ++i, v += o.si, u += o.ldu) {
     v8 b[NV];
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) b[j] = ld(u + size_t(c) * ldu + 8 * j);
+    for (int j = 0; j < NV; ++j) b[j] = ld(u + 8 * j);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const v8 a = bcast(v + size_t(r) * ldv + c);
+      const v8 a = bcast(v + r * o.sr);
 #pragma GCC unroll 2
       for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(a, b[j], acc[r][j]);
     }
@@ -131,25 +148,42 @@ void product(const float* v, int ldv, const float* u, int ldu, int C, float* m, 
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) st(m + size_t(r) * ldm + 8 * j, acc[r][j]);
+    for (int j = 0; j < NV; ++j) st(o.m + r * o.ldm + 8 * j, acc[r][j]);
 }
 
-template <int NV>
-void product_rows(int rows, const float* v, int ldv, const float* u, int ldu, int C, float* m, int ldm) {
+template <int NV, bool Acc>
+void product_rows(int rows, const Operands& o) {
   switch (rows) {
     case 6:
-      return product<6, NV>(v, ldv, u, ldu, C, m, ldm);
+      return product<6, NV, Acc>(o);
     case 5:
-      return product<5, NV>(v, ldv, u, ldu, C, m, ldm);
+      return product<5, NV, Acc>(o);
     case 4:
-      return product<4, NV>(v, ldv, u, ldu, C, m, ldm);
+      return product<4, NV, Acc>(o);
     case 3:
-      return product<3, NV>(v, ldv, u, ldu, C, m, ldm);
+      return product<3, NV, Acc>(o);
     case 2:
-      return product<2, NV>(v, ldv, u, ldu, C, m, ldm);
+      return product<2, NV, Acc>(o);
     default:
-      return product<1, NV>(v, ldv, u, ldu, C, m, ldm);
+      return product<1, NV, Acc>(o);
   }
+}
+
+// All of m[rows][cols] (cols a multiple of 8) in register blocks; `o` is the
+// block at row 0, column 0, with o.v's rows and o.u's columns advancing.
+template <bool Acc>
+void products_over(int rows, int cols, Operands o) {
+  const Operands at = o;
+  for (int c0 = 0; c0 < cols; c0 += 16)
+    for (int r0 = 0; r0 < rows; r0 += kRows) {
+      o.v = at.v + r0 * at.sr;
+      o.u = at.u + c0;
+      o.m = at.m + r0 * at.ldm + c0;
+      if (c0 + 16 <= cols)
+        product_rows<2, Acc>(std::min(kRows, rows - r0), o);
+      else  // cols % 16 == 8
+        product_rows<1, Acc>(std::min(kRows, rows - r0), o);
+    }
 }
 
 struct Job {
@@ -208,18 +242,37 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
 }
 
 __attribute__((noinline)) void products(const Job& jb, int nt, const float* V, float* M) {
-  const int C = jb.g.C, K = jb.g.K, TB = jb.TB;
-  for (int xi = 0; xi < 16; ++xi) {
-    const float* v = V + size_t(xi) * TB * C;
-    const float* u = jb.U + size_t(xi) * C * K;
-    float* m = M + size_t(xi) * TB * K;
-    int k0 = 0;
-    for (; k0 + 16 <= K; k0 += 16)
-      for (int t = 0; t < nt; t += kRows)
-        product_rows<2>(std::min(kRows, nt - t), v + size_t(t) * C, C, u + k0, K, C, m + size_t(t) * K + k0, K);
-    if (k0 < K)  // K % 16 == 8
-      for (int t = 0; t < nt; t += kRows)
-        product_rows<1>(std::min(kRows, nt - t), v + size_t(t) * C, C, u + k0, K, C, m + size_t(t) * K + k0, K);
+  const size_t C = size_t(jb.g.C), K = size_t(jb.g.K), TB = size_t(jb.TB);
+  for (int xi = 0; xi < 16; ++xi)
+    products_over<false>(nt, int(K), {V + xi * TB * C, C, 1, jb.U + xi * C * K, K, int(C), M + xi * TB * K, K});
+}
+
+// Y[xi][t][k] = (A dy_t A^T)[xi] for the chunk's 2x2 tiles of the output
+// gradient (jb.y), zero past the plane's edge: the weight gradient is
+// G^T (sum over tiles of Y (*) V) G, the transpose of the forward algorithm.
+__attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt, float* Y) {
+  const ConvGeometry& g = jb.g;
+  const int K = g.K, TB = jb.TB;
+  const size_t step = size_t(TB) * K;
+  for (int t = 0; t < nt; ++t) {
+    const long gt = t0 + t;
+    const int n = int(gt / jb.TI), r = int(gt % jb.TI);
+    const int oh = 2 * (r / jb.TW), ow = 2 * (r % jb.TW);
+    const bool h1 = oh + 1 < g.P, w1 = ow + 1 < g.Q;
+    for (int j = 0; j < K / 8; ++j) {
+      const float* p = jb.y + jb.out.at(n, j, oh, ow);
+      const v8 a00 = ld(p), a01 = w1 ? ld(jb.y + jb.out.at(n, j, oh, ow + 1)) : v8{};
+      const v8 a10 = h1 ? ld(jb.y + jb.out.at(n, j, oh + 1, ow)) : v8{};
+      const v8 a11 = h1 && w1 ? ld(jb.y + jb.out.at(n, j, oh + 1, ow + 1)) : v8{};
+      const v8 e[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};
+      for (int i = 0; i < 4; ++i) {
+        float* o = Y + (size_t(i * 4) * TB + t) * K + 8 * j;
+        st(o, e[i][0]);
+        st(o + step, e[i][0] + e[i][1]);
+        st(o + 2 * step, e[i][0] - e[i][1]);
+        st(o + 3 * step, -e[i][1]);
+      }
+    }
   }
 }
 
@@ -294,6 +347,83 @@ void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x
       products(jb, nt, V, M);
       output_transform(jb, c * TB, nt, M);
     }
+  }
+}
+
+void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,
+                                            float* dw, float* db) {
+  ++g_calls;
+  const size_t C = size_t(g.C), K = size_t(g.K);
+  const int TW = (g.Q + 1) / 2, TI = ((g.P + 1) / 2) * TW;
+  const size_t per_tile = 16 * (C + K) * sizeof(float);
+  const int TB = std::clamp(int(kChunkBytes / per_tile) / kRows * kRows, kRows, 16 * kRows);
+  const long tiles = long(g.N) * TI, chunks = (tiles + TB - 1) / TB;
+  const int threads = omp_get_max_threads();
+  // Per thread: a chunk's V and Y, and its own sums M[xi][c][k] over tiles.
+  const size_t sums = 16 * C * K, per_thread = 16 * TB * (C + K) + sums;
+  CpuScratch work(per_thread * size_t(threads));
+  for (int th = 0; th < threads; ++th) std::fill_n(work.data() + per_thread * th + 16 * TB * (C + K), sums, 0.f);
+  const Job jb{g,
+               {g.C, g.H, g.W, bx},
+               {g.K, g.P, g.Q, by},
+               x,
+               nullptr,
+               nullptr,
+               ConvPost::None,
+               false,
+               const_cast<float*>(dy),
+               TW,
+               TI,
+               TB};
+  const float* all = work.data();
+#pragma omp parallel num_threads(threads)
+  {
+    float* V = work.data() + per_thread * size_t(omp_get_thread_num());
+    float* Y = V + 16 * TB * C;
+    float* M = Y + 16 * TB * K;
+#pragma omp for schedule(static)
+    for (long c = 0; c < chunks; ++c) {
+      const int nt = int(std::min<long>(TB, tiles - c * TB));
+      input_transform(jb, c * TB, nt, V);
+      gradient_transform(jb, c * TB, nt, Y);
+      for (size_t xi = 0; xi < 16; ++xi)
+        products_over<true>(int(C), int(K), {V + xi * TB * C, 1, C, Y + xi * TB * K, K, nt, M + xi * C * K, K});
+    }
+    // dw[k][c] = G^T (the threads' sums) G
+#pragma omp for schedule(static)
+    for (long kc = 0; kc < long(K * C); ++kc) {
+      const size_t k = size_t(kc) / C, c = size_t(kc) % C;
+      float m[4][4];
+      for (int xi = 0; xi < 16; ++xi) {
+        float sum = 0.f;
+        for (int th = 0; th < threads; ++th) sum += all[per_thread * th + 16 * TB * (C + K) + (xi * C + c) * K + k];
+        m[xi / 4][xi % 4] = sum;
+      }
+      float t[3][4];
+      for (int j = 0; j < 4; ++j) {
+        t[0][j] = m[0][j] + 0.5f * (m[1][j] + m[2][j]);
+        t[1][j] = 0.5f * (m[1][j] - m[2][j]);
+        t[2][j] = 0.5f * (m[1][j] + m[2][j]) + m[3][j];
+      }
+      float* o = dw + (k * C + c) * 9;
+      for (int i = 0; i < 3; ++i) {
+        o[i * 3] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+        o[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
+        o[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+      }
+    }
+  }
+  if (!db) return;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int j = 0; j < g.K / 8; ++j) {  // db[k] = sum of dy[n][k], in double across images
+    double sum[8] = {};
+    for (int n = 0; n < g.N; ++n) {
+      v8 acc{};
+      for (int h = 0; h < g.P; ++h)
+        for (int w = 0; w < g.Q; ++w) acc += ld(dy + jb.out.at(n, j, h, w));
+      for (int l = 0; l < 8; ++l) sum[l] += acc[l];
+    }
+    for (int l = 0; l < 8; ++l) db[8 * j + l] = float(sum[l]);
   }
 }
 

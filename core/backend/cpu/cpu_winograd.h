@@ -1,7 +1,7 @@
 #pragma once
 // Winograd F(2x2, 3x3) convolution of channel-blocked tensors (oneDNN's
-// nChw8c / nChw16c), used by inference chains for their 3x3 stride-1
-// convolutions (cpu_winograd.cpp). Each 2x2 output tile costs 16 products
+// nChw8c / nChw16c), used by the CPU backend for 3x3 stride-1
+// convolutions: forward, input and weight gradients (cpu_winograd.cpp). Each 2x2 output tile costs 16 products
 // per channel pair instead of 36: 2.25x fewer multiply-adds than a direct
 // convolution. oneDNN 2.6 has Winograd kernels only for AVX-512.
 #include "core/backend/backend.h"
@@ -25,6 +25,12 @@ void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x
 ConvGeometry winograd_backward_data_geometry(const ConvGeometry& g);
 void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const float* dy, const float* w, int bx,
                                          float* dx);
+
+// The weight gradient dw [K][C][3][3] (and db [K] unless null) from x and
+// dy in those layouts, both overwritten: every tile's V and (A dy A^T)
+// multiplied and summed over tiles, then G^T (.) G once per filter.
+void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,
+                                            float* dw, float* db);
 
 // Whether the CPU backend uses it (chains, forward, input gradients) (on by default; PERCEPTRA_WINOGRAD=0 in
 // the environment turns it off; tests compare both).
