@@ -85,10 +85,12 @@ constexpr size_t kChunkBytes = size_t(192) << 10;  // one chunk's V and M
 // Offsets of the 8 channels [8j, 8j + 8) at (n, h, w) in [N][C/b][H][W][b].
 struct Blocked {
   int C, H, W, b;
-  size_t at(int n, int j, int h, int w) const {
+  // Offset of channels [8j, 8j + 8) at (n, 0, 0); pixels follow b floats apart.
+  size_t plane(int n, int j) const {
     const int c = 8 * j, blocks = (C + b - 1) / b;
-    return ((size_t(n) * blocks + c / b) * H + h) * size_t(W) * b + size_t(w) * b + c % b;
+    return (size_t(n) * blocks + c / b) * H * size_t(W) * b + c % b;
   }
+  size_t at(int n, int j, int h, int w) const { return plane(n, j) + (size_t(h) * W + w) * b; }
 };
 
 // U[xi][c][k] = (G g G^T)[xi] for the filter g = w[k][c].
@@ -198,6 +200,31 @@ struct Job {
   int TW, TI, TB;  // tiles per row, per image, per chunk
 };
 
+// o[(4i + j) * step] = (B^T d B)[i][j] for the 4x4 patch d(a, b): a column
+// of d B at a time (the middle two share their loads), so at most ten
+// vectors are live; all sixteen of d at once spilled AVX2's registers.
+template <class D>
+inline void input_tile(const D& d, float* o, size_t step) {
+  auto column = [&](int j, const v8* e) {  // B^T e
+    st(o + j * step, e[0] - e[2]);
+    st(o + (4 + j) * step, e[1] + e[2]);
+    st(o + (8 + j) * step, e[2] - e[1]);
+    st(o + (12 + j) * step, e[1] - e[3]);
+  };
+  v8 e[4], f[4];
+  for (int a = 0; a < 4; ++a) e[a] = d(a, 0) - d(a, 2);
+  column(0, e);
+  for (int a = 0; a < 4; ++a) {
+    const v8 p = d(a, 1), q = d(a, 2);
+    e[a] = p + q;
+    f[a] = q - p;
+  }
+  column(1, e);
+  column(2, f);
+  for (int a = 0; a < 4; ++a) e[a] = d(a, 1) - d(a, 3);
+  column(3, e);
+}
+
 // V[xi][t][c] for tiles [t0, t0 + nt) of the flattened (image, tile row,
 // tile column) order.
 __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, float* V) {
@@ -207,35 +234,23 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
     const long gt = t0 + t;
     const int n = int(gt / jb.TI), r = int(gt % jb.TI);
     const int h0 = 2 * (r / jb.TW) - g.pad_h, w0 = 2 * (r % jb.TW) - g.pad_w;
-    const bool inside = h0 >= 0 && h0 + 4 <= g.H && w0 >= 0 && w0 + 4 <= g.W;
+    // Rows [a0, a1) and columns [b0, b1) of the 4x4 patch are in the plane.
+    const int a0 = std::max(0, -h0), a1 = std::min(4, g.H - h0), b0 = std::max(0, -w0), b1 = std::min(4, g.W - w0);
+    const bool inside = a0 == 0 && a1 == 4 && b0 == 0 && b1 == 4;
+    const ptrdiff_t bx = jb.in.b, row = ptrdiff_t(g.W) * bx, corner = h0 * row + w0 * bx;
+    const size_t step = size_t(TB) * C;
     for (int j = 0; j < C / 8; ++j) {
-      v8 d[4][4];
+      const float* plane = jb.x + jb.in.plane(n, j);
+      float* o = V + size_t(t) * C + 8 * j;
       if (inside) {
-        const float* p = jb.x + jb.in.at(n, j, h0, w0);
-        const size_t row = size_t(g.W) * jb.in.b;
-        for (int a = 0; a < 4; ++a)
-          for (int b = 0; b < 4; ++b) d[a][b] = ld(p + a * row + b * jb.in.b);
+        const float* p = plane + corner;
+        input_tile([&](int a, int b) { return ld(p + a * row + b * bx); }, o, step);
       } else {
-        for (int a = 0; a < 4; ++a)
-          for (int b = 0; b < 4; ++b) {
-            const int h = h0 + a, w = w0 + b;
-            d[a][b] = (h >= 0 && h < g.H && w >= 0 && w < g.W) ? ld(jb.x + jb.in.at(n, j, h, w)) : v8{};
-          }
-      }
-      v8 s[4][4];
-      for (int b = 0; b < 4; ++b) {
-        s[0][b] = d[0][b] - d[2][b];
-        s[1][b] = d[1][b] + d[2][b];
-        s[2][b] = d[2][b] - d[1][b];
-        s[3][b] = d[1][b] - d[3][b];
-      }
-      for (int a = 0; a < 4; ++a) {
-        float* o = V + (size_t(a * 4) * TB + t) * C + 8 * j;
-        const size_t step = size_t(TB) * C;
-        st(o, s[a][0] - s[a][2]);
-        st(o + step, s[a][1] + s[a][2]);
-        st(o + 2 * step, s[a][2] - s[a][1]);
-        st(o + 3 * step, s[a][1] - s[a][3]);
+        input_tile(
+            [&](int a, int b) {
+              return a >= a0 && a < a1 && b >= b0 && b < b1 ? ld(plane + (corner + a * row + b * bx)) : v8{};
+            },
+            o, step);
       }
     }
   }
@@ -261,9 +276,10 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
     const bool h1 = oh + 1 < g.P, w1 = ow + 1 < g.Q;
     for (int j = 0; j < K / 8; ++j) {
       const float* p = jb.y + jb.out.at(n, j, oh, ow);
-      const v8 a00 = ld(p), a01 = w1 ? ld(jb.y + jb.out.at(n, j, oh, ow + 1)) : v8{};
-      const v8 a10 = h1 ? ld(jb.y + jb.out.at(n, j, oh + 1, ow)) : v8{};
-      const v8 a11 = h1 && w1 ? ld(jb.y + jb.out.at(n, j, oh + 1, ow + 1)) : v8{};
+      const size_t by = size_t(jb.out.b), row = size_t(g.Q) * by;
+      const v8 a00 = ld(p), a01 = w1 ? ld(p + by) : v8{};
+      const v8 a10 = h1 ? ld(p + row) : v8{};
+      const v8 a11 = h1 && w1 ? ld(p + row + by) : v8{};
       const v8 e[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};
       for (int i = 0; i < 4; ++i) {
         float* o = Y + (size_t(i * 4) * TB + t) * K + 8 * j;
@@ -285,20 +301,23 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
     const int n = int(gt / jb.TI), r = int(gt % jb.TI);
     const int oh = 2 * (r / jb.TW), ow = 2 * (r % jb.TW);
     for (int j = 0; j < K / 8; ++j) {
-      v8 m[4][4];
-      for (int xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] = ld(M + (size_t(xi) * TB + t) * K + 8 * j);
-      v8 s[2][4];
+      const float* m = M + size_t(t) * K + 8 * j;
+      const size_t step = size_t(TB) * K;
+      v8 s[2][4];  // A^T M, a column of M at a time (M whole spilled registers)
       for (int b = 0; b < 4; ++b) {
-        s[0][b] = m[0][b] + m[1][b] + m[2][b];
-        s[1][b] = m[1][b] - m[2][b] - m[3][b];
+        const v8 m0 = ld(m + b * step), m1 = ld(m + (4 + b) * step), m2 = ld(m + (8 + b) * step),
+                 m3 = ld(m + (12 + b) * step);
+        s[0][b] = m0 + m1 + m2;
+        s[1][b] = m1 - m2 - m3;
       }
       const v8 bias = jb.bias ? ld(jb.bias + 8 * j) : v8{};
+      float* corner = jb.y + jb.out.at(n, j, oh, ow);
       for (int a = 0; a < 2; ++a) {
         if (oh + a >= g.P) break;
         const v8 yv[2] = {s[a][0] + s[a][1] + s[a][2] + bias, s[a][1] - s[a][2] - s[a][3] + bias};
         for (int b = 0; b < 2; ++b) {
           if (ow + b >= g.Q) break;
-          float* p = jb.y + jb.out.at(n, j, oh + a, ow + b);
+          float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;
           v8 val = jb.sum ? yv[b] + ld(p) : yv[b];
           if (jb.post == ConvPost::ReLU)
             val = vmax0(val);
