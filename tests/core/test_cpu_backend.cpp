@@ -922,14 +922,22 @@ TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
         ASSERT_NEAR(apart[k], ref[k], tol) << "link by link, chain " << ci << " k=" << k;
     }
     set_cpu_conv_impl(CpuConvImpl::OneDnn);
-    for (size_t bytes : {kConvChainBytes, size_t(1)}) {  // whole batch, then one image at a time
-      set_conv_chain_bytes(bytes);
-      std::vector<float> chained(ref.size(), -1.f);
-      ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), chained.data()))
-          << "oneDNN refused residual chain " << ci;
-      for (size_t k = 0; k < ref.size(); ++k)
-        ASSERT_NEAR(chained[k], ref[k], tol) << "oneDNN chain " << ci << " k=" << k;
-    }
+    // With Winograd the shortcut is added by its output transform (read in
+    // place for identities); its 3x3 stride-1 links: chain 0 both, chain 1
+    // three of five.
+    for (bool winograd : {true, false})
+      for (size_t bytes : {kConvChainBytes, size_t(1)}) {  // whole batch, then one image at a time
+        set_cpu_winograd(winograd);
+        set_conv_chain_bytes(bytes);
+        std::vector<float> chained(ref.size(), -1.f);
+        const long calls = winograd_calls();
+        ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), chained.data()))
+            << "oneDNN refused residual chain " << ci;
+        EXPECT_EQ(winograd_calls() - calls, !winograd ? 0 : (ci == 0 ? 2 : 3) * (bytes == 1 ? N : 1));
+        for (size_t k = 0; k < ref.size(); ++k)
+          ASSERT_NEAR(chained[k], ref[k], tol) << "oneDNN chain " << ci << " Winograd " << winograd << " k=" << k;
+      }
+    set_cpu_winograd(true);
     set_conv_chain_bytes(kConvChainBytes);
     // A shortcut that does not fit the output is refused, not guessed at.
     std::vector<ConvLink> bad = cl;
@@ -1068,9 +1076,14 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
           if (post == ConvPost::ReLU6) ref[i] = std::min(ref[i], 6.f);
         }
         const auto xb = to_blocked(x, g.N, g.C, g.H * g.W, bx, 1e30f);  // padding channels must not leak
-        auto yb = to_blocked(sum ? shortcut : std::vector<float>(shortcut.size(), -7.f), g.N, g.K, g.P * g.Q, by, 0.f);
+        // The shortcut in place (y holds it) or apart, alternately.
+        const bool in_place = combo % 4 == 0;
+        auto yb =
+            to_blocked(in_place ? shortcut : std::vector<float>(shortcut.size(), -7.f), g.N, g.K, g.P * g.Q, by, 0.f);
+        const auto addb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 0.f);
+        const float* add = !sum ? nullptr : in_place ? yb.data() : addb.data();
         const long calls = winograd_calls();
-        winograd_conv_forward_blocked(g, bx, xb.data(), w.data(), with_bias ? bias.data() : nullptr, post, sum, by,
+        winograd_conv_forward_blocked(g, bx, xb.data(), w.data(), with_bias ? bias.data() : nullptr, post, add, by,
                                       yb.data());
         EXPECT_EQ(winograd_calls(), calls + 1);
         const auto y = from_blocked(yb, g.N, g.K, g.P * g.Q, by);

@@ -239,7 +239,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     const int bx = channel_block(xm.get_desc(), d.src.dims()), by = channel_block(ym.get_desc(), d.dst.dims());
     if (cpu_winograd() && bx && by && winograd_applies(g)) {  // in oneDNN's layouts, ours: fewer multiply-adds
       s.wait();
-      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, false, by, mut(data_of(ym)));
+      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, nullptr, by, mut(data_of(ym)));
       copy_out(ym, yu, s);
       s.wait();
       return true;
@@ -332,8 +332,13 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
       inputs[size_t(i)] = cur;
       const bool to_y = i == n - 1 && !l.pooled();
       memory out = to_y ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s) : temp(fi.pd.dst_desc(), i + 1);
+      const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
+      const int by = channel_block(out.get_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
+      const bool winograd = cpu_winograd() && bx && by && winograd_applies(l.g);  // ours: 2.25x fewer multiply-adds
+      const float* add = nullptr;                                                 // Winograd's shortcut
       if (l.residual()) {  // out = the shortcut, which the convolution's sum post-op adds to
         memory& from = inputs[size_t(l.residual_from)];
+        add = winograd ? data_of(out) : nullptr;
         if (Forward* fp = proj[size_t(i)]) {
           memory src = in_layout(from, fp->pd.src_desc(), scratch);
           memory pwu(pd[size_t(i)].wei, engine(), mut(l.proj_w));
@@ -344,15 +349,15 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
           if (l.proj_bias) pargs.emplace(DNNL_ARG_BIAS, memory(pd[size_t(i)].bias, engine(), mut(l.proj_bias)));
           fp->prim.execute(s, pargs);
           if (!direct) dnnl::reorder(pout, out).execute(s, pout, out);
+        } else if (winograd && from.get_desc() == out.get_desc()) {
+          add = data_of(from);  // read where it is: no copy into `out`
         } else {
           dnnl::reorder(from, out).execute(s, from, out);
         }
       }
-      const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
-      const int by = channel_block(out.get_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
-      if (cpu_winograd() && bx && by && winograd_applies(l.g)) {  // ours: 2.25x fewer multiply-adds
-        s.wait();                                                 // the shortcut is in `out`
-        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, l.residual(), by, mut(data_of(out)));
+      if (winograd) {
+        s.wait();  // a projected shortcut is in `out`
+        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)));
       } else {
         memory wu(d[size_t(i)].wei, engine(), mut(l.w));
         memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);

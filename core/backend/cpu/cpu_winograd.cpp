@@ -82,7 +82,7 @@ constexpr size_t kMostChannelPairs = 64 * 64;
 constexpr int kRows = 6;                           // tiles per register block
 constexpr size_t kChunkBytes = size_t(192) << 10;  // one chunk's V and M
 
-// Offsets of the 8 channels [8j, 8j + 8) at (n, h, w) in [N][C/b][H][W][b].
+// A tensor [N][ceil(C/b)][H][W][b] (oneDNN's nChw8c / nChw16c).
 struct Blocked {
   int C, H, W, b;
   // Offset of channels [8j, 8j + 8) at (n, 0, 0); pixels follow b floats apart.
@@ -90,6 +90,7 @@ struct Blocked {
     const int c = 8 * j, blocks = (C + b - 1) / b;
     return (size_t(n) * blocks + c / b) * H * size_t(W) * b + c % b;
   }
+  // ... at (n, h, w).
   size_t at(int n, int j, int h, int w) const { return plane(n, j) + (size_t(h) * W + w) * b; }
 };
 
@@ -195,7 +196,7 @@ struct Job {
   const float* U;
   const float* bias;
   ConvPost post;
-  bool sum;
+  const float* add;  // a tensor laid out as y to add before the post-op, or null
   float* y;
   int TW, TI, TB;  // tiles per row, per image, per chunk
 };
@@ -318,7 +319,7 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
         for (int b = 0; b < 2; ++b) {
           if (ow + b >= g.Q) break;
           float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;
-          v8 val = jb.sum ? yv[b] + ld(p) : yv[b];
+          v8 val = jb.add ? yv[b] + ld(jb.add + (p - jb.y)) : yv[b];
           if (jb.post == ConvPost::ReLU)
             val = vmax0(val);
           else if (jb.post == ConvPost::ReLU6)
@@ -343,7 +344,7 @@ bool winograd_applies(const ConvGeometry& g) {
 }
 
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
-                                   ConvPost post, bool sum, int by, float* y) {
+                                   ConvPost post, const float* add, int by, float* y) {
   ++g_calls;
   CpuScratch U(size_t(16) * g.C * g.K);
   transform_weights(g, w, U.data());
@@ -354,7 +355,7 @@ void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x
   const int threads = omp_get_max_threads();
   const size_t per_thread = size_t(16) * TB * (g.C + g.K);
   CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
-  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, sum, y, TW, TI, TB};
+  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, add, y, TW, TI, TB};
 #pragma omp parallel num_threads(threads)
   {
     float* V = work.data() + per_thread * size_t(omp_get_thread_num());
@@ -382,18 +383,9 @@ void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const
   const size_t sums = 16 * C * K, per_thread = 16 * TB * (C + K) + sums;
   CpuScratch work(per_thread * size_t(threads));
   for (int th = 0; th < threads; ++th) std::fill_n(work.data() + per_thread * th + 16 * TB * (C + K), sums, 0.f);
-  const Job jb{g,
-               {g.C, g.H, g.W, bx},
-               {g.K, g.P, g.Q, by},
-               x,
-               nullptr,
-               nullptr,
-               ConvPost::None,
-               false,
-               const_cast<float*>(dy),
-               TW,
-               TI,
-               TB};
+  float* dy_read = const_cast<float*>(dy);  // only gradient_transform reads it
+  const Job jb{
+      g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, nullptr, nullptr, ConvPost::None, nullptr, dy_read, TW, TI, TB};
   const float* all = work.data();
 #pragma omp parallel num_threads(threads)
   {
@@ -467,7 +459,7 @@ void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const fl
   for (int k = 0; k < g.K; ++k)
     for (int c = 0; c < g.C; ++c)
       for (int i = 0; i < 9; ++i) wt.data()[(size_t(c) * g.K + k) * 9 + i] = w[(size_t(k) * g.C + c) * 9 + 8 - i];
-  winograd_conv_forward_blocked(t, by, dy, wt.data(), nullptr, ConvPost::None, false, bx, dx);
+  winograd_conv_forward_blocked(t, by, dy, wt.data(), nullptr, ConvPost::None, nullptr, bx, dx);
 }
 
 }  // namespace perceptra

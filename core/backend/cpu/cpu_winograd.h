@@ -13,11 +13,12 @@ namespace perceptra {
 // (16 x C x K floats) small enough to stay in L2 (C * K <= 64 * 64).
 bool winograd_applies(const ConvGeometry& g);
 
-// y = post(conv(x, w) + bias [+ y when sum]) with x [N][C/bx][H][W][bx] and
+// y = post(conv(x, w) + bias [+ add]) with x [N][C/bx][H][W][bx] and
 // y [N][K/by][P][Q][by], bx and by 8 or 16; w is the plain [K][C][3][3]
-// tensor, bias [K] or null. Requires winograd_applies(g).
+// tensor, bias [K] or null; add (a residual shortcut) null or laid out as y,
+// and may be y itself. Requires winograd_applies(g).
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
-                                   ConvPost post, bool sum, int by, float* y);
+                                   ConvPost post, const float* add, int by, float* y);
 
 // The input gradient of the same convolution: dx = conv(dy, w flipped and
 // transposed) with padding 2 - pad, when winograd_applies to that geometry
