@@ -1,8 +1,8 @@
-// Our Winograd F(2x2, 3x3) against oneDNN's direct convolution on the 3x3
+// Our Winograd F(2x2, 3x3) and F(4x4, 3x3) against oneDNN's direct convolution on the 3x3
 // stride-1 layers of the built-in models (and ResNet-18's first stage), forward with
 // bias and ReLU, through a one-link inference chain: the same NCHW reorders
 // on both sides, only the convolution kernel differs. One JSON line per
-// shape: best-of-repeats milliseconds, direct-convolution GFLOP/s, ratio.
+// shape: best-of-repeats milliseconds, oneDNN's GFLOP/s, and the ratios.
 //
 //   bench_winograd [--threads 2] [--repeats 12]
 #include <omp.h>
@@ -55,24 +55,26 @@ int main(int argc, char** argv) {
     l.bias = b.data();
     l.post = ConvPost::ReLU;
     const bool applies = winograd_applies(l.g);
-    double best[2] = {1e30, 1e30};         // oneDNN, Winograd
+    double best[3] = {1e30, 1e30, 1e30};   // oneDNN, F(2x2, 3x3), F(4x4, 3x3)
     for (int r = 0; r < repeats + 1; ++r)  // alternating; the first round builds primitives
-      for (int on = 0; on < 2; ++on) {
-        set_cpu_winograd(on);
+      for (int v = 0; v < 3; ++v) {
+        set_cpu_winograd(v > 0);
+        set_winograd_tile(v == 1 ? 2 : 4);
         const int reps = 5;
         const auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < reps; ++i) dnnl_conv_chain_forward(1, &l, x.data(), y.data());
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        if (r) best[on] = std::min(best[on], ms / reps);
+        if (r) best[v] = std::min(best[v], ms / reps);
       }
     set_cpu_winograd(true);
+    set_winograd_tile(0);
     const double gflop = 2e-9 * s.N * s.K * s.H * s.H * s.C * 9;
     std::printf(
         "{\"layer\":\"%s\",\"N\":%d,\"C\":%d,\"HW\":%d,\"K\":%d,\"threads\":%d,\"winograd_applies\":%s,"
-        "\"onednn_ms\":%.4f,\"winograd_ms\":%.4f,\"onednn_gflops\":%.1f,\"winograd_direct_equiv_gflops\":%.1f,"
-        "\"onednn_over_winograd\":%.3f}\n",
-        s.layer, s.N, s.C, s.H, s.K, threads, applies ? "true" : "false", best[0], best[1], gflop / best[0] * 1e3,
-        gflop / best[1] * 1e3, best[0] / best[1]);
+        "\"onednn_ms\":%.4f,\"f2x2_ms\":%.4f,\"f4x4_ms\":%.4f,\"onednn_gflops\":%.1f,"
+        "\"onednn_over_f2x2\":%.3f,\"onednn_over_f4x4\":%.3f}\n",
+        s.layer, s.N, s.C, s.H, s.K, threads, applies ? "true" : "false", best[0], best[1], best[2],
+        gflop / best[0] * 1e3, best[0] / best[1], best[0] / best[2]);
   }
   return 0;
 }

@@ -1053,65 +1053,84 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   struct Case {
     int N, C, H, W, K, pad;
   };
+  // Tolerance by each output's scale: entries near zero are sums that cancel
+  // (F(4x4)'s transforms, with 4, 5 and 1/6, round a few times more than a
+  // direct sum; measured here ~6e-6 of the scale).
+  auto max_abs = [](const std::vector<float>& v) {
+    float m = 0;
+    for (float e : v) m = std::max(m, std::abs(e));
+    return m;
+  };
+  auto near = [&](const std::vector<float>& got, const std::vector<float>& ref, const char* what, int combo, int tile,
+                  float scale = -1) {
+    if (scale < 0) scale = max_abs(ref);
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], ref[i], 1e-5f * (1 + scale)) << what << ", tile " << tile << " case " << combo << " i=" << i;
+  };
   int combo = 0;
-  for (Case c :
-       {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
-        Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1}})
-    for (int bx : {8, 16})
-      for (int by : {8, 16}) {
-        ++combo;
-        const ConvGeometry g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, c.pad, c.pad, 1, 1, 1);
-        ASSERT_TRUE(winograd_applies(g)) << combo;
-        const ConvPost post = combo % 3 == 0 ? ConvPost::None : combo % 3 == 1 ? ConvPost::ReLU : ConvPost::ReLU6;
-        const bool sum = combo % 2 == 0, with_bias = combo % 4 != 3;
-        const auto x = randv(size_t(g.N) * g.C * g.H * g.W, 300 + combo);
-        auto w = randv(size_t(g.K) * g.C * 9, 400 + combo);
-        for (float& v : w) v *= 3.f;  // outputs past 6 too, for ReLU6
-        const auto bias = randv(size_t(g.K), 500 + combo), shortcut = randv(size_t(g.N) * g.K * g.P * g.Q, 600 + combo);
-        std::vector<float> ref(shortcut.size());
-        im2col_conv_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, ref.data());
-        for (size_t i = 0; i < ref.size(); ++i) {
-          if (sum) ref[i] += shortcut[i];
-          if (post != ConvPost::None) ref[i] = std::max(ref[i], 0.f);
-          if (post == ConvPost::ReLU6) ref[i] = std::min(ref[i], 6.f);
+  for (int tile : {2, 4})
+    for (Case c :
+         {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
+          Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1}})
+      for (int bx : {8, 16})
+        for (int by : {8, 16}) {
+          ++combo;
+          set_winograd_tile(tile);
+          const ConvGeometry g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, c.pad, c.pad, 1, 1, 1);
+          ASSERT_TRUE(winograd_applies(g)) << combo;
+          const ConvPost post = combo % 3 == 0 ? ConvPost::None : combo % 3 == 1 ? ConvPost::ReLU : ConvPost::ReLU6;
+          const bool sum = combo % 2 == 0, with_bias = combo % 4 != 3;
+          const auto x = randv(size_t(g.N) * g.C * g.H * g.W, 300 + combo);
+          auto w = randv(size_t(g.K) * g.C * 9, 400 + combo);
+          for (float& v : w) v *= 3.f;  // outputs past 6 too, for ReLU6
+          const auto bias = randv(size_t(g.K), 500 + combo),
+                     shortcut = randv(size_t(g.N) * g.K * g.P * g.Q, 600 + combo);
+          std::vector<float> ref(shortcut.size());
+          im2col_conv_forward(g, x.data(), w.data(), with_bias ? bias.data() : nullptr, ref.data());
+          for (size_t i = 0; i < ref.size(); ++i)
+            if (sum) ref[i] += shortcut[i];
+          const float scale = max_abs(ref);  // before the activation: ReLU6 hides it
+          for (size_t i = 0; i < ref.size(); ++i) {
+            if (post != ConvPost::None) ref[i] = std::max(ref[i], 0.f);
+            if (post == ConvPost::ReLU6) ref[i] = std::min(ref[i], 6.f);
+          }
+          const auto xb = to_blocked(x, g.N, g.C, g.H * g.W, bx, 1e30f);  // padding channels must not leak
+          // The shortcut in place (y holds it) or apart, alternately.
+          const bool in_place = combo % 4 == 0;
+          auto yb =
+              to_blocked(in_place ? shortcut : std::vector<float>(shortcut.size(), -7.f), g.N, g.K, g.P * g.Q, by, 0.f);
+          const auto addb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 0.f);
+          const float* add = !sum ? nullptr : in_place ? yb.data() : addb.data();
+          const long calls = winograd_calls();
+          winograd_conv_forward_blocked(g, bx, xb.data(), w.data(), with_bias ? bias.data() : nullptr, post, add, by,
+                                        yb.data());
+          EXPECT_EQ(winograd_calls(), calls + 1);
+          const auto y = from_blocked(yb, g.N, g.K, g.P * g.Q, by);
+          near(y, ref, "y", combo, tile, scale);
+
+          // dx = the convolution's input gradient for dy = shortcut.
+          ASSERT_TRUE(winograd_applies(winograd_backward_data_geometry(g))) << combo;
+          std::vector<float> dx_ref(x.size());
+          im2col_conv_backward(g, x.data(), w.data(), shortcut.data(), dx_ref.data(), nullptr, nullptr);
+          const auto dyb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 1e30f);
+          auto dxb = to_blocked(std::vector<float>(x.size(), -9.f), g.N, g.C, g.H * g.W, bx, 0.f);
+          winograd_conv_backward_data_blocked(g, by, dyb.data(), w.data(), bx, dxb.data());
+          const auto dx = from_blocked(dxb, g.N, g.C, g.H * g.W, bx);
+          near(dx, dx_ref, "dx", combo, tile);
+
+          // dw and db, summed over every tile of every image.
+          std::vector<float> dw_ref(w.size()), db_ref(size_t(g.K)), dw(w.size(), -5.f), db(size_t(g.K), -5.f);
+          im2col_conv_backward(g, x.data(), w.data(), shortcut.data(), nullptr, dw_ref.data(), db_ref.data());
+          winograd_conv_backward_weights_blocked(g, bx, xb.data(), by, dyb.data(), dw.data(),
+                                                 with_bias ? db.data() : nullptr);
+          near(dw, dw_ref, "dw", combo, tile);
+          for (int k = 0; k < g.K; ++k)
+            ASSERT_NEAR(db[size_t(k)], with_bias ? db_ref[size_t(k)] : -5.f, 1e-4f * (1 + std::abs(db_ref[size_t(k)])))
+                << "db, case " << combo << " k=" << k;
         }
-        const auto xb = to_blocked(x, g.N, g.C, g.H * g.W, bx, 1e30f);  // padding channels must not leak
-        // The shortcut in place (y holds it) or apart, alternately.
-        const bool in_place = combo % 4 == 0;
-        auto yb =
-            to_blocked(in_place ? shortcut : std::vector<float>(shortcut.size(), -7.f), g.N, g.K, g.P * g.Q, by, 0.f);
-        const auto addb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 0.f);
-        const float* add = !sum ? nullptr : in_place ? yb.data() : addb.data();
-        const long calls = winograd_calls();
-        winograd_conv_forward_blocked(g, bx, xb.data(), w.data(), with_bias ? bias.data() : nullptr, post, add, by,
-                                      yb.data());
-        EXPECT_EQ(winograd_calls(), calls + 1);
-        const auto y = from_blocked(yb, g.N, g.K, g.P * g.Q, by);
-        for (size_t i = 0; i < y.size(); ++i)
-          ASSERT_NEAR(y[i], ref[i], 1e-4f * (1 + std::abs(ref[i]))) << "case " << combo << " i=" << i;
-
-        // dx = the convolution's input gradient for dy = shortcut.
-        ASSERT_TRUE(winograd_applies(winograd_backward_data_geometry(g))) << combo;
-        std::vector<float> dx_ref(x.size());
-        im2col_conv_backward(g, x.data(), w.data(), shortcut.data(), dx_ref.data(), nullptr, nullptr);
-        const auto dyb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 1e30f);
-        auto dxb = to_blocked(std::vector<float>(x.size(), -9.f), g.N, g.C, g.H * g.W, bx, 0.f);
-        winograd_conv_backward_data_blocked(g, by, dyb.data(), w.data(), bx, dxb.data());
-        const auto dx = from_blocked(dxb, g.N, g.C, g.H * g.W, bx);
-        for (size_t i = 0; i < dx.size(); ++i)
-          ASSERT_NEAR(dx[i], dx_ref[i], 1e-4f * (1 + std::abs(dx_ref[i]))) << "dx, case " << combo << " i=" << i;
-
-        // dw and db, summed over every tile of every image.
-        std::vector<float> dw_ref(w.size()), db_ref(size_t(g.K)), dw(w.size(), -5.f), db(size_t(g.K), -5.f);
-        im2col_conv_backward(g, x.data(), w.data(), shortcut.data(), nullptr, dw_ref.data(), db_ref.data());
-        winograd_conv_backward_weights_blocked(g, bx, xb.data(), by, dyb.data(), dw.data(),
-                                               with_bias ? db.data() : nullptr);
-        for (size_t i = 0; i < dw.size(); ++i)
-          ASSERT_NEAR(dw[i], dw_ref[i], 1e-4f * (1 + std::abs(dw_ref[i]))) << "dw, case " << combo << " i=" << i;
-        for (int k = 0; k < g.K; ++k)
-          ASSERT_NEAR(db[size_t(k)], with_bias ? db_ref[size_t(k)] : -5.f, 1e-4f * (1 + std::abs(db_ref[size_t(k)])))
-              << "db, case " << combo << " k=" << k;
-      }
+  set_winograd_tile(0);
+  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1)), 4);
+  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 2);
   // What it does not compute: stride, dilation, groups, 1x1, 5x5, channels
   // off the vector width, layers too wide for L2.
   auto applies = [](int C, int K, int R, int stride, int dil, int groups) {

@@ -29,11 +29,13 @@ namespace perceptra {
 
 namespace {
 
-bool initial_on() {
-  const char* e = std::getenv("PERCEPTRA_WINOGRAD");
-  return !(e && std::strcmp(e, "0") == 0);
+const char* env_winograd() { return std::getenv("PERCEPTRA_WINOGRAD"); }
+bool g_on = !(env_winograd() && std::strcmp(env_winograd(), "0") == 0);
+int env_tile() {
+  const char* e = env_winograd();
+  return e && std::strcmp(e, "2") == 0 ? 2 : e && std::strcmp(e, "4") == 0 ? 4 : 0;
 }
-bool g_on = initial_on();
+int g_tile = env_tile();  // 0: by shape
 std::atomic<long> g_calls{0};
 
 typedef float v8 __attribute__((vector_size(32)));
@@ -79,8 +81,10 @@ inline v8 vmin6(v8 x) {
 // memory (128 -> 128 channels at 7x7, N = 32: 3.7 ms here, oneDNN 3.2 ms;
 // 64 -> 64: 1.0 vs 1.3 ms).
 constexpr size_t kMostChannelPairs = 64 * 64;
-constexpr int kRows = 6;                           // tiles per register block
-constexpr size_t kChunkBytes = size_t(192) << 10;  // one chunk's V and M
+constexpr int kRows = 6;  // tiles per register block
+// One chunk's V and M: L2-sized. F(4x4)'s U is 2.25x F(2x2)'s and is
+// streamed once per chunk, so its chunks are larger.
+constexpr size_t chunk_bytes(int tile) { return size_t(tile == 2 ? 192 : 384) << 10; }
 
 // A tensor [N][ceil(C/b)][H][W][b] (oneDNN's nChw8c / nChw16c).
 struct Blocked {
@@ -94,24 +98,147 @@ struct Blocked {
   size_t at(int n, int j, int h, int w) const { return plane(n, j) + (size_t(h) * W + w) * b; }
 };
 
+// The two algorithms, by output tile size M: F(2x2, 3x3) on 4x4 patches
+// and F(4x4, 3x3) on 6x6 (Lavin & Gray's matrices, points 0, +-1, +-2).
+template <int M>
+struct Tile;
+
+template <>
+struct Tile<2> {
+  static constexpr int A = 4;  // patch side
+  // u[A i + j] = (G f G^T)[i][j] for a 3x3 filter f.
+  static void weights(const float* f, float* u) {
+    float t[4][3];
+    for (int j = 0; j < 3; ++j) {
+      t[0][j] = f[j];
+      t[1][j] = 0.5f * (f[j] + f[3 + j] + f[6 + j]);
+      t[2][j] = 0.5f * (f[j] - f[3 + j] + f[6 + j]);
+      t[3][j] = f[6 + j];
+    }
+    for (int i = 0; i < 4; ++i) {
+      u[4 * i] = t[i][0];
+      u[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      u[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      u[4 * i + 3] = t[i][2];
+    }
+  }
+  // o[(4i + j) * step] = (B^T d B)[i][j] for the patch d(a, b): a column of
+  // d B at a time (the middle two share their loads), so at most ten vectors
+  // are live; all sixteen of d at once spilled AVX2's registers.
+  template <class D>
+  static void input(const D& d, float* o, size_t step) {
+    auto column = [&](int j, const v8* e) {  // B^T e
+      st(o + j * step, e[0] - e[2]);
+      st(o + (4 + j) * step, e[1] + e[2]);
+      st(o + (8 + j) * step, e[2] - e[1]);
+      st(o + (12 + j) * step, e[1] - e[3]);
+    };
+    v8 e[4], f[4];
+    for (int a = 0; a < 4; ++a) e[a] = d(a, 0) - d(a, 2);
+    column(0, e);
+    for (int a = 0; a < 4; ++a) {
+      const v8 p = d(a, 1), q = d(a, 2);
+      e[a] = p + q;
+      f[a] = q - p;
+    }
+    column(1, e);
+    column(2, f);
+    for (int a = 0; a < 4; ++a) e[a] = d(a, 1) - d(a, 3);
+    column(3, e);
+  }
+  // y = A^T m A from m[(4i + j) * step], a column of m at a time.
+  static void output(const float* m, size_t step, v8 (*y)[2]) {
+    v8 s[2][4];
+    for (int b = 0; b < 4; ++b) {
+      const v8 m0 = ld(m + b * step), m1 = ld(m + (4 + b) * step), m2 = ld(m + (8 + b) * step),
+               m3 = ld(m + (12 + b) * step);
+      s[0][b] = m0 + m1 + m2;
+      s[1][b] = m1 - m2 - m3;
+    }
+    for (int a = 0; a < 2; ++a) {
+      y[a][0] = s[a][0] + s[a][1] + s[a][2];
+      y[a][1] = s[a][1] - s[a][2] - s[a][3];
+    }
+  }
+};
+
+template <>
+struct Tile<4> {
+  static constexpr int A = 6;
+  // G's rows: (1/4, 0, 0), -(1, 1, 1)/6, (-1, 1, -1)/6, (1/24, 1/12, 1/6),
+  // (1/24, -1/12, 1/6), (0, 0, 1).
+  static void g6(float f0, float f1, float f2, float* o, int stride) {
+    o[0] = 0.25f * f0;
+    o[stride] = -(f0 + f1 + f2) / 6.f;
+    o[2 * stride] = (-f0 + f1 - f2) / 6.f;
+    o[3 * stride] = f0 / 24.f + f1 / 12.f + f2 / 6.f;
+    o[4 * stride] = f0 / 24.f - f1 / 12.f + f2 / 6.f;
+    o[5 * stride] = f2;
+  }
+  static void weights(const float* f, float* u) {
+    float t[6][3];  // G f
+    for (int j = 0; j < 3; ++j) g6(f[j], f[3 + j], f[6 + j], &t[0][j], 3);
+    for (int i = 0; i < 6; ++i) g6(t[i][0], t[i][1], t[i][2], u + 6 * i, 1);
+  }
+  // B^T's rows on six vectors.
+  static void bt(const v8* d, v8* o) {
+    const v8 four = splat(4.f), five = splat(5.f), two = splat(2.f);
+    o[0] = fmadd(four, d[0], d[4]) - five * d[2];
+    const v8 p = d[3] + d[4], q = four * (d[1] + d[2]);  // -4 d1 - 4 d2 + d3 + d4
+    o[1] = p - q;
+    const v8 r = d[4] - d[3], w = four * (d[1] - d[2]);  // 4 d1 - 4 d2 - d3 + d4
+    o[2] = r + w;
+    const v8 e = d[4] - d[2], h = two * (d[3] - d[1]);  // -2 d1 - d2 + 2 d3 + d4
+    o[3] = e + h;
+    o[4] = e - h;  // 2 d1 - d2 - 2 d3 + d4
+    o[5] = fmadd(four, d[1], d[5]) - five * d[3];
+  }
+  template <class D>
+  static void input(const D& d, float* o, size_t step) {
+    v8 t[6][6];  // B^T d, a column at a time (in L1: 36 vectors do not fit registers)
+    for (int b = 0; b < 6; ++b) {
+      v8 c[6], r[6];
+      for (int a = 0; a < 6; ++a) c[a] = d(a, b);
+      bt(c, r);
+      for (int i = 0; i < 6; ++i) t[i][b] = r[i];
+    }
+    for (int i = 0; i < 6; ++i) {
+      v8 r[6];
+      bt(t[i], r);
+      for (int j = 0; j < 6; ++j) st(o + (6 * i + j) * step, r[j]);
+    }
+  }
+  // A^T's rows on six vectors.
+  static void at(const v8* m, v8* y) {
+    const v8 two = splat(2.f), four = splat(4.f), eight = splat(8.f);
+    const v8 p = m[1] + m[2], q = m[1] - m[2], r = m[3] + m[4], w = m[3] - m[4];
+    y[0] = m[0] + p + r;
+    y[1] = fmadd(two, w, q);
+    y[2] = fmadd(four, r, p);
+    y[3] = fmadd(eight, w, q) + m[5];
+  }
+  static void output(const float* m, size_t step, v8 (*y)[4]) {
+    v8 s[4][6];  // A^T m, a column at a time
+    for (int b = 0; b < 6; ++b) {
+      v8 c[6], r[4];
+      for (int i = 0; i < 6; ++i) c[i] = ld(m + (6 * i + b) * step);
+      at(c, r);
+      for (int a = 0; a < 4; ++a) s[a][b] = r[a];
+    }
+    for (int a = 0; a < 4; ++a) at(s[a], y[a]);
+  }
+};
+
 // U[xi][c][k] = (G g G^T)[xi] for the filter g = w[k][c].
+template <int M>
 void transform_weights(const ConvGeometry& g, const float* w, float* U) {
+  constexpr int X = Tile<M>::A * Tile<M>::A;
   const int C = g.C, K = g.K;
   for (int k = 0; k < K; ++k)
     for (int c = 0; c < C; ++c) {
-      const float* f = w + (size_t(k) * C + c) * 9;
-      float t[4][3];
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = f[j];
-        t[1][j] = 0.5f * (f[j] + f[3 + j] + f[6 + j]);
-        t[2][j] = 0.5f * (f[j] - f[3 + j] + f[6 + j]);
-        t[3][j] = f[6 + j];
-      }
-      for (int i = 0; i < 4; ++i) {
-        const float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]),
-                            t[i][2]};
-        for (int j = 0; j < 4; ++j) U[(size_t(i * 4 + j) * C + c) * K + k] = u[j];
-      }
+      float u[X];
+      Tile<M>::weights(w + (size_t(k) * C + c) * 9, u);
+      for (int xi = 0; xi < X; ++xi) U[(size_t(xi) * C + c) * K + k] = u[xi];
     }
 }
 
@@ -201,43 +328,20 @@ struct Job {
   int TW, TI, TB;  // tiles per row, per image, per chunk
 };
 
-// o[(4i + j) * step] = (B^T d B)[i][j] for the 4x4 patch d(a, b): a column
-// of d B at a time (the middle two share their loads), so at most ten
-// vectors are live; all sixteen of d at once spilled AVX2's registers.
-template <class D>
-inline void input_tile(const D& d, float* o, size_t step) {
-  auto column = [&](int j, const v8* e) {  // B^T e
-    st(o + j * step, e[0] - e[2]);
-    st(o + (4 + j) * step, e[1] + e[2]);
-    st(o + (8 + j) * step, e[2] - e[1]);
-    st(o + (12 + j) * step, e[1] - e[3]);
-  };
-  v8 e[4], f[4];
-  for (int a = 0; a < 4; ++a) e[a] = d(a, 0) - d(a, 2);
-  column(0, e);
-  for (int a = 0; a < 4; ++a) {
-    const v8 p = d(a, 1), q = d(a, 2);
-    e[a] = p + q;
-    f[a] = q - p;
-  }
-  column(1, e);
-  column(2, f);
-  for (int a = 0; a < 4; ++a) e[a] = d(a, 1) - d(a, 3);
-  column(3, e);
-}
-
 // V[xi][t][c] for tiles [t0, t0 + nt) of the flattened (image, tile row,
 // tile column) order.
+template <int M>
 __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, float* V) {
+  constexpr int A = Tile<M>::A;
   const ConvGeometry& g = jb.g;
   const int C = g.C, TB = jb.TB;
   for (int t = 0; t < nt; ++t) {
     const long gt = t0 + t;
     const int n = int(gt / jb.TI), r = int(gt % jb.TI);
-    const int h0 = 2 * (r / jb.TW) - g.pad_h, w0 = 2 * (r % jb.TW) - g.pad_w;
-    // Rows [a0, a1) and columns [b0, b1) of the 4x4 patch are in the plane.
-    const int a0 = std::max(0, -h0), a1 = std::min(4, g.H - h0), b0 = std::max(0, -w0), b1 = std::min(4, g.W - w0);
-    const bool inside = a0 == 0 && a1 == 4 && b0 == 0 && b1 == 4;
+    const int h0 = M * (r / jb.TW) - g.pad_h, w0 = M * (r % jb.TW) - g.pad_w;
+    // Rows [a0, a1) and columns [b0, b1) of the patch are in the plane.
+    const int a0 = std::max(0, -h0), a1 = std::min(A, g.H - h0), b0 = std::max(0, -w0), b1 = std::min(A, g.W - w0);
+    const bool inside = a0 == 0 && a1 == A && b0 == 0 && b1 == A;
     const ptrdiff_t bx = jb.in.b, row = ptrdiff_t(g.W) * bx, corner = h0 * row + w0 * bx;
     const size_t step = size_t(TB) * C;
     for (int j = 0; j < C / 8; ++j) {
@@ -245,9 +349,9 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
       float* o = V + size_t(t) * C + 8 * j;
       if (inside) {
         const float* p = plane + corner;
-        input_tile([&](int a, int b) { return ld(p + a * row + b * bx); }, o, step);
+        Tile<M>::input([&](int a, int b) { return ld(p + a * row + b * bx); }, o, step);
       } else {
-        input_tile(
+        Tile<M>::input(
             [&](int a, int b) {
               return a >= a0 && a < a1 && b >= b0 && b < b1 ? ld(plane + (corner + a * row + b * bx)) : v8{};
             },
@@ -257,9 +361,10 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
   }
 }
 
+template <int Mt>
 __attribute__((noinline)) void products(const Job& jb, int nt, const float* V, float* M) {
   const size_t C = size_t(jb.g.C), K = size_t(jb.g.K), TB = size_t(jb.TB);
-  for (int xi = 0; xi < 16; ++xi)
+  for (int xi = 0; xi < Tile<Mt>::A * Tile<Mt>::A; ++xi)
     products_over<false>(nt, int(K), {V + xi * TB * C, C, 1, jb.U + xi * C * K, K, int(C), M + xi * TB * K, K});
 }
 
@@ -294,39 +399,61 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
 }
 
 // The chunk's outputs from M, with bias, shortcut and activation.
+template <int Mt>
 __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, const float* M) {
   const ConvGeometry& g = jb.g;
   const int K = g.K, TB = jb.TB;
+  const size_t step = size_t(TB) * K;
   for (int t = 0; t < nt; ++t) {
     const long gt = t0 + t;
     const int n = int(gt / jb.TI), r = int(gt % jb.TI);
-    const int oh = 2 * (r / jb.TW), ow = 2 * (r % jb.TW);
+    const int oh = Mt * (r / jb.TW), ow = Mt * (r % jb.TW);
+    const int rows = std::min(Mt, g.P - oh), cols = std::min(Mt, g.Q - ow);
     for (int j = 0; j < K / 8; ++j) {
-      const float* m = M + size_t(t) * K + 8 * j;
-      const size_t step = size_t(TB) * K;
-      v8 s[2][4];  // A^T M, a column of M at a time (M whole spilled registers)
-      for (int b = 0; b < 4; ++b) {
-        const v8 m0 = ld(m + b * step), m1 = ld(m + (4 + b) * step), m2 = ld(m + (8 + b) * step),
-                 m3 = ld(m + (12 + b) * step);
-        s[0][b] = m0 + m1 + m2;
-        s[1][b] = m1 - m2 - m3;
-      }
+      v8 y[Mt][Mt];
+      Tile<Mt>::output(M + size_t(t) * K + 8 * j, step, y);
       const v8 bias = jb.bias ? ld(jb.bias + 8 * j) : v8{};
       float* corner = jb.y + jb.out.at(n, j, oh, ow);
-      for (int a = 0; a < 2; ++a) {
-        if (oh + a >= g.P) break;
-        const v8 yv[2] = {s[a][0] + s[a][1] + s[a][2] + bias, s[a][1] - s[a][2] - s[a][3] + bias};
-        for (int b = 0; b < 2; ++b) {
-          if (ow + b >= g.Q) break;
+      for (int a = 0; a < rows; ++a)
+        for (int b = 0; b < cols; ++b) {
           float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;
-          v8 val = jb.add ? yv[b] + ld(jb.add + (p - jb.y)) : yv[b];
+          v8 val = y[a][b] + bias;
+          if (jb.add) val += ld(jb.add + (p - jb.y));
           if (jb.post == ConvPost::ReLU)
             val = vmax0(val);
           else if (jb.post == ConvPost::ReLU6)
             val = vmin6(vmax0(val));
           st(p, val);
         }
-      }
+    }
+  }
+}
+
+template <int Mt>
+void forward(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias, ConvPost post,
+             const float* add, int by, float* y) {
+  ++g_calls;
+  constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
+  CpuScratch U(size_t(X) * g.C * g.K);
+  transform_weights<Mt>(g, w, U.data());
+  const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
+  const size_t per_tile = size_t(X) * (g.C + g.K) * sizeof(float);
+  const int TB = std::clamp(int(chunk_bytes(Mt) / per_tile) / kRows * kRows, kRows, 16 * kRows);
+  const long tiles = long(g.N) * TI, chunks = (tiles + TB - 1) / TB;
+  const int threads = omp_get_max_threads();
+  const size_t per_thread = size_t(X) * TB * (g.C + g.K);
+  CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
+  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, add, y, TW, TI, TB};
+#pragma omp parallel num_threads(threads)
+  {
+    float* V = work.data() + per_thread * size_t(omp_get_thread_num());
+    float* M = V + size_t(X) * TB * g.C;
+#pragma omp for schedule(static)
+    for (long c = 0; c < chunks; ++c) {
+      const int nt = int(std::min<long>(TB, tiles - c * TB));
+      input_transform<Mt>(jb, c * TB, nt, V);
+      products<Mt>(jb, nt, V, M);
+      output_transform<Mt>(jb, c * TB, nt, M);
     }
   }
 }
@@ -335,6 +462,11 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
 
 void set_cpu_winograd(bool on) { g_on = on; }
 bool cpu_winograd() { return g_on; }
+void set_winograd_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
+int winograd_tile_for(const ConvGeometry& g) {
+  if (g_tile) return g_tile;
+  return std::min(g.P, g.Q) >= 16 ? 4 : 2;
+}
 long winograd_calls() { return g_calls.load(); }
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -345,29 +477,10 @@ bool winograd_applies(const ConvGeometry& g) {
 
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y) {
-  ++g_calls;
-  CpuScratch U(size_t(16) * g.C * g.K);
-  transform_weights(g, w, U.data());
-  const int TW = (g.Q + 1) / 2, TI = ((g.P + 1) / 2) * TW;
-  const size_t per_tile = size_t(16) * (g.C + g.K) * sizeof(float);
-  const int TB = std::clamp(int(kChunkBytes / per_tile) / kRows * kRows, kRows, 16 * kRows);
-  const long tiles = long(g.N) * TI, chunks = (tiles + TB - 1) / TB;
-  const int threads = omp_get_max_threads();
-  const size_t per_thread = size_t(16) * TB * (g.C + g.K);
-  CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
-  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, add, y, TW, TI, TB};
-#pragma omp parallel num_threads(threads)
-  {
-    float* V = work.data() + per_thread * size_t(omp_get_thread_num());
-    float* M = V + size_t(16) * TB * g.C;
-#pragma omp for schedule(static)
-    for (long c = 0; c < chunks; ++c) {
-      const int nt = int(std::min<long>(TB, tiles - c * TB));
-      input_transform(jb, c * TB, nt, V);
-      products(jb, nt, V, M);
-      output_transform(jb, c * TB, nt, M);
-    }
-  }
+  if (winograd_tile_for(g) == 2)
+    forward<2>(g, bx, x, w, bias, post, add, by, y);
+  else
+    forward<4>(g, bx, x, w, bias, post, add, by, y);
 }
 
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,
@@ -376,7 +489,7 @@ void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const
   const size_t C = size_t(g.C), K = size_t(g.K);
   const int TW = (g.Q + 1) / 2, TI = ((g.P + 1) / 2) * TW;
   const size_t per_tile = 16 * (C + K) * sizeof(float);
-  const int TB = std::clamp(int(kChunkBytes / per_tile) / kRows * kRows, kRows, 16 * kRows);
+  const int TB = std::clamp(int(chunk_bytes(2) / per_tile) / kRows * kRows, kRows, 16 * kRows);
   const long tiles = long(g.N) * TI, chunks = (tiles + TB - 1) / TB;
   const int threads = omp_get_max_threads();
   // Per thread: a chunk's V and Y, and its own sums M[xi][c][k] over tiles.
@@ -395,7 +508,7 @@ void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const
 #pragma omp for schedule(static)
     for (long c = 0; c < chunks; ++c) {
       const int nt = int(std::min<long>(TB, tiles - c * TB));
-      input_transform(jb, c * TB, nt, V);
+      input_transform<2>(jb, c * TB, nt, V);
       gradient_transform(jb, c * TB, nt, Y);
       for (size_t xi = 0; xi < 16; ++xi)
         products_over<true>(int(C), int(K), {V + xi * TB * C, 1, C, Y + xi * TB * K, K, nt, M + xi * C * K, K});

@@ -37,6 +37,16 @@ void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const
 // the environment turns it off; tests compare both).
 void set_cpu_winograd(bool on);
 bool cpu_winograd();
+// The forward's (and input gradient's) output tile for g: 4, F(4x4, 3x3) on
+// 6x6 patches, 4x fewer multiply-adds than direct, on planes of at least
+// 16 x 16; else 2, F(2x2, 3x3) (bench_winograd, 2 threads: 16->16 at 28x28
+// 1.58x oneDNN vs 1.18x, 64->64 at 56x56 1.77x vs 1.46x; 32->64 at 14x14
+// 1.23x vs 1.37x, 64->64 at 7x7 0.71x vs 1.04x). A fixed rule, not timed.
+// set_winograd_tile(2 or 4) (PERCEPTRA_WINOGRAD=2 or 4) forces one, 0 the
+// rule. The weight gradient always uses F(2x2, 3x3).
+void set_winograd_tile(int m);
+int winograd_tile_for(const ConvGeometry& g);
+
 // Convolutions it has computed since start-up (tests check that a path
 // really used it).
 long winograd_calls();
