@@ -1146,3 +1146,20 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_FALSE(applies(16, 4, 3, 1, 1, 1));
   EXPECT_FALSE(applies(128, 128, 3, 1, 1, 1));
 }
+
+TEST(CpuBackend, SumRowsIsTheColumnSumInDouble) {
+  // Bias gradients: column sums over the batch, plus beta times what out
+  // held; widths around the 16-column blocks, batches past the parallel bound.
+  for (int cols : {1, 15, 16, 37, 512})
+    for (int rows : {1, 3, 300})
+      for (float beta : {0.f, 0.5f}) {
+        const auto x = randv(size_t(rows) * cols, 700 + cols + rows);
+        std::vector<float> out(size_t(cols), 2.f);
+        B().sum_rows(x.data(), out.data(), rows, cols, beta);
+        for (int c = 0; c < cols; ++c) {
+          double s = 0;
+          for (int r = 0; r < rows; ++r) s += x[size_t(r) * cols + c];
+          ASSERT_EQ(out[size_t(c)], float(s) + beta * 2.f) << "cols " << cols << " rows " << rows << " c " << c;
+        }
+      }
+}

@@ -2,6 +2,7 @@
 // (twin: cuda/cuda_gemm.cu).
 #include <dnnl.h>
 
+#include <algorithm>
 #include <string>
 
 #include "core/backend/cpu/cpu_kernel.h"
@@ -35,12 +36,21 @@ void CpuBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) 
 
 void CpuBackend::sum_rows(const float* x, float* out, int rows, int cols, float beta) {
   PERCEPTRA_CPU_OP(kSumRows);
-  // Column sums in double per column for stable bias gradients.
+  // Column sums in double per column for stable bias gradients, 16 columns
+  // at a time so each row is read along its cache lines (a column at a time
+  // strode by whole rows: 3 % of the MLP's step). The same additions in the
+  // same order per column as one column at a time.
+  constexpr int kCols = 16;
+  const int blocks = (cols + kCols - 1) / kCols;
 #pragma omp parallel for if ((size_t)rows * cols > kParallelMin)
-  for (int c = 0; c < cols; ++c) {
-    double s = 0;
-    for (int r = 0; r < rows; ++r) s += x[(size_t)r * cols + c];
-    out[c] = static_cast<float>(s) + (beta == 0.f ? 0.f : beta * out[c]);
+  for (int b = 0; b < blocks; ++b) {
+    const int c0 = b * kCols, n = std::min(kCols, cols - c0);
+    double s[kCols] = {};
+    for (int r = 0; r < rows; ++r) {
+      const float* xr = x + (size_t)r * cols + c0;
+      for (int i = 0; i < n; ++i) s[i] += xr[i];
+    }
+    for (int i = 0; i < n; ++i) out[c0 + i] = static_cast<float>(s[i]) + (beta == 0.f ? 0.f : beta * out[c0 + i]);
   }
 }
 

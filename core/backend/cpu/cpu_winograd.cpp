@@ -1,15 +1,17 @@
-// Winograd F(2x2, 3x3) (Lavin & Gray) on channel-blocked tensors, for 3x3
-// stride-1 convolutions (forward and both gradients). Per output tile of 2x2:
-//   V = B^T d B      the 4x4 input patch d, 8 channels per vector
-//   M = sum_c V U    16 independent products over the input channels, with
-//                    U = G g G^T the transformed 3x3 filters
-//   Y = A^T M A      the 2x2 outputs, then bias, shortcut, activation
+// Winograd convolution (Lavin & Gray) on channel-blocked tensors, for 3x3
+// stride-1 convolutions (forward and both gradients). Per output tile of
+// M x M (M = 2 on 4x4 input patches, or 4 on 6x6):
+//   V = B^T d B      the input patch d, 8 channels per vector
+//   M = sum_c V U    (M + 2)^2 independent products over the input channels,
+//                    with U = G g G^T the transformed 3x3 filters
+//   Y = A^T M A      the outputs, then bias, shortcut, activation
 // The tiles run in chunks whose V and M stay in L2, each product a 6x16
-// register-tiled loop over C with U's slab in L1. The transforms use only
-// 0, +-1 and 1/2, so results match a direct convolution to float rounding.
+// register-tiled loop over C with U's slab in L1. F(2x2)'s transforms use
+// only 0, +-1 and 1/2; F(4x4)'s (4, 5, 1/6, 1/24) round a few times more
+// than a direct sum (~6e-6 of the output's scale in the tests).
 // The input gradient is the forward on dy with rotated, transposed filters;
-// the weight gradient is the transposed algorithm, dw = G^T (sum over tiles
-// of (A dy A^T) * (B^T d B)) G, its sums a product over tiles per thread.
+// the weight gradient is F(2x2)'s transposed algorithm, dw = G^T (sum over
+// tiles of (A dy A^T) * (B^T d B)) G, its sums a product over tiles per thread.
 #include "core/backend/cpu/cpu_winograd.h"
 
 #include <omp.h>
