@@ -37,11 +37,11 @@ int main(int argc, char** argv) {
     const char* layer;
     int N, C, H, K;
   };
-  const Shape shapes[] = {{"resnet-small stage 1", 32, 16, 28, 16},
-                          {"resnet-small stage 2", 32, 32, 14, 32},
-                          {"resnet-small stage 3", 32, 64, 7, 64},
-                          {"simplecnn conv2", 64, 32, 14, 64},
-                          {"resnet-18 stage 1 (56x56)", 8, 64, 56, 64}};
+  const Shape shapes[] = {
+      {"resnet-small stage 1", 32, 16, 28, 16},       {"resnet-small stage 2", 32, 32, 14, 32},
+      {"resnet-small stage 3", 32, 64, 7, 64},        {"simplecnn conv2", 64, 32, 14, 64},
+      {"resnet-18 stage 1 (56x56)", 8, 64, 56, 64},   {"resnet-18 stage 2 (28x28)", 8, 128, 28, 128},
+      {"resnet-18 stage 3 (14x14)", 8, 256, 14, 256}, {"resnet-18 stage 4 (7x7)", 8, 512, 7, 512}};
   Rng rng(7);
   for (const Shape& s : shapes) {
     ConvLink l;

@@ -1071,7 +1071,9 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   for (int tile : {2, 4})
     for (Case c :
          {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
-          Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1}})
+          Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1},
+          // wide (past 64 x 64 channel pairs: sgemm products)
+          Case{2, 128, 6, 5, 64, 1}, Case{2, 72, 9, 9, 80, 0}})
       for (int bx : {8, 16})
         for (int by : {8, 16}) {
           ++combo;
@@ -1132,7 +1134,7 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1)), 4);
   EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 2);
   // What it does not compute: stride, dilation, groups, 1x1, 5x5, channels
-  // off the vector width, layers too wide for L2.
+  // off the vector width, layers whose transformed filters pass 37 MB.
   auto applies = [](int C, int K, int R, int stride, int dil, int groups) {
     return winograd_applies(make_conv_geometry(2, C, 12, 12, K, R, R, stride, stride, 1, 1, dil, dil, groups));
   };
@@ -1144,7 +1146,11 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_FALSE(applies(16, 16, 5, 1, 1, 1));
   EXPECT_FALSE(applies(12, 16, 3, 1, 1, 1));
   EXPECT_FALSE(applies(16, 4, 3, 1, 1, 1));
-  EXPECT_FALSE(applies(128, 128, 3, 1, 1, 1));
+  EXPECT_TRUE(applies(128, 128, 3, 1, 1, 1));   // wide, over 72 tiles
+  EXPECT_FALSE(applies(512, 512, 3, 1, 1, 1));  // too few tiles for its filter transform
+  EXPECT_TRUE(winograd_applies(make_conv_geometry(128, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
+  EXPECT_FALSE(winograd_applies(make_conv_geometry(8, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
+  EXPECT_FALSE(winograd_applies(make_conv_geometry(128, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
 }
 
 TEST(CpuBackend, SumRowsIsTheColumnSumInDouble) {

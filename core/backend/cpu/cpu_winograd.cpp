@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
 #if defined(__AVX__)
@@ -79,10 +80,15 @@ inline v8 vmin6(v8 x) {
 #endif
 }
 
-// Larger layers keep oneDNN: with U past L2 each chunk streams it from
-// memory (128 -> 128 channels at 7x7, N = 32: 3.7 ms here, oneDNN 3.2 ms;
-// 64 -> 64: 1.0 vs 1.3 ms).
+// Wider layers run "wide": with U past L2, per-chunk products would stream
+// it from memory each chunk (128 -> 128 channels at 7x7, N = 32: 3.7 ms
+// here, oneDNN 3.2 ms; 64 -> 64: 1.0 vs 1.3 ms). Wide, a large chunk's
+// tiles are all transformed first and each of the (M + 2)^2 products is one
+// sgemm over the chunk, reading U's slab once per chunk.
 constexpr size_t kMostChannelPairs = 64 * 64;
+constexpr size_t kWideChunkBytes = size_t(8) << 20;  // V and M (or Y) of a wide chunk
+// Past this U takes over 37 MB: oneDNN keeps those layers.
+constexpr size_t kMostWideChannelPairs = 512 * 512;
 constexpr int kRows = 6;  // tiles per register block
 // One chunk's V and M: L2-sized. F(4x4)'s U is 2.25x F(2x2)'s and is
 // streamed once per chunk, so its chunks are larger.
@@ -236,8 +242,11 @@ template <int M>
 void transform_weights(const ConvGeometry& g, const float* w, float* U) {
   constexpr int X = Tile<M>::A * Tile<M>::A;
   const int C = g.C, K = g.K;
-  for (int k = 0; k < K; ++k)
-    for (int c = 0; c < C; ++c) {
+  // k innermost: each of the X slabs is written along its rows (k outer
+  // scattered every store over X * C rows: 0.2 s for 256 x 256 channels).
+#pragma omp parallel for schedule(static) if (size_t(C) * K > 4096)
+  for (int c = 0; c < C; ++c)
+    for (int k = 0; k < K; ++k) {
       float u[X];
       Tile<M>::weights(w + (size_t(k) * C + c) * 9, u);
       for (int xi = 0; xi < X; ++xi) U[(size_t(xi) * C + c) * K + k] = u[xi];
@@ -460,6 +469,109 @@ void forward(const ConvGeometry& g, int bx, const float* x, const float* w, cons
   }
 }
 
+// Tiles [t0, t0 + nt) of a wide chunk, split among the threads in runs of 8.
+template <class F>
+void over_tiles(int nt, F f) {
+#pragma omp parallel for schedule(static)
+  for (int s = 0; s < nt; s += 8) f(s, std::min(8, nt - s));
+}
+
+int wide_chunk_tiles(size_t per_tile, long tiles) {
+  return int(std::clamp<long>(long(kWideChunkBytes / per_tile), 1, tiles));
+}
+
+template <int Mt>
+void forward_wide(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias, ConvPost post,
+                  const float* add, int by, float* y) {
+  ++g_calls;
+  constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
+  const size_t C = size_t(g.C), K = size_t(g.K);
+  CpuScratch U(X * C * K);
+  transform_weights<Mt>(g, w, U.data());
+  const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
+  const long tiles = long(g.N) * TI;
+  const int TB = wide_chunk_tiles(X * (C + K) * sizeof(float), tiles);
+  CpuScratch V(X * TB * C), M(X * TB * K);
+  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, add, y, TW, TI, TB};
+  for (long t0 = 0; t0 < tiles; t0 += TB) {
+    const int nt = int(std::min<long>(TB, tiles - t0));
+    over_tiles(nt, [&](int s, int n) { input_transform<Mt>(jb, t0 + s, n, V.data() + s * C); });
+    for (size_t xi = 0; xi < X; ++xi)
+      cpu_sgemm(false, false, nt, int(K), int(C), 1.f, V.data() + xi * TB * C, int(C), U.data() + xi * C * K, int(K),
+                0.f, M.data() + xi * TB * K, int(K));
+    over_tiles(nt, [&](int s, int n) { output_transform<Mt>(jb, t0 + s, n, M.data() + s * K); });
+  }
+}
+
+// dw[k][c] = G^T S[.][c][k] G from the sums S over tiles ([16][C][K]; the
+// partials of `parts` threads, `stride` floats apart, are added first).
+void weights_from_sums(const ConvGeometry& g, const float* S, size_t stride, int parts, float* dw) {
+  const size_t C = size_t(g.C), K = size_t(g.K);
+#pragma omp parallel for schedule(static)
+  for (long kc = 0; kc < long(K * C); ++kc) {
+    const size_t k = size_t(kc) / C, c = size_t(kc) % C;
+    float m[4][4];
+    for (int xi = 0; xi < 16; ++xi) {
+      float sum = 0.f;
+      for (int th = 0; th < parts; ++th) sum += S[stride * th + (xi * C + c) * K + k];
+      m[xi / 4][xi % 4] = sum;
+    }
+    float t[3][4];
+    for (int j = 0; j < 4; ++j) {
+      t[0][j] = m[0][j] + 0.5f * (m[1][j] + m[2][j]);
+      t[1][j] = 0.5f * (m[1][j] - m[2][j]);
+      t[2][j] = 0.5f * (m[1][j] + m[2][j]) + m[3][j];
+    }
+    float* o = dw + (k * C + c) * 9;
+    for (int i = 0; i < 3; ++i) {
+      o[i * 3] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+      o[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
+      o[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+    }
+  }
+}
+
+// db[k] = the sum of dy[n][k] over the plane, in double across images.
+void bias_gradient(const ConvGeometry& g, const Blocked& out, const float* dy, float* db) {
+#pragma omp parallel for schedule(static)
+  for (int j = 0; j < g.K / 8; ++j) {
+    double sum[8] = {};
+    for (int n = 0; n < g.N; ++n) {
+      v8 acc{};
+      for (int h = 0; h < g.P; ++h)
+        for (int w = 0; w < g.Q; ++w) acc += ld(dy + out.at(n, j, h, w));
+      for (int l = 0; l < 8; ++l) sum[l] += acc[l];
+    }
+    for (int l = 0; l < 8; ++l) db[8 * j + l] = float(sum[l]);
+  }
+}
+
+void backward_weights_wide(const ConvGeometry& g, int bx, const float* x, int by, const float* dy, float* dw,
+                           float* db) {
+  ++g_calls;
+  const size_t C = size_t(g.C), K = size_t(g.K);
+  const int TW = (g.Q + 1) / 2, TI = ((g.P + 1) / 2) * TW;
+  const long tiles = long(g.N) * TI;
+  const int TB = wide_chunk_tiles(16 * (C + K) * sizeof(float), tiles);
+  CpuScratch V(16 * TB * C), Y(16 * TB * K), S(16 * C * K);
+  std::fill_n(S.data(), 16 * C * K, 0.f);
+  float* dy_read = const_cast<float*>(dy);  // only gradient_transform reads it
+  const Job jb{
+      g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, nullptr, nullptr, ConvPost::None, nullptr, dy_read, TW, TI, TB};
+  for (long t0 = 0; t0 < tiles; t0 += TB) {
+    const int nt = int(std::min<long>(TB, tiles - t0));
+    over_tiles(nt, [&](int s, int n) {
+      input_transform<2>(jb, t0 + s, n, V.data() + s * C);
+      gradient_transform(jb, t0 + s, n, Y.data() + s * K);
+    });
+    for (size_t xi = 0; xi < 16; ++xi)  // S[xi] (C x K) += V[xi]^T Y[xi]
+      cpu_sgemm(true, false, int(C), int(K), nt, 1.f, V.data() + xi * TB * C, int(C), Y.data() + xi * TB * K, int(K),
+                1.f, S.data() + xi * C * K, int(K));
+  }
+  weights_from_sums(g, S.data(), 0, 1, dw);
+  if (db) bias_gradient(g, jb.out, dy, db);
+}
+
 }  // namespace
 
 void set_cpu_winograd(bool on) { g_on = on; }
@@ -472,21 +584,31 @@ int winograd_tile_for(const ConvGeometry& g) {
 long winograd_calls() { return g_calls.load(); }
 
 bool winograd_applies(const ConvGeometry& g) {
-  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 &&
-         g.C % 8 == 0 && g.K % 8 == 0 && g.C > 0 && g.K > 0 && size_t(g.C) * g.K <= kMostChannelPairs &&
-         g.P == g.H + 2 * g.pad_h - 2 && g.Q == g.W + 2 * g.pad_w - 2 && g.P > 0 && g.Q > 0 && g.N > 0;
+  if (!(g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 &&
+        g.C % 8 == 0 && g.K % 8 == 0 && g.C > 0 && g.K > 0 && size_t(g.C) * g.K <= kMostWideChannelPairs &&
+        g.P == g.H + 2 * g.pad_h - 2 && g.Q == g.W + 2 * g.pad_w - 2 && g.P > 0 && g.Q > 0 && g.N > 0))
+    return false;
+  // A wide layer transforms C x K filters per call (16 MB of U for 512
+  // channels): worth it only over enough tiles. ResNet-18's 512-channel 7x7
+  // layer at batch 8 (128 tiles) ran 0.75x oneDNN; 256 channels at 14x14
+  // (392 tiles) 1.44x.
+  const int m = winograd_tile_for(g);
+  const long tiles = long(g.N) * ((g.P + m - 1) / m) * ((g.Q + m - 1) / m);
+  return size_t(g.C) * g.K <= kMostChannelPairs || size_t(tiles) * 1024 >= size_t(g.C) * g.K;
 }
 
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y) {
+  const bool wide = size_t(g.C) * g.K > kMostChannelPairs;
   if (winograd_tile_for(g) == 2)
-    forward<2>(g, bx, x, w, bias, post, add, by, y);
+    (wide ? forward_wide<2> : forward<2>)(g, bx, x, w, bias, post, add, by, y);
   else
-    forward<4>(g, bx, x, w, bias, post, add, by, y);
+    (wide ? forward_wide<4> : forward<4>)(g, bx, x, w, bias, post, add, by, y);
 }
 
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,
                                             float* dw, float* db) {
+  if (size_t(g.C) * g.K > kMostChannelPairs) return backward_weights_wide(g, bx, x, by, dy, dw, db);
   ++g_calls;
   const size_t C = size_t(g.C), K = size_t(g.K);
   const int TW = (g.Q + 1) / 2, TI = ((g.P + 1) / 2) * TW;
@@ -515,42 +637,9 @@ void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const
       for (size_t xi = 0; xi < 16; ++xi)
         products_over<true>(int(C), int(K), {V + xi * TB * C, 1, C, Y + xi * TB * K, K, nt, M + xi * C * K, K});
     }
-    // dw[k][c] = G^T (the threads' sums) G
-#pragma omp for schedule(static)
-    for (long kc = 0; kc < long(K * C); ++kc) {
-      const size_t k = size_t(kc) / C, c = size_t(kc) % C;
-      float m[4][4];
-      for (int xi = 0; xi < 16; ++xi) {
-        float sum = 0.f;
-        for (int th = 0; th < threads; ++th) sum += all[per_thread * th + 16 * TB * (C + K) + (xi * C + c) * K + k];
-        m[xi / 4][xi % 4] = sum;
-      }
-      float t[3][4];
-      for (int j = 0; j < 4; ++j) {
-        t[0][j] = m[0][j] + 0.5f * (m[1][j] + m[2][j]);
-        t[1][j] = 0.5f * (m[1][j] - m[2][j]);
-        t[2][j] = 0.5f * (m[1][j] + m[2][j]) + m[3][j];
-      }
-      float* o = dw + (k * C + c) * 9;
-      for (int i = 0; i < 3; ++i) {
-        o[i * 3] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-        o[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
-        o[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
-      }
-    }
   }
-  if (!db) return;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int j = 0; j < g.K / 8; ++j) {  // db[k] = sum of dy[n][k], in double across images
-    double sum[8] = {};
-    for (int n = 0; n < g.N; ++n) {
-      v8 acc{};
-      for (int h = 0; h < g.P; ++h)
-        for (int w = 0; w < g.Q; ++w) acc += ld(dy + jb.out.at(n, j, h, w));
-      for (int l = 0; l < 8; ++l) sum[l] += acc[l];
-    }
-    for (int l = 0; l < 8; ++l) db[8 * j + l] = float(sum[l]);
-  }
+  weights_from_sums(g, all + 16 * TB * (C + K), per_thread, threads, dw);
+  if (db) bias_gradient(g, jb.out, dy, db);
 }
 
 ConvGeometry winograd_backward_data_geometry(const ConvGeometry& g) {

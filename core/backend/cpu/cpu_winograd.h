@@ -9,8 +9,9 @@
 namespace perceptra {
 
 // True when `g` is a convolution this kernel computes: 3x3, stride 1,
-// dilation 1, one group, C and K multiples of 8, and transformed weights
-// (16 x C x K floats) small enough to stay in L2 (C * K <= 64 * 64).
+// dilation 1, one group, C and K multiples of 8, C * K <= 512 * 512 (past
+// 64 * 64 the products are sgemm calls over large chunks of tiles, and the
+// batch must give at least C * K / 1024 tiles to pay for the filters').
 bool winograd_applies(const ConvGeometry& g);
 
 // y = post(conv(x, w) + bias [+ add]) with x [N][C/bx][H][W][bx] and
