@@ -259,7 +259,10 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
 namespace {
 
 // One sub-batch of a chain (all links' N equal).
-bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y) {
+// filters: one per link, prepared by the first sub-batch that runs the
+// link on Winograd and reused by the others.
+bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
+                         std::vector<WinogradFilters>& filters) {
   std::vector<Descs> d(static_cast<size_t>(n)), pd(static_cast<size_t>(n));  // pd: projections
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
@@ -357,7 +360,9 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y)
       }
       if (winograd) {
         s.wait();  // a projected shortcut is in `out`
-        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)));
+        WinogradFilters& f = filters[size_t(i)];
+        if (!f.tile) winograd_prepare_filters(l.g, l.w, f);
+        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), &f);
       } else {
         memory wu(d[size_t(i)].wei, engine(), mut(l.w));
         memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);
@@ -424,7 +429,8 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
   // hold a whole chain at once.
   if (g_impl == CpuConvImpl::Im2col || n < 1 || n > 16) return false;
   const int N = links[0].g.N, sub = chain_sub_batch(n, links);
-  if (sub >= N) return chain_forward_batch(n, links, x, y);
+  std::vector<WinogradFilters> filters(static_cast<size_t>(n));
+  if (sub >= N) return chain_forward_batch(n, links, x, y, filters);
   for (int i = 0; i < n; ++i)  // shapes chain_forward_batch would reject anyway
     if (links[i].g.N != N || (links[i].pooled() && links[i].pool.N != N) ||
         (links[i].residual() && links[i].proj_w && links[i].proj_g.N != N))
@@ -442,7 +448,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
       if (l.pooled()) l.pool.N = m;
       if (l.residual() && l.proj_w) l.proj_g.N = m;
     }
-    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start)) return false;
+    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start, filters)) return false;
   }
   return true;
 }

@@ -440,13 +440,22 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
   }
 }
 
+// U for tile Mt: the prepared one, else transformed into `own`.
+template <int Mt>
+const float* filters_for(const ConvGeometry& g, const float* w, const WinogradFilters* ready, CpuScratch& own) {
+  if (ready && ready->tile == Mt) return ready->U.data();
+  own.get(size_t(Tile<Mt>::A * Tile<Mt>::A) * g.C * g.K);
+  transform_weights<Mt>(g, w, own.data());
+  return own.data();
+}
+
 template <int Mt>
 void forward(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias, ConvPost post,
-             const float* add, int by, float* y) {
+             const float* add, int by, float* y, const WinogradFilters* ready) {
   ++g_calls;
   constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
-  CpuScratch U(size_t(X) * g.C * g.K);
-  transform_weights<Mt>(g, w, U.data());
+  CpuScratch own;
+  const float* U = filters_for<Mt>(g, w, ready, own);
   const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
   const size_t per_tile = size_t(X) * (g.C + g.K) * sizeof(float);
   const int TB = std::clamp(int(chunk_bytes(Mt) / per_tile) / kRows * kRows, kRows, 16 * kRows);
@@ -454,7 +463,7 @@ void forward(const ConvGeometry& g, int bx, const float* x, const float* w, cons
   const int threads = omp_get_max_threads();
   const size_t per_thread = size_t(X) * TB * (g.C + g.K);
   CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
-  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, add, y, TW, TI, TB};
+  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U, bias, post, add, y, TW, TI, TB};
 #pragma omp parallel num_threads(threads)
   {
     float* V = work.data() + per_thread * size_t(omp_get_thread_num());
@@ -482,23 +491,23 @@ int wide_chunk_tiles(size_t per_tile, long tiles) {
 
 template <int Mt>
 void forward_wide(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias, ConvPost post,
-                  const float* add, int by, float* y) {
+                  const float* add, int by, float* y, const WinogradFilters* ready) {
   ++g_calls;
   constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
   const size_t C = size_t(g.C), K = size_t(g.K);
-  CpuScratch U(X * C * K);
-  transform_weights<Mt>(g, w, U.data());
+  CpuScratch own;
+  const float* U = filters_for<Mt>(g, w, ready, own);
   const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
   const long tiles = long(g.N) * TI;
   const int TB = wide_chunk_tiles(X * (C + K) * sizeof(float), tiles);
   CpuScratch V(X * TB * C), M(X * TB * K);
-  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U.data(), bias, post, add, y, TW, TI, TB};
+  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U, bias, post, add, y, TW, TI, TB};
   for (long t0 = 0; t0 < tiles; t0 += TB) {
     const int nt = int(std::min<long>(TB, tiles - t0));
     over_tiles(nt, [&](int s, int n) { input_transform<Mt>(jb, t0 + s, n, V.data() + s * C); });
     for (size_t xi = 0; xi < X; ++xi)
-      cpu_sgemm(false, false, nt, int(K), int(C), 1.f, V.data() + xi * TB * C, int(C), U.data() + xi * C * K, int(K),
-                0.f, M.data() + xi * TB * K, int(K));
+      cpu_sgemm(false, false, nt, int(K), int(C), 1.f, V.data() + xi * TB * C, int(C), U + xi * C * K, int(K), 0.f,
+                M.data() + xi * TB * K, int(K));
     over_tiles(nt, [&](int s, int n) { output_transform<Mt>(jb, t0 + s, n, M.data() + s * K); });
   }
 }
@@ -597,13 +606,23 @@ bool winograd_applies(const ConvGeometry& g) {
   return size_t(g.C) * g.K <= kMostChannelPairs || size_t(tiles) * 1024 >= size_t(g.C) * g.K;
 }
 
+void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFilters& f) {
+  f.tile = winograd_tile_for(g);
+  const int A = f.tile + 2;
+  f.U.get(size_t(A) * A * g.C * g.K);
+  if (f.tile == 2)
+    transform_weights<2>(g, w, f.U.data());
+  else
+    transform_weights<4>(g, w, f.U.data());
+}
+
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
-                                   ConvPost post, const float* add, int by, float* y) {
+                                   ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters) {
   const bool wide = size_t(g.C) * g.K > kMostChannelPairs;
   if (winograd_tile_for(g) == 2)
-    (wide ? forward_wide<2> : forward<2>)(g, bx, x, w, bias, post, add, by, y);
+    (wide ? forward_wide<2> : forward<2>)(g, bx, x, w, bias, post, add, by, y, filters);
   else
-    (wide ? forward_wide<4> : forward<4>)(g, bx, x, w, bias, post, add, by, y);
+    (wide ? forward_wide<4> : forward<4>)(g, bx, x, w, bias, post, add, by, y, filters);
 }
 
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,

@@ -5,6 +5,7 @@
 // per channel pair instead of 36: 2.25x fewer multiply-adds than a direct
 // convolution. oneDNN 2.6 has Winograd kernels only for AVX-512.
 #include "core/backend/backend.h"
+#include "core/backend/cpu/cpu_kernel.h"
 
 namespace perceptra {
 
@@ -14,12 +15,23 @@ namespace perceptra {
 // batch must give at least C * K / 1024 tiles to pay for the filters').
 bool winograd_applies(const ConvGeometry& g);
 
+// A convolution's transformed filters, for calls that share them (an
+// inference chain's sub-batches: ResNet-18 at 224 runs one image at a time,
+// and transforming its filters per image made inference 13 % slower).
+struct WinogradFilters {
+  int tile = 0;  // 0: not prepared
+  CpuScratch U;
+};
+void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFilters& f);
+
 // y = post(conv(x, w) + bias [+ add]) with x [N][C/bx][H][W][bx] and
 // y [N][K/by][P][Q][by], bx and by 8 or 16; w is the plain [K][C][3][3]
 // tensor, bias [K] or null; add (a residual shortcut) null or laid out as y,
-// and may be y itself. Requires winograd_applies(g).
+// and may be y itself; filters: w prepared for a geometry with the same
+// planes, or null. Requires winograd_applies(g).
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
-                                   ConvPost post, const float* add, int by, float* y);
+                                   ConvPost post, const float* add, int by, float* y,
+                                   const WinogradFilters* filters = nullptr);
 
 // The input gradient of the same convolution: dx = conv(dy, w flipped and
 // transposed) with padding 2 - pad, when winograd_applies to that geometry
