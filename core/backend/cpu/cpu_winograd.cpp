@@ -339,6 +339,16 @@ struct Job {
   int TW, TI, TB;  // tiles per row, per image, per chunk
 };
 
+// Tile gt of the flattened (image, tile row, tile column) order, for tiles
+// of side m: its image and its output corner.
+struct TileAt {
+  int n, oh, ow;
+};
+inline TileAt tile_at(const Job& jb, long gt, int m) {
+  const int r = int(gt % jb.TI);
+  return {int(gt / jb.TI), m * (r / jb.TW), m * (r % jb.TW)};
+}
+
 // V[xi][t][c] for tiles [t0, t0 + nt) of the flattened (image, tile row,
 // tile column) order.
 template <int M>
@@ -347,9 +357,8 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
   const ConvGeometry& g = jb.g;
   const int C = g.C, TB = jb.TB;
   for (int t = 0; t < nt; ++t) {
-    const long gt = t0 + t;
-    const int n = int(gt / jb.TI), r = int(gt % jb.TI);
-    const int h0 = M * (r / jb.TW) - g.pad_h, w0 = M * (r % jb.TW) - g.pad_w;
+    const auto [n, oh, ow] = tile_at(jb, t0 + t, M);
+    const int h0 = oh - g.pad_h, w0 = ow - g.pad_w;
     // Rows [a0, a1) and columns [b0, b1) of the patch are in the plane.
     const int a0 = std::max(0, -h0), a1 = std::min(A, g.H - h0), b0 = std::max(0, -w0), b1 = std::min(A, g.W - w0);
     const bool inside = a0 == 0 && a1 == A && b0 == 0 && b1 == A;
@@ -387,9 +396,7 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
   const int K = g.K, TB = jb.TB;
   const size_t step = size_t(TB) * K;
   for (int t = 0; t < nt; ++t) {
-    const long gt = t0 + t;
-    const int n = int(gt / jb.TI), r = int(gt % jb.TI);
-    const int oh = 2 * (r / jb.TW), ow = 2 * (r % jb.TW);
+    const auto [n, oh, ow] = tile_at(jb, t0 + t, 2);
     const bool h1 = oh + 1 < g.P, w1 = ow + 1 < g.Q;
     for (int j = 0; j < K / 8; ++j) {
       const float* p = jb.y + jb.out.at(n, j, oh, ow);
@@ -416,9 +423,7 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
   const int K = g.K, TB = jb.TB;
   const size_t step = size_t(TB) * K;
   for (int t = 0; t < nt; ++t) {
-    const long gt = t0 + t;
-    const int n = int(gt / jb.TI), r = int(gt % jb.TI);
-    const int oh = Mt * (r / jb.TW), ow = Mt * (r % jb.TW);
+    const auto [n, oh, ow] = tile_at(jb, t0 + t, Mt);
     const int rows = std::min(Mt, g.P - oh), cols = std::min(Mt, g.Q - ow);
     for (int j = 0; j < K / 8; ++j) {
       v8 y[Mt][Mt];
