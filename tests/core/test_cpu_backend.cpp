@@ -561,8 +561,12 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
       db[impl].resize(c.K);
       B().conv2d_forward(g, x.data(), w.data(), b.data(), y[impl].data());
       B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx[impl].data(), dw[impl].data(), db[impl].data());
-      if (impl == 0) EXPECT_EQ(winograd_calls() - calls, winograd ? 3 : 0) << "forward and both gradients";
-      if (impl >= 2) EXPECT_EQ(winograd_calls(), calls);
+      if (impl == 0) {
+        EXPECT_EQ(winograd_calls() - calls, winograd ? 3 : 0) << "forward and both gradients";
+      }
+      if (impl >= 2) {
+        EXPECT_EQ(winograd_calls(), calls);
+      }
     }
     set_cpu_winograd(true);
     set_cpu_conv_impl(CpuConvImpl::Auto);
@@ -702,7 +706,9 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
         const long calls = winograd_calls();
         ASSERT_TRUE(dnnl_conv_chain_forward(int(cl.size()), cl.data(), x.data(), direct.data())) << "chain " << ci;
         // Chain 1's two 16 -> 16 3x3 links are Winograd's, chain 0's links none.
-        if (ci <= 1) EXPECT_EQ(winograd_calls() - calls, winograd && ci == 1 ? 2 : 0) << "chain " << ci;
+        if (ci <= 1) {
+          EXPECT_EQ(winograd_calls() - calls, winograd && ci == 1 ? 2 : 0) << "chain " << ci;
+        }
         for (size_t i = 0; i < out.size(); ++i)
           ASSERT_NEAR(direct[i], out[i], 1e-4f * (1 + std::abs(out[i]))) << "oneDNN chain " << ci << " i=" << i;
         // Sub-batches (a whole batch overflowing the cache): one image at a

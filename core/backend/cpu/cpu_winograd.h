@@ -56,7 +56,8 @@ bool cpu_winograd();
 // 1.58x oneDNN vs 1.18x, 64->64 at 56x56 1.77x vs 1.46x; 32->64 at 14x14
 // 1.23x vs 1.37x, 64->64 at 7x7 0.71x vs 1.04x). A fixed rule, not timed.
 // set_winograd_tile(2 or 4) (PERCEPTRA_WINOGRAD=2 or 4) forces one, 0 the
-// rule. The weight gradient always uses F(2x2, 3x3).
+// rule. The weight gradient uses F(4x4)'s transposed algorithm on every
+// plane (faster there even at 7x7) unless a tile is forced.
 void set_winograd_tile(int m);
 int winograd_tile_for(const ConvGeometry& g);
 
