@@ -235,15 +235,13 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     memory xu(d.src, engine(), mut(x)), wu(d.wei, engine(), mut(w)), yu(d.dst, engine(), y);
     Temp tx, tw, ty;
     memory xm = as_layout(f.pd.src_desc(), xu, true, tx, s);
-    memory ym = as_layout(f.pd.dst_desc(), yu, false, ty, s);
-    const int bx = channel_block(xm.get_desc(), d.src.dims()), by = channel_block(ym.get_desc(), d.dst.dims());
-    if (cpu_winograd() && bx && by && winograd_applies(g)) {  // in oneDNN's layouts, ours: fewer multiply-adds
+    const int bx = channel_block(xm.get_desc(), d.src.dims());
+    if (cpu_winograd() && bx && winograd_applies(g)) {  // ours: fewer multiply-adds, output straight to NCHW
       s.wait();
-      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, nullptr, by, mut(data_of(ym)));
-      copy_out(ym, yu, s);
-      s.wait();
+      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, nullptr, 1, y);
       return true;
     }
+    memory ym = as_layout(f.pd.dst_desc(), yu, false, ty, s);
     memory wm = as_layout(f.pd.weights_desc(), wu, true, tw, s);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, engine(), mut(bias)));
@@ -511,17 +509,16 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       Temp tw, tdx;
       memory dym_data =
           b.data_pd.diff_dst_desc() == dym.get_desc() ? dym : as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy2, s);
-      memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
       const int by = channel_block(dym_data.get_desc(), d.dst.dims());
-      const int bx = channel_block(dxm.get_desc(), d.src.dims());
-      if (cpu_winograd() && bx && by && winograd_applies(winograd_backward_data_geometry(g))) {
+      if (cpu_winograd() && by && winograd_applies(winograd_backward_data_geometry(g))) {
         s.wait();
-        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, bx, mut(data_of(dxm)));
+        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, 1, dx);  // straight to NCHW
       } else {
+        memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
         memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);
         b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+        copy_out(dxm, dxu, s);
       }
-      copy_out(dxm, dxu, s);
       s.wait();
     }
     return true;

@@ -95,7 +95,8 @@ constexpr int kRows = 6;  // tiles per register block
 // streamed once per chunk, so its chunks are larger.
 constexpr size_t chunk_bytes(int tile) { return size_t(tile == 2 ? 192 : 384) << 10; }
 
-// A tensor [N][ceil(C/b)][H][W][b] (oneDNN's nChw8c / nChw16c).
+// A tensor [N][ceil(C/b)][H][W][b] (oneDNN's nChw8c / nChw16c; b = 1 is
+// plain NCHW, where the 8 channels of a vector lie H x W apart).
 struct Blocked {
   int C, H, W, b;
   // Offset of channels [8j, 8j + 8) at (n, 0, 0); pixels follow b floats apart.
@@ -469,6 +470,23 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       Tile<Mt>::output(M + size_t(t) * K + 8 * j, step, y);
       const v8 bias = jb.bias ? ld(jb.bias + 8 * j) : v8{};
       float* corner = jb.y + jb.out.at(n, j, oh, ow);
+      if (jb.out.b == 1) {  // plain NCHW (no shortcut): each channel's rows from a local copy
+        float buf[Mt][Mt][8];
+        for (int a = 0; a < rows; ++a)
+          for (int b = 0; b < cols; ++b) {
+            v8 val = y[a][b] + bias;
+            if (jb.post == ConvPost::ReLU)
+              val = vmax0(val);
+            else if (jb.post == ConvPost::ReLU6)
+              val = vmin6(vmax0(val));
+            st(buf[a][b], val);
+          }
+        const size_t plane = size_t(g.P) * g.Q;
+        for (int l = 0; l < 8; ++l)
+          for (int a = 0; a < rows; ++a)
+            for (int b = 0; b < cols; ++b) corner[l * plane + size_t(a) * g.Q + b] = buf[a][b][l];
+        continue;
+      }
       for (int a = 0; a < rows; ++a)
         for (int b = 0; b < cols; ++b) {
           float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;

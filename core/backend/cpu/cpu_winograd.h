@@ -25,17 +25,20 @@ struct WinogradFilters {
 void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFilters& f);
 
 // y = post(conv(x, w) + bias [+ add]) with x [N][C/bx][H][W][bx] and
-// y [N][K/by][P][Q][by], bx and by 8 or 16; w is the plain [K][C][3][3]
-// tensor, bias [K] or null; add (a residual shortcut) null or laid out as y,
-// and may be y itself; filters: w prepared for a geometry with the same
-// planes, or null. Requires winograd_applies(g).
+// y [N][K/by][P][Q][by], bx 8 or 16, by 8, 16 or 1 (plain NCHW: the
+// training path writes its output where the caller wants it, without a
+// reorder; no `add` then); w is the plain [K][C][3][3] tensor, bias [K] or
+// null; add (a residual shortcut) null or laid out as y, and may be y
+// itself; filters: w prepared for a geometry with the same planes, or null.
+// Requires winograd_applies(g).
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y,
                                    const WinogradFilters* filters = nullptr);
 
 // The input gradient of the same convolution: dx = conv(dy, w flipped and
 // transposed) with padding 2 - pad, when winograd_applies to that geometry
-// (winograd_backward_data_geometry); dy [N][K/by][P][Q][by], dx overwritten.
+// (winograd_backward_data_geometry); dy [N][K/by][P][Q][by], dx overwritten
+// (bx 1: plain NCHW).
 ConvGeometry winograd_backward_data_geometry(const ConvGeometry& g);
 void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const float* dy, const float* w, int bx,
                                          float* dx);
