@@ -384,6 +384,46 @@ inline TileAt tile_at(const Job& jb, long gt, int m) {
   return {int(gt / jb.TI), m * (r / jb.TW), m * (r % jb.TW)};
 }
 
+// Tiles of side m per output row and per image.
+int tiles_per_row(const ConvGeometry& g, int m) { return (g.Q + m - 1) / m; }
+int tiles_per_image(const ConvGeometry& g, int m) { return (g.P + m - 1) / m * tiles_per_row(g, m); }
+
+// Tiles per chunk of a call that is not wide: V and M (or Y) within
+// chunk_bytes, in whole register blocks.
+int chunk_tiles(int m, size_t per_tile) {
+  return std::clamp(int(chunk_bytes(m) / per_tile) / kRows * kRows, kRows, 16 * kRows);
+}
+
+// The forward's job: x into y in chunks of TB tiles of side m.
+Job forward_job(const ConvGeometry& g, int m, int bx, const float* x, const float* U, const float* bias, ConvPost post,
+                const float* add, int by, float* y, int TB) {
+  return {g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by},   x, U, bias, post, add,
+          y, tiles_per_row(g, m), tiles_per_image(g, m), TB};
+}
+
+// The weight gradient's job over x and dy (read only, through Job::y).
+Job gradient_job(const ConvGeometry& g, int m, int bx, const float* x, int by, const float* dy, int TB) {
+  return {g,
+          {g.C, g.H, g.W, bx},
+          {g.K, g.P, g.Q, by},
+          x,
+          nullptr,
+          nullptr,
+          ConvPost::None,
+          nullptr,
+          const_cast<float*>(dy),
+          tiles_per_row(g, m),
+          tiles_per_image(g, m),
+          TB};
+}
+
+// The activation after bias and shortcut.
+inline v8 apply_post(v8 v, ConvPost post) {
+  if (post == ConvPost::ReLU) return vmax0(v);
+  if (post == ConvPost::ReLU6) return vmin6(vmax0(v));
+  return v;
+}
+
 // V[xi][t][c] for tiles [t0, t0 + nt) of the flattened (image, tile row,
 // tile column) order.
 template <int M>
@@ -473,14 +513,7 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       if (jb.out.b == 1) {  // plain NCHW (no shortcut): each channel's rows from a local copy
         float buf[Mt][Mt][8];
         for (int a = 0; a < rows; ++a)
-          for (int b = 0; b < cols; ++b) {
-            v8 val = y[a][b] + bias;
-            if (jb.post == ConvPost::ReLU)
-              val = vmax0(val);
-            else if (jb.post == ConvPost::ReLU6)
-              val = vmin6(vmax0(val));
-            st(buf[a][b], val);
-          }
+          for (int b = 0; b < cols; ++b) st(buf[a][b], apply_post(y[a][b] + bias, jb.post));
         const size_t plane = size_t(g.P) * g.Q;
         for (int l = 0; l < 8; ++l)
           for (int a = 0; a < rows; ++a)
@@ -492,11 +525,7 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
           float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;
           v8 val = y[a][b] + bias;
           if (jb.add) val += ld(jb.add + (p - jb.y));
-          if (jb.post == ConvPost::ReLU)
-            val = vmax0(val);
-          else if (jb.post == ConvPost::ReLU6)
-            val = vmin6(vmax0(val));
-          st(p, val);
+          st(p, apply_post(val, jb.post));
         }
     }
   }
@@ -518,14 +547,12 @@ void forward(const ConvGeometry& g, int bx, const float* x, const float* w, cons
   constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
   CpuScratch own;
   const float* U = filters_for<Mt>(g, w, ready, own);
-  const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
-  const size_t per_tile = size_t(X) * (g.C + g.K) * sizeof(float);
-  const int TB = std::clamp(int(chunk_bytes(Mt) / per_tile) / kRows * kRows, kRows, 16 * kRows);
-  const long tiles = long(g.N) * TI, chunks = (tiles + TB - 1) / TB;
+  const int TB = chunk_tiles(Mt, size_t(X) * (g.C + g.K) * sizeof(float));
+  const long tiles = long(g.N) * tiles_per_image(g, Mt), chunks = (tiles + TB - 1) / TB;
   const int threads = omp_get_max_threads();
   const size_t per_thread = size_t(X) * TB * (g.C + g.K);
   CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
-  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U, bias, post, add, y, TW, TI, TB};
+  const Job jb = forward_job(g, Mt, bx, x, U, bias, post, add, by, y, TB);
 #pragma omp parallel num_threads(threads)
   {
     float* V = work.data() + per_thread * size_t(omp_get_thread_num());
@@ -559,11 +586,10 @@ void forward_wide(const ConvGeometry& g, int bx, const float* x, const float* w,
   const size_t C = size_t(g.C), K = size_t(g.K);
   CpuScratch own;
   const float* U = filters_for<Mt>(g, w, ready, own);
-  const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
-  const long tiles = long(g.N) * TI;
+  const long tiles = long(g.N) * tiles_per_image(g, Mt);
   const int TB = wide_chunk_tiles(X * (C + K) * sizeof(float), tiles);
   CpuScratch V(X * TB * C), M(X * TB * K);
-  const Job jb{g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, U, bias, post, add, y, TW, TI, TB};
+  const Job jb = forward_job(g, Mt, bx, x, U, bias, post, add, by, y, TB);
   for (long t0 = 0; t0 < tiles; t0 += TB) {
     const int nt = int(std::min<long>(TB, tiles - t0));
     over_tiles(nt, [&](int s, int n) { input_transform<Mt>(jb, t0 + s, n, V.data() + s * C); });
@@ -620,14 +646,11 @@ void backward_weights_wide(const ConvGeometry& g, int bx, const float* x, int by
   ++g_calls;
   constexpr size_t X = Tile<Mt>::A * Tile<Mt>::A;
   const size_t C = size_t(g.C), K = size_t(g.K);
-  const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
-  const long tiles = long(g.N) * TI;
+  const long tiles = long(g.N) * tiles_per_image(g, Mt);
   const int TB = wide_chunk_tiles(X * (C + K) * sizeof(float), tiles);
   CpuScratch V(X * TB * C), Y(X * TB * K), S(X * C * K);
   std::fill_n(S.data(), X * C * K, 0.f);
-  float* dy_read = const_cast<float*>(dy);  // only gradient_transform reads it
-  const Job jb{
-      g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, nullptr, nullptr, ConvPost::None, nullptr, dy_read, TW, TI, TB};
+  const Job jb = gradient_job(g, Mt, bx, x, by, dy, TB);
   for (long t0 = 0; t0 < tiles; t0 += TB) {
     const int nt = int(std::min<long>(TB, tiles - t0));
     over_tiles(nt, [&](int s, int n) {
@@ -647,18 +670,14 @@ void backward_weights(const ConvGeometry& g, int bx, const float* x, int by, con
   ++g_calls;
   constexpr size_t X = Tile<Mt>::A * Tile<Mt>::A;
   const size_t C = size_t(g.C), K = size_t(g.K);
-  const int TW = (g.Q + Mt - 1) / Mt, TI = ((g.P + Mt - 1) / Mt) * TW;
-  const size_t per_tile = X * (C + K) * sizeof(float);
-  const int TB = std::clamp(int(chunk_bytes(Mt) / per_tile) / kRows * kRows, kRows, 16 * kRows);
-  const long tiles = long(g.N) * TI, chunks = (tiles + TB - 1) / TB;
+  const int TB = chunk_tiles(Mt, X * (C + K) * sizeof(float));
+  const long tiles = long(g.N) * tiles_per_image(g, Mt), chunks = (tiles + TB - 1) / TB;
   const int threads = omp_get_max_threads();
   // Per thread: a chunk's V and Y, and its own sums M[xi][c][k] over tiles.
   const size_t sums = X * C * K, per_thread = X * TB * (C + K) + sums;
   CpuScratch work(per_thread * size_t(threads));
   for (int th = 0; th < threads; ++th) std::fill_n(work.data() + per_thread * th + X * TB * (C + K), sums, 0.f);
-  float* dy_read = const_cast<float*>(dy);  // only gradient_transform reads it
-  const Job jb{
-      g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by}, x, nullptr, nullptr, ConvPost::None, nullptr, dy_read, TW, TI, TB};
+  const Job jb = gradient_job(g, Mt, bx, x, by, dy, TB);
   const float* all = work.data();
 #pragma omp parallel num_threads(threads)
   {
@@ -699,7 +718,7 @@ bool winograd_applies(const ConvGeometry& g) {
   // layer at batch 8 (128 tiles) ran 0.75x oneDNN; 256 channels at 14x14
   // (392 tiles) 1.44x.
   const int m = winograd_tile_for(g);
-  const long tiles = long(g.N) * ((g.P + m - 1) / m) * ((g.Q + m - 1) / m);
+  const long tiles = long(g.N) * tiles_per_image(g, m);
   return size_t(g.C) * g.K <= kMostChannelPairs || size_t(tiles) * 1024 >= size_t(g.C) * g.K;
 }
 
