@@ -117,9 +117,9 @@ int usage() {
                "usage: bench_train --model NAME [--batch-size N] [--epochs N] [--lr X]\n"
                "         [--momentum X] [--threads N] [--train-limit N] [--seed S] [--profile]\n"
                "         [--trace DIR] [--init FILE] [--order FILE] [--export-onnx FILE]\n"
-               "         [--device cpu|cuda:N] [--no-train-fusion]\n"
+               "         [--device cpu|cuda:N] [--no-train-fusion] [--precision f32|bf16]\n"
                "       bench_train --spec NAME\n"
-               "       bench_train --gemm [--threads N]\n");
+               "       bench_train --gemm [--threads N] [--precision f32|bf16]\n");
   return 2;
 }
 
@@ -146,7 +146,10 @@ json gemm_bench() {
     double ours = run(false), dnnl = run(true);
     rows.push_back({{"n", n}, {"backend_gflops", ours}, {"onednn_gflops", dnnl}});
   }
-  return {{"gemm", rows}, {"threads", cpu_threads()}, {"backend", cpu_backend().describe()}};
+  return {{"gemm", rows},
+          {"threads", cpu_threads()},
+          {"backend", cpu_backend().describe()},
+          {"precision", precision_name(cpu_backend().precision())}};
 }
 
 }  // namespace
@@ -154,6 +157,7 @@ json gemm_bench() {
 int main(int argc, char** argv) {
   perceptra::apply_omp_wait_policy(argv);  // first: may re-execute the program
   std::string model_name, spec_name, trace_dir, init_file, order_file, onnx_file, device_name = "cpu";
+  Precision precision = Precision::F32;
   int64_t batch = 128, train_limit = 0;
   int epochs = 2, threads = 2;
   float lr = 0.05f, momentum = 0.9f;
@@ -196,6 +200,8 @@ int main(int argc, char** argv) {
         onnx_file = value();
       else if (a == "--device")
         device_name = value();
+      else if (a == "--precision")
+        precision = parse_precision(value(), "--precision");
       else if (a == "--no-train-fusion")
         set_training_fusion(false);
       else if (a == "--gemm")
@@ -214,6 +220,7 @@ int main(int argc, char** argv) {
     }
     if (threads > 0) set_cpu_threads(threads);
     if (gemm) {
+      cpu_backend().set_precision(precision);  // the backend's column then shows bf16 matmul
       std::printf("%s\n", gemm_bench().dump().c_str());
       return 0;
     }
@@ -233,6 +240,7 @@ int main(int argc, char** argv) {
     // An explicit cuda:N that cannot be used throws with the reason.
     const Device device = resolve_device(DeviceRequest::parse(device_name), nullptr);
     model->to(device);
+    backend_for(device).set_precision(precision);  // throws with the reason when unavailable
     std::vector<int64_t> trace_order;
     std::vector<float> trace_loss;
     OptimizerConfig oc;
@@ -343,6 +351,7 @@ int main(int argc, char** argv) {
               {"backend", device.is_cpu() ? cpu_backend().describe() : device.str()},
               {"device", device.str()},
               {"train_fusion", training_fusion()},
+              {"precision", precision_name(precision)},
               {"model", model_name},
               {"parameters", model->parameter_count()},
               {"batch_size", batch},

@@ -64,6 +64,9 @@ const TrainOption kTrainOptions[] = {
     {"seed", true, false, "  --seed S              (default 0)\n"},
     {"device", true, false, "  --device D            auto | cpu | cuda:N (default auto)\n"},
     {"threads", true, false, "  --threads N           CPU threads (default: all)\n"},
+    {"precision", true, false,
+     "  --precision P         f32 (default) | bf16: matrix products and convolutions on\n"
+     "                        bfloat16 inputs, float32 accumulation (CPU with AVX-512 BF16)\n"},
     {"augment", true, false,
      "  --augment LIST        flip,crop[=PAD],rotate[=DEG],color[=B],\n"
      "                        resized-crop[=MIN_SCALE] or none\n"},
@@ -157,6 +160,7 @@ TrainConfig config_from_args(const Args& a) {
   }
   if (auto v = a.get("device")) c.device = *v;
   if (auto v = a.get_int("threads")) c.threads = static_cast<int>(*v);
+  if (auto v = a.get("precision")) c.precision = *v;
   if (auto v = a.get("augment")) c.augment = parse_augment(*v);
   if (auto v = a.get_double("label-smoothing")) c.label_smoothing = static_cast<float>(*v);
   if (auto v = a.get("from")) c.from_model = *v;

@@ -11,12 +11,14 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
 #include <cmath>
 
 #include "app/studio/cost_view.h"
 #include "app/studio/fine_tune_box.h"
 #include "app/studio/qt_convert.h"
+#include "core/backend/backend.h"
 #include "core/train/progress_text.h"
 #include "widgets/lr_finder_plot.h"
 
@@ -110,6 +112,19 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   device_->addItem(tr("Auto (CUDA when available)"), "auto");
   device_->addItem(tr("CPU"), "cpu");
   device_->addItem(tr("CUDA"), "cuda:0");
+  precision_ = new QComboBox(hp);
+  precision_->setObjectName("precision");
+  precision_->addItem(tr("Float32"), "f32");
+  precision_->addItem(tr("BFloat16 (mixed precision)"), "bf16");
+  precision_->setToolTip(
+      tr("BFloat16: matrix products and convolutions on bfloat16 inputs with float32 sums; "
+         "weights, gradients and everything else stay float32"));
+  // Offered only where it runs: a run at bf16 elsewhere would fail at start.
+  if (const std::string why = backend_for(Device::cpu()).precision_unavailable(Precision::BF16); !why.empty()) {
+    auto* items = qobject_cast<QStandardItemModel*>(precision_->model());
+    items->item(1)->setEnabled(false);
+    items->item(1)->setToolTip(QString::fromStdString(why));
+  }
   form->addRow(tr("Learning rate"), lr_);
   form->addRow(tr("Batch size"), batch_);
   form->addRow(tr("Epochs"), epochs_);
@@ -119,6 +134,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Schedule"), schedule_);
   form->addRow(tr("Seed"), seed_);
   form->addRow(tr("Device"), device_);
+  form->addRow(tr("Precision"), precision_);
   layout->addWidget(hp);
   cost_ = new CostView(this);
   layout->addWidget(cost_);
@@ -226,6 +242,7 @@ void TrainingPanel::applyTo(TrainConfig& c) const {
   c.epochs = epochs_->value();
   c.seed = uint64_t(seed_->value());
   c.device = device_->currentData().toString().toStdString();
+  c.precision = precision_->currentData().toString().toStdString();
   fineTune_->applyTo(c);  // after epochs: a fine-tune decides them
 }
 
@@ -239,6 +256,7 @@ void TrainingPanel::setFrom(const TrainConfig& c) {
   if (int i = optimizer_->findData(QString::fromStdString(c.optimizer.kind)); i >= 0) optimizer_->setCurrentIndex(i);
   if (int i = schedule_->findData(QString::fromStdString(c.schedule.kind)); i >= 0) schedule_->setCurrentIndex(i);
   if (int i = device_->findData(QString::fromStdString(c.device)); i >= 0) device_->setCurrentIndex(i);
+  if (int i = precision_->findData(QString::fromStdString(c.precision)); i >= 0) precision_->setCurrentIndex(i);
   fineTune_->setFrom(c);
 }
 

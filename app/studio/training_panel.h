@@ -86,6 +86,7 @@ class TrainingPanel : public QWidget {
   QComboBox* schedule_;
   QSpinBox* seed_;
   QComboBox* device_;
+  QComboBox* precision_;
   FineTuneBox* fineTune_;
   QPushButton* train_;
   QPushButton* pause_;

@@ -24,6 +24,19 @@ const char* op_name(Op op) {
 
 void Backend::unsupported(Op op) const { throw Error(std::string(op_name(op)) + ": not supported by " + describe()); }
 
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
+
+Precision parse_precision(const std::string& text, const std::string& where) {
+  if (text == "f32") return Precision::F32;
+  if (text == "bf16") return Precision::BF16;
+  throw InputError(where, "precision must be f32 or bf16, got '" + text + "'");
+}
+
+void Backend::set_precision(Precision p) {
+  const std::string why = precision_unavailable(p);
+  if (!why.empty()) throw Error("precision " + std::string(precision_name(p)) + ": " + why);
+}
+
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
   return cuda_backend(device.index);

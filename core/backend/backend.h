@@ -20,6 +20,17 @@ enum class Activation { ReLU, LeakyReLU, GELU, Sigmoid, Tanh, ReLU6 };
 // An activation applied to a convolution's output as part of it (inference).
 enum class ConvPost { None, ReLU, ReLU6 };
 
+// The arithmetic of matrix products (gemm) and convolutions. F32 is the
+// default and the reference. BF16 (opt-in, mixed precision as PyTorch's CPU
+// autocast): their inputs are rounded to bfloat16 (8 bits of mantissa), the
+// products accumulate and land in float32; weights, gradients, optimizer
+// state and every other op stay float32. Twice the multiply rate on CPUs
+// with AVX-512 BF16.
+enum class Precision { F32, BF16 };
+const char* precision_name(Precision p);  // "f32" | "bf16"
+// "f32" | "bf16"; InputError(where, ...) otherwise.
+Precision parse_precision(const std::string& text, const std::string& where);
+
 // Convolution geometry, NCHW input [N,C,H,W], weights [K, C/groups, R, S],
 // output [N,K,P,Q]. Fill with make_conv_geometry() to get P and Q.
 struct ConvGeometry {
@@ -98,6 +109,16 @@ class Backend {
   }
   // Throws Error naming the op and this backend.
   [[noreturn]] void unsupported(Op op) const;
+
+  // Precision: empty when this backend computes at p on this machine, else
+  // why not (one line). set_precision throws Error with that reason. It is
+  // the backend's (the process's) setting: a run sets it before its first
+  // batch.
+  virtual std::string precision_unavailable(Precision p) const {
+    return p == Precision::F32 ? std::string() : describe() + " computes in f32 only";
+  }
+  virtual void set_precision(Precision p);
+  virtual Precision precision() const { return Precision::F32; }
 
   // The ops (documented in backend_ops.inc). A backend class declares its
   // overrides the same way:

@@ -144,6 +144,7 @@ json TrainConfig::to_json() const {
             {"notify", {{"command", notify.command}, {"each_epoch", notify.each_epoch}}}};
   j["valid_pct"] = valid_pct ? json(*valid_pct) : json(nullptr);
   j["ledger"] = ledger;
+  if (precision != "f32") j["precision"] = precision;  // runs recorded before bf16 existed read the same
   if (!from_model.empty()) {
     j["from_model"] = from_model;
     j["freeze_epochs"] = freeze_epochs;
@@ -159,7 +160,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
                      "fit",        "epochs",        "batch_size",      "seed",        "device",
                      "threads",    "augment",       "label_smoothing", "top_k",       "out_dir",
                      "db_path",    "run_name",      "snapshot_every",  "max_batches", "early_stopping",
-                     "notify",     "ledger",        "precise_bn"},
+                     "notify",     "ledger",        "precise_bn",      "precision"},
                  kWhere);
   TrainConfig c;
   read(j, "data", kWhere, c.data);
@@ -190,6 +191,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   }
   read(j, "device", kWhere, c.device);
   read_int(j, "threads", kWhere, c.threads);
+  read(j, "precision", kWhere, c.precision);
   if (j.contains("augment")) c.augment = AugmentOptions::from_json(j["augment"]);
   read_num(j, "label_smoothing", kWhere, c.label_smoothing);
   read_int(j, "top_k", kWhere, c.top_k);
@@ -229,6 +231,8 @@ void TrainConfig::validate() const {
   if (epochs < 1 || epochs > 100000) bad_value(kWhere, "epochs", "in [1, 100000]", epochs);
   if (batch_size < 1 || batch_size > 65536) bad_value(kWhere, "batch_size", "in [1, 65536]", batch_size);
   if (threads < 0 || threads > 1024) bad_value(kWhere, "threads", "in [0, 1024]", threads);
+  if (precision != "f32" && precision != "bf16")
+    throw InputError(kWhere, "field 'precision' must be f32 or bf16, got '" + precision + "'");
   if (!(label_smoothing >= 0 && label_smoothing < 1))
     bad_value(kWhere, "label_smoothing", "in [0, 1)", label_smoothing);
   if (top_k < 1) bad_value(kWhere, "top_k", "at least 1", top_k);

@@ -60,7 +60,10 @@ struct TrainConfig {
   uint64_t seed = 0;
   std::string device = "auto";  // auto | cpu | cuda:N
   int threads = 0;              // 0 = leave the OpenMP default
-  AugmentOptions augment;       // training batches only
+  // Arithmetic of matrix products and convolutions (core/backend/backend.h's
+  // Precision): "f32", or "bf16" (mixed precision; the CPU needs AVX-512 BF16).
+  std::string precision = "f32";
+  AugmentOptions augment;  // training batches only
   float label_smoothing = 0.f;
   int top_k = 5;  // top-k accuracy reported (clamped to classes)
 

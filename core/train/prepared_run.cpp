@@ -60,6 +60,12 @@ std::string lr_spread_text(double lr_mult) {
 void resolve_device_and_threads(PreparedRun& r) {
   if (r.config.threads > 0) omp_set_num_threads(r.config.threads);
   r.device = resolve_device(DeviceRequest::parse(r.config.device), &r.device_note);
+  // Every run sets it (the backend's setting outlives runs).
+  Backend& be = backend_for(r.device);
+  const Precision p = parse_precision(r.config.precision, "config");
+  const std::string why = be.precision_unavailable(p);
+  if (!why.empty()) throw InputError("config", "field 'precision': " + why);
+  be.set_precision(p);
   // The CPU fallback note is for builds with CUDA where no device is
   // usable; a build without CUDA training on the CPU is the normal case.
   if (!probe_cuda().compiled) r.device_note.clear();

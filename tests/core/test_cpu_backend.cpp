@@ -531,6 +531,7 @@ TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient)
 }
 
 TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
+  const bool winograd_default = cpu_winograd();  // restored at the end
   struct Case {
     int N, C, H, W, K, R, S, stride, pad, dil, groups = 1;
   };
@@ -568,7 +569,7 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
         EXPECT_EQ(winograd_calls(), calls);
       }
     }
-    set_cpu_winograd(true);
+    set_cpu_winograd(winograd_default);
     set_cpu_conv_impl(CpuConvImpl::Auto);
     auto close = [](const std::vector<float>& a, const std::vector<float>& r, const char* what) {
       for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], r[i], 1e-4f * (1 + std::abs(r[i]))) << what << " " << i;
@@ -629,6 +630,7 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
 }
 
 TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
+  const bool winograd_default = cpu_winograd();  // restored at the end
   // MobileNetV2-like links (1-channel stem with stride 2, 1x1 expand,
   // depthwise 3x3, 1x1 project without post-op), a plain 3x3 pair, and
   // SimpleCNN-like conv-relu-maxpool links (pool 2x2 on an odd plane, a
@@ -735,7 +737,7 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
       }
     }
   }
-  set_cpu_winograd(true);
+  set_cpu_winograd(winograd_default);
   set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
@@ -837,6 +839,7 @@ TEST(CpuBackend, AutoConvChoiceKeepsIm2colWhenOneDnnRefuses) {
 }
 
 TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
+  const bool winograd_default = cpu_winograd();  // restored at the end
   // y = post(conv + bias + s), s = an earlier link's input as is or through a
   // 1x1 projection: oneDNN's sum post-op in the blocked layout and the
   // link-by-link form, against convolutions, adds and activations done here.
@@ -943,7 +946,7 @@ TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
         for (size_t k = 0; k < ref.size(); ++k)
           ASSERT_NEAR(chained[k], ref[k], tol) << "oneDNN chain " << ci << " Winograd " << winograd << " k=" << k;
       }
-    set_cpu_winograd(true);
+    set_cpu_winograd(winograd_default);
     set_conv_chain_bytes(kConvChainBytes);
     // A shortcut that does not fit the output is refused, not guessed at.
     std::vector<ConvLink> bad = cl;

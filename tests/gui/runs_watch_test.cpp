@@ -7,6 +7,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QLineEdit>
@@ -15,6 +16,7 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
+#include <QStandardItemModel>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
@@ -32,6 +34,7 @@
 #include "app/studio/runs_panel.h"
 #include "app/studio/sweep_dialog.h"
 #include "app/studio/training_panel.h"
+#include "core/backend/backend.h"
 #include "core/store/store.h"
 #include "tests/train/tiny_data.h"
 #include "widgets/training_plot.h"
@@ -209,6 +212,29 @@ TEST(RunWatch, FollowsARunTheCliTrainsReadOnlyUntilItEnds) {
   EXPECT_FALSE(fs::exists(dir + "/nope.db")) << "a watch never creates a database";
   EXPECT_FALSE(read_run_snapshot(db.toStdString(), 999).ok);
   fs::remove_all(dir);
+}
+
+// The Precision row: f32 by default, bf16 carried into the config and back,
+// and offered (enabled) exactly where the CPU backend can run it.
+TEST(TrainingPanelPrecision, PrecisionGoesIntoTheConfigAndIsOfferedWhereItRuns) {
+  TrainingPanel p;
+  auto* box = p.findChild<QComboBox*>("precision");
+  ASSERT_NE(box, nullptr);
+  TrainConfig c;
+  p.applyTo(c);
+  EXPECT_EQ(c.precision, "f32");
+  const int bf16 = box->findData("bf16");
+  ASSERT_GE(bf16, 0);
+  const std::string why = backend_for(Device::cpu()).precision_unavailable(Precision::BF16);
+  auto* items = qobject_cast<QStandardItemModel*>(box->model());
+  ASSERT_NE(items, nullptr);
+  EXPECT_EQ(items->item(bf16)->isEnabled(), why.empty());
+  TrainConfig from;
+  from.precision = "bf16";
+  p.setFrom(from);
+  TrainConfig back;
+  p.applyTo(back);
+  EXPECT_EQ(back.precision, "bf16");
 }
 
 TEST(TrainingPanelSweep, SweepButtonOpensTheSweepDialog) {

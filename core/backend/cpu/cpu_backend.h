@@ -13,6 +13,10 @@ class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::cpu(); }
   std::string describe() const override;
+  // BF16 where oneDNN has native AVX-512 BF16 kernels (cpu_bf16.cpp).
+  std::string precision_unavailable(Precision p) const override;
+  void set_precision(Precision p) override;
+  Precision precision() const override;
 
   // Every op of the list; each family's file is named in backend_ops.inc.
 #define PERCEPTRA_OP(ret, name, args) ret name args override;
@@ -25,6 +29,14 @@ CpuBackend& cpu_backend();
 // benchmarks, which report its GFLOP/s).
 void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                int ldb, float beta, float* C, int ldc);
+
+// The precision the CPU backend computes gemm and convolutions at (one
+// setting for the process, F32 until set), and the bf16 matrix product:
+// C = alpha * op(A) op(B) + beta * C with A and B rounded to bfloat16 and
+// float32 accumulation, through oneDNN's matmul (cpu_bf16.cpp).
+Precision cpu_precision();
+void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                   const float* B, int ldb, float beta, float* C, int ldc);
 
 // Freed host blocks of 64 KiB and more are cached by size (bounded, 256 MiB)
 // and reused by later allocations of the same size: no page faults per batch.

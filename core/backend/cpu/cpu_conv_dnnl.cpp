@@ -47,6 +47,11 @@ dnnl::engine& engine() {
   return e;
 }
 
+// Precision::BF16: sources, weights and output gradients in bfloat16 (the
+// reorders into oneDNN's layouts round them), outputs and gradients float32.
+// Our Winograd kernels are float32 and never see bf16 layouts.
+bool bf16() { return cpu_precision() == Precision::BF16; }
+
 using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, int>;
 // sum: the convolution adds its output to what dst holds (a residual
 // shortcut) before the post-op.
@@ -55,11 +60,13 @@ Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, boo
           g.W,      g.K,        g.R,
           g.S,      g.stride_h, g.stride_w,
           g.pad_h,  g.pad_w,    g.dil_h * 1000 + g.dil_w,
-          g.groups, bias,       static_cast<int>(post) + (sum ? 8 : 0)};
+          g.groups, bias,       static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0)};
 }
 
 struct Descs {
-  memory::desc src, wei, bias, dst, src_any, wei_any, dst_any;
+  memory::desc src, wei, bias, dst;        // the caller's float32 tensors
+  memory::desc src_any, wei_any, dst_any;  // forward (dst float32)
+  memory::desc dy_any, dx_any, dw_any;     // gradients (dy as src: bf16 under BF16)
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
@@ -85,9 +92,13 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
   d.wei = {wei, dt::f32, grouped ? tag::goihw : tag::oihw};
   d.dst = {dst, dt::f32, tag::nchw};
   d.bias = {b, dt::f32, tag::x};
-  d.src_any = {src, dt::f32, tag::any};
-  d.wei_any = {wei, dt::f32, tag::any};
+  const dt in = bf16() ? dt::bf16 : dt::f32;
+  d.src_any = {src, in, tag::any};
+  d.wei_any = {wei, in, tag::any};
   d.dst_any = {dst, dt::f32, tag::any};
+  d.dy_any = {dst, in, tag::any};
+  d.dx_any = {src, dt::f32, tag::any};
+  d.dw_any = {wei, dt::f32, tag::any};
   d.strides = {g.stride_h, g.stride_w};
   d.dilates = {g.dil_h - 1, g.dil_w - 1};  // oneDNN counts dilation from 0
   d.pad_l = {g.pad_h, g.pad_w};
@@ -466,14 +477,14 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       auto hint = forward_pd(d, db != nullptr);
       using BD = dnnl::convolution_backward_data;
       using BW = dnnl::convolution_backward_weights;
-      b->data_pd = BD::primitive_desc(BD::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any,
+      b->data_pd = BD::primitive_desc(BD::desc(dnnl::algorithm::convolution_direct, d.dx_any, d.wei_any, d.dy_any,
                                                d.strides, d.dilates, d.pad_l, d.pad_r),
                                       engine(), hint);
       b->data = BD(b->data_pd);
       b->has_data = true;
-      BW::desc wd = db ? BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.bias, d.dst_any,
-                                  d.strides, d.dilates, d.pad_l, d.pad_r)
-                       : BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any, d.strides,
+      BW::desc wd = db ? BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.dw_any, d.bias, d.dy_any, d.strides,
+                                  d.dilates, d.pad_l, d.pad_r)
+                       : BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.dw_any, d.dy_any, d.strides,
                                   d.dilates, d.pad_l, d.pad_r);
       b->weights_pd = BW::primitive_desc(wd, engine(), hint);
       b->weights = BW(b->weights_pd);

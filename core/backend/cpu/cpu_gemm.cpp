@@ -1,4 +1,5 @@
-// Dense algebra of the CPU backend: oneDNN sgemm, bias rows and column sums
+// Dense algebra of the CPU backend: oneDNN sgemm (bf16 matmul at
+// Precision::BF16, cpu_bf16.cpp), bias rows and column sums
 // (twin: cuda/cuda_gemm.cu).
 #include <dnnl.h>
 
@@ -21,6 +22,8 @@ void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 void CpuBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* B, int ldb, float beta, float* C, int ldc) {
   PERCEPTRA_CPU_OP(kGemm);
+  if (cpu_precision() == Precision::BF16)
+    return cpu_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   cpu_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

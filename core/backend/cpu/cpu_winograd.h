@@ -49,8 +49,10 @@ void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const fl
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,
                                             float* dw, float* db);
 
-// Whether the CPU backend uses it (chains, forward, input gradients) (on by default; PERCEPTRA_WINOGRAD=0 in
-// the environment turns it off; tests compare both).
+// Whether the CPU backend uses it (chains, forward, gradients): on by
+// default where oneDNN's float32 kernels are AVX2 (there ours were 1.2-3x
+// faster), off where they are AVX-512 (there oneDNN's direct kernels won);
+// PERCEPTRA_WINOGRAD=0 turns it off, =1/2/4 on; tests compare both.
 void set_cpu_winograd(bool on);
 bool cpu_winograd();
 // The forward's (and input gradient's) output tile for g: 4, F(4x4, 3x3) on

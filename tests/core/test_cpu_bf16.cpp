@@ -1,0 +1,183 @@
+// Precision::BF16 on the CPU backend. Its gemm and convolutions must equal
+// the float32 ones computed on inputs rounded to bfloat16 (to nearest even,
+// as oneDNN's reorders round), up to float32 accumulation order: a tight
+// check that the inputs, and only the inputs, lost bits. Skipped, with the
+// reason printed, on CPUs without AVX-512 BF16.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/tensor/error.h"
+#include "core/tensor/random.h"
+
+using namespace perceptra;
+
+namespace {
+
+std::vector<float> randv(size_t n, uint64_t seed) {
+  Rng r(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = r.uniform(-1.f, 1.f);
+  return v;
+}
+
+float to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even (finite inputs)
+  u &= 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+std::vector<float> rounded(std::vector<float> v) {
+  for (float& x : v) x = to_bf16(x);
+  return v;
+}
+
+// Largest |a - r| / (1 + |r|).
+double max_rel(const std::vector<float>& a, const std::vector<float>& r) {
+  EXPECT_EQ(a.size(), r.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size() && i < r.size(); ++i)
+    m = std::max(m, std::abs(double(a[i]) - r[i]) / (1 + std::abs(double(r[i]))));
+  return m;
+}
+
+// BF16 for one scope; F32 (the process default) after.
+struct AtBf16 {
+  AtBf16() { cpu_backend().set_precision(Precision::BF16); }
+  ~AtBf16() { cpu_backend().set_precision(Precision::F32); }
+};
+
+std::string unavailable() { return cpu_backend().precision_unavailable(Precision::BF16); }
+
+}  // namespace
+
+TEST(CpuBf16, PrecisionNamesAndTheCapabilityQuestion) {
+  EXPECT_EQ(parse_precision("f32", "x"), Precision::F32);
+  EXPECT_EQ(parse_precision("bf16", "x"), Precision::BF16);
+  EXPECT_STREQ(precision_name(Precision::BF16), "bf16");
+  try {
+    parse_precision("half", "--precision");
+    ADD_FAILURE() << "half accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--precision"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'half'"), std::string::npos) << e.what();
+  }
+  CpuBackend& be = cpu_backend();
+  EXPECT_EQ(be.precision(), Precision::F32);
+  EXPECT_EQ(be.precision_unavailable(Precision::F32), "");
+  const std::string why = unavailable();
+  if (why.empty()) {
+    be.set_precision(Precision::BF16);
+    EXPECT_EQ(be.precision(), Precision::BF16);
+    be.set_precision(Precision::F32);
+  } else {
+    std::printf("bf16 unavailable here: %s\n", why.c_str());
+    EXPECT_NE(why.find("AVX-512 BF16"), std::string::npos) << why;
+    EXPECT_THROW(be.set_precision(Precision::BF16), Error);
+  }
+  EXPECT_EQ(be.precision(), Precision::F32);
+}
+
+TEST(CpuBf16, GemmEqualsF32GemmOnRoundedInputs) {
+  if (!unavailable().empty()) GTEST_SKIP() << unavailable();
+  const int M = 37, N = 29, K = 300;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (float alpha : {1.f, 0.5f})
+        for (float beta : {0.f, 1.f, 0.25f}) {
+          SCOPED_TRACE(std::to_string(ta) + std::to_string(tb) + " alpha " + std::to_string(alpha) + " beta " +
+                       std::to_string(beta));
+          const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;  // padded rows
+          auto A = randv(size_t(ta ? K : M) * lda, 1), Bm = randv(size_t(tb ? N : K) * ldb, 2);
+          auto C0 = randv(size_t(M) * ldc, 3);
+          std::vector<float> got = C0, ref = C0, exact = C0;
+          {
+            AtBf16 bf16;
+            cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, Bm.data(), ldb, beta, got.data(), ldc);
+          }
+          const auto Ar = rounded(A), Br = rounded(Bm);
+          cpu_sgemm(ta, tb, M, N, K, alpha, Ar.data(), lda, Br.data(), ldb, beta, ref.data(), ldc);
+          cpu_sgemm(ta, tb, M, N, K, alpha, A.data(), lda, Bm.data(), ldb, beta, exact.data(), ldc);
+          for (int i = 0; i < M; ++i)  // the padding of C untouched
+            for (int j = N; j < ldc; ++j) ASSERT_EQ(got[size_t(i) * ldc + j], C0[size_t(i) * ldc + j]);
+          EXPECT_LT(max_rel(got, ref), 2e-5);
+          EXPECT_GT(max_rel(got, exact), 1e-4) << "the inputs were not rounded: not the bf16 path";
+        }
+  // K = 0: C = beta * C, as sgemm.
+  std::vector<float> c = {1.f, 2.f}, a(1), b(1);
+  AtBf16 bf16;
+  cpu_backend().gemm(false, false, 1, 2, 0, 1.f, a.data(), 1, b.data(), 2, 0.5f, c.data(), 2);
+  EXPECT_EQ(c, (std::vector<float>{0.5f, 1.f}));
+}
+
+TEST(CpuBf16, ConvolutionsEqualF32OnRoundedInputs) {
+  if (!unavailable().empty()) GTEST_SKIP() << unavailable();
+  struct Case {
+    int N, C, H, W, K, R, S, stride, pad, groups = 1;
+  };
+  set_cpu_conv_impl(CpuConvImpl::OneDnn);
+  for (Case c : {Case{4, 16, 14, 14, 32, 3, 3, 1, 1},  // Winograd's shape at f32
+                 Case{3, 16, 14, 14, 32, 3, 3, 2, 1}, Case{2, 16, 7, 7, 24, 1, 1, 2, 0},
+                 Case{2, 3, 9, 9, 8, 5, 5, 1, 2},           // an RGB stem
+                 Case{2, 8, 9, 9, 12, 3, 3, 1, 1, 4},       // grouped
+                 Case{2, 24, 15, 15, 24, 3, 3, 2, 1, 24}})  // depthwise
+  {
+    SCOPED_TRACE("C " + std::to_string(c.C) + " K " + std::to_string(c.K) + " groups " + std::to_string(c.groups));
+    auto g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, 1, 1, c.groups);
+    auto x = randv(size_t(c.N) * c.C * c.H * c.W, 41), w = randv(size_t(c.K) * (c.C / c.groups) * c.R * c.S, 42),
+         b = randv(c.K, 43), dy = randv(size_t(c.N) * c.K * g.P * g.Q, 44);
+    std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(c.K), yr = y, dxr = dx, dwr = dw, dbr = db;
+    {
+      AtBf16 bf16;
+      cpu_backend().conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+      cpu_backend().conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    }
+    const auto xr = rounded(x), wr = rounded(w), dyr = rounded(dy);
+    im2col_conv_forward(g, xr.data(), wr.data(), b.data(), yr.data());
+    im2col_conv_backward(g, xr.data(), wr.data(), dyr.data(), dxr.data(), dwr.data(), dbr.data());
+    EXPECT_LT(max_rel(y, yr), 5e-5);
+    EXPECT_LT(max_rel(dx, dxr), 5e-5);
+    EXPECT_LT(max_rel(dw, dwr), 5e-5);
+    EXPECT_LT(max_rel(db, dbr), 5e-5);
+    std::vector<float> yexact(y.size());
+    im2col_conv_forward(g, x.data(), w.data(), b.data(), yexact.data());
+    EXPECT_GT(max_rel(y, yexact), 1e-4) << "the inputs were not rounded: not the bf16 path";
+  }
+  set_cpu_conv_impl(CpuConvImpl::OneDnn);
+}
+
+// An inference chain at bf16 rounds each link's input as its links one by
+// one do (both run at the process's precision).
+TEST(CpuBf16, ChainsEqualTheirLinksOneByOne) {
+  if (!unavailable().empty()) GTEST_SKIP() << unavailable();
+  const int N = 3;
+  ConvLink l[2];
+  l[0].g = make_conv_geometry(N, 8, 12, 12, 16, 3, 3, 1, 1, 1, 1);
+  l[0].post = ConvPost::ReLU;
+  l[0].pool = make_pool_geometry(N, 16, 12, 12, 2, 2, 2, 2, 0, 0);
+  l[1].g = make_conv_geometry(N, 16, 6, 6, 16, 3, 3, 1, 1, 1, 1);
+  auto w0 = randv(16 * 8 * 9, 5), b0 = randv(16, 6), w1 = randv(16 * 16 * 9, 7), b1 = randv(16, 8);
+  l[0].w = w0.data();
+  l[0].bias = b0.data();
+  l[1].w = w1.data();
+  l[1].bias = b1.data();
+  auto x = randv(size_t(N) * 8 * 12 * 12, 9);
+  std::vector<float> chain(l[1].out_floats()), links(chain.size()), exact(chain.size());
+  {
+    AtBf16 bf16;
+    cpu_backend().conv2d_chain_forward(2, l, x.data(), chain.data());
+    conv_chain_link_by_link(cpu_backend(), 2, l, x.data(), links.data());
+  }
+  conv_chain_link_by_link(cpu_backend(), 2, l, x.data(), exact.data());
+  EXPECT_LT(max_rel(chain, links), 5e-5);
+  EXPECT_GT(max_rel(chain, exact), 1e-4) << "not the bf16 path";
+}
