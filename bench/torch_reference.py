@@ -187,7 +187,7 @@ def libraries_in_use():
             "onednn_available": torch.backends.mkldnn.is_available(), "built_with": built,
             "torch_version": torch.__version__,
             "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
-                                                  "OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
+                                                  "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}}
 
 
 def forward_flops(model, in_shape):

@@ -372,6 +372,7 @@ namespace {
 void omp_child_report(const char* out, const std::string& what) {
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   std::ofstream(out) << what << " OMP_WAIT_POLICY=" << (policy ? policy : "unset");
+  if (const char* spin = std::getenv("GOMP_SPINCOUNT")) std::ofstream(out, std::ios::app) << " GOMP_SPINCOUNT=" << spin;
   if (const char* blas = std::getenv("OPENBLAS_NUM_THREADS"); blas && std::string(blas) != "4")
     std::ofstream(out, std::ios::app) << " OPENBLAS_NUM_THREADS=" << blas;
 }
@@ -441,12 +442,13 @@ TEST(OmpPolicyChild, Apply) {
 TEST(OmpWaitPolicy, OnlyMainReExecutesAndOnlyWithoutAUserChoice) {
   // Linking and using the engine re-executes nobody (no library constructor).
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Observe", {}), "observed OMP_WAIT_POLICY=unset");
-  // main() calling apply_omp_wait_policy: passive, once.
-  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {}), "re-executed OMP_WAIT_POLICY=passive");
+  // main() calling apply_omp_wait_policy: a short spin, once.
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {}), "re-executed OMP_WAIT_POLICY=unset GOMP_SPINCOUNT=10000");
   // The user's choice wins; so does the opt-out.
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active"}),
             "not re-executed OMP_WAIT_POLICY=active");
-  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"GOMP_SPINCOUNT=1000"}), "not re-executed OMP_WAIT_POLICY=unset");
+  EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"GOMP_SPINCOUNT=1000"}),
+            "not re-executed OMP_WAIT_POLICY=unset GOMP_SPINCOUNT=1000");
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"PERCEPTRA_OMP_REEXEC=0"}), "not re-executed OMP_WAIT_POLICY=unset");
 }
 
@@ -454,7 +456,7 @@ TEST(OmpWaitPolicy, OnlyMainReExecutesAndOnlyWithoutAUserChoice) {
 // chose a count: its workers hang exit() under an address-space limit.
 TEST(OmpWaitPolicy, OpenBlasGetsOneThreadUnlessTheUserChose) {
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {}, /*blas_unset=*/true),
-            "re-executed OMP_WAIT_POLICY=passive OPENBLAS_NUM_THREADS=1");
+            "re-executed OMP_WAIT_POLICY=unset GOMP_SPINCOUNT=10000 OPENBLAS_NUM_THREADS=1");
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active"}, true),
             "re-executed OMP_WAIT_POLICY=active OPENBLAS_NUM_THREADS=1");
   EXPECT_EQ(run_omp_child("OmpPolicyChild.Apply", {"OMP_WAIT_POLICY=active", "OPENBLAS_NUM_THREADS=2"}),
