@@ -27,16 +27,12 @@
 #include "core/backend/cpu/cpu_winograd.h"
 #include "core/tensor/error.h"
 #include "core/tensor/random.h"
+#include "tests/core/cpu_test_util.h"
 
 using namespace perceptra;
 
 namespace {
-std::vector<float> randv(size_t n, uint64_t seed) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = r.uniform(-1.f, 1.f);
-  return v;
-}
+using test::randv;
 void expect_near(const std::vector<float>& a, const std::vector<double>& b, double tol) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + std::abs(b[i]))) << i;

@@ -16,17 +16,13 @@
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/tensor/error.h"
 #include "core/tensor/random.h"
+#include "tests/core/cpu_test_util.h"
 
 using namespace perceptra;
 
 namespace {
 
-std::vector<float> randv(size_t n, uint64_t seed) {
-  Rng r(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = r.uniform(-1.f, 1.f);
-  return v;
-}
+using test::randv;
 
 float to_bf16(float x) {
   uint32_t u;
