@@ -1,6 +1,6 @@
 // The CPU backend object: its description, thread count and memory (twin:
 // cuda/cuda_backend.cpp). The ops live in one file per family.
-#include <dnnl.h>
+#include <dnnl.hpp>
 #include <omp.h>
 
 #include <cstdlib>
@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
 namespace perceptra {
@@ -23,6 +24,15 @@ std::string CpuBackend::describe() const {
   const dnnl_version_t* v = dnnl_version();
   return "cpu (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
          " sgemm, " + std::to_string(cpu_threads()) + " threads)";
+}
+
+dnnl::engine& cpu_dnnl_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+bool cpu_isa_has(dnnl_cpu_isa_t isa) {
+  return (unsigned(dnnl_get_effective_cpu_isa()) & unsigned(isa)) == unsigned(isa);
 }
 
 int cpu_threads() { return omp_get_max_threads(); }

@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
 namespace perceptra {
@@ -43,11 +44,6 @@ std::string isa_name(dnnl::cpu_isa isa) {
     default:
       return "an older ISA";
   }
-}
-
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
 }
 
 // One matmul per call shape. alpha and beta are fixed at creation in
@@ -85,7 +81,7 @@ Matmul& matmul_for(const Key& key) {
     ops.append_sum(beta);
     attr.set_post_ops(ops);
   }
-  m->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, m->c_user), attr, engine());
+  m->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, m->c_user), attr, cpu_dnnl_engine());
   m->prim = dnnl::matmul(m->pd);
   return *g_matmuls.emplace(key, std::move(m)).first->second;
 }
@@ -96,10 +92,8 @@ Precision cpu_precision() { return g_precision; }
 
 std::string CpuBackend::precision_unavailable(Precision p) const {
   if (p == Precision::F32) return {};
-  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-  const unsigned need = unsigned(dnnl::cpu_isa::avx512_core_bf16);
-  if ((unsigned(isa) & need) == need) return {};
-  return "bf16 needs a CPU with AVX-512 BF16 (oneDNN finds " + isa_name(isa) +
+  if (cpu_isa_has(dnnl_cpu_isa_avx512_core_bf16)) return {};
+  return "bf16 needs a CPU with AVX-512 BF16 (oneDNN finds " + isa_name(dnnl::get_effective_cpu_isa()) +
          " here, where bf16 would run emulated, slower than f32)";
 }
 
@@ -120,14 +114,14 @@ void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   }
   std::lock_guard<std::mutex> lk(g_mu);
   Matmul& m = matmul_for({trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta});
-  dnnl::stream s(engine());
+  dnnl::stream s(cpu_dnnl_engine());
   CpuScratch ta, tb;
-  memory au(m.a_user, engine(), const_cast<float*>(A)), bu(m.b_user, engine(), const_cast<float*>(B));
-  memory a(m.pd.src_desc(), engine(), ta.get_bytes(m.pd.src_desc().get_size()));
-  memory b(m.pd.weights_desc(), engine(), tb.get_bytes(m.pd.weights_desc().get_size()));
+  memory au(m.a_user, cpu_dnnl_engine(), const_cast<float*>(A)), bu(m.b_user, cpu_dnnl_engine(), const_cast<float*>(B));
+  memory a(m.pd.src_desc(), cpu_dnnl_engine(), ta.get_bytes(m.pd.src_desc().get_size()));
+  memory b(m.pd.weights_desc(), cpu_dnnl_engine(), tb.get_bytes(m.pd.weights_desc().get_size()));
   dnnl::reorder(au, a).execute(s, au, a);  // f32 -> bf16, round to nearest even
   dnnl::reorder(bu, b).execute(s, bu, b);
-  memory c(m.c_user, engine(), C);
+  memory c(m.c_user, cpu_dnnl_engine(), C);
   m.prim.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
   s.wait();
 }

@@ -20,6 +20,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_winograd.h"
 
@@ -41,11 +42,6 @@ CpuConvImpl initial_impl() {
 }
 CpuConvImpl g_impl = initial_impl();
 size_t g_chain_bytes = kConvChainBytes;
-
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
 
 // Precision::BF16: sources, weights and output gradients in bfloat16 (the
 // reorders into oneDNN's layouts round them), outputs and gradients float32.
@@ -119,7 +115,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, 
                                 d.strides, d.dilates, d.pad_l, d.pad_r)
                       : F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any, d.strides,
                                 d.dilates, d.pad_l, d.pad_r);
-  if (post == ConvPost::None && !sum) return F::primitive_desc(desc, engine());
+  if (post == ConvPost::None && !sum) return F::primitive_desc(desc, cpu_dnnl_engine());
   dnnl::post_ops ops;
   if (sum) ops.append_sum(1.f);  // dst = conv + dst, then the activation
   if (post == ConvPost::ReLU)
@@ -128,7 +124,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, 
     ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
-  return F::primitive_desc(desc, attr, engine());
+  return F::primitive_desc(desc, attr, cpu_dnnl_engine());
 }
 
 struct Forward {
@@ -162,7 +158,7 @@ using Temp = CpuScratch;
 // match, else a temporary (filled by a reorder when copy_in).
 memory as_layout(const memory::desc& want, const memory& user, bool copy_in, Temp& t, dnnl::stream& s) {
   if (want == user.get_desc()) return user;
-  memory m(want, engine(), t.get_bytes(want.get_size()));
+  memory m(want, cpu_dnnl_engine(), t.get_bytes(want.get_size()));
   if (copy_in) dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
   return m;
 }
@@ -213,7 +209,7 @@ Pool& pool_for(const PoolGeometry& p, const memory::desc& src, const Key& conv) 
     dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src, dst,
                                      {p.sh, p.sw}, {p.kh, p.kw}, {p.ph, p.pw}, {pr_h, pr_w});
     auto q = std::make_unique<Pool>();
-    q->pd = dnnl::pooling_forward::primitive_desc(desc, engine());
+    q->pd = dnnl::pooling_forward::primitive_desc(desc, cpu_dnnl_engine());
     q->prim = dnnl::pooling_forward(q->pd);
     it = g_pool.emplace(key, std::move(q)).first;
   }
@@ -242,8 +238,8 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
   std::lock_guard<std::mutex> lk(g_mu);
   try {
     Forward& f = forward_for(g, d, bias != nullptr, post);
-    dnnl::stream s(engine());
-    memory xu(d.src, engine(), mut(x)), wu(d.wei, engine(), mut(w)), yu(d.dst, engine(), y);
+    dnnl::stream s(cpu_dnnl_engine());
+    memory xu(d.src, cpu_dnnl_engine(), mut(x)), wu(d.wei, cpu_dnnl_engine(), mut(w)), yu(d.dst, cpu_dnnl_engine(), y);
     Temp tx, tw, ty;
     memory xm = as_layout(f.pd.src_desc(), xu, true, tx, s);
     const int bx = channel_block(xm.get_desc(), d.src.dims());
@@ -255,7 +251,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     memory ym = as_layout(f.pd.dst_desc(), yu, false, ty, s);
     memory wm = as_layout(f.pd.weights_desc(), wu, true, tw, s);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, engine(), mut(bias)));
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, cpu_dnnl_engine(), mut(bias)));
     f.prim.execute(s, args);
     copy_out(ym, yu, s);
     s.wait();
@@ -301,7 +297,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
         if (l.pooled())
           pools[size_t(i)] = &pool_for(l.pool, f[size_t(i)]->pd.dst_desc(), key_of(l.g, l.bias != nullptr, l.post));
       }
-    dnnl::stream s(engine());
+    dnnl::stream s(cpu_dnnl_engine());
     // Temporaries by owner: group k holds link k's input (link k-1's outputs
     // and their reorders) and is given back after the last link that reads
     // it (link k, or a later block's shortcut); group n + 1 is one link's own
@@ -322,14 +318,14 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       groups[size_t(group)].clear();
     };
     auto temp = [&](const memory::desc& want, int group) {
-      return memory(want, engine(), take(group).get_bytes(want.get_size()));
+      return memory(want, cpu_dnnl_engine(), take(group).get_bytes(want.get_size()));
     };
-    memory xu(d[0].src, engine(), mut(x));
+    memory xu(d[0].src, cpu_dnnl_engine(), mut(x));
     memory cur = as_layout(f[0]->pd.src_desc(), xu, true, take(0), s);
     const ConvLink& last = links[n - 1];
     memory::desc y_desc = d[size_t(n - 1)].dst;
     if (last.pooled()) y_desc = {{last.pool.N, last.pool.C, last.pool.P, last.pool.Q}, dt::f32, tag::nchw};
-    memory yu(y_desc, engine(), y);
+    memory yu(y_desc, cpu_dnnl_engine(), y);
     std::vector<memory> inputs(static_cast<size_t>(n));  // each link's input, for shortcuts
     auto in_layout = [&](const memory& m, const memory::desc& want, int group) {
       if (m.get_desc() == want) return m;
@@ -353,12 +349,13 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
         add = winograd ? data_of(out) : nullptr;
         if (Forward* fp = proj[size_t(i)]) {
           memory src = in_layout(from, fp->pd.src_desc(), scratch);
-          memory pwu(pd[size_t(i)].wei, engine(), mut(l.proj_w));
+          memory pwu(pd[size_t(i)].wei, cpu_dnnl_engine(), mut(l.proj_w));
           memory pw = as_layout(fp->pd.weights_desc(), pwu, true, take(scratch), s);
           const bool direct = fp->pd.dst_desc() == out.get_desc();
           memory pout = direct ? out : temp(fp->pd.dst_desc(), scratch);
           std::unordered_map<int, memory> pargs{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, pw}, {DNNL_ARG_DST, pout}};
-          if (l.proj_bias) pargs.emplace(DNNL_ARG_BIAS, memory(pd[size_t(i)].bias, engine(), mut(l.proj_bias)));
+          if (l.proj_bias)
+            pargs.emplace(DNNL_ARG_BIAS, memory(pd[size_t(i)].bias, cpu_dnnl_engine(), mut(l.proj_bias)));
           fp->prim.execute(s, pargs);
           if (!direct) dnnl::reorder(pout, out).execute(s, pout, out);
         } else if (winograd && from.get_desc() == out.get_desc()) {
@@ -373,10 +370,10 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
         if (!f.tile) winograd_prepare_filters(l.g, l.w, f);
         winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), &f);
       } else {
-        memory wu(d[size_t(i)].wei, engine(), mut(l.w));
+        memory wu(d[size_t(i)].wei, cpu_dnnl_engine(), mut(l.w));
         memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
-        if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, engine(), mut(l.bias)));
+        if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, cpu_dnnl_engine(), mut(l.bias)));
         fi.prim.execute(s, args);
       }
       cur = out;
@@ -479,21 +476,22 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       using BW = dnnl::convolution_backward_weights;
       b->data_pd = BD::primitive_desc(BD::desc(dnnl::algorithm::convolution_direct, d.dx_any, d.wei_any, d.dy_any,
                                                d.strides, d.dilates, d.pad_l, d.pad_r),
-                                      engine(), hint);
+                                      cpu_dnnl_engine(), hint);
       b->data = BD(b->data_pd);
       b->has_data = true;
       BW::desc wd = db ? BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.dw_any, d.bias, d.dy_any, d.strides,
                                   d.dilates, d.pad_l, d.pad_r)
                        : BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.dw_any, d.dy_any, d.strides,
                                   d.dilates, d.pad_l, d.pad_r);
-      b->weights_pd = BW::primitive_desc(wd, engine(), hint);
+      b->weights_pd = BW::primitive_desc(wd, cpu_dnnl_engine(), hint);
       b->weights = BW(b->weights_pd);
       it = g_backward.emplace(key, std::move(b)).first;
     }
     Backward& b = *it->second;
-    dnnl::stream s(engine());
-    memory xu(d.src, engine(), mut(x)), wu(d.wei, engine(), mut(w)), dyu(d.dst, engine(), mut(dy));
-    memory dwu(d.wei, engine(), dw);
+    dnnl::stream s(cpu_dnnl_engine());
+    memory xu(d.src, cpu_dnnl_engine(), mut(x)), wu(d.wei, cpu_dnnl_engine(), mut(w)),
+        dyu(d.dst, cpu_dnnl_engine(), mut(dy));
+    memory dwu(d.wei, cpu_dnnl_engine(), dw);
     // dy in the blocked layout is wanted by both primitives (the same layout
     // in practice): reorder it once, not twice.
     Temp tdy, tdy2;
@@ -509,14 +507,14 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
         memory dwm = as_layout(b.weights_pd.diff_weights_desc(), dwu, false, tdw, s);
         std::unordered_map<int, memory> args{
             {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
-        if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, engine(), db));
+        if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, cpu_dnnl_engine(), db));
         b.weights.execute(s, args);
         copy_out(dwm, dwu, s);
       }
       s.wait();
     }
     if (dx) {
-      memory dxu(d.src, engine(), dx);
+      memory dxu(d.src, cpu_dnnl_engine(), dx);
       Temp tw, tdx;
       memory dym_data =
           b.data_pd.diff_dst_desc() == dym.get_desc() ? dym : as_layout(b.data_pd.diff_dst_desc(), dyu, true, tdy2, s);

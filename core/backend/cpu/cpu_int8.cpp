@@ -15,6 +15,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/tensor/error.h"
 
 namespace perceptra::int8 {
@@ -24,11 +25,6 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
 
 dnnl::primitive_attr output_attr(const std::vector<float>& scales, bool relu) {
   dnnl::primitive_attr attr;
@@ -45,16 +41,16 @@ constexpr size_t kMaxCached = 8;  // batch sizes per layer (the last batch diffe
 
 // Weights reordered once into the layout the primitive chose.
 memory reorder_weights(const memory::desc& user_md, const std::vector<int8_t>& w, const memory::desc& want) {
-  memory user(user_md, engine(), const_cast<int8_t*>(w.data()));
-  memory out(want, engine());
-  dnnl::stream s(engine());
+  memory user(user_md, cpu_dnnl_engine(), const_cast<int8_t*>(w.data()));
+  memory out(want, cpu_dnnl_engine());
+  dnnl::stream s(cpu_dnnl_engine());
   dnnl::reorder(user, out).execute(s, user, out);
   s.wait();
   return out;
 }
 
 memory bias_memory(const std::vector<float>& bias, int n) {
-  memory m({{n}, dt::f32, tag::x}, engine());
+  memory m({{n}, dt::f32, tag::x}, cpu_dnnl_engine());
   std::copy(bias.begin(), bias.end(), static_cast<float*>(m.get_data_handle()));
   return m;
 }
@@ -118,7 +114,7 @@ ConvInt8::Impl::Entry& ConvInt8::Impl::get(const ConvInt8Spec& s, int N) {
                   ? F::desc(prop, dnnl::algorithm::convolution_direct, src, wei_any, dst, strides, dil, pl, pr)
                   : F::desc(prop, dnnl::algorithm::convolution_direct, src, wei_any, bias, dst, strides, dil, pl, pr);
   Entry e;
-  e.pd = F::primitive_desc(d, output_attr(s.scales, s.relu), engine());
+  e.pd = F::primitive_desc(d, output_attr(s.scales, s.relu), cpu_dnnl_engine());
   e.prim = F(e.pd);
   e.weights = reorder_weights({{g.K, g.C, g.R, g.S}, dt::s8, tag::oihw}, s.weights, e.pd.weights_desc());
   if (s.src_signed)
@@ -156,11 +152,11 @@ void ConvInt8::run(int N, const void* src, void* dst) {
       }
     in = buf.data();
   }
-  memory s(e.pd.src_desc(), engine(), const_cast<void*>(in));
-  memory d(e.pd.dst_desc(), engine(), dst);
+  memory s(e.pd.src_desc(), cpu_dnnl_engine(), const_cast<void*>(in));
+  memory d(e.pd.dst_desc(), cpu_dnnl_engine(), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
   if (!spec_.bias.empty() || spec_.src_signed) args[DNNL_ARG_BIAS] = e.bias;
-  dnnl::stream st(engine());
+  dnnl::stream st(cpu_dnnl_engine());
   e.prim.execute(st, args);
   st.wait();
 }
@@ -197,7 +193,7 @@ LinearInt8::Impl::Entry& LinearInt8::Impl::get(const LinearInt8Spec& s, int N) {
   const bool has_bias = !s.bias.empty() || s.src_signed;
   F::desc d = !has_bias ? F::desc(prop, src, wei_any, dst) : F::desc(prop, src, wei_any, bias, dst);
   Entry e;
-  e.pd = F::primitive_desc(d, output_attr(s.scales, s.relu), engine());
+  e.pd = F::primitive_desc(d, output_attr(s.scales, s.relu), cpu_dnnl_engine());
   e.prim = F(e.pd);
   e.weights = reorder_weights({{s.out, s.in}, dt::s8, tag::oi}, s.weights, e.pd.weights_desc());
   if (s.src_signed)
@@ -226,11 +222,11 @@ void LinearInt8::run(int N, const void* src, void* dst) {
     for (size_t i = 0; i < buf.size(); ++i) buf[i] = uint8_t(int(s8[i]) + 128);
     in = buf.data();
   }
-  memory s(e.pd.src_desc(), engine(), const_cast<void*>(in));
-  memory d(e.pd.dst_desc(), engine(), dst);
+  memory s(e.pd.src_desc(), cpu_dnnl_engine(), const_cast<void*>(in));
+  memory d(e.pd.dst_desc(), cpu_dnnl_engine(), dst);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
   if (!spec_.bias.empty() || spec_.src_signed) args[DNNL_ARG_BIAS] = e.bias;
-  dnnl::stream st(engine());
+  dnnl::stream st(cpu_dnnl_engine());
   e.prim.execute(st, args);
   st.wait();
 }

@@ -15,7 +15,6 @@
 // sums a product over tiles per thread.
 #include "core/backend/cpu/cpu_winograd.h"
 
-#include <dnnl.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -24,6 +23,7 @@
 #include <cstring>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
 #if defined(__AVX__)
@@ -44,8 +44,7 @@ const char* env_winograd() { return std::getenv("PERCEPTRA_WINOGRAD"); }
 bool initially_on() {
   const char* e = env_winograd();
   if (e) return std::strcmp(e, "0") != 0;
-  const unsigned avx512 = unsigned(dnnl_cpu_isa_avx512_core);
-  return (unsigned(dnnl_get_effective_cpu_isa()) & avx512) != avx512;
+  return !cpu_isa_has(dnnl_cpu_isa_avx512_core);
 }
 bool g_on = initially_on();
 int env_tile() {
