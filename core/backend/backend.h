@@ -39,6 +39,10 @@ struct ConvGeometry {
   int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
   int groups = 1;
   int P = 0, Q = 0;
+  // Channel block of x / dx (in) and of y / dy (out): 1 is NCHW, b > 1
+  // [N, C/b, H, W, b] (Tensor::channel_block). Only a backend whose
+  // activation_channel_block is > 1 gets anything but 1.
+  int in_block = 1, out_block = 1;
 };
 // Computes P, Q; throws Error when the output would be empty.
 ConvGeometry make_conv_geometry(int N, int C, int H, int W, int K, int R, int S, int stride_h, int stride_w, int pad_h,
@@ -49,6 +53,9 @@ struct PoolGeometry {
   int N = 0, C = 0, H = 0, W = 0;
   int kh = 2, kw = 2, sh = 2, sw = 2, ph = 0, pw = 0;
   int P = 0, Q = 0;
+  // Channel block of x, y, dx, dy and argmax in the training (argmax) ops:
+  // 1 NCHW, b > 1 [N, C/b, H, W, b] as ConvGeometry's.
+  int block = 1;
 };
 PoolGeometry make_pool_geometry(int N, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw);
 // Size of the max pooling argmax workspace: one float per output.
@@ -119,6 +126,15 @@ class Backend {
   }
   virtual void set_precision(Precision p);
   virtual Precision precision() const { return Precision::F32; }
+
+  // The channel block (Tensor::channel_block) a training convolution with
+  // `channels` outputs should write, so the layers after it work without
+  // reorders: 1 (NCHW) unless this backend's convolutions run faster on a
+  // blocked layout and its batch norm, activations and convolutions take it.
+  virtual int activation_channel_block(int channels) const {
+    (void)channels;
+    return 1;
+  }
 
   // The ops (documented in backend_ops.inc). A backend class declares its
   // overrides the same way:

@@ -28,7 +28,7 @@ nlohmann::json ActivationLayer::args() const {
 }
 
 Tensor ActivationLayer::forward(const Tensor& x, bool /*training*/) {
-  Tensor y = Tensor::empty(x.shape(), x.device());
+  Tensor y = Tensor::empty(x.shape(), x.device()).with_channel_block(x.channel_block());  // elementwise: any layout
   backend_for(x.device()).activation_forward(kind_, slope_, x.data(), y.data(), static_cast<size_t>(x.numel()));
   x_ = x;
   y_ = y;
@@ -48,12 +48,15 @@ void ActivationLayer::defer_mask_to_next_layer() {
   mask_deferred_ = true;
 }
 
-Tensor ActivationLayer::backward(const Tensor& dy) {
+Tensor ActivationLayer::backward(const Tensor& grad) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
-  PCHECK(dy.shape() == x_.shape(),
-         layer_where(*this) + ": gradient shape " + dy.shape().str() + " does not match output " + x_.shape().str());
-  if (mask_deferred_) return dy;  // already zero wherever y == 0
-  Tensor dx = Tensor::empty(x_.shape(), dy.device());
+  PCHECK(grad.shape() == x_.shape(),
+         layer_where(*this) + ": gradient shape " + grad.shape().str() + " does not match output " + x_.shape().str());
+  // Already zero wherever y == 0; left in the pooling's NCHW (a convolution
+  // before us takes any block).
+  if (mask_deferred_) return grad;
+  const Tensor dy = grad.in_channel_block(x_.channel_block());
+  Tensor dx = Tensor::empty(x_.shape(), dy.device()).with_channel_block(x_.channel_block());
   backend_for(dy.device())
       .activation_backward(kind_, slope_, x_.data(), y_.data(), dy.data(), dx.data(), static_cast<size_t>(dy.numel()));
   return dx;

@@ -14,6 +14,7 @@ class ActivationLayer : public Layer {
   Shape output_shape(const Shape& input) const override { return input; }
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  bool accepts_channel_blocks() const override { return true; }
   Activation kind() const { return kind_; }
   // A ReLU whose input layer already applied it (core/nn/train_fusion.h):
   // keeps y for backward in place of forward(). Its mask y > 0 equals x > 0.

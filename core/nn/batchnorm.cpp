@@ -62,7 +62,10 @@ float BatchNorm::update_momentum() {
   return 1.f / float(++cumulative_batches_);
 }
 
-Tensor BatchNorm::forward(const Tensor& x, bool training) {
+Tensor BatchNorm::forward(const Tensor& input, bool training) {
+  // Training keeps a channel-blocked input blocked (the CPU's kernels take
+  // it); evaluation and SyncBN work on NCHW.
+  const Tensor x = training && !sync_ ? input : input.in_channel_block(1);
   output_shape(x.shape());
   Backend& be = backend_for(x.device());
   int N = to_int(x.dim(0)), HW = plane_size(x.shape());
@@ -72,7 +75,8 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
     cached_training_ = true;
     return y;
   }
-  Tensor y = Tensor::empty(x.shape(), x.device());
+  const int block = x.channel_block();
+  Tensor y = Tensor::empty(x.shape(), x.device()).with_channel_block(block);
   if (training) {
     if (static_cast<int64_t>(N) * HW < 2)
       throw Error(layer_where(*this) +
@@ -82,7 +86,7 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
     save_invstd_ = Tensor::empty({C_}, x.device());
     be.batchnorm_forward_train(x.data(), y.data(), weight_.value.data(), bias_.value.data(), save_mean_.data(),
                                save_invstd_.data(), running_mean_.value.data(), running_var_.value.data(), N, C_, HW,
-                               update_momentum(), eps_);
+                               update_momentum(), eps_, block);
   } else {
     be.batchnorm_forward_eval(x.data(), y.data(), weight_.value.data(), bias_.value.data(), running_mean_.value.data(),
                               running_var_.value.data(), N, C_, HW, eps_);
@@ -92,17 +96,19 @@ Tensor BatchNorm::forward(const Tensor& x, bool training) {
   return y;
 }
 
-Tensor BatchNorm::backward(const Tensor& dy) {
+Tensor BatchNorm::backward(const Tensor& grad) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
+  const Tensor dy = grad.in_channel_block(x_.channel_block());  // x_ is NCHW unless training blocked
   if (!cached_training_) return backward_eval(dy);
   if (sync_) return backward_synced(dy);
   int N = to_int(x_.dim(0)), HW = plane_size(x_.shape());
-  Tensor dx = Tensor::empty(x_.shape(), dy.device());
+  const int block = x_.channel_block();
+  Tensor dx = Tensor::empty(x_.shape(), dy.device()).with_channel_block(block);
   Tensor dgamma = affine_ ? weight_.grad : Tensor::empty({C_}, dy.device());
   Tensor dbeta = affine_ ? bias_.grad : Tensor::empty({C_}, dy.device());
   backend_for(dy.device())
       .batchnorm_backward(x_.data(), dy.data(), weight_.value.data(), save_mean_.data(), save_invstd_.data(), dx.data(),
-                          dgamma.data(), dbeta.data(), N, C_, HW);
+                          dgamma.data(), dbeta.data(), N, C_, HW, block);
   return dx;
 }
 

@@ -31,6 +31,7 @@ class BatchNorm : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  bool accepts_channel_blocks() const override { return true; }
   std::vector<Parameter*> parameters() override;
   void to(Device device) override;
   void reset_parameters(Rng& rng) override;

@@ -55,22 +55,29 @@ ConvGeometry Conv2d::geometry(const Shape& in) const {
                             o_.sh, o_.sw, o_.ph, o_.pw, o_.dh, o_.dw, o_.groups);
 }
 
-Tensor Conv2d::forward(const Tensor& x, bool /*training*/) {
-  Shape out_shape = output_shape(x.shape());
-  Tensor y = Tensor::empty(out_shape, x.device());
+ConvGeometry Conv2d::training_geometry(const Tensor& x, bool training) const {
+  ConvGeometry g = geometry(x.shape());
+  g.in_block = x.channel_block();
+  // Training writes the backend's preferred block for the layers after it;
+  // inference and evaluation outputs are NCHW for whoever reads them.
+  g.out_block = training ? backend_for(x.device()).activation_channel_block(o_.out_channels) : 1;
+  return g;
+}
+
+Tensor Conv2d::forward(const Tensor& x, bool training) {
+  const ConvGeometry g = training_geometry(x, training);
+  Tensor y = Tensor::empty(output_shape(x.shape()), x.device()).with_channel_block(g.out_block);
   backend_for(x.device())
-      .conv2d_forward(geometry(x.shape()), x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr,
-                      y.data());
+      .conv2d_forward(g, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr, y.data());
   x_ = x;
   return y;
 }
 
 Tensor Conv2d::forward_relu(const Tensor& x) {
-  Shape out_shape = output_shape(x.shape());
-  Tensor y = Tensor::empty(out_shape, x.device());
+  const ConvGeometry g = training_geometry(x, true);
+  Tensor y = Tensor::empty(output_shape(x.shape()), x.device()).with_channel_block(g.out_block);
   backend_for(x.device())
-      .conv2d_forward_relu(geometry(x.shape()), x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr,
-                           y.data());
+      .conv2d_forward_relu(g, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr, y.data());
   x_ = x;
   return y;
 }
@@ -115,9 +122,12 @@ Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, ConvPost post) 
 
 Tensor Conv2d::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
-  Tensor dx = input_grad_needed_ ? Tensor::empty(x_.shape(), dy.device()) : Tensor();
+  ConvGeometry g = geometry(x_.shape());
+  g.in_block = x_.channel_block();  // dx in x's layout, dy in any
+  g.out_block = dy.channel_block();
+  Tensor dx = input_grad_needed_ ? Tensor::empty(x_.shape(), dy.device()).with_channel_block(g.in_block) : Tensor();
   backend_for(dy.device())
-      .conv2d_backward(geometry(x_.shape()), x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
+      .conv2d_backward(g, x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
                        o_.bias ? bias_.grad.data() : nullptr);
   return dx;
 }

@@ -23,6 +23,7 @@ class Conv2d : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  bool accepts_channel_blocks() const override { return true; }
   std::vector<Parameter*> parameters() override;
   void reset_parameters(Rng& rng) override;
   const Conv2dOptions& options() const { return o_; }
@@ -44,6 +45,9 @@ class Conv2d : public Layer {
   // Training forward followed by a ReLU in one pass (core/nn/train_fusion.h):
   // caches x for backward like forward(); returns relu(conv(x)).
   Tensor forward_relu(const Tensor& x);
+  // geometry() with x's channel block in and, when training, the backend's
+  // preferred one out.
+  ConvGeometry training_geometry(const Tensor& x, bool training) const;
 
  private:
   ConvGeometry geometry(const Shape& in) const;

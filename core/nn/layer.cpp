@@ -2,6 +2,10 @@
 
 namespace perceptra {
 
+Tensor layer_input(const Layer& layer, const Tensor& x) {
+  return x.channel_block() == 1 || layer.accepts_channel_blocks() ? x : x.in_channel_block(1);
+}
+
 void Layer::to(Device device) {
   for (Parameter* p : parameters()) {
     p->value = p->value.to(device);

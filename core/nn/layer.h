@@ -58,6 +58,11 @@ class Layer {
   // Conv2d) then skip that product and return an undefined tensor.
   void set_input_grad_needed(bool needed) { input_grad_needed_ = needed; }
   bool input_grad_needed() const { return input_grad_needed_; }
+  // Whether forward() takes a channel-blocked input (Tensor::channel_block)
+  // and backward() a gradient in any block. Others get NCHW: forward_layers
+  // converts before them (layer_input), and their backward returns NCHW.
+  // Layers that accept return x's block from backward.
+  virtual bool accepts_channel_blocks() const { return false; }
   // True when this layer or a child has a parameter the optimizer updates.
   bool has_trainable_parameters();
   const std::string& name() const { return name_; }
@@ -69,5 +74,8 @@ class Layer {
 };
 
 using LayerPtr = std::unique_ptr<Layer>;
+
+// x as `layer` takes it: converted to NCHW unless the layer accepts blocks.
+Tensor layer_input(const Layer& layer, const Tensor& x);
 
 }  // namespace perceptra

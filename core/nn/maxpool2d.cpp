@@ -5,9 +5,14 @@
 
 namespace perceptra {
 
-Tensor MaxPool2d::forward(const Tensor& x, bool training) {
-  Tensor y = Tensor::empty(output_shape(x.shape()), x.device());
-  const PoolGeometry g = pool_geometry(o_, x.shape());
+Tensor MaxPool2d::forward(const Tensor& input, bool training) {
+  // Training pools a channel-blocked input in its layout; evaluation (whose
+  // backward compares x with y) on NCHW.
+  const Tensor x = training ? input : input.in_channel_block(1);
+  PoolGeometry g = pool_geometry(o_, x.shape());
+  g.block = x.channel_block();
+  block_ = g.block;
+  Tensor y = Tensor::empty(output_shape(x.shape()), x.device()).with_channel_block(g.block);
   Backend& be = backend_for(x.device());
   in_shape_ = x.shape();
   relu_mask_ = false;
@@ -33,19 +38,22 @@ void MaxPool2d::mask_gradient_by_output(const Tensor& y) {
   relu_mask_ = true;
 }
 
-Tensor MaxPool2d::backward(const Tensor& dy) {
+Tensor MaxPool2d::backward(const Tensor& grad) {
   PCHECK(x_.defined() || argmax_.defined(), layer_where(*this) + ": backward before forward");
-  Tensor dx = Tensor::empty(in_shape_, dy.device());
+  const Tensor dy = grad.in_channel_block(block_);
+  Tensor dx = Tensor::empty(in_shape_, dy.device()).with_channel_block(block_);
   if (argmax_.defined()) {
     Backend& be = backend_for(dy.device());
     Tensor g = dy;
     if (relu_mask_) {
       PCHECK(dy.shape() == y_.shape(), layer_where(*this) + ": gradient shape " + dy.shape().str() +
                                            " does not match output " + y_.shape().str());
-      g = Tensor::empty(dy.shape(), dy.device());
+      g = Tensor::empty(dy.shape(), dy.device()).with_channel_block(block_);
       be.activation_backward(Activation::ReLU, 0.f, y_.data(), y_.data(), dy.data(), g.data(), size_t(dy.numel()));
     }
-    be.maxpool2d_backward_argmax(pool_geometry(o_, in_shape_), argmax_.data(), g.data(), dx.data());
+    PoolGeometry pg = pool_geometry(o_, in_shape_);
+    pg.block = block_;
+    be.maxpool2d_backward_argmax(pg, argmax_.data(), g.data(), dx.data());
     return dx;
   }
   backend_for(dy.device())

@@ -177,7 +177,8 @@ void Model::check_input(const Tensor& x) const {
 
 Tensor Model::forward(const Tensor& x, bool training) {
   check_input(x);
-  Tensor h = forward_layers(layers_, x.device() == device_ ? x : x.to(device_), training);
+  // Layers inside may pass channel-blocked activations; the output is NCHW.
+  Tensor h = forward_layers(layers_, x.device() == device_ ? x : x.to(device_), training).in_channel_block(1);
   backward_ready_ = true;
   return h;
 }

@@ -24,6 +24,8 @@ class MaxPool2d : public Pool2d {
   std::string type() const override { return "maxpool2d"; }
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  // Training pools channel-blocked inputs in their layout.
+  bool accepts_channel_blocks() const override { return true; }
   // Training after a ReLU (core/nn/train_fusion.h): backward masks its
   // gradient by y > 0 before scattering it, which is the ReLU's own mask at
   // each window's argmax (y is the ReLU output there), so the ReLU's backward
@@ -38,6 +40,7 @@ class MaxPool2d : public Pool2d {
   Tensor y_, argmax_;
   Shape in_shape_;
   bool relu_mask_ = false;
+  int block_ = 1;  // the forward's channel block (x, y, argmax, gradients)
 };
 
 class AvgPool2d : public Pool2d {

@@ -118,13 +118,16 @@ Shape Residual::output_shape(const Shape& input) const {
 }
 
 Tensor Residual::forward(const Tensor& x, bool training) {
+  x_block_ = x.channel_block();
   Tensor main = x;
-  for (auto& l : branch_) main = l->forward(main, training);
+  for (auto& l : branch_) main = l->forward(layer_input(*l, main), training);
   Tensor shortcut = x;
-  if (proj_) shortcut = proj_bn_->forward(proj_->forward(x, training), training);
+  if (proj_) shortcut = proj_bn_->forward(proj_->forward(layer_input(*proj_, x), training), training);
   PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
                                                " does not match shortcut " + shortcut.shape().str());
-  Tensor sum = Tensor::empty(main.shape(), x.device());
+  // The sum in the branch's layout (training may keep it channel-blocked).
+  shortcut = shortcut.in_channel_block(main.channel_block());
+  Tensor sum = Tensor::empty(main.shape(), x.device()).with_channel_block(main.channel_block());
   backend_for(x.device()).add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
   return act_ ? act_->forward(sum, training) : sum;
 }
@@ -154,7 +157,11 @@ Tensor Residual::backward(const Tensor& dy) {
   Tensor dmain = ds;
   for (auto it = branch_.rbegin(); it != branch_.rend(); ++it) dmain = (*it)->backward(dmain);
   Tensor dshort = proj_ ? proj_->backward(proj_bn_->backward(ds)) : ds;
-  Tensor dx = Tensor::empty(dmain.shape(), dy.device());
+  // Both in x's layout (a layer that took x as NCHW gave its gradient so).
+  const int block = x_block_;
+  dmain = dmain.in_channel_block(block);
+  dshort = dshort.in_channel_block(block);
+  Tensor dx = Tensor::empty(dmain.shape(), dy.device()).with_channel_block(block);
   backend_for(dy.device()).add(dmain.data(), dshort.data(), dx.data(), static_cast<size_t>(dx.numel()));
   return dx;
 }

@@ -27,6 +27,7 @@ class Residual : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  bool accepts_channel_blocks() const override { return true; }
   Tensor infer(const Tensor& x) override;
   std::vector<Parameter*> parameters() override;
   std::vector<Layer*> children() override;
@@ -48,6 +49,7 @@ class Residual : public Layer {
   LayerPtr proj_, proj_bn_;
   std::unique_ptr<ActivationLayer> act_;
   std::vector<std::string> local_names_;
+  int x_block_ = 1;  // the forward input's channel block: backward gives dx in it
 };
 
 }  // namespace perceptra

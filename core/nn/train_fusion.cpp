@@ -42,13 +42,13 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
       relu->adopt_relu_output(h);
       ++i;
     } else {
-      h = layers[i]->forward(h, training);
+      h = layers[i]->forward(layer_input(*layers[i], h), training);
       relu = fuse ? as_relu(layers[i].get()) : nullptr;
     }
     // ReLU then max pooling: the pooling masks its own gradient instead.
     auto* pool = relu && i + 1 < layers.size() ? dynamic_cast<MaxPool2d*>(layers[i + 1].get()) : nullptr;
     if (pool) {
-      h = pool->forward(h, training);
+      h = pool->forward(layer_input(*pool, h), training);
       pool->mask_gradient_by_output(h);
       relu->defer_mask_to_next_layer();
       ++i;

@@ -41,7 +41,25 @@ Backend& Tensor::backend() const {
   return storage_->backend();
 }
 
+Tensor Tensor::with_channel_block(int b) const {
+  PCHECK(b >= 1 && (b == 1 || (rank() == 4 && shape_[1] % b == 0)),
+         "channel block " + std::to_string(b) + " does not fit tensor " + shape_.str());
+  Tensor t = *this;
+  t.block_ = b;
+  return t;
+}
+
+Tensor Tensor::in_channel_block(int b) const {
+  if (b == block_ || !defined()) return *this;
+  Tensor t = empty(shape_, device_).with_channel_block(b);
+  const int N = static_cast<int>(shape_[0]), C = static_cast<int>(shape_[1]);
+  const int HW = static_cast<int>(shape_[2] * shape_[3]);
+  if (numel()) backend().reorder_channel_block(data(), t.data(), N, C, HW, block_, b);
+  return t;
+}
+
 Tensor Tensor::reshape(const Shape& shape) const {
+  if (block_ != 1) return in_channel_block(1).reshape(shape);
   PCHECK(shape.numel() == numel(),
          "cannot reshape " + shape_.str() + " to " + shape.str() + " (element counts differ)");
   Tensor t = *this;
@@ -61,19 +79,21 @@ Tensor Tensor::slice(int64_t begin, int64_t end) const {
 
 Tensor Tensor::clone() const {
   if (!defined()) return {};
-  Tensor t = empty(shape_, device_);
+  Tensor t = empty(shape_, device_).with_channel_block(block_);
   t.copy_from(*this);
   return t;
 }
 
 Tensor Tensor::to(Device device) const {
   if (device == device_ || !defined()) return *this;
+  if (block_ != 1) return in_channel_block(1).to(device);
   Tensor t = empty(shape_, device);
   t.copy_from(*this);
   return t;
 }
 
 std::vector<float> Tensor::to_vector() const {
+  if (block_ != 1) return in_channel_block(1).to_vector();
   std::vector<float> v(static_cast<size_t>(numel()));
   if (!v.empty()) backend().copy_to_host(v.data(), data(), v.size());
   return v;
@@ -83,6 +103,10 @@ void Tensor::copy_from(const Tensor& src) {
   PCHECK(src.numel() == numel(), "copy_from: source " + src.shape().str() + " does not fit " + shape_.str());
   size_t n = static_cast<size_t>(numel());
   if (n == 0) return;
+  if (src.block_ != block_) {  // the values, in this tensor's layout
+    PCHECK(src.shape_ == shape_, "copy_from: a channel-blocked source needs the same shape, not " + src.shape_.str());
+    return copy_from(src.in_channel_block(block_));
+  }
   if (src.device_ == device_) {
     backend().copy(data(), src.data(), n);
   } else if (src.device_.is_cpu()) {

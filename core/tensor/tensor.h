@@ -3,6 +3,14 @@
 // Device. Copies share storage (like a shared_ptr); clone() deep-copies.
 // data() is a device pointer for CUDA tensors: read host values through
 // to_vector() or to(Device::cpu()).
+//
+// Training on the CPU may keep a layer's image output channel-blocked
+// (channel_block() b > 1: [N, C/b, H, W, b], oneDNN's nChw16c for b = 16) so
+// consecutive convolutions, batch norms and activations skip the reorders
+// to NCHW and back (core/nn/layer.h, accepts_channel_blocks). The shape
+// stays the logical NCHW one; to_vector(), to(), reshape() and copy_from()
+// see NCHW, converting when needed, so only code reading data() directly
+// must ask channel_block().
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -50,7 +58,16 @@ class Tensor {
   float* data() { return storage_ ? storage_->data() + offset_ : nullptr; }
   const float* data() const { return storage_ ? storage_->data() + offset_ : nullptr; }
 
-  // Same storage, new shape (numel must match).
+  // 1: NCHW (or any non-image tensor); b > 1: channel-blocked (above).
+  int channel_block() const { return block_; }
+  // The same values in channel block b: itself when it already is, else a
+  // converted copy (backend op reorder_channel_block).
+  Tensor in_channel_block(int b) const;
+  // Same storage, relabelled: for a buffer just written in block b.
+  Tensor with_channel_block(int b) const;
+
+  // Same storage, new shape (numel must match); a blocked tensor is
+  // converted to NCHW first.
   Tensor reshape(const Shape& shape) const;
   // Rows [begin, end) of the outermost dimension, sharing storage.
   Tensor slice(int64_t begin, int64_t end) const;
@@ -67,6 +84,7 @@ class Tensor {
   Device device_;
   std::shared_ptr<Storage> storage_;
   size_t offset_ = 0;
+  int block_ = 1;
 };
 
 }  // namespace perceptra

@@ -1,9 +1,12 @@
-// Training forward with conv + ReLU fused (core/nn/train_fusion.h) must give
-// the outputs and every gradient of the layer-by-layer forward.
+// Training forward with conv + ReLU fused (core/nn/train_fusion.h), and with
+// activations kept channel-blocked between layers (Tensor::channel_block),
+// must give the outputs and every gradient of the layer-by-layer forward.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/nn/conv2d.h"
 #include "core/nn/model.h"
 #include "core/nn/train_fusion.h"
 #include "nn_test_util.h"
@@ -19,8 +22,9 @@ struct Pass {
 };
 
 // One training forward + backward of a fresh model (same seed each time).
-Pass run(const json& spec, const Shape& in, bool fused, bool input_grad) {
+Pass run(const json& spec, const Shape& in, bool fused, bool input_grad, bool blocked = true) {
   set_training_fusion(fused);
+  set_cpu_blocked_activations(blocked);
   Rng rng(11);
   auto m = Model::from_spec(spec, rng);
   Tensor x = perceptra::testing::random_tensor({6, in[0], in[1], in[2]}, rng, 2.f);
@@ -34,14 +38,29 @@ Pass run(const json& spec, const Shape& in, bool fused, bool input_grad) {
   for (Parameter* q : m->parameters())
     if (q->trainable) p.grads.push_back(q->grad.to_vector());
   set_training_fusion(true);
+  set_cpu_blocked_activations(true);
   return p;
 }
 
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what,
+                  double tol = 1e-6) {
   ASSERT_EQ(a.size(), b.size()) << what;
   double scale = 0;
   for (float v : b) scale = std::max(scale, double(std::abs(v)));
-  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-6 * (1 + scale)) << what << " [" << i << "]";
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + scale)) << what << " [" << i << "]";
+}
+
+// Blocked against NCHW: the same sums in another order (batch norm's per
+// channel sums, oneDNN's kernels for another layout), so float tolerance.
+void expect_same_blocked_training(const json& spec, const Shape& in, const std::string& what, double tol = 2e-5) {
+  for (bool input_grad : {false, true}) {
+    Pass plain = run(spec, in, true, input_grad, false), blocked = run(spec, in, true, input_grad, true);
+    expect_close(blocked.out, plain.out, what + " output", tol);
+    expect_close(blocked.dx, plain.dx, what + " dx", tol);
+    ASSERT_EQ(blocked.grads.size(), plain.grads.size());
+    for (size_t k = 0; k < plain.grads.size(); ++k)
+      expect_close(blocked.grads[k], plain.grads[k], what + " grad " + std::to_string(k), tol);
+  }
 }
 
 void expect_same_training(const json& spec, const Shape& in, const std::string& what) {
@@ -122,4 +141,65 @@ TEST(TrainFusion, ReluMaskFollowsEachStep) {
     EXPECT_EQ(dxb.to_vector(), dxr.to_vector()) << (fused ? "fused" : "plain");
   }
   set_training_fusion(true);
+}
+
+// Channel-blocked training activations: where the CPU offers a block, the
+// builtins and mixed stacks (residual blocks with identity and projection
+// shortcuts, a branch with a layer that takes only NCHW, channels that are
+// not whole blocks, pooling and flattening after blocked layers) train as
+// on NCHW, and the blocked layout really is what a training convolution
+// writes.
+TEST(TrainFusion, BlockedActivationsTrainAsNchw) {
+  const int b = cpu_backend().activation_channel_block(64);
+  if (b == 1) GTEST_SKIP() << "this CPU's oneDNN convolutions use no channel-blocked layout (neither AVX2 nor AVX-512)";
+  Conv2dOptions o;
+  o.in_channels = 3;
+  o.out_channels = 2 * b;
+  Conv2d c(o);
+  Rng rng(3);
+  c.reset_parameters(rng);
+  Tensor x = perceptra::testing::random_tensor({2, 3, 6, 6}, rng, 1.f);
+  EXPECT_EQ(c.forward(x, true).channel_block(), b);
+  EXPECT_EQ(c.forward(x, false).channel_block(), 1) << "evaluation outputs stay NCHW";
+  set_cpu_blocked_activations(false);
+  EXPECT_EQ(c.forward(x, true).channel_block(), 1);
+  set_cpu_blocked_activations(true);
+
+  // ResNet-34 and MobileNetV2 at 28x28 and batch 6 end on 1x1 planes whose
+  // batch norms see 6 values each: the rounding differences of the two
+  // layouts grow through 30-50 such layers (up to 2e-3 of a gradient's
+  // scale), so they get a looser bound; the shallow models the tight one.
+  for (const auto& name : Model::builtin_names()) {
+    const bool deep = name != "mlp" && name != "lenet5" && name != "simplecnn" && name != "resnet-small";
+    expect_same_blocked_training(Model::builtin_spec(name, {1, 28, 28}, 10), {1, 28, 28}, name, deep ? 5e-3 : 2e-5);
+  }
+  const Shape in{3, 12, 12};
+  auto spec = [&](json layers) {
+    return json{{"name", "t"}, {"input", in.dims()}, {"classes", 5}, {"layers", layers}};
+  };
+  auto block = [](json layers, const std::string& shortcut = "auto") {
+    return json{{"type", "residual"}, {"layers", layers}, {"shortcut", shortcut}};
+  };
+  expect_same_blocked_training(
+      spec({conv(16),
+            layer("batchnorm2d"),
+            layer("relu"),
+            block({conv(16), layer("batchnorm2d"), layer("relu"), conv(16), layer("batchnorm2d")}),
+            block({conv(32, 2), layer("batchnorm2d"), layer("relu"), layer("dropout"), conv(32), layer("batchnorm2d")}),
+            block({conv(32), layer("batchnorm2d")}, "projection"),
+            conv(12),
+            layer("batchnorm2d"),
+            layer("relu"),
+            conv(16, 1, true, 4),
+            layer("relu"),
+            layer("maxpool2d"),
+            layer("global_avgpool"),
+            {{"type", "linear"}, {"out_features", 5}}}),
+      in, "residual stack");
+  expect_same_blocked_training(spec({conv(16),
+                                     layer("relu"),
+                                     block({layer("maxpool2d"), conv(16)}, "projection"),
+                                     layer("flatten"),
+                                     {{"type", "linear"}, {"out_features", 5}}}),
+                               in, "a branch that starts on NCHW");
 }

@@ -17,6 +17,8 @@ class CpuBackend final : public Backend {
   std::string precision_unavailable(Precision p) const override;
   void set_precision(Precision p) override;
   Precision precision() const override;
+  // oneDNN's blocked layout where its convolutions use it (cpu_conv_dnnl.cpp).
+  int activation_channel_block(int channels) const override;
 
   // Every op of the list; each family's file is named in backend_ops.inc.
 #define PERCEPTRA_OP(ret, name, args) ret name args override;
@@ -37,6 +39,11 @@ void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 Precision cpu_precision();
 void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc);
+
+// Whether training keeps activations channel-blocked between layers
+// (activation_channel_block; on unless PERCEPTRA_BLOCKED=0 at start-up).
+void set_cpu_blocked_activations(bool on);
+bool cpu_blocked_activations();
 
 // Freed host blocks of 64 KiB and more are cached by size (bounded, 256 MiB)
 // and reused by later allocations of the same size: no page faults per batch.

@@ -1,14 +1,151 @@
 // Batch normalisation of the CPU backend (twin: cuda/cuda_batchnorm.cu).
+#include <omp.h>
+
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "core/backend/cpu/cpu_kernel.h"
+#include "core/tensor/error.h"
 
 namespace perceptra {
 
+namespace {
+
+// Channel-blocked tensors [N, C/b, HW, b] (b <= 16): each position holds b
+// channels side by side, so every pass is a run of b-lane vectors and the
+// work splits over samples and channel blocks (a 16-channel layer is one
+// block). Per (sample, block) slab the sums are float, vectorised over the
+// b lanes, and slabs accumulate in double: the plain kernels' precision.
+constexpr int kMaxBlock = 16;
+
+// Per channel, the sums over samples and positions that f accumulates into
+// s1 and s2 (out2 may be null when f leaves s2 alone).
+template <class F>
+void blocked_channel_sums(const float* x, const float* dy, int N, int C, int HW, int b, F f, double* out1,
+                          double* out2) {
+  const int CB = C / b, T = omp_get_max_threads();
+  std::vector<double> part(size_t(T) * 2 * C, 0.0);
+#pragma omp parallel num_threads(T)
+  {
+    double* acc = part.data() + size_t(omp_get_thread_num()) * 2 * C;
+#pragma omp for collapse(2) schedule(static)
+    for (int n = 0; n < N; ++n)
+      for (int cb = 0; cb < CB; ++cb) {
+        const size_t off = (size_t(n) * CB + cb) * size_t(HW) * b;
+        float s1[kMaxBlock] = {}, s2[kMaxBlock] = {};
+        for (int p = 0; p < HW; ++p) {
+          const float* xp = x + off + size_t(p) * b;
+          const float* dp = dy ? dy + off + size_t(p) * b : nullptr;
+#pragma omp simd
+          for (int l = 0; l < b; ++l) f(xp, dp, cb * b + l, l, s1[l], s2[l]);
+        }
+        for (int l = 0; l < b; ++l) {
+          acc[cb * b + l] += s1[l];
+          acc[C + cb * b + l] += s2[l];
+        }
+      }
+  }
+  for (int c = 0; c < C; ++c) {
+    double a = 0, d = 0;
+    for (int t = 0; t < T; ++t) {
+      a += part[size_t(t) * 2 * C + c];
+      d += part[size_t(t) * 2 * C + C + c];
+    }
+    out1[c] = a;
+    if (out2) out2[c] = d;
+  }
+}
+
+// y = f(x, dy, channel) element by element over a blocked tensor.
+template <class F>
+void blocked_map(const float* x, const float* dy, float* y, int N, int C, int HW, int b, F f) {
+  const int CB = C / b;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < N; ++n)
+    for (int cb = 0; cb < CB; ++cb) {
+      const size_t off = (size_t(n) * CB + cb) * size_t(HW) * b;
+      for (int p = 0; p < HW; ++p) {
+        const size_t o = off + size_t(p) * b;
+#pragma omp simd
+        for (int l = 0; l < b; ++l) y[o + l] = f(x[o + l], dy ? dy[o + l] : 0.f, cb * b + l);
+      }
+    }
+}
+
+void forward_train_blocked(const float* x, float* y, const float* gamma, const float* beta, float* save_mean,
+                           float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
+                           float momentum, float eps, int b) {
+  PCHECK(b <= kMaxBlock && C % b == 0, "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
+  const double count = double(N) * HW;
+  std::vector<double> sum(static_cast<size_t>(C)), ss(static_cast<size_t>(C));
+  blocked_channel_sums(
+      x, nullptr, N, C, HW, b, [](const float* xp, const float*, int, int l, float& s1, float&) { s1 += xp[l]; },
+      sum.data(), nullptr);
+  std::vector<float> meanf(static_cast<size_t>(C));
+  for (int c = 0; c < C; ++c) meanf[size_t(c)] = static_cast<float>(sum[size_t(c)] / count);
+  const float* m = meanf.data();
+  blocked_channel_sums(  // two-pass variance: no cancellation
+      x, nullptr, N, C, HW, b,
+      [m](const float* xp, const float*, int c, int l, float& s1, float&) {
+        const float d = xp[l] - m[c];
+        s1 += d * d;
+      },
+      ss.data(), nullptr);
+  std::vector<float> a(static_cast<size_t>(C)), e(static_cast<size_t>(C));
+  for (int c = 0; c < C; ++c) {
+    const double mean = sum[size_t(c)] / count, var = ss[size_t(c)] / count;
+    const float invstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+    save_mean[c] = static_cast<float>(mean);
+    save_invstd[c] = invstd;
+    const double unbiased = count > 1 ? ss[size_t(c)] / (count - 1) : var;
+    running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * static_cast<float>(mean);
+    running_var[c] = (1.f - momentum) * running_var[c] + momentum * static_cast<float>(unbiased);
+    a[size_t(c)] = gamma[c] * invstd;
+    e[size_t(c)] = beta[c] - static_cast<float>(mean) * a[size_t(c)];
+  }
+  const float *pa = a.data(), *pe = e.data();
+  blocked_map(x, nullptr, y, N, C, HW, b, [pa, pe](float v, float, int c) { return v * pa[c] + pe[c]; });
+}
+
+void backward_blocked(const float* x, const float* dy, const float* gamma, const float* save_mean,
+                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW, int b) {
+  PCHECK(b <= kMaxBlock && C % b == 0, "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
+  const double count = double(N) * HW;
+  std::vector<double> sdy(static_cast<size_t>(C)), sdyx(static_cast<size_t>(C));
+  blocked_channel_sums(
+      x, dy, N, C, HW, b,
+      [save_mean](const float* xp, const float* dp, int c, int l, float& s1, float& s2) {
+        s1 += dp[l];
+        s2 += dp[l] * (xp[l] - save_mean[c]);
+      },
+      sdy.data(), sdyx.data());
+  std::vector<float> k(static_cast<size_t>(C)), mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
+  for (int c = 0; c < C; ++c) {
+    const double dyx = sdyx[size_t(c)] * save_invstd[c];
+    dbeta[c] = static_cast<float>(sdy[size_t(c)]);
+    dgamma[c] = static_cast<float>(dyx);
+    k[size_t(c)] = gamma[c] * save_invstd[c];
+    mdy[size_t(c)] = static_cast<float>(sdy[size_t(c)] / count);
+    mdyx[size_t(c)] = static_cast<float>(dyx / count);
+  }
+  const float *pk = k.data(), *pmdy = mdy.data(), *pmdyx = mdyx.data();
+  // dx = gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
+  blocked_map(x, dy, dx, N, C, HW, b, [=](float v, float d, int c) {
+    const float xhat = (v - save_mean[c]) * save_invstd[c];
+    return pk[c] * (d - pmdy[c] - xhat * pmdyx[c]);
+  });
+}
+
+}  // namespace
+
 void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
                                          float* save_mean, float* save_invstd, float* running_mean, float* running_var,
-                                         int N, int C, int HW, float momentum, float eps) {
+                                         int N, int C, int HW, float momentum, float eps, int block) {
   PERCEPTRA_CPU_OP(kBatchNorm);
+  if (block != 1)
+    return forward_train_blocked(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C, HW,
+                                 momentum, eps, block);
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
@@ -67,8 +204,9 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
 
 void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                    int HW) {
+                                    int HW, int block) {
   PERCEPTRA_CPU_OP(kBatchNorm);
+  if (block != 1) return backward_blocked(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW, block);
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {

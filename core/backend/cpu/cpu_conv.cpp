@@ -158,7 +158,8 @@ bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, co
 // oneDNN's kernel took 8.7 ms against im2col's 2.3 ms (SimpleCNN's first
 // layer, N = 128, 2 threads; 15 % of its training step).
 bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool input_grad) {
-  if (cpu_conv_impl() == CpuConvImpl::OneDnn) return input_grad || !one_channel_weight_gradient_on_im2col(g);
+  if (cpu_conv_impl() == CpuConvImpl::OneDnn || g.in_block != 1 || g.out_block != 1)
+    return input_grad || !one_channel_weight_gradient_on_im2col(g);
   if (cpu_conv_impl() != CpuConvImpl::Auto) return false;
   const auto pass = input_grad ? ConvChoiceKey::BackwardData : ConvChoiceKey::BackwardWeights;
   const ConvChoiceKey key = conv_choice_key(g, pass, false);
@@ -175,14 +176,57 @@ bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, c
       [&] { im2col_conv_backward(t, x, w, dy, dx, dw, pdb); });
 }
 
+bool blocked(const ConvGeometry& g) { return g.in_block != 1 || g.out_block != 1; }
+
+// Operands of a channel-blocked geometry (training keeps activations
+// blocked, Tensor::channel_block) as im2col wants them: NCHW copies.
+struct PlainOperands {
+  ConvGeometry g;
+  CpuScratch x_copy, out_copy;
+  PlainOperands(const ConvGeometry& geo) : g(geo) { g.in_block = g.out_block = 1; }
+  size_t xs() const { return size_t(g.N) * g.C * g.H * g.W; }
+  size_t ys() const { return size_t(g.N) * g.K * g.P * g.Q; }
+  const float* in(CpuBackend& be, const float* p, int block, bool is_x, CpuScratch& s) const {
+    if (block == 1 || !p) return p;
+    s.get(is_x ? xs() : ys());
+    be.reorder_channel_block(p, s.data(), g.N, is_x ? g.C : g.K, is_x ? g.H * g.W : g.P * g.Q, block, 1);
+    return s.data();
+  }
+};
+
+// im2col on blocked operands (oneDNN refused the geometry, or a fixed
+// exception such as the one-channel weight gradient).
+void im2col_forward_any_layout(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                               float* y) {
+  if (!blocked(g)) return im2col_conv_forward(g, x, w, bias, y);
+  PlainOperands p(g);
+  const float* xp = p.in(be, x, g.in_block, true, p.x_copy);
+  float* yp = g.out_block == 1 ? y : p.out_copy.get(p.ys());
+  im2col_conv_forward(p.g, xp, w, bias, yp);
+  if (yp != y) be.reorder_channel_block(yp, y, g.N, g.K, g.P * g.Q, 1, g.out_block);
+}
+
+void im2col_backward_any_layout(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* dy,
+                                float* dx, float* dw, float* db) {
+  if (!blocked(g)) return im2col_conv_backward(g, x, w, dy, dx, dw, db);
+  PlainOperands p(g);
+  CpuScratch dy_copy;
+  const float* xp = dw ? p.in(be, x, g.in_block, true, p.x_copy) : x;
+  const float* dyp = p.in(be, dy, g.out_block, false, dy_copy);
+  float* dxp = !dx || g.in_block == 1 ? dx : p.out_copy.get(p.xs());
+  im2col_conv_backward(p.g, xp, w, dyp, dxp, dw, db);
+  if (dxp != dx) be.reorder_channel_block(dxp, dx, g.N, g.C, g.H * g.W, 1, g.in_block);
+}
+
 // A convolution with its activation: oneDNN's post-op, else im2col then a
 // separate activation pass.
 void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
                        float* y, ConvPost post, Activation act) {
   {
     PERCEPTRA_CPU_OP(kConvForward);
-    if (forward_on_onednn(be, g, x, w, bias, post, act) && dnnl_conv_forward(g, x, w, bias, y, post)) return;
-    im2col_conv_forward(g, x, w, bias, y);
+    if ((blocked(g) || forward_on_onednn(be, g, x, w, bias, post, act)) && dnnl_conv_forward(g, x, w, bias, y, post))
+      return;
+    im2col_forward_any_layout(be, g, x, w, bias, y);
   }
   be.activation_forward(act, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }
@@ -191,9 +235,12 @@ void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, co
 
 void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   PERCEPTRA_CPU_OP(kConvForward);
-  if (forward_on_onednn(*this, g, x, w, bias, ConvPost::None, Activation::ReLU) && dnnl_conv_forward(g, x, w, bias, y))
+  // Blocked operands go to oneDNN without a trial: im2col would need them
+  // reordered, which is what the blocked layout saves.
+  if ((blocked(g) || forward_on_onednn(*this, g, x, w, bias, ConvPost::None, Activation::ReLU)) &&
+      dnnl_conv_forward(g, x, w, bias, y))
     return;
-  im2col_conv_forward(g, x, w, bias, y);
+  im2col_forward_any_layout(*this, g, x, w, bias, y);
 }
 
 void CpuBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
@@ -218,16 +265,16 @@ void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const fl
                                  float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
   const bool w_onednn = dw && backward_on_onednn(g, x, w, dy, false);
-  const bool x_onednn = dx && backward_on_onednn(g, x, w, dy, true);
+  const bool x_onednn = dx && (blocked(g) || backward_on_onednn(g, x, w, dy, true));
   if (!dx || !dw || w_onednn == x_onednn) {  // one kernel for both: dy is read once
     if ((w_onednn || x_onednn) && dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
-    im2col_conv_backward(g, x, w, dy, dx, dw, db);
+    im2col_backward_any_layout(*this, g, x, w, dy, dx, dw, db);
     return;
   }
   if (!w_onednn || !dnnl_conv_backward(g, x, w, dy, nullptr, dw, db))
-    im2col_conv_backward(g, x, w, dy, nullptr, dw, db);
+    im2col_backward_any_layout(*this, g, x, w, dy, nullptr, dw, db);
   if (!x_onednn || !dnnl_conv_backward(g, x, w, dy, dx, nullptr, nullptr))
-    im2col_conv_backward(g, x, w, dy, dx, nullptr, nullptr);
+    im2col_backward_any_layout(*this, g, x, w, dy, dx, nullptr, nullptr);
 }
 
 void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,

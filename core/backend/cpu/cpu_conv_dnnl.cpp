@@ -48,15 +48,26 @@ size_t g_chain_bytes = kConvChainBytes;
 // Our Winograd kernels are float32 and never see bf16 layouts.
 bool bf16() { return cpu_precision() == Precision::BF16; }
 
-using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, int>;
+using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, int, int>;
 // sum: the convolution adds its output to what dst holds (a residual
 // shortcut) before the post-op.
 Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, bool sum = false) {
-  return {g.N,      g.C,        g.H,
-          g.W,      g.K,        g.R,
-          g.S,      g.stride_h, g.stride_w,
-          g.pad_h,  g.pad_w,    g.dil_h * 1000 + g.dil_w,
-          g.groups, bias,       static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0)};
+  return {g.N,
+          g.C,
+          g.H,
+          g.W,
+          g.K,
+          g.R,
+          g.S,
+          g.stride_h,
+          g.stride_w,
+          g.pad_h,
+          g.pad_w,
+          g.dil_h * 1000 + g.dil_w,
+          g.groups,
+          bias,
+          static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0),
+          g.in_block * 64 + g.out_block};
 }
 
 struct Descs {
@@ -70,8 +81,16 @@ struct Descs {
 // depthwise convolutions see our [K, C/groups, R, S] weights as oneDNN's
 // goihw [groups, K/groups, C/groups, R, S] (the same bytes); oneDNN has jit
 // depthwise kernels, where im2col would run one tiny sgemm per channel.
+// The caller's layout for a channel block (ConvGeometry::in_block, out_block).
+bool plain_tag(int block, tag& t) {
+  t = block == 1 ? tag::nchw : block == 8 ? tag::nChw8c : block == 16 ? tag::nChw16c : tag::undef;
+  return t != tag::undef;
+}
+
 bool make_descs(const ConvGeometry& g, Descs& d) {
   if (g.groups < 1 || g.C % g.groups || g.K % g.groups) return false;
+  tag src_tag, dst_tag;
+  if (!plain_tag(g.in_block, src_tag) || !plain_tag(g.out_block, dst_tag)) return false;
   // Right padding that yields exactly P x Q outputs. Floor-mode rounding can
   // make the exact value negative (1x1 stride 2 on 28: -1); zero works too
   // whenever it still gives the same count.
@@ -84,9 +103,9 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
   const bool grouped = g.groups > 1;
   memory::dims wei =
       grouped ? memory::dims{g.groups, g.K / g.groups, g.C / g.groups, g.R, g.S} : memory::dims{g.K, g.C, g.R, g.S};
-  d.src = {src, dt::f32, tag::nchw};
+  d.src = {src, dt::f32, src_tag};
   d.wei = {wei, dt::f32, grouped ? tag::goihw : tag::oihw};
-  d.dst = {dst, dt::f32, tag::nchw};
+  d.dst = {dst, dt::f32, dst_tag};
   d.bias = {b, dt::f32, tag::x};
   const dt in = bf16() ? dt::bf16 : dt::f32;
   d.src_any = {src, in, tag::any};
@@ -226,6 +245,26 @@ int channel_block(const memory::desc& d, const memory::dims& dims) {
 
 }  // namespace
 
+namespace {
+bool initial_blocked() {
+  const char* e = std::getenv("PERCEPTRA_BLOCKED");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+bool g_blocked = initial_blocked();
+}  // namespace
+
+void set_cpu_blocked_activations(bool on) { g_blocked = on; }
+bool cpu_blocked_activations() { return g_blocked; }
+
+// The block oneDNN's float32 convolutions choose on this CPU (nChw16c with
+// AVX-512, nChw8c with AVX2), so a convolution's output stays where it was
+// written and the next convolution reads it without a reorder.
+int CpuBackend::activation_channel_block(int channels) const {
+  if (!g_blocked || g_impl == CpuConvImpl::Im2col) return 1;
+  const int b = cpu_isa_has(dnnl_cpu_isa_avx512_core) ? 16 : cpu_isa_has(dnnl_cpu_isa_avx2) ? 8 : 1;
+  return b > 1 && channels % b == 0 ? b : 1;
+}
+
 void set_cpu_conv_impl(CpuConvImpl impl) { g_impl = impl; }
 void set_conv_chain_bytes(size_t bytes) { g_chain_bytes = bytes; }
 CpuConvImpl cpu_conv_impl() { return g_impl; }
@@ -243,9 +282,9 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     Temp tx, tw, ty;
     memory xm = as_layout(f.pd.src_desc(), xu, true, tx, s);
     const int bx = channel_block(xm.get_desc(), d.src.dims());
-    if (cpu_winograd() && bx && winograd_applies(g)) {  // ours: fewer multiply-adds, output straight to NCHW
+    if (cpu_winograd() && bx && winograd_applies(g)) {  // ours: fewer multiply-adds, output straight to y's layout
       s.wait();
-      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, nullptr, 1, y);
+      winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, nullptr, g.out_block, y);
       return true;
     }
     memory ym = as_layout(f.pd.dst_desc(), yu, false, ty, s);
@@ -521,7 +560,7 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       const int by = channel_block(dym_data.get_desc(), d.dst.dims());
       if (cpu_winograd() && by && winograd_applies(winograd_backward_data_geometry(g))) {
         s.wait();
-        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, 1, dx);  // straight to NCHW
+        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, g.in_block, dx);  // straight to dx's layout
       } else {
         memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
         memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);

@@ -1,6 +1,9 @@
 // Elementwise ops, reductions and dropout of the CPU backend
 // (twin: cuda/cuda_elementwise.cu).
 #include <cmath>
+#include <string>
+
+#include "core/tensor/error.h"
 #include "core/tensor/random.h"
 
 #include "core/backend/cpu/cpu_kernel.h"
@@ -11,6 +14,35 @@ void CpuBackend::fill(float* x, size_t n, float value) {
   PERCEPTRA_CPU_OP(kMemory);
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) x[i] = value;
+}
+
+void CpuBackend::reorder_channel_block(const float* x, float* y, int N, int C, int HW, int from, int to) {
+  PERCEPTRA_CPU_OP(kMemory);
+  PCHECK(from >= 1 && to >= 1 && C % from == 0 && C % to == 0, "reorder_channel_block: " + std::to_string(C) +
+                                                                   " channels in blocks of " + std::to_string(from) +
+                                                                   " -> " + std::to_string(to));
+  const size_t n = size_t(N) * C * HW;
+  if (from == to) return copy(y, x, n);
+  if (from != 1 && to != 1) {  // through NCHW (no caller needs this often)
+    CpuScratch t(n);
+    reorder_channel_block(x, t.data(), N, C, HW, from, 1);
+    return reorder_channel_block(t.data(), y, N, C, HW, 1, to);
+  }
+  const int b = from == 1 ? to : from, CB = C / b;
+  // One [b channels x HW] slab at a time: b planes <-> HW rows of b.
+#pragma omp parallel for collapse(2) if (n > kParallelMin)
+  for (int i = 0; i < N; ++i)
+    for (int cb = 0; cb < CB; ++cb) {
+      const float* src = x + (size_t(i) * CB + cb) * size_t(HW) * b;  // the same offset in both layouts
+      float* dst = y + (size_t(i) * CB + cb) * size_t(HW) * b;
+      if (from == 1) {
+        for (int p = 0; p < HW; ++p)
+          for (int l = 0; l < b; ++l) dst[size_t(p) * b + l] = src[size_t(l) * HW + p];
+      } else {
+        for (int l = 0; l < b; ++l)
+          for (int p = 0; p < HW; ++p) dst[size_t(l) * HW + p] = src[size_t(p) * b + l];
+      }
+    }
 }
 
 void CpuBackend::add(const float* a, const float* b, float* out, size_t n) {

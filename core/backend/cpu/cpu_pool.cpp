@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/backend/cpu/cpu_kernel.h"
+#include "core/tensor/error.h"
 
 namespace perceptra {
 
@@ -248,10 +250,92 @@ void maxpool_generic_backward_argmax_plane(const PoolGeometry& g, const float* a
     }
 }
 
+// Channel-blocked training pooling (PoolGeometry::block b > 1): each window
+// cell is a b-lane vector of channels, so the search runs for b channels at
+// once. The same first maximum in row-major window order as the plane
+// kernels, NaN first among equals; argmax is laid out as y.
+constexpr int kMaxPoolBlock = 16;
+
+template <class F>
+void for_each_blocked_window(const PoolGeometry& g, F f) {
+  const int CB = g.C / g.block;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < g.N; ++n)
+    for (int cb = 0; cb < CB; ++cb) {
+      const size_t slab = size_t(n) * CB + cb;
+      for (int p = 0; p < g.P; ++p)
+        for (int q = 0; q < g.Q; ++q) f(slab, p, q);
+    }
+}
+
+void maxpool_argmax_blocked(const PoolGeometry& g, const float* x, float* y, float* argmax) {
+  const int b = g.block;
+  for_each_blocked_window(g, [&](size_t slab, int p, int q) {
+    const float* xs = x + slab * g.H * g.W * b;
+    const size_t o = (slab * g.P * g.Q + size_t(p) * g.Q + q) * b;
+    const int top = p * g.sh - g.ph, left = q * g.sw - g.pw;
+    const int h0 = std::max(top, 0), h1 = std::min(top + g.kh, g.H);
+    const int w0 = std::max(left, 0), w1 = std::min(left + g.kw, g.W);
+    float best[kMaxPoolBlock], arg[kMaxPoolBlock];
+    for (int l = 0; l < b; ++l) {
+      best[l] = -std::numeric_limits<float>::infinity();
+      arg[l] = 0.f;
+    }
+    bool first = true;
+    for (int h = h0; h < h1; ++h)
+      for (int w = w0; w < w1; ++w) {
+        const float* v = xs + (size_t(h) * g.W + w) * b;
+        const float off = float((h - top) * g.kw + (w - left));
+        const bool all = first;
+        first = false;
+#pragma omp simd
+        for (int l = 0; l < b; ++l) {
+          const bool take = all | (v[l] > best[l]) | ((v[l] != v[l]) & (best[l] == best[l]));
+          best[l] = take ? v[l] : best[l];
+          arg[l] = take ? off : arg[l];
+        }
+      }
+    for (int l = 0; l < b; ++l) {
+      y[o + l] = best[l];
+      argmax[o + l] = arg[l];
+    }
+  });
+}
+
+void maxpool_backward_argmax_blocked(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
+  const int b = g.block, CB = g.C / b;
+  const size_t plane = size_t(g.H) * g.W * b;
+  // Zero dx slab by slab on the threads that scatter into it, then add in
+  // (p, q) order as the plane kernels do (overlapping windows add up).
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < g.N; ++n)
+    for (int cb = 0; cb < CB; ++cb) {
+      const size_t slab = size_t(n) * CB + cb;
+      float* dxs = dx + slab * plane;
+      std::fill(dxs, dxs + plane, 0.f);
+      for (int p = 0; p < g.P; ++p)
+        for (int q = 0; q < g.Q; ++q) {
+          const size_t o = (slab * g.P * g.Q + size_t(p) * g.Q + q) * b;
+          for (int l = 0; l < b; ++l) {
+            const int off = static_cast<int>(argmax[o + l]);
+            const int h = p * g.sh - g.ph + off / g.kw, w = q * g.sw - g.pw + off % g.kw;
+            dxs[(size_t(h) * g.W + w) * b + l] += dy[o + l];
+          }
+        }
+    }
+}
+
+bool blocked_pool_fits(const PoolGeometry& g) {
+  PCHECK(g.block >= 1 && g.block <= kMaxPoolBlock && g.C % g.block == 0,
+         "max pooling: channel block " + std::to_string(g.block) + " of " + std::to_string(g.C) + " channels");
+  return g.block > 1;
+}
+
 }  // namespace
 
 void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y, float* argmax) {
   PERCEPTRA_CPU_OP(kMaxPoolForward);
+  if (blocked_pool_fits(g)) return maxpool_argmax_blocked(g, x, y, argmax);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);
 #pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
@@ -267,6 +351,7 @@ void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x,
 
 void CpuBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
   PERCEPTRA_CPU_OP(kMaxPoolBackward);
+  if (blocked_pool_fits(g)) return maxpool_backward_argmax_blocked(g, argmax, dy, dx);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);
 #pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)

@@ -1,5 +1,6 @@
 // Batch normalisation of the CUDA backend (twin: cpu/cpu_batchnorm.cpp).
 #include "core/backend/cuda/cuda_kernel.cuh"
+#include "core/tensor/error.h"
 
 namespace perceptra::cuda {
 
@@ -71,7 +72,8 @@ __global__ void bn_backward_k(const float* x, const float* dy, const float* gamm
 
 void CudaBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
                                           float* save_mean, float* save_invstd, float* running_mean, float* running_var,
-                                          int N, int C, int HW, float momentum, float eps) {
+                                          int N, int C, int HW, float momentum, float eps, int block) {
+  PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
   bn_train_k<<<C, kThreads, 0, stream_>>>(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C,
@@ -92,7 +94,8 @@ void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* 
 
 void CudaBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                     int HW) {
+                                     int HW, int block) {
+  PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
   bn_backward_k<<<C, kThreads, 0, stream_>>>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW);

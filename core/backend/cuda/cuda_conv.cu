@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "core/backend/cuda/cuda_kernel.cuh"
+#include "core/tensor/error.h"
 
 namespace perceptra::cuda {
 
@@ -74,6 +75,7 @@ int chunk_images(const ConvGeometry& g) {
 }  // namespace
 
 void CudaBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
+  PCHECK(g.in_block == 1 && g.out_block == 1, "the CUDA backend keeps activations in NCHW");
   if (!g.N) return;
   activate();
   const int Cg = g.C / g.groups, Kg = g.K / g.groups, CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;
@@ -97,6 +99,7 @@ void CudaBackend::conv2d_forward(const ConvGeometry& g, const float* x, const fl
 
 void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
                                   float* dw, float* db) {
+  PCHECK(g.in_block == 1 && g.out_block == 1, "the CUDA backend keeps activations in NCHW");
   if (!g.N) return;
   activate();
   const int Cg = g.C / g.groups, Kg = g.K / g.groups, CRSg = Cg * g.R * g.S, PQ = g.P * g.Q;

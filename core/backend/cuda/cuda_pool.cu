@@ -1,6 +1,7 @@
 // Pooling of the CUDA backend (twin: cpu/cpu_pool.cpp). Backward kernels
 // gather per input pixel, so they need no atomics and sum in the CPU's order.
 #include "core/backend/cuda/cuda_kernel.cuh"
+#include "core/tensor/error.h"
 
 namespace perceptra::cuda {
 
@@ -84,6 +85,7 @@ void CudaBackend::maxpool2d_backward(const PoolGeometry& g, const float* x, cons
 }
 
 void CudaBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y, float* argmax) {
+  PCHECK(g.block == 1, "the CUDA backend keeps activations in NCHW");
   const size_t total = (size_t)g.N * g.C * g.P * g.Q;
   if (!total) return;
   activate();
@@ -92,6 +94,7 @@ void CudaBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x
 }
 
 void CudaBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
+  PCHECK(g.block == 1, "the CUDA backend keeps activations in NCHW");
   const size_t total = (size_t)g.N * g.C * g.H * g.W;
   if (!total) return;
   activate();

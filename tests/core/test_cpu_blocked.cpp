@@ -1,0 +1,225 @@
+// Channel-blocked activations ([N, C/b, HW, b], Tensor::channel_block): the
+// CPU backend's reorder, batch norm and convolutions on blocked operands
+// against the same ops on NCHW, and the Tensor views that read them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_winograd.h"
+#include "core/tensor/tensor.h"
+#include "tests/core/cpu_test_util.h"
+
+using namespace perceptra;
+
+namespace {
+
+using test::randv;
+CpuBackend& B() { return cpu_backend(); }
+
+std::vector<float> reorder(const std::vector<float>& x, int N, int C, int HW, int from, int to) {
+  std::vector<float> y(x.size(), -7.f);
+  B().reorder_channel_block(x.data(), y.data(), N, C, HW, from, to);
+  return y;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& r, float tol, const char* what) {
+  ASSERT_EQ(a.size(), r.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], r[i], tol * (1 + std::abs(r[i]))) << what << " " << i;
+}
+
+}  // namespace
+
+TEST(ChannelBlocks, ReorderPutsEveryChannelWhereTheLayoutSays) {
+  const int N = 3, C = 32, HW = 5;
+  std::vector<float> x(size_t(N) * C * HW);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i);  // value = NCHW index
+  for (int b : {8, 16}) {
+    const std::vector<float> y = reorder(x, N, C, HW, 1, b);
+    for (int n = 0; n < N; ++n)
+      for (int c = 0; c < C; ++c)
+        for (int p = 0; p < HW; ++p)
+          ASSERT_EQ(y[((size_t(n) * (C / b) + c / b) * HW + p) * b + c % b], x[(size_t(n) * C + c) * HW + p])
+              << "block " << b;
+    EXPECT_EQ(reorder(y, N, C, HW, b, 1), x) << "back to NCHW, block " << b;
+    const int other = b == 8 ? 16 : 8;
+    EXPECT_EQ(reorder(y, N, C, HW, b, other), reorder(x, N, C, HW, 1, other)) << "block to block";
+  }
+  EXPECT_EQ(reorder(x, N, C, HW, 1, 1), x);
+  EXPECT_THROW(reorder(x, N, C, HW, 1, 12), Error) << "32 channels are not blocks of 12";
+}
+
+TEST(ChannelBlocks, TensorsReadBackInNchwWhateverTheirBlock) {
+  const Shape s{2, 16, 3, 4};
+  const std::vector<float> v = randv(size_t(s.numel()), 1);
+  Tensor plain = Tensor::from_vector(s, v);
+  Tensor blocked = plain.in_channel_block(16);
+  EXPECT_EQ(blocked.channel_block(), 16);
+  EXPECT_FALSE(blocked.shares_storage_with(plain));
+  EXPECT_NE(std::vector<float>(blocked.data(), blocked.data() + v.size()), v) << "the bytes really moved";
+  EXPECT_EQ(blocked.to_vector(), v);
+  EXPECT_EQ(blocked.clone().to_vector(), v);
+  EXPECT_EQ(blocked.clone().channel_block(), 16);
+  EXPECT_EQ(blocked.reshape({2, 192}).to_vector(), v);
+  EXPECT_EQ(blocked.reshape({2, 192}).channel_block(), 1);
+  EXPECT_TRUE(blocked.in_channel_block(16).shares_storage_with(blocked));
+  Tensor dst = Tensor::empty(s);
+  dst.copy_from(blocked);
+  EXPECT_EQ(dst.to_vector(), v);
+  EXPECT_EQ(dst.channel_block(), 1);
+  Tensor bdst = Tensor::empty(s).with_channel_block(16);
+  bdst.copy_from(plain);
+  EXPECT_EQ(bdst.to_vector(), v);
+  EXPECT_EQ(blocked.slice(1, 2).to_vector(), std::vector<float>(v.begin() + 192, v.end())) << "samples stay outermost";
+  EXPECT_THROW(plain.with_channel_block(32), Error) << "16 channels are not a block of 32";
+  EXPECT_THROW(Tensor::empty({4, 16}).with_channel_block(16), Error) << "only images are blocked";
+}
+
+TEST(ChannelBlocks, BatchNormOnBlocksEqualsBatchNormOnNchw) {
+  for (int b : {8, 16}) {
+    const int N = 5, C = 32, HW = 7 * 7;
+    const size_t n = size_t(N) * C * HW;
+    std::vector<float> x = randv(n, 2), dy = randv(n, 3), gamma = randv(C, 4), beta = randv(C, 5);
+    for (size_t i = 0; i < n; ++i) x[i] = 3.f + 2.f * x[i];  // an offset mean, as after a convolution
+    struct Out {
+      std::vector<float> y, mean, invstd, rm, rv, dx, dg, db;
+    } o[2];
+    for (int k = 0; k < 2; ++k) {
+      const int block = k ? b : 1;
+      Out& r = o[k];
+      r.y.assign(n, 0.f);
+      r.dx.assign(n, 0.f);
+      r.mean.assign(C, 0.f);
+      r.invstd.assign(C, 0.f);
+      r.rm.assign(C, 0.5f);
+      r.rv.assign(C, 2.f);
+      r.dg.assign(C, 0.f);
+      r.db.assign(C, 0.f);
+      const std::vector<float> xb = reorder(x, N, C, HW, 1, block), dyb = reorder(dy, N, C, HW, 1, block);
+      B().batchnorm_forward_train(xb.data(), r.y.data(), gamma.data(), beta.data(), r.mean.data(), r.invstd.data(),
+                                  r.rm.data(), r.rv.data(), N, C, HW, 0.1f, 1e-5f, block);
+      B().batchnorm_backward(xb.data(), dyb.data(), gamma.data(), r.mean.data(), r.invstd.data(), r.dx.data(),
+                             r.dg.data(), r.db.data(), N, C, HW, block);
+      r.y = reorder(r.y, N, C, HW, block, 1);
+      r.dx = reorder(r.dx, N, C, HW, block, 1);
+    }
+    SCOPED_TRACE(b);
+    expect_close(o[1].y, o[0].y, 1e-5f, "y");
+    expect_close(o[1].mean, o[0].mean, 1e-6f, "mean");
+    expect_close(o[1].invstd, o[0].invstd, 1e-6f, "invstd");
+    expect_close(o[1].rm, o[0].rm, 1e-6f, "running mean");
+    expect_close(o[1].rv, o[0].rv, 1e-6f, "running var");
+    expect_close(o[1].dx, o[0].dx, 1e-5f, "dx");
+    expect_close(o[1].dg, o[0].dg, 1e-5f, "dgamma");
+    expect_close(o[1].db, o[0].db, 1e-5f, "dbeta");
+  }
+}
+
+// Every way a convolution meets blocked operands (x and dx in in_block, y
+// and dy in out_block) gives the NCHW results: on oneDNN, with Winograd on
+// and off, and on the im2col fallback (which reorders around itself).
+TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
+  const bool winograd_default = cpu_winograd();
+  const CpuConvImpl impl_default = cpu_conv_impl();
+  struct Case {
+    int N, C, H, W, K, R, S, stride, pad, groups, in_block, out_block;
+  };
+  for (Case c : {Case{2, 1, 12, 12, 16, 3, 3, 1, 1, 1, 1, 16},    // the stem: one channel in, blocked out
+                 Case{2, 16, 10, 10, 16, 3, 3, 1, 1, 1, 16, 16},  // Winograd's shape
+                 Case{2, 16, 10, 10, 32, 3, 3, 2, 1, 1, 16, 16},  // stride 2
+                 Case{2, 16, 10, 10, 32, 1, 1, 2, 0, 1, 16, 16},  // the projection shortcut
+                 Case{2, 32, 9, 9, 32, 3, 3, 1, 1, 32, 16, 16},   // depthwise
+                 Case{2, 48, 9, 9, 48, 3, 3, 2, 1, 48, 16, 16},   // depthwise, stride 2
+                 Case{2, 24, 7, 7, 144, 1, 1, 1, 0, 1, 8, 16},    // MobileNetV2's expansion, mixed blocks
+                 Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 8, 8},      // AVX2's block
+                 Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 16, 1},     // blocked in, NCHW out
+                 Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 16}}) {
+    ConvGeometry g =
+        make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, 1, 1, c.groups);
+    const int HW = c.H * c.W, PQ = g.P * g.Q;
+    const std::vector<float> x = randv(size_t(c.N) * c.C * HW, 11),
+                             w = randv(size_t(c.K) * (c.C / c.groups) * c.R * c.S, 12), bias = randv(c.K, 13),
+                             dy = randv(size_t(c.N) * c.K * PQ, 14);
+    std::vector<float> y0(dy.size()), yr0(dy.size()), dx0(x.size()), dw0(w.size()), db0(c.K);
+    set_cpu_conv_impl(CpuConvImpl::Im2col);
+    B().conv2d_forward(g, x.data(), w.data(), bias.data(), y0.data());
+    B().conv2d_forward_relu(g, x.data(), w.data(), bias.data(), yr0.data());
+    B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx0.data(), dw0.data(), db0.data());
+    ConvGeometry gb = g;
+    gb.in_block = c.in_block;
+    gb.out_block = c.out_block;
+    const std::vector<float> xb = reorder(x, c.N, c.C, HW, 1, c.in_block),
+                             dyb = reorder(dy, c.N, c.K, PQ, 1, c.out_block);
+    for (int run = 0; run < 3; ++run) {  // oneDNN + Winograd, oneDNN alone, im2col
+      SCOPED_TRACE(::testing::Message() << "C " << c.C << " K " << c.K << " stride " << c.stride << " blocks "
+                                        << c.in_block << "/" << c.out_block << " run " << run);
+      set_cpu_conv_impl(run == 2 ? CpuConvImpl::Im2col : CpuConvImpl::OneDnn);
+      set_cpu_winograd(run == 0);
+      std::vector<float> y(dy.size()), yr(dy.size()), dx(x.size()), dw(w.size()), db(c.K);
+      B().conv2d_forward(gb, xb.data(), w.data(), bias.data(), y.data());
+      B().conv2d_forward_relu(gb, xb.data(), w.data(), bias.data(), yr.data());
+      B().conv2d_backward(gb, xb.data(), w.data(), dyb.data(), dx.data(), dw.data(), db.data());
+      expect_close(reorder(y, c.N, c.K, PQ, c.out_block, 1), y0, 1e-4f, "y");
+      expect_close(reorder(yr, c.N, c.K, PQ, c.out_block, 1), yr0, 1e-4f, "relu(y)");
+      expect_close(reorder(dx, c.N, c.C, HW, c.in_block, 1), dx0, 1e-4f, "dx");
+      expect_close(dw, dw0, 1e-4f, "dw");
+      expect_close(db, db0, 1e-4f, "db");
+    }
+  }
+  set_cpu_winograd(winograd_default);
+  set_cpu_conv_impl(impl_default);
+}
+
+TEST(ChannelBlocks, TheCpuOffersOneDnnsBlockUnlessTurnedOff) {
+  const bool on = cpu_blocked_activations();
+  set_cpu_blocked_activations(true);
+  const int b = B().activation_channel_block(64);
+  EXPECT_TRUE(b == 1 || b == 8 || b == 16) << b;
+  if (b > 1) {
+    EXPECT_EQ(B().activation_channel_block(b * 3), b);
+    EXPECT_EQ(B().activation_channel_block(b + 4), 1) << "channels that are not whole blocks stay NCHW";
+  }
+  set_cpu_blocked_activations(false);
+  EXPECT_EQ(B().activation_channel_block(64), 1);
+  set_cpu_blocked_activations(on);
+}
+
+// Training max pooling on blocked tensors: the same maxima, the same first-
+// maximum argmax (ties, NaN, padding, overlapping windows) and the same
+// scattered gradient as on NCHW.
+TEST(ChannelBlocks, MaxPoolingOnBlocksEqualsMaxPoolingOnNchw) {
+  struct Case {
+    int k, s, pad;
+  };
+  for (int b : {8, 16})
+    for (Case c : {Case{2, 2, 0}, Case{3, 2, 1}, Case{3, 1, 1}}) {
+      const int N = 2, C = 32, H = 9, W = 8;
+      PoolGeometry g = make_pool_geometry(N, C, H, W, c.k, c.k, c.s, c.s, c.pad, c.pad);
+      std::vector<float> x = randv(size_t(N) * C * H * W, 21);
+      for (size_t i = 0; i < x.size(); i += 7) x[i] = 0.25f;  // ties
+      x[5] = std::nanf("");
+      const size_t ny = size_t(N) * C * g.P * g.Q;
+      const std::vector<float> dy = randv(ny, 22);
+      std::vector<float> y0(ny), a0(ny), dx0(x.size());
+      B().maxpool2d_forward_argmax(g, x.data(), y0.data(), a0.data());
+      B().maxpool2d_backward_argmax(g, a0.data(), dy.data(), dx0.data());
+      PoolGeometry gb = g;
+      gb.block = b;
+      const std::vector<float> xb = reorder(x, N, C, H * W, 1, b), dyb = reorder(dy, N, C, g.P * g.Q, 1, b);
+      std::vector<float> y(ny), a(ny), dx(x.size(), 9.f);
+      B().maxpool2d_forward_argmax(gb, xb.data(), y.data(), a.data());
+      B().maxpool2d_backward_argmax(gb, a.data(), dyb.data(), dx.data());
+      SCOPED_TRACE(::testing::Message() << "block " << b << " kernel " << c.k << " stride " << c.s);
+      const std::vector<float> yp = reorder(y, N, C, g.P * g.Q, b, 1), ap = reorder(a, N, C, g.P * g.Q, b, 1);
+      for (size_t i = 0; i < ny; ++i) {
+        if (std::isnan(y0[i]))
+          ASSERT_TRUE(std::isnan(yp[i])) << i;
+        else
+          ASSERT_EQ(yp[i], y0[i]) << i;
+        ASSERT_EQ(ap[i], a0[i]) << i;
+      }
+      EXPECT_EQ(reorder(dx, N, C, H * W, b, 1), dx0);
+    }
+}
