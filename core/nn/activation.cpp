@@ -43,7 +43,7 @@ void ActivationLayer::adopt_relu_output(const Tensor& y) {
   mask_deferred_ = false;
 }
 
-void ActivationLayer::defer_mask_to_next_layer() {
+void ActivationLayer::defer_mask() {
   PCHECK(kind_ == Activation::ReLU && y_.defined(), layer_where(*this) + ": only a ReLU that ran can defer its mask");
   mask_deferred_ = true;
 }
@@ -52,8 +52,8 @@ Tensor ActivationLayer::backward(const Tensor& grad) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
   PCHECK(grad.shape() == x_.shape(),
          layer_where(*this) + ": gradient shape " + grad.shape().str() + " does not match output " + x_.shape().str());
-  // Already zero wherever y == 0; left in the pooling's NCHW (a convolution
-  // before us takes any block).
+  // Masked by the pooling after us (in its layout; a convolution before us
+  // takes any block) or by the batch norm before us.
   if (mask_deferred_) return grad;
   const Tensor dy = grad.in_channel_block(x_.channel_block());
   Tensor dx = Tensor::empty(x_.shape(), dy.device()).with_channel_block(x_.channel_block());

@@ -19,10 +19,11 @@ class ActivationLayer : public Layer {
   // A ReLU whose input layer already applied it (core/nn/train_fusion.h):
   // keeps y for backward in place of forward(). Its mask y > 0 equals x > 0.
   void adopt_relu_output(const Tensor& y);
-  // A ReLU followed by a max pooling that applies this ReLU's mask to its own
-  // (4x smaller) gradient before scattering it (MaxPool2d::
-  // mask_gradient_by_output): this step's backward passes the gradient on.
-  void defer_mask_to_next_layer();
+  // Another layer applies this ReLU's mask: a max pooling after it, to its
+  // own (4x smaller) gradient before scattering it (MaxPool2d::
+  // mask_gradient_by_output), or the batch norm before it that ran the ReLU
+  // (BatchNorm::forward_relu). This step's backward passes the gradient on.
+  void defer_mask();
   float slope() const { return slope_; }
 
  private:

@@ -62,7 +62,17 @@ float BatchNorm::update_momentum() {
   return 1.f / float(++cumulative_batches_);
 }
 
+Tensor BatchNorm::forward_relu(const Tensor& x) {
+  PCHECK(!sync_, layer_where(*this) + ": a synchronised batch norm runs its ReLU separately");
+  relu_ = true;
+  Tensor y = forward(x, true);
+  relu_ = false;
+  relu_y_ = y;
+  return y;
+}
+
 Tensor BatchNorm::forward(const Tensor& input, bool training) {
+  relu_y_ = Tensor();
   // Training keeps a channel-blocked input blocked (the CPU's kernels take
   // it); evaluation and SyncBN work on NCHW.
   const Tensor x = training && !sync_ ? input : input.in_channel_block(1);
@@ -86,7 +96,7 @@ Tensor BatchNorm::forward(const Tensor& input, bool training) {
     save_invstd_ = Tensor::empty({C_}, x.device());
     be.batchnorm_forward_train(x.data(), y.data(), weight_.value.data(), bias_.value.data(), save_mean_.data(),
                                save_invstd_.data(), running_mean_.value.data(), running_var_.value.data(), N, C_, HW,
-                               update_momentum(), eps_, block);
+                               update_momentum(), eps_, block, relu_);
   } else {
     be.batchnorm_forward_eval(x.data(), y.data(), weight_.value.data(), bias_.value.data(), running_mean_.value.data(),
                               running_var_.value.data(), N, C_, HW, eps_);
@@ -108,7 +118,7 @@ Tensor BatchNorm::backward(const Tensor& grad) {
   Tensor dbeta = affine_ ? bias_.grad : Tensor::empty({C_}, dy.device());
   backend_for(dy.device())
       .batchnorm_backward(x_.data(), dy.data(), weight_.value.data(), save_mean_.data(), save_invstd_.data(), dx.data(),
-                          dgamma.data(), dbeta.data(), N, C_, HW, block);
+                          dgamma.data(), dbeta.data(), N, C_, HW, block, relu_y_.defined() ? relu_y_.data() : nullptr);
   return dx;
 }
 

@@ -9,6 +9,7 @@
 #include "core/nn/layer_util.h"
 #include "core/nn/linear.h"
 #include "core/nn/spec_args.h"
+#include "core/nn/train_fusion.h"
 
 namespace perceptra {
 
@@ -119,8 +120,7 @@ Shape Residual::output_shape(const Shape& input) const {
 
 Tensor Residual::forward(const Tensor& x, bool training) {
   x_block_ = x.channel_block();
-  Tensor main = x;
-  for (auto& l : branch_) main = l->forward(layer_input(*l, main), training);
+  Tensor main = forward_layers(branch_, x, training);  // with the training fusions
   Tensor shortcut = x;
   if (proj_) shortcut = proj_bn_->forward(proj_->forward(layer_input(*proj_, x), training), training);
   PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
@@ -128,8 +128,14 @@ Tensor Residual::forward(const Tensor& x, bool training) {
   // The sum in the branch's layout (training may keep it channel-blocked).
   shortcut = shortcut.in_channel_block(main.channel_block());
   Tensor sum = Tensor::empty(main.shape(), x.device()).with_channel_block(main.channel_block());
-  backend_for(x.device()).add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
-  return act_ ? act_->forward(sum, training) : sum;
+  Backend& be = backend_for(x.device());
+  be.add(main.data(), shortcut.data(), sum.data(), static_cast<size_t>(sum.numel()));
+  if (!act_) return sum;
+  // The ReLU in place on the fresh sum (one buffer fewer, still in cache);
+  // its backward's mask y > 0 is the mask x > 0.
+  be.activation_forward(Activation::ReLU, 0.f, sum.data(), sum.data(), static_cast<size_t>(sum.numel()));
+  act_->adopt_relu_output(sum);
+  return sum;
 }
 
 Tensor Residual::infer(const Tensor& x) {

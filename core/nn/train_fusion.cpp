@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/nn/activation.h"
+#include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
 #include "core/nn/pool2d.h"
 
@@ -36,10 +37,17 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
   const bool fuse = g_fusion && training;
   for (size_t i = 0; i < layers.size(); ++i) {
     auto* conv = fuse ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
-    ActivationLayer* relu = conv && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
-    if (relu) {
+    auto* bn = fuse ? dynamic_cast<BatchNorm*>(layers[i].get()) : nullptr;
+    if (bn && bn->synced()) bn = nullptr;  // SyncBN computes on the host
+    ActivationLayer* relu = (conv || bn) && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
+    if (relu && conv) {
       h = conv->forward_relu(h);
       relu->adopt_relu_output(h);
+      ++i;
+    } else if (relu) {  // batch norm + ReLU: the batch norm's backward applies the mask
+      h = bn->forward_relu(h);
+      relu->adopt_relu_output(h);
+      relu->defer_mask();
       ++i;
     } else {
       h = layers[i]->forward(layer_input(*layers[i], h), training);
@@ -50,7 +58,7 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
     if (pool) {
       h = pool->forward(layer_input(*pool, h), training);
       pool->mask_gradient_by_output(h);
-      relu->defer_mask_to_next_layer();
+      relu->defer_mask();
       ++i;
     }
   }

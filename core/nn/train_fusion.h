@@ -7,7 +7,9 @@
 // forward. Saves a read and a write of the convolution's output per step.
 // A ReLU followed by a max pooling has its backward mask applied by the
 // pooling to the pooled gradient (a quarter of the elements for 2x2), which
-// at each window's argmax is the same mask: gradients stay exact.
+// at each window's argmax is the same mask: gradients stay exact. A batch
+// norm followed by a ReLU applies it as it writes its output, and masks its
+// own backward's gradient by that output (BatchNorm::forward_relu).
 #include <vector>
 
 #include "core/nn/layer.h"

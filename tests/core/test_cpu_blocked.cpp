@@ -3,6 +3,7 @@
 // against the same ops on NCHW, and the Tensor views that read them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -222,4 +223,35 @@ TEST(ChannelBlocks, MaxPoolingOnBlocksEqualsMaxPoolingOnNchw) {
       }
       EXPECT_EQ(reorder(dx, N, C, H * W, b, 1), dx0);
     }
+}
+
+// Batch norm with its ReLU fused (training, core/nn/train_fusion.h) equals
+// batch norm then ReLU, forward and backward, on NCHW and on blocks.
+TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
+  for (int b : {1, 8, 16}) {
+    const int N = 4, C = 16, HW = 25;
+    const size_t n = size_t(N) * C * HW;
+    const std::vector<float> x = randv(n, 31), dy = randv(n, 32), gamma = randv(C, 33), beta = randv(C, 34);
+    std::vector<float> mean(C), invstd(C), rm(C, 0.f), rv(C, 1.f), y(n), yr(n), dx(n), dxr(n), dg(C), dgr(C), db(C),
+        dbr(C), masked(n);
+    B().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm.data(),
+                                rv.data(), N, C, HW, 0.1f, 1e-5f, b);
+    B().batchnorm_forward_train(x.data(), yr.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm.data(),
+                                rv.data(), N, C, HW, 0.1f, 1e-5f, b, /*relu=*/true);
+    int zeros = 0;
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(yr[i], std::max(y[i], 0.f)) << i;
+      masked[i] = yr[i] > 0.f ? dy[i] : 0.f;
+      zeros += yr[i] == 0.f;
+    }
+    EXPECT_GT(zeros, int(n / 4)) << "the ReLU really clipped";
+    B().batchnorm_backward(x.data(), masked.data(), gamma.data(), mean.data(), invstd.data(), dx.data(), dg.data(),
+                           db.data(), N, C, HW, b);
+    B().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dxr.data(), dgr.data(),
+                           dbr.data(), N, C, HW, b, yr.data());
+    SCOPED_TRACE(b);
+    expect_close(dxr, dx, 1e-6f, "dx");
+    expect_close(dgr, dg, 1e-6f, "dgamma");
+    expect_close(dbr, db, 1e-6f, "dbeta");
+  }
 }

@@ -22,12 +22,17 @@ struct Pass {
 };
 
 // One training forward + backward of a fresh model (same seed each time).
-Pass run(const json& spec, const Shape& in, bool fused, bool input_grad, bool blocked = true) {
+Pass run(const json& spec, const Shape& in, bool fused, bool input_grad, bool blocked = true, float perturb = 0.f) {
   set_training_fusion(fused);
   set_cpu_blocked_activations(blocked);
   Rng rng(11);
   auto m = Model::from_spec(spec, rng);
   Tensor x = perceptra::testing::random_tensor({6, in[0], in[1], in[2]}, rng, 2.f);
+  if (perturb != 0.f) {  // every input value times (1 + perturb)
+    std::vector<float> v = x.to_vector();
+    for (float& e : v) e *= 1.f + perturb;
+    x = Tensor::from_vector(x.shape(), v);
+  }
   Pass p;
   Tensor y = m->forward(x, true);
   p.out = y.to_vector();
@@ -52,15 +57,43 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, cons
 
 // Blocked against NCHW: the same sums in another order (batch norm's per
 // channel sums, oneDNN's kernels for another layout), so float tolerance.
-void expect_same_blocked_training(const json& spec, const Shape& in, const std::string& what, double tol = 2e-5) {
+void expect_same_blocked_training(const json& spec, const Shape& in, const std::string& what) {
   for (bool input_grad : {false, true}) {
     Pass plain = run(spec, in, true, input_grad, false), blocked = run(spec, in, true, input_grad, true);
-    expect_close(blocked.out, plain.out, what + " output", tol);
-    expect_close(blocked.dx, plain.dx, what + " dx", tol);
+    expect_close(blocked.out, plain.out, what + " output", 2e-5);
+    expect_close(blocked.dx, plain.dx, what + " dx", 2e-5);
     ASSERT_EQ(blocked.grads.size(), plain.grads.size());
     for (size_t k = 0; k < plain.grads.size(); ++k)
-      expect_close(blocked.grads[k], plain.grads[k], what + " grad " + std::to_string(k), tol);
+      expect_close(blocked.grads[k], plain.grads[k], what + " grad " + std::to_string(k), 2e-5);
   }
+}
+
+// All of a pass's values in one list.
+std::vector<float> flat(const Pass& p) {
+  std::vector<float> v = p.out;
+  v.insert(v.end(), p.dx.begin(), p.dx.end());
+  for (const auto& g : p.grads) v.insert(v.end(), g.begin(), g.end());
+  return v;
+}
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::abs(a[i] - b[i])));
+  return m;
+}
+
+// Deep models at 28x28 and batch 6 end on 1x1 planes whose batch norms see 6
+// values: rounding differences grow through dozens of them (an input scaled
+// by 1 + 1e-6 moved MobileNetV2's gradients by 1.3 % of their largest).
+// There the blocked layout may differ from NCHW by no more than such an
+// input change does.
+void expect_blocked_within_rounding_noise(const json& spec, const Shape& in, const std::string& what) {
+  const Pass plain = run(spec, in, true, true, false), blocked = run(spec, in, true, true, true),
+             nudged = run(spec, in, true, true, false, 1e-6f);
+  const std::vector<float> p = flat(plain), b = flat(blocked), n = flat(nudged);
+  ASSERT_EQ(p.size(), b.size());
+  double scale = 0;
+  for (float v : p) scale = std::max(scale, double(std::abs(v)));
+  EXPECT_LE(max_diff(b, p), 4 * max_diff(n, p) + 1e-5 * scale) << what;
 }
 
 void expect_same_training(const json& spec, const Shape& in, const std::string& what) {
@@ -165,13 +198,13 @@ TEST(TrainFusion, BlockedActivationsTrainAsNchw) {
   EXPECT_EQ(c.forward(x, true).channel_block(), 1);
   set_cpu_blocked_activations(true);
 
-  // ResNet-34 and MobileNetV2 at 28x28 and batch 6 end on 1x1 planes whose
-  // batch norms see 6 values each: the rounding differences of the two
-  // layouts grow through 30-50 such layers (up to 2e-3 of a gradient's
-  // scale), so they get a looser bound; the shallow models the tight one.
   for (const auto& name : Model::builtin_names()) {
+    const json s = Model::builtin_spec(name, {1, 28, 28}, 10);
     const bool deep = name != "mlp" && name != "lenet5" && name != "simplecnn" && name != "resnet-small";
-    expect_same_blocked_training(Model::builtin_spec(name, {1, 28, 28}, 10), {1, 28, 28}, name, deep ? 5e-3 : 2e-5);
+    if (deep)
+      expect_blocked_within_rounding_noise(s, {1, 28, 28}, name);
+    else
+      expect_same_blocked_training(s, {1, 28, 28}, name);
   }
   const Shape in{3, 12, 12};
   auto spec = [&](json layers) {

@@ -1,7 +1,9 @@
 // Batch normalisation of the CPU backend (twin: cuda/cuda_batchnorm.cu).
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -22,8 +24,8 @@ constexpr int kMaxBlock = 16;
 // Per channel, the sums over samples and positions that f accumulates into
 // s1 and s2 (out2 may be null when f leaves s2 alone).
 template <class F>
-void blocked_channel_sums(const float* x, const float* dy, int N, int C, int HW, int b, F f, double* out1,
-                          double* out2) {
+void blocked_channel_sums(const float* x, const float* dy, const float* mask, int N, int C, int HW, int b, F f,
+                          double* out1, double* out2) {
   const int CB = C / b, T = omp_get_max_threads();
   std::vector<double> part(size_t(T) * 2 * C, 0.0);
 #pragma omp parallel num_threads(T)
@@ -37,8 +39,12 @@ void blocked_channel_sums(const float* x, const float* dy, int N, int C, int HW,
         for (int p = 0; p < HW; ++p) {
           const float* xp = x + off + size_t(p) * b;
           const float* dp = dy ? dy + off + size_t(p) * b : nullptr;
+          const float* mp = mask ? mask + off + size_t(p) * b : nullptr;
 #pragma omp simd
-          for (int l = 0; l < b; ++l) f(xp, dp, cb * b + l, l, s1[l], s2[l]);
+          for (int l = 0; l < b; ++l) {
+            const float d = dp ? (mp && !(mp[l] > 0.f) ? 0.f : dp[l]) : 0.f;
+            f(xp[l], d, cb * b + l, s1[l], s2[l]);
+          }
         }
         for (int l = 0; l < b; ++l) {
           acc[cb * b + l] += s1[l];
@@ -57,9 +63,10 @@ void blocked_channel_sums(const float* x, const float* dy, int N, int C, int HW,
   }
 }
 
-// y = f(x, dy, channel) element by element over a blocked tensor.
+// y = f(x, dy, channel) element by element over a blocked tensor (dy
+// zeroed where mask, when given, is not > 0).
 template <class F>
-void blocked_map(const float* x, const float* dy, float* y, int N, int C, int HW, int b, F f) {
+void blocked_map(const float* x, const float* dy, const float* mask, float* y, int N, int C, int HW, int b, F f) {
   const int CB = C / b;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < N; ++n)
@@ -68,27 +75,29 @@ void blocked_map(const float* x, const float* dy, float* y, int N, int C, int HW
       for (int p = 0; p < HW; ++p) {
         const size_t o = off + size_t(p) * b;
 #pragma omp simd
-        for (int l = 0; l < b; ++l) y[o + l] = f(x[o + l], dy ? dy[o + l] : 0.f, cb * b + l);
+        for (int l = 0; l < b; ++l) {
+          const float d = dy ? (mask && !(mask[o + l] > 0.f) ? 0.f : dy[o + l]) : 0.f;
+          y[o + l] = f(x[o + l], d, cb * b + l);
+        }
       }
     }
 }
 
 void forward_train_blocked(const float* x, float* y, const float* gamma, const float* beta, float* save_mean,
                            float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
-                           float momentum, float eps, int b) {
+                           float momentum, float eps, int b, bool relu) {
   PCHECK(b <= kMaxBlock && C % b == 0, "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
   const double count = double(N) * HW;
   std::vector<double> sum(static_cast<size_t>(C)), ss(static_cast<size_t>(C));
   blocked_channel_sums(
-      x, nullptr, N, C, HW, b, [](const float* xp, const float*, int, int l, float& s1, float&) { s1 += xp[l]; },
-      sum.data(), nullptr);
+      x, nullptr, nullptr, N, C, HW, b, [](float v, float, int, float& s1, float&) { s1 += v; }, sum.data(), nullptr);
   std::vector<float> meanf(static_cast<size_t>(C));
   for (int c = 0; c < C; ++c) meanf[size_t(c)] = static_cast<float>(sum[size_t(c)] / count);
   const float* m = meanf.data();
   blocked_channel_sums(  // two-pass variance: no cancellation
-      x, nullptr, N, C, HW, b,
-      [m](const float* xp, const float*, int c, int l, float& s1, float&) {
-        const float d = xp[l] - m[c];
+      x, nullptr, nullptr, N, C, HW, b,
+      [m](float v, float, int c, float& s1, float&) {
+        const float d = v - m[c];
         s1 += d * d;
       },
       ss.data(), nullptr);
@@ -105,19 +114,22 @@ void forward_train_blocked(const float* x, float* y, const float* gamma, const f
     e[size_t(c)] = beta[c] - static_cast<float>(mean) * a[size_t(c)];
   }
   const float *pa = a.data(), *pe = e.data();
-  blocked_map(x, nullptr, y, N, C, HW, b, [pa, pe](float v, float, int c) { return v * pa[c] + pe[c]; });
+  const float lo = relu ? 0.f : -std::numeric_limits<float>::infinity();
+  blocked_map(x, nullptr, nullptr, y, N, C, HW, b,
+              [pa, pe, lo](float v, float, int c) { return std::max(v * pa[c] + pe[c], lo); });
 }
 
 void backward_blocked(const float* x, const float* dy, const float* gamma, const float* save_mean,
-                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW, int b) {
+                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW, int b,
+                      const float* relu_y) {
   PCHECK(b <= kMaxBlock && C % b == 0, "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
   const double count = double(N) * HW;
   std::vector<double> sdy(static_cast<size_t>(C)), sdyx(static_cast<size_t>(C));
   blocked_channel_sums(
-      x, dy, N, C, HW, b,
-      [save_mean](const float* xp, const float* dp, int c, int l, float& s1, float& s2) {
-        s1 += dp[l];
-        s2 += dp[l] * (xp[l] - save_mean[c]);
+      x, dy, relu_y, N, C, HW, b,
+      [save_mean](float v, float d, int c, float& s1, float& s2) {
+        s1 += d;
+        s2 += d * (v - save_mean[c]);
       },
       sdy.data(), sdyx.data());
   std::vector<float> k(static_cast<size_t>(C)), mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
@@ -131,7 +143,7 @@ void backward_blocked(const float* x, const float* dy, const float* gamma, const
   }
   const float *pk = k.data(), *pmdy = mdy.data(), *pmdyx = mdyx.data();
   // dx = gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
-  blocked_map(x, dy, dx, N, C, HW, b, [=](float v, float d, int c) {
+  blocked_map(x, dy, relu_y, dx, N, C, HW, b, [=](float v, float d, int c) {
     const float xhat = (v - save_mean[c]) * save_invstd[c];
     return pk[c] * (d - pmdy[c] - xhat * pmdyx[c]);
   });
@@ -141,11 +153,11 @@ void backward_blocked(const float* x, const float* dy, const float* gamma, const
 
 void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
                                          float* save_mean, float* save_invstd, float* running_mean, float* running_var,
-                                         int N, int C, int HW, float momentum, float eps, int block) {
+                                         int N, int C, int HW, float momentum, float eps, int block, bool relu) {
   PERCEPTRA_CPU_OP(kBatchNorm);
   if (block != 1)
     return forward_train_blocked(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C, HW,
-                                 momentum, eps, block);
+                                 momentum, eps, block, relu);
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
@@ -178,11 +190,12 @@ void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* 
     running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * static_cast<float>(mean);
     running_var[c] = (1.f - momentum) * running_var[c] + momentum * static_cast<float>(unbiased);
     const float a = gamma[c] * invstd, b = beta[c] - static_cast<float>(mean) * a;
+    const float lo = relu ? 0.f : -std::numeric_limits<float>::infinity();
     for (int n = 0; n < N; ++n) {
       const float* xp = x + ((size_t)n * C + c) * HW;
       float* yp = y + ((size_t)n * C + c) * HW;
 #pragma omp simd
-      for (int i = 0; i < HW; ++i) yp[i] = xp[i] * a + b;
+      for (int i = 0; i < HW; ++i) yp[i] = std::max(xp[i] * a + b, lo);
     }
   }
 }
@@ -204,9 +217,10 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
 
 void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                    int HW, int block) {
+                                    int HW, int block, const float* relu_y) {
   PERCEPTRA_CPU_OP(kBatchNorm);
-  if (block != 1) return backward_blocked(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW, block);
+  if (block != 1)
+    return backward_blocked(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW, block, relu_y);
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
@@ -215,11 +229,13 @@ void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float
     for (int n = 0; n < N; ++n) {  // per plane in float (vectorised), planes in double
       const float* xp = x + ((size_t)n * C + c) * HW;
       const float* dyp = dy + ((size_t)n * C + c) * HW;
+      const float* mp = relu_y ? relu_y + ((size_t)n * C + c) * HW : nullptr;  // the fused ReLU's mask
       float pdy = 0.f, pdyx = 0.f;
 #pragma omp simd reduction(+ : pdy, pdyx)
       for (int i = 0; i < HW; ++i) {
-        pdy += dyp[i];
-        pdyx += dyp[i] * (xp[i] - mean);
+        const float d = mp && !(mp[i] > 0.f) ? 0.f : dyp[i];
+        pdy += d;
+        pdyx += d * (xp[i] - mean);
       }
       sdy += pdy;
       sdyx += (double)pdyx * invstd;
@@ -233,10 +249,12 @@ void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float
       const float* xp = x + ((size_t)n * C + c) * HW;
       const float* dyp = dy + ((size_t)n * C + c) * HW;
       float* dxp = dx + ((size_t)n * C + c) * HW;
+      const float* mp = relu_y ? relu_y + ((size_t)n * C + c) * HW : nullptr;
 #pragma omp simd
       for (int i = 0; i < HW; ++i) {
+        const float d = mp && !(mp[i] > 0.f) ? 0.f : dyp[i];
         float xhat = (xp[i] - mean) * invstd;
-        dxp[i] = k * (dyp[i] - mdy - xhat * mdyx);
+        dxp[i] = k * (d - mdy - xhat * mdyx);
       }
     }
   }

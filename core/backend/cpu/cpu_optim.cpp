@@ -5,19 +5,36 @@
 
 namespace perceptra {
 
-void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum, float dampening,
-                            float weight_decay, bool nesterov, bool first_step) {
-  PERCEPTRA_CPU_OP(kOptimizer);
+namespace {
+
+// One loop per case, so the vectorised body carries no per-element branches
+// (the optimizer was 14-17 % of the MLP's step). The same arithmetic in the
+// same order in every case.
+template <bool kMomentum, bool kFirst, bool kNesterov>
+void sgd_loop(float* w, const float* g, float* v, size_t n, float lr, float momentum, float damp, float weight_decay) {
 #pragma omp parallel for simd if (n > kParallelMin)
   for (size_t i = 0; i < n; ++i) {
     float d = g[i] + weight_decay * w[i];
-    if (momentum != 0.f) {
-      float buf = first_step ? d : momentum * v[i] + (1.f - dampening) * d;
+    if constexpr (kMomentum) {
+      const float buf = kFirst ? d : momentum * v[i] + damp * d;
       v[i] = buf;
-      d = nesterov ? d + momentum * buf : buf;
+      d = kNesterov ? d + momentum * buf : buf;
     }
     w[i] -= lr * d;
   }
+}
+
+}  // namespace
+
+void CpuBackend::sgd_update(float* w, const float* g, float* v, size_t n, float lr, float momentum, float dampening,
+                            float weight_decay, bool nesterov, bool first_step) {
+  PERCEPTRA_CPU_OP(kOptimizer);
+  const float damp = 1.f - dampening;
+  if (momentum == 0.f) return sgd_loop<false, false, false>(w, g, v, n, lr, momentum, damp, weight_decay);
+  if (first_step && nesterov) return sgd_loop<true, true, true>(w, g, v, n, lr, momentum, damp, weight_decay);
+  if (first_step) return sgd_loop<true, true, false>(w, g, v, n, lr, momentum, damp, weight_decay);
+  if (nesterov) return sgd_loop<true, false, true>(w, g, v, n, lr, momentum, damp, weight_decay);
+  sgd_loop<true, false, false>(w, g, v, n, lr, momentum, damp, weight_decay);
 }
 
 void CpuBackend::adam_update(float* w, const float* g, float* m, float* v, size_t n, float lr, float beta1, float beta2,

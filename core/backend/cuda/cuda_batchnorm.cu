@@ -72,13 +72,14 @@ __global__ void bn_backward_k(const float* x, const float* dy, const float* gamm
 
 void CudaBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
                                           float* save_mean, float* save_invstd, float* running_mean, float* running_var,
-                                          int N, int C, int HW, float momentum, float eps, int block) {
+                                          int N, int C, int HW, float momentum, float eps, int block, bool relu) {
   PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
   bn_train_k<<<C, kThreads, 0, stream_>>>(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C,
                                           HW, momentum, eps);
   PCUDA_LAUNCH("bn_train_k");
+  if (relu) activation_forward(Activation::ReLU, 0.f, y, y, size_t(N) * C * HW);  // the CPU fuses; here one more pass
 }
 
 void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* gamma, const float* beta,
@@ -94,12 +95,17 @@ void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* 
 
 void CudaBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                     int HW, int block) {
+                                     int HW, int block, const float* relu_y) {
   PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
-  bn_backward_k<<<C, kThreads, 0, stream_>>>(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW);
+  const size_t n = size_t(N) * C * HW;
+  float* masked = relu_y && n ? allocate(n) : nullptr;  // dy * (relu_y > 0), then the plain backward
+  if (masked) activation_backward(Activation::ReLU, 0.f, relu_y, relu_y, dy, masked, n);
+  bn_backward_k<<<C, kThreads, 0, stream_>>>(x, masked ? masked : dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                                             N, C, HW);
   PCUDA_LAUNCH("bn_backward_k");
+  if (masked) deallocate(masked, n);
 }
 
 }  // namespace perceptra::cuda
