@@ -64,15 +64,17 @@ float BatchNorm::update_momentum() {
 
 Tensor BatchNorm::forward_relu(const Tensor& x) {
   PCHECK(!sync_, layer_where(*this) + ": a synchronised batch norm runs its ReLU separately");
+  struct Off {  // also when forward throws (a batch of one value per channel)
+    bool& on;
+    ~Off() { on = false; }
+  } off{relu_};
   relu_ = true;
-  Tensor y = forward(x, true);
-  relu_ = false;
-  relu_y_ = y;
-  return y;
+  relu_y_ = forward(x, true);
+  return relu_y_;
 }
 
 Tensor BatchNorm::forward(const Tensor& input, bool training) {
-  relu_y_ = Tensor();
+  relu_y_ = Tensor();  // forward_relu sets it after this returns
   // Training keeps a channel-blocked input blocked (the CPU's kernels take
   // it); evaluation and SyncBN work on NCHW.
   const Tensor x = training && !sync_ ? input : input.in_channel_block(1);

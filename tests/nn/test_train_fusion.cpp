@@ -3,9 +3,11 @@
 // must give the outputs and every gradient of the layer-by-layer forward.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
 #include "core/nn/model.h"
 #include "core/nn/train_fusion.h"
@@ -235,4 +237,13 @@ TEST(TrainFusion, BlockedActivationsTrainAsNchw) {
                                      layer("flatten"),
                                      {{"type", "linear"}, {"out_features", 5}}}),
                                in, "a branch that starts on NCHW");
+}
+
+// A fused batch norm + ReLU whose forward throws (one value per channel)
+// leaves the layer's next forward a plain batch norm.
+TEST(TrainFusion, AFailedBatchNormReluLeavesNoReluBehind) {
+  BatchNorm bn(true, 2);
+  EXPECT_THROW(bn.forward_relu(Tensor::full({1, 2, 1, 1}, 1.f)), Error);
+  const std::vector<float> y = bn.forward(Tensor::from_vector({2, 2, 1, 1}, {1.f, 2.f, 3.f, 5.f}), true).to_vector();
+  EXPECT_LT(*std::min_element(y.begin(), y.end()), -0.5f) << "normalised values below the mean stay negative";
 }
