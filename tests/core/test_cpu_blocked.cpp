@@ -135,7 +135,9 @@ TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
                  Case{2, 48, 9, 9, 48, 3, 3, 2, 1, 48, 16, 16},   // depthwise, stride 2
                  Case{2, 24, 7, 7, 144, 1, 1, 1, 0, 1, 8, 16},    // MobileNetV2's expansion, mixed blocks
                  Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 8, 8},      // AVX2's block
-                 Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 16, 1},     // blocked in, NCHW out
+                 Case{2, 16, 20, 20, 16, 3, 3, 1, 1, 1, 8, 8},    // Winograd's F(4x4) tiles (planes of 16 and more)
+                 Case{2, 16, 20, 20, 32, 3, 3, 1, 1, 1, 16, 16},
+                 Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 16, 1},  // blocked in, NCHW out
                  Case{2, 16, 9, 9, 16, 3, 3, 1, 1, 1, 1, 16}}) {
     ConvGeometry g =
         make_conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.stride, c.stride, c.pad, c.pad, 1, 1, c.groups);

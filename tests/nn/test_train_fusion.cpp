@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_winograd.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
 #include "core/nn/model.h"
@@ -203,7 +204,10 @@ TEST(TrainFusion, BlockedActivationsTrainAsNchw) {
   for (const auto& name : Model::builtin_names()) {
     const json s = Model::builtin_spec(name, {1, 28, 28}, 10);
     const bool deep = name != "mlp" && name != "lenet5" && name != "simplecnn" && name != "resnet-small";
-    if (deep)
+    // With our Winograd kernels on (AVX2 CPUs) ResNet-small is that sensitive too: a 1e-6
+    // input change moved its gradients by 3e-3 of their largest (9e-6 without).
+    const bool noisy = deep || (cpu_winograd() && name == "resnet-small");
+    if (noisy)
       expect_blocked_within_rounding_noise(s, {1, 28, 28}, name);
     else
       expect_same_blocked_training(s, {1, 28, 28}, name);
