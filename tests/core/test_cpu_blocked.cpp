@@ -194,11 +194,11 @@ TEST(ChannelBlocks, TheCpuOffersOneDnnsBlockUnlessTurnedOff) {
 // scattered gradient as on NCHW.
 TEST(ChannelBlocks, MaxPoolingOnBlocksEqualsMaxPoolingOnNchw) {
   struct Case {
-    int k, s, pad;
+    int k, s, pad, H = 9, W = 8;  // odd height; the last case an odd width
   };
   for (int b : {8, 16})
-    for (Case c : {Case{2, 2, 0}, Case{3, 2, 1}, Case{3, 1, 1}}) {
-      const int N = 2, C = 32, H = 9, W = 8;
+    for (Case c : {Case{2, 2, 0}, Case{3, 2, 1}, Case{3, 1, 1}, Case{2, 2, 0, 8, 7}}) {
+      const int N = 2, C = 32, H = c.H, W = c.W;
       PoolGeometry g = make_pool_geometry(N, C, H, W, c.k, c.k, c.s, c.s, c.pad, c.pad);
       std::vector<float> x = randv(size_t(N) * C * H * W, 21);
       for (size_t i = 0; i < x.size(); i += 7) x[i] = 0.25f;  // ties

@@ -1,5 +1,6 @@
 // Pooling of the CPU backend (twin: cuda/cuda_pool.cu).
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -250,83 +251,142 @@ void maxpool_generic_backward_argmax_plane(const PoolGeometry& g, const float* a
     }
 }
 
-// Channel-blocked training pooling (PoolGeometry::block b > 1): each window
-// cell is a b-lane vector of channels, so the search runs for b channels at
+// Channel-blocked training pooling (PoolGeometry::block B > 1): each window
+// cell is a B-lane vector of channels, so the search runs for B channels at
 // once. The same first maximum in row-major window order as the plane
-// kernels, NaN first among equals; argmax is laid out as y.
+// kernels, NaN first among equals; argmax is laid out as y. B is 16 on
+// AVX-512, 8 on AVX2.
 constexpr int kMaxPoolBlock = 16;
 
 template <class F>
-void for_each_blocked_window(const PoolGeometry& g, F f) {
+void for_each_blocked_slab(const PoolGeometry& g, F f) {
   const int CB = g.C / g.block;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < g.N; ++n)
-    for (int cb = 0; cb < CB; ++cb) {
-      const size_t slab = size_t(n) * CB + cb;
-      for (int p = 0; p < g.P; ++p)
-        for (int q = 0; q < g.Q; ++q) f(slab, p, q);
-    }
+    for (int cb = 0; cb < CB; ++cb) f(size_t(n) * CB + cb);
 }
 
+// B floats as one vector (GCC vector extensions; unaligned, may alias the
+// float buffers): the lane loops below as written did not vectorise.
+template <int B>
+struct Lanes {
+  typedef float F __attribute__((vector_size(B * sizeof(float)), aligned(alignof(float)), may_alias));
+};
+template <int B>
+using LaneF = typename Lanes<B>::F;
+template <int B>
+inline LaneF<B> load(const float* p) {
+  return *reinterpret_cast<const LaneF<B>*>(p);
+}
+template <int B>
+inline void store(float* p, LaneF<B> v) {
+  *reinterpret_cast<LaneF<B>*>(p) = v;
+}
+
+// Lane-wise: v replaces the best so far (greater, or NaN over a number);
+// the best and its window offset are updated in place.
+template <int B>
+inline void take_if_greater(LaneF<B> v, float off, LaneF<B>& best, LaneF<B>& arg) {
+  const auto t = (v > best) | ((v != v) & (best == best));
+  best = t ? v : best;
+  arg = t ? LaneF<B>{} + off : arg;
+}
+
+template <int B>
 void maxpool_argmax_blocked(const PoolGeometry& g, const float* x, float* y, float* argmax) {
-  const int b = g.block;
-  for_each_blocked_window(g, [&](size_t slab, int p, int q) {
-    const float* xs = x + slab * g.H * g.W * b;
-    const size_t o = (slab * g.P * g.Q + size_t(p) * g.Q + q) * b;
-    const int top = p * g.sh - g.ph, left = q * g.sw - g.pw;
-    const int h0 = std::max(top, 0), h1 = std::min(top + g.kh, g.H);
-    const int w0 = std::max(left, 0), w1 = std::min(left + g.kw, g.W);
-    float best[kMaxPoolBlock], arg[kMaxPoolBlock];
-    for (int l = 0; l < b; ++l) {
-      best[l] = -std::numeric_limits<float>::infinity();
-      arg[l] = 0.f;
-    }
-    bool first = true;
-    for (int h = h0; h < h1; ++h)
-      for (int w = w0; w < w1; ++w) {
-        const float* v = xs + (size_t(h) * g.W + w) * b;
-        const float off = float((h - top) * g.kw + (w - left));
-        const bool all = first;
-        first = false;
-#pragma omp simd
-        for (int l = 0; l < b; ++l) {
-          const bool take = all | (v[l] > best[l]) | ((v[l] != v[l]) & (best[l] == best[l]));
-          best[l] = take ? v[l] : best[l];
-          arg[l] = take ? off : arg[l];
+  using F = LaneF<B>;
+  const size_t in_plane = size_t(g.H) * g.W * B, out_plane = size_t(g.P) * g.Q * B;
+  if (is_2x2_s2(g)) {  // SimpleCNN, LeNet: four vectors per output, no bounds
+    for_each_blocked_slab(g, [&](size_t slab) {
+      const float* xs = x + slab * in_plane;
+      const size_t o = slab * out_plane;
+      for (int p = 0; p < g.P; ++p) {
+        const float* r0 = xs + size_t(2 * p) * g.W * B;
+        const float* r1 = r0 + size_t(g.W) * B;
+        for (int q = 0; q < g.Q; ++q) {
+          F best = load<B>(r0 + 2 * q * B), arg = F{};
+          take_if_greater<B>(load<B>(r0 + (2 * q + 1) * B), 1.f, best, arg);
+          take_if_greater<B>(load<B>(r1 + 2 * q * B), 2.f, best, arg);
+          take_if_greater<B>(load<B>(r1 + (2 * q + 1) * B), 3.f, best, arg);
+          const size_t at = o + (size_t(p) * g.Q + q) * B;
+          store<B>(y + at, best);
+          store<B>(argmax + at, arg);
         }
       }
-    for (int l = 0; l < b; ++l) {
-      y[o + l] = best[l];
-      argmax[o + l] = arg[l];
-    }
+    });
+    return;
+  }
+  for_each_blocked_slab(g, [&](size_t slab) {
+    const float* xs = x + slab * in_plane;
+    for (int p = 0; p < g.P; ++p)
+      for (int q = 0; q < g.Q; ++q) {
+        // Windows are never empty (padding is at most half the kernel).
+        const int top = p * g.sh - g.ph, left = q * g.sw - g.pw;
+        const int h0 = std::max(top, 0), h1 = std::min(top + g.kh, g.H);
+        const int w0 = std::max(left, 0), w1 = std::min(left + g.kw, g.W);
+        F best = load<B>(xs + (size_t(h0) * g.W + w0) * B), arg = F{} + float((h0 - top) * g.kw + (w0 - left));
+        for (int h = h0; h < h1; ++h)
+          for (int w = h == h0 ? w0 + 1 : w0; w < w1; ++w)
+            take_if_greater<B>(load<B>(xs + (size_t(h) * g.W + w) * B), float((h - top) * g.kw + (w - left)), best,
+                               arg);
+        const size_t at = slab * out_plane + (size_t(p) * g.Q + q) * B;
+        store<B>(y + at, best);
+        store<B>(argmax + at, arg);
+      }
   });
 }
 
+template <int B>
 void maxpool_backward_argmax_blocked(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
-  const int b = g.block, CB = g.C / b;
-  const size_t plane = size_t(g.H) * g.W * b;
-  // Zero dx slab by slab on the threads that scatter into it, then add in
-  // (p, q) order as the plane kernels do (overlapping windows add up).
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int n = 0; n < g.N; ++n)
-    for (int cb = 0; cb < CB; ++cb) {
-      const size_t slab = size_t(n) * CB + cb;
-      float* dxs = dx + slab * plane;
-      std::fill(dxs, dxs + plane, 0.f);
-      for (int p = 0; p < g.P; ++p)
+  using F = LaneF<B>;
+  const size_t in_plane = size_t(g.H) * g.W * B, out_plane = size_t(g.P) * g.Q * B;
+  if (is_2x2_s2(g)) {
+    // Windows tile the plane: every covered cell is written once (dy or 0),
+    // so only an odd last row or column needs zeroing.
+    for_each_blocked_slab(g, [&](size_t slab) {
+      const float* ks = argmax + slab * out_plane;
+      const float* ds = dy + slab * out_plane;
+      float* dxs = dx + slab * in_plane;
+      for (int p = 0; p < g.P; ++p) {
+        float* r0 = dxs + size_t(2 * p) * g.W * B;
+        float* r1 = r0 + size_t(g.W) * B;
         for (int q = 0; q < g.Q; ++q) {
-          const size_t o = (slab * g.P * g.Q + size_t(p) * g.Q + q) * b;
-          for (int l = 0; l < b; ++l) {
-            const int off = static_cast<int>(argmax[o + l]);
-            const int h = p * g.sh - g.ph + off / g.kw, w = q * g.sw - g.pw + off % g.kw;
-            dxs[(size_t(h) * g.W + w) * b + l] += dy[o + l];
-          }
+          const F k = load<B>(ks + (size_t(p) * g.Q + q) * B), d = load<B>(ds + (size_t(p) * g.Q + q) * B);
+          store<B>(r0 + 2 * q * B, k == 0.f ? d : F{});
+          store<B>(r0 + (2 * q + 1) * B, k == 1.f ? d : F{});
+          store<B>(r1 + 2 * q * B, k == 2.f ? d : F{});
+          store<B>(r1 + (2 * q + 1) * B, k == 3.f ? d : F{});
         }
-    }
+        if (g.W > 2 * g.Q) {  // odd width
+          std::fill(r0 + size_t(2 * g.Q) * B, r0 + size_t(g.W) * B, 0.f);
+          std::fill(r1 + size_t(2 * g.Q) * B, r1 + size_t(g.W) * B, 0.f);
+        }
+      }
+      std::fill(dxs + size_t(2 * g.P) * g.W * B, dxs + in_plane, 0.f);  // odd height
+    });
+    return;
+  }
+  // Any window: zero the slab on the thread that scatters into it, then add
+  // in (p, q) order as the plane kernels do (overlapping windows add up).
+  // Each window cell's offset from the window's corner, by argmax code.
+  std::vector<int> cell(size_t(g.kh) * g.kw);
+  for (int i = 0; i < g.kh; ++i)
+    for (int j = 0; j < g.kw; ++j) cell[size_t(i) * g.kw + j] = (i * g.W + j) * B;
+  for_each_blocked_slab(g, [&](size_t slab) {
+    float* dxs = dx + slab * in_plane;
+    std::fill(dxs, dxs + in_plane, 0.f);
+    for (int p = 0; p < g.P; ++p)
+      for (int q = 0; q < g.Q; ++q) {
+        const size_t o = slab * out_plane + (size_t(p) * g.Q + q) * B;
+        // The window's corner may lie in the padding; argmax never does.
+        const std::ptrdiff_t corner = (std::ptrdiff_t(p * g.sh - g.ph) * g.W + (q * g.sw - g.pw)) * B;
+        for (int l = 0; l < B; ++l) dxs[corner + cell[static_cast<int>(argmax[o + l])] + l] += dy[o + l];
+      }
+  });
 }
 
 bool blocked_pool_fits(const PoolGeometry& g) {
-  PCHECK(g.block >= 1 && g.block <= kMaxPoolBlock && g.C % g.block == 0,
+  PCHECK((g.block == 1 || g.block == 8 || g.block == kMaxPoolBlock) && g.C % g.block == 0,
          "max pooling: channel block " + std::to_string(g.block) + " of " + std::to_string(g.C) + " channels");
   return g.block > 1;
 }
@@ -335,7 +395,8 @@ bool blocked_pool_fits(const PoolGeometry& g) {
 
 void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x, float* y, float* argmax) {
   PERCEPTRA_CPU_OP(kMaxPoolForward);
-  if (blocked_pool_fits(g)) return maxpool_argmax_blocked(g, x, y, argmax);
+  if (blocked_pool_fits(g))
+    return g.block == 16 ? maxpool_argmax_blocked<16>(g, x, y, argmax) : maxpool_argmax_blocked<8>(g, x, y, argmax);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);
 #pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
@@ -351,7 +412,9 @@ void CpuBackend::maxpool2d_forward_argmax(const PoolGeometry& g, const float* x,
 
 void CpuBackend::maxpool2d_backward_argmax(const PoolGeometry& g, const float* argmax, const float* dy, float* dx) {
   PERCEPTRA_CPU_OP(kMaxPoolBackward);
-  if (blocked_pool_fits(g)) return maxpool_backward_argmax_blocked(g, argmax, dy, dx);
+  if (blocked_pool_fits(g))
+    return g.block == 16 ? maxpool_backward_argmax_blocked<16>(g, argmax, dy, dx)
+                         : maxpool_backward_argmax_blocked<8>(g, argmax, dy, dx);
   const int planes = g.N * g.C;
   const bool fast = is_2x2_s2(g);
 #pragma omp parallel for schedule(static) if ((size_t)planes * g.H * g.W > kParallelMin)
