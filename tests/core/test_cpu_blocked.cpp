@@ -128,6 +128,8 @@ TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
     int N, C, H, W, K, R, S, stride, pad, groups, in_block, out_block;
   };
   for (Case c : {Case{2, 1, 12, 12, 16, 3, 3, 1, 1, 1, 1, 16},    // the stem: one channel in, blocked out
+                 Case{3, 1, 13, 11, 32, 5, 5, 2, 2, 1, 1, 16},    // ... any kernel size, stride, odd plane
+                 Case{2, 1, 12, 12, 16, 3, 3, 1, 0, 1, 1, 8},     // ... AVX2's block, no padding
                  Case{2, 16, 10, 10, 16, 3, 3, 1, 1, 1, 16, 16},  // Winograd's shape
                  Case{2, 16, 10, 10, 32, 3, 3, 2, 1, 1, 16, 16},  // stride 2
                  Case{2, 16, 10, 10, 32, 1, 1, 2, 0, 1, 16, 16},  // the projection shortcut
@@ -255,5 +257,32 @@ TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
     expect_close(dxr, dx, 1e-6f, "dx");
     expect_close(dgr, dg, 1e-6f, "dgamma");
     expect_close(dbr, db, 1e-6f, "dbeta");
+  }
+}
+
+// The one-channel weight gradient read from a blocked dy (the first layer on
+// grey images) equals im2col's on NCHW, with dilation, without a bias, and
+// declines every other geometry.
+TEST(ChannelBlocks, OneChannelWeightGradientFromBlockedDy) {
+  for (int b : {8, 16}) {
+    ConvGeometry g = make_conv_geometry(3, 1, 11, 10, 32, 3, 2, 1, 2, 2, 1, /*dil_h=*/2, /*dil_w=*/3);
+    const std::vector<float> x = randv(size_t(g.N) * g.H * g.W, 41), dy = randv(size_t(g.N) * g.K * g.P * g.Q, 42);
+    std::vector<float> dw0(size_t(g.K) * g.R * g.S), db0(g.K), dw(dw0.size(), 5.f), db(g.K, 5.f);
+    im2col_conv_backward(g, x.data(), nullptr, dy.data(), nullptr, dw0.data(), db0.data());
+    ConvGeometry gb = g;
+    gb.out_block = b;
+    const std::vector<float> dyb = reorder(dy, g.N, g.K, g.P * g.Q, 1, b);
+    ASSERT_TRUE(one_channel_blocked_weight_gradient(gb, x.data(), dyb.data(), dw.data(), db.data()));
+    SCOPED_TRACE(b);
+    expect_close(dw, dw0, 1e-5f, "dw");
+    expect_close(db, db0, 1e-5f, "db");
+    std::fill(dw.begin(), dw.end(), 5.f);
+    ASSERT_TRUE(one_channel_blocked_weight_gradient(gb, x.data(), dyb.data(), dw.data(), nullptr));
+    expect_close(dw, dw0, 1e-5f, "dw without a bias");
+    EXPECT_FALSE(one_channel_blocked_weight_gradient(g, x.data(), dy.data(), dw.data(), db.data())) << "NCHW dy";
+    ConvGeometry two = make_conv_geometry(3, 2, 11, 10, 32, 3, 3, 1, 1, 1, 1);
+    two.out_block = b;
+    EXPECT_FALSE(one_channel_blocked_weight_gradient(two, x.data(), dy.data(), dw.data(), db.data()))
+        << "two input channels";
   }
 }

@@ -8,25 +8,34 @@
 #include <vector>
 
 #include "core/backend/cpu/cpu_kernel.h"
+#include "core/backend/cpu/cpu_lanes.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
 
 namespace {
 
-// Channel-blocked tensors [N, C/b, HW, b] (b <= 16): each position holds b
-// channels side by side, so every pass is a run of b-lane vectors and the
+// Channel-blocked tensors [N, C/B, HW, B] (B = 16 or 8): each position holds
+// B channels side by side, so every pass is a run of B-lane vectors and the
 // work splits over samples and channel blocks (a 16-channel layer is one
-// block). Per (sample, block) slab the sums are float, vectorised over the
-// b lanes, and slabs accumulate in double: the plain kernels' precision.
-constexpr int kMaxBlock = 16;
+// block). Per (sample, block) slab the sums are float, one vector of B
+// lanes, and slabs accumulate in double: the plain kernels' precision.
 
-// Per channel, the sums over samples and positions that f accumulates into
-// s1 and s2 (out2 may be null when f leaves s2 alone).
-template <class F>
-void blocked_channel_sums(const float* x, const float* dy, const float* mask, int N, int C, int HW, int b, F f,
-                          double* out1, double* out2) {
-  const int CB = C / b, T = omp_get_max_threads();
+// The gradient at one position: dy, zeroed where the fused ReLU's output
+// (mask, when given) is not > 0.
+template <int B>
+inline LaneF<B> masked_dy(const float* dy, const float* mask, size_t o) {
+  const LaneF<B> d = load<B>(dy + o);
+  return mask ? (load<B>(mask + o) > 0.f ? d : LaneF<B>{}) : d;
+}
+
+// Per channel, the sums over samples and positions that f(s1, s2, x, dy, c0)
+// accumulates for the B channels from c0 (dy is zero when not given; out2
+// may be null when f leaves s2 alone).
+template <int B, class F>
+void blocked_channel_sums(const float* x, const float* dy, const float* mask, int N, int C, int HW, F f, double* out1,
+                          double* out2) {
+  const int CB = C / B, T = omp_get_max_threads();
   std::vector<double> part(size_t(T) * 2 * C, 0.0);
 #pragma omp parallel num_threads(T)
   {
@@ -34,21 +43,15 @@ void blocked_channel_sums(const float* x, const float* dy, const float* mask, in
 #pragma omp for collapse(2) schedule(static)
     for (int n = 0; n < N; ++n)
       for (int cb = 0; cb < CB; ++cb) {
-        const size_t off = (size_t(n) * CB + cb) * size_t(HW) * b;
-        float s1[kMaxBlock] = {}, s2[kMaxBlock] = {};
+        const size_t off = (size_t(n) * CB + cb) * size_t(HW) * B;
+        LaneF<B> s1{}, s2{};
         for (int p = 0; p < HW; ++p) {
-          const float* xp = x + off + size_t(p) * b;
-          const float* dp = dy ? dy + off + size_t(p) * b : nullptr;
-          const float* mp = mask ? mask + off + size_t(p) * b : nullptr;
-#pragma omp simd
-          for (int l = 0; l < b; ++l) {
-            const float d = dp ? (mp && !(mp[l] > 0.f) ? 0.f : dp[l]) : 0.f;
-            f(xp[l], d, cb * b + l, s1[l], s2[l]);
-          }
+          const size_t o = off + size_t(p) * B;
+          f(s1, s2, load<B>(x + o), dy ? masked_dy<B>(dy, mask, o) : LaneF<B>{}, cb * B);
         }
-        for (int l = 0; l < b; ++l) {
-          acc[cb * b + l] += s1[l];
-          acc[C + cb * b + l] += s2[l];
+        for (int l = 0; l < B; ++l) {
+          acc[cb * B + l] += s1[l];
+          acc[C + cb * B + l] += s2[l];
         }
       }
   }
@@ -63,41 +66,38 @@ void blocked_channel_sums(const float* x, const float* dy, const float* mask, in
   }
 }
 
-// y = f(x, dy, channel) element by element over a blocked tensor (dy
-// zeroed where mask, when given, is not > 0).
-template <class F>
-void blocked_map(const float* x, const float* dy, const float* mask, float* y, int N, int C, int HW, int b, F f) {
-  const int CB = C / b;
+// y = f(x, dy, c0) vector by vector over a blocked tensor (dy as in
+// blocked_channel_sums).
+template <int B, class F>
+void blocked_map(const float* x, const float* dy, const float* mask, float* y, int N, int C, int HW, F f) {
+  const int CB = C / B;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < N; ++n)
     for (int cb = 0; cb < CB; ++cb) {
-      const size_t off = (size_t(n) * CB + cb) * size_t(HW) * b;
+      const size_t off = (size_t(n) * CB + cb) * size_t(HW) * B;
       for (int p = 0; p < HW; ++p) {
-        const size_t o = off + size_t(p) * b;
-#pragma omp simd
-        for (int l = 0; l < b; ++l) {
-          const float d = dy ? (mask && !(mask[o + l] > 0.f) ? 0.f : dy[o + l]) : 0.f;
-          y[o + l] = f(x[o + l], d, cb * b + l);
-        }
+        const size_t o = off + size_t(p) * B;
+        store<B>(y + o, f(load<B>(x + o), dy ? masked_dy<B>(dy, mask, o) : LaneF<B>{}, cb * B));
       }
     }
 }
 
+template <int B>
 void forward_train_blocked(const float* x, float* y, const float* gamma, const float* beta, float* save_mean,
                            float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
-                           float momentum, float eps, int b, bool relu) {
-  PCHECK(b <= kMaxBlock && C % b == 0, "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
+                           float momentum, float eps, bool relu) {
+  using V = LaneF<B>;
   const double count = double(N) * HW;
   std::vector<double> sum(static_cast<size_t>(C)), ss(static_cast<size_t>(C));
-  blocked_channel_sums(
-      x, nullptr, nullptr, N, C, HW, b, [](float v, float, int, float& s1, float&) { s1 += v; }, sum.data(), nullptr);
+  blocked_channel_sums<B>(
+      x, nullptr, nullptr, N, C, HW, [](V& s1, V&, V v, V, int) { s1 += v; }, sum.data(), nullptr);
   std::vector<float> meanf(static_cast<size_t>(C));
   for (int c = 0; c < C; ++c) meanf[size_t(c)] = static_cast<float>(sum[size_t(c)] / count);
   const float* m = meanf.data();
-  blocked_channel_sums(  // two-pass variance: no cancellation
-      x, nullptr, nullptr, N, C, HW, b,
-      [m](float v, float, int c, float& s1, float&) {
-        const float d = v - m[c];
+  blocked_channel_sums<B>(  // two-pass variance: no cancellation
+      x, nullptr, nullptr, N, C, HW,
+      [m](V& s1, V&, V v, V, int c0) {
+        const V d = v - load<B>(m + c0);
         s1 += d * d;
       },
       ss.data(), nullptr);
@@ -115,21 +115,24 @@ void forward_train_blocked(const float* x, float* y, const float* gamma, const f
   }
   const float *pa = a.data(), *pe = e.data();
   const float lo = relu ? 0.f : -std::numeric_limits<float>::infinity();
-  blocked_map(x, nullptr, nullptr, y, N, C, HW, b,
-              [pa, pe, lo](float v, float, int c) { return std::max(v * pa[c] + pe[c], lo); });
+  blocked_map<B>(x, nullptr, nullptr, y, N, C, HW, [pa, pe, lo](V v, V, int c0) {
+    const V t = v * load<B>(pa + c0) + load<B>(pe + c0);
+    return t < lo ? V{} + lo : t;  // std::max(t, lo): NaN stays
+  });
 }
 
+template <int B>
 void backward_blocked(const float* x, const float* dy, const float* gamma, const float* save_mean,
-                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW, int b,
+                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
                       const float* relu_y) {
-  PCHECK(b <= kMaxBlock && C % b == 0, "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
+  using V = LaneF<B>;
   const double count = double(N) * HW;
   std::vector<double> sdy(static_cast<size_t>(C)), sdyx(static_cast<size_t>(C));
-  blocked_channel_sums(
-      x, dy, relu_y, N, C, HW, b,
-      [save_mean](float v, float d, int c, float& s1, float& s2) {
+  blocked_channel_sums<B>(
+      x, dy, relu_y, N, C, HW,
+      [save_mean](V& s1, V& s2, V v, V d, int c0) {
         s1 += d;
-        s2 += d * (v - save_mean[c]);
+        s2 += d * (v - load<B>(save_mean + c0));
       },
       sdy.data(), sdyx.data());
   std::vector<float> k(static_cast<size_t>(C)), mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
@@ -143,10 +146,15 @@ void backward_blocked(const float* x, const float* dy, const float* gamma, const
   }
   const float *pk = k.data(), *pmdy = mdy.data(), *pmdyx = mdyx.data();
   // dx = gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
-  blocked_map(x, dy, relu_y, dx, N, C, HW, b, [=](float v, float d, int c) {
-    const float xhat = (v - save_mean[c]) * save_invstd[c];
-    return pk[c] * (d - pmdy[c] - xhat * pmdyx[c]);
+  blocked_map<B>(x, dy, relu_y, dx, N, C, HW, [=](V v, V d, int c0) {
+    const V xhat = (v - load<B>(save_mean + c0)) * load<B>(save_invstd + c0);
+    return load<B>(pk + c0) * (d - load<B>(pmdy + c0) - xhat * load<B>(pmdyx + c0));
   });
+}
+
+void check_block(int b, int C) {
+  PCHECK((b == 8 || b == 16) && C % b == 0,
+         "batch norm: channel block " + std::to_string(b) + " of " + std::to_string(C));
 }
 
 }  // namespace
@@ -155,9 +163,12 @@ void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* 
                                          float* save_mean, float* save_invstd, float* running_mean, float* running_var,
                                          int N, int C, int HW, float momentum, float eps, int block, bool relu) {
   PERCEPTRA_CPU_OP(kBatchNorm);
-  if (block != 1)
-    return forward_train_blocked(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C, HW,
-                                 momentum, eps, block, relu);
+  if (block != 1) {
+    check_block(block, C);
+    return (block == 16 ? forward_train_blocked<16> : forward_train_blocked<8>)(x, y, gamma, beta, save_mean,
+                                                                                save_invstd, running_mean, running_var,
+                                                                                N, C, HW, momentum, eps, relu);
+  }
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
@@ -219,8 +230,11 @@ void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float
                                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
                                     int HW, int block, const float* relu_y) {
   PERCEPTRA_CPU_OP(kBatchNorm);
-  if (block != 1)
-    return backward_blocked(x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, N, C, HW, block, relu_y);
+  if (block != 1) {
+    check_block(block, C);
+    return (block == 16 ? backward_blocked<16> : backward_blocked<8>)(x, dy, gamma, save_mean, save_invstd, dx, dgamma,
+                                                                      dbeta, N, C, HW, relu_y);
+  }
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {

@@ -130,10 +130,15 @@ bool im2col_trial_too_big(const ConvGeometry& t) {
   return !is_pointwise(t) && col_floats(t) * sizeof(float) * size_t(omp_get_max_threads()) > kConvTrialColBytes;
 }
 
+bool blocked(const ConvGeometry& g) { return g.in_block != 1 || g.out_block != 1; }
+
 // Whether this forward runs on oneDNN: forced, or Auto's measured choice
 // (im2col's side of the trial includes the activation pass it needs).
 bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
                        ConvPost post, Activation act) {
+  // Blocked operands go to oneDNN without a trial: im2col would need them
+  // reordered, which is what the blocked layout saves.
+  if (blocked(g)) return true;
   if (cpu_conv_impl() != CpuConvImpl::Auto) return cpu_conv_impl() == CpuConvImpl::OneDnn;
   const auto pass = post == ConvPost::None   ? ConvChoiceKey::Forward
                     : post == ConvPost::ReLU ? ConvChoiceKey::ForwardReLU
@@ -158,7 +163,7 @@ bool forward_on_onednn(CpuBackend& be, const ConvGeometry& g, const float* x, co
 // oneDNN's kernel took 8.7 ms against im2col's 2.3 ms (SimpleCNN's first
 // layer, N = 128, 2 threads; 15 % of its training step).
 bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, const float* dy, bool input_grad) {
-  if (cpu_conv_impl() == CpuConvImpl::OneDnn || g.in_block != 1 || g.out_block != 1)
+  if (cpu_conv_impl() == CpuConvImpl::OneDnn || blocked(g))  // blocked: as forward_on_onednn
     return input_grad || !one_channel_weight_gradient_on_im2col(g);
   if (cpu_conv_impl() != CpuConvImpl::Auto) return false;
   const auto pass = input_grad ? ConvChoiceKey::BackwardData : ConvChoiceKey::BackwardWeights;
@@ -175,8 +180,6 @@ bool backward_on_onednn(const ConvGeometry& g, const float* x, const float* w, c
       key, [&] { return dnnl_conv_backward(t, x, w, dy, dx, dw, pdb); },
       [&] { im2col_conv_backward(t, x, w, dy, dx, dw, pdb); });
 }
-
-bool blocked(const ConvGeometry& g) { return g.in_block != 1 || g.out_block != 1; }
 
 // Operands of a channel-blocked geometry (training keeps activations
 // blocked, Tensor::channel_block) as im2col wants them: NCHW copies.
@@ -209,6 +212,7 @@ void im2col_forward_any_layout(CpuBackend& be, const ConvGeometry& g, const floa
 void im2col_backward_any_layout(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* dy,
                                 float* dx, float* dw, float* db) {
   if (!blocked(g)) return im2col_conv_backward(g, x, w, dy, dx, dw, db);
+  if (!dx && one_channel_blocked_weight_gradient(g, x, dy, dw, db)) return;
   PlainOperands p(g);
   CpuScratch dy_copy;
   const float* xp = dw ? p.in(be, x, g.in_block, true, p.x_copy) : x;
@@ -224,8 +228,7 @@ void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, co
                        float* y, ConvPost post, Activation act) {
   {
     PERCEPTRA_CPU_OP(kConvForward);
-    if ((blocked(g) || forward_on_onednn(be, g, x, w, bias, post, act)) && dnnl_conv_forward(g, x, w, bias, y, post))
-      return;
+    if (forward_on_onednn(be, g, x, w, bias, post, act) && dnnl_conv_forward(g, x, w, bias, y, post)) return;
     im2col_forward_any_layout(be, g, x, w, bias, y);
   }
   be.activation_forward(act, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
@@ -235,10 +238,7 @@ void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, co
 
 void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   PERCEPTRA_CPU_OP(kConvForward);
-  // Blocked operands go to oneDNN without a trial: im2col would need them
-  // reordered, which is what the blocked layout saves.
-  if ((blocked(g) || forward_on_onednn(*this, g, x, w, bias, ConvPost::None, Activation::ReLU)) &&
-      dnnl_conv_forward(g, x, w, bias, y))
+  if (forward_on_onednn(*this, g, x, w, bias, ConvPost::None, Activation::ReLU) && dnnl_conv_forward(g, x, w, bias, y))
     return;
   im2col_forward_any_layout(*this, g, x, w, bias, y);
 }
@@ -265,7 +265,7 @@ void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const fl
                                  float* dw, float* db) {
   PERCEPTRA_CPU_OP(kConvBackward);
   const bool w_onednn = dw && backward_on_onednn(g, x, w, dy, false);
-  const bool x_onednn = dx && (blocked(g) || backward_on_onednn(g, x, w, dy, true));
+  const bool x_onednn = dx && backward_on_onednn(g, x, w, dy, true);
   if (!dx || !dw || w_onednn == x_onednn) {  // one kernel for both: dy is read once
     if ((w_onednn || x_onednn) && dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
     im2col_backward_any_layout(*this, g, x, w, dy, dx, dw, db);

@@ -50,6 +50,11 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
 // OneDnn's one fixed exception: true when this weight gradient runs on im2col.
 bool one_channel_weight_gradient_on_im2col(const ConvGeometry& g);
 
+// A one-channel convolution's weight (and bias, when db) gradient from a
+// channel-blocked dy (cpu_conv_one_channel.cpp), where OneDnn's exception
+// above would reorder dy for im2col; false when g is not that case.
+bool one_channel_blocked_weight_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dw, float* db);
+
 // The im2col + sgemm reference (cpu_conv.cpp), post-op not included.
 void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
 void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,

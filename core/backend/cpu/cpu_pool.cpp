@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/backend/cpu/cpu_kernel.h"
+#include "core/backend/cpu/cpu_lanes.h"
 #include "core/tensor/error.h"
 
 namespace perceptra {
@@ -264,23 +265,6 @@ void for_each_blocked_slab(const PoolGeometry& g, F f) {
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < g.N; ++n)
     for (int cb = 0; cb < CB; ++cb) f(size_t(n) * CB + cb);
-}
-
-// B floats as one vector (GCC vector extensions; unaligned, may alias the
-// float buffers): the lane loops below as written did not vectorise.
-template <int B>
-struct Lanes {
-  typedef float F __attribute__((vector_size(B * sizeof(float)), aligned(alignof(float)), may_alias));
-};
-template <int B>
-using LaneF = typename Lanes<B>::F;
-template <int B>
-inline LaneF<B> load(const float* p) {
-  return *reinterpret_cast<const LaneF<B>*>(p);
-}
-template <int B>
-inline void store(float* p, LaneF<B> v) {
-  *reinterpret_cast<LaneF<B>*>(p) = v;
 }
 
 // Lane-wise: v replaces the best so far (greater, or NaN over a number);
