@@ -135,6 +135,13 @@ class Backend {
     (void)channels;
     return 1;
   }
+  // Whether conv2d_relu_maxpool_forward/backward run this training
+  // convolution (its out_block as activation_channel_block says) followed
+  // by a ReLU and a 2x2/stride-2 max pooling.
+  virtual bool fuses_conv_relu_maxpool(const ConvGeometry& g) const {
+    (void)g;
+    return false;
+  }
 
   // The ops (documented in backend_ops.inc). A backend class declares its
   // overrides the same way:

@@ -1,6 +1,7 @@
 #include "core/nn/conv2d.h"
 
 #include "core/nn/batchnorm.h"
+#include "core/nn/pool2d.h"
 
 #include "core/nn/layer_util.h"
 #include "core/nn/spec_args.h"
@@ -70,6 +71,7 @@ Tensor Conv2d::forward(const Tensor& x, bool training) {
   backend_for(x.device())
       .conv2d_forward(g, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr, y.data());
   x_ = x;
+  pooled_y_ = pooled_argmax_ = Tensor();
   return y;
 }
 
@@ -79,6 +81,27 @@ Tensor Conv2d::forward_relu(const Tensor& x) {
   backend_for(x.device())
       .conv2d_forward_relu(g, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr, y.data());
   x_ = x;
+  pooled_y_ = pooled_argmax_ = Tensor();
+  return y;
+}
+
+Tensor Conv2d::forward_relu_maxpool(const Tensor& x, MaxPool2d& pool) {
+  const PoolOptions& po = pool.options();
+  if (po.kh != 2 || po.kw != 2 || po.sh != 2 || po.sw != 2 || po.ph != 0 || po.pw != 0) return Tensor();
+  const ConvGeometry g = training_geometry(x, true);
+  Backend& be = backend_for(x.device());
+  if (!be.fuses_conv_relu_maxpool(g)) return Tensor();
+  const Shape conv_out = output_shape(x.shape());
+  const Shape pooled = pool.output_shape(conv_out);
+  Tensor y = Tensor::empty(pooled, x.device()).with_channel_block(g.out_block);
+  Tensor argmax = Tensor::empty({pooled.numel()}, x.device());
+  be.conv2d_relu_maxpool_forward(g, x.data(), weight_.value.data(), o_.bias ? bias_.value.data() : nullptr, y.data(),
+                                 argmax.data());
+  x_ = x;
+  pooled_y_ = y;
+  pooled_argmax_ = argmax;
+  pooled_g_ = g;
+  pool.pass_gradient_to_fused_conv(conv_out, pooled);
   return y;
 }
 
@@ -122,6 +145,7 @@ Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, ConvPost post) 
 
 Tensor Conv2d::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
+  if (pooled_argmax_.defined()) return backward_pooled(dy);
   ConvGeometry g = geometry(x_.shape());
   g.in_block = x_.channel_block();  // dx in x's layout, dy in any
   g.out_block = dy.channel_block();
@@ -129,6 +153,33 @@ Tensor Conv2d::backward(const Tensor& dy) {
   backend_for(dy.device())
       .conv2d_backward(g, x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
                        o_.bias ? bias_.grad.data() : nullptr);
+  return dx;
+}
+
+// After forward_relu_maxpool: dy is the pooling's output gradient.
+Tensor Conv2d::backward_pooled(const Tensor& grad) {
+  const ConvGeometry& g = pooled_g_;
+  PCHECK(grad.shape() == pooled_y_.shape(), layer_where(*this) + ": gradient shape " + grad.shape().str() +
+                                                " does not match the pooled output " + pooled_y_.shape().str());
+  const Tensor dy = grad.in_channel_block(g.out_block);
+  Backend& be = backend_for(dy.device());
+  // The weight gradient from the fused op whether or not dx is wanted, so
+  // its bits never depend on that.
+  be.conv2d_relu_maxpool_backward(g, x_.data(), pooled_y_.data(), pooled_argmax_.data(), dy.data(), weight_.grad.data(),
+                                  o_.bias ? bias_.grad.data() : nullptr);
+  if (!input_grad_needed_) return Tensor();
+  // The input's gradient too (saliency through a first layer): the ReLU's
+  // mask and the pooling's scatter as the unfused layers do, then the
+  // convolution's input gradient.
+  Tensor masked = Tensor::empty(dy.shape(), dy.device()).with_channel_block(g.out_block);
+  be.activation_backward(Activation::ReLU, 0.f, pooled_y_.data(), pooled_y_.data(), dy.data(), masked.data(),
+                         size_t(dy.numel()));
+  PoolGeometry pg = make_pool_geometry(g.N, g.K, g.P, g.Q, 2, 2, 2, 2, 0, 0);
+  pg.block = g.out_block;
+  Tensor full = Tensor::empty({g.N, g.K, g.P, g.Q}, dy.device()).with_channel_block(g.out_block);
+  be.maxpool2d_backward_argmax(pg, pooled_argmax_.data(), masked.data(), full.data());
+  Tensor dx = Tensor::empty(x_.shape(), dy.device()).with_channel_block(g.in_block);
+  be.conv2d_backward(g, x_.data(), weight_.value.data(), full.data(), dx.data(), nullptr, nullptr);
   return dx;
 }
 

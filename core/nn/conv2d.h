@@ -45,15 +45,27 @@ class Conv2d : public Layer {
   // Training forward followed by a ReLU in one pass (core/nn/train_fusion.h):
   // caches x for backward like forward(); returns relu(conv(x)).
   Tensor forward_relu(const Tensor& x);
+  // Training forward with the ReLU after it and a 2x2/stride-2 max pooling
+  // after that (`pool`) as one backend op, where the backend fuses this
+  // geometry (Backend::fuses_conv_relu_maxpool: on the CPU a one-channel
+  // first layer); an undefined Tensor, nothing run, where it does not.
+  // Returns the pooled output; `pool` then passes the pooled gradient back
+  // to this layer's backward, which takes the weight gradient from it.
+  Tensor forward_relu_maxpool(const Tensor& x, class MaxPool2d& pool);
   // geometry() with x's channel block in and, when training, the backend's
   // preferred one out.
   ConvGeometry training_geometry(const Tensor& x, bool training) const;
 
  private:
   ConvGeometry geometry(const Shape& in) const;
+  Tensor backward_pooled(const Tensor& grad);
   Conv2dOptions o_;
   Parameter weight_, bias_;
   Tensor x_;
+  // Set by forward_relu_maxpool (the pooled output and its argmax, the
+  // geometry it ran); undefined after forward() or forward_relu().
+  Tensor pooled_y_, pooled_argmax_;
+  ConvGeometry pooled_g_;
 };
 
 }  // namespace perceptra

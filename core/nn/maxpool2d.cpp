@@ -15,7 +15,7 @@ Tensor MaxPool2d::forward(const Tensor& input, bool training) {
   Tensor y = Tensor::empty(output_shape(x.shape()), x.device()).with_channel_block(g.block);
   Backend& be = backend_for(x.device());
   in_shape_ = x.shape();
-  relu_mask_ = false;
+  relu_mask_ = fused_ = false;
   // Training records each window's argmax (every backend, every window);
   // eval keeps x and y, so a later backward (saliency) needs no workspace.
   if (training) {
@@ -38,7 +38,20 @@ void MaxPool2d::mask_gradient_by_output(const Tensor& y) {
   relu_mask_ = true;
 }
 
+void MaxPool2d::pass_gradient_to_fused_conv(const Shape& in_shape, const Shape& out_shape) {
+  x_ = y_ = argmax_ = Tensor();
+  in_shape_ = in_shape;
+  out_shape_ = out_shape;
+  relu_mask_ = false;
+  fused_ = true;
+}
+
 Tensor MaxPool2d::backward(const Tensor& grad) {
+  if (fused_) {
+    PCHECK(grad.shape() == out_shape_, layer_where(*this) + ": gradient shape " + grad.shape().str() +
+                                           " does not match output " + out_shape_.str());
+    return grad;
+  }
   PCHECK(x_.defined() || argmax_.defined(), layer_where(*this) + ": backward before forward");
   const Tensor dy = grad.in_channel_block(block_);
   Tensor dx = Tensor::empty(in_shape_, dy.device()).with_channel_block(block_);

@@ -32,6 +32,10 @@ class MaxPool2d : public Pool2d {
   // pass over the 4x larger input becomes a pass over y. `y` is this step's
   // output.
   void mask_gradient_by_output(const Tensor& y);
+  // The convolution before this pooling (and the ReLU between) ran it
+  // (Conv2d::forward_relu_maxpool): until the next forward, backward hands
+  // the pooled gradient back unchanged for that convolution to take.
+  void pass_gradient_to_fused_conv(const Shape& in_shape, const Shape& out_shape);
 
  private:
   // Training, where the backend records argmaxes: argmax_ only (x_ and y_
@@ -40,7 +44,9 @@ class MaxPool2d : public Pool2d {
   Tensor y_, argmax_;
   Shape in_shape_;
   bool relu_mask_ = false;
-  int block_ = 1;  // the forward's channel block (x, y, argmax, gradients)
+  bool fused_ = false;  // pass_gradient_to_fused_conv
+  Shape out_shape_;     // ... and the output it stands for
+  int block_ = 1;       // the forward's channel block (x, y, argmax, gradients)
 };
 
 class AvgPool2d : public Pool2d {

@@ -40,6 +40,15 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
     auto* bn = fuse ? dynamic_cast<BatchNorm*>(layers[i].get()) : nullptr;
     if (bn && bn->synced()) bn = nullptr;  // SyncBN computes on the host
     ActivationLayer* relu = (conv || bn) && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
+    auto* after = relu && conv && i + 2 < layers.size() ? dynamic_cast<MaxPool2d*>(layers[i + 2].get()) : nullptr;
+    Tensor pooled = after ? conv->forward_relu_maxpool(h, *after) : Tensor();
+    if (pooled.defined()) {  // conv + ReLU + max pooling as one op (the ReLU's mask applied by the conv)
+      h = pooled;
+      relu->adopt_relu_output(h);
+      relu->defer_mask();
+      i += 2;
+      continue;
+    }
     if (relu && conv) {
       h = conv->forward_relu(h);
       relu->adopt_relu_output(h);

@@ -9,7 +9,12 @@
 // pooling to the pooled gradient (a quarter of the elements for 2x2), which
 // at each window's argmax is the same mask: gradients stay exact. A batch
 // norm followed by a ReLU applies it as it writes its output, and masks its
-// own backward's gradient by that output (BatchNorm::forward_relu).
+// own backward's gradient by that output (BatchNorm::forward_relu). Where the
+// backend fuses it (Backend::fuses_conv_relu_maxpool: the CPU's one-channel
+// first layers), conv + ReLU + 2x2 max pooling run as one op that never
+// writes the convolution's output; the ReLU keeps the pooled output (its
+// mask deferred) and the pooling hands the pooled gradient back to the
+// convolution (Conv2d::forward_relu_maxpool).
 #include <vector>
 
 #include "core/nn/layer.h"

@@ -286,3 +286,49 @@ TEST(ChannelBlocks, OneChannelWeightGradientFromBlockedDy) {
         << "two input channels";
   }
 }
+
+// A one-channel layer's convolution + ReLU + 2x2 max pooling in one op (the
+// training fusion for grey first layers) equals the three ops: the same
+// pooled output and argmax, and the weight and bias gradients of the
+// scattered, ReLU-masked pooled gradient.
+TEST(ChannelBlocks, FusedOneChannelConvReluPoolEqualsItsParts) {
+  struct Case {
+    int H, W, K, R, stride, pad;
+    bool bias;
+  };
+  for (int b : {8, 16})
+    for (Case c :
+         {Case{12, 12, 32, 3, 1, 1, true}, Case{11, 13, 16, 5, 1, 2, false}, Case{15, 14, 16, 3, 2, 0, true}}) {
+      ConvGeometry g = make_conv_geometry(3, 1, c.H, c.W, c.K, c.R, c.R, c.stride, c.stride, c.pad, c.pad);
+      g.out_block = b;
+      SCOPED_TRACE(::testing::Message() << "block " << b << " kernel " << c.R << " plane " << c.H << "x" << c.W);
+      ASSERT_TRUE(B().fuses_conv_relu_maxpool(g) == (b == B().activation_channel_block(c.K)));
+      const std::vector<float> x = randv(size_t(g.N) * g.H * g.W, 51), w = randv(size_t(g.K) * c.R * c.R, 52),
+                               bias = randv(g.K, 53);
+      const float* pb = c.bias ? bias.data() : nullptr;
+      PoolGeometry pg = make_pool_geometry(g.N, g.K, g.P, g.Q, 2, 2, 2, 2, 0, 0);
+      pg.block = b;
+      const size_t ny = size_t(g.N) * g.K * pg.P * pg.Q, nconv = size_t(g.N) * g.K * g.P * g.Q;
+      std::vector<float> conv(nconv), y0(ny), a0(ny), y(ny), a(ny);
+      B().conv2d_forward_relu(g, x.data(), w.data(), pb, conv.data());
+      B().maxpool2d_forward_argmax(pg, conv.data(), y0.data(), a0.data());
+      B().conv2d_relu_maxpool_forward(g, x.data(), w.data(), pb, y.data(), a.data());
+      expect_close(y, y0, 1e-5f, "pooled output");
+      int zeros = 0;
+      for (size_t i = 0; i < ny; ++i) zeros += y[i] == 0.f;
+      EXPECT_GT(zeros, int(ny / 20)) << "the ReLU clipped whole windows";
+      EXPECT_EQ(a, a0) << "argmax";
+      const std::vector<float> dy = randv(ny, 54);
+      std::vector<float> masked(ny), full(nconv), dw0(w.size()), db0(g.K), dw(w.size(), 3.f), db(g.K, 3.f);
+      for (size_t i = 0; i < ny; ++i) masked[i] = y0[i] > 0.f ? dy[i] : 0.f;
+      B().maxpool2d_backward_argmax(pg, a0.data(), masked.data(), full.data());
+      B().conv2d_backward(g, x.data(), w.data(), full.data(), nullptr, dw0.data(), db0.data());
+      B().conv2d_relu_maxpool_backward(g, x.data(), y.data(), a.data(), dy.data(), dw.data(),
+                                       c.bias ? db.data() : nullptr);
+      expect_close(dw, dw0, 1e-5f, "dw");
+      if (c.bias) expect_close(db, db0, 1e-5f, "db");
+    }
+  ConvGeometry two = make_conv_geometry(3, 2, 12, 12, 16, 3, 3, 1, 1, 1, 1);
+  two.out_block = 16;
+  EXPECT_FALSE(B().fuses_conv_relu_maxpool(two)) << "two input channels";
+}

@@ -251,3 +251,15 @@ TEST(TrainFusion, AFailedBatchNormReluLeavesNoReluBehind) {
   const std::vector<float> y = bn.forward(Tensor::from_vector({2, 2, 1, 1}, {1.f, 2.f, 3.f, 5.f}), true).to_vector();
   EXPECT_LT(*std::min_element(y.begin(), y.end()), -0.5f) << "normalised values below the mean stay negative";
 }
+
+// SimpleCNN's first layer (one channel in) is the fused conv + ReLU + pooling
+// op's case wherever the CPU blocks its output, so the builtins' comparison
+// above covers that op, with and without the input's gradient.
+TEST(TrainFusion, SimpleCnnsFirstLayerRunsAsOneOpWhereBlocked) {
+  ConvGeometry g = make_conv_geometry(6, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+  g.out_block = cpu_backend().activation_channel_block(32);
+  EXPECT_EQ(cpu_backend().fuses_conv_relu_maxpool(g), g.out_block > 1);
+  if (g.out_block == 1) GTEST_SKIP() << "this CPU keeps NCHW activations (no oneDNN blocked layout)";
+  g.out_block = 1;
+  EXPECT_FALSE(cpu_backend().fuses_conv_relu_maxpool(g)) << "NCHW outputs are not fused";
+}

@@ -19,6 +19,7 @@ class CpuBackend final : public Backend {
   Precision precision() const override;
   // oneDNN's blocked layout where its convolutions use it (cpu_conv_dnnl.cpp).
   int activation_channel_block(int channels) const override;
+  bool fuses_conv_relu_maxpool(const ConvGeometry& g) const override;
 
   // Every op of the list; each family's file is named in backend_ops.inc.
 #define PERCEPTRA_OP(ret, name, args) ret name args override;

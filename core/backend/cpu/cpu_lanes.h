@@ -22,4 +22,14 @@ inline void store(float* p, LaneF<B> v) {
   *reinterpret_cast<LaneF<B>*>(p) = v;
 }
 
+// Max pooling's rule, lane by lane: v replaces the best so far when greater,
+// or NaN over a number (NaN propagates; the first maximum in window order
+// wins ties), and arg then takes v's window offset.
+template <int B>
+inline void take_if_greater(LaneF<B> v, float off, LaneF<B>& best, LaneF<B>& arg) {
+  const auto t = (v > best) | ((v != v) & (best == best));
+  best = t ? v : best;
+  arg = t ? LaneF<B>{} + off : arg;
+}
+
 }  // namespace perceptra

@@ -267,15 +267,6 @@ void for_each_blocked_slab(const PoolGeometry& g, F f) {
     for (int cb = 0; cb < CB; ++cb) f(size_t(n) * CB + cb);
 }
 
-// Lane-wise: v replaces the best so far (greater, or NaN over a number);
-// the best and its window offset are updated in place.
-template <int B>
-inline void take_if_greater(LaneF<B> v, float off, LaneF<B>& best, LaneF<B>& arg) {
-  const auto t = (v > best) | ((v != v) & (best == best));
-  best = t ? v : best;
-  arg = t ? LaneF<B>{} + off : arg;
-}
-
 template <int B>
 void maxpool_argmax_blocked(const PoolGeometry& g, const float* x, float* y, float* argmax) {
   using F = LaneF<B>;

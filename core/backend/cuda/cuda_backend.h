@@ -49,6 +49,11 @@ class CudaBackend final : public Backend {
   std::string describe() const override;
 
   void synchronize() override;
+  // Every op but the fused one-channel first layer (fuses_conv_relu_maxpool
+  // stays false, so no layer asks for it).
+  bool supports(Op op) const override {
+    return op != Op::conv2d_relu_maxpool_forward && op != Op::conv2d_relu_maxpool_backward;
+  }
 
   // Every op of the list; each family's file is named in backend_ops.inc.
 #define PERCEPTRA_OP(ret, name, args) ret name args override;

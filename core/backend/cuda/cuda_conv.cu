@@ -152,4 +152,14 @@ void CudaBackend::conv2d_forward_relu6(const ConvGeometry& g, const float* x, co
   activation_forward(Activation::ReLU6, 0.f, y, y, size_t(g.N) * g.K * g.P * g.Q);
 }
 
+void CudaBackend::conv2d_relu_maxpool_forward(const ConvGeometry&, const float*, const float*, const float*, float*,
+                                              float*) {
+  unsupported(Op::conv2d_relu_maxpool_forward);
+}
+
+void CudaBackend::conv2d_relu_maxpool_backward(const ConvGeometry&, const float*, const float*, const float*,
+                                               const float*, float*, float*) {
+  unsupported(Op::conv2d_relu_maxpool_backward);
+}
+
 }  // namespace perceptra::cuda
