@@ -269,6 +269,8 @@ void set_cpu_conv_impl(CpuConvImpl impl) { g_impl = impl; }
 void set_conv_chain_bytes(size_t bytes) { g_chain_bytes = bytes; }
 CpuConvImpl cpu_conv_impl() { return g_impl; }
 
+CpuConvImpl default_cpu_conv_impl() { return initial_impl(); }
+
 bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
                        ConvPost post) {
   if (g_impl == CpuConvImpl::Im2col) return false;
@@ -302,11 +304,29 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
 
 namespace {
 
+// What a chain's sub-batches share, per link: the weights prepared by the
+// first sub-batch that needs them (Winograd's filters, oneDNN's layout of the
+// convolution's and the projection's weights), reused by the others.
+struct ChainWeights {
+  explicit ChainWeights(int n) : filters(size_t(n)), conv(size_t(n)), proj(size_t(n)) {}
+  std::vector<WinogradFilters> filters;
+  std::vector<memory> conv, proj;
+};
+
+// The weights `w` (laid out as `user`) in the layout a primitive wants: as
+// they are when that is theirs, else the chain's copy, reordered once.
+memory weights_as(const memory::desc& want, const memory::desc& user, const float* w, memory& kept, dnnl::stream& s) {
+  memory wu(user, cpu_dnnl_engine(), mut(w));
+  if (want == user) return wu;
+  if (!kept || kept.get_desc() != want) {
+    kept = memory(want, cpu_dnnl_engine());
+    dnnl::reorder(wu, kept).execute(s, wu, kept);
+  }
+  return kept;
+}
+
 // One sub-batch of a chain (all links' N equal).
-// filters: one per link, prepared by the first sub-batch that runs the
-// link on Winograd and reused by the others.
-bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
-                         std::vector<WinogradFilters>& filters) {
+bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y, ChainWeights& weights) {
   std::vector<Descs> d(static_cast<size_t>(n)), pd(static_cast<size_t>(n));  // pd: projections
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
@@ -378,18 +398,31 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       cur = in_layout(cur, fi.pd.src_desc(), i);  // the layouts two links chose may differ
       inputs[size_t(i)] = cur;
       const bool to_y = i == n - 1 && !l.pooled();
-      memory out = to_y ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s) : temp(fi.pd.dst_desc(), i + 1);
       const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
-      const int by = channel_block(out.get_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
+      const int by = channel_block(fi.pd.dst_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
       const bool winograd = cpu_winograd() && bx && by && winograd_applies(l.g);  // ours: 2.25x fewer multiply-adds
-      const float* add = nullptr;                                                 // Winograd's shortcut
-      if (l.residual()) {  // out = the shortcut, which the convolution's sum post-op adds to
-        memory& from = inputs[size_t(l.residual_from)];
+      // An identity shortcut read here for the last time, already in this
+      // link's output layout, takes the sum in its own buffer (a chain
+      // temporary, never the caller's x, nor this link's own input): no copy
+      // into a new output.
+      const int rf = l.residual_from;
+      const bool in_place = l.residual() && !proj[size_t(i)] && !winograd && !to_y && rf > 0 && rf < i &&
+                            last_use[size_t(rf)] == i && inputs[size_t(rf)].get_desc() == fi.pd.dst_desc();
+      memory out = to_y       ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s)
+                   : in_place ? inputs[size_t(rf)]
+                              : temp(fi.pd.dst_desc(), i + 1);
+      if (in_place) {  // its buffer now lives as long as this link's output
+        auto& from = groups[size_t(rf)];
+        groups[size_t(i) + 1].insert(groups[size_t(i) + 1].end(), from.begin(), from.end());
+        from.clear();
+      }
+      const float* add = nullptr;  // Winograd's shortcut
+      if (l.residual()) {          // out = the shortcut, which the convolution's sum post-op adds to
+        memory& from = inputs[size_t(rf)];
         add = winograd ? data_of(out) : nullptr;
         if (Forward* fp = proj[size_t(i)]) {
           memory src = in_layout(from, fp->pd.src_desc(), scratch);
-          memory pwu(pd[size_t(i)].wei, cpu_dnnl_engine(), mut(l.proj_w));
-          memory pw = as_layout(fp->pd.weights_desc(), pwu, true, take(scratch), s);
+          memory pw = weights_as(fp->pd.weights_desc(), pd[size_t(i)].wei, l.proj_w, weights.proj[size_t(i)], s);
           const bool direct = fp->pd.dst_desc() == out.get_desc();
           memory pout = direct ? out : temp(fp->pd.dst_desc(), scratch);
           std::unordered_map<int, memory> pargs{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, pw}, {DNNL_ARG_DST, pout}};
@@ -399,18 +432,17 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
           if (!direct) dnnl::reorder(pout, out).execute(s, pout, out);
         } else if (winograd && from.get_desc() == out.get_desc()) {
           add = data_of(from);  // read where it is: no copy into `out`
-        } else {
+        } else if (!in_place) {
           dnnl::reorder(from, out).execute(s, from, out);
         }
       }
       if (winograd) {
         s.wait();  // a projected shortcut is in `out`
-        WinogradFilters& f = filters[size_t(i)];
+        WinogradFilters& f = weights.filters[size_t(i)];
         if (!f.tile) winograd_prepare_filters(l.g, l.w, f);
         winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), &f);
       } else {
-        memory wu(d[size_t(i)].wei, cpu_dnnl_engine(), mut(l.w));
-        memory wm = as_layout(fi.pd.weights_desc(), wu, true, take(scratch), s);
+        memory wm = weights_as(fi.pd.weights_desc(), d[size_t(i)].wei, l.w, weights.conv[size_t(i)], s);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
         if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, cpu_dnnl_engine(), mut(l.bias)));
         fi.prim.execute(s, args);
@@ -474,8 +506,8 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
   // hold a whole chain at once.
   if (g_impl == CpuConvImpl::Im2col || n < 1 || n > 16) return false;
   const int N = links[0].g.N, sub = chain_sub_batch(n, links);
-  std::vector<WinogradFilters> filters(static_cast<size_t>(n));
-  if (sub >= N) return chain_forward_batch(n, links, x, y, filters);
+  ChainWeights weights(n);
+  if (sub >= N) return chain_forward_batch(n, links, x, y, weights);
   for (int i = 0; i < n; ++i)  // shapes chain_forward_batch would reject anyway
     if (links[i].g.N != N || (links[i].pooled() && links[i].pool.N != N) ||
         (links[i].residual() && links[i].proj_w && links[i].proj_g.N != N))
@@ -493,7 +525,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
       if (l.pooled()) l.pool.N = m;
       if (l.residual() && l.proj_w) l.proj_g.N = m;
     }
-    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start, filters)) return false;
+    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start, weights)) return false;
   }
   return true;
 }

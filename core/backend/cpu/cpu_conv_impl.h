@@ -29,6 +29,8 @@ namespace perceptra {
 enum class CpuConvImpl { Auto, OneDnn, Im2col };
 void set_cpu_conv_impl(CpuConvImpl impl);
 CpuConvImpl cpu_conv_impl();
+// What the process starts with: PERCEPTRA_CONV's choice, else OneDnn.
+CpuConvImpl default_cpu_conv_impl();
 
 // oneDNN paths; false when not applicable (the caller then uses im2col).
 // post: an activation applied as a oneDNN post-op while the output is still
