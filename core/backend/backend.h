@@ -106,10 +106,9 @@ class Backend {
 
   // What this backend can run: the one place a caller asks before using an
   // op (in the spirit of ggml's supports_op), so layers never branch on the
-  // device. Today every backend runs every op of the list, with the same
-  // algorithm. An op added later for some backends only gets a default body
-  // here that calls unsupported(Op::name); the backends that provide it
-  // override it and say so in supports().
+  // device. Every backend runs every op of the list, with the same
+  // algorithm, except where it answers false here and implements the op as
+  // a call to unsupported(Op::name) (CUDA: conv2d_relu_maxpool_*).
   virtual bool supports(Op op) const {
     (void)op;
     return true;

@@ -30,7 +30,9 @@ nlohmann::json ActivationLayer::args() const {
 Tensor ActivationLayer::forward(const Tensor& x, bool /*training*/) {
   Tensor y = Tensor::empty(x.shape(), x.device()).with_channel_block(x.channel_block());  // elementwise: any layout
   backend_for(x.device()).activation_forward(kind_, slope_, x.data(), y.data(), static_cast<size_t>(x.numel()));
-  x_ = x;
+  // y stands in for x where the gradient allows (keeps_input), so the input
+  // can be freed (MobileNetV2: one batch-norm output per ReLU6 less to keep).
+  x_ = keeps_input() ? x : y;
   y_ = y;
   mask_deferred_ = false;
   return y;

@@ -25,6 +25,10 @@ class ActivationLayer : public Layer {
   // (BatchNorm::forward_relu). This step's backward passes the gradient on.
   void defer_mask();
   float slope() const { return slope_; }
+  // Whether training keeps the input for backward: only GELU's gradient (and
+  // a leaky ReLU's with a slope <= 0) needs x; the others read y, or a mask
+  // y gives as well as x (relu: y > 0; relu6: 0 < y < 6; leaky_relu: y > 0).
+  bool keeps_input() const { return kind_ == Activation::GELU || (kind_ == Activation::LeakyReLU && slope_ <= 0.f); }
 
  private:
   Activation kind_;

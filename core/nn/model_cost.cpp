@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/nn/activation.h"
 #include "core/nn/model.h"
 #include "core/nn/residual.h"
 #include "core/nn/train_fusion.h"
@@ -90,8 +91,10 @@ struct Walker {
     } else if (t == "global_avgpool") {
       c.forward_flops += double(ni);
     } else {
-      // Activations keep their input and output.
-      keep(in);
+      // Activations keep their output, and their input where the gradient
+      // needs it (ActivationLayer::keeps_input).
+      auto* a = dynamic_cast<ActivationLayer*>(&l);
+      if (!a || a->keeps_input()) keep(in);
       o.kept = true;
       c.train_kept_floats += no;
       c.forward_flops += double(no);

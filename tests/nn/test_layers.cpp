@@ -2,6 +2,7 @@
 // statistics, views, residual shortcuts, spec arguments.
 #include <cmath>
 
+#include "core/nn/activation.h"
 #include "core/nn/dropout.h"
 #include "core/nn/layer_factory.h"
 #include "core/nn/residual.h"
@@ -197,6 +198,35 @@ TEST(Layers, LinearAndConvSkipTheInputGradientWhenNotNeeded) {
     l->set_input_grad_needed(true);
     l->forward(x, true);
     EXPECT_EQ(l->backward(dy).to_vector(), dx.to_vector()) << c.spec.dump();
+  }
+}
+
+// Training activations keep their output only (ActivationLayer::keeps_input):
+// the gradient of relu, relu6, leaky_relu, sigmoid and tanh is right even
+// when the input's storage is overwritten between forward and backward, so
+// the layer no longer needs (or holds) it. GELU reads x and says so.
+TEST(Activation, GradientsNeedOnlyTheOutputExceptGelu) {
+  const Shape s{2, 3, 4, 5};
+  std::vector<float> v(size_t(s.numel()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = -7.f + 14.f * float(i) / float(v.size());  // both sides of 0 and 6
+  const Tensor g = Tensor::from_vector(s, std::vector<float>(v.size(), 1.f));
+  for (auto [kind, slope] :
+       {std::pair{Activation::ReLU, 0.f}, std::pair{Activation::ReLU6, 0.f}, std::pair{Activation::LeakyReLU, 0.1f},
+        std::pair{Activation::Sigmoid, 0.f}, std::pair{Activation::Tanh, 0.f}, std::pair{Activation::GELU, 0.f},
+        std::pair{Activation::LeakyReLU, -0.5f}}) {
+    ActivationLayer reference(kind, slope), layer(kind, slope);
+    reference.forward(Tensor::from_vector(s, v), true);
+    const std::vector<float> want = reference.backward(g).to_vector();
+    Tensor x = Tensor::from_vector(s, v);
+    layer.forward(x, true);
+    x.copy_from(Tensor::from_vector(s, std::vector<float>(v.size(), 3.f)));  // the caller reuses its buffer
+    const std::vector<float> got = layer.backward(g).to_vector();
+    SCOPED_TRACE(layer.type() + " slope " + std::to_string(slope));
+    EXPECT_EQ(layer.keeps_input(), kind == Activation::GELU || slope < 0.f);
+    if (layer.keeps_input())
+      EXPECT_NE(got, want) << "keeps (and reads) its input";
+    else
+      EXPECT_EQ(got, want);
   }
 }
 
