@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
@@ -331,4 +332,33 @@ TEST(ChannelBlocks, FusedOneChannelConvReluPoolEqualsItsParts) {
   ConvGeometry two = make_conv_geometry(3, 2, 12, 12, 16, 3, 3, 1, 1, 1, 1);
   two.out_block = 16;
   EXPECT_FALSE(B().fuses_conv_relu_maxpool(two)) << "two input channels";
+}
+
+// Blocks the vector kernels were not built for, and a fused call on a
+// geometry the backend did not offer, are refused with an Error naming the
+// op, never run on the wrong lanes.
+TEST(ChannelBlocks, KernelsRefuseBlocksTheyWereNotBuiltFor) {
+  const int N = 2, C = 8, H = 4, W = 4;
+  const std::vector<float> x = randv(size_t(N) * C * H * W, 61);
+  std::vector<float> y(x.size()), a(x.size()), mean(C), invstd(C), rm(C, 0.f), rv(C, 1.f), gamma(C, 1.f), beta(C, 0.f);
+  PoolGeometry pg = make_pool_geometry(N, C, H, W, 2, 2, 2, 2, 0, 0);
+  pg.block = 4;
+  EXPECT_THROW(B().maxpool2d_forward_argmax(pg, x.data(), y.data(), a.data()), Error);
+  EXPECT_THROW(B().maxpool2d_backward_argmax(pg, a.data(), y.data(), y.data()), Error);
+  try {
+    B().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm.data(),
+                                rv.data(), N, C, H * W, 0.1f, 1e-5f, 4);
+    FAIL() << "batch norm ran on blocks of 4";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("channel block 4 of 8"), std::string::npos) << e.what();
+  }
+  ConvGeometry two = make_conv_geometry(N, 2, H, W, 16, 3, 3, 1, 1, 1, 1);
+  two.out_block = 16;
+  std::vector<float> w(16 * 2 * 9), out(size_t(N) * 16 * 4), arg(out.size());
+  try {
+    B().conv2d_relu_maxpool_forward(two, x.data(), w.data(), nullptr, out.data(), arg.data());
+    FAIL() << "fused a two-channel layer";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv2d_relu_maxpool_forward"), std::string::npos) << e.what();
+  }
 }
