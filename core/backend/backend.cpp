@@ -86,6 +86,16 @@ std::vector<int> conv_chain_last_use(int n, const ConvLink* links) {
   return last;
 }
 
+void linear_forward_op_by_op(Backend& be, int N, int in, int out, const float* x, const float* w, const float* bias,
+                             ConvPost post, float* y) {
+  if (N == 0 || out == 0) return;
+  const int ld = std::max(in, 1);  // no features: y is post(bias) (BLAS wants ld >= 1)
+  be.gemm(false, true, N, out, in, 1.f, x, ld, w, ld, 0.f, y, out);
+  if (bias) be.add_bias_rows(y, bias, N, out);
+  if (post != ConvPost::None)
+    be.activation_forward(post == ConvPost::ReLU ? Activation::ReLU : Activation::ReLU6, 0.f, y, y, size_t(N) * out);
+}
+
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y) {
   // Temporaries by owner: group k holds link k's input, freed after its last
   // reader (link k, or a later link whose shortcut it is); group n + 1 is one

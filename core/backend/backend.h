@@ -160,6 +160,11 @@ Backend& backend_for(Device device);
 // Throws Error when a link's shortcut does not fit.
 void conv_chain_link_by_link(Backend& be, int n, const ConvLink* links, const float* x, float* y);
 
+// linear_forward as gemm, add_bias_rows and activation_forward one after the
+// other (CUDA; the CPU at bf16 precision, whose gemm is the bf16 matmul).
+void linear_forward_op_by_op(Backend& be, int N, int in, int out, const float* x, const float* w, const float* bias,
+                             ConvPost post, float* y);
+
 // For every backend's chain: whether link i's shortcut (if any) comes from
 // an earlier link and maps that link's input onto link i's output; and, per
 // link input k (0..n), the last link that reads it.

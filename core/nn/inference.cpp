@@ -6,6 +6,7 @@
 #include "core/nn/activation.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
+#include "core/nn/linear.h"
 #include "core/nn/pool2d.h"
 #include "core/nn/residual.h"
 
@@ -159,6 +160,13 @@ Tensor infer_layers(const std::vector<LayerPtr>& layers, const Tensor& x) {
     const Layer* l = layers[i].get();
     std::vector<Link> chain;
     if (g_fusion && (dynamic_cast<const Conv2d*>(l) || dynamic_cast<const Residual*>(l))) chain = take_chain(layers, i);
+    const auto* linear = g_fusion ? dynamic_cast<const Linear*>(l) : nullptr;
+    const ConvPost post = linear && i + 1 < layers.size() ? fusable_post(layers[i + 1].get()) : ConvPost::None;
+    if (post != ConvPost::None) {  // Linear + ReLU / ReLU6 as one matmul
+      h = linear->infer_post(layer_input(*linear, h), post);
+      i += 2;
+      continue;
+    }
     if (chain.empty()) {  // not a chain (or a residual block the chains cannot express)
       h = layers[i]->infer(h);
       ++i;

@@ -9,7 +9,8 @@
 // backend chain whose intermediate outputs stay in the backend's own layout.
 // A residual block whose branch is such a chain ending in a convolution,
 // with an identity or conv + BatchNorm2d shortcut, joins the chain whole
-// (ResNet-small's stem and six blocks are one chain).
+// (ResNet-small's stem and six blocks are one chain). A Linear followed by a
+// ReLU or ReLU6 runs as one matmul with the activation as its post-op.
 // Nothing is cached for backward, so saliency and
 // Grad-CAM (which need backward) use forward(x, false) instead.
 #include <vector>

@@ -27,14 +27,22 @@ Shape Linear::output_shape(const Shape& in) const {
 }
 
 Tensor Linear::forward(const Tensor& x, bool /*training*/) {
-  Shape out_shape = output_shape(x.shape());
-  Backend& be = backend_for(x.device());
-  int N = to_int(x.dim(0));
-  Tensor y = Tensor::empty(out_shape, x.device());
-  // y[N,out] = x[N,in] * W[out,in]^T
-  be.gemm(false, true, N, out_, in_, 1.f, x.data(), in_, weight_.value.data(), in_, 0.f, y.data(), out_);
-  if (has_bias_) be.add_bias_rows(y.data(), bias_.value.data(), N, out_);
+  Tensor y = infer_post(x, ConvPost::None);
   x_ = x;
+  return y;
+}
+
+Tensor Linear::forward_relu(const Tensor& x) {
+  Tensor y = infer_post(x, ConvPost::ReLU);
+  x_ = x;
+  return y;
+}
+
+Tensor Linear::infer_post(const Tensor& x, ConvPost post) const {
+  Tensor y = Tensor::empty(output_shape(x.shape()), x.device());
+  backend_for(x.device())
+      .linear_forward(to_int(x.dim(0)), in_, out_, x.data(), weight_.value.data(),
+                      has_bias_ ? bias_.value.data() : nullptr, post, y.data());
   return y;
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+#include "core/backend/backend.h"
 #include "core/nn/init.h"
 #include "core/nn/layer.h"
 
@@ -13,6 +14,11 @@ class Linear : public Layer {
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x, bool training) override;
   Tensor backward(const Tensor& grad_out) override;
+  // relu(forward(x)) as one op, the ReLU applied as the output is written
+  // (training and inference fusions; the ReLU layer after it adopts y).
+  Tensor forward_relu(const Tensor& x);
+  // post(x W^T + b) without keeping anything for backward (inference fusion).
+  Tensor infer_post(const Tensor& x, ConvPost post) const;
   std::vector<Parameter*> parameters() override;
   void reset_parameters(Rng& rng) override;
 

@@ -39,7 +39,7 @@ struct Walker {
 
   // One plain layer; `held` floats per sample are alive around it in an
   // inference pass (a residual block's input, waiting for the shortcut).
-  // `next_is_relu`: a following ReLU fuses into a conv in training.
+  // `next_is_relu`: a following ReLU fuses into a conv or linear in training.
   Flow layer(Layer& l, Flow in, bool next_is_relu, int64_t held, bool* fused_relu) {
     const std::string t = l.type();
     const Shape out = l.output_shape(in.shape);
@@ -72,6 +72,14 @@ struct Walker {
     if (t == "linear") {
       c.forward_flops += 2.0 * double(weight_numel(l));
       keep(in);
+      if (fuse && next_is_relu) {
+        // linear+ReLU in one matmul: the ReLU keeps this output and still
+        // allocates its input's gradient.
+        o.kept = true;
+        c.train_kept_floats += no;
+        alloc(no);
+        *fused_relu = true;
+      }
     } else if (t == "batchnorm2d" || t == "batchnorm1d" || t == "batchnorm") {
       c.forward_flops += 4.0 * double(no);
       keep(in);
@@ -109,7 +117,7 @@ struct Walker {
       const bool next_relu = i + 1 < layers.size() && layers[i + 1]->type() == "relu";
       bool fused = false;
       f = layer(*layers[i], f, next_relu, held, &fused);
-      if (fused) ++i;  // the ReLU ran inside the convolution
+      if (fused) ++i;  // the ReLU ran inside the convolution or matmul
     }
     return f;
   }

@@ -6,6 +6,7 @@
 #include "core/nn/activation.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
+#include "core/nn/linear.h"
 #include "core/nn/pool2d.h"
 
 namespace perceptra {
@@ -39,7 +40,8 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
     auto* conv = fuse ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
     auto* bn = fuse ? dynamic_cast<BatchNorm*>(layers[i].get()) : nullptr;
     if (bn && bn->synced()) bn = nullptr;  // SyncBN computes on the host
-    ActivationLayer* relu = (conv || bn) && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
+    auto* linear = fuse ? dynamic_cast<Linear*>(layers[i].get()) : nullptr;
+    ActivationLayer* relu = (conv || bn || linear) && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
     auto* after = relu && conv && i + 2 < layers.size() ? dynamic_cast<MaxPool2d*>(layers[i + 2].get()) : nullptr;
     Tensor pooled = after ? conv->forward_relu_maxpool(h, *after) : Tensor();
     if (pooled.defined()) {  // conv + ReLU + max pooling as one op (the ReLU's mask applied by the conv)
@@ -49,8 +51,8 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
       i += 2;
       continue;
     }
-    if (relu && conv) {
-      h = conv->forward_relu(h);
+    if (relu && (conv || linear)) {
+      h = conv ? conv->forward_relu(h) : linear->forward_relu(layer_input(*linear, h));
       relu->adopt_relu_output(h);
       ++i;
     } else if (relu) {  // batch norm + ReLU: the batch norm's backward applies the mask

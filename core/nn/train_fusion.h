@@ -5,6 +5,8 @@
 // layer keeps that output for its backward: ReLU's gradient mask x > 0 is
 // the same as y > 0, so gradients are exactly those of the layer-by-layer
 // forward. Saves a read and a write of the convolution's output per step.
+// A Linear followed by a ReLU runs the same way (one matmul with the ReLU
+// as its post-op).
 // A ReLU followed by a max pooling has its backward mask applied by the
 // pooling to the pooled gradient (a quarter of the elements for 2x2), which
 // at each window's argmax is the same mask: gradients stay exact. A batch

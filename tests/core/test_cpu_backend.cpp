@@ -241,6 +241,80 @@ TEST(CpuBackend, ActivationsAndDerivatives) {
   }
 }
 
+// The selecting activations run on whole vectors per thread plus a scalar
+// tail (cpu_activation.cpp): every length, the threaded one included, must
+// give each element's rule exactly, NaN, +-0 and ReLU6's bounds included.
+TEST(CpuBackend, SelectingActivationsOnEveryLengthAndSpecialValue) {
+  const float nan = std::nanf("");
+  const std::vector<float> special = {nan, 0.f, -0.f, 6.f, 5.999f, 6.001f, -1e-30f, 1e-30f, 1e30f, -1e30f};
+  for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(100003)}) {
+    std::vector<float> x = randv(n, 5 + n), dy = randv(n, 6 + n);
+    for (float& v : x) v *= 8.f;  // past ReLU6's 6 too
+    for (size_t i = 0; i < n; ++i)
+      if (i % 7 == 3) x[i] = special[(i / 7) % special.size()];
+    if (n > 2) dy[1] = nan;  // masked where x <= 0, kept elsewhere
+    const float a = 0.1f;
+    for (auto act : {Activation::ReLU, Activation::LeakyReLU, Activation::ReLU6}) {
+      std::vector<float> y(n, -7.f), dx(n, -7.f);
+      B().activation_forward(act, a, x.data(), y.data(), n);
+      B().activation_backward(act, a, x.data(), y.data(), dy.data(), dx.data(), n);
+      for (size_t i = 0; i < n; ++i) {
+        const float v = x[i], g = dy[i];
+        float fy, fdx;
+        if (act == Activation::ReLU) {
+          fy = v > 0.f ? v : 0.f;
+          fdx = v > 0.f ? g : 0.f;
+        } else if (act == Activation::LeakyReLU) {
+          fy = v > 0.f ? v : a * v;
+          fdx = v > 0.f ? g : a * g;
+        } else {
+          const float t = v < 0.f ? 0.f : v;
+          fy = t > 6.f ? 6.f : t;
+          fdx = v > 0.f && v < 6.f ? g : 0.f;
+        }
+        const auto same = [](float p, float q) { return (std::isnan(p) && std::isnan(q)) || p == q; };
+        ASSERT_TRUE(same(y[i], fy)) << "activation " << int(act) << " n " << n << " x[" << i << "] = " << v;
+        ASSERT_TRUE(same(dx[i], fdx)) << "gradient of activation " << int(act) << " n " << n << " x[" << i
+                                      << "] = " << v;
+      }
+    }
+  }
+}
+
+// A Linear layer's op, y = post(x W^T + b), against sums in double: with
+// and without bias, each post-op, batches that are and are not the MLP's.
+TEST(CpuBackend, LinearForwardIsGemmBiasAndActivation) {
+  struct Case {
+    int N, in, out;
+  };
+  for (Case c : {Case{1, 5, 3}, Case{37, 41, 29}, Case{128, 300, 70}, Case{3, 0, 4}}) {
+    const auto x = randv(size_t(c.N) * c.in, 7), w = randv(size_t(c.out) * c.in, 8), b = randv(size_t(c.out), 9);
+    for (bool bias : {false, true})
+      for (ConvPost post : {ConvPost::None, ConvPost::ReLU, ConvPost::ReLU6}) {
+        std::vector<double> ref(size_t(c.N) * c.out), mag(ref.size());  // mag: sum of |terms|, float's error scale
+        for (int i = 0; i < c.N; ++i)
+          for (int j = 0; j < c.out; ++j) {
+            double s = bias ? b[size_t(j)] : 0.0, m = std::abs(s);
+            for (int k = 0; k < c.in; ++k) {
+              const double t = double(x[size_t(i) * c.in + k]) * 4.0 * w[size_t(j) * c.in + k];
+              s += t;
+              m += std::abs(t);
+            }
+            mag[size_t(i) * c.out + j] = m;
+            if (post != ConvPost::None) s = std::max(s, 0.0);
+            if (post == ConvPost::ReLU6) s = std::min(s, 6.0);
+            ref[size_t(i) * c.out + j] = s;
+          }
+        std::vector<float> w4 = w, y(ref.size(), 99.f);
+        for (float& v : w4) v *= 4.f;  // products past ReLU6's bound
+        B().linear_forward(c.N, c.in, c.out, x.data(), w4.data(), bias ? b.data() : nullptr, post, y.data());
+        SCOPED_TRACE("N " + std::to_string(c.N) + " in " + std::to_string(c.in) + " out " + std::to_string(c.out) +
+                     " bias " + std::to_string(bias) + " post " + std::to_string(int(post)));
+        for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-6 * (1 + mag[i])) << i;
+      }
+  }
+}
+
 namespace {
 // Naive max pooling: first maximum in row-major window order, NaN wins.
 void maxpool_reference(const PoolGeometry& g, const std::vector<float>& x, const std::vector<float>& dy,

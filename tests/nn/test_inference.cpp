@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/backend/cpu/cpu_profile.h"
 #include "core/nn/inference.h"
 #include "core/nn/model.h"
 #include "core/tensor/error.h"
@@ -86,6 +87,33 @@ TEST(Inference, FusionPatternsAndTheirNeighbours) {
     Rng rng(20 + i);
     expect_infer_matches_forward(*m, perceptra::testing::random_tensor({3, 4, 9, 9}, rng),
                                  "stack " + std::to_string(i) + " " + stacks[i].dump());
+  }
+}
+
+// Linear + ReLU / ReLU6 run as one matmul with the activation as post-op
+// (last layer included); other activations stay apart.
+TEST(Inference, LinearActivationsFoldIntoTheMatmul) {
+  auto linear = [](int k) { return json{{"type", "linear"}, {"out_features", k}}; };
+  json leaky = {{"type", "leaky_relu"}, {"slope", 0.2}};
+  std::vector<json> heads = {
+      {layer("flatten"), linear(12), layer("relu6"), linear(5), layer("relu"), linear(3)},
+      {layer("flatten"), linear(12), leaky, linear(3)},
+      {layer("flatten"), linear(12), layer("relu"), linear(3), layer("relu")},
+  };
+  for (size_t i = 0; i < heads.size(); ++i) {
+    json spec = {{"name", "t"}, {"input", {2, 5, 5}}, {"classes", 3}, {"layers", heads[i]}};
+    auto m = trained_like(spec, {2, 5, 5}, 30 + i);
+    Rng rng(40 + i);
+    const Tensor x = perceptra::testing::random_tensor({7, 2, 5, 5}, rng, 3.f);
+    expect_infer_matches_forward(*m, x, "head " + std::to_string(i) + " " + heads[i].dump());
+    cpu_profile_enable(true);
+    cpu_profile_take();
+    m->infer(x);
+    int64_t activations = 0;
+    for (const CpuOpStat& st : cpu_profile_take())
+      if (st.name == "activation_forward") activations = st.calls;
+    cpu_profile_enable(false);
+    EXPECT_EQ(activations, i == 1 ? 1 : 0) << "head " << i << ": only the leaky ReLU runs as its own op";
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/backend/cpu/cpu_backend.h"
+#include "core/backend/cpu/cpu_profile.h"
 #include "core/backend/cpu/cpu_winograd.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/conv2d.h"
@@ -262,4 +263,26 @@ TEST(TrainFusion, SimpleCnnsFirstLayerRunsAsOneOpWhereBlocked) {
   if (g.out_block == 1) GTEST_SKIP() << "this CPU keeps NCHW activations (no oneDNN blocked layout)";
   g.out_block = 1;
   EXPECT_FALSE(cpu_backend().fuses_conv_relu_maxpool(g)) << "NCHW outputs are not fused";
+}
+
+// The MLP's Linear + ReLU pairs run as matmuls with the ReLU as post-op: no
+// activation op runs in its training forward (two do unfused), and the
+// builtins' comparison above holds the gradients to the unfused ones.
+TEST(TrainFusion, LinearReluRunsAsOneMatmul) {
+  const json spec = Model::builtin_spec("mlp", {1, 28, 28}, 10);
+  for (bool fused : {true, false}) {
+    set_training_fusion(fused);
+    Rng rng(3);
+    auto m = Model::from_spec(spec, rng);
+    Tensor x = perceptra::testing::random_tensor({4, 1, 28, 28}, rng, 1.f);
+    cpu_profile_enable(true);
+    cpu_profile_take();
+    m->forward(x, true);
+    int64_t activations = 0;
+    for (const CpuOpStat& s : cpu_profile_take())
+      if (s.name == "activation_forward") activations = s.calls;
+    cpu_profile_enable(false);
+    EXPECT_EQ(activations, fused ? 0 : 2) << (fused ? "fused" : "unfused");
+  }
+  set_training_fusion(true);
 }

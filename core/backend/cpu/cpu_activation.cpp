@@ -2,25 +2,69 @@
 #include <algorithm>
 #include <cmath>
 
+#include <omp.h>
+
 #include "core/backend/cpu/cpu_kernel.h"
+#include "core/backend/cpu/cpu_lanes.h"
 
 namespace perceptra {
 
 namespace {
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+
+// The selecting activations (ReLU, leaky ReLU, ReLU6) and their masks on
+// whole 16-float vectors: GCC compiled their `omp parallel for simd` loops
+// mostly to a scalar compare-and-branch path (perf: ~80 % of the MLP's ReLU
+// backward there, 0.022 -> 0.0045 s per 20,000 images rewritten). Each
+// thread takes a run of whole vectors; the last one the scalar tail.
+constexpr int kLanes = 16;
+
+template <class Body, class Tail>
+void over_vectors(size_t n, Body body, Tail tail) {
+  const size_t vectors = n / kLanes;
+#pragma omp parallel if (n > kParallelMin)
+  {
+    const size_t t = size_t(omp_get_thread_num()), nt = size_t(omp_get_num_threads());
+    const size_t v0 = vectors * t / nt, v1 = vectors * (t + 1) / nt;
+    for (size_t v = v0; v < v1; ++v) body(v * kLanes);
+    if (t + 1 == nt)
+      for (size_t i = vectors * kLanes; i < n; ++i) tail(i);
+  }
+}
+
+// y = f(x) elementwise, f given once for vectors and scalars alike (GCC's
+// vector extensions accept the same expressions).
+template <class F>
+void map1(const float* x, float* y, size_t n, F f) {
+  over_vectors(
+      n, [=](size_t i) { store<kLanes>(y + i, f(load<kLanes>(x + i))); }, [=](size_t i) { y[i] = f(x[i]); });
+}
+// dx = f(x, dy) elementwise.
+template <class F>
+void map2(const float* x, const float* dy, float* dx, size_t n, F f) {
+  over_vectors(
+      n, [=](size_t i) { store<kLanes>(dx + i, f(load<kLanes>(x + i), load<kLanes>(dy + i))); },
+      [=](size_t i) { dx[i] = f(x[i], dy[i]); });
+}
+
+// The same selects for a float and for a vector of them (a comparison of
+// vectors gives a mask vector, which ?: takes lane by lane).
+template <class T>
+T zero_like() {
+  return T{};
+}
+
 }  // namespace
 
 void CpuBackend::activation_forward(Activation a, float alpha, const float* x, float* y, size_t n) {
   PERCEPTRA_CPU_OP(kActivationForward);
   switch (a) {
-    case Activation::ReLU:
-#pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+    case Activation::ReLU:  // NaN -> 0
+      map1(x, y, n, [](auto v) { return v > zero_like<decltype(v)>() ? v : zero_like<decltype(v)>(); });
       break;
     case Activation::LeakyReLU:
-#pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : alpha * x[i];
+      map1(x, y, n, [alpha](auto v) { return v > zero_like<decltype(v)>() ? v : alpha * v; });
       break;
     case Activation::GELU:  // exact (erf) form, PyTorch's default
 #pragma omp parallel for if (n > kParallelMin)
@@ -34,14 +78,13 @@ void CpuBackend::activation_forward(Activation a, float alpha, const float* x, f
 #pragma omp parallel for if (n > kParallelMin)
       for (size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
       break;
-    case Activation::ReLU6:
-#pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) {
-        // Two selects, NaN kept (as std::min/max did), which GCC vectorises;
-        // std::min(std::max()) compiled to a scalar compare-and-branch loop.
-        const float v = x[i] < 0.f ? 0.f : x[i];
-        y[i] = v > 6.f ? 6.f : v;
-      }
+    case Activation::ReLU6:  // two selects, NaN kept (as std::min/max did)
+      map1(x, y, n, [](auto v) {
+        using T = decltype(v);
+        const T six = zero_like<T>() + 6.f;
+        const T t = v < zero_like<T>() ? zero_like<T>() : v;
+        return t > six ? six : t;
+      });
       break;
   }
 }
@@ -50,13 +93,11 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
                                      float* dx, size_t n) {
   PERCEPTRA_CPU_OP(kActivationBackward);
   switch (a) {
-    case Activation::ReLU:
-#pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+    case Activation::ReLU:  // a NaN in dy is masked too, as PyTorch's
+      map2(x, dy, dx, n, [](auto v, auto g) { return v > zero_like<decltype(v)>() ? g : zero_like<decltype(v)>(); });
       break;
     case Activation::LeakyReLU:
-#pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.f ? dy[i] : alpha * dy[i];
+      map2(x, dy, dx, n, [alpha](auto v, auto g) { return v > zero_like<decltype(v)>() ? g : alpha * g; });
       break;
     case Activation::GELU:
 #pragma omp parallel for if (n > kParallelMin)
@@ -75,8 +116,10 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
       for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
       break;
     case Activation::ReLU6:  // PyTorch's hardtanh_backward: 0 at the bounds too
-#pragma omp parallel for simd if (n > kParallelMin)
-      for (size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.f && x[i] < 6.f ? dy[i] : 0.f;
+      map2(x, dy, dx, n, [](auto v, auto g) {
+        using T = decltype(v);
+        return (v > zero_like<T>()) & (v < zero_like<T>() + 6.f) ? g : zero_like<T>();
+      });
       break;
   }
 }

@@ -29,6 +29,11 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float al
                       &alpha, B, ldb, A, lda, &beta, C, ldc));
 }
 
+void CudaBackend::linear_forward(int N, int in, int out, const float* x, const float* w, const float* bias,
+                                 ConvPost post, float* y) {
+  linear_forward_op_by_op(*this, N, in, out, x, w, bias, post, y);
+}
+
 void CudaBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) {
   const size_t total = (size_t)rows * cols;
   if (!total) return;
