@@ -17,6 +17,8 @@ namespace perceptra {
 
 CpuBackend& cpu_backend() {
   static CpuBackend backend;
+  static const bool warming = (cpu_sgemm_warm_up(), true);
+  (void)warming;
   return backend;
 }
 

@@ -32,6 +32,9 @@ CpuBackend& cpu_backend();
 // benchmarks, which report its GFLOP/s).
 void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                int ldb, float beta, float* C, int ldc);
+// Has oneDNN generate its sgemm kernels now (cpu_backend() calls it once, as
+// the backend is created) rather than in the first training step.
+void cpu_sgemm_warm_up();
 
 // The precision the CPU backend computes gemm and convolutions at (one
 // setting for the process, F32 until set), and the bf16 matrix product:

@@ -16,6 +16,18 @@
 
 namespace perceptra {
 
+// oneDNN generates its sgemm kernels on the process's first dnnl_sgemm call
+// that is not trivially small: 38-52 ms on this machine. Left to the first
+// real call, that lands inside the first training step (a third of the MLP's
+// time on a 10,000-image epoch, against a PyTorch whose BLAS needs none);
+// cpu_backend() makes the call as the backend is created instead. (A helper
+// thread would overlap it with data loading, but one still generating when
+// a short process exits crashed in oneDNN's static destructors.)
+void cpu_sgemm_warm_up() {
+  float a[16 * 16] = {}, b[16 * 16] = {}, c[16 * 16];
+  dnnl_sgemm('N', 'N', 16, 16, 16, 1.f, a, 16, b, 16, 0.f, c, 16);
+}
+
 void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
                int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
