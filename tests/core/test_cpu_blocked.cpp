@@ -232,6 +232,43 @@ TEST(ChannelBlocks, MaxPoolingOnBlocksEqualsMaxPoolingOnNchw) {
 
 // Batch norm with its ReLU fused (training, core/nn/train_fusion.h) equals
 // batch norm then ReLU, forward and backward, on NCHW and on blocks.
+// The blocked forward takes mean and variance from one read (per-slab sums
+// and deviations, combined in double): against sums in double on data whose
+// mean dwarfs its spread (1000 +- 0.01, where a one-pass sum of squares
+// cancels to nothing), planes of one to 97 x 97 positions, and slabs of
+// different means.
+TEST(ChannelBlocks, BatchNormStatisticsSurviveALargeMean) {
+  for (int b : {8, 16})
+    for (int HW : {1, 81, 97 * 97}) {
+      const int N = 3, C = 16;
+      const size_t n = size_t(N) * C * HW;
+      std::vector<float> x = randv(n, 7);
+      for (size_t i = 0; i < n; ++i) x[i] = 1000.f + 0.01f * x[i] + 0.002f * float((i / size_t(HW)) % 5);
+      std::vector<double> mean(C, 0.0), var(C, 0.0);
+      for (int c = 0; c < C; ++c) {
+        for (int s = 0; s < N; ++s)
+          for (int p = 0; p < HW; ++p) mean[size_t(c)] += x[(size_t(s) * C + c) * HW + p];
+        mean[size_t(c)] /= double(N) * HW;
+        for (int s = 0; s < N; ++s)
+          for (int p = 0; p < HW; ++p) {
+            const double d = x[(size_t(s) * C + c) * HW + p] - mean[size_t(c)];
+            var[size_t(c)] += d * d;
+          }
+        var[size_t(c)] /= double(N) * HW;
+      }
+      const std::vector<float> xb = reorder(x, N, C, HW, 1, b), gamma(C, 1.f), beta(C, 0.f);
+      std::vector<float> y(n), m(C), invstd(C), rm(C, 0.f), rv(C, 1.f);
+      B().batchnorm_forward_train(xb.data(), y.data(), gamma.data(), beta.data(), m.data(), invstd.data(), rm.data(),
+                                  rv.data(), N, C, HW, 0.1f, 0.f, b);
+      for (int c = 0; c < C; ++c) {
+        SCOPED_TRACE("block " + std::to_string(b) + " HW " + std::to_string(HW) + " channel " + std::to_string(c));
+        EXPECT_NEAR(m[size_t(c)], mean[size_t(c)], 1e-4);
+        if (N * HW > 1)
+          EXPECT_NEAR(1.0 / (double(invstd[size_t(c)]) * invstd[size_t(c)]), var[size_t(c)], 1e-3 * var[size_t(c)]);
+      }
+    }
+}
+
 TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
   for (int b : {1, 8, 16}) {
     const int N = 4, C = 16, HW = 25;
