@@ -69,16 +69,12 @@ Tensor BatchNorm::forward_relu(const Tensor& x) {
     ~Off() { on = false; }
   } off{relu_};
   relu_ = true;
-  Tensor y = forward(x, true);
-  // The backward recomputes the ReLU's mask from x with this beta (the
-  // optimizer may change the parameter before backward runs; a copy of C
-  // values keeps the forward's).
-  relu_beta_ = bias_.value.clone();
-  return y;
+  relu_y_ = forward(x, true);
+  return relu_y_;
 }
 
 Tensor BatchNorm::forward(const Tensor& input, bool training) {
-  relu_beta_ = Tensor();  // forward_relu sets it after this returns
+  relu_y_ = Tensor();  // forward_relu sets it after this returns
   // Training keeps a channel-blocked input blocked (the CPU's kernels take
   // it); evaluation and SyncBN work on NCHW.
   const Tensor x = training && !sync_ ? input : input.in_channel_block(1);
@@ -124,8 +120,7 @@ Tensor BatchNorm::backward(const Tensor& grad) {
   Tensor dbeta = affine_ ? bias_.grad : Tensor::empty({C_}, dy.device());
   backend_for(dy.device())
       .batchnorm_backward(x_.data(), dy.data(), weight_.value.data(), save_mean_.data(), save_invstd_.data(), dx.data(),
-                          dgamma.data(), dbeta.data(), N, C_, HW, block,
-                          relu_beta_.defined() ? relu_beta_.data() : nullptr);
+                          dgamma.data(), dbeta.data(), N, C_, HW, block, relu_y_.defined() ? relu_y_.data() : nullptr);
   return dx;
 }
 

@@ -33,9 +33,9 @@ class BatchNorm : public Layer {
   Tensor backward(const Tensor& grad_out) override;
   bool accepts_channel_blocks() const override { return true; }
   // Training forward followed by a ReLU in the same pass (core/nn/
-  // train_fusion.h): returns relu(bn(x)); backward masks its gradient where
-  // that output was not > 0 (recomputed from x), so the ReLU layer passes
-  // its gradient on. Not for a synchronised batch norm.
+  // train_fusion.h): returns relu(bn(x)); backward masks its gradient by
+  // that output first, so the ReLU layer passes its gradient on. Not for a
+  // synchronised batch norm.
   Tensor forward_relu(const Tensor& x);
   std::vector<Parameter*> parameters() override;
   void to(Device device) override;
@@ -63,7 +63,7 @@ class BatchNorm : public Layer {
   int64_t cumulative_batches_ = -1;  // -1: exponential average with momentum_
   std::shared_ptr<BatchNormSync> sync_;
   bool relu_ = false;                        // forward_relu's call of forward
-  Tensor relu_beta_;                         // forward_relu's beta: backward's ReLU mask
+  Tensor relu_y_;                            // forward_relu's output: backward's ReLU mask
   double sync_local_ = 0, sync_global_ = 0;  // values per channel of the last forward: here, over all ranks
   bool spatial_;
   int C_;

@@ -21,36 +21,19 @@ namespace {
 // block). Per (sample, block) slab the sums are float, one vector of B
 // lanes, and slabs accumulate in double: the plain kernels' precision.
 
-// The normalised output before the ReLU, t = x a + e, written once for the
-// forward and for the backward's mask, so both round (and contract into
-// FMAs) the same way: the mask t > 0 is exactly the forward's y > 0.
-template <class T, class S>
-inline T bn_affine(T v, S a, S e) {
-  return v * a + e;
-}
-// e = beta - mean a, likewise once for both.
-inline float bn_shift(float beta, float mean, float a) { return beta - mean * a; }
-
-// The ReLU fused into a forward, as the backward sees it: per channel a =
-// gamma invstd and e = beta - mean a (null a: no ReLU).
-struct ReluMask {
-  const float* a = nullptr;
-  const float* e = nullptr;
-};
-
 // The gradient at one position: dy, zeroed where the fused ReLU's output
-// was not > 0 (recomputed from x).
+// (mask, when given) is not > 0.
 template <int B>
-inline LaneF<B> masked_dy(const float* dy, LaneF<B> v, ReluMask m, int c0, size_t o) {
+inline LaneF<B> masked_dy(const float* dy, const float* mask, size_t o) {
   const LaneF<B> d = load<B>(dy + o);
-  return m.a ? (bn_affine(v, load<B>(m.a + c0), load<B>(m.e + c0)) > 0.f ? d : LaneF<B>{}) : d;
+  return mask ? (load<B>(mask + o) > 0.f ? d : LaneF<B>{}) : d;
 }
 
 // Per channel, the sums over samples and positions that f(s1, s2, x, dy, c0)
 // accumulates for the B channels from c0 (dy is zero when not given; out2
 // may be null when f leaves s2 alone).
 template <int B, class F>
-void blocked_channel_sums(const float* x, const float* dy, ReluMask mask, int N, int C, int HW, F f, double* out1,
+void blocked_channel_sums(const float* x, const float* dy, const float* mask, int N, int C, int HW, F f, double* out1,
                           double* out2) {
   const int CB = C / B, T = omp_get_max_threads();
   std::vector<double> part(size_t(T) * 2 * C, 0.0);
@@ -64,8 +47,7 @@ void blocked_channel_sums(const float* x, const float* dy, ReluMask mask, int N,
         LaneF<B> s1{}, s2{};
         for (int p = 0; p < HW; ++p) {
           const size_t o = off + size_t(p) * B;
-          const LaneF<B> v = load<B>(x + o);
-          f(s1, s2, v, dy ? masked_dy<B>(dy, v, mask, cb * B, o) : LaneF<B>{}, cb * B);
+          f(s1, s2, load<B>(x + o), dy ? masked_dy<B>(dy, mask, o) : LaneF<B>{}, cb * B);
         }
         for (int l = 0; l < B; ++l) {
           acc[cb * B + l] += s1[l];
@@ -87,7 +69,7 @@ void blocked_channel_sums(const float* x, const float* dy, ReluMask mask, int N,
 // y = f(x, dy, c0) vector by vector over a blocked tensor (dy as in
 // blocked_channel_sums).
 template <int B, class F>
-void blocked_map(const float* x, const float* dy, ReluMask mask, float* y, int N, int C, int HW, F f) {
+void blocked_map(const float* x, const float* dy, const float* mask, float* y, int N, int C, int HW, F f) {
   const int CB = C / B;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < N; ++n)
@@ -95,8 +77,7 @@ void blocked_map(const float* x, const float* dy, ReluMask mask, float* y, int N
       const size_t off = (size_t(n) * CB + cb) * size_t(HW) * B;
       for (int p = 0; p < HW; ++p) {
         const size_t o = off + size_t(p) * B;
-        const LaneF<B> v = load<B>(x + o);
-        store<B>(y + o, f(v, dy ? masked_dy<B>(dy, v, mask, cb * B, o) : LaneF<B>{}, cb * B));
+        store<B>(y + o, f(load<B>(x + o), dy ? masked_dy<B>(dy, mask, o) : LaneF<B>{}, cb * B));
       }
     }
 }
@@ -170,12 +151,12 @@ void forward_train_blocked(const float* x, float* y, const float* gamma, const f
     running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * static_cast<float>(mean);
     running_var[c] = (1.f - momentum) * running_var[c] + momentum * static_cast<float>(unbiased);
     a[size_t(c)] = gamma[c] * invstd;
-    e[size_t(c)] = bn_shift(beta[c], static_cast<float>(mean), a[size_t(c)]);
+    e[size_t(c)] = beta[c] - static_cast<float>(mean) * a[size_t(c)];
   }
   const float *pa = a.data(), *pe = e.data();
   const float lo = relu ? 0.f : -std::numeric_limits<float>::infinity();
-  blocked_map<B>(x, nullptr, {}, y, N, C, HW, [pa, pe, lo](V v, V, int c0) {
-    const V t = bn_affine(v, load<B>(pa + c0), load<B>(pe + c0));
+  blocked_map<B>(x, nullptr, nullptr, y, N, C, HW, [pa, pe, lo](V v, V, int c0) {
+    const V t = v * load<B>(pa + c0) + load<B>(pe + c0);
     return t < lo ? V{} + lo : t;  // std::max(t, lo): NaN stays
   });
 }
@@ -183,23 +164,12 @@ void forward_train_blocked(const float* x, float* y, const float* gamma, const f
 template <int B>
 void backward_blocked(const float* x, const float* dy, const float* gamma, const float* save_mean,
                       const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
-                      const float* relu_beta) {
+                      const float* relu_y) {
   using V = LaneF<B>;
   const double count = double(N) * HW;
-  std::vector<float> ma, me;  // the forward's a and e, as it computed them
-  ReluMask mask;
-  if (relu_beta) {
-    ma.resize(size_t(C));
-    me.resize(size_t(C));
-    for (int c = 0; c < C; ++c) {
-      ma[size_t(c)] = gamma[c] * save_invstd[c];
-      me[size_t(c)] = bn_shift(relu_beta[c], save_mean[c], ma[size_t(c)]);
-    }
-    mask = {ma.data(), me.data()};
-  }
   std::vector<double> sdy(static_cast<size_t>(C)), sdyx(static_cast<size_t>(C));
   blocked_channel_sums<B>(
-      x, dy, mask, N, C, HW,
+      x, dy, relu_y, N, C, HW,
       [save_mean](V& s1, V& s2, V v, V d, int c0) {
         s1 += d;
         s2 += d * (v - load<B>(save_mean + c0));
@@ -216,7 +186,7 @@ void backward_blocked(const float* x, const float* dy, const float* gamma, const
   }
   const float *pk = k.data(), *pmdy = mdy.data(), *pmdyx = mdyx.data();
   // dx = gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
-  blocked_map<B>(x, dy, mask, dx, N, C, HW, [=](V v, V d, int c0) {
+  blocked_map<B>(x, dy, relu_y, dx, N, C, HW, [=](V v, V d, int c0) {
     const V xhat = (v - load<B>(save_mean + c0)) * load<B>(save_invstd + c0);
     return load<B>(pk + c0) * (d - load<B>(pmdy + c0) - xhat * load<B>(pmdyx + c0));
   });
@@ -270,13 +240,13 @@ void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* 
     const double unbiased = count > 1 ? ss / (count - 1) : var;
     running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * static_cast<float>(mean);
     running_var[c] = (1.f - momentum) * running_var[c] + momentum * static_cast<float>(unbiased);
-    const float a = gamma[c] * invstd, b = bn_shift(beta[c], static_cast<float>(mean), a);
+    const float a = gamma[c] * invstd, b = beta[c] - static_cast<float>(mean) * a;
     const float lo = relu ? 0.f : -std::numeric_limits<float>::infinity();
     for (int n = 0; n < N; ++n) {
       const float* xp = x + ((size_t)n * C + c) * HW;
       float* yp = y + ((size_t)n * C + c) * HW;
 #pragma omp simd
-      for (int i = 0; i < HW; ++i) yp[i] = std::max(bn_affine(xp[i], a, b), lo);
+      for (int i = 0; i < HW; ++i) yp[i] = std::max(xp[i] * a + b, lo);
     }
   }
 }
@@ -298,28 +268,26 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
 
 void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                    int HW, int block, const float* relu_beta) {
+                                    int HW, int block, const float* relu_y) {
   PERCEPTRA_CPU_OP(kBatchNorm);
   if (block != 1) {
     check_block(block, C);
     return (block == 16 ? backward_blocked<16> : backward_blocked<8>)(x, dy, gamma, save_mean, save_invstd, dx, dgamma,
-                                                                      dbeta, N, C, HW, relu_beta);
+                                                                      dbeta, N, C, HW, relu_y);
   }
   const double count = (double)N * HW;
 #pragma omp parallel for
   for (int c = 0; c < C; ++c) {
     const float mean = save_mean[c], invstd = save_invstd[c];
-    // The fused ReLU's a and e as the forward computed them (relu: mask).
-    const bool relu = relu_beta != nullptr;
-    const float ra = gamma[c] * invstd, re = relu ? bn_shift(relu_beta[c], mean, ra) : 0.f;
     double sdy = 0, sdyx = 0;
     for (int n = 0; n < N; ++n) {  // per plane in float (vectorised), planes in double
       const float* xp = x + ((size_t)n * C + c) * HW;
       const float* dyp = dy + ((size_t)n * C + c) * HW;
+      const float* mp = relu_y ? relu_y + ((size_t)n * C + c) * HW : nullptr;  // the fused ReLU's mask
       float pdy = 0.f, pdyx = 0.f;
 #pragma omp simd reduction(+ : pdy, pdyx)
       for (int i = 0; i < HW; ++i) {
-        const float d = relu && !(bn_affine(xp[i], ra, re) > 0.f) ? 0.f : dyp[i];
+        const float d = mp && !(mp[i] > 0.f) ? 0.f : dyp[i];
         pdy += d;
         pdyx += d * (xp[i] - mean);
       }
@@ -335,9 +303,10 @@ void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float
       const float* xp = x + ((size_t)n * C + c) * HW;
       const float* dyp = dy + ((size_t)n * C + c) * HW;
       float* dxp = dx + ((size_t)n * C + c) * HW;
+      const float* mp = relu_y ? relu_y + ((size_t)n * C + c) * HW : nullptr;
 #pragma omp simd
       for (int i = 0; i < HW; ++i) {
-        const float d = relu && !(bn_affine(xp[i], ra, re) > 0.f) ? 0.f : dyp[i];
+        const float d = mp && !(mp[i] > 0.f) ? 0.f : dyp[i];
         float xhat = (xp[i] - mean) * invstd;
         dxp[i] = k * (d - mdy - xhat * mdyx);
       }

@@ -44,18 +44,6 @@ __global__ void bn_eval_k(const float* x, float* y, const float* gamma, const fl
     y[i] = x[i] * a + b;
   }
 }
-// dy where the forward's ReLU passed: x a + b > 0 with a and b as bn_train_k
-// computed them (the forward ran the ReLU on that output).
-__global__ void bn_relu_mask_k(const float* x, const float* dy, const float* gamma, const float* beta,
-                               const float* save_mean, const float* save_invstd, float* out, size_t total, int C,
-                               int HW) {
-  GRID_STRIDE(i, total) {
-    const int c = int((i / size_t(HW)) % size_t(C));
-    const float a = gamma[c] * save_invstd[c], b = beta[c] - save_mean[c] * a;
-    out[i] = x[i] * a + b > 0.f ? dy[i] : 0.f;
-  }
-}
-
 __global__ void bn_backward_k(const float* x, const float* dy, const float* gamma, const float* save_mean,
                               const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW) {
   const int c = blockIdx.x;
@@ -107,17 +95,13 @@ void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* 
 
 void CudaBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                     int HW, int block, const float* relu_beta) {
+                                     int HW, int block, const float* relu_y) {
   PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
   const size_t n = size_t(N) * C * HW;
-  float* masked = relu_beta && n ? allocate(n) : nullptr;  // dy where the fused ReLU passed, then the plain backward
-  if (masked) {
-    bn_relu_mask_k<<<blocks_for(n), kThreads, 0, stream_>>>(x, dy, gamma, relu_beta, save_mean, save_invstd, masked, n,
-                                                            C, HW);
-    PCUDA_LAUNCH("bn_relu_mask_k");
-  }
+  float* masked = relu_y && n ? allocate(n) : nullptr;  // dy * (relu_y > 0), then the plain backward
+  if (masked) activation_backward(Activation::ReLU, 0.f, relu_y, relu_y, dy, masked, n);
   bn_backward_k<<<C, kThreads, 0, stream_>>>(x, masked ? masked : dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
                                              N, C, HW);
   PCUDA_LAUNCH("bn_backward_k");
