@@ -89,8 +89,10 @@ void blocked_map(const float* x, const float* dy, const float* mask, float* y, i
 // slabs, in double: sum = sum_i (HW mu_i + r_i) and sum_p (v - mean)^2 =
 // q_i + 2 (mu_i - mean) r_i + HW (mu_i - mean)^2, exactly. Small deviations
 // summed, no cancellation: as stable as the two-pass variance it replaced,
-// which read x twice (a third of batch norm's forward traffic), and the
-// mean no longer loses a large plane's digits to a float sum.
+// and the mean no longer loses a large plane's digits to a float sum (the
+// old per-slab float sums missed a mean of 1000 by 0.002 on 97 x 97
+// planes). One read of x instead of two, but no faster on ResNet-small
+// here: its activations sit in the 32 MB L3 either way.
 template <int B>
 void blocked_sum_and_m2(const float* x, int N, int C, int HW, double* sum, double* m2) {
   using V = LaneF<B>;
