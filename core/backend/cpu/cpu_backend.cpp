@@ -37,6 +37,13 @@ bool cpu_isa_has(dnnl_cpu_isa_t isa) {
   return (unsigned(dnnl_get_effective_cpu_isa()) & unsigned(isa)) == unsigned(isa);
 }
 
+void append_post_activation(dnnl::post_ops& ops, ConvPost post) {
+  if (post == ConvPost::ReLU)
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  else if (post == ConvPost::ReLU6)
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
+}
+
 int cpu_threads() { return omp_get_max_threads(); }
 
 void set_cpu_threads(int n) {

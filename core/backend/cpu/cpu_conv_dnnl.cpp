@@ -137,10 +137,7 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, 
   if (post == ConvPost::None && !sum) return F::primitive_desc(desc, cpu_dnnl_engine());
   dnnl::post_ops ops;
   if (sum) ops.append_sum(1.f);  // dst = conv + dst, then the activation
-  if (post == ConvPost::ReLU)
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  else if (post == ConvPost::ReLU6)
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
+  append_post_activation(ops, post);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   return F::primitive_desc(desc, attr, cpu_dnnl_engine());

@@ -4,9 +4,12 @@
 // on this machine include an ISA (ONEDNN_MAX_CPU_ISA can lower what it uses).
 #include <dnnl.h>
 
+#include "core/backend/backend.h"
+
 namespace dnnl {
 struct engine;
-}
+struct post_ops;
+}  // namespace dnnl
 
 namespace perceptra {
 
@@ -14,5 +17,8 @@ dnnl::engine& cpu_dnnl_engine();
 // True when oneDNN's effective ISA includes every feature of `isa`
 // (e.g. dnnl_cpu_isa_avx512_core: its AVX-512 kernels run here).
 bool cpu_isa_has(dnnl_cpu_isa_t isa);
+// A convolution's or Linear layer's activation as oneDNN's eltwise post-op
+// (ReLU; ReLU6 as clip to [0, 6]; None appends nothing).
+void append_post_activation(dnnl::post_ops& ops, ConvPost post);
 
 }  // namespace perceptra

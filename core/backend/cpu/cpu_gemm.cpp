@@ -81,10 +81,7 @@ dnnl::matmul& linear_for(const LinearKey& key) {
   const auto [N, in, out, bias, post] = key;
   const LinearDescs d(N, in, out);
   dnnl::post_ops ops;
-  if (post == ConvPost::ReLU)
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  else if (post == ConvPost::ReLU6)
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
+  append_post_activation(ops, post);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   const auto desc = bias ? dnnl::matmul::desc(d.x, d.w, d.bias, d.y) : dnnl::matmul::desc(d.x, d.w, d.y);
