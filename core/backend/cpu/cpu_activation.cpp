@@ -34,7 +34,8 @@ void over_vectors(size_t n, Body body, Tail tail) {
 }
 
 // y = f(x) elementwise, f given once for vectors and scalars alike (GCC's
-// vector extensions accept the same expressions).
+// vector extensions accept the same expressions; a comparison of vectors
+// gives a mask vector, which ?: takes lane by lane).
 template <class F>
 void map1(const float* x, float* y, size_t n, F f) {
   over_vectors(
@@ -48,23 +49,16 @@ void map2(const float* x, const float* dy, float* dx, size_t n, F f) {
       [=](size_t i) { dx[i] = f(x[i], dy[i]); });
 }
 
-// The same selects for a float and for a vector of them (a comparison of
-// vectors gives a mask vector, which ?: takes lane by lane).
-template <class T>
-T zero_like() {
-  return T{};
-}
-
 }  // namespace
 
 void CpuBackend::activation_forward(Activation a, float alpha, const float* x, float* y, size_t n) {
   PERCEPTRA_CPU_OP(kActivationForward);
   switch (a) {
     case Activation::ReLU:  // NaN -> 0
-      map1(x, y, n, [](auto v) { return v > zero_like<decltype(v)>() ? v : zero_like<decltype(v)>(); });
+      map1(x, y, n, [](auto v) { return v > decltype(v){} ? v : decltype(v){}; });
       break;
     case Activation::LeakyReLU:
-      map1(x, y, n, [alpha](auto v) { return v > zero_like<decltype(v)>() ? v : alpha * v; });
+      map1(x, y, n, [alpha](auto v) { return v > decltype(v){} ? v : alpha * v; });
       break;
     case Activation::GELU:  // exact (erf) form, PyTorch's default
 #pragma omp parallel for if (n > kParallelMin)
@@ -81,8 +75,8 @@ void CpuBackend::activation_forward(Activation a, float alpha, const float* x, f
     case Activation::ReLU6:  // two selects, NaN kept (as std::min/max did)
       map1(x, y, n, [](auto v) {
         using T = decltype(v);
-        const T six = zero_like<T>() + 6.f;
-        const T t = v < zero_like<T>() ? zero_like<T>() : v;
+        const T six = T{} + 6.f;
+        const T t = v < T{} ? T{} : v;
         return t > six ? six : t;
       });
       break;
@@ -94,10 +88,10 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
   PERCEPTRA_CPU_OP(kActivationBackward);
   switch (a) {
     case Activation::ReLU:  // a NaN in dy is masked too, as PyTorch's
-      map2(x, dy, dx, n, [](auto v, auto g) { return v > zero_like<decltype(v)>() ? g : zero_like<decltype(v)>(); });
+      map2(x, dy, dx, n, [](auto v, auto g) { return v > decltype(v){} ? g : decltype(v){}; });
       break;
     case Activation::LeakyReLU:
-      map2(x, dy, dx, n, [alpha](auto v, auto g) { return v > zero_like<decltype(v)>() ? g : alpha * g; });
+      map2(x, dy, dx, n, [alpha](auto v, auto g) { return v > decltype(v){} ? g : alpha * g; });
       break;
     case Activation::GELU:
 #pragma omp parallel for if (n > kParallelMin)
@@ -118,7 +112,7 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
     case Activation::ReLU6:  // PyTorch's hardtanh_backward: 0 at the bounds too
       map2(x, dy, dx, n, [](auto v, auto g) {
         using T = decltype(v);
-        return (v > zero_like<T>()) & (v < zero_like<T>() + 6.f) ? g : zero_like<T>();
+        return (v > T{}) & (v < T{} + 6.f) ? g : T{};
       });
       break;
   }

@@ -107,11 +107,7 @@ Precision CpuBackend::precision() const { return g_precision; }
 void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
-  if (K == 0) {  // no products: C = beta * C, as sgemm
-    for (int i = 0; i < M; ++i)
-      for (int j = 0; j < N; ++j) C[size_t(i) * ldc + j] = beta == 0.f ? 0.f : beta * C[size_t(i) * ldc + j];
-    return;
-  }
+  if (K == 0) return cpu_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);  // C = beta * C
   std::lock_guard<std::mutex> lk(g_mu);
   Matmul& m = matmul_for({trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta});
   dnnl::stream s(cpu_dnnl_engine());
