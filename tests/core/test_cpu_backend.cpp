@@ -16,12 +16,14 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_omp_policy.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_profile.h"
 #include "core/backend/cpu/cpu_winograd.h"
@@ -671,6 +673,124 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
       close(db[impl], db[3], "db");
     }
   }
+}
+
+TEST(CpuBackend, OneDnnWinogradRunsWhereTheRuleSaysAndMatchesIm2col) {
+  // oneDNN's Winograd F(4x4, 3x3) against the im2col reference: forward with
+  // bias and ReLU, both gradients, a residual chain (sum post-op); and the
+  // implementation oneDNN reports follows dnnl_winograd_suits.
+  const bool avx512 = cpu_isa_has(dnnl_cpu_isa_avx512_core);
+  if (!avx512) std::printf("[ note ] no AVX-512: oneDNN refuses Winograd, its direct kernels run (checked too)\n");
+  const bool winograd_default = cpu_winograd(), dnnl_winograd_default = dnnl_winograd();
+  set_cpu_winograd(false);  // our own kernels stay out of this comparison
+  struct Case {
+    int N, C, H, K;
+    bool fwd, data, weights;  // what the rule gives
+  };
+  for (Case c : {Case{8, 32, 14, 32, true, true, false}, Case{8, 64, 14, 64, true, true, true},
+                 Case{8, 64, 7, 64, true, true, false},        // 8 x 2 x 2 = 32 tiles: direct
+                 Case{8, 16, 28, 16, false, false, false},     // 16 channels: direct
+                 Case{4, 64, 28, 64, false, false, false}}) {  // batch under 8: direct
+    SCOPED_TRACE("N=" + std::to_string(c.N) + " C=" + std::to_string(c.C) + " H=" + std::to_string(c.H));
+    auto g = make_conv_geometry(c.N, c.C, c.H, c.H, c.K, 3, 3, 1, 1, 1, 1);
+    if (c.H == 7) c.fwd = c.data = false;
+    EXPECT_EQ(dnnl_winograd_suits(g, ConvChoiceKey::Forward), c.fwd);
+    EXPECT_EQ(dnnl_winograd_suits(g, ConvChoiceKey::BackwardData), c.data);
+    EXPECT_EQ(dnnl_winograd_suits(g, ConvChoiceKey::BackwardWeights), c.weights);
+    set_cpu_conv_impl(CpuConvImpl::OneDnn);
+    set_dnnl_winograd(true);
+    const DnnlConvImpls impls = dnnl_conv_impls(g);
+    auto wino = [](const std::string& impl) { return impl.find("wino") != std::string::npos; };
+    if (avx512) {
+      EXPECT_EQ(wino(impls.forward), c.fwd) << impls.forward;
+      EXPECT_EQ(wino(impls.backward_data), c.data) << impls.backward_data;
+      EXPECT_EQ(wino(impls.backward_weights), c.weights) << impls.backward_weights;
+    }
+    set_dnnl_winograd(false);
+    EXPECT_FALSE(wino(dnnl_conv_impls(g).forward));
+    EXPECT_FALSE(wino(dnnl_conv_impls(g).backward_weights));
+
+    auto x = randv(size_t(c.N) * c.C * c.H * c.H, 71), w = randv(size_t(c.K) * c.C * 9, 72), b = randv(c.K, 73),
+         dy = randv(size_t(c.N) * c.K * g.P * g.Q, 74);
+    for (float& v : w) v /= std::sqrt(float(c.C * 9));
+    std::vector<float> y[2], dx[2], dw[2], db[2];
+    for (int impl = 0; impl < 2; ++impl) {  // 0: oneDNN with Winograd, 1: im2col
+      set_cpu_conv_impl(impl == 0 ? CpuConvImpl::OneDnn : CpuConvImpl::Im2col);
+      set_dnnl_winograd(impl == 0);
+      y[impl].resize(dy.size());
+      dx[impl].resize(x.size());
+      dw[impl].resize(w.size());
+      db[impl].resize(size_t(c.K));
+      B().conv2d_forward_relu(g, x.data(), w.data(), b.data(), y[impl].data());
+      B().conv2d_backward(g, x.data(), w.data(), dy.data(), dx[impl].data(), dw[impl].data(), db[impl].data());
+    }
+    // Winograd's transforms round differently: tolerance by each output's scale.
+    auto close = [](const std::vector<float>& a, const std::vector<float>& r, const char* what) {
+      float scale = 0;
+      for (float v : r) scale = std::max(scale, std::abs(v));
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], r[i], 2e-5f * (1 + scale)) << what << " " << i;
+    };
+    close(y[0], y[1], "y");
+    close(dx[0], dx[1], "dx");
+    close(dw[0], dw[1], "dw");
+    close(db[0], db[1], "db");
+
+    // A residual chain: link 1 adds link 0's input before its ReLU.
+    ConvLink l0, l1;
+    l0.g = l1.g = g;
+    l0.w = l1.w = w.data();
+    l0.bias = l1.bias = b.data();
+    l0.post = ConvPost::ReLU;
+    l1.post = ConvPost::ReLU;
+    l1.residual_from = 0;
+    const ConvLink links[2] = {l0, l1};
+    std::vector<float> chained(y[0].size()), apart(y[0].size());
+    set_cpu_conv_impl(CpuConvImpl::OneDnn);
+    set_dnnl_winograd(true);
+    ASSERT_TRUE(dnnl_conv_chain_forward(2, links, x.data(), chained.data()));
+    set_cpu_conv_impl(CpuConvImpl::Im2col);
+    conv_chain_link_by_link(B(), 2, links, x.data(), apart.data());
+    close(chained, apart, "chain");
+  }
+  set_dnnl_winograd(dnnl_winograd_default);
+  set_cpu_winograd(winograd_default);
+  set_cpu_conv_impl(CpuConvImpl::Auto);
+}
+
+TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
+  // Each training runs on a thread of its own and primitives are cached for
+  // the process: a primitive made on a thread that has ended must still run
+  // (oneDNN's own scratchpad died with its thread; Winograd wrote through it).
+  const bool winograd_default = cpu_winograd();
+  set_cpu_conv_impl(CpuConvImpl::OneDnn);
+  set_cpu_winograd(false);
+  auto g = make_conv_geometry(8, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1);  // Winograd on AVX-512
+  auto x = randv(size_t(8) * 64 * 196, 81), w = randv(size_t(64) * 64 * 9, 82), b = randv(64, 83),
+       dy = randv(size_t(8) * 64 * 196, 84), lx = randv(size_t(32) * 300, 85), lw = randv(size_t(200) * 300, 86);
+  struct Out {
+    std::vector<float> y, dx, dw, db, ly;
+  };
+  auto run = [&](Out& o) {
+    o.y.resize(dy.size());
+    o.dx.resize(x.size());
+    o.dw.resize(w.size());
+    o.db.resize(64);
+    o.ly.resize(size_t(32) * 200);
+    B().conv2d_forward_relu(g, x.data(), w.data(), b.data(), o.y.data());
+    B().conv2d_backward(g, x.data(), w.data(), dy.data(), o.dx.data(), o.dw.data(), o.db.data());
+    B().linear_forward(32, 300, 200, lx.data(), lw.data(), b.data(), ConvPost::ReLU, o.ly.data());
+  };
+  Out first, again;
+  std::thread maker([&] { run(first); });  // creates and caches the primitives, then ends
+  maker.join();
+  run(again);
+  EXPECT_EQ(first.y, again.y);
+  EXPECT_EQ(first.dx, again.dx);
+  EXPECT_EQ(first.dw, again.dw);
+  EXPECT_EQ(first.db, again.db);
+  EXPECT_EQ(first.ly, again.ly);
+  set_cpu_winograd(winograd_default);
+  set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
 TEST(CpuBackend, OneChannelWeightGradientsRunOnIm2colUnderOneDnn) {

@@ -11,7 +11,9 @@
 #include <string>
 #include <tuple>
 
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_dnnl.h"
+#include "core/backend/cpu/cpu_dnnl_scratchpad.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
 namespace perceptra {
@@ -55,7 +57,7 @@ struct Matmul {
   memory::desc a_user, b_user, c_user;  // float32, the caller's strides
 };
 std::mutex g_mu;  // the cache, and executions (oneDNN's shared scratchpad)
-std::map<Key, std::unique_ptr<Matmul>> g_matmuls;
+std::map<std::pair<Key, int>, std::unique_ptr<Matmul>> g_matmuls;  // with the OpenMP threads: see cpu_dnnl.h
 constexpr size_t kMaxCached = 64;
 
 // op(X) as a [rows, cols] view of row-major X with leading dimension ld.
@@ -65,7 +67,8 @@ memory::desc view(int rows, int cols, bool trans, int ld) {
 }
 
 Matmul& matmul_for(const Key& key) {
-  auto it = g_matmuls.find(key);
+  const std::pair<Key, int> cached{key, cpu_threads()};
+  auto it = g_matmuls.find(cached);
   if (it != g_matmuls.end()) return *it->second;
   if (g_matmuls.size() >= kMaxCached) g_matmuls.clear();
   const auto [ta, tb, M, N, K, lda, ldb, ldc, alpha, beta] = key;
@@ -74,7 +77,7 @@ Matmul& matmul_for(const Key& key) {
   m->b_user = view(K, N, tb, ldb);
   m->c_user = memory::desc({M, N}, dt::f32, memory::dims{ldc, 1});
   const memory::desc a({M, K}, dt::bf16, memory::format_tag::any), b({K, N}, dt::bf16, memory::format_tag::any);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = caller_scratchpad_attr();
   if (alpha != 1.f) attr.set_output_scales(0, {alpha});
   if (beta != 0.f) {
     dnnl::post_ops ops;
@@ -83,7 +86,7 @@ Matmul& matmul_for(const Key& key) {
   }
   m->pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, m->c_user), attr, cpu_dnnl_engine());
   m->prim = dnnl::matmul(m->pd);
-  return *g_matmuls.emplace(key, std::move(m)).first->second;
+  return *g_matmuls.emplace(cached, std::move(m)).first->second;
 }
 
 }  // namespace
@@ -118,8 +121,7 @@ void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   dnnl::reorder(au, a).execute(s, au, a);  // f32 -> bf16, round to nearest even
   dnnl::reorder(bu, b).execute(s, bu, b);
   memory c(m.c_user, cpu_dnnl_engine(), C);
-  m.prim.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
-  s.wait();
+  execute_with_scratchpad(m.prim, m.pd, s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }
 
 }  // namespace perceptra

@@ -116,4 +116,14 @@ std::string conv_choice_pass_name(ConvChoiceKey::Pass pass) {
   return "?";
 }
 
+bool dnnl_winograd_suits(const ConvGeometry& g, ConvChoiceKey::Pass pass) {
+  if (g.R != 3 || g.S != 3 || g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 || g.dil_w != 1 || g.groups != 1)
+    return false;
+  if (g.C < 32 || g.K < 32 || g.N < 8) return false;
+  const long tiles = long(g.N) * ((g.P + 3) / 4) * ((g.Q + 3) / 4);
+  if (tiles < 128) return false;
+  if (pass == ConvChoiceKey::BackwardWeights) return g.C >= 64 && g.K >= 64 && g.P >= 14 && g.Q >= 14;
+  return true;
+}
+
 }  // namespace perceptra

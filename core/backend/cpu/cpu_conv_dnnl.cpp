@@ -21,6 +21,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_dnnl.h"
+#include "core/backend/cpu/cpu_dnnl_scratchpad.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_winograd.h"
 
@@ -48,7 +49,17 @@ size_t g_chain_bytes = kConvChainBytes;
 // Our Winograd kernels are float32 and never see bf16 layouts.
 bool bf16() { return cpu_precision() == Precision::BF16; }
 
-using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, int, int>;
+bool g_dnnl_winograd = [] {
+  const char* e = std::getenv("PERCEPTRA_DNNL_WINOGRAD");
+  return !(e && std::strcmp(e, "0") == 0);
+}();
+// Whether a pass of g asks for oneDNN's Winograd (float32 only: oneDNN 2.6
+// has no bf16 Winograd).
+bool winograd_for(const ConvGeometry& g, ConvChoiceKey::Pass pass) {
+  return g_dnnl_winograd && !bf16() && dnnl_winograd_suits(g, pass);
+}
+
+using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, int, int, bool, int, int, int>;
 // sum: the convolution adds its output to what dst holds (a residual
 // shortcut) before the post-op.
 Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, bool sum = false) {
@@ -66,8 +77,9 @@ Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, boo
           g.dil_h * 1000 + g.dil_w,
           g.groups,
           bias,
-          static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0),
-          g.in_block * 64 + g.out_block};
+          static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0) + (g_dnnl_winograd ? 32 : 0),
+          g.in_block * 64 + g.out_block,
+          cpu_threads()};  // see cpu_dnnl.h
 }
 
 struct Descs {
@@ -75,7 +87,22 @@ struct Descs {
   memory::desc src_any, wei_any, dst_any;  // forward (dst float32)
   memory::desc dy_any, dx_any, dw_any;     // gradients (dy as src: bf16 under BF16)
   memory::dims strides, dilates, pad_l, pad_r;
+  // oneDNN's Winograd asked for, per pass (dnnl_winograd_suits).
+  bool winograd_forward = false, winograd_data = false, winograd_weights = false;
 };
+
+// A primitive descriptor made by make(algorithm): with oneDNN's Winograd when
+// asked, falling back to its direct kernels where oneDNN refuses Winograd (no
+// AVX-512, a padding or post-op it does not take).
+template <class Make>
+auto winograd_or_direct(bool winograd, Make make) {
+  if (winograd) {
+    try {
+      return make(dnnl::algorithm::convolution_winograd);
+    } catch (const dnnl::error&) {}
+  }
+  return make(dnnl::algorithm::convolution_direct);
+}
 
 // False when the geometry has no oneDNN equivalent we trust. Grouped and
 // depthwise convolutions see our [K, C/groups, R, S] weights as oneDNN's
@@ -118,6 +145,9 @@ bool make_descs(const ConvGeometry& g, Descs& d) {
   d.dilates = {g.dil_h - 1, g.dil_w - 1};  // oneDNN counts dilation from 0
   d.pad_l = {g.pad_h, g.pad_w};
   d.pad_r = {pr_h, pr_w};
+  d.winograd_forward = winograd_for(g, ConvChoiceKey::Forward);
+  d.winograd_data = winograd_for(g, ConvChoiceKey::BackwardData);
+  d.winograd_weights = winograd_for(g, ConvChoiceKey::BackwardWeights);
   return true;
 }
 
@@ -130,17 +160,38 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias, 
                                                      bool sum = false) {
   using F = dnnl::convolution_forward;
   const auto prop = dnnl::prop_kind::forward_training;
-  F::desc desc = bias ? F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.bias, d.dst_any,
-                                d.strides, d.dilates, d.pad_l, d.pad_r)
-                      : F::desc(prop, dnnl::algorithm::convolution_direct, d.src_any, d.wei_any, d.dst_any, d.strides,
-                                d.dilates, d.pad_l, d.pad_r);
-  if (post == ConvPost::None && !sum) return F::primitive_desc(desc, cpu_dnnl_engine());
-  dnnl::post_ops ops;
-  if (sum) ops.append_sum(1.f);  // dst = conv + dst, then the activation
-  append_post_activation(ops, post);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(ops);
-  return F::primitive_desc(desc, attr, cpu_dnnl_engine());
+  dnnl::primitive_attr attr = caller_scratchpad_attr();
+  if (post != ConvPost::None || sum) {
+    dnnl::post_ops ops;
+    if (sum) ops.append_sum(1.f);  // dst = conv + dst, then the activation
+    append_post_activation(ops, post);
+    attr.set_post_ops(ops);
+  }
+  return winograd_or_direct(d.winograd_forward, [&](dnnl::algorithm alg) {
+    F::desc desc =
+        bias ? F::desc(prop, alg, d.src_any, d.wei_any, d.bias, d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r)
+             : F::desc(prop, alg, d.src_any, d.wei_any, d.dst_any, d.strides, d.dilates, d.pad_l, d.pad_r);
+    return F::primitive_desc(desc, attr, cpu_dnnl_engine());
+  });
+}
+
+dnnl::convolution_backward_data::primitive_desc backward_data_pd(
+    const Descs& d, const dnnl::convolution_forward::primitive_desc& hint) {
+  using BD = dnnl::convolution_backward_data;
+  return winograd_or_direct(d.winograd_data, [&](dnnl::algorithm alg) {
+    return BD::primitive_desc(BD::desc(alg, d.dx_any, d.wei_any, d.dy_any, d.strides, d.dilates, d.pad_l, d.pad_r),
+                              caller_scratchpad_attr(), cpu_dnnl_engine(), hint);
+  });
+}
+
+dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(
+    const Descs& d, bool bias, const dnnl::convolution_forward::primitive_desc& hint) {
+  using BW = dnnl::convolution_backward_weights;
+  return winograd_or_direct(d.winograd_weights, [&](dnnl::algorithm alg) {
+    BW::desc wd = bias ? BW::desc(alg, d.src_any, d.dw_any, d.bias, d.dy_any, d.strides, d.dilates, d.pad_l, d.pad_r)
+                       : BW::desc(alg, d.src_any, d.dw_any, d.dy_any, d.strides, d.dilates, d.pad_l, d.pad_r);
+    return BW::primitive_desc(wd, caller_scratchpad_attr(), cpu_dnnl_engine(), hint);
+  });
 }
 
 struct Forward {
@@ -225,7 +276,7 @@ Pool& pool_for(const PoolGeometry& p, const memory::desc& src, const Key& conv) 
     dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src, dst,
                                      {p.sh, p.sw}, {p.kh, p.kw}, {p.ph, p.pw}, {pr_h, pr_w});
     auto q = std::make_unique<Pool>();
-    q->pd = dnnl::pooling_forward::primitive_desc(desc, cpu_dnnl_engine());
+    q->pd = dnnl::pooling_forward::primitive_desc(desc, caller_scratchpad_attr(), cpu_dnnl_engine());
     q->prim = dnnl::pooling_forward(q->pd);
     it = g_pool.emplace(key, std::move(q)).first;
   }
@@ -265,6 +316,21 @@ int CpuBackend::activation_channel_block(int channels) const {
 void set_cpu_conv_impl(CpuConvImpl impl) { g_impl = impl; }
 void set_conv_chain_bytes(size_t bytes) { g_chain_bytes = bytes; }
 CpuConvImpl cpu_conv_impl() { return g_impl; }
+void set_dnnl_winograd(bool on) { g_dnnl_winograd = on; }
+
+DnnlConvImpls dnnl_conv_impls(const ConvGeometry& g) {
+  DnnlConvImpls r;
+  Descs d;
+  if (g_impl == CpuConvImpl::Im2col || !make_descs(g, d)) return r;
+  try {
+    auto hint = forward_pd(d, false);
+    r.forward = hint.impl_info_str();
+    r.backward_data = backward_data_pd(d, hint).impl_info_str();
+    r.backward_weights = backward_weights_pd(d, false, hint).impl_info_str();
+  } catch (const dnnl::error&) {}
+  return r;
+}
+bool dnnl_winograd() { return g_dnnl_winograd; }
 
 CpuConvImpl default_cpu_conv_impl() { return initial_impl(); }
 
@@ -290,7 +356,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     memory wm = as_layout(f.pd.weights_desc(), wu, true, tw, s);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(d.bias, cpu_dnnl_engine(), mut(bias)));
-    f.prim.execute(s, args);
+    execute_with_scratchpad(f.prim, f.pd, s, args);
     copy_out(ym, yu, s);
     s.wait();
     return true;
@@ -425,7 +491,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
           std::unordered_map<int, memory> pargs{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, pw}, {DNNL_ARG_DST, pout}};
           if (l.proj_bias)
             pargs.emplace(DNNL_ARG_BIAS, memory(pd[size_t(i)].bias, cpu_dnnl_engine(), mut(l.proj_bias)));
-          fp->prim.execute(s, pargs);
+          execute_with_scratchpad(fp->prim, fp->pd, s, pargs);
           if (!direct) dnnl::reorder(pout, out).execute(s, pout, out);
         } else if (winograd && from.get_desc() == out.get_desc()) {
           add = data_of(from);  // read where it is: no copy into `out`
@@ -442,7 +508,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
         memory wm = weights_as(fi.pd.weights_desc(), d[size_t(i)].wei, l.w, weights.conv[size_t(i)], s);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
         if (l.bias) args.emplace(DNNL_ARG_BIAS, memory(d[size_t(i)].bias, cpu_dnnl_engine(), mut(l.bias)));
-        fi.prim.execute(s, args);
+        execute_with_scratchpad(fi.prim, fi.pd, s, args);
       }
       cur = out;
       if (l.pooled()) {
@@ -459,7 +525,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
           Pool& p = *pools[size_t(i)];
           memory pooled =
               i == n - 1 ? as_layout(p.pd.dst_desc(), yu, false, take(i + 1), s) : temp(p.pd.dst_desc(), i + 1);
-          p.prim.execute(s, {{DNNL_ARG_SRC, cur}, {DNNL_ARG_DST, pooled}});
+          execute_with_scratchpad(p.prim, p.pd, s, {{DNNL_ARG_SRC, cur}, {DNNL_ARG_DST, pooled}});
           cur = pooled;
         }
       }
@@ -540,19 +606,11 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       bound(g_backward);
       auto b = std::make_unique<Backward>();
       auto hint = forward_pd(d, db != nullptr);
-      using BD = dnnl::convolution_backward_data;
-      using BW = dnnl::convolution_backward_weights;
-      b->data_pd = BD::primitive_desc(BD::desc(dnnl::algorithm::convolution_direct, d.dx_any, d.wei_any, d.dy_any,
-                                               d.strides, d.dilates, d.pad_l, d.pad_r),
-                                      cpu_dnnl_engine(), hint);
-      b->data = BD(b->data_pd);
+      b->data_pd = backward_data_pd(d, hint);
+      b->data = dnnl::convolution_backward_data(b->data_pd);
       b->has_data = true;
-      BW::desc wd = db ? BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.dw_any, d.bias, d.dy_any, d.strides,
-                                  d.dilates, d.pad_l, d.pad_r)
-                       : BW::desc(dnnl::algorithm::convolution_direct, d.src_any, d.dw_any, d.dy_any, d.strides,
-                                  d.dilates, d.pad_l, d.pad_r);
-      b->weights_pd = BW::primitive_desc(wd, cpu_dnnl_engine(), hint);
-      b->weights = BW(b->weights_pd);
+      b->weights_pd = backward_weights_pd(d, db != nullptr, hint);
+      b->weights = dnnl::convolution_backward_weights(b->weights_pd);
       it = g_backward.emplace(key, std::move(b)).first;
     }
     Backward& b = *it->second;
@@ -576,7 +634,7 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
         std::unordered_map<int, memory> args{
             {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
         if (db) args.emplace(DNNL_ARG_DIFF_BIAS, memory(d.bias, cpu_dnnl_engine(), db));
-        b.weights.execute(s, args);
+        execute_with_scratchpad(b.weights, b.weights_pd, s, args);
         copy_out(dwm, dwu, s);
       }
       s.wait();
@@ -593,7 +651,8 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       } else {
         memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
         memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);
-        b.data.execute(s, {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+        execute_with_scratchpad(b.data, b.data_pd, s,
+                                {{DNNL_ARG_DIFF_DST, dym_data}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
         copy_out(dxm, dxu, s);
       }
       s.wait();

@@ -104,4 +104,31 @@ std::vector<ConvChoice> conv_choices();
 void conv_choices_clear();
 std::string conv_choice_pass_name(ConvChoiceKey::Pass pass);
 
+// oneDNN's own Winograd F(4x4, 3x3) kernels (AVX-512 only; elsewhere oneDNN
+// refuses them and its direct kernels run) for the passes where they measured
+// faster than its direct ones: 3x3, stride 1, float32, at least 32 channels
+// in and out, batches of 8 or more with N x ceil(P/4) x ceil(Q/4) >= 128
+// output tiles (enough rows for its batched products); weight gradients only
+// from 64 channels on planes of 14 x 14 and up. Per primitive
+// (ONEDNN_VERBOSE, 2 threads, Winograd / direct time): ResNet-18 at batch 16,
+// 64 channels at 56x56 0.72 / 0.70 / 0.62 (forward / input / weight
+// gradient), 128 at 28x28 0.59 / 0.52 / 0.56, 256 at 14x14 0.47 / 0.52 /
+// 0.58, but 512 at 7x7 1.23 / 0.77 / 2.11 (64 tiles); ResNet-small at batch
+// 128, 32 at 14x14 0.90 / 0.89 / 1.64, 64 at 7x7 0.73 / 0.68 / 1.02, 16 at
+// 28x28 1.0 / 1.0 / 1.19. Single images (ResNet-18's inference chains at
+// 56x56) ran slower end to end although the primitive timed faster. A fixed
+// rule, not a timing, so two processes compute the same bits.
+// PERCEPTRA_DNNL_WINOGRAD=0 (or set_dnnl_winograd(false)) turns it off.
+bool dnnl_winograd_suits(const ConvGeometry& g, ConvChoiceKey::Pass pass);
+void set_dnnl_winograd(bool on);
+bool dnnl_winograd();
+// The oneDNN implementations g's forward (no post-op), input-gradient and
+// weight-gradient primitives get (impl_info_str: "jit_wino_4x3:avx512_core",
+// "jit:avx512_core", ...); empty where oneDNN is not used. Made afresh, not
+// cached: for tests and profiles.
+struct DnnlConvImpls {
+  std::string forward, backward_data, backward_weights;
+};
+DnnlConvImpls dnnl_conv_impls(const ConvGeometry& g);
+
 }  // namespace perceptra

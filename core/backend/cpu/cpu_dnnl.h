@@ -14,6 +14,11 @@ struct post_ops;
 namespace perceptra {
 
 dnnl::engine& cpu_dnnl_engine();
+// Every cache of oneDNN primitives keys them by the OpenMP thread count
+// (cpu_threads()) too, as oneDNN's own cache does: a primitive sizes its
+// per-thread scratch for the threads it was created with, and the thread
+// that prepares a run (omp_set_num_threads is per thread) need not be the
+// one that trains it. Their scratchpads: cpu_dnnl_scratchpad.h.
 // True when oneDNN's effective ISA includes every feature of `isa`
 // (e.g. dnnl_cpu_isa_avx512_core: its AVX-512 kernels run here).
 bool cpu_isa_has(dnnl_cpu_isa_t isa);

@@ -10,7 +10,9 @@
 #include <string>
 #include <tuple>
 
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_dnnl.h"
+#include "core/backend/cpu/cpu_dnnl_scratchpad.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/tensor/error.h"
 
@@ -57,9 +59,13 @@ namespace {
 // passes (2 threads, batch 32-1000; 512 -> 256 at batch 128: 98 vs 182 us);
 // dnnl_sgemm stays for the gradients (the matmul was slower for two of
 // the MLP's three weight-gradient shapes).
-using LinearKey = std::tuple<int, int, int, bool, ConvPost>;
+using LinearKey = std::tuple<int, int, int, bool, ConvPost, int>;  // the last: OpenMP threads (cpu_dnnl.h)
 std::mutex g_linear_mu;  // the cache, and executions (serialised as the convolutions')
-std::map<LinearKey, std::unique_ptr<dnnl::matmul>> g_linears;
+struct Linear {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul prim;
+};
+std::map<LinearKey, std::unique_ptr<Linear>> g_linears;
 constexpr size_t kMaxLinears = 64;  // shapes (batch sizes differ at epoch ends)
 
 using dnnl::memory;
@@ -74,18 +80,20 @@ struct LinearDescs {
         y({N, out}, dt::f32, memory::dims{out, 1}) {}
 };
 
-dnnl::matmul& linear_for(const LinearKey& key) {
+Linear& linear_for(const LinearKey& key) {
   auto it = g_linears.find(key);
   if (it != g_linears.end()) return *it->second;
   if (g_linears.size() >= kMaxLinears) g_linears.clear();
-  const auto [N, in, out, bias, post] = key;
+  const auto [N, in, out, bias, post, threads] = key;
   const LinearDescs d(N, in, out);
   dnnl::post_ops ops;
   append_post_activation(ops, post);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = caller_scratchpad_attr();
   attr.set_post_ops(ops);
   const auto desc = bias ? dnnl::matmul::desc(d.x, d.w, d.bias, d.y) : dnnl::matmul::desc(d.x, d.w, d.y);
-  auto m = std::make_unique<dnnl::matmul>(dnnl::matmul::primitive_desc(desc, attr, cpu_dnnl_engine()));
+  auto m = std::make_unique<Linear>();
+  m->pd = dnnl::matmul::primitive_desc(desc, attr, cpu_dnnl_engine());
+  m->prim = dnnl::matmul(m->pd);
   return *g_linears.emplace(key, std::move(m)).first->second;
 }
 
@@ -102,18 +110,18 @@ void CpuBackend::linear_forward(int N, int in, int out, const float* x, const fl
     return linear_forward_op_by_op(*this, N, in, out, x, w, bias, post, y);
   PERCEPTRA_CPU_OP(kGemm);
   std::lock_guard<std::mutex> lk(g_linear_mu);
-  dnnl::matmul& m = linear_for({N, in, out, bias != nullptr, post});
+  Linear& m = linear_for({N, in, out, bias != nullptr, post, cpu_threads()});
   const LinearDescs d(N, in, out);
   dnnl::engine& e = cpu_dnnl_engine();
   memory xm(d.x, e, mut(x)), wm(d.w, e, mut(w)), ym(d.y, e, y);
   dnnl::stream s(e);
   if (bias) {
     memory bm(d.bias, e, mut(bias));
-    m.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm}, {DNNL_ARG_DST, ym}});
+    execute_with_scratchpad(m.prim, m.pd, s,
+                            {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_BIAS, bm}, {DNNL_ARG_DST, ym}});
   } else {
-    m.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+    execute_with_scratchpad(m.prim, m.pd, s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
   }
-  s.wait();
 }
 
 void CpuBackend::add_bias_rows(float* y, const float* bias, int rows, int cols) {

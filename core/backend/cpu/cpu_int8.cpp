@@ -15,7 +15,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_dnnl.h"
+#include "core/backend/cpu/cpu_dnnl_scratchpad.h"
 #include "core/tensor/error.h"
 
 namespace perceptra::int8 {
@@ -27,7 +29,7 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 dnnl::primitive_attr output_attr(const std::vector<float>& scales, bool relu) {
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = caller_scratchpad_attr();
   attr.set_output_scales(1 << 1, scales);  // per output channel (dimension 1)
   if (relu) {
     dnnl::post_ops ops;
@@ -82,13 +84,14 @@ struct ConvInt8::Impl {
     dnnl::convolution_forward prim;
     memory weights, bias;
   };
-  std::mutex mu;  // primitives share a scratchpad: one execution at a time
-  std::map<int, Entry> by_batch;
+  std::mutex mu;                                  // primitives share a scratchpad: one execution at a time
+  std::map<std::pair<int, int>, Entry> by_batch;  // (batch, OpenMP threads): see cpu_dnnl.h
   Entry& get(const ConvInt8Spec& s, int N);
 };
 
 ConvInt8::Impl::Entry& ConvInt8::Impl::get(const ConvInt8Spec& s, int N) {
-  auto it = by_batch.find(N);
+  const std::pair<int, int> key{N, cpu_threads()};
+  auto it = by_batch.find(key);
   if (it != by_batch.end()) return it->second;
   if (by_batch.size() >= kMaxCached) by_batch.clear();
   ConvGeometry g = s.g;
@@ -121,7 +124,7 @@ ConvInt8::Impl::Entry& ConvInt8::Impl::get(const ConvInt8Spec& s, int N) {
     e.bias = bias_memory(compensated_bias(s.bias, s.weights, g.K), g.K);
   else if (has_bias)
     e.bias = bias_memory(s.bias, g.K);
-  return by_batch.emplace(N, std::move(e)).first->second;
+  return by_batch.emplace(key, std::move(e)).first->second;
 }
 
 ConvInt8::ConvInt8(ConvInt8Spec spec) : spec_(std::move(spec)), impl_(new Impl) {
@@ -157,8 +160,7 @@ void ConvInt8::run(int N, const void* src, void* dst) {
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
   if (!spec_.bias.empty() || spec_.src_signed) args[DNNL_ARG_BIAS] = e.bias;
   dnnl::stream st(cpu_dnnl_engine());
-  e.prim.execute(st, args);
-  st.wait();
+  execute_with_scratchpad(e.prim, e.pd, st, args);
 }
 
 std::string ConvInt8::impl_name(int N) {
@@ -176,12 +178,13 @@ struct LinearInt8::Impl {
     memory weights, bias;
   };
   std::mutex mu;
-  std::map<int, Entry> by_batch;
+  std::map<std::pair<int, int>, Entry> by_batch;  // (batch, OpenMP threads): see cpu_dnnl.h
   Entry& get(const LinearInt8Spec& s, int N);
 };
 
 LinearInt8::Impl::Entry& LinearInt8::Impl::get(const LinearInt8Spec& s, int N) {
-  auto it = by_batch.find(N);
+  const std::pair<int, int> key{N, cpu_threads()};
+  auto it = by_batch.find(key);
   if (it != by_batch.end()) return it->second;
   if (by_batch.size() >= kMaxCached) by_batch.clear();
   memory::desc src({N, s.in}, dt::u8, tag::nc);
@@ -200,7 +203,7 @@ LinearInt8::Impl::Entry& LinearInt8::Impl::get(const LinearInt8Spec& s, int N) {
     e.bias = bias_memory(compensated_bias(s.bias, s.weights, s.out), s.out);
   else if (has_bias)
     e.bias = bias_memory(s.bias, s.out);
-  return by_batch.emplace(N, std::move(e)).first->second;
+  return by_batch.emplace(key, std::move(e)).first->second;
 }
 
 LinearInt8::LinearInt8(LinearInt8Spec spec) : spec_(std::move(spec)), impl_(new Impl) {
@@ -227,8 +230,7 @@ void LinearInt8::run(int N, const void* src, void* dst) {
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
   if (!spec_.bias.empty() || spec_.src_signed) args[DNNL_ARG_BIAS] = e.bias;
   dnnl::stream st(cpu_dnnl_engine());
-  e.prim.execute(st, args);
-  st.wait();
+  execute_with_scratchpad(e.prim, e.pd, st, args);
 }
 
 // ---- element-wise helpers ----
