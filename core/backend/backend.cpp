@@ -42,6 +42,35 @@ Backend& backend_for(Device device) {
   return cuda_backend(device.index);
 }
 
+namespace {
+thread_local int t_holds = 0;
+std::mutex g_release_mu;
+std::vector<void (*)()>& release_hooks() {
+  static std::vector<void (*)()> hooks;
+  return hooks;
+}
+}  // namespace
+
+WeightsHeld::WeightsHeld() { ++t_holds; }
+
+WeightsHeld::~WeightsHeld() {
+  if (--t_holds > 0) return;
+  std::vector<void (*)()> hooks;
+  {
+    std::lock_guard<std::mutex> lk(g_release_mu);
+    hooks = release_hooks();
+  }
+  for (auto* drop : hooks) drop();
+}
+
+bool weights_held() { return t_holds > 0; }
+
+void on_weights_released(void (*drop)()) {
+  std::lock_guard<std::mutex> lk(g_release_mu);
+  auto& hooks = release_hooks();
+  if (std::find(hooks.begin(), hooks.end(), drop) == hooks.end()) hooks.push_back(drop);
+}
+
 CudaProbe probe_cuda() {
   // The driver query is slow-ish and its answer fixed for the process.
   static std::once_flag once;

@@ -154,6 +154,26 @@ class Backend {
 // build has no CUDA support or the device is unusable.
 Backend& backend_for(Device device);
 
+// An inference pass's promise, on this thread, that no weights change while
+// it lives (evaluation, predictions, benchmarks): a backend may then keep
+// prepared copies of weights keyed by their address (the CPU packs each
+// Linear layer's weights once into the layout its matmul reads fastest
+// instead of reading W^T through strides every batch), dropped when the
+// outermost hold on the thread ends. Nothing may write or free held weights
+// (optimizer steps, loads, all-reduce) while the hold lives.
+class WeightsHeld {
+ public:
+  WeightsHeld();
+  ~WeightsHeld();
+  WeightsHeld(const WeightsHeld&) = delete;
+  WeightsHeld& operator=(const WeightsHeld&) = delete;
+};
+// True while a WeightsHeld lives on this thread.
+bool weights_held();
+// A backend keeping held copies registers how to drop the calling thread's
+// (run when the outermost hold on a thread ends, on that thread).
+void on_weights_released(void (*drop)());
+
 // conv2d_chain_forward as separate ops, link after link, each link's input
 // kept until its last reader (itself or a later shortcut): what a backend
 // without a chained path runs (CUDA; the CPU when oneDNN refuses a link).

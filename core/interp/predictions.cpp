@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/backend/backend.h"
 #include "core/interp/activations.h"
 #include "core/nn/model.h"
 #include "core/tensor/error.h"
@@ -84,6 +85,7 @@ PredictionSet predict_dataset(Model& model, const Dataset& data, const NormStats
   p.index.reserve(indices.size());
   p.probs.reserve(indices.size() * static_cast<size_t>(p.classes));
   const int64_t total = static_cast<int64_t>(indices.size());
+  const WeightsHeld held;  // the model is only read here: weights prepared once, not per batch
   for (int64_t begin = 0; begin < total; begin += options.batch_size) {
     if (options.cancel && options.cancel->load()) break;
     int64_t end = std::min(total, begin + options.batch_size);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "core/backend/backend.h"
 #include "core/data/loader.h"
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
@@ -16,6 +17,7 @@ EvalResult evaluate(Model& model, DataLoader& loader, const EvalOptions& options
   loader.start_epoch(0);
   Batch b;
   int64_t n = 0;
+  const WeightsHeld held;  // the model is only read here: weights prepared once, not per batch
   while (loader.next(b)) {
     if (options.cancel && options.cancel->load()) {
       r.cancelled = true;

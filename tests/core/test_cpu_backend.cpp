@@ -307,14 +307,57 @@ TEST(CpuBackend, LinearForwardIsGemmBiasAndActivation) {
             if (post == ConvPost::ReLU6) s = std::min(s, 6.0);
             ref[size_t(i) * c.out + j] = s;
           }
-        std::vector<float> w4 = w, y(ref.size(), 99.f);
-        for (float& v : w4) v *= 4.f;  // products past ReLU6's bound
-        B().linear_forward(c.N, c.in, c.out, x.data(), w4.data(), bias ? b.data() : nullptr, post, y.data());
-        SCOPED_TRACE("N " + std::to_string(c.N) + " in " + std::to_string(c.in) + " out " + std::to_string(c.out) +
-                     " bias " + std::to_string(bias) + " post " + std::to_string(int(post)));
-        for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-6 * (1 + mag[i])) << i;
+        std::vector<float> w4 = w;
+        for (float& v : w4) v *= 4.f;      // products past ReLU6's bound
+        for (bool held : {false, true}) {  // weights read through strides, or packed for the pass
+          std::optional<WeightsHeld> hold;
+          if (held) hold.emplace();
+          std::vector<float> y(ref.size(), 99.f);
+          B().linear_forward(c.N, c.in, c.out, x.data(), w4.data(), bias ? b.data() : nullptr, post, y.data());
+          SCOPED_TRACE("N " + std::to_string(c.N) + " in " + std::to_string(c.in) + " out " + std::to_string(c.out) +
+                       " bias " + std::to_string(bias) + " post " + std::to_string(int(post)) + " held " +
+                       std::to_string(held));
+          for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-6 * (1 + mag[i])) << i;
+        }
       }
   }
+}
+
+TEST(CpuBackend, HeldLinearWeightsArePackedOncePerPassAndDroppedAfter) {
+  const int N = 64, in = 300, out = 200;
+  const auto x = randv(size_t(N) * in, 17), b = randv(size_t(out), 18);
+  std::vector<float> w = randv(size_t(out) * in, 19);
+  auto run = [&] {
+    std::vector<float> y(size_t(N) * out);
+    B().linear_forward(N, in, out, x.data(), w.data(), b.data(), ConvPost::None, y.data());
+    return y;
+  };
+  const std::vector<float> plain = run();
+  EXPECT_FALSE(weights_held());
+  {
+    const WeightsHeld pass;
+    EXPECT_TRUE(weights_held());
+    const std::vector<float> first = run();
+    EXPECT_EQ(cpu_held_weight_copies(), 1u) << "packed on first use";
+    EXPECT_EQ(run(), first) << "the packed copy serves every batch";
+    EXPECT_EQ(cpu_held_weight_copies(), 1u);
+    {
+      const WeightsHeld nested;  // an inner hold ends without dropping the outer's copies
+    }
+    EXPECT_TRUE(weights_held());
+    EXPECT_EQ(cpu_held_weight_copies(), 1u);
+    std::thread other([&] { EXPECT_FALSE(weights_held()) << "a hold is per thread"; });
+    other.join();
+    for (size_t i = 0; i < plain.size(); ++i) ASSERT_NEAR(first[i], plain[i], 1e-4 * (1 + std::abs(plain[i]))) << i;
+  }
+  EXPECT_FALSE(weights_held());
+  EXPECT_EQ(cpu_held_weight_copies(), 0u) << "dropped when the pass ends";
+  // Weights written between passes (an optimizer step) are what the next pass reads.
+  for (float& v : w) v = -v;
+  const std::vector<float> expect = run();  // not held: reads w itself
+  const WeightsHeld next;
+  const std::vector<float> after = run();
+  for (size_t i = 0; i < after.size(); ++i) ASSERT_NEAR(after[i], expect[i], 1e-4 * (1 + std::abs(expect[i]))) << i;
 }
 
 namespace {
@@ -781,7 +824,11 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
     B().linear_forward(32, 300, 200, lx.data(), lw.data(), b.data(), ConvPost::ReLU, o.ly.data());
   };
   Out first, again;
-  std::thread maker([&] { run(first); });  // creates and caches the primitives, then ends
+  const int threads = cpu_threads();  // the same count, so the same cached primitives serve both threads
+  std::thread maker([&] {  // creates and caches the primitives, then ends
+    set_cpu_threads(threads);
+    run(first);
+  });
   maker.join();
   run(again);
   EXPECT_EQ(first.y, again.y);

@@ -6,7 +6,8 @@
 // run's thread wrote through a freed (null) scratchpad in the next run
 // (oneDNN's Winograd convolution crashed test_transfer that way; every
 // primitive with a scratchpad was exposed). So every cached primitive takes
-// its scratchpad from the caller at execution, out of the block cache.
+// its scratchpad at execution from the executing thread: one buffer per
+// thread, grown to the largest request, freed when the thread ends.
 #include <dnnl.hpp>
 
 #include <unordered_map>
@@ -20,8 +21,8 @@ inline dnnl::primitive_attr caller_scratchpad_attr() {
   return with_caller_scratchpad(attr);
 }
 
-// prim.execute(s, args) plus DNNL_ARG_SCRATCHPAD: a block-cache temporary of
-// pd's scratchpad size, held until the stream has finished.
+// prim.execute(s, args) plus DNNL_ARG_SCRATCHPAD (the calling thread's
+// scratchpad, at least pd's size), then waits for the stream.
 void execute_with_scratchpad(const dnnl::primitive& prim, const dnnl::primitive_desc_base& pd, dnnl::stream& s,
                              std::unordered_map<int, dnnl::memory> args);
 
