@@ -825,7 +825,7 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
   };
   Out first, again;
   const int threads = cpu_threads();  // the same count, so the same cached primitives serve both threads
-  std::thread maker([&] {  // creates and caches the primitives, then ends
+  std::thread maker([&] {             // creates and caches the primitives, then ends
     set_cpu_threads(threads);
     run(first);
   });
