@@ -751,6 +751,14 @@ TEST(CpuBackend, OneDnnWinogradRunsWhereTheRuleSaysAndMatchesIm2col) {
     }
     set_dnnl_winograd(false);
     EXPECT_FALSE(wino(dnnl_conv_impls(g).forward));
+    if (c.C == 64 && c.H == 14) {  // the same kind of layer on a large plane: its scratchpad would be ~0.9 GB
+      set_dnnl_winograd(true);
+      const auto big = make_conv_geometry(32, 128, 112, 112, 128, 3, 3, 1, 1, 1, 1);
+      EXPECT_TRUE(dnnl_winograd_suits(big, ConvChoiceKey::Forward));
+      EXPECT_FALSE(wino(dnnl_conv_impls(big).forward)) << dnnl_conv_impls(big).forward;
+      EXPECT_FALSE(wino(dnnl_conv_impls(big).backward_data));
+      set_dnnl_winograd(false);
+    }
     EXPECT_FALSE(wino(dnnl_conv_impls(g).backward_weights));
 
     auto x = randv(size_t(c.N) * c.C * c.H * c.H, 71), w = randv(size_t(c.K) * c.C * 9, 72), b = randv(c.K, 73),

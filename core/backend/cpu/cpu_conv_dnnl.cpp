@@ -93,12 +93,14 @@ struct Descs {
 
 // A primitive descriptor made by make(algorithm): with oneDNN's Winograd when
 // asked, falling back to its direct kernels where oneDNN refuses Winograd (no
-// AVX-512, a padding or post-op it does not take).
+// AVX-512, a padding or post-op it does not take) or where Winograd's
+// scratchpad would pass kMaxWinogradScratchpadBytes (cpu_conv_impl.h).
 template <class Make>
 auto winograd_or_direct(bool winograd, Make make) {
   if (winograd) {
     try {
-      return make(dnnl::algorithm::convolution_winograd);
+      auto pd = make(dnnl::algorithm::convolution_winograd);
+      if (pd.scratchpad_desc().get_size() <= kMaxWinogradScratchpadBytes) return pd;
     } catch (const dnnl::error&) {}
   }
   return make(dnnl::algorithm::convolution_direct);

@@ -119,7 +119,16 @@ std::string conv_choice_pass_name(ConvChoiceKey::Pass pass);
 // 56x56) ran slower end to end although the primitive timed faster. A fixed
 // rule, not a timing, so two processes compute the same bits.
 // PERCEPTRA_DNNL_WINOGRAD=0 (or set_dnnl_winograd(false)) turns it off.
+// Where oneDNN's Winograd would want a scratchpad over
+// kMaxWinogradScratchpadBytes the direct kernels run instead: on large
+// planes it transforms the whole batch at once (128 channels at 112x112,
+// batch 32: 890 MB; 256 at 56x56: 456 MB), memory the cost estimate does
+// not count and a step should not need. ResNet-18's layers at batch 16 want
+// 8-53 MB (128 at 28x28: 36, 256 at 14x14: 33 / 53 for the weight
+// gradient), and the scratchpad is one buffer per thread, grown to the
+// largest (cpu_dnnl_scratchpad.h).
 bool dnnl_winograd_suits(const ConvGeometry& g, ConvChoiceKey::Pass pass);
+constexpr size_t kMaxWinogradScratchpadBytes = size_t(64) << 20;
 void set_dnnl_winograd(bool on);
 bool dnnl_winograd();
 // The oneDNN implementations g's forward (no post-op), input-gradient and
