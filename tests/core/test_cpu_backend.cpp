@@ -817,7 +817,8 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
   set_cpu_winograd(false);
   auto g = make_conv_geometry(8, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1);  // Winograd on AVX-512
   auto x = randv(size_t(8) * 64 * 196, 81), w = randv(size_t(64) * 64 * 9, 82), b = randv(64, 83),
-       dy = randv(size_t(8) * 64 * 196, 84), lx = randv(size_t(32) * 300, 85), lw = randv(size_t(200) * 300, 86);
+       dy = randv(size_t(8) * 64 * 196, 84), lx = randv(size_t(32) * 300, 85), lw = randv(size_t(200) * 300, 86),
+       lb = randv(200, 87);
   struct Out {
     std::vector<float> y, dx, dw, db, ly;
   };
@@ -829,7 +830,7 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
     o.ly.resize(size_t(32) * 200);
     B().conv2d_forward_relu(g, x.data(), w.data(), b.data(), o.y.data());
     B().conv2d_backward(g, x.data(), w.data(), dy.data(), o.dx.data(), o.dw.data(), o.db.data());
-    B().linear_forward(32, 300, 200, lx.data(), lw.data(), b.data(), ConvPost::ReLU, o.ly.data());
+    B().linear_forward(32, 300, 200, lx.data(), lw.data(), lb.data(), ConvPost::ReLU, o.ly.data());
   };
   Out first, again;
   const int threads = cpu_threads();  // the same count, so the same cached primitives serve both threads
