@@ -134,6 +134,8 @@ TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
                  Case{2, 16, 10, 10, 16, 3, 3, 1, 1, 1, 16, 16},  // Winograd's shape
                  Case{2, 16, 10, 10, 32, 3, 3, 2, 1, 1, 16, 16},  // stride 2
                  Case{2, 16, 10, 10, 32, 1, 1, 2, 0, 1, 16, 16},  // the projection shortcut
+                 Case{3, 32, 9, 9, 64, 1, 1, 2, 0, 1, 16, 16},    // ... odd plane, several blocks each side
+                 Case{2, 16, 11, 11, 24, 1, 1, 3, 0, 1, 8, 8},    // ... stride 3, AVX2's block
                  Case{2, 32, 9, 9, 32, 3, 3, 1, 1, 32, 16, 16},   // depthwise
                  Case{2, 48, 9, 9, 48, 3, 3, 2, 1, 48, 16, 16},   // depthwise, stride 2
                  Case{2, 24, 7, 7, 144, 1, 1, 1, 0, 1, 8, 16},    // MobileNetV2's expansion, mixed blocks
@@ -295,6 +297,38 @@ TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
     expect_close(dxr, dx, 1e-6f, "dx");
     expect_close(dgr, dg, 1e-6f, "dgamma");
     expect_close(dbr, db, 1e-6f, "dbeta");
+  }
+}
+
+// The strided 1x1 input gradient's own kernel: every value of dx written
+// (zeros between the sampled grid), equal to im2col's; other geometries
+// declined.
+TEST(ChannelBlocks, StridedPointwiseInputGradientWritesAllOfDx) {
+  for (int b : {8, 16}) {
+    for (int stride : {2, 3}) {
+      ConvGeometry g = make_conv_geometry(2, 2 * b, 13, 10, 3 * b, 1, 1, stride, stride, 0, 0);
+      const std::vector<float> w = randv(size_t(g.K) * g.C, 51), dy = randv(size_t(g.N) * g.K * g.P * g.Q, 52);
+      std::vector<float> dx0(size_t(g.N) * g.C * g.H * g.W);
+      im2col_conv_backward(g, nullptr, w.data(), dy.data(), dx0.data(), nullptr, nullptr);
+      ConvGeometry gb = g;
+      gb.in_block = gb.out_block = b;
+      ASSERT_TRUE(pointwise_strided_backward_data_applies(gb, b));
+      std::vector<float> dx(dx0.size(), std::nanf(""));
+      pointwise_strided_backward_data_blocked(gb, reorder(dy, g.N, g.K, g.P * g.Q, 1, b).data(), w.data(), dx.data());
+      SCOPED_TRACE(::testing::Message() << "block " << b << " stride " << stride);
+      expect_close(reorder(dx, g.N, g.C, g.H * g.W, b, 1), dx0, 1e-5f, "dx");
+      EXPECT_FALSE(pointwise_strided_backward_data_applies(gb, b == 8 ? 16 : 8)) << "dy in another block";
+      EXPECT_FALSE(pointwise_strided_backward_data_applies(g, 1)) << "NCHW";
+    }
+    ConvGeometry unit = make_conv_geometry(2, b, 8, 8, b, 1, 1, 1, 1, 0, 0);
+    unit.in_block = unit.out_block = b;
+    EXPECT_FALSE(pointwise_strided_backward_data_applies(unit, b)) << "stride 1 stays on oneDNN";
+    ConvGeometry padded = make_conv_geometry(2, b, 8, 8, b, 1, 1, 2, 2, 1, 1);
+    padded.in_block = padded.out_block = b;
+    EXPECT_FALSE(pointwise_strided_backward_data_applies(padded, b)) << "padding";
+    ConvGeometry three = make_conv_geometry(2, b, 8, 8, b, 3, 3, 2, 2, 1, 1);
+    three.in_block = three.out_block = b;
+    EXPECT_FALSE(pointwise_strided_backward_data_applies(three, b)) << "3x3";
   }
 }
 

@@ -650,6 +650,9 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       if (cpu_winograd() && by && winograd_applies(winograd_backward_data_geometry(g))) {
         s.wait();
         winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, g.in_block, dx);  // straight to dx's layout
+      } else if (!bf16() && pointwise_strided_backward_data_applies(g, by)) {
+        s.wait();
+        pointwise_strided_backward_data_blocked(g, data_of(dym_data), w, dx);
       } else {
         memory dxm = as_layout(b.data_pd.diff_src_desc(), dxu, false, tdx, s);
         memory wm = as_layout(b.data_pd.weights_desc(), wu, true, tw, s);

@@ -57,6 +57,13 @@ bool one_channel_weight_gradient_on_im2col(const ConvGeometry& g);
 // above would reorder dy for im2col; false when g is not that case.
 bool one_channel_blocked_weight_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dw, float* db);
 
+// The input gradient of a strided 1x1 convolution (no padding, ungrouped)
+// whose dy and dx share a channel block of 8 or 16 (cpu_conv_pointwise.cpp):
+// W^T dy on the sampled grid, zeros between, written straight into dx's
+// layout. oneDNN's kernel is the slow part there; its other passes stay.
+bool pointwise_strided_backward_data_applies(const ConvGeometry& g, int dy_block);
+void pointwise_strided_backward_data_blocked(const ConvGeometry& g, const float* dy, const float* w, float* dx);
+
 // The im2col + sgemm reference (cpu_conv.cpp), post-op not included.
 void im2col_conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y);
 void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
