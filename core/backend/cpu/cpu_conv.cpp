@@ -297,7 +297,6 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
     float* dw_t = dw ? dw_parts.data() + (size_t)t * wsize : nullptr;
 #pragma omp for schedule(static)
     for (int n = 0; n < g.N; ++n) {
-      const float* xn = x + (size_t)n * g.C * g.H * g.W;
       const float* dyn = dy + (size_t)n * g.K * PQ;
       if (dw && db) {
         double* db_t = db_parts.data() + (size_t)t * g.K;
@@ -309,7 +308,8 @@ void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w,
           db_t[k] += s;
         }
       }
-      if (dw) {
+      if (dw) {  // x is only read here: input-gradient-only callers may pass null
+        const float* xn = x + (size_t)n * g.C * g.H * g.W;
         const float* col = xn;
         if (!direct) {
           float* buf = cols.data() + cf * size_t(t);
