@@ -265,8 +265,9 @@ TEST(ChannelBlocks, BatchNormStatisticsSurviveALargeMean) {
       for (int c = 0; c < C; ++c) {
         SCOPED_TRACE("block " + std::to_string(b) + " HW " + std::to_string(HW) + " channel " + std::to_string(c));
         EXPECT_NEAR(m[size_t(c)], mean[size_t(c)], 1e-4);
-        if (N * HW > 1)
+        if (N * HW > 1) {
           EXPECT_NEAR(1.0 / (double(invstd[size_t(c)]) * invstd[size_t(c)]), var[size_t(c)], 1e-3 * var[size_t(c)]);
+        }
       }
     }
 }
@@ -432,4 +433,56 @@ TEST(ChannelBlocks, KernelsRefuseBlocksTheyWereNotBuiltFor) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("conv2d_relu_maxpool_forward"), std::string::npos) << e.what();
   }
+}
+
+// A one-channel first layer into a blocked output (our kernel, oneDNN's is
+// slow there): every post-op, with and without bias, strides and padding,
+// equal to im2col on NCHW; through the backend's dispatch and directly.
+TEST(ChannelBlocks, OneChannelForwardIntoBlocksEqualsIm2col) {
+  struct Case {
+    int H, W, K, R, stride, pad;
+  };
+  for (int b : {8, 16})
+    for (Case c :
+         {Case{28, 28, 16, 3, 1, 1}, Case{13, 11, 32, 5, 2, 2}, Case{9, 12, 16, 3, 1, 0}, Case{7, 7, 8, 1, 1, 0}}) {
+      if (c.K % b) continue;
+      ConvGeometry g = make_conv_geometry(3, 1, c.H, c.W, c.K, c.R, c.R, c.stride, c.stride, c.pad, c.pad);
+      const std::vector<float> x = randv(size_t(g.N) * g.H * g.W, 61), w = randv(size_t(g.K) * g.R * g.S, 62),
+                               bias = randv(size_t(g.K), 63);
+      ConvGeometry gb = g;
+      gb.out_block = b;
+      const size_t ny = size_t(g.N) * g.K * g.P * g.Q;
+      for (const float* pb : {bias.data(), static_cast<const float*>(nullptr)})
+        for (ConvPost post : {ConvPost::None, ConvPost::ReLU, ConvPost::ReLU6}) {
+          std::vector<float> ref(ny);
+          im2col_conv_forward(g, x.data(), w.data(), pb, ref.data());
+          for (float& v : ref) {
+            if (post != ConvPost::None) v = std::max(v, 0.f);
+            if (post == ConvPost::ReLU6) v = std::min(v, 6.f);
+          }
+          SCOPED_TRACE(::testing::Message()
+                       << "block " << b << " " << c.H << "x" << c.W << " K " << c.K << " R " << c.R << " stride "
+                       << c.stride << " bias " << (pb != nullptr) << " post " << int(post));
+          std::vector<float> y(ny, std::nanf(""));
+          ASSERT_TRUE(one_channel_blocked_forward(gb, x.data(), w.data(), pb, post, y.data()));
+          expect_close(reorder(y, g.N, g.K, g.P * g.Q, b, 1), ref, 1e-5f, "kernel");
+          std::vector<float> via(ny, std::nanf(""));
+          if (post == ConvPost::None)
+            B().conv2d_forward(gb, x.data(), w.data(), pb, via.data());
+          else if (post == ConvPost::ReLU)
+            B().conv2d_forward_relu(gb, x.data(), w.data(), pb, via.data());
+          else
+            B().conv2d_forward_relu6(gb, x.data(), w.data(), pb, via.data());
+          expect_close(reorder(via, g.N, g.K, g.P * g.Q, b, 1), ref, 1e-5f, "dispatch");
+        }
+    }
+  ConvGeometry plain = make_conv_geometry(2, 1, 8, 8, 16, 3, 3, 1, 1, 1, 1);
+  std::vector<float> y(size_t(2) * 16 * 64);
+  const std::vector<float> x = randv(128, 1), w = randv(144, 2);
+  EXPECT_FALSE(one_channel_blocked_forward(plain, x.data(), w.data(), nullptr, ConvPost::None, y.data()))
+      << "NCHW output";
+  ConvGeometry two = make_conv_geometry(2, 2, 8, 8, 16, 3, 3, 1, 1, 1, 1);
+  two.out_block = 16;
+  EXPECT_FALSE(one_channel_blocked_forward(two, x.data(), w.data(), nullptr, ConvPost::None, y.data()))
+      << "two input channels";
 }

@@ -501,7 +501,13 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
           dnnl::reorder(from, out).execute(s, from, out);
         }
       }
-      if (winograd) {
+      ConvGeometry one = l.g;  // a first layer on grey images: ours, from the caller's x
+      one.in_block = 1;
+      one.out_block = by;
+      if (i == 0 && !l.residual() && !bf16() && l.g.in_block == 1 && by &&
+          one_channel_blocked_forward(one, x, l.w, l.bias, l.post, mut(data_of(out)))) {
+        // written (oneDNN's kernel for one input channel is the slow one)
+      } else if (winograd) {
         s.wait();  // a projected shortcut is in `out`
         WinogradFilters& f = weights.filters[size_t(i)];
         if (!f.tile) winograd_prepare_filters(l.g, l.w, f);

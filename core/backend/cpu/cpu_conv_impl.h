@@ -57,6 +57,12 @@ bool one_channel_weight_gradient_on_im2col(const ConvGeometry& g);
 // above would reorder dy for im2col; false when g is not that case.
 bool one_channel_blocked_weight_gradient(const ConvGeometry& g, const float* x, const float* dy, float* dw, float* db);
 
+// A one-channel convolution's forward (with its post-op) into a
+// channel-blocked y (cpu_conv_one_channel.cpp): a first layer on grey images,
+// where oneDNN's kernel is slow; false when g is not that case.
+bool one_channel_blocked_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                                 ConvPost post, float* y);
+
 // The input gradient of a strided 1x1 convolution (no padding, ungrouped)
 // whose dy and dx share a channel block of 8 or 16 (cpu_conv_pointwise.cpp):
 // W^T dy on the sampled grid, zeros between, written straight into dx's

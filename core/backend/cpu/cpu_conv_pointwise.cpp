@@ -47,8 +47,7 @@ void pointwise_strided_dx(const ConvGeometry& g, const float* dy, const float* w
 bool pointwise_strided_backward_data_applies(const ConvGeometry& g, int dy_block) {
   const int b = g.in_block;
   return (b == 8 || b == 16) && dy_block == b && g.R == 1 && g.S == 1 && (g.stride_h > 1 || g.stride_w > 1) &&
-         g.pad_h == 0 && g.pad_w == 0 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 && g.C % b == 0 &&
-         g.K % b == 0;
+         g.pad_h == 0 && g.pad_w == 0 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 && g.C % b == 0 && g.K % b == 0;
 }
 
 void pointwise_strided_backward_data_blocked(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
