@@ -73,6 +73,23 @@ Tensor BatchNorm::forward_relu(const Tensor& x) {
   return relu_y_;
 }
 
+Tensor BatchNorm::forward_add(const Tensor& x, const Tensor& add, bool relu) {
+  PCHECK(!sync_, layer_where(*this) + ": a synchronised batch norm adds its shortcut separately");
+  PCHECK(add.shape() == x.shape() && add.device() == x.device(),
+         layer_where(*this) + ": the sum's other operand is " + add.shape().str() + ", the output " + x.shape().str());
+  const Tensor a = add.in_channel_block(x.channel_block());  // the output's layout
+  struct Off {                                               // also when forward throws
+    BatchNorm& bn;
+    ~Off() {
+      bn.relu_ = false;
+      bn.add_ = nullptr;
+    }
+  } off{*this};
+  relu_ = relu;
+  add_ = &a;
+  return forward(x, true);
+}
+
 Tensor BatchNorm::forward(const Tensor& input, bool training) {
   relu_y_ = Tensor();  // forward_relu sets it after this returns
   // Training keeps a channel-blocked input blocked (the CPU's kernels take
@@ -98,7 +115,7 @@ Tensor BatchNorm::forward(const Tensor& input, bool training) {
     save_invstd_ = Tensor::empty({C_}, x.device());
     be.batchnorm_forward_train(x.data(), y.data(), weight_.value.data(), bias_.value.data(), save_mean_.data(),
                                save_invstd_.data(), running_mean_.value.data(), running_var_.value.data(), N, C_, HW,
-                               update_momentum(), eps_, block, relu_);
+                               update_momentum(), eps_, block, relu_, add_ ? add_->data() : nullptr);
   } else {
     be.batchnorm_forward_eval(x.data(), y.data(), weight_.value.data(), bias_.value.data(), running_mean_.value.data(),
                               running_var_.value.data(), N, C_, HW, eps_);
@@ -120,7 +137,8 @@ Tensor BatchNorm::backward(const Tensor& grad) {
   Tensor dbeta = affine_ ? bias_.grad : Tensor::empty({C_}, dy.device());
   backend_for(dy.device())
       .batchnorm_backward(x_.data(), dy.data(), weight_.value.data(), save_mean_.data(), save_invstd_.data(), dx.data(),
-                          dgamma.data(), dbeta.data(), N, C_, HW, block, relu_y_.defined() ? relu_y_.data() : nullptr);
+                          dgamma.data(), dbeta.data(), N, C_, HW, block, relu_y_.defined() ? relu_y_.data() : nullptr,
+                          bias_.value.data());
   return dx;
 }
 

@@ -37,6 +37,11 @@ class BatchNorm : public Layer {
   // that output first, so the ReLU layer passes its gradient on. Not for a
   // synchronised batch norm.
   Tensor forward_relu(const Tensor& x);
+  // Training forward that adds `add` (the output's shape) to bn(x), then
+  // the ReLU when relu, in the same pass: a residual block's sum (core/nn/
+  // residual.h). The backward is the plain one: the block's ReLU layer masks
+  // the gradient it hands back. Not for a synchronised batch norm.
+  Tensor forward_add(const Tensor& x, const Tensor& add, bool relu);
   std::vector<Parameter*> parameters() override;
   void to(Device device) override;
   void reset_parameters(Rng& rng) override;
@@ -62,7 +67,8 @@ class BatchNorm : public Layer {
   float update_momentum();           // this forward's running-statistics weight
   int64_t cumulative_batches_ = -1;  // -1: exponential average with momentum_
   std::shared_ptr<BatchNormSync> sync_;
-  bool relu_ = false;                        // forward_relu's call of forward
+  bool relu_ = false;                        // forward_relu's (or forward_add's) call of forward
+  const Tensor* add_ = nullptr;              // forward_add's call of forward
   Tensor relu_y_;                            // forward_relu's output: backward's ReLU mask
   double sync_local_ = 0, sync_global_ = 0;  // values per channel of the last forward: here, over all ranks
   bool spatial_;

@@ -120,9 +120,23 @@ Shape Residual::output_shape(const Shape& input) const {
 
 Tensor Residual::forward(const Tensor& x, bool training) {
   x_block_ = x.channel_block();
-  Tensor main = forward_layers(branch_, x, training);  // with the training fusions
+  // A branch ending in a batch norm (ResNet's) writes the block's output in
+  // that batch norm's pass: bn(h) + shortcut, then the ReLU. Saves the sum's
+  // and the ReLU's passes over memory; the backward is unchanged (the ReLU
+  // layer masks dy, the batch norm's gradient is the plain one).
+  auto* last_bn =
+      training && training_fusion() && !branch_.empty() ? dynamic_cast<BatchNorm*>(branch_.back().get()) : nullptr;
+  if (last_bn && last_bn->synced()) last_bn = nullptr;
+  Tensor main = forward_layers(branch_, last_bn ? branch_.size() - 1 : branch_.size(), x, training);
   Tensor shortcut = x;
   if (proj_) shortcut = proj_bn_->forward(proj_->forward(layer_input(*proj_, x), training), training);
+  if (last_bn) {
+    PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
+                                                 " does not match shortcut " + shortcut.shape().str());
+    Tensor y = last_bn->forward_add(main, shortcut, act_ != nullptr);
+    if (act_) act_->adopt_relu_output(y);
+    return y;
+  }
   PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
                                                " does not match shortcut " + shortcut.shape().str());
   // The sum in the branch's layout (training may keep it channel-blocked).

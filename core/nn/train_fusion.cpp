@@ -1,5 +1,6 @@
 #include "core/nn/train_fusion.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -34,15 +35,20 @@ ActivationLayer* as_relu(Layer* l) {
 }  // namespace
 
 Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool training) {
+  return forward_layers(layers, layers.size(), x, training);
+}
+
+Tensor forward_layers(const std::vector<LayerPtr>& layers, size_t count, const Tensor& x, bool training) {
+  const size_t n = std::min(count, layers.size());
   Tensor h = x;
   const bool fuse = g_fusion && training;
-  for (size_t i = 0; i < layers.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     auto* conv = fuse ? dynamic_cast<Conv2d*>(layers[i].get()) : nullptr;
     auto* bn = fuse ? dynamic_cast<BatchNorm*>(layers[i].get()) : nullptr;
     if (bn && bn->synced()) bn = nullptr;  // SyncBN computes on the host
     auto* linear = fuse ? dynamic_cast<Linear*>(layers[i].get()) : nullptr;
-    ActivationLayer* relu = (conv || bn || linear) && i + 1 < layers.size() ? as_relu(layers[i + 1].get()) : nullptr;
-    auto* after = relu && conv && i + 2 < layers.size() ? dynamic_cast<MaxPool2d*>(layers[i + 2].get()) : nullptr;
+    ActivationLayer* relu = (conv || bn || linear) && i + 1 < n ? as_relu(layers[i + 1].get()) : nullptr;
+    auto* after = relu && conv && i + 2 < n ? dynamic_cast<MaxPool2d*>(layers[i + 2].get()) : nullptr;
     Tensor pooled = after ? conv->forward_relu_maxpool(h, *after) : Tensor();
     if (pooled.defined()) {  // conv + ReLU + max pooling as one op (the ReLU's mask applied by the conv)
       h = pooled;
@@ -65,7 +71,7 @@ Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool
       relu = fuse ? as_relu(layers[i].get()) : nullptr;
     }
     // ReLU then max pooling: the pooling masks its own gradient instead.
-    auto* pool = relu && i + 1 < layers.size() ? dynamic_cast<MaxPool2d*>(layers[i + 1].get()) : nullptr;
+    auto* pool = relu && i + 1 < n ? dynamic_cast<MaxPool2d*>(layers[i + 1].get()) : nullptr;
     if (pool) {
       h = pool->forward(layer_input(*pool, h), training);
       pool->mask_gradient_by_output(h);

@@ -16,7 +16,9 @@
 // first layers), conv + ReLU + 2x2 max pooling run as one op that never
 // writes the convolution's output; the ReLU keeps the pooled output (its
 // mask deferred) and the pooling hands the pooled gradient back to the
-// convolution (Conv2d::forward_relu_maxpool).
+// convolution (Conv2d::forward_relu_maxpool). A residual block whose branch
+// ends in a batch norm adds its shortcut and applies its ReLU in that batch
+// norm's forward (BatchNorm::forward_add, core/nn/residual.cpp).
 #include <vector>
 
 #include "core/nn/layer.h"
@@ -26,6 +28,9 @@ namespace perceptra {
 // Runs layers[0..n) forward, fusing where the pattern allows (training only;
 // an eval-mode forward keeps every layer's own caches as they were).
 Tensor forward_layers(const std::vector<LayerPtr>& layers, const Tensor& x, bool training);
+// The first `count` of them (a residual branch whose last batch norm takes
+// the block's sum, core/nn/residual.cpp).
+Tensor forward_layers(const std::vector<LayerPtr>& layers, size_t count, const Tensor& x, bool training);
 
 // On by default; PERCEPTRA_FUSE=0 in the environment turns it off at
 // start-up, with the inference fusion (core/nn/inference.h).

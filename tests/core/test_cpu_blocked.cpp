@@ -272,6 +272,39 @@ TEST(ChannelBlocks, BatchNormStatisticsSurviveALargeMean) {
     }
 }
 
+// A residual block's sum in its last batch norm's pass (core/nn/residual.cpp):
+// bn(x) + add, then the ReLU when asked, equals the three passes apart; the
+// statistics are x's alone.
+TEST(ChannelBlocks, BatchNormAddsTheShortcutBeforeItsRelu) {
+  for (int b : {1, 8, 16}) {
+    const int N = 3, C = 16, HW = 20;
+    const size_t n = size_t(N) * C * HW;
+    const std::vector<float> x = randv(n, 41), add = randv(n, 42), gamma = randv(C, 43), beta = randv(C, 44);
+    std::vector<float> mean(C), invstd(C), rm(C, 0.f), rv(C, 1.f), y(n);
+    B().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm.data(),
+                                rv.data(), N, C, HW, 0.1f, 1e-5f, b);
+    for (bool relu : {false, true}) {
+      std::vector<float> m2(C), i2(C), rm2(C, 0.f), rv2(C, 1.f), ys(n, std::nanf(""));
+      B().batchnorm_forward_train(x.data(), ys.data(), gamma.data(), beta.data(), m2.data(), i2.data(), rm2.data(),
+                                  rv2.data(), N, C, HW, 0.1f, 1e-5f, b, relu, add.data());
+      SCOPED_TRACE(::testing::Message() << "block " << b << " relu " << relu);
+      EXPECT_EQ(m2, mean);
+      EXPECT_EQ(i2, invstd);
+      EXPECT_EQ(rm2, std::vector<float>(rm.begin(), rm.end()));
+      EXPECT_EQ(rv2, std::vector<float>(rv.begin(), rv.end()));
+      int clipped = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const float want = relu ? std::max(y[i] + add[i], 0.f) : y[i] + add[i];
+        ASSERT_NEAR(ys[i], want, 1e-6f * (1 + std::abs(want))) << i;
+        clipped += relu && y[i] + add[i] < 0.f;
+      }
+      if (relu) {
+        EXPECT_GT(clipped, int(n / 4)) << "the ReLU really clipped";
+      }
+    }
+  }
+}
+
 TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
   for (int b : {1, 8, 16}) {
     const int N = 4, C = 16, HW = 25;
@@ -298,6 +331,28 @@ TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
     expect_close(dxr, dx, 1e-6f, "dx");
     expect_close(dgr, dg, 1e-6f, "dgamma");
     expect_close(dbr, db, 1e-6f, "dbeta");
+    // Given beta, the mask may be recomputed from x (blocked kernels): the
+    // forward's own arithmetic, so the same mask, bit for bit.
+    std::vector<float> dxb(n), dgb(C), dbb(C);
+    B().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dxb.data(), dgb.data(),
+                           dbb.data(), N, C, HW, b, yr.data(), beta.data());
+    EXPECT_EQ(dxb, dxr);
+    EXPECT_EQ(dgb, dgr);
+    EXPECT_EQ(dbb, dbr);
+    // On the ReLU's edge: channel 0 with gamma = beta = 0 outputs exactly 0
+    // everywhere, so both masks block all of it.
+    std::vector<float> g0 = gamma, b0 = beta, ye(n), d1(n), d2(n), g1(C), g2(C), b1(C), b2(C);
+    g0[0] = b0[0] = 0.f;
+    B().batchnorm_forward_train(x.data(), ye.data(), g0.data(), b0.data(), mean.data(), invstd.data(), rm.data(),
+                                rv.data(), N, C, HW, 0.1f, 1e-5f, b, true);
+    B().batchnorm_backward(x.data(), dy.data(), g0.data(), mean.data(), invstd.data(), d1.data(), g1.data(), b1.data(),
+                           N, C, HW, b, ye.data());
+    B().batchnorm_backward(x.data(), dy.data(), g0.data(), mean.data(), invstd.data(), d2.data(), g2.data(), b2.data(),
+                           N, C, HW, b, ye.data(), b0.data());
+    EXPECT_EQ(d2, d1) << "gamma = beta = 0";
+    EXPECT_EQ(g2, g1) << "gamma = beta = 0";
+    EXPECT_EQ(b1[0], 0.f) << "channel 0's gradient fully masked";
+    EXPECT_EQ(b2[0], 0.f) << "channel 0's gradient fully masked";
   }
 }
 

@@ -240,6 +240,15 @@ TEST_F(CudaParity, BatchNorm) {
     Tensor trm0 = up(rm), trv0 = up(rv);
     gpu().batchnorm_forward_eval(tx.data(), ty.data(), tg.data(), tb.data(), trm0.data(), trv0.data(), N, C, HW, 1e-5f);
     expect_close(ty.to_vector(), y, 1e-6, 1e-6, "bn eval");
+    // A residual block's sum and ReLU in the training forward's pass.
+    auto add = randv(n, 30);
+    std::vector<float> rm2 = rm, rv2 = rv;
+    cpu().batchnorm_forward_train(x.data(), y.data(), gamma.data(), beta.data(), mean.data(), invstd.data(), rm2.data(),
+                                  rv2.data(), N, C, HW, 0.1f, 1e-5f, 1, true, add.data());
+    Tensor tadd = up(add), trm2 = up(rm), trv2 = up(rv);
+    gpu().batchnorm_forward_train(tx.data(), ty.data(), tg.data(), tb.data(), tmean.data(), tinv.data(), trm2.data(),
+                                  trv2.data(), N, C, HW, 0.1f, 1e-5f, 1, true, tadd.data());
+    expect_close(ty.to_vector(), y, 1e-4, 1e-5, "bn train + add + relu");
   }
 }
 

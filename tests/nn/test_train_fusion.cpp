@@ -244,6 +244,63 @@ TEST(TrainFusion, BlockedActivationsTrainAsNchw) {
                                in, "a branch that starts on NCHW");
 }
 
+// A residual branch ending in a batch norm writes the block's sum (and its
+// ReLU) in that batch norm's pass: identity and projection shortcuts, with
+// and without the block's ReLU, blocked and NCHW, train as layer by layer,
+// and the fused forward runs no separate add or activation.
+TEST(TrainFusion, ResidualSumRunsInTheLastBatchNorm) {
+  const Shape in{3, 10, 10};
+  auto block = [](json layers, const std::string& shortcut, const std::string& act) {
+    return json{{"type", "residual"}, {"layers", layers}, {"shortcut", shortcut}, {"activation", act}};
+  };
+  const json spec{
+      {"name", "t"},
+      {"input", in.dims()},
+      {"classes", 4},
+      {"layers",
+       {conv(16),
+        layer("batchnorm2d"),
+        layer("relu"),
+        block({conv(16), layer("batchnorm2d"), layer("relu"), conv(16), layer("batchnorm2d")}, "auto", "relu"),
+        block({conv(32, 2), layer("batchnorm2d")}, "auto", "none"),
+        block({conv(32), layer("batchnorm2d")}, "projection", "relu"),
+        block({conv(32), layer("batchnorm2d"), layer("relu")}, "identity", "relu"),
+        layer("global_avgpool"),
+        {{"type", "linear"}, {"out_features", 4}}}}};
+  expect_same_training(spec, in, "residual sums");
+  for (bool blocked : {false, true})
+    for (bool input_grad : {false, true}) {
+      Pass plain = run(spec, in, false, input_grad, blocked), fused = run(spec, in, true, input_grad, blocked);
+      const std::string what = blocked ? "blocked" : "NCHW";
+      expect_close(fused.out, plain.out, what + " output", 1e-5);
+      expect_close(fused.dx, plain.dx, what + " dx", 1e-5);
+      for (size_t k = 0; k < plain.grads.size(); ++k)
+        expect_close(fused.grads[k], plain.grads[k], what + " grad " + std::to_string(k), 1e-5);
+    }
+  for (bool fused : {true, false}) {
+    set_training_fusion(fused);
+    Rng rng(3);
+    auto m = Model::from_spec(spec, rng);
+    Tensor x = perceptra::testing::random_tensor({4, 3, 10, 10}, rng, 1.f);
+    cpu_profile_enable(true);
+    cpu_profile_take();
+    m->forward(x, true);
+    int64_t adds = 0, activations = 0;
+    for (const CpuOpStat& s : cpu_profile_take()) {
+      if (s.name == "elementwise") adds = s.calls;
+      if (s.name == "activation_forward") activations = s.calls;
+    }
+    cpu_profile_enable(false);
+    SCOPED_TRACE(fused ? "fused" : "unfused");
+    // Unfused: each block's add, three blocks' ReLUs, the stem's and two
+    // branches' ReLUs. Fused: only the last block's add and ReLU (its branch
+    // ends in a ReLU, not a batch norm).
+    EXPECT_EQ(adds, fused ? 1 : 4);
+    EXPECT_EQ(activations, fused ? 1 : 6);
+  }
+  set_training_fusion(true);
+}
+
 // A fused batch norm + ReLU whose forward throws (one value per channel)
 // leaves the layer's next forward a plain batch norm.
 TEST(TrainFusion, AFailedBatchNormReluLeavesNoReluBehind) {

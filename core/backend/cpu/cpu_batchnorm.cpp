@@ -21,20 +21,43 @@ namespace {
 // block). Per (sample, block) slab the sums are float, one vector of B
 // lanes, and slabs accumulate in double: the plain kernels' precision.
 
-// The gradient at one position: dy, zeroed where the fused ReLU's output
-// (mask, when given) is not > 0.
+// The training forward's per-channel affine map y = x a + e (a = gamma
+// invstd, e = beta - mean a), one definition for the forward and for the
+// backward that recomputes the fused ReLU's mask: the same float operations,
+// so the same bits.
+inline void scale_shift(float gamma, float beta, float mean, float invstd, float& a, float& e) {
+  a = gamma * invstd;
+  e = beta - mean * a;
+}
 template <int B>
-inline LaneF<B> masked_dy(const float* dy, const float* mask, size_t o) {
+inline LaneF<B> affine(LaneF<B> v, const float* a, const float* e, int c0) {
+  return v * load<B>(a + c0) + load<B>(e + c0);
+}
+
+// Where the fused ReLU's output was > 0: read from that output (y), or
+// recomputed from x as the forward computed it (a and e per channel), which
+// saves reading y in both passes of the backward. Neither: no mask.
+template <int B>
+struct ReluMask {
+  const float* y = nullptr;
+  const float *a = nullptr, *e = nullptr;
+};
+
+// The gradient at one position: dy, zeroed where the fused ReLU's output
+// was not > 0 (x is the batch norm's input there).
+template <int B>
+inline LaneF<B> masked_dy(const float* dy, const ReluMask<B>& m, LaneF<B> x, size_t o, int c0) {
   const LaneF<B> d = load<B>(dy + o);
-  return mask ? (load<B>(mask + o) > 0.f ? d : LaneF<B>{}) : d;
+  if (m.a) return affine<B>(x, m.a, m.e, c0) > 0.f ? d : LaneF<B>{};
+  return m.y ? (load<B>(m.y + o) > 0.f ? d : LaneF<B>{}) : d;
 }
 
 // Per channel, the sums over samples and positions that f(s1, s2, x, dy, c0)
 // accumulates for the B channels from c0 (dy is zero when not given; out2
 // may be null when f leaves s2 alone).
 template <int B, class F>
-void blocked_channel_sums(const float* x, const float* dy, const float* mask, int N, int C, int HW, F f, double* out1,
-                          double* out2) {
+void blocked_channel_sums(const float* x, const float* dy, const ReluMask<B>& mask, int N, int C, int HW, F f,
+                          double* out1, double* out2) {
   const int CB = C / B, T = omp_get_max_threads();
   std::vector<double> part(size_t(T) * 2 * C, 0.0);
 #pragma omp parallel num_threads(T)
@@ -47,7 +70,8 @@ void blocked_channel_sums(const float* x, const float* dy, const float* mask, in
         LaneF<B> s1{}, s2{};
         for (int p = 0; p < HW; ++p) {
           const size_t o = off + size_t(p) * B;
-          f(s1, s2, load<B>(x + o), dy ? masked_dy<B>(dy, mask, o) : LaneF<B>{}, cb * B);
+          const LaneF<B> v = load<B>(x + o);
+          f(s1, s2, v, dy ? masked_dy<B>(dy, mask, v, o, cb * B) : LaneF<B>{}, cb * B);
         }
         for (int l = 0; l < B; ++l) {
           acc[cb * B + l] += s1[l];
@@ -69,7 +93,7 @@ void blocked_channel_sums(const float* x, const float* dy, const float* mask, in
 // y = f(x, dy, c0) vector by vector over a blocked tensor (dy as in
 // blocked_channel_sums).
 template <int B, class F>
-void blocked_map(const float* x, const float* dy, const float* mask, float* y, int N, int C, int HW, F f) {
+void blocked_map(const float* x, const float* dy, const ReluMask<B>& mask, float* y, int N, int C, int HW, F f) {
   const int CB = C / B;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < N; ++n)
@@ -77,7 +101,8 @@ void blocked_map(const float* x, const float* dy, const float* mask, float* y, i
       const size_t off = (size_t(n) * CB + cb) * size_t(HW) * B;
       for (int p = 0; p < HW; ++p) {
         const size_t o = off + size_t(p) * B;
-        store<B>(y + o, f(load<B>(x + o), dy ? masked_dy<B>(dy, mask, o) : LaneF<B>{}, cb * B));
+        const LaneF<B> v = load<B>(x + o);
+        store<B>(y + o, f(v, dy ? masked_dy<B>(dy, mask, v, o, cb * B) : LaneF<B>{}, cb * B));
       }
     }
 }
@@ -138,7 +163,7 @@ void blocked_sum_and_m2(const float* x, int N, int C, int HW, double* sum, doubl
 template <int B>
 void forward_train_blocked(const float* x, float* y, const float* gamma, const float* beta, float* save_mean,
                            float* save_invstd, float* running_mean, float* running_var, int N, int C, int HW,
-                           float momentum, float eps, bool relu) {
+                           float momentum, float eps, bool relu, const float* add) {
   using V = LaneF<B>;
   const double count = double(N) * HW;
   std::vector<double> sum(static_cast<size_t>(C)), ss(static_cast<size_t>(C));
@@ -152,13 +177,15 @@ void forward_train_blocked(const float* x, float* y, const float* gamma, const f
     const double unbiased = count > 1 ? ss[size_t(c)] / (count - 1) : var;
     running_mean[c] = (1.f - momentum) * running_mean[c] + momentum * static_cast<float>(mean);
     running_var[c] = (1.f - momentum) * running_var[c] + momentum * static_cast<float>(unbiased);
-    a[size_t(c)] = gamma[c] * invstd;
-    e[size_t(c)] = beta[c] - static_cast<float>(mean) * a[size_t(c)];
+    scale_shift(gamma[c], beta[c], save_mean[c], invstd, a[size_t(c)], e[size_t(c)]);
   }
   const float *pa = a.data(), *pe = e.data();
   const float lo = relu ? 0.f : -std::numeric_limits<float>::infinity();
-  blocked_map<B>(x, nullptr, nullptr, y, N, C, HW, [pa, pe, lo](V v, V, int c0) {
-    const V t = v * load<B>(pa + c0) + load<B>(pe + c0);
+  // The shortcut to add comes in as blocked_map's second operand (zeros
+  // without one).
+  blocked_map<B>(x, add, ReluMask<B>{}, y, N, C, HW, [pa, pe, lo, add](V v, V s, int c0) {
+    V t = affine<B>(v, pa, pe, c0);
+    if (add) t += s;
     return t < lo ? V{} + lo : t;  // std::max(t, lo): NaN stays
   });
 }
@@ -166,12 +193,24 @@ void forward_train_blocked(const float* x, float* y, const float* gamma, const f
 template <int B>
 void backward_blocked(const float* x, const float* dy, const float* gamma, const float* save_mean,
                       const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C, int HW,
-                      const float* relu_y) {
+                      const float* relu_y, const float* beta) {
   using V = LaneF<B>;
   const double count = double(N) * HW;
+  ReluMask<B> mask;
+  std::vector<float> a, e;
+  if (relu_y && beta) {
+    a.resize(size_t(C));
+    e.resize(size_t(C));
+    for (int c = 0; c < C; ++c)
+      scale_shift(gamma[c], beta[c], save_mean[c], save_invstd[c], a[size_t(c)], e[size_t(c)]);
+    mask.a = a.data();
+    mask.e = e.data();
+  } else {
+    mask.y = relu_y;
+  }
   std::vector<double> sdy(static_cast<size_t>(C)), sdyx(static_cast<size_t>(C));
   blocked_channel_sums<B>(
-      x, dy, relu_y, N, C, HW,
+      x, dy, mask, N, C, HW,
       [save_mean](V& s1, V& s2, V v, V d, int c0) {
         s1 += d;
         s2 += d * (v - load<B>(save_mean + c0));
@@ -188,7 +227,7 @@ void backward_blocked(const float* x, const float* dy, const float* gamma, const
   }
   const float *pk = k.data(), *pmdy = mdy.data(), *pmdyx = mdyx.data();
   // dx = gamma*invstd/m * (m*dy - sum(dy) - xhat*sum(dy*xhat))
-  blocked_map<B>(x, dy, relu_y, dx, N, C, HW, [=](V v, V d, int c0) {
+  blocked_map<B>(x, dy, mask, dx, N, C, HW, [=](V v, V d, int c0) {
     const V xhat = (v - load<B>(save_mean + c0)) * load<B>(save_invstd + c0);
     return load<B>(pk + c0) * (d - load<B>(pmdy + c0) - xhat * load<B>(pmdyx + c0));
   });
@@ -203,13 +242,14 @@ void check_block(int b, int C) {
 
 void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
                                          float* save_mean, float* save_invstd, float* running_mean, float* running_var,
-                                         int N, int C, int HW, float momentum, float eps, int block, bool relu) {
+                                         int N, int C, int HW, float momentum, float eps, int block, bool relu,
+                                         const float* add) {
   PERCEPTRA_CPU_OP(kBatchNorm);
   if (block != 1) {
     check_block(block, C);
     return (block == 16 ? forward_train_blocked<16> : forward_train_blocked<8>)(x, y, gamma, beta, save_mean,
                                                                                 save_invstd, running_mean, running_var,
-                                                                                N, C, HW, momentum, eps, relu);
+                                                                                N, C, HW, momentum, eps, relu, add);
   }
   const double count = (double)N * HW;
 #pragma omp parallel for
@@ -247,8 +287,14 @@ void CpuBackend::batchnorm_forward_train(const float* x, float* y, const float* 
     for (int n = 0; n < N; ++n) {
       const float* xp = x + ((size_t)n * C + c) * HW;
       float* yp = y + ((size_t)n * C + c) * HW;
+      const float* ap = add ? add + ((size_t)n * C + c) * HW : nullptr;
+      if (ap) {
 #pragma omp simd
-      for (int i = 0; i < HW; ++i) yp[i] = std::max(xp[i] * a + b, lo);
+        for (int i = 0; i < HW; ++i) yp[i] = std::max(xp[i] * a + b + ap[i], lo);
+      } else {
+#pragma omp simd
+        for (int i = 0; i < HW; ++i) yp[i] = std::max(xp[i] * a + b, lo);
+      }
     }
   }
 }
@@ -270,12 +316,12 @@ void CpuBackend::batchnorm_forward_eval(const float* x, float* y, const float* g
 
 void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                     const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                    int HW, int block, const float* relu_y) {
+                                    int HW, int block, const float* relu_y, const float* beta) {
   PERCEPTRA_CPU_OP(kBatchNorm);
   if (block != 1) {
     check_block(block, C);
     return (block == 16 ? backward_blocked<16> : backward_blocked<8>)(x, dy, gamma, save_mean, save_invstd, dx, dgamma,
-                                                                      dbeta, N, C, HW, relu_y);
+                                                                      dbeta, N, C, HW, relu_y, beta);
   }
   const double count = (double)N * HW;
 #pragma omp parallel for

@@ -6,7 +6,9 @@
 // vector, each tap a broadcast input value. Also the fused training forward
 // and backward of such a layer with its ReLU and a 2x2 max pooling
 // (conv2d_relu_maxpool_*): with one input channel the convolution costs
-// less than writing its output, which those never do.
+// less than writing its output, which those never do. And the plain
+// forward into a blocked output (ResNet-small's stem, inference chains'
+// first links).
 #include <omp.h>
 
 #include <algorithm>

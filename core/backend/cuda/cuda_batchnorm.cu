@@ -72,14 +72,17 @@ __global__ void bn_backward_k(const float* x, const float* dy, const float* gamm
 
 void CudaBackend::batchnorm_forward_train(const float* x, float* y, const float* gamma, const float* beta,
                                           float* save_mean, float* save_invstd, float* running_mean, float* running_var,
-                                          int N, int C, int HW, float momentum, float eps, int block, bool relu) {
+                                          int N, int C, int HW, float momentum, float eps, int block, bool relu,
+                                          const float* add) {
   PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
   bn_train_k<<<C, kThreads, 0, stream_>>>(x, y, gamma, beta, save_mean, save_invstd, running_mean, running_var, N, C,
                                           HW, momentum, eps);
   PCUDA_LAUNCH("bn_train_k");
-  if (relu) activation_forward(Activation::ReLU, 0.f, y, y, size_t(N) * C * HW);  // the CPU fuses; here one more pass
+  // The CPU fuses these; here each is one more pass.
+  if (add) this->add(y, add, y, size_t(N) * C * HW);
+  if (relu) activation_forward(Activation::ReLU, 0.f, y, y, size_t(N) * C * HW);
 }
 
 void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* gamma, const float* beta,
@@ -95,7 +98,7 @@ void CudaBackend::batchnorm_forward_eval(const float* x, float* y, const float* 
 
 void CudaBackend::batchnorm_backward(const float* x, const float* dy, const float* gamma, const float* save_mean,
                                      const float* save_invstd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                     int HW, int block, const float* relu_y) {
+                                     int HW, int block, const float* relu_y, const float*) {
   PCHECK(block == 1, "the CUDA backend keeps activations in NCHW (channel block " + std::to_string(block) + ")");
   if (!C) return;
   activate();
