@@ -47,6 +47,20 @@ std::vector<int> tap_offsets(const ConvGeometry& g) {
   return tap;
 }
 
+// w [K, taps] as [tap][K]: one tap's weights of B consecutive channels are
+// one vector.
+std::vector<float> weights_by_tap(const ConvGeometry& g, const float* w) {
+  const int taps = g.R * g.S;
+  std::vector<float> wt(size_t(taps) * g.K);
+  for (int k = 0; k < g.K; ++k)
+    for (int t = 0; t < taps; ++t) wt[size_t(t) * g.K + k] = w[size_t(k) * taps + t];
+  return wt;
+}
+template <int B>
+void load_block_weights(const std::vector<float>& wt, int K, int taps, int kb, LaneF<B>* wv) {
+  for (int t = 0; t < taps; ++t) wv[t] = load<B>(wt.data() + size_t(t) * K + kb * B);
+}
+
 // The per-thread sums (per channel: its taps, then its bias) added in thread
 // order into dw [K, taps] and db.
 void write_gradients(const std::vector<double>& part, int threads, int K, int taps, float* dw, float* db) {
@@ -114,9 +128,7 @@ void one_channel_forward(const ConvGeometry& g, const float* x, const float* w, 
   const int taps = TAPS ? TAPS : g.R * g.S, KB = g.K / B;
   const int Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
   const std::vector<int> tap = tap_offsets(g);
-  std::vector<float> wt(size_t(taps) * g.K);  // [tap][k]: B channels' weights are one vector
-  for (int k = 0; k < g.K; ++k)
-    for (int t = 0; t < taps; ++t) wt[size_t(t) * g.K + k] = w[size_t(k) * taps + t];
+  const std::vector<float> wt = weights_by_tap(g, w);
   const size_t out_plane = size_t(g.P) * g.Q * B;
   const V six = V{} + 6.f;
 #pragma omp parallel
@@ -128,7 +140,7 @@ void one_channel_forward(const ConvGeometry& g, const float* x, const float* w, 
     for (int n = 0; n < g.N; ++n)
       for (int kb = 0; kb < KB; ++kb) {
         if (n != padded_n) pad_plane(g, x, padded_n = n, padded);
-        for (int t = 0; t < taps; ++t) wv[t] = load<B>(wt.data() + size_t(t) * g.K + kb * B);
+        load_block_weights<B>(wt, g.K, taps, kb, wv);
         const V b0 = bias ? load<B>(bias + kb * B) : V{};
         float* out = y + (size_t(n) * KB + kb) * out_plane;
         for (int p = 0; p < g.P; ++p) {
@@ -158,9 +170,7 @@ void conv_relu_maxpool_forward(const ConvGeometry& g, const float* x, const floa
   const int taps = TAPS ? TAPS : g.R * g.S, KB = g.K / B, P2 = g.P / 2, Q2 = g.Q / 2;
   const int Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
   const std::vector<int> tap = tap_offsets(g);
-  std::vector<float> wt(size_t(taps) * g.K);  // [tap][k]: B channels' weights are one vector
-  for (int k = 0; k < g.K; ++k)
-    for (int t = 0; t < taps; ++t) wt[size_t(t) * g.K + k] = w[size_t(k) * taps + t];
+  const std::vector<float> wt = weights_by_tap(g, w);
   const size_t out_plane = size_t(P2) * Q2 * B;
 #pragma omp parallel
   {
@@ -171,7 +181,7 @@ void conv_relu_maxpool_forward(const ConvGeometry& g, const float* x, const floa
     for (int n = 0; n < g.N; ++n)
       for (int kb = 0; kb < KB; ++kb) {
         if (n != padded_n) pad_plane(g, x, padded_n = n, padded);
-        for (int t = 0; t < taps; ++t) wv[t] = load<B>(wt.data() + size_t(t) * g.K + kb * B);
+        load_block_weights<B>(wt, g.K, taps, kb, wv);
         const V b0 = bias ? load<B>(bias + kb * B) : V{};
         const size_t slab = (size_t(n) * KB + kb) * out_plane;
         for (int p2 = 0; p2 < P2; ++p2)
