@@ -130,15 +130,13 @@ Tensor Residual::forward(const Tensor& x, bool training) {
   Tensor main = forward_layers(branch_, last_bn ? branch_.size() - 1 : branch_.size(), x, training);
   Tensor shortcut = x;
   if (proj_) shortcut = proj_bn_->forward(proj_->forward(layer_input(*proj_, x), training), training);
+  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
+                                               " does not match shortcut " + shortcut.shape().str());
   if (last_bn) {
-    PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
-                                                 " does not match shortcut " + shortcut.shape().str());
     Tensor y = last_bn->forward_add(main, shortcut, act_ != nullptr);
     if (act_) act_->adopt_relu_output(y);
     return y;
   }
-  PCHECK(main.shape() == shortcut.shape(), layer_where(*this) + ": branch output " + main.shape().str() +
-                                               " does not match shortcut " + shortcut.shape().str());
   // The sum in the branch's layout (training may keep it channel-blocked).
   shortcut = shortcut.in_channel_block(main.channel_block());
   Tensor sum = Tensor::empty(main.shape(), x.device()).with_channel_block(main.channel_block());

@@ -222,20 +222,13 @@ void im2col_backward_any_layout(CpuBackend& be, const ConvGeometry& g, const flo
   if (dxp != dx) be.reorder_channel_block(dxp, dx, g.N, g.C, g.H * g.W, 1, g.in_block);
 }
 
-// Our one-channel kernel for a blocked output (float32 only: bf16 rounds
-// the convolution's inputs, which oneDNN's bf16 kernel does).
-bool one_channel_forward_f32(const ConvGeometry& g, const float* x, const float* w, const float* bias, ConvPost post,
-                             float* y) {
-  return cpu_precision() == Precision::F32 && one_channel_blocked_forward(g, x, w, bias, post, y);
-}
-
 // A convolution with its activation: oneDNN's post-op, else im2col then a
 // separate activation pass.
 void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, const float* w, const float* bias,
                        float* y, ConvPost post, Activation act) {
   {
     PERCEPTRA_CPU_OP(kConvForward);
-    if (one_channel_forward_f32(g, x, w, bias, post, y)) return;
+    if (one_channel_blocked_forward(g, x, w, bias, post, y)) return;
     if (forward_on_onednn(be, g, x, w, bias, post, act) && dnnl_conv_forward(g, x, w, bias, y, post)) return;
     im2col_forward_any_layout(be, g, x, w, bias, y);
   }
@@ -246,7 +239,7 @@ void conv_forward_post(CpuBackend& be, const ConvGeometry& g, const float* x, co
 
 void CpuBackend::conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y) {
   PERCEPTRA_CPU_OP(kConvForward);
-  if (one_channel_forward_f32(g, x, w, bias, ConvPost::None, y)) return;
+  if (one_channel_blocked_forward(g, x, w, bias, ConvPost::None, y)) return;
   if (forward_on_onednn(*this, g, x, w, bias, ConvPost::None, Activation::ReLU) && dnnl_conv_forward(g, x, w, bias, y))
     return;
   im2col_forward_any_layout(*this, g, x, w, bias, y);

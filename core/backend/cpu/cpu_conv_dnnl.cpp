@@ -504,7 +504,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       ConvGeometry one = l.g;  // a first layer on grey images: ours, from the caller's x
       one.in_block = 1;
       one.out_block = by;
-      if (i == 0 && !l.residual() && !bf16() && l.g.in_block == 1 && by &&
+      if (i == 0 && !l.residual() && l.g.in_block == 1 && by &&
           one_channel_blocked_forward(one, x, l.w, l.bias, l.post, mut(data_of(out)))) {
         // written (oneDNN's kernel for one input channel is the slow one)
       } else if (winograd) {

@@ -59,7 +59,8 @@ bool one_channel_blocked_weight_gradient(const ConvGeometry& g, const float* x, 
 
 // A one-channel convolution's forward (with its post-op) into a
 // channel-blocked y (cpu_conv_one_channel.cpp): a first layer on grey images,
-// where oneDNN's kernel is slow; false when g is not that case.
+// where oneDNN's kernel is slow, float32 only; false when g or the
+// precision is not that case.
 bool one_channel_blocked_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                                  ConvPost post, float* y);
 

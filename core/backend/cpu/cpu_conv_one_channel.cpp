@@ -56,9 +56,31 @@ std::vector<float> weights_by_tap(const ConvGeometry& g, const float* w) {
     for (int t = 0; t < taps; ++t) wt[size_t(t) * g.K + k] = w[size_t(k) * taps + t];
   return wt;
 }
-template <int B>
-void load_block_weights(const std::vector<float>& wt, int K, int taps, int kb, LaneF<B>* wv) {
-  for (int t = 0; t < taps; ++t) wv[t] = load<B>(wt.data() + size_t(t) * K + kb * B);
+
+// body(n, kb, padded plane, the block's weight vector per tap, its bias
+// vector) for every sample and block of B output channels, in parallel
+// (the two forward kernels); a thread pads a sample's plane once for all
+// the blocks it takes of that sample.
+template <int B, int TAPS, class Body>
+void over_samples_and_blocks(const ConvGeometry& g, const float* x, const float* w, const float* bias, Body body) {
+  using V = LaneF<B>;
+  const int taps = TAPS ? TAPS : g.R * g.S, KB = g.K / B;
+  const int Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
+  const std::vector<float> wt = weights_by_tap(g, w);
+#pragma omp parallel
+  {
+    std::vector<float> padded(size_t(Hp) * Wp, 0.f);
+    int padded_n = -1;
+    V wv[(TAPS ? TAPS : kMaxTaps)];
+#pragma omp for collapse(2) schedule(static)
+    for (int n = 0; n < g.N; ++n)
+      for (int kb = 0; kb < KB; ++kb) {
+        if (n != padded_n) pad_plane(g, x, padded_n = n, padded);
+        for (int t = 0; t < taps; ++t) wv[t] = load<B>(wt.data() + size_t(t) * g.K + kb * B);
+        body(n, kb, static_cast<const float*>(padded.data()), static_cast<const V*>(wv),
+             bias ? load<B>(bias + kb * B) : V{});
+      }
+  }
 }
 
 // The per-thread sums (per channel: its taps, then its bias) added in thread
@@ -125,40 +147,27 @@ template <int B, int TAPS>
 void one_channel_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, ConvPost post,
                          float* y) {
   using V = LaneF<B>;
-  const int taps = TAPS ? TAPS : g.R * g.S, KB = g.K / B;
-  const int Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
+  const int taps = TAPS ? TAPS : g.R * g.S, KB = g.K / B, Wp = g.W + 2 * g.pad_w;
   const std::vector<int> tap = tap_offsets(g);
-  const std::vector<float> wt = weights_by_tap(g, w);
   const size_t out_plane = size_t(g.P) * g.Q * B;
   const V six = V{} + 6.f;
-#pragma omp parallel
-  {
-    std::vector<float> padded(size_t(Hp) * Wp, 0.f);
-    int padded_n = -1;
-    V wv[(TAPS ? TAPS : kMaxTaps)];
-#pragma omp for collapse(2) schedule(static)
-    for (int n = 0; n < g.N; ++n)
-      for (int kb = 0; kb < KB; ++kb) {
-        if (n != padded_n) pad_plane(g, x, padded_n = n, padded);
-        load_block_weights<B>(wt, g.K, taps, kb, wv);
-        const V b0 = bias ? load<B>(bias + kb * B) : V{};
-        float* out = y + (size_t(n) * KB + kb) * out_plane;
-        for (int p = 0; p < g.P; ++p) {
-          const float* row = padded.data() + size_t(p) * g.stride_h * Wp;
-          for (int q = 0; q < g.Q; ++q) {
-            const float* win = row + size_t(q) * g.stride_w;
-            V a = b0;
-            for (int t = 0; t < taps; ++t) a += wv[t] * win[tap[size_t(t)]];
-            if (post == ConvPost::ReLU) a = a > 0.f ? a : V{};  // as activation_forward: NaN -> 0
-            if (post == ConvPost::ReLU6) {                      // NaN kept, as activation_forward
-              a = a < 0.f ? V{} : a;
-              a = a > six ? six : a;
-            }
-            store<B>(out + (size_t(p) * g.Q + q) * B, a);
-          }
+  over_samples_and_blocks<B, TAPS>(g, x, w, bias, [&](int n, int kb, const float* padded, const V* wv, V b0) {
+    float* out = y + (size_t(n) * KB + kb) * out_plane;
+    for (int p = 0; p < g.P; ++p) {
+      const float* row = padded + size_t(p) * g.stride_h * Wp;
+      for (int q = 0; q < g.Q; ++q) {
+        const float* win = row + size_t(q) * g.stride_w;
+        V a = b0;
+        for (int t = 0; t < taps; ++t) a += wv[t] * win[tap[size_t(t)]];
+        if (post == ConvPost::ReLU) a = a > 0.f ? a : V{};  // as activation_forward: NaN -> 0
+        if (post == ConvPost::ReLU6) {                      // NaN kept, as activation_forward
+          a = a < 0.f ? V{} : a;
+          a = a > six ? six : a;
         }
+        store<B>(out + (size_t(p) * g.Q + q) * B, a);
       }
-  }
+    }
+  });
 }
 
 // The pooled plane is [P/2, Q/2]: window (p2, q2) covers the convolution's
@@ -168,42 +177,29 @@ void conv_relu_maxpool_forward(const ConvGeometry& g, const float* x, const floa
                                float* argmax) {
   using V = LaneF<B>;
   const int taps = TAPS ? TAPS : g.R * g.S, KB = g.K / B, P2 = g.P / 2, Q2 = g.Q / 2;
-  const int Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w;
+  const int Wp = g.W + 2 * g.pad_w;
   const std::vector<int> tap = tap_offsets(g);
-  const std::vector<float> wt = weights_by_tap(g, w);
   const size_t out_plane = size_t(P2) * Q2 * B;
-#pragma omp parallel
-  {
-    std::vector<float> padded(size_t(Hp) * Wp, 0.f);
-    int padded_n = -1;
-    V wv[(TAPS ? TAPS : kMaxTaps)];
-#pragma omp for collapse(2) schedule(static)
-    for (int n = 0; n < g.N; ++n)
-      for (int kb = 0; kb < KB; ++kb) {
-        if (n != padded_n) pad_plane(g, x, padded_n = n, padded);
-        load_block_weights<B>(wt, g.K, taps, kb, wv);
-        const V b0 = bias ? load<B>(bias + kb * B) : V{};
-        const size_t slab = (size_t(n) * KB + kb) * out_plane;
-        for (int p2 = 0; p2 < P2; ++p2)
-          for (int q2 = 0; q2 < Q2; ++q2) {
-            V best{}, arg{};
-            for (int i = 0; i < 4; ++i) {
-              const float* win =
-                  padded.data() + size_t(2 * p2 + i / 2) * g.stride_h * Wp + size_t(2 * q2 + i % 2) * g.stride_w;
-              V a = b0;
-              for (int t = 0; t < taps; ++t) a += wv[t] * win[tap[size_t(t)]];
-              a = a < 0.f ? V{} : a;  // the ReLU (NaN stays)
-              if (i == 0)
-                best = a;
-              else
-                take_if_greater<B>(a, float(i), best, arg);
-            }
-            const size_t o = slab + (size_t(p2) * Q2 + q2) * B;
-            store<B>(y + o, best);
-            store<B>(argmax + o, arg);
-          }
+  over_samples_and_blocks<B, TAPS>(g, x, w, bias, [&](int n, int kb, const float* padded, const V* wv, V b0) {
+    const size_t slab = (size_t(n) * KB + kb) * out_plane;
+    for (int p2 = 0; p2 < P2; ++p2)
+      for (int q2 = 0; q2 < Q2; ++q2) {
+        V best{}, arg{};
+        for (int i = 0; i < 4; ++i) {
+          const float* win = padded + size_t(2 * p2 + i / 2) * g.stride_h * Wp + size_t(2 * q2 + i % 2) * g.stride_w;
+          V a = b0;
+          for (int t = 0; t < taps; ++t) a += wv[t] * win[tap[size_t(t)]];
+          a = a < 0.f ? V{} : a;  // the ReLU (NaN stays)
+          if (i == 0)
+            best = a;
+          else
+            take_if_greater<B>(a, float(i), best, arg);
+        }
+        const size_t o = slab + (size_t(p2) * Q2 + q2) * B;
+        store<B>(y + o, best);
+        store<B>(argmax + o, arg);
       }
-  }
+  });
 }
 
 template <int B, int TAPS>
@@ -298,7 +294,9 @@ bool one_channel_blocked_weight_gradient(const ConvGeometry& g, const float* x, 
 
 bool one_channel_blocked_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                                  ConvPost post, float* y) {
-  if (!one_channel_blocked(g)) return false;
+  // Float32 only: at bf16 the convolution's inputs are rounded, which
+  // oneDNN's bf16 kernel does.
+  if (!one_channel_blocked(g) || cpu_precision() != Precision::F32) return false;
   const bool three = g.R * g.S == 9;
   if (g.out_block == 16)
     three ? one_channel_forward<16, 9>(g, x, w, bias, post, y) : one_channel_forward<16, 0>(g, x, w, bias, post, y);
