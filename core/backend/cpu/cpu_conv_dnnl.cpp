@@ -63,8 +63,7 @@ using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int, in
 // sum: the convolution adds its output to what dst holds (a residual
 // shortcut) before the post-op. bf16_dst: the output is written in bfloat16
 // (an inference chain's link whose reader takes bfloat16 anyway).
-Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, bool sum = false,
-           bool bf16_dst = false) {
+Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, bool sum = false, bool bf16_dst = false) {
   return {g.N,
           g.C,
           g.H,
@@ -79,8 +78,7 @@ Key key_of(const ConvGeometry& g, bool bias, ConvPost post = ConvPost::None, boo
           g.dil_h * 1000 + g.dil_w,
           g.groups,
           bias,
-          static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0) + (g_dnnl_winograd ? 32 : 0) +
-              (bf16_dst ? 64 : 0),
+          static_cast<int>(post) + (sum ? 8 : 0) + (bf16() ? 16 : 0) + (g_dnnl_winograd ? 32 : 0) + (bf16_dst ? 64 : 0),
           g.in_block * 64 + g.out_block,
           cpu_threads()};  // see cpu_dnnl.h
 }
