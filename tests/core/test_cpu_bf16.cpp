@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,42 @@ TEST(CpuBf16, ConvolutionsEqualF32OnRoundedInputs) {
     EXPECT_GT(max_rel(y, yexact), 1e-4) << "the inputs were not rounded: not the bf16 path";
   }
   set_cpu_conv_impl(CpuConvImpl::OneDnn);
+}
+
+// Linear layers at bf16 run one matmul (bias and activation inside) on
+// rounded x and W, W rounded once per held pass: float32 on the rounded
+// inputs, then the bias and the activation.
+TEST(CpuBf16, LinearEqualsF32OnRoundedInputs) {
+  if (!unavailable().empty()) GTEST_SKIP() << unavailable();
+  const int N = 33, in = 300, out = 70;
+  const auto x = randv(size_t(N) * in, 11), w = randv(size_t(out) * in, 12), b = randv(out, 13);
+  const auto xr = rounded(x), wr = rounded(w);
+  for (bool held : {false, true})
+    for (bool bias : {false, true})
+      for (ConvPost post : {ConvPost::None, ConvPost::ReLU, ConvPost::ReLU6}) {
+        SCOPED_TRACE(std::string(held ? "held" : "not held") + (bias ? " bias" : "") + " post " +
+                     std::to_string(int(post)));
+        std::vector<float> ref(size_t(N) * out), exact(ref.size());
+        cpu_sgemm(false, true, N, out, in, 1.f, xr.data(), in, wr.data(), in, 0.f, ref.data(), out);
+        cpu_sgemm(false, true, N, out, in, 1.f, x.data(), in, w.data(), in, 0.f, exact.data(), out);
+        for (auto* r : {&ref, &exact})
+          for (size_t k = 0; k < r->size(); ++k) {
+            float& v = (*r)[k];
+            if (bias) v += b[k % out];
+            if (post != ConvPost::None) v = std::max(v, 0.f);
+            if (post == ConvPost::ReLU6) v = std::min(v, 6.f);
+          }
+        AtBf16 bf16;
+        std::optional<WeightsHeld> hold;
+        if (held) hold.emplace();
+        for (int call = 0; call < 2; ++call) {  // the second reads the held copy
+          std::vector<float> y(ref.size(), -1.f);
+          cpu_backend().linear_forward(N, in, out, x.data(), w.data(), bias ? b.data() : nullptr, post, y.data());
+          EXPECT_LT(max_rel(y, ref), 2e-5);
+          EXPECT_GT(max_rel(y, exact), 1e-4) << "the inputs were not rounded: not the bf16 path";
+          EXPECT_EQ(cpu_held_weight_copies(), held ? 1u : 0u);
+        }
+      }
 }
 
 // An inference chain at bf16 rounds each link's input as its links one by

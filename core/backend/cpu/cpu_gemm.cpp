@@ -60,8 +60,9 @@ namespace {
 // passes (2 threads, batch 32-1000; 512 -> 256 at batch 128: 98 vs 182 us);
 // dnnl_sgemm stays for the gradients (the matmul was slower for two of
 // the MLP's three weight-gradient shapes).
-// (N, in, out, bias, post, OpenMP threads (cpu_dnnl.h), weights packed)
-using LinearKey = std::tuple<int, int, int, bool, ConvPost, int, bool>;
+// (N, in, out, bias, post, OpenMP threads (cpu_dnnl.h), weights packed,
+// bf16: x and W in bfloat16, bias and y float32)
+using LinearKey = std::tuple<int, int, int, bool, ConvPost, int, bool, bool>;
 std::mutex g_linear_mu;  // the cache, and executions (serialised as the convolutions')
 struct Linear {
   dnnl::matmul::primitive_desc pd;
@@ -86,15 +87,16 @@ Linear& linear_for(const LinearKey& key) {
   auto it = g_linears.find(key);
   if (it != g_linears.end()) return *it->second;
   if (g_linears.size() >= kMaxLinears) g_linears.clear();
-  const auto [N, in, out, bias, post, threads, packed] = key;
+  const auto [N, in, out, bias, post, threads, packed, bf16] = key;
   const LinearDescs d(N, in, out);
-  const memory::desc w_any({in, out}, dt::f32, memory::format_tag::any);
+  const memory::desc w_any({in, out}, bf16 ? dt::bf16 : dt::f32, memory::format_tag::any);
+  const memory::desc x = bf16 ? memory::desc({N, in}, dt::bf16, memory::format_tag::ab) : d.x;
   dnnl::post_ops ops;
   append_post_activation(ops, post);
   dnnl::primitive_attr attr = caller_scratchpad_attr();
   attr.set_post_ops(ops);
-  const memory::desc& w = packed ? w_any : d.w;
-  const auto desc = bias ? dnnl::matmul::desc(d.x, w, d.bias, d.y) : dnnl::matmul::desc(d.x, w, d.y);
+  const memory::desc& w = packed || bf16 ? w_any : d.w;
+  const auto desc = bias ? dnnl::matmul::desc(x, w, d.bias, d.y) : dnnl::matmul::desc(x, w, d.y);
   auto m = std::make_unique<Linear>();
   m->pd = dnnl::matmul::primitive_desc(desc, attr, cpu_dnnl_engine());
   m->prim = dnnl::matmul(m->pd);
@@ -136,19 +138,33 @@ size_t cpu_held_weight_copies() { return t_packed.size(); }
 void CpuBackend::linear_forward(int N, int in, int out, const float* x, const float* w, const float* bias,
                                 ConvPost post, float* y) {
   if (N == 0 || out == 0) return;
-  // bf16 runs through gemm's bf16 matmul; no products, no matmul (sgemm
-  // writes the zeros).
-  if (cpu_precision() == Precision::BF16 || in == 0)
-    return linear_forward_op_by_op(*this, N, in, out, x, w, bias, post, y);
+  // No products, no matmul (sgemm writes the zeros).
+  if (in == 0) return linear_forward_op_by_op(*this, N, in, out, x, w, bias, post, y);
   PERCEPTRA_CPU_OP(kGemm);
   std::lock_guard<std::mutex> lk(g_linear_mu);
+  // bf16: x rounded on every call; W rounded once per held pass (else on
+  // every call, as gemm's bf16 matmul does). Op by op (bf16 gemm, then the
+  // bias and activation passes) the MLP's bf16 inference ran slower than
+  // its float32.
+  const bool bf16 = cpu_precision() == Precision::BF16;
   const bool packed = weights_held() && size_t(in) * out * sizeof(float) <= kMaxPackedBytes;
-  Linear& m = linear_for({N, in, out, bias != nullptr, post, cpu_threads(), packed});
+  Linear& m = linear_for({N, in, out, bias != nullptr, post, cpu_threads(), packed, bf16});
   const LinearDescs d(N, in, out);
   dnnl::engine& e = cpu_dnnl_engine();
   dnnl::stream s(e);
   memory xm(d.x, e, mut(x)), ym(d.y, e, y);
+  CpuScratch tx, tw;
+  if (bf16) {
+    memory xb(m.pd.src_desc(), e, tx.get_bytes(m.pd.src_desc().get_size()));
+    dnnl::reorder(xm, xb).execute(s, xm, xb);
+    xm = xb;
+  }
   memory wm = packed ? packed_weights(m.pd.weights_desc(), d.w, w, s) : memory(d.w, e, mut(w));
+  if (!packed && bf16) {
+    memory wb(m.pd.weights_desc(), e, tw.get_bytes(m.pd.weights_desc().get_size()));
+    dnnl::reorder(wm, wb).execute(s, wm, wb);
+    wm = wb;
+  }
   if (bias) {
     memory bm(d.bias, e, mut(bias));
     execute_with_scratchpad(m.prim, m.pd, s,
