@@ -5,7 +5,7 @@
 // line per model, like bench_train.
 //
 //   bench_imagenet [--models resnet18,mobilenet_v2] [--size 224] [--batch 16]
-//                  [--threads 2] [--repeats 3] [--train] [--im2col]
+//                  [--threads 2] [--repeats 3] [--train] [--im2col] [--precision f32|bf16]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   std::string models = "resnet18,mobilenet_v2";
   int size = 224, batch = 16, threads = 2, repeats = 3;
   bool train = false, im2col = false;
+  std::string precision_text = "f32";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -75,15 +76,25 @@ int main(int argc, char** argv) {
       train = true;
     else if (a == "--im2col")
       im2col = true;
+    else if (a == "--precision")
+      precision_text = value();
     else {
       std::fprintf(stderr,
                    "usage: bench_imagenet [--models a,b] [--size N] [--batch N] "
-                   "[--threads N] [--repeats N] [--train] [--im2col]\n");
+                   "[--threads N] [--repeats N] [--train] [--im2col] [--precision f32|bf16]\n");
       return 2;
     }
   }
   set_cpu_threads(threads);
   if (im2col) set_cpu_conv_impl(CpuConvImpl::Im2col);
+  Precision precision = Precision::F32;
+  try {
+    precision = parse_precision(precision_text, "--precision");
+    cpu_backend().set_precision(precision);
+  } catch (const std::exception& e) {  // an unknown name, or bf16 without AVX-512 BF16: the reason
+    std::fprintf(stderr, "bench_imagenet: %s\n", e.what());
+    return 2;
+  }
   std::stringstream list(models);
   std::string name;
   while (std::getline(list, name, ',')) {
@@ -99,6 +110,7 @@ int main(int argc, char** argv) {
                         {"batch", batch},
                         {"threads", cpu_threads()},
                         {"conv", im2col ? "im2col" : "auto (oneDNN)"},
+                        {"precision", precision_name(precision)},
                         {"parameters", model->parameter_count()},
                         {"infer_images_per_s", batch / infer_s}};
     if (train) {

@@ -5,17 +5,21 @@
 // reason printed, on CPUs without AVX-512 BF16.
 #include <gtest/gtest.h>
 
+#include <dnnl.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
+#include "core/backend/cpu/cpu_dnnl.h"
 #include "core/tensor/error.h"
 #include "core/tensor/random.h"
 #include "tests/core/cpu_test_util.h"
@@ -296,5 +300,60 @@ TEST(CpuBf16, ResidualChainsRoundWhatTheirLinksPassOn) {
     // (one step is 2^-8 relative) and the next links carry that on.
     EXPECT_LT(max_rel(chain, ref), 2e-4);
     EXPECT_GT(max_rel(chain, exact), 1e-3) << "not the bf16 path";
+  }
+}
+
+// float32 <-> bf16 in one dense layout is our elementwise conversion: the
+// same bits as oneDNN's reorder (to nearest even, ties included), NaN kept
+// NaN, and bf16 -> float32 exact. A padded layout (channels not a multiple
+// of the block) still goes through oneDNN, which zeroes the padding.
+TEST(CpuBf16, ReorderRoundsAsOneDnn) {
+  if (!unavailable().empty()) GTEST_SKIP() << unavailable();
+  using dnnl::memory;
+  using dt = memory::data_type;
+  using tag = memory::format_tag;
+  for (int channels : {32, 20}) {
+    SCOPED_TRACE("channels " + std::to_string(channels));
+    const memory::dims dims{2, channels, 5, 3};
+    const memory::desc f32d(dims, dt::f32, tag::nChw16c), bf16d(dims, dt::bf16, tag::nChw16c);
+    std::vector<float> x(f32d.get_size() / sizeof(float));
+    auto r = randv(x.size(), 77);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = r[i] * 1000.f;
+    const uint32_t specials[] = {0x3f808000u,  // a tie, even below: rounds down
+                                 0x3f818000u,  // a tie, odd below: rounds up
+                                 0x3f80ffffu, 0x7f7fffffu /* rounds to inf */,
+                                 0x7f800000u, 0xff800000u,
+                                 0x7fc00000u, 0x7f800001u /* a NaN with only low bits */,
+                                 0x80000000u, 0x00000001u};
+    for (size_t i = 0; i < std::size(specials); ++i) std::memcpy(&x[i * 7], &specials[i], 4);
+    EXPECT_EQ(cpu_reorder_elementwise(f32d.data, bf16d.data), channels % 16 == 0);
+    EXPECT_EQ(cpu_reorder_elementwise(bf16d.data, f32d.data), channels % 16 == 0);
+    EXPECT_FALSE(cpu_reorder_elementwise(f32d.data, memory::desc(dims, dt::bf16, tag::nchw).data));
+    std::vector<uint16_t> ours(bf16d.get_size() / 2, 0xdead), theirs(ours.size(), 0xbeef);
+    dnnl::engine& e = cpu_dnnl_engine();
+    dnnl::stream s(e);
+    memory xf(f32d, e, x.data()), yo(bf16d, e, ours.data()), yt(bf16d, e, theirs.data());
+    cpu_reorder(xf, yo, s);
+    dnnl::reorder(xf, yt).execute(s, xf, yt);
+    s.wait();
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const bool nan = (ours[i] & 0x7fffu) > 0x7f80u;
+      if (nan)
+        EXPECT_GT(theirs[i] & 0x7fffu, 0x7f80u) << "element " << i;
+      else
+        ASSERT_EQ(ours[i], theirs[i]) << "element " << i;
+    }
+    std::memcpy(&x[0], &specials[7], 4);  // the low-bit NaN must not become infinity
+    cpu_reorder(xf, yo, s);
+    EXPECT_GT(ours[0] & 0x7fffu, 0x7f80u);
+    std::vector<float> back(x.size(), -1.f);
+    memory bf(f32d, e, back.data());
+    cpu_reorder(yo, bf, s);
+    s.wait();
+    for (size_t i = 0; i < back.size(); ++i) {
+      uint32_t u;
+      std::memcpy(&u, &back[i], 4);
+      ASSERT_EQ(u, uint32_t(ours[i]) << 16) << "element " << i;
+    }
   }
 }

@@ -5,6 +5,9 @@
 // oneDNN would emulate it, slower than float32, so it is refused.
 #include <dnnl.hpp>
 
+#include <cstdint>
+#include <cstring>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -107,6 +110,59 @@ void CpuBackend::set_precision(Precision p) {
 
 Precision CpuBackend::precision() const { return g_precision; }
 
+namespace {
+
+void f32_to_bf16(const float* x, uint16_t* y, size_t n) {
+#pragma omp parallel for simd if (n > kParallelMin) schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, 4);
+    const uint32_t nearest_even = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    y[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : nearest_even);
+  }
+}
+
+void bf16_to_f32(const uint16_t* x, float* y, size_t n) {
+#pragma omp parallel for simd if (n > kParallelMin) schedule(static)
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t u = uint32_t(x[i]) << 16;
+    std::memcpy(y + i, &u, 4);
+  }
+}
+
+}  // namespace
+
+bool cpu_reorder_elementwise(const dnnl_memory_desc_t& ad, const dnnl_memory_desc_t& bd) {
+  const memory::desc a(ad), b(bd);
+  const bool down = a.data_type() == dt::f32 && b.data_type() == dt::bf16;
+  const bool up = a.data_type() == dt::bf16 && b.data_type() == dt::f32;
+  if (!down && !up) return false;
+  // The same dense layout but for the element type. Padded layouts
+  // (channels not a multiple of the block) stay with oneDNN, whose kernels
+  // want the padding zero.
+  dnnl_memory_desc_t as_a = b.data;
+  as_a.data_type = a.data.data_type;
+  if (!(memory::desc(as_a) == a) || a.data.format_kind != dnnl_blocked || a.data.offset0 != 0) return false;
+  for (int i = 0; i < a.data.ndims; ++i)
+    if (a.data.padded_dims[i] != a.data.dims[i] || a.data.padded_offsets[i] != 0) return false;
+  return true;
+}
+
+void cpu_reorder(const memory& from, const memory& to, dnnl::stream& s) {
+  const memory::desc a = from.get_desc(), b = to.get_desc();
+  if (cpu_reorder_elementwise(a.data, b.data)) {
+    s.wait();  // what wrote `from` has finished
+    const bool down = a.data_type() == dt::f32;
+    const size_t n = b.get_size() / (down ? sizeof(uint16_t) : sizeof(float));
+    if (down)
+      f32_to_bf16(static_cast<const float*>(from.get_data_handle()), static_cast<uint16_t*>(to.get_data_handle()), n);
+    else
+      bf16_to_f32(static_cast<const uint16_t*>(from.get_data_handle()), static_cast<float*>(to.get_data_handle()), n);
+    return;
+  }
+  dnnl::reorder(from, to).execute(s, const_cast<memory&>(from), const_cast<memory&>(to));
+}
+
 void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
@@ -118,8 +174,8 @@ void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   memory au(m.a_user, cpu_dnnl_engine(), const_cast<float*>(A)), bu(m.b_user, cpu_dnnl_engine(), const_cast<float*>(B));
   memory a(m.pd.src_desc(), cpu_dnnl_engine(), ta.get_bytes(m.pd.src_desc().get_size()));
   memory b(m.pd.weights_desc(), cpu_dnnl_engine(), tb.get_bytes(m.pd.weights_desc().get_size()));
-  dnnl::reorder(au, a).execute(s, au, a);  // f32 -> bf16, round to nearest even
-  dnnl::reorder(bu, b).execute(s, bu, b);
+  cpu_reorder(au, a, s);  // f32 -> bf16, round to nearest even
+  cpu_reorder(bu, b, s);
   memory c(m.c_user, cpu_dnnl_engine(), C);
   execute_with_scratchpad(m.prim, m.pd, s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }

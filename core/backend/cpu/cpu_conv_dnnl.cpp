@@ -229,13 +229,13 @@ using Temp = CpuScratch;
 memory as_layout(const memory::desc& want, const memory& user, bool copy_in, Temp& t, dnnl::stream& s) {
   if (want == user.get_desc()) return user;
   memory m(want, cpu_dnnl_engine(), t.get_bytes(want.get_size()));
-  if (copy_in) dnnl::reorder(user, m).execute(s, const_cast<memory&>(user), m);
+  if (copy_in) cpu_reorder(user, m, s);
   return m;
 }
 
 void copy_out(const memory& from, const memory& user, dnnl::stream& s) {
   if (from.get_desc() == user.get_desc()) return;
-  dnnl::reorder(from, user).execute(s, const_cast<memory&>(from), const_cast<memory&>(user));
+  cpu_reorder(from, user, s);
 }
 
 float* mut(const float* p) { return const_cast<float*>(p); }
@@ -387,7 +387,7 @@ memory weights_as(const memory::desc& want, const memory::desc& user, const floa
   if (want == user) return wu;
   if (!kept || kept.get_desc() != want) {
     kept = memory(want, cpu_dnnl_engine());
-    dnnl::reorder(wu, kept).execute(s, wu, kept);
+    cpu_reorder(wu, kept, s);
   }
   return kept;
 }
@@ -463,7 +463,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
     auto in_layout = [&](const memory& m, const memory::desc& want, int group) {
       if (m.get_desc() == want) return m;
       memory r = temp(want, group);
-      dnnl::reorder(m, r).execute(s, const_cast<memory&>(m), r);
+      cpu_reorder(m, r, s);
       return r;
     };
     for (int i = 0; i < n; ++i) {
@@ -503,11 +503,11 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
           if (l.proj_bias)
             pargs.emplace(DNNL_ARG_BIAS, memory(pd[size_t(i)].bias, cpu_dnnl_engine(), mut(l.proj_bias)));
           execute_with_scratchpad(fp->prim, fp->pd, s, pargs);
-          if (!direct) dnnl::reorder(pout, out).execute(s, pout, out);
+          if (!direct) cpu_reorder(pout, out, s);
         } else if (winograd && from.get_desc() == out.get_desc()) {
           add = data_of(from);  // read where it is: no copy into `out`
         } else if (!in_place) {
-          dnnl::reorder(from, out).execute(s, from, out);
+          cpu_reorder(from, out, s);
         }
       }
       ConvGeometry one = l.g;  // a first layer on grey images: ours, from the caller's x

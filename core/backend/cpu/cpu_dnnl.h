@@ -8,7 +8,9 @@
 
 namespace dnnl {
 struct engine;
+struct memory;
 struct post_ops;
+struct stream;
 }  // namespace dnnl
 
 namespace perceptra {
@@ -25,5 +27,13 @@ bool cpu_isa_has(dnnl_cpu_isa_t isa);
 // A convolution's or Linear layer's activation as oneDNN's eltwise post-op
 // (ReLU; ReLU6 as clip to [0, 6]; None appends nothing).
 void append_post_activation(dnnl::post_ops& ops, ConvPost post);
+// dnnl::reorder(from, to), except that float32 <-> bf16 in one layout is
+// our elementwise conversion (cpu_bf16.cpp), rounding as oneDNN does (to
+// nearest even; NaN stays NaN): oneDNN 2.6's jit:uni reorder ran it at
+// ~3 GB/s here, 780 ms of MobileNetV2's 1,560 ms bf16 training steps.
+void cpu_reorder(const dnnl::memory& from, const dnnl::memory& to, dnnl::stream& s);
+// Whether cpu_reorder converts from `a` to `b` itself (float32 <-> bf16, one
+// dense layout).
+bool cpu_reorder_elementwise(const dnnl_memory_desc_t& a, const dnnl_memory_desc_t& b);
 
 }  // namespace perceptra

@@ -126,7 +126,7 @@ memory packed_weights(const memory::desc& want, const memory::desc& user, const 
   static const bool registered = (on_weights_released(drop_packed), true);
   (void)registered;
   memory from(user, cpu_dnnl_engine(), mut(w)), to(want, cpu_dnnl_engine());
-  dnnl::reorder(from, to).execute(s, from, to);
+  cpu_reorder(from, to, s);
   t_packed.push_back({w, want, to});
   return to;
 }
@@ -156,13 +156,13 @@ void CpuBackend::linear_forward(int N, int in, int out, const float* x, const fl
   CpuScratch tx, tw;
   if (bf16) {
     memory xb(m.pd.src_desc(), e, tx.get_bytes(m.pd.src_desc().get_size()));
-    dnnl::reorder(xm, xb).execute(s, xm, xb);
+    cpu_reorder(xm, xb, s);
     xm = xb;
   }
   memory wm = packed ? packed_weights(m.pd.weights_desc(), d.w, w, s) : memory(d.w, e, mut(w));
   if (!packed && bf16) {
     memory wb(m.pd.weights_desc(), e, tw.get_bytes(m.pd.weights_desc().get_size()));
-    dnnl::reorder(wm, wb).execute(s, wm, wb);
+    cpu_reorder(wm, wb, s);
     wm = wb;
   }
   if (bias) {
