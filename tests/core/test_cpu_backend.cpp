@@ -1108,11 +1108,7 @@ TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
   // y = post(conv + bias + s), s = an earlier link's input as is or through a
   // 1x1 projection: oneDNN's sum post-op in the blocked layout and the
   // link-by-link form, against convolutions, adds and activations done here.
-  struct L {
-    int K, stride, from;  // from: residual_from (-1 none)
-    bool proj;
-    ConvPost post;
-  };
+  using L = test::ChainLinkSpec;
   const std::vector<std::vector<L>> chains = {
       {{16, 1, -1, false, ConvPost::ReLU}, {16, 1, 0, false, ConvPost::ReLU}},  // identity, ReLU after the sum
       {{16, 1, -1, false, ConvPost::ReLU},  // stem, then a downsampling block with a projection
@@ -1131,42 +1127,8 @@ TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
   for (size_t ci = 0; ci < chains.size(); ++ci) {
     const auto& spec = chains[ci];
     const int N = 3;
-    int C = ci == 0 ? 16 : 3, H = 11, W = 9;
-    std::vector<ConvLink> cl;
-    std::vector<std::vector<float>> w, b, pw, pb;
-    std::vector<std::vector<int>> in_shape;  // C, H, W of each link's input
-    for (size_t i = 0; i < spec.size(); ++i) {
-      const L& l = spec[i];
-      in_shape.push_back({C, H, W});
-      ConvLink c;
-      c.g = make_conv_geometry(N, C, H, W, l.K, 3, 3, l.stride, l.stride, 1, 1);
-      w.push_back(randv(size_t(l.K) * C * 9, 100 + i));
-      for (float& v : w.back()) v /= std::sqrt(float(C * 9));  // activations stay O(1)
-      b.push_back(randv(size_t(l.K), 110 + i));
-      c.post = l.post;
-      c.residual_from = l.from;
-      pw.emplace_back();
-      pb.emplace_back();
-      if (l.proj) {
-        const auto& s = in_shape[size_t(l.from)];
-        const int ps = spec[size_t(l.from)].stride;  // the downsampling the branch did
-        c.proj_g = make_conv_geometry(N, s[0], s[1], s[2], l.K, 1, 1, ps, ps, 0, 0);
-        pw.back() = randv(size_t(l.K) * s[0], 120 + i);
-        pb.back() = randv(size_t(l.K), 130 + i);
-      }
-      C = l.K;
-      H = c.g.P;
-      W = c.g.Q;
-      cl.push_back(c);
-    }
-    for (size_t i = 0; i < cl.size(); ++i) {
-      cl[i].w = w[i].data();
-      cl[i].bias = b[i].data();
-      if (!pw[i].empty()) {
-        cl[i].proj_w = pw[i].data();
-        cl[i].proj_bias = pb[i].data();
-      }
-    }
+    const test::TestChain tc(spec, N, ci == 0 ? 16 : 3, 11, 9, 100);
+    std::vector<ConvLink> cl = tc.links;
     const auto x = randv(size_t(N) * cl[0].g.C * cl[0].g.H * cl[0].g.W, 140);
     // Reference, op by op on the im2col path.
     set_cpu_conv_impl(CpuConvImpl::Im2col);

@@ -228,60 +228,30 @@ TEST(CpuBf16, ChainsEqualTheirLinksOneByOne) {
 // shortcut's own buffer in the second).
 TEST(CpuBf16, ResidualChainsRoundWhatTheirLinksPassOn) {
   if (!unavailable().empty()) GTEST_SKIP() << unavailable();
-  struct L {
-    int K, stride, from;  // from: residual_from (-1 none)
-    bool proj;
-  };
-  const std::vector<std::vector<L>> chains = {
-      {{16, 1, -1, false}, {32, 2, -1, false}, {32, 1, 1, true}, {32, 1, -1, false}, {32, 1, 3, false}},
-      {{16, 1, -1, false}, {16, 1, -1, false}, {16, 1, 1, false}, {16, 1, 1, false}, {16, 1, -1, false}}};
+  using test::ChainLinkSpec;
+  const ConvPost relu = ConvPost::ReLU;
+  const std::vector<std::vector<ChainLinkSpec>> chains = {
+      {{16, 1, -1, false, relu}, {32, 2, -1, false, relu}, {32, 1, 1, true, relu}, {32, 1, -1, false, relu},
+       {32, 1, 3, false, relu}},
+      {{16, 1, -1, false, relu}, {16, 1, -1, false, relu}, {16, 1, 1, false, relu}, {16, 1, 1, false, relu},
+       {16, 1, -1, false, relu}}};
   set_cpu_conv_impl(CpuConvImpl::OneDnn);
   for (size_t ci = 0; ci < chains.size(); ++ci) {
     SCOPED_TRACE("chain " + std::to_string(ci));
-    const auto& spec = chains[ci];
-    const int N = 3, n = int(spec.size());
-    int C = 3, H = 11, W = 9;
-    std::vector<ConvLink> cl(spec.size());
-    std::vector<std::vector<float>> w, b, pw(spec.size()), pb(spec.size());
-    std::vector<ConvGeometry> in_g;  // each link's geometry, for its input's shape
-    for (size_t i = 0; i < spec.size(); ++i) {
-      const L& l = spec[i];
-      cl[i].g = make_conv_geometry(N, C, H, W, l.K, 3, 3, l.stride, l.stride, 1, 1);
-      in_g.push_back(cl[i].g);
-      w.push_back(randv(size_t(l.K) * C * 9, 200 + i));
-      for (float& v : w.back()) v /= std::sqrt(float(C * 9));  // activations stay O(1)
-      b.push_back(randv(size_t(l.K), 210 + i));
-      cl[i].post = ConvPost::ReLU;
-      cl[i].residual_from = l.from;
-      if (l.proj) {
-        const ConvGeometry& s = in_g[size_t(l.from)];
-        cl[i].proj_g = make_conv_geometry(N, s.C, s.H, s.W, l.K, 1, 1, s.stride_h, s.stride_w, 0, 0);
-        pw[i] = randv(size_t(l.K) * s.C, 220 + i);
-        pb[i] = randv(size_t(l.K), 230 + i);
-      }
-      C = l.K;
-      H = cl[i].g.P;
-      W = cl[i].g.Q;
-    }
-    for (size_t i = 0; i < cl.size(); ++i) {
-      cl[i].w = w[i].data();
-      cl[i].bias = b[i].data();
-      if (!pw[i].empty()) {
-        cl[i].proj_w = pw[i].data();
-        cl[i].proj_bias = pb[i].data();
-      }
-    }
+    const int N = 3, n = int(chains[ci].size());
+    const test::TestChain tc(chains[ci], N, 3, 11, 9, 200);
+    const std::vector<ConvLink>& cl = tc.links;
     const auto x = randv(size_t(N) * 3 * 11 * 9, 240);
     std::vector<std::vector<float>> ins{rounded(x)};
     for (int i = 0; i < n; ++i) {
       const ConvLink& l = cl[size_t(i)];
       std::vector<float> out(size_t(N) * l.g.K * l.g.P * l.g.Q);
-      im2col_conv_forward(l.g, ins[size_t(i)].data(), rounded(w[size_t(i)]).data(), l.bias, out.data());
+      im2col_conv_forward(l.g, ins[size_t(i)].data(), rounded(tc.w[size_t(i)]).data(), l.bias, out.data());
       if (l.residual()) {
         std::vector<float> s = ins[size_t(l.residual_from)];
         if (l.proj_w) {
           std::vector<float> p(out.size());
-          im2col_conv_forward(l.proj_g, s.data(), rounded(pw[size_t(i)]).data(), l.proj_bias, p.data());
+          im2col_conv_forward(l.proj_g, s.data(), rounded(tc.pw[size_t(i)]).data(), l.proj_bias, p.data());
           s = i < n - 1 ? rounded(p) : p;
         }
         for (size_t k = 0; k < out.size(); ++k) out[k] += s[k];
