@@ -230,11 +230,16 @@ TEST(CpuBf16, ResidualChainsRoundWhatTheirLinksPassOn) {
   if (!unavailable().empty()) GTEST_SKIP() << unavailable();
   using test::ChainLinkSpec;
   const ConvPost relu = ConvPost::ReLU;
-  const std::vector<std::vector<ChainLinkSpec>> chains = {
-      {{16, 1, -1, false, relu}, {32, 2, -1, false, relu}, {32, 1, 1, true, relu}, {32, 1, -1, false, relu},
-       {32, 1, 3, false, relu}},
-      {{16, 1, -1, false, relu}, {16, 1, -1, false, relu}, {16, 1, 1, false, relu}, {16, 1, 1, false, relu},
-       {16, 1, -1, false, relu}}};
+  const std::vector<std::vector<ChainLinkSpec>> chains = {{{16, 1, -1, false, relu},
+                                                           {32, 2, -1, false, relu},
+                                                           {32, 1, 1, true, relu},
+                                                           {32, 1, -1, false, relu},
+                                                           {32, 1, 3, false, relu}},
+                                                          {{16, 1, -1, false, relu},
+                                                           {16, 1, -1, false, relu},
+                                                           {16, 1, 1, false, relu},
+                                                           {16, 1, 1, false, relu},
+                                                           {16, 1, -1, false, relu}}};
   set_cpu_conv_impl(CpuConvImpl::OneDnn);
   for (size_t ci = 0; ci < chains.size(); ++ci) {
     SCOPED_TRACE("chain " + std::to_string(ci));
