@@ -36,7 +36,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--train", action="store_true")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: forward passes and losses under torch.cpu.amp.autocast(bfloat16)")
     a = ap.parse_args()
+    amp = lambda: torch.cpu.amp.autocast(enabled=a.precision == "bf16", dtype=torch.bfloat16)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     for name in a.models.split(","):
@@ -45,11 +48,11 @@ def main():
         model.eval()
 
         def infer():
-            with torch.no_grad():
+            with torch.no_grad(), amp():
                 model(x)
 
         r = {"model": name, "input": [3, a.size, a.size], "batch": a.batch, "threads": a.threads,
-             "torch_version": torch.__version__,
+             "torch_version": torch.__version__, "precision": a.precision,
              "parameters": sum(p.numel() for p in model.parameters()),
              "infer_images_per_s": a.batch / median_seconds(a.repeats, infer)}
         if a.train:
@@ -60,7 +63,9 @@ def main():
 
             def step():
                 opt.zero_grad(set_to_none=True)
-                loss_fn(model(x), y).backward()
+                with amp():
+                    loss = loss_fn(model(x), y)
+                loss.backward()
                 opt.step()
 
             r["train_images_per_s"] = a.batch / median_seconds(a.repeats, step)

@@ -238,9 +238,13 @@ def main():
     ap.add_argument("--dump-only", action="store_true", help="stop after writing the dumps")
     ap.add_argument("--probe", action="store_true",
                     help="print the BLAS/oneDNN in use and the model's forward FLOPs, then stop")
+    ap.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                    help="bf16: forward passes and losses under torch.cpu.amp.autocast(bfloat16), "
+                         "as a PyTorch user on an AVX-512 BF16 CPU would run them")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
+    amp = lambda: torch.cpu.amp.autocast(enabled=a.precision == "bf16", dtype=torch.bfloat16)
     torch.manual_seed(a.seed)
     spec = json.load(open(a.spec))
     if a.probe:
@@ -293,7 +297,8 @@ def main():
         for i in range(0, len(xtr), a.batch_size):
             idx = perm[i:i + a.batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+            with amp():
+                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
             loss.backward()
             opt.step()
             if a.dump_loss:
@@ -304,7 +309,7 @@ def main():
     model.eval()
     correct = 0
     t0 = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), amp():
         for i in range(0, len(xte), a.batch_size):
             correct += (model(xte[i:i + a.batch_size]).argmax(1) == yte[i:i + a.batch_size]).sum().item()
     infer_time = time.perf_counter() - t0
@@ -313,6 +318,7 @@ def main():
     print(json.dumps({
         "framework": "pytorch", "version": torch.__version__, "model": spec.get("name", "?"),
         "parameters": params, "batch_size": a.batch_size, "threads": torch.get_num_threads(),
+        "precision": a.precision,
         "epochs": a.epochs, "train_images_per_s": seen / max(train_time, 1e-9),
         "infer_images_per_s": len(xte) / infer_time, "test_accuracy": correct / len(xte),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
