@@ -61,13 +61,21 @@ def main():
             opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
             loss_fn = torch.nn.CrossEntropyLoss()
 
+            use_amp = a.precision == "bf16"
+
             def step():
                 opt.zero_grad(set_to_none=True)
-                with amp():
+                with torch.cpu.amp.autocast(enabled=use_amp, dtype=torch.bfloat16):
                     loss = loss_fn(model(x), y)
                 loss.backward()
                 opt.step()
 
+            try:
+                step()
+            except RuntimeError as e:  # PyTorch 1.13: no bf16 backward for ReLU6 (hardtanh) on the CPU
+                use_amp = False
+                r["train_precision"] = "f32"
+                r["train_bf16_error"] = str(e).splitlines()[0]
             r["train_images_per_s"] = a.batch / median_seconds(a.repeats, step)
         r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(r), flush=True)
