@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
       {"resnet-small stage 3", 32, 64, 7, 64},        {"simplecnn conv2", 64, 32, 14, 64},
       {"resnet-18 stage 1 (56x56)", 8, 64, 56, 64},   {"resnet-18 stage 2 (28x28)", 8, 128, 28, 128},
       {"resnet-18 stage 3 (14x14)", 8, 256, 14, 256}, {"resnet-18 stage 4 (7x7)", 8, 512, 7, 512}};
+  const WinogradUse use = cpu_winograd_use();
   Rng rng(7);
   for (const Shape& s : shapes) {
     ConvLink l;
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (r) best[v] = std::min(best[v], ms / reps);
       }
-    set_cpu_winograd(true);
+    set_cpu_winograd(use);
     set_winograd_tile(0);
     const double gflop = 2e-9 * s.N * s.K * s.H * s.H * s.C * 9;
     std::printf(

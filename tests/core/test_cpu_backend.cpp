@@ -665,7 +665,7 @@ TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient)
 }
 
 TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
-  const bool winograd_default = cpu_winograd();  // restored at the end
+  const WinogradUse winograd_default = cpu_winograd_use();  // restored at the end
   struct Case {
     int N, C, H, W, K, R, S, stride, pad, dil, groups = 1;
   };
@@ -724,7 +724,8 @@ TEST(CpuBackend, OneDnnWinogradRunsWhereTheRuleSaysAndMatchesIm2col) {
   // implementation oneDNN reports follows dnnl_winograd_suits.
   const bool avx512 = cpu_isa_has(dnnl_cpu_isa_avx512_core);
   if (!avx512) std::printf("[ note ] no AVX-512: oneDNN refuses Winograd, its direct kernels run (checked too)\n");
-  const bool winograd_default = cpu_winograd(), dnnl_winograd_default = dnnl_winograd();
+  const WinogradUse winograd_default = cpu_winograd_use();
+  const bool dnnl_winograd_default = dnnl_winograd();
   set_cpu_winograd(false);  // our own kernels stay out of this comparison
   struct Case {
     int N, C, H, K;
@@ -812,7 +813,7 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
   // Each training runs on a thread of its own and primitives are cached for
   // the process: a primitive made on a thread that has ended must still run
   // (oneDNN's own scratchpad died with its thread; Winograd wrote through it).
-  const bool winograd_default = cpu_winograd();
+  const WinogradUse winograd_default = cpu_winograd_use();
   set_cpu_conv_impl(CpuConvImpl::OneDnn);
   set_cpu_winograd(false);
   auto g = make_conv_geometry(8, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1);  // Winograd on AVX-512
@@ -895,7 +896,7 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
 }
 
 TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
-  const bool winograd_default = cpu_winograd();  // restored at the end
+  const WinogradUse winograd_default = cpu_winograd_use();  // restored at the end
   // MobileNetV2-like links (1-channel stem with stride 2, 1x1 expand,
   // depthwise 3x3, 1x1 project without post-op), a plain 3x3 pair, and
   // SimpleCNN-like conv-relu-maxpool links (pool 2x2 on an odd plane, a
@@ -1104,7 +1105,7 @@ TEST(CpuBackend, AutoConvChoiceKeepsIm2colWhenOneDnnRefuses) {
 }
 
 TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
-  const bool winograd_default = cpu_winograd();  // restored at the end
+  const WinogradUse winograd_default = cpu_winograd_use();  // restored at the end
   // y = post(conv + bias + s), s = an earlier link's input as is or through a
   // 1x1 projection: oneDNN's sum post-op in the blocked layout and the
   // link-by-link form, against convolutions, adds and activations done here.
@@ -1404,8 +1405,16 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
       }
     }
   set_winograd_tile(0);
+  set_winograd_width(8);
   EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1)), 4);
   EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 2);
+  set_winograd_width(0);
+#if defined(__AVX512F__)  // the 16-float kernel: F(4x4) down to 7 x 7 planes
+  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 4);
+  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1)), 4);
+  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1)), 2);
+  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 24, 14, 14, 24, 3, 3, 1, 1, 1, 1)), 2);  // not whole 16-blocks
+#endif
   // What it does not compute: stride, dilation, groups, 1x1, 5x5, channels
   // off the vector width, layers whose transformed filters pass 37 MB.
   auto applies = [](int C, int K, int R, int stride, int dil, int groups) {
@@ -1424,6 +1433,92 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_TRUE(winograd_applies(make_conv_geometry(128, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
   EXPECT_FALSE(winograd_applies(make_conv_geometry(8, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
   EXPECT_FALSE(winograd_applies(make_conv_geometry(128, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
+}
+
+TEST(CpuBackend, WinogradOnSixteenFloatVectorsEqualsEightAndIm2col) {
+  // The forward on 16-float vectors (nChw16c x, C and K multiples of 16)
+  // against im2col and against the 8-float kernel: chunks that end inside a
+  // 12-row register block, K = 48 (a 32-wide product then a 16-wide one),
+  // 7 x 7 and odd planes, nChw16c and plain NCHW outputs, a shortcut, every
+  // post-op, both tiles.
+  struct Case {
+    int N, C, H, W, K, pad;
+  };
+  int combo = 0;
+  for (int tile : {2, 4})
+    for (Case c : {Case{3, 48, 13, 10, 48, 1}, Case{5, 16, 7, 7, 32, 1}, Case{1, 32, 9, 11, 16, 0},
+                   Case{7, 64, 7, 7, 64, 1}, Case{2, 16, 28, 28, 16, 1}})
+      for (int by : {16, 1}) {
+        ++combo;
+        set_winograd_tile(tile);
+        const ConvGeometry g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, c.pad, c.pad, 1, 1, 1);
+        const ConvPost post = combo % 3 == 0 ? ConvPost::None : combo % 3 == 1 ? ConvPost::ReLU : ConvPost::ReLU6;
+        const bool sum = by == 16 && combo % 2 == 0;  // plain outputs take no shortcut
+        const auto x = randv(size_t(g.N) * g.C * g.H * g.W, 900 + combo);
+        auto w = randv(size_t(g.K) * g.C * 9, 910 + combo);
+        for (float& v : w) v *= 3.f;
+        const auto bias = randv(size_t(g.K), 920 + combo), shortcut = randv(size_t(g.N) * g.K * g.P * g.Q, 930 + combo);
+        std::vector<float> ref(shortcut.size());
+        im2col_conv_forward(g, x.data(), w.data(), bias.data(), ref.data());
+        if (sum)
+          for (size_t i = 0; i < ref.size(); ++i) ref[i] += shortcut[i];
+        float scale = 0;
+        for (float v : ref) scale = std::max(scale, std::abs(v));
+        for (float& v : ref) {
+          if (post != ConvPost::None) v = std::max(v, 0.f);
+          if (post == ConvPost::ReLU6) v = std::min(v, 6.f);
+        }
+        const auto xb = to_blocked(x, g.N, g.C, g.H * g.W, 16, 1e30f);
+        const auto addb = to_blocked(shortcut, g.N, g.K, g.P * g.Q, by, 0.f);
+        std::vector<float> y[2];
+        for (int width : {8, 16}) {
+          set_winograd_width(width);
+          auto yb = to_blocked(std::vector<float>(shortcut.size(), -7.f), g.N, g.K, g.P * g.Q, by, 0.f);
+          const long calls16 = winograd_calls16();
+          winograd_conv_forward_blocked(g, 16, xb.data(), w.data(), bias.data(), post, sum ? addb.data() : nullptr, by,
+                                        yb.data());
+#if defined(__AVX512F__)
+          EXPECT_EQ(winograd_calls16(), calls16 + (width == 16)) << combo;
+#else
+          EXPECT_EQ(winograd_calls16(), calls16) << "no 16-float kernel without AVX-512";
+#endif
+          y[width / 16] = from_blocked(yb, g.N, g.K, g.P * g.Q, by);
+          for (size_t i = 0; i < ref.size(); ++i)
+            ASSERT_NEAR(y[width / 16][i], ref[i], (tile == 4 ? 3e-5f : 1e-5f) * (1 + scale))
+                << "width " << width << ", tile " << tile << ", case " << combo << " i=" << i;
+        }
+        // The same transforms and sums in the same order: the widths agree
+        // to the last bit but for FMA contraction in the transforms.
+        for (size_t i = 0; i < ref.size(); ++i)
+          ASSERT_NEAR(y[0][i], y[1][i], 2e-6f * (1 + scale)) << "tile " << tile << ", case " << combo << " i=" << i;
+      }
+  set_winograd_width(0);
+  set_winograd_tile(0);
+
+  // Which forwards run it under each use.
+  const WinogradUse use = cpu_winograd_use();
+  auto suits = [](int C, int H, int K, int bx, int by) {
+    return winograd_forward_suits(make_conv_geometry(32, C, H, H, K, 3, 3, 1, 1, 1, 1), bx, by);
+  };
+  set_cpu_winograd(WinogradUse::Off);
+  EXPECT_FALSE(suits(16, 28, 16, 16, 16));
+  set_cpu_winograd(WinogradUse::On);
+  EXPECT_TRUE(suits(128, 28, 128, 8, 8));
+  EXPECT_FALSE(suits(16, 28, 16, 0, 16)) << "x not channel-blocked";
+  set_cpu_winograd(WinogradUse::Rule);
+#if defined(__AVX512F__)
+  EXPECT_TRUE(suits(16, 28, 16, 16, 16));
+  EXPECT_TRUE(suits(32, 14, 64, 16, 16));
+  EXPECT_TRUE(suits(64, 7, 64, 16, 16));
+#endif
+  EXPECT_FALSE(suits(64, 6, 64, 16, 16)) << "planes under 7 x 7";
+  EXPECT_FALSE(suits(128, 28, 128, 16, 16)) << "wide layers stay with oneDNN";
+  EXPECT_FALSE(suits(16, 28, 16, 8, 16));
+  EXPECT_FALSE(suits(16, 28, 16, 16, 1));
+  set_winograd_width(8);
+  EXPECT_FALSE(suits(16, 28, 16, 16, 16)) << "the 8-float kernel lost to oneDNN everywhere on AVX-512";
+  set_winograd_width(0);
+  set_cpu_winograd(use);
 }
 
 TEST(CpuBackend, SumRowsIsTheColumnSumInDouble) {

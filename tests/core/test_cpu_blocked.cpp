@@ -123,7 +123,7 @@ TEST(ChannelBlocks, BatchNormOnBlocksEqualsBatchNormOnNchw) {
 // and dy in out_block) gives the NCHW results: on oneDNN, with Winograd on
 // and off, and on the im2col fallback (which reorders around itself).
 TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
-  const bool winograd_default = cpu_winograd();
+  const WinogradUse winograd_default = cpu_winograd_use();
   const CpuConvImpl impl_default = cpu_conv_impl();
   struct Case {
     int N, C, H, W, K, R, S, stride, pad, groups, in_block, out_block;

@@ -351,7 +351,7 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
     Temp tx, tw, ty;
     memory xm = as_layout(f.pd.src_desc(), xu, true, tx, s);
     const int bx = channel_block(xm.get_desc(), d.src.dims());
-    if (cpu_winograd() && bx && winograd_applies(g)) {  // ours: fewer multiply-adds, output straight to y's layout
+    if (winograd_forward_suits(g, bx, g.out_block)) {  // ours: fewer multiply-adds, output straight to y's layout
       s.wait();
       winograd_conv_forward_blocked(g, bx, data_of(xm), w, bias, post, nullptr, g.out_block, y);
       return true;
@@ -474,7 +474,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       const bool to_y = i == n - 1 && !l.pooled();
       const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
       const int by = channel_block(fi.pd.dst_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
-      const bool winograd = cpu_winograd() && bx && by && winograd_applies(l.g);  // ours: 2.25x fewer multiply-adds
+      const bool winograd = winograd_forward_suits(l.g, bx, by);  // ours: 2.25-4x fewer multiply-adds
       // An identity shortcut read here for the last time, already in this
       // link's output layout, takes the sum in its own buffer (a chain
       // temporary, never the caller's x, nor this link's own input): no copy

@@ -35,63 +35,113 @@ namespace perceptra {
 namespace {
 
 const char* env_winograd() { return std::getenv("PERCEPTRA_WINOGRAD"); }
-// Our kernels are AVX2 (8 floats a vector). Where oneDNN's float32
-// convolutions run AVX-512 kernels, its direct convolution beat them on
-// every layer measured (bench_winograd, Zen with AVX-512: oneDNN / ours
+// Our 8-float kernels lost to oneDNN's direct AVX-512 convolution on every
+// layer measured (bench_winograd, Zen with AVX-512: oneDNN / ours
 // 0.18-0.99x; SimpleCNN training 16 % and ResNet-small 24 % faster
-// without), so there they are off unless PERCEPTRA_WINOGRAD asks. A fixed
-// rule per machine, not a timing.
-bool initially_on() {
+// without), so on AVX-512 only the forwards where the 16-float kernel wins
+// run ours, unless PERCEPTRA_WINOGRAD asks. A fixed rule per machine, not a
+// timing.
+WinogradUse initial_use() {
   const char* e = env_winograd();
-  if (e) return std::strcmp(e, "0") != 0;
-  return !cpu_isa_has(dnnl_cpu_isa_avx512_core);
+  if (e) return std::strcmp(e, "0") == 0 ? WinogradUse::Off : WinogradUse::On;
+  return cpu_isa_has(dnnl_cpu_isa_avx512_core) ? WinogradUse::Rule : WinogradUse::On;
 }
-bool g_on = initially_on();
+WinogradUse g_use = initial_use();
 int env_tile() {
   const char* e = env_winograd();
   return e && std::strcmp(e, "2") == 0 ? 2 : e && std::strcmp(e, "4") == 0 ? 4 : 0;
 }
 int g_tile = env_tile();  // 0: by shape
-std::atomic<long> g_calls{0};
+int g_width = 0;          // the forward's vector width: 0 the widest, 8 forced
+std::atomic<long> g_calls{0}, g_calls16{0};
 
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));  // unaligned access
-
-inline v8 ld(const float* p) { return *reinterpret_cast<const v8u*>(p); }
-inline void st(float* p, v8 v) { *reinterpret_cast<v8u*>(p) = v; }
-inline v8 splat(float s) { return v8{} + s; }
-// One load instead of splat's add and shuffle (the products' inner loop).
-inline v8 bcast(const float* p) {
-#if defined(__AVX__)
-  return _mm256_broadcast_ss(p);
-#else
-  return splat(*p);
-#endif
+// Vectors of W floats: 8 (AVX2) everywhere, 16 (AVX-512) for the forward
+// on nChw16c tensors, where one vector holds a pixel's whole channel block.
+template <int W>
+struct VecOf;
+template <>
+struct VecOf<8> {
+  typedef float type __attribute__((vector_size(32)));
+  typedef float unaligned __attribute__((vector_size(32), aligned(4)));
+};
+template <>
+struct VecOf<16> {
+  typedef float type __attribute__((vector_size(64)));
+  typedef float unaligned __attribute__((vector_size(64), aligned(4)));
+};
+template <int W>
+using vec = typename VecOf<W>::type;
+typedef vec<8> v8;
+template <class V>
+constexpr int width() {
+  return int(sizeof(V) / sizeof(float));
 }
-inline v8 fmadd(v8 a, v8 b, v8 c) {
-#if defined(__FMA__)
-  return _mm256_fmadd_ps(a, b, c);
-#else
-  return a * b + c;
+
+template <int W>
+inline vec<W> ld(const float* p) {
+  return *reinterpret_cast<const typename VecOf<W>::unaligned*>(p);
+}
+template <class V>
+inline void st(float* p, V v) {
+  *reinterpret_cast<typename VecOf<width<V>()>::unaligned*>(p) = v;
+}
+template <class V>
+inline V splat(float s) {
+  return V{} + s;
+}
+// One load instead of splat's add and shuffle (the products' inner loop).
+template <int W>
+inline vec<W> bcast(const float* p) {
+#if defined(__AVX512F__)
+  if constexpr (W == 16) return _mm512_set1_ps(*p);
 #endif
+#if defined(__AVX__)
+  if constexpr (W == 8) return _mm256_broadcast_ss(p);
+#endif
+  return splat<vec<W>>(*p);
+}
+template <class V>
+inline V fmadd(V a, V b, V c) {
+#if defined(__AVX512F__)
+  if constexpr (width<V>() == 16) return _mm512_fmadd_ps(a, b, c);
+#endif
+#if defined(__FMA__)
+  if constexpr (width<V>() == 8) return _mm256_fmadd_ps(a, b, c);
+#endif
+  return a * b + c;
 }
 // max(0, x) and min(6, x) in this order keep a NaN, as PyTorch's ReLU does.
-inline v8 vmax0(v8 x) {
-#if defined(__AVX__)
-  return _mm256_max_ps(v8{}, x);
-#else
-  for (int i = 0; i < 8; ++i) x[i] = 0.f > x[i] ? 0.f : x[i];
-  return x;
+template <class V>
+inline V vmax0(V x) {
+#if defined(__AVX512F__)
+  // (the zero-masked form: GCC 12 warns about _mm512_max_ps's undefined source)
+  if constexpr (width<V>() == 16) return _mm512_maskz_max_ps(__mmask16(0xffff), V{}, x);
 #endif
-}
-inline v8 vmin6(v8 x) {
 #if defined(__AVX__)
-  return _mm256_min_ps(splat(6.f), x);
-#else
-  for (int i = 0; i < 8; ++i) x[i] = 6.f < x[i] ? 6.f : x[i];
-  return x;
+  if constexpr (width<V>() == 8) return _mm256_max_ps(V{}, x);
 #endif
+  for (int i = 0; i < width<V>(); ++i) x[i] = 0.f > x[i] ? 0.f : x[i];
+  return x;
 }
+template <class V>
+inline V vmin6(V x) {
+#if defined(__AVX512F__)
+  if constexpr (width<V>() == 16) return _mm512_maskz_min_ps(__mmask16(0xffff), splat<V>(6.f), x);
+#endif
+#if defined(__AVX__)
+  if constexpr (width<V>() == 8) return _mm256_min_ps(splat<V>(6.f), x);
+#endif
+  for (int i = 0; i < width<V>(); ++i) x[i] = 6.f < x[i] ? 6.f : x[i];
+  return x;
+}
+
+// The widest vector the forward uses: 16 where the compiler targets
+// AVX-512 (the build is -march=native), else 8.
+#if defined(__AVX512F__)
+constexpr bool kHave16 = true;
+#else
+constexpr bool kHave16 = false;
+#endif
 
 // Wider layers run "wide": with U past L2, per-chunk products would stream
 // it from memory each chunk (128 -> 128 channels at 7x7, N = 32: 3.7 ms
@@ -111,13 +161,14 @@ constexpr size_t chunk_bytes(int tile) { return size_t(tile == 2 ? 192 : 384) <<
 // plain NCHW, where the 8 channels of a vector lie H x W apart).
 struct Blocked {
   int C, H, W, b;
-  // Offset of channels [8j, 8j + 8) at (n, 0, 0); pixels follow b floats apart.
-  size_t plane(int n, int j) const {
-    const int c = 8 * j, blocks = (C + b - 1) / b;
+  // Offset of channel c (a vector's first) at (n, 0, 0); pixels follow b
+  // floats apart.
+  size_t plane(int n, int c) const {
+    const int blocks = (C + b - 1) / b;
     return (size_t(n) * blocks + c / b) * H * size_t(W) * b + c % b;
   }
   // ... at (n, h, w).
-  size_t at(int n, int j, int h, int w) const { return plane(n, j) + (size_t(h) * W + w) * b; }
+  size_t at(int n, int c, int h, int w) const { return plane(n, c) + (size_t(h) * W + w) * b; }
 };
 
 // The two algorithms, by output tile size M: F(2x2, 3x3) on 4x4 patches
@@ -149,17 +200,18 @@ struct Tile<2> {
   // are live; all sixteen of d at once spilled AVX2's registers.
   template <class D>
   static void input(const D& d, float* o, size_t step) {
-    auto column = [&](int j, const v8* e) {  // B^T e
+    using V = decltype(d(0, 0));
+    auto column = [&](int j, const V* e) {  // B^T e
       st(o + j * step, e[0] - e[2]);
       st(o + (4 + j) * step, e[1] + e[2]);
       st(o + (8 + j) * step, e[2] - e[1]);
       st(o + (12 + j) * step, e[1] - e[3]);
     };
-    v8 e[4], f[4];
+    V e[4], f[4];
     for (int a = 0; a < 4; ++a) e[a] = d(a, 0) - d(a, 2);
     column(0, e);
     for (int a = 0; a < 4; ++a) {
-      const v8 p = d(a, 1), q = d(a, 2);
+      const V p = d(a, 1), q = d(a, 2);
       e[a] = p + q;
       f[a] = q - p;
     }
@@ -182,11 +234,13 @@ struct Tile<2> {
     o[2] = 0.5f * (m[stride] + m[2 * stride]) + m[3 * stride];
   }
   // y = A^T m A from m[(4i + j) * step], a column of m at a time.
-  static void output(const float* m, size_t step, v8 (*y)[2]) {
-    v8 s[2][4];
+  template <class V>
+  static void output(const float* m, size_t step, V (*y)[2]) {
+    constexpr int W = width<V>();
+    V s[2][4];
     for (int b = 0; b < 4; ++b) {
-      const v8 m0 = ld(m + b * step), m1 = ld(m + (4 + b) * step), m2 = ld(m + (8 + b) * step),
-               m3 = ld(m + (12 + b) * step);
+      const V m0 = ld<W>(m + b * step), m1 = ld<W>(m + (4 + b) * step), m2 = ld<W>(m + (8 + b) * step),
+              m3 = ld<W>(m + (12 + b) * step);
       s[0][b] = m0 + m1 + m2;
       s[1][b] = m1 - m2 - m3;
     }
@@ -216,29 +270,31 @@ struct Tile<4> {
     for (int i = 0; i < 6; ++i) g6(t[i][0], t[i][1], t[i][2], u + 6 * i, 1);
   }
   // B^T's rows on six vectors.
-  static void bt(const v8* d, v8* o) {
-    const v8 four = splat(4.f), five = splat(5.f), two = splat(2.f);
+  template <class V>
+  static void bt(const V* d, V* o) {
+    const V four = splat<V>(4.f), five = splat<V>(5.f), two = splat<V>(2.f);
     o[0] = fmadd(four, d[0], d[4]) - five * d[2];
-    const v8 p = d[3] + d[4], q = four * (d[1] + d[2]);  // -4 d1 - 4 d2 + d3 + d4
+    const V p = d[3] + d[4], q = four * (d[1] + d[2]);  // -4 d1 - 4 d2 + d3 + d4
     o[1] = p - q;
-    const v8 r = d[4] - d[3], w = four * (d[1] - d[2]);  // 4 d1 - 4 d2 - d3 + d4
+    const V r = d[4] - d[3], w = four * (d[1] - d[2]);  // 4 d1 - 4 d2 - d3 + d4
     o[2] = r + w;
-    const v8 e = d[4] - d[2], h = two * (d[3] - d[1]);  // -2 d1 - d2 + 2 d3 + d4
+    const V e = d[4] - d[2], h = two * (d[3] - d[1]);  // -2 d1 - d2 + 2 d3 + d4
     o[3] = e + h;
     o[4] = e - h;  // 2 d1 - d2 - 2 d3 + d4
     o[5] = fmadd(four, d[1], d[5]) - five * d[3];
   }
   template <class D>
   static void input(const D& d, float* o, size_t step) {
-    v8 t[6][6];  // B^T d, a column at a time (in L1: 36 vectors do not fit registers)
+    using V = decltype(d(0, 0));
+    V t[6][6];  // B^T d, a column at a time (in L1: 36 vectors do not fit registers)
     for (int b = 0; b < 6; ++b) {
-      v8 c[6], r[6];
+      V c[6], r[6];
       for (int a = 0; a < 6; ++a) c[a] = d(a, b);
       bt(c, r);
       for (int i = 0; i < 6; ++i) t[i][b] = r[i];
     }
     for (int i = 0; i < 6; ++i) {
-      v8 r[6];
+      V r[6];
       bt(t[i], r);
       for (int j = 0; j < 6; ++j) st(o + (6 * i + j) * step, r[j]);
     }
@@ -246,7 +302,7 @@ struct Tile<4> {
   // A on four vectors (A's rows: (1,0,0,0), (1,1,1,1), (1,-1,1,-1),
   // (1,2,4,8), (1,-2,4,-8), (0,0,0,1)), and G^T on six sums.
   static void a_col(const v8* a, v8* e) {
-    const v8 two = splat(2.f), four = splat(4.f);
+    const v8 two = splat<v8>(2.f), four = splat<v8>(4.f);
     const v8 ev = a[0] + a[2], od = a[1] + a[3];
     const v8 ev4 = fmadd(four, a[2], a[0]), od4 = fmadd(four, a[3], a[1]);  // a0 + 4 a2, a1 + 4 a3
     e[0] = a[0];
@@ -264,19 +320,21 @@ struct Tile<4> {
     o[2] = (m3 + m4 - m1 - m2) / 6.f + m5;
   }
   // A^T's rows on six vectors.
-  static void at(const v8* m, v8* y) {
-    const v8 two = splat(2.f), four = splat(4.f), eight = splat(8.f);
-    const v8 p = m[1] + m[2], q = m[1] - m[2], r = m[3] + m[4], w = m[3] - m[4];
+  template <class V>
+  static void at(const V* m, V* y) {
+    const V two = splat<V>(2.f), four = splat<V>(4.f), eight = splat<V>(8.f);
+    const V p = m[1] + m[2], q = m[1] - m[2], r = m[3] + m[4], w = m[3] - m[4];
     y[0] = m[0] + p + r;
     y[1] = fmadd(two, w, q);
     y[2] = fmadd(four, r, p);
     y[3] = fmadd(eight, w, q) + m[5];
   }
-  static void output(const float* m, size_t step, v8 (*y)[4]) {
-    v8 s[4][6];  // A^T m, a column at a time
+  template <class V>
+  static void output(const float* m, size_t step, V (*y)[4]) {
+    V s[4][6];  // A^T m, a column at a time
     for (int b = 0; b < 6; ++b) {
-      v8 c[6], r[4];
-      for (int i = 0; i < 6; ++i) c[i] = ld(m + (6 * i + b) * step);
+      V c[6], r[4];
+      for (int i = 0; i < 6; ++i) c[i] = ld<width<V>()>(m + (6 * i + b) * step);
       at(c, r);
       for (int a = 0; a < 4; ++a) s[a][b] = r[a];
     }
@@ -289,14 +347,20 @@ template <int M>
 void transform_weights(const ConvGeometry& g, const float* w, float* U) {
   constexpr int X = Tile<M>::A * Tile<M>::A;
   const int C = g.C, K = g.K;
-  // k innermost: each of the X slabs is written along its rows (k outer
-  // scattered every store over X * C rows: 0.2 s for 256 x 256 channels).
-#pragma omp parallel for schedule(static) if (size_t(C) * K > 4096)
+  // Eight filters (k) at a time into a local block, then 32 bytes into each
+  // of the X slabs: one store per filter into slabs C * K floats apart (16
+  // KB for 64 channels, one L1 set) took 1.2 ms for 64 x 64 F(4x4) filters.
+#pragma omp parallel for schedule(static) if (size_t(C) * K >= 1024)
   for (int c = 0; c < C; ++c)
-    for (int k = 0; k < K; ++k) {
-      float u[X];
-      Tile<M>::weights(w + (size_t(k) * C + c) * 9, u);
-      for (int xi = 0; xi < X; ++xi) U[(size_t(xi) * C + c) * K + k] = u[xi];
+    for (int k0 = 0; k0 < K; k0 += 8) {
+      const int kn = std::min(8, K - k0);
+      float u[X][8];
+      for (int k = 0; k < kn; ++k) {
+        float f[X];
+        Tile<M>::weights(w + (size_t(k0 + k) * C + c) * 9, f);
+        for (int xi = 0; xi < X; ++xi) u[xi][k] = f[xi];
+      }
+      for (int xi = 0; xi < X; ++xi) std::copy_n(u[xi], kn, U + (size_t(xi) * C + c) * K + k0);
     }
 }
 
@@ -313,30 +377,31 @@ struct Operands {
   size_t ldm;
 };
 
-template <int R, int NV, bool Acc>
+template <int R, int NV, bool Acc, int W = 8>
 void product(const Operands& o) {
-  v8 acc[R][NV];
-#pragma GCC unroll 8
+  using V = vec<W>;
+  V acc[R][NV];
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) acc[r][j] = Acc ? ld(o.m + r * o.ldm + 8 * j) : v8{};
+    for (int j = 0; j < NV; ++j) acc[r][j] = Acc ? ld<W>(o.m + r * o.ldm + W * j) : V{};
   const float* v = o.v;
   const float* u = o.u;
   for (int i = 0; i < o.len; ++i, v += o.si, u += o.ldu) {
-    v8 b[NV];
+    V b[NV];
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) b[j] = ld(u + 8 * j);
-#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) b[j] = ld<W>(u + W * j);
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const v8 a = bcast(v + r * o.sr);
+      const V a = bcast<W>(v + r * o.sr);
 #pragma GCC unroll 2
       for (int j = 0; j < NV; ++j) acc[r][j] = fmadd(a, b[j], acc[r][j]);
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-    for (int j = 0; j < NV; ++j) st(o.m + r * o.ldm + 8 * j, acc[r][j]);
+    for (int j = 0; j < NV; ++j) st(o.m + r * o.ldm + W * j, acc[r][j]);
 }
 
 template <int NV, bool Acc>
@@ -374,6 +439,25 @@ void products_over(int rows, int cols, Operands o) {
     }
 }
 
+// The same with 16-float vectors, cols a multiple of 16 and rows of whole
+// register blocks of kRows16 (the chunk's last block padded with zero
+// rows): twelve rows keep 12 or 24 products in flight, which the 16-channel
+// layers' one-vector-wide products need to fill the FMA pipes.
+constexpr int kRows16 = 12;
+void products_over16(int rows, int cols, Operands o) {
+  const Operands at = o;
+  for (int c0 = 0; c0 < cols; c0 += 32)
+    for (int r0 = 0; r0 < rows; r0 += kRows16) {
+      o.v = at.v + r0 * at.sr;
+      o.u = at.u + c0;
+      o.m = at.m + r0 * at.ldm + c0;
+      if (c0 + 32 <= cols)
+        product<kRows16, 2, false, 16>(o);
+      else  // cols % 32 == 16
+        product<kRows16, 1, false, 16>(o);
+    }
+}
+
 struct Job {
   const ConvGeometry& g;
   Blocked in, out;
@@ -400,8 +484,8 @@ inline TileAt tile_at(const Job& jb, long gt, int m) {
 int tiles_per_row(const ConvGeometry& g, int m) { return (g.Q + m - 1) / m; }
 int tiles_per_image(const ConvGeometry& g, int m) { return (g.P + m - 1) / m * tiles_per_row(g, m); }
 
-// Tiles per chunk of a call that is not wide: V and M (or Y) within
-// chunk_bytes, in whole register blocks.
+// Tiles per chunk of a weight gradient: V and M (or Y) within chunk_bytes,
+// in whole register blocks.
 int chunk_tiles(int m, size_t per_tile) {
   return std::clamp(int(chunk_bytes(m) / per_tile) / kRows * kRows, kRows, 16 * kRows);
 }
@@ -430,7 +514,8 @@ Job gradient_job(const ConvGeometry& g, int m, int bx, const float* x, int by, c
 }
 
 // The activation after bias and shortcut.
-inline v8 apply_post(v8 v, ConvPost post) {
+template <class V>
+inline V apply_post(V v, ConvPost post) {
   if (post == ConvPost::ReLU) return vmax0(v);
   if (post == ConvPost::ReLU6) return vmin6(vmax0(v));
   return v;
@@ -438,7 +523,7 @@ inline v8 apply_post(v8 v, ConvPost post) {
 
 // V[xi][t][c] for tiles [t0, t0 + nt) of the flattened (image, tile row,
 // tile column) order.
-template <int M>
+template <int M, int W = 8>
 __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, float* V) {
   constexpr int A = Tile<M>::A;
   const ConvGeometry& g = jb.g;
@@ -451,27 +536,32 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
     const bool inside = a0 == 0 && a1 == A && b0 == 0 && b1 == A;
     const ptrdiff_t bx = jb.in.b, row = ptrdiff_t(g.W) * bx, corner = h0 * row + w0 * bx;
     const size_t step = size_t(TB) * C;
-    for (int j = 0; j < C / 8; ++j) {
-      const float* plane = jb.x + jb.in.plane(n, j);
-      float* o = V + size_t(t) * C + 8 * j;
+    for (int c = 0; c < C; c += W) {
+      const float* plane = jb.x + jb.in.plane(n, c);
+      float* o = V + size_t(t) * C + c;
       if (inside) {
         const float* p = plane + corner;
-        Tile<M>::input([&](int a, int b) { return ld(p + a * row + b * bx); }, o, step);
+        Tile<M>::input([&](int a, int b) { return ld<W>(p + a * row + b * bx); }, o, step);
       } else {  // the patch with zeros past the edge first: no test per element in the transform
-        v8 patch[A][A] = {};
+        vec<W> patch[A][A] = {};
         for (int a = a0; a < a1; ++a)
-          for (int b = b0; b < b1; ++b) patch[a][b] = ld(plane + (corner + a * row + b * bx));
+          for (int b = b0; b < b1; ++b) patch[a][b] = ld<W>(plane + (corner + a * row + b * bx));
         Tile<M>::input([&](int a, int b) { return patch[a][b]; }, o, step);
       }
     }
   }
 }
 
-template <int Mt>
+template <int Mt, int W = 8>
 __attribute__((noinline)) void products(const Job& jb, int nt, const float* V, float* M) {
   const size_t C = size_t(jb.g.C), K = size_t(jb.g.K), TB = size_t(jb.TB);
-  for (int xi = 0; xi < Tile<Mt>::A * Tile<Mt>::A; ++xi)
-    products_over<false>(nt, int(K), {V + xi * TB * C, C, 1, jb.U + xi * C * K, K, int(C), M + xi * TB * K, K});
+  for (int xi = 0; xi < Tile<Mt>::A * Tile<Mt>::A; ++xi) {
+    const Operands o{V + xi * TB * C, C, 1, jb.U + xi * C * K, K, int(C), M + xi * TB * K, K};
+    if constexpr (W == 16)
+      products_over16(nt, int(K), o);
+    else
+      products_over<false>(nt, int(K), o);
+  }
 }
 
 // Y[xi][t][k] = (A dy_t A^T)[xi] for the chunk's Mt x Mt tiles of the
@@ -488,10 +578,10 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
     const int rows = std::min(Mt, g.P - oh), cols = std::min(Mt, g.Q - ow);
     const size_t by = size_t(jb.out.b), row = size_t(g.Q) * by;
     for (int j = 0; j < K / 8; ++j) {
-      const float* p = jb.y + jb.out.at(n, j, oh, ow);
+      const float* p = jb.y + jb.out.at(n, 8 * j, oh, ow);
       v8 d[Mt][Mt] = {};
       for (int a = 0; a < rows; ++a)
-        for (int b = 0; b < cols; ++b) d[a][b] = ld(p + a * row + b * by);
+        for (int b = 0; b < cols; ++b) d[a][b] = ld<8>(p + a * row + b * by);
       v8 e[A][Mt];  // A along the columns of d, then along the rows of e
       for (int b = 0; b < Mt; ++b) {
         v8 c[Mt], r[A];
@@ -509,25 +599,26 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
 }
 
 // The chunk's outputs from M, with bias, shortcut and activation.
-template <int Mt>
+template <int Mt, int W = 8>
 __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, const float* M) {
+  using V = vec<W>;
   const ConvGeometry& g = jb.g;
   const int K = g.K, TB = jb.TB;
   const size_t step = size_t(TB) * K;
   for (int t = 0; t < nt; ++t) {
     const auto [n, oh, ow] = tile_at(jb, t0 + t, Mt);
     const int rows = std::min(Mt, g.P - oh), cols = std::min(Mt, g.Q - ow);
-    for (int j = 0; j < K / 8; ++j) {
-      v8 y[Mt][Mt];
-      Tile<Mt>::output(M + size_t(t) * K + 8 * j, step, y);
-      const v8 bias = jb.bias ? ld(jb.bias + 8 * j) : v8{};
-      float* corner = jb.y + jb.out.at(n, j, oh, ow);
+    for (int k = 0; k < K; k += W) {
+      V y[Mt][Mt];
+      Tile<Mt>::output(M + size_t(t) * K + k, step, y);
+      const V bias = jb.bias ? ld<W>(jb.bias + k) : V{};
+      float* corner = jb.y + jb.out.at(n, k, oh, ow);
       if (jb.out.b == 1) {  // plain NCHW (no shortcut): each channel's rows from a local copy
-        float buf[Mt][Mt][8];
+        float buf[Mt][Mt][W];
         for (int a = 0; a < rows; ++a)
           for (int b = 0; b < cols; ++b) st(buf[a][b], apply_post(y[a][b] + bias, jb.post));
         const size_t plane = size_t(g.P) * g.Q;
-        for (int l = 0; l < 8; ++l)
+        for (int l = 0; l < W; ++l)
           for (int a = 0; a < rows; ++a)
             for (int b = 0; b < cols; ++b) corner[l * plane + size_t(a) * g.Q + b] = buf[a][b][l];
         continue;
@@ -535,8 +626,8 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       for (int a = 0; a < rows; ++a)
         for (int b = 0; b < cols; ++b) {
           float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;
-          v8 val = y[a][b] + bias;
-          if (jb.add) val += ld(jb.add + (p - jb.y));
+          V val = y[a][b] + bias;
+          if (jb.add) val += ld<W>(jb.add + (p - jb.y));
           st(p, apply_post(val, jb.post));
         }
     }
@@ -552,16 +643,31 @@ const float* filters_for(const ConvGeometry& g, const float* w, const WinogradFi
   return own.data();
 }
 
-template <int Mt>
+// Tiles per chunk: at most `most`, as many chunks per thread (a 16-channel
+// layer at batch 32 is ~0.2 ms: one thread's extra chunk left the other
+// waiting ~10 % of it).
+int balanced_chunk(long tiles, int most, int threads) {
+  long chunks = (tiles + most - 1) / most;
+  if (chunks > 1) chunks = (chunks + threads - 1) / threads * threads;
+  return int((tiles + chunks - 1) / chunks);
+}
+
+template <int Mt, int W>
 void forward(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias, ConvPost post,
              const float* add, int by, float* y, const WinogradFilters* ready) {
   ++g_calls;
+  if (W == 16) ++g_calls16;
   constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
+  constexpr int rows = W == 16 ? kRows16 : kRows;
   CpuScratch own;
   const float* U = filters_for<Mt>(g, w, ready, own);
-  const int TB = chunk_tiles(Mt, size_t(X) * (g.C + g.K) * sizeof(float));
-  const long tiles = long(g.N) * tiles_per_image(g, Mt), chunks = (tiles + TB - 1) / TB;
   const int threads = omp_get_max_threads();
+  const long tiles = long(g.N) * tiles_per_image(g, Mt);
+  const int most =
+      std::clamp(int(chunk_bytes(Mt) / (size_t(X) * (g.C + g.K) * sizeof(float))) / rows * rows, rows, 16 * rows);
+  const int per = balanced_chunk(tiles, most, threads);
+  const int TB = (per + rows - 1) / rows * rows;  // V's and M's rows per product: whole register blocks
+  const long chunks = (tiles + per - 1) / per;
   const size_t per_thread = size_t(X) * TB * (g.C + g.K);
   CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
   const Job jb = forward_job(g, Mt, bx, x, U, bias, post, add, by, y, TB);
@@ -571,10 +677,14 @@ void forward(const ConvGeometry& g, int bx, const float* x, const float* w, cons
     float* M = V + size_t(X) * TB * g.C;
 #pragma omp for schedule(static)
     for (long c = 0; c < chunks; ++c) {
-      const int nt = int(std::min<long>(TB, tiles - c * TB));
-      input_transform<Mt>(jb, c * TB, nt, V);
-      products<Mt>(jb, nt, V, M);
-      output_transform<Mt>(jb, c * TB, nt, M);
+      const int nt = int(std::min<long>(per, tiles - c * per));
+      input_transform<Mt, W>(jb, c * per, nt, V);
+      if constexpr (W == 16) {  // whole register blocks: zero rows past the chunk's last tile
+        const int padded = (nt + rows - 1) / rows * rows;
+        for (int xi = 0; xi < X; ++xi) std::fill_n(V + (size_t(xi) * TB + nt) * g.C, size_t(padded - nt) * g.C, 0.f);
+      }
+      products<Mt, W>(jb, nt, V, M);
+      output_transform<Mt, W>(jb, c * per, nt, M);
     }
   }
 }
@@ -645,7 +755,7 @@ void bias_gradient(const ConvGeometry& g, const Blocked& out, const float* dy, f
     for (int n = 0; n < g.N; ++n) {
       v8 acc{};
       for (int h = 0; h < g.P; ++h)
-        for (int w = 0; w < g.Q; ++w) acc += ld(dy + out.at(n, j, h, w));
+        for (int w = 0; w < g.Q; ++w) acc += ld<8>(dy + out.at(n, 8 * j, h, w));
       for (int l = 0; l < 8; ++l) sum[l] += acc[l];
     }
     for (int l = 0; l < 8; ++l) db[8 * j + l] = float(sum[l]);
@@ -711,14 +821,27 @@ void backward_weights(const ConvGeometry& g, int bx, const float* x, int by, con
 
 }  // namespace
 
-void set_cpu_winograd(bool on) { g_on = on; }
-bool cpu_winograd() { return g_on; }
+void set_cpu_winograd(WinogradUse use) { g_use = use; }
+WinogradUse cpu_winograd_use() { return g_use; }
+bool cpu_winograd() { return g_use == WinogradUse::On; }
 void set_winograd_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
+void set_winograd_width(int w) { g_width = w == 8 ? 8 : 0; }
 int winograd_tile_for(const ConvGeometry& g) {
   if (g_tile) return g_tile;
+  if (kHave16 && g_width != 8 && g.C % 16 == 0 && g.K % 16 == 0 && size_t(g.C) * g.K <= kMostChannelPairs &&
+      std::min(g.P, g.Q) >= 7)
+    return 4;  // the 16-float kernel: F(4x4) 1.06-1.45x oneDNN where F(2x2) was 0.87-1.22x
   return std::min(g.P, g.Q) >= 16 ? 4 : 2;
 }
 long winograd_calls() { return g_calls.load(); }
+long winograd_calls16() { return g_calls16.load(); }
+
+bool winograd_forward_suits(const ConvGeometry& g, int bx, int by) {
+  if (g_use == WinogradUse::Off || !bx || !by || !winograd_applies(g)) return false;
+  if (g_use == WinogradUse::On) return true;
+  return kHave16 && g_width != 8 && bx == 16 && by == 16 && g.C % 16 == 0 && g.K % 16 == 0 &&
+         size_t(g.C) * g.K <= kMostChannelPairs && std::min(g.P, g.Q) >= 7;
+}
 
 bool winograd_applies(const ConvGeometry& g) {
   if (!(g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 &&
@@ -747,10 +870,15 @@ void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFil
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters) {
   const bool wide = size_t(g.C) * g.K > kMostChannelPairs;
-  if (winograd_tile_for(g) == 2)
-    (wide ? forward_wide<2> : forward<2>)(g, bx, x, w, bias, post, add, by, y, filters);
+  // 16-float vectors where every vector is one whole channel block.
+  const bool w16 = kHave16 && g_width != 8 && bx == 16 && (by == 16 || by == 1) && g.C % 16 == 0 && g.K % 16 == 0;
+  const int m = winograd_tile_for(g);
+  if (wide)
+    (m == 2 ? forward_wide<2> : forward_wide<4>)(g, bx, x, w, bias, post, add, by, y, filters);
+  else if (w16)
+    (m == 2 ? forward<2, 16> : forward<4, 16>)(g, bx, x, w, bias, post, add, by, y, filters);
   else
-    (wide ? forward_wide<4> : forward<4>)(g, bx, x, w, bias, post, add, by, y, filters);
+    (m == 2 ? forward<2, 8> : forward<4, 8>)(g, bx, x, w, bias, post, add, by, y, filters);
 }
 
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,

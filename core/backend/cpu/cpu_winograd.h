@@ -49,15 +49,29 @@ void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const fl
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,
                                             float* dw, float* db);
 
-// Whether the CPU backend uses it (chains, forward, gradients): on by
-// default where oneDNN's float32 kernels are AVX2 (there ours were 1.2-3x
-// faster), off where they are AVX-512 (there oneDNN's direct kernels won);
-// PERCEPTRA_WINOGRAD=0 turns it off, =1/2/4 on; tests compare both.
-void set_cpu_winograd(bool on);
-bool cpu_winograd();
+// Whether the CPU backend uses it: Off; On, wherever winograd_applies
+// (chains, forward, both gradients); or Rule, only forwards where
+// winograd_forward_suits. On by default where oneDNN's float32 kernels are
+// AVX2 (there ours were 1.2-3x faster); Rule where they are AVX-512 (there
+// oneDNN's direct kernels beat our 8-float kernels everywhere, and our
+// 16-float forward only on narrow layers). PERCEPTRA_WINOGRAD=0 turns it
+// off, =1/2/4 on; tests compare them.
+enum class WinogradUse { Off, Rule, On };
+void set_cpu_winograd(WinogradUse use);
+inline void set_cpu_winograd(bool on) { set_cpu_winograd(on ? WinogradUse::On : WinogradUse::Off); }
+WinogradUse cpu_winograd_use();
+bool cpu_winograd();  // On
+// Whether a forward from bx-blocked x into by-blocked y runs ours: always
+// under On; under Rule where our 16-float F(4x4) kernel beat oneDNN (direct,
+// or its own Winograd): nChw16c in and out, 16 to 64 channels, planes of at
+// least 7 x 7 (kernels alone, 2 threads: 1.24x at 16 channels 28 x 28 batch
+// 32, 1.31x 32 at 14 x 14, 1.39x 64 at 7 x 7, 1.06x ResNet-18's 64 at 56 x 56
+// batch 8); wider layers stay with oneDNN. A fixed rule, not a timing.
+bool winograd_forward_suits(const ConvGeometry& g, int bx, int by);
+
 // The forward's (and input gradient's) output tile for g: 4, F(4x4, 3x3) on
 // 6x6 patches, 4x fewer multiply-adds than direct, on planes of at least
-// 16 x 16; else 2, F(2x2, 3x3) (bench_winograd, 2 threads: 16->16 at 28x28
+// 16 x 16, or of 7 x 7 for the 16-float kernel; else 2, F(2x2, 3x3) (bench_winograd, 2 threads: 16->16 at 28x28
 // 1.58x oneDNN vs 1.18x, 64->64 at 56x56 1.77x vs 1.46x; 32->64 at 14x14
 // 1.23x vs 1.37x, 64->64 at 7x7 0.71x vs 1.04x). A fixed rule, not timed.
 // set_winograd_tile(2 or 4) (PERCEPTRA_WINOGRAD=2 or 4) forces one, 0 the
@@ -65,9 +79,14 @@ bool cpu_winograd();
 // plane (faster there even at 7x7) unless a tile is forced.
 void set_winograd_tile(int m);
 int winograd_tile_for(const ConvGeometry& g);
+// The forward runs 16-float vectors where the build targets AVX-512 and x
+// and y are nChw16c (or y plain NCHW) with C and K multiples of 16, else
+// 8; set_winograd_width(8) forces 8 (tests compare the two), 0 the rule.
+void set_winograd_width(int w);
 
-// Convolutions it has computed since start-up (tests check that a path
-// really used it).
+// Convolutions it has computed since start-up, and of those the forwards
+// on 16-float vectors (tests check that a path really used it).
 long winograd_calls();
+long winograd_calls16();
 
 }  // namespace perceptra
