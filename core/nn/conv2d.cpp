@@ -1,5 +1,8 @@
 #include "core/nn/conv2d.h"
 
+#include <vector>
+
+#include "core/backend/backend.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/pool2d.h"
 
@@ -105,11 +108,31 @@ Tensor Conv2d::forward_relu_maxpool(const Tensor& x, MaxPool2d& pool) {
   return y;
 }
 
+namespace {
+// During a held pass (WeightsHeld) each layer's folded weights are made once
+// and keep one address for the pass, as the hold promises its weights do: a
+// backend may then keep what it prepares from them (the CPU's Winograd
+// filters) for the pass. Folded per call, freed addresses came back as other
+// layers' weights.
+struct HeldFold {
+  const Conv2d* conv;
+  const BatchNorm* bn;
+  Device device;
+  Tensor w, b;
+};
+thread_local std::vector<HeldFold> t_folds;
+void drop_folds() { t_folds.clear(); }
+}  // namespace
+
 Conv2d::Folded Conv2d::fold(const Shape& in, const BatchNorm* bn, Device device) const {
   if (bn)
     PCHECK(bn->channels() == o_.out_channels,
            layer_where(*this) + ": folded BatchNorm has " + std::to_string(bn->channels()) + " channels");
   Tensor w = weight_.value, b = o_.bias ? bias_.value : Tensor();
+  const bool held = bn && weights_held();
+  if (held)
+    for (const HeldFold& f : t_folds)
+      if (f.conv == this && f.bn == bn && f.device == device) return {geometry(in), f.w, f.b};
   if (bn) {
     // w'[k] = w[k] * scale[k], b'[k] = b[k] * scale[k] + shift[k], in double;
     // a few thousand values against a whole batch of convolution.
@@ -124,6 +147,11 @@ Conv2d::Folded Conv2d::fold(const Shape& in, const BatchNorm* bn, Device device)
     }
     w = Tensor::from_vector(weight_.value.shape(), wv).to(device);
     b = Tensor::from_vector({o_.out_channels}, bv).to(device);
+  }
+  if (held) {
+    static const bool registered = (on_weights_released(drop_folds), true);
+    (void)registered;
+    t_folds.push_back({this, bn, device, w, b});
   }
   return {geometry(in), w, b};
 }

@@ -29,14 +29,16 @@ class Conv2d : public Layer {
   const Conv2dOptions& options() const { return o_; }
   // Inference: post(bn(conv(x))) as one convolution, the eval-mode
   // BatchNorm folded into weights and bias, the activation (none, ReLU or
-  // ReLU6) a post-op; bn may be null. Caches nothing.
+  // ReLU6) a post-op; bn may be null. Caches nothing outside a held pass.
   Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, ConvPost post) const;
   Tensor infer_fused(const Tensor& x, const class BatchNorm* bn, bool relu) const {
     return infer_fused(x, bn, relu ? ConvPost::ReLU : ConvPost::None);
   }
   // What infer_fused runs for an input of shape `in` on `device`: the
   // geometry and the weights and bias with bn folded in (bias undefined when
-  // there is none). Inference chains (core/nn/inference.cpp) use it.
+  // there is none). Inference chains (core/nn/inference.cpp) use it. During
+  // a held pass (WeightsHeld) a layer's folded weights are made once per
+  // pass and thread, at one address.
   struct Folded {
     ConvGeometry g;
     Tensor w, b;

@@ -360,6 +360,48 @@ TEST(CpuBackend, HeldLinearWeightsArePackedOncePerPassAndDroppedAfter) {
   for (size_t i = 0; i < after.size(); ++i) ASSERT_NEAR(after[i], expect[i], 1e-4 * (1 + std::abs(expect[i]))) << i;
 }
 
+TEST(CpuBackend, HeldWinogradFiltersAreTransformedOncePerPass) {
+  const WinogradUse use = cpu_winograd_use();
+  set_cpu_winograd(WinogradUse::On);
+  ConvLink l;
+  l.g = make_conv_geometry(4, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1);
+  std::vector<float> w = randv(size_t(16) * 16 * 9, 21);
+  const auto x = randv(size_t(4) * 16 * 144, 22);
+  l.w = w.data();
+  auto chain = [&] {
+    std::vector<float> y(x.size());
+    EXPECT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
+    return y;
+  };
+  auto same_filters = [&](const WinogradFilters& f) {
+    WinogradFilters fresh;
+    winograd_prepare_filters(l.g, w.data(), fresh);
+    const size_t n = size_t(fresh.tile + 2) * (fresh.tile + 2) * 16 * 16;
+    return f.tile == fresh.tile && std::equal(f.U.data(), f.U.data() + n, fresh.U.data());
+  };
+  EXPECT_EQ(winograd_held_filters(l.g, w.data()), nullptr) << "no hold, nothing kept";
+  const std::vector<float> plain = chain();
+  {
+    const WeightsHeld pass;
+    const WinogradFilters* f = winograd_held_filters(l.g, w.data());
+    ASSERT_NE(f, nullptr);
+    EXPECT_TRUE(same_filters(*f));
+    EXPECT_EQ(winograd_held_filters(l.g, w.data()), f) << "prepared once per pass";
+    EXPECT_EQ(chain(), plain) << "the held filters are the ones a chain prepares";
+    // Held weights must not change during a pass; if they do, the chain
+    // still reads the filters prepared before: proof it uses the held copy.
+    for (float& v : w) v = -v;
+    EXPECT_EQ(chain(), plain);
+  }
+  EXPECT_EQ(winograd_held_filters(l.g, w.data()), nullptr);
+  {
+    const WeightsHeld next;  // the new pass reads the weights as they are now
+    EXPECT_TRUE(same_filters(*winograd_held_filters(l.g, w.data())));
+    EXPECT_NE(chain(), plain);
+  }
+  set_cpu_winograd(use);
+}
+
 namespace {
 // Naive max pooling: first maximum in row-major window order, NaN wins.
 void maxpool_reference(const PoolGeometry& g, const std::vector<float>& x, const std::vector<float>& dy,

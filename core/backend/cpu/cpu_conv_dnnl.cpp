@@ -518,9 +518,13 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
         // written (oneDNN's kernel for one input channel is the slow one)
       } else if (winograd) {
         s.wait();  // a projected shortcut is in `out`
-        WinogradFilters& f = weights.filters[size_t(i)];
-        if (!f.tile) winograd_prepare_filters(l.g, l.w, f);
-        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), &f);
+        const WinogradFilters* f = winograd_held_filters(l.g, l.w);
+        if (!f) {
+          WinogradFilters& own = weights.filters[size_t(i)];
+          if (!own.tile) winograd_prepare_filters(l.g, l.w, own);
+          f = &own;
+        }
+        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), f);
       } else {
         memory wm = weights_as(fi.pd.weights_desc(), d[size_t(i)].wei, l.w, weights.conv[size_t(i)], s);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_dnnl.h"
@@ -865,6 +866,31 @@ void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFil
     transform_weights<2>(g, w, f.U.data());
   else
     transform_weights<4>(g, w, f.U.data());
+}
+
+namespace {
+struct HeldFilters {
+  const float* w = nullptr;
+  int C = 0, K = 0;
+  WinogradFilters f;
+};
+thread_local std::deque<HeldFilters> t_held;  // a deque: entries stay where they are
+void drop_held_filters() { t_held.clear(); }
+}  // namespace
+
+const WinogradFilters* winograd_held_filters(const ConvGeometry& g, const float* w) {
+  if (!weights_held()) return nullptr;
+  const int tile = winograd_tile_for(g);
+  for (const HeldFilters& h : t_held)
+    if (h.w == w && h.C == g.C && h.K == g.K && h.f.tile == tile) return &h.f;
+  static const bool registered = (on_weights_released(drop_held_filters), true);
+  (void)registered;
+  HeldFilters& h = t_held.emplace_back();
+  h.w = w;
+  h.C = g.C;
+  h.K = g.K;
+  winograd_prepare_filters(g, w, h.f);
+  return &h.f;
 }
 
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
