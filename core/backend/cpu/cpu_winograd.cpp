@@ -1,12 +1,13 @@
 // Winograd convolution (Lavin & Gray) on channel-blocked tensors, for 3x3
 // stride-1 convolutions (forward and both gradients). Per output tile of
 // M x M (M = 2 on 4x4 input patches, or 4 on 6x6):
-//   V = B^T d B      the input patch d, 8 channels per vector
+//   V = B^T d B      the input patch d, 8 channels per vector (16 in the
+//                    AVX-512 forward on nChw16c: one vector per pixel)
 //   M = sum_c V U    (M + 2)^2 independent products over the input channels,
 //                    with U = G g G^T the transformed 3x3 filters
 //   Y = A^T M A      the outputs, then bias, shortcut, activation
 // The tiles run in chunks whose V and M stay in L2, each product a 6x16
-// register-tiled loop over C with U's slab in L1. F(2x2)'s transforms use
+// (16 floats: 12x16 or 12x32) register-tiled loop over C with U's slab in L1. F(2x2)'s transforms use
 // only 0, +-1 and 1/2; F(4x4)'s (4, 5, 1/6, 1/24) round a few times more
 // than a direct sum (~6e-6 of the output's scale in the tests).
 // The input gradient is the forward on dy with rotated, transposed filters;

@@ -1,9 +1,11 @@
 #pragma once
-// Winograd F(2x2, 3x3) convolution of channel-blocked tensors (oneDNN's
-// nChw8c / nChw16c), used by the CPU backend for 3x3 stride-1
-// convolutions: forward, input and weight gradients (cpu_winograd.cpp). Each 2x2 output tile costs 16 products
-// per channel pair instead of 36: 2.25x fewer multiply-adds than a direct
-// convolution. oneDNN 2.6 has Winograd kernels only for AVX-512.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution of channel-blocked
+// tensors (oneDNN's nChw8c / nChw16c), used by the CPU backend for 3x3
+// stride-1 convolutions: forward, input and weight gradients
+// (cpu_winograd.cpp). A 2x2 output tile costs 16 products per channel pair
+// instead of 36 (2.25x fewer multiply-adds than a direct convolution), a
+// 4x4 tile 36 instead of 144 (4x). oneDNN 2.6 has Winograd kernels only for
+// AVX-512, and only for 32 channels and more at batch 8 and more.
 #include "core/backend/backend.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
