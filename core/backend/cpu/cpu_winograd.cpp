@@ -424,39 +424,35 @@ void product_rows(int rows, const Operands& o) {
   }
 }
 
-// All of m[rows][cols] (cols a multiple of 8) in register blocks; `o` is the
-// block at row 0, column 0, with o.v's rows and o.u's columns advancing.
-template <bool Acc>
-void products_over(int rows, int cols, Operands o) {
-  const Operands at = o;
-  for (int c0 = 0; c0 < cols; c0 += 16)
-    for (int r0 = 0; r0 < rows; r0 += kRows) {
-      o.v = at.v + r0 * at.sr;
-      o.u = at.u + c0;
-      o.m = at.m + r0 * at.ldm + c0;
-      if (c0 + 16 <= cols)
-        product_rows<2, Acc>(std::min(kRows, rows - r0), o);
-      else  // cols % 16 == 8
-        product_rows<1, Acc>(std::min(kRows, rows - r0), o);
-    }
-}
-
-// The same with 16-float vectors, cols a multiple of 16 and rows of whole
-// register blocks of kRows16 (the chunk's last block padded with zero
-// rows): twelve rows keep 12 or 24 products in flight, which the 16-channel
-// layers' one-vector-wide products need to fill the FMA pipes.
+// Rows per register block with 16-float vectors: twelve keep 12 or 24
+// products in flight, which the 16-channel layers' one-vector-wide
+// products need to fill the FMA pipes.
 constexpr int kRows16 = 12;
-void products_over16(int rows, int cols, Operands o) {
+
+// All of m[rows][cols] (cols a multiple of W) in register blocks; `o` is
+// the block at row 0, column 0, with o.v's rows and o.u's columns
+// advancing. With 16-float vectors rows come in whole blocks of kRows16
+// (the chunk's last block padded with zero rows).
+template <bool Acc, int W = 8>
+void products_over(int rows, int cols, Operands o) {
+  constexpr int R = W == 16 ? kRows16 : kRows;
   const Operands at = o;
-  for (int c0 = 0; c0 < cols; c0 += 32)
-    for (int r0 = 0; r0 < rows; r0 += kRows16) {
+  for (int c0 = 0; c0 < cols; c0 += 2 * W)
+    for (int r0 = 0; r0 < rows; r0 += R) {
       o.v = at.v + r0 * at.sr;
       o.u = at.u + c0;
       o.m = at.m + r0 * at.ldm + c0;
-      if (c0 + 32 <= cols)
-        product<kRows16, 2, false, 16>(o);
-      else  // cols % 32 == 16
-        product<kRows16, 1, false, 16>(o);
+      const bool two = c0 + 2 * W <= cols;  // else cols % 2W == W
+      if constexpr (W == 16) {
+        if (two)
+          product<R, 2, Acc, 16>(o);
+        else
+          product<R, 1, Acc, 16>(o);
+      } else if (two) {
+        product_rows<2, Acc>(std::min(R, rows - r0), o);
+      } else {
+        product_rows<1, Acc>(std::min(R, rows - r0), o);
+      }
     }
 }
 
@@ -559,10 +555,7 @@ __attribute__((noinline)) void products(const Job& jb, int nt, const float* V, f
   const size_t C = size_t(jb.g.C), K = size_t(jb.g.K), TB = size_t(jb.TB);
   for (int xi = 0; xi < Tile<Mt>::A * Tile<Mt>::A; ++xi) {
     const Operands o{V + xi * TB * C, C, 1, jb.U + xi * C * K, K, int(C), M + xi * TB * K, K};
-    if constexpr (W == 16)
-      products_over16(nt, int(K), o);
-    else
-      products_over<false>(nt, int(K), o);
+    products_over<false, W>(nt, int(K), o);
   }
 }
 
