@@ -54,7 +54,6 @@ int env_tile() {
   return e && std::strcmp(e, "2") == 0 ? 2 : e && std::strcmp(e, "4") == 0 ? 4 : 0;
 }
 int g_tile = env_tile();  // 0: by shape
-int g_width = 0;          // the forward's vector width: 0 the widest, 8 forced
 std::atomic<long> g_calls{0}, g_calls16{0};
 
 // Vectors of W floats: 8 (AVX2) everywhere, 16 (AVX-512) for the forward
@@ -144,6 +143,7 @@ constexpr bool kHave16 = true;
 #else
 constexpr bool kHave16 = false;
 #endif
+int g_width = 0;  // the forward's vector width: 0 the widest, 8 forced
 
 // Wider layers run "wide": with U past L2, per-chunk products would stream
 // it from memory each chunk (128 -> 128 channels at 7x7, N = 32: 3.7 ms
@@ -158,6 +158,14 @@ constexpr int kRows = 6;  // tiles per register block
 // One chunk's V and M: L2-sized. F(4x4)'s U is 2.25x F(2x2)'s and is
 // streamed once per chunk, so its chunks are larger.
 constexpr size_t chunk_bytes(int tile) { return size_t(tile == 2 ? 192 : 384) << 10; }
+
+// Whether the 16-float forward can run g (whole 16-channel blocks on both
+// sides), and whether it is where it beat oneDNN (planes of 7 x 7 and more,
+// layers that are not wide).
+bool sixteen_floats_fit(const ConvGeometry& g) { return kHave16 && g_width != 8 && g.C % 16 == 0 && g.K % 16 == 0; }
+bool sixteen_floats_win(const ConvGeometry& g) {
+  return sixteen_floats_fit(g) && size_t(g.C) * g.K <= kMostChannelPairs && std::min(g.P, g.Q) >= 7;
+}
 
 // A tensor [N][ceil(C/b)][H][W][b] (oneDNN's nChw8c / nChw16c; b = 1 is
 // plain NCHW, where the 8 channels of a vector lie H x W apart).
@@ -482,10 +490,10 @@ inline TileAt tile_at(const Job& jb, long gt, int m) {
 int tiles_per_row(const ConvGeometry& g, int m) { return (g.Q + m - 1) / m; }
 int tiles_per_image(const ConvGeometry& g, int m) { return (g.P + m - 1) / m * tiles_per_row(g, m); }
 
-// Tiles per chunk of a weight gradient: V and M (or Y) within chunk_bytes,
-// in whole register blocks.
-int chunk_tiles(int m, size_t per_tile) {
-  return std::clamp(int(chunk_bytes(m) / per_tile) / kRows * kRows, kRows, 16 * kRows);
+// Tiles per chunk of a call that is not wide: V and M (or Y) within
+// chunk_bytes, in whole register blocks of `rows`.
+int chunk_tiles(int m, size_t per_tile, int rows = kRows) {
+  return std::clamp(int(chunk_bytes(m) / per_tile) / rows * rows, rows, 16 * rows);
 }
 
 // The forward's job: x into y in chunks of TB tiles of side m.
@@ -658,9 +666,7 @@ void forward(const ConvGeometry& g, int bx, const float* x, const float* w, cons
   const float* U = filters_for<Mt>(g, w, ready, own);
   const int threads = omp_get_max_threads();
   const long tiles = long(g.N) * tiles_per_image(g, Mt);
-  const int most =
-      std::clamp(int(chunk_bytes(Mt) / (size_t(X) * (g.C + g.K) * sizeof(float))) / rows * rows, rows, 16 * rows);
-  const int per = balanced_chunk(tiles, most, threads);
+  const int per = balanced_chunk(tiles, chunk_tiles(Mt, size_t(X) * (g.C + g.K) * sizeof(float), rows), threads);
   const int TB = (per + rows - 1) / rows * rows;  // V's and M's rows per product: whole register blocks
   const long chunks = (tiles + per - 1) / per;
   const size_t per_thread = size_t(X) * TB * (g.C + g.K);
@@ -823,9 +829,7 @@ void set_winograd_tile(int m) { g_tile = m == 2 || m == 4 ? m : 0; }
 void set_winograd_width(int w) { g_width = w == 8 ? 8 : 0; }
 int winograd_tile_for(const ConvGeometry& g) {
   if (g_tile) return g_tile;
-  if (kHave16 && g_width != 8 && g.C % 16 == 0 && g.K % 16 == 0 && size_t(g.C) * g.K <= kMostChannelPairs &&
-      std::min(g.P, g.Q) >= 7)
-    return 4;  // the 16-float kernel: F(4x4) 1.06-1.45x oneDNN where F(2x2) was 0.87-1.22x
+  if (sixteen_floats_win(g)) return 4;  // the 16-float kernel: F(4x4) 1.06-1.45x oneDNN where F(2x2) was 0.87-1.22x
   return std::min(g.P, g.Q) >= 16 ? 4 : 2;
 }
 long winograd_calls() { return g_calls.load(); }
@@ -834,8 +838,7 @@ long winograd_calls16() { return g_calls16.load(); }
 bool winograd_forward_suits(const ConvGeometry& g, int bx, int by) {
   if (g_use == WinogradUse::Off || !bx || !by || !winograd_applies(g)) return false;
   if (g_use == WinogradUse::On) return true;
-  return kHave16 && g_width != 8 && bx == 16 && by == 16 && g.C % 16 == 0 && g.K % 16 == 0 &&
-         size_t(g.C) * g.K <= kMostChannelPairs && std::min(g.P, g.Q) >= 7;
+  return bx == 16 && by == 16 && sixteen_floats_win(g);
 }
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -891,7 +894,7 @@ void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x
                                    ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters) {
   const bool wide = size_t(g.C) * g.K > kMostChannelPairs;
   // 16-float vectors where every vector is one whole channel block.
-  const bool w16 = kHave16 && g_width != 8 && bx == 16 && (by == 16 || by == 1) && g.C % 16 == 0 && g.K % 16 == 0;
+  const bool w16 = bx == 16 && (by == 16 || by == 1) && sixteen_floats_fit(g);
   const int m = winograd_tile_for(g);
   if (wide)
     (m == 2 ? forward_wide<2> : forward_wide<4>)(g, bx, x, w, bias, post, add, by, y, filters);
