@@ -1362,7 +1362,7 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
          {Case{2, 8, 5, 7, 8, 1}, Case{1, 16, 9, 9, 24, 0}, Case{3, 24, 6, 11, 16, 2}, Case{2, 32, 14, 14, 64, 1},
           Case{1, 8, 1, 1, 8, 1}, Case{2, 16, 2, 3, 16, 1}, Case{1, 64, 7, 7, 64, 1},
           // wide (past 64 x 64 channel pairs: sgemm products)
-          Case{2, 128, 6, 5, 64, 1}, Case{2, 72, 9, 9, 80, 0}})
+          Case{4, 128, 6, 5, 64, 1}, Case{3, 72, 9, 9, 80, 0}})
       for (int bx : {8, 16})
         for (int by : {8, 16}) {
           ++combo;
@@ -1474,6 +1474,10 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_FALSE(applies(512, 512, 3, 1, 1, 1));  // too few tiles for its filter transform
   EXPECT_TRUE(winograd_applies(make_conv_geometry(128, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
   EXPECT_FALSE(winograd_applies(make_conv_geometry(8, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
+  // ResNet-18's 512-channel layers: 256 tiles at batch 16 (F(2x2)) are too
+  // few for their memory, 512 at batch 32 are enough.
+  EXPECT_FALSE(winograd_applies(make_conv_geometry(16, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
+  EXPECT_TRUE(winograd_applies(make_conv_geometry(32, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
   EXPECT_FALSE(winograd_applies(make_conv_geometry(128, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
 }
 

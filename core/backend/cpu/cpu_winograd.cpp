@@ -849,10 +849,14 @@ bool winograd_applies(const ConvGeometry& g) {
   // A wide layer transforms C x K filters per call (16 MB of U for 512
   // channels): worth it only over enough tiles. ResNet-18's 512-channel 7x7
   // layer at batch 8 (128 tiles) ran 0.75x oneDNN; 256 channels at 14x14
-  // (392 tiles) 1.44x.
+  // (392 tiles) 1.44x. At batch 16 (256 tiles) the 512-channel layers ran
+  // as fast as oneDNN's (AVX2, interleaved: ResNet-18 training 12.9 / 9.9 /
+  // 12.7 img/s against 9.5 / 12.8 / 13.9 without them), but their U, sums
+  // and chunks took ResNet-18's training peak RSS from 883 to 914 MB, above
+  // PyTorch's 897: they need 512 tiles.
   const int m = winograd_tile_for(g);
   const long tiles = long(g.N) * tiles_per_image(g, m);
-  return size_t(g.C) * g.K <= kMostChannelPairs || size_t(tiles) * 1024 >= size_t(g.C) * g.K;
+  return size_t(g.C) * g.K <= kMostChannelPairs || size_t(tiles) * 512 >= size_t(g.C) * g.K;
 }
 
 void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFilters& f) {
