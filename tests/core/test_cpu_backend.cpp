@@ -1447,16 +1447,19 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
       }
     }
   set_winograd_tile(0);
-  set_winograd_width(8);
-  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1)), 4);
-  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 2);
+  // F(4x4) on planes from 7 x 7 unless wide (past 64 x 64 channel pairs),
+  // where it needs 16 x 16; the same rule for both vector widths.
+  for (int width : {8, 0}) {
+    set_winograd_width(width);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1)), 4);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 4);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1)), 4);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1)), 2);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 24, 14, 14, 24, 3, 3, 1, 1, 1, 1)), 4);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 128, 14, 14, 128, 3, 3, 1, 1, 1, 1)), 2);
+    EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1)), 4);
+  }
   set_winograd_width(0);
-#if defined(__AVX512F__)  // the 16-float kernel: F(4x4) down to 7 x 7 planes
-  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 16, 28, 14, 16, 3, 3, 1, 1, 1, 1)), 4);
-  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1)), 4);
-  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1)), 2);
-  EXPECT_EQ(winograd_tile_for(make_conv_geometry(1, 24, 14, 14, 24, 3, 3, 1, 1, 1, 1)), 2);  // not whole 16-blocks
-#endif
   // What it does not compute: stride, dilation, groups, 1x1, 5x5, channels
   // off the vector width, layers whose transformed filters pass 37 MB.
   auto applies = [](int C, int K, int R, int stride, int dil, int groups) {
