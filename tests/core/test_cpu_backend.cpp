@@ -1484,6 +1484,47 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_FALSE(winograd_applies(make_conv_geometry(128, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
 }
 
+TEST(CpuBackend, ChainSubBatchesShareAWideLayersWinogradFilters) {
+  // A wide layer (128 x 128 channels at 7 x 7: F(2x2), 16 tiles per image)
+  // pays for its filter transform from 32 tiles. A chain call of 4 images in
+  // sub-batches of one transforms its filters once for all four, so every
+  // sub-batch runs Winograd: ResNet-18's 256-channel layers ran oneDNN at
+  // one image per sub-batch for lack of this.
+  struct Restore {
+    WinogradUse use = cpu_winograd_use();
+    ~Restore() {
+      set_cpu_winograd(use);
+      set_conv_chain_bytes(kConvChainBytes);
+    }
+  } restore;
+  set_cpu_winograd(WinogradUse::On);
+  const int N = 4;
+  const ConvGeometry g = make_conv_geometry(N, 128, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  ConvGeometry one = g;
+  one.N = 1;
+  EXPECT_FALSE(winograd_applies(one)) << "one image alone is too few tiles";
+  EXPECT_TRUE(winograd_applies(g));
+  const auto x = randv(size_t(N) * g.C * g.H * g.W, 71), w = randv(size_t(g.K) * g.C * 9, 72),
+             b = randv(size_t(g.K), 73);
+  ConvLink l;
+  l.g = g;
+  l.w = w.data();
+  l.bias = b.data();
+  l.post = ConvPost::ReLU;
+  std::vector<float> ref(size_t(N) * g.K * g.P * g.Q), y(ref.size(), -1.f);
+  im2col_conv_forward(g, x.data(), w.data(), b.data(), ref.data());
+  float scale = 0;
+  for (float& v : ref) {
+    scale = std::max(scale, std::abs(v));
+    v = std::max(v, 0.f);
+  }
+  set_conv_chain_bytes(1);  // one image per sub-batch
+  const long calls = winograd_calls();
+  ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
+  EXPECT_EQ(winograd_calls() - calls, N);
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << i;
+}
+
 TEST(CpuBackend, WinogradOnSixteenFloatVectorsEqualsEightAndIm2col) {
   // The forward on 16-float vectors (nChw16c x, C and K multiples of 16)
   // against im2col and against the 8-float kernel: chunks that end inside a

@@ -393,7 +393,9 @@ memory weights_as(const memory::desc& want, const memory::desc& user, const floa
 }
 
 // One sub-batch of a chain (all links' N equal).
-bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y, ChainWeights& weights) {
+// call_n: the images of the whole chain call, whose sub-batches share the
+// Winograd filters transformed for it.
+bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y, ChainWeights& weights, int call_n) {
   std::vector<Descs> d(static_cast<size_t>(n)), pd(static_cast<size_t>(n));  // pd: projections
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
@@ -474,7 +476,13 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       const bool to_y = i == n - 1 && !l.pooled();
       const int bx = channel_block(cur.get_desc(), {l.g.N, l.g.C, l.g.H, l.g.W});
       const int by = channel_block(fi.pd.dst_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
-      const bool winograd = winograd_forward_suits(l.g, bx, by);  // ours: 2.25-4x fewer multiply-adds
+      // Ours: 2.25-4x fewer multiply-adds. Whether a wide layer has tiles
+      // enough to pay for its filter transform counts the whole call's: the
+      // filters are transformed once per call (or per held pass), not per
+      // sub-batch.
+      ConvGeometry whole = l.g;
+      whole.N = call_n;
+      const bool winograd = winograd_forward_suits(whole, bx, by);
       // An identity shortcut read here for the last time, already in this
       // link's output layout, takes the sum in its own buffer (a chain
       // temporary, never the caller's x, nor this link's own input): no copy
@@ -591,7 +599,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
   if (g_impl == CpuConvImpl::Im2col || n < 1 || n > 16) return false;
   const int N = links[0].g.N, sub = chain_sub_batch(n, links);
   ChainWeights weights(n);
-  if (sub >= N) return chain_forward_batch(n, links, x, y, weights);
+  if (sub >= N) return chain_forward_batch(n, links, x, y, weights, N);
   for (int i = 0; i < n; ++i)  // shapes chain_forward_batch would reject anyway
     if (links[i].g.N != N || (links[i].pooled() && links[i].pool.N != N) ||
         (links[i].residual() && links[i].proj_w && links[i].proj_g.N != N))
@@ -609,7 +617,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
       if (l.pooled()) l.pool.N = m;
       if (l.residual() && l.proj_w) l.proj_g.N = m;
     }
-    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start, weights)) return false;
+    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start, weights, N)) return false;
   }
   return true;
 }
