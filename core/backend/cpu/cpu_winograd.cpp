@@ -159,13 +159,17 @@ constexpr int kRows = 6;  // tiles per register block
 // streamed once per chunk, so its chunks are larger.
 constexpr size_t chunk_bytes(int tile) { return size_t(tile == 2 ? 192 : 384) << 10; }
 
+// Past 64 x 64 channel pairs a layer runs wide (sgemm products over U).
+bool is_wide(const ConvGeometry& g) { return size_t(g.C) * g.K > kMostChannelPairs; }
+// Where F(4x4) beat F(2x2) and oneDNN with either vector width: layers that
+// are not wide, on planes of 7 x 7 and more.
+bool narrow_from_7x7(const ConvGeometry& g) { return !is_wide(g) && std::min(g.P, g.Q) >= 7; }
+
 // Whether the 16-float forward can run g (whole 16-channel blocks on both
 // sides), and whether it is where it beat oneDNN (planes of 7 x 7 and more,
 // layers that are not wide).
 bool sixteen_floats_fit(const ConvGeometry& g) { return kHave16 && g_width != 8 && g.C % 16 == 0 && g.K % 16 == 0; }
-bool sixteen_floats_win(const ConvGeometry& g) {
-  return sixteen_floats_fit(g) && size_t(g.C) * g.K <= kMostChannelPairs && std::min(g.P, g.Q) >= 7;
-}
+bool sixteen_floats_win(const ConvGeometry& g) { return sixteen_floats_fit(g) && narrow_from_7x7(g); }
 
 // A tensor [N][ceil(C/b)][H][W][b] (oneDNN's nChw8c / nChw16c; b = 1 is
 // plain NCHW, where the 8 channels of a vector lie H x W apart).
@@ -833,7 +837,7 @@ int winograd_tile_for(const ConvGeometry& g) {
   // kernel: F(4x4) 1.06-1.45x oneDNN where F(2x2) was 0.87-1.22x. The
   // 8-float one (AVX2, bench_winograd): 14 x 14 at 32 -> 32 channels 1.33x
   // against 1.22x, 32 -> 64 1.48x against 1.29x, 7 x 7 at 64 the same.
-  if (size_t(g.C) * g.K <= kMostChannelPairs && std::min(g.P, g.Q) >= 7) return 4;
+  if (narrow_from_7x7(g)) return 4;
   return std::min(g.P, g.Q) >= 16 ? 4 : 2;
 }
 long winograd_calls() { return g_calls.load(); }
@@ -860,7 +864,7 @@ bool winograd_applies(const ConvGeometry& g) {
   // PyTorch's 897: they need 512 tiles.
   const int m = winograd_tile_for(g);
   const long tiles = long(g.N) * tiles_per_image(g, m);
-  return size_t(g.C) * g.K <= kMostChannelPairs || size_t(tiles) * 512 >= size_t(g.C) * g.K;
+  return !is_wide(g) || size_t(tiles) * 512 >= size_t(g.C) * g.K;
 }
 
 void winograd_prepare_filters(const ConvGeometry& g, const float* w, WinogradFilters& f) {
@@ -900,7 +904,7 @@ const WinogradFilters* winograd_held_filters(const ConvGeometry& g, const float*
 
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters) {
-  const bool wide = size_t(g.C) * g.K > kMostChannelPairs;
+  const bool wide = is_wide(g);
   // 16-float vectors where every vector is one whole channel block.
   const bool w16 = bx == 16 && (by == 16 || by == 1) && sixteen_floats_fit(g);
   const int m = winograd_tile_for(g);
@@ -917,7 +921,7 @@ void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const
   // F(4x4)'s transposed algorithm even on small planes, unlike the forward:
   // at N = 128 it took 6.2 / 3.8 / 3.8 / 7.8 ms against F(2x2)'s 8.0 / 4.5 /
   // 5.3 / 8.9 (16 ch at 28x28, 32 at 14x14, 64 at 7x7, 32 -> 64 at 14x14).
-  const bool wide = size_t(g.C) * g.K > kMostChannelPairs;
+  const bool wide = is_wide(g);
   const int tile = g_tile ? g_tile : wide ? winograd_tile_for(g) : 4;
   if (tile == 2)
     (wide ? backward_weights_wide<2> : backward_weights<2>)(g, bx, x, by, dy, dw, db);
