@@ -35,7 +35,9 @@ void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 // Has oneDNN generate its sgemm kernels now (cpu_backend() calls it once, as
 // the backend is created) rather than in the first training step.
 void cpu_sgemm_warm_up();
-// Linear layers' weights this thread holds packed (WeightsHeld; cpu_gemm.cpp).
+// Weights this thread holds in a kernel's layout for the pass (WeightsHeld):
+// Linear layers' packed W, chains' reordered convolution weights
+// (cpu_held_weights.h).
 size_t cpu_held_weight_copies();
 
 // The precision the CPU backend computes gemm and convolutions at (one

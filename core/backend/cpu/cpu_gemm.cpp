@@ -14,6 +14,8 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_dnnl_scratchpad.h"
+#include "core/backend/cpu/cpu_gemm_kernel.h"
+#include "core/backend/cpu/cpu_held_weights.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/tensor/error.h"
 
@@ -49,6 +51,7 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int M, int N, int K, float alp
   PERCEPTRA_CPU_OP(kGemm);
   if (cpu_precision() == Precision::BF16)
     return cpu_gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (cpu_own_gemm(false)) return own_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   cpu_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -107,33 +110,30 @@ float* mut(const float* p) { return const_cast<float*>(p); }
 
 // Held weights (WeightsHeld, backend.h): during an inference pass each
 // Linear layer's W is packed once into the layout its matmul chose (format
-// `any`) and reused by every batch. Measured on the MLP's layers, 2 threads,
-// batch 128: 1.17-1.19x over reading W^T through strides. Per thread, as a
-// hold is; larger weights stay unpacked (a second copy of them per pass is
-// memory a pass should not need).
+// `any`), or into our kernel's panels, and reused by every batch
+// (cpu_held_weights.h). Measured on the MLP's layers, 2 threads, batch 128:
+// 1.17-1.19x over reading W^T through strides. Larger weights stay unpacked
+// (a second copy of them per pass is memory a pass should not need).
 constexpr size_t kMaxPackedBytes = size_t(64) << 20;
-struct PackedWeights {
-  const float* w;
-  memory::desc layout;
-  memory packed;
-};
-thread_local std::vector<PackedWeights> t_packed;
-void drop_packed() { t_packed.clear(); }
 
 memory packed_weights(const memory::desc& want, const memory::desc& user, const float* w, dnnl::stream& s) {
-  for (const PackedWeights& p : t_packed)
-    if (p.w == w && p.layout == want) return p.packed;
-  static const bool registered = (on_weights_released(drop_packed), true);
-  (void)registered;
-  memory from(user, cpu_dnnl_engine(), mut(w)), to(want, cpu_dnnl_engine());
-  cpu_reorder(from, to, s);
-  t_packed.push_back({w, want, to});
-  return to;
+  return held_weights(w, want, [&](const memory& to) {
+    memory from(user, cpu_dnnl_engine(), mut(w));
+    cpu_reorder(from, to, s);
+  });
+}
+
+// W^T in our kernel's panels (own_gemm_pack), keyed by a one-dimensional
+// layout of the panels' size.
+const float* packed_panels(const float* w, int in, int out) {
+  const memory::desc layout({memory::dim(own_gemm_panel_floats(in, out))}, dt::f32, memory::format_tag::a);
+  const memory m = held_weights(w, layout, [&](const memory& to) {
+    own_gemm_pack(true, in, out, w, in, static_cast<float*>(to.get_data_handle()));
+  });
+  return static_cast<const float*>(m.get_data_handle());
 }
 
 }  // namespace
-
-size_t cpu_held_weight_copies() { return t_packed.size(); }
 
 void CpuBackend::linear_forward(int N, int in, int out, const float* x, const float* w, const float* bias,
                                 ConvPost post, float* y) {
@@ -148,6 +148,13 @@ void CpuBackend::linear_forward(int N, int in, int out, const float* x, const fl
   // its float32.
   const bool bf16 = cpu_precision() == Precision::BF16;
   const bool packed = weights_held() && size_t(in) * out * sizeof(float) <= kMaxPackedBytes;
+  if (!bf16 && cpu_own_gemm(packed)) {
+    if (packed)
+      own_sgemm_packed(false, N, out, in, 1.f, x, in, packed_panels(w, in, out), 0.f, y, out, bias, post);
+    else
+      own_sgemm(false, true, N, out, in, 1.f, x, in, w, in, 0.f, y, out, bias, post);
+    return;
+  }
   Linear& m = linear_for({N, in, out, bias != nullptr, post, cpu_threads(), packed, bf16});
   const LinearDescs d(N, in, out);
   dnnl::engine& e = cpu_dnnl_engine();
