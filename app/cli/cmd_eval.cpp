@@ -5,6 +5,7 @@
 #include "app/cli/args.h"
 #include "app/cli/command.h"
 #include "app/cli/terminal_text.h"
+#include "core/backend/backend.h"
 #include "core/tensor/bounded_json.h"
 #include "core/data/split.h"
 #include "core/io/model_file.h"
@@ -18,17 +19,28 @@ namespace {
 
 const char* kUsage =
     "usage: perceptra-cli eval --model FILE --data NAME|PATH [--json] [--valid-pct P]\n"
-    "                          [--seed S] [--batch-size N] [--top-k K] [--threads N]\n\n"
+    "                          [--seed S] [--batch-size N] [--top-k K] [--threads N]\n"
+    "                          [--precision f32|bf16]\n\n"
     "Evaluates a model file (or checkpoint) on the dataset's official test split when\n"
     "it has one, else on all of its images; --valid-pct P --seed S evaluates on the\n"
     "validation part of the split training used instead. Images are normalised with\n"
     "the statistics stored in the model file. Prints accuracy, loss, top-k accuracy,\n"
     "per-class precision/recall/F1 and the confusion matrix (--json: one object, with\n"
-    "images_per_s: inference speed of the forward passes alone, data loading excluded).\n\n"
+    "images_per_s: inference speed of the forward passes alone, data loading excluded).\n"
+    "--precision bf16 runs the matrix products and convolutions on bfloat16 inputs with\n"
+    "float32 accumulation, as training's --precision does (CPU with AVX-512 BF16).\n\n"
     "exit status: 0 ok, 1 bad model/data, 2 usage error\n";
 
 int body(const std::vector<std::string>& argv) {
-  Args a(argv, {{"model"}, {"data"}, {"json", false}, {"valid-pct"}, {"seed"}, {"batch-size"}, {"top-k"}, {"threads"}});
+  Args a(argv, {{"model"},
+                {"data"},
+                {"json", false},
+                {"valid-pct"},
+                {"seed"},
+                {"batch-size"},
+                {"top-k"},
+                {"threads"},
+                {"precision"}});
   if (!a.positional().empty()) throw UsageError("unexpected argument '" + a.positional()[0] + "'");
   auto model_path = a.get("model");
   auto data_name = a.get("data");
@@ -47,6 +59,16 @@ int body(const std::vector<std::string>& argv) {
     if (*v < 1) throw UsageError("--threads must be positive");
     setenv("OMP_NUM_THREADS", std::to_string(*v).c_str(), 1);
   }
+  Precision precision = Precision::F32;
+  if (auto v = a.get("precision")) {
+    if (*v != "f32" && *v != "bf16") throw UsageError("--precision must be f32 or bf16, not '" + *v + "'");
+    precision = parse_precision(*v, "--precision");
+  }
+  // Checked before any file is read; set for this process (eval runs once).
+  Backend& be = backend_for(Device::cpu());
+  if (const std::string why = be.precision_unavailable(precision); !why.empty())
+    throw UsageError("--precision " + std::string(precision_name(precision)) + ": " + why);
+  be.set_precision(precision);
   auto vp = a.get_double("valid-pct");
   if (vp && !(*vp > 0 && *vp < 100)) throw UsageError("--valid-pct must be in (0, 100)");
   auto seed = a.get_int("seed");
@@ -100,7 +122,8 @@ int body(const std::vector<std::string>& argv) {
                         {"confusion", m.confusion()},
                         {"seconds", r.seconds},
                         {"forward_seconds", r.forward_seconds},
-                        {"images_per_s", r.forward_seconds > 0 ? m.count() / r.forward_seconds : 0.0}};
+                        {"images_per_s", r.forward_seconds > 0 ? m.count() / r.forward_seconds : 0.0},
+                        {"arithmetic", precision_name(precision)}};
     std::printf("%s\n", dump_json_safe(j).c_str());
     return 0;
   }
@@ -109,7 +132,8 @@ int body(const std::vector<std::string>& argv) {
   std::printf("accuracy %.4f  loss %.4f  error rate %.4f  top-%d accuracy %.4f\n", m.accuracy(), m.mean_loss(),
               m.error_rate(), m.top_k(), m.top_k_accuracy());
   if (r.forward_seconds > 0)
-    std::printf("inference %.0f images/s (forward passes only)\n", m.count() / r.forward_seconds);
+    std::printf("inference %.0f images/s (forward passes only, %s)\n", m.count() / r.forward_seconds,
+                precision_name(precision));
   std::printf("\n");
   auto p = m.precision(), rc = m.recall(), f = m.f1();
   std::printf("%-20s %9s %9s %9s\n", "class", "precision", "recall", "f1");

@@ -193,6 +193,36 @@ TEST_F(Cli, TrainJsonThenEvalPredictExportRunsRoundTrip) {
   EXPECT_LE(e["forward_seconds"].get<double>(), e["seconds"].get<double>());
   EXPECT_NEAR(e["images_per_s"].get<double>(), 24 / e["forward_seconds"].get<double>(), 1e-6);
 
+  // eval --precision: f32 is the default and says so; bf16 runs where the
+  // CPU has AVX-512 BF16 (read here from /proc/cpuinfo, independently of
+  // the backend's check) and keeps the accuracy, else it is refused by
+  // name before anything is read; other values are usage errors.
+  EXPECT_EQ(e["arithmetic"], "f32");
+  r = cli({"eval", "--model", model, "--data", data, "--valid-pct", "20", "--precision", "f16"}, dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--precision must be f32 or bf16"), std::string::npos) << r.err;
+  bool bf16_cpu = false;
+  {
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line))
+      if (line.rfind("flags", 0) == 0) {
+        bf16_cpu = line.find(" avx512_bf16") != std::string::npos;
+        break;
+      }
+  }
+  r = cli({"eval", "--model", model, "--data", data, "--valid-pct", "20", "--precision", "bf16", "--json"}, dir);
+  if (bf16_cpu) {
+    ASSERT_EQ(r.code, 0) << r.err;
+    const json b = json::parse(r.out);
+    EXPECT_EQ(b["arithmetic"], "bf16");
+    EXPECT_NEAR(b["accuracy"].get<double>(), last_acc, 2.0 / 24);  // at most two of 24 images change
+  } else {
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("--precision bf16: "), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+
   // predict two images of known classes.
   std::string img_a = data + "/class_a/img_0.pgm", img_c = data + "/class_c/img_1.pgm";
   r = cli({"predict", "--model", model, "--json", img_a, img_c}, dir);

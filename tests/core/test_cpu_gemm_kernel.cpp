@@ -81,7 +81,8 @@ void check(const Case& c) {
   const float tol = 2e-6f * float(std::max(c.K, 1));
   auto got = C0;
   own_sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, got.data(), ldc, b, c.post);
-  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << name(c) << " " << i;
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], tol * (1 + std::abs(want[i]))) << name(c) << " " << i;
   std::vector<float> panels(own_gemm_panel_floats(c.K, c.N), -1.f);
   own_gemm_pack(c.tb, c.K, c.N, B.data(), ldb, panels.data());
   auto packed = C0;
@@ -102,7 +103,7 @@ TEST(OwnGemm, EqualsADoubleProductAtEveryTileAndBlockEdge) {
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
       check({ta, tb, 37, 50, 513, 0.5f, 0.f, true, ConvPost::ReLU});
-      check({ta, tb, 128, 33, 200, 1.f, 1.f, false, ConvPost::None});   // parallel, split by rows
+      check({ta, tb, 128, 33, 200, 1.f, 1.f, false, ConvPost::None});    // parallel, split by rows
       check({ta, tb, 64, 200, 130, -2.f, 0.25f, true, ConvPost::None});  // parallel, split by panels
       check({ta, tb, 19, 10, 64, 3.f, 0.f, true, ConvPost::ReLU6});      // ReLU6 clips at 6
     }
