@@ -53,10 +53,9 @@ int main(int argc, char** argv) {
     const char* layer;
     int N, in, out;
   };
-  const Shape shapes[] = {{"mlp fc1", 128, 784, 512},       {"mlp fc2", 128, 512, 256},
-                          {"mlp fc3", 128, 256, 10},        {"simplecnn fc1", 128, 3136, 128},
-                          {"resnet-18 fc", 16, 512, 1000},
-                          {"mobilenet-v2 fc", 16, 1280, 1000}};
+  const Shape shapes[] = {{"mlp fc1", 128, 784, 512},      {"mlp fc2", 128, 512, 256},
+                          {"mlp fc3", 128, 256, 10},       {"simplecnn fc1", 128, 3136, 128},
+                          {"resnet-18 fc", 16, 512, 1000}, {"mobilenet-v2 fc", 16, 1280, 1000}};
   Rng rng(11);
   for (const Shape& s : shapes) {
     std::vector<float> x(size_t(s.N) * s.in), w(size_t(s.out) * s.in), b(size_t(s.out)), y(size_t(s.N) * s.out),
@@ -103,8 +102,8 @@ int main(int argc, char** argv) {
       std::printf(
           "{\"layer\":\"%s\",\"product\":\"%s\",\"M_N_K\":\"%d x %d x %d\",\"onednn_us\":%.1f,\"ours_us\":%.1f,"
           "\"onednn_gflops\":%.1f,\"ours_gflops\":%.1f,\"ratio\":%.2f}\n",
-          s.layer, p.name, s.N, s.out, s.in, best[0] * 1e6, best[1] * 1e6, flops / best[0] / 1e9,
-          flops / best[1] / 1e9, best[0] / best[1]);
+          s.layer, p.name, s.N, s.out, s.in, best[0] * 1e6, best[1] * 1e6, flops / best[0] / 1e9, flops / best[1] / 1e9,
+          best[0] / best[1]);
     }
   }
   set_cpu_own_gemm(OwnGemmUse::Rule);

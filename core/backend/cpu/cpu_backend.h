@@ -37,7 +37,7 @@ void cpu_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 void cpu_sgemm_warm_up();
 // Weights this thread holds in a kernel's layout for the pass (WeightsHeld):
 // Linear layers' packed W, chains' reordered convolution weights
-// (cpu_held_weights.h).
+// (cpu_layouts.h).
 size_t cpu_held_weight_copies();
 
 // The precision the CPU backend computes gemm and convolutions at (one

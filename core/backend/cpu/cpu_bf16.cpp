@@ -16,6 +16,7 @@
 
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_dnnl.h"
+#include "core/backend/cpu/cpu_layouts.h"
 #include "core/backend/cpu/cpu_dnnl_scratchpad.h"
 #include "core/backend/cpu/cpu_kernel.h"
 
@@ -172,10 +173,8 @@ void cpu_gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   dnnl::stream s(cpu_dnnl_engine());
   CpuScratch ta, tb;
   memory au(m.a_user, cpu_dnnl_engine(), const_cast<float*>(A)), bu(m.b_user, cpu_dnnl_engine(), const_cast<float*>(B));
-  memory a(m.pd.src_desc(), cpu_dnnl_engine(), ta.get_bytes(m.pd.src_desc().get_size()));
-  memory b(m.pd.weights_desc(), cpu_dnnl_engine(), tb.get_bytes(m.pd.weights_desc().get_size()));
-  cpu_reorder(au, a, s);  // f32 -> bf16, round to nearest even
-  cpu_reorder(bu, b, s);
+  // f32 -> bf16, rounding to nearest even
+  const memory a = as_layout(m.pd.src_desc(), au, true, ta, s), b = as_layout(m.pd.weights_desc(), bu, true, tb, s);
   memory c(m.c_user, cpu_dnnl_engine(), C);
   execute_with_scratchpad(m.prim, m.pd, s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
 }

@@ -22,7 +22,7 @@
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_dnnl_scratchpad.h"
-#include "core/backend/cpu/cpu_held_weights.h"
+#include "core/backend/cpu/cpu_layouts.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/backend/cpu/cpu_winograd.h"
 
@@ -225,15 +225,6 @@ void bound(Map& m) {
 // Temporaries come from the backend's block cache (CpuScratch).
 using Temp = CpuScratch;
 
-// The user's plain tensor as the primitive wants it: itself when layouts
-// match, else a temporary (filled by a reorder when copy_in).
-memory as_layout(const memory::desc& want, const memory& user, bool copy_in, Temp& t, dnnl::stream& s) {
-  if (want == user.get_desc()) return user;
-  memory m(want, cpu_dnnl_engine(), t.get_bytes(want.get_size()));
-  if (copy_in) cpu_reorder(user, m, s);
-  return m;
-}
-
 void copy_out(const memory& from, const memory& user, dnnl::stream& s) {
   if (from.get_desc() == user.get_desc()) return;
   cpu_reorder(from, user, s);
@@ -383,7 +374,7 @@ struct ChainWeights {
 
 // The weights `w` (laid out as `user`) in the layout a primitive wants: as
 // they are when that is theirs, else reordered once per held pass
-// (cpu_held_weights.h), or once per chain call (kept). Per call, ResNet-18's
+// (cpu_layouts.h), or once per chain call (kept). Per call, ResNet-18's
 // 512 x 512 x 3 x 3 reorders took ~7 ms each at batch 16, ~6 % of its
 // inference.
 memory weights_as(const memory::desc& want, const memory::desc& user, const float* w, memory& kept, dnnl::stream& s) {

@@ -15,7 +15,7 @@
 #include "core/backend/cpu/cpu_dnnl.h"
 #include "core/backend/cpu/cpu_dnnl_scratchpad.h"
 #include "core/backend/cpu/cpu_gemm_kernel.h"
-#include "core/backend/cpu/cpu_held_weights.h"
+#include "core/backend/cpu/cpu_layouts.h"
 #include "core/backend/cpu/cpu_kernel.h"
 #include "core/tensor/error.h"
 
@@ -111,7 +111,7 @@ float* mut(const float* p) { return const_cast<float*>(p); }
 // Held weights (WeightsHeld, backend.h): during an inference pass each
 // Linear layer's W is packed once into the layout its matmul chose (format
 // `any`), or into our kernel's panels, and reused by every batch
-// (cpu_held_weights.h). Measured on the MLP's layers, 2 threads, batch 128:
+// (cpu_layouts.h). Measured on the MLP's layers, 2 threads, batch 128:
 // 1.17-1.19x over reading W^T through strides. Larger weights stay unpacked
 // (a second copy of them per pass is memory a pass should not need).
 constexpr size_t kMaxPackedBytes = size_t(64) << 20;
@@ -161,17 +161,9 @@ void CpuBackend::linear_forward(int N, int in, int out, const float* x, const fl
   dnnl::stream s(e);
   memory xm(d.x, e, mut(x)), ym(d.y, e, y);
   CpuScratch tx, tw;
-  if (bf16) {
-    memory xb(m.pd.src_desc(), e, tx.get_bytes(m.pd.src_desc().get_size()));
-    cpu_reorder(xm, xb, s);
-    xm = xb;
-  }
+  if (bf16) xm = as_layout(m.pd.src_desc(), xm, true, tx, s);
   memory wm = packed ? packed_weights(m.pd.weights_desc(), d.w, w, s) : memory(d.w, e, mut(w));
-  if (!packed && bf16) {
-    memory wb(m.pd.weights_desc(), e, tw.get_bytes(m.pd.weights_desc().get_size()));
-    cpu_reorder(wm, wb, s);
-    wm = wb;
-  }
+  if (!packed && bf16) wm = as_layout(m.pd.weights_desc(), wm, true, tw, s);
   if (bias) {
     memory bm(d.bias, e, mut(bias));
     execute_with_scratchpad(m.prim, m.pd, s,

@@ -42,8 +42,8 @@ inline V activate(V v, ConvPost post) {
 
 // What happens to a finished block of products before it lands in C.
 struct Epilogue {
-  float alpha, beta;   // C = alpha * AB + beta * C on the first K block; later blocks add
-  const float* bias;   // at the panel's first column, or null
+  float alpha, beta;  // C = alpha * AB + beta * C on the first K block; later blocks add
+  const float* bias;  // at the panel's first column, or null
   ConvPost post;
 };
 

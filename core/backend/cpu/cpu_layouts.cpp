@@ -1,5 +1,6 @@
-// The held copies of weights (cpu_held_weights.h): per thread, as a hold is.
-#include "core/backend/cpu/cpu_held_weights.h"
+// Operands in a kernel's layout (cpu_layouts.h). Held copies are per
+// thread, as a hold is.
+#include "core/backend/cpu/cpu_layouts.h"
 
 #include <vector>
 
@@ -19,6 +20,14 @@ thread_local std::vector<Held> t_held;
 void drop_held() { t_held.clear(); }
 
 }  // namespace
+
+dnnl::memory as_layout(const dnnl::memory::desc& want, const dnnl::memory& user, bool copy_in, CpuScratch& t,
+                       dnnl::stream& s) {
+  if (want == user.get_desc()) return user;
+  dnnl::memory m(want, cpu_dnnl_engine(), t.get_bytes(want.get_size()));
+  if (copy_in) cpu_reorder(user, m, s);
+  return m;
+}
 
 dnnl::memory held_weights(const float* w, const dnnl::memory::desc& layout,
                           const std::function<void(const dnnl::memory& to)>& fill) {
