@@ -106,9 +106,6 @@ struct PrepareOptions {
 struct RunNote {
   std::string level;  // "info" | "warning"
   std::string text;
-  // Data already prepared and split (out-of-fold scoring trains on its own
-  // folds): used as is, nothing is opened or split.
-  std::shared_ptr<const PreparedData> data;
 };
 
 struct PreparedRun {
