@@ -1523,6 +1523,11 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_FALSE(winograd_applies(make_conv_geometry(16, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
   EXPECT_TRUE(winograd_applies(make_conv_geometry(32, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
   EXPECT_FALSE(winograd_applies(make_conv_geometry(128, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1)));
+  // Filters held for an inference pass: any batch pays for them; what the
+  // kernel cannot compute stays refused.
+  EXPECT_TRUE(winograd_applies(make_conv_geometry(1, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1), true));
+  EXPECT_FALSE(winograd_applies(make_conv_geometry(1, 512, 7, 7, 512, 3, 3, 2, 2, 1, 1), true));
+  EXPECT_FALSE(winograd_applies(make_conv_geometry(16, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1), true));
 }
 
 TEST(CpuBackend, ChainSubBatchesShareAWideLayersWinogradFilters) {
@@ -1564,6 +1569,40 @@ TEST(CpuBackend, ChainSubBatchesShareAWideLayersWinogradFilters) {
   ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
   EXPECT_EQ(winograd_calls() - calls, N);
   for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << i;
+}
+
+TEST(CpuBackend, HeldPassesRunWideLayersOnWinogradAtAnyBatch) {
+  // One image of a wide layer (128 x 128 at 7 x 7: 16 tiles) is too few
+  // tiles to pay for transforming its filters per call, so a plain chain
+  // runs oneDNN; in a held pass the filters are transformed once for the
+  // pass, so it runs ours, with the same output.
+  const WinogradUse use = cpu_winograd_use();
+  set_cpu_winograd(WinogradUse::On);
+  const ConvGeometry g = make_conv_geometry(1, 128, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  const auto x = randv(size_t(g.C) * g.H * g.W, 74), w = randv(size_t(g.K) * g.C * 9, 75), b = randv(size_t(g.K), 76);
+  ConvLink l;
+  l.g = g;
+  l.w = w.data();
+  l.bias = b.data();
+  std::vector<float> ref(size_t(g.K) * g.P * g.Q), y(ref.size(), -1.f);
+  im2col_conv_forward(g, x.data(), w.data(), b.data(), ref.data());
+  float scale = 0;
+  for (float v : ref) scale = std::max(scale, std::abs(v));
+  long calls = winograd_calls();
+  ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
+  EXPECT_EQ(winograd_calls(), calls) << "no hold: oneDNN";
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << i;
+  {
+    const WeightsHeld pass;
+    for (int call = 0; call < 2; ++call) {
+      std::fill(y.begin(), y.end(), -1.f);
+      calls = winograd_calls();
+      ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
+      EXPECT_EQ(winograd_calls(), calls + 1) << "held: ours, call " << call;
+      for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << i;
+    }
+  }
+  set_cpu_winograd(use);
 }
 
 TEST(CpuBackend, WinogradOnSixteenFloatVectorsEqualsEightAndIm2col) {

@@ -474,11 +474,11 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       const int by = channel_block(fi.pd.dst_desc(), {l.g.N, l.g.K, l.g.P, l.g.Q});
       // Ours: 2.25-4x fewer multiply-adds. Whether a wide layer has tiles
       // enough to pay for its filter transform counts the whole call's: the
-      // filters are transformed once per call (or per held pass), not per
-      // sub-batch.
+      // filters are transformed once per call, not per sub-batch; in a held
+      // pass, once for the pass (any batch pays).
       ConvGeometry whole = l.g;
       whole.N = call_n;
-      const bool winograd = winograd_forward_suits(whole, bx, by);
+      const bool winograd = winograd_forward_suits(whole, bx, by, weights_held());
       // An identity shortcut read here for the last time, already in this
       // link's output layout, takes the sum in its own buffer (a chain
       // temporary, never the caller's x, nor this link's own input): no copy

@@ -843,13 +843,13 @@ int winograd_tile_for(const ConvGeometry& g) {
 long winograd_calls() { return g_calls.load(); }
 long winograd_calls16() { return g_calls16.load(); }
 
-bool winograd_forward_suits(const ConvGeometry& g, int bx, int by) {
-  if (g_use == WinogradUse::Off || !bx || !by || !winograd_applies(g)) return false;
+bool winograd_forward_suits(const ConvGeometry& g, int bx, int by, bool filters_held) {
+  if (g_use == WinogradUse::Off || !bx || !by || !winograd_applies(g, filters_held)) return false;
   if (g_use == WinogradUse::On) return true;
   return bx == 16 && by == 16 && sixteen_floats_win(g);
 }
 
-bool winograd_applies(const ConvGeometry& g) {
+bool winograd_applies(const ConvGeometry& g, bool filters_held) {
   if (!(g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.groups == 1 &&
         g.C % 8 == 0 && g.K % 8 == 0 && g.C > 0 && g.K > 0 && size_t(g.C) * g.K <= kMostWideChannelPairs &&
         g.P == g.H + 2 * g.pad_h - 2 && g.Q == g.W + 2 * g.pad_w - 2 && g.P > 0 && g.Q > 0 && g.N > 0))
@@ -861,7 +861,12 @@ bool winograd_applies(const ConvGeometry& g) {
   // as fast as oneDNN's (AVX2, interleaved: ResNet-18 training 12.9 / 9.9 /
   // 12.7 img/s against 9.5 / 12.8 / 13.9 without them), but their U, sums
   // and chunks took ResNet-18's training peak RSS from 883 to 914 MB, above
-  // PyTorch's 897: they need 512 tiles.
+  // PyTorch's 897: they need 512 tiles. Held filters are transformed once
+  // per inference pass: there ResNet-18's 512-channel layers at batch 16
+  // ran ours (bench_imagenet, 4 interleaved pairs: 43.7 / 32.2 / 49.2 /
+  // 32.6 img/s on oneDNN, 46.3 / 47.4 / 46.5 / 49.5 on ours; the pass's
+  // peak RSS 392 -> 422 MB, far under training's).
+  if (filters_held) return true;
   const int m = winograd_tile_for(g);
   const long tiles = long(g.N) * tiles_per_image(g, m);
   return !is_wide(g) || size_t(tiles) * 512 >= size_t(g.C) * g.K;

@@ -14,8 +14,10 @@ namespace perceptra {
 // True when `g` is a convolution this kernel computes: 3x3, stride 1,
 // dilation 1, one group, C and K multiples of 8, C * K <= 512 * 512 (past
 // 64 * 64 the products are sgemm calls over large chunks of tiles, and the
-// batch must give at least C * K / 1024 tiles to pay for the filters').
-bool winograd_applies(const ConvGeometry& g);
+// batch must give at least C * K / 512 tiles to pay for the filters'
+// transform and memory, unless filters_held: transformed once per held
+// inference pass, winograd_held_filters).
+bool winograd_applies(const ConvGeometry& g, bool filters_held = false);
 
 // A convolution's transformed filters, for calls that share them (an
 // inference chain's sub-batches: ResNet-18 at 224 runs one image at a time,
@@ -74,7 +76,8 @@ bool cpu_winograd();  // On
 // least 7 x 7 (kernels alone, 2 threads: 1.24x at 16 channels 28 x 28 batch
 // 32, 1.31x 32 at 14 x 14, 1.39x 64 at 7 x 7, 1.06x ResNet-18's 64 at 56 x 56
 // batch 8); wider layers stay with oneDNN. A fixed rule, not a timing.
-bool winograd_forward_suits(const ConvGeometry& g, int bx, int by);
+// filters_held: as winograd_applies.
+bool winograd_forward_suits(const ConvGeometry& g, int bx, int by, bool filters_held = false);
 
 // The forward's (and input gradient's) output tile for g: 4, F(4x4, 3x3) on
 // 6x6 patches, 4x fewer multiply-adds than direct, on planes of at least
