@@ -45,9 +45,9 @@ Backend& backend_for(Device device) {
 namespace {
 thread_local int t_holds = 0;
 std::mutex g_release_mu;
-std::vector<void (*)()>& release_hooks() {
-  static std::vector<void (*)()> hooks;
-  return hooks;
+std::vector<void (*)()>& release_hooks(bool after) {
+  static std::vector<void (*)()> drops, afters;
+  return after ? afters : drops;
 }
 }  // namespace
 
@@ -58,16 +58,18 @@ WeightsHeld::~WeightsHeld() {
   std::vector<void (*)()> hooks;
   {
     std::lock_guard<std::mutex> lk(g_release_mu);
-    hooks = release_hooks();
+    hooks = release_hooks(false);
+    const auto& afters = release_hooks(true);
+    hooks.insert(hooks.end(), afters.begin(), afters.end());
   }
-  for (auto* drop : hooks) drop();
+  for (auto* hook : hooks) hook();
 }
 
 bool weights_held() { return t_holds > 0; }
 
-void on_weights_released(void (*drop)()) {
+void on_weights_released(void (*drop)(), bool after) {
   std::lock_guard<std::mutex> lk(g_release_mu);
-  auto& hooks = release_hooks();
+  auto& hooks = release_hooks(after);
   if (std::find(hooks.begin(), hooks.end(), drop) == hooks.end()) hooks.push_back(drop);
 }
 

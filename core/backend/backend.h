@@ -171,8 +171,10 @@ class WeightsHeld {
 // True while a WeightsHeld lives on this thread.
 bool weights_held();
 // A backend keeping held copies registers how to drop the calling thread's
-// (run when the outermost hold on a thread ends, on that thread).
-void on_weights_released(void (*drop)());
+// (run when the outermost hold on a thread ends, on that thread). `after`
+// hooks run once every drop has run (the CPU backend's: give the pass's
+// freed blocks back to the system).
+void on_weights_released(void (*drop)(), bool after = false);
 
 // conv2d_chain_forward as separate ops, link after link, each link's input
 // kept until its last reader (itself or a later shortcut): what a backend

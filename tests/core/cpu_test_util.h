@@ -6,9 +6,21 @@
 #include <vector>
 
 #include "core/backend/backend.h"
+#include "core/backend/cpu/cpu_winograd.h"
 #include "core/tensor/random.h"
 
 namespace perceptra::test {
+
+// The process's Winograd setting, put back when the test ends however it
+// ends (an ASSERT returns early, and a setting left behind would change
+// the kernels of every later test in the binary).
+struct WinogradRestore {
+  WinogradUse use = cpu_winograd_use();
+  WinogradRestore() = default;
+  WinogradRestore(const WinogradRestore&) = delete;
+  WinogradRestore& operator=(const WinogradRestore&) = delete;
+  ~WinogradRestore() { set_cpu_winograd(use); }
+};
 
 // n uniform values in [-1, 1), reproducible from the seed.
 inline std::vector<float> randv(size_t n, uint64_t seed) {

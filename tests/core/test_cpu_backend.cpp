@@ -363,7 +363,7 @@ TEST(CpuBackend, HeldLinearWeightsArePackedOncePerPassAndDroppedAfter) {
 // A chain link on oneDNN (stride 2: no Winograd) whose kernel wants the
 // weights in another layout reorders them once per held pass, not per call.
 TEST(CpuBackend, HeldChainWeightsAreReorderedOncePerPass) {
-  const WinogradUse use = cpu_winograd_use();
+  const test::WinogradRestore restore_winograd;
   set_cpu_winograd(WinogradUse::Off);
   ConvLink l;
   l.g = make_conv_geometry(4, 16, 12, 12, 32, 3, 3, 2, 2, 1, 1);
@@ -393,11 +393,33 @@ TEST(CpuBackend, HeldChainWeightsAreReorderedOncePerPass) {
     const WeightsHeld next;  // the new pass reads the weights as they are now
     EXPECT_NE(chain(), plain);
   }
-  set_cpu_winograd(use);
+}
+
+// When a held pass ends its copies are dropped and then the blocks it freed
+// are given back to the system, not cached beside what training allocates
+// next (they raised ResNet-18's training peak RSS by 53 MB).
+TEST(CpuBackend, AHeldPassGivesItsFreedBlocksBackWhenItEnds) {
+  const test::WinogradRestore restore_winograd;
+  set_cpu_winograd(WinogradUse::On);
+  ConvLink l;
+  l.g = make_conv_geometry(2, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1);
+  const auto w = randv(size_t(64) * 64 * 9, 25), x = randv(size_t(2) * 64 * 144, 26);
+  l.w = w.data();
+  std::vector<float> y(x.size());
+  {
+    const WeightsHeld pass;
+    ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
+    ASSERT_NE(winograd_held_filters(l.g, l.w), nullptr);
+    { CpuScratch t(size_t(1) << 20); }  // a pass temporary, freed into the cache
+    EXPECT_GT(cpu_cached_bytes(), 0u);
+  }
+  EXPECT_EQ(cpu_cached_bytes(), 0u) << "the held filters and temporaries went back to the system";
+  ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), y.data()));
+  EXPECT_GT(cpu_cached_bytes(), 0u) << "outside a pass, freed blocks are cached as before";
 }
 
 TEST(CpuBackend, HeldWinogradFiltersAreTransformedOncePerPass) {
-  const WinogradUse use = cpu_winograd_use();
+  const test::WinogradRestore restore_winograd;
   set_cpu_winograd(WinogradUse::On);
   ConvLink l;
   l.g = make_conv_geometry(4, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1);
@@ -435,7 +457,6 @@ TEST(CpuBackend, HeldWinogradFiltersAreTransformedOncePerPass) {
     EXPECT_TRUE(same_filters(*winograd_held_filters(l.g, w.data())));
     EXPECT_NE(chain(), plain);
   }
-  set_cpu_winograd(use);
 }
 
 namespace {
@@ -743,7 +764,7 @@ TEST(CpuBackend, ConvBackwardWithoutOptionalGradientsGivesTheSameWeightGradient)
 }
 
 TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
-  const WinogradUse winograd_default = cpu_winograd_use();  // restored at the end
+  const test::WinogradRestore winograd_default;
   struct Case {
     int N, C, H, W, K, R, S, stride, pad, dil, groups = 1;
   };
@@ -781,7 +802,7 @@ TEST(CpuBackend, OneDnnConvolutionMatchesTheIm2colReference) {
         EXPECT_EQ(winograd_calls(), calls);
       }
     }
-    set_cpu_winograd(winograd_default);
+    set_cpu_winograd(winograd_default.use);
     set_cpu_conv_impl(CpuConvImpl::Auto);
     auto close = [](const std::vector<float>& a, const std::vector<float>& r, const char* what) {
       for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], r[i], 1e-4f * (1 + std::abs(r[i]))) << what << " " << i;
@@ -802,7 +823,7 @@ TEST(CpuBackend, OneDnnWinogradRunsWhereTheRuleSaysAndMatchesIm2col) {
   // implementation oneDNN reports follows dnnl_winograd_suits.
   const bool avx512 = cpu_isa_has(dnnl_cpu_isa_avx512_core);
   if (!avx512) std::printf("[ note ] no AVX-512: oneDNN refuses Winograd, its direct kernels run (checked too)\n");
-  const WinogradUse winograd_default = cpu_winograd_use();
+  const test::WinogradRestore winograd_default;
   const bool dnnl_winograd_default = dnnl_winograd();
   set_cpu_winograd(false);  // our own kernels stay out of this comparison
   struct Case {
@@ -883,7 +904,6 @@ TEST(CpuBackend, OneDnnWinogradRunsWhereTheRuleSaysAndMatchesIm2col) {
     close(chained, apart, "chain");
   }
   set_dnnl_winograd(dnnl_winograd_default);
-  set_cpu_winograd(winograd_default);
   set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
@@ -891,7 +911,7 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
   // Each training runs on a thread of its own and primitives are cached for
   // the process: a primitive made on a thread that has ended must still run
   // (oneDNN's own scratchpad died with its thread; Winograd wrote through it).
-  const WinogradUse winograd_default = cpu_winograd_use();
+  const test::WinogradRestore winograd_default;
   set_cpu_conv_impl(CpuConvImpl::OneDnn);
   set_cpu_winograd(false);
   auto g = make_conv_geometry(8, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1);  // Winograd on AVX-512
@@ -924,7 +944,6 @@ TEST(CpuBackend, CachedPrimitivesOutliveTheThreadThatMadeThem) {
   EXPECT_EQ(first.dw, again.dw);
   EXPECT_EQ(first.db, again.db);
   EXPECT_EQ(first.ly, again.ly);
-  set_cpu_winograd(winograd_default);
   set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
@@ -974,7 +993,7 @@ TEST(CpuBackend, OneDnnPathActuallyRunsForPlainConvolutions) {
 }
 
 TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
-  const WinogradUse winograd_default = cpu_winograd_use();  // restored at the end
+  const test::WinogradRestore winograd_default;
   // MobileNetV2-like links (1-channel stem with stride 2, 1x1 expand,
   // depthwise 3x3, 1x1 project without post-op), a plain 3x3 pair, and
   // SimpleCNN-like conv-relu-maxpool links (pool 2x2 on an odd plane, a
@@ -1081,7 +1100,6 @@ TEST(CpuBackend, ConvChainEqualsItsLinksOneByOne) {
       }
     }
   }
-  set_cpu_winograd(winograd_default);
   set_cpu_conv_impl(CpuConvImpl::Auto);
 }
 
@@ -1183,7 +1201,7 @@ TEST(CpuBackend, AutoConvChoiceKeepsIm2colWhenOneDnnRefuses) {
 }
 
 TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
-  const WinogradUse winograd_default = cpu_winograd_use();  // restored at the end
+  const test::WinogradRestore winograd_default;
   // y = post(conv + bias + s), s = an earlier link's input as is or through a
   // 1x1 projection: oneDNN's sum post-op in the blocked layout and the
   // link-by-link form, against convolutions, adds and activations done here.
@@ -1260,7 +1278,7 @@ TEST(CpuBackend, ResidualChainsAddTheirShortcutBeforeThePostOp) {
         for (size_t k = 0; k < ref.size(); ++k)
           ASSERT_NEAR(chained[k], ref[k], tol) << "oneDNN chain " << ci << " Winograd " << winograd << " k=" << k;
       }
-    set_cpu_winograd(winograd_default);
+    set_cpu_winograd(winograd_default.use);
     set_conv_chain_bytes(kConvChainBytes);
     // A shortcut that does not fit the output is refused, not guessed at.
     std::vector<ConvLink> bad = cl;
@@ -1576,7 +1594,7 @@ TEST(CpuBackend, HeldPassesRunWideLayersOnWinogradAtAnyBatch) {
   // tiles to pay for transforming its filters per call, so a plain chain
   // runs oneDNN; in a held pass the filters are transformed once for the
   // pass, so it runs ours, with the same output.
-  const WinogradUse use = cpu_winograd_use();
+  const test::WinogradRestore restore_winograd;
   set_cpu_winograd(WinogradUse::On);
   const ConvGeometry g = make_conv_geometry(1, 128, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1);
   const auto x = randv(size_t(g.C) * g.H * g.W, 74), w = randv(size_t(g.K) * g.C * 9, 75), b = randv(size_t(g.K), 76);
@@ -1602,7 +1620,57 @@ TEST(CpuBackend, HeldPassesRunWideLayersOnWinogradAtAnyBatch) {
       for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << i;
     }
   }
-  set_cpu_winograd(use);
+}
+
+TEST(CpuBackend, WinogradPoolsInItsOutputTransformAsConvThenMaxPool) {
+  // A chain link of our F(4x4) Winograd followed by 2x2 stride-2 max
+  // pooling pools in the output transform (the convolution's output is
+  // never written): the same values as the link without pooling followed
+  // by the backend's max pooling, on even and odd planes (floor mode drops
+  // the last row and column), every post-op, a NaN input included.
+  const test::WinogradRestore restore_winograd;
+  set_cpu_winograd(WinogradUse::On);
+  struct Case {
+    int N, C, H, W, K;
+    ConvPost post;
+  };
+  for (Case c : {Case{3, 16, 14, 14, 32, ConvPost::ReLU}, Case{2, 8, 13, 11, 16, ConvPost::None},
+                 Case{2, 32, 9, 9, 8, ConvPost::ReLU6}}) {
+    const ConvGeometry g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, 1, 1);
+    ASSERT_EQ(winograd_tile_for(g), 4);
+    auto x = randv(size_t(c.N) * c.C * c.H * c.W, 81 + c.H);
+    x[5] = std::nanf("");  // spreads to the outputs it reaches: pooling keeps them NaN
+    const auto w = randv(size_t(c.K) * c.C * 9, 82), b = randv(size_t(c.K), 83);
+    ConvLink l;
+    l.g = g;
+    l.w = w.data();
+    l.bias = b.data();
+    l.post = c.post;
+    std::vector<float> conv(size_t(c.N) * c.K * g.P * g.Q);
+    const long calls = winograd_calls();
+    ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), conv.data()));
+    l.pool = make_pool_geometry(c.N, c.K, g.P, g.Q, 2, 2, 2, 2, 0, 0);
+    ASSERT_TRUE(winograd_forward_pools(g, l.pool, 8));
+    std::vector<float> want(size_t(c.N) * c.K * l.pool.P * l.pool.Q), got(want.size(), -1.f);
+    B().maxpool2d_forward(l.pool, conv.data(), want.data());
+    ASSERT_TRUE(dnnl_conv_chain_forward(1, &l, x.data(), got.data()));
+    EXPECT_EQ(winograd_calls() - calls, 2) << "both ran ours";
+    int nans = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      nans += std::isnan(want[i]);
+      ASSERT_TRUE((std::isnan(got[i]) && std::isnan(want[i])) || got[i] == want[i])
+          << "N=" << c.N << " " << c.H << "x" << c.W << " at " << i << ": " << got[i] << " vs " << want[i];
+    }
+    EXPECT_GT(nans, 0) << "the NaN must reach the pooled outputs";
+  }
+  // What it does not take: 3x3 pooling, padding, F(2x2) tiles.
+  const ConvGeometry g = make_conv_geometry(1, 16, 14, 14, 16, 3, 3, 1, 1, 1, 1);
+  EXPECT_FALSE(winograd_forward_pools(g, make_pool_geometry(1, 16, 14, 14, 3, 3, 2, 2, 0, 0), 8));
+  EXPECT_FALSE(winograd_forward_pools(g, make_pool_geometry(1, 16, 14, 14, 2, 2, 2, 2, 1, 1), 8));
+  EXPECT_FALSE(winograd_forward_pools(g, make_pool_geometry(1, 16, 14, 14, 2, 2, 2, 2, 0, 0), 1));
+  set_winograd_tile(2);
+  EXPECT_FALSE(winograd_forward_pools(g, make_pool_geometry(1, 16, 14, 14, 2, 2, 2, 2, 0, 0), 8));
+  set_winograd_tile(0);
 }
 
 TEST(CpuBackend, WinogradOnSixteenFloatVectorsEqualsEightAndIm2col) {
@@ -1666,7 +1734,7 @@ TEST(CpuBackend, WinogradOnSixteenFloatVectorsEqualsEightAndIm2col) {
   set_winograd_tile(0);
 
   // Which forwards run it under each use.
-  const WinogradUse use = cpu_winograd_use();
+  const test::WinogradRestore restore_winograd;
   auto suits = [](int C, int H, int K, int bx, int by) {
     return winograd_forward_suits(make_conv_geometry(32, C, H, H, K, 3, 3, 1, 1, 1, 1), bx, by);
   };
@@ -1688,7 +1756,6 @@ TEST(CpuBackend, WinogradOnSixteenFloatVectorsEqualsEightAndIm2col) {
   set_winograd_width(8);
   EXPECT_FALSE(suits(16, 28, 16, 16, 16)) << "the 8-float kernel lost to oneDNN everywhere on AVX-512";
   set_winograd_width(0);
-  set_cpu_winograd(use);
 }
 
 TEST(CpuBackend, SumRowsIsTheColumnSumInDouble) {

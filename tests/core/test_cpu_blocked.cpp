@@ -123,7 +123,7 @@ TEST(ChannelBlocks, BatchNormOnBlocksEqualsBatchNormOnNchw) {
 // and dy in out_block) gives the NCHW results: on oneDNN, with Winograd on
 // and off, and on the im2col fallback (which reorders around itself).
 TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
-  const WinogradUse winograd_default = cpu_winograd_use();
+  const test::WinogradRestore winograd_default;
   const CpuConvImpl impl_default = cpu_conv_impl();
   struct Case {
     int N, C, H, W, K, R, S, stride, pad, groups, in_block, out_block;
@@ -176,7 +176,6 @@ TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
       expect_close(db, db0, 1e-4f, "db");
     }
   }
-  set_cpu_winograd(winograd_default);
   set_cpu_conv_impl(impl_default);
 }
 

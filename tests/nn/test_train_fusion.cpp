@@ -14,6 +14,7 @@
 #include "core/nn/model.h"
 #include "core/nn/train_fusion.h"
 #include "nn_test_util.h"
+#include "tests/core/cpu_test_util.h"
 
 using namespace perceptra;
 using nlohmann::json;
@@ -209,10 +210,7 @@ TEST(TrainFusion, BlockedActivationsTrainAsNchw) {
   // nudge does (batch norm cancels a scaled input). Layouts are compared
   // here with the same kernels on both sides; our kernels against direct
   // ones in CpuBackend.Winograd*.
-  struct Restore {
-    WinogradUse use = cpu_winograd_use();
-    ~Restore() { set_cpu_winograd(use); }
-  } restore;
+  const test::WinogradRestore restore_winograd;
   set_cpu_winograd(WinogradUse::Off);
   for (const auto& name : Model::builtin_names()) {
     const json s = Model::builtin_spec(name, {1, 28, 28}, 10);

@@ -486,9 +486,18 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       const int rf = l.residual_from;
       const bool in_place = l.residual() && !proj[size_t(i)] && !winograd && !to_y && rf > 0 && rf < i &&
                             last_use[size_t(rf)] == i && inputs[size_t(rf)].get_desc() == fi.pd.dst_desc();
-      memory out = to_y       ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s)
-                   : in_place ? inputs[size_t(rf)]
-                              : temp(fi.pd.dst_desc(), i + 1);
+      // Ours pools in its output transform: the convolution's output is
+      // never written, nor read back by a pooling pass.
+      const bool winograd_pools = winograd && l.pooled() && !l.residual() && winograd_forward_pools(l.g, l.pool, by);
+      auto pooled = [&] {
+        const memory::desc want({l.pool.N, l.pool.C, l.pool.P, l.pool.Q}, dt::f32,
+                                by == 16 ? tag::nChw16c : tag::nChw8c);
+        return i == n - 1 ? as_layout(want, yu, false, take(i + 1), s) : temp(want, i + 1);
+      };
+      memory out = winograd_pools ? pooled()
+                   : to_y         ? as_layout(fi.pd.dst_desc(), yu, false, take(i + 1), s)
+                   : in_place     ? inputs[size_t(rf)]
+                                  : temp(fi.pd.dst_desc(), i + 1);
       if (in_place) {  // its buffer now lives as long as this link's output
         auto& from = groups[size_t(rf)];
         groups[size_t(i) + 1].insert(groups[size_t(i) + 1].end(), from.begin(), from.end());
@@ -528,7 +537,8 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
           if (!own.tile) winograd_prepare_filters(l.g, l.w, own);
           f = &own;
         }
-        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), f);
+        winograd_conv_forward_blocked(l.g, bx, data_of(cur), l.w, l.bias, l.post, add, by, mut(data_of(out)), f,
+                                      winograd_pools ? &l.pool : nullptr);
       } else {
         memory wm = weights_as(fi.pd.weights_desc(), d[size_t(i)].wei, l.w, weights.conv[size_t(i)], s);
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, out}};
@@ -536,7 +546,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
         execute_with_scratchpad(fi.prim, fi.pd, s, args);
       }
       cur = out;
-      if (l.pooled()) {
+      if (l.pooled() && !winograd_pools) {
         const PoolGeometry& pg = l.pool;
         const int block = channel_block(cur.get_desc(), {pg.N, pg.C, pg.H, pg.W});
         if (block) {  // ours: oneDNN 2.6 pooling took ~3x longer here

@@ -478,6 +478,7 @@ struct Job {
   const float* add;  // a tensor laid out as y to add before the post-op, or null
   float* y;
   int TW, TI, TB;  // tiles per row, per image, per chunk
+  bool pool2;      // y (and out) is the 2x2 stride-2 max pooling of the output
 };
 
 // Tile gt of the flattened (image, tile row, tile column) order, for tiles
@@ -502,9 +503,9 @@ int chunk_tiles(int m, size_t per_tile, int rows = kRows) {
 
 // The forward's job: x into y in chunks of TB tiles of side m.
 Job forward_job(const ConvGeometry& g, int m, int bx, const float* x, const float* U, const float* bias, ConvPost post,
-                const float* add, int by, float* y, int TB) {
-  return {g, {g.C, g.H, g.W, bx}, {g.K, g.P, g.Q, by},   x, U, bias, post, add,
-          y, tiles_per_row(g, m), tiles_per_image(g, m), TB};
+                const float* add, int by, float* y, int TB, bool pool2 = false) {
+  const Blocked out = pool2 ? Blocked{g.K, g.P / 2, g.Q / 2, by} : Blocked{g.K, g.P, g.Q, by};
+  return {g, {g.C, g.H, g.W, bx}, out, x, U, bias, post, add, y, tiles_per_row(g, m), tiles_per_image(g, m), TB, pool2};
 }
 
 // The weight gradient's job over x and dy (read only, through Job::y).
@@ -520,7 +521,8 @@ Job gradient_job(const ConvGeometry& g, int m, int bx, const float* x, int by, c
           const_cast<float*>(dy),
           tiles_per_row(g, m),
           tiles_per_image(g, m),
-          TB};
+          TB,
+          false};
 }
 
 // The activation after bias and shortcut.
@@ -619,6 +621,19 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       V y[Mt][Mt];
       Tile<Mt>::output(M + size_t(t) * K + k, step, y);
       const V bias = jb.bias ? ld<W>(jb.bias + k) : V{};
+      if (jb.pool2) {  // an even tile pools to its own 2x2 (floor mode: an odd last row or column drops)
+        for (int a = 0; a < rows / 2; ++a)
+          for (int b = 0; b < cols / 2; ++b) {
+            V best = apply_post(y[2 * a][2 * b] + bias, jb.post);
+            for (int e = 1; e < 4; ++e) {  // window order; NaN wins, the first maximum stays (maxpool's rule)
+              const V v = apply_post(y[2 * a + e / 2][2 * b + e % 2] + bias, jb.post);
+              const auto take = (v > best) | ((v != v) & (best == best));
+              best = take ? v : best;
+            }
+            st(jb.y + jb.out.at(n, k, oh / 2 + a, ow / 2 + b), best);
+          }
+        continue;
+      }
       float* corner = jb.y + jb.out.at(n, k, oh, ow);
       if (jb.out.b == 1) {  // plain NCHW (no shortcut): each channel's rows from a local copy
         float buf[Mt][Mt][W];
@@ -661,7 +676,7 @@ int balanced_chunk(long tiles, int most, int threads) {
 
 template <int Mt, int W>
 void forward(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias, ConvPost post,
-             const float* add, int by, float* y, const WinogradFilters* ready) {
+             const float* add, int by, float* y, const WinogradFilters* ready, bool pool2) {
   ++g_calls;
   if (W == 16) ++g_calls16;
   constexpr int X = Tile<Mt>::A * Tile<Mt>::A;
@@ -675,7 +690,7 @@ void forward(const ConvGeometry& g, int bx, const float* x, const float* w, cons
   const long chunks = (tiles + per - 1) / per;
   const size_t per_thread = size_t(X) * TB * (g.C + g.K);
   CpuScratch work(per_thread * size_t(threads));  // taken here: nothing may throw in the region
-  const Job jb = forward_job(g, Mt, bx, x, U, bias, post, add, by, y, TB);
+  const Job jb = forward_job(g, Mt, bx, x, U, bias, post, add, by, y, TB, pool2);
 #pragma omp parallel num_threads(threads)
   {
     float* V = work.data() + per_thread * size_t(omp_get_thread_num());
@@ -907,8 +922,19 @@ const WinogradFilters* winograd_held_filters(const ConvGeometry& g, const float*
   return &h.f;
 }
 
+bool winograd_forward_pools(const ConvGeometry& g, const PoolGeometry& p, int by) {
+  return !is_wide(g) && winograd_tile_for(g) == 4 && (by == 8 || by == 16) && p.kh == 2 && p.kw == 2 && p.sh == 2 &&
+         p.sw == 2 && p.ph == 0 && p.pw == 0 && p.N == g.N && p.C == g.K && p.H == g.P && p.W == g.Q;
+}
+
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
-                                   ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters) {
+                                   ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters,
+                                   const PoolGeometry* pool) {
+  if (pool) {
+    PCHECK(!add && winograd_forward_pools(g, *pool, by), "Winograd: this convolution cannot pool in its output");
+    const bool w16 = bx == 16 && by == 16 && sixteen_floats_fit(g);
+    return (w16 ? forward<4, 16> : forward<4, 8>)(g, bx, x, w, bias, post, nullptr, by, y, filters, true);
+  }
   const bool wide = is_wide(g);
   // 16-float vectors where every vector is one whole channel block.
   const bool w16 = bx == 16 && (by == 16 || by == 1) && sixteen_floats_fit(g);
@@ -916,9 +942,9 @@ void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x
   if (wide)
     (m == 2 ? forward_wide<2> : forward_wide<4>)(g, bx, x, w, bias, post, add, by, y, filters);
   else if (w16)
-    (m == 2 ? forward<2, 16> : forward<4, 16>)(g, bx, x, w, bias, post, add, by, y, filters);
+    (m == 2 ? forward<2, 16> : forward<4, 16>)(g, bx, x, w, bias, post, add, by, y, filters, false);
   else
-    (m == 2 ? forward<2, 8> : forward<4, 8>)(g, bx, x, w, bias, post, add, by, y, filters);
+    (m == 2 ? forward<2, 8> : forward<4, 8>)(g, bx, x, w, bias, post, add, by, y, filters, false);
 }
 
 void winograd_conv_backward_weights_blocked(const ConvGeometry& g, int bx, const float* x, int by, const float* dy,

@@ -39,10 +39,17 @@ const WinogradFilters* winograd_held_filters(const ConvGeometry& g, const float*
 // reorder; no `add` then); w is the plain [K][C][3][3] tensor, bias [K] or
 // null; add (a residual shortcut) null or laid out as y, and may be y
 // itself; filters: w prepared for a geometry with the same planes, or null.
-// Requires winograd_applies(g).
+// Requires winograd_applies(g). With `pool` (where winograd_forward_pools,
+// no add), y is the max pooling of that output, [N][K/by][P/2][Q/2][by]:
+// each 4x4 output tile pools to its own 2x2 in the output transform, so the
+// convolution's output is never written (SimpleCNN's second layer).
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y,
-                                   const WinogradFilters* filters = nullptr);
+                                   const WinogradFilters* filters = nullptr, const PoolGeometry* pool = nullptr);
+// Whether g's forward can take the 2x2 stride-2 max pooling p into its
+// output transform: F(4x4) tiles (even, so tiles pool on their own), not
+// wide, a blocked output (by 8 or 16).
+bool winograd_forward_pools(const ConvGeometry& g, const PoolGeometry& p, int by);
 
 // The input gradient of the same convolution: dx = conv(dy, w flipped and
 // transposed) with padding 2 - pad, when winograd_applies to that geometry
