@@ -1,6 +1,6 @@
 // Our float32 GEMM (cpu_gemm_kernel.h): B in panels of 16 columns, C in
-// register tiles of 6 rows x 16 columns (12 accumulators of 8 floats, the
-// layout of BLIS's and MLAS's AVX2 kernels), K in blocks of 256 so a panel's
+// register tiles of 6 rows x 16 columns (12 accumulators of 8 floats, as
+// BLIS's Haswell kernel), K in blocks of 256 so a panel's
 // block (16 KiB) stays in L1 while every row tile of A streams past it.
 // Threads split the panels, or the rows when there are too few panels.
 #if defined(__AVX__)
@@ -205,6 +205,7 @@ bool cpu_own_gemm(bool held_weights) {
 size_t own_gemm_panel_floats(int K, int N) { return size_t((N + kNR - 1) / kNR) * size_t(std::max(K, 0)) * kNR; }
 
 void own_gemm_pack(bool trans_b, int K, int N, const float* B, int ldb, float* panels) {
+  if (K <= 0 || N <= 0) return;  // no panels (and `panels` may be null)
   const int count = (N + kNR - 1) / kNR;
 #pragma omp parallel for if (size_t(K) * N > (size_t(1) << 16))
   for (int p = 0; p < count; ++p)
