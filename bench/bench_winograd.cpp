@@ -5,6 +5,10 @@
 // shape: best-of-repeats milliseconds, oneDNN's GFLOP/s, and the ratios.
 //
 //   bench_winograd [--threads 2] [--repeats 12]
+//   bench_winograd --train [--batch 128]
+// --train times our three training passes (forward with ReLU, input
+// gradient, weight and bias gradient) on nChw8c tensors at the training
+// batch, as ResNet-small's and SimpleCNN's steps run them.
 #include <omp.h>
 
 #include <algorithm>
@@ -20,19 +24,67 @@
 
 using namespace perceptra;
 
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Best-of-repeats milliseconds of each training pass on one shape.
+void time_training_passes(const char* layer, int N, int C, int H, int K, int repeats, int threads) {
+  const ConvGeometry g = make_conv_geometry(N, C, H, H, K, 3, 3, 1, 1, 1, 1);
+  Rng rng(7);
+  std::vector<float> x(size_t(N) * C * H * H), w(size_t(K) * C * 9), b(K + 0ul), y(size_t(N) * K * H * H), dx(x.size()),
+      dw(w.size()), db(b.size());
+  for (float& v : x) v = rng.uniform(-1.f, 1.f);
+  for (float& v : w) v = rng.uniform(-0.1f, 0.1f);
+  for (float& v : b) v = rng.uniform(-1.f, 1.f);
+  double best[3] = {1e30, 1e30, 1e30};  // forward, input gradient, weight gradient
+  for (int r = 0; r < repeats + 1; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    winograd_conv_forward_blocked(g, 8, x.data(), w.data(), b.data(), ConvPost::ReLU, nullptr, 8, y.data());
+    if (r) best[0] = std::min(best[0], ms_since(t0));
+    t0 = std::chrono::steady_clock::now();
+    winograd_conv_backward_data_blocked(g, 8, y.data(), w.data(), 8, dx.data());
+    if (r) best[1] = std::min(best[1], ms_since(t0));
+    t0 = std::chrono::steady_clock::now();
+    winograd_conv_backward_weights_blocked(g, 8, x.data(), 8, y.data(), dw.data(), db.data());
+    if (r) best[2] = std::min(best[2], ms_since(t0));
+  }
+  const double gflop = 2e-9 * N * K * H * H * C * 9;  // a direct convolution's, per pass
+  std::printf(
+      "{\"layer\":\"%s\",\"N\":%d,\"C\":%d,\"HW\":%d,\"K\":%d,\"threads\":%d,\"forward_ms\":%.4f,"
+      "\"backward_data_ms\":%.4f,\"backward_weights_ms\":%.4f,\"direct_equivalent_gflops\":%.1f}\n",
+      layer, N, C, H, K, threads, best[0], best[1], best[2], 3 * gflop / (best[0] + best[1] + best[2]) * 1e3);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  int threads = 2, repeats = 12;
+  int threads = 2, repeats = 12, batch = 128;
+  bool train = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
       threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
       repeats = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc)
+      batch = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--train"))
+      train = true;
     else {
-      std::fprintf(stderr, "usage: bench_winograd [--threads N] [--repeats N]\n");
+      std::fprintf(stderr, "usage: bench_winograd [--threads N] [--repeats N] [--train [--batch N]]\n");
       return 2;
     }
   }
   omp_set_num_threads(std::max(1, threads));
+  if (train) {
+    time_training_passes("resnet-small stage 1", batch, 16, 28, 16, repeats, threads);
+    time_training_passes("resnet-small stage 2", batch, 32, 14, 32, repeats, threads);
+    time_training_passes("resnet-small stage 3", batch, 64, 7, 64, repeats, threads);
+    time_training_passes("simplecnn conv2", batch, 32, 14, 64, repeats, threads);
+    return 0;
+  }
   struct Shape {
     const char* layer;
     int N, C, H, K;

@@ -32,6 +32,11 @@
 #include <immintrin.h>
 #endif
 
+// The 16-float kernels' helpers return 64-byte vectors; on an AVX2 build
+// GCC notes that such a return's ABI differs with AVX-512. They are all
+// internal to this file (and inlined), so no call crosses that ABI.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace perceptra {
 
 namespace {
@@ -111,30 +116,42 @@ inline V fmadd(V a, V b, V c) {
 #endif
   return a * b + c;
 }
-// max(0, x) and min(6, x) in this order keep a NaN, as PyTorch's ReLU does.
+// max(lo, x) and min(hi, x) in this order keep a NaN x, as PyTorch's ReLU
+// does (the instructions return their second operand when either is NaN).
 template <class V>
-inline V vmax0(V x) {
+inline V vmax(V lo, V x) {
 #if defined(__AVX512F__)
   // (the zero-masked form: GCC 12 warns about _mm512_max_ps's undefined source)
-  if constexpr (width<V>() == 16) return _mm512_maskz_max_ps(__mmask16(0xffff), V{}, x);
+  if constexpr (width<V>() == 16) return _mm512_maskz_max_ps(__mmask16(0xffff), lo, x);
 #endif
 #if defined(__AVX__)
-  if constexpr (width<V>() == 8) return _mm256_max_ps(V{}, x);
+  if constexpr (width<V>() == 8) return _mm256_max_ps(lo, x);
 #endif
-  for (int i = 0; i < width<V>(); ++i) x[i] = 0.f > x[i] ? 0.f : x[i];
+  for (int i = 0; i < width<V>(); ++i) x[i] = lo[i] > x[i] ? lo[i] : x[i];
   return x;
 }
 template <class V>
-inline V vmin6(V x) {
+inline V vmin(V hi, V x) {
 #if defined(__AVX512F__)
-  if constexpr (width<V>() == 16) return _mm512_maskz_min_ps(__mmask16(0xffff), splat<V>(6.f), x);
+  if constexpr (width<V>() == 16) return _mm512_maskz_min_ps(__mmask16(0xffff), hi, x);
 #endif
 #if defined(__AVX__)
-  if constexpr (width<V>() == 8) return _mm256_min_ps(splat<V>(6.f), x);
+  if constexpr (width<V>() == 8) return _mm256_min_ps(hi, x);
 #endif
-  for (int i = 0; i < width<V>(); ++i) x[i] = 6.f < x[i] ? 6.f : x[i];
+  for (int i = 0; i < width<V>(); ++i) x[i] = hi[i] < x[i] ? hi[i] : x[i];
   return x;
 }
+
+// A post-op as bounds, min(hi, max(lo, v)): no branch per element (none:
+// -inf and +inf, ReLU: 0 and +inf, ReLU6: 0 and 6).
+template <class V>
+struct Bounds {
+  V lo, hi;
+  explicit Bounds(ConvPost post)
+      : lo(splat<V>(post == ConvPost::None ? -__builtin_inff() : 0.f)),
+        hi(splat<V>(post == ConvPost::ReLU6 ? 6.f : __builtin_inff())) {}
+  V operator()(V v) const { return vmin(hi, vmax(lo, v)); }
+};
 
 // The widest vector the forward uses: 16 where the compiler targets
 // AVX-512 (the build is -march=native), else 8.
@@ -525,13 +542,9 @@ Job gradient_job(const ConvGeometry& g, int m, int bx, const float* x, int by, c
           false};
 }
 
-// The activation after bias and shortcut.
-template <class V>
-inline V apply_post(V v, ConvPost post) {
-  if (post == ConvPost::ReLU) return vmax0(v);
-  if (post == ConvPost::ReLU6) return vmin6(vmax0(v));
-  return v;
-}
+// What a patch's rows past the plane's edge read: A pixels of up to 16
+// channels.
+alignas(64) const float kZeroRow[6 * 16] = {};
 
 // V[xi][t][c] for tiles [t0, t0 + nt) of the flattened (image, tile row,
 // tile column) order.
@@ -553,12 +566,16 @@ __attribute__((noinline)) void input_transform(const Job& jb, long t0, int nt, f
       float* o = V + size_t(t) * C + c;
       if (inside) {
         const float* p = plane + corner;
-        Tile<M>::input([&](int a, int b) { return ld<W>(p + a * row + b * bx); }, o, step);
-      } else {  // the patch with zeros past the edge first: no test per element in the transform
-        vec<W> patch[A][A] = {};
-        for (int a = a0; a < a1; ++a)
-          for (int b = b0; b < b1; ++b) patch[a][b] = ld<W>(plane + (corner + a * row + b * bx));
-        Tile<M>::input([&](int a, int b) { return patch[a][b]; }, o, step);
+        Tile<M>::input(
+            [&](int a, int b) __attribute__((always_inline)) { return ld<W>(p + a * row + b * bx); }, o, step);
+      } else {  // rows past the edge read zeros, columns past it are zero: no copy of the patch (its
+                // memset and copy made the passes 4-5 % slower, bench_winograd --train)
+        const float* rows[A];
+        for (int a = 0; a < A; ++a) rows[a] = a >= a0 && a < a1 ? plane + (corner + a * row) : kZeroRow;
+        Tile<M>::input(
+            [&](int a, int b)
+                __attribute__((always_inline)) { return b >= b0 && b < b1 ? ld<W>(rows[a] + b * bx) : vec<W>{}; },
+            o, step);
       }
     }
   }
@@ -588,13 +605,10 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
     const size_t by = size_t(jb.out.b), row = size_t(g.Q) * by;
     for (int j = 0; j < K / 8; ++j) {
       const float* p = jb.y + jb.out.at(n, 8 * j, oh, ow);
-      v8 d[Mt][Mt] = {};
-      for (int a = 0; a < rows; ++a)
-        for (int b = 0; b < cols; ++b) d[a][b] = ld<8>(p + a * row + b * by);
-      v8 e[A][Mt];  // A along the columns of d, then along the rows of e
+      v8 e[A][Mt];  // A along the columns of dy's tile (zero past the edge), then along the rows of e
       for (int b = 0; b < Mt; ++b) {
         v8 c[Mt], r[A];
-        for (int a = 0; a < Mt; ++a) c[a] = d[a][b];
+        for (int a = 0; a < Mt; ++a) c[a] = a < rows && b < cols ? ld<8>(p + a * row + b * by) : v8{};
         Tile<Mt>::a_col(c, r);
         for (int i = 0; i < A; ++i) e[i][b] = r[i];
       }
@@ -614,6 +628,7 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
   const ConvGeometry& g = jb.g;
   const int K = g.K, TB = jb.TB;
   const size_t step = size_t(TB) * K;
+  const Bounds<V> post(jb.post);
   for (int t = 0; t < nt; ++t) {
     const auto [n, oh, ow] = tile_at(jb, t0 + t, Mt);
     const int rows = std::min(Mt, g.P - oh), cols = std::min(Mt, g.Q - ow);
@@ -624,9 +639,9 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       if (jb.pool2) {  // an even tile pools to its own 2x2 (floor mode: an odd last row or column drops)
         for (int a = 0; a < rows / 2; ++a)
           for (int b = 0; b < cols / 2; ++b) {
-            V best = apply_post(y[2 * a][2 * b] + bias, jb.post);
+            V best = post(y[2 * a][2 * b] + bias);
             for (int e = 1; e < 4; ++e) {  // window order; NaN wins, the first maximum stays (maxpool's rule)
-              const V v = apply_post(y[2 * a + e / 2][2 * b + e % 2] + bias, jb.post);
+              const V v = post(y[2 * a + e / 2][2 * b + e % 2] + bias);
               const auto take = (v > best) | ((v != v) & (best == best));
               best = take ? v : best;
             }
@@ -638,20 +653,23 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       if (jb.out.b == 1) {  // plain NCHW (no shortcut): each channel's rows from a local copy
         float buf[Mt][Mt][W];
         for (int a = 0; a < rows; ++a)
-          for (int b = 0; b < cols; ++b) st(buf[a][b], apply_post(y[a][b] + bias, jb.post));
+          for (int b = 0; b < cols; ++b) st(buf[a][b], post(y[a][b] + bias));
         const size_t plane = size_t(g.P) * g.Q;
         for (int l = 0; l < W; ++l)
           for (int a = 0; a < rows; ++a)
             for (int b = 0; b < cols; ++b) corner[l * plane + size_t(a) * g.Q + b] = buf[a][b][l];
         continue;
       }
-      for (int a = 0; a < rows; ++a)
-        for (int b = 0; b < cols; ++b) {
-          float* p = corner + (size_t(a) * g.Q + b) * jb.out.b;
-          V val = y[a][b] + bias;
-          if (jb.add) val += ld<W>(jb.add + (p - jb.y));
-          st(p, apply_post(val, jb.post));
-        }
+      const size_t by = size_t(jb.out.b), row = size_t(g.Q) * by;
+      if (jb.add) {
+        const float* sc = jb.add + (corner - jb.y);
+        for (int a = 0; a < rows; ++a)
+          for (int b = 0; b < cols; ++b)
+            st(corner + a * row + b * by, post(y[a][b] + bias + ld<W>(sc + a * row + b * by)));
+      } else {
+        for (int a = 0; a < rows; ++a)
+          for (int b = 0; b < cols; ++b) st(corner + a * row + b * by, post(y[a][b] + bias));
+      }
     }
   }
 }
