@@ -264,7 +264,7 @@ TEST(CpuBackend, SelectingActivationsOnEveryLengthAndSpecialValue) {
         const float v = x[i], g = dy[i];
         float fy, fdx;
         if (act == Activation::ReLU) {
-          fy = v > 0.f ? v : 0.f;
+          fy = v < 0.f ? 0.f : v;  // NaN and -0 kept (PyTorch's relu)
           fdx = v > 0.f ? g : 0.f;
         } else if (act == Activation::LeakyReLU) {
           fy = v > 0.f ? v : a * v;
@@ -274,7 +274,10 @@ TEST(CpuBackend, SelectingActivationsOnEveryLengthAndSpecialValue) {
           fy = t > 6.f ? 6.f : t;
           fdx = v > 0.f && v < 6.f ? g : 0.f;
         }
-        const auto same = [](float p, float q) { return (std::isnan(p) && std::isnan(q)) || p == q; };
+        // Equal bits up to NaN payloads: -0 must stay -0 (PyTorch's relu(-0.) is -0.).
+        const auto same = [](float p, float q) {
+          return (std::isnan(p) && std::isnan(q)) || (p == q && std::signbit(p) == std::signbit(q));
+        };
         ASSERT_TRUE(same(y[i], fy)) << "activation " << int(act) << " n " << n << " x[" << i << "] = " << v;
         ASSERT_TRUE(same(dx[i], fdx)) << "gradient of activation " << int(act) << " n " << n << " x[" << i
                                       << "] = " << v;

@@ -79,6 +79,20 @@ TEST(CudaMath, ActivationsMatchCpu) {
     expect_ulps(my, y);
     expect_ulps(mdx, dx);
   }
+  // NaN and -0 through the selecting activations: kept on both, as PyTorch's
+  // relu, leaky_relu and relu6 keep them (fmaxf would turn NaN into 0).
+  for (Activation a : {Activation::ReLU, Activation::LeakyReLU, Activation::ReLU6})
+    for (float v : {std::nanf(""), -0.f}) {
+      float y = 1.f;
+      cpu().activation_forward(a, 0.01f, &v, &y, 1);
+      const float my = m::activation_forward(a, 0.01f, v);
+      EXPECT_EQ(std::isnan(my), std::isnan(v)) << int(a) << " " << v;
+      EXPECT_EQ(std::isnan(y), std::isnan(v)) << int(a) << " " << v;
+      if (!std::isnan(v)) {
+        EXPECT_TRUE(my == 0.f && std::signbit(my)) << int(a);
+        EXPECT_TRUE(y == 0.f && std::signbit(y)) << int(a);
+      }
+    }
 }
 
 TEST(CudaMath, SoftmaxAndCrossEntropyMatchCpu) {

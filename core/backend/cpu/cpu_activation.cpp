@@ -1,4 +1,7 @@
 // Activations of the CPU backend (twin: cuda/cuda_activation.cu).
+// Their 16-float helpers return 64-byte vectors, whose ABI GCC notes differs
+// on AVX2 builds; all are inlined here (as in cpu_winograd.cpp).
+#pragma GCC diagnostic ignored "-Wpsabi"
 #include <algorithm>
 #include <cmath>
 
@@ -54,8 +57,8 @@ void map2(const float* x, const float* dy, float* dx, size_t n, F f) {
 void CpuBackend::activation_forward(Activation a, float alpha, const float* x, float* y, size_t n) {
   PERCEPTRA_CPU_OP(kActivationForward);
   switch (a) {
-    case Activation::ReLU:  // NaN -> 0
-      map1(x, y, n, [](auto v) { return v > decltype(v){} ? v : decltype(v){}; });
+    case Activation::ReLU:  // NaN and -0 kept, as PyTorch's relu and our fused ReLUs (max(0, x)) do
+      map1(x, y, n, [](auto v) { return v < decltype(v){} ? decltype(v){} : v; });
       break;
     case Activation::LeakyReLU:
       map1(x, y, n, [alpha](auto v) { return v > decltype(v){} ? v : alpha * v; });

@@ -59,8 +59,8 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
 PHD float activation_forward(Activation a, float alpha, float x) {
   switch (a) {
-    case Activation::ReLU:
-      return x > 0.f ? x : 0.f;
+    case Activation::ReLU:  // NaN and -0 kept, as on the CPU and in PyTorch
+      return x < 0.f ? 0.f : x;
     case Activation::LeakyReLU:
       return x > 0.f ? x : alpha * x;
     case Activation::GELU:
@@ -70,7 +70,7 @@ PHD float activation_forward(Activation a, float alpha, float x) {
     case Activation::Tanh:
       return tanhf(x);
     case Activation::ReLU6:
-      return fminf(fmaxf(x, 0.f), 6.f);
+      return x < 0.f ? 0.f : x > 6.f ? 6.f : x;  // not fmaxf/fminf: they turn NaN into a bound
   }
   return x;
 }
