@@ -31,7 +31,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // Best-of-repeats milliseconds of each training pass on one shape.
-void time_training_passes(const char* layer, int N, int C, int H, int K, int repeats, int threads) {
+void time_training_passes(const char* layer, int N, int C, int H, int K, int repeats, int threads, int block) {
   const ConvGeometry g = make_conv_geometry(N, C, H, H, K, 3, 3, 1, 1, 1, 1);
   Rng rng(7);
   std::vector<float> x(size_t(N) * C * H * H), w(size_t(K) * C * 9), b(K + 0ul), y(size_t(N) * K * H * H), dx(x.size()),
@@ -42,13 +42,13 @@ void time_training_passes(const char* layer, int N, int C, int H, int K, int rep
   double best[3] = {1e30, 1e30, 1e30};  // forward, input gradient, weight gradient
   for (int r = 0; r < repeats + 1; ++r) {
     auto t0 = std::chrono::steady_clock::now();
-    winograd_conv_forward_blocked(g, 8, x.data(), w.data(), b.data(), ConvPost::ReLU, nullptr, 8, y.data());
+    winograd_conv_forward_blocked(g, block, x.data(), w.data(), b.data(), ConvPost::ReLU, nullptr, block, y.data());
     if (r) best[0] = std::min(best[0], ms_since(t0));
     t0 = std::chrono::steady_clock::now();
-    winograd_conv_backward_data_blocked(g, 8, y.data(), w.data(), 8, dx.data());
+    winograd_conv_backward_data_blocked(g, block, y.data(), w.data(), block, dx.data());
     if (r) best[1] = std::min(best[1], ms_since(t0));
     t0 = std::chrono::steady_clock::now();
-    winograd_conv_backward_weights_blocked(g, 8, x.data(), 8, y.data(), dw.data(), db.data());
+    winograd_conv_backward_weights_blocked(g, block, x.data(), block, y.data(), dw.data(), db.data());
     if (r) best[2] = std::min(best[2], ms_since(t0));
   }
   const double gflop = 2e-9 * N * K * H * H * C * 9;  // a direct convolution's, per pass
@@ -61,7 +61,7 @@ void time_training_passes(const char* layer, int N, int C, int H, int K, int rep
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, repeats = 12, batch = 128;
+  int threads = 2, repeats = 12, batch = 128, block = 8;
   bool train = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
       repeats = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc)
       batch = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--block") && i + 1 < argc)
+      block = std::atoi(argv[++i]) == 16 ? 16 : 8;
     else if (!std::strcmp(argv[i], "--train"))
       train = true;
     else {
@@ -79,10 +81,10 @@ int main(int argc, char** argv) {
   }
   omp_set_num_threads(std::max(1, threads));
   if (train) {
-    time_training_passes("resnet-small stage 1", batch, 16, 28, 16, repeats, threads);
-    time_training_passes("resnet-small stage 2", batch, 32, 14, 32, repeats, threads);
-    time_training_passes("resnet-small stage 3", batch, 64, 7, 64, repeats, threads);
-    time_training_passes("simplecnn conv2", batch, 32, 14, 64, repeats, threads);
+    time_training_passes("resnet-small stage 1", batch, 16, 28, 16, repeats, threads, block);
+    time_training_passes("resnet-small stage 2", batch, 32, 14, 32, repeats, threads, block);
+    time_training_passes("resnet-small stage 3", batch, 64, 7, 64, repeats, threads, block);
+    time_training_passes("simplecnn conv2", batch, 32, 14, 64, repeats, threads, block);
     return 0;
   }
   struct Shape {
