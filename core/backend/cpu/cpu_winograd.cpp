@@ -230,7 +230,7 @@ struct Tile<2> {
   // d B at a time (the middle two share their loads), so at most ten vectors
   // are live; all sixteen of d at once spilled AVX2's registers.
   template <class D>
-  static void input(const D& d, float* o, size_t step) {
+  __attribute__((always_inline)) static void input(const D& d, float* o, size_t step) {
     using V = decltype(d(0, 0));
     auto column = [&](int j, const V* e) {  // B^T e
       st(o + j * step, e[0] - e[2]);
@@ -315,7 +315,7 @@ struct Tile<4> {
     o[5] = fmadd(four, d[1], d[5]) - five * d[3];
   }
   template <class D>
-  static void input(const D& d, float* o, size_t step) {
+  __attribute__((always_inline)) static void input(const D& d, float* o, size_t step) {
     using V = decltype(d(0, 0));
     V t[6][6];  // B^T d, a column at a time (in L1: 36 vectors do not fit registers)
     for (int b = 0; b < 6; ++b) {
