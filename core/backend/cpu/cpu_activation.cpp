@@ -1,7 +1,4 @@
 // Activations of the CPU backend (twin: cuda/cuda_activation.cu).
-// Their 16-float helpers return 64-byte vectors, whose ABI GCC notes differs
-// on AVX2 builds; all are inlined here (as in cpu_winograd.cpp).
-#pragma GCC diagnostic ignored "-Wpsabi"
 #include <algorithm>
 #include <cmath>
 
