@@ -264,10 +264,11 @@ struct Tile<2> {
     o[1] = 0.5f * (m[stride] - m[2 * stride]);
     o[2] = 0.5f * (m[stride] + m[2 * stride]) + m[3 * stride];
   }
-  // y = A^T m A from m[(4i + j) * step], a column of m at a time.
-  template <class V>
-  static void output(const float* m, size_t step, V (*y)[2]) {
-    constexpr int W = width<V>();
+  // y = A^T m A from m[(4i + j) * step], a column of m at a time; each row
+  // of y goes to emit(a, row) as it is made.
+  template <int W, class F>
+  __attribute__((always_inline)) static void output(const float* m, size_t step, F emit) {
+    using V = vec<W>;
     V s[2][4];
     for (int b = 0; b < 4; ++b) {
       const V m0 = ld<W>(m + b * step), m1 = ld<W>(m + (4 + b) * step), m2 = ld<W>(m + (8 + b) * step),
@@ -276,8 +277,8 @@ struct Tile<2> {
       s[1][b] = m1 - m2 - m3;
     }
     for (int a = 0; a < 2; ++a) {
-      y[a][0] = s[a][0] + s[a][1] + s[a][2];
-      y[a][1] = s[a][1] - s[a][2] - s[a][3];
+      const V y[2] = {s[a][0] + s[a][1] + s[a][2], s[a][1] - s[a][2] - s[a][3]};
+      emit(a, y);
     }
   }
 };
@@ -360,16 +361,21 @@ struct Tile<4> {
     y[2] = fmadd(four, r, p);
     y[3] = fmadd(eight, w, q) + m[5];
   }
-  template <class V>
-  static void output(const float* m, size_t step, V (*y)[4]) {
+  template <int W, class F>
+  __attribute__((always_inline)) static void output(const float* m, size_t step, F emit) {
+    using V = vec<W>;
     V s[4][6];  // A^T m, a column at a time
     for (int b = 0; b < 6; ++b) {
       V c[6], r[4];
-      for (int i = 0; i < 6; ++i) c[i] = ld<width<V>()>(m + (6 * i + b) * step);
+      for (int i = 0; i < 6; ++i) c[i] = ld<W>(m + (6 * i + b) * step);
       at(c, r);
       for (int a = 0; a < 4; ++a) s[a][b] = r[a];
     }
-    for (int a = 0; a < 4; ++a) at(s[a], y[a]);
+    for (int a = 0; a < 4; ++a) {
+      V y[4];
+      at(s[a], y);
+      emit(a, y);
+    }
   }
 };
 
@@ -644,6 +650,28 @@ __attribute__((noinline)) void gradient_transform(const Job& jb, long t0, int nt
   }
 }
 
+// W channels of one tile into a blocked output (rows `row`, pixels `by`
+// floats apart), plus the shortcut sc when given, each row stored as A^T m A
+// makes it: no copy of the tile's Mt x Mt vectors, which AVX2's registers
+// cannot hold. Whole: every row and column lies inside the plane.
+template <int Mt, int W, bool Whole>
+__attribute__((always_inline)) inline void store_tile(const float* m, size_t step, int rows, int cols, float* o,
+                                                      const float* sc, size_t row, size_t by, vec<W> bias,
+                                                      const Bounds<vec<W>>& post) {
+  using V = vec<W>;
+  const int nc = Whole ? Mt : cols;
+  if (sc)
+    Tile<Mt>::template output<W>(m, step, [&](int a, const V* y) {
+      if (!Whole && a >= rows) return;
+      for (int b = 0; b < nc; ++b) st(o + a * row + b * by, post(y[b] + bias + ld<W>(sc + a * row + b * by)));
+    });
+  else
+    Tile<Mt>::template output<W>(m, step, [&](int a, const V* y) {
+      if (!Whole && a >= rows) return;
+      for (int b = 0; b < nc; ++b) st(o + a * row + b * by, post(y[b] + bias));
+    });
+}
+
 // The chunk's outputs from M, with bias, shortcut and activation.
 template <int Mt, int W = 8>
 __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, const float* M) {
@@ -655,9 +683,26 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
   for (int t = 0; t < nt; ++t) {
     const auto [n, oh, ow] = tile_at(jb, t0 + t, Mt);
     const int rows = std::min(Mt, g.P - oh), cols = std::min(Mt, g.Q - ow);
+    const float* m = M + size_t(t) * K;
+    if (!jb.pool2 && jb.out.b != 1) {  // blocked: each row of the tile stored as it is made
+      const size_t by = size_t(jb.out.b), row = size_t(g.Q) * by;
+      const bool whole = rows == Mt && cols == Mt;
+      for (int k = 0; k < K; k += W) {
+        float* corner = jb.y + jb.out.at(n, k, oh, ow);
+        const float* sc = jb.add ? jb.add + (corner - jb.y) : nullptr;
+        const V bias = jb.bias ? ld<W>(jb.bias + k) : V{};
+        if (whole)
+          store_tile<Mt, W, true>(m + k, step, Mt, Mt, corner, sc, row, by, bias, post);
+        else
+          store_tile<Mt, W, false>(m + k, step, rows, cols, corner, sc, row, by, bias, post);
+      }
+      continue;
+    }
     for (int k = 0; k < K; k += W) {
       V y[Mt][Mt];
-      Tile<Mt>::output(M + size_t(t) * K + k, step, y);
+      Tile<Mt>::template output<W>(m + k, step, [&](int a, const V* r) {
+        for (int b = 0; b < Mt; ++b) y[a][b] = r[b];
+      });
       const V bias = jb.bias ? ld<W>(jb.bias + k) : V{};
       if (jb.pool2) {  // an even tile pools to its own 2x2 (floor mode: an odd last row or column drops)
         for (int a = 0; a < rows / 2; ++a)
