@@ -264,15 +264,15 @@ TEST(CpuBackend, SelectingActivationsOnEveryLengthAndSpecialValue) {
         const float v = x[i], g = dy[i];
         float fy, fdx;
         if (act == Activation::ReLU) {
-          fy = v < 0.f ? 0.f : v;  // NaN and -0 kept (PyTorch's relu)
-          fdx = v > 0.f ? g : 0.f;
+          fy = v < 0.f ? 0.f : v;    // NaN and -0 kept (PyTorch's relu)
+          fdx = v <= 0.f ? 0.f : g;  // threshold_backward: dy passes at a NaN x
         } else if (act == Activation::LeakyReLU) {
           fy = v > 0.f ? v : a * v;
           fdx = v > 0.f ? g : a * g;
         } else {
           const float t = v < 0.f ? 0.f : v;
           fy = t > 6.f ? 6.f : t;
-          fdx = v > 0.f && v < 6.f ? g : 0.f;
+          fdx = v <= 0.f || v >= 6.f ? 0.f : g;  // hardtanh_backward
         }
         // Equal bits up to NaN payloads: -0 must stay -0 (PyTorch's relu(-0.) is -0.).
         const auto same = [](float p, float q) {

@@ -352,6 +352,18 @@ TEST(ChannelBlocks, BatchNormWithItsReluEqualsBatchNormThenRelu) {
     EXPECT_EQ(g2, g1) << "gamma = beta = 0";
     EXPECT_EQ(b1[0], 0.f) << "channel 0's gradient fully masked";
     EXPECT_EQ(b2[0], 0.f) << "channel 0's gradient fully masked";
+    // A NaN in the ReLU's output passes dy there (PyTorch's threshold_backward
+    // zeroes only where the output is <= 0).
+    std::vector<float> yn = yr, mn(n), dxn(n), dxm(n), dgn(C), dgm(C), dbn(C), dbm(C);
+    for (size_t i = 3; i < n; i += 97) yn[i] = std::nanf("");
+    for (size_t i = 0; i < n; ++i) mn[i] = yn[i] <= 0.f ? 0.f : dy[i];
+    B().batchnorm_backward(x.data(), mn.data(), gamma.data(), mean.data(), invstd.data(), dxm.data(), dgm.data(),
+                           dbm.data(), N, C, HW, b);
+    B().batchnorm_backward(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dxn.data(), dgn.data(),
+                           dbn.data(), N, C, HW, b, yn.data());
+    expect_close(dxn, dxm, 1e-6f, "dx, NaN in the mask");
+    expect_close(dbn, dbm, 1e-6f, "dbeta, NaN in the mask");
+    EXPECT_NE(dbn, dbr) << "the NaN positions changed what passes";
   }
 }
 

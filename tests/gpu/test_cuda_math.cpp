@@ -92,6 +92,14 @@ TEST(CudaMath, ActivationsMatchCpu) {
         EXPECT_TRUE(my == 0.f && std::signbit(my)) << int(a);
         EXPECT_TRUE(y == 0.f && std::signbit(y)) << int(a);
       }
+      // The gradient at that x as PyTorch gives it: at NaN, ReLU's and ReLU6's
+      // pass dy (threshold_backward and hardtanh_backward test x <= bound),
+      // leaky ReLU's scales it; at -0 ReLU's and ReLU6's are 0.
+      const float g = 3.f, want = a == Activation::LeakyReLU ? 0.01f * g : std::isnan(v) ? g : 0.f;
+      float dx = -1.f;
+      cpu().activation_backward(a, 0.01f, &v, &y, &g, &dx, 1);
+      EXPECT_EQ(dx, want) << int(a) << " " << v;
+      EXPECT_EQ(m::activation_backward(a, 0.01f, v, y, g), want) << int(a) << " " << v;
     }
 }
 

@@ -95,8 +95,8 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
                                      float* dx, size_t n) {
   PERCEPTRA_CPU_OP(kActivationBackward);
   switch (a) {
-    case Activation::ReLU:  // a NaN in dy is masked too, as PyTorch's
-      map2(x, dy, dx, n, [](auto v, auto g) { return v > decltype(v){} ? g : decltype(v){}; });
+    case Activation::ReLU:  // PyTorch's threshold_backward: 0 where x <= 0 (dy passes at a NaN x; a NaN dy is masked)
+      map2(x, dy, dx, n, [](auto v, auto g) { return v <= decltype(v){} ? decltype(v){} : g; });
       break;
     case Activation::LeakyReLU:
       map2(x, dy, dx, n, [alpha](auto v, auto g) { return v > decltype(v){} ? g : alpha * g; });
@@ -117,10 +117,10 @@ void CpuBackend::activation_backward(Activation a, float alpha, const float* x, 
 #pragma omp parallel for simd if (n > kParallelMin)
       for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
       break;
-    case Activation::ReLU6:  // PyTorch's hardtanh_backward: 0 at the bounds too
+    case Activation::ReLU6:  // PyTorch's hardtanh_backward: 0 at and past the bounds, dy passes at a NaN x
       map2(x, dy, dx, n, [](auto v, auto g) {
         using T = decltype(v);
-        return (v > T{}) & (v < T{} + 6.f) ? g : T{};
+        return (v <= T{}) | (v >= T{} + 6.f) ? T{} : g;
       });
       break;
   }

@@ -44,12 +44,13 @@ struct ReluMask {
 };
 
 // The gradient at one position: dy, zeroed where the fused ReLU's output
-// was not > 0 (x is the batch norm's input there).
+// was <= 0 (x is the batch norm's input there); a NaN output passes dy, as
+// PyTorch's threshold_backward does.
 template <int B>
 inline LaneF<B> masked_dy(const float* dy, const ReluMask<B>& m, LaneF<B> x, size_t o, int c0) {
   const LaneF<B> d = load<B>(dy + o);
-  if (m.a) return affine<B>(x, m.a, m.e, c0) > 0.f ? d : LaneF<B>{};
-  return m.y ? (load<B>(m.y + o) > 0.f ? d : LaneF<B>{}) : d;
+  if (m.a) return affine<B>(x, m.a, m.e, c0) <= 0.f ? LaneF<B>{} : d;
+  return m.y ? (load<B>(m.y + o) <= 0.f ? LaneF<B>{} : d) : d;
 }
 
 // Per channel, the sums over samples and positions that f(s1, s2, x, dy, c0)
@@ -335,7 +336,7 @@ void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float
       float pdy = 0.f, pdyx = 0.f;
 #pragma omp simd reduction(+ : pdy, pdyx)
       for (int i = 0; i < HW; ++i) {
-        const float d = mp && !(mp[i] > 0.f) ? 0.f : dyp[i];
+        const float d = mp && mp[i] <= 0.f ? 0.f : dyp[i];
         pdy += d;
         pdyx += d * (xp[i] - mean);
       }
@@ -354,7 +355,7 @@ void CpuBackend::batchnorm_backward(const float* x, const float* dy, const float
       const float* mp = relu_y ? relu_y + ((size_t)n * C + c) * HW : nullptr;
 #pragma omp simd
       for (int i = 0; i < HW; ++i) {
-        const float d = mp && !(mp[i] > 0.f) ? 0.f : dyp[i];
+        const float d = mp && mp[i] <= 0.f ? 0.f : dyp[i];
         float xhat = (xp[i] - mean) * invstd;
         dxp[i] = k * (d - mdy - xhat * mdyx);
       }

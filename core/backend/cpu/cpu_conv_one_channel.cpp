@@ -159,11 +159,8 @@ void one_channel_forward(const ConvGeometry& g, const float* x, const float* w, 
         const float* win = row + size_t(q) * g.stride_w;
         V a = b0;
         for (int t = 0; t < taps; ++t) a += wv[t] * win[tap[size_t(t)]];
-        if (post == ConvPost::ReLU) a = a > 0.f ? a : V{};  // as activation_forward: NaN -> 0
-        if (post == ConvPost::ReLU6) {                      // NaN kept, as activation_forward
-          a = a < 0.f ? V{} : a;
-          a = a > six ? six : a;
-        }
+        if (post != ConvPost::None) a = a < 0.f ? V{} : a;  // NaN and -0 kept, as activation_forward
+        if (post == ConvPost::ReLU6) a = a > six ? six : a;
         store<B>(out + (size_t(p) * g.Q + q) * B, a);
       }
     }
@@ -229,7 +226,7 @@ void conv_relu_maxpool_backward(const ConvGeometry& g, const float* x, const flo
         for (int p2 = 0; p2 < P2; ++p2)
           for (int q2 = 0; q2 < Q2; ++q2) {
             const size_t o = slab + (size_t(p2) * Q2 + q2) * B;
-            const V d = load<B>(y + o) > 0.f ? load<B>(dy + o) : V{};
+            const V d = load<B>(y + o) <= 0.f ? V{} : load<B>(dy + o);  // threshold_backward's rule
             const V a = load<B>(argmax + o);
             // The gradient reaches the window cell argmax names, lane by lane.
             const V d0 = a == 0.f ? d : V{}, d1 = a == 1.f ? d : V{}, d2 = a == 2.f ? d : V{}, d3 = a == 3.f ? d : V{};

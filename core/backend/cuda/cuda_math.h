@@ -78,8 +78,8 @@ PHD float activation_forward(Activation a, float alpha, float x) {
 // dx for one element; y = f(x).
 PHD float activation_backward(Activation a, float alpha, float x, float y, float dy) {
   switch (a) {
-    case Activation::ReLU:
-      return x > 0.f ? dy : 0.f;
+    case Activation::ReLU:  // PyTorch's threshold_backward: dy passes at a NaN x
+      return x <= 0.f ? 0.f : dy;
     case Activation::LeakyReLU:
       return x > 0.f ? dy : alpha * dy;
     case Activation::GELU: {
@@ -92,7 +92,7 @@ PHD float activation_backward(Activation a, float alpha, float x, float y, float
     case Activation::Tanh:
       return dy * (1.f - y * y);
     case Activation::ReLU6:
-      return x > 0.f && x < 6.f ? dy : 0.f;
+      return x <= 0.f || x >= 6.f ? 0.f : dy;
   }
   return dy;
 }
