@@ -184,6 +184,22 @@ Tensor Conv2d::backward(const Tensor& dy) {
   return dx;
 }
 
+Tensor Conv2d::backward_adding(const Tensor& dy, const Tensor& add) {
+  PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
+  if (pooled_argmax_.defined() || !input_grad_needed_) return Tensor();
+  PCHECK(add.shape() == x_.shape(), layer_where(*this) + ": the gradient to add has shape " + add.shape().str() +
+                                        ", the input " + x_.shape().str());
+  ConvGeometry g = geometry(x_.shape());
+  g.in_block = x_.channel_block();
+  g.out_block = dy.channel_block();
+  const Tensor a = add.in_channel_block(g.in_block);
+  Tensor dx = Tensor::empty(x_.shape(), dy.device()).with_channel_block(g.in_block);
+  backend_for(dy.device())
+      .conv2d_backward(g, x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
+                       o_.bias ? bias_.grad.data() : nullptr, a.data());
+  return dx;
+}
+
 // After forward_relu_maxpool: dy is the pooling's output gradient.
 Tensor Conv2d::backward_pooled(const Tensor& grad) {
   const ConvGeometry& g = pooled_g_;

@@ -54,6 +54,11 @@ class Conv2d : public Layer {
   // Returns the pooled output; `pool` then passes the pooled gradient back
   // to this layer's backward, which takes the weight gradient from it.
   Tensor forward_relu_maxpool(const Tensor& x, class MaxPool2d& pool);
+  // backward(grad_out) + add, add in the input's shape: a residual block's
+  // shortcut gradient, which the backend may add as it writes dx (the CPU's
+  // Winograd input gradient). An undefined Tensor, nothing run, where this
+  // layer cannot (no input gradient wanted, or after forward_relu_maxpool).
+  Tensor backward_adding(const Tensor& grad_out, const Tensor& add);
   // geometry() with x's channel block in and, when training, the backend's
   // preferred one out.
   ConvGeometry training_geometry(const Tensor& x, bool training) const;

@@ -174,6 +174,19 @@ TEST(ChannelBlocks, ConvolutionsOnBlocksEqualConvolutionsOnNchw) {
       expect_close(reorder(dx, c.N, c.C, HW, c.in_block, 1), dx0, 1e-4f, "dx");
       expect_close(dw, dw0, 1e-4f, "dw");
       expect_close(db, db0, 1e-4f, "db");
+      // A shortcut's gradient added into dx (Winograd adds it as it writes
+      // dx, other kernels after): the same bits as dx + add, every weight
+      // gradient unchanged; the input gradient alone too.
+      const std::vector<float> add = randv(x.size(), 15);
+      std::vector<float> dxa(x.size()), dwa(w.size()), dba(c.K), dxb(x.size());
+      B().conv2d_backward(gb, xb.data(), w.data(), dyb.data(), dxa.data(), dwa.data(), dba.data(), add.data());
+      B().conv2d_backward(gb, xb.data(), w.data(), dyb.data(), dxb.data(), nullptr, nullptr, add.data());
+      for (size_t i = 0; i < dx.size(); ++i) {
+        ASSERT_EQ(dxa[i], dx[i] + add[i]) << "dx + add at " << i;
+        ASSERT_EQ(dxb[i], dx[i] + add[i]) << "dx + add, input gradient alone, at " << i;
+      }
+      EXPECT_EQ(dwa, dw);
+      EXPECT_EQ(dba, db);
     }
   }
   set_cpu_conv_impl(impl_default);

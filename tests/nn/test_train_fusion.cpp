@@ -291,12 +291,16 @@ TEST(TrainFusion, ResidualSumRunsInTheLastBatchNorm) {
     Tensor x = perceptra::testing::random_tensor({4, 3, 10, 10}, rng, 1.f);
     cpu_profile_enable(true);
     cpu_profile_take();
-    m->forward(x, true);
+    Tensor y = m->forward(x, true);
     int64_t adds = 0, activations = 0;
     for (const CpuOpStat& s : cpu_profile_take()) {
       if (s.name == "elementwise") adds = s.calls;
       if (s.name == "activation_forward") activations = s.calls;
     }
+    m->backward(perceptra::testing::random_tensor(y.shape(), rng, 1.f), true);
+    int64_t backward_adds = 0;
+    for (const CpuOpStat& s : cpu_profile_take())
+      if (s.name == "elementwise") backward_adds = s.calls;
     cpu_profile_enable(false);
     SCOPED_TRACE(fused ? "fused" : "unfused");
     // Unfused: each block's add, three blocks' ReLUs, the stem's and two
@@ -304,6 +308,12 @@ TEST(TrainFusion, ResidualSumRunsInTheLastBatchNorm) {
     // ends in a ReLU, not a batch norm).
     EXPECT_EQ(adds, fused ? 1 : 4);
     EXPECT_EQ(activations, fused ? 1 : 6);
+    // Backward: each block sums its two gradients. Fused (where this CPU
+    // blocks activations), the three branches that start with a stride-1
+    // convolution add the shortcut's gradient in its Winograd input
+    // gradient; the stride-2 one adds it after.
+    const bool winograd = cpu_winograd() && cpu_backend().activation_channel_block(16) > 1;
+    EXPECT_EQ(backward_adds, fused && winograd ? 1 : 4);
   }
   set_training_fusion(true);
 }

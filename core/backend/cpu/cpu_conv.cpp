@@ -264,19 +264,26 @@ void CpuBackend::conv2d_chain_forward(int n, const ConvLink* links, const float*
 }
 
 void CpuBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
-                                 float* dw, float* db) {
+                                 float* dw, float* db, const float* dx_add) {
   PERCEPTRA_CPU_OP(kConvBackward);
+  if (!dx) dx_add = nullptr;
   const bool w_onednn = dw && backward_on_onednn(g, x, w, dy, false);
   const bool x_onednn = dx && backward_on_onednn(g, x, w, dy, true);
+  bool added = false;                        // set by a kernel that added dx_add as it wrote dx
   if (!dx || !dw || w_onednn == x_onednn) {  // one kernel for both: dy is read once
-    if ((w_onednn || x_onednn) && dnnl_conv_backward(g, x, w, dy, dx, dw, db)) return;
-    im2col_backward_any_layout(*this, g, x, w, dy, dx, dw, db);
-    return;
+    if (!(w_onednn || x_onednn) || !dnnl_conv_backward(g, x, w, dy, dx, dw, db, dx_add, &added)) {
+      added = false;
+      im2col_backward_any_layout(*this, g, x, w, dy, dx, dw, db);
+    }
+  } else {
+    if (!w_onednn || !dnnl_conv_backward(g, x, w, dy, nullptr, dw, db))
+      im2col_backward_any_layout(*this, g, x, w, dy, nullptr, dw, db);
+    if (!x_onednn || !dnnl_conv_backward(g, x, w, dy, dx, nullptr, nullptr, dx_add, &added)) {
+      added = false;
+      im2col_backward_any_layout(*this, g, x, w, dy, dx, nullptr, nullptr);
+    }
   }
-  if (!w_onednn || !dnnl_conv_backward(g, x, w, dy, nullptr, dw, db))
-    im2col_backward_any_layout(*this, g, x, w, dy, nullptr, dw, db);
-  if (!x_onednn || !dnnl_conv_backward(g, x, w, dy, dx, nullptr, nullptr))
-    im2col_backward_any_layout(*this, g, x, w, dy, dx, nullptr, nullptr);
+  if (dx_add && !added) add(dx, dx_add, dx, size_t(g.N) * g.C * g.H * g.W);
 }
 
 void im2col_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,

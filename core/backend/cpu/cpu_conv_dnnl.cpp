@@ -629,7 +629,7 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
 }
 
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                        float* db) {
+                        float* db, const float* dx_add, bool* added) {
   if (g_impl == CpuConvImpl::Im2col) return false;
   Descs d;
   if (!make_descs(g, d)) return false;
@@ -682,7 +682,9 @@ bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, c
       const int by = channel_block(dym_data.get_desc(), d.dst.dims());
       if (cpu_winograd() && by && winograd_applies(winograd_backward_data_geometry(g))) {
         s.wait();
-        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, g.in_block, dx);  // straight to dx's layout
+        const bool add = dx_add && g.in_block > 1;  // NCHW outputs take no add
+        winograd_conv_backward_data_blocked(g, by, data_of(dym_data), w, g.in_block, dx, add ? dx_add : nullptr);
+        if (added) *added = add;
       } else if (!bf16() && pointwise_strided_backward_data_applies(g, by)) {
         s.wait();
         pointwise_strided_backward_data_blocked(g, data_of(dym_data), w, dx);

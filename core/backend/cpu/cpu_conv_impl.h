@@ -45,9 +45,11 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
 constexpr size_t kConvChainBytes = size_t(16) << 20;
 void set_conv_chain_bytes(size_t bytes);
 // Backward: the weight (and bias) gradient when dw, the input gradient when
-// dx (either may be null; db only with dw).
+// dx (either may be null; db only with dw). dx_add: added into dx where the
+// input gradient's kernel can do it as it writes (Winograd), then *added is
+// set; otherwise left to the caller.
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                        float* db);
+                        float* db, const float* dx_add = nullptr, bool* added = nullptr);
 
 // OneDnn's one fixed exception: true when this weight gradient runs on im2col.
 bool one_channel_weight_gradient_on_im2col(const ConvGeometry& g);

@@ -1016,6 +1016,7 @@ bool winograd_forward_pools(const ConvGeometry& g, const PoolGeometry& p, int by
 void winograd_conv_forward_blocked(const ConvGeometry& g, int bx, const float* x, const float* w, const float* bias,
                                    ConvPost post, const float* add, int by, float* y, const WinogradFilters* filters,
                                    const PoolGeometry* pool) {
+  PCHECK(!add || by > 1, "Winograd: an output in plain NCHW takes no shortcut");
   if (pool) {
     PCHECK(!add && winograd_forward_pools(g, *pool, by), "Winograd: this convolution cannot pool in its output");
     const bool w16 = bx == 16 && by == 16 && sixteen_floats_fit(g);
@@ -1061,13 +1062,13 @@ ConvGeometry winograd_backward_data_geometry(const ConvGeometry& g) {
 }
 
 void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const float* dy, const float* w, int bx,
-                                         float* dx) {
+                                         float* dx, const float* add) {
   const ConvGeometry t = winograd_backward_data_geometry(g);
   CpuScratch wt(size_t(g.K) * g.C * 9);  // wt[c][k] = w[k][c] rotated by 180 degrees
   for (int k = 0; k < g.K; ++k)
     for (int c = 0; c < g.C; ++c)
       for (int i = 0; i < 9; ++i) wt.data()[(size_t(c) * g.K + k) * 9 + i] = w[(size_t(k) * g.C + c) * 9 + 8 - i];
-  winograd_conv_forward_blocked(t, by, dy, wt.data(), nullptr, ConvPost::None, nullptr, bx, dx);
+  winograd_conv_forward_blocked(t, by, dy, wt.data(), nullptr, ConvPost::None, add, bx, dx);
 }
 
 }  // namespace perceptra

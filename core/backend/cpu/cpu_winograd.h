@@ -54,10 +54,10 @@ bool winograd_forward_pools(const ConvGeometry& g, const PoolGeometry& p, int by
 // The input gradient of the same convolution: dx = conv(dy, w flipped and
 // transposed) with padding 2 - pad, when winograd_applies to that geometry
 // (winograd_backward_data_geometry); dy [N][K/by][P][Q][by], dx overwritten
-// (bx 1: plain NCHW).
+// (bx 1: plain NCHW), plus `add` (same layout) when given.
 ConvGeometry winograd_backward_data_geometry(const ConvGeometry& g);
 void winograd_conv_backward_data_blocked(const ConvGeometry& g, int by, const float* dy, const float* w, int bx,
-                                         float* dx);
+                                         float* dx, const float* add = nullptr);
 
 // The weight gradient dw [K][C][3][3] (and db [K] unless null) from x and
 // dy in those layouts, both overwritten: every tile's V and (A dy A^T)

@@ -98,7 +98,7 @@ void CudaBackend::conv2d_forward(const ConvGeometry& g, const float* x, const fl
 }
 
 void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx,
-                                  float* dw, float* db) {
+                                  float* dw, float* db, const float* dx_add) {
   PCHECK(g.in_block == 1 && g.out_block == 1, "the CUDA backend keeps activations in NCHW");
   if (!g.N) return;
   activate();
@@ -134,6 +134,7 @@ void CudaBackend::conv2d_backward(const ConvGeometry& g, const float* x, const f
     bias_grad_k<<<g.K, kThreads, 0, stream_>>>(dy, db, g.N, g.K, PQ);
     PCUDA_LAUNCH("bias_grad_k");
   }
+  if (dx && dx_add) add(dx, dx_add, dx, (size_t)g.N * g.C * g.H * g.W);  // a separate pass here
 }
 
 void CudaBackend::conv2d_forward_relu(const ConvGeometry& g, const float* x, const float* w, const float* bias,
