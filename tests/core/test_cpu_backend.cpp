@@ -1592,6 +1592,73 @@ TEST(CpuBackend, ChainSubBatchesShareAWideLayersWinogradFilters) {
   for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << i;
 }
 
+// A chain whose first link forces one image per sub-batch while its deep
+// links read more filter bytes than they write (ResNet-18 at 224x224) runs
+// in parts, each with its own sub-batch, the boundaries in the blocked
+// layout: the same outputs as link by link, with and without Winograd.
+TEST(CpuBackend, ChainsSplitWhereDeepLinksWouldRunOneImageAtATime) {
+  struct Restore {
+    WinogradUse use = cpu_winograd_use();
+    ~Restore() {
+      set_cpu_winograd(use);
+      set_conv_chain_bytes(kConvChainBytes);
+    }
+  } restore;
+  const int N = 4;
+  struct L {
+    int C, H, K, stride;
+    bool pool;
+    int residual_from;
+  };
+  // 16 -> 16 at 24x24 pooled to 12x12 (46 KB per image, 9 KB of filters),
+  // then 64 channels at 6x6 (9 KB per image, 37-147 KB of filters each), the
+  // last an identity block's.
+  const L ls[] = {
+      {16, 24, 16, 1, true, -1}, {16, 12, 64, 2, false, -1}, {64, 6, 64, 1, false, -1}, {64, 6, 64, 1, false, 2}};
+  std::vector<ConvLink> cl;
+  std::vector<std::vector<float>> w, b;
+  for (int i = 0; i < 4; ++i) {
+    const L& l = ls[i];
+    ConvLink c;
+    c.g = make_conv_geometry(N, l.C, l.H, l.H, l.K, 3, 3, l.stride, l.stride, 1, 1);
+    if (l.pool) c.pool = make_pool_geometry(N, l.K, c.g.P, c.g.Q, 2, 2, 2, 2, 0, 0);
+    c.post = ConvPost::ReLU;
+    c.residual_from = l.residual_from;
+    w.push_back(randv(size_t(l.K) * l.C * 9, 200 + i));
+    b.push_back(randv(size_t(l.K), 210 + i));
+    cl.push_back(c);
+  }
+  for (int i = 0; i < 4; ++i) {
+    cl[size_t(i)].w = w[size_t(i)].data();
+    cl[size_t(i)].bias = b[size_t(i)].data();
+  }
+  const auto x = randv(size_t(N) * 16 * 24 * 24, 220);
+  std::vector<float> ref(cl.back().out_floats(), -2.f);
+  conv_chain_link_by_link(B(), 4, cl.data(), x.data(), ref.data());
+  float scale = 0;
+  for (float v : ref) scale = std::max(scale, std::abs(v));
+  EXPECT_EQ(conv_chain_split(4, cl.data()), 0) << "the whole batch in one sub-batch: nothing to gain";
+  size_t per_image = 0;  // every link's output of one image, as the sub-batching counts
+  for (const ConvLink& l : cl)
+    per_image +=
+        sizeof(float) * (size_t(l.g.K) * l.g.P * l.g.Q + (l.pooled() ? size_t(l.g.K) * l.pool.P * l.pool.Q : 0));
+  set_conv_chain_bytes(per_image);  // the whole chain one image at a time, the 64-channel links two or more
+  EXPECT_EQ(conv_chain_split(4, cl.data()), 1);
+  std::vector<ConvLink> rest(cl.begin() + 1, cl.end());
+  rest.back().residual_from = 1;  // as the first part's split leaves it
+  EXPECT_EQ(conv_chain_split(3, rest.data()), 1) << "before the block, whose shortcut starts at the boundary";
+  std::vector<ConvLink> crossed = cl;
+  crossed.back().residual_from = 0;  // a shortcut across every boundary
+  EXPECT_EQ(conv_chain_split(4, crossed.data()), 0);
+  for (bool winograd : {true, false}) {
+    set_cpu_winograd(winograd);
+    std::vector<float> y(ref.size(), -1.f);
+    ASSERT_TRUE(dnnl_conv_chain_forward(4, cl.data(), x.data(), y.data()));
+    for (size_t i = 0; i < y.size(); ++i)
+      ASSERT_NEAR(y[i], ref[i], 1e-5f * (1 + scale)) << "Winograd " << winograd << " " << i;
+  }
+}
+
 TEST(CpuBackend, HeldPassesRunWideLayersOnWinogradAtAnyBatch) {
   // One image of a wide layer (128 x 128 at 7 x 7: 16 tiles) is too few
   // tiles to pay for transforming its filters per call, so a plain chain

@@ -391,7 +391,10 @@ memory weights_as(const memory::desc& want, const memory::desc& user, const floa
 // One sub-batch of a chain (all links' N equal).
 // call_n: the images of the whole chain call, whose sub-batches share the
 // Winograd filters transformed for it.
-bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y, ChainWeights& weights, int call_n) {
+// x and y in plain NCHW (block 1) or nChw8c / nChw16c (8, 16); *yb 0: y in
+// the block the last link writes, which is then stored there.
+bool chain_forward_batch(int n, const ConvLink* links, const float* x, int xb, float* y, int* yb, ChainWeights& weights,
+                         int call_n) {
   std::vector<Descs> d(static_cast<size_t>(n)), pd(static_cast<size_t>(n));  // pd: projections
   for (int i = 0; i < n; ++i) {
     const ConvLink& l = links[i];
@@ -451,12 +454,16 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
     auto temp = [&](const memory::desc& want, int group) {
       return memory(want, cpu_dnnl_engine(), take(group).get_bytes(want.get_size()));
     };
-    memory xu(d[0].src, cpu_dnnl_engine(), mut(x));
+    auto in_block = [](const memory::dims& dims, int b) {
+      return memory::desc(dims, dt::f32, b == 16 ? tag::nChw16c : b == 8 ? tag::nChw8c : tag::nchw);
+    };
+    memory xu(in_block(d[0].src.dims(), xb), cpu_dnnl_engine(), mut(x));
     memory cur = as_layout(f[0]->pd.src_desc(), xu, true, take(0), s);
     const ConvLink& last = links[n - 1];
-    memory::desc y_desc = d[size_t(n - 1)].dst;
-    if (last.pooled()) y_desc = {{last.pool.N, last.pool.C, last.pool.P, last.pool.Q}, dt::f32, tag::nchw};
-    memory yu(y_desc, cpu_dnnl_engine(), y);
+    if (*yb == 0) *yb = std::max(1, channel_block(f[size_t(n - 1)]->pd.dst_desc(), d[size_t(n - 1)].dst.dims()));
+    const memory::dims y_dims =
+        last.pooled() ? memory::dims{last.pool.N, last.pool.C, last.pool.P, last.pool.Q} : d[size_t(n - 1)].dst.dims();
+    memory yu(in_block(y_dims, *yb), cpu_dnnl_engine(), y);
     std::vector<memory> inputs(static_cast<size_t>(n));  // each link's input, for shortcuts
     auto in_layout = [&](const memory& m, const memory::desc& want, int group) {
       if (m.get_desc() == want) return m;
@@ -526,7 +533,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
       ConvGeometry one = l.g;  // a first layer on grey images: ours, from the caller's x
       one.in_block = 1;
       one.out_block = by;
-      if (i == 0 && !l.residual() && l.g.in_block == 1 && by &&
+      if (i == 0 && xb == 1 && !l.residual() && l.g.in_block == 1 && by &&
           one_channel_blocked_forward(one, x, l.w, l.bias, l.post, mut(data_of(out)))) {
         // written (oneDNN's kernel for one input channel is the slow one)
       } else if (winograd) {
@@ -577,6 +584,24 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
   }
 }
 
+// A link's output bytes per image (and its pooling's).
+size_t link_image_bytes(const ConvLink& l) {
+  size_t floats = size_t(l.g.K) * l.g.P * l.g.Q;
+  if (l.pooled()) floats += size_t(l.pool.C) * l.pool.P * l.pool.Q;
+  return sizeof(float) * floats;
+}
+
+// A link's filter bytes (and its projection's).
+size_t link_weight_bytes(const ConvLink& l) {
+  size_t floats = size_t(l.g.K) * (l.g.C / std::max(1, l.g.groups)) * l.g.R * l.g.S;
+  if (l.residual() && l.proj_w) floats += size_t(l.proj_g.K) * (l.proj_g.C / std::max(1, l.proj_g.groups));
+  return sizeof(float) * floats;
+}
+
+// Chains run whole below this many images per sub-batch only when no split
+// helps (conv_chain_split).
+constexpr int kChainSplitBelow = 8;
+
 // Images per sub-batch: a whole batch's intermediate outputs overflow the
 // caches (SimpleCNN's first convolution writes 25 MB at N = 256, and its
 // pooling then read them back from memory at ~4 GB/s), so the chain runs on
@@ -586,11 +611,7 @@ bool chain_forward_batch(int n, const ConvLink* links, const float* x, float* y,
 // 1,025 ms at 64, 1,096 ms at 32 (per-call overheads grow below that).
 int chain_sub_batch(int n, const ConvLink* links) {
   size_t per_image = 0;
-  for (int i = 0; i < n; ++i) {
-    const ConvLink& l = links[i];
-    per_image += sizeof(float) * size_t(l.g.K) * l.g.P * l.g.Q;
-    if (l.pooled()) per_image += sizeof(float) * size_t(l.pool.C) * l.pool.P * l.pool.Q;
-  }
+  for (int i = 0; i < n; ++i) per_image += link_image_bytes(links[i]);
   const int N = links[0].g.N;
   const int most = int(std::max<size_t>(1, g_chain_bytes / std::max<size_t>(per_image, 1)));
   const int chunks = (N + most - 1) / most;
@@ -599,13 +620,55 @@ int chain_sub_batch(int n, const ConvLink* links) {
 
 }  // namespace
 
-bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y) {
-  // Longer chains go link by link: the primitive caches (kMaxCached) must
-  // hold a whole chain at once.
-  if (g_impl == CpuConvImpl::Im2col || n < 1 || n > 16) return false;
+int conv_chain_split(int n, const ConvLink* links) {
+  const int whole = chain_sub_batch(n, links);
+  if (whole >= kChainSplitBelow) return 0;
+  for (int k = 1; k < n; ++k) {
+    // The boundary stays blocked: whole blocks of 8 and 16 channels, so an
+    // image's floats are contiguous and unpadded.
+    if (links[k - 1].g.K % 16) continue;
+    bool crossed = false;  // a shortcut from before k to a link from k on
+    size_t weights = 0, images = 0;
+    for (int j = k; j < n; ++j) {
+      const ConvLink& l = links[j];
+      crossed = crossed || (l.residual() && l.residual_from < k);
+      weights += link_weight_bytes(l);
+      images += link_image_bytes(l);
+    }
+    // Only where the rest reads more weights than it writes outputs per
+    // call (ResNet-18's 256- and 512-channel 3x3 layers one image at a time:
+    // 2.4-9.4 MB of filters for 0.1-0.2 MB of output); elsewhere the
+    // boundary's pass through memory cost more than the larger calls gained
+    // (MobileNetV2, interleaved: -5 %).
+    if (!crossed && weights > size_t(whole) * images && chain_sub_batch(n - k, links + k) >= 2 * whole) return k;
+  }
+  return 0;
+}
+
+namespace {
+
+// dnnl_conv_chain_forward with x in block xb and y in *yb (as
+// chain_forward_batch).
+bool chain_forward(int n, const ConvLink* links, const float* x, int xb, float* y, int* yb) {
+  // One sub-batch for every link is set by the largest outputs: ResNet-18's
+  // chain (224x224, 16 images) ran every link after its stem one image at a
+  // time, re-reading each deep layer's filters per image (oneDNN's stride-2
+  // 3x3 at 55-63 % of the peak there). Split where conv_chain_split says:
+  // each part its own sub-batch, the boundary kept in its blocked layout.
+  // Interleaved in one process, ResNet-18 inference 1.05-1.16x (medians of
+  // 15); through NCHW, MobileNetV2's boundary reorders had cost more than
+  // the larger sub-batches gained.
+  if (const int k = conv_chain_split(n, links)) {
+    std::vector<ConvLink> rest(links + k, links + n);
+    for (ConvLink& l : rest)
+      if (l.residual()) l.residual_from -= k;
+    CpuScratch mid(links[k - 1].out_floats());
+    int mb = 0;
+    return chain_forward(k, links, x, xb, mid.data(), &mb) && chain_forward(n - k, rest.data(), mid.data(), mb, y, yb);
+  }
   const int N = links[0].g.N, sub = chain_sub_batch(n, links);
   ChainWeights weights(n);
-  if (sub >= N) return chain_forward_batch(n, links, x, y, weights, N);
+  if (sub >= N) return chain_forward_batch(n, links, x, xb, y, yb, weights, N);
   for (int i = 0; i < n; ++i)  // shapes chain_forward_batch would reject anyway
     if (links[i].g.N != N || (links[i].pooled() && links[i].pool.N != N) ||
         (links[i].residual() && links[i].proj_w && links[i].proj_g.N != N))
@@ -623,9 +686,20 @@ bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float
       if (l.pooled()) l.pool.N = m;
       if (l.residual() && l.proj_w) l.proj_g.N = m;
     }
-    if (!chain_forward_batch(n, part.data(), x + in_image * start, y + out_image * start, weights, N)) return false;
+    if (!chain_forward_batch(n, part.data(), x + in_image * start, xb, y + out_image * start, yb, weights, N))
+      return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y) {
+  // Longer chains go link by link: the primitive caches (kMaxCached) must
+  // hold a whole chain at once.
+  if (g_impl == CpuConvImpl::Im2col || n < 1 || n > 16) return false;
+  int yb = 1;
+  return chain_forward(n, links, x, 1, y, &yb);
 }
 
 bool dnnl_conv_backward(const ConvGeometry& g, const float* x, const float* w, const float* dy, float* dx, float* dw,

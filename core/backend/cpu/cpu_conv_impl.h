@@ -42,6 +42,12 @@ bool dnnl_conv_forward(const ConvGeometry& g, const float* x, const float* w, co
 // Runs on sub-batches whose link outputs together take at most `bytes` (see
 // cpu_conv_dnnl.cpp; settable for tests).
 bool dnnl_conv_chain_forward(int n, const ConvLink* links, const float* x, float* y);
+// Where dnnl_conv_chain_forward splits a chain in two (0: nowhere): when
+// the chain's sub-batch is under 8 images, the first link k > 0 after which
+// the rest (links k..n-1) would run at least twice the images per call and
+// reads more filter bytes than one sub-batch's outputs, with no shortcut
+// reaching back across k and the boundary in whole 16-channel blocks.
+int conv_chain_split(int n, const ConvLink* links);
 constexpr size_t kConvChainBytes = size_t(16) << 20;
 void set_conv_chain_bytes(size_t bytes);
 // Backward: the weight (and bias) gradient when dw, the input gradient when
