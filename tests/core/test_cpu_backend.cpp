@@ -1551,19 +1551,22 @@ TEST(CpuBackend, WinogradEqualsTheDirectConvolution) {
   EXPECT_FALSE(winograd_applies(make_conv_geometry(16, 1024, 7, 7, 512, 3, 3, 1, 1, 1, 1), true));
 }
 
+// Puts back the Winograd use and the chain budget a test changed.
+struct WinogradAndChainRestore {
+  WinogradUse use = cpu_winograd_use();
+  ~WinogradAndChainRestore() {
+    set_cpu_winograd(use);
+    set_conv_chain_bytes(kConvChainBytes);
+  }
+};
+
 TEST(CpuBackend, ChainSubBatchesShareAWideLayersWinogradFilters) {
   // A wide layer (128 x 128 channels at 7 x 7: F(2x2), 16 tiles per image)
   // pays for its filter transform from 32 tiles. A chain call of 4 images in
   // sub-batches of one transforms its filters once for all four, so every
   // sub-batch runs Winograd: ResNet-18's 256-channel layers ran oneDNN at
   // one image per sub-batch for lack of this.
-  struct Restore {
-    WinogradUse use = cpu_winograd_use();
-    ~Restore() {
-      set_cpu_winograd(use);
-      set_conv_chain_bytes(kConvChainBytes);
-    }
-  } restore;
+  const WinogradAndChainRestore restore;
   set_cpu_winograd(WinogradUse::On);
   const int N = 4;
   const ConvGeometry g = make_conv_geometry(N, 128, 7, 7, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1);
@@ -1597,13 +1600,7 @@ TEST(CpuBackend, ChainSubBatchesShareAWideLayersWinogradFilters) {
 // in parts, each with its own sub-batch, the boundaries in the blocked
 // layout: the same outputs as link by link, with and without Winograd.
 TEST(CpuBackend, ChainsSplitWhereDeepLinksWouldRunOneImageAtATime) {
-  struct Restore {
-    WinogradUse use = cpu_winograd_use();
-    ~Restore() {
-      set_cpu_winograd(use);
-      set_conv_chain_bytes(kConvChainBytes);
-    }
-  } restore;
+  const WinogradAndChainRestore restore;
   const int N = 4;
   struct L {
     int C, H, K, stride;
