@@ -174,14 +174,7 @@ Tensor Conv2d::infer_fused(const Tensor& x, const BatchNorm* bn, ConvPost post) 
 Tensor Conv2d::backward(const Tensor& dy) {
   PCHECK(x_.defined(), layer_where(*this) + ": backward before forward");
   if (pooled_argmax_.defined()) return backward_pooled(dy);
-  ConvGeometry g = geometry(x_.shape());
-  g.in_block = x_.channel_block();  // dx in x's layout, dy in any
-  g.out_block = dy.channel_block();
-  Tensor dx = input_grad_needed_ ? Tensor::empty(x_.shape(), dy.device()).with_channel_block(g.in_block) : Tensor();
-  backend_for(dy.device())
-      .conv2d_backward(g, x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
-                       o_.bias ? bias_.grad.data() : nullptr);
-  return dx;
+  return backward_plain(dy, Tensor());
 }
 
 Tensor Conv2d::backward_adding(const Tensor& dy, const Tensor& add) {
@@ -189,14 +182,17 @@ Tensor Conv2d::backward_adding(const Tensor& dy, const Tensor& add) {
   if (pooled_argmax_.defined() || !input_grad_needed_) return Tensor();
   PCHECK(add.shape() == x_.shape(), layer_where(*this) + ": the gradient to add has shape " + add.shape().str() +
                                         ", the input " + x_.shape().str());
+  return backward_plain(dy, add.in_channel_block(x_.channel_block()));
+}
+
+Tensor Conv2d::backward_plain(const Tensor& dy, const Tensor& add) {
   ConvGeometry g = geometry(x_.shape());
-  g.in_block = x_.channel_block();
+  g.in_block = x_.channel_block();  // dx in x's layout, dy in any
   g.out_block = dy.channel_block();
-  const Tensor a = add.in_channel_block(g.in_block);
-  Tensor dx = Tensor::empty(x_.shape(), dy.device()).with_channel_block(g.in_block);
+  Tensor dx = input_grad_needed_ ? Tensor::empty(x_.shape(), dy.device()).with_channel_block(g.in_block) : Tensor();
   backend_for(dy.device())
       .conv2d_backward(g, x_.data(), weight_.value.data(), dy.data(), dx.data(), weight_.grad.data(),
-                       o_.bias ? bias_.grad.data() : nullptr, a.data());
+                       o_.bias ? bias_.grad.data() : nullptr, add.defined() ? add.data() : nullptr);
   return dx;
 }
 

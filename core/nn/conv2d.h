@@ -66,6 +66,9 @@ class Conv2d : public Layer {
  private:
   ConvGeometry geometry(const Shape& in) const;
   Tensor backward_pooled(const Tensor& grad);
+  // After forward() or forward_relu(): dx (when wanted) plus `add` (in x's
+  // block) when defined, and the parameters' gradients.
+  Tensor backward_plain(const Tensor& dy, const Tensor& add);
   Conv2dOptions o_;
   Parameter weight_, bias_;
   Tensor x_;

@@ -698,7 +698,7 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
       }
       continue;
     }
-    for (int k = 0; k < K; k += W) {
+    for (int k = 0; k < K; k += W) {  // pooled or plain NCHW: the whole tile first
       V y[Mt][Mt];
       Tile<Mt>::template output<W>(m + k, step, [&](int a, const V* r) {
         for (int b = 0; b < Mt; ++b) y[a][b] = r[b];
@@ -717,27 +717,15 @@ __attribute__((noinline)) void output_transform(const Job& jb, long t0, int nt, 
           }
         continue;
       }
+      // Plain NCHW (no shortcut): each channel's rows from a local copy.
       float* corner = jb.y + jb.out.at(n, k, oh, ow);
-      if (jb.out.b == 1) {  // plain NCHW (no shortcut): each channel's rows from a local copy
-        float buf[Mt][Mt][W];
+      float buf[Mt][Mt][W];
+      for (int a = 0; a < rows; ++a)
+        for (int b = 0; b < cols; ++b) st(buf[a][b], post(y[a][b] + bias));
+      const size_t plane = size_t(g.P) * g.Q;
+      for (int l = 0; l < W; ++l)
         for (int a = 0; a < rows; ++a)
-          for (int b = 0; b < cols; ++b) st(buf[a][b], post(y[a][b] + bias));
-        const size_t plane = size_t(g.P) * g.Q;
-        for (int l = 0; l < W; ++l)
-          for (int a = 0; a < rows; ++a)
-            for (int b = 0; b < cols; ++b) corner[l * plane + size_t(a) * g.Q + b] = buf[a][b][l];
-        continue;
-      }
-      const size_t by = size_t(jb.out.b), row = size_t(g.Q) * by;
-      if (jb.add) {
-        const float* sc = jb.add + (corner - jb.y);
-        for (int a = 0; a < rows; ++a)
-          for (int b = 0; b < cols; ++b)
-            st(corner + a * row + b * by, post(y[a][b] + bias + ld<W>(sc + a * row + b * by)));
-      } else {
-        for (int a = 0; a < rows; ++a)
-          for (int b = 0; b < cols; ++b) st(corner + a * row + b * by, post(y[a][b] + bias));
-      }
+          for (int b = 0; b < cols; ++b) corner[l * plane + size_t(a) * g.Q + b] = buf[a][b][l];
     }
   }
 }
