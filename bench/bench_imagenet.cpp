@@ -6,11 +6,18 @@
 //
 //   bench_imagenet [--models resnet18,mobilenet_v2] [--size 224] [--batch 16]
 //                  [--threads 2] [--repeats 3] [--train] [--im2col] [--precision f32|bf16]
+//                  [--export-onnx PREFIX]
+// --export-onnx writes, per model and as timed for inference (before any
+// training step), PREFIX-<model>.onnx (no normalisation in the graph), its
+// input batch PREFIX-<model>.input.f32 and our logits on it
+// PREFIX-<model>.logits.f32 (float32, row-major): bench/run runs the same
+// file and batch in ONNX Runtime and checks its logits against ours.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,6 +27,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_omp_policy.h"
+#include "core/io/onnx_export.h"
 #include "core/nn/loss.h"
 #include "core/nn/model.h"
 #include "core/optim/optimizer.h"
@@ -45,6 +53,13 @@ double median_seconds(int repeats, F f) {
   return t[t.size() / 2];
 }
 
+// Raw float32 values, or false when the file cannot be written.
+bool write_floats(const std::string& path, const std::vector<float>& v) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
+  return bool(f.flush());
+}
+
 double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -58,7 +73,7 @@ int main(int argc, char** argv) {
   std::string models = "resnet18,mobilenet_v2";
   int size = 224, batch = 16, threads = 2, repeats = 3;
   bool train = false, im2col = false;
-  std::string precision_text = "f32";
+  std::string precision_text = "f32", export_prefix;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -78,10 +93,13 @@ int main(int argc, char** argv) {
       im2col = true;
     else if (a == "--precision")
       precision_text = value();
+    else if (a == "--export-onnx")
+      export_prefix = value();
     else {
       std::fprintf(stderr,
                    "usage: bench_imagenet [--models a,b] [--size N] [--batch N] "
-                   "[--threads N] [--repeats N] [--train] [--im2col] [--precision f32|bf16]\n");
+                   "[--threads N] [--repeats N] [--train] [--im2col] [--precision f32|bf16] "
+                   "[--export-onnx PREFIX]\n");
       return 2;
     }
   }
@@ -110,6 +128,19 @@ int main(int argc, char** argv) {
       // pass (WeightsHeld), weights folded and laid out once, not per batch.
       const WeightsHeld pass;
       infer_s = median_seconds(repeats, [&] { model->infer(x); });
+      if (!export_prefix.empty()) {
+        const std::string base = export_prefix + "-" + name;
+        try {
+          export_onnx(base + ".onnx", *model, ModelMeta{});
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "bench_imagenet: %s\n", e.what());
+          return 1;
+        }
+        if (!write_floats(base + ".input.f32", xv) || !write_floats(base + ".logits.f32", model->infer(x).to_vector())) {
+          std::fprintf(stderr, "bench_imagenet: cannot write %s.input.f32 / .logits.f32\n", base.c_str());
+          return 1;
+        }
+      }
     }
     nlohmann::json r = {{"model", name},
                         {"input", in.dims()},

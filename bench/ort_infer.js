@@ -4,12 +4,14 @@
 //
 //   node bench/ort_infer.js --ort DIR --model M.onnx --images F.f32 --labels F.u8
 //                           --shape C,H,W [--batch-size 128] [--threads 2] [--spin 0|1]
+//                           [--save-logits F.f32]
 //
 // DIR holds node_modules/onnxruntime-node (bench/run installs it there with
 // `npm install --ignore-scripts onnxruntime-node`; the Linux x64 CPU library
 // ships inside the package). Images: float32 [N, C, H, W] pixels in [0,1];
 // labels: one byte each. Only session.run() is timed, as only our forward
-// passes are on our side.
+// passes are on our side. --save-logits writes every image's output row
+// (float32), for bench/run to hold against our engine's.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -31,6 +33,7 @@ function args() {
       case '--batch-size': a.batchSize = parseInt(need(), 10); break;
       case '--threads': a.threads = parseInt(need(), 10); break;
       case '--spin': a.spin = need(); break;
+      case '--save-logits': a.saveLogits = need(); break;
       default: throw new Error(`unknown option ${v[i]}`);
     }
   }
@@ -63,6 +66,7 @@ async function main() {
 
   await session.run({[inputName]: batch(0, Math.min(a.batchSize, n))});  // warm-up
   let seconds = 0, correct = 0;
+  const saved = [];
   for (let s = 0; s < n; s += a.batchSize) {
     const count = Math.min(a.batchSize, n - s);
     const feeds = {[inputName]: batch(s, count)};
@@ -70,6 +74,7 @@ async function main() {
     const out = await session.run(feeds);
     seconds += Number(process.hrtime.bigint() - t0) / 1e9;
     const logits = out[outputName].data, classes = logits.length / count;
+    if (a.saveLogits) saved.push(Buffer.from(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)));  // a copy
     for (let i = 0; i < count; ++i) {
       let best = 0;
       for (let c = 1; c < classes; ++c)
@@ -77,6 +82,7 @@ async function main() {
       correct += best === labels[s + i];
     }
   }
+  if (a.saveLogits) fs.writeFileSync(a.saveLogits, Buffer.concat(saved));
   const version = require(path.resolve(a.ort, 'node_modules', 'onnxruntime-node', 'package.json')).version;
   console.log(JSON.stringify({
     framework: 'onnxruntime', version, batch_size: a.batchSize, threads: a.threads, spin: a.spin,
