@@ -5,7 +5,9 @@ backend and prints one JSON line in bench_train's format. Only forward() is
 timed.
 
     bench/opencv_infer.py --model M.onnx --images F.f32 --labels F.u8 --shape C,H,W
-                          [--batch-size 128] [--threads 2]
+                          [--batch-size 128] [--threads 2] [--save-logits F.f32]
+--save-logits writes every image's output row (float32), for bench/run to
+hold against our engine's.
 """
 import argparse
 import json
@@ -25,6 +27,7 @@ def main():
     ap.add_argument("--shape", required=True, help="C,H,W")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-logits", help="float32 output rows of every image")
     a = ap.parse_args()
 
     shape = tuple(int(v) for v in a.shape.split(","))
@@ -41,13 +44,18 @@ def main():
     net.setInput(images[:a.batch_size])
     net.forward()  # warm-up (allocations, layer set-up)
     seconds, correct = 0.0, 0
+    saved = []
     for s in range(0, labels.size, a.batch_size):
         x = np.ascontiguousarray(images[s:s + a.batch_size])
         net.setInput(x)
         t0 = time.perf_counter()
         out = net.forward()
         seconds += time.perf_counter() - t0
+        if a.save_logits:
+            saved.append(np.array(out, dtype=np.float32).reshape(-1))
         correct += int((out.reshape(len(x), -1).argmax(1) == labels[s:s + len(x)]).sum())
+    if a.save_logits:
+        np.concatenate(saved).tofile(a.save_logits)
     print(json.dumps({
         "framework": "opencv-dnn", "version": cv2.__version__, "batch_size": a.batch_size,
         "threads": cv2.getNumThreads(), "infer_images_per_s": labels.size / seconds,

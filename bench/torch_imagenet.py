@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch's side of bench_imagenet: torchvision's resnet18 / resnet34 /
 mobilenet_v2 (random weights, nothing downloads) at SIZE x SIZE on random
-inputs, inference (eval mode, no_grad) and one SGD training step, median
+inputs, inference (eval mode, no_grad, batch norm's running statistics
+from one training-mode forward on the batch) and one SGD training step, median
 seconds of REPEATS after one warm-up, exactly as bench_imagenet times ours.
 One JSON line per model with the same keys.
 
@@ -28,6 +29,23 @@ def median_seconds(repeats, f):
     return statistics.median(times)
 
 
+def calibrate_batchnorm(model, x):
+    """Every BatchNorm's running statistics from one training-mode forward
+    on x (momentum None: a plain average, here of that one batch), as
+    bench_imagenet does: with the initial ones (mean 0, variance 1) eval mode
+    does not normalise, and MobileNetV2's activations shrink to ~1e-8 with
+    logits that no longer depend on the input."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.momentum = None
+        bn.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        model(x)
+    for bn in bns:
+        bn.momentum = 0.1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet18,mobilenet_v2")
@@ -45,6 +63,7 @@ def main():
     for name in a.models.split(","):
         model = getattr(torchvision.models, name.replace("-", "_"))(num_classes=1000)
         x = torch.randn(a.batch, 3, a.size, a.size)
+        calibrate_batchnorm(model, x)
         model.eval()
 
         def infer():
