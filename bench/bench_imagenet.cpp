@@ -7,12 +7,16 @@
 //
 //   bench_imagenet [--models resnet18,mobilenet_v2] [--size 224] [--batch 16]
 //                  [--threads 2] [--repeats 3] [--train] [--im2col] [--precision f32|bf16]
-//                  [--export-onnx PREFIX]
+//                  [--export-onnx PREFIX] [--profile]
 // --export-onnx writes, per model and as timed for inference (before any
 // training step), PREFIX-<model>.onnx (no normalisation in the graph), its
 // input batch PREFIX-<model>.input.f32 and our logits on it
 // PREFIX-<model>.logits.f32 (float32, row-major): bench/run runs the same
 // file and batch in ONNX Runtime and checks its logits against ours.
+// --profile (with --train) runs `repeats` more training steps under the CPU
+// backend's per-op timers (core/backend/cpu/cpu_profile.h) and reports their
+// wall seconds and each op's, as bench_train --profile does; the timed
+// numbers come from the steps before, without the timers.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -29,6 +33,7 @@
 #include "core/backend/cpu/cpu_backend.h"
 #include "core/backend/cpu/cpu_conv_impl.h"
 #include "core/backend/cpu/cpu_omp_policy.h"
+#include "core/backend/cpu/cpu_profile.h"
 #include "core/io/onnx_export.h"
 #include "core/nn/batchnorm.h"
 #include "core/nn/loss.h"
@@ -93,7 +98,7 @@ int main(int argc, char** argv) {
   apply_omp_wait_policy(argv);  // first: may re-execute the program
   std::string models = "resnet18,mobilenet_v2";
   int size = 224, batch = 16, threads = 2, repeats = 3;
-  bool train = false, im2col = false;
+  bool train = false, im2col = false, profile = false;
   std::string precision_text = "f32", export_prefix;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -116,11 +121,13 @@ int main(int argc, char** argv) {
       precision_text = value();
     else if (a == "--export-onnx")
       export_prefix = value();
+    else if (a == "--profile")
+      profile = true;
     else {
       std::fprintf(stderr,
                    "usage: bench_imagenet [--models a,b] [--size N] [--batch N] "
                    "[--threads N] [--repeats N] [--train] [--im2col] [--precision f32|bf16] "
-                   "[--export-onnx PREFIX]\n");
+                   "[--export-onnx PREFIX] [--profile]\n");
       return 2;
     }
   }
@@ -182,12 +189,22 @@ int main(int argc, char** argv) {
       oc.momentum = 0.9f;
       auto opt = make_optimizer(oc, model->parameters());
       SoftmaxCrossEntropy loss;
-      const double step_s = median_seconds(repeats, [&] {
+      auto step = [&] {
         loss.forward(model->forward(x, true), y);
         model->backward(loss.backward(), false);
         opt->step();
-      });
-      r["train_images_per_s"] = batch / step_s;
+      };
+      r["train_images_per_s"] = batch / median_seconds(repeats, step);
+      if (profile) {
+        cpu_profile_enable(true);
+        const auto t0 = Clock::now();
+        for (int i = 0; i < repeats; ++i) step();
+        const double wall = seconds_since(t0);
+        cpu_profile_enable(false);
+        nlohmann::json ops = nlohmann::json::object();
+        for (const CpuOpStat& op : cpu_profile_take()) ops[op.name] = {{"seconds", op.seconds}, {"calls", op.calls}};
+        r["profile"] = {{"train_seconds", wall}, {"train_steps", repeats}, {"ops", ops}};
+      }
     }
     r["peak_rss_mb"] = peak_rss_mb();
     std::printf("%s\n", r.dump().c_str());

@@ -4,7 +4,8 @@ mobilenet_v2 (random weights, nothing downloads) at SIZE x SIZE on random
 inputs, inference (eval mode, no_grad, batch norm's running statistics
 from one training-mode forward on the batch) and one SGD training step, median
 seconds of REPEATS after one warm-up, exactly as bench_imagenet times ours.
-One JSON line per model with the same keys.
+One JSON line per model with the same keys, plus the forward's FLOPs per
+image (convolutions and Linear, as torch_reference.py counts them).
 
     torch_imagenet.py [--models resnet18,mobilenet_v2] [--size 224]
                       [--batch 16] [--threads 2] [--repeats 3] [--train]
@@ -17,6 +18,8 @@ import time
 
 import torch
 import torchvision
+
+from torch_reference import forward_flops
 
 
 def median_seconds(repeats, f):
@@ -63,6 +66,7 @@ def main():
     for name in a.models.split(","):
         model = getattr(torchvision.models, name.replace("-", "_"))(num_classes=1000)
         x = torch.randn(a.batch, 3, a.size, a.size)
+        flops = forward_flops(model, (3, a.size, a.size))
         calibrate_batchnorm(model, x)
         model.eval()
 
@@ -73,6 +77,7 @@ def main():
         r = {"model": name, "input": [3, a.size, a.size], "batch": a.batch, "threads": a.threads,
              "torch_version": torch.__version__, "precision": a.precision,
              "parameters": sum(p.numel() for p in model.parameters()),
+             "forward_flops_per_image": flops,
              "infer_images_per_s": a.batch / median_seconds(a.repeats, infer)}
         if a.train:
             model.train()
