@@ -1,9 +1,9 @@
 // ImageNet-size models on the CPU backend: inference and training images/s of
 // the torchvision built-ins (resnet18, resnet34, mobilenet_v2) at 224x224 on
 // random inputs (batch norm's running statistics taken from the batch
-// first, as torch_imagenet.py does), and the same with the im2col reference convolution
-// (--im2col), which shows what oneDNN's depthwise kernels are worth. One JSON
-// line per model, like bench_train.
+// first, as torch_imagenet.py does), and the same with the im2col reference
+// convolution (--im2col), which shows what oneDNN's depthwise kernels are
+// worth. One JSON line per model, like bench_train.
 //
 //   bench_imagenet [--models resnet18,mobilenet_v2] [--size 224] [--batch 16]
 //                  [--threads 2] [--repeats 3] [--train] [--im2col] [--precision f32|bf16]
@@ -68,18 +68,18 @@ bool write_floats(const std::string& path, const std::vector<float>& v) {
   return bool(f.flush());
 }
 
-// Every BatchNorm's running statistics from one training-mode forward on x
-// (a plain average, here of that one batch), as torch_imagenet.py does: with
-// the initial ones (mean 0, variance 1) eval mode does not normalise, and
-// MobileNetV2's activations shrink to ~1e-8 with logits that no longer
-// depend on the input (the exported model's check against ONNX Runtime
-// would then see only the classifier's bias).
 void for_each_batchnorm(const std::vector<Layer*>& layers, const std::function<void(BatchNorm&)>& f) {
   for (Layer* l : layers) {
     if (auto* bn = dynamic_cast<BatchNorm*>(l)) f(*bn);
     for_each_batchnorm(l->children(), f);
   }
 }
+// Every BatchNorm's running statistics from one training-mode forward on x
+// (a plain average, here of that one batch), as torch_imagenet.py does: with
+// the initial ones (mean 0, variance 1) eval mode does not normalise, and
+// MobileNetV2's activations shrink to ~1e-8 with logits that no longer
+// depend on the input (the exported model's check against ONNX Runtime
+// would then see only the classifier's bias).
 void calibrate_batchnorm(Model& model, const Tensor& x) {
   for_each_batchnorm(model.layers(), [](BatchNorm& bn) { bn.set_cumulative(true); });
   model.forward(x, true);
@@ -165,7 +165,8 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "bench_imagenet: %s\n", e.what());
           return 1;
         }
-        if (!write_floats(base + ".input.f32", xv) || !write_floats(base + ".logits.f32", model->infer(x).to_vector())) {
+        if (!write_floats(base + ".input.f32", xv) ||
+            !write_floats(base + ".logits.f32", model->infer(x).to_vector())) {
           std::fprintf(stderr, "bench_imagenet: cannot write %s.input.f32 / .logits.f32\n", base.c_str());
           return 1;
         }
