@@ -1701,7 +1701,9 @@ TEST(CpuBackend, WinogradPoolsInItsOutputTransformAsConvThenMaxPool) {
     int N, C, H, W, K;
     ConvPost post;
   };
-  for (Case c : {Case{3, 16, 14, 14, 32, ConvPost::ReLU}, Case{2, 8, 13, 11, 16, ConvPost::None},
+  // Every input has 16 channels or more: with AVX-512 oneDNN takes an
+  // 8-channel input in plain NCHW, where ours does not run.
+  for (Case c : {Case{3, 16, 14, 14, 32, ConvPost::ReLU}, Case{2, 16, 13, 11, 16, ConvPost::None},
                  Case{2, 32, 9, 9, 8, ConvPost::ReLU6}}) {
     const ConvGeometry g = make_conv_geometry(c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, 1, 1);
     ASSERT_EQ(winograd_tile_for(g), 4);
