@@ -319,10 +319,9 @@ int main(int argc, char** argv) {
     eo.batch_size = batch;
     eo.shuffle = false;
     eo.norm = tv.norm;
-    // Batches built on this thread, between the timed passes, as the peers
-    // slice their preloaded arrays: a prefetch worker running during the
-    // timed pass took a core from it (MLP inference 5-7 % slower on 2 vCPUs).
-    eo.prefetch = 0;
+    // The loader builds these batches on this thread, between the timed
+    // passes (a gather from its float cache: core/data/loader.h), as the
+    // peers slice their preloaded arrays.
     DataLoader test(tv.valid_data, tv.valid_indices, eo);
     Batch b;
     const WeightsHeld held;  // as evaluate() and the studio's predictions do

@@ -6,7 +6,9 @@
 // memory. Data decoded on demand (image folders: JPEG decoding + resizing)
 // is prepared by several workers, each building whole batches; batches are
 // handed out in order and are identical whatever the number of workers
-// (augmentation draws from a per-sample stream).
+// (augmentation draws from a per-sample stream). A batch that is only a
+// gather from the float cache is built on the caller's thread: a worker
+// would take a core from the step's threads for a copy of microseconds.
 //
 //   DataLoader loader(tv.train_data, tv.train_indices, opts);
 //   for (int64_t e = 0; e < epochs; ++e) {
@@ -34,7 +36,10 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;
   uint64_t seed = 0;
-  int prefetch = 4;  // batches prepared ahead on the workers; 0 = no thread
+  // Batches prepared ahead on the workers; 0 = no thread (built in next()).
+  // -1 = auto: 0 when a batch is only a gather from the float cache
+  // (in-memory data that fits it, no augmentation), else 4.
+  int prefetch = -1;
   // Worker threads; 0 = auto: default_decode_threads() for data decoded on
   // demand, 1 for in-memory data (a gather from the float cache).
   int workers = 0;

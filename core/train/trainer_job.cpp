@@ -100,6 +100,8 @@ void Trainer::Job::build_loaders() {
   lo.seed = cfg.seed;
   lo.augment = cfg.augment;
   lo.norm = r->data->tv.norm;
+  // A GPU step leaves the host's cores free: a worker's gather overlaps it.
+  if (r->device.is_cuda()) lo.prefetch = 4;
   train_loader = std::make_unique<DataLoader>(r->data->tv.train_data, r->data->tv.train_indices, lo);
   LoaderOptions vo;
   // The cost estimate's batch: a model that trains at 16 large images must

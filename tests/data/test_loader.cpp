@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "core/data/class_names.h"
 #include "core/data/image_folder.h"
@@ -149,6 +151,63 @@ TEST(Loader, CacheThreadingAndFastPathDoNotChangeResults) {
   DataLoader p(d, {}, plain);
   EXPECT_NE(flat(epoch(p, 2)), want);
   EXPECT_NE(flat(epoch(ref, 3)), want);
+}
+
+// Records the threads that read its labels (make_batch reads every label).
+class ThreadWitness : public Dataset {
+ public:
+  explicit ThreadWitness(std::shared_ptr<const Dataset> d) : d_(std::move(d)) {}
+  int64_t size() const override { return d_->size(); }
+  Shape sample_shape() const override { return d_->sample_shape(); }
+  const std::vector<std::string>& class_names() const override { return d_->class_names(); }
+  int label(int64_t i) const override {
+    const std::lock_guard<std::mutex> lk(mu_);
+    if (std::find(seen_.begin(), seen_.end(), std::this_thread::get_id()) == seen_.end())
+      seen_.push_back(std::this_thread::get_id());
+    return d_->label(i);
+  }
+  const uint8_t* pixels_u8(int64_t i) const override { return d_->pixels_u8(i); }
+  void image(int64_t i, float* out) const override { d_->image(i, out); }
+  std::string source() const override { return d_->source(); }
+  std::vector<std::thread::id> seen() const {
+    const std::lock_guard<std::mutex> lk(mu_);
+    return seen_;
+  }
+
+ private:
+  std::shared_ptr<const Dataset> d_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::thread::id> seen_;
+};
+
+TEST(Loader, GathersFromTheCacheOnTheCallersThreadOnly) {
+  // Auto prefetch: no worker where a batch is only a gather from the float
+  // cache; a worker where it augments, converts past the cache budget, or
+  // was asked for.
+  struct Case {
+    const char* what;
+    bool augment;
+    int64_t budget;
+    int prefetch;
+    bool on_caller;
+  };
+  for (Case c : {Case{"gather", false, int64_t(1) << 20, -1, true}, Case{"augment", true, int64_t(1) << 20, -1, false},
+                 Case{"over budget", false, 0, -1, false}, Case{"asked", false, int64_t(1) << 20, 2, false},
+                 Case{"asked none", true, int64_t(1) << 20, 0, true}}) {
+    auto d = std::make_shared<ThreadWitness>(toy(40));
+    LoaderOptions o;
+    o.batch_size = 8;
+    o.augment.hflip = c.augment;
+    o.cache_budget_bytes = c.budget;
+    o.prefetch = c.prefetch;
+    DataLoader l(d, {}, o);
+    EXPECT_EQ(flat(epoch(l, 0)).size(), size_t(40 * 18)) << c.what;
+    const auto seen = d->seen();
+    ASSERT_EQ(seen.size(), 1u) << c.what;
+    EXPECT_EQ(seen[0] == std::this_thread::get_id(), c.on_caller) << c.what;
+    EXPECT_EQ(l.options().prefetch == 0, c.on_caller) << c.what;
+    EXPECT_EQ(l.cached(), c.budget > 0) << c.what;
+  }
 }
 
 TEST(Loader, StopsMidEpochWithoutHanging) {
