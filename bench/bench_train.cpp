@@ -1,6 +1,6 @@
 // Our side of bench/run: trains a built-in model on Fashion-MNIST with the
-// trainer's code paths (DataLoader with its prefetch thread, Model forward/
-// backward, SoftmaxCrossEntropy, the SGD optimizer) and prints one JSON line
+// trainer's code paths (DataLoader, Model forward/backward,
+// SoftmaxCrossEntropy, the SGD optimizer) and prints one JSON line
 // with training and inference throughput, test accuracy and peak RSS, in the
 // same format as bench/torch_reference.py.
 //
