@@ -80,6 +80,8 @@ struct DataLoader::Impl {
     opt.norm.apply(out, C, H * W);
   }
 
+  bool cache_fits() const { return n() * sample * int64_t(sizeof(float)) <= opt.cache_budget_bytes; }
+
   void build_cache_if_fits() {
     std::lock_guard<std::mutex> build(cache_mu);
     if (cache_ready) return;
@@ -88,8 +90,7 @@ struct DataLoader::Impl {
       cache_ready = true;
       return;
     }
-    const int64_t bytes = n() * sample * int64_t(sizeof(float));
-    if (bytes > opt.cache_budget_bytes) {
+    if (!cache_fits()) {
       cache_ready = true;
       return;
     }
@@ -211,15 +212,14 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, std::vector<int64_t>
   Impl& m = *impl_;
   m.on_demand = m.n() > 0 && m.data->pixels_u8(m.indices[0]) == nullptr;
   m.nworkers = m.opt.workers > 0 ? m.opt.workers : (m.on_demand ? default_decode_threads() : 1);
+  m.nworkers = std::clamp(m.nworkers, 1, 64);
   // A worker thread preempts one of the step's OpenMP threads, which the
   // others then wait for at their next barrier: where a batch is a memcpy
   // per sample it cost more than it hid (bench_train's MLP on 2 vCPUs,
   // interleaved pairs: training 70.4k / 68.9k / 64.8k -> 72.9k / 70.3k /
   // 73.4k img/s, inference 5-7 % faster).
-  const bool gather_only =
-      !m.on_demand && !m.opt.augment.any() && m.n() * m.sample * int64_t(sizeof(float)) <= m.opt.cache_budget_bytes;
+  const bool gather_only = !m.on_demand && !m.opt.augment.any() && m.cache_fits();
   if (m.opt.prefetch < 0) m.opt.prefetch = gather_only ? 0 : 4;
-  m.nworkers = std::clamp(m.nworkers, 1, 64);
   // Batches alive at once: enough to keep every worker busy, fewer when a
   // batch is large (128 RGB images at 224x224 are 77 MB of floats).
   const int64_t batch_bytes = m.opt.batch_size * m.sample * int64_t(sizeof(float));
